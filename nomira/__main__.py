@@ -1,0 +1,5 @@
+import sys
+
+from nomira.cli import main
+
+sys.exit(main())

@@ -1,0 +1,95 @@
+"""The one seam: every source emits UsageEvent, every consumer reads it.
+
+An event carries usage only: who/what/when and token counts by type. No prompt,
+completion, tool input or file path ever enters it; the project is a label.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+TOKEN_TYPES = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCounts:
+    """Billable token counts, each priced at its own rate.
+
+    `input` is *uncached* input for every provider (sources translate: Codex/OpenAI
+    report input including cached, so the source subtracts). `output` includes
+    reasoning; `reasoning` is the part of output that was reasoning, for display
+    only, never billed twice. `reported_input` is the raw input field as the agent
+    logged it, kept so the report can show what a cache-blind tool would have billed.
+    """
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    reasoning: int = 0
+    reported_input: int = 0
+
+    @property
+    def cache_write(self) -> int:
+        return self.cache_write_5m + self.cache_write_1h
+
+    @property
+    def prompt_total(self) -> int:
+        """All input-side tokens of the request (the long-context threshold counts these)."""
+        return self.input + self.cache_read + self.cache_write_5m + self.cache_write_1h
+
+    @property
+    def total(self) -> int:
+        return self.prompt_total + self.output
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """Subscription allowance snapshot (Codex `rate_limits`)."""
+
+    primary_used_percent: float | None = None
+    primary_window_minutes: int | None = None
+    primary_resets_at: int | None = None
+    secondary_used_percent: float | None = None
+    secondary_window_minutes: int | None = None
+    secondary_resets_at: int | None = None
+    plan_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    source: str  # claude_code | codex
+    provider: str  # anthropic | openai | google
+    model: str
+    occurred_at: datetime  # UTC, tz-aware
+    session_id: str
+    project: str
+    tokens: TokenCounts
+    message_id: str | None = None
+    request_id: str | None = None
+    is_sidechain: bool = False
+    model_is_fallback: bool = False
+    # Price modifiers logged by the agent (speed=fast, service_tier, inference_geo).
+    modifiers: tuple[tuple[str, str], ...] = field(default=())
+    allowance: Allowance | None = None
+
+
+def parse_timestamp(ts: str) -> datetime | None:
+    """ISO-8601 (with `Z`) -> aware UTC datetime; None when unparseable."""
+    try:
+        dt = datetime.fromisoformat(ts)
+    except (TypeError, ValueError):
+        return None
+    return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def provider_for_model(model: str, default: str = "other") -> str:
+    m = model.lower()
+    if "claude" in m:
+        return "anthropic"
+    if m.startswith(("gpt", "o1", "o3", "o4", "codex")) or "/gpt" in m:
+        return "openai"
+    if "gemini" in m:
+        return "google"
+    return default

@@ -1,0 +1,52 @@
+"""Environment in, paths out: one place resolves every directory Nomira reads or writes."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("HOME") or Path.home())
+
+
+def xdg(env: Mapping[str, str], var: str, default: str) -> Path:
+    if env.get("NOMIRA_HOME"):
+        return Path(env["NOMIRA_HOME"]) / var.split("_")[1].lower()
+    value = env.get(var)
+    return Path(value) if value else _home(env) / default
+
+
+def cache_home(env: Mapping[str, str] = os.environ) -> Path:
+    return xdg(env, "XDG_CACHE_HOME", ".cache") / "nomira"
+
+
+def state_home(env: Mapping[str, str] = os.environ) -> Path:
+    return xdg(env, "XDG_STATE_HOME", ".local/state") / "nomira"
+
+
+def config_home(env: Mapping[str, str] = os.environ) -> Path:
+    return xdg(env, "XDG_CONFIG_HOME", ".config") / "nomira"
+
+
+def claude_roots(env: Mapping[str, str] = os.environ) -> list[Path]:
+    """Claude Code data roots: CLAUDE_CONFIG_DIR (comma list) or XDG config + ~/.claude."""
+    if env.get("CLAUDE_CONFIG_DIR"):
+        candidates = [Path(p.strip()).expanduser() for p in env["CLAUDE_CONFIG_DIR"].split(",") if p.strip()]
+    else:
+        xdg_config = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else _home(env) / ".config"
+        candidates = [xdg_config / "claude", _home(env) / ".claude"]
+    roots = []
+    for c in candidates:
+        projects = c if c.name == "projects" else c / "projects"
+        if projects.is_dir() and projects.resolve() not in [r.resolve() for r in roots]:
+            roots.append(projects)
+    return roots
+
+
+def codex_roots(env: Mapping[str, str] = os.environ) -> list[Path]:
+    """Codex session folders: CODEX_HOME (comma list) or ~/.codex; sessions/ and archived_sessions/."""
+    homes = [Path(p.strip()).expanduser() for p in env.get("CODEX_HOME", "").split(",") if p.strip()]
+    if not homes:
+        homes = [_home(env) / ".codex"]
+    return [h / sub for h in homes for sub in ("sessions", "archived_sessions") if (h / sub).is_dir()]

@@ -1,0 +1,114 @@
+"""The bundled, dated price table and version-aware model matching.
+
+Matching is exact after normalising vendor spellings (provider prefixes, Bedrock
+and Vertex ids, dots for dashes, a trailing release date). It never falls back to
+a prefix: `claude-opus-4-7` is not `claude-opus-4`, and `-fast` is not the base model.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+TOKEN_RATE_KEYS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+_PREFIX = re.compile(r"^(?:[a-z0-9_-]+/)+")
+_BEDROCK = re.compile(r"^(?:(?:us|eu|apac|au|jp|global)\.)?anthropic\.(?P<m>.+?)(?:-v\d+(?::\d+)?)?$")
+_DATE = re.compile(r"-(?:20\d{6}|\d{4}-\d{2}-\d{2})$")
+
+
+@dataclass(frozen=True)
+class Rates:
+    """USD per million tokens; None where the table has no explicit rate."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write_5m: float | None = None
+    cache_write_1h: float | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict, base: "Rates | None" = None) -> "Rates":
+        if base is not None:
+            d = {"input": base.input, "output": base.output, **d}
+        return cls(**{k: d.get(k) for k in TOKEN_RATE_KEYS})
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    key: str
+    provider: str
+    base: Rates
+    tiers: tuple[tuple[int, Rates], ...] = ()
+    service_tiers: dict = field(default_factory=dict)  # batch / priority / flex -> Rates
+    multipliers: dict = field(default_factory=dict)  # fast, us -> float
+    verified: bool = True
+    source: str = "bundled"
+    as_of: str = ""
+
+    @property
+    def rate_source(self) -> str:
+        return f"{self.source}:{self.as_of}" if self.as_of else self.source
+
+
+def model_price_from_dict(key: str, d: dict, source: str | None = None) -> ModelPrice:
+    base = Rates.from_dict(d)
+    tiers = tuple((int(t["above_tokens"]), Rates.from_dict(t, base)) for t in d.get("tiers", ()))
+    service = {name: Rates.from_dict(d[name], base) for name in ("batch", "priority", "flex") if name in d}
+    return ModelPrice(key=key, provider=d.get("provider", "other"), base=base, tiers=tiers,
+                      service_tiers=service, multipliers=dict(d.get("multipliers", {})),
+                      verified=bool(d.get("verified", False)), source=source or d.get("source", "bundled"),
+                      as_of=d.get("as_of", ""))
+
+
+@lru_cache(maxsize=1)
+def load_bundled() -> "PriceTable":
+    raw = json.loads(resources.files("nomira.pricing").joinpath("data/prices.json").read_text())
+    models = {k: model_price_from_dict(k, v, source="bundled") for k, v in raw["models"].items()}
+    return PriceTable(models, generated=raw.get("generated", ""))
+
+
+def candidate_keys(model: str) -> list[str]:
+    """Spellings of `model` to try, most specific first."""
+    m = model.strip()
+    out = [m]
+    low = m.lower()
+    out.append(low)
+    bare = _PREFIX.sub("", low)
+    out.append(bare)
+    b = _BEDROCK.match(bare)
+    if b:
+        out.append(b.group("m"))
+    more = []
+    for c in out:
+        c2 = c.replace("@", "-")
+        more.append(c2)
+        if "claude" in c2:
+            more.append(re.sub(r"(\d)\.(\d)", r"\1-\2", c2))
+    out += more
+    out += [_DATE.sub("", c) for c in out]
+    seen, ordered = set(), []
+    for c in out:
+        if c and c not in seen:
+            seen.add(c)
+            ordered.append(c)
+    return ordered
+
+
+class PriceTable:
+    def __init__(self, models: dict[str, ModelPrice], generated: str = ""):
+        self.models = models
+        self.generated = generated
+        self._memo: dict[str, ModelPrice | None] = {}
+
+    def lookup(self, model: str) -> ModelPrice | None:
+        if model in self._memo:
+            return self._memo[model]
+        found = None
+        for key in candidate_keys(model):
+            if key in self.models:
+                found = self.models[key]
+                break
+        self._memo[model] = found
+        return found

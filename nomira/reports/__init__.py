@@ -1,0 +1,1 @@
+"""Aggregation and rendering of priced usage."""

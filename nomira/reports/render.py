@@ -1,0 +1,73 @@
+"""Terminal rendering: aligned tables that fit 80 columns, colour only when wanted."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+WIDTH = 80
+
+
+def use_color(stream=sys.stdout, env=os.environ) -> bool:
+    if env.get("NO_COLOR"):
+        return False
+    if env.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+class Style:
+    def __init__(self, color: bool):
+        self.color = color
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def bold(self, t: str) -> str:
+        return self._wrap("1", t)
+
+    def dim(self, t: str) -> str:
+        return self._wrap("2", t)
+
+    def warn(self, t: str) -> str:
+        return self._wrap("33", t)
+
+
+def usd(x: float) -> str:
+    if x and abs(x) < 0.01:
+        return f"${x:.4f}"
+    return f"${x:,.2f}"
+
+
+def tokens(n: int) -> str:
+    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(n)
+
+
+def pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str, max_width: int = WIDTH,
+          style: Style | None = None) -> str:
+    """Render rows; `align` has one of 'l'/'r' per column. The first column shrinks to fit."""
+    cols = len(headers)
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(cols)]
+    overflow = sum(widths) + 2 * (cols - 1) - max_width
+    if overflow > 0:
+        widths[0] = max(8, widths[0] - overflow)
+    lines = []
+    for n, r in enumerate([headers, *rows]):
+        cells = []
+        for i in range(cols):
+            cell = clip(str(r[i]), widths[i])
+            cells.append(cell.ljust(widths[i]) if align[i] == "l" else cell.rjust(widths[i]))
+        line = "  ".join(cells).rstrip()
+        lines.append(style.bold(line) if (style and n == 0) else line)
+    return "\n".join(lines)

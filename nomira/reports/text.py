@@ -1,0 +1,82 @@
+"""The Stage 0 report as terminal text."""
+from __future__ import annotations
+
+from nomira.reports.render import Style, pct, table, tokens, usd
+
+SOURCE_NAMES = {"claude_code": "Claude Code", "codex": "Codex"}
+
+
+def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
+    label = report["value_label"]
+    tot = report["totals"]
+    out = []
+    names = " + ".join(SOURCE_NAMES.get(s, s) for s in report["sources"]) or "no usage found"
+    note = "subscription usage, not a bill" if report["regime"] == "subscription" else "billed at API rates"
+    out.append(style.bold(f"Nomira · {names} · {label}") + style.dim(f"  ({note})"))
+    out.append("")
+    sessions = report["sessions"]
+    if sessions:
+        shown = sorted(sessions, key=lambda r: -r["cost_usd"])[:max_sessions]
+        rows = [[s["session_id"][:8], s["project"], str(s["calls"]), tokens(s["tokens"]["total"]),
+                 usd(s["cost_usd"]), pct(s["cache_share_of_cost"])] for s in shown]
+        out.append(table(["Session", "Project", "Calls", "Tokens", label.split()[0].capitalize()
+                          if report["regime"] == "api" else "Value", "Cache"], rows, "llrrrr", style=style))
+        if len(sessions) > len(shown):
+            out.append(style.dim(f"… {len(sessions) - len(shown)} more sessions (use --json for all)"))
+        out.append("")
+    by_type = tot["cost_by_type_usd"]
+    out.append(style.bold(f"Total {label}: {usd(tot['cost_usd'])}") + f"  over {tot['calls']} calls, "
+               f"{tokens(tot['tokens']['total'])} tokens")
+    out.append(f"  input {usd(by_type['input'])} · output {usd(by_type['output'])} · cache read "
+               f"{usd(by_type['cache_read'])} · cache write 5m {usd(by_type['cache_write_5m'])}"
+               f" · 1h {usd(by_type['cache_write_1h'])}")
+    out.append(f"  cache share of {label}: {pct(tot['cache_share_of_cost'])} · a cache-blind tool would have "
+               f"shown {usd(tot['naive_cost_usd'])}")
+    if tot["sidechain_cost_usd"]:
+        out.append(f"  sub-agents (sidechains): {usd(tot['sidechain_cost_usd'])}")
+    out.append("")
+    models = report["models"]
+    if models:
+        rows = []
+        for m in models:
+            src = m["rate_source"] or "UNPRICED"
+            flag = "" if m["verified"] else " (unverified)" if m["priced"] else ""
+            rows.append([m["model"] + (" (assumed)" if m["model_assumed"] else ""), str(m["calls"]),
+                         tokens(m["tokens"]["total"]), usd(m["cost_usd"]) if m["priced"] else "—", src + flag])
+        out.append(table(["Model", "Calls", "Tokens", "Value", "Rates"], rows, "lrrrl", style=style))
+        out.append("")
+    for m in models:
+        if not m["priced"]:
+            out.append(style.warn(f"! {m['model']}: no published rate in the price table; {m['calls']} calls, "
+                                  f"{tokens(m['tokens']['total'])} tokens left unpriced (not guessed)"))
+        if m["unpriced_modifiers"]:
+            out.append(style.warn(f"! {m['model']}: modifier not priced: {', '.join(m['unpriced_modifiers'])}"))
+        if m["model_assumed"]:
+            out.append(style.warn(f"! {m['model']}: some Codex calls logged no model; priced as {m['model']}"))
+    allowance = report.get("allowance")
+    if allowance:
+        a = allowance
+        parts = []
+        for key in ("primary", "secondary"):
+            if a.get(f"{key}_used_percent") is not None:
+                win = a.get(f"{key}_window_minutes")
+                parts.append(f"{_window(win)} window {a[f'{key}_used_percent']:.1f}% used")
+        out.append(f"Codex allowance ({a.get('as_of', '')}): " + ", ".join(parts))
+    scan = report["scan"]
+    skipped = scan["skipped"]
+    out.append(style.dim(
+        f"Scanned {scan['files']} files, {scan['bytes'] / 1e6:.1f} MB; {scan['malformed_lines']} malformed lines "
+        f"skipped; {skipped.get('duplicate_call', 0)} duplicate call records merged"
+        + (f"; other skips: {', '.join(f'{k}={v}' for k, v in skipped.items() if k != 'duplicate_call')}"
+           if len(skipped) > ('duplicate_call' in skipped) else "")))
+    return "\n".join(out)
+
+
+def _window(minutes) -> str:
+    if not minutes:
+        return "?"
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440}d" if minutes != 10080 else "weekly"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"

@@ -1,0 +1,218 @@
+"""Claude Code transcripts: `<root>/projects/<encoded-cwd>/<session>.jsonl` (+ `subagents/`).
+
+Usage sits on assistant lines as `message.usage`. One API call is logged as several
+lines while it streams (same `message.id` + `requestId`, growing `output_tokens`),
+and resumed sessions and sub-agent files copy lines: calls are deduplicated across
+all files, keeping the most complete snapshot (see `Deduper`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+from nomira import paths
+from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.scan import LineScan, ScanStats
+
+NAME = "claude_code"
+MARKERS = (b'"usage":',)
+_SEMVER = re.compile(r"^\d+\.\d+\.\d")
+
+# Record layout (a plain list so the incremental cache can store it as JSON).
+TS, MSG_ID, REQ_ID, MODEL, IN, OUT, CR, CW5, CW1H, SIDECHAIN, SPEED, TIER, GEO = range(13)
+
+
+def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
+    return paths.claude_roots(env)
+
+
+def find_files(roots: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for root in roots:
+        root = Path(root)
+        if root.is_file():
+            files.append(root)
+        elif root.is_dir():
+            files.extend(p for p in root.rglob("*.jsonl") if p.is_file())
+    return sorted(set(files))
+
+
+def file_identity(path: Path) -> tuple[str, str]:
+    """(session_id, project label) from the path; sub-agent files belong to their parent session."""
+    parts = path.parts
+    if len(parts) >= 3 and parts[-2] == "subagents":
+        session = parts[-3]
+        project_dir = Path(*parts[:-3]) if len(parts) > 3 else Path(".")
+    else:
+        session = path.stem
+        project_dir = path.parent
+    if "projects" in parts:
+        i = len(parts) - 1 - parts[::-1].index("projects")
+        if i + 1 < len(parts) - 1:
+            return session, parts[i + 1]
+    return session, project_dir.name or "unknown"
+
+
+def _int(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _str(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def parse_line(line: bytes, stats: ScanStats) -> list | None:
+    """One transcript line -> a usage record, or None (counted in `stats` when it is a skip)."""
+    try:
+        d = json.loads(line)
+    except ValueError:
+        stats.malformed += 1
+        return None
+    if not isinstance(d, dict):
+        stats.malformed += 1
+        return None
+    msg = d.get("message")
+    usage = msg.get("usage") if isinstance(msg, dict) else None
+    if not isinstance(usage, dict):
+        return None  # "usage" appeared elsewhere in the line (e.g. a tool result)
+    ts = d.get("timestamp")
+    if not isinstance(ts, str) or parse_timestamp(ts) is None:
+        stats.skip("no_timestamp")
+        return None
+    version = d.get("version")
+    if isinstance(version, str) and not _SEMVER.match(version):
+        stats.skip("bad_version")
+        return None
+    msg_id, req_id, model = _str(msg.get("id")), _str(d.get("requestId")), _str(msg.get("model"))
+    if msg_id == "" or req_id == "" or model == "" or d.get("sessionId") == "":
+        stats.skip("empty_id")
+        return None
+    if model == "<synthetic>":
+        stats.skip("synthetic")
+        return None
+    cache_total = _int(usage.get("cache_creation_input_tokens"))
+    split = usage.get("cache_creation")
+    cw1h = _int(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else 0
+    if isinstance(split, dict) and not cache_total:
+        cache_total = cw1h + _int(split.get("ephemeral_5m_input_tokens"))
+    cw1h = min(cw1h, cache_total)
+    return [
+        ts, msg_id, req_id, model or "unknown",
+        _int(usage.get("input_tokens")), _int(usage.get("output_tokens")),
+        _int(usage.get("cache_read_input_tokens")), cache_total - cw1h, cw1h,
+        d.get("isSidechain") is True,
+        _str(usage.get("speed")), _str(usage.get("service_tier")), _str(usage.get("inference_geo")),
+    ]
+
+
+def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
+    """Records from `path` starting at byte `start`. Claude lines are independent: no state."""
+    stats = ScanStats(files=1)
+    records: list[list] = []
+    scan = LineScan(path, MARKERS, start)
+    end = None
+    for line in scan:
+        stats.candidates += 1
+        malformed_before = stats.malformed
+        rec = parse_line(line, stats)
+        if scan.tail_start is not None and stats.malformed > malformed_before:
+            end = scan.tail_start  # unfinished last line: re-read it next time
+        if rec is not None:
+            records.append(rec)
+    stats.bytes, stats.lines = scan.bytes_read, scan.lines
+    if end is None:
+        end = scan.end_offset + (0 if scan.tail_start is None else _tail_len(path, scan.tail_start))
+    return records, {}, end, stats
+
+
+def _tail_len(path: Path, tail_start: int) -> int:
+    return os.path.getsize(path) - tail_start
+
+
+def _usage_total(r: list) -> int:
+    return r[IN] + r[OUT] + r[CR] + r[CW5] + r[CW1H]
+
+
+def _should_replace(new: list, old: list) -> bool:
+    if new[SIDECHAIN] != old[SIDECHAIN]:
+        return old[SIDECHAIN]  # the parent's line wins over a sidechain replay
+    a, b = _usage_total(new), _usage_total(old)
+    if a != b:
+        return a > b  # the final streaming snapshot carries the most tokens
+    return new[SPEED] is not None and old[SPEED] is None
+
+
+class Deduper:
+    """One API call counts once across every file.
+
+    Key: (message.id, requestId). A sidechain line that repeats a parent's
+    message.id under a new requestId is the same call (sub-agent / `/btw` replay).
+    Lines without message.id cannot be matched and are all kept.
+    """
+
+    def __init__(self) -> None:
+        self.kept: list[tuple[list, str, str]] = []
+        self._exact: dict[tuple[str, str | None], int] = {}
+        self._by_msg: dict[str, list[int]] = {}
+        self.duplicates = 0
+
+    def add(self, rec: list, session: str, project: str) -> None:
+        msg_id = rec[MSG_ID]
+        if msg_id is None:
+            self.kept.append((rec, session, project))
+            return
+        key = (msg_id, rec[REQ_ID])
+        idx = self._exact.get(key)
+        if idx is None:
+            for j in self._by_msg.get(msg_id, ()):
+                if rec[SIDECHAIN] or self.kept[j][0][SIDECHAIN]:
+                    idx = j
+                    break
+        if idx is not None:
+            self.duplicates += 1
+            if _should_replace(rec, self.kept[idx][0]):
+                self.kept[idx] = (rec, session, project)
+                self._exact[key] = idx
+            return
+        idx = len(self.kept)
+        self.kept.append((rec, session, project))
+        self._exact[key] = idx
+        self._by_msg.setdefault(msg_id, []).append(idx)
+
+
+
+
+
+
+def to_event(rec: list, session: str, project: str) -> UsageEvent:
+    mods = []
+    if rec[SPEED] and rec[SPEED] != "standard":
+        mods.append(("speed", rec[SPEED]))
+    if rec[TIER] and rec[TIER] not in ("standard", "standard_only"):
+        mods.append(("service_tier", rec[TIER]))
+    if rec[GEO] and rec[GEO] not in ("global", "not_available"):
+        mods.append(("inference_geo", rec[GEO]))
+    return UsageEvent(
+        source=NAME, provider=provider_for_model(rec[MODEL]), model=rec[MODEL],
+        occurred_at=parse_timestamp(rec[TS]), session_id=session, project=project,
+        tokens=TokenCounts(input=rec[IN], output=rec[OUT], cache_read=rec[CR], cache_write_5m=rec[CW5],
+                           cache_write_1h=rec[CW1H], reported_input=rec[IN]),
+        message_id=rec[MSG_ID], request_id=rec[REQ_ID], is_sidechain=rec[SIDECHAIN],
+        modifiers=tuple(mods),
+    )
+
+
+def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
+    """Deduplicate records from every file, then emit events."""
+    dedup = Deduper()
+    for path, records, _state in per_file:
+        session, project = file_identity(Path(path))
+        for rec in records:
+            dedup.add(rec, session, project)
+    if dedup.duplicates:
+        stats.skip("duplicate_call", dedup.duplicates)
+    for rec, session, project in dedup.kept:
+        yield to_event(rec, session, project)

@@ -1,0 +1,226 @@
+"""Codex CLI rollouts: `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`.
+
+`token_count` events carry *cumulative* `total_token_usage`, re-emitted unchanged
+on UI or rate-limit refreshes. Per-call usage is the delta between successive
+totals; an unchanged total is not a new call. When the total goes backwards (a
+counter reset) or is missing, `last_token_usage` is the call. `input_tokens`
+includes `cached_input_tokens` and `output_tokens` includes reasoning.
+Forked / sub-agent files copy the parent's token lines: identical (timestamp,
+model, usage) calls are counted once across files.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+from nomira import paths
+from nomira.events import Allowance, TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.scan import LineScan, ScanStats
+
+NAME = "codex"
+MARKERS = (b'"token_count"', b'"turn_context"', b'"session_meta"')
+FALLBACK_MODEL = "gpt-5"  # builds from Sept 2025 logged no turn_context; flagged as assumed
+USAGE_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
+
+# Record layout: ts, model, model_is_fallback, input(incl. cached), cached, output, reasoning, total, allowance
+TS, MODEL, FALLBACK, IN, CACHED, OUT, REASONING, TOTAL, ALLOW = range(9)
+
+
+def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
+    return paths.codex_roots(env)
+
+
+def find_files(roots: Iterable[Path]) -> list[Path]:
+    """Rollout files; a file present in both sessions/ and archived_sessions/ counts from sessions/."""
+    seen: dict[str, Path] = {}
+    for root in roots:
+        root = Path(root)
+        found = [root] if root.is_file() else sorted(root.rglob("*.jsonl")) if root.is_dir() else []
+        for p in found:
+            seen.setdefault(p.name, p)
+    return sorted(seen.values())
+
+
+def _usage_tuple(u) -> tuple[int, ...] | None:
+    if not isinstance(u, dict):
+        return None
+    vals = []
+    for f in USAGE_FIELDS:
+        v = u.get(f, 0)
+        vals.append(v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0)
+    if not vals[4]:
+        vals[4] = vals[0] + vals[2]
+    return tuple(vals)
+
+
+def _allowance(rl) -> list | None:
+    if not isinstance(rl, dict):
+        return None
+    out: list = []
+    for key in ("primary", "secondary"):
+        w = rl.get(key) if isinstance(rl.get(key), dict) else {}
+        out += [w.get("used_percent"), w.get("window_minutes"), w.get("resets_at")]
+    out.append(rl.get("plan_type"))
+    return out if any(v is not None for v in out) else None
+
+
+def new_state(path: Path) -> dict:
+    return {"prev": None, "model": None, "session": None, "cwd": None, "replay": None, "allowance": None}
+
+
+def _subagent_replay_second(path: Path) -> str | None:
+    """A thread_spawn sub-agent file starts with a burst of the parent's token lines,
+    all within the spawn second; return that second so the burst is skipped."""
+    with open(path, "rb") as fh:
+        if b"thread_spawn" not in fh.read(16 * 1024):
+            return None
+    seconds = []
+    for line in LineScan(path, (b'"token_count"',)):
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        info = (d.get("payload") or {}).get("info") if isinstance(d, dict) else None
+        ts = d.get("timestamp") if isinstance(d, dict) else None
+        if not isinstance(info, dict) or not isinstance(ts, str) or len(ts) < 19:
+            continue
+        seconds.append(ts[:19])
+        if len(seconds) == 2:
+            return seconds[0] if seconds[0] == seconds[1] else None
+    return None
+
+
+def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
+    stats = ScanStats(files=1)
+    state = dict(state) if state else new_state(path)
+    if start == 0:
+        state["replay"] = _subagent_replay_second(path)
+    records: list[list] = []
+    scan = LineScan(path, MARKERS, start)
+    end = None
+    for line in scan:
+        stats.candidates += 1
+        try:
+            d = json.loads(line)
+        except ValueError:
+            if scan.tail_start is not None:
+                end = scan.tail_start
+            stats.malformed += 1
+            continue
+        if not isinstance(d, dict) or not isinstance(d.get("payload"), dict):
+            stats.malformed += 1
+            continue
+        rec = _visit(d, state, stats)
+        if rec is not None:
+            records.append(rec)
+    stats.bytes, stats.lines = scan.bytes_read, scan.lines
+    if end is None:
+        end = scan.end_offset if scan.tail_start is None else os.path.getsize(path)
+    return records, state, end, stats
+
+
+def _model_of(payload: dict) -> str | None:
+    for holder in (payload, payload.get("info") if isinstance(payload.get("info"), dict) else {}):
+        for key in ("model", "model_name"):
+            if isinstance(holder.get(key), str) and holder[key]:
+                return holder[key]
+    return None
+
+
+def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
+    kind, payload, ts = d.get("type"), d["payload"], d.get("timestamp")
+    if kind == "session_meta":
+        state["session"] = payload.get("id") if isinstance(payload.get("id"), str) else state["session"]
+        state["cwd"] = payload.get("cwd") if isinstance(payload.get("cwd"), str) else state["cwd"]
+        return None
+    if kind == "turn_context":
+        state["model"] = _model_of(payload) or state["model"]
+        if isinstance(payload.get("cwd"), str) and not state["cwd"]:
+            state["cwd"] = payload["cwd"]
+        return None
+    if kind != "event_msg" or payload.get("type") != "token_count":
+        return None
+    if not isinstance(ts, str) or parse_timestamp(ts) is None:
+        stats.skip("no_timestamp")
+        return None
+    allowance = _allowance(payload.get("rate_limits"))
+    if allowance is not None:
+        state["allowance"] = [ts, allowance]
+    info = payload.get("info")
+    if not isinstance(info, dict):
+        return None
+    total, last = _usage_tuple(info.get("total_token_usage")), _usage_tuple(info.get("last_token_usage"))
+    prev = tuple(state["prev"]) if state["prev"] is not None else None
+    if state["replay"] is not None:
+        if ts[:19] == state["replay"]:
+            if total is not None:
+                state["prev"] = list(total)
+            stats.skip("subagent_replay")
+            return None
+        state["replay"] = None
+    if total is not None:
+        state["prev"] = list(total)
+        if prev is None:
+            delta = last or total
+        elif total == prev:
+            stats.skip("repeated_total")
+            return None
+        elif any(t < p for t, p in zip(total, prev)):
+            stats.skip("counter_reset_uses_last")
+            delta = last or total
+        else:
+            delta = tuple(t - p for t, p in zip(total, prev))
+    else:
+        delta = last
+    if delta is None or not any(delta[:4]):
+        return None
+    model = _model_of(payload) or state["model"]
+    inp, cached = delta[0], min(delta[1], delta[0])
+    return [ts, model or FALLBACK_MODEL, model is None, inp, cached, delta[2], delta[3], delta[4], allowance]
+
+
+
+
+def _to_allowance(a: list | None) -> Allowance | None:
+    if not a:
+        return None
+    return Allowance(*a)
+
+
+def session_of(path: Path, state: dict) -> str:
+    return state.get("session") or Path(path).stem
+
+
+def project_of(state: dict) -> str:
+    cwd = state.get("cwd")
+    return Path(cwd).name if cwd else "unknown"
+
+
+def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
+    seen: set[tuple] = set()
+    for path, records, state in per_file:
+        session, project = session_of(path, state), project_of(state)
+        for r in records:
+            key = (r[TS], r[MODEL], r[IN], r[CACHED], r[OUT], r[REASONING], r[TOTAL])
+            if key in seen:
+                stats.skip("duplicate_call")
+                continue
+            seen.add(key)
+            yield UsageEvent(
+                source=NAME, provider=provider_for_model(r[MODEL], default="openai"), model=r[MODEL],
+                occurred_at=parse_timestamp(r[TS]), session_id=session, project=project,
+                tokens=TokenCounts(input=r[IN] - r[CACHED], output=r[OUT], cache_read=r[CACHED],
+                                   reasoning=r[REASONING], reported_input=r[IN]),
+                model_is_fallback=r[FALLBACK], allowance=_to_allowance(r[ALLOW]),
+            )
+
+
+def latest_allowance(states: Iterable[dict]) -> tuple[str, Allowance] | None:
+    best = None
+    for st in states:
+        a = st.get("allowance")
+        if a and (best is None or a[0] > best[0]):
+            best = a
+    return (best[0], Allowance(*best[1])) if best else None

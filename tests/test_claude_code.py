@@ -1,0 +1,92 @@
+"""Claude Code transcripts: dedup, cache TTL split, malformed lines, sub-agents."""
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+from nomira.scan import ScanStats
+from nomira.sources import claude_code, collect
+
+CLAUDE = FIXTURES / "claude"
+
+
+def events():
+    return collect(("claude",), [CLAUDE]).events
+
+
+def test_streaming_snapshots_and_resumed_copies_count_once():
+    by_id = {}
+    for e in events():
+        by_id.setdefault(e.message_id, []).append(e)
+    assert sorted(by_id) == ["msg_A1", "msg_A2", "msg_B1", "msg_S1", "msg_U1"]
+    assert all(len(v) == 1 for v in by_id.values())
+    # the last (largest) streaming snapshot is kept, not the first
+    assert by_id["msg_A1"][0].tokens.output == 300
+
+
+def test_sidechain_replay_keeps_parent_line():
+    a2 = [e for e in events() if e.message_id == "msg_A2"][0]
+    assert a2.is_sidechain is False
+    assert a2.tokens.cache_read == 1000  # not the replay's 60000
+
+
+def test_cache_write_split_by_ttl():
+    by_id = {e.message_id: e for e in events()}
+    assert (by_id["msg_A1"].tokens.cache_write_5m, by_id["msg_A1"].tokens.cache_write_1h) == (1000, 0)
+    assert (by_id["msg_A2"].tokens.cache_write_5m, by_id["msg_A2"].tokens.cache_write_1h) == (0, 2000)
+    # no split logged (older builds): all writes are 5m
+    assert (by_id["msg_S1"].tokens.cache_write_5m, by_id["msg_S1"].tokens.cache_write_1h) == (300, 0)
+
+
+def test_subagent_file_belongs_to_parent_session():
+    s1 = [e for e in events() if e.message_id == "msg_S1"][0]
+    assert s1.session_id == "3f9a6c2e-8b1d-4e7f-a0c4-5d6e7f8a9b0c"
+    assert s1.project == "-home-ana-src-shop"
+    assert s1.is_sidechain
+
+
+def test_malformed_and_synthetic_lines_are_counted_not_fatal():
+    c = collect(("claude",), [CLAUDE])
+    assert c.stats.malformed == 1
+    assert c.stats.skipped["synthetic"] == 1
+    assert c.stats.files == 4
+
+
+def test_tool_result_mentioning_usage_is_not_a_call():
+    assert all(e.tokens.input != 999 for e in events())
+
+
+def test_dedup_without_request_id_uses_message_id(tmp_path):
+    line = ('{"type":"assistant","timestamp":"2025-11-03T14:22:07.913Z","sessionId":"s","version":"2.0.1",'
+            '"message":{"id":"msg_X","model":"claude-sonnet-4-5","usage":{"input_tokens":1,"output_tokens":%d}}}')
+    f = tmp_path / "s.jsonl"
+    f.write_text("\n".join([line % 5, line % 50, line % 7]) + "\n")
+    evs = collect(("claude",), [f]).events
+    assert len(evs) == 1 and evs[0].tokens.output == 50
+
+
+def test_non_semver_version_and_empty_ids_skipped():
+    stats = ScanStats()
+    base = ('{"type":"assistant","timestamp":"2025-11-03T14:22:07.913Z","version":"%s","requestId":"%s",'
+            '"message":{"id":"m","model":"claude-sonnet-4-5","usage":{"input_tokens":1,"output_tokens":1}}}')
+    assert claude_code.parse_line((base % ("banana", "r")).encode(), stats) is None
+    assert claude_code.parse_line((base % ("2.0.1", "")).encode(), stats) is None
+    assert claude_code.parse_line((base % ("2.0.1", "r")).encode(), stats) is not None
+    assert stats.skipped == {"bad_version": 1, "empty_id": 1}
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("/h/.claude/projects/-home-a-shop/abc.jsonl", ("abc", "-home-a-shop")),
+    ("/h/.claude/projects/-home-a-shop/abc/subagents/agent-1.jsonl", ("abc", "-home-a-shop")),
+    ("/tmp/logs/xyz.jsonl", ("xyz", "logs")),
+])
+def test_file_identity(path, expected):
+    assert claude_code.file_identity(Path(path)) == expected
+
+
+def test_default_roots_from_claude_config_dir(tmp_path, monkeypatch):
+    (tmp_path / "a" / "projects").mkdir(parents=True)
+    (tmp_path / "b" / "projects").mkdir(parents=True)
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{tmp_path / 'a'},{tmp_path / 'b'}")
+    import os
+    assert claude_code.default_paths(os.environ) == [tmp_path / "a" / "projects", tmp_path / "b" / "projects"]

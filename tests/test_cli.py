@@ -1,0 +1,84 @@
+"""End to end: `nomira --json --path fixtures` totals checked against hand arithmetic."""
+import pytest
+
+from conftest import FIXTURES
+from nomira.cli import main
+
+# Hand-computed per call (USD per MTok rates in test_pricing.py's docstring; Opus 4.7 in 5 / out 25 /
+# read 0.5; Haiku 4.5 in 1 / out 5 / 5m write 1.25):
+A1 = (4 * 3 + 300 * 15 + 1000 * 3.75) / 1e6        # 0.008262
+A2 = (10 * 3 + 500 * 15 + 1000 * 0.3 + 2000 * 6) / 1e6  # 0.019830
+B1 = (100 * 5 + 1000 * 25 + 5000 * 0.5) / 1e6      # 0.028
+S1 = (50 * 1 + 200 * 5 + 300 * 1.25) / 1e6          # 0.001425
+CX = ((200 * 1.25 + 800 * 0.125 + 100 * 10) + (800 * 1.25 + 1200 * 0.125 + 200 * 10)
+      + (400 * 1.25 + 100 * 0.125 + 50 * 10)) / 1e6  # 0.0055125
+CX_FALLBACK = (4000 * 1.25 + 400 * 10) / 1e6        # 0.009
+
+
+def test_claude_totals(run_json):
+    r = run_json("--path", FIXTURES / "claude")
+    t = r["totals"]
+    assert t["cost_usd"] == pytest.approx(A1 + A2 + B1 + S1, abs=1e-12)
+    assert t["cost_by_type_usd"]["cache_write_1h"] == pytest.approx(2000 * 6 / 1e6)
+    assert t["cost_by_type_usd"]["cache_write_5m"] == pytest.approx((1000 * 3.75 + 300 * 1.25) / 1e6)
+    assert t["tokens"] == {"input": 264, "output": 2100, "cache_read": 6000, "cache_write_5m": 1300,
+                           "cache_write_1h": 2000, "reasoning": 0, "total": 11664}
+    assert t["calls"] == 5 and t["unpriced_calls"] == 1
+    assert t["sidechain_cost_usd"] == pytest.approx(S1)
+    assert r["regime"] == "subscription" and r["value_label"] == "API-equivalent value"
+    unpriced = [m for m in r["models"] if not m["priced"]]
+    assert [(m["model"], m["tokens"]["total"]) for m in unpriced] == [("claude-opus-9-9", 200)]
+    assert r["scan"]["malformed_lines"] == 1
+
+
+def test_codex_totals(run_json):
+    r = run_json("--path", FIXTURES / "codex")
+    assert r["totals"]["cost_usd"] == pytest.approx(CX + CX_FALLBACK, abs=1e-12)
+    assumed = [m for m in r["models"] if m["model_assumed"]]
+    assert [m["model"] for m in assumed] == ["gpt-5"]
+    assert r["allowance"]["primary_used_percent"] == 25.0
+
+
+def test_sessions_and_models_carry_rate_source(run_json):
+    r = run_json("--path", FIXTURES / "claude", "--path", FIXTURES / "codex")
+    assert r["totals"]["cost_usd"] == pytest.approx(A1 + A2 + B1 + S1 + CX + CX_FALLBACK, abs=1e-12)
+    sessions = {s["session_id"]: s for s in r["sessions"]}
+    assert sessions["3f9a6c2e-8b1d-4e7f-a0c4-5d6e7f8a9b0c"]["cost_usd"] == pytest.approx(A1 + A2 + S1)
+    sonnet = [m for m in r["models"] if m["model"] == "claude-sonnet-4-5-20250929"][0]
+    assert sonnet["rate_source"].startswith("bundled:") and sonnet["verified"]
+
+
+def test_naive_cache_blind_figure(run_json):
+    r = run_json("--path", FIXTURES / "codex")
+    # a cache-blind tool prices the whole logged input at the input rate
+    naive = ((1000 + 2000 + 500) * 1.25 + (100 + 200 + 50) * 10 + 4000 * 1.25 + 400 * 10) / 1e6
+    assert r["totals"]["naive_cost_usd"] == pytest.approx(naive)
+
+
+def test_api_regime_label(run_json):
+    r = run_json("--path", FIXTURES / "codex", "--regime", "api")
+    assert r["value_label"] == "cost"
+
+
+def test_text_report_and_no_color(capsys):
+    assert main(["--path", str(FIXTURES / "claude")]) == 0
+    out = capsys.readouterr().out
+    assert "API-equivalent value" in out and "\033[" not in out
+    assert "claude-opus-9-9" in out and "UNPRICED" in out
+    assert max(len(line) for line in out.splitlines()) <= 110
+
+
+def test_missing_path_is_a_clear_error(capsys, tmp_path):
+    assert main(["--path", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err.startswith("nomira: no such file")
+
+
+def test_no_logs_found(capsys):
+    assert main([]) == 0
+    assert "no usage found" in capsys.readouterr().err
+
+
+def test_demo_runs(run_json):
+    r = run_json("--demo")
+    assert r["totals"]["calls"] > 50 and r["totals"]["cost_usd"] > 0
+    assert set(r["sources"]) == {"claude_code", "codex"}

@@ -1,0 +1,67 @@
+"""Codex rollouts: cumulative totals diffed, repeats skipped, resets, fallback model, allowance."""
+from conftest import FIXTURES
+from nomira.sources import codex, collect
+
+CODEX = FIXTURES / "codex"
+
+
+def calls():
+    return collect(("codex",), [CODEX])
+
+
+def test_cumulative_totals_become_per_call_usage():
+    evs = [e for e in calls().events if e.model == "gpt-5-codex"]
+    got = [(e.tokens.reported_input, e.tokens.cache_read, e.tokens.input, e.tokens.output, e.tokens.reasoning)
+           for e in evs]
+    assert got == [
+        (1000, 800, 200, 100, 40),   # first snapshot
+        (2000, 1200, 800, 200, 60),  # delta 3000-1000 etc.; the repeated total in between is not a call
+        (500, 100, 400, 50, 0),      # counter reset: last_token_usage is the call
+    ]
+
+
+def test_repeats_and_resets_are_reported():
+    c = calls()
+    assert c.stats.skipped["repeated_total"] == 1
+    assert c.stats.skipped["counter_reset_uses_last"] == 1
+    assert c.stats.malformed == 1
+
+
+def test_missing_turn_context_falls_back_and_flags():
+    e = [e for e in calls().events if e.session_id.endswith("000000000002")][0]
+    assert (e.model, e.model_is_fallback, e.project) == ("gpt-5", True, "billing")
+
+
+def test_latest_allowance_snapshot():
+    as_of, a = codex.latest_allowance(calls().states["codex"])
+    assert as_of == "2025-11-03T09:19:00.000Z"
+    assert (a.primary_used_percent, a.primary_window_minutes, a.secondary_used_percent) == (25.0, 300, 3.5)
+    assert a.plan_type == "plus"
+
+
+def test_forked_copy_counts_once(fixture_copy):
+    src = next((fixture_copy / "codex").rglob("rollout-2025-11-03*.jsonl"))
+    fork = src.with_name("rollout-2025-11-03T10-00-00-0199a3b2-7c4d-7e10-9f21-00000000ffff.jsonl")
+    fork.write_bytes(src.read_bytes())
+    evs = collect(("codex",), [fixture_copy / "codex"]).events
+    assert len(evs) == 4  # same as without the fork
+
+
+def test_subagent_replay_burst_skipped(tmp_path):
+    import json
+    keys = ["input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens"]
+
+    def tc(ts, total, last):
+        return json.dumps({"timestamp": ts, "type": "event_msg", "payload": {"type": "token_count", "info": {
+            "total_token_usage": dict(zip(keys, total)), "last_token_usage": dict(zip(keys, last))}}})
+    meta = json.dumps({"timestamp": "2025-11-05T10:00:00.000Z", "type": "session_meta", "payload": {
+        "id": "sub", "cwd": "/w/p", "source": {"subagent": {"thread_spawn": {"parent_thread_id": "p"}}}}})
+    ctx = json.dumps({"timestamp": "2025-11-05T10:00:00.000Z", "type": "turn_context", "payload": {"model": "gpt-5"}})
+    lines = [meta, ctx,
+             tc("2025-11-05T10:00:00.100Z", (100, 0, 10, 0, 110), (100, 0, 10, 0, 110)),
+             tc("2025-11-05T10:00:00.200Z", (300, 0, 30, 0, 330), (200, 0, 20, 0, 220)),
+             tc("2025-11-05T10:00:07.000Z", (1300, 0, 80, 0, 1380), (1000, 0, 50, 0, 1050))]
+    f = tmp_path / "rollout-2025-11-05T10-00-00-sub.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    evs = collect(("codex",), [f]).events
+    assert [(e.tokens.reported_input, e.tokens.output) for e in evs] == [(1000, 50)]

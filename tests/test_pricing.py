@@ -1,0 +1,113 @@
+"""Pricing engine: per-token-type rates, cache TTLs, tiers, modifiers, unknown models.
+
+Expected figures are computed by hand from published rates (USD per million tokens):
+Sonnet 4.5 in 3 / out 15 / cache read 0.30 / 5m write 3.75 / 1h write 6;
+above 200k input: 6 / 22.50 / 0.60 / 7.50 / 12. GPT-5-Codex in 1.25 / cached 0.125 / out 10.
+"""
+from datetime import datetime, timezone
+
+import pytest
+
+from nomira.events import TokenCounts, UsageEvent
+from nomira.pricing import load_bundled, price_event
+from nomira.pricing.table import candidate_keys
+
+T = datetime(2025, 11, 3, tzinfo=timezone.utc)
+
+
+def ev(model, mods=(), **tok):
+    tok.setdefault("reported_input", tok.get("input", 0))
+    return UsageEvent(source="claude_code", provider="anthropic", model=model, occurred_at=T, session_id="s",
+                      project="p", tokens=TokenCounts(**tok), modifiers=tuple(mods))
+
+
+def cost(model, mods=(), **tok):
+    return price_event(ev(model, mods, **tok), load_bundled())
+
+
+def test_each_token_type_at_its_own_rate():
+    c = cost("claude-sonnet-4-5-20250929", input=10, output=500, cache_read=1000, cache_write_1h=2000)
+    assert c.input_usd == pytest.approx(10 * 3 / 1e6)
+    assert c.output_usd == pytest.approx(500 * 15 / 1e6)
+    assert c.cache_read_usd == pytest.approx(1000 * 0.3 / 1e6)
+    assert c.cache_write_1h_usd == pytest.approx(2000 * 6 / 1e6)
+    assert c.total_usd == pytest.approx(0.01983)
+    assert c.verified
+
+
+def test_1h_and_5m_writes_priced_differently():
+    five = cost("claude-sonnet-4-5-20250929", cache_write_5m=100_000).total_usd
+    hour = cost("claude-sonnet-4-5-20250929", cache_write_1h=100_000).total_usd
+    assert (five, hour) == (pytest.approx(0.375), pytest.approx(0.6))
+
+
+def test_long_context_bills_whole_request_at_tier():
+    c = cost("claude-sonnet-4-5-20250929", input=1000, cache_read=250_000, output=100)
+    assert c.tier_above == 200_000
+    assert c.total_usd == pytest.approx((1000 * 6 + 250_000 * 0.6 + 100 * 22.5) / 1e6)
+    under = cost("claude-sonnet-4-5-20250929", input=1000, cache_read=199_000, output=100)
+    assert under.tier_above is None
+    assert under.total_usd == pytest.approx((1000 * 3 + 199_000 * 0.3 + 100 * 15) / 1e6)
+
+
+def test_per_model_cache_read_rates_differ():
+    # Opus 4.7 reads at 0.1x input; Opus 5.5 at 0.05x; Mythos 5.1 at 0.025x (explicit per model)
+    assert cost("claude-opus-4-7", cache_read=1_000_000).total_usd == pytest.approx(0.5)
+    assert cost("claude-opus-5-5", cache_read=1_000_000).total_usd == pytest.approx(0.2)
+    assert cost("claude-mythos-5-1", cache_read=1_000_000).total_usd == pytest.approx(0.25)
+
+
+def test_openai_cached_input_at_cached_rate():
+    c = cost("gpt-5-codex", input=200, cache_read=800, output=100, reported_input=1000)
+    assert c.total_usd == pytest.approx((200 * 1.25 + 800 * 0.125 + 100 * 10) / 1e6)
+    assert c.naive_usd == pytest.approx((1000 * 1.25 + 100 * 10) / 1e6)
+
+
+def test_unknown_model_is_unpriced_never_guessed():
+    assert cost("claude-opus-9-9", input=100, output=100) is None
+    assert cost("totally-new-model", input=1) is None
+
+
+@pytest.mark.parametrize("model,key", [
+    ("claude-opus-4-7", "claude-opus-4-7"),
+    ("anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"),
+    ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5-20250929"),
+    ("claude-sonnet-4-5@20250929", "claude-sonnet-4-5-20250929"),
+    ("openai/gpt-5-codex", "gpt-5-codex"),
+    ("claude-opus-4-7-20990101", "claude-opus-4-7"),
+])
+def test_version_aware_matching(model, key):
+    assert load_bundled().lookup(model).key == key
+
+
+def test_no_prefix_fallback():
+    table = load_bundled()
+    assert table.lookup("claude-opus-4-7").key != "claude-opus-4"
+    assert table.lookup("claude-opus-4-7-fast") is None  # a -fast variant is not the base model
+    assert "claude-opus-4" not in candidate_keys("claude-opus-4-7")
+
+
+def test_fast_mode_priced_by_published_multiplier_else_flagged():
+    base = cost("claude-opus-4-8", input=1000, output=1000).total_usd
+    fast = cost("claude-opus-4-8", [("speed", "fast")], input=1000, output=1000)
+    assert fast.total_usd == pytest.approx(base * 2.0) and not fast.unpriced_modifiers
+    flagged = cost("claude-sonnet-4-5-20250929", [("speed", "fast")], input=1000)
+    assert flagged.unpriced_modifiers == ("speed=fast",)
+
+
+def test_data_residency_multiplier():
+    base = cost("claude-opus-4-7", input=1000).total_usd
+    assert cost("claude-opus-4-7", [("inference_geo", "us")], input=1000).total_usd == pytest.approx(base * 1.1)
+
+
+def test_legacy_model_priced_but_unverified():
+    c = cost("claude-sonnet-4-20250514", input=1000, cache_write_1h=1000)
+    assert c.total_usd == pytest.approx((1000 * 3 + 1000 * 6) / 1e6)  # 1h write derived: 2x input
+    assert not c.verified
+
+
+def test_bundled_table_is_dated_with_source():
+    table = load_bundled()
+    assert table.generated
+    for price in table.models.values():
+        assert price.as_of and price.source == "bundled"
