@@ -11,17 +11,15 @@ import argparse
 import json
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 
-from nomira import __version__
-from nomira.pricing import load_bundled, price_event
-from nomira.reports import summary
-from nomira.reports.aggregate import regime_of
+from nomira import __version__, scancache
 from nomira.reports.render import Style, use_color
-from nomira.reports.text import render_report
-from nomira.sources import codex, collect
+from nomira.scancache import ScanCache
+from nomira.sources import codex, collect, discover, fingerprint
 
 SOURCE_CHOICES = {"claude": ("claude",), "codex": ("codex",), "all": ("claude", "codex")}
 
@@ -39,6 +37,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="subscription: dollars are API-equivalent value; api: dollars are the bill")
     p.add_argument("--no-color", action="store_true", help="plain output (NO_COLOR is respected too)")
     p.add_argument("--demo", action="store_true", help="generate a realistic sample history and report on it")
+    p.add_argument("--no-cache", action="store_true",
+                   help="ignore the incremental scan cache ($XDG_CACHE_HOME/nomira) and read every file whole")
+    p.add_argument("--timezone", default=None, help="IANA timezone for dates (default: local)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,42 +55,90 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_priced(args, env=os.environ):
-    """Sources -> events -> costs; returns (priced, collected)."""
-    explicit = args.path
-    if args.demo:
-        from nomira.demo import write_demo
-        root = Path(tempfile.mkdtemp(prefix="nomira-demo-"))
-        write_demo(root)
-        explicit = [root]
-        if not args.json:
+class Run:
+    """What one command reads: the input files, the cache, and (lazily) the priced events."""
+
+    def __init__(self, args, env=os.environ):
+        self.args, self.env = args, env
+        explicit = args.path
+        if args.demo:
+            from nomira.demo import write_demo
+            root = Path(tempfile.mkdtemp(prefix="nomira-demo-"))
+            write_demo(root)
+            explicit = [root]
             print(f"nomira: demo history written to {root}", file=sys.stderr)
-    try:
-        collected = collect(SOURCE_CHOICES[args.source], explicit, env)
-    except FileNotFoundError as exc:
-        raise UserError(str(exc)) from exc
-    table = load_bundled()
-    priced = [(e, price_event(e, table)) for e in collected.events]
-    return priced, collected, table
+        self.selected = SOURCE_CHOICES[args.source]
+        try:
+            self.found = discover(self.selected, explicit, env)
+        except FileNotFoundError as exc:
+            raise UserError(str(exc)) from exc
+        self.cache = None if (args.no_cache or args.demo) else self._open_cache()
+        self._table = None
+
+    @property
+    def table(self):
+        if self._table is None:
+            from nomira.pricing import load_bundled
+            self._table = load_bundled()
+        return self._table
+
+    def _open_cache(self) -> ScanCache | None:
+        try:
+            return ScanCache(scancache.default_path(self.env))
+        except (sqlite3.Error, OSError) as exc:
+            print(f"nomira: cache unavailable ({exc}); reading every file", file=sys.stderr)
+            return None
+
+    def cached_output(self, *parts) -> tuple[str | None, str | None]:
+        """(cached output, key) for a command whose output depends only on the inputs and `parts`."""
+        if self.cache is None:
+            return None, None
+        from nomira.pricing.table import table_digest
+        key = scancache.output_key([*parts, table_digest(), os.environ.get("TZ")], fingerprint(self.found))
+        hit = self.cache.get_output(key)
+        return (hit.decode() if hit is not None else None), key
+
+    def store_output(self, key: str | None, text: str) -> None:
+        if self.cache is not None and key is not None:
+            self.cache.put_output(key, text.encode())
+
+    def priced(self):
+        from nomira.pricing import price_event
+        collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
+                            progress=True, found=self.found)
+        table = self.table
+        return [(e, price_event(e, table)) for e in collected.events], collected
 
 
 def cmd_report(args) -> int:
-    priced, collected, table = load_priced(args)
+    from nomira.reports import summary
+    from nomira.reports.aggregate import regime_of
+    from nomira.reports.text import render_report
+    run = Run(args)
+    color = use_color() and not args.no_color
+    cached, key = run.cached_output("report", args.json, args.regime, color,
+                                    [str(p) for p in args.path or []], args.source)
+    if cached is not None:
+        sys.stdout.write(cached)
+        return 0
+    priced, collected = run.priced()
     regime = regime_of({e.source for e, _ in priced}, None if args.regime == "auto" else args.regime)
     allowance = codex.latest_allowance(collected.states.get("codex", []))
     allowance_dict = None
     if allowance:
         as_of, a = allowance
         allowance_dict = {"as_of": as_of, **{k: getattr(a, k) for k in a.__dataclass_fields__}}
-    report = summary.build(priced, regime, collected.stats.as_dict(), allowance_dict, table.generated)
+    report = summary.build(priced, regime, collected.stats.as_dict(), allowance_dict, run.table.generated)
     if args.json:
-        json.dump(report, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        text = json.dumps(report, indent=2) + "\n"
     else:
         if not priced:
             print("nomira: no usage found (looked for Claude Code and Codex logs; try --path or --demo)",
                   file=sys.stderr)
-        print(render_report(report, Style(use_color() and not args.no_color)))
+        text = render_report(report, Style(color)) + "\n"
+    sys.stdout.write(text)
+    if priced:
+        run.store_output(key, text)
     return 0
 
 

@@ -6,12 +6,15 @@ completion, tool input or file path ever enters it; the project is a label.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 
 TOKEN_TYPES = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 
 
-@dataclass(frozen=True, slots=True)
+# Hot-path types are slots dataclasses but not frozen: frozen __init__ costs ~4x, and a
+# history holds hundreds of thousands of events. Treat them as immutable all the same.
+@dataclass(slots=True)
 class TokenCounts:
     """Billable token counts, each priced at its own rate.
 
@@ -57,7 +60,7 @@ class Allowance:
     plan_type: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageEvent:
     source: str  # claude_code | codex
     provider: str  # anthropic | openai | google
@@ -84,6 +87,7 @@ def parse_timestamp(ts: str) -> datetime | None:
     return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
+@lru_cache(maxsize=4096)
 def provider_for_model(model: str, default: str = "other") -> str:
     m = model.lower()
     if "claude" in m:

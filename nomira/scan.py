@@ -8,12 +8,17 @@ never by the file or the history.
 """
 from __future__ import annotations
 
+import importlib
+import marshal
 import os
 import re
+import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
-CHUNK = 1 << 20
+CHUNK = 4 << 20
 
 
 @dataclass
@@ -22,7 +27,6 @@ class ScanStats:
 
     files: int = 0
     bytes: int = 0
-    lines: int = 0
     candidates: int = 0
     malformed: int = 0
     skipped: dict = field(default_factory=dict)
@@ -33,15 +37,19 @@ class ScanStats:
     def merge(self, other: "ScanStats") -> None:
         self.files += other.files
         self.bytes += other.bytes
-        self.lines += other.lines
         self.candidates += other.candidates
         self.malformed += other.malformed
         for k, v in other.skipped.items():
             self.skip(k, v)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "ScanStats":
+        return cls(files=d.get("files", 0), bytes=d.get("bytes", 0), candidates=d.get("candidate_lines", 0),
+                   malformed=d.get("malformed_lines", 0), skipped=dict(d.get("skipped", {})))
+
     def as_dict(self) -> dict:
         return {
-            "files": self.files, "bytes": self.bytes, "lines": self.lines,
+            "files": self.files, "bytes": self.bytes,
             "candidate_lines": self.candidates, "malformed_lines": self.malformed,
             "skipped": dict(sorted(self.skipped.items())),
         }
@@ -65,20 +73,20 @@ class LineScan:
         self.end_offset = start
         self.tail_start: int | None = None
         self.bytes_read = 0
-        self.lines = 0
         if len(markers) == 1:
-            marker = markers[0]
-            self._search = lambda buf, pos: buf.find(marker, pos)
+            self._search = markers[0]
+            self._rx = None
         else:
-            rx = re.compile(b"|".join(re.escape(m) for m in markers))
+            self._rx = re.compile(b"|".join(re.escape(m) for m in markers))
 
-            def search(buf: bytes, pos: int) -> int:
-                m = rx.search(buf, pos)
-                return m.start() if m else -1
-            self._search = search
+    def _find(self, buf: bytes, pos: int) -> int:
+        if self._rx is None:
+            return buf.find(self._search, pos)
+        m = self._rx.search(buf, pos)
+        return m.start() if m else -1
 
     def __iter__(self) -> Iterator[bytes]:
-        search = self._search
+        find = self._find
         with open(self.path, "rb") as fh:
             fh.seek(self.start)
             base = self.start  # file offset of buf[0]
@@ -88,25 +96,129 @@ class LineScan:
                 if not chunk:
                     break
                 self.bytes_read += len(chunk)
-                self.lines += chunk.count(b"\n")
                 buf = buf + chunk if buf else chunk
                 last_nl = buf.rfind(b"\n")
                 if last_nl < 0:
                     continue  # a line longer than the chunk: keep reading it
-                pos = 0
-                while True:
-                    i = search(buf, pos)
-                    if i < 0 or i > last_nl:
-                        break
-                    line_start = buf.rfind(b"\n", 0, i) + 1
+                i = find(buf, 0)
+                while 0 <= i < last_nl:
                     line_end = buf.find(b"\n", i)
-                    yield buf[line_start:line_end]
-                    pos = line_end + 1
+                    yield buf[buf.rfind(b"\n", 0, i) + 1:line_end]
+                    i = find(buf, line_end)
                 base += last_nl + 1
                 buf = buf[last_nl + 1:]
             self.end_offset = base
-            if buf.strip():
-                self.lines += 1
-                if search(buf, 0) >= 0:
-                    self.tail_start = base
-                    yield buf.rstrip(b"\r")
+            if buf.strip() and find(buf, 0) >= 0:
+                self.tail_start = base
+                yield buf.rstrip(b"\r")
+
+
+# --- scanning many files: incremental cache and worker processes -------------------
+
+PARALLEL_MIN_BYTES = 32 << 20
+
+
+def _merge(module, old: list, new: list, stats: ScanStats) -> list:
+    merged = module.merge_records(old, new)
+    if len(old) + len(new) > len(merged):
+        stats.skip("duplicate_call", len(old) + len(new) - len(merged))
+    return merged
+
+
+def _job(args: tuple) -> tuple[str, bytes]:
+    name, path, start, state = args
+    module = importlib.import_module(name)
+    records, state, end, stats = module.scan_file(Path(path), start, state)
+    records = _merge(module, [], records, stats)
+    return path, marshal.dumps((path, records, state, end, stats.as_dict()))
+
+
+def _plan(files: list[Path], entries: dict) -> tuple[list, dict]:
+    """Split files into reused cache entries and (path, start, state, previous entry) jobs."""
+    from nomira.scancache import signature
+    jobs, reused = [], {}
+    for f in files:
+        key = str(f)
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        e = entries.get(key)
+        if e is not None and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns:
+            reused[key] = e
+        elif e is not None and e.offset <= st.st_size and e.offset > 0 and signature(f, e.offset) == e.sig:
+            jobs.append((key, e.offset, e.state, e, st))
+        else:
+            jobs.append((key, 0, None, None, st))
+    return jobs, reused
+
+
+def scan_files(module, files: list[Path], entries: dict | None = None, workers: int = 1,
+               progress=None) -> tuple[list[tuple[Path, list, dict, ScanStats]], dict]:
+    """Scan `files` with `module.scan_file`, resuming from cache `entries` where possible.
+
+    Returns ([(path, records, state, stats)], updated entries).
+    """
+    from nomira.scancache import Entry, signature
+    entries = entries or {}
+    jobs, reused = _plan(files, entries)
+    todo_bytes = sum(st.st_size - start for _k, start, _s, _e, st in jobs)
+    args = [(module.__name__, key, start, state) for key, start, state, _e, _st in jobs]
+    by_key = {j[0]: j for j in jobs}
+    if progress:
+        progress.start(len(jobs), todo_bytes)
+    if workers > 1 and len(args) > 1 and todo_bytes >= PARALLEL_MIN_BYTES:
+        import multiprocessing
+        ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+        order = sorted(args, key=lambda a: -(by_key[a[1]][4].st_size - a[2]))
+        with ctx.Pool(min(workers, len(args))) as pool:
+            results = [marshal.loads(b) for b in _tracked(pool.imap_unordered(_job, order), progress, by_key)]
+    else:
+        results = [marshal.loads(b) for b in _tracked(map(_job, args), progress, by_key)]
+    if progress:
+        progress.done()
+    updated = dict(reused)
+    for key, records, state, end, stats in results:
+        _k, start, _s, prev, st = by_key[key]
+        if prev is not None:
+            merged = ScanStats.from_dict(prev.stats)
+            merged.merge(ScanStats.from_dict(stats))
+            merged.files = 1
+            records = _merge(module, prev.records, records, merged)
+            stats = merged.as_dict()
+        updated[key] = Entry(st.st_size, st.st_mtime_ns, end, signature(Path(key), end), records, state, stats)
+    out = [(Path(k), e.records, e.state, ScanStats.from_dict(e.stats)) for k, e in sorted(updated.items())]
+    return out, updated
+
+
+def _tracked(results, progress, by_key):
+    for key, raw in results:
+        if progress:
+            progress.step(by_key[key][4].st_size - by_key[key][1])
+        yield raw
+
+
+class Progress:
+    """Files and MB done, with the rate, on stderr; only when stderr is a terminal."""
+
+    def __init__(self, label: str, stream=sys.stderr, min_bytes: int = 64 << 20):
+        self.label, self.stream, self.min_bytes = label, stream, min_bytes
+        self.enabled = hasattr(stream, "isatty") and stream.isatty()
+
+    def start(self, files: int, total: int) -> None:
+        self.files, self.total, self.n, self.bytes, self.t0 = files, total, 0, 0, time.perf_counter()
+        self.enabled = self.enabled and total >= self.min_bytes
+
+    def step(self, nbytes: int) -> None:
+        self.n += 1
+        self.bytes += nbytes
+        if self.enabled:
+            rate = self.bytes / 1e6 / max(time.perf_counter() - self.t0, 1e-6)
+            self.stream.write(f"\r{self.label}: {self.n}/{self.files} files, {self.bytes / 1e6:.0f}/"
+                              f"{self.total / 1e6:.0f} MB ({rate:.0f} MB/s)")
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.flush()

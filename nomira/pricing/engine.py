@@ -18,7 +18,7 @@ from nomira.pricing.table import ModelPrice, PriceTable, Rates
 PER = 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cost:
     input_usd: float
     output_usd: float
@@ -51,9 +51,10 @@ def _rate(rates: Rates, token_type: str, provider: str) -> tuple[float, bool]:
     return (derived if derived is not None else 0.0), False
 
 
-def _select_rates(price: ModelPrice, event: UsageEvent) -> tuple[Rates, int | None, float, list[str]]:
-    rates, tier_above, multiplier, unpriced = price.base, None, 1.0, []
-    for kind, value in event.modifiers:
+def _modifiers(price: ModelPrice, modifiers) -> tuple[Rates, float, tuple[str, ...], bool]:
+    """(rates, multiplier, unpriced modifiers, tiers apply?) for the logged modifiers."""
+    rates, multiplier, unpriced = price.base, 1.0, []
+    for kind, value in modifiers:
         if kind == "service_tier" and value in ("batch", "priority", "flex"):
             if value in price.service_tiers:
                 rates = price.service_tiers[value]
@@ -64,39 +65,61 @@ def _select_rates(price: ModelPrice, event: UsageEvent) -> tuple[Rates, int | No
                 multiplier *= price.multipliers["fast"]
             else:
                 unpriced.append("speed=fast")
-        elif kind == "inference_geo":
-            if value in price.multipliers:
-                multiplier *= price.multipliers[value]
-            else:
-                unpriced.append(f"inference_geo={value}")
+        elif kind == "inference_geo" and value in price.multipliers:
+            multiplier *= price.multipliers[value]
         else:
             unpriced.append(f"{kind}={value}")
-    if rates is price.base:
-        prompt = event.tokens.prompt_total
-        for threshold, tier_rates in price.tiers:
-            if prompt > threshold:
-                rates, tier_above = tier_rates, threshold
-    return rates, tier_above, multiplier, unpriced
+    return rates, multiplier, tuple(unpriced), rates is price.base
+
+
+def _vector(rates: Rates, provider: str, multiplier: float) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+    pairs = [_rate(rates, t, provider) for t in TOKEN_TYPES]
+    return tuple(r * multiplier / PER for r, _ in pairs), tuple(e for _, e in pairs)
+
+
+class Pricer:
+    """Prices events against one table; per (model, modifiers) work is done once."""
+
+    def __init__(self, table: PriceTable):
+        self.table = table
+        self._plans: dict = {}
+
+    def _plan(self, model: str, modifiers) -> tuple | None:
+        price = self.table.lookup(model)
+        if price is None:
+            return None
+        rates, multiplier, unpriced, tiered = _modifiers(price, modifiers)
+        levels = [(0, None, *_vector(rates, price.provider, multiplier))]
+        if tiered:
+            levels += [(n, n, *_vector(r, price.provider, multiplier)) for n, r in price.tiers]
+        naive = (price.base.input / PER, price.base.output / PER)
+        return price, levels, multiplier, unpriced, naive
+
+    def __call__(self, event: UsageEvent) -> Cost | None:
+        key = (event.model, event.modifiers)
+        try:
+            plan = self._plans[key]
+        except KeyError:
+            plan = self._plans[key] = self._plan(*key)
+        if plan is None:
+            return None
+        price, levels, multiplier, unpriced, naive = plan
+        t = event.tokens
+        counts = (t.input, t.output, t.cache_read, t.cache_write_5m, t.cache_write_1h)
+        _, tier_above, rates, explicit = levels[0]
+        if len(levels) > 1:
+            prompt = t.input + t.cache_read + t.cache_write_5m + t.cache_write_1h
+            for threshold, above, r, e in levels[1:]:
+                if prompt > threshold:
+                    tier_above, rates, explicit = above, r, e
+        verified = price.verified and all(e or not c for c, e in zip(counts, explicit))
+        return Cost(counts[0] * rates[0], counts[1] * rates[1], counts[2] * rates[2], counts[3] * rates[3],
+                    counts[4] * rates[4], multiplier, price.key, price.rate_source, verified, tier_above,
+                    unpriced, t.reported_input * naive[0] + t.output * naive[1])
 
 
 def price_event(event: UsageEvent, table: PriceTable) -> Cost | None:
-    price = table.lookup(event.model)
-    if price is None:
-        return None
-    rates, tier_above, multiplier, unpriced = _select_rates(price, event)
-    t = event.tokens
-    verified = price.verified
-    usd = {}
-    for token_type in TOKEN_TYPES:
-        count = getattr(t, token_type)
-        rate, explicit = _rate(rates, token_type, price.provider)
-        if count and not explicit:
-            verified = False
-        usd[token_type] = count * rate * multiplier / PER
-    naive = (t.reported_input * price.base.input + t.output * price.base.output) / PER
-    return Cost(
-        input_usd=usd["input"], output_usd=usd["output"], cache_read_usd=usd["cache_read"],
-        cache_write_5m_usd=usd["cache_write_5m"], cache_write_1h_usd=usd["cache_write_1h"],
-        multiplier=multiplier, price_key=price.key, rate_source=price.rate_source, verified=verified,
-        tier_above=tier_above, unpriced_modifiers=tuple(unpriced), naive_usd=naive,
-    )
+    pricer = table.__dict__.get("_pricer")
+    if pricer is None:
+        pricer = table.__dict__["_pricer"] = Pricer(table)
+    return pricer(event)

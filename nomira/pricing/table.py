@@ -6,11 +6,12 @@ a prefix: `claude-opus-4-7` is not `claude-opus-4`, and `-fast` is not the base 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 TOKEN_RATE_KEYS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 _PREFIX = re.compile(r"^(?:[a-z0-9_-]+/)+")
@@ -62,9 +63,19 @@ def model_price_from_dict(key: str, d: dict, source: str | None = None) -> Model
                       as_of=d.get("as_of", ""))
 
 
+def _bundled_bytes() -> bytes:
+    return (Path(__file__).parent / "data" / "prices.json").read_bytes()
+
+
+@lru_cache(maxsize=1)
+def table_digest() -> str:
+    """Identifies the rates in force, without parsing them (cached outputs depend on it)."""
+    return hashlib.sha1(_bundled_bytes()).hexdigest()
+
+
 @lru_cache(maxsize=1)
 def load_bundled() -> "PriceTable":
-    raw = json.loads(resources.files("nomira.pricing").joinpath("data/prices.json").read_text())
+    raw = json.loads(_bundled_bytes())
     models = {k: model_price_from_dict(k, v, source="bundled") for k, v in raw["models"].items()}
     return PriceTable(models, generated=raw.get("generated", ""))
 

@@ -4,7 +4,6 @@ Money is summed in float at full precision and rounded only for display.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from nomira.events import TOKEN_TYPES, UsageEvent
@@ -17,57 +16,85 @@ REGIME_LABELS = {
 SUBSCRIPTION_SOURCES = {"claude_code", "codex"}
 
 
-@dataclass
 class Tally:
-    calls: int = 0
-    priced_calls: int = 0
-    unpriced_calls: int = 0
-    tokens: dict = field(default_factory=lambda: {t: 0 for t in (*TOKEN_TYPES, "reasoning")})
-    cost: dict = field(default_factory=lambda: {t: 0.0 for t in TOKEN_TYPES})
-    naive_usd: float = 0.0
-    sidechain_usd: float = 0.0
-    first: object = None
-    last: object = None
+    """Running sums for one group of events (tokens and USD by type)."""
+
+    __slots__ = ("calls", "unpriced_calls", "tokens", "cost", "naive_usd", "sidechain_usd", "first", "last")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.unpriced_calls = 0
+        self.tokens = [0, 0, 0, 0, 0, 0]  # TOKEN_TYPES + reasoning
+        self.cost = [0.0, 0.0, 0.0, 0.0, 0.0]  # TOKEN_TYPES
+        self.naive_usd = 0.0
+        self.sidechain_usd = 0.0
+        self.first = None
+        self.last = None
 
     def add(self, event: UsageEvent, cost: Cost | None) -> None:
         self.calls += 1
-        t = event.tokens
-        for name in self.tokens:
-            self.tokens[name] += getattr(t, name)
-        if self.first is None or event.occurred_at < self.first:
-            self.first = event.occurred_at
-        if self.last is None or event.occurred_at > self.last:
-            self.last = event.occurred_at
+        t, k = event.tokens, self.tokens
+        k[0] += t.input
+        k[1] += t.output
+        k[2] += t.cache_read
+        k[3] += t.cache_write_5m
+        k[4] += t.cache_write_1h
+        k[5] += t.reasoning
+        at = event.occurred_at
+        if self.first is None or at < self.first:
+            self.first = at
+        if self.last is None or at > self.last:
+            self.last = at
         if cost is None:
             self.unpriced_calls += 1
             return
-        self.priced_calls += 1
-        for name, usd in cost.by_type().items():
-            self.cost[name] += usd
+        c = self.cost
+        c[0] += cost.input_usd
+        c[1] += cost.output_usd
+        c[2] += cost.cache_read_usd
+        c[3] += cost.cache_write_5m_usd
+        c[4] += cost.cache_write_1h_usd
         self.naive_usd += cost.naive_usd
         if event.is_sidechain:
             self.sidechain_usd += cost.total_usd
 
+    def merge(self, other: "Tally") -> "Tally":
+        self.calls += other.calls
+        self.unpriced_calls += other.unpriced_calls
+        self.tokens = [a + b for a, b in zip(self.tokens, other.tokens)]
+        self.cost = [a + b for a, b in zip(self.cost, other.cost)]
+        self.naive_usd += other.naive_usd
+        self.sidechain_usd += other.sidechain_usd
+        for at in (other.first, other.last):
+            if at is not None:
+                self.first = at if self.first is None or at < self.first else self.first
+                self.last = at if self.last is None or at > self.last else self.last
+        return self
+
+    @property
+    def priced_calls(self) -> int:
+        return self.calls - self.unpriced_calls
+
     @property
     def total_usd(self) -> float:
-        return sum(self.cost.values())
+        return sum(self.cost)
 
     @property
     def cache_usd(self) -> float:
-        return self.cost["cache_read"] + self.cost["cache_write_5m"] + self.cost["cache_write_1h"]
+        return self.cost[2] + self.cost[3] + self.cost[4]
 
     @property
     def total_tokens(self) -> int:
-        return sum(v for k, v in self.tokens.items() if k != "reasoning")
+        return sum(self.tokens[:5])
 
     def as_dict(self) -> dict:
         total = self.total_usd
         return {
             "calls": self.calls,
             "unpriced_calls": self.unpriced_calls,
-            "tokens": dict(self.tokens, total=self.total_tokens),
+            "tokens": dict(zip((*TOKEN_TYPES, "reasoning"), self.tokens), total=self.total_tokens),
             "cost_usd": total,
-            "cost_by_type_usd": dict(self.cost),
+            "cost_by_type_usd": dict(zip(TOKEN_TYPES, self.cost)),
             "cache_share_of_cost": (self.cache_usd / total) if total else 0.0,
             "naive_cost_usd": self.naive_usd,
             "sidechain_cost_usd": self.sidechain_usd,
@@ -88,6 +115,14 @@ def group(priced: Iterable[tuple[UsageEvent, Cost | None]],
         if tally is None:
             tally = out[k] = Tally()
         tally.add(event, cost)
+    return out
+
+
+def rollup(groups: dict, key: Callable[[object], object]) -> dict[object, Tally]:
+    """Merge already-grouped tallies under a coarser key."""
+    out: dict[object, Tally] = {}
+    for k, tally in groups.items():
+        out.setdefault(key(k), Tally()).merge(tally)
     return out
 
 

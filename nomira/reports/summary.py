@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from nomira import __version__
-from nomira.reports.aggregate import REGIME_LABELS, Priced, group, total
+from nomira.reports.aggregate import REGIME_LABELS, Priced, Tally, group, rollup
 
-
-def model_rows(priced: Priced) -> list[dict]:
+def model_rows(priced: Priced, fine: dict) -> list[dict]:
     info: dict[str, dict] = {}
     for event, cost in priced:
         row = info.setdefault(event.model, {
@@ -21,7 +20,7 @@ def model_rows(priced: Priced) -> list[dict]:
         row["verified"] &= cost.verified
         row["unpriced_modifiers"].update(cost.unpriced_modifiers)
         row["long_context_calls"] += cost.tier_above is not None
-    tallies = group(priced, lambda e, c: e.model)
+    tallies = rollup(fine, lambda k: k[3])
     rows = []
     for model, tally in tallies.items():
         row = info[model]
@@ -31,22 +30,21 @@ def model_rows(priced: Priced) -> list[dict]:
     return rows
 
 
-def session_rows(priced: Priced) -> list[dict]:
-    tallies = group(priced, lambda e, c: (e.source, e.session_id, e.project))
-    rows = [{"source": s, "session_id": sid, "project": proj, "models": [], **t.as_dict()}
-            for (s, sid, proj), t in tallies.items()]
+def session_rows(fine: dict) -> list[dict]:
+    tallies = rollup(fine, lambda k: k[:3])
     models: dict[tuple, set] = {}
-    for e, _ in priced:
-        models.setdefault((e.source, e.session_id, e.project), set()).add(e.model)
-    for r in rows:
-        r["models"] = sorted(models[(r["source"], r["session_id"], r["project"])])
+    for k in fine:
+        models.setdefault(k[:3], set()).add(k[3])
+    rows = [{"source": s, "session_id": sid, "project": proj, "models": sorted(models[(s, sid, proj)]),
+             **t.as_dict()} for (s, sid, proj), t in tallies.items()]
     rows.sort(key=lambda r: (r["last"] or "", r["session_id"]))
     return rows
 
 
 def build(priced: Priced, regime: str, stats: dict, allowance=None, table_generated: str = "") -> dict:
-    tot = total(priced)
-    sources = sorted({e.source for e, _ in priced})
+    fine = group(priced, lambda e, c: (e.source, e.session_id, e.project, e.model))
+    tot = rollup(fine, lambda k: None).get(None, Tally())
+    sources = sorted({k[0] for k in fine})
     return {
         "nomira_version": __version__,
         "regime": regime,
@@ -54,8 +52,8 @@ def build(priced: Priced, regime: str, stats: dict, allowance=None, table_genera
         "sources": sources,
         "price_table": table_generated,
         "totals": tot.as_dict(),
-        "models": model_rows(priced),
-        "sessions": session_rows(priced),
+        "models": model_rows(priced, fine),
+        "sessions": session_rows(fine),
         "allowance": allowance,
         "scan": stats,
     }

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from nomira.events import UsageEvent
-from nomira.scan import ScanStats
+from nomira.scan import Progress, ScanStats, scan_files
 from nomira.sources import claude_code, codex
 
 SOURCES = {"claude": claude_code, "codex": codex}
@@ -43,28 +43,39 @@ def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[
     return {name: by_source.get(name, []) for name in selected}
 
 
-ScanFn = Callable[[str, list[Path]], list[tuple[Path, list, dict, ScanStats]]]
-
-
-def scan_plain(source: str, files: list[Path]) -> list[tuple[Path, list, dict, ScanStats]]:
-    mod = SOURCES[source]
-    out = []
-    for f in files:
-        records, state, _end, stats = mod.scan_file(f)
-        out.append((f, records, state, stats))
-    return out
-
-
 def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] | None = None,
-            env: Mapping[str, str] = os.environ, scan: ScanFn = scan_plain) -> Collected:
+            env: Mapping[str, str] = os.environ, cache=None, workers: int = 1,
+            progress: bool = False, found: dict[str, list[Path]] | None = None) -> Collected:
+    """Scan every file of the selected sources (through `cache` when given) and emit events."""
     stats = ScanStats()
     events: list[UsageEvent] = []
     states: dict[str, list[dict]] = {}
-    for source, files in discover(selected, explicit, env).items():
-        scanned = scan(source, files)
+    if found is None:
+        found = discover(selected, explicit, env)
+    for source, files in found.items():
+        mod = SOURCES[source]
+        entries = cache.load(source) if cache is not None else None
+        scanned, updated = scan_files(mod, files, entries, workers,
+                                      Progress(f"scanning {source}") if progress else None)
+        if cache is not None:
+            cache.store(source, {k: v for k, v in updated.items() if entries.get(k) is not v},
+                        set(updated))
         for *_rest, st in scanned:
             stats.merge(st)
         states[source] = [state for _f, _r, state, _s in scanned]
-        events.extend(SOURCES[source].events_from_files(((f, r, s) for f, r, s, _ in scanned), stats))
+        events.extend(mod.events_from_files(((f, r, s) for f, r, s, _ in scanned), stats))
     events.sort(key=lambda e: e.occurred_at)
     return Collected(events, stats, states)
+
+
+def fingerprint(found: dict[str, list[Path]]) -> list[tuple]:
+    """(source, path, size, mtime_ns) of every input file: what a cached output depends on."""
+    out = []
+    for source, files in found.items():
+        for f in files:
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            out.append((source, str(f), st.st_size, st.st_mtime_ns))
+    return out

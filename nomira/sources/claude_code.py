@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
@@ -57,33 +58,39 @@ def file_identity(path: Path) -> tuple[str, str]:
 
 
 def _int(value) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return value if type(value) is int and value > 0 else 0
 
 
 def _str(value) -> str | None:
-    return value if isinstance(value, str) else None
+    return value if type(value) is str else None
 
 
-def parse_line(line: bytes, stats: ScanStats) -> list | None:
+_scan_once = json.JSONDecoder().scan_once
+
+
+def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) -> list | None:
     """One transcript line -> a usage record, or None (counted in `stats` when it is a skip)."""
     try:
-        d = json.loads(line)
-    except ValueError:
+        d = _scan_once(line.decode(), 0)[0]
+        msg = d["message"]
+        usage = msg["usage"]
+    except (ValueError, StopIteration):
         stats.malformed += 1
         return None
-    if not isinstance(d, dict):
-        stats.malformed += 1
-        return None
-    msg = d.get("message")
-    usage = msg.get("usage") if isinstance(msg, dict) else None
-    if not isinstance(usage, dict):
+    except (KeyError, TypeError, IndexError):
+        if type(d) is not dict:
+            stats.malformed += 1
         return None  # "usage" appeared elsewhere in the line (e.g. a tool result)
+    if type(usage) is not dict:
+        return None
     ts = d.get("timestamp")
-    if not isinstance(ts, str) or parse_timestamp(ts) is None:
+    try:
+        fromiso(ts)
+    except (TypeError, ValueError):
         stats.skip("no_timestamp")
         return None
     version = d.get("version")
-    if isinstance(version, str) and not _SEMVER.match(version):
+    if version is not None and (type(version) is not str or not _SEMVER.match(version)):
         stats.skip("bad_version")
         return None
     msg_id, req_id, model = _str(msg.get("id")), _str(d.get("requestId")), _str(msg.get("model"))
@@ -93,18 +100,20 @@ def parse_line(line: bytes, stats: ScanStats) -> list | None:
     if model == "<synthetic>":
         stats.skip("synthetic")
         return None
-    cache_total = _int(usage.get("cache_creation_input_tokens"))
-    split = usage.get("cache_creation")
-    cw1h = _int(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else 0
-    if isinstance(split, dict) and not cache_total:
-        cache_total = cw1h + _int(split.get("ephemeral_5m_input_tokens"))
-    cw1h = min(cw1h, cache_total)
+    g = usage.get
+    cache_total = _int(g("cache_creation_input_tokens"))
+    split = g("cache_creation")
+    cw1h = 0
+    if type(split) is dict:
+        cw1h = _int(split.get("ephemeral_1h_input_tokens"))
+        if not cache_total:
+            cache_total = cw1h + _int(split.get("ephemeral_5m_input_tokens"))
+        cw1h = min(cw1h, cache_total)
     return [
         ts, msg_id, req_id, model or "unknown",
-        _int(usage.get("input_tokens")), _int(usage.get("output_tokens")),
-        _int(usage.get("cache_read_input_tokens")), cache_total - cw1h, cw1h,
-        d.get("isSidechain") is True,
-        _str(usage.get("speed")), _str(usage.get("service_tier")), _str(usage.get("inference_geo")),
+        _int(g("input_tokens")), _int(g("output_tokens")), _int(g("cache_read_input_tokens")),
+        cache_total - cw1h, cw1h, d.get("isSidechain") is True,
+        _str(g("speed")), _str(g("service_tier")), _str(g("inference_geo")),
     ]
 
 
@@ -122,10 +131,33 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
             end = scan.tail_start  # unfinished last line: re-read it next time
         if rec is not None:
             records.append(rec)
-    stats.bytes, stats.lines = scan.bytes_read, scan.lines
+    stats.bytes = scan.bytes_read
     if end is None:
         end = scan.end_offset + (0 if scan.tail_start is None else _tail_len(path, scan.tail_start))
     return records, {}, end, stats
+
+
+def merge_records(old: list[list], new: list[list]) -> list[list]:
+    """Collapse a file's records with the same (message.id, requestId) to the preferred one.
+
+    Done in the scanning worker so streaming snapshots never cross to the parent; the
+    preference is a consistent order, so the cross-file `Deduper` ends with the same calls.
+    """
+    out: list[list] = []
+    index: dict[tuple, int] = {}
+    for records in (old, new):
+        for rec in records:
+            if rec[MSG_ID] is None:
+                out.append(rec)
+                continue
+            key = (rec[MSG_ID], rec[REQ_ID])
+            i = index.get(key)
+            if i is None:
+                index[key] = len(out)
+                out.append(rec)
+            elif _should_replace(rec, out[i]):
+                out[i] = rec
+    return out
 
 
 def _tail_len(path: Path, tail_start: int) -> int:
@@ -161,47 +193,59 @@ class Deduper:
 
     def add(self, rec: list, session: str, project: str) -> None:
         msg_id = rec[MSG_ID]
+        kept = self.kept
         if msg_id is None:
-            self.kept.append((rec, session, project))
+            kept.append((rec, session, project))
             return
         key = (msg_id, rec[REQ_ID])
         idx = self._exact.get(key)
         if idx is None:
-            for j in self._by_msg.get(msg_id, ()):
-                if rec[SIDECHAIN] or self.kept[j][0][SIDECHAIN]:
+            others = self._by_msg.get(msg_id)
+            if others is None:
+                self._exact[key] = len(kept)
+                self._by_msg[msg_id] = [len(kept)]
+                kept.append((rec, session, project))
+                return
+            for j in others:
+                if rec[SIDECHAIN] or kept[j][0][SIDECHAIN]:
                     idx = j
                     break
         if idx is not None:
             self.duplicates += 1
-            if _should_replace(rec, self.kept[idx][0]):
-                self.kept[idx] = (rec, session, project)
+            if _should_replace(rec, kept[idx][0]):
+                kept[idx] = (rec, session, project)
                 self._exact[key] = idx
             return
-        idx = len(self.kept)
-        self.kept.append((rec, session, project))
-        self._exact[key] = idx
-        self._by_msg.setdefault(msg_id, []).append(idx)
+        self._exact[key] = len(kept)
+        self._by_msg[msg_id].append(len(kept))
+        kept.append((rec, session, project))
 
 
 
 
+
+
+_PLAIN = {None, "standard", "standard_only", "global", "not_available"}
+
+
+def _modifiers(rec: list) -> tuple:
+    if rec[SPEED] in _PLAIN and rec[TIER] in _PLAIN and rec[GEO] in _PLAIN:
+        return ()
+    mods = []
+    if rec[SPEED] not in _PLAIN:
+        mods.append(("speed", rec[SPEED]))
+    if rec[TIER] not in _PLAIN:
+        mods.append(("service_tier", rec[TIER]))
+    if rec[GEO] not in _PLAIN:
+        mods.append(("inference_geo", rec[GEO]))
+    return tuple(mods)
 
 
 def to_event(rec: list, session: str, project: str) -> UsageEvent:
-    mods = []
-    if rec[SPEED] and rec[SPEED] != "standard":
-        mods.append(("speed", rec[SPEED]))
-    if rec[TIER] and rec[TIER] not in ("standard", "standard_only"):
-        mods.append(("service_tier", rec[TIER]))
-    if rec[GEO] and rec[GEO] not in ("global", "not_available"):
-        mods.append(("inference_geo", rec[GEO]))
     return UsageEvent(
-        source=NAME, provider=provider_for_model(rec[MODEL]), model=rec[MODEL],
-        occurred_at=parse_timestamp(rec[TS]), session_id=session, project=project,
-        tokens=TokenCounts(input=rec[IN], output=rec[OUT], cache_read=rec[CR], cache_write_5m=rec[CW5],
-                           cache_write_1h=rec[CW1H], reported_input=rec[IN]),
-        message_id=rec[MSG_ID], request_id=rec[REQ_ID], is_sidechain=rec[SIDECHAIN],
-        modifiers=tuple(mods),
+        NAME, provider_for_model(rec[MODEL]), rec[MODEL], parse_timestamp(rec[TS]), session, project,
+        TokenCounts(rec[IN], rec[OUT], rec[CR], rec[CW5], rec[CW1H], 0, rec[IN]),
+        rec[MSG_ID], rec[REQ_ID], rec[SIDECHAIN], False, _modifiers(rec),
     )
 
 

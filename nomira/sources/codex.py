@@ -66,6 +66,10 @@ def _allowance(rl) -> list | None:
     return out if any(v is not None for v in out) else None
 
 
+def merge_records(old: list[list], new: list[list]) -> list[list]:
+    return old + new
+
+
 def new_state(path: Path) -> dict:
     return {"prev": None, "model": None, "session": None, "cwd": None, "replay": None, "allowance": None}
 
@@ -115,7 +119,7 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
         rec = _visit(d, state, stats)
         if rec is not None:
             records.append(rec)
-    stats.bytes, stats.lines = scan.bytes_read, scan.lines
+    stats.bytes = scan.bytes_read
     if end is None:
         end = scan.end_offset if scan.tail_start is None else os.path.getsize(path)
     return records, state, end, stats

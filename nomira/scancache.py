@@ -1,0 +1,111 @@
+"""Incremental scan cache: per file, what was parsed and where to resume.
+
+One SQLite file under `$XDG_CACHE_HOME/nomira/`. Per file it keeps size, mtime,
+the byte offset parsed to, a signature of the bytes just before that offset, the
+parser's state and the usage records parsed so far. A second run re-reads nothing
+for an unchanged file and only the appended bytes of a grown one; a file that
+shrank, or whose bytes before the offset changed (rewritten), is re-read whole.
+A cache written by another Nomira version or record format is dropped, never misread.
+
+It also keeps finished report outputs keyed by the exact inputs (every file's
+size and mtime, the arguments, the price table, the version), so a run with
+nothing new skips the work entirely.
+"""
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sqlite3
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from nomira import __version__
+
+RECORD_FORMAT = 1
+SIG_BYTES = 256
+FORMAT_TAG = f"{__version__}/{RECORD_FORMAT}/marshal{marshal.version}/py{sys.version_info[:2]}"
+
+
+@dataclass
+class Entry:
+    size: int
+    mtime_ns: int
+    offset: int
+    sig: bytes
+    records: list
+    state: dict
+    stats: dict
+
+
+def signature(path: Path, offset: int) -> bytes:
+    """Hash of the bytes just before `offset`: detects a file rewritten in place."""
+    start = max(0, offset - SIG_BYTES)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        return hashlib.sha1(fh.read(offset - start)).digest()
+
+
+class ScanCache:
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        row = self.db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        if row is None or row[0] != FORMAT_TAG:
+            self.db.execute("DROP TABLE IF EXISTS files")
+            self.db.execute("DROP TABLE IF EXISTS outputs")
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (FORMAT_TAG,))
+        self.db.execute("""CREATE TABLE IF NOT EXISTS files (
+            source TEXT, path TEXT, size INTEGER, mtime_ns INTEGER, offset INTEGER, sig BLOB, data BLOB,
+            PRIMARY KEY (source, path))""")
+        self.db.execute("CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, output BLOB)")
+
+    def load(self, source: str) -> dict[str, Entry]:
+        out = {}
+        for path, size, mtime_ns, offset, sig, data in self.db.execute(
+                "SELECT path, size, mtime_ns, offset, sig, data FROM files WHERE source=?", (source,)):
+            records, state, stats = marshal.loads(data)
+            out[path] = Entry(size, mtime_ns, offset, sig, records, state, stats)
+        return out
+
+    def store(self, source: str, entries: dict[str, Entry], live: set[str]) -> None:
+        self.db.execute("BEGIN")
+        for path, e in entries.items():
+            self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", (
+                source, path, e.size, e.mtime_ns, e.offset, e.sig,
+                marshal.dumps((e.records, e.state, e.stats))))
+        stale = [p for (p,) in self.db.execute("SELECT path FROM files WHERE source=?", (source,))
+                 if p not in live]
+        self.db.executemany("DELETE FROM files WHERE source=? AND path=?", [(source, p) for p in stale])
+        self.db.execute("COMMIT")
+
+    def get_output(self, key: str) -> bytes | None:
+        row = self.db.execute("SELECT output FROM outputs WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put_output(self, key: str, output: bytes) -> None:
+        self.db.execute("BEGIN")
+        self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?)", (key, output))
+        self.db.execute("DELETE FROM outputs WHERE rowid NOT IN "
+                        "(SELECT rowid FROM outputs ORDER BY rowid DESC LIMIT 16)")
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def default_path(env=os.environ) -> Path:
+    from nomira.paths import cache_home
+    return cache_home(env) / "scan.sqlite"
+
+
+def output_key(parts: list, files: list[tuple[str, str, int, int]]) -> str:
+    h = hashlib.sha256(repr((FORMAT_TAG, parts)).encode())
+    for f in files:
+        h.update(repr(f).encode())
+    return h.hexdigest()

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Benchmark `nomira --json` on a synthetic Claude Code history, against ccusage.
+
+Generates a history in the real compact transcript format (assistant lines with
+usage, streamed as two snapshots, among large tool-result lines, a few lines of
+megabytes), then times nomira cold (no cache), warm (cache, nothing new) and with
+--no-cache, and `ccusage claude daily --offline --json` on the same files when
+ccusage is on PATH (or given with --ccusage). Prints MB/s, wall time, peak memory
+and the ratios, and checks that both tools report the same total.
+
+    python tools/bench_scan.py                # 250 MB
+    python tools/bench_scan.py --size-mb 1000 --keep /tmp/hist
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-7", "claude-haiku-4-5-20251001"]
+FILLER = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
+
+
+def _dump(o) -> str:
+    return json.dumps(o, separators=(",", ":"))
+
+
+def write_session(path: Path, rng: random.Random, session: str, calls: int, big_every: int) -> int:
+    cwd = "/home/bench/src/" + path.parent.name
+    n = 0
+    with open(path, "w") as fh:
+        context = 10_000
+        for i in range(calls):
+            ts = f"2026-{rng.randint(9, 11):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:" \
+                 f"{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}Z"
+            size = 1_000_000 if i % big_every == big_every - 1 else rng.randint(1_000, 10_000)
+            text = (FILLER * (size // len(FILLER) + 1))[:size]
+            fh.write(_dump({"parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": cwd,
+                            "sessionId": session, "version": "2.0.37", "gitBranch": "main", "type": "user",
+                            "message": {"role": "user", "content": [{"tool_use_id": f"toolu_{i}", "type":
+                                        "tool_result", "content": text}]},
+                            "uuid": f"u{i}", "timestamp": ts, "toolUseResult": {"stdout": text[:200]}}) + "\n")
+            write = rng.randint(100, 5_000)
+            usage = {"input_tokens": rng.randint(1, 50), "cache_creation_input_tokens": write,
+                     "cache_read_input_tokens": context,
+                     "cache_creation": {"ephemeral_5m_input_tokens": write, "ephemeral_1h_input_tokens": 0},
+                     "output_tokens": 1, "service_tier": "standard"}
+            context = min(context + write, 180_000)
+            mid, rid = f"msg_{rng.getrandbits(64):016x}", f"req_{rng.getrandbits(64):016x}"
+            model = MODELS[i % len(MODELS)]
+            for out in (1, rng.randint(20, 2_000)):
+                usage["output_tokens"] = out
+                fh.write(_dump({"parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": cwd,
+                                "sessionId": session, "version": "2.0.37", "gitBranch": "main",
+                                "message": {"id": mid, "type": "message", "role": "assistant", "model": model,
+                                            "content": [{"type": "text", "text": FILLER * 6}],
+                                            "stop_reason": None, "stop_sequence": None, "usage": usage},
+                                "requestId": rid, "type": "assistant", "uuid": f"a{i}{out}",
+                                "timestamp": ts}) + "\n")
+            n += 1
+    return n
+
+
+def generate(root: Path, size_mb: int, seed: int = 1) -> tuple[int, int]:
+    rng = random.Random(seed)
+    projects = root / "projects"
+    total_calls, written, s = 0, 0, 0
+    target = size_mb * 1_000_000
+    while written < target:
+        project = projects / f"-home-bench-src-p{s % 12}"
+        project.mkdir(parents=True, exist_ok=True)
+        session = f"{rng.getrandbits(128):032x}"
+        f = project / f"{session}.jsonl"
+        total_calls += write_session(f, rng, session, rng.randint(50, 400), big_every=250)
+        written += f.stat().st_size
+        s += 1
+    return total_calls, written
+
+
+def run(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB of the command's process tree, stdout)."""
+    wrapper = [sys.executable, "-c", (
+        "import resource,subprocess,sys,time;t=time.perf_counter();"
+        "p=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE);w=time.perf_counter()-t;"
+        "sys.stderr.write(f'{w} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n');"
+        "sys.stdout.buffer.write(p.stdout);sys.exit(p.returncode)"), *cmd]
+    p = subprocess.run(wrapper, env=env, capture_output=True, text=True, check=True)
+    wall, rss_kb = p.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(rss_kb) / 1024, p.stdout
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mb", type=int, default=250)
+    ap.add_argument("--keep", type=Path, help="generate into (and keep) this folder; reused if present")
+    ap.add_argument("--ccusage", default=shutil.which("ccusage"), help="ccusage binary")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per measurement (best is reported)")
+    args = ap.parse_args(argv)
+    root = args.keep or Path(tempfile.mkdtemp(prefix="nomira-bench-"))
+    if not (root / "projects").is_dir():
+        t = time.perf_counter()
+        calls, size = generate(root, args.size_mb)
+        print(f"generated {size / 1e6:.0f} MB, {calls} calls in {time.perf_counter() - t:.1f}s at {root}")
+    size = sum(f.stat().st_size for f in root.rglob("*.jsonl"))
+    env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), XDG_CACHE_HOME=str(root / ".cache"), NO_COLOR="1")
+    nomira = [sys.executable, "-m", "nomira", "--json", "--source", "claude"]
+    results = {}
+
+    def best(name, cmd, before=None):
+        runs = []
+        for _ in range(args.runs):
+            if before:
+                before()
+            runs.append(run(cmd, env))
+        wall = min(r[0] for r in runs)
+        rss = max(r[1] for r in runs)
+        results[name] = (wall, rss, runs[-1][2])
+        print(f"{name:<22} {wall:7.3f} s  {size / 1e6 / wall:8.0f} MB/s  peak {rss:6.1f} MiB")
+
+    best("nomira cold", nomira, before=lambda: shutil.rmtree(root / ".cache", ignore_errors=True))
+    best("nomira warm", nomira)
+    best("nomira --no-cache", nomira + ["--no-cache"])
+    totals = {"nomira": json.loads(results["nomira warm"][2])["totals"]["cost_usd"]}
+    if args.ccusage:
+        best("ccusage", [args.ccusage, "claude", "daily", "--offline", "--json"])
+        totals["ccusage"] = json.loads(results["ccusage"][2])["totals"]["totalCost"]
+        cc = results["ccusage"][0]
+        print(f"cold/ccusage = {results['nomira cold'][0] / cc:.2f}x   warm/ccusage = "
+              f"{results['nomira warm'][0] / cc:.2f}x")
+    print("totals: " + ", ".join(f"{k} ${v:.6f}" for k, v in totals.items()))
+    if not args.keep:
+        shutil.rmtree(root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
