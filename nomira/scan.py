@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 CHUNK = 4 << 20
+UNFINISHED = "unfinished_last_line"  # counted in the run that sees it, re-read (not cached) after
 
 
 @dataclass
@@ -144,7 +145,7 @@ def _plan(files: list[Path], entries: dict) -> tuple[list, dict]:
         except OSError:
             continue
         e = entries.get(key)
-        if e is not None and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns:
+        if e is not None and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns and e.offset == e.size:
             reused[key] = e
         elif e is not None and e.offset <= st.st_size and e.offset > 0 and signature(f, e.offset) == e.sig:
             jobs.append((key, e.offset, e.state, e, st))
@@ -178,6 +179,7 @@ def scan_files(module, files: list[Path], entries: dict | None = None, workers: 
     if progress:
         progress.done()
     updated = dict(reused)
+    current: dict[str, dict] = {}
     for key, records, state, end, stats in results:
         _k, start, _s, prev, st = by_key[key]
         if prev is not None:
@@ -186,8 +188,12 @@ def scan_files(module, files: list[Path], entries: dict | None = None, workers: 
             merged.files = 1
             records = _merge(module, prev.records, records, merged)
             stats = merged.as_dict()
-        updated[key] = Entry(st.st_size, st.st_mtime_ns, end, signature(Path(key), end), records, state, stats)
-    out = [(Path(k), e.records, e.state, ScanStats.from_dict(e.stats)) for k, e in sorted(updated.items())]
+        current[key] = stats
+        persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
+        updated[key] = Entry(st.st_size, st.st_mtime_ns, end, signature(Path(key), end), records, state,
+                             persisted)
+    out = [(Path(k), e.records, e.state, ScanStats.from_dict(current.get(k, e.stats)))
+           for k, e in sorted(updated.items())]
     return out, updated
 
 

@@ -72,9 +72,13 @@ def _modifiers(price: ModelPrice, modifiers) -> tuple[Rates, float, tuple[str, .
     return rates, multiplier, tuple(unpriced), rates is price.base
 
 
+ALL_EXPLICIT = (True,) * len(TOKEN_TYPES)
+
+
 def _vector(rates: Rates, provider: str, multiplier: float) -> tuple[tuple[float, ...], tuple[bool, ...]]:
     pairs = [_rate(rates, t, provider) for t in TOKEN_TYPES]
-    return tuple(r * multiplier / PER for r, _ in pairs), tuple(e for _, e in pairs)
+    explicit = tuple(e for _, e in pairs)
+    return tuple(r * multiplier / PER for r, _ in pairs), (ALL_EXPLICIT if all(explicit) else explicit)
 
 
 class Pricer:
@@ -105,16 +109,18 @@ class Pricer:
             return None
         price, levels, multiplier, unpriced, naive = plan
         t = event.tokens
-        counts = (t.input, t.output, t.cache_read, t.cache_write_5m, t.cache_write_1h)
         _, tier_above, rates, explicit = levels[0]
         if len(levels) > 1:
             prompt = t.input + t.cache_read + t.cache_write_5m + t.cache_write_1h
             for threshold, above, r, e in levels[1:]:
                 if prompt > threshold:
                     tier_above, rates, explicit = above, r, e
-        verified = price.verified and all(e or not c for c, e in zip(counts, explicit))
-        return Cost(counts[0] * rates[0], counts[1] * rates[1], counts[2] * rates[2], counts[3] * rates[3],
-                    counts[4] * rates[4], multiplier, price.key, price.rate_source, verified, tier_above,
+        verified = price.verified
+        if verified and explicit is not ALL_EXPLICIT:
+            counts = (t.input, t.output, t.cache_read, t.cache_write_5m, t.cache_write_1h)
+            verified = all(e or not c for c, e in zip(counts, explicit))
+        return Cost(t.input * rates[0], t.output * rates[1], t.cache_read * rates[2], t.cache_write_5m * rates[3],
+                    t.cache_write_1h * rates[4], multiplier, price.key, price.rate_source, verified, tier_above,
                     unpriced, t.reported_input * naive[0] + t.output * naive[1])
 
 

@@ -1,28 +1,41 @@
-"""The Stage 0 report: per session, per model and total, as one dict (rendered or dumped as JSON)."""
+"""The Stage 0 report: per session, per model and total, as one dict (rendered or dumped as JSON).
+
+Built in one pass over (event, cost) pairs, so costs are never all held in memory.
+"""
 from __future__ import annotations
 
-from nomira import __version__
-from nomira.reports.aggregate import REGIME_LABELS, Priced, Tally, group, rollup
+from typing import Iterable
 
-def model_rows(priced: Priced, fine: dict) -> list[dict]:
-    info: dict[str, dict] = {}
-    for event, cost in priced:
-        row = info.setdefault(event.model, {
+from nomira import __version__
+from nomira.events import UsageEvent
+from nomira.pricing.engine import Cost
+from nomira.reports.aggregate import REGIME_LABELS, Tally, rollup
+
+
+def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
+    row = info.get(event.model)
+    if row is None:
+        row = info[event.model] = {
             "model": event.model, "provider": event.provider, "priced": cost is not None,
-            "price_key": None, "rate_source": None, "verified": True,
-            "unpriced_modifiers": set(), "model_assumed": False, "long_context_calls": 0,
-        })
-        row["model_assumed"] |= event.model_is_fallback
-        if cost is None:
-            row["verified"] = False
-            continue
-        row["price_key"], row["rate_source"] = cost.price_key, cost.rate_source
-        row["verified"] &= cost.verified
+            "price_key": cost.price_key if cost else None, "rate_source": cost.rate_source if cost else None,
+            "verified": cost is not None, "unpriced_modifiers": set(), "model_assumed": False,
+            "long_context_calls": 0,
+        }
+    if event.model_is_fallback:
+        row["model_assumed"] = True
+    if cost is None:
+        return
+    if not cost.verified:
+        row["verified"] = False
+    if cost.unpriced_modifiers:
         row["unpriced_modifiers"].update(cost.unpriced_modifiers)
-        row["long_context_calls"] += cost.tier_above is not None
-    tallies = rollup(fine, lambda k: k[3])
+    if cost.tier_above is not None:
+        row["long_context_calls"] += 1
+
+
+def model_rows(info: dict, fine: dict) -> list[dict]:
     rows = []
-    for model, tally in tallies.items():
+    for model, tally in rollup(fine, lambda k: k[3]).items():
         row = info[model]
         row["unpriced_modifiers"] = sorted(row["unpriced_modifiers"])
         rows.append({**row, **tally.as_dict()})
@@ -41,18 +54,26 @@ def session_rows(fine: dict) -> list[dict]:
     return rows
 
 
-def build(priced: Priced, regime: str, stats: dict, allowance=None, table_generated: str = "") -> dict:
-    fine = group(priced, lambda e, c: (e.source, e.session_id, e.project, e.model))
+def build(priced: Iterable[tuple[UsageEvent, Cost | None]], regime: str, stats: dict, allowance=None,
+          table_generated: str = "") -> dict:
+    fine: dict[tuple, Tally] = {}
+    info: dict[str, dict] = {}
+    for event, cost in priced:
+        key = (event.source, event.session_id, event.project, event.model)
+        tally = fine.get(key)
+        if tally is None:
+            tally = fine[key] = Tally()
+        tally.add(event, cost)
+        _note_model(info, event, cost)
     tot = rollup(fine, lambda k: None).get(None, Tally())
-    sources = sorted({k[0] for k in fine})
     return {
         "nomira_version": __version__,
         "regime": regime,
         "value_label": REGIME_LABELS[regime],
-        "sources": sources,
+        "sources": sorted({k[0] for k in fine}),
         "price_table": table_generated,
         "totals": tot.as_dict(),
-        "models": model_rows(priced, fine),
+        "models": model_rows(info, fine),
         "sessions": session_rows(fine),
         "allowance": allowance,
         "scan": stats,

@@ -60,10 +60,14 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
         if cache is not None:
             cache.store(source, {k: v for k, v in updated.items() if entries.get(k) is not v},
                         set(updated))
+        del updated, entries  # records live on only in `per_file`, until events exist
         for *_rest, st in scanned:
             stats.merge(st)
         states[source] = [state for _f, _r, state, _s in scanned]
-        events.extend(mod.events_from_files(((f, r, s) for f, r, s, _ in scanned), stats))
+        per_file = [(f, r, s) for f, r, s, _ in scanned]
+        del scanned
+        events.extend(mod.events_from_files(per_file, stats))
+        del per_file
     events.sort(key=lambda e: e.occurred_at)
     return Collected(events, stats, states)
 

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Mapping
 
 from nomira import paths
 from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
-from nomira.scan import LineScan, ScanStats
+from nomira.scan import UNFINISHED, LineScan, ScanStats
 
 NAME = "claude_code"
 MARKERS = (b'"usage":',)
@@ -125,15 +125,21 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     end = None
     for line in scan:
         stats.candidates += 1
-        malformed_before = stats.malformed
-        rec = parse_line(line, stats)
-        if scan.tail_start is not None and stats.malformed > malformed_before:
-            end = scan.tail_start  # unfinished last line: re-read it next time
+        if scan.tail_start is not None:
+            tail = ScanStats()
+            rec = parse_line(line, tail)
+            if tail.malformed:  # the writer is mid-line: resume here next time
+                end = scan.tail_start
+                stats.skip(UNFINISHED)
+                continue
+            stats.merge(tail)
+        else:
+            rec = parse_line(line, stats)
         if rec is not None:
             records.append(rec)
-    stats.bytes = scan.bytes_read
     if end is None:
         end = scan.end_offset + (0 if scan.tail_start is None else _tail_len(path, scan.tail_start))
+    stats.bytes = end - start
     return records, {}, end, stats
 
 
@@ -182,47 +188,38 @@ class Deduper:
 
     Key: (message.id, requestId). A sidechain line that repeats a parent's
     message.id under a new requestId is the same call (sub-agent / `/btw` replay).
-    Lines without message.id cannot be matched and are all kept.
+    Lines without message.id cannot be matched and are all kept. Kept records
+    carry the index of their file (for session and project) as a last element.
     """
 
     def __init__(self) -> None:
-        self.kept: list[tuple[list, str, str]] = []
-        self._exact: dict[tuple[str, str | None], int] = {}
-        self._by_msg: dict[str, list[int]] = {}
+        self.kept: list[list | None] = []
+        self._by_msg: dict[str, int | list[int]] = {}  # message.id -> index, or indexes (several requestIds)
         self.duplicates = 0
 
-    def add(self, rec: list, session: str, project: str) -> None:
+    def add(self, rec: list, file_index: int) -> None:
+        rec.append(file_index)
         msg_id = rec[MSG_ID]
         kept = self.kept
         if msg_id is None:
-            kept.append((rec, session, project))
+            kept.append(rec)
             return
-        key = (msg_id, rec[REQ_ID])
-        idx = self._exact.get(key)
+        found = self._by_msg.get(msg_id)
+        if found is None:
+            self._by_msg[msg_id] = len(kept)
+            kept.append(rec)
+            return
+        candidates = (found,) if type(found) is int else found
+        idx = next((j for j in candidates if kept[j][REQ_ID] == rec[REQ_ID]), None)
         if idx is None:
-            others = self._by_msg.get(msg_id)
-            if others is None:
-                self._exact[key] = len(kept)
-                self._by_msg[msg_id] = [len(kept)]
-                kept.append((rec, session, project))
-                return
-            for j in others:
-                if rec[SIDECHAIN] or kept[j][0][SIDECHAIN]:
-                    idx = j
-                    break
-        if idx is not None:
-            self.duplicates += 1
-            if _should_replace(rec, kept[idx][0]):
-                kept[idx] = (rec, session, project)
-                self._exact[key] = idx
+            idx = next((j for j in candidates if rec[SIDECHAIN] or kept[j][SIDECHAIN]), None)
+        if idx is None:
+            self._by_msg[msg_id] = [*candidates, len(kept)]
+            kept.append(rec)
             return
-        self._exact[key] = len(kept)
-        self._by_msg[msg_id].append(len(kept))
-        kept.append((rec, session, project))
-
-
-
-
+        self.duplicates += 1
+        if _should_replace(rec, kept[idx]):
+            kept[idx] = rec
 
 
 _PLAIN = {None, "standard", "standard_only", "global", "not_available"}
@@ -249,14 +246,18 @@ def to_event(rec: list, session: str, project: str) -> UsageEvent:
     )
 
 
-def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
-    """Deduplicate records from every file, then emit events."""
+def events_from_files(per_file: list[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
+    """Deduplicate records from every file, then emit events (freeing each record as it goes)."""
     dedup = Deduper()
-    for path, records, _state in per_file:
-        session, project = file_identity(Path(path))
+    identities = []
+    for i, (path, records, _state) in enumerate(per_file):
+        identities.append(file_identity(Path(path)))
         for rec in records:
-            dedup.add(rec, session, project)
+            dedup.add(rec, i)
+    per_file.clear()
     if dedup.duplicates:
         stats.skip("duplicate_call", dedup.duplicates)
-    for rec, session, project in dedup.kept:
-        yield to_event(rec, session, project)
+    kept, dedup._by_msg = dedup.kept, {}
+    for i, rec in enumerate(kept):
+        kept[i] = None
+        yield to_event(rec, *identities[rec[-1]])

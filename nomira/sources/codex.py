@@ -17,7 +17,7 @@ from typing import Iterable, Iterator, Mapping
 
 from nomira import paths
 from nomira.events import Allowance, TokenCounts, UsageEvent, parse_timestamp, provider_for_model
-from nomira.scan import LineScan, ScanStats
+from nomira.scan import UNFINISHED, LineScan, ScanStats
 
 NAME = "codex"
 MARKERS = (b'"token_count"', b'"turn_context"', b'"session_meta"')
@@ -109,9 +109,11 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
         try:
             d = json.loads(line)
         except ValueError:
-            if scan.tail_start is not None:
+            if scan.tail_start is not None:  # the writer is mid-line: resume here next time
                 end = scan.tail_start
-            stats.malformed += 1
+                stats.skip(UNFINISHED)
+            else:
+                stats.malformed += 1
             continue
         if not isinstance(d, dict) or not isinstance(d.get("payload"), dict):
             stats.malformed += 1
@@ -119,9 +121,9 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
         rec = _visit(d, state, stats)
         if rec is not None:
             records.append(rec)
-    stats.bytes = scan.bytes_read
     if end is None:
         end = scan.end_offset if scan.tail_start is None else os.path.getsize(path)
+    stats.bytes = end - start
     return records, state, end, stats
 
 
@@ -202,7 +204,7 @@ def project_of(state: dict) -> str:
     return Path(cwd).name if cwd else "unknown"
 
 
-def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
+def events_from_files(per_file: list[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
     seen: set[tuple] = set()
     for path, records, state in per_file:
         session, project = session_of(path, state), project_of(state)
