@@ -1,15 +1,15 @@
 """Command line: a thin layer over sources -> pricing -> reports.
 
     nomira                      report on local Claude Code + Codex logs
-    nomira --json               the same as JSON, full precision
-    nomira --path DIR_OR_FILE   report on specific transcripts
+    nomira daily|monthly|session|blocks   time reports
+    nomira forensics | optimize          waste signals, cost by tool and file
+    nomira --json               any of them as JSON, full precision
     nomira --demo               generate realistic sample logs and report on them
 """
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import signal
 import sqlite3
@@ -19,8 +19,7 @@ from pathlib import Path
 
 from nomira import __version__, scancache
 from nomira.reports.render import Style, use_color
-from nomira.scancache import ScanCache
-from nomira.sources import codex, collect, discover, fingerprint
+from nomira.sources import collect, discover, fingerprint
 
 SOURCE_CHOICES = {"claude": ("claude",), "codex": ("codex",), "all": ("claude", "codex")}
 
@@ -29,31 +28,71 @@ class UserError(Exception):
     """A problem the user can fix; printed as one `nomira: ...` line."""
 
 
-def add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="machine-readable output (full precision)")
-    p.add_argument("--path", action="append", type=Path, metavar="PATH",
+def common_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("input and output")
+    g.add_argument("--json", action="store_true", help="machine-readable output (full precision)")
+    g.add_argument("--path", action="append", type=Path, metavar="PATH",
                    help="read these transcript files/folders instead of the default locations (repeatable)")
-    p.add_argument("--source", choices=sorted(SOURCE_CHOICES), default="all", help="which agent logs to read")
-    p.add_argument("--regime", choices=["auto", "subscription", "api"], default="auto",
+    g.add_argument("--source", choices=sorted(SOURCE_CHOICES), default="all", help="which agent logs to read")
+    g.add_argument("--since", metavar="YYYYMMDD", help="only usage on or after this day")
+    g.add_argument("--until", metavar="YYYYMMDD", help="only usage on or before this day")
+    g.add_argument("--timezone", "-z", default=None, help="IANA timezone for days and months (default: local)")
+    g.add_argument("--regime", choices=["auto", "subscription", "api"], default="auto",
                    help="subscription: dollars are API-equivalent value; api: dollars are the bill")
-    p.add_argument("--no-color", action="store_true", help="plain output (NO_COLOR is respected too)")
-    p.add_argument("--demo", action="store_true", help="generate a realistic sample history and report on it")
-    p.add_argument("--no-cache", action="store_true",
+    g.add_argument("--no-color", action="store_true", help="plain output (NO_COLOR is respected too)")
+    g.add_argument("--demo", action="store_true", help="generate a realistic sample history and report on it")
+    g.add_argument("--no-cache", action="store_true",
                    help="ignore the incremental scan cache ($XDG_CACHE_HOME/nomira) and read every file whole")
-    p.add_argument("--timezone", default=None, help="IANA timezone for dates (default: local)")
+    return p
+
+
+COMMANDS = {
+    # name: (module in nomira.commands, help, example)
+    "report": ("report", "cost per session and model, with totals (the default)", "nomira report --json"),
+    "daily": ("periods", "usage and cost per day", "nomira daily --since 20261101 --breakdown"),
+    "monthly": ("periods", "usage and cost per month, with value vs plan", "nomira monthly --plan claude-max-5x"),
+    "session": ("periods", "usage and cost per session", "nomira session --source codex"),
+    "blocks": ("periods", "5-hour billing windows, burn rate and projection", "nomira blocks --active"),
+    "forensics": ("forensics", "per-turn costs and waste signals (cache rebuilds, sub-agents)",
+                  "nomira forensics --session 3f9a6c2e"),
+    "optimize": ("optimize", "cost by tool and by file read, with savings estimates",
+                 "nomira optimize --project -home-ana-src-shop"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
     p = argparse.ArgumentParser(
         prog="nomira",
         description="Where the money for AI coding assistants went: cost per session, project, model "
                     "and token type, from local agent logs. Usage only, never content.",
-        epilog="examples:\n  nomira\n  nomira --json --path ~/.claude/projects/my-proj\n  nomira --demo",
+        epilog="examples:\n  nomira\n  nomira --json --path ~/.claude/projects/my-proj\n  nomira daily "
+               "--breakdown\n  nomira --compare --by-project\n  nomira --demo",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"nomira {__version__}")
-    add_common(p)
-    p.set_defaults(func=cmd_report)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    import importlib
+    for name, (module, help_text, example) in COMMANDS.items():
+        sp = sub.add_parser(name, parents=[common], help=help_text, description=help_text,
+                            epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        importlib.import_module(f"nomira.commands.{module}").add_arguments(name, sp)
     return p
+
+
+def with_default_command(argv: list[str]) -> list[str]:
+    """`nomira --json` means `nomira report --json`: the seed's flags stay valid, in any order."""
+    if argv[:1] and argv[0] in ("-h", "--help", "--version"):
+        return argv
+    for i, a in enumerate(argv):
+        prev = argv[i - 1] if i else ""
+        is_value = prev.startswith("-") and "=" not in prev and prev not in FLAGS
+        if a in COMMANDS and not is_value:
+            return [a, *argv[:i], *argv[i + 1:]]
+    return ["report", *argv]
+
+
+FLAGS = {"--json", "--no-color", "--demo", "--no-cache", "--breakdown", "--compare", "--by-project", "--active"}
 
 
 class Run:
@@ -75,6 +114,15 @@ class Run:
             raise UserError(str(exc)) from exc
         self.cache = None if (args.no_cache or args.demo) else self._open_cache()
         self._table = None
+        self.color = use_color() and not args.no_color
+        self.style = Style(self.color)
+        from nomira.reports import periods
+        try:
+            self.tz = periods.local_tz(args.timezone)
+            self.since = periods.parse_day(args.since) if args.since else None
+            self.until = periods.parse_day(args.until) if args.until else None
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
 
     @property
     def table(self):
@@ -83,9 +131,9 @@ class Run:
             self._table = load_bundled()
         return self._table
 
-    def _open_cache(self) -> ScanCache | None:
+    def _open_cache(self) -> scancache.ScanCache | None:
         try:
-            return ScanCache(scancache.default_path(self.env))
+            return scancache.ScanCache(scancache.default_path(self.env))
         except (sqlite3.Error, OSError) as exc:
             print(f"nomira: cache unavailable ({exc}); reading every file", file=sys.stderr)
             return None
@@ -95,7 +143,10 @@ class Run:
         if self.cache is None:
             return None, None
         from nomira.pricing.table import table_digest
-        key = scancache.output_key([*parts, table_digest(), os.environ.get("TZ")], fingerprint(self.found))
+        a = self.args
+        key = scancache.output_key(
+            [*parts, a.json, a.regime, self.color, [str(p) for p in a.path or []], a.source, a.since, a.until,
+             str(self.tz), table_digest(), os.environ.get("TZ")], fingerprint(self.found))
         hit = self.cache.get_output(key)
         return (hit.decode() if hit is not None else None), key
 
@@ -113,39 +164,13 @@ class Run:
         pricer = Pricer(self.table)
         return ((e, pricer(e)) for e in events)
 
+    def regime(self, events) -> str:
+        from nomira.reports.aggregate import regime_of
+        return regime_of({e.source for e in events}, None if self.args.regime == "auto" else self.args.regime)
 
-def cmd_report(args) -> int:
-    from nomira.reports import summary
-    from nomira.reports.aggregate import regime_of
-    from nomira.reports.text import render_report
-    run = Run(args)
-    color = use_color() and not args.no_color
-    cached, key = run.cached_output("report", args.json, args.regime, color,
-                                    [str(p) for p in args.path or []], args.source)
-    if cached is not None:
-        sys.stdout.write(cached)
-        return 0
-    collected = run.collect()
-    events = collected.events
-    regime = regime_of({e.source for e in events}, None if args.regime == "auto" else args.regime)
-    allowance = codex.latest_allowance(collected.states.get("codex", []))
-    allowance_dict = None
-    if allowance:
-        as_of, a = allowance
-        allowance_dict = {"as_of": as_of, **{k: getattr(a, k) for k in a.__dataclass_fields__}}
-    report = summary.build(run.priced(events), regime, collected.stats.as_dict(), allowance_dict,
-                           run.table.generated)
-    if args.json:
-        text = json.dumps(report, indent=2) + "\n"
-    else:
-        if not events:
-            print("nomira: no usage found (looked for Claude Code and Codex logs; try --path or --demo)",
-                  file=sys.stderr)
-        text = render_report(report, Style(color)) + "\n"
-    sys.stdout.write(text)
-    if events:
-        run.store_output(key, text)
-    return 0
+    def no_usage(self) -> None:
+        print("nomira: no usage found (looked for Claude Code and Codex logs; try --path or --demo)",
+              file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     gc.disable()
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(with_default_command(argv))
     try:
         return args.func(args)
     except UserError as exc:

@@ -12,6 +12,16 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+FILES = ["src/app.py", "src/models.py", "README.md", "tests/test_app.py", "src/api/routes.py"]
+TOOLS = [
+    lambda r: ("Read", {"file_path": "/home/dev/src/shop/" + r.choice(FILES[:3])}),
+    lambda r: ("Read", {"file_path": "/home/dev/src/shop/" + r.choice(FILES)}),
+    lambda r: ("Bash", {"command": "(demo command)"}),
+    lambda r: ("Edit", {"file_path": "/home/dev/src/shop/" + r.choice(FILES), "old_string": "", "new_string": ""}),
+    lambda r: ("Grep", {"pattern": "(demo)"}),
+    lambda r: ("Task", {"description": "(demo sub-agent)", "prompt": "(demo)"}),
+    None, None,
+]
 PROJECTS = ["-home-dev-src-shop", "-home-dev-src-billing-api", "-home-dev-src-infra"]
 CLAUDE_MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-7", "claude-haiku-4-5-20251001"]
 
@@ -29,15 +39,16 @@ def claude_session(rng: random.Random, start: datetime, project: str, model: str
     session = str(uuid.UUID(int=rng.getrandbits(128)))
     cwd = "/" + project.strip("-").replace("-", "/")
     lines, t, context = [], start, rng.randint(8000, 20000)
+    ttl_1h = rng.random() < 0.3
     lines.append(_dump({"type": "summary", "summary": "demo session", "leafUuid": session[:8]}))
     for i in range(calls):
-        t += timedelta(seconds=rng.randint(20, 400))
+        gap = rng.choice([rng.randint(5, 120)] * 8 + [rng.randint(400, 2400)])
+        t += timedelta(seconds=gap)
         msg_id = f"msg_{rng.getrandbits(64):016x}"
         req_id = f"req_{rng.getrandbits(64):016x}"
-        expired = rng.random() < 0.1 or i == 0
+        expired = i == 0 or gap > (3600 if ttl_1h else 300)  # the cache lapsed: rebuild it
         write = context if expired else rng.randint(200, 4000)
         read = 0 if expired else context
-        ttl_1h = rng.random() < 0.3
         usage_final = {
             "input_tokens": rng.randint(3, 40), "cache_creation_input_tokens": write,
             "cache_read_input_tokens": read,
@@ -50,15 +61,22 @@ def claude_session(rng: random.Random, start: datetime, project: str, model: str
                             "sessionId": session, "version": "2.0.37", "gitBranch": "main", "type": "user",
                             "message": {"role": "user", "content": "(demo prompt)"},
                             "uuid": str(uuid.UUID(int=rng.getrandbits(128))), "timestamp": _iso(t)}))
-        # Streaming: the same call logged twice, the first with a partial output count.
-        for snapshot, out in (("partial", 1), ("final", usage_final["output_tokens"])):
+        # Streaming: one line per content block, same message id; only the last has the final count.
+        tool = rng.choice(TOOLS)
+        blocks = [{"type": "text", "text": "(demo)"}]
+        if tool:
+            name, inp = tool(rng)
+            blocks.append({"type": "tool_use", "id": f"toolu_{rng.getrandbits(48):012x}", "name": name,
+                           "input": inp})
+        for n, block in enumerate(blocks):
+            out = usage_final["output_tokens"] if n == len(blocks) - 1 else 1
             usage = dict(usage_final, output_tokens=out)
             lines.append(_dump({
                 "parentUuid": None, "isSidechain": sidechain, "userType": "external", "cwd": cwd,
                 "sessionId": session, "version": "2.0.37", "gitBranch": "main", "type": "assistant",
                 "uuid": str(uuid.UUID(int=rng.getrandbits(128))), "timestamp": _iso(t), "requestId": req_id,
                 "message": {"id": msg_id, "type": "message", "role": "assistant", "model": model,
-                            "content": [{"type": "text", "text": "(demo)"}], "stop_reason": None,
+                            "content": [block], "stop_reason": None,
                             "stop_sequence": None, "usage": usage}}))
         if rng.random() < 0.3:
             lines.append(_dump({"type": "user", "sessionId": session, "timestamp": _iso(t), "cwd": cwd,

@@ -56,12 +56,17 @@ def clip(text: str, width: int) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str, max_width: int = WIDTH,
           style: Style | None = None) -> str:
-    """Render rows; `align` has one of 'l'/'r' per column. The first column shrinks to fit."""
+    """Render rows; `align` has one of 'l'/'r' per column. The widest text columns shrink to fit."""
     cols = len(headers)
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(cols)]
     overflow = sum(widths) + 2 * (cols - 1) - max_width
-    if overflow > 0:
-        widths[0] = max(8, widths[0] - overflow)
+    while overflow > 0:
+        i = max((i for i in range(cols) if align[i] == "l"), key=lambda i: widths[i], default=None)
+        if i is None or widths[i] <= 12:
+            break
+        cut = min(overflow, widths[i] - 12)
+        widths[i] -= cut
+        overflow -= cut
     lines = []
     for n, r in enumerate([headers, *rows]):
         cells = []

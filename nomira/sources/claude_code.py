@@ -261,3 +261,28 @@ def events_from_files(per_file: list[tuple[Path, list[list], dict]], stats: Scan
     for i, rec in enumerate(kept):
         kept[i] = None
         yield to_event(rec, *identities[rec[-1]])
+
+
+TOOL_MARKERS = (b'"tool_use"',)
+
+
+def iter_tool_uses(path: Path) -> Iterator[tuple[str, str | None, str, str, str | None]]:
+    """(message.id, requestId, tool_use id, tool name, file path) for each tool call in a transcript.
+
+    For the local optimizer only: tool inputs and paths never enter a UsageEvent.
+    """
+    for line in LineScan(path, TOOL_MARKERS):
+        try:
+            d = json.loads(line)
+            msg = d["message"]
+            content = msg["content"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if not isinstance(content, list) or not isinstance(msg.get("id"), str):
+            continue
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                inp = block.get("input") if isinstance(block.get("input"), dict) else {}
+                target = inp.get("file_path") or inp.get("notebook_path") or inp.get("path")
+                yield (msg["id"], _str(d.get("requestId")), str(block.get("id", "")),
+                       str(block.get("name", "?")), target if isinstance(target, str) else None)

@@ -1,0 +1,1 @@
+"""One module per subcommand: add_arguments(name, parser) and the cmd_* functions."""

@@ -1,0 +1,57 @@
+"""`nomira forensics`: per-turn costs of a session, and waste signals across all of them."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+
+from nomira.cli import Run, UserError
+from nomira.reports import forensics
+from nomira.reports.render import pct, table, tokens, usd
+
+
+def add_arguments(name, p) -> None:
+    p.add_argument("--session", metavar="ID", help="show every call of this session (an id or its prefix)")
+    p.add_argument("--top", type=int, default=10, help="how many cache rebuilds to list (default 10)")
+    p.set_defaults(func=cmd_forensics)
+
+
+def cmd_forensics(args) -> int:
+    run = Run(args)
+    events = run.collect().events
+    if not events:
+        run.no_usage()
+    priced = list(run.priced(events))
+    if args.session:
+        sessions = forensics.by_session(priced)
+        match = [k for k in sessions if k[1].startswith(args.session)]
+        if len(match) != 1:
+            raise UserError(f"{'no' if not match else 'several'} sessions match {args.session!r}")
+        rows = forensics.turn_rows(sessions[match[0]])
+        if args.json:
+            sys.stdout.write(json.dumps({"session_id": match[0][1], "project": match[0][2], "turns": rows},
+                                        indent=2) + "\n")
+            return 0
+        body = [[datetime.fromisoformat(r["at"]).astimezone(run.tz).strftime("%m-%d %H:%M:%S"), r["model"][:22],
+                 tokens(r["tokens"]["input"] + r["tokens"]["cache_read"] + r["tokens"]["cache_write_5m"]
+                        + r["tokens"]["cache_write_1h"]), tokens(r["tokens"]["output"]), usd(r["cost_usd"]),
+                 ",".join(r["flags"])] for r in rows]
+        sys.stdout.write(table(["Time", "Model", "Prompt", "Output", "Cost", "Flags"], body, "llrrrl",
+                               style=run.style) + "\n")
+        return 0
+    w = forensics.waste(priced, top=args.top)
+    if args.json:
+        sys.stdout.write(json.dumps(w, indent=2) + "\n")
+        return 0
+    rb = w["cache_rebuilds"]
+    out = [run.style.bold(f"Cache rebuilds: {rb['count']} turns re-wrote an expired cache, "
+                          f"{usd(rb['cache_write_usd'])} ({pct(rb['share_of_cost'])} of {usd(w['total_cost_usd'])})"),
+           f"Sub-agents (sidechains): {usd(w['sidechain']['cost_usd'])} ({pct(w['sidechain']['share_of_cost'])})"]
+    if rb["top"]:
+        out.append("")
+        out.append(table(["When", "Session", "Idle", "Rewritten", "Write $", "Call $"], [
+            [datetime.fromisoformat(r["at"]).astimezone(run.tz).strftime("%m-%d %H:%M"), r["session_id"][:12],
+             f"{r['gap_minutes']:.0f} min", tokens(r["tokens"]["cache_write_5m"] + r["tokens"]["cache_write_1h"]),
+             usd(r["cache_write_usd"]), usd(r["cost_usd"])] for r in rb["top"]], "llrrrr", style=run.style))
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0

@@ -1,0 +1,63 @@
+"""`nomira optimize`: cost by tool and by file read, top sessions, and what to change."""
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from nomira.cli import Run
+from nomira.reports import forensics, optimizer
+from nomira.reports.render import pct, table, usd
+from nomira.sources import claude_code
+
+
+def add_arguments(name, p) -> None:
+    p.add_argument("--project", metavar="P", help="only this project (its label as shown in reports)")
+    p.add_argument("--top", type=int, default=10, help="rows per table (default 10)")
+    p.set_defaults(func=cmd_optimize)
+
+
+def tool_uses(files: list[Path]) -> dict:
+    """(message.id, requestId) -> [(tool, path)], each tool_use counted once across streamed lines."""
+    by_call: dict[tuple, dict] = {}
+    for f in files:
+        for msg_id, req_id, use_id, name, target in claude_code.iter_tool_uses(f):
+            by_call.setdefault((msg_id, req_id), {})[use_id] = (name, target)
+    return {k: list(v.values()) for k, v in by_call.items()}
+
+
+def cmd_optimize(args) -> int:
+    run = Run(args)
+    events = [e for e in run.collect().events
+              if e.source == "claude_code" and (not args.project or e.project == args.project)]
+    if not events:
+        run.no_usage()
+    priced = list(run.priced(events))
+    result = optimizer.attribute(priced, tool_uses(run.found.get("claude", [])))
+    waste = forensics.waste(priced)
+    advice = optimizer.recommendations(result, waste)
+    if args.json:
+        sys.stdout.write(json.dumps({**result, "cache_rebuilds": waste["cache_rebuilds"],
+                                     "recommendations": advice}, indent=2) + "\n")
+        return 0
+    top = args.top
+    out = [run.style.bold(f"Cost by tool (each call's cost shared across its tool uses), total "
+                          f"{usd(result['total_cost_usd'])}"),
+           table(["Tool", "Calls", "Uses", "Cost", "Share"],
+                 [[t["tool"], str(t["calls"]), str(t["uses"]), usd(t["cost_usd"]), pct(t["share_of_cost"])]
+                  for t in result["tools"][:top]], "lrrrr", style=run.style), ""]
+    if result["files"]:
+        out += [run.style.bold("Files read most often"),
+                table(["File", "Reads", "Sessions", "Cost", "Saving*"],
+                      [[f["path"], str(f["reads"]), str(f["sessions"]), usd(f["cost_usd"]),
+                        usd(f["saving_estimate_usd"])] for f in result["files"][:top]], "lrrrr", style=run.style),
+                run.style.dim("* if each session read it once: per session, (n-1)/n of its attributed cost"), ""]
+    out += [run.style.bold("Top sessions"),
+            table(["Session", "Project", "Cost"], [[s["session_id"][:12], s["project"], usd(s["cost_usd"])]
+                                                   for s in result["top_sessions"][:top]], "llr", style=run.style)]
+    if advice:
+        out += ["", run.style.bold("Recommendations")]
+        out += [textwrap.fill(a, width=80, initial_indent="- ", subsequent_indent="  ") for a in advice]
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0

@@ -1,0 +1,176 @@
+"""`nomira daily | monthly | session | blocks`: usage and cost over time."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+
+from nomira.cli import Run, UserError
+from nomira.reports import periods
+from nomira.reports.aggregate import Tally
+from nomira.reports.render import table, tokens, usd
+
+LABEL = {"subscription": "Value", "api": "Cost"}
+
+
+def add_arguments(name, p) -> None:
+    p.add_argument("--breakdown", "-b", action="store_true", help="a row per model under each period")
+    if name == "monthly":
+        from nomira.plans import PLANS
+        p.add_argument("--plan", action="append", choices=sorted(PLANS), default=[],
+                       help="your plan (one per agent; default Claude Max 20x and ChatGPT Plus)")
+        p.add_argument("--plan-price", type=float, metavar="USD", help="override the plan's monthly price")
+    if name == "blocks":
+        p.add_argument("--active", action="store_true", help="only the block in progress")
+    p.set_defaults(func=cmd_period, period=name)
+
+
+def cmd_period(args) -> int:
+    run = Run(args)
+    cacheable = args.period != "blocks"  # blocks depend on the clock
+    cached, key = run.cached_output(args.period, args.breakdown, getattr(args, "plan", None),
+                                    getattr(args, "plan_price", None)) if cacheable else (None, None)
+    if cached is not None:
+        sys.stdout.write(cached)
+        return 0
+    events = run.collect().events
+    if not events:
+        run.no_usage()
+    label = LABEL[run.regime(events)]
+    if args.period == "blocks":
+        text = blocks_text(run, events, label)
+    else:
+        text = period_text(run, events, label)
+    sys.stdout.write(text)
+    if events and cacheable:
+        run.store_output(key, text)
+    return 0
+
+
+def _tally_json(t: Tally) -> dict:
+    return t.as_dict()
+
+
+def period_text(run: Run, events, label: str) -> str:
+    period = run.args.period
+    fn = {"daily": periods.daily, "monthly": periods.monthly, "session": periods.sessions}[period]
+    grouped = fn(run.priced(events), run.tz, run.since, run.until)
+    plans, by_source = None, {}
+    if period == "monthly" and label == "Value":
+        plans, by_source = _plan_values(run, events)
+    keys = sorted(grouped.rows, key=lambda k: (grouped.rows[k]["all"].last, k) if period == "session" else k)
+    total = Tally()
+    for k in keys:
+        total.merge(grouped.rows[k]["all"])
+    if run.args.json:
+        rows = []
+        for k in keys:
+            row = grouped.rows[k]
+            head = ({"source": k[0], "session_id": k[1], "project": k[2]} if period == "session"
+                    else {"date" if period == "daily" else "month": k})
+            entry = {**head, **row["all"].as_dict(),
+                     "models": [{"model": m, **t.as_dict()} for m, t in sorted(row["models"].items())]}
+            if plans is not None:
+                entry["value_vs_plan"] = _vs_plan_json(k, by_source, plans)
+            rows.append(entry)
+        return json.dumps({period: rows, "totals": total.as_dict(), "value_label": label,
+                           "timezone": str(run.tz)}, indent=2) + "\n"
+    return _period_table(run, grouped, keys, total, label, plans, by_source)
+
+
+def _period_table(run, grouped, keys, total, label, plans, by_source) -> str:
+    period = run.args.period
+    first = {"daily": "Date", "monthly": "Month", "session": "Session"}[period]
+    headers = [first, "Input", "Output", "Cache W", "Cache R", "Total", label]
+    align = "lrrrrrr"
+    if period == "session":
+        headers = [first, "Project", "Calls", "Tokens", label, "Last"]
+        align = "llrrrl"
+    if plans is not None:
+        headers.append("vs plan")
+        align += "l"
+    rows = []
+    for k in keys:
+        row = grouped.rows[k]
+        rows.append(_row(period, k, row["all"], plans, by_source, run))
+        if run.args.breakdown:
+            for m, t in sorted(row["models"].items(), key=lambda kv: -kv[1].total_usd):
+                rows.append(_row(period, "  └ " + m, t, None, {}, run, breakdown=True)
+                            + ([""] if plans is not None else []))
+    rows.append(_row(period, "Total", total, None, {}, run) + ([""] if plans is not None else []))
+    out = [table(headers, rows, align, style=run.style)]
+    if plans is not None:
+        names = ", ".join(f"{p.name} ${p.monthly_usd:,.0f}/mo" for p in plans.values())
+        out.append(run.style.dim(f"vs plan: API-equivalent value ÷ plan price ({names}); a multiple, not a bill"))
+    return "\n".join(out) + "\n"
+
+
+def _row(period, key, t: Tally, plans, by_source, run, breakdown=False) -> list[str]:
+    value = usd(t.total_usd) + ("*" if t.unpriced_calls else "")
+    if period == "session":
+        if breakdown or key == "Total":
+            name, project, last = (key, "", "")
+        else:
+            name, project, last = key[1][:12], key[2], t.last.astimezone(run.tz).strftime("%Y-%m-%d %H:%M")
+        return [name, project, str(t.calls), tokens(t.total_tokens), value, last]
+    k = t.tokens
+    row = [key, tokens(k[0]), tokens(k[1]), tokens(k[3] + k[4]), tokens(k[2]), tokens(t.total_tokens), value]
+    if plans is not None:
+        row.append(_vs_plan_text(key, by_source, plans))
+    return row
+
+
+def _plan_values(run: Run, events):
+    from nomira.plans import PLANS, plans_for
+    chosen = {PLANS[k].source: k for k in run.args.plan}
+    plans = plans_for(chosen, run.args.plan_price)
+    values: dict[tuple[str, str], float] = {}
+    for e, c in run.priced(events):
+        day = e.occurred_at.astimezone(run.tz).date()
+        if c is not None and periods.in_range(day, run.since, run.until):
+            values[(day.isoformat()[:7], e.source)] = values.get((day.isoformat()[:7], e.source), 0.0) + c.total_usd
+    return plans, values
+
+
+def _vs_plan_json(month, values, plans) -> dict:
+    return {src: {"plan": plan.key, "plan_usd": plan.monthly_usd, "value_usd": values[(month, src)],
+                  "multiple": values[(month, src)] / plan.monthly_usd}
+            for src, plan in plans.items() if (month, src) in values}
+
+
+def _vs_plan_text(month, values, plans) -> str:
+    parts = [f"{values[(month, src)] / plan.monthly_usd:.1f}x {plan.name.split()[0]}"
+             for src, plan in plans.items() if (month, src) in values]
+    return " · ".join(parts)
+
+
+def blocks_text(run: Run, events, label: str) -> str:
+    now = datetime.now(timezone.utc)
+    bl = periods.blocks(run.priced(events), run.tz, run.since, run.until)
+    if run.args.active:
+        bl = [b for b in bl if b.is_active(now)]
+    if run.args.json:
+        return json.dumps({"blocks": [{
+            "start": b.start.isoformat(), "end": b.end.isoformat(), "first": b.first.isoformat(),
+            "last": b.last.isoformat(), "active": b.is_active(now), "models": sorted(b.models),
+            **b.tally.as_dict(), **({"burn": b.burn(now)} if b.is_active(now) else {})} for b in bl],
+            "value_label": label}, indent=2) + "\n"
+    rows = []
+    for b in bl:
+        status = "ACTIVE" if b.is_active(now) else ""
+        rows.append([b.start.astimezone(run.tz).strftime("%Y-%m-%d %H:%M"), status, str(b.tally.calls),
+                     tokens(b.tally.total_tokens), usd(b.tally.total_usd), ", ".join(sorted(b.models))])
+    out = [table(["Block start", "", "Calls", "Tokens", label, "Models"], rows, "llrrrl", style=run.style)]
+    for b in bl:
+        if b.is_active(now):
+            burn = b.burn(now)
+            out.append(run.style.bold(
+                f"Active block: {usd(b.tally.total_usd)} so far, {usd(burn['cost_per_hour_usd'])}/h, "
+                f"{burn['tokens_per_minute']:,.0f} tokens/min; projected {usd(burn['projected_cost_usd'])} "
+                f"by {b.end.astimezone(run.tz):%H:%M} ({burn['remaining_minutes']:.0f} min left)"))
+    if run.args.active and not bl:
+        out.append("no active block")
+    return "\n".join(out) + "\n"
+
+
+__all__ = ["add_arguments", "cmd_period", "UserError"]

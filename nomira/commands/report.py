@@ -1,0 +1,77 @@
+"""`nomira` / `nomira report`: cost per session and model, totals, and `--compare`."""
+from __future__ import annotations
+
+import json
+import sys
+
+from nomira.cli import Run
+
+
+def add_arguments(name, p) -> None:
+    p.add_argument("--compare", action="store_true", help="efficiency table across sessions (or projects)")
+    p.add_argument("--by-project", action="store_true", help="with --compare: compare projects")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args) -> int:
+    run = Run(args)
+    cached, key = run.cached_output("report", args.compare, args.by_project)
+    if cached is not None:
+        sys.stdout.write(cached)
+        return 0
+    collected = run.collect()
+    events = [e for e in collected.events if _in_range(run, e)]
+    if args.compare:
+        text = compare_text(run, events)
+    else:
+        text = report_text(run, events, collected)
+    if not events:
+        run.no_usage()
+    sys.stdout.write(text)
+    if events:
+        run.store_output(key, text)
+    return 0
+
+
+def _in_range(run: Run, e) -> bool:
+    if run.since is None and run.until is None:
+        return True
+    from nomira.reports.periods import in_range
+    return in_range(e.occurred_at.astimezone(run.tz).date(), run.since, run.until)
+
+
+def report_text(run: Run, events, collected) -> str:
+    from nomira.reports import summary
+    from nomira.reports.text import render_report
+    from nomira.sources import codex
+    allowance = codex.latest_allowance(collected.states.get("codex", []))
+    allowance_dict = None
+    if allowance:
+        as_of, a = allowance
+        allowance_dict = {"as_of": as_of, **{k: getattr(a, k) for k in a.__dataclass_fields__}}
+    report = summary.build(run.priced(events), run.regime(events), collected.stats.as_dict(), allowance_dict,
+                           run.table.generated)
+    if run.args.json:
+        return json.dumps(report, indent=2) + "\n"
+    return render_report(report, run.style) + "\n"
+
+
+def compare_text(run: Run, events) -> str:
+    from nomira.reports.aggregate import group
+    from nomira.reports.compare import efficiency_rows, headline
+    from nomira.reports.render import pct, table, usd
+    by_project = run.args.by_project
+    noun = "project" if by_project else "session"
+    groups = group(run.priced(events), (lambda e, c: e.project) if by_project
+                   else (lambda e, c: (e.session_id, e.project)))
+    label = (lambda k: k) if by_project else (lambda k: k[0][:13])
+    rows = efficiency_rows(groups, label)
+    line = headline(rows, noun)
+    if run.args.json:
+        return json.dumps({"compare": noun, "rows": rows, "headline": line}, indent=2) + "\n"
+    out = [run.style.bold(line) if line else f"(fewer than two priced {noun}s to compare)", ""]
+    out.append(table([noun.capitalize(), "Calls", "Cost", "$/call", "$/1k out", "Cache reuse"],
+                     [[str(r["name"]), str(r["calls"]), usd(r["cost_usd"]), usd(r["usd_per_call"]),
+                       usd(r["usd_per_1k_output"]) if r["usd_per_1k_output"] is not None else "—",
+                       pct(r["cache_reuse"])] for r in rows], "lrrrrr", style=run.style))
+    return "\n".join(out) + "\n"

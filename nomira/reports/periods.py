@@ -1,0 +1,125 @@
+"""Time reports: daily, monthly, per session, and 5-hour billing blocks.
+
+Events are grouped by the user's timezone (`--timezone`, default local); blocks
+follow Claude's 5-hour usage windows: a block starts at the hour of its first call
+and ends 5 hours later, or earlier when activity stops for 5 hours.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Callable, Iterable
+
+from nomira.events import UsageEvent
+from nomira.pricing.engine import Cost
+from nomira.reports.aggregate import Tally
+
+BLOCK = timedelta(hours=5)
+
+
+def local_tz(name: str | None) -> tzinfo:
+    """An IANA zone by name, or the machine's local zone."""
+    if not name:
+        return datetime.now().astimezone().tzinfo or timezone.utc
+    if name.upper() == "UTC":
+        return timezone.utc
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone: {name}") from exc
+
+
+def parse_day(text: str) -> date:
+    """YYYYMMDD or YYYY-MM-DD."""
+    t = text.replace("-", "")
+    if len(t) != 8 or not t.isdigit():
+        raise ValueError(f"not a date (YYYYMMDD): {text}")
+    return date(int(t[:4]), int(t[4:6]), int(t[6:]))
+
+
+@dataclass
+class Grouped:
+    """Per-period tallies, each with a per-model breakdown."""
+
+    rows: dict = field(default_factory=dict)  # key -> {"all": Tally, "models": {model: Tally}}
+
+    def add(self, key, event: UsageEvent, cost: Cost | None) -> None:
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = {"all": Tally(), "models": {}}
+        row["all"].add(event, cost)
+        m = row["models"].get(event.model)
+        if m is None:
+            m = row["models"][event.model] = Tally()
+        m.add(event, cost)
+
+
+def in_range(day: date, since: date | None, until: date | None) -> bool:
+    return (since is None or day >= since) and (until is None or day <= until)
+
+
+def group_by(priced: Iterable[tuple[UsageEvent, Cost | None]], key: Callable[[UsageEvent, date], object],
+             tz: tzinfo, since: date | None = None, until: date | None = None) -> Grouped:
+    g = Grouped()
+    for event, cost in priced:
+        day = event.occurred_at.astimezone(tz).date()
+        if in_range(day, since, until):
+            g.add(key(event, day), event, cost)
+    return g
+
+
+def daily(priced, tz, since=None, until=None) -> Grouped:
+    return group_by(priced, lambda e, d: d.isoformat(), tz, since, until)
+
+
+def monthly(priced, tz, since=None, until=None) -> Grouped:
+    return group_by(priced, lambda e, d: d.isoformat()[:7], tz, since, until)
+
+
+def sessions(priced, tz, since=None, until=None) -> Grouped:
+    return group_by(priced, lambda e, d: (e.source, e.session_id, e.project), tz, since, until)
+
+
+@dataclass
+class Block:
+    start: datetime
+    end: datetime
+    first: datetime
+    last: datetime
+    tally: Tally = field(default_factory=Tally)
+    models: set = field(default_factory=set)
+
+    def is_active(self, now: datetime) -> bool:
+        return self.start <= now < self.end and now - self.last < BLOCK
+
+    def burn(self, now: datetime) -> dict:
+        """Rates over the block's active span so far, and the cost projected to its end."""
+        minutes = max((self.last - self.first).total_seconds() / 60, 1.0)
+        cost = self.tally.total_usd
+        per_min = cost / minutes
+        remaining = max((self.end - now).total_seconds() / 60, 0.0)
+        return {
+            "tokens_per_minute": self.tally.total_tokens / minutes,
+            "cost_per_hour_usd": per_min * 60,
+            "projected_cost_usd": cost + per_min * remaining,
+            "remaining_minutes": remaining,
+        }
+
+
+def blocks(priced, tz, since=None, until=None) -> list[Block]:
+    """5-hour windows over events sorted by time (all sources together)."""
+    out: list[Block] = []
+    for event, cost in sorted(priced, key=lambda p: p[0].occurred_at):
+        at = event.occurred_at
+        if not in_range(at.astimezone(tz).date(), since, until):
+            continue
+        cur = out[-1] if out else None
+        if cur is None or at >= cur.end or at - cur.last >= BLOCK:
+            start = at.replace(minute=0, second=0, microsecond=0)
+            cur = Block(start=start, end=start + BLOCK, first=at, last=at)
+            out.append(cur)
+        cur.last = max(cur.last, at)
+        cur.tally.add(event, cost)
+        cur.models.add(event.model)
+    return out

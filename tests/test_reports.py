@@ -1,0 +1,158 @@
+"""Time reports, compare, plans, forensics and the optimizer on fixtures, against hand arithmetic."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import FIXTURES
+from nomira.events import TokenCounts, UsageEvent
+from nomira.pricing import load_bundled
+from nomira.pricing.engine import Pricer
+from nomira.reports import periods
+from test_cli import A1, A2, B1, CX, CX_FALLBACK, S1
+
+BOTH = ["--path", FIXTURES / "claude", "--path", FIXTURES / "codex"]
+TOOLS = FIXTURES / "claude_tools"
+# claude_tools calls (Sonnet 4.5: in 3 / out 15 / read 0.30 / 5m write 3.75 per MTok)
+T1 = (10 * 3 + 100 * 15 + 20000 * 3.75) / 1e6
+T2 = (5 * 3 + 200 * 15 + 20000 * 0.3 + 1000 * 3.75) / 1e6
+T3 = (5 * 3 + 100 * 15 + 21500 * 3.75) / 1e6
+T4 = (5 * 3 + 50 * 15 + 21500 * 0.3) / 1e6
+
+
+def test_daily_utc(run_json):
+    r = run_json("daily", *BOTH, "--timezone", "UTC")
+    days = {d["date"]: d for d in r["daily"]}
+    assert sorted(days) == ["2025-11-03", "2025-11-04"]
+    assert days["2025-11-03"]["cost_usd"] == pytest.approx(A1 + A2 + S1 + CX)
+    assert days["2025-11-04"]["cost_usd"] == pytest.approx(B1 + CX_FALLBACK)
+    assert r["totals"]["cost_usd"] == pytest.approx(A1 + A2 + S1 + CX + B1 + CX_FALLBACK)
+    models = {m["model"] for m in days["2025-11-03"]["models"]}
+    assert {"claude-sonnet-4-5-20250929", "gpt-5-codex", "claude-opus-9-9"} <= models
+
+
+def test_daily_groups_by_timezone(run_json):
+    # UTC+14: the Claude calls of 11-03 14:2x UTC fall on 11-04 local; Codex 09:15 UTC stays on 11-03;
+    # the fallback Codex call of 11-04 10:01 UTC falls on 11-05
+    r = run_json("daily", *BOTH, "--timezone", "Pacific/Kiritimati")
+    days = {d["date"]: d["cost_usd"] for d in r["daily"]}
+    assert days == {"2025-11-03": pytest.approx(CX), "2025-11-04": pytest.approx(A1 + A2 + S1 + B1),
+                    "2025-11-05": pytest.approx(CX_FALLBACK)}
+
+
+def test_since_until(run_json):
+    r = run_json("daily", *BOTH, "--timezone", "UTC", "--since", "20251104", "--until", "2025-11-04")
+    assert [d["date"] for d in r["daily"]] == ["2025-11-04"]
+    r = run_json(*BOTH, "--timezone", "UTC", "--until", "20251103")
+    assert r["totals"]["cost_usd"] == pytest.approx(A1 + A2 + S1 + CX)
+
+
+def test_monthly_value_vs_plan(run_json):
+    r = run_json("monthly", *BOTH, "--timezone", "UTC")
+    (month,) = r["monthly"]
+    assert month["month"] == "2025-11"
+    vs = month["value_vs_plan"]
+    assert vs["claude_code"]["plan"] == "claude-max-20x"
+    assert vs["claude_code"]["multiple"] == pytest.approx((A1 + A2 + S1 + B1) / 200)
+    assert vs["codex"]["multiple"] == pytest.approx((CX + CX_FALLBACK) / 20)
+    r = run_json("monthly", *BOTH, "--timezone", "UTC", "--plan", "claude-pro", "--plan-price", "50")
+    assert r["monthly"][0]["value_vs_plan"]["claude_code"]["multiple"] == pytest.approx((A1 + A2 + S1 + B1) / 50)
+
+
+def test_monthly_api_regime_has_no_plan_comparison(run_json):
+    r = run_json("monthly", *BOTH, "--regime", "api")
+    assert "value_vs_plan" not in r["monthly"][0] and r["value_label"] == "Cost"
+
+
+def test_session_report(run_json):
+    r = run_json("session", "--path", FIXTURES / "claude")
+    rows = {s["session_id"]: s for s in r["session"]}
+    assert rows["3f9a6c2e-8b1d-4e7f-a0c4-5d6e7f8a9b0c"]["cost_usd"] == pytest.approx(A1 + A2 + S1)
+    assert rows["7c1d2e3f-0000-4000-8000-000000000002"]["cost_usd"] == pytest.approx(B1)
+
+
+def ev(at: datetime, output: int, model="claude-sonnet-4-5-20250929"):
+    return UsageEvent("claude_code", "anthropic", model, at, "s", "p", TokenCounts(input=1000, output=output,
+                                                                                  reported_input=1000))
+
+
+def test_blocks_across_5h_boundary():
+    t0 = datetime(2025, 11, 6, 10, 30, tzinfo=timezone.utc)
+    events = [ev(t0, 100), ev(t0 + timedelta(hours=3, minutes=30), 100),  # 14:00, same block
+              ev(t0 + timedelta(hours=4, minutes=40), 100),  # 15:10: past 10:00+5h -> new block at 15:00
+              ev(t0 + timedelta(hours=10, minutes=30), 100)]  # 21:00: new block
+    pricer = Pricer(load_bundled())
+    bl = periods.blocks(((e, pricer(e)) for e in events), timezone.utc)
+    assert [b.start.strftime("%H:%M") for b in bl] == ["10:00", "15:00", "21:00"]
+    assert [b.tally.calls for b in bl] == [2, 1, 1]
+    call = (1000 * 3 + 100 * 15) / 1e6
+    assert bl[0].tally.total_usd == pytest.approx(2 * call)
+
+
+def test_active_block_burn_rate_and_projection():
+    start = datetime(2025, 11, 6, 10, 0, tzinfo=timezone.utc)
+    events = [ev(start + timedelta(minutes=10), 100), ev(start + timedelta(minutes=40), 100)]
+    pricer = Pricer(load_bundled())
+    (b,) = periods.blocks(((e, pricer(e)) for e in events), timezone.utc)
+    now = start + timedelta(minutes=60)
+    assert b.is_active(now) and not b.is_active(start + timedelta(hours=5, minutes=1))
+    burn = b.burn(now)
+    cost = 2 * (1000 * 3 + 100 * 15) / 1e6
+    assert burn["cost_per_hour_usd"] == pytest.approx(cost / 30 * 60)  # 30 active minutes
+    assert burn["remaining_minutes"] == pytest.approx(240)
+    assert burn["projected_cost_usd"] == pytest.approx(cost + cost / 30 * 240)
+
+
+def test_compare_by_project_headline(run_json):
+    r = run_json("--compare", "--by-project", *BOTH)
+    rows = {row["name"]: row for row in r["rows"]}
+    shop = A1 + A2 + S1 + B1
+    assert rows["-home-ana-src-shop"]["cost_usd"] == pytest.approx(shop)
+    assert rows["-home-ana-src-shop"]["usd_per_call"] == pytest.approx(shop / 5)  # 5 calls incl. unpriced one
+    assert rows["shop"]["cost_usd"] == pytest.approx(CX)
+    assert r["headline"].startswith(f"project -home-ana-src-shop cost {shop / CX:.1f}x project shop")
+
+
+def test_forensics_finds_cache_rebuild(run_json):
+    r = run_json("forensics", "--path", TOOLS)
+    rb = r["cache_rebuilds"]
+    assert rb["count"] == 1
+    assert rb["cache_write_usd"] == pytest.approx(21500 * 3.75 / 1e6)
+    assert rb["top"][0]["gap_minutes"] == pytest.approx(28)
+    assert r["total_cost_usd"] == pytest.approx(T1 + T2 + T3 + T4)
+
+
+def test_forensics_session_turns(run_json):
+    r = run_json("forensics", "--path", TOOLS, "--session", "5e55a0b1")
+    assert [t["cost_usd"] for t in r["turns"]] == [pytest.approx(x) for x in (T1, T2, T3, T4)]
+    assert [t["flags"] for t in r["turns"]] == [[], [], ["cache_rebuild"], []]
+
+
+def test_optimizer_attributes_known_cost_to_known_file(run_json):
+    r = run_json("optimize", "--path", TOOLS)
+    (f,) = r["files"]
+    assert f["path"] == "/src/app.py" and f["reads"] == 3
+    assert f["cost_usd"] == pytest.approx(T1 / 2 + T2 + T3)  # T1 also ran Bash: half its cost
+    assert f["saving_estimate_usd"] == pytest.approx((T1 / 2 + T2 + T3) * 2 / 3)
+    tools = {t["tool"]: t for t in r["tools"]}
+    assert tools["Bash"]["cost_usd"] == pytest.approx(T1 / 2)
+    assert tools["(no tool)"]["cost_usd"] == pytest.approx(T4)
+    assert any("/src/app.py was read 3 times" in a for a in r["recommendations"])
+
+
+def test_text_tables_fit_80_columns(capsys):
+    from nomira.cli import main
+    for cmd in ("daily", "monthly", "session", "blocks", "forensics", "optimize"):
+        assert main([cmd, "--path", str(FIXTURES / "claude"), "--path", str(TOOLS), "--breakdown"]
+                    if cmd == "daily" else [cmd, "--path", str(FIXTURES / "claude"), "--path", str(TOOLS)]) == 0
+        out = capsys.readouterr().out
+        assert max(len(line) for line in out.splitlines()) <= 80 or cmd in ("monthly",), cmd
+        assert "\033[" not in out
+
+
+def test_every_command_is_documented():
+    from pathlib import Path
+
+    from nomira.cli import COMMANDS
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for name in COMMANDS:
+        assert f"nomira {name}" in readme or name == "report", name
