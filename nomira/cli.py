@@ -58,7 +58,18 @@ COMMANDS = {
                   "nomira forensics --session 3f9a6c2e"),
     "optimize": ("optimize", "cost by tool and by file read, with savings estimates",
                  "nomira optimize --project -home-ana-src-shop"),
+    "ship": ("ship", "send usage-only events to a store or a remote collector",
+             "nomira ship --remote https://nomira.example.com --token $NOMIRA_TOKEN --watch"),
+    "export": ("ship", "write usage-only events to a JSON file (for a collector's /import)",
+               "nomira export events.json --tenant acme"),
+    "import": ("ship", "load an exported events.json into a store", "nomira import events.json --db team.db"),
+    "replay": ("ship", "rebuild canonical events from the raw events a store received", "nomira replay --db team.db"),
+    "tenant": ("ship", "create a tenant (prints its API key once) or list tenants", "nomira tenant create acme"),
 }
+# The seed's flags, kept as aliases of the subcommands: flag -> (command words, takes a value?)
+FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--replay": (["replay"], False),
+                "--serve": (["serve"], False), "--create-tenant": (["tenant", "create"], True),
+                "--list-tenants": (["tenant", "list"], False)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +96,10 @@ def with_default_command(argv: list[str]) -> list[str]:
     if argv[:1] and argv[0] in ("-h", "--help", "--version"):
         return argv
     for i, a in enumerate(argv):
+        if a in FLAG_ALIASES:
+            words, takes_value = FLAG_ALIASES[a]
+            rest = argv[:i] + argv[i + 1 + takes_value:]
+            return [*words, *argv[i + 1:i + 1 + takes_value], *rest]
         prev = argv[i - 1] if i else ""
         is_value = prev.startswith("-") and "=" not in prev and prev not in FLAGS
         if a in COMMANDS and not is_value:
@@ -92,7 +107,8 @@ def with_default_command(argv: list[str]) -> list[str]:
     return ["report", *argv]
 
 
-FLAGS = {"--json", "--no-color", "--demo", "--no-cache", "--breakdown", "--compare", "--by-project", "--active"}
+FLAGS = {"--json", "--no-color", "--demo", "--no-cache", "--breakdown", "--compare", "--by-project", "--active",
+         "--watch"}
 
 
 class Run:

@@ -50,3 +50,11 @@ def codex_roots(env: Mapping[str, str] = os.environ) -> list[Path]:
     if not homes:
         homes = [_home(env) / ".codex"]
     return [h / sub for h in homes for sub in ("sessions", "archived_sessions") if (h / sub).is_dir()]
+
+
+def data_home(env: Mapping[str, str] = os.environ) -> Path:
+    return xdg(env, "XDG_DATA_HOME", ".local/share") / "nomira"
+
+
+def default_db(env: Mapping[str, str] = os.environ) -> Path:
+    return Path(env["NOMIRA_DB"]) if env.get("NOMIRA_DB") else data_home(env) / "nomira.db"

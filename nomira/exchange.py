@@ -1,0 +1,35 @@
+"""Export files: usage-only events as one JSON document, and reading them back (for /import)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from nomira.wire import SCHEMA_VERSION, SchemaError, assert_no_content
+
+
+def export_document(events: list[dict]) -> dict:
+    return {"nomira_export": 1, "schema_version": SCHEMA_VERSION,
+            "exported_at": datetime.now(timezone.utc).isoformat(), "events": events}
+
+
+def parse_export(data: bytes | str) -> list[dict]:
+    """Validated events of an export file; SchemaError names the first bad field (and event index)."""
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        raise SchemaError("file", f"not JSON ({exc})") from exc
+    if isinstance(doc, list):
+        events = doc
+    elif isinstance(doc, dict) and isinstance(doc.get("events"), list):
+        unknown = set(doc) - {"nomira_export", "schema_version", "exported_at", "events"}
+        if unknown:
+            raise SchemaError(sorted(unknown)[0], "not in the export format (allowlist)")
+        events = doc["events"]
+    else:
+        raise SchemaError("file", "expected an object with an 'events' list")
+    for i, e in enumerate(events):
+        try:
+            assert_no_content(e)
+        except SchemaError as exc:
+            raise SchemaError(f"events[{i}].{exc.field}", exc.reason) from exc
+    return events

@@ -1,0 +1,296 @@
+"""SQLite store: usage events only, never a content column.
+
+- `raw_events`: every wire event exactly as received (usage-only, already validated),
+  immutable, so canonical rows can be rebuilt (`replay`).
+- `events`: one canonical row per API call (dedup key). A later copy of the same call
+  with more tokens (a final streaming snapshot) replaces it; any other copy is marked
+  superseded in `raw_events`, never lost.
+- `daily_rollups`: per UTC day, tenant, developer, project, model, source and regime,
+  kept in step with `events` so dashboards never scan millions of rows.
+- `tenants`, `api_keys` (SHA-256 hashes only), `bills`.
+
+All SQL lives here, written to run on SQLite and PostgreSQL where it can
+(ON CONFLICT upserts, no SQLite-only functions in dashboard queries).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from nomira.events import parse_timestamp
+from nomira.wire import ALLOWANCE_FIELDS, TAG_FIELDS, TOKEN_FIELDS, dedup_key
+
+ROLLUP_KEYS = ("tenant", "day", "developer", "project", "model", "source", "regime")
+EVENT_COLUMNS = ("dedup_key", "tenant", "developer", "project", "feature", "workflow", "tier", "customer", "env",
+                 "source", "provider", "model", "occurred_at", "day", "session_id", "turn_id", "message_id",
+                 "request_id", "tool_call_id", *TOKEN_FIELDS, "cost_usd", "cost_source", "regime", "is_sidechain",
+                 "allowance", "raw_id", "received_at")
+
+
+# --- migrations: an ordered list of named functions; never edit an applied one ---
+
+def _m0001_initial(db: sqlite3.Connection) -> None:
+    db.execute("""CREATE TABLE raw_events (id INTEGER PRIMARY KEY, received_at TEXT NOT NULL,
+        dedup_key TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'canonical')""")
+    db.execute("CREATE INDEX raw_events_key ON raw_events (dedup_key)")
+    db.execute("""CREATE TABLE events (dedup_key TEXT PRIMARY KEY, developer TEXT NOT NULL DEFAULT '',
+        project TEXT NOT NULL DEFAULT '', source TEXT, provider TEXT, model TEXT, occurred_at TEXT, day TEXT,
+        session_id TEXT, message_id TEXT, input INTEGER, output INTEGER, cache_read INTEGER,
+        cache_write_5m INTEGER, cache_write_1h INTEGER, reasoning INTEGER, cost_usd REAL, cost_source TEXT,
+        regime TEXT, raw_id INTEGER, received_at TEXT)""")
+
+
+def _m0002_tags_ids_rollups(db: sqlite3.Connection) -> None:
+    for col in ("tenant", "feature", "workflow", "tier", "customer", "env"):
+        db.execute(f"ALTER TABLE events ADD COLUMN {col} TEXT NOT NULL DEFAULT ''")
+    for col in ("turn_id", "request_id", "tool_call_id", "allowance"):
+        db.execute(f"ALTER TABLE events ADD COLUMN {col} TEXT")
+    db.execute("ALTER TABLE events ADD COLUMN is_sidechain INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX events_tenant_day ON events (tenant, day)")
+    db.execute(f"""CREATE TABLE daily_rollups ({", ".join(f"{k} TEXT NOT NULL" for k in ROLLUP_KEYS)},
+        calls INTEGER NOT NULL, {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)},
+        cost_usd REAL NOT NULL, unpriced_calls INTEGER NOT NULL, PRIMARY KEY ({", ".join(ROLLUP_KEYS)}))""")
+    rebuild_rollups(db)
+
+
+def _m0003_tenants_keys_bills(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE tenants (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, created_at TEXT NOT NULL)")
+    db.execute("""CREATE TABLE api_keys (id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+        key_hash TEXT UNIQUE NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)""")
+    db.execute("""CREATE TABLE bills (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL DEFAULT '', provider TEXT NOT NULL,
+        period_start TEXT NOT NULL, period_end TEXT NOT NULL, amount_usd REAL NOT NULL, source TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL)""")
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+    ("0001_initial", _m0001_initial),
+    ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
+    ("0003_tenants_keys_bills", _m0003_tenants_keys_bills),
+]
+
+
+def migrate(db: sqlite3.Connection, upto: int | None = None) -> list[str]:
+    """Apply pending migrations in order, each in one transaction with its record."""
+    db.execute("CREATE TABLE IF NOT EXISTS _nomira_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {r[0] for r in db.execute("SELECT name FROM _nomira_migrations")}
+    applied = []
+    for name, fn in MIGRATIONS[:upto]:
+        if name in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            fn(db)
+            db.execute("INSERT INTO _nomira_migrations VALUES (?, ?)", (name, _now()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def open_db(path: str | Path, migrate_upto: int | None = None) -> sqlite3.Connection:
+    """The one way into the database: pragmas, migrations, ready connection."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=30000")
+    db.execute("PRAGMA foreign_keys=ON")
+    migrate(db, migrate_upto)
+    return db
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+# --- ingest ---
+
+def _row(event: dict, key: str, raw_id: int, received_at: str) -> dict:
+    tags = event.get("tags") or {}
+    at = parse_timestamp(event["occurred_at"])
+    tokens = event["tokens"]
+    allowance = event.get("allowance")
+    row = {"dedup_key": key, **{t: tags.get(t) or "" for t in TAG_FIELDS},
+           "source": event["source"], "provider": event["provider"], "model": event["model"],
+           "occurred_at": at.isoformat(), "day": at.date().isoformat(),
+           **{k: event.get(k) for k in ("session_id", "turn_id", "message_id", "request_id", "tool_call_id")},
+           **{t: int(tokens.get(t, 0)) for t in TOKEN_FIELDS},
+           "cost_usd": event.get("cost_usd"), "cost_source": event.get("cost_source"),
+           "regime": event.get("regime") or "api", "is_sidechain": int(bool(event.get("is_sidechain"))),
+           "allowance": json.dumps({k: allowance.get(k) for k in ALLOWANCE_FIELDS}) if allowance else None,
+           "raw_id": raw_id, "received_at": received_at}
+    return row
+
+
+def _total(row) -> int:
+    return sum(row[t] for t in TOKEN_FIELDS if t != "reasoning")
+
+
+class Rollups:
+    """Per-batch rollup deltas, written once per group."""
+
+    def __init__(self):
+        self.delta: dict[tuple, list] = {}
+
+    def add(self, row: dict, sign: int) -> None:
+        key = tuple(row[k] for k in ROLLUP_KEYS)
+        d = self.delta.get(key)
+        if d is None:
+            d = self.delta[key] = [0] * (len(TOKEN_FIELDS) + 3)
+        d[0] += sign
+        for i, t in enumerate(TOKEN_FIELDS, 1):
+            d[i] += sign * row[t]
+        d[-2] += sign * (row["cost_usd"] or 0.0)
+        d[-1] += sign * (row["cost_usd"] is None)
+
+    def write(self, db: sqlite3.Connection) -> None:
+        cols = ("calls", *TOKEN_FIELDS, "cost_usd", "unpriced_calls")
+        sql = (f"INSERT INTO daily_rollups ({', '.join(ROLLUP_KEYS + cols)}) VALUES "
+               f"({', '.join('?' * (len(ROLLUP_KEYS) + len(cols)))}) ON CONFLICT ({', '.join(ROLLUP_KEYS)}) "
+               f"DO UPDATE SET {', '.join(f'{c} = daily_rollups.{c} + excluded.{c}' for c in cols)}")
+        db.executemany(sql, [(*k, *v) for k, v in self.delta.items()])
+        self.delta.clear()
+
+
+def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> tuple[int, int]:
+    """Make raw events canonical or superseded. items: (raw_id, event, key, received_at)."""
+    accepted = deduped = 0
+    keys = list({k for _r, _e, k, _t in items})
+    existing: dict[str, dict] = {}
+    cols = ", ".join(EVENT_COLUMNS)
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        cur = db.execute(f"SELECT {cols} FROM events WHERE dedup_key IN ({', '.join('?' * len(chunk))})", chunk)
+        for r in cur:
+            existing[r[0]] = dict(zip(EVENT_COLUMNS, r))
+    rollups, inserts, replaces, superseded = Rollups(), {}, {}, []
+    for raw_id, event, key, received_at in items:
+        row = _row(event, key, raw_id, received_at)
+        old = existing.get(key)
+        if old is None:
+            existing[key] = inserts[key] = row
+            rollups.add(row, +1)
+            accepted += 1
+            continue
+        deduped += 1
+        if _total(row) > _total(old):  # a more complete copy of the same call (final streaming snapshot)
+            superseded.append(old["raw_id"])
+            rollups.add(old, -1)
+            rollups.add(row, +1)
+            existing[key] = row
+            (inserts if key in inserts else replaces)[key] = row
+        else:
+            superseded.append(raw_id)
+    placeholders = ", ".join("?" * len(EVENT_COLUMNS))
+    db.executemany(f"INSERT INTO events ({cols}) VALUES ({placeholders})",
+                   [tuple(r[c] for c in EVENT_COLUMNS) for r in inserts.values()])
+    db.executemany(f"UPDATE events SET {', '.join(f'{c} = ?' for c in EVENT_COLUMNS[1:])} WHERE dedup_key = ?",
+                   [(*(r[c] for c in EVENT_COLUMNS[1:]), r["dedup_key"]) for r in replaces.values()])
+    db.executemany("UPDATE raw_events SET status = 'superseded' WHERE id = ?", [(i,) for i in superseded])
+    rollups.write(db)
+    return accepted, deduped
+
+
+def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None) -> tuple[int, int]:
+    """Store validated wire events; `tenant`, when given, is forced onto every event.
+
+    Returns (accepted, deduped). Idempotent: the same events twice add no rows to `events`.
+    """
+    received_at = _now()
+    prepared = []
+    for e in events:
+        if tenant is not None:
+            e = dict(e, tags=dict(e.get("tags") or {}, tenant=tenant))
+        prepared.append((json.dumps(e, sort_keys=True, separators=(",", ":")), e))
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        items = []
+        for body, e in prepared:
+            key = dedup_key(e)
+            cur = db.execute("INSERT INTO raw_events (received_at, dedup_key, body, status) VALUES (?, ?, ?, ?)",
+                             (received_at, key, body, "canonical"))
+            items.append((cur.lastrowid, e, key, received_at))
+        result = _apply(db, items)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return result
+
+
+def rebuild_rollups(db: sqlite3.Connection) -> None:
+    cols = ", ".join(f"SUM({t})" for t in TOKEN_FIELDS)
+    db.execute("DELETE FROM daily_rollups")
+    db.execute(f"""INSERT INTO daily_rollups SELECT {", ".join(ROLLUP_KEYS)}, COUNT(*), {cols},
+        SUM(COALESCE(cost_usd, 0)), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)
+        FROM events GROUP BY {", ".join(ROLLUP_KEYS)}""")
+
+
+def replay(db: sqlite3.Connection, batch: int = 5000) -> int:
+    """Rebuild `events` and `daily_rollups` from `raw_events`, deterministically (id order)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("DELETE FROM events")
+        db.execute("DELETE FROM daily_rollups")
+        db.execute("UPDATE raw_events SET status = 'canonical'")
+        last, n = 0, 0
+        while True:
+            rows = db.execute("SELECT id, body, dedup_key, received_at FROM raw_events WHERE id > ? ORDER BY id "
+                              "LIMIT ?", (last, batch)).fetchall()
+            if not rows:
+                break
+            _apply(db, [(i, json.loads(body), key, at) for i, body, key, at in rows])
+            last, n = rows[-1][0], n + len(rows)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return n
+
+
+# --- tenants and keys ---
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_tenant(db: sqlite3.Connection, name: str) -> str:
+    """Create a tenant (or add a key to it) and return a new API key; only its hash is stored."""
+    key = "nmr_" + secrets.token_urlsafe(32)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("INSERT INTO tenants (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, _now()))
+        tid = db.execute("SELECT id FROM tenants WHERE name = ?", (name,)).fetchone()[0]
+        db.execute("INSERT INTO api_keys (tenant_id, key_hash, created_at) VALUES (?, ?, ?)",
+                   (tid, hash_key(key), _now()))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return key
+
+
+def tenant_for_key(db: sqlite3.Connection, key: str) -> str | None:
+    digest = hash_key(key)
+    row = db.execute("SELECT t.name, k.key_hash FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
+                     "WHERE k.key_hash = ? AND k.revoked_at IS NULL", (digest,)).fetchone()
+    return row[0] if row and hmac.compare_digest(row[1], digest) else None
+
+
+def list_tenants(db: sqlite3.Connection) -> list[dict]:
+    return [{"name": n, "keys": k, "created_at": c} for n, k, c in db.execute(
+        "SELECT t.name, COUNT(k.id), t.created_at FROM tenants t LEFT JOIN api_keys k ON k.tenant_id = t.id "
+        "AND k.revoked_at IS NULL GROUP BY t.id, t.name, t.created_at ORDER BY t.name")]
+
+
+def canonical_rows(db: sqlite3.Connection) -> list[tuple]:
+    """Every canonical event, ordered: what replay must reproduce exactly."""
+    return db.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY dedup_key").fetchall()
