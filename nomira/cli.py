@@ -65,6 +65,7 @@ COMMANDS = {
     "import": ("ship", "load an exported events.json into a store", "nomira import events.json --db team.db"),
     "replay": ("ship", "rebuild canonical events from the raw events a store received", "nomira replay --db team.db"),
     "tenant": ("ship", "create a tenant (prints its API key once) or list tenants", "nomira tenant create acme"),
+    "serve": ("serve", "run the collector: ingest API, import, team dashboard", "nomira serve --port 8787"),
 }
 # The seed's flags, kept as aliases of the subcommands: flag -> (command words, takes a value?)
 FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--replay": (["replay"], False),

@@ -68,10 +68,17 @@ def _m0003_tenants_keys_bills(db: sqlite3.Connection) -> None:
         note TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL)""")
 
 
+def _m0004_settings(db: sqlite3.Connection) -> None:
+    # shared by every collector process (e.g. the session-signing secret): no per-process state
+    db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("CREATE INDEX daily_rollups_day ON daily_rollups (day)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
     ("0003_tenants_keys_bills", _m0003_tenants_keys_bills),
+    ("0004_settings", _m0004_settings),
 ]
 
 
@@ -289,6 +296,16 @@ def list_tenants(db: sqlite3.Connection) -> list[dict]:
     return [{"name": n, "keys": k, "created_at": c} for n, k, c in db.execute(
         "SELECT t.name, COUNT(k.id), t.created_at FROM tenants t LEFT JOIN api_keys k ON k.tenant_id = t.id "
         "AND k.revoked_at IS NULL GROUP BY t.id, t.name, t.created_at ORDER BY t.name")]
+
+
+def setting(db: sqlite3.Connection, key: str, make: Callable[[], str]) -> str:
+    """A shared setting, created once (first writer wins) by `make`."""
+    db.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, make()))
+    return db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()[0]
+
+
+def has_api_keys(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
 
 
 def canonical_rows(db: sqlite3.Connection) -> list[tuple]:

@@ -1,0 +1,100 @@
+"""Dashboard queries over `daily_rollups` (part of the store layer: all SQL lives here or in store.py).
+
+Every query takes the tenant scope explicitly: None means all tenants (admin only);
+a tenant viewer's scope is always their own tenant. Portable SQL only.
+"""
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, datetime, timedelta, timezone
+
+from nomira.wire import TOKEN_FIELDS
+
+PERIODS = {"today": 1, "7d": 7, "30d": 30, "all": None}
+DIMENSIONS = ("developer", "project", "model", "day", "source", "regime", "tenant")
+SUMS = ", ".join(["SUM(calls)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(cost_usd)", "SUM(unpriced_calls)"])
+FIELDS = ("calls", *TOKEN_FIELDS, "cost_usd", "unpriced_calls")
+
+
+def since_day(period: str, today: date | None = None) -> str | None:
+    days = PERIODS[period]
+    if days is None:
+        return None
+    today = today or datetime.now(timezone.utc).date()
+    return (today - timedelta(days=days - 1)).isoformat()
+
+
+def _where(tenant: str | None, since: str | None, **eq) -> tuple[str, list]:
+    clauses, params = [], []
+    if tenant is not None:
+        clauses.append("tenant = ?")
+        params.append(tenant)
+    if since is not None:
+        clauses.append("day >= ?")
+        params.append(since)
+    for col, value in eq.items():
+        if col not in DIMENSIONS:
+            raise ValueError(col)
+        clauses.append(f"{col} = ?")
+        params.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _row(values) -> dict:
+    d = dict(zip(FIELDS, (v or 0 for v in values)))
+    prompt = d["input"] + d["cache_read"] + d["cache_write_5m"] + d["cache_write_1h"]
+    d["tokens"] = prompt + d["output"]
+    d["cache_reuse"] = d["cache_read"] / prompt if prompt else 0.0
+    d["usd_per_call"] = d["cost_usd"] / d["calls"] if d["calls"] else 0.0
+    return d
+
+
+def totals(db: sqlite3.Connection, tenant: str | None, since: str | None, **eq) -> dict:
+    where, params = _where(tenant, since, **eq)
+    return _row(db.execute(f"SELECT {SUMS} FROM daily_rollups{where}", params).fetchone())
+
+
+def by(db: sqlite3.Connection, dim: str, tenant: str | None, since: str | None, limit: int | None = None,
+       **eq) -> list[dict]:
+    if dim not in DIMENSIONS:
+        raise ValueError(dim)
+    where, params = _where(tenant, since, **eq)
+    order = f"{dim}" if dim == "day" else "SUM(cost_usd) DESC, " + dim
+    sql = f"SELECT {dim}, {SUMS} FROM daily_rollups{where} GROUP BY {dim} ORDER BY {order}"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return [{"name": r[0], **_row(r[1:])} for r in db.execute(sql, params)]
+
+
+def fill_days(rows: list[dict]) -> list[dict]:
+    """Daily rows with the missing days in between as zeros, so a trend is a true time axis."""
+    if not rows:
+        return rows
+    have = {r["name"]: r for r in rows}
+    day, last = date.fromisoformat(rows[0]["name"]), date.fromisoformat(rows[-1]["name"])
+    out = []
+    while day <= last:
+        out.append(have.get(day.isoformat()) or {"name": day.isoformat(), **_row([0] * len(FIELDS))})
+        day += timedelta(days=1)
+    return out
+
+
+def count_distinct(db: sqlite3.Connection, dim: str, tenant: str | None, since: str | None) -> int:
+    if dim not in DIMENSIONS:
+        raise ValueError(dim)
+    where, params = _where(tenant, since)
+    return db.execute(f"SELECT COUNT(DISTINCT {dim}) FROM daily_rollups{where}", params).fetchone()[0]
+
+
+def tenants(db: sqlite3.Connection) -> list[str]:
+    names = {r[0] for r in db.execute("SELECT name FROM tenants")}
+    names |= {r[0] for r in db.execute("SELECT DISTINCT tenant FROM daily_rollups")}
+    return sorted(names)
+
+
+def ingest_stats(db: sqlite3.Connection) -> dict:
+    raw, superseded = db.execute("SELECT COUNT(*), SUM(CASE WHEN status = 'superseded' THEN 1 ELSE 0 END) "
+                                 "FROM raw_events").fetchone()
+    last = db.execute("SELECT MAX(received_at), MAX(occurred_at) FROM events").fetchone()
+    return {"raw_events": raw or 0, "superseded": superseded or 0, "last_received_at": last[0],
+            "last_occurred_at": last[1]}

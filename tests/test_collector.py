@@ -1,0 +1,216 @@
+"""The collector over real HTTP on loopback: ingest, dedup, auth, tenant isolation, escaping."""
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+
+from nomira import store
+from nomira.commands.serve import ThreadingWSGIServer, make_app, startup_warnings
+from nomira.collector.auth import Config
+
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
+    monkeypatch.delenv("NOMIRA_DASHBOARD_PASSWORD", raising=False)
+    servers = []
+
+    def start(env=None, host="127.0.0.1"):
+        for k, v in (env or {}).items():
+            monkeypatch.setenv(k, v)
+        app = make_app(tmp_path / "collector.db", host)
+        httpd = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=Quiet)
+        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(httpd)
+        return Client(f"http://127.0.0.1:{httpd.server_port}"), app
+    yield start
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+
+
+class Client:
+    def __init__(self, base):
+        self.base = base
+
+    def call(self, method, path, body=None, token=None, headers=None, raw=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        h = {"Content-Type": "application/json", **(headers or {})}
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, r.read().decode(), dict(r.headers)
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode(), dict(e.headers)
+
+    def post(self, path, body, **kw):
+        status, text, _ = self.call("POST", path, body, **kw)
+        return status, json.loads(text) if text.startswith("{") else text
+
+    def get(self, path, **kw):
+        status, text, _ = self.call("GET", path, **kw)
+        return status, text
+
+
+def ev(i=0, project="shop", developer="ana", **over):
+    e = {"schema_version": 1, "source": "claude_code", "provider": "anthropic", "model": "claude-opus-4-7",
+         "occurred_at": "2025-11-03T14:22:07.913Z", "tokens": {"input": 100, "output": 1000, "cache_read": 5000},
+         "cost_usd": 0.028, "cost_source": "bundled:2026-11-24", "regime": "subscription",
+         "tags": {"developer": developer, "project": project}, "message_id": f"msg_{i}"}
+    e.update(over)
+    return e
+
+
+def test_ingest_and_dedup_localhost_open(server):
+    c, _ = server()
+    assert c.post("/ingest", {"events": [ev(1), ev(2)]}) == (200, {"status": "accepted", "accepted": 2, "deduped": 0})
+    assert c.post("/v1/usage/events", {"events": [ev(1), ev(3)]}) == (
+        200, {"status": "accepted", "accepted": 1, "deduped": 1})
+    status, text = c.get("/api/summary?period=all")
+    assert status == 200 and json.loads(text)["kpis"]["calls"] == 3
+
+
+def test_content_rejected_with_field(server):
+    c, _ = server()
+    status, body = c.post("/ingest", {"events": [ev(1), dict(ev(2), prompt="secret plans")]})
+    assert status == 400 and body["field"] == "events[1].prompt"
+    status, body = c.post("/ingest", {"events": [ev(1, project="/home/ana/secret")]})
+    assert status == 400 and body["field"] == "events[0].tags.project"
+    _, text = c.get("/api/summary?period=all")
+    assert json.loads(text)["kpis"]["calls"] == 0  # a rejected batch stores nothing
+
+
+def test_oversized_body_is_413(server, monkeypatch):
+    c, app = server()
+    app.config.max_ingest_bytes = 1000
+    status, _ = c.post("/ingest", {"events": [ev(i) for i in range(50)]})
+    assert status == 413
+
+
+def test_api_keys_and_tenant_isolation(server, tmp_path):
+    db = store.open_db(tmp_path / "collector.db")
+    key_a = store.create_tenant(db, "acme")
+    key_b = store.create_tenant(db, "zeta")
+    c, _ = server()
+    assert c.post("/ingest", {"events": [ev(1)]})[0] == 401  # keys exist: no anonymous ingest
+    assert c.post("/ingest", {"events": [ev(1)]}, token="nmr_wrong")[0] == 401
+    assert c.post("/ingest", {"events": [ev(1, developer="alice")]}, token=key_a)[0] == 200
+    assert c.post("/ingest", {"events": [ev(2, developer="bob")]}, token=key_b)[0] == 200
+    # A's key cannot write as B
+    status, body = c.post("/ingest", {"events": [dict(ev(3), tags={"developer": "x", "tenant": "zeta"})]}, token=key_a)
+    assert status == 403 and body["field"] == "events[0].tags.tenant"
+    assert db.execute("SELECT tenant, developer FROM events ORDER BY tenant").fetchall() == [
+        ("acme", "alice"), ("zeta", "bob")]
+    # A's dashboard never shows B's developer, even when asking for B
+    for path in ("/?period=all", "/?period=all&tenant=zeta", "/compare/developers?period=all&tenant=zeta"):
+        status, html = c.get(path, token=key_a)
+        assert status == 200 and "alice" in html and "bob" not in html
+    status, _ = c.get("/developer/bob?period=all", token=key_a)
+    assert status == 404
+
+
+def test_legacy_token_and_constant_time_path(server):
+    c, _ = server({"NOMIRA_INGEST_TOKEN": "s3cret-token"})
+    assert c.post("/ingest", {"events": [ev(1)]})[0] == 401
+    assert c.post("/ingest", {"events": [ev(1)]}, token="s3cret-tokem")[0] == 401
+    assert c.post("/ingest", {"events": [ev(1)]}, token="s3cret-token")[0] == 200
+
+
+def test_dashboard_login_when_password_set(server):
+    c, _ = server({"NOMIRA_DASHBOARD_PASSWORD": "hunter22"})
+    status, text = c.get("/api/summary")
+    assert status == 401
+    status, _, headers = c.call("POST", "/login", raw=b"secret=wrong",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 401
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    req = urllib.request.Request(c.base + "/login", data=b"secret=hunter22", method="POST")
+    with opener.open(req) as r:
+        assert r.status == 200 and "Usage" in r.read().decode()
+    with opener.open(c.base + "/api/summary") as r:
+        assert r.status == 200
+
+
+def test_exposed_without_auth_warns():
+    assert startup_warnings(Config(host="0.0.0.0")) and not startup_warnings(Config(host="127.0.0.1"))
+    assert not Config(host="0.0.0.0").local_only
+
+
+def test_xss_payload_in_project_rendered_inert(server):
+    c, _ = server()
+    payload = '<img src=x onerror=alert(1)>"\'&'
+    assert c.post("/ingest", {"events": [ev(1, project=payload, developer='<b onmouseover=alert(2)>')]})[0] == 200
+    for path in ("/?period=all", "/compare/developers?period=all"):
+        status, html = c.get(path)
+        assert status == 200
+        assert "<img src=x" not in html and "<b onmouseover" not in html
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html or "&lt;b onmouseover=alert(2)&gt;" in html
+    from urllib.parse import quote
+    status, html = c.get(f"/project/{quote(payload, safe='')}?period=all")
+    assert status == 200 and "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_period_windows_and_drilldowns(server):
+    from datetime import datetime, timedelta, timezone
+    c, _ = server()
+    now = datetime.now(timezone.utc)
+    old = (now - timedelta(days=20)).isoformat()
+    c.post("/ingest", {"events": [ev(1, occurred_at=now.isoformat()), ev(2, occurred_at=old, project="infra"),
+                                  ev(3, occurred_at=(now - timedelta(days=100)).isoformat())]})
+    calls = {p: json.loads(c.get(f"/api/summary?period={p}")[1])["kpis"]["calls"] for p in
+             ("today", "7d", "30d", "all")}
+    assert calls == {"today": 1, "7d": 1, "30d": 2, "all": 3}
+    assert c.get("/api/summary?period=1y")[0] == 400
+    status, text = c.get("/project/infra.json?period=30d")
+    assert status == 200 and json.loads(text)["totals"]["calls"] == 1
+    status, text = c.get("/developer/ana.json?period=all")
+    assert json.loads(text)["breakdown"][0]["name"] in ("shop", "infra")
+
+
+def test_compare_developers_headline(server):
+    c, _ = server()
+    c.post("/ingest", {"events": [ev(1, developer="ana", cost_usd=0.30), ev(2, developer="bob", cost_usd=0.10)]})
+    d = json.loads(c.get("/compare/developers.json?period=all")[1])
+    assert [r["name"] for r in d["rows"]] == ["ana", "bob"]
+    assert d["headline"].startswith("ana cost 3.0x bob")
+
+
+def test_import_requires_csrf_and_validates(server, tmp_path):
+    c, _ = server()
+    doc = json.dumps({"events": [ev(1), ev(2)]}).encode()
+    assert c.call("POST", "/import", raw=doc)[0] == 403  # no CSRF token
+    status, html = c.get("/import")
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', html).group(1)
+    boundary = "XyZ123"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"events.json\"\r\n"
+            f"Content-Type: application/json\r\n\r\n").encode() + doc + f"\r\n--{boundary}--\r\n".encode()
+    status, text, _ = c.call("POST", "/import", raw=body,
+                             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 200 and json.loads(text)["accepted"] == 2
+    bad = json.dumps({"events": [dict(ev(9), content="hello")]}).encode()
+    status, text, _ = c.call("POST", "/import", raw=bad, headers={"X-CSRF-Token": token})
+    assert status == 400 and json.loads(text)["field"] == "events[0].content"
+
+
+def test_healthz_and_metrics(server):
+    c, _ = server()
+    c.post("/ingest", {"events": [ev(1), ev(1)]})
+    c.post("/ingest", {"events": [dict(ev(2), text="x")]})
+    assert c.get("/healthz") == (200, '{\n "status": "ok"\n}')
+    _, text = c.get("/metrics")
+    metrics = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    assert metrics["nomira_ingest_events_total"] == "1" and metrics["nomira_ingest_deduped_total"] == "1"
+    assert metrics["nomira_ingest_rejected_total"] == "1"
+    assert float(metrics["nomira_dedup_ratio"]) == pytest.approx(0.5)
