@@ -66,11 +66,13 @@ COMMANDS = {
     "replay": ("ship", "rebuild canonical events from the raw events a store received", "nomira replay --db team.db"),
     "tenant": ("ship", "create a tenant (prints its API key once) or list tenants", "nomira tenant create acme"),
     "serve": ("serve", "run the collector: ingest API, import, team dashboard", "nomira serve --port 8787"),
+    "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
+               "nomira prices claude-opus-4-7"),
 }
 # The seed's flags, kept as aliases of the subcommands: flag -> (command words, takes a value?)
 FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--replay": (["replay"], False),
                 "--serve": (["serve"], False), "--create-tenant": (["tenant", "create"], True),
-                "--list-tenants": (["tenant", "list"], False)}
+                "--list-tenants": (["tenant", "list"], False), "--update-prices": (["prices", "--update"], False)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,7 +111,7 @@ def with_default_command(argv: list[str]) -> list[str]:
 
 
 FLAGS = {"--json", "--no-color", "--demo", "--no-cache", "--breakdown", "--compare", "--by-project", "--active",
-         "--watch"}
+         "--watch", "--update", "--force", "--diff"}
 
 
 class Run:
@@ -144,8 +146,11 @@ class Run:
     @property
     def table(self):
         if self._table is None:
-            from nomira.pricing import load_bundled
-            self._table = load_bundled()
+            from nomira.pricing.table import resolved
+            try:
+                self._table = resolved(self.env)
+            except ValueError as exc:
+                raise UserError(str(exc)) from exc
         return self._table
 
     def _open_cache(self) -> scancache.ScanCache | None:
@@ -159,11 +164,11 @@ class Run:
         """(cached output, key) for a command whose output depends only on the inputs and `parts`."""
         if self.cache is None:
             return None, None
-        from nomira.pricing.table import table_digest
+        from nomira.pricing.table import resolved_digest
         a = self.args
         key = scancache.output_key(
             [*parts, a.json, a.regime, self.color, [str(p) for p in a.path or []], a.source, a.since, a.until,
-             str(self.tz), table_digest(), os.environ.get("TZ")], fingerprint(self.found))
+             str(self.tz), resolved_digest(self.env), os.environ.get("TZ")], fingerprint(self.found))
         hit = self.cache.get_output(key)
         return (hit.decode() if hit is not None else None), key
 

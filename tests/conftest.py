@@ -35,6 +35,7 @@ def run_json(capsys):
     from nomira.cli import main
 
     def run(*args):
+        capsys.readouterr()  # only this command's output
         rc = main(["--json", *map(str, args)])
         out = capsys.readouterr().out
         assert rc == 0

@@ -108,18 +108,53 @@ def candidate_keys(model: str) -> list[str]:
 
 
 class PriceTable:
-    def __init__(self, models: dict[str, ModelPrice], generated: str = ""):
+    """Rates by model. With `above` layers (overrides, fresh feeds), each layer is tried in
+    order for every spelling of the model before the next: an override always wins."""
+
+    def __init__(self, models: dict[str, ModelPrice], generated: str = "",
+                 above: list[dict[str, ModelPrice]] | None = None):
         self.models = models
         self.generated = generated
+        self.layers = [*(above or []), models]
         self._memo: dict[str, ModelPrice | None] = {}
 
     def lookup(self, model: str) -> ModelPrice | None:
         if model in self._memo:
             return self._memo[model]
         found = None
-        for key in candidate_keys(model):
-            if key in self.models:
-                found = self.models[key]
+        keys = candidate_keys(model)
+        for layer in self.layers:
+            found = next((layer[k] for k in keys if k in layer), None)
+            if found is not None:
                 break
         self._memo[model] = found
         return found
+
+    def all_keys(self) -> list[str]:
+        return sorted({k for layer in self.layers for k in layer})
+
+
+def resolved(env=None) -> PriceTable:
+    """The rates in force: local overrides, then fresh feeds, then the bundled table."""
+    import os
+
+    from nomira.pricing import feed
+    env = os.environ if env is None else env
+    bundled = load_bundled()
+    return PriceTable(bundled.models, bundled.generated, [feed.load_overrides(env), *feed.fresh_feeds(env)])
+
+
+def resolved_digest(env=None) -> str:
+    """Changes whenever the rates in force could: bundled table, override file, feed caches."""
+    import os
+
+    from nomira.pricing import feed
+    env = os.environ if env is None else env
+    h = hashlib.sha1(table_digest().encode())
+    for p in [feed.override_path(env), *(feed.cache_dir(env) / f"{n}.json" for n in feed.FEEDS)]:
+        if p is not None and p.exists():
+            st = p.stat()
+            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+    from datetime import datetime, timezone
+    h.update(datetime.now(timezone.utc).strftime("%Y-%m-%d").encode())  # feeds expire by the day
+    return h.hexdigest()
