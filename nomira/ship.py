@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterable
 
-from nomira.wire import TOKEN_FIELDS, assert_no_content, dedup_key
+from nomira.wire import assert_no_content, billable_tokens, dedup_key
 
 
 class Ledger:
@@ -29,14 +29,12 @@ class Ledger:
         known = dict(self.db.execute("SELECT dedup_key, total FROM shipped WHERE destination = ?", (destination,)))
         out = []
         for e in events:
-            total = sum(e["tokens"].get(t, 0) for t in TOKEN_FIELDS if t != "reasoning")
-            if known.get(dedup_key(e), -1) < total:
+            if known.get(dedup_key(e), -1) < billable_tokens(e["tokens"]):
                 out.append(e)
         return out
 
     def mark(self, destination: str, events: Iterable[dict]) -> None:
-        rows = [(destination, dedup_key(e), sum(e["tokens"].get(t, 0) for t in TOKEN_FIELDS if t != "reasoning"))
-                for e in events]
+        rows = [(destination, dedup_key(e), billable_tokens(e["tokens"])) for e in events]
         self.db.execute("BEGIN")
         self.db.executemany("INSERT INTO shipped VALUES (?, ?, ?) ON CONFLICT (destination, dedup_key) "
                             "DO UPDATE SET total = excluded.total", rows)

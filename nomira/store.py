@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from nomira.events import parse_timestamp
-from nomira.wire import ALLOWANCE_FIELDS, TAG_FIELDS, TOKEN_FIELDS, dedup_key
+from nomira.wire import ALLOWANCE_FIELDS, TAG_FIELDS, TOKEN_FIELDS, billable_tokens, dedup_key
 
 ROLLUP_KEYS = ("tenant", "day", "developer", "project", "model", "source", "regime")
 EVENT_COLUMNS = ("dedup_key", "tenant", "developer", "project", "feature", "workflow", "tier", "customer", "env",
@@ -137,8 +137,8 @@ def _row(event: dict, key: str, raw_id: int, received_at: str) -> dict:
     return row
 
 
-def _total(row) -> int:
-    return sum(row[t] for t in TOKEN_FIELDS if t != "reasoning")
+def _total(row: dict) -> int:
+    return billable_tokens(row)
 
 
 class Rollups:

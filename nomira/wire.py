@@ -11,10 +11,10 @@ import hashlib
 import re
 from datetime import datetime, timezone
 
-from nomira.events import TokenCounts, UsageEvent, parse_timestamp
+from nomira.events import TOKEN_TYPES, TokenCounts, UsageEvent, parse_timestamp
 
 SCHEMA_VERSION = 1
-TOKEN_FIELDS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning")
+TOKEN_FIELDS = (*TOKEN_TYPES, "reasoning")  # reasoning is part of output, carried for display only
 TAG_FIELDS = ("developer", "project", "feature", "workflow", "tier", "customer", "env", "tenant")
 ALLOWANCE_FIELDS = ("primary_used_percent", "primary_window_minutes", "secondary_used_percent",
                     "secondary_window_minutes")
@@ -109,6 +109,11 @@ def _check_tag(field: str, value) -> None:
     _check_str(field, value, MAX_TAG)
     if _PATHLIKE.search(value):
         raise SchemaError(field, "looks like a file path; tags carry labels only")
+
+
+def billable_tokens(tokens: dict) -> int:
+    """Total billed tokens of a wire event (reasoning is inside output): the completeness measure."""
+    return sum(tokens.get(t, 0) for t in TOKEN_TYPES)
 
 
 def dedup_key(event: dict) -> str:

@@ -5,6 +5,7 @@ from urllib.parse import quote, urlencode
 
 from nomira.collector.markup import Markup, esc, join
 from nomira.collector.svg import bar_chart, hbar_chart
+from nomira.reports.render import pct, usd as money
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
@@ -26,13 +27,6 @@ svg a{fill:#1d4fb8}.note{color:#5b6472;font-size:12px}.headline{font-size:15px;f
 """
 
 
-def money(v) -> str:
-    v = v or 0.0
-    return f"${v:,.2f}" if v >= 0.01 or v == 0 else f"${v:.4f}"
-
-
-def pct(v) -> str:
-    return f"{(v or 0) * 100:.1f}%"
 
 
 def layout(title: str, body: Markup, ctx: dict) -> str:

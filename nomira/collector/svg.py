@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from nomira.collector.markup import Markup, esc
+from nomira.reports.render import usd as _money
 
 
-def _money(v: float) -> str:
-    return f"${v:,.2f}" if v >= 0.01 or v == 0 else f"${v:.4f}"
 
 
 def bar_chart(points: list[tuple[str, float]], title: str, width: int = 720, height: int = 200) -> Markup:

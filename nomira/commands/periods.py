@@ -47,10 +47,6 @@ def cmd_period(args) -> int:
     return 0
 
 
-def _tally_json(t: Tally) -> dict:
-    return t.as_dict()
-
-
 def period_text(run: Run, events, label: str) -> str:
     period = run.args.period
     fn = {"daily": periods.daily, "monthly": periods.monthly, "session": periods.sessions}[period]

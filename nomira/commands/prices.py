@@ -9,7 +9,7 @@ import sys
 
 from nomira.cli import UserError
 
-FIELDS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+from nomira.events import TOKEN_TYPES as FIELDS
 
 
 def add_arguments(name, p) -> None:

@@ -125,7 +125,5 @@ class Pricer:
 
 
 def price_event(event: UsageEvent, table: PriceTable) -> Cost | None:
-    pricer = table.__dict__.get("_pricer")
-    if pricer is None:
-        pricer = table.__dict__["_pricer"] = Pricer(table)
-    return pricer(event)
+    """One event's cost; for many events build one Pricer and call it."""
+    return Pricer(table)(event)

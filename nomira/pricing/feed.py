@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Mapping
 
+from nomira.events import TOKEN_TYPES
 from nomira.pricing.table import ModelPrice, model_price_from_dict
 
 LITELLM_URL = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
@@ -36,7 +37,6 @@ BASE_FIELDS = {
 }
 TIER_RE = re.compile(r"^(?P<base>.+)_above_(?P<n>\d+)k_tokens$")
 MULTIPLIER_KEYS = ("fast", "us")
-RATE_KEYS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 
 
 def per_mtok(value) -> float | None:
@@ -231,7 +231,7 @@ def load_overrides(env: Mapping[str, str] = os.environ) -> dict[str, ModelPrice]
     for name, rates in (raw.get("models") or {}).items():
         if not isinstance(rates, dict) or "input" not in rates or "output" not in rates:
             raise ValueError(f"{path}: model {name!r} needs at least input and output rates (USD per MTok)")
-        entry = {k: float(v) for k, v in rates.items() if k in RATE_KEYS}
+        entry = {k: float(v) for k, v in rates.items() if k in TOKEN_TYPES}
         entry.update(provider=rates.get("provider", "anthropic" if "claude" in name else "other"), verified=True)
         out[name] = model_price_from_dict(name, entry, source="override")
     return out

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-TOKEN_RATE_KEYS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+from nomira.events import TOKEN_TYPES
+
 _PREFIX = re.compile(r"^(?:[a-z0-9_-]+/)+")
 _BEDROCK = re.compile(r"^(?:(?:us|eu|apac|au|jp|global)\.)?anthropic\.(?P<m>.+?)(?:-v\d+(?::\d+)?)?$")
 _DATE = re.compile(r"-(?:20\d{6}|\d{4}-\d{2}-\d{2})$")
@@ -33,7 +34,7 @@ class Rates:
     def from_dict(cls, d: dict, base: "Rates | None" = None) -> "Rates":
         if base is not None:
             d = {"input": base.input, "output": base.output, **d}
-        return cls(**{k: d.get(k) for k in TOKEN_RATE_KEYS})
+        return cls(**{k: d.get(k) for k in TOKEN_TYPES})
 
 
 @dataclass(frozen=True)

@@ -126,12 +126,6 @@ def rollup(groups: dict, key: Callable[[object], object]) -> dict[object, Tally]
     return out
 
 
-def total(priced: Iterable[tuple[UsageEvent, Cost | None]]) -> Tally:
-    tally = Tally()
-    for event, cost in priced:
-        tally.add(event, cost)
-    return tally
-
 
 def regime_of(sources: Iterable[str], override: str | None = None) -> str:
     if override in REGIME_LABELS:

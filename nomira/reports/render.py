@@ -33,8 +33,9 @@ class Style:
         return self._wrap("33", t)
 
 
-def usd(x: float) -> str:
-    if x and abs(x) < 0.01:
+def usd(x: float | None) -> str:
+    x = x or 0.0
+    if abs(x) < 0.01 and x:
         return f"${x:.4f}"
     return f"${x:,.2f}"
 
@@ -46,8 +47,8 @@ def tokens(n: int) -> str:
     return str(n)
 
 
-def pct(x: float) -> str:
-    return f"{x * 100:.1f}%"
+def pct(x: float | None) -> str:
+    return f"{(x or 0) * 100:.1f}%"
 
 
 def clip(text: str, width: int) -> str:
