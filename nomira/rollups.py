@@ -1,4 +1,6 @@
-"""Dashboard queries over `daily_rollups` (part of the store layer: all SQL lives here or in store.py).
+"""Dashboard queries over `rollups` (part of the store layer: all SQL lives here or in store.py).
+
+Each query reads the one grain that holds exactly the dimensions it groups and filters by.
 
 Every query takes the tenant scope explicitly: None means all tenants (admin only);
 a tenant viewer's scope is always their own tenant. Portable SQL only.
@@ -8,10 +10,20 @@ from __future__ import annotations
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
+from nomira.store import GRAINS
 from nomira.wire import TOKEN_FIELDS
 
 PERIODS = {"today": 1, "7d": 7, "30d": 30, "all": None}
-DIMENSIONS = ("developer", "project", "model", "day", "source", "regime", "tenant")
+DIMENSIONS = ("developer", "project", "model", "day", "regime", "tenant")
+_BY_DIMS = {frozenset(dims): grain for grain, dims in GRAINS.items()}
+
+
+def grain_for(*dims: str) -> str:
+    wanted = frozenset(d for d in dims if d not in ("day", "tenant"))
+    try:
+        return _BY_DIMS[wanted]
+    except KeyError:
+        raise ValueError(f"no rollup grain for {sorted(wanted)}") from None
 SUMS = ", ".join(["SUM(calls)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(cost_usd)", "SUM(unpriced_calls)"])
 FIELDS = ("calls", *TOKEN_FIELDS, "cost_usd", "unpriced_calls")
 
@@ -24,8 +36,8 @@ def since_day(period: str, today: date | None = None) -> str | None:
     return (today - timedelta(days=days - 1)).isoformat()
 
 
-def _where(tenant: str | None, since: str | None, **eq) -> tuple[str, list]:
-    clauses, params = [], []
+def _where(grain: str, tenant: str | None, since: str | None, **eq) -> tuple[str, list]:
+    clauses, params = ["grain = ?"], [grain]
     if tenant is not None:
         clauses.append("tenant = ?")
         params.append(tenant)
@@ -50,17 +62,17 @@ def _row(values) -> dict:
 
 
 def totals(db: sqlite3.Connection, tenant: str | None, since: str | None, **eq) -> dict:
-    where, params = _where(tenant, since, **eq)
-    return _row(db.execute(f"SELECT {SUMS} FROM daily_rollups{where}", params).fetchone())
+    where, params = _where(grain_for(*eq), tenant, since, **eq)
+    return _row(db.execute(f"SELECT {SUMS} FROM rollups{where}", params).fetchone())
 
 
 def by(db: sqlite3.Connection, dim: str, tenant: str | None, since: str | None, limit: int | None = None,
        **eq) -> list[dict]:
     if dim not in DIMENSIONS:
         raise ValueError(dim)
-    where, params = _where(tenant, since, **eq)
+    where, params = _where(grain_for(dim, *eq), tenant, since, **eq)
     order = f"{dim}" if dim == "day" else "SUM(cost_usd) DESC, " + dim
-    sql = f"SELECT {dim}, {SUMS} FROM daily_rollups{where} GROUP BY {dim} ORDER BY {order}"
+    sql = f"SELECT {dim}, {SUMS} FROM rollups{where} GROUP BY {dim} ORDER BY {order}"
     if limit:
         sql += f" LIMIT {int(limit)}"
     return [{"name": r[0], **_row(r[1:])} for r in db.execute(sql, params)]
@@ -82,13 +94,13 @@ def fill_days(rows: list[dict]) -> list[dict]:
 def count_distinct(db: sqlite3.Connection, dim: str, tenant: str | None, since: str | None) -> int:
     if dim not in DIMENSIONS:
         raise ValueError(dim)
-    where, params = _where(tenant, since)
-    return db.execute(f"SELECT COUNT(DISTINCT {dim}) FROM daily_rollups{where}", params).fetchone()[0]
+    where, params = _where(grain_for(dim), tenant, since)
+    return db.execute(f"SELECT COUNT(DISTINCT {dim}) FROM rollups{where}", params).fetchone()[0]
 
 
 def tenants(db: sqlite3.Connection) -> list[str]:
     names = {r[0] for r in db.execute("SELECT name FROM tenants")}
-    names |= {r[0] for r in db.execute("SELECT DISTINCT tenant FROM daily_rollups")}
+    names |= {r[0] for r in db.execute("SELECT DISTINCT tenant FROM rollups WHERE grain = 'day'")}
     return sorted(names)
 
 

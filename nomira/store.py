@@ -5,8 +5,9 @@
 - `events`: one canonical row per API call (dedup key). A later copy of the same call
   with more tokens (a final streaming snapshot) replaces it; any other copy is marked
   superseded in `raw_events`, never lost.
-- `daily_rollups`: per UTC day, tenant, developer, project, model, source and regime,
-  kept in step with `events` so dashboards never scan millions of rows.
+- `rollups`: per UTC day and tenant, at several grains (by developer, project, model,
+  regime and the pairs drill-downs need), kept in step with `events` in the same
+  transaction, so dashboards never scan millions of rows.
 - `tenants`, `api_keys` (SHA-256 hashes only), `bills`.
 
 All SQL lives here, written to run on SQLite and PostgreSQL where it can
@@ -26,7 +27,16 @@ from typing import Callable, Iterable
 from nomira.events import parse_timestamp
 from nomira.wire import ALLOWANCE_FIELDS, TAG_FIELDS, TOKEN_FIELDS, billable_tokens, dedup_key
 
-ROLLUP_KEYS = ("tenant", "day", "developer", "project", "model", "source", "regime")
+ROLLUP_KEYS = ("tenant", "day", "developer", "project", "model", "source", "regime")  # daily_rollups (0002)
+# Multi-grain rollups (0005): one set of rows per question a dashboard asks, so no page
+# query reads more than (days x one or two dimensions) rows, whatever the event count.
+GRAINS = {
+    "day": (), "developer": ("developer",), "project": ("project",), "model": ("model",), "regime": ("regime",),
+    "developer_project": ("developer", "project"), "developer_model": ("developer", "model"),
+    "project_model": ("project", "model"), "developer_regime": ("developer", "regime"),
+}
+GRAIN_DIMS = ("developer", "project", "model", "regime")
+ROLLUP_COLS = ("calls", *TOKEN_FIELDS, "cost_usd", "unpriced_calls")
 EVENT_COLUMNS = ("dedup_key", "tenant", "developer", "project", "feature", "workflow", "tier", "customer", "env",
                  "source", "provider", "model", "occurred_at", "day", "session_id", "turn_id", "message_id",
                  "request_id", "tool_call_id", *TOKEN_FIELDS, "cost_usd", "cost_source", "regime", "is_sidechain",
@@ -71,7 +81,15 @@ def _m0003_tenants_keys_bills(db: sqlite3.Connection) -> None:
 def _m0004_settings(db: sqlite3.Connection) -> None:
     # shared by every collector process (e.g. the session-signing secret): no per-process state
     db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db.execute("CREATE INDEX daily_rollups_day ON daily_rollups (day)")
+
+
+def _m0005_grain_rollups(db: sqlite3.Connection) -> None:
+    db.execute(f"""CREATE TABLE rollups (grain TEXT NOT NULL, tenant TEXT NOT NULL, day TEXT NOT NULL,
+        {", ".join(f"{d} TEXT NOT NULL" for d in GRAIN_DIMS)}, calls INTEGER NOT NULL,
+        {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)}, cost_usd REAL NOT NULL,
+        unpriced_calls INTEGER NOT NULL, PRIMARY KEY (grain, tenant, day, {", ".join(GRAIN_DIMS)}))""")
+    db.execute("DROP TABLE daily_rollups")
+    rebuild_rollups(db)
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -79,6 +97,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
     ("0003_tenants_keys_bills", _m0003_tenants_keys_bills),
     ("0004_settings", _m0004_settings),
+    ("0005_grain_rollups", _m0005_grain_rollups),
 ]
 
 
@@ -142,28 +161,41 @@ def _total(row: dict) -> int:
 
 
 class Rollups:
-    """Per-batch rollup deltas, written once per group."""
+    """Per-batch rollup deltas: summed per finest key first, expanded to every grain on write."""
+
+    FINE = ("tenant", "day", *GRAIN_DIMS)
 
     def __init__(self):
         self.delta: dict[tuple, list] = {}
 
     def add(self, row: dict, sign: int) -> None:
-        key = tuple(row[k] for k in ROLLUP_KEYS)
+        key = (row["tenant"], row["day"], row["developer"], row["project"], row["model"], row["regime"])
+        cost = row["cost_usd"]
+        values = (sign, *(sign * row[t] for t in TOKEN_FIELDS), sign * (cost or 0.0), sign * (cost is None))
         d = self.delta.get(key)
         if d is None:
-            d = self.delta[key] = [0] * (len(TOKEN_FIELDS) + 3)
-        d[0] += sign
-        for i, t in enumerate(TOKEN_FIELDS, 1):
-            d[i] += sign * row[t]
-        d[-2] += sign * (row["cost_usd"] or 0.0)
-        d[-1] += sign * (row["cost_usd"] is None)
+            self.delta[key] = list(values)
+        else:
+            for i, v in enumerate(values):
+                d[i] += v
 
     def write(self, db: sqlite3.Connection) -> None:
-        cols = ("calls", *TOKEN_FIELDS, "cost_usd", "unpriced_calls")
-        sql = (f"INSERT INTO daily_rollups ({', '.join(ROLLUP_KEYS + cols)}) VALUES "
-               f"({', '.join('?' * (len(ROLLUP_KEYS) + len(cols)))}) ON CONFLICT ({', '.join(ROLLUP_KEYS)}) "
-               f"DO UPDATE SET {', '.join(f'{c} = daily_rollups.{c} + excluded.{c}' for c in cols)}")
-        db.executemany(sql, [(*k, *v) for k, v in self.delta.items()])
+        by_grain: dict[tuple, list] = {}
+        for (tenant, day, *dims), values in self.delta.items():
+            named = dict(zip(GRAIN_DIMS, dims))
+            for grain, keep in GRAINS.items():
+                key = (grain, tenant, day, *(named[d] if d in keep else "" for d in GRAIN_DIMS))
+                acc = by_grain.get(key)
+                if acc is None:
+                    by_grain[key] = list(values)
+                else:
+                    for i, v in enumerate(values):
+                        acc[i] += v
+        keys = ("grain", "tenant", "day", *GRAIN_DIMS)
+        sql = (f"INSERT INTO rollups ({', '.join(keys + ROLLUP_COLS)}) VALUES "
+               f"({', '.join('?' * (len(keys) + len(ROLLUP_COLS)))}) ON CONFLICT ({', '.join(keys)}) "
+               f"DO UPDATE SET {', '.join(f'{c} = rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}")
+        db.executemany(sql, [(*k, *v) for k, v in by_grain.items()])
         self.delta.clear()
 
 
@@ -219,12 +251,11 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
         prepared.append((json.dumps(e, sort_keys=True, separators=(",", ":")), e))
     db.execute("BEGIN IMMEDIATE")
     try:
-        items = []
-        for body, e in prepared:
-            key = dedup_key(e)
-            cur = db.execute("INSERT INTO raw_events (received_at, dedup_key, body, status) VALUES (?, ?, ?, ?)",
-                             (received_at, key, body, "canonical"))
-            items.append((cur.lastrowid, e, key, received_at))
+        # ids assigned here, inside the write transaction: no other writer can take them
+        first = (db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0] or 0) + 1
+        items = [(first + i, e, dedup_key(e), received_at) for i, (_b, e) in enumerate(prepared)]
+        db.executemany("INSERT INTO raw_events (id, received_at, dedup_key, body, status) VALUES (?, ?, ?, ?, ?)",
+                       [(i, at, key, body, "canonical") for (i, _e, key, at), (body, _e2) in zip(items, prepared)])
         result = _apply(db, items)
         db.execute("COMMIT")
     except BaseException:
@@ -234,19 +265,29 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
 
 
 def rebuild_rollups(db: sqlite3.Connection) -> None:
-    cols = ", ".join(f"SUM({t})" for t in TOKEN_FIELDS)
-    db.execute("DELETE FROM daily_rollups")
-    db.execute(f"""INSERT INTO daily_rollups SELECT {", ".join(ROLLUP_KEYS)}, COUNT(*), {cols},
-        SUM(COALESCE(cost_usd, 0)), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)
-        FROM events GROUP BY {", ".join(ROLLUP_KEYS)}""")
+    """Recompute rollups from `events` (the shape the migrations have reached so far)."""
+    sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
+                      "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "rollups" not in tables:
+        db.execute("DELETE FROM daily_rollups")
+        db.execute(f"INSERT INTO daily_rollups SELECT {', '.join(ROLLUP_KEYS)}, {sums} FROM events "
+                   f"GROUP BY {', '.join(ROLLUP_KEYS)}")
+        return
+    db.execute("DELETE FROM rollups")
+    for grain, dims in GRAINS.items():
+        cols = ", ".join(d if d in dims else "''" for d in GRAIN_DIMS)
+        group = ", ".join(["tenant", "day", *dims])
+        db.execute(f"INSERT INTO rollups SELECT ?, tenant, day, {cols}, {sums} FROM events GROUP BY {group}",
+                   (grain,))
 
 
 def replay(db: sqlite3.Connection, batch: int = 5000) -> int:
-    """Rebuild `events` and `daily_rollups` from `raw_events`, deterministically (id order)."""
+    """Rebuild `events` and `rollups` from `raw_events`, deterministically (id order)."""
     db.execute("BEGIN IMMEDIATE")
     try:
         db.execute("DELETE FROM events")
-        db.execute("DELETE FROM daily_rollups")
+        db.execute("DELETE FROM rollups")
         db.execute("UPDATE raw_events SET status = 'canonical'")
         last, n = 0, 0
         while True:

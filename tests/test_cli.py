@@ -65,7 +65,7 @@ def test_text_report_and_no_color(capsys):
     out = capsys.readouterr().out
     assert "API-equivalent value" in out and "\033[" not in out
     assert "claude-opus-9-9" in out and "UNPRICED" in out
-    assert max(len(line) for line in out.splitlines()) <= 110
+    assert max(len(line) for line in out.splitlines()) <= 80
 
 
 def test_missing_path_is_a_clear_error(capsys, tmp_path):

@@ -87,7 +87,7 @@ def test_later_streaming_snapshot_replaces_and_rollups_follow(tmp_path):
     store.ingest(db, [partial])
     store.ingest(db, [final, partial])
     assert db.execute("SELECT output, cost_usd FROM events").fetchall() == [(300, 0.0076)]
-    assert db.execute("SELECT calls, output, cost_usd FROM daily_rollups").fetchall() == [(1, 300, 0.0076)]
+    assert db.execute("SELECT calls, output, cost_usd FROM rollups WHERE grain = 'day'").fetchall() == [(1, 300, 0.0076)]
 
 
 def test_ship_twice_same_row_count(tmp_path, capsys):
@@ -97,9 +97,10 @@ def test_ship_twice_same_row_count(tmp_path, capsys):
     assert main(["ship", *BOTH, "--db", str(dbp), "--developer", "ana", "--no-cache"]) == 0
     db = sqlite3.connect(dbp)
     assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == n1 == 9
-    assert db.execute("SELECT SUM(calls) FROM daily_rollups").fetchone()[0] == 9
+    assert db.execute("SELECT grain, SUM(calls) FROM rollups GROUP BY grain").fetchall() == [
+        (g, 9) for g in sorted(store.GRAINS)]
     # nothing in the store can hold content: no content-like column anywhere
-    cols = {r[1] for t in ("events", "raw_events", "daily_rollups") for r in db.execute(f"PRAGMA table_info({t})")}
+    cols = {r[1] for t in ("events", "raw_events", "rollups") for r in db.execute(f"PRAGMA table_info({t})")}
     assert not cols & {"prompt", "content", "text", "messages", "completion", "tool_input", "path"}
 
 
@@ -210,7 +211,8 @@ def test_old_schema_db_migrated_in_place(tmp_path):
     names = [r[0] for r in db.execute("SELECT name FROM _nomira_migrations ORDER BY name")]
     assert names == [m for m, _ in store.MIGRATIONS]
     assert db.execute("SELECT dedup_key, tenant, developer FROM events").fetchall() == [("k1", "", "ana")]
-    assert db.execute("SELECT calls, input, output, cost_usd FROM daily_rollups").fetchall() == [(1, 1, 2, 0.5)]
+    assert db.execute("SELECT grain, calls, input, output, cost_usd FROM rollups ORDER BY grain").fetchall() == [
+        (g, 1, 1, 2, 0.5) for g in sorted(store.GRAINS)]
     assert store.open_db(path).execute("SELECT COUNT(*) FROM _nomira_migrations").fetchone()[0] == len(
         store.MIGRATIONS)
 
@@ -221,11 +223,11 @@ def test_replay_reproduces_canonical_table_exactly(tmp_path, capsys):
     db = store.open_db(dbp)
     store.ingest(db, [good(tokens={"input": 10, "output": 1}), good(tokens={"input": 10, "output": 300}), good()])
     before = store.canonical_rows(db)
-    rollups = db.execute("SELECT * FROM daily_rollups ORDER BY 1,2,3,4,5,6,7").fetchall()
+    rollups = db.execute("SELECT * FROM rollups ORDER BY 1,2,3,4,5,6,7").fetchall()
     statuses = db.execute("SELECT id, status FROM raw_events ORDER BY id").fetchall()
     assert main(["--replay", "--db", str(dbp)]) == 0
     assert store.canonical_rows(db) == before
-    assert db.execute("SELECT * FROM daily_rollups ORDER BY 1,2,3,4,5,6,7").fetchall() == rollups
+    assert db.execute("SELECT * FROM rollups ORDER BY 1,2,3,4,5,6,7").fetchall() == rollups
     assert db.execute("SELECT id, status FROM raw_events ORDER BY id").fetchall() == statuses
 
 

@@ -145,7 +145,7 @@ def test_text_tables_fit_80_columns(capsys):
         assert main([cmd, "--path", str(FIXTURES / "claude"), "--path", str(TOOLS), "--breakdown"]
                     if cmd == "daily" else [cmd, "--path", str(FIXTURES / "claude"), "--path", str(TOOLS)]) == 0
         out = capsys.readouterr().out
-        assert max(len(line) for line in out.splitlines()) <= 80 or cmd in ("monthly",), cmd
+        assert max(len(line) for line in out.splitlines()) <= 80, cmd
         assert "\033[" not in out
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from datetime import datetime, timezone
 
 from nomira.cli import Run, UserError
@@ -97,7 +98,8 @@ def _period_table(run, grouped, keys, total, label, plans, by_source) -> str:
     out = [table(headers, rows, align, style=run.style)]
     if plans is not None:
         names = ", ".join(f"{p.name} ${p.monthly_usd:,.0f}/mo" for p in plans.values())
-        out.append(run.style.dim(f"vs plan: API-equivalent value ÷ plan price ({names}); a multiple, not a bill"))
+        note = f"vs plan: API-equivalent value ÷ plan price ({names}); a multiple, not a bill"
+        out.append(run.style.dim(textwrap.fill(note, width=80)))
     return "\n".join(out) + "\n"
 
 
@@ -160,10 +162,10 @@ def blocks_text(run: Run, events, label: str) -> str:
     for b in bl:
         if b.is_active(now):
             burn = b.burn(now)
-            out.append(run.style.bold(
+            out.append(run.style.bold(textwrap.fill(
                 f"Active block: {usd(b.tally.total_usd)} so far, {usd(burn['cost_per_hour_usd'])}/h, "
                 f"{burn['tokens_per_minute']:,.0f} tokens/min; projected {usd(burn['projected_cost_usd'])} "
-                f"by {b.end.astimezone(run.tz):%H:%M} ({burn['remaining_minutes']:.0f} min left)"))
+                f"by {b.end.astimezone(run.tz):%H:%M} ({burn['remaining_minutes']:.0f} min left)", width=80)))
     if run.args.active and not bl:
         out.append("no active block")
     return "\n".join(out) + "\n"

@@ -1,9 +1,13 @@
 """The Stage 0 report as terminal text."""
 from __future__ import annotations
 
+import re
+import textwrap
+
 from nomira.reports.render import Style, pct, table, tokens, usd
 
 SOURCE_NAMES = {"claude_code": "Claude Code", "codex": "Codex"}
+_STYLED = re.compile(r"^(\033\[[0-9;]*m)(.*)(\033\[0m)$")
 
 
 def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
@@ -12,7 +16,8 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
     out = []
     names = " + ".join(SOURCE_NAMES.get(s, s) for s in report["sources"]) or "no usage found"
     note = "subscription usage, not a bill" if report["regime"] == "subscription" else "billed at API rates"
-    out.append(style.bold(f"Nomira · {names} · {label}") + style.dim(f"  ({note})"))
+    out.append(style.bold(f"Nomira · {names} · {label}"))
+    out.append(style.dim(f"({note})"))
     out.append("")
     sessions = report["sessions"]
     if sessions:
@@ -69,7 +74,17 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
         f"skipped; {skipped.get('duplicate_call', 0)} duplicate call records merged"
         + (f"; other skips: {', '.join(f'{k}={v}' for k, v in skipped.items() if k != 'duplicate_call')}"
            if len(skipped) > ('duplicate_call' in skipped) else "")))
-    return "\n".join(out)
+    return "\n".join(_fit(line) for line in out)
+
+
+def _fit(line: str, width: int = 80) -> str:
+    """Wrap prose lines to the terminal width; tables are already sized to it."""
+    styled = _STYLED.match(line)
+    start, text, end = styled.groups() if styled else ("", line, "")
+    if len(text) <= width or "\033[" in text:
+        return line
+    indent = " " * (len(text) - len(text.lstrip()) + 2)
+    return "\n".join(start + part + end for part in textwrap.wrap(text, width=width, subsequent_indent=indent))
 
 
 def _window(minutes) -> str:
