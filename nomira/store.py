@@ -92,12 +92,20 @@ def _m0005_grain_rollups(db: sqlite3.Connection) -> None:
     rebuild_rollups(db)
 
 
+def _m0006_drop_unused_indexes(db: sqlite3.Connection) -> None:
+    # No query reads raw events by key, and dashboards read `rollups`, not `events` by day:
+    # both indexes only cost random B-tree inserts on every ingested event.
+    db.execute("DROP INDEX IF EXISTS raw_events_key")
+    db.execute("DROP INDEX IF EXISTS events_tenant_day")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
     ("0003_tenants_keys_bills", _m0003_tenants_keys_bills),
     ("0004_settings", _m0004_settings),
     ("0005_grain_rollups", _m0005_grain_rollups),
+    ("0006_drop_unused_indexes", _m0006_drop_unused_indexes),
 ]
 
 
@@ -129,6 +137,7 @@ def open_db(path: str | Path, migrate_upto: int | None = None) -> sqlite3.Connec
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=30000")
     db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA cache_size=-65536")  # 64 MiB: dedup lookups stay in memory at millions of events
     migrate(db, migrate_upto)
     return db
 
@@ -180,60 +189,73 @@ class Rollups:
                 d[i] += v
 
     def write(self, db: sqlite3.Connection) -> None:
-        by_grain: dict[tuple, list] = {}
-        for (tenant, day, *dims), values in self.delta.items():
-            named = dict(zip(GRAIN_DIMS, dims))
-            for grain, keep in GRAINS.items():
-                key = (grain, tenant, day, *(named[d] if d in keep else "" for d in GRAIN_DIMS))
-                acc = by_grain.get(key)
-                if acc is None:
-                    by_grain[key] = list(values)
-                else:
-                    for i, v in enumerate(values):
-                        acc[i] += v
+        """Fine deltas into a temp table; SQLite sums them into every grain."""
+        fine_cols = (*self.FINE, *ROLLUP_COLS)
+        db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(fine_cols)})")
+        db.execute("DELETE FROM rollup_delta")
+        db.executemany(f"INSERT INTO rollup_delta VALUES ({', '.join('?' * len(fine_cols))})",
+                       [(*k, *v) for k, v in self.delta.items()])
         keys = ("grain", "tenant", "day", *GRAIN_DIMS)
-        sql = (f"INSERT INTO rollups ({', '.join(keys + ROLLUP_COLS)}) VALUES "
-               f"({', '.join('?' * (len(keys) + len(ROLLUP_COLS)))}) ON CONFLICT ({', '.join(keys)}) "
-               f"DO UPDATE SET {', '.join(f'{c} = rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}")
-        db.executemany(sql, [(*k, *v) for k, v in by_grain.items()])
+        for grain, dims in GRAINS.items():
+            select = ", ".join(["?", "tenant", "day", *(d if d in dims else "''" for d in GRAIN_DIMS),
+                                *(f"SUM({c})" for c in ROLLUP_COLS)])
+            db.execute(f"INSERT INTO rollups ({', '.join(keys + ROLLUP_COLS)}) SELECT {select} FROM rollup_delta "
+                       f"WHERE 1 = 1 GROUP BY {', '.join(['tenant', 'day', *dims])} "
+                       f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+                       f"{', '.join(f'{c} = rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}", (grain,))
         self.delta.clear()
 
 
 def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> tuple[int, int]:
-    """Make raw events canonical or superseded. items: (raw_id, event, key, received_at)."""
-    accepted = deduped = 0
-    keys = list({k for _r, _e, k, _t in items})
-    existing: dict[str, dict] = {}
+    """Make raw events canonical or superseded. items: (raw_id, event, key, received_at).
+
+    Nearly every call arrives once, so rows are inserted first (ON CONFLICT DO NOTHING);
+    only when some were not inserted are their keys looked up and resolved in order.
+    """
+    rows = [_row(event, key, raw_id, received_at) for raw_id, event, key, received_at in items]
     cols = ", ".join(EVENT_COLUMNS)
+    before = db.total_changes
+    db.executemany(f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
+                   "ON CONFLICT (dedup_key) DO NOTHING", [tuple(r[c] for c in EVENT_COLUMNS) for r in rows])
+    rollups = Rollups()
+    if db.total_changes - before == len(rows):
+        for row in rows:
+            rollups.add(row, +1)
+        rollups.write(db)
+        return len(rows), 0
+    keys = list({r["dedup_key"] for r in rows})
+    current: dict[str, dict] = {}
     for i in range(0, len(keys), 500):
         chunk = keys[i:i + 500]
-        cur = db.execute(f"SELECT {cols} FROM events WHERE dedup_key IN ({', '.join('?' * len(chunk))})", chunk)
-        for r in cur:
-            existing[r[0]] = dict(zip(EVENT_COLUMNS, r))
-    rollups, inserts, replaces, superseded = Rollups(), {}, {}, []
-    for raw_id, event, key, received_at in items:
-        row = _row(event, key, raw_id, received_at)
-        old = existing.get(key)
-        if old is None:
-            existing[key] = inserts[key] = row
+        for r in db.execute(f"SELECT {cols} FROM events WHERE dedup_key IN ({', '.join('?' * len(chunk))})", chunk):
+            current[r[0]] = dict(zip(EVENT_COLUMNS, r))
+    # the rows this batch inserted, by raw id; every other row met an existing copy
+    inserted = {r["raw_id"] for r in current.values()} & {r["raw_id"] for r in rows}
+    accepted = deduped = 0
+    state: dict[str, dict] = {}  # the canonical row per key as of each step, replayed in batch order
+    replaces, superseded = {}, []
+    for row in rows:
+        key = row["dedup_key"]
+        if row["raw_id"] in inserted:
+            state[key] = row
             rollups.add(row, +1)
             accepted += 1
             continue
+        old = state.get(key) or current[key]
         deduped += 1
         if _total(row) > _total(old):  # a more complete copy of the same call (final streaming snapshot)
             superseded.append(old["raw_id"])
             rollups.add(old, -1)
             rollups.add(row, +1)
-            existing[key] = row
-            (inserts if key in inserts else replaces)[key] = row
+            state[key] = replaces[key] = row
         else:
-            superseded.append(raw_id)
-    placeholders = ", ".join("?" * len(EVENT_COLUMNS))
-    db.executemany(f"INSERT INTO events ({cols}) VALUES ({placeholders})",
-                   [tuple(r[c] for c in EVENT_COLUMNS) for r in inserts.values()])
+            superseded.append(row["raw_id"])
     db.executemany(f"UPDATE events SET {', '.join(f'{c} = ?' for c in EVENT_COLUMNS[1:])} WHERE dedup_key = ?",
                    [(*(r[c] for c in EVENT_COLUMNS[1:]), r["dedup_key"]) for r in replaces.values()])
     db.executemany("UPDATE raw_events SET status = 'superseded' WHERE id = ?", [(i,) for i in superseded])
+    if superseded:
+        db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
+                   "SET value = CAST(CAST(settings.value AS INTEGER) + ? AS TEXT)", (len(superseded), len(superseded)))
     rollups.write(db)
     return accepted, deduped
 
@@ -289,6 +311,7 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> int:
         db.execute("DELETE FROM events")
         db.execute("DELETE FROM rollups")
         db.execute("UPDATE raw_events SET status = 'canonical'")
+        db.execute("DELETE FROM settings WHERE key = 'superseded_count'")
         last, n = 0, 0
         while True:
             rows = db.execute("SELECT id, body, dedup_key, received_at FROM raw_events WHERE id > ? ORDER BY id "
