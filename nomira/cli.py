@@ -21,7 +21,8 @@ from nomira import __version__, scancache
 from nomira.reports.render import Style, use_color
 from nomira.sources import collect, discover, fingerprint
 
-SOURCE_CHOICES = {"claude": ("claude",), "codex": ("codex",), "all": ("claude", "codex")}
+SOURCE_CHOICES = {"claude": ("claude",), "codex": ("codex",), "opencode": ("opencode",),
+                  "all": ("claude", "codex", "opencode")}
 
 
 class UserError(Exception):

@@ -6,7 +6,7 @@ import textwrap
 
 from nomira.reports.render import Style, pct, table, tokens, usd
 
-SOURCE_NAMES = {"claude_code": "Claude Code", "codex": "Codex"}
+SOURCE_NAMES = {"claude_code": "Claude Code", "codex": "Codex", "opencode": "OpenCode"}
 _STYLED = re.compile(r"^(\033\[[0-9;]*m)(.*)(\033\[0m)$")
 
 

@@ -10,9 +10,9 @@ from typing import Iterable, Mapping
 
 from nomira.events import UsageEvent
 from nomira.scan import Progress, ScanStats, scan_files
-from nomira.sources import claude_code, codex
+from nomira.sources import claude_code, codex, opencode
 
-SOURCES = {"claude": claude_code, "codex": codex}
+SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
 
 
 @dataclass
@@ -26,7 +26,12 @@ def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
     """Split explicitly given files between sources by their on-disk naming."""
     out: dict[str, list[Path]] = {name: [] for name in SOURCES}
     for f in files:
-        out["codex" if f.name.startswith("rollout-") else "claude"].append(f)
+        if f.name.startswith("rollout-"):
+            out["codex"].append(f)
+        elif f.suffix == ".jsonl":
+            out["claude"].append(f)
+        elif f.name.startswith("opencode") and ".db" in f.name or "storage" in f.parts and f.suffix == ".json":
+            out["opencode"].append(f)
     return out
 
 
@@ -37,6 +42,7 @@ def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[
         if missing:
             raise FileNotFoundError(f"no such file or directory: {missing[0]}")
         files = claude_code.find_files(explicit)
+        files += [f for f in opencode.find_files(explicit) if f not in files]
         by_source = classify(files)
     else:
         by_source = {name: SOURCES[name].find_files(SOURCES[name].default_paths(env)) for name in selected}

@@ -1,0 +1,180 @@
+"""OpenCode: `$XDG_DATA_HOME/opencode/opencode.db` (v1.2+) and legacy `storage/` JSON.
+
+Assistant messages carry `tokens {input, output, reasoning, cache {read, write}}`;
+`input` already excludes cache reads and writes. On multi-step (tool) messages the
+message's `tokens` hold only the last step, so when a message has `step-finish`
+parts (one per API request) those are the calls. `reasoning` comes from the AI
+SDK's reasoningTokens: part of `output` for Anthropic and OpenAI (billed once),
+separate from it for Google models (added to output). The database is opened
+read-only; its rows win over legacy JSON copies of the same message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+from nomira.events import TokenCounts, UsageEvent
+from nomira.scan import ScanStats
+
+NAME = "opencode"
+# record: ts, message id, step id, model, provider, input, output, cache_read, cache_write, reasoning, session, project
+TS, MSG, STEP, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, SESSION, PROJECT = range(12)
+PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "google": "google", "google-vertex": "google",
+             "amazon-bedrock": "anthropic"}
+
+
+def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
+    if env.get("OPENCODE_DATA_DIR"):
+        roots = [Path(p.strip()).expanduser() for p in env["OPENCODE_DATA_DIR"].split(",") if p.strip()]
+    else:
+        base = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else Path(env.get("HOME") or Path.home()) \
+            / ".local" / "share"
+        roots = [base / "opencode"]
+    return [r for r in roots if r.is_dir()]
+
+
+def find_files(roots: Iterable[Path]) -> list[Path]:
+    """The database (with its -wal, so a cached report notices new rows) and legacy message files."""
+    out: list[Path] = []
+    for root in roots:
+        root = Path(root)
+        if root.is_file():
+            out.append(root)
+            continue
+        for data_dir in [root, *sorted({p.parent for p in root.rglob("opencode*.db")} - {root})]:
+            dbs = ([data_dir / "opencode.db"] if (data_dir / "opencode.db").exists()
+                   else sorted(data_dir.glob("opencode-*.db"))[:1])
+            for db in dbs:
+                out.append(db)
+                if Path(str(db) + "-wal").exists():
+                    out.append(Path(str(db) + "-wal"))
+        out.extend(sorted(root.rglob("storage/message/*/*.json")))
+    return out
+
+
+def _int(v) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+
+def _tokens(t) -> tuple[int, int, int, int, int] | None:
+    if not isinstance(t, dict):
+        return None
+    cache = t.get("cache") if isinstance(t.get("cache"), dict) else {}
+    return _int(t.get("input")), _int(t.get("output")), _int(cache.get("read")), _int(cache.get("write")), \
+        _int(t.get("reasoning"))
+
+
+def records_for(msg: dict, steps: list[tuple[str, dict]], session: str | None = None) -> list[list]:
+    """Usage records of one assistant message: one per step-finish part, else the message itself."""
+    if msg.get("role") != "assistant" or not isinstance(msg.get("id"), str):
+        return []
+    created = (msg.get("time") or {}).get("created")
+    if not isinstance(created, (int, float)):
+        return []
+    ts = datetime.fromtimestamp(created / 1000, timezone.utc).isoformat()
+    path = msg.get("path") if isinstance(msg.get("path"), dict) else {}
+    project = Path(path.get("root") or path.get("cwd") or "").name or "unknown"
+    head = [msg.get("modelID") or "unknown", msg.get("providerID") or "other"]
+    sid = session or msg.get("sessionID") or ""
+    rows = []
+    for step_id, part in steps:
+        t = _tokens(part.get("tokens"))
+        if t and any(t):
+            rows.append([ts, msg["id"], step_id, *head, *t, sid, project])
+    if not rows:
+        t = _tokens(msg.get("tokens"))
+        if t and any(t):
+            rows.append([ts, msg["id"], None, *head, *t, sid, project])
+    return rows
+
+
+def _scan_db(path: Path, stats: ScanStats) -> list[list]:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        steps: dict[str, list] = {}
+        for pid, mid, data in db.execute("SELECT id, message_id, data FROM part ORDER BY id"):
+            if '"step-finish"' not in data:
+                continue
+            try:
+                part = json.loads(data)
+            except ValueError:
+                stats.malformed += 1
+                continue
+            if part.get("type") == "step-finish":
+                steps.setdefault(mid, []).append((pid, part))
+        out = []
+        for mid, sid, data in db.execute("SELECT id, session_id, data FROM message ORDER BY id"):
+            stats.candidates += 1
+            try:
+                msg = dict(json.loads(data), id=mid)
+            except ValueError:
+                stats.malformed += 1
+                continue
+            out += records_for(msg, steps.get(mid, []), sid)
+        return out
+    finally:
+        db.close()
+
+
+def _scan_legacy(path: Path, stats: ScanStats) -> list[list]:
+    stats.candidates += 1
+    try:
+        msg = json.loads(path.read_bytes())
+    except ValueError:
+        stats.malformed += 1
+        return []
+    msg.setdefault("id", path.stem)
+    parts_dir = path.parents[2] / "part" / msg["id"]
+    steps = []
+    for p in sorted(parts_dir.glob("*.json")) if parts_dir.is_dir() else []:
+        try:
+            part = json.loads(p.read_bytes())
+        except ValueError:
+            stats.malformed += 1
+            continue
+        if part.get("type") == "step-finish":
+            steps.append((part.get("id") or p.stem, part))
+    return records_for(msg, steps, msg.get("sessionID") or path.parent.name)
+
+
+def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
+    """Not line-based: read whole each time (end offset 0 means 'never resume')."""
+    stats = ScanStats(files=1, bytes=path.stat().st_size)
+    if path.name.endswith(("-wal", "-shm")):
+        return [], {}, 0, stats
+    try:
+        records = _scan_db(path, stats) if path.suffix == ".db" else _scan_legacy(path, stats)
+    except sqlite3.Error as exc:
+        stats.skip(f"unreadable_db:{type(exc).__name__}")
+        records = []
+    return records, {"db": path.suffix == ".db"}, 0, stats
+
+
+def merge_records(old: list[list], new: list[list]) -> list[list]:
+    return old + new
+
+
+def events_from_files(per_file: list[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
+    """Database rows first, so they win over legacy JSON copies of the same message."""
+    seen: set[tuple] = set()
+    ordered = sorted(per_file, key=lambda f: not f[2].get("db"))
+    for _path, records, _state in ordered:
+        for r in records:
+            key = (r[MSG], r[STEP])
+            if key in seen:
+                stats.skip("duplicate_call")
+                continue
+            seen.add(key)
+            google = PROVIDERS.get(r[PROVIDER]) == "google" or "gemini" in r[MODEL]
+            yield UsageEvent(
+                source=NAME, provider=PROVIDERS.get(r[PROVIDER], r[PROVIDER]), model=r[MODEL],
+                occurred_at=datetime.fromisoformat(r[TS]), session_id=r[SESSION], project=r[PROJECT],
+                tokens=TokenCounts(input=r[IN], output=r[OUT] + (r[REASONING] if google else 0), cache_read=r[CR],
+                                   cache_write_5m=r[CW], reasoning=r[REASONING], reported_input=r[IN] + r[CR]),
+                message_id=r[MSG], request_id=r[STEP],
+            )
+    per_file.clear()

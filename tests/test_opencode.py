@@ -1,0 +1,53 @@
+"""OpenCode storage: SQLite (v1.2+) and legacy JSON, step-finish parts, reasoning semantics."""
+import pytest
+
+from conftest import FIXTURES
+from nomira.sources import collect, opencode
+
+OC = FIXTURES / "opencode"
+# Sonnet 4.5: 3 / 15 / read 0.30 / write 3.75; GPT-5: 1.25 / cached 0.125 / 10; Gemini 2.5 Pro: 1.25 / 10;
+# Haiku 4.5: 1 / 5 (USD per MTok)
+P1 = (20 * 3 + 40 * 15 + 2000 * 3.75) / 1e6
+P2 = (30 * 3 + 60 * 15 + 1000 * 0.3) / 1e6
+M2 = (1000 * 1.25 + 4000 * 0.125 + 500 * 10) / 1e6      # reasoning 200 is inside output 500
+M3 = (1000 * 1.25 + (300 + 700) * 10) / 1e6             # Gemini: reasoning 700 billed on top of output 300
+L1 = (100 * 1 + 100 * 5) / 1e6
+
+
+def test_step_finish_parts_are_the_calls():
+    evs = [e for e in collect(("opencode",), [OC]).events if e.message_id == "msg_M1"]
+    assert [(e.request_id, e.tokens.input, e.tokens.output, e.tokens.cache_write_5m) for e in evs] == [
+        ("prt_1", 20, 40, 2000), ("prt_2", 30, 60, 0)]
+
+
+def test_database_wins_over_legacy_copy_and_bad_rows_counted():
+    c = collect(("opencode",), [OC])
+    assert sorted(e.message_id for e in c.events) == ["msg_L1", "msg_M1", "msg_M1", "msg_M2", "msg_M3"]
+    assert c.stats.skipped["duplicate_call"] == 1 and c.stats.malformed == 1
+
+
+def test_totals_by_hand(run_json):
+    r = run_json("--path", OC)
+    assert r["totals"]["cost_usd"] == pytest.approx(P1 + P2 + M2 + M3 + L1, abs=1e-12)
+    models = {m["model"]: m for m in r["models"]}
+    assert models["gemini-2.5-pro"]["tokens"]["output"] == 1000
+    assert models["gpt-5"]["tokens"]["output"] == 500 and models["gpt-5"]["tokens"]["reasoning"] == 200
+    assert r["regime"] == "api" and r["value_label"] == "cost"
+
+
+def test_source_flag_and_default_location(run_json, isolated_env):
+    import shutil
+    shutil.copytree(OC, isolated_env / ".local/share/opencode")
+    r = run_json("--source", "opencode", "daily", "--timezone", "UTC")
+    assert {d["date"]: round(d["cost_usd"], 9) for d in r["daily"]} == {
+        "2025-11-04": round(L1, 9), "2025-11-05": round(P1 + P2 + M2 + M3, 9)}
+
+
+def test_wal_file_is_fingerprinted_not_parsed(tmp_path):
+    import shutil
+    shutil.copy(OC / "opencode.db", tmp_path / "opencode.db")
+    (tmp_path / "opencode.db-wal").write_bytes(b"")
+    files = opencode.find_files([tmp_path])
+    assert [f.name for f in files] == ["opencode.db", "opencode.db-wal"]
+    records, _, end, _ = opencode.scan_file(tmp_path / "opencode.db-wal")
+    assert records == [] and end == 0
