@@ -87,7 +87,8 @@ def _m0005_grain_rollups(db: sqlite3.Connection) -> None:
     db.execute(f"""CREATE TABLE rollups (grain TEXT NOT NULL, tenant TEXT NOT NULL, day TEXT NOT NULL,
         {", ".join(f"{d} TEXT NOT NULL" for d in GRAIN_DIMS)}, calls INTEGER NOT NULL,
         {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)}, cost_usd REAL NOT NULL,
-        unpriced_calls INTEGER NOT NULL, PRIMARY KEY (grain, tenant, day, {", ".join(GRAIN_DIMS)}))""")
+        unpriced_calls INTEGER NOT NULL, PRIMARY KEY (grain, tenant, day, {", ".join(GRAIN_DIMS)}))
+        WITHOUT ROWID""")
     db.execute("DROP TABLE daily_rollups")
     rebuild_rollups(db)
 
@@ -148,25 +149,31 @@ def _now() -> str:
 
 # --- ingest ---
 
-def _row(event: dict, key: str, raw_id: int, received_at: str) -> dict:
+COL = {c: i for i, c in enumerate(EVENT_COLUMNS)}
+_TOKENS_AT = [COL[t] for t in TOKEN_FIELDS]
+_BILLED_AT = [COL[t] for t in TOKEN_FIELDS if t != "reasoning"]
+_FINE_AT = [COL[c] for c in ("tenant", "day", "developer", "project", "model", "regime")]
+_COST_AT, _RAW_AT, _KEY_AT = COL["cost_usd"], COL["raw_id"], COL["dedup_key"]
+_TAG_COLUMNS = EVENT_COLUMNS[1:1 + len(TAG_FIELDS)]
+assert set(_TAG_COLUMNS) == set(TAG_FIELDS)
+
+
+def _row(event: dict, key: str, raw_id: int, received_at: str) -> tuple:
+    """An `events` row, as a tuple in EVENT_COLUMNS order (the shape SELECT returns)."""
     tags = event.get("tags") or {}
     at = parse_timestamp(event["occurred_at"])
     tokens = event["tokens"]
     allowance = event.get("allowance")
-    row = {"dedup_key": key, **{t: tags.get(t) or "" for t in TAG_FIELDS},
-           "source": event["source"], "provider": event["provider"], "model": event["model"],
-           "occurred_at": at.isoformat(), "day": at.date().isoformat(),
-           **{k: event.get(k) for k in ("session_id", "turn_id", "message_id", "request_id", "tool_call_id")},
-           **{t: int(tokens.get(t, 0)) for t in TOKEN_FIELDS},
-           "cost_usd": event.get("cost_usd"), "cost_source": event.get("cost_source"),
-           "regime": event.get("regime") or "api", "is_sidechain": int(bool(event.get("is_sidechain"))),
-           "allowance": json.dumps({k: allowance.get(k) for k in ALLOWANCE_FIELDS}) if allowance else None,
-           "raw_id": raw_id, "received_at": received_at}
-    return row
+    g = event.get
+    return (key, *(tags.get(t) or "" for t in _TAG_COLUMNS), event["source"], event["provider"], event["model"],
+            at.isoformat(), at.date().isoformat(), g("session_id"), g("turn_id"), g("message_id"), g("request_id"),
+            g("tool_call_id"), *(int(tokens.get(t, 0)) for t in TOKEN_FIELDS), g("cost_usd"), g("cost_source"),
+            g("regime") or "api", int(bool(g("is_sidechain"))),
+            json.dumps({k: allowance.get(k) for k in ALLOWANCE_FIELDS}) if allowance else None, raw_id, received_at)
 
 
-def _total(row: dict) -> int:
-    return billable_tokens(row)
+def _total(row: tuple) -> int:
+    return sum(row[i] for i in _BILLED_AT)
 
 
 class Rollups:
@@ -177,10 +184,10 @@ class Rollups:
     def __init__(self):
         self.delta: dict[tuple, list] = {}
 
-    def add(self, row: dict, sign: int) -> None:
-        key = (row["tenant"], row["day"], row["developer"], row["project"], row["model"], row["regime"])
-        cost = row["cost_usd"]
-        values = (sign, *(sign * row[t] for t in TOKEN_FIELDS), sign * (cost or 0.0), sign * (cost is None))
+    def add(self, row: tuple, sign: int) -> None:
+        key = tuple(row[i] for i in _FINE_AT)
+        cost = row[_COST_AT]
+        values = (sign, *(sign * row[i] for i in _TOKENS_AT), sign * (cost or 0.0), sign * (cost is None))
         d = self.delta.get(key)
         if d is None:
             self.delta[key] = list(values)
@@ -216,27 +223,27 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> t
     cols = ", ".join(EVENT_COLUMNS)
     before = db.total_changes
     db.executemany(f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
-                   "ON CONFLICT (dedup_key) DO NOTHING", [tuple(r[c] for c in EVENT_COLUMNS) for r in rows])
+                   "ON CONFLICT (dedup_key) DO NOTHING", rows)
     rollups = Rollups()
     if db.total_changes - before == len(rows):
         for row in rows:
             rollups.add(row, +1)
         rollups.write(db)
         return len(rows), 0
-    keys = list({r["dedup_key"] for r in rows})
-    current: dict[str, dict] = {}
+    keys = list({r[_KEY_AT] for r in rows})
+    current: dict[str, tuple] = {}
     for i in range(0, len(keys), 500):
         chunk = keys[i:i + 500]
         for r in db.execute(f"SELECT {cols} FROM events WHERE dedup_key IN ({', '.join('?' * len(chunk))})", chunk):
-            current[r[0]] = dict(zip(EVENT_COLUMNS, r))
+            current[r[_KEY_AT]] = r
     # the rows this batch inserted, by raw id; every other row met an existing copy
-    inserted = {r["raw_id"] for r in current.values()} & {r["raw_id"] for r in rows}
+    inserted = {r[_RAW_AT] for r in current.values()} & {r[_RAW_AT] for r in rows}
     accepted = deduped = 0
-    state: dict[str, dict] = {}  # the canonical row per key as of each step, replayed in batch order
+    state: dict[str, tuple] = {}  # the canonical row per key as of each step, replayed in batch order
     replaces, superseded = {}, []
     for row in rows:
-        key = row["dedup_key"]
-        if row["raw_id"] in inserted:
+        key = row[_KEY_AT]
+        if row[_RAW_AT] in inserted:
             state[key] = row
             rollups.add(row, +1)
             accepted += 1
@@ -244,14 +251,14 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> t
         old = state.get(key) or current[key]
         deduped += 1
         if _total(row) > _total(old):  # a more complete copy of the same call (final streaming snapshot)
-            superseded.append(old["raw_id"])
+            superseded.append(old[_RAW_AT])
             rollups.add(old, -1)
             rollups.add(row, +1)
             state[key] = replaces[key] = row
         else:
-            superseded.append(row["raw_id"])
+            superseded.append(row[_RAW_AT])
     db.executemany(f"UPDATE events SET {', '.join(f'{c} = ?' for c in EVENT_COLUMNS[1:])} WHERE dedup_key = ?",
-                   [(*(r[c] for c in EVENT_COLUMNS[1:]), r["dedup_key"]) for r in replaces.values()])
+                   [(*r[1:], r[0]) for r in replaces.values()])
     db.executemany("UPDATE raw_events SET status = 'superseded' WHERE id = ?", [(i,) for i in superseded])
     if superseded:
         db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
@@ -270,7 +277,7 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
     for e in events:
         if tenant is not None:
             e = dict(e, tags=dict(e.get("tags") or {}, tenant=tenant))
-        prepared.append((json.dumps(e, sort_keys=True, separators=(",", ":")), e))
+        prepared.append((json.dumps(e, separators=(",", ":")), e))
     db.execute("BEGIN IMMEDIATE")
     try:
         # ids assigned here, inside the write transaction: no other writer can take them
