@@ -95,6 +95,13 @@ def test_fast_mode_priced_by_published_multiplier_else_flagged():
     assert flagged.unpriced_modifiers == ("speed=fast",)
 
 
+def test_opus_4_6_fast_mode_at_published_6x():
+    # Anthropic publishes Opus 4.6 fast mode at $30 / $150 per MTok: 6x standard
+    c = cost("claude-opus-4-6", [("speed", "fast")], input=1000, output=2000, cache_read=10000, cache_write_5m=500)
+    assert c.total_usd == pytest.approx((1000 * 30 + 2000 * 150 + 10000 * 3 + 500 * 37.5) / 1e6)
+    assert not c.unpriced_modifiers
+
+
 def test_data_residency_multiplier():
     base = cost("claude-opus-4-7", input=1000).total_usd
     assert cost("claude-opus-4-7", [("inference_geo", "us")], input=1000).total_usd == pytest.approx(base * 1.1)

@@ -40,6 +40,11 @@ LEGACY_ANTHROPIC = {
 }
 
 
+# Published fast-mode rules missing from the feed: Anthropic prices Opus 4.6 fast mode at
+# $30 / $150 per MTok, 6x its standard rates (the multiplier ccusage also applies).
+PUBLISHED_FAST = {"claude-opus-4-6": 6.0, "claude-opus-4-6-20260205": 6.0}
+
+
 def select(feed: dict) -> dict[str, dict]:
     models = litellm_models(feed)
     for name, model in models.items():
@@ -52,6 +57,10 @@ def select(feed: dict) -> dict[str, dict]:
                 if twin.get("tiers") and twin.get("input") == model.get("input"):
                     model.update(tiers=twin["tiers"], tiers_from=twin_key)
                     break
+    for name, mult in PUBLISHED_FAST.items():
+        if name in models and "fast" not in models[name].get("multipliers", {}):
+            models[name].setdefault("multipliers", {})["fast"] = mult
+            models[name]["fast_from"] = "Anthropic fast-mode pricing (6x standard)"
     for name, feed_key in LEGACY_ANTHROPIC.items():
         if name not in models and isinstance(feed.get(feed_key), dict):
             model = litellm_entry(feed[feed_key], "anthropic")
