@@ -66,6 +66,10 @@ def test_text_report_and_no_color(capsys):
     assert "API-equivalent value" in out and "\033[" not in out
     assert "claude-opus-9-9" in out and "UNPRICED" in out
     assert max(len(line) for line in out.splitlines()) <= 80
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("Session"))
+    assert lines[header].split() == ["Session", "Project", "Calls", "Tokens", "Value", "Cache"]
+    assert lines[header + 1].split()[:3] == ["3f9a6c2e", "-home-ana-src-shop", "4"]  # rows stay rows
 
 
 def test_missing_path_is_a_clear_error(capsys, tmp_path):

@@ -74,7 +74,7 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
         f"skipped; {skipped.get('duplicate_call', 0)} duplicate call records merged"
         + (f"; other skips: {', '.join(f'{k}={v}' for k, v in skipped.items() if k != 'duplicate_call')}"
            if len(skipped) > ('duplicate_call' in skipped) else "")))
-    return "\n".join(_fit(line) for line in out)
+    return "\n".join(_fit(line) for block in out for line in block.split("\n"))
 
 
 def _fit(line: str, width: int = 80) -> str:
