@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from nomira import store  # noqa: E402
 from nomira.collector.app import App  # noqa: E402
 from nomira.collector.auth import Config  # noqa: E402
 
@@ -81,6 +82,13 @@ def main(argv=None) -> int:
         n += len(batch)
     print(f"ingest: {n} events in {ingest_s:.1f} s through the WSGI app = {n / ingest_s:,.0f} events/s "
           f"(validation + store; total with generation {time.perf_counter() - t0:.1f} s)")
+    store_db = store.open_db(db.with_name(db.stem + "-store.db"))
+    t = time.perf_counter()
+    for i in range(0, len(ordered), args.batch):
+        store.ingest(store_db, ordered[i:i + args.batch])
+    dt = time.perf_counter() - t
+    print(f"store only: {len(ordered)} events in {dt:.1f} s = {len(ordered) / dt:,.0f} events/s "
+          "(store.ingest, events already parsed and validated)")
     for path in ("/?period=today", "/?period=30d", "/?period=all", "/?period=all&tenant=team1",
                  "/developer/dev7?period=all", "/project/project-3?period=30d", "/compare/developers?period=all",
                  "/api/summary?period=all"):

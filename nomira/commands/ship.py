@@ -100,9 +100,14 @@ def ship_once(args) -> dict:
 
 
 def cmd_ship(args) -> int:
+    first = True
     while True:
         result = ship_once(args)
-        if args.json:
+        idle = not first and not result["new_events"] and not result["error"] and not result.get("delivered")
+        first = False
+        if idle:
+            pass  # --watch: say nothing when nothing happened
+        elif args.json:
             print(json.dumps(result))
         else:
             where = result["destination"]
