@@ -37,7 +37,7 @@ class Spool:
         self.dead_letter = self.root / "dead-letter.jsonl"
         self.pending_dir.mkdir(parents=True, exist_ok=True)
 
-    def put(self, events: list[dict], batch_size: int = 500) -> int:
+    def put(self, events: list[dict], batch_size: int = 5000) -> int:
         """Write events as durable batches; returns how many batch files were written."""
         n = 0
         for i in range(0, len(events), batch_size):

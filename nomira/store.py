@@ -138,7 +138,8 @@ def open_db(path: str | Path, migrate_upto: int | None = None) -> sqlite3.Connec
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=30000")
     db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA cache_size=-65536")  # 64 MiB: dedup lookups stay in memory at millions of events
+    db.execute("PRAGMA cache_size=-262144")  # 256 MiB cap: the dedup-key index stays in memory at millions of events
+    db.execute("PRAGMA mmap_size=1073741824")
     migrate(db, migrate_upto)
     return db
 

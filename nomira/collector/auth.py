@@ -33,7 +33,7 @@ class Config:
     host: str = "127.0.0.1"
     ingest_token: str | None = None
     dashboard_password: str | None = None
-    max_ingest_bytes: int = 5 << 20
+    max_ingest_bytes: int = 16 << 20  # a 5,000-event spool batch is ~3.5 MB
     max_import_bytes: int = 50 << 20
 
     @classmethod
