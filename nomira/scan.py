@@ -129,12 +129,17 @@ def _merge(module, old: list, new: list, stats: ScanStats) -> list:
 def _job(args: tuple) -> tuple[str, bytes]:
     name, path, start, state = args
     module = importlib.import_module(name)
-    records, state, end, stats = module.scan_file(Path(path), start, state)
+    try:
+        records, state, end, stats = module.scan_file(Path(path), start, state)
+    except OSError as exc:  # vanished or unreadable since discovery: counted, never fatal
+        stats = ScanStats(files=1)
+        stats.skip(f"unreadable_file:{type(exc).__name__}")
+        return path, marshal.dumps((path, [], state or {}, start, stats.as_dict()))
     records = _merge(module, [], records, stats)
     return path, marshal.dumps((path, records, state, end, stats.as_dict()))
 
 
-def _plan(files: list[Path], entries: dict) -> tuple[list, dict]:
+def _plan(files: list[Path], entries: dict, stats: ScanStats) -> tuple[list, dict]:
     """Split files into reused cache entries and (path, start, state, previous entry) jobs."""
     from nomira.scancache import signature
     jobs, reused = [], {}
@@ -142,7 +147,8 @@ def _plan(files: list[Path], entries: dict) -> tuple[list, dict]:
         key = str(f)
         try:
             st = f.stat()
-        except OSError:
+        except OSError as exc:
+            stats.skip(f"unreadable_file:{type(exc).__name__}")
             continue
         e = entries.get(key)
         if e is not None and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns and e.offset == e.size:
@@ -162,7 +168,8 @@ def scan_files(module, files: list[Path], entries: dict | None = None, workers: 
     """
     from nomira.scancache import Entry, signature
     entries = entries or {}
-    jobs, reused = _plan(files, entries)
+    lost = ScanStats()
+    jobs, reused = _plan(files, entries, lost)
     todo_bytes = sum(st.st_size - start for _k, start, _s, _e, st in jobs)
     args = [(module.__name__, key, start, state) for key, start, state, _e, _st in jobs]
     by_key = {j[0]: j for j in jobs}
@@ -188,12 +195,20 @@ def scan_files(module, files: list[Path], entries: dict | None = None, workers: 
             merged.files = 1
             records = _merge(module, prev.records, records, merged)
             stats = merged.as_dict()
+        try:
+            sig = signature(Path(key), end)
+        except OSError as exc:  # gone since it was read: report what was read, cache nothing
+            lost.merge(ScanStats.from_dict(stats))
+            if not any(k.startswith("unreadable_file:") for k in stats["skipped"]):
+                lost.skip(f"unreadable_file:{type(exc).__name__}")
+            continue
         current[key] = stats
         persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
-        updated[key] = Entry(st.st_size, st.st_mtime_ns, end, signature(Path(key), end), records, state,
-                             persisted)
+        updated[key] = Entry(st.st_size, st.st_mtime_ns, end, sig, records, state, persisted)
     out = [(Path(k), e.records, e.state, ScanStats.from_dict(current.get(k, e.stats)))
            for k, e in sorted(updated.items())]
+    if lost.skipped:
+        out.append((Path("(unreadable)"), [], {}, lost))
     return out, updated
 
 

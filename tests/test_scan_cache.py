@@ -144,3 +144,20 @@ def test_unfinished_line_counted_every_run_until_finished(capsys, hist):
     assert r1["scan"]["skipped"]["unfinished_last_line"] == 1
     assert report(capsys, "--path", hist) == r1
     assert report(capsys, "--path", hist) == r1
+
+
+def test_file_vanishing_mid_run_is_counted_not_fatal(tmp_path, monkeypatch):
+    from nomira.scan import scan_files
+    from nomira.sources import claude_code
+    f = tmp_path / "gone.jsonl"
+    f.write_text(ASSISTANT % ("G", "G", 1, 1))
+    real = claude_code.scan_file
+
+    def vanish(path, start=0, state=None):
+        path.unlink()
+        return real(path, start, state)
+    monkeypatch.setattr(claude_code, "scan_file", vanish)
+    out, _ = scan_files(claude_code, [f])
+    assert [s.skipped for *_r, s in out] == [{"unreadable_file:FileNotFoundError": 1}]
+    missing, _ = scan_files(claude_code, [tmp_path / "never-there.jsonl"])
+    assert missing[-1][3].skipped == {"unreadable_file:FileNotFoundError": 1}
