@@ -14,7 +14,6 @@ import os
 import signal
 import sqlite3
 import sys
-import tempfile
 from pathlib import Path
 
 from nomira import __version__, scancache
@@ -76,7 +75,9 @@ FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--
                 "--list-tenants": (["tenant", "list"], False), "--update-prices": (["prices", "--update"], False)}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """Every command gets a help line; only the `selected` one imports its module for its options
+    (so a warm `nomira --json` never imports the collector or the shipper)."""
     common = common_options()
     p = argparse.ArgumentParser(
         prog="nomira",
@@ -91,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text, example) in COMMANDS.items():
         sp = sub.add_parser(name, parents=[common], help=help_text, description=help_text,
                             epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
-        importlib.import_module(f"nomira.commands.{module}").add_arguments(name, sp)
+        if name == selected:
+            importlib.import_module(f"nomira.commands.{module}").add_arguments(name, sp)
     return p
 
 
@@ -122,6 +124,8 @@ class Run:
         self.args, self.env = args, env
         explicit = args.path
         if args.demo:
+            import tempfile
+
             from nomira.demo import write_demo
             root = Path(tempfile.mkdtemp(prefix="nomira-demo-"))
             write_demo(root)
@@ -136,11 +140,11 @@ class Run:
         self._table = None
         self.color = use_color() and not args.no_color
         self.style = Style(self.color)
-        from nomira.reports import periods
+        from nomira import dates
         try:
-            self.tz = periods.local_tz(args.timezone)
-            self.since = periods.parse_day(args.since) if args.since else None
-            self.until = periods.parse_day(args.until) if args.until else None
+            self.tz = dates.local_tz(args.timezone)
+            self.since = dates.parse_day(args.since) if args.since else None
+            self.until = dates.parse_day(args.until) if args.until else None
         except ValueError as exc:
             raise UserError(str(exc)) from exc
 
@@ -202,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     gc.disable()
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(with_default_command(argv))
+    argv = with_default_command(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     try:
         return args.func(args)
     except UserError as exc:

@@ -154,62 +154,77 @@ def _plan(files: list[Path], entries: dict, stats: ScanStats) -> tuple[list, dic
         if e is not None and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns and e.offset == e.size:
             reused[key] = e
         elif e is not None and e.offset <= st.st_size and e.offset > 0 and signature(f, e.offset) == e.sig:
-            jobs.append((key, e.offset, e.state, e, st))
+            jobs.append((key, e.offset, e.data()[1], e, st))
         else:
             jobs.append((key, 0, None, None, st))
     return jobs, reused
 
 
-def scan_files(module, files: list[Path], entries: dict | None = None, workers: int = 1,
-               progress=None) -> tuple[list[tuple[Path, list, dict, ScanStats]], dict]:
-    """Scan `files` with `module.scan_file`, resuming from cache `entries` where possible.
+def iter_scan(module, files: list[Path], entries: dict | None = None, workers: int = 1, progress=None,
+              writer=None) -> Iterator[tuple[Path, list, dict, ScanStats]]:
+    """Yield (path, records, state, stats) per file, in path order, resuming from cache `entries`.
 
-    Returns ([(path, records, state, stats)], updated entries).
+    Files stream through one at a time, so a caller that keeps only what it needs holds no
+    history in memory. With a cache `writer`, each file's new entry is written as it passes.
+    Path order makes cross-file dedup ties the same with or without the cache.
     """
     from nomira.scancache import Entry, signature
     entries = entries or {}
     lost = ScanStats()
-    jobs, reused = _plan(files, entries, lost)
+    jobs, reused = _plan(sorted(files, key=str), entries, lost)
     todo_bytes = sum(st.st_size - start for _k, start, _s, _e, st in jobs)
     args = [(module.__name__, key, start, state) for key, start, state, _e, _st in jobs]
     by_key = {j[0]: j for j in jobs}
     if progress:
         progress.start(len(jobs), todo_bytes)
+    pool = None
     if workers > 1 and len(args) > 1 and todo_bytes >= PARALLEL_MIN_BYTES:
         import multiprocessing
         ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
-        order = sorted(args, key=lambda a: -(by_key[a[1]][4].st_size - a[2]))
-        with ctx.Pool(min(workers, len(args))) as pool:
-            results = [marshal.loads(b) for b in _tracked(pool.imap_unordered(_job, order), progress, by_key)]
+        pool = ctx.Pool(min(workers, len(args)))
+        results = _tracked(pool.imap(_job, args), progress, by_key)  # ordered, dynamically shared
     else:
-        results = [marshal.loads(b) for b in _tracked(map(_job, args), progress, by_key)]
-    if progress:
-        progress.done()
-    updated = dict(reused)
-    current: dict[str, dict] = {}
-    for key, records, state, end, stats in results:
-        _k, start, _s, prev, st = by_key[key]
-        if prev is not None:
-            merged = ScanStats.from_dict(prev.stats)
-            merged.merge(ScanStats.from_dict(stats))
-            merged.files = 1
-            records = _merge(module, prev.records, records, merged)
-            stats = merged.as_dict()
-        try:
-            sig = signature(Path(key), end)
-        except OSError as exc:  # gone since it was read: report what was read, cache nothing
-            lost.merge(ScanStats.from_dict(stats))
-            if not any(k.startswith("unreadable_file:") for k in stats["skipped"]):
-                lost.skip(f"unreadable_file:{type(exc).__name__}")
-            continue
-        current[key] = stats
-        persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
-        updated[key] = Entry(st.st_size, st.st_mtime_ns, end, sig, records, state, persisted)
-    out = [(Path(k), e.records, e.state, ScanStats.from_dict(current.get(k, e.stats)))
-           for k, e in sorted(updated.items())]
+        results = _tracked(map(_job, args), progress, by_key)
+    try:
+        for key in sorted([*reused, *by_key]):
+            if key in reused:
+                if writer is not None:
+                    writer.keep(key)
+                records, state, stats = reused[key].data()
+                yield Path(key), records, state, ScanStats.from_dict(stats)
+                continue
+            path, records, state, end, stats = marshal.loads(next(results))
+            _k, start, _s, prev, st = by_key[key]
+            if prev is not None:
+                merged = ScanStats.from_dict(prev.data()[2])
+                merged.merge(ScanStats.from_dict(stats))
+                merged.files = 1
+                records = _merge(module, prev.data()[0], records, merged)
+                stats = merged.as_dict()
+            try:
+                sig = signature(Path(key), end)
+            except OSError as exc:  # gone since it was read: report what was read, cache nothing
+                lost.merge(ScanStats.from_dict(stats))
+                if not any(k.startswith("unreadable_file:") for k in stats["skipped"]):
+                    lost.skip(f"unreadable_file:{type(exc).__name__}")
+                continue
+            if writer is not None:
+                persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
+                writer.put(key, Entry(st.st_size, st.st_mtime_ns, end, sig, marshal.dumps((records, state, persisted))))
+            yield Path(key), records, state, ScanStats.from_dict(stats)
+    finally:
+        if pool is not None:
+            pool.terminate()
+        if progress:
+            progress.done()
     if lost.skipped:
-        out.append((Path("(unreadable)"), [], {}, lost))
-    return out, updated
+        yield Path("(unreadable)"), [], {}, lost
+
+
+def scan_files(module, files: list[Path], entries: dict | None = None, workers: int = 1,
+               progress=None) -> list[tuple[Path, list, dict, ScanStats]]:
+    """All files at once (tests, small inputs): [(path, records, state, stats)]."""
+    return list(iter_scan(module, files, entries, workers, progress))
 
 
 def _tracked(results, progress, by_key):

@@ -20,23 +20,29 @@ import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from nomira import __version__
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 SIG_BYTES = 256
 FORMAT_TAG = f"{__version__}/{RECORD_FORMAT}/marshal{marshal.version}/py{sys.version_info[:2]}"
 
 
 @dataclass
 class Entry:
+    """One file's scan: where it stopped, and its (records, parser state, stats) as a marshal blob,
+    decoded only when the file is used, so a cache of a large history costs little memory."""
+
     size: int
     mtime_ns: int
     offset: int
     sig: bytes
-    records: list
-    state: dict
-    stats: dict
+    blob: bytes | None = None
+    fetch: Callable[[], bytes] | None = None  # reads the blob from the cache file when first needed
+
+    def data(self) -> tuple[list, dict, dict]:
+        return marshal.loads(self.blob if self.blob is not None else self.fetch())
 
 
 def signature(path: Path, offset: int) -> bytes:
@@ -67,22 +73,17 @@ class ScanCache:
 
     def load(self, source: str) -> dict[str, Entry]:
         out = {}
-        for path, size, mtime_ns, offset, sig, data in self.db.execute(
-                "SELECT path, size, mtime_ns, offset, sig, data FROM files WHERE source=?", (source,)):
-            records, state, stats = marshal.loads(data)
-            out[path] = Entry(size, mtime_ns, offset, sig, records, state, stats)
+        for path, size, mtime_ns, offset, sig in self.db.execute(
+                "SELECT path, size, mtime_ns, offset, sig FROM files WHERE source=?", (source,)):
+            out[path] = Entry(size, mtime_ns, offset, sig, fetch=self._fetcher(source, path))
         return out
 
-    def store(self, source: str, entries: dict[str, Entry], live: set[str]) -> None:
-        self.db.execute("BEGIN")
-        for path, e in entries.items():
-            self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", (
-                source, path, e.size, e.mtime_ns, e.offset, e.sig,
-                marshal.dumps((e.records, e.state, e.stats))))
-        stale = [p for (p,) in self.db.execute("SELECT path FROM files WHERE source=?", (source,))
-                 if p not in live]
-        self.db.executemany("DELETE FROM files WHERE source=? AND path=?", [(source, p) for p in stale])
-        self.db.execute("COMMIT")
+    def _fetcher(self, source: str, path: str) -> Callable[[], bytes]:
+        return lambda: self.db.execute("SELECT data FROM files WHERE source=? AND path=?",
+                                       (source, path)).fetchone()[0]
+
+    def writer(self, source: str) -> "CacheWriter":
+        return CacheWriter(self.db, source)
 
     def get_output(self, key: str) -> bytes | None:
         row = self.db.execute("SELECT output FROM outputs WHERE key=?", (key,)).fetchone()
@@ -109,3 +110,26 @@ def output_key(parts: list, files: list[tuple[str, str, int, int]]) -> str:
     for f in files:
         h.update(repr(f).encode())
     return h.hexdigest()
+
+
+class CacheWriter:
+    """Writes a source's changed entries as they stream in (one transaction), then prunes
+    files that no longer exist: no entry is held in memory longer than its write."""
+
+    def __init__(self, db: sqlite3.Connection, source: str):
+        self.db, self.source, self.live = db, source, set()
+        self.db.execute("BEGIN")
+
+    def keep(self, path: str) -> None:
+        self.live.add(path)
+
+    def put(self, path: str, e: Entry) -> None:
+        self.live.add(path)
+        self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", (
+            self.source, path, e.size, e.mtime_ns, e.offset, e.sig, e.blob))
+
+    def close(self) -> None:
+        stale = [p for (p,) in self.db.execute("SELECT path FROM files WHERE source=?", (self.source,))
+                 if p not in self.live]
+        self.db.executemany("DELETE FROM files WHERE source=? AND path=?", [(self.source, p) for p in stale])
+        self.db.execute("COMMIT")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from nomira.events import parse_timestamp
-from nomira.wire import ALLOWANCE_FIELDS, TAG_FIELDS, TOKEN_FIELDS, billable_tokens, dedup_key
+from nomira.wire import ALLOWANCE_FIELDS, TAG_FIELDS, TOKEN_FIELDS, dedup_key
 
 ROLLUP_KEYS = ("tenant", "day", "developer", "project", "model", "source", "regime")  # daily_rollups (0002)
 # Multi-grain rollups (0005): one set of rows per question a dashboard asks, so no page

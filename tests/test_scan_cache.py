@@ -157,7 +157,7 @@ def test_file_vanishing_mid_run_is_counted_not_fatal(tmp_path, monkeypatch):
         path.unlink()
         return real(path, start, state)
     monkeypatch.setattr(claude_code, "scan_file", vanish)
-    out, _ = scan_files(claude_code, [f])
+    out = scan_files(claude_code, [f])
     assert [s.skipped for *_r, s in out] == [{"unreadable_file:FileNotFoundError": 1}]
-    missing, _ = scan_files(claude_code, [tmp_path / "never-there.jsonl"])
+    missing = scan_files(claude_code, [tmp_path / "never-there.jsonl"])
     assert missing[-1][3].skipped == {"unreadable_file:FileNotFoundError": 1}

@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -162,6 +159,8 @@ def read_cached(name: str, env: Mapping[str, str] = os.environ) -> tuple[dict, d
 def update(env: Mapping[str, str] = os.environ, force: bool = False, now: datetime | None = None,
            timeout: float = 20.0) -> dict[str, str]:
     """Refresh each feed older than 24 hours (or all with `force`); returns a status line per feed."""
+    import urllib.error
+    import urllib.request  # only here: reports never touch the network
     now = now or datetime.now(timezone.utc)
     status = {}
     for name, (url, env_var, convert) in FEEDS.items():
@@ -223,6 +222,7 @@ def load_overrides(env: Mapping[str, str] = os.environ) -> dict[str, ModelPrice]
     path = override_path(env)
     if path is None:
         return {}
+    import tomllib
     try:
         raw = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
     except (OSError, ValueError) as exc:

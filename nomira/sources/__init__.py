@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from nomira.events import UsageEvent
-from nomira.scan import Progress, ScanStats, scan_files
+from nomira.scan import Progress, ScanStats, iter_scan
 from nomira.sources import claude_code, codex, opencode
 
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
@@ -52,7 +52,11 @@ def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[
 def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] | None = None,
             env: Mapping[str, str] = os.environ, cache=None, workers: int = 1,
             progress: bool = False, found: dict[str, list[Path]] | None = None) -> Collected:
-    """Scan every file of the selected sources (through `cache` when given) and emit events."""
+    """Scan every file of the selected sources (through `cache` when given) and emit events.
+
+    Files stream from the scanner into each source's deduplication one at a time: only the
+    events (and the dedup index) of the whole history are ever held, never its records.
+    """
     stats = ScanStats()
     events: list[UsageEvent] = []
     states: dict[str, list[dict]] = {}
@@ -61,19 +65,19 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
     for source, files in found.items():
         mod = SOURCES[source]
         entries = cache.load(source) if cache is not None else None
-        scanned, updated = scan_files(mod, files, entries, workers,
-                                      Progress(f"scanning {source}") if progress else None)
-        if cache is not None:
-            cache.store(source, {k: v for k, v in updated.items() if entries.get(k) is not v},
-                        set(updated))
-        del updated, entries  # records live on only in `per_file`, until events exist
-        for *_rest, st in scanned:
-            stats.merge(st)
-        states[source] = [state for _f, _r, state, _s in scanned]
-        per_file = [(f, r, s) for f, r, s, _ in scanned]
-        del scanned
-        events.extend(mod.events_from_files(per_file, stats))
-        del per_file
+        writer = cache.writer(source) if cache is not None else None
+        states[source] = []
+
+        def tap(scanned, kept_states=states[source]):
+            for path, records, state, st in scanned:
+                stats.merge(st)
+                kept_states.append(state)
+                yield path, records, state
+        scanned = iter_scan(mod, files, entries, workers, Progress(f"scanning {source}") if progress else None,
+                            writer)
+        events.extend(mod.events_from_files(tap(scanned), stats))
+        if writer is not None:
+            writer.close()
     events.sort(key=lambda e: e.occurred_at)
     return Collected(events, stats, states)
 

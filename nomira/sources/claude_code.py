@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
@@ -188,38 +189,46 @@ class Deduper:
 
     Key: (message.id, requestId). A sidechain line that repeats a parent's
     message.id under a new requestId is the same call (sub-agent / `/btw` replay).
-    Lines without message.id cannot be matched and are all kept. Kept records
-    carry the index of their file (for session and project) as a last element.
+    Lines without message.id cannot be matched and are all kept. What is kept is the
+    event (and whether its line logged a `speed` field, the last tie-break), never the
+    record, so memory holds one compact event per distinct call.
     """
 
     def __init__(self) -> None:
-        self.kept: list[list | None] = []
+        self.kept: list[tuple[UsageEvent, bool]] = []
         self._by_msg: dict[str, int | list[int]] = {}  # message.id -> index, or indexes (several requestIds)
         self.duplicates = 0
 
-    def add(self, rec: list, file_index: int) -> None:
-        rec.append(file_index)
+    def add(self, rec: list, session: str, project: str) -> None:
         msg_id = rec[MSG_ID]
         kept = self.kept
-        if msg_id is None:
-            kept.append(rec)
-            return
-        found = self._by_msg.get(msg_id)
-        if found is None:
-            self._by_msg[msg_id] = len(kept)
-            kept.append(rec)
-            return
-        candidates = (found,) if type(found) is int else found
-        idx = next((j for j in candidates if kept[j][REQ_ID] == rec[REQ_ID]), None)
-        if idx is None:
-            idx = next((j for j in candidates if rec[SIDECHAIN] or kept[j][SIDECHAIN]), None)
-        if idx is None:
-            self._by_msg[msg_id] = [*candidates, len(kept)]
-            kept.append(rec)
-            return
-        self.duplicates += 1
-        if _should_replace(rec, kept[idx]):
-            kept[idx] = rec
+        if msg_id is not None:
+            found = self._by_msg.get(msg_id)
+            if found is not None:
+                candidates = (found,) if type(found) is int else found
+                idx = next((j for j in candidates if kept[j][0].request_id == rec[REQ_ID]), None)
+                if idx is None:
+                    idx = next((j for j in candidates if rec[SIDECHAIN] or kept[j][0].is_sidechain), None)
+                if idx is not None:
+                    self.duplicates += 1
+                    if _prefer(rec, *kept[idx]):
+                        kept[idx] = (to_event(rec, session, project), rec[SPEED] is not None)
+                    return
+                self._by_msg[msg_id] = [*candidates, len(kept)]
+            else:
+                self._by_msg[msg_id] = len(kept)
+        kept.append((to_event(rec, session, project), rec[SPEED] is not None))
+
+
+def _prefer(rec: list, event: UsageEvent, logged_speed: bool) -> bool:
+    """`_should_replace` for a record against an already kept event."""
+    if rec[SIDECHAIN] != event.is_sidechain:
+        return event.is_sidechain
+    t = event.tokens
+    a, b = _usage_total(rec), t.input + t.output + t.cache_read + t.cache_write_5m + t.cache_write_1h
+    if a != b:
+        return a > b
+    return rec[SPEED] is not None and not logged_speed
 
 
 _PLAIN = {None, "standard", "standard_only", "global", "not_available"}
@@ -239,28 +248,25 @@ def _modifiers(rec: list) -> tuple:
 
 
 def to_event(rec: list, session: str, project: str) -> UsageEvent:
+    model = sys.intern(rec[MODEL])  # one copy of each model name, however many calls
     return UsageEvent(
-        NAME, provider_for_model(rec[MODEL]), rec[MODEL], parse_timestamp(rec[TS]), session, project,
+        NAME, provider_for_model(model), model, parse_timestamp(rec[TS]), session, project,
         TokenCounts(rec[IN], rec[OUT], rec[CR], rec[CW5], rec[CW1H], 0, rec[IN]),
         rec[MSG_ID], rec[REQ_ID], rec[SIDECHAIN], False, _modifiers(rec),
     )
 
 
-def events_from_files(per_file: list[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
-    """Deduplicate records from every file, then emit events (freeing each record as it goes)."""
+def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
+    """Deduplicate the calls of every file (files stream through), then emit the kept events."""
     dedup = Deduper()
-    identities = []
-    for i, (path, records, _state) in enumerate(per_file):
-        identities.append(file_identity(Path(path)))
+    for path, records, _state in per_file:
+        session, project = file_identity(Path(path))
         for rec in records:
-            dedup.add(rec, i)
-    per_file.clear()
+            dedup.add(rec, session, project)
     if dedup.duplicates:
         stats.skip("duplicate_call", dedup.duplicates)
-    kept, dedup._by_msg = dedup.kept, {}
-    for i, rec in enumerate(kept):
-        kept[i] = None
-        yield to_event(rec, *identities[rec[-1]])
+    for event, _logged_speed in dedup.kept:
+        yield event
 
 
 TOOL_MARKERS = (b'"tool_use"',)

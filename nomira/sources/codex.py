@@ -204,7 +204,7 @@ def project_of(state: dict) -> str:
     return Path(cwd).name if cwd else "unknown"
 
 
-def events_from_files(per_file: list[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
+def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
     seen: set[tuple] = set()
     for path, records, state in per_file:
         session, project = session_of(path, state), project_of(state)

@@ -158,10 +158,10 @@ def merge_records(old: list[list], new: list[list]) -> list[list]:
     return old + new
 
 
-def events_from_files(per_file: list[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
+def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
     """Database rows first, so they win over legacy JSON copies of the same message."""
     seen: set[tuple] = set()
-    ordered = sorted(per_file, key=lambda f: not f[2].get("db"))
+    ordered = sorted(per_file, key=lambda f: not f[2].get("db"))  # OpenCode stores are small
     for _path, records, _state in ordered:
         for r in records:
             key = (r[MSG], r[STEP])
@@ -177,4 +177,3 @@ def events_from_files(per_file: list[tuple[Path, list[list], dict]], stats: Scan
                                    cache_write_5m=r[CW], reasoning=r[REASONING], reported_input=r[IN] + r[CR]),
                 message_id=r[MSG], request_id=r[STEP],
             )
-    per_file.clear()
