@@ -175,6 +175,51 @@ def _usage_total(r: list) -> int:
     return r[IN] + r[OUT] + r[CR] + r[CW5] + r[CW1H]
 
 
+def _rank(sidechain: bool, total: int, logged_speed: bool) -> tuple:
+    """Which copy of one call to keep: the parent's line over a sidechain replay, then the
+    final streaming snapshot (most tokens), then the line that logged `speed`."""
+    return (not sidechain, total, logged_speed)
+
+
+def _record_rank(r: list) -> tuple:
+    return _rank(r[SIDECHAIN], _usage_total(r), r[SPEED] is not None)
+
+
+def _should_replace(new: list, old: list) -> bool:
+    return _record_rank(new) > _record_rank(old)
+
+
+def merge_records(old: list[list], new: list[list]) -> list[list]:
+    """Collapse a file's records with the same (message.id, requestId) to the preferred one.
+
+    Done in the scanning worker so streaming snapshots never cross to the parent; the
+    preference is a consistent order, so the cross-file `Deduper` ends with the same calls.
+    """
+    out: list[list] = []
+    index: dict[tuple, int] = {}
+    for records in (old, new):
+        for rec in records:
+            if rec[MSG_ID] is None:
+                out.append(rec)
+                continue
+            key = (rec[MSG_ID], rec[REQ_ID])
+            i = index.get(key)
+            if i is None:
+                index[key] = len(out)
+                out.append(rec)
+            elif _should_replace(rec, out[i]):
+                out[i] = rec
+    return out
+
+
+def _tail_len(path: Path, tail_start: int) -> int:
+    return os.path.getsize(path) - tail_start
+
+
+def _usage_total(r: list) -> int:
+    return r[IN] + r[OUT] + r[CR] + r[CW5] + r[CW1H]
+
+
 def _should_replace(new: list, old: list) -> bool:
     if new[SIDECHAIN] != old[SIDECHAIN]:
         return old[SIDECHAIN]  # the parent's line wins over a sidechain replay
@@ -222,13 +267,10 @@ class Deduper:
 
 def _prefer(rec: list, event: UsageEvent, logged_speed: bool) -> bool:
     """`_should_replace` for a record against an already kept event."""
-    if rec[SIDECHAIN] != event.is_sidechain:
-        return event.is_sidechain
     t = event.tokens
-    a, b = _usage_total(rec), t.input + t.output + t.cache_read + t.cache_write_5m + t.cache_write_1h
-    if a != b:
-        return a > b
-    return rec[SPEED] is not None and not logged_speed
+    kept = _rank(event.is_sidechain, t.input + t.output + t.cache_read + t.cache_write_5m + t.cache_write_1h,
+                 logged_speed)
+    return _record_rank(rec) > kept
 
 
 _PLAIN = {None, "standard", "standard_only", "global", "not_available"}
