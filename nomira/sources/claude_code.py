@@ -189,46 +189,6 @@ def _should_replace(new: list, old: list) -> bool:
     return _record_rank(new) > _record_rank(old)
 
 
-def merge_records(old: list[list], new: list[list]) -> list[list]:
-    """Collapse a file's records with the same (message.id, requestId) to the preferred one.
-
-    Done in the scanning worker so streaming snapshots never cross to the parent; the
-    preference is a consistent order, so the cross-file `Deduper` ends with the same calls.
-    """
-    out: list[list] = []
-    index: dict[tuple, int] = {}
-    for records in (old, new):
-        for rec in records:
-            if rec[MSG_ID] is None:
-                out.append(rec)
-                continue
-            key = (rec[MSG_ID], rec[REQ_ID])
-            i = index.get(key)
-            if i is None:
-                index[key] = len(out)
-                out.append(rec)
-            elif _should_replace(rec, out[i]):
-                out[i] = rec
-    return out
-
-
-def _tail_len(path: Path, tail_start: int) -> int:
-    return os.path.getsize(path) - tail_start
-
-
-def _usage_total(r: list) -> int:
-    return r[IN] + r[OUT] + r[CR] + r[CW5] + r[CW1H]
-
-
-def _should_replace(new: list, old: list) -> bool:
-    if new[SIDECHAIN] != old[SIDECHAIN]:
-        return old[SIDECHAIN]  # the parent's line wins over a sidechain replay
-    a, b = _usage_total(new), _usage_total(old)
-    if a != b:
-        return a > b  # the final streaming snapshot carries the most tokens
-    return new[SPEED] is not None and old[SPEED] is None
-
-
 class Deduper:
     """One API call counts once across every file.
 
