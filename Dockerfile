@@ -1,6 +1,9 @@
 FROM python:3.11-slim
 WORKDIR /app
-COPY . /app
-RUN pip install --no-cache-dir .
+COPY pyproject.toml README.md LICENSE ./
+COPY nomira ./nomira
+RUN pip install --no-cache-dir . && useradd --create-home nomira && mkdir -p /data && chown nomira /data
+USER nomira
+EXPOSE 8787
 ENTRYPOINT ["nomira"]
 CMD ["--help"]
