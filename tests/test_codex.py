@@ -65,3 +65,24 @@ def test_subagent_replay_burst_skipped(tmp_path):
     f.write_text("\n".join(lines) + "\n")
     evs = collect(("codex",), [f]).events
     assert [(e.tokens.reported_input, e.tokens.output) for e in evs] == [(1000, 50)]
+
+
+def test_restart_that_still_grows_uses_last(tmp_path):
+    """A restarted counter can exceed the old total in every field; the delta is then smaller than
+    the last call itself, which a real delta never is."""
+    import json
+    keys = ["input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens"]
+
+    def tc(ts, total, last):
+        return json.dumps({"timestamp": ts, "type": "event_msg", "payload": {"type": "token_count", "info": {
+            "total_token_usage": dict(zip(keys, total)), "last_token_usage": dict(zip(keys, last))}}})
+    ctx = json.dumps({"timestamp": "2025-11-05T10:00:00.000Z", "type": "turn_context", "payload": {"model": "gpt-5"}})
+    f = tmp_path / "rollout-2025-11-05T10-00-00-x.jsonl"
+    f.write_text("\n".join([ctx, tc("2025-11-05T10:00:01.000Z", (32052, 5173, 1348, 192, 33400),
+                                    (32052, 5173, 1348, 192, 33400)),
+                            tc("2025-11-05T10:09:05.000Z", (47575, 33347, 2608, 2203, 50183),
+                               (47575, 33347, 2608, 2203, 50183))]) + "\n")
+    c = collect(("codex",), [f])
+    assert [(e.tokens.reported_input, e.tokens.cache_read, e.tokens.output) for e in c.events] == [
+        (32052, 5173, 1348), (47575, 33347, 2608)]
+    assert c.stats.skipped["counter_reset_uses_last"] == 1

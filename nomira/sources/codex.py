@@ -2,8 +2,9 @@
 
 `token_count` events carry *cumulative* `total_token_usage`, re-emitted unchanged
 on UI or rate-limit refreshes. Per-call usage is the delta between successive
-totals; an unchanged total is not a new call. When the total goes backwards (a
-counter reset) or is missing, `last_token_usage` is the call. `input_tokens`
+totals; an unchanged total is not a new call. When the total restarts (it goes
+backwards, or grows by less than the last call alone) or is missing,
+`last_token_usage` is the call. `input_tokens`
 includes `cached_input_tokens` and `output_tokens` includes reasoning.
 Forked / sub-agent files copy the parent's token lines: identical (timestamp,
 model, usage) calls are counted once across files.
@@ -173,11 +174,13 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
         elif total == prev:
             stats.skip("repeated_total")
             return None
-        elif any(t < p for t, p in zip(total, prev)):
-            stats.skip("counter_reset_uses_last")
-            delta = last or total
         else:
             delta = tuple(t - p for t, p in zip(total, prev))
+            # A real delta contains the last call; one that went negative or is smaller than the
+            # last call means the counter restarted, and then last_token_usage is the call.
+            if any(d < 0 for d in delta) or (last is not None and any(d < x for d, x in zip(delta, last))):
+                stats.skip("counter_reset_uses_last")
+                delta = last or total
     else:
         delta = last
     if delta is None or not any(delta[:4]):

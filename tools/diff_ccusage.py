@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Differential check: random histories full of the known traps, totals compared with ccusage.
+
+Claude Code: streaming snapshots, resumed-session copies, sidechain replays under a new
+requestId, calls without requestId, <synthetic> lines, malformed lines, non-semver versions,
+5m and 1h cache writes. Codex: repeated totals, counter resets, forked copies. Requests stay
+under 200k input tokens (where Nomira bills the whole request at the long-context tier and
+ccusage only the excess, by design) and use priced models only.
+
+    python tools/diff_ccusage.py --seeds 20 --ccusage /path/to/ccusage
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-7", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805"]
+CODEX_MODELS = ["gpt-5-codex", "gpt-5.1-codex", "gpt-5"]
+
+
+def _d(o) -> str:
+    return json.dumps(o, separators=(",", ":"))
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def claude_line(rng, sess, t, mid, rid, model, usage, side=False, version="2.0.37"):
+    d = {"parentUuid": "p", "isSidechain": side, "userType": "external", "cwd": "/w/p", "sessionId": sess,
+         "version": version, "gitBranch": "main", "type": "assistant", "uuid": f"u{rng.getrandbits(40)}",
+         "timestamp": _iso(t)}
+    if rid is not None:
+        d["requestId"] = rid
+    d["message"] = {"id": mid, "type": "message", "role": "assistant", "model": model,
+                    "content": [{"type": "text", "text": "x"}], "stop_reason": None, "stop_sequence": None,
+                    "usage": usage}
+    return _d(d)
+
+
+def claude_history(root: Path, rng: random.Random, without_request_id: float = 0.1) -> None:
+    base = datetime(2026, 11, 10, 8, tzinfo=timezone.utc)
+    sessions = []
+    for s in range(rng.randint(3, 8)):
+        sess = f"{rng.getrandbits(64):016x}-s{s}"
+        project = root / "projects" / f"-w-p{rng.randint(1, 3)}"
+        project.mkdir(parents=True, exist_ok=True)
+        t = base + timedelta(hours=rng.randint(0, 120))
+        lines, calls = [], []
+        for i in range(rng.randint(5, 40)):
+            t += timedelta(seconds=rng.randint(5, 900))
+            model = rng.choice(MODELS)
+            mid = f"msg_{rng.getrandbits(48):012x}"
+            rid = None if rng.random() < without_request_id else f"req_{rng.getrandbits(48):012x}"
+            write = rng.randint(0, 20000)
+            h1 = rng.choice([0, 0, write])
+            usage = {"input_tokens": rng.randint(1, 300), "cache_creation_input_tokens": write,
+                     "cache_read_input_tokens": rng.randint(0, 150000),
+                     "cache_creation": {"ephemeral_5m_input_tokens": write - h1, "ephemeral_1h_input_tokens": h1},
+                     "output_tokens": rng.randint(1, 3000), "service_tier": "standard"}
+            for k in range(rng.randint(1, 3)):  # streaming snapshots, the last one complete
+                partial = dict(usage, output_tokens=usage["output_tokens"] if k == 0 else rng.randint(1, 5))
+                lines.insert(len(lines) - k if k else len(lines),
+                             claude_line(rng, sess, t + timedelta(milliseconds=k), mid, rid, model, partial))
+            calls.append((t, mid, rid, model, usage))
+            r = rng.random()
+            if r < 0.05:
+                lines.append(claude_line(rng, sess, t, "msg_syn" + mid, None, "<synthetic>",
+                                         {"input_tokens": 0, "output_tokens": 0}))
+            elif r < 0.08:
+                lines.append('{"type":"assistant","message":{"id":"' + mid + '","usage":{"input_tokens":')
+            elif r < 0.10:
+                lines.append(claude_line(rng, sess, t, f"msg_v{mid}", "req_v", model, usage, version="dev"))
+        (project / f"{sess}.jsonl").write_text("\n".join(lines) + "\n")
+        sessions.append((project, sess, calls))
+        if rng.random() < 0.5 and calls:  # sub-agent file: replays of parent calls + its own calls
+            sub = project / sess / "subagents"
+            sub.mkdir(parents=True, exist_ok=True)
+            out = []
+            for t0, mid, rid, model, usage in rng.sample(calls, k=min(len(calls), rng.randint(1, 4))):
+                out.append(claude_line(rng, sess, t0 + timedelta(seconds=1), mid, f"req_replay{rng.getrandbits(32)}",
+                                       model, dict(usage, cache_read_input_tokens=usage["cache_read_input_tokens"]
+                                                   + 5000), side=True))
+            for _ in range(rng.randint(1, 5)):
+                out.append(claude_line(rng, sess, t0 + timedelta(seconds=30), f"msg_{rng.getrandbits(48):012x}",
+                                       f"req_{rng.getrandbits(48):012x}", "claude-haiku-4-5-20251001",
+                                       {"input_tokens": 10, "output_tokens": 200, "cache_read_input_tokens": 3000,
+                                        "cache_creation_input_tokens": 100}, side=True))
+            (sub / "agent-x.jsonl").write_text("\n".join(out) + "\n")
+    for project, sess, calls in sessions:  # resumed sessions copy earlier calls into a new file
+        if rng.random() < 0.4 and calls:
+            copied = [claude_line(rng, sess + "r", t, mid, rid, model, usage)
+                      for t, mid, rid, model, usage in calls[: rng.randint(1, len(calls))]]
+            (project / f"{sess}-resumed.jsonl").write_text("\n".join(copied) + "\n")
+
+
+def codex_history(root: Path, rng: random.Random) -> None:
+    keys = ["input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens"]
+    for s in range(rng.randint(2, 5)):
+        t = datetime(2026, 11, 12, 9, tzinfo=timezone.utc) + timedelta(hours=rng.randint(0, 96))
+        sid = f"0199{rng.getrandbits(96):024x}"
+        lines = [_d({"timestamp": _iso(t), "type": "session_meta", "payload": {"id": sid, "cwd": "/w/c",
+                                                                               "source": "cli"}}),
+                 _d({"timestamp": _iso(t), "type": "turn_context", "payload": {"model": rng.choice(CODEX_MODELS)}})]
+        total = [0, 0, 0, 0, 0]
+        for _ in range(rng.randint(3, 25)):
+            t += timedelta(seconds=rng.randint(10, 600))
+            inp = rng.randint(1000, 60000)
+            last = [inp, rng.randint(0, inp), rng.randint(10, 3000), 0, 0]
+            last[3] = rng.randint(0, last[2])
+            last[4] = last[0] + last[2]
+            if rng.random() < 0.1:  # counter reset
+                total = list(last)
+            else:
+                total = [a + b for a, b in zip(total, last)]
+            ev = {"timestamp": _iso(t), "type": "event_msg", "payload": {"type": "token_count", "info": {
+                "total_token_usage": dict(zip(keys, total)), "last_token_usage": dict(zip(keys, last))}}}
+            lines.append(_d(ev))
+            if rng.random() < 0.3:  # a refresh repeats the same totals
+                ev["timestamp"] = _iso(t + timedelta(seconds=1))
+                lines.append(_d(ev))
+            if rng.random() < 0.1:
+                lines.append(_d({"timestamp": _iso(t), "type": "turn_context",
+                                 "payload": {"model": rng.choice(CODEX_MODELS)}}))
+        folder = root / "sessions" / f"{t:%Y/%m/%d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"rollout-{t:%Y-%m-%dT%H-%M-%S}-{sid}.jsonl"
+        (folder / name).write_text("\n".join(lines) + "\n")
+        if rng.random() < 0.3:  # a fork copies the history so far
+            (folder / name.replace(sid, sid[:-4] + "fork")).write_text("\n".join(lines) + "\n")
+
+
+def totals(cmd: list[str], env: dict) -> dict:
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--ccusage", default=shutil.which("ccusage"))
+    ap.add_argument("--without-request-id", type=float, default=0.0,
+                    help="share of Claude calls logged without requestId (third-party endpoints). ccusage "
+                         "20.0.24 counts each streaming snapshot of such a call; Nomira dedups on message.id "
+                         "(shared/README.md), so expect differences when this is above 0")
+    args = ap.parse_args(argv)
+    if not args.ccusage:
+        print("ccusage not found (npm install ccusage@20.0.24 @ccusage/ccusage-linux-x64@20.0.24)", file=sys.stderr)
+        return 2
+    bad = 0
+    for seed in range(args.seeds):
+        rng = random.Random(seed)
+        root = Path(tempfile.mkdtemp(prefix="nomira-diff-"))
+        claude_history(root / "claude", rng, args.without_request_id)
+        codex_history(root / "codex", rng)
+        env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root / "claude"), CODEX_HOME=str(root / "codex"), TZ="UTC",
+                   XDG_CACHE_HOME=str(root / "cache"))
+        for agent, src in (("claude", "claude"), ("codex", "codex")):
+            cc = totals([args.ccusage, agent, "daily", "--offline", "--json", "-z", "UTC"], env)
+            nm = totals([sys.executable, "-m", "nomira", "daily", "--json", "--source", src, "-z", "UTC",
+                         "--no-cache"], env)
+            cc_days = {d["date"]: d.get("totalCost", d.get("costUSD")) for d in cc.get("daily", [])}
+            nm_days = {d["date"]: d["cost_usd"] for d in nm["daily"]}
+            diff = {k: (cc_days.get(k), nm_days.get(k)) for k in set(cc_days) | set(nm_days)
+                    if abs((cc_days.get(k) or 0) - (nm_days.get(k) or 0)) > 1e-9}
+            status = "ok" if not diff else f"DIFF {diff}"
+            bad += bool(diff)
+            print(f"seed {seed:3d} {agent:<6} days {len(nm_days):2d} total ${sum(nm_days.values()):10.6f}  {status}")
+        shutil.rmtree(root)
+    print(f"{bad} mismatching runs")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
