@@ -136,6 +136,27 @@ def codex_history(root: Path, rng: random.Random) -> None:
         (folder / name).write_text("\n".join(lines) + "\n")
         if rng.random() < 0.3:  # a fork copies the history so far
             (folder / name.replace(sid, sid[:-4] + "fork")).write_text("\n".join(lines) + "\n")
+        if rng.random() < 0.4:  # a thread_spawn sub-agent: a burst of the parent's token lines in its spawn second
+            spawn = t + timedelta(seconds=5)
+            sub_id = sid[:-4] + "sub0"
+            copied = [json.loads(x) for x in lines if '"token_count"' in x][-rng.randint(2, 4):]
+            out = [_d({"timestamp": _iso(spawn), "type": "session_meta", "payload": {
+                "id": sub_id, "cwd": "/w/c", "source": {"subagent": {"thread_spawn": {"parent_thread_id": sid}}}}}),
+                _d({"timestamp": _iso(spawn), "type": "turn_context", "payload": {"model": "gpt-5-codex"}})]
+            for k, ev in enumerate(copied):
+                ev["timestamp"] = _iso(spawn + timedelta(milliseconds=10 * k))
+                out.append(_d(ev))
+            sub_total = list(copied[-1]["payload"]["info"]["total_token_usage"].values())
+            ts = spawn
+            for _ in range(rng.randint(1, 6)):
+                ts += timedelta(seconds=rng.randint(5, 120))
+                last = [rng.randint(500, 9000), 0, rng.randint(10, 900), 0, 0]
+                last[1] = rng.randint(0, last[0])
+                last[4] = last[0] + last[2]
+                sub_total = [a + b for a, b in zip(sub_total, last)]
+                out.append(_d({"timestamp": _iso(ts), "type": "event_msg", "payload": {"type": "token_count", "info": {
+                    "total_token_usage": dict(zip(keys, sub_total)), "last_token_usage": dict(zip(keys, last))}}}))
+            (folder / name.replace(sid, sub_id)).write_text("\n".join(out) + "\n")
 
 
 def totals(cmd: list[str], env: dict) -> dict:
