@@ -67,10 +67,12 @@ def compare_text(run: Run, events) -> str:
     label = (lambda k: k) if by_project else (lambda k: k[0][:13])
     rows = efficiency_rows(groups, label)
     line = headline(rows, noun)
+    regime = run.regime(events)
     if run.args.json:
-        return json.dumps({"compare": noun, "rows": rows, "headline": line}, indent=2) + "\n"
+        return json.dumps({"compare": noun, "regime": regime, "rows": rows, "headline": line}, indent=2) + "\n"
     out = [run.style.bold(line) if line else f"(fewer than two priced {noun}s to compare)", ""]
-    out.append(table([noun.capitalize(), "Calls", "Cost", "$/call", "$/1k out", "Cache reuse"],
+    money = "Value" if regime == "subscription" else "Cost"
+    out.append(table([noun.capitalize(), "Calls", money, "$/call", "$/1k out", "Cache reuse"],
                      [[str(r["name"]), str(r["calls"]), usd(r["cost_usd"]), usd(r["usd_per_call"]),
                        usd(r["usd_per_1k_output"]) if r["usd_per_1k_output"] is not None else "—",
                        pct(r["cache_reuse"])] for r in rows], "lrrrrr", style=run.style))
