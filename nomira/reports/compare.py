@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from nomira.reports.aggregate import Tally
+from nomira.reports.render import usd
 
 
 def efficiency_rows(groups: dict[object, Tally], label) -> list[dict]:
@@ -28,4 +29,4 @@ def headline(rows: list[dict], noun: str) -> str | None:
         return None
     top, low = priced[0], priced[-1]
     return (f"{noun} {top['name']} cost {top['cost_usd'] / low['cost_usd']:.1f}x {noun} {low['name']} "
-            f"(${top['cost_usd']:,.2f} vs ${low['cost_usd']:,.2f})")
+            f"({usd(top['cost_usd'])} vs {usd(low['cost_usd'])})")
