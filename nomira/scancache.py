@@ -26,7 +26,23 @@ from nomira import __version__
 
 RECORD_FORMAT = 2
 SIG_BYTES = 256
-FORMAT_TAG = f"{__version__}/{RECORD_FORMAT}/marshal{marshal.version}/py{sys.version_info[:2]}"
+
+
+def code_digest(*parts: str) -> str:
+    """Digest of Nomira's own source files under `parts`: a cache written by other code
+    (an upgrade without a version bump, a local edit) is never read as current."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha1()
+    for part in parts:
+        base = root / part
+        for f in sorted(base.rglob("*.py")) if base.is_dir() else [base]:
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+# records depend on the parsers; outputs (below) on all of the code
+FORMAT_TAG = (f"{__version__}/{RECORD_FORMAT}/marshal{marshal.version}/py{sys.version_info[:2]}/"
+              f"{code_digest('sources', 'scan.py', 'events.py')}")
 
 
 @dataclass
@@ -106,7 +122,7 @@ def default_path(env=os.environ) -> Path:
 
 
 def output_key(parts: list, files: list[tuple[str, str, int, int]]) -> str:
-    h = hashlib.sha256(repr((FORMAT_TAG, parts)).encode())
+    h = hashlib.sha256(repr((FORMAT_TAG, code_digest("."), parts)).encode())
     for f in files:
         h.update(repr(f).encode())
     return h.hexdigest()
