@@ -42,7 +42,8 @@ def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[
         if missing:
             raise FileNotFoundError(f"no such file or directory: {missing[0]}")
         files = claude_code.find_files(explicit)
-        files += [f for f in opencode.find_files(explicit) if f not in files]
+        seen = set(files)
+        files += [f for f in opencode.find_files(explicit) if f not in seen]
         by_source = classify(files)
     else:
         by_source = {name: SOURCES[name].find_files(SOURCES[name].default_paths(env)) for name in selected}
