@@ -58,3 +58,26 @@ def data_home(env: Mapping[str, str] = os.environ) -> Path:
 
 def default_db(env: Mapping[str, str] = os.environ) -> Path:
     return Path(env["NOMIRA_DB"]) if env.get("NOMIRA_DB") else data_home(env) / "nomira.db"
+
+
+def walk_files(root: Path, keep) -> list[Path]:
+    """Files under `root` (recursively, links not followed) whose name `keep(name, parent)` accepts,
+    sorted by path. os.scandir, not pathlib: histories hold thousands of files."""
+    out: list[str] = []
+    stack = [str(root)]
+    while stack:
+        top = stack.pop()
+        try:
+            with os.scandir(top) as it:
+                for entry in it:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file() and keep(entry.name, top):
+                            out.append(entry.path)
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    out.sort()
+    return [Path(p) for p in out]

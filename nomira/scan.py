@@ -127,16 +127,20 @@ def _merge(module, old: list, new: list, stats: ScanStats) -> list:
 
 
 def _job(args: tuple) -> tuple[str, bytes]:
+    """Scan one file (in a worker when there are several): records, state, where it stopped,
+    and the signature of the bytes before that point, for the cache. Paths stay strings."""
+    from nomira.scancache import signature
     name, path, start, state = args
     module = importlib.import_module(name)
     try:
-        records, state, end, stats = module.scan_file(Path(path), start, state)
+        records, state, end, stats = module.scan_file(path, start, state)
+        sig = signature(path, end)
     except OSError as exc:  # vanished or unreadable since discovery: counted, never fatal
         stats = ScanStats(files=1)
         stats.skip(f"unreadable_file:{type(exc).__name__}")
-        return path, marshal.dumps((path, [], state or {}, start, stats.as_dict()))
+        return path, marshal.dumps((path, [], state or {}, start, stats.as_dict(), None))
     records = _merge(module, [], records, stats)
-    return path, marshal.dumps((path, records, state, end, stats.as_dict()))
+    return path, marshal.dumps((path, records, state, end, stats.as_dict(), sig))
 
 
 def _plan(files: list[Path], entries: dict, stats: ScanStats) -> tuple[list, dict]:
@@ -146,14 +150,14 @@ def _plan(files: list[Path], entries: dict, stats: ScanStats) -> tuple[list, dic
     for f in files:
         key = str(f)
         try:
-            st = f.stat()
+            st = os.stat(key)
         except OSError as exc:
             stats.skip(f"unreadable_file:{type(exc).__name__}")
             continue
         e = entries.get(key)
         if e is not None and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns and e.offset == e.size:
             reused[key] = e
-        elif e is not None and e.offset <= st.st_size and e.offset > 0 and signature(f, e.offset) == e.sig:
+        elif e is not None and e.offset <= st.st_size and e.offset > 0 and signature(key, e.offset) == e.sig:
             jobs.append((key, e.offset, e.data()[1], e, st))
         else:
             jobs.append((key, 0, None, None, st))
@@ -162,13 +166,13 @@ def _plan(files: list[Path], entries: dict, stats: ScanStats) -> tuple[list, dic
 
 def iter_scan(module, files: list[Path], entries: dict | None = None, workers: int = 1, progress=None,
               writer=None) -> Iterator[tuple[Path, list, dict, ScanStats]]:
-    """Yield (path, records, state, stats) per file, in path order, resuming from cache `entries`.
+    """Yield (path string, records, state, stats) per file, in path order, resuming from cache `entries`.
 
     Files stream through one at a time, so a caller that keeps only what it needs holds no
     history in memory. With a cache `writer`, each file's new entry is written as it passes.
     Path order makes cross-file dedup ties the same with or without the cache.
     """
-    from nomira.scancache import Entry, signature
+    from nomira.scancache import Entry
     entries = entries or {}
     lost = ScanStats()
     jobs, reused = _plan(sorted(files, key=str), entries, lost)
@@ -182,7 +186,8 @@ def iter_scan(module, files: list[Path], entries: dict | None = None, workers: i
         import multiprocessing
         ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
         pool = ctx.Pool(min(workers, len(args)))
-        results = _tracked(pool.imap(_job, args), progress, by_key)  # ordered, dynamically shared
+        chunk = max(1, len(args) // (workers * 16))  # thousands of small files: fewer round trips
+        results = _tracked(pool.imap(_job, args, chunk), progress, by_key)  # ordered, dynamically shared
     else:
         results = _tracked(map(_job, args), progress, by_key)
     try:
@@ -191,9 +196,9 @@ def iter_scan(module, files: list[Path], entries: dict | None = None, workers: i
                 if writer is not None:
                     writer.keep(key)
                 records, state, stats = reused[key].data()
-                yield Path(key), records, state, ScanStats.from_dict(stats)
+                yield key, records, state, ScanStats.from_dict(stats)
                 continue
-            path, records, state, end, stats = marshal.loads(next(results))
+            path, records, state, end, stats, sig = marshal.loads(next(results))
             _k, start, _s, prev, st = by_key[key]
             if prev is not None:
                 merged = ScanStats.from_dict(prev.data()[2])
@@ -201,24 +206,20 @@ def iter_scan(module, files: list[Path], entries: dict | None = None, workers: i
                 merged.files = 1
                 records = _merge(module, prev.data()[0], records, merged)
                 stats = merged.as_dict()
-            try:
-                sig = signature(Path(key), end)
-            except OSError as exc:  # gone since it was read: report what was read, cache nothing
+            if sig is None:  # gone or unreadable: report what was read, cache nothing
                 lost.merge(ScanStats.from_dict(stats))
-                if not any(k.startswith("unreadable_file:") for k in stats["skipped"]):
-                    lost.skip(f"unreadable_file:{type(exc).__name__}")
                 continue
             if writer is not None:
                 persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
                 writer.put(key, Entry(st.st_size, st.st_mtime_ns, end, sig, marshal.dumps((records, state, persisted))))
-            yield Path(key), records, state, ScanStats.from_dict(stats)
+            yield key, records, state, ScanStats.from_dict(stats)
     finally:
         if pool is not None:
             pool.terminate()
         if progress:
             progress.done()
     if lost.skipped:
-        yield Path("(unreadable)"), [], {}, lost
+        yield "(unreadable)", [], {}, lost
 
 
 def scan_files(module, files: list[Path], entries: dict | None = None, workers: int = 1,

@@ -61,7 +61,7 @@ class Entry:
         return marshal.loads(self.blob if self.blob is not None else self.fetch())
 
 
-def signature(path: Path, offset: int) -> bytes:
+def signature(path: str | Path, offset: int) -> bytes:
     """Hash of the bytes just before `offset`: detects a file rewritten in place."""
     start = max(0, offset - SIG_BYTES)
     with open(path, "rb") as fh:

@@ -154,7 +154,7 @@ def test_file_vanishing_mid_run_is_counted_not_fatal(tmp_path, monkeypatch):
     real = claude_code.scan_file
 
     def vanish(path, start=0, state=None):
-        path.unlink()
+        os.unlink(path)
         return real(path, start, state)
     monkeypatch.setattr(claude_code, "scan_file", vanish)
     out = scan_files(claude_code, [f])

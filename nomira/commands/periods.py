@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from nomira.cli import Run, UserError
 from nomira.reports import periods
 from nomira.reports.aggregate import Tally
-from nomira.reports.render import table, tokens, usd
+from nomira.reports.render import render_json, table, tokens, usd
 
 LABEL = {"subscription": "Value", "api": "Cost"}
 
@@ -70,8 +70,8 @@ def period_text(run: Run, events, label: str) -> str:
             if plans is not None:
                 entry["value_vs_plan"] = _vs_plan_json(k, by_source, plans)
             rows.append(entry)
-        return json.dumps({period: rows, "totals": total.as_dict(), "value_label": label,
-                           "timezone": str(run.tz)}, indent=2) + "\n"
+        return render_json({period: rows, "totals": total.as_dict(), "value_label": label,
+                            "timezone": str(run.tz)})
     return _period_table(run, grouped, keys, total, label, plans, by_source)
 
 

@@ -42,6 +42,7 @@ def _in_range(run: Run, e) -> bool:
 
 def report_text(run: Run, events, collected) -> str:
     from nomira.reports import summary
+    from nomira.reports.render import render_json
     from nomira.reports.text import render_report
     from nomira.sources import codex
     allowance = codex.latest_allowance(collected.states.get("codex", []))
@@ -52,7 +53,7 @@ def report_text(run: Run, events, collected) -> str:
     report = summary.build(run.priced(events), run.regime(events), collected.stats.as_dict(), allowance_dict,
                            run.table.generated)
     if run.args.json:
-        return json.dumps(report, indent=2) + "\n"
+        return render_json(report)
     return render_report(report, run.style) + "\n"
 
 

@@ -1,6 +1,7 @@
 """Terminal rendering: aligned tables that fit 80 columns, colour only when wanted."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Sequence
@@ -77,3 +78,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str, max
         line = "  ".join(cells).rstrip()
         lines.append(style.bold(line) if (style and n == 0) else line)
     return "\n".join(lines)
+
+
+def render_json(doc: dict) -> str:
+    """JSON for scripts, readable and fast: one top-level key per line, one row per line for lists.
+
+    `json.dumps(indent=...)` falls back to CPython's pure-Python encoder (seconds for thousands
+    of sessions); each piece here goes through the C encoder.
+    """
+    dumps = json.dumps
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            body = ",\n  ".join(dumps(v) for v in value)
+            parts.append(f" {dumps(key)}: [\n  {body}\n ]")
+        else:
+            parts.append(f" {dumps(key)}: {dumps(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"

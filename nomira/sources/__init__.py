@@ -35,16 +35,23 @@ def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
     return out
 
 
+def _walk_explicit(explicit: list[Path]) -> list[Path]:
+    """Every file under the given paths that some source reads, in one walk."""
+    from nomira import paths
+    keep = lambda name, parent: name.endswith(".jsonl") or opencode._is_opencode_file(name, parent)  # noqa: E731
+    files: list[Path] = []
+    for p in explicit:
+        files.extend([p] if p.is_file() else paths.walk_files(p, keep))
+    return sorted(set(files), key=str)
+
+
 def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[str, str]) -> dict[str, list[Path]]:
     selected = list(selected)
     if explicit:
         missing = [p for p in explicit if not p.exists()]
         if missing:
             raise FileNotFoundError(f"no such file or directory: {missing[0]}")
-        files = claude_code.find_files(explicit)
-        seen = set(files)
-        files += [f for f in opencode.find_files(explicit) if f not in seen]
-        by_source = classify(files)
+        by_source = classify(_walk_explicit(explicit))
     else:
         by_source = {name: SOURCES[name].find_files(SOURCES[name].default_paths(env)) for name in selected}
     return {name: by_source.get(name, []) for name in selected}
@@ -89,7 +96,7 @@ def fingerprint(found: dict[str, list[Path]]) -> list[tuple]:
     for source, files in found.items():
         for f in files:
             try:
-                st = f.stat()
+                st = os.stat(f)
             except OSError:
                 continue
             out.append((source, str(f), st.st_size, st.st_mtime_ns))

@@ -38,24 +38,23 @@ def find_files(roots: Iterable[Path]) -> list[Path]:
         if root.is_file():
             files.append(root)
         elif root.is_dir():
-            files.extend(p for p in root.rglob("*.jsonl") if p.is_file())
-    return sorted(set(files))
+            files.extend(paths.walk_files(root, lambda name, _parent: name.endswith(".jsonl")))
+    return sorted(set(files), key=str)
 
 
-def file_identity(path: Path) -> tuple[str, str]:
+def file_identity(path: str | Path) -> tuple[str, str]:
     """(session_id, project label) from the path; sub-agent files belong to their parent session."""
-    parts = path.parts
+    parts = str(path).split(os.sep)
+    stem = parts[-1][:-6] if parts[-1].endswith(".jsonl") else parts[-1]
     if len(parts) >= 3 and parts[-2] == "subagents":
-        session = parts[-3]
-        project_dir = Path(*parts[:-3]) if len(parts) > 3 else Path(".")
+        session, folder = parts[-3], parts[:-3]
     else:
-        session = path.stem
-        project_dir = path.parent
+        session, folder = stem, parts[:-1]
     if "projects" in parts:
         i = len(parts) - 1 - parts[::-1].index("projects")
         if i + 1 < len(parts) - 1:
             return session, parts[i + 1]
-    return session, project_dir.name or "unknown"
+    return session, (folder[-1] if folder and folder[-1] else "unknown")
 
 
 def _int(value) -> int:
@@ -262,7 +261,7 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
     """Deduplicate the calls of every file (files stream through), then emit the kept events."""
     dedup = Deduper()
     for path, records, _state in per_file:
-        session, project = file_identity(Path(path))
+        session, project = file_identity(path)
         for rec in records:
             dedup.add(rec, session, project)
     if dedup.duplicates:

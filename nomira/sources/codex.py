@@ -38,10 +38,11 @@ def find_files(roots: Iterable[Path]) -> list[Path]:
     seen: dict[str, Path] = {}
     for root in roots:
         root = Path(root)
-        found = [root] if root.is_file() else sorted(root.rglob("*.jsonl")) if root.is_dir() else []
+        found = ([root] if root.is_file() else
+                 paths.walk_files(root, lambda name, _parent: name.endswith(".jsonl")) if root.is_dir() else [])
         for p in found:
             seen.setdefault(p.name, p)
-    return sorted(seen.values())
+    return sorted(seen.values(), key=str)
 
 
 def _usage_tuple(u) -> tuple[int, ...] | None:
@@ -199,7 +200,7 @@ def _to_allowance(a: list | None) -> Allowance | None:
 
 
 def session_of(path: Path, state: dict) -> str:
-    return state.get("session") or Path(path).stem
+    return state.get("session") or os.path.splitext(os.path.basename(path))[0]
 
 
 def project_of(state: dict) -> str:

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
+from nomira import paths
 from nomira.events import TokenCounts, UsageEvent
 from nomira.scan import ScanStats
 
@@ -37,6 +38,13 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
     return [r for r in roots if r.is_dir()]
 
 
+def _is_opencode_file(name: str, parent: str) -> bool:
+    if name.startswith("opencode") and (name.endswith(".db") or name.endswith(".db-wal")):
+        return True
+    return name.endswith(".json") and os.path.basename(os.path.dirname(parent)) == "message" \
+        and os.path.basename(os.path.dirname(os.path.dirname(parent))) == "storage"
+
+
 def find_files(roots: Iterable[Path]) -> list[Path]:
     """The database (with its -wal, so a cached report notices new rows) and legacy message files."""
     out: list[Path] = []
@@ -45,15 +53,22 @@ def find_files(roots: Iterable[Path]) -> list[Path]:
         if root.is_file():
             out.append(root)
             continue
-        for data_dir in [root, *sorted({p.parent for p in root.rglob("opencode*.db")} - {root})]:
-            dbs = ([data_dir / "opencode.db"] if (data_dir / "opencode.db").exists()
-                   else sorted(data_dir.glob("opencode-*.db"))[:1])
-            for db in dbs:
-                out.append(db)
-                if Path(str(db) + "-wal").exists():
-                    out.append(Path(str(db) + "-wal"))
-        out.extend(sorted(root.rglob("storage/message/*/*.json")))
-    return out
+        found = paths.walk_files(root, _is_opencode_file)
+        by_dir: dict[Path, list[Path]] = {}
+        for f in found:
+            if f.name.startswith("opencode"):
+                by_dir.setdefault(f.parent, []).append(f)
+            else:
+                out.append(f)
+        for folder, dbs in by_dir.items():  # opencode.db, else the first opencode-<channel>.db
+            names = {f.name for f in dbs}
+            main = "opencode.db" if "opencode.db" in names else next(
+                (n for n in sorted(names) if n.endswith(".db")), None)
+            if main:
+                out.append(folder / main)
+                if main + "-wal" in names:
+                    out.append(folder / (main + "-wal"))
+    return sorted(out, key=str)
 
 
 def _int(v) -> int:
@@ -143,6 +158,7 @@ def _scan_legacy(path: Path, stats: ScanStats) -> list[list]:
 
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
     """Not line-based: read whole each time (end offset 0 means 'never resume')."""
+    path = Path(path)
     stats = ScanStats(files=1, bytes=path.stat().st_size)
     if path.name.endswith(("-wal", "-shm")):
         return [], {}, 0, stats
