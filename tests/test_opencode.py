@@ -51,3 +51,11 @@ def test_wal_file_is_fingerprinted_not_parsed(tmp_path):
     assert [f.name for f in files] == ["opencode.db", "opencode.db-wal"]
     records, _, end, _ = opencode.scan_file(tmp_path / "opencode.db-wal")
     assert records == [] and end == 0
+
+
+def test_subscription_agents_next_to_api_usage_are_never_called_a_bill(run_json):
+    r = run_json("--path", OC, "--path", FIXTURES / "codex")
+    assert r["regime"] == "mixed" and r["value_label"] == "API-equivalent value + cost"
+    monthly = run_json("monthly", "--path", OC, "--path", FIXTURES / "codex", "--timezone", "UTC")
+    assert monthly["value_label"] == "Value+Cost"
+    assert set(monthly["monthly"][0]["value_vs_plan"]) == {"codex"}  # plans cover subscription agents only

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 
 from nomira.cli import Run, UserError
 from nomira.reports import periods
-from nomira.reports.aggregate import Tally
+from nomira.reports.aggregate import MONEY_COLUMN, Tally
 from nomira.reports.render import render_json, table, tokens, usd
 
-LABEL = {"subscription": "Value", "api": "Cost"}
+LABEL = MONEY_COLUMN
 
 
 def add_arguments(name, p) -> None:
@@ -53,7 +53,7 @@ def period_text(run: Run, events, label: str) -> str:
     fn = {"daily": periods.daily, "monthly": periods.monthly, "session": periods.sessions}[period]
     grouped = fn(run.priced(events), run.tz, run.since, run.until)
     plans, by_source = None, {}
-    if period == "monthly" and label == "Value":
+    if period == "monthly" and label != "Cost":
         plans, by_source = _plan_values(run, events)
     keys = sorted(grouped.rows, key=lambda k: (grouped.rows[k]["all"].last, k) if period == "session" else k)
     total = Tally()

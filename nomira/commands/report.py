@@ -58,7 +58,7 @@ def report_text(run: Run, events, collected) -> str:
 
 
 def compare_text(run: Run, events) -> str:
-    from nomira.reports.aggregate import group
+    from nomira.reports.aggregate import MONEY_COLUMN, group
     from nomira.reports.compare import efficiency_rows, headline
     from nomira.reports.render import pct, table, usd
     by_project = run.args.by_project
@@ -72,7 +72,7 @@ def compare_text(run: Run, events) -> str:
     if run.args.json:
         return json.dumps({"compare": noun, "regime": regime, "rows": rows, "headline": line}, indent=2) + "\n"
     out = [run.style.bold(line) if line else f"(fewer than two priced {noun}s to compare)", ""]
-    money = "Value" if regime == "subscription" else "Cost"
+    money = MONEY_COLUMN[regime]
     out.append(table([noun.capitalize(), "Calls", money, "$/call", "$/1k out", "Cache reuse"],
                      [[str(r["name"]), str(r["calls"]), usd(r["cost_usd"]), usd(r["usd_per_call"]),
                        usd(r["usd_per_1k_output"]) if r["usd_per_1k_output"] is not None else "—",

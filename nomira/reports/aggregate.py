@@ -12,7 +12,11 @@ from nomira.pricing.engine import Cost
 REGIME_LABELS = {
     "subscription": "API-equivalent value",
     "api": "cost",
+    # subscription agents next to API-key usage (e.g. OpenCode): never call the former a bill
+    "mixed": "API-equivalent value + cost",
 }
+# column header for the money figure in each regime
+MONEY_COLUMN = {"subscription": "Value", "api": "Cost", "mixed": "Value+Cost"}
 SUBSCRIPTION_SOURCES = {"claude_code", "codex"}
 
 
@@ -128,6 +132,9 @@ def rollup(groups: dict, key: Callable[[object], object]) -> dict[object, Tally]
 
 
 def regime_of(sources: Iterable[str], override: str | None = None) -> str:
-    if override in REGIME_LABELS:
+    if override in ("subscription", "api"):
         return override
-    return "subscription" if set(sources) <= SUBSCRIPTION_SOURCES else "api"
+    sources = set(sources)
+    if sources <= SUBSCRIPTION_SOURCES:
+        return "subscription"
+    return "mixed" if sources & SUBSCRIPTION_SOURCES else "api"

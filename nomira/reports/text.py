@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import textwrap
 
+from nomira.reports.aggregate import MONEY_COLUMN
 from nomira.reports.render import Style, pct, table, tokens, usd
 
 SOURCE_NAMES = {"claude_code": "Claude Code", "codex": "Codex", "opencode": "OpenCode"}
@@ -15,7 +16,8 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
     tot = report["totals"]
     out = []
     names = " + ".join(SOURCE_NAMES.get(s, s) for s in report["sources"]) or "no usage found"
-    note = "subscription usage, not a bill" if report["regime"] == "subscription" else "billed at API rates"
+    note = {"subscription": "subscription usage, not a bill", "api": "billed at API rates"}.get(
+        report["regime"], "subscription agents at API-equivalent value, not a bill; other usage billed at API rates")
     out.append(style.bold(f"Nomira · {names} · {label}"))
     out.append(style.dim(f"({note})"))
     out.append("")
@@ -24,8 +26,7 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
         shown = sorted(sessions, key=lambda r: -r["cost_usd"])[:max_sessions]
         rows = [[s["session_id"][:8], s["project"], str(s["calls"]), tokens(s["tokens"]["total"]),
                  usd(s["cost_usd"]), pct(s["cache_share_of_cost"])] for s in shown]
-        out.append(table(["Session", "Project", "Calls", "Tokens", label.split()[0].capitalize()
-                          if report["regime"] == "api" else "Value", "Cache"], rows, "llrrrr", style=style))
+        out.append(table(["Session", "Project", "Calls", "Tokens", MONEY_COLUMN[report["regime"]], "Cache"], rows, "llrrrr", style=style))
         if len(sessions) > len(shown):
             out.append(style.dim(f"… {len(sessions) - len(shown)} more sessions (use --json for all)"))
         out.append("")
