@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Callable
 
 from nomira import __version__, scancache
 from nomira.reports.render import Style, use_color
@@ -138,6 +139,7 @@ class Run:
             raise UserError(str(exc)) from exc
         self.cache = None if (args.no_cache or args.demo) else self._open_cache()
         self._table = None
+        self.seen_sources: set[str] = set()
         self.color = use_color() and not args.no_color
         self.style = Style(self.color)
         from nomira import dates
@@ -185,15 +187,49 @@ class Run:
         return collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
                        progress=True, found=self.found)
 
-    def priced(self, events):
-        """(event, cost) pairs, lazily: costs are aggregated as they are made, never all held."""
+    def priced(self, events, seen: set | None = None):
+        """(event, cost) pairs, lazily: costs are aggregated as they are made, never all held.
+        Notes each event's source in `seen` (default: `seen_sources`), for `regime()`."""
         from nomira.pricing.engine import Pricer
         pricer = Pricer(self.table)
-        return ((e, pricer(e)) for e in events)
+        seen = self.seen_sources if seen is None else seen
+        for e in events:
+            seen.add(e.source)
+            yield e, pricer(e)
 
-    def regime(self, events) -> str:
+    def regime(self, events=None) -> str:
+        """The cost regime of `events`, or of every event priced so far."""
         from nomira.reports.aggregate import regime_of
-        return regime_of({e.source for e in events}, None if self.args.regime == "auto" else self.args.regime)
+        sources = self.seen_sources if events is None else {e.source for e in events}
+        return regime_of(sources, self.regime_override)
+
+    @property
+    def regime_override(self) -> str | None:
+        return None if self.args.regime == "auto" else self.args.regime
+
+    def in_range(self, events):
+        """`events` within --since/--until (local days)."""
+        if self.since is None and self.until is None:
+            return events
+        from nomira.reports.periods import in_range
+        since, until, tz = self.since, self.until, self.tz
+        return (e for e in events if in_range(e.occurred_at.astimezone(tz).date(), since, until))
+
+    def fold(self, collected, fold: Callable, merge: Callable):
+        """`fold` of the priced in-range events, a bounded group at a time (in worker processes
+        when the history was spilled), partials merged with `merge`."""
+        self.table  # noqa: B018 - resolve prices once, before any worker forks
+
+        def task(events):
+            seen: set[str] = set()
+            return fold(self.priced(self.in_range(events), seen)), seen
+
+        def both(a, b):
+            return merge(a[0], b[0]), a[1] | b[1]
+        result = collected.fold(task, both, os.cpu_count() or 1)
+        partial, seen = result if result is not None else task([])
+        self.seen_sources |= seen
+        return partial
 
     def no_usage(self) -> None:
         print("nomira: no usage found (looked for Claude Code and Codex logs; try --path or --demo)",

@@ -34,27 +34,43 @@ def cmd_period(args) -> int:
     if cached is not None:
         sys.stdout.write(cached)
         return 0
-    events = run.collect().events
-    if not events:
-        run.no_usage()
-    label = LABEL[run.regime(events)]
+    collected = run.collect()
     if args.period == "blocks":
-        text = blocks_text(run, events, label)
+        events = collected.events  # 5-hour windows need the whole timeline, in order
+        text = blocks_text(run, events, LABEL[run.regime(events)])
     else:
-        text = period_text(run, events, label)
+        text = period_text(run, collected)
+    if not run.seen_sources:
+        run.no_usage()
     sys.stdout.write(text)
-    if events and cacheable:
+    if run.seen_sources and cacheable:
         run.store_output(key, text)
     return 0
 
 
-def period_text(run: Run, events, label: str) -> str:
+def period_text(run: Run, collected) -> str:
+    """One pass over the events (a bounded group at a time): the period tallies and, for
+    monthly, the value per (month, source) to set against the plan prices."""
     period = run.args.period
     fn = {"daily": periods.daily, "monthly": periods.monthly, "session": periods.sessions}[period]
-    grouped = fn(run.priced(events), run.tz, run.since, run.until)
-    plans, by_source = None, {}
+
+    def fold(priced):
+        values: dict[tuple[str, str], float] = {}
+        if period == "monthly":
+            priced = _noting_plan_values(run, priced, values)
+        return fn(priced, run.tz, run.since, run.until), values
+
+    def merge(a, b):
+        for k, v in b[1].items():
+            a[1][k] = a[1].get(k, 0.0) + v
+        return a[0].merge(b[0]), a[1]
+    grouped, values = run.fold(collected, fold, merge)
+    label = LABEL[run.regime()]
+    plans = None
     if period == "monthly" and label != "Cost":
-        plans, by_source = _plan_values(run, events)
+        from nomira.plans import PLANS, plans_for
+        plans = plans_for({PLANS[k].source: k for k in run.args.plan}, run.args.plan_price)
+    by_source = values
     keys = sorted(grouped.rows, key=lambda k: (grouped.rows[k]["all"].last, k) if period == "session" else k)
     total = Tally()
     for k in keys:
@@ -118,16 +134,15 @@ def _row(period, key, t: Tally, plans, by_source, run, breakdown=False) -> list[
     return row
 
 
-def _plan_values(run: Run, events):
-    from nomira.plans import PLANS, plans_for
-    chosen = {PLANS[k].source: k for k in run.args.plan}
-    plans = plans_for(chosen, run.args.plan_price)
-    values: dict[tuple[str, str], float] = {}
-    for e, c in run.priced(events):
-        day = e.occurred_at.astimezone(run.tz).date()
-        if c is not None and periods.in_range(day, run.since, run.until):
-            values[(day.isoformat()[:7], e.source)] = values.get((day.isoformat()[:7], e.source), 0.0) + c.total_usd
-    return plans, values
+def _noting_plan_values(run: Run, priced, values: dict):
+    """Pass `priced` through, summing each in-range call's value per (month, source)."""
+    for e, c in priced:
+        if c is not None:
+            day = e.occurred_at.astimezone(run.tz).date()
+            if periods.in_range(day, run.since, run.until):
+                k = (day.isoformat()[:7], e.source)
+                values[k] = values.get(k, 0.0) + c.total_usd
+        yield e, c
 
 
 def _vs_plan_json(month, values, plans) -> dict:

@@ -20,27 +20,19 @@ def cmd_report(args) -> int:
         sys.stdout.write(cached)
         return 0
     collected = run.collect()
-    events = [e for e in collected.events if _in_range(run, e)]
     if args.compare:
-        text = compare_text(run, events)
+        text = compare_text(run, collected)
     else:
-        text = report_text(run, events, collected)
-    if not events:
+        text = report_text(run, collected)
+    if not run.seen_sources:
         run.no_usage()
     sys.stdout.write(text)
-    if events:
+    if run.seen_sources:
         run.store_output(key, text)
     return 0
 
 
-def _in_range(run: Run, e) -> bool:
-    if run.since is None and run.until is None:
-        return True
-    from nomira.reports.periods import in_range
-    return in_range(e.occurred_at.astimezone(run.tz).date(), run.since, run.until)
-
-
-def report_text(run: Run, events, collected) -> str:
+def report_text(run: Run, collected) -> str:
     from nomira.reports import summary
     from nomira.reports.render import render_json
     from nomira.reports.text import render_report
@@ -50,25 +42,26 @@ def report_text(run: Run, events, collected) -> str:
     if allowance:
         as_of, a = allowance
         allowance_dict = {"as_of": as_of, **{k: getattr(a, k) for k in a.__dataclass_fields__}}
-    report = summary.build(run.priced(events), run.regime(events), collected.stats.as_dict(), allowance_dict,
-                           run.table.generated)
+    report = summary.finish(run.fold(collected, summary.fold, summary.merge), run.regime_override,
+                            allowance_dict, run.table.generated)
+    report["scan"] = collected.stats.as_dict()
     if run.args.json:
         return render_json(report)
     return render_report(report, run.style) + "\n"
 
 
-def compare_text(run: Run, events) -> str:
-    from nomira.reports.aggregate import MONEY_COLUMN, group
+def compare_text(run: Run, collected) -> str:
+    from nomira.reports.aggregate import MONEY_COLUMN, group, merge_groups
     from nomira.reports.compare import efficiency_rows, headline
     from nomira.reports.render import pct, table, usd
     by_project = run.args.by_project
     noun = "project" if by_project else "session"
-    groups = group(run.priced(events), (lambda e, c: e.project) if by_project
-                   else (lambda e, c: (e.session_id, e.project)))
+    key = (lambda e, c: e.project) if by_project else (lambda e, c: (e.session_id, e.project))
+    groups = run.fold(collected, lambda priced: group(priced, key), merge_groups)
     label = (lambda k: k) if by_project else (lambda k: k[0][:13])
     rows = efficiency_rows(groups, label)
     line = headline(rows, noun)
-    regime = run.regime(events)
+    regime = run.regime()
     if run.args.json:
         return json.dumps({"compare": noun, "regime": regime, "rows": rows, "headline": line}, indent=2) + "\n"
     out = [run.style.bold(line) if line else f"(fewer than two priced {noun}s to compare)", ""]

@@ -122,6 +122,17 @@ def group(priced: Iterable[tuple[UsageEvent, Cost | None]],
     return out
 
 
+def merge_groups(a: dict[object, Tally], b: dict[object, Tally]) -> dict[object, Tally]:
+    """Tallies of two parts of a history under the same keys, as one (into `a`)."""
+    for k, tally in b.items():
+        mine = a.get(k)
+        if mine is None:
+            a[k] = tally
+        else:
+            mine.merge(tally)
+    return a
+
+
 def rollup(groups: dict, key: Callable[[object], object]) -> dict[object, Tally]:
     """Merge already-grouped tallies under a coarser key."""
     out: dict[object, Tally] = {}

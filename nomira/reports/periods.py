@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 from nomira.events import UsageEvent
 from nomira.pricing.engine import Cost
-from nomira.reports.aggregate import Tally
+from nomira.reports.aggregate import Tally, merge_groups
 
 BLOCK = timedelta(hours=5)
 
@@ -32,6 +32,17 @@ class Grouped:
         if m is None:
             m = row["models"][event.model] = Tally()
         m.add(event, cost)
+
+    def merge(self, other: "Grouped") -> "Grouped":
+        """The rows of two disjoint parts of a history, as one."""
+        for key, row in other.rows.items():
+            mine = self.rows.get(key)
+            if mine is None:
+                self.rows[key] = row
+                continue
+            mine["all"].merge(row["all"])
+            merge_groups(mine["models"], row["models"])
+        return self
 
 
 def in_range(day: date, since: date | None, until: date | None) -> bool:

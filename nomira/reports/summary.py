@@ -1,6 +1,7 @@
 """The Stage 0 report: per session, per model and total, as one dict (rendered or dumped as JSON).
 
-Built in one pass over (event, cost) pairs, so costs are never all held in memory.
+Folded in one pass over (event, cost) pairs, so costs are never all held in memory; folds of
+parts of a history merge, so the parts can be folded apart (and in parallel).
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Iterable
 from nomira import __version__
 from nomira.events import UsageEvent
 from nomira.pricing.engine import Cost
-from nomira.reports.aggregate import REGIME_LABELS, Tally, rollup
+from nomira.reports.aggregate import REGIME_LABELS, Tally, merge_groups, regime_of, rollup
 
 
 def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
@@ -54,8 +55,9 @@ def session_rows(fine: dict) -> list[dict]:
     return rows
 
 
-def build(priced: Iterable[tuple[UsageEvent, Cost | None]], regime: str, stats: dict, allowance=None,
-          table_generated: str = "") -> dict:
+def fold(priced: Iterable[tuple[UsageEvent, Cost | None]]) -> tuple[dict, dict]:
+    """One pass over (event, cost) pairs: tallies per (source, session, project, model) and
+    what the report says of each model."""
     fine: dict[tuple, Tally] = {}
     info: dict[str, dict] = {}
     for event, cost in priced:
@@ -65,16 +67,42 @@ def build(priced: Iterable[tuple[UsageEvent, Cost | None]], regime: str, stats: 
             tally = fine[key] = Tally()
         tally.add(event, cost)
         _note_model(info, event, cost)
+    return fine, info
+
+
+def merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
+    """Two folds of disjoint parts of a history, as one."""
+    fine, info = a
+    merge_groups(fine, b[0])
+    for model, row in b[1].items():
+        mine = info.get(model)
+        if mine is None:
+            info[model] = row
+            continue
+        mine["verified"] = mine["verified"] and row["verified"]
+        mine["model_assumed"] = mine["model_assumed"] or row["model_assumed"]
+        mine["unpriced_modifiers"] |= row["unpriced_modifiers"]
+        mine["long_context_calls"] += row["long_context_calls"]
+    return fine, info
+
+
+def finish(folded: tuple[dict, dict], regime_override: str | None = None, allowance=None,
+           table_generated: str = "") -> dict:
+    """The report; the caller adds "scan" (the stats are complete only once the events
+    have been deduplicated)."""
+    fine, info = folded
     tot = rollup(fine, lambda k: None).get(None, Tally())
+    sources = sorted({k[0] for k in fine})
+    regime = regime_of(sources, regime_override)
     return {
         "nomira_version": __version__,
         "regime": regime,
         "value_label": REGIME_LABELS[regime],
-        "sources": sorted({k[0] for k in fine}),
+        "sources": sources,
         "price_table": table_generated,
         "totals": tot.as_dict(),
         "models": model_rows(info, fine),
         "sessions": session_rows(fine),
         "allowance": allowance,
-        "scan": stats,
+        "scan": None,
     }

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import sys
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
+from nomira import partition
 from nomira.events import UsageEvent
 from nomira.scan import Progress, ScanStats, iter_scan
 from nomira.sources import claude_code, codex, opencode
@@ -15,11 +16,101 @@ from nomira.sources import claude_code, codex, opencode
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
 
 
-@dataclass
 class Collected:
-    events: list[UsageEvent]
-    stats: ScanStats
-    states: dict[str, list[dict]] = field(default_factory=dict)
+    """A scanned history: stats and per-file states now, deduplicated events on demand.
+
+    `fold()` reduces the events a bounded group at a time (in worker processes when the
+    history was spilled and there are several cores) for reports that aggregate as they
+    go; `events` holds them all, sorted, for the few that need the whole timeline.
+    Duplicates are counted while deduplicating, so `stats` is complete once the events
+    have been produced (reading it first produces them).
+    """
+
+    def __init__(self, pending: list, stats: ScanStats, states: dict[str, list[dict]]) -> None:
+        self._pending = pending  # (source module, Partitions) not yet deduplicated
+        self._stats = stats
+        self.states = states
+        self._events: list[UsageEvent] | None = None
+
+    def _tasks(self) -> list[tuple]:
+        if self._pending is None:
+            raise RuntimeError("the events of this history were already produced")
+        return [(mod, parts, group) for mod, parts in self._pending for group in parts.plan()]
+
+    def _done(self) -> None:
+        for _mod, parts in self._pending:
+            parts.close()
+        self._pending = None
+
+    def batches(self) -> Iterator[list[UsageEvent]]:
+        """Every event once, a group at a time, each group sorted by time."""
+        if self._events is not None:
+            yield self._events
+            return
+        tasks = self._tasks()
+        for task in tasks:
+            yield _dedup(task, self._stats)
+        self._done()
+
+    def fold(self, fn: Callable[[list[UsageEvent]], object], merge: Callable[[object, object], object],
+             workers: int = 1):
+        """merge(...merge(fn(group 1), fn(group 2))...) over the groups of events, in order."""
+        if self._events is not None:
+            return fn(self._events)
+        tasks = self._tasks()
+        result = None
+        if workers > 1 and len(tasks) > 1 and sys.platform != "win32":
+            import multiprocessing
+            global _FOLDING
+            _FOLDING = (tasks, fn)
+            try:
+                with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
+                    for partial, stats in pool.imap(_fold_task, range(len(tasks))):
+                        self._stats.merge(ScanStats.from_dict(stats))
+                        result = partial if result is None else merge(result, partial)
+            finally:
+                _FOLDING = None
+        else:
+            for task in tasks:
+                partial = fn(_dedup(task, self._stats))
+                result = partial if result is None else merge(result, partial)
+        self._done()
+        return result
+
+    @property
+    def events(self) -> list[UsageEvent]:
+        if self._events is None:
+            events = [e for batch in self.batches() for e in batch]
+            events.sort(key=_occurred_at)
+            self._events = events
+        return self._events
+
+    @property
+    def stats(self) -> ScanStats:
+        if self._pending is not None:
+            self.events  # noqa: B018 - deduplicate, which counts the duplicates
+        return self._stats
+
+
+_FOLDING = None  # (tasks, fn) for forked fold workers
+
+
+def _dedup(task: tuple, stats: ScanStats) -> list[UsageEvent]:
+    mod, parts, group = task
+    batch = list(mod.events_from_files(parts.read(group), stats))
+    batch.sort(key=_occurred_at)
+    return batch
+
+
+def _fold_task(i: int) -> tuple[object, dict]:
+    tasks, fn = _FOLDING
+    stats = ScanStats()
+    partial = fn(_dedup(tasks[i], stats))
+    return partial, stats.as_dict()
+
+
+def _occurred_at(e: UsageEvent):
+    return e.occurred_at
 
 
 def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
@@ -59,35 +150,33 @@ def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[
 
 def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] | None = None,
             env: Mapping[str, str] = os.environ, cache=None, workers: int = 1,
-            progress: bool = False, found: dict[str, list[Path]] | None = None) -> Collected:
-    """Scan every file of the selected sources (through `cache` when given) and emit events.
+            progress: bool = False, found: dict[str, list[Path]] | None = None,
+            budget: int | None = None) -> Collected:
+    """Scan every file of the selected sources (through `cache` when given).
 
-    Files stream from the scanner into each source's deduplication one at a time: only the
-    events (and the dedup index) of the whole history are ever held, never its records.
+    Records wait for deduplication in `Partitions`: in memory up to `budget` records, on
+    disk by dedup key beyond, so no step holds more than about `budget` calls.
     """
     stats = ScanStats()
-    events: list[UsageEvent] = []
     states: dict[str, list[dict]] = {}
+    pending = []
     if found is None:
         found = discover(selected, explicit, env)
     for source, files in found.items():
         mod = SOURCES[source]
         entries = cache.load(source) if cache is not None else None
         writer = cache.writer(source) if cache is not None else None
-        states[source] = []
-
-        def tap(scanned, kept_states=states[source]):
-            for path, records, state, st in scanned:
-                stats.merge(st)
-                kept_states.append(state)
-                yield path, records, state
-        scanned = iter_scan(mod, files, entries, workers, Progress(f"scanning {source}") if progress else None,
-                            writer)
-        events.extend(mod.events_from_files(tap(scanned), stats))
+        kept_states = states[source] = []
+        parts = partition.Partitions(mod.partition_key, budget or partition.BUDGET)
+        for path, records, state, st in iter_scan(mod, files, entries, workers,
+                                                  Progress(f"scanning {source}") if progress else None, writer):
+            stats.merge(st)
+            kept_states.append(state)
+            parts.add(path, records, state)
         if writer is not None:
             writer.close()
-    events.sort(key=lambda e: e.occurred_at)
-    return Collected(events, stats, states)
+        pending.append((mod, parts))
+    return Collected(pending, stats, states)
 
 
 def fingerprint(found: dict[str, list[Path]]) -> list[tuple]:

@@ -257,6 +257,11 @@ def to_event(rec: list, session: str, project: str) -> UsageEvent:
     )
 
 
+def partition_key(rec: list) -> str | None:
+    """What every copy of a call shares (its message.id), so all copies meet in one partition."""
+    return rec[MSG_ID]
+
+
 def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
     """Deduplicate the calls of every file (files stream through), then emit the kept events."""
     dedup = Deduper()

@@ -208,6 +208,11 @@ def project_of(state: dict) -> str:
     return Path(cwd).name if cwd else "unknown"
 
 
+def partition_key(rec: list) -> str | None:
+    """What every copy of a call shares (its timestamp, part of the dedup key below)."""
+    return rec[TS]
+
+
 def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
     seen: set[tuple] = set()
     for path, records, state in per_file:

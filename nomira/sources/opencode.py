@@ -174,6 +174,11 @@ def merge_records(old: list[list], new: list[list]) -> list[list]:
     return old + new
 
 
+def partition_key(rec: list) -> str | None:
+    """What every copy of a call shares (its message id, part of the dedup key below)."""
+    return rec[MSG]
+
+
 def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
     """Database rows first, so they win over legacy JSON copies of the same message."""
     seen: set[tuple] = set()

@@ -1,0 +1,74 @@
+"""Deduplicating a partitioned, spilled history decides exactly what deduplicating it whole does."""
+import importlib.util
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+from nomira import partition
+from nomira.cli import main
+from nomira.sources import collect
+
+spec = importlib.util.spec_from_file_location("diff_ccusage", Path(__file__).parents[1] / "tools/diff_ccusage.py")
+traps = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(traps)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """Claude Code and Codex histories with every trap (see tools/diff_ccusage.py), plus the fixtures."""
+    root = tmp_path_factory.mktemp("traps")
+    for seed in range(3):
+        rng = random.Random(seed)
+        traps.claude_history(root / f"claude{seed}", rng)
+        traps.codex_history(root / f"codex{seed}", rng)
+    return [root, FIXTURES / "claude", FIXTURES / "codex", FIXTURES / "opencode"]
+
+
+def _key(e):
+    return (e.source, e.occurred_at, e.session_id, e.message_id or "", e.request_id or "", repr(e))
+
+
+def test_spilled_partitions_keep_the_same_calls(history):
+    whole = collect(("claude", "codex", "opencode"), history)
+    spilled = collect(("claude", "codex", "opencode"), history, budget=5)
+    batches = list(spilled.batches())
+    assert len(batches) > 3  # the budget really split the history
+    assert max(len(b) for b in batches) < len(whole.events)
+    assert sorted(map(_key, whole.events)) == sorted(_key(e) for b in batches for e in b)
+    assert spilled.stats.as_dict() == whole.stats.as_dict()
+    assert whole.stats.skipped["duplicate_call"] > 0
+
+
+def test_spilled_stream_is_single_pass(history):
+    spilled = collect(("claude",), history, budget=5)
+    list(spilled.batches())
+    with pytest.raises(RuntimeError):
+        list(spilled.batches())
+
+
+def _differences(a, b, path=""):
+    """Where two reports differ (money compared to 1e-9 USD: partial sums add in another order)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str) for d in _differences(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) and isinstance(b, float):
+        return [] if abs(a - b) <= 1e-9 else [(path, a, b)]
+    return [] if a == b else [(path, a, b)]
+
+
+@pytest.mark.parametrize("command", [[], ["daily"], ["monthly"], ["session"], ["--compare"]])
+def test_reports_equal_with_a_tiny_budget(capsys, monkeypatch, history, command):
+    args = [*command, "--json", "--no-cache", "--timezone", "UTC", "--source", "all"]
+    for p in history:
+        args += ["--path", str(p)]
+    assert main(args) == 0
+    whole = json.loads(capsys.readouterr().out)
+    monkeypatch.setattr(partition, "BUDGET", 5)
+    assert main(args) == 0
+    spilled = json.loads(capsys.readouterr().out)
+    assert _differences(whole, spilled) == []
+    assert len(whole["rows"]) > 5 if "rows" in whole else whole["totals"]["calls"] > 100
