@@ -72,6 +72,10 @@ class Partitions:
                 self.size += len(blob)
                 self.counts[p] += len(recs[p])
 
+    @property
+    def records(self) -> int:
+        return self.held_records + sum(self.counts)
+
     def plan(self) -> list[list[int] | None]:
         """The groups to read: whole partitions of about `budget` records at most (one group,
         `None`, when nothing was spilled). Call once every file has been added."""

@@ -1,13 +1,14 @@
 """Deduplicating a partitioned, spilled history decides exactly what deduplicating it whole does."""
 import importlib.util
 import json
+import multiprocessing
 import random
 from pathlib import Path
 
 import pytest
 
 from conftest import FIXTURES
-from nomira import partition
+from nomira import partition, sources
 from nomira.cli import main
 from nomira.sources import collect
 
@@ -60,15 +61,23 @@ def _differences(a, b, path=""):
     return [] if a == b else [(path, a, b)]
 
 
+@pytest.mark.parametrize("parallel", [True, False])
 @pytest.mark.parametrize("command", [[], ["daily"], ["monthly"], ["session"], ["--compare"]])
-def test_reports_equal_with_a_tiny_budget(capsys, monkeypatch, history, command):
+def test_reports_equal_with_a_tiny_budget(capsys, monkeypatch, history, command, parallel):
+    """Groups folded in worker processes (or here, one after another) and merged = one pass."""
     args = [*command, "--json", "--no-cache", "--timezone", "UTC", "--source", "all"]
     for p in history:
         args += ["--path", str(p)]
     assert main(args) == 0
     whole = json.loads(capsys.readouterr().out)
     monkeypatch.setattr(partition, "BUDGET", 5)
+    monkeypatch.setattr(sources, "FOLD_MIN_CALLS_PER_FILE", 0 if parallel else 10**9)
+    forks = []
+    monkeypatch.setattr(multiprocessing.context.ForkContext, "Pool",
+                        lambda self, *a, _pool=multiprocessing.context.ForkContext.Pool, **k:
+                        forks.append(1) or _pool(self, *a, **k))
     assert main(args) == 0
     spilled = json.loads(capsys.readouterr().out)
     assert _differences(whole, spilled) == []
+    assert bool(forks) == parallel
     assert len(whole["rows"]) > 5 if "rows" in whole else whole["totals"]["calls"] > 100

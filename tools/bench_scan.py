@@ -10,6 +10,7 @@ and the ratios, and checks that both tools report the same total.
 
     python tools/bench_scan.py                # 250 MB
     python tools/bench_scan.py --size-mb 1000 --keep /tmp/hist
+    python tools/bench_scan.py --size-mb 1000 --sessions 120   # same sessions as 250 MB, 4x the calls
 """
 from __future__ import annotations
 
@@ -68,8 +69,10 @@ def write_session(path: Path, rng: random.Random, session: str, calls: int, big_
     return n
 
 
-def generate(root: Path, size_mb: int, seed: int = 1) -> tuple[int, int]:
+def generate(root: Path, size_mb: int, seed: int = 1, sessions: int | None = None) -> tuple[int, int]:
+    """About `size_mb` of sessions of 50-400 calls, or of `sessions` sessions sized to fit."""
     rng = random.Random(seed)
+    per_session = (50, 400) if sessions is None else ((n := size_mb * 100 // sessions) * 4 // 5, n * 6 // 5)
     projects = root / "projects"
     total_calls, written, s = 0, 0, 0
     target = size_mb * 1_000_000
@@ -78,7 +81,7 @@ def generate(root: Path, size_mb: int, seed: int = 1) -> tuple[int, int]:
         project.mkdir(parents=True, exist_ok=True)
         session = f"{rng.getrandbits(128):032x}"
         f = project / f"{session}.jsonl"
-        total_calls += write_session(f, rng, session, rng.randint(50, 400), big_every=250)
+        total_calls += write_session(f, rng, session, rng.randint(*per_session), big_every=250)
         written += f.stat().st_size
         s += 1
     return total_calls, written
@@ -108,6 +111,7 @@ def _clear_outputs(cache_dir: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=250)
+    ap.add_argument("--sessions", type=int, help="this many sessions, however large (default: 50-400 calls each)")
     ap.add_argument("--keep", type=Path, help="generate into (and keep) this folder; reused if present")
     ap.add_argument("--ccusage", default=shutil.which("ccusage"), help="ccusage binary")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per measurement (best is reported)")
@@ -115,7 +119,7 @@ def main(argv=None) -> int:
     root = args.keep or Path(tempfile.mkdtemp(prefix="nomira-bench-"))
     if not (root / "projects").is_dir():
         t = time.perf_counter()
-        calls, size = generate(root, args.size_mb)
+        calls, size = generate(root, args.size_mb, sessions=args.sessions)
         print(f"generated {size / 1e6:.0f} MB, {calls} calls in {time.perf_counter() - t:.1f}s at {root}")
     size = sum(f.stat().st_size for f in root.rglob("*.jsonl"))
     env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), XDG_CACHE_HOME=str(root / ".cache"), NO_COLOR="1")

@@ -62,6 +62,11 @@ class Tally:
         if event.is_sidechain:
             self.sidechain_usd += cost.total_usd
 
+    def __reduce__(self):
+        """Compact pickling: partial tallies travel back from fold workers by the thousand."""
+        return _tally, (self.calls, self.unpriced_calls, self.tokens, self.cost, self.naive_usd,
+                        self.sidechain_usd, self.first, self.last)
+
     def merge(self, other: "Tally") -> "Tally":
         self.calls += other.calls
         self.unpriced_calls += other.unpriced_calls
@@ -105,6 +110,12 @@ class Tally:
             "first": self.first.isoformat() if self.first else None,
             "last": self.last.isoformat() if self.last else None,
         }
+
+
+def _tally(*state) -> Tally:
+    t = Tally()
+    t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd, t.first, t.last = state
+    return t
 
 
 Priced = list[tuple[UsageEvent, Cost | None]]

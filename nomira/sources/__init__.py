@@ -59,7 +59,11 @@ class Collected:
             return fn(self._events)
         tasks = self._tasks()
         result = None
-        if workers > 1 and len(tasks) > 1 and sys.platform != "win32":
+        records = sum(parts.records for _mod, parts in self._pending)
+        files = sum(len(parts.files) for _mod, parts in self._pending)
+        # A partial carries up to a tally per session (file): with few calls per file, shipping
+        # the partials back from workers costs more than folding in parallel saves.
+        if workers > 1 and len(tasks) > 1 and records >= FOLD_MIN_CALLS_PER_FILE * files and sys.platform != "win32":
             import multiprocessing
             global _FOLDING
             _FOLDING = (tasks, fn)
@@ -93,6 +97,7 @@ class Collected:
 
 
 _FOLDING = None  # (tasks, fn) for forked fold workers
+FOLD_MIN_CALLS_PER_FILE = 16
 
 
 def _dedup(task: tuple, stats: ScanStats) -> list[UsageEvent]:

@@ -263,10 +263,14 @@ def partition_key(rec: list) -> str | None:
 
 
 def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
-    """Deduplicate the calls of every file (files stream through), then emit the kept events."""
+    """Deduplicate the calls of every file (a file may come in several runs), then emit the kept events."""
     dedup = Deduper()
+    identities: dict[str, tuple[str, str]] = {}
     for path, records, _state in per_file:
-        session, project = file_identity(path)
+        ident = identities.get(path)
+        if ident is None:
+            ident = identities[path] = file_identity(path)
+        session, project = ident
         for rec in records:
             dedup.add(rec, session, project)
     if dedup.duplicates:
