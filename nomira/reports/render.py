@@ -87,11 +87,19 @@ def render_json(doc: dict) -> str:
     of sessions); each piece here goes through the C encoder.
     """
     dumps = json.dumps
-    parts = []
-    for key, value in doc.items():
+    out = ["{"]  # one join at the end: no intermediate copies of a long sessions list
+    for i, (key, value) in enumerate(doc.items()):
+        out.append(",\n " if i else "\n ")
+        out.append(dumps(key))
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            body = ",\n  ".join(dumps(v) for v in value)
-            parts.append(f" {dumps(key)}: [\n  {body}\n ]")
+            out.append(": [\n  ")
+            for j, v in enumerate(value):
+                if j:
+                    out.append(",\n  ")
+                out.append(dumps(v))
+            out.append("\n ]")
         else:
-            parts.append(f" {dumps(key)}: {dumps(value)}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+            out.append(": ")
+            out.append(dumps(value))
+    out.append("\n}\n")
+    return "".join(out)
