@@ -62,7 +62,7 @@ def _differences(a, b, path=""):
 
 
 @pytest.mark.parametrize("parallel", [True, False])
-@pytest.mark.parametrize("command", [[], ["daily"], ["monthly"], ["session"], ["--compare"]])
+@pytest.mark.parametrize("command", [[], ["daily"], ["monthly"], ["session"], ["--compare"], ["--since", "2026-11-13"]])
 def test_reports_equal_with_a_tiny_budget(capsys, monkeypatch, history, command, parallel):
     """Groups folded in worker processes (or here, one after another) and merged = one pass."""
     args = [*command, "--json", "--no-cache", "--timezone", "UTC", "--source", "all"]
