@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import marshal
 import os
-from array import array
 import tempfile
 import zlib
+from array import array
 from typing import Callable, Iterator
 
 PARTS = 128

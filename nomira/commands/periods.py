@@ -11,9 +11,6 @@ from nomira.reports import periods
 from nomira.reports.aggregate import MONEY_COLUMN, Tally
 from nomira.reports.render import render_json, table, tokens, usd
 
-LABEL = MONEY_COLUMN
-
-
 def add_arguments(name, p) -> None:
     p.add_argument("--breakdown", "-b", action="store_true", help="a row per model under each period")
     if name == "monthly":
@@ -37,7 +34,7 @@ def cmd_period(args) -> int:
     collected = run.collect()
     if args.period == "blocks":
         events = collected.events  # 5-hour windows need the whole timeline, in order
-        text = blocks_text(run, events, LABEL[run.regime(events)])
+        text = blocks_text(run, events, MONEY_COLUMN[run.regime(events)])
     else:
         text = period_text(run, collected)
     if not run.seen_sources:
@@ -64,13 +61,12 @@ def period_text(run: Run, collected) -> str:
         for k, v in b[1].items():
             a[1][k] = a[1].get(k, 0.0) + v
         return a[0].merge(b[0]), a[1]
-    grouped, values = run.fold(collected, fold, merge)
-    label = LABEL[run.regime()]
+    grouped, by_source = run.fold(collected, fold, merge)
+    label = MONEY_COLUMN[run.regime()]
     plans = None
     if period == "monthly" and label != "Cost":
         from nomira.plans import PLANS, plans_for
         plans = plans_for({PLANS[k].source: k for k in run.args.plan}, run.args.plan_price)
-    by_source = values
     keys = sorted(grouped.rows, key=lambda k: (grouped.rows[k]["all"].last, k) if period == "session" else k)
     total = Tally()
     for k in keys:

@@ -57,29 +57,34 @@ class Collected:
         """merge(...merge(fn(group 1), fn(group 2))...) over the groups of events, in order."""
         if self._events is not None:
             return fn(self._events)
-        tasks = self._tasks()
-        result = None
         records = sum(parts.records for _mod, parts in self._pending)
         files = sum(len(parts.files) for _mod, parts in self._pending)
         # A partial carries up to a tally per session (file): with few calls per file, shipping
         # the partials back from workers costs more than folding in parallel saves.
-        if workers > 1 and len(tasks) > 1 and records >= FOLD_MIN_CALLS_PER_FILE * files and sys.platform != "win32":
+        forking = workers > 1 and records >= FOLD_MIN_CALLS_PER_FILE * files and sys.platform != "win32"
+        partials = self._fold_in_workers(fn, workers) if forking else map(fn, self.batches())
+        result = None
+        for partial in partials:
+            result = partial if result is None else merge(result, partial)
+        return result
+
+    def _fold_in_workers(self, fn, workers: int) -> Iterator[object]:
+        """fn of each group in forked workers (which inherit `fn` and the spill file), in order."""
+        global _FOLDING
+        tasks = self._tasks()
+        if len(tasks) == 1:
+            yield fn(_dedup(tasks[0], self._stats))
+        else:
             import multiprocessing
-            global _FOLDING
             _FOLDING = (tasks, fn)
             try:
                 with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
                     for partial, stats in pool.imap(_fold_task, range(len(tasks))):
                         self._stats.merge(ScanStats.from_dict(stats))
-                        result = partial if result is None else merge(result, partial)
+                        yield partial
             finally:
                 _FOLDING = None
-        else:
-            for task in tasks:
-                partial = fn(_dedup(task, self._stats))
-                result = partial if result is None else merge(result, partial)
         self._done()
-        return result
 
     @property
     def events(self) -> list[UsageEvent]:
