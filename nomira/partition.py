@@ -18,7 +18,7 @@ from array import array
 from typing import Callable, Iterator
 
 PARTS = 128
-BUDGET = 4096  # records held in memory (waiting, or one group being deduplicated)
+BUDGET = 8192  # records held in memory (waiting, or one group being deduplicated)
 
 
 def _pread(fh, fd: int, length: int, offset: int) -> bytes:
