@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import sys
 import tempfile
 import zlib
 from array import array
@@ -52,7 +53,13 @@ class Partitions:
     def _route(self) -> None:
         """Write the held records to disk, each partition as (records, their file indexes)."""
         if self.spill is None:
-            self.spill = tempfile.TemporaryFile(prefix="nomira-spill-")
+            try:
+                self.spill = tempfile.TemporaryFile(prefix="nomira-spill-")
+            except OSError as exc:  # no writable temp dir: correct results, unbounded memory
+                print(f"nomira: cannot spill to a temporary file ({exc}); holding the history in memory",
+                      file=sys.stderr)
+                self.budget = sys.maxsize
+                return
         key, parts = self.key, self.parts
         recs: list[list] = [[] for _ in range(parts)]
         idxs = [array("I") for _ in range(parts)]

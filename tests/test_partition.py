@@ -81,3 +81,13 @@ def test_reports_equal_with_a_tiny_budget(capsys, monkeypatch, history, command,
     assert _differences(whole, spilled) == []
     assert bool(forks) == parallel
     assert len(whole["rows"]) > 5 if "rows" in whole else whole["totals"]["calls"] > 100
+
+
+def test_no_temp_dir_keeps_results_and_says_so(history, monkeypatch, capsys):
+    def refuse(*a, **k):
+        raise PermissionError("read-only")
+    whole = collect(("claude", "codex"), history)
+    monkeypatch.setattr(partition.tempfile, "TemporaryFile", refuse)
+    held = collect(("claude", "codex"), history, budget=5)
+    assert sorted(map(_key, held.events)) == sorted(map(_key, whole.events))
+    assert "holding the history in memory" in capsys.readouterr().err
