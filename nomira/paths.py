@@ -81,3 +81,9 @@ def walk_files(root: Path, keep) -> list[Path]:
             continue
     out.sort()
     return [Path(p) for p in out]
+
+
+def files_under(root: Path, keep) -> list[Path]:
+    """`root` itself when it is a file (given explicitly, so kept as is), else `walk_files`."""
+    root = Path(root)
+    return [root] if root.is_file() else walk_files(root, keep)

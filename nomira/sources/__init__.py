@@ -140,7 +140,7 @@ def _walk_explicit(explicit: list[Path]) -> list[Path]:
     keep = lambda name, parent: name.endswith(".jsonl") or opencode._is_opencode_file(name, parent)  # noqa: E731
     files: list[Path] = []
     for p in explicit:
-        files.extend([p] if p.is_file() else paths.walk_files(p, keep))
+        files.extend(paths.files_under(p, keep))
     return sorted(set(files), key=str)
 
 

@@ -34,11 +34,7 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 def find_files(roots: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for root in roots:
-        root = Path(root)
-        if root.is_file():
-            files.append(root)
-        elif root.is_dir():
-            files.extend(paths.walk_files(root, lambda name, _parent: name.endswith(".jsonl")))
+        files.extend(paths.files_under(root, lambda name, _parent: name.endswith(".jsonl")))
     return sorted(set(files), key=str)
 
 

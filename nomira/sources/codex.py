@@ -37,10 +37,7 @@ def find_files(roots: Iterable[Path]) -> list[Path]:
     """Rollout files; a file present in both sessions/ and archived_sessions/ counts from sessions/."""
     seen: dict[str, Path] = {}
     for root in roots:
-        root = Path(root)
-        found = ([root] if root.is_file() else
-                 paths.walk_files(root, lambda name, _parent: name.endswith(".jsonl")) if root.is_dir() else [])
-        for p in found:
+        for p in paths.files_under(root, lambda name, _parent: name.endswith(".jsonl")):
             seen.setdefault(p.name, p)
     return sorted(seen.values(), key=str)
 
