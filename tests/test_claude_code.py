@@ -90,3 +90,38 @@ def test_default_roots_from_claude_config_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{tmp_path / 'a'},{tmp_path / 'b'}")
     import os
     assert claude_code.default_paths(os.environ) == [tmp_path / "a" / "projects", tmp_path / "b" / "projects"]
+
+
+def _progress_line(msg_id, req_id, usage, ts="2026-03-10T06:00:01.000Z", sidechain=True):
+    """A parent-transcript `progress` line carrying a sub-agent's assistant entry (Claude Code 2.x)."""
+    import json
+    nested = {"type": "assistant", "timestamp": ts, "requestId": req_id, "isSidechain": sidechain,
+              "uuid": "n-" + msg_id, "message": {"model": "claude-haiku-4-5-20251001", "id": msg_id, "type": "message",
+                                                  "role": "assistant", "content": [], "usage": usage}}
+    return json.dumps({"parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": "/home/ana/src/shop",
+                       "sessionId": "sess-p", "version": "2.1.3", "type": "progress",
+                       "data": {"type": "agent_progress", "agentId": "a1b2", "message": nested},
+                       "toolUseID": "agent_msg_1", "parentToolUseID": "toolu_1", "uuid": "u-" + msg_id,
+                       "timestamp": "2026-03-10T06:00:01.001Z"}, separators=(",", ":"))
+
+
+def test_progress_nested_subagent_calls_count_once(tmp_path):
+    """A sub-agent call seen only in a progress line counts; one seen there and in the sub-agent
+    file counts once; the nested entry's own timestamp is the call's time."""
+    proj = tmp_path / "projects" / "-home-ana-src-shop"
+    (proj / "sess-p" / "subagents").mkdir(parents=True)
+    only = {"input_tokens": 20, "output_tokens": 2, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    both = {"input_tokens": 40, "output_tokens": 9, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 100}
+    (proj / "sess-p.jsonl").write_text(
+        _progress_line("msg_only", "req_only", only) + "\n"
+        + _progress_line("msg_both", "req_both", dict(both, output_tokens=1), ts="2026-03-10T06:00:05.000Z") + "\n")
+    (proj / "sess-p" / "subagents" / "agent-a1b2.jsonl").write_text(
+        '{"isSidechain":true,"sessionId":"sess-p","version":"2.1.3","type":"assistant",'
+        '"timestamp":"2026-03-10T06:00:05.000Z","requestId":"req_both","message":{"id":"msg_both",'
+        '"model":"claude-haiku-4-5-20251001","role":"assistant","content":[],"usage":'
+        + __import__("json").dumps(both, separators=(",", ":")) + '}}\n')
+    evs = {e.message_id: e for e in collect(("claude",), [tmp_path / "projects"]).events}
+    assert sorted(evs) == ["msg_both", "msg_only"]
+    assert evs["msg_only"].tokens.input == 20 and evs["msg_only"].occurred_at.isoformat() == "2026-03-10T06:00:01+00:00"
+    assert evs["msg_only"].session_id == "sess-p" and evs["msg_only"].is_sidechain
+    assert evs["msg_both"].tokens.output == 9  # the complete copy, once

@@ -2,7 +2,8 @@
 """Differential check: random histories full of the known traps, totals compared with ccusage.
 
 Claude Code: streaming snapshots, resumed-session copies, sidechain replays under a new
-requestId, calls without requestId, <synthetic> lines, malformed lines, non-semver versions,
+requestId, sub-agent calls nested in `progress` lines (with and without
+the sub-agent's own file), calls without requestId, <synthetic> lines, malformed lines, non-semver versions,
 5m and 1h cache writes. Codex: repeated totals, counter resets, forked copies. Requests stay
 under 200k input tokens (where Nomira bills the whole request at the long-context tier and
 ccusage only the excess, by design) and use priced models only.
@@ -46,6 +47,16 @@ def claude_line(rng, sess, t, mid, rid, model, usage, side=False, version="2.0.3
     return _d(d)
 
 
+def progress_line(rng, sess, entry: dict) -> str:
+    """A parent-transcript `progress` line nesting a sub-agent's assistant entry under `data.message`."""
+    nested = {k: entry[k] for k in ("type", "timestamp", "requestId", "isSidechain", "uuid", "message") if k in entry}
+    return _d({"parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": "/w/p", "sessionId": sess,
+               "version": "2.1.3", "type": "progress", "data": {"type": "agent_progress", "agentId": "x",
+                                                                "message": nested},
+               "toolUseID": f"agent_msg_{rng.getrandbits(32)}", "parentToolUseID": "toolu_1",
+               "uuid": f"u{rng.getrandbits(40)}", "timestamp": entry["timestamp"]})
+
+
 def claude_history(root: Path, rng: random.Random, without_request_id: float = 0.1) -> None:
     base = datetime(2026, 11, 10, 8, tzinfo=timezone.utc)
     sessions = []
@@ -81,6 +92,7 @@ def claude_history(root: Path, rng: random.Random, without_request_id: float = 0
                 lines.append(claude_line(rng, sess, t, f"msg_v{mid}", "req_v", model, usage, version="dev"))
         (project / f"{sess}.jsonl").write_text("\n".join(lines) + "\n")
         sessions.append((project, sess, calls))
+        progress = []  # sub-agent calls the parent logs nested in `progress` lines
         if rng.random() < 0.5 and calls:  # sub-agent file: replays of parent calls + its own calls
             sub = project / sess / "subagents"
             sub.mkdir(parents=True, exist_ok=True)
@@ -90,11 +102,25 @@ def claude_history(root: Path, rng: random.Random, without_request_id: float = 0
                                        model, dict(usage, cache_read_input_tokens=usage["cache_read_input_tokens"]
                                                    + 5000), side=True))
             for _ in range(rng.randint(1, 5)):
-                out.append(claude_line(rng, sess, t0 + timedelta(seconds=30), f"msg_{rng.getrandbits(48):012x}",
-                                       f"req_{rng.getrandbits(48):012x}", "claude-haiku-4-5-20251001",
-                                       {"input_tokens": 10, "output_tokens": 200, "cache_read_input_tokens": 3000,
-                                        "cache_creation_input_tokens": 100}, side=True))
+                own = claude_line(rng, sess, t0 + timedelta(seconds=30), f"msg_{rng.getrandbits(48):012x}",
+                                  f"req_{rng.getrandbits(48):012x}", "claude-haiku-4-5-20251001",
+                                  {"input_tokens": 10, "output_tokens": rng.randint(1, 400),
+                                   "cache_read_input_tokens": 3000, "cache_creation_input_tokens": 100}, side=True)
+                out.append(own)
+                if rng.random() < 0.5:  # also seen nested in the parent's progress line
+                    progress.append(progress_line(rng, sess, json.loads(own)))
             (sub / "agent-x.jsonl").write_text("\n".join(out) + "\n")
+        elif rng.random() < 0.5 and calls:  # the sub-agent's file is missing: progress lines are the only record
+            for _ in range(rng.randint(1, 3)):
+                t0 = calls[-1][0] + timedelta(seconds=rng.randint(1, 60))
+                own = claude_line(rng, sess, t0, f"msg_{rng.getrandbits(48):012x}", f"req_{rng.getrandbits(48):012x}",
+                                  rng.choice(MODELS), {"input_tokens": rng.randint(1, 50), "output_tokens":
+                                                       rng.randint(1, 900), "cache_read_input_tokens": 2000,
+                                                       "cache_creation_input_tokens": 300}, side=True)
+                progress.append(progress_line(rng, sess, json.loads(own)))
+        if progress:
+            with open(project / f"{sess}.jsonl", "a") as f:
+                f.write("\n".join(progress) + "\n")
     for project, sess, calls in sessions:  # resumed sessions copy earlier calls into a new file
         if rng.random() < 0.4 and calls:
             copied = [claude_line(rng, sess + "r", t, mid, rid, model, usage)

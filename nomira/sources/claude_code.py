@@ -64,6 +64,18 @@ def _str(value) -> str | None:
 _scan_once = json.JSONDecoder().scan_once
 
 
+def _progress_entry(d: dict) -> tuple[dict, dict, dict] | None:
+    """A sub-agent's assistant entry nested in a `progress` line (`data.message`), with its message
+    and usage. When the sub-agent's own file is missing this is the only record of the call; when
+    both exist they share message.id + requestId and count once. The nested entry carries its own
+    timestamp, requestId and isSidechain, and no version or sessionId (as ccusage reads it)."""
+    data = d.get("data")
+    entry = data.get("message") if type(data) is dict else None
+    msg = entry.get("message") if type(entry) is dict else None
+    usage = msg.get("usage") if type(msg) is dict else None
+    return (entry, msg, usage) if type(usage) is dict else None
+
+
 def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) -> list | None:
     """One transcript line -> a usage record, or None (counted in `stats` when it is a skip)."""
     try:
@@ -76,7 +88,11 @@ def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) ->
     except (KeyError, TypeError, IndexError):
         if type(d) is not dict:
             stats.malformed += 1
-        return None  # "usage" appeared elsewhere in the line (e.g. a tool result)
+            return None
+        nested = _progress_entry(d)
+        if nested is None:
+            return None  # "usage" appeared elsewhere in the line (e.g. a tool result)
+        d, msg, usage = nested
     if type(usage) is not dict:
         return None
     ts = d.get("timestamp")
