@@ -71,7 +71,7 @@ def test_unknown_model_is_unpriced_never_guessed():
 @pytest.mark.parametrize("model,key", [
     ("claude-opus-4-7", "claude-opus-4-7"),
     ("anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"),
-    ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5-20250929"),
+    ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
     ("claude-sonnet-4-5@20250929", "claude-sonnet-4-5-20250929"),
     ("openai/gpt-5-codex", "gpt-5-codex"),
     ("claude-opus-4-7-20990101", "claude-opus-4-7"),

@@ -23,8 +23,12 @@ from nomira.pricing.table import ModelPrice, model_price_from_dict
 LITELLM_URL = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 OPENROUTER_URL = "https://openrouter.ai/api/v1/models"
 FRESH_FOR = timedelta(hours=24)
-LITELLM_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "gemini": "google"}
-LITELLM_MODES = {None, "chat", "responses", "completion"}
+# LiteLLM provider -> the vendor whose cache semantics apply (fallback multipliers); others keep their name.
+LITELLM_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "text-completion-openai": "openai",
+                     "gemini": "google", "vertex_ai-language-models": "google"}
+# Token-priced text modes a coding agent calls (chat completions, the Responses API, legacy completions);
+# image, audio, embedding, rerank, realtime... entries are not agent calls and are left out.
+LITELLM_MODES = {"chat", "responses", "completion"}
 BASE_FIELDS = {
     "input": "input_cost_per_token",
     "output": "output_cost_per_token",
@@ -94,18 +98,24 @@ def is_complete(model: dict) -> bool:
 
 
 def litellm_models(feed: dict) -> dict[str, dict]:
+    """Every token-priced text model in a LiteLLM price file, under LiteLLM's own key (prefixes kept:
+    `deepseek/deepseek-chat`, `us.anthropic.claude-...`, `vertex_ai/...`; matching resolves spellings)."""
     models: dict[str, dict] = {}
     for key, entry in feed.items():
-        if key == "sample_spec" or not isinstance(entry, dict):
-            continue
-        provider = LITELLM_PROVIDERS.get(entry.get("litellm_provider"))
-        if provider is None or entry.get("mode") not in LITELLM_MODES:
+        if key == "sample_spec" or not isinstance(entry, dict) or entry.get("mode") not in LITELLM_MODES:
             continue
         if per_mtok(entry.get("input_cost_per_token")) is None or per_mtok(entry.get("output_cost_per_token")) is None:
             continue
-        name = key.split("/", 1)[1] if key.startswith("gemini/") else key
-        if "/" not in name:
-            models[name] = litellm_entry(entry, provider)
+        provider = entry.get("litellm_provider")
+        if not isinstance(provider, str):
+            continue
+        if provider.startswith("bedrock") and "anthropic." in key:
+            provider = "anthropic"
+        elif provider == "vertex_ai-anthropic_models":
+            provider = "anthropic"
+        elif provider.startswith("vertex_ai") and "gemini" in key:
+            provider = "gemini"
+        models[key] = litellm_entry(entry, LITELLM_PROVIDERS.get(provider, provider))
     return models
 
 
