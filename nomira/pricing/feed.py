@@ -76,6 +76,10 @@ def litellm_entry(entry: dict, provider: str) -> dict:
         for name, field in BASE_FIELDS.items():
             if m.group("base") == field and per_mtok(value) is not None:
                 tiers.setdefault(int(m.group("n")) * 1000, {})[name] = per_mtok(value)
+    ranged = _ranged_tiers(entry.get("tiered_pricing"))
+    if ranged and "input" not in model:
+        model.update(ranged.pop(0))
+        tiers.update(ranged)
     if tiers:
         model["tiers"] = [dict(above_tokens=n, **r) for n, r in sorted(tiers.items())]
     for label, suffix in (("batch", "_batches"), ("priority", "_priority"), ("flex", "_flex")):
@@ -86,8 +90,21 @@ def litellm_entry(entry: dict, provider: str) -> dict:
     mults = {k: float(specific[k]) for k in MULTIPLIER_KEYS if isinstance(specific.get(k), (int, float))}
     if mults:
         model["multipliers"] = mults
-    model["verified"] = is_complete(model)
+    model["verified"] = is_complete(model) and not any(
+        "output_cost_per_reasoning_token" in t for t in entry.get("tiered_pricing") or () if isinstance(t, dict))
     return model
+
+
+def _ranged_tiers(tiered) -> dict[int, dict]:
+    """LiteLLM's `tiered_pricing` (Qwen: rates by the request's input size, `range: [from, to]`) as
+    {from: rates}, the first one from 0. A separate thinking-output rate is not kept: unverified."""
+    out: dict[int, dict] = {}
+    for t in tiered if isinstance(tiered, list) else ():
+        if isinstance(t, dict) and isinstance(t.get("range"), list) and t["range"]:
+            rates = _rates(t, "")
+            if "input" in rates and "output" in rates:
+                out[int(t["range"][0])] = rates
+    return dict(sorted(out.items())) if 0 in out else {}
 
 
 def is_complete(model: dict) -> bool:
@@ -104,7 +121,9 @@ def litellm_models(feed: dict) -> dict[str, dict]:
     for key, entry in feed.items():
         if key == "sample_spec" or not isinstance(entry, dict) or entry.get("mode") not in LITELLM_MODES:
             continue
-        if per_mtok(entry.get("input_cost_per_token")) is None or per_mtok(entry.get("output_cost_per_token")) is None:
+        priced = per_mtok(entry.get("input_cost_per_token")) is not None and per_mtok(
+            entry.get("output_cost_per_token")) is not None
+        if not priced and not _ranged_tiers(entry.get("tiered_pricing")):
             continue
         provider = entry.get("litellm_provider")
         if not isinstance(provider, str):

@@ -25,6 +25,9 @@ _BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$")
 # name under its vendor's prefix is that vendor's published rate, not a guess. Vertex resells, so last.
 FIRST_PARTY = ("openai/", "anthropic/", "gemini/", "deepseek/", "xai/", "mistral/", "moonshot/", "zai/",
                "dashscope/", "minimax/", "vertex_ai/")
+# Vendor namespaces as OpenRouter / OpenCode / models.dev spell them -> LiteLLM's first-party prefix.
+VENDOR_ALIASES = {"google": "gemini/", "z-ai": "zai/", "zai-org": "zai/", "moonshotai": "moonshot/",
+                  "x-ai": "xai/", "qwen": "dashscope/", "mistralai": "mistral/", "deepseek-ai": "deepseek/"}
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,10 @@ def candidate_keys(model: str) -> list[tuple[str, str]]:
     elif bare.startswith("anthropic."):
         plain = _BEDROCK_VERSION.sub("", bare[len("anthropic."):])
         out += [(plain, ""), (_DATE.sub("", plain), "")]
-    if "/" not in low and not r:
-        out += [(p + n, "") for p in FIRST_PARTY for n in (low, _DATE.sub("", normal(low)))]
+    if not r and not bare.startswith("anthropic."):
+        vendor = VENDOR_ALIASES.get(parts[-2], parts[-2] + "/") if len(parts) > 1 else None
+        prefixes = [vendor] + [p for p in FIRST_PARTY if p != vendor] if vendor in FIRST_PARTY else FIRST_PARTY
+        out += [(p + n, "") for p in prefixes for n in (bare, _DATE.sub("", normal(bare)))]
     seen, ordered = set(), []
     for c in out:
         if c[0] and c[0] not in seen:
