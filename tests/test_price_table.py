@@ -123,15 +123,6 @@ def test_bedrock_region_without_published_entry_is_flagged_not_silent():
     assert c.unpriced_modifiers == ("bedrock_region=ca",)
 
 
-def test_long_context_tier_applied_above_200k():
-    c = cost("gemini-3-pro-preview", input=150_000, cache_read=60_000, output=1000)
-    assert c.tier_above == 200_000
-    assert c.total_usd == pytest.approx((150_000 * 4 + 60_000 * 0.4 + 1000 * 18) / 1e6)
-    under = cost("gemini-3-pro-preview", input=150_000, cache_read=40_000, output=1000)
-    assert under.tier_above is None
-    assert under.total_usd == pytest.approx((150_000 * 2 + 40_000 * 0.2 + 1000 * 12) / 1e6)
-
-
 def test_qwen_ranged_tiers():
     small = cost("qwen3-coder-plus", input=10_000, output=1000)
     big = cost("qwen3-coder-plus", input=100_000, output=1000)
