@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Mapping
 
 from nomira.events import TOKEN_TYPES
-from nomira.pricing.table import ModelPrice, model_price_from_dict
+from nomira.pricing.table import LazyModels, ModelPrice, model_price_from_dict
 
 LITELLM_URL = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 OPENROUTER_URL = "https://openrouter.ai/api/v1/models"
@@ -216,15 +216,16 @@ def update(env: Mapping[str, str] = os.environ, force: bool = False, now: dateti
     return status
 
 
-def fresh_feeds(env: Mapping[str, str] = os.environ, now: datetime | None = None) -> list[dict[str, ModelPrice]]:
-    """Cached feeds younger than 24 hours, in resolution order, as ModelPrice tables."""
+def fresh_feeds(env: Mapping[str, str] = os.environ, now: datetime | None = None) -> list[Mapping[str, ModelPrice]]:
+    """Cached feeds younger than 24 hours, in resolution order, as ModelPrice tables (built per model
+    on first use: a feed holds thousands)."""
     now = now or datetime.now(timezone.utc)
     out = []
     for name in FEEDS:
         cached = read_cached(name, env)
         if cached and now - cached[1] < FRESH_FOR:
             day = f"{cached[1]:%Y-%m-%d}"
-            out.append({k: model_price_from_dict(k, dict(v, as_of=day), source=name) for k, v in cached[0].items()})
+            out.append(LazyModels(cached[0], name, day))
     return out
 
 
