@@ -41,13 +41,17 @@ def test_1h_and_5m_writes_priced_differently():
     assert (five, hour) == (pytest.approx(0.375), pytest.approx(0.6))
 
 
-def test_long_context_bills_whole_request_at_tier():
-    c = cost("claude-sonnet-4-5-20250929", input=1000, cache_read=250_000, output=100)
+@pytest.mark.parametrize("model,base,tier", [  # (input, cache read, output) per MTok, standard and above 200k
+    ("claude-sonnet-4-5-20250929", (3, 0.3, 15), (6, 0.6, 22.5)),
+    ("gemini-3-pro-preview", (2, 0.2, 12), (4, 0.4, 18)),  # Vertex's published >200k tier
+])
+def test_long_context_bills_whole_request_at_tier(model, base, tier):
+    c = cost(model, input=1000, cache_read=250_000, output=100)
     assert c.tier_above == 200_000
-    assert c.total_usd == pytest.approx((1000 * 6 + 250_000 * 0.6 + 100 * 22.5) / 1e6)
-    under = cost("claude-sonnet-4-5-20250929", input=1000, cache_read=199_000, output=100)
+    assert c.total_usd == pytest.approx((1000 * tier[0] + 250_000 * tier[1] + 100 * tier[2]) / 1e6)
+    under = cost(model, input=1000, cache_read=199_000, output=100)
     assert under.tier_above is None
-    assert under.total_usd == pytest.approx((1000 * 3 + 199_000 * 0.3 + 100 * 15) / 1e6)
+    assert under.total_usd == pytest.approx((1000 * base[0] + 199_000 * base[1] + 100 * base[2]) / 1e6)
 
 
 def test_per_model_cache_read_rates_differ():
@@ -71,7 +75,7 @@ def test_unknown_model_is_unpriced_never_guessed():
 @pytest.mark.parametrize("model,key", [
     ("claude-opus-4-7", "claude-opus-4-7"),
     ("anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"),
-    ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5-20250929"),
+    ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
     ("claude-sonnet-4-5@20250929", "claude-sonnet-4-5-20250929"),
     ("openai/gpt-5-codex", "gpt-5-codex"),
     ("claude-opus-4-7-20990101", "claude-opus-4-7"),

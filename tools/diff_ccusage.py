@@ -9,6 +9,14 @@ under 200k input tokens (where Nomira bills the whole request at the long-contex
 ccusage only the excess, by design) and use priced models only.
 
     python tools/diff_ccusage.py --seeds 20 --ccusage /path/to/ccusage
+
+`--models` compares model-name resolution instead: one Claude Code call per model (all four token
+types, under 200k), each model on its own day, so a mismatching day names the model. Without a list it
+uses THIRD_PARTY: spellings that reach Claude Code through Anthropic-compatible endpoints, Bedrock and
+Vertex ids, and OpenRouter/OpenCode vendor prefixes.
+
+    python tools/diff_ccusage.py --models --ccusage /path/to/ccusage
+    python tools/diff_ccusage.py --models "deepseek-chat,glm-4.6" --ccusage /path/to/ccusage
 """
 from __future__ import annotations
 
@@ -25,6 +33,14 @@ from pathlib import Path
 
 MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-7", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805"]
 CODEX_MODELS = ["gpt-5-codex", "gpt-5.1-codex", "gpt-5"]
+THIRD_PARTY = [
+    "claude-sonnet-4-5-20250929", "anthropic/claude-sonnet-4.5", "claude-sonnet-4-5@20250929",
+    "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "global.anthropic.claude-sonnet-4-5-20250929-v1:0", "apac.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "gpt-5.1-codex", "gpt-5-1-codex-2025-11-13", "openai/gpt-5-codex", "glm-4.6", "z-ai/glm-4.6", "glm-4.7",
+    "qwen3-coder-plus", "deepseek-chat", "deepseek-reasoner", "kimi-k2-0905-preview", "grok-code-fast-1",
+    "gemini-2.5-pro", "gemini-3-pro-preview", "gemini-3-pro", "openai/gpt-5", "o3", "acme-llm-9",
+]
 
 
 def _d(o) -> str:
@@ -185,6 +201,43 @@ def codex_history(root: Path, rng: random.Random) -> None:
             (folder / name.replace(sid, sub_id)).write_text("\n".join(out) + "\n")
 
 
+def model_history(root: Path, models: list[str]) -> None:
+    """One call per model, each on its own day (2026-01-01 + i), every token type, under 200k input."""
+    project = root / "projects" / "-w-models"
+    project.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(1)
+    lines = []
+    for i, model in enumerate(models):
+        t = datetime(2026, 1, 1, 12, tzinfo=timezone.utc) + timedelta(days=i)
+        usage = {"input_tokens": 1000, "cache_creation_input_tokens": 3000, "cache_read_input_tokens": 20000,
+                 "cache_creation": {"ephemeral_5m_input_tokens": 3000, "ephemeral_1h_input_tokens": 0},
+                 "output_tokens": 500, "service_tier": "standard"}
+        lines.append(claude_line(rng, "models", t, f"msg_m{i}", f"req_m{i}", model, usage))
+    (project / "models.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def compare_models(ccusage: str, models: list[str]) -> int:
+    root = Path(tempfile.mkdtemp(prefix="nomira-models-"))
+    model_history(root / "claude", models)
+    env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root / "claude"), CODEX_HOME=str(root / "none"), TZ="UTC",
+               XDG_CACHE_HOME=str(root / "cache"))
+    cc = totals([ccusage, "claude", "daily", "--offline", "--json", "-z", "UTC"], env)
+    nm = totals([sys.executable, "-m", "nomira", "daily", "--json", "--source", "claude", "-z", "UTC", "--no-cache"],
+                env)
+    cc_days = {d["date"]: d.get("totalCost", d.get("costUSD")) or 0 for d in cc.get("daily", [])}
+    nm_days = {d["date"]: d["cost_usd"] or 0 for d in nm["daily"]}
+    bad = 0
+    for i, model in enumerate(models):
+        day = f"{datetime(2026, 1, 1) + timedelta(days=i):%Y-%m-%d}"
+        a, b = cc_days.get(day, 0.0), nm_days.get(day, 0.0)
+        same = abs(a - b) <= 1e-9
+        bad += not same
+        print(f"{model:<52} ccusage ${a:.6f}  nomira ${b:.6f}  {'ok' if same else 'DIFF'}")
+    shutil.rmtree(root)
+    print(f"{bad} of {len(models)} models priced differently")
+    return 1 if bad else 0
+
+
 def totals(cmd: list[str], env: dict) -> dict:
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     return json.loads(out)
@@ -198,10 +251,14 @@ def main(argv=None) -> int:
                     help="share of Claude calls logged without requestId (third-party endpoints). ccusage "
                          "20.0.24 counts each streaming snapshot of such a call; Nomira dedups on message.id "
                          "(shared/README.md), so expect differences when this is above 0")
+    ap.add_argument("--models", nargs="?", const=",".join(THIRD_PARTY), default=None,
+                    help="compare how each model name is priced (comma-separated; default: THIRD_PARTY)")
     args = ap.parse_args(argv)
     if not args.ccusage:
         print("ccusage not found (npm install ccusage@20.0.24 @ccusage/ccusage-linux-x64@20.0.24)", file=sys.stderr)
         return 2
+    if args.models is not None:
+        return compare_models(args.ccusage, [m for m in args.models.split(",") if m])
     bad = 0
     for seed in range(args.seeds):
         rng = random.Random(seed)

@@ -29,7 +29,8 @@ def describe(price) -> dict:
     return {"model": price.key, "provider": price.provider, "rate_source": price.rate_source,
             "verified": price.verified, "rates": rates,
             "tiers": [{"above_tokens": n, **{f: getattr(r, f) for f in FIELDS}} for n, r in price.tiers],
-            "service_tiers": sorted(price.service_tiers), "multipliers": price.multipliers}
+            "service_tiers": sorted(price.service_tiers), "multipliers": price.multipliers,
+            "not_priced": list(price.unpriced)}
 
 
 def cmd_prices(args) -> int:
@@ -81,6 +82,8 @@ def cmd_prices(args) -> int:
                     f"{f} ${t[f]}" for f in FIELDS if t[f] is not None))
             if m["multipliers"]:
                 print("  multipliers: " + ", ".join(f"{k} x{v}" for k, v in m["multipliers"].items()))
+            if m["not_priced"]:
+                print("  modifier not priced: " + ", ".join(m["not_priced"]))
     return 0
 
 

@@ -51,10 +51,16 @@ def _rate(rates: Rates, token_type: str, provider: str) -> tuple[float, bool]:
     return (derived if derived is not None else 0.0), False
 
 
+# Values that mean "no modifier": Claude Code 2.1.38+ logs `"inference_geo":""` and `"service_tier":"standard"`.
+PLAIN = frozenset({"", "standard", "standard_only", "default", "auto", "global", "not_available", "none"})
+
+
 def _modifiers(price: ModelPrice, modifiers) -> tuple[Rates, float, tuple[str, ...], bool]:
     """(rates, multiplier, unpriced modifiers, tiers apply?) for the logged modifiers."""
-    rates, multiplier, unpriced = price.base, 1.0, []
+    rates, multiplier, unpriced = price.base, 1.0, list(price.unpriced)
     for kind, value in modifiers:
+        if value is None or str(value).strip().lower() in PLAIN:
+            continue
         if kind == "service_tier" and value in ("batch", "priority", "flex"):
             if value in price.service_tiers:
                 rates = price.service_tiers[value]

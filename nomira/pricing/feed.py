@@ -18,13 +18,17 @@ from pathlib import Path
 from typing import Mapping
 
 from nomira.events import TOKEN_TYPES
-from nomira.pricing.table import ModelPrice, model_price_from_dict
+from nomira.pricing.table import LazyModels, ModelPrice, model_price_from_dict
 
 LITELLM_URL = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 OPENROUTER_URL = "https://openrouter.ai/api/v1/models"
 FRESH_FOR = timedelta(hours=24)
-LITELLM_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "gemini": "google"}
-LITELLM_MODES = {None, "chat", "responses", "completion"}
+# LiteLLM provider -> the vendor whose cache semantics apply (fallback multipliers); others keep their name.
+LITELLM_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "text-completion-openai": "openai",
+                     "gemini": "google", "vertex_ai-language-models": "google"}
+# Token-priced text modes a coding agent calls (chat completions, the Responses API, legacy completions);
+# image, audio, embedding, rerank, realtime... entries are not agent calls and are left out.
+LITELLM_MODES = {"chat", "responses", "completion"}
 BASE_FIELDS = {
     "input": "input_cost_per_token",
     "output": "output_cost_per_token",
@@ -72,6 +76,10 @@ def litellm_entry(entry: dict, provider: str) -> dict:
         for name, field in BASE_FIELDS.items():
             if m.group("base") == field and per_mtok(value) is not None:
                 tiers.setdefault(int(m.group("n")) * 1000, {})[name] = per_mtok(value)
+    ranged = _ranged_tiers(entry.get("tiered_pricing"))
+    if ranged and "input" not in model:
+        model.update(ranged.pop(0))
+        tiers.update(ranged)
     if tiers:
         model["tiers"] = [dict(above_tokens=n, **r) for n, r in sorted(tiers.items())]
     for label, suffix in (("batch", "_batches"), ("priority", "_priority"), ("flex", "_flex")):
@@ -82,8 +90,21 @@ def litellm_entry(entry: dict, provider: str) -> dict:
     mults = {k: float(specific[k]) for k in MULTIPLIER_KEYS if isinstance(specific.get(k), (int, float))}
     if mults:
         model["multipliers"] = mults
-    model["verified"] = is_complete(model)
+    model["verified"] = is_complete(model) and not any(
+        "output_cost_per_reasoning_token" in t for t in entry.get("tiered_pricing") or () if isinstance(t, dict))
     return model
+
+
+def _ranged_tiers(tiered) -> dict[int, dict]:
+    """LiteLLM's `tiered_pricing` (Qwen: rates by the request's input size, `range: [from, to]`) as
+    {from: rates}, the first one from 0. A separate thinking-output rate is not kept: unverified."""
+    out: dict[int, dict] = {}
+    for t in tiered if isinstance(tiered, list) else ():
+        if isinstance(t, dict) and isinstance(t.get("range"), list) and t["range"]:
+            rates = _rates(t, "")
+            if "input" in rates and "output" in rates:
+                out[int(t["range"][0])] = rates
+    return dict(sorted(out.items())) if 0 in out else {}
 
 
 def is_complete(model: dict) -> bool:
@@ -94,18 +115,26 @@ def is_complete(model: dict) -> bool:
 
 
 def litellm_models(feed: dict) -> dict[str, dict]:
+    """Every token-priced text model in a LiteLLM price file, under LiteLLM's own key (prefixes kept:
+    `deepseek/deepseek-chat`, `us.anthropic.claude-...`, `vertex_ai/...`; matching resolves spellings)."""
     models: dict[str, dict] = {}
     for key, entry in feed.items():
-        if key == "sample_spec" or not isinstance(entry, dict):
+        if key == "sample_spec" or not isinstance(entry, dict) or entry.get("mode") not in LITELLM_MODES:
             continue
-        provider = LITELLM_PROVIDERS.get(entry.get("litellm_provider"))
-        if provider is None or entry.get("mode") not in LITELLM_MODES:
+        priced = per_mtok(entry.get("input_cost_per_token")) is not None and per_mtok(
+            entry.get("output_cost_per_token")) is not None
+        if not priced and not _ranged_tiers(entry.get("tiered_pricing")):
             continue
-        if per_mtok(entry.get("input_cost_per_token")) is None or per_mtok(entry.get("output_cost_per_token")) is None:
+        provider = entry.get("litellm_provider")
+        if not isinstance(provider, str):
             continue
-        name = key.split("/", 1)[1] if key.startswith("gemini/") else key
-        if "/" not in name:
-            models[name] = litellm_entry(entry, provider)
+        if provider.startswith("bedrock") and "anthropic." in key:
+            provider = "anthropic"
+        elif provider == "vertex_ai-anthropic_models":
+            provider = "anthropic"
+        elif provider.startswith("vertex_ai") and "gemini" in key:
+            provider = "gemini"
+        models[key] = litellm_entry(entry, LITELLM_PROVIDERS.get(provider, provider))
     return models
 
 
@@ -187,15 +216,16 @@ def update(env: Mapping[str, str] = os.environ, force: bool = False, now: dateti
     return status
 
 
-def fresh_feeds(env: Mapping[str, str] = os.environ, now: datetime | None = None) -> list[dict[str, ModelPrice]]:
-    """Cached feeds younger than 24 hours, in resolution order, as ModelPrice tables."""
+def fresh_feeds(env: Mapping[str, str] = os.environ, now: datetime | None = None) -> list[Mapping[str, ModelPrice]]:
+    """Cached feeds younger than 24 hours, in resolution order, as ModelPrice tables (built per model
+    on first use: a feed holds thousands)."""
     now = now or datetime.now(timezone.utc)
     out = []
     for name in FEEDS:
         cached = read_cached(name, env)
         if cached and now - cached[1] < FRESH_FOR:
             day = f"{cached[1]:%Y-%m-%d}"
-            out.append({k: model_price_from_dict(k, dict(v, as_of=day), source=name) for k, v in cached[0].items()})
+            out.append(LazyModels(cached[0], name, day))
     return out
 
 

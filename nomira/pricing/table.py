@@ -9,15 +9,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
 from nomira.events import TOKEN_TYPES
 
-_PREFIX = re.compile(r"^(?:[a-z0-9_-]+/)+")
-_BEDROCK = re.compile(r"^(?:(?:us|eu|apac|au|jp|global)\.)?anthropic\.(?P<m>.+?)(?:-v\d+(?::\d+)?)?$")
-_DATE = re.compile(r"-(?:20\d{6}|\d{4}-\d{2}-\d{2})$")
+_DATE = re.compile(r"-(?:20\d{6}|20\d{2}-\d{2}-\d{2})$")
+# Bedrock cross-region inference profiles: `us.anthropic.claude-...-v1:0`. `global.` is the global rate.
+_REGION = re.compile(r"^(?P<r>us|eu|apac|au|jp|ca|us-gov|global)\.(?P<rest>[a-z0-9-]+\..+)$")
+_DOTTED_ID = re.compile(r"^[a-z0-9_-]+\.[a-z]")
+_BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$")
+# For a bare model name, the vendors' own API entries in the LiteLLM table (not resellers): the same model
+# name under its vendor's prefix is that vendor's published rate, not a guess. Vertex resells, so last.
+FIRST_PARTY = ("openai/", "anthropic/", "gemini/", "deepseek/", "xai/", "mistral/", "moonshot/", "zai/",
+               "dashscope/", "minimax/", "vertex_ai/")
+# Vendor namespaces as OpenRouter / OpenCode / models.dev spell them -> LiteLLM's first-party prefix.
+VENDOR_ALIASES = {"google": "gemini/", "z-ai": "zai/", "zai-org": "zai/", "moonshotai": "moonshot/",
+                  "x-ai": "xai/", "qwen": "dashscope/", "mistralai": "mistral/", "deepseek-ai": "deepseek/"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,7 @@ class ModelPrice:
     verified: bool = True
     source: str = "bundled"
     as_of: str = ""
+    unpriced: tuple[str, ...] = ()  # what the matched entry does not price (a Bedrock region without its entry)
 
     @property
     def rate_source(self) -> str:
@@ -74,36 +85,101 @@ def table_digest() -> str:
     return hashlib.sha1(_bundled_bytes()).hexdigest()
 
 
+class LazyModels(Mapping):
+    """The bundled table's entries, each parsed and turned into a ModelPrice only when a report asks
+    for that model: thousands of models are bundled, a report uses a handful."""
+
+    def __init__(self, raw: dict[str, dict | str], source: str, as_of: str):
+        self._raw, self._source, self._as_of = raw, source, as_of  # value: entry, or its JSON text
+        self._built: dict[str, ModelPrice] = {}
+
+    def __getitem__(self, key: str) -> ModelPrice:
+        try:
+            return self._built[key]
+        except KeyError:
+            d = self._raw[key]
+            d = json.loads(d) if isinstance(d, str) else d
+            d = dict(d, as_of=d.get("as_of", self._as_of), verified=d.get("verified", True))
+            price = self._built[key] = model_price_from_dict(key, d, source=self._source)
+            return price
+
+    def raw(self, key: str) -> dict:
+        d = self._raw[key]
+        return json.loads(d) if isinstance(d, str) else d
+
+    def __contains__(self, key) -> bool:
+        return key in self._raw
+
+    def __iter__(self):
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def _split_table(text: str) -> tuple[dict, dict[str, dict | str]]:
+    """(header, models) without parsing every model: tools/update_prices.py writes one
+    `"key":{...}` line per model after a one-line header. Any other layout is parsed whole."""
+    head, sep, body = text.partition("\n")
+    if sep and head.endswith(',"models":{') and body.endswith("\n}}\n"):
+        models: dict[str, dict | str] = {}
+        for line in body[:-4].split(",\n"):
+            cut = line.find('":{')
+            key = line[1:cut]
+            if cut < 0 or "\\" in key:
+                break
+            models[key] = line[cut + 2:]
+        else:
+            return json.loads(head + "}}"), models
+    doc = json.loads(text)
+    return doc, doc["models"]
+
+
 @lru_cache(maxsize=1)
 def load_bundled() -> "PriceTable":
-    raw = json.loads(_bundled_bytes())
-    models = {k: model_price_from_dict(k, v, source="bundled") for k, v in raw["models"].items()}
-    return PriceTable(models, generated=raw.get("generated", ""))
+    head, models = _split_table(_bundled_bytes().decode("utf-8"))
+    generated = head.get("generated", "")
+    return PriceTable(LazyModels(models, "bundled", generated), generated=generated, feed_source=head.get("source", ""))
 
 
-def candidate_keys(model: str) -> list[str]:
-    """Spellings of `model` to try, most specific first."""
-    m = model.strip()
-    out = [m]
-    low = m.lower()
-    out.append(low)
-    bare = _PREFIX.sub("", low)
-    out.append(bare)
-    b = _BEDROCK.match(bare)
-    if b:
-        out.append(b.group("m"))
-    more = []
-    for c in out:
-        c2 = c.replace("@", "-")
-        more.append(c2)
-        if "claude" in c2:
-            more.append(re.sub(r"(\d)\.(\d)", r"\1-\2", c2))
-    out += more
-    out += [_DATE.sub("", c) for c in out]
+def normal(name: str) -> str:
+    """One spelling for dots vs dashes and Vertex's `@`: `gpt-5.1-codex` ~ `gpt-5-1-codex`."""
+    return name.replace(".", "-").replace("@", "-")
+
+
+def candidate_keys(model: str) -> list[tuple[str, str]]:
+    """(spelling, what it leaves unpriced) to try, most specific first: the name as logged, then without
+    each `provider/` prefix, without a trailing release date, a Bedrock id without its region."""
+    low = model.strip().lower()
+    names = [model.strip(), low]
+    parts = low.split("/")
+    names += ["/".join(parts[i:]) for i in range(1, len(parts))]
+    out: list[tuple[str, str]] = []
+    for n in names:
+        out.append((n, ""))
+        undated = _DATE.sub("", normal(n))
+        if undated != normal(n):
+            out.append((undated, ""))
+    bare = parts[-1]
+    r = _REGION.match(bare)
+    if r:  # no entry for the regional id: the global entry, and the region flagged (never its rate silently)
+        flag = "" if r.group("r") == "global" else f"bedrock_region={r.group('r')}"
+        rest = r.group("rest")
+        out.append((rest, flag))
+        if rest.startswith("anthropic."):
+            plain = _BEDROCK_VERSION.sub("", rest[len("anthropic."):])
+            out += [(plain, flag), (_DATE.sub("", plain), flag)]
+    elif bare.startswith("anthropic."):
+        plain = _BEDROCK_VERSION.sub("", bare[len("anthropic."):])
+        out += [(plain, ""), (_DATE.sub("", plain), "")]
+    if not r and not bare.startswith("anthropic."):
+        vendor = VENDOR_ALIASES.get(parts[-2], parts[-2] + "/") if len(parts) > 1 else None
+        prefixes = [vendor] + [p for p in FIRST_PARTY if p != vendor] if vendor in FIRST_PARTY else FIRST_PARTY
+        out += [(p + n, "") for p in prefixes for n in (bare, _DATE.sub("", normal(bare)))]
     seen, ordered = set(), []
     for c in out:
-        if c and c not in seen:
-            seen.add(c)
+        if c[0] and c[0] not in seen:
+            seen.add(c[0])
             ordered.append(c)
     return ordered
 
@@ -112,20 +188,44 @@ class PriceTable:
     """Rates by model. With `above` layers (overrides, fresh feeds), each layer is tried in
     order for every spelling of the model before the next: an override always wins."""
 
-    def __init__(self, models: dict[str, ModelPrice], generated: str = "",
-                 above: list[dict[str, ModelPrice]] | None = None):
+    def __init__(self, models: Mapping[str, ModelPrice], generated: str = "",
+                 above: list[Mapping[str, ModelPrice]] | None = None, feed_source: str = ""):
         self.models = models
         self.generated = generated
+        self.feed_source = feed_source
         self.layers = [*(above or []), models]
+        self._normal: dict[int, dict[str, str]] = {}
         self._memo: dict[str, ModelPrice | None] = {}
+
+    def _normal_index(self, i: int) -> dict[str, str]:
+        """normal(key) -> key for layer i, built on the first lookup that needs it (sorted: deterministic)."""
+        index = self._normal.get(i)
+        if index is None:
+            index = self._normal[i] = {}
+            for key in sorted(self.layers[i]):
+                if not _DOTTED_ID.match(key):  # Bedrock ids (`deepseek.v3.2`) match only as written
+                    index.setdefault(normal(key.lower()), key)
+        return index
+
+    def _find(self, i: int, name: str) -> ModelPrice | None:
+        layer = self.layers[i]
+        if name in layer:
+            return layer[name]
+        key = self._normal_index(i).get(normal(name))
+        return None if key is None else layer[key]
 
     def lookup(self, model: str) -> ModelPrice | None:
         if model in self._memo:
             return self._memo[model]
         found = None
         keys = candidate_keys(model)
-        for layer in self.layers:
-            found = next((layer[k] for k in keys if k in layer), None)
+        for i in range(len(self.layers)):
+            for name, flag in keys:
+                found = self._find(i, name)
+                if found is not None:
+                    if flag:
+                        found = replace(found, unpriced=(*found.unpriced, flag))
+                    break
             if found is not None:
                 break
         self._memo[model] = found

@@ -244,7 +244,7 @@ def _prefer(rec: list, event: UsageEvent, logged_speed: bool) -> bool:
     return _record_rank(rec) > kept
 
 
-_PLAIN = {None, "standard", "standard_only", "global", "not_available"}
+_PLAIN = {None, "", "standard", "standard_only", "global", "not_available"}
 
 
 def _modifiers(rec: list) -> tuple:
