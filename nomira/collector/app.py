@@ -17,7 +17,7 @@ import traceback
 from datetime import date
 from urllib.parse import unquote
 
-from nomira import rollups, store
+from nomira import rollups, store, wire
 from nomira.collector import auth, pages
 from nomira.collector.http import HTTPError, Request, Response
 from nomira.exchange import parse_export
@@ -108,7 +108,7 @@ class App:
             self.metrics.add(auth_failures=1)
             raise
         try:
-            doc = json.loads(req.body(self.config.max_ingest_bytes) or b"null")
+            doc = wire.loads(req.body(self.config.max_ingest_bytes) or b"null")
         except ValueError:
             self.metrics.add(ingest_rejected=1)
             raise HTTPError(400, "body is not JSON", "body")
