@@ -10,6 +10,7 @@ run with nothing new reads no log bytes.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import sqlite3
 import urllib.error
@@ -138,8 +139,8 @@ def _send(req: urllib.request.Request, timeout: float) -> tuple[int, str]:
         if 300 <= exc.code < 400:
             return exc.code, f"redirect to {exc.headers.get('Location') or '(no Location)'}"
         return exc.code, exc.read(1 << 20).decode("utf-8", "replace")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return 0, str(getattr(exc, "reason", exc))
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        return 0, str(getattr(exc, "reason", exc)) or type(exc).__name__
 
 
 def _store_id(body: str) -> str | None:
