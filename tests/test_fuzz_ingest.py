@@ -25,26 +25,24 @@ HOSTILE_STAMPS = ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "999
 RAW_CONSTANTS = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"]
 
 
-def call(app, path, body: bytes, token):
-    env = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "CONTENT_TYPE": "application/json",
-           "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "HTTP_HOST": "127.0.0.1:8787",
-           "REMOTE_ADDR": "127.0.0.1", "HTTP_AUTHORIZATION": f"Bearer {token}"}
+def request(app, method, path, body=b"", token=None):
+    """One request through the WSGI app, as wsgiref would hand it over; (status, body)."""
+    env = {"REQUEST_METHOD": method, "PATH_INFO": path.split("?")[0], "QUERY_STRING": path.partition("?")[2],
+           "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+           "REMOTE_ADDR": "127.0.0.1", **({"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {})}
     setup_testing_defaults(env)
     env["HTTP_HOST"], env["SERVER_NAME"] = "127.0.0.1:8787", "127.0.0.1"
     seen = []
     out = b"".join(app(env, lambda status, headers, exc_info=None: seen.append(status)))
     return int(seen[0].split()[0]), out
+
+
+def call(app, path, body: bytes, token):
+    return request(app, "POST", path, body, token)
 
 
 def get(app, path, token=None):
-    env = {"REQUEST_METHOD": "GET", "PATH_INFO": path.split("?")[0], "QUERY_STRING": path.partition("?")[2],
-           "HTTP_HOST": "127.0.0.1:8787", "REMOTE_ADDR": "127.0.0.1",
-           **({"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {})}
-    setup_testing_defaults(env)
-    env["HTTP_HOST"], env["SERVER_NAME"] = "127.0.0.1:8787", "127.0.0.1"
-    seen = []
-    out = b"".join(app(env, lambda status, headers, exc_info=None: seen.append(status)))
-    return int(seen[0].split()[0]), out
+    return request(app, "GET", path, token=token)
 
 
 def valid_event(rng: random.Random, now: datetime) -> dict:

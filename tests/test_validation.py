@@ -7,16 +7,7 @@ from conftest import FIXTURES
 from nomira.cli import main
 from nomira.exchange import parse_export
 from nomira.wire import MAX_COUNT, SchemaError, assert_no_content, loads
-
-
-def good(**over):
-    e = {"schema_version": 1, "source": "claude_code", "provider": "anthropic", "model": "claude-opus-4-7",
-         "occurred_at": "2025-11-03T14:22:07.913Z", "tokens": {"input": 10, "output": 20, "cache_read": 30},
-         "cost_usd": 0.001, "cost_source": "bundled:2026-11-24", "regime": "subscription",
-         "tags": {"developer": "ana", "project": "-home-ana-src-shop"}, "message_id": "msg_01XFDUDYJgAACzvnptvVoYEL",
-         "session_id": "3f9a6c2e-1b2d-4c3e-9f00-7d1e2a3b4c5d"}
-    e.update(over)
-    return e
+from test_pipeline import good
 
 
 def rejected(field, **over):
