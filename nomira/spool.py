@@ -93,11 +93,11 @@ class Spool:
             result.error = f"collector refused the token (HTTP {status}); events kept in {self.pending_dir}"
             return "stop"
         if 300 <= status < 400:
-            result.error = (f"collector answered HTTP {status} ({body[:200]}): redirects are never followed, so the "
+            result.error = (f"collector answered HTTP {status} ({_shown(body)}): redirects are never followed, so the "
                             f"key cannot reach another host; nothing delivered, events kept in {self.pending_dir}; "
                             "use the collector's final URL with --remote")
             return "stop"
-        result.error = f"collector unavailable ({'no connection' if status == 0 else f'HTTP {status}'}): {body[:200]}"
+        result.error = f"collector unavailable ({'no connection' if status == 0 else f'HTTP {status}'}): {_shown(body)}"
         return "retry"
 
     def flush(self, post: Post, max_attempts: int = 5, base_delay: float = 0.5, max_delay: float = 30.0,
@@ -150,6 +150,11 @@ class Spool:
             os.replace(tmp, path)
             events[:] = remaining
         return outcome
+
+
+def _shown(text: str) -> str:
+    """A server's words as safe terminal text: no escape sequences or line breaks from the other end."""
+    return "".join(c if c.isprintable() else " " for c in text[:200])
 
 
 def _tag(destination: dict | None) -> str:

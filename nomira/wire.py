@@ -53,7 +53,7 @@ _FILE_EXT = (r"\.(py|pyc|ipynb|js|mjs|cjs|jsx|ts|tsx|rs|go|java|kt|swift|rb|php|
              r"db|lock|zip|tar|gz|tgz|bak|swp)$")
 _FILE_NAME = re.compile(_FILE_EXT, re.I)
 _PATHLIKE = re.compile(r"^~|^\.|\.\.|" + _FILE_EXT + r"|^(id_(rsa|dsa|ecdsa|ed25519)(_sk)?(-cert)?|authorized_keys"
-                       r"|known_hosts|shadow|passwd|credentials)$|[" + re.escape(_SLASHES) + "]", re.I)
+                       r"|known_hosts)$|[" + re.escape(_SLASHES) + "]", re.I)
 _PATH_ROOTS = {"", "home", "users", "root", "tmp", "var", "etc", "usr", "opt", "mnt", "private", "volumes", "srv",
                "proc", "dev", "workspace", "workspaces", "src"}
 _BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format (bidi, zero-width), surrogates, line breaks

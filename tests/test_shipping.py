@@ -257,3 +257,12 @@ def test_invalid_remote_subprocess_no_traceback(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=60,
                        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)})
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_server_text_in_errors_cannot_drive_the_terminal(tmp_path):
+    s = Spool(tmp_path / "spool")
+    s.put([{"x": 1}])
+    r = s.flush(lambda events: (302, "redirect to http://x/\x1b[2J\nFAKE: delivered 9"), max_attempts=1)
+    assert r.error and "\x1b" not in r.error and "\n" not in r.error and r.pending_batches == 1
+    r = s.flush(lambda events: (503, "\x1b]0;title\x07down"), max_attempts=1, sleep=lambda d: None)
+    assert "\x1b" not in r.error and "\x07" not in r.error
