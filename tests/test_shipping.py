@@ -149,8 +149,8 @@ def test_redirect_is_not_followed_and_not_counted_delivered(isolated_env, capsys
 
 def test_migration_gives_every_store_its_own_stable_id(tmp_path):
     names = [n for n, _ in store.MIGRATIONS]
-    assert names[-1] == "0008_store_identity" and names.index("0008_store_identity") > names.index(
-        "0006_drop_unused_indexes")
+    assert names.index("0008_store_identity") > names.index("0006_drop_unused_indexes")
+    assert names == sorted(names)  # 0007 (dashboard sessions) lands between them when merged
     a, b = store.open_db(tmp_path / "a.db"), store.open_db(tmp_path / "b.db")
     assert len(store.store_id(a)) == 32 and store.store_id(a) != store.store_id(b)
     assert store.store_id(store.open_db(tmp_path / "a.db")) == store.store_id(a)
