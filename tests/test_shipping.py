@@ -203,6 +203,12 @@ def test_corrupt_ledger_is_rebuilt_with_a_one_line_notice(tmp_path, isolated_env
     assert "0 new events" in ship(capsys, "--db", tmp_path / "team.db")[1]  # the new ledger works
 
 
+def test_ledger_path_that_is_a_directory_is_a_one_line_error(tmp_path, isolated_env, capsys):
+    (isolated_env / ".local/state/nomira/shipped.sqlite").mkdir(parents=True)
+    rc, err = ship(capsys, "--db", tmp_path / "team.db")
+    assert rc == 2 and "ship ledger" in err and "Traceback" not in err
+
+
 # --- 5. a spooled batch belongs to one (URL, credential) ---
 
 def test_batches_only_ever_go_to_their_own_collector_and_key(tmp_path, isolated_env, collectors, capsys):

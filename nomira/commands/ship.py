@@ -83,7 +83,11 @@ def ship_once(args) -> dict:
     post = _remote(args)
     run = Run(args)
     events = wire_events(run, _tags(args))
-    ledger = Ledger(paths.state_home() / "shipped.sqlite", warn=_warn)
+    ledger_path = paths.state_home() / "shipped.sqlite"
+    try:
+        ledger = Ledger(ledger_path, warn=_warn)
+    except OSError as exc:
+        raise UserError(f"cannot open the ship ledger {ledger_path}: {exc.strerror or exc}") from None
     if post is not None:
         locator = f"remote:{post.url}#{post.destination['credential_sha256'] or ''}"
         dest = ledger.destination(locator, post.identity())
