@@ -79,12 +79,12 @@ class UsageEvent:
 
 
 def parse_timestamp(ts: str) -> datetime | None:
-    """ISO-8601 (with `Z`) -> aware UTC datetime; None when unparseable."""
+    """ISO-8601 (with `Z`) -> aware UTC datetime; None when unparseable or not representable in UTC."""
     try:
         dt = datetime.fromisoformat(ts)
-    except (TypeError, ValueError):
+        return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError, OverflowError):  # year 1 / 9999 with an offset overflows
         return None
-    return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 @lru_cache(maxsize=4096)

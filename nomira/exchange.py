@@ -1,10 +1,9 @@
 """Export files: usage-only events as one JSON document, and reading them back (for /import)."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
-from nomira.wire import SCHEMA_VERSION, SchemaError, assert_no_content
+from nomira.wire import SCHEMA_VERSION, SchemaError, assert_no_content, loads
 
 
 def export_document(events: list[dict]) -> dict:
@@ -15,7 +14,7 @@ def export_document(events: list[dict]) -> dict:
 def parse_export(data: bytes | str) -> list[dict]:
     """Validated events of an export file; SchemaError names the first bad field (and event index)."""
     try:
-        doc = json.loads(data)
+        doc = loads(data)
     except ValueError as exc:
         raise SchemaError("file", f"not JSON ({exc})") from exc
     if isinstance(doc, list):

@@ -1,29 +1,79 @@
 """Ship local usage as wire events: into a local store, or to a remote collector via the spool.
 
-A ledger under `$XDG_STATE_HOME/nomira/` remembers, per destination, each call's
-dedup key and token total, so a second run sends only new calls (or a call that
-grew, e.g. its final streaming snapshot). Reading the logs is itself incremental
-(the scan cache), so a run with nothing new reads no log bytes.
+A ledger under `$XDG_STATE_HOME/nomira/` remembers, per destination STORE (its random
+identity, not its path or URL), each call's dedup key and token total, so a second
+run sends only new calls (or a call that grew, e.g. its final streaming snapshot), and
+a store that was deleted and recreated, or a collector whose database was replaced,
+gets everything again. Reading the logs is itself incremental (the scan cache), so a
+run with nothing new reads no log bytes.
 """
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
+from urllib.parse import urlsplit
 
-from nomira.wire import assert_no_content, billable_tokens, dedup_key
+from nomira.wire import assert_no_content, billable_tokens, dedup_key, loads
+
+INGEST_PATHS = ("/ingest", "/v1/usage/events")
 
 
 class Ledger:
-    def __init__(self, path: Path):
+    """What was sent where. Keys: "store:<id>" once a destination's identity is known; before
+    that the locator ("db:<path>", "remote:<url>#<credential sha256>"), adopted by the first
+    identity seen there. A remote key includes the credential's hash: events queued under a
+    key the collector refused are sent again under the right one (the store dedups)."""
+
+    def __init__(self, path: Path, warn: Callable[[str], None] = lambda line: None):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS shipped (destination TEXT, dedup_key TEXT, total INTEGER, "
-                        "PRIMARY KEY (destination, dedup_key))")
+        try:
+            self.db = self._open(path)
+        except sqlite3.DatabaseError as exc:  # a corrupt ledger only costs re-sending (the store dedups)
+            for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                p.unlink(missing_ok=True)
+            warn(f"ship ledger {path} was unreadable ({exc}); started a new one "
+                 "(calls already sent may be sent again; the collector deduplicates them)")
+            self.db = self._open(path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS shipped (destination TEXT, dedup_key TEXT, total INTEGER, "
+                       "PRIMARY KEY (destination, dedup_key))")
+            db.execute("CREATE TABLE IF NOT EXISTS identities (locator TEXT PRIMARY KEY, store_id TEXT NOT NULL)")
+            db.execute("SELECT COUNT(*) FROM shipped").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def destination(self, locator: str, store_id: str | None) -> str:
+        """The ledger key for `locator` whose store answered `store_id` (None: could not ask)."""
+        row = self.db.execute("SELECT store_id FROM identities WHERE locator = ?", (locator,)).fetchone()
+        known = row[0] if row else None
+        suffix = locator[locator.index("#"):] if "#" in locator else ""
+        if store_id is None:
+            return f"store:{known}{suffix}" if known else locator
+        key = f"store:{store_id}{suffix}"
+        if known != store_id:
+            self.db.execute("BEGIN IMMEDIATE")
+            if known is None:  # first identity seen here: what was sent to this locator went to this store
+                self.db.execute("INSERT INTO shipped SELECT ?, dedup_key, total FROM shipped WHERE destination = ? "
+                                "ON CONFLICT (destination, dedup_key) DO UPDATE SET total = MAX(total, "
+                                "excluded.total)", (key, locator))
+                self.db.execute("DELETE FROM shipped WHERE destination = ?", (locator,))
+            self.db.execute("INSERT INTO identities VALUES (?, ?) ON CONFLICT (locator) DO UPDATE SET "
+                            "store_id = excluded.store_id", (locator, store_id))
+            self.db.execute("COMMIT")
+        return key
 
     def new_events(self, destination: str, events: Iterable[dict]) -> list[dict]:
         known = dict(self.db.execute("SELECT dedup_key, total FROM shipped WHERE destination = ?", (destination,)))
@@ -41,23 +91,92 @@ class Ledger:
         self.db.execute("COMMIT")
 
 
-def http_post(url: str, token: str | None, timeout: float = 30.0):
-    """A `spool.Post` for a collector at `url` (the ingest path is added when missing)."""
-    if not url.rstrip("/").endswith(("/ingest", "/v1/usage/events")):
-        url = url.rstrip("/") + "/v1/usage/events"
+def ingest_url(url: str) -> str:
+    """The collector ingest URL for `--remote` (path added when missing); ValueError says what is wrong."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"--remote {url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--remote needs an http:// or https:// URL with a host, e.g. http://collector:8787 "
+                         f"(got {url!r})")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("--remote must not carry credentials; pass the API key with --token or $NOMIRA_TOKEN")
+    if parts.fragment or any(c.isspace() for c in url):
+        raise ValueError(f"--remote {url!r} is not a valid collector URL")
+    return url if url.rstrip("/").endswith(INGEST_PATHS) else url.rstrip("/") + INGEST_PATHS[1]
 
-    def post(events: list[dict]) -> tuple[int, str]:
-        body = json.dumps({"events": events}, separators=(",", ":")).encode()
-        req = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return resp.status, resp.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode("utf-8", "replace")
-        except (urllib.error.URLError, OSError) as exc:
-            return 0, str(getattr(exc, "reason", exc))
-    return post
+
+def health_url(url: str) -> str:
+    base = ingest_url(url)
+    for suffix in INGEST_PATHS:
+        if base.rstrip("/").endswith(suffix):
+            base = base.rstrip("/")[:-len(suffix)]
+    return base + "/healthz"
+
+
+def credential_id(token: str | None) -> str | None:
+    """What a spooled batch records of its credential: a SHA-256, never the key itself."""
+    return hashlib.sha256(token.encode()).hexdigest() if token else None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: the Authorization header would go to whatever host it names."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError with the 3xx status
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _send(req: urllib.request.Request, timeout: float) -> tuple[int, str]:
+    try:
+        with _OPENER.open(req, timeout=timeout) as resp:
+            return resp.status, resp.read(1 << 20).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            return exc.code, f"redirect to {exc.headers.get('Location') or '(no Location)'}"
+        return exc.code, exc.read(1 << 20).decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        return 0, str(getattr(exc, "reason", exc)) or type(exc).__name__
+
+
+def _store_id(body: str) -> str | None:
+    try:
+        doc = loads(body)
+    except ValueError:
+        return None
+    sid = doc.get("store_id") if isinstance(doc, dict) else None
+    return sid if isinstance(sid, str) and 0 < len(sid) <= 128 else None
+
+
+class HttpPost:
+    """A `spool.Post` for one collector URL and key; remembers the store id the collector reports."""
+
+    def __init__(self, url: str, token: str | None, timeout: float = 30.0):
+        self.url, self.token, self.timeout = ingest_url(url), token, timeout
+        self.destination = {"url": self.url, "credential_sha256": credential_id(token)}
+        self.store_id: str | None = None
+
+    def __call__(self, events: list[dict]) -> tuple[int, str]:
+        body = json.dumps({"events": events}, separators=(",", ":"), allow_nan=False).encode()
+        req = urllib.request.Request(self.url, data=body, method="POST", headers={
+            "Content-Type": "application/json", **({"Authorization": f"Bearer {self.token}"} if self.token else {})})
+        status, text = _send(req, self.timeout)
+        if 200 <= status < 300:
+            self.store_id = _store_id(text) or self.store_id
+        return status, text
+
+    def identity(self) -> str | None:
+        """The collector's store id from /healthz (no credential sent); None when it cannot say."""
+        status, text = _send(urllib.request.Request(health_url(self.url), method="GET"), min(self.timeout, 10.0))
+        return _store_id(text) if status == 200 else None
+
+
+def http_post(url: str, token: str | None, timeout: float = 30.0) -> HttpPost:
+    return HttpPost(url, token, timeout)
 
 
 def validated(events: list[dict]) -> list[dict]:

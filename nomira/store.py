@@ -100,6 +100,13 @@ def _m0006_drop_unused_indexes(db: sqlite3.Connection) -> None:
     db.execute("DROP INDEX IF EXISTS events_tenant_day")
 
 
+def _m0008_store_identity(db: sqlite3.Connection) -> None:
+    # A random id born with the store: shippers key what they sent by it, so a deleted and
+    # recreated store (same path or URL) gets everything again.
+    db.execute("INSERT INTO settings (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING",
+               (secrets.token_hex(16),))
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -107,6 +114,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0004_settings", _m0004_settings),
     ("0005_grain_rollups", _m0005_grain_rollups),
     ("0006_drop_unused_indexes", _m0006_drop_unused_indexes),
+    ("0008_store_identity", _m0008_store_identity),
 ]
 
 
@@ -374,6 +382,11 @@ def setting(db: sqlite3.Connection, key: str, make: Callable[[], str]) -> str:
     """A shared setting, created once (first writer wins) by `make`."""
     db.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, make()))
     return db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()[0]
+
+
+def store_id(db: sqlite3.Connection) -> str:
+    """This store's identity (migration 0008): what shippers key their ledger by."""
+    return db.execute("SELECT value FROM settings WHERE key = 'store_id'").fetchone()[0]
 
 
 def has_api_keys(db: sqlite3.Connection) -> bool:

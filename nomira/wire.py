@@ -1,15 +1,20 @@
 """The wire schema: what a usage event may carry between machines, and nothing else.
 
 The privacy invariant is enforced here as an ALLOWLIST: an event with any key outside
-the schema, or a tag value that is long or looks like a path, is rejected with an
-error naming the field. There is deliberately no way to carry prompt, completion,
+the schema, a value outside its field's character allowlist (ids, model names), a tag
+that looks like a path or file name, a control/format character, an out-of-range count,
+cost or date is rejected with an error naming the field. There is deliberately no way to carry prompt, completion,
 tool input or file content.
 """
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import re
-from datetime import datetime, timezone
+import unicodedata
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from nomira.events import TOKEN_TYPES, TokenCounts, UsageEvent, parse_timestamp
 
@@ -30,9 +35,28 @@ REQUIRED = ("schema_version", "source", "provider", "model", "occurred_at", "tok
 MAX_TAG = 64
 MAX_ID = 128
 MAX_NAME = 96
-_NAME = re.compile(r"^[A-Za-z0-9._:@+\-\[\] ]+$")
-_MODEL = re.compile(r"^[A-Za-z0-9._:@+/\-\[\] ]+$")  # provider-prefixed names ("openai/gpt-5") are not paths
-_PATHLIKE = re.compile(r"[/\\]|^~|^\.\.?$|\.(py|js|ts|tsx|rs|go|java|rb|md|json|txt|env|pem|key)$", re.I)
+MAX_COUNT = 10 ** 12  # tokens in one call: far above any context window, far below SQLite's 2**63
+MAX_COST_USD = 10 ** 7  # one call's cost
+MAX_PERCENT = 1000.0
+MAX_WINDOW_MINUTES = 10 ** 7
+EARLIEST = datetime(2020, 1, 1, tzinfo=timezone.utc)  # before any coding agent logged usage
+FUTURE_SLACK = timedelta(days=1)  # clock skew; a later date would stretch every per-day series
+# Per-field character allowlists (whole value, fullmatch: `$` would let a trailing newline through)
+_NAME = re.compile(r"[A-Za-z0-9._:@+\-\[\] ]+")
+_ID = re.compile(r"[A-Za-z0-9._:\-]+")
+_MODEL = re.compile(r"[A-Za-z0-9._:@+/\-\[\]]+")  # provider-prefixed names ("openai/gpt-5") are not paths
+_MAX_MODEL_SEGMENTS = 4  # "openrouter/anthropic/claude-3.5-sonnet" has 3
+_SLASHES = "/\\\u2044\u2215\u2216\u29f5\u29f8\u29f9\ufe68\uff0f\uff3c"  # ASCII and look-alike (back)slashes
+_FILE_EXT = (r"\.(py|pyc|ipynb|js|mjs|cjs|jsx|ts|tsx|rs|go|java|kt|swift|rb|php|pl|c|h|cc|cpp|hpp|cs|sh|bash|zsh|"
+             r"ps1|bat|sql|md|rst|txt|log|json|jsonl|yaml|yml|toml|ini|cfg|conf|env|xml|html?|csv|tsv|docx?|xlsx?|"
+             r"pptx?|odt|ods|rtf|pdf|pages|numbers|key|pem|crt|cer|der|p12|pfx|pub|asc|gpg|kdbx|ppk|ovpn|sqlite3?|"
+             r"db|lock|zip|tar|gz|tgz|bak|swp)$")
+_FILE_NAME = re.compile(_FILE_EXT, re.I)
+_PATHLIKE = re.compile(r"^~|^\.|\.\.|" + _FILE_EXT + r"|^(id_(rsa|dsa|ecdsa|ed25519)(_sk)?(-cert)?|authorized_keys"
+                       r"|known_hosts)$|[" + re.escape(_SLASHES) + "]", re.I)
+_PATH_ROOTS = {"", "home", "users", "root", "tmp", "var", "etc", "usr", "opt", "mnt", "private", "volumes", "srv",
+               "proc", "dev", "workspace", "workspaces", "src"}
+_BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format (bidi, zero-width), surrogates, line breaks
 
 
 class SchemaError(ValueError):
@@ -44,18 +68,65 @@ class SchemaError(ValueError):
         self.reason = reason
 
 
+def loads(data: bytes | str):
+    """Strict JSON: NaN/Infinity literals and absurd nesting are ValueErrors (a 400), never stored or a 500."""
+    try:
+        return json.loads(data, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _check_str(field: str, value, limit: int, pattern=None) -> None:
     if not isinstance(value, str):
         raise SchemaError(field, "must be a string")
+    problem = _str_problem(value, limit, pattern)
+    if problem:
+        raise SchemaError(field, problem)
+
+
+def _str_problem(value: str, limit: int, pattern) -> str | None:
     if len(value) > limit:
-        raise SchemaError(field, f"longer than {limit} characters (content is never allowed)")
-    if "\n" in value or "\r" in value:
-        raise SchemaError(field, "multi-line text is not allowed")
-    if pattern is not None and value and not pattern.match(value):
-        raise SchemaError(field, "contains characters outside the allowed set")
+        return f"longer than {limit} characters (content is never allowed)"
+    if not (value.isascii() and value.isprintable()) and any(
+            unicodedata.category(ch) in _BAD_CATEGORIES for ch in value):
+        return "control, format or line-break characters are not allowed"
+    if pattern is not None and value and not pattern.fullmatch(value):
+        return "contains characters outside the allowed set"
+    return None
 
 
-def assert_no_content(event: dict) -> None:
+def _check_label(field: str, value, kind: str) -> None:
+    if not isinstance(value, str):
+        raise SchemaError(field, "must be a string")
+    problem = _label_problem(value, kind)
+    if problem:
+        raise SchemaError(field, problem)
+
+
+@lru_cache(maxsize=8192)
+def _label_problem(value: str, kind: str) -> str | None:
+    """Why a name, model or tag is refused (None: accepted). Cached: these repeat across a batch."""
+    if kind == "tag":
+        problem = _str_problem(value, MAX_TAG, None)
+        if not problem and (_PATHLIKE.search(value) or _PATHLIKE.search(unicodedata.normalize("NFKC", value))):
+            problem = "looks like a file path or file name; tags carry labels only"
+        return problem
+    if kind != "model":
+        return _str_problem(value, MAX_NAME if kind == "name" else 32, _NAME)
+    # provider model names ("us.anthropic.claude-...-v1:0", "openrouter/anthropic/claude-3.5-sonnet"), not paths
+    segments = value.split("/")
+    return _str_problem(value, MAX_NAME, _MODEL) or (
+        "looks like a file path or file name, not a model name"
+        if (value.startswith(("/", "~", ".")) or ".." in value or len(segments) > _MAX_MODEL_SEGMENTS
+            or any(not s or s.startswith(".") for s in segments) or segments[0].lower() in _PATH_ROOTS
+            or _FILE_NAME.search(value) or _PATHLIKE.fullmatch(segments[-1])) else None)
+
+
+def assert_no_content(event: dict, now: datetime | None = None) -> None:
     """Raise SchemaError unless `event` is a usage-only event of the wire schema."""
     if not isinstance(event, dict):
         raise SchemaError("event", "must be a JSON object")
@@ -71,18 +142,27 @@ def assert_no_content(event: dict) -> None:
         raise SchemaError("schema_version", f"unsupported (this collector speaks {SCHEMA_VERSION})")
     for key in ("source", "provider", "regime", "cost_source"):
         if event.get(key) is not None:
-            _check_str(key, event[key], MAX_NAME, _NAME)
-    _check_str("model", event["model"], MAX_NAME, _MODEL)
-    if parse_timestamp(event["occurred_at"]) is None or len(event["occurred_at"]) > 40:
-        raise SchemaError("occurred_at", "not an ISO-8601 timestamp")
+            _check_label(key, event[key], "name")
+    _check_label("model", event["model"], "model")
+    _check_time("occurred_at", event["occurred_at"], now or datetime.now(timezone.utc))
     for key in ID_FIELDS:
         if event.get(key) is not None:
-            _check_str(key, event[key], MAX_ID, _NAME)
+            _check_str(key, event[key], MAX_ID, _ID)
+    if event.get("cost_usd") is not None:
+        _check_number("cost_usd", event["cost_usd"], MAX_COST_USD)
     _check_mapping("tokens", event["tokens"], TOKEN_FIELDS, _check_count)
     _check_mapping("tags", event.get("tags") or {}, TAG_FIELDS, _check_tag)
-    _check_mapping("allowance", event.get("allowance") or {}, ALLOWANCE_FIELDS, _check_number)
+    _check_mapping("allowance", event.get("allowance") or {}, ALLOWANCE_FIELDS, _check_allowance)
     _check_mapping("modifiers", event.get("modifiers") or {}, ("speed", "service_tier", "inference_geo"),
-                   lambda f, v: _check_str(f, v, 32, _NAME))
+                   lambda f, v: _check_label(f, v, "modifier"))
+
+
+def _check_time(field: str, value, now: datetime) -> None:
+    at = parse_timestamp(value) if isinstance(value, str) and len(value) <= 40 else None
+    if at is None:
+        raise SchemaError(field, "not an ISO-8601 timestamp")
+    if not EARLIEST <= at <= now + FUTURE_SLACK:
+        raise SchemaError(field, f"outside {EARLIEST.date()} .. now + 1 day")
 
 
 def _check_mapping(name: str, mapping: dict, allowed, check) -> None:
@@ -94,21 +174,25 @@ def _check_mapping(name: str, mapping: dict, allowed, check) -> None:
 
 
 def _check_count(field: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise SchemaError(field, "must be a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        raise SchemaError(field, f"must be an integer from 0 to {MAX_COUNT}")
 
 
-def _check_number(field: str, value) -> None:
-    if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-        raise SchemaError(field, "must be a number")
+def _check_number(field: str, value, limit: float) -> None:
+    """A finite number from 0 to `limit` (a negative cost would cancel someone else's spend)."""
+    if (not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not (isinstance(value, int) or math.isfinite(value)) or not 0 <= value <= limit):
+        raise SchemaError(field, f"must be a finite number from 0 to {limit:g}")
+
+
+def _check_allowance(field: str, value) -> None:
+    if value is not None:
+        _check_number(field, value, MAX_PERCENT if field.endswith("percent") else MAX_WINDOW_MINUTES)
 
 
 def _check_tag(field: str, value) -> None:
-    if value is None:
-        return
-    _check_str(field, value, MAX_TAG)
-    if _PATHLIKE.search(value):
-        raise SchemaError(field, "looks like a file path; tags carry labels only")
+    if value is not None:
+        _check_label(field, value, "tag")
 
 
 def billable_tokens(tokens: dict) -> int:

@@ -73,10 +73,12 @@ def ev(i=0, project="shop", developer="ana", **over):
 
 
 def test_ingest_and_dedup_localhost_open(server):
-    c, _ = server()
-    assert c.post("/ingest", {"events": [ev(1), ev(2)]}) == (200, {"status": "accepted", "accepted": 2, "deduped": 0})
+    c, app = server()
+    sid = store.store_id(app.db)
+    assert c.post("/ingest", {"events": [ev(1), ev(2)]}) == (200, {"status": "accepted", "accepted": 2, "deduped": 0,
+                                                                  "store_id": sid})
     assert c.post("/v1/usage/events", {"events": [ev(1), ev(3)]}) == (
-        200, {"status": "accepted", "accepted": 1, "deduped": 1})
+        200, {"status": "accepted", "accepted": 1, "deduped": 1, "store_id": sid})
     status, text = c.get("/api/summary?period=all")
     assert status == 200 and json.loads(text)["kpis"]["calls"] == 3
 
@@ -205,10 +207,10 @@ def test_import_requires_csrf_and_validates(server, tmp_path):
 
 
 def test_healthz_and_metrics(server):
-    c, _ = server()
+    c, app = server()
     c.post("/ingest", {"events": [ev(1), ev(1)]})
     c.post("/ingest", {"events": [dict(ev(2), text="x")]})
-    assert c.get("/healthz") == (200, '{\n "status": "ok"\n}')
+    assert c.get("/healthz") == (200, json.dumps({"status": "ok", "store_id": store.store_id(app.db)}, indent=1))
     _, text = c.get("/metrics")
     metrics = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
     assert metrics["nomira_ingest_events_total"] == "1" and metrics["nomira_ingest_deduped_total"] == "1"

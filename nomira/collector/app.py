@@ -17,7 +17,7 @@ import traceback
 from datetime import date
 from urllib.parse import unquote
 
-from nomira import rollups, store
+from nomira import rollups, store, wire
 from nomira.collector import auth, pages
 from nomira.collector.http import HTTPError, Request, Response
 from nomira.exchange import parse_export
@@ -108,7 +108,7 @@ class App:
             self.metrics.add(auth_failures=1)
             raise
         try:
-            doc = json.loads(req.body(self.config.max_ingest_bytes) or b"null")
+            doc = wire.loads(req.body(self.config.max_ingest_bytes) or b"null")
         except ValueError:
             self.metrics.add(ingest_rejected=1)
             raise HTTPError(400, "body is not JSON", "body")
@@ -128,13 +128,14 @@ class App:
                                 f"events[{i}].tags.tenant")
         accepted, deduped = store.ingest(self.db, events, tenant=tenant) if events else (0, 0)
         self.metrics.add(ingest_events=accepted, ingest_deduped=deduped)
-        return Response.json({"status": "accepted", "accepted": accepted, "deduped": deduped})
+        return Response.json({"status": "accepted", "accepted": accepted, "deduped": deduped,
+                              "store_id": store.store_id(self.db)})
 
     # --- operations ---
 
     def healthz(self, req: Request) -> Response:
-        self.db.execute("SELECT 1").fetchone()
-        return Response.json({"status": "ok"})
+        # the store id lets shippers notice a replaced database (it is random, not a secret)
+        return Response.json({"status": "ok", "store_id": store.store_id(self.db)})
 
     def prometheus(self, req: Request) -> Response:
         s = rollups.ingest_stats(self.db)

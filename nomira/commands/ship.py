@@ -72,34 +72,60 @@ def _open_store(args):
     return store.open_db(args.db or paths.default_db())
 
 
+def _warn(line: str) -> None:
+    print(f"nomira: {line}", file=sys.stderr)
+
+
 def ship_once(args) -> dict:
     from nomira import store
     from nomira.ship import Ledger, http_post
     from nomira.spool import Spool
+    post = _remote(args)
     run = Run(args)
     events = wire_events(run, _tags(args))
-    ledger = Ledger(paths.state_home() / "shipped.sqlite")
-    if args.remote:
-        dest = f"remote:{args.remote}"
+    ledger_path = paths.state_home() / "shipped.sqlite"
+    try:
+        ledger = Ledger(ledger_path, warn=_warn)
+    except OSError as exc:
+        raise UserError(f"cannot open the ship ledger {ledger_path}: {exc.strerror or exc}") from None
+    if post is not None:
+        locator = f"remote:{post.url}#{post.destination['credential_sha256'] or ''}"
+        dest = ledger.destination(locator, post.identity())
         new = ledger.new_events(dest, events)
         spool = Spool(paths.state_home() / "spool")
-        spool.put(new)
+        spool.put(new, destination=post.destination)
         ledger.mark(dest, new)  # durable in the spool now: delivery is the spool's job
-        r = spool.flush(http_post(args.remote, args.token))
+        r = spool.flush(post, destination=post.destination)
+        if post.store_id:
+            ledger.destination(locator, post.store_id)  # a replaced collector store: next run starts over
         return {"destination": args.remote, "new_events": len(new), "delivered": r.delivered,
                 "dead_lettered": r.dead_lettered, "pending_batches": r.pending_batches, "error": r.error,
-                "dead_letter_file": str(spool.dead_letter) if r.dead_lettered else None}
+                "dead_letter_file": str(spool.dead_letter) if r.dead_lettered else None,
+                "other_destinations": {"batches": r.other_batches, "urls": r.other_destinations}
+                if r.other_batches else None, "unreadable_batches": r.unreadable or None}
     db_path = (args.db or paths.default_db()).resolve()
-    dest = f"db:{db_path}"
-    new = ledger.new_events(dest, events)
     db = store.open_db(db_path)
+    dest = ledger.destination(f"db:{db_path}", store.store_id(db))
+    new = ledger.new_events(dest, events)
     accepted, deduped = store.ingest(db, new) if new else (0, 0)
     ledger.mark(dest, new)
     return {"destination": str(db_path), "new_events": len(new), "accepted": accepted, "deduped": deduped,
             "error": None}
 
 
+def _remote(args):
+    """The collector to ship to (None: a local store); a bad --remote is a one-line error, exit 2."""
+    if not args.remote:
+        return None
+    from nomira.ship import http_post
+    try:
+        return http_post(args.remote, args.token)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def cmd_ship(args) -> int:
+    _remote(args)  # a bad URL fails before any work, --watch or not
     first = True
     while True:
         result = ship_once(args)
@@ -121,6 +147,13 @@ def cmd_ship(args) -> int:
             print(line, file=sys.stderr)
             if result["error"]:
                 print(f"nomira: {result['error']} (will retry)", file=sys.stderr)
+            other = result.get("other_destinations")
+            if other:
+                _warn(f"{other['batches']} spooled batch(es) wait for other collector(s) or keys "
+                      f"({', '.join(other['urls'])}); they are only ever sent there, with the key they were "
+                      "queued under")
+            for bad in result.get("unreadable_batches") or ():
+                _warn(f"damaged spool batch moved aside, not sent: {bad}")
         if not args.watch:
             return 1 if result["error"] else 0
         try:
