@@ -38,7 +38,8 @@ def layout(title: str, body: Markup, ctx: dict) -> str:
     who = "all tenants" if viewer and viewer.admin and not ctx.get("tenant") else f"tenant {ctx.get('tenant') or ''}"
     nav.append(Markup(f'<span class="note">{esc(who)}</span>'))
     if viewer and ctx.get("login_used"):
-        nav.append(Markup('<form method="post" action="/logout" style="margin:0"><button>Log out</button></form>'))
+        nav.append(Markup('<form method="post" action="/logout" style="margin:0"><input type="hidden" name="csrf" '
+                          f'value="{esc(ctx.get("csrf"))}"><button>Log out</button></form>'))
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
             f"<title>{esc(title)} · Nomira</title><style>{CSS}</style></head><body><header>"
@@ -137,8 +138,9 @@ def compare(d: dict, ctx: dict) -> str:
     return layout("Developers", body, ctx)
 
 
-def login_page(error: str | None = None) -> str:
+def login_page(csrf: str, error: str | None = None) -> str:
     body = Markup("<h1>Sign in</h1><section><form method=\"post\" action=\"/login\">"
+                  f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
                   "<p>Dashboard password, or your tenant's API key:</p>"
                   "<input type=\"password\" name=\"secret\" autofocus size=\"48\"> <button>Sign in</button></form>"
                   + (f'<p class="err">{esc(error)}</p>' if error else "") + "</section>")
