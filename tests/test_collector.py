@@ -1,6 +1,7 @@
 """The collector over real HTTP on loopback: ingest, dedup, auth, tenant isolation, escaping."""
 import json
 import re
+import signal
 import threading
 import urllib.error
 import urllib.request
@@ -22,6 +23,8 @@ class Quiet(CollectorHandler):
 def server(tmp_path, monkeypatch):
     monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
     monkeypatch.delenv("NOMIRA_DASHBOARD_PASSWORD", raising=False)
+    if hasattr(signal, "SIGPIPE"):  # as `nomira serve` sets it (an in-process cli.main() may have reset it)
+        previous = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     servers = []
 
     def start(env=None, host="127.0.0.1"):
@@ -36,6 +39,8 @@ def server(tmp_path, monkeypatch):
     for s in servers:
         s.shutdown()
         s.server_close()
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, previous)
 
 
 class Client:

@@ -85,8 +85,8 @@ class App:
             sys.stderr.write(f"nomira serve: internal error {type(exc).__name__} on {req.method} "
                              f"{req.path[:200]!r}\n" + "".join(traceback.format_list(where)))
             resp = self.error(req, HTTPError(500, "internal error"))
-        if req.has_body and not req.consumed:
-            environ["nomira.unread_body"] = True  # the server half-closes and drains instead of resetting
+        if req.has_body and not req.consumed and isinstance(environ.get("nomira.connection"), dict):
+            environ["nomira.connection"]["unread_body"] = True  # half-close and drain instead of a reset
         return resp.wsgi(start_response)
 
     def dispatch(self, req: Request) -> Response:
@@ -179,7 +179,7 @@ class App:
                 ("nomira_ingest_deduped_total", "counter", "Duplicate events (this process)", c["ingest_deduped"]),
                 ("nomira_ingest_rejected_total", "counter", "Events rejected by the schema (this process)",
                  c["ingest_rejected"]),
-                ("nomira_auth_failures_total", "counter", "Ingest requests with a bad key", c["auth_failures"]),
+                ("nomira_auth_failures_total", "counter", "Ingest or login requests with a bad key or password", c["auth_failures"]),
                 ("nomira_raw_events", "gauge", "Raw events stored", s["raw_events"]),
                 ("nomira_dedup_ratio", "gauge", "Share of raw events superseded as duplicates",
                  s["superseded"] / s["raw_events"] if s["raw_events"] else 0.0),

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 import threading
 import time
@@ -76,6 +77,8 @@ def host_allowed(req: Request, config: Config) -> bool:
     if not config.local_only and not config.allowed_hosts:
         return True  # exposed without configured names: auth guards every page
     host = req.header("Host").strip().lower()
+    if not host:
+        return True  # HTTP/1.0 tools; every browser sends Host
     if host.startswith("["):
         host = host[1:host.find("]")] if "]" in host else host
     elif host.count(":") == 1:
@@ -227,8 +230,12 @@ def csrf_basis(req: Request, viewer: Viewer | None) -> str:
 
 
 def check_csrf(keys: Keys, basis: str, supplied: str | None) -> None:
-    if not supplied or not _same(supplied, csrf_token(keys, basis)):
-        raise HTTPError(403, "missing or invalid CSRF token")
+    if not supplied:
+        raise HTTPError(403, "missing CSRF token")
+    if not re.fullmatch(r"[0-9a-f]{64}", supplied):
+        raise HTTPError(400, "malformed CSRF token", "csrf")
+    if not _same(supplied, csrf_token(keys, basis)):
+        raise HTTPError(403, "invalid CSRF token")
 
 
 # --- login throttling, per client address ---

@@ -179,13 +179,13 @@ class CollectorHandler(WSGIRequestHandler):
     def get_environ(self):
         env = super().get_environ()
         env["RAW_URI"] = self.path
-        self.environ = env
+        env["nomira.connection"] = self.state  # wsgiref hands the app a copy of env, but this same dict
         return env
 
     def handle(self):
-        self.environ = {}
+        self.state = {}
         super().handle()
-        if self.environ.get("nomira.unread_body"):
+        if self.state.get("unread_body"):
             self.linger()
 
     def linger(self):
