@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 import traceback
-from datetime import datetime, timezone
 
 from nomira import rollups, store
 from nomira.collector import auth, pages
@@ -171,7 +170,10 @@ class App:
         lag = None
         if s["last_occurred_at"]:
             from nomira.events import parse_timestamp
-            lag = max(0.0, time.time() - parse_timestamp(s["last_occurred_at"]).timestamp())
+            try:
+                lag = max(0.0, time.time() - parse_timestamp(s["last_occurred_at"]).timestamp())
+            except (ValueError, OverflowError, OSError):  # a bad row already stored: no lag, not a 500
+                lag = None
         lines = []
         for name, kind, help_text, value in (
                 ("nomira_ingest_requests_total", "counter", "Ingest requests (this process)", c["ingest_requests"]),
@@ -179,7 +181,8 @@ class App:
                 ("nomira_ingest_deduped_total", "counter", "Duplicate events (this process)", c["ingest_deduped"]),
                 ("nomira_ingest_rejected_total", "counter", "Events rejected by the schema (this process)",
                  c["ingest_rejected"]),
-                ("nomira_auth_failures_total", "counter", "Ingest or login requests with a bad key or password", c["auth_failures"]),
+                ("nomira_auth_failures_total", "counter", "Ingest or login requests with a bad key or password",
+                 c["auth_failures"]),
                 ("nomira_raw_events", "gauge", "Raw events stored", s["raw_events"]),
                 ("nomira_dedup_ratio", "gauge", "Share of raw events superseded as duplicates",
                  s["superseded"] / s["raw_events"] if s["raw_events"] else 0.0),
@@ -256,8 +259,9 @@ class App:
         total = rollups.totals(db, tenant, since, **{kind: name})
         if not total["calls"]:
             raise HTTPError(404, f"no usage for {kind} {name!r} in this view")
+        daily, _ = rollups.day_series(rollups.by(db, "day", tenant, since, **{kind: name}), ctx["period"])
         d = {"kind": kind, "name": name, "period": ctx["period"], "tenant": tenant, "totals": total,
-             "value_label": "Cost", "daily": rollups.day_series(rollups.by(db, "day", tenant, since, **{kind: name}), ctx["period"])[0],
+             "value_label": "Cost", "daily": daily,
              "breakdown": rollups.by(db, other, tenant, since, **{kind: name}),
              "models": rollups.by(db, "model", tenant, since, **{kind: name})}
         return Response.json(d) if as_json else Response.html(pages.detail(d, ctx))
