@@ -339,6 +339,30 @@ def test_idle_connections_do_not_starve_healthz_and_concurrent_ingests_succeed(s
     assert json.loads(c.get("/api/summary?period=all")[1])["kpis"]["calls"] == 800
 
 
+def test_slow_headers_are_cut_off(tmp_path):
+    from nomira.commands import serve
+    srv = serve.make_collector_server("127.0.0.1", 0, serve.make_app(tmp_path / "c.db", "127.0.0.1"), workers=2)
+    srv.header_timeout = 0.5
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        slow = [socket.create_connection(("127.0.0.1", srv.server_port), timeout=5) for _ in range(2)]
+        t0 = time.monotonic()
+        for s in slow:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
+        time.sleep(0.3)
+        for s in slow:
+            s.sendall(b"X-Drip: 1\r\n")  # each drip is within the socket timeout, the sum is not
+        for s in slow:
+            assert s.recv(100) == b"" and time.monotonic() - t0 < 3  # dropped at the header deadline
+            s.close()
+        conn = http.client.HTTPConnection("127.0.0.1", srv.server_port, timeout=5)
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().status == 200  # both workers are free again
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_listen_backlog_and_pool_are_bounded():
     from nomira.commands.serve import CollectorServer, CollectorHandler
     srv = CollectorServer(("127.0.0.1", 0), CollectorHandler, workers=3)

@@ -19,12 +19,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 from nomira import paths
 
 WORKERS = 16
 IDLE_TIMEOUT = 30.0  # seconds a connection may stay silent before its request starts
+HEADER_TIMEOUT = 10.0  # seconds to send the request line and headers, however slowly they drip in
 SOCKET_TIMEOUT = 15.0  # per blocking read/write once a request is being served
 MAX_CONNECTIONS = 1024  # parked (idle) connections beyond this drop the oldest
 LINGER_SECONDS, LINGER_BYTES = 2.0, 64 << 20
@@ -50,8 +51,11 @@ class CollectorServer(WSGIServer):
     daemon_threads = True
 
     def __init__(self, server_address, handler_class, bind_and_activate=True, workers: int = WORKERS,
-                 idle_timeout: float = IDLE_TIMEOUT, max_connections: int = MAX_CONNECTIONS):
+                 idle_timeout: float = IDLE_TIMEOUT, max_connections: int = MAX_CONNECTIONS,
+                 header_timeout: float = HEADER_TIMEOUT):
         self.workers, self.idle_timeout, self.max_connections = max(1, workers), idle_timeout, max_connections
+        self.header_timeout = header_timeout
+        self.reading: dict[socket.socket, float] = {}  # connections reading headers -> deadline
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
         self.parked: dict[socket.socket, tuple] = {}  # socket -> (client address, deadline), oldest first
         self.park_lock = threading.Lock()
@@ -80,6 +84,14 @@ class CollectorServer(WSGIServer):
         for sock in dropped:
             self.close_request(sock)
         self._wake()
+
+    def reading_headers(self, sock, started: bool) -> None:
+        """A worker reads a request's headers under a whole deadline (no slow drip holds it)."""
+        with self.park_lock:
+            if started:
+                self.reading[sock] = time.monotonic() + self.header_timeout
+            else:
+                self.reading.pop(sock, None)
 
     def _wake(self):
         try:
@@ -125,6 +137,14 @@ class CollectorServer(WSGIServer):
                 expired = [s for s, (_, d) in self.parked.items() if d <= now]
                 for s in expired:
                     self.parked.pop(s)
+                slow = [s for s, d in self.reading.items() if d <= now]
+                for s in slow:
+                    self.reading.pop(s)
+            for s in slow:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)  # the worker's blocked read returns; it drops the request
+                except OSError:
+                    pass
             for s in expired:
                 if s in watched:
                     sel.unregister(s)
@@ -183,8 +203,25 @@ class CollectorHandler(WSGIRequestHandler):
         return env
 
     def handle(self):
+        """WSGIRequestHandler.handle, with the header deadline around reading the request."""
         self.state = {}
-        super().handle()
+        watch = getattr(self.server, "reading_headers", None)
+        if watch:
+            watch(self.connection, True)
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(414)
+                return
+            if not self.parse_request():
+                return
+        finally:
+            if watch:
+                watch(self.connection, False)
+        handler = ServerHandler(self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False)
+        handler.request_handler = self
+        handler.run(self.server.get_app())
         if self.state.get("unread_body"):
             self.linger()
 
