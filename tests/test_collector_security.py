@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -22,6 +23,14 @@ from nomira.collector import auth
 from test_collector import Client, ev, server  # noqa: F401 - `server` is the shared fixture
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def sigpipe_ignored():
+    """In-process servers run as `nomira serve` does (an earlier in-process cli.main() restores SIG_DFL)."""
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    yield
+    signal.signal(signal.SIGPIPE, previous)
 
 
 # --- small HTTP helpers: exact headers, no redirects followed, no cookie jar ---
