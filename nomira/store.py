@@ -143,7 +143,7 @@ def migrate(db: sqlite3.Connection, upto: int | None = None) -> list[str]:
 
 def open_db(path: str | Path, migrate_upto: int | None = None) -> sqlite3.Connection:
     """The one way into the database: pragmas, migrations, ready connection."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:  # created owner-only: it holds the dashboard secret (SQLite gives -wal/-shm the same mode)
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:

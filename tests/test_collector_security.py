@@ -569,6 +569,11 @@ def test_huge_counts_in_store_do_not_overflow_pages(server, tmp_path):  # noqa: 
     assert c.post("/ingest", {"events": [ev(1)]})[0] == 200
     db = store.open_db(tmp_path / "collector.db")
     _bad_rollup(db, "2025-11-03", input=2 ** 63 - 1, output=2 ** 63 - 1, calls=2 ** 63 - 1)
+    _bad_rollup(db, "2025-11-04", cost_usd=float("inf"))
+    _bad_rollup(db, "2025-11-05", cost_usd=-float("inf"))
+    def strict(const):
+        raise ValueError(f"{const} is not JSON")
+    assert json.loads(c.get("/api/summary?period=all")[1], parse_constant=strict)["kpis"]["calls"] >= 2 ** 63
     for path in ("/api/summary?period=all", "/?period=all", "/compare/developers?period=all",
                  "/project/shop?period=all", "/developer/ana?period=all", "/metrics"):
         assert c.get(path)[0] == 200, path

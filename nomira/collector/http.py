@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, quote, unquote
 
@@ -35,6 +36,16 @@ def _raw_path(environ: dict) -> str:
 def path_part(segment: str) -> str:
     """One percent-encoded path segment, decoded as UTF-8."""
     return unquote(segment, "utf-8", "replace")
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 class Request:
@@ -104,7 +115,11 @@ class Response:
 
     @classmethod
     def json(cls, obj, status: int = 200) -> "Response":
-        return cls(json.dumps(obj, indent=1, default=str), status, "application/json")
+        try:
+            text = json.dumps(obj, indent=1, default=str, allow_nan=False)
+        except ValueError:  # a non-finite number (a bad row already stored): null, never invalid JSON
+            text = json.dumps(_finite(obj), indent=1, default=str, allow_nan=False)
+        return cls(text, status, "application/json")
 
     @classmethod
     def html(cls, text: str, status: int = 200) -> "Response":
