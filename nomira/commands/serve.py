@@ -53,7 +53,8 @@ class CollectorServer(WSGIServer):
     def __init__(self, server_address, handler_class, bind_and_activate=True, workers: int = WORKERS,
                  idle_timeout: float = IDLE_TIMEOUT, max_connections: int = MAX_CONNECTIONS,
                  header_timeout: float = HEADER_TIMEOUT):
-        self.workers, self.idle_timeout, self.max_connections = max(1, workers), idle_timeout, max_connections
+        self.workers, self.idle_timeout = max(1, workers), idle_timeout
+        self.max_connections = min(max_connections, _fd_budget() - self.workers)
         self.header_timeout = header_timeout
         self.reading: dict[socket.socket, float] = {}  # connections reading headers -> deadline
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -186,6 +187,20 @@ class CollectorServer(WSGIServer):
             t.join(timeout=2)
         self.wake_r.close()
         self.wake_w.close()
+
+
+def _fd_budget(reserve: int = 64) -> int:
+    """Connections we may hold open: under the process's file limit, so accept() never fails
+    with EMFILE (serve_forever would spin on a listening socket it cannot accept from)."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < 4096 and (hard == resource.RLIM_INFINITY or hard > soft):
+            soft = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    except (ImportError, ValueError, OSError):
+        return 256
+    return max(32, (soft if soft != resource.RLIM_INFINITY else 1 << 20) - reserve)
 
 
 ThreadingWSGIServer = CollectorServer  # the name tests and embedders used before
