@@ -24,8 +24,11 @@ def grain_for(*dims: str) -> str:
         return _BY_DIMS[wanted]
     except KeyError:
         raise ValueError(f"no rollup grain for {sorted(wanted)}") from None
-SUMS = ", ".join(["SUM(calls)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(cost_usd)", "SUM(unpriced_calls)"])
+# TOTAL, not SUM: SUM raises "integer overflow" past 2**63 and one bad row would break every page.
+SUMS = ", ".join(f"TOTAL({c})" for c in ("calls", *TOKEN_FIELDS, "cost_usd", "unpriced_calls"))
 FIELDS = ("calls", *TOKEN_FIELDS, "cost_usd", "unpriced_calls")
+MAX_DAILY_POINTS = 3 * 366  # a longer `all` trend is shown by month
+MAX_MONTHLY_POINTS = 100 * 12
 
 
 def since_day(period: str, today: date | None = None) -> str | None:
@@ -53,7 +56,7 @@ def _where(grain: str, tenant: str | None, since: str | None, **eq) -> tuple[str
 
 
 def _row(values) -> dict:
-    d = dict(zip(FIELDS, (v or 0 for v in values)))
+    d = {f: (float(v or 0) if f == "cost_usd" else int(v or 0)) for f, v in zip(FIELDS, values)}
     prompt = d["input"] + d["cache_read"] + d["cache_write_5m"] + d["cache_write_1h"]
     d["tokens"] = prompt + d["output"]
     d["cache_reuse"] = d["cache_read"] / prompt if prompt else 0.0
@@ -89,6 +92,45 @@ def fill_days(rows: list[dict]) -> list[dict]:
         out.append(have.get(day.isoformat()) or {"name": day.isoformat(), **_row([0] * len(FIELDS))})
         day += timedelta(days=1)
     return out
+
+
+def _merge(name: str, rows: list[dict]) -> dict:
+    return {"name": name, **_row([sum(r[f] for r in rows) for f in FIELDS])}
+
+
+def day_series(rows: list[dict], period: str, today: date | None = None) -> tuple[list[dict], int]:
+    """(trend points, days spanned) for daily rows, never longer than the period asks.
+
+    Days after tomorrow or before the period (a bad row already in a store) stay in the
+    totals but not on the axis; `all` runs from the data's first day, by month when that
+    is more than MAX_DAILY_POINTS days, and at most MAX_MONTHLY_POINTS months back."""
+    today = today or datetime.now(timezone.utc).date()
+    last_ok = today + timedelta(days=1)
+    days = []
+    for r in rows:
+        try:
+            d = date.fromisoformat(r["name"])
+        except (TypeError, ValueError):
+            continue
+        if d <= last_ok:
+            days.append((d, r))
+    if PERIODS[period]:
+        first_ok = today - timedelta(days=PERIODS[period] - 1)
+        days = [(d, r) for d, r in days if d >= first_ok]
+    if not days:
+        return [], 0
+    first, last = days[0][0], days[-1][0]
+    span = (last - first).days + 1
+    if span <= MAX_DAILY_POINTS:
+        return fill_days([r for _, r in days]), span
+    months: dict[str, list[dict]] = {}
+    for d, r in days:
+        months.setdefault(f"{d.year:04d}-{d.month:02d}", []).append(r)
+    last_month = last.year * 12 + last.month - 1
+    start = max(first.year * 12 + first.month - 1, last_month - MAX_MONTHLY_POINTS + 1)
+    out = [_merge(f"{m // 12:04d}-{m % 12 + 1:02d}", months.get(f"{m // 12:04d}-{m % 12 + 1:02d}", []))
+           for m in range(start, last_month + 1)]
+    return out, span
 
 
 def count_distinct(db: sqlite3.Connection, dim: str, tenant: str | None, since: str | None) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import sqlite3
 from datetime import datetime, timezone
@@ -100,6 +101,15 @@ def _m0006_drop_unused_indexes(db: sqlite3.Connection) -> None:
     db.execute("DROP INDEX IF EXISTS events_tenant_day")
 
 
+def _m0007_dashboard_sessions(db: sqlite3.Connection) -> None:
+    # A cookie names a server-side row (stored as the SHA-256 of its id) that logout and
+    # key revocation can end. A fresh secret replaces the one a 0644 file may have leaked.
+    db.execute("""CREATE TABLE dashboard_sessions (id TEXT PRIMARY KEY, role TEXT NOT NULL, tenant TEXT,
+        credential TEXT NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER)""")
+    db.execute("DELETE FROM settings WHERE key = 'session_secret'")
+    db.execute("INSERT INTO settings (key, value) VALUES ('dashboard_secret', ?)", (secrets.token_hex(32),))
+
+
 def _m0008_store_identity(db: sqlite3.Connection) -> None:
     # A random id born with the store: shippers key what they sent by it, so a deleted and
     # recreated store (same path or URL) gets everything again.
@@ -114,6 +124,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0004_settings", _m0004_settings),
     ("0005_grain_rollups", _m0005_grain_rollups),
     ("0006_drop_unused_indexes", _m0006_drop_unused_indexes),
+    ("0007_dashboard_sessions", _m0007_dashboard_sessions),
     ("0008_store_identity", _m0008_store_identity),
 ]
 
@@ -140,7 +151,11 @@ def migrate(db: sqlite3.Connection, upto: int | None = None) -> list[str]:
 
 def open_db(path: str | Path, migrate_upto: int | None = None) -> sqlite3.Connection:
     """The one way into the database: pragmas, migrations, ready connection."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:  # created owner-only: it holds the dashboard secret (SQLite gives -wal/-shm the same mode)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
     db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -366,7 +381,10 @@ def create_tenant(db: sqlite3.Connection, name: str) -> str:
 
 
 def tenant_for_key(db: sqlite3.Connection, key: str) -> str | None:
-    digest = hash_key(key)
+    return tenant_for_key_hash(db, hash_key(key))
+
+
+def tenant_for_key_hash(db: sqlite3.Connection, digest: str) -> str | None:
     row = db.execute("SELECT t.name, k.key_hash FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
                      "WHERE k.key_hash = ? AND k.revoked_at IS NULL", (digest,)).fetchone()
     return row[0] if row and hmac.compare_digest(row[1], digest) else None
@@ -396,3 +414,33 @@ def has_api_keys(db: sqlite3.Connection) -> bool:
 def canonical_rows(db: sqlite3.Connection) -> list[tuple]:
     """Every canonical event, ordered: what replay must reproduce exactly."""
     return db.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY dedup_key").fetchall()
+
+
+# --- dashboard sessions (read on every page: SELECTs only; writes at login and logout) ---
+
+def setting_value(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def create_session(db: sqlite3.Connection, sid_hash: str, role: str, tenant: str | None, credential: str,
+                   issued: int, expires: int) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("DELETE FROM dashboard_sessions WHERE expires_at < ?", (issued,))
+        db.execute("INSERT INTO dashboard_sessions (id, role, tenant, credential, issued_at, expires_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (sid_hash, role, tenant, credential, issued, expires))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def get_session(db: sqlite3.Connection, sid_hash: str) -> tuple | None:
+    """(role, tenant, credential, expires_at) of a live (not revoked) session row."""
+    return db.execute("SELECT role, tenant, credential, expires_at FROM dashboard_sessions "
+                      "WHERE id = ? AND revoked_at IS NULL", (sid_hash,)).fetchone()
+
+
+def revoke_session(db: sqlite3.Connection, sid_hash: str, at: int) -> None:
+    db.execute("UPDATE dashboard_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (at, sid_hash))

@@ -1,19 +1,20 @@
 """The collector over real HTTP on loopback: ingest, dedup, auth, tenant isolation, escaping."""
 import json
 import re
+import signal
 import threading
 import urllib.error
 import urllib.request
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import make_server
 
 import pytest
 
 from nomira import store
-from nomira.commands.serve import ThreadingWSGIServer, make_app, startup_warnings
+from nomira.commands.serve import CollectorHandler, ThreadingWSGIServer, make_app, startup_warnings
 from nomira.collector.auth import Config
 
 
-class Quiet(WSGIRequestHandler):
+class Quiet(CollectorHandler):
     def log_message(self, *a):
         pass
 
@@ -22,6 +23,8 @@ class Quiet(WSGIRequestHandler):
 def server(tmp_path, monkeypatch):
     monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
     monkeypatch.delenv("NOMIRA_DASHBOARD_PASSWORD", raising=False)
+    if hasattr(signal, "SIGPIPE"):  # as `nomira serve` sets it (an in-process cli.main() may have reset it)
+        previous = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     servers = []
 
     def start(env=None, host="127.0.0.1"):
@@ -36,6 +39,8 @@ def server(tmp_path, monkeypatch):
     for s in servers:
         s.shutdown()
         s.server_close()
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, previous)
 
 
 class Client:
@@ -135,9 +140,15 @@ def test_dashboard_login_when_password_set(server):
     assert status == 401
     status, _, headers = c.call("POST", "/login", raw=b"secret=wrong",
                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert status == 401
+    assert status == 403  # no login CSRF token
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-    req = urllib.request.Request(c.base + "/login", data=b"secret=hunter22", method="POST")
+    with opener.open(c.base + "/login") as r:
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', r.read().decode()).group(1)
+    req = urllib.request.Request(c.base + "/login", data=f"csrf={csrf}&secret=wrong".encode(), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        opener.open(req)
+    assert e.value.code == 401
+    req = urllib.request.Request(c.base + "/login", data=f"csrf={csrf}&secret=hunter22".encode(), method="POST")
     with opener.open(req) as r:
         assert r.status == 200 and "Usage" in r.read().decode()
     with opener.open(c.base + "/api/summary") as r:

@@ -29,6 +29,12 @@ svg a{fill:#1d4fb8}.note{color:#5b6472;font-size:12px}.headline{font-size:15px;f
 
 
 
+def segment(name: str) -> str:
+    """A name as one URL path segment: `/` and `%` encoded, and `.` too, so a name ending in
+    `.json` is not read as the page's JSON twin."""
+    return quote(name, safe="").replace(".", "%2E")
+
+
 def layout(title: str, body: Markup, ctx: dict) -> str:
     viewer = ctx.get("viewer")
     nav = [Markup('<b>Nomira</b>'), Markup(f'<a href="/{_qs(ctx)}">Dashboard</a>'),
@@ -38,7 +44,8 @@ def layout(title: str, body: Markup, ctx: dict) -> str:
     who = "all tenants" if viewer and viewer.admin and not ctx.get("tenant") else f"tenant {ctx.get('tenant') or ''}"
     nav.append(Markup(f'<span class="note">{esc(who)}</span>'))
     if viewer and ctx.get("login_used"):
-        nav.append(Markup('<form method="post" action="/logout" style="margin:0"><button>Log out</button></form>'))
+        nav.append(Markup('<form method="post" action="/logout" style="margin:0"><input type="hidden" name="csrf" '
+                          f'value="{esc(ctx.get("csrf"))}"><button>Log out</button></form>'))
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
             f"<title>{esc(title)} · Nomira</title><style>{CSS}</style></head><body><header>"
@@ -90,8 +97,8 @@ def dashboard(d: dict, ctx: dict) -> str:
         kpis.append(kpi("Value vs plan", f"{k['value_vs_plan']:.1f}x", k["plan_note"]))
     kpis += [kpi("Cache reuse", pct(k["cache_reuse"]), "prompt tokens served from cache"),
              kpi("Developers", str(k["developers"])), kpi("Calls", f"{k['calls']:,}")]
-    proj_link = lambda n: f"/project/{quote(n, safe='')}{_qs(ctx)}"  # noqa: E731
-    dev_link = lambda n: f"/developer/{quote(n, safe='')}{_qs(ctx)}"  # noqa: E731
+    proj_link = lambda n: f"/project/{segment(n)}{_qs(ctx)}"  # noqa: E731
+    dev_link = lambda n: f"/developer/{segment(n)}{_qs(ctx)}"  # noqa: E731
     body = Markup(
         f"<h1>{esc(d['title'])}</h1>" + periods_nav(ctx, "/") + '<div class="kpis">' + join(kpis) + "</div>"
         + "<section><h2>Daily trend</h2>" + bar_chart([(r["name"], r["cost_usd"]) for r in d["daily"]],
@@ -110,11 +117,11 @@ def dashboard(d: dict, ctx: dict) -> str:
 def detail(d: dict, ctx: dict) -> str:
     """A developer's or a project's page."""
     other = "project" if d["kind"] == "developer" else "developer"
-    link = lambda n: f"/{other}/{quote(n, safe='')}{_qs(ctx)}"  # noqa: E731
+    link = lambda n: f"/{other}/{segment(n)}{_qs(ctx)}"  # noqa: E731
     t = d["totals"]
     body = Markup(
         f"<h1>{esc(d['kind'].capitalize())}: {esc(d['name'])}</h1>"
-        + periods_nav(ctx, f"/{d['kind']}/{quote(d['name'], safe='')}")
+        + periods_nav(ctx, f"/{d['kind']}/{segment(d['name'])}")
         + '<div class="kpis">' + join([kpi(d["value_label"], money(t["cost_usd"])), kpi("Calls", f"{t['calls']:,}"),
                                         kpi("Cache reuse", pct(t["cache_reuse"]))]) + "</div>"
         + "<section><h2>Daily trend</h2>" + bar_chart([(r["name"], r["cost_usd"]) for r in d["daily"]], "Cost per day")
@@ -125,7 +132,7 @@ def detail(d: dict, ctx: dict) -> str:
 
 
 def compare(d: dict, ctx: dict) -> str:
-    rows = [Markup(f"<tr><td><a href=\"/developer/{esc(quote(r['name'], safe=''))}{esc(_qs(ctx))}\">"
+    rows = [Markup(f"<tr><td><a href=\"/developer/{esc(segment(r['name']))}{esc(_qs(ctx))}\">"
                    f"{esc(r['name'])}</a></td><td>{r['calls']:,}</td><td>{esc(money(r['cost_usd']))}</td>"
                    f"<td>{esc(money(r['usd_per_call']))}</td><td>{esc(pct(r['cache_reuse']))}</td></tr>")
             for r in d["rows"]]
@@ -137,8 +144,9 @@ def compare(d: dict, ctx: dict) -> str:
     return layout("Developers", body, ctx)
 
 
-def login_page(error: str | None = None) -> str:
+def login_page(csrf: str, error: str | None = None) -> str:
     body = Markup("<h1>Sign in</h1><section><form method=\"post\" action=\"/login\">"
+                  f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
                   "<p>Dashboard password, or your tenant's API key:</p>"
                   "<input type=\"password\" name=\"secret\" autofocus size=\"48\"> <button>Sign in</button></form>"
                   + (f'<p class="err">{esc(error)}</p>' if error else "") + "</section>")
