@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
-from nomira.wire import assert_no_content, billable_tokens, dedup_key, loads
+from nomira.wire import SchemaError, assert_no_content, billable_tokens, dedup_key, loads
 
 INGEST_PATHS = ("/ingest", "/v1/usage/events")
 
@@ -179,8 +179,20 @@ def http_post(url: str, token: str | None, timeout: float = 30.0) -> HttpPost:
     return HttpPost(url, token, timeout)
 
 
-def validated(events: list[dict]) -> list[dict]:
-    """Every event leaves this machine only after passing the same allowlist the collector enforces."""
+def validated(events: list[dict]) -> tuple[list[dict], dict[str, int]]:
+    """The events that pass the allowlist the collector enforces, and how many did not, by reason.
+
+    Every event leaves this machine only after this check. One odd call (a clock-skewed
+    timestamp, a model name that looks like a file) is held back and counted, never shipped and
+    never a reason to hold back every other call.
+    """
+    ok: list[dict] = []
+    refused: dict[str, int] = {}
     for e in events:
-        assert_no_content(e)
-    return events
+        try:
+            assert_no_content(e)
+        except SchemaError as exc:
+            refused[str(exc)] = refused.get(str(exc), 0) + 1
+        else:
+            ok.append(e)
+    return ok, refused

@@ -54,6 +54,13 @@ _FILE_EXT = (r"\.(py|pyc|ipynb|js|mjs|cjs|jsx|ts|tsx|rs|go|java|kt|swift|rb|php|
 _FILE_NAME = re.compile(_FILE_EXT, re.I)
 _PATHLIKE = re.compile(r"^~|^\.|\.\.|" + _FILE_EXT + r"|^(id_(rsa|dsa|ecdsa|ed25519)(_sk)?(-cert)?|authorized_keys"
                        r"|known_hosts)$|[" + re.escape(_SLASHES) + "]", re.I)
+# A project label is a folder name ("next.js", "socket.io", ".dotfiles" are real repositories), so it
+# is refused only for what no folder name needs: separators, `..`, `~`, key-file names and the
+# extensions of documents, keys and data files.
+_PROJECT_PATHLIKE = re.compile(
+    r"^~|\.\.|\.(docx?|xlsx?|pptx?|odt|ods|rtf|pdf|pages|numbers|key|pem|crt|cer|der|p12|pfx|pub|asc|gpg|kdbx|"
+    r"ppk|ovpn|sqlite3?|db|env|csv|tsv|log|bak|swp|zip|tar|gz|tgz)$|^(id_(rsa|dsa|ecdsa|ed25519)(_sk)?(-cert)?"
+    r"|authorized_keys|known_hosts)$|[" + re.escape(_SLASHES) + "]", re.I)
 _PATH_ROOTS = {"", "home", "users", "root", "tmp", "var", "etc", "usr", "opt", "mnt", "private", "volumes", "srv",
                "proc", "dev", "workspace", "workspaces", "src"}
 _BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format (bidi, zero-width), surrogates, line breaks
@@ -110,9 +117,10 @@ def _check_label(field: str, value, kind: str) -> None:
 @lru_cache(maxsize=8192)
 def _label_problem(value: str, kind: str) -> str | None:
     """Why a name, model or tag is refused (None: accepted). Cached: these repeat across a batch."""
-    if kind == "tag":
+    if kind in ("tag", "project"):
         problem = _str_problem(value, MAX_TAG, None)
-        if not problem and (_PATHLIKE.search(value) or _PATHLIKE.search(unicodedata.normalize("NFKC", value))):
+        rule = _PROJECT_PATHLIKE if kind == "project" else _PATHLIKE
+        if not problem and (rule.search(value) or rule.search(unicodedata.normalize("NFKC", value))):
             problem = "looks like a file path or file name; tags carry labels only"
         return problem
     if kind != "model":
@@ -165,6 +173,11 @@ def _check_time(field: str, value, now: datetime) -> None:
         raise SchemaError(field, f"outside {EARLIEST.date()} .. now + 1 day")
 
 
+def check_tags(tags: dict) -> None:
+    """The tags alone (what a user sets with --developer, --tag): SchemaError naming the field."""
+    _check_mapping("tags", tags, TAG_FIELDS, _check_tag)
+
+
 def _check_mapping(name: str, mapping: dict, allowed, check) -> None:
     for key, value in mapping.items():
         field = f"{name}.{key}"
@@ -192,7 +205,7 @@ def _check_allowance(field: str, value) -> None:
 
 def _check_tag(field: str, value) -> None:
     if value is not None:
-        _check_label(field, value, "tag")
+        _check_label(field, value, "project" if field == "tags.project" else "tag")
 
 
 def billable_tokens(tokens: dict) -> int:

@@ -1,4 +1,5 @@
 """Wire-schema validation (issue 11): bounded dates, counts and money; per-field character allowlists."""
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -107,7 +108,19 @@ def test_real_ids_pass():
                                  "line\u2028break", "para\u2029graph", "nul\x00", "\x1b[31mred", "evil\u202egnp.exe",
                                  "iso\u2066late", "zero\u200bwidth", "tab\there", "line\nbreak", "x" * 65])
 def test_tags_reject_paths_files_and_control_or_format_characters(tag):
+    rejected("tags.feature", tags={"feature": tag})
+
+
+@pytest.mark.parametrize("tag", ["id_rsa", ".env", "Q3 plan.docx", "salaries.xlsx", "server.key", "cert.pem",
+                                 "a/b", "a\u2215b", "~ana", "..", "line\nbreak", "evil\u202egnp"])
+def test_project_label_rejects_paths_documents_and_keys(tag):
     rejected("tags.project", tags={"project": tag})
+
+
+@pytest.mark.parametrize("tag", ["next.js", "socket.io", ".dotfiles", "vue.rs", "shop (ana)"])
+def test_project_label_is_a_folder_name(tag):
+    """Folder names that look like files ("next.js") are real repositories; the label ships."""
+    assert_no_content(good(tags={"project": tag}))
 
 
 @pytest.mark.parametrize("tag", ["shop", "-home-ana-src-shop", "billing-api", "Ana García", "acme.com", "prod",
@@ -128,11 +141,26 @@ def test_every_fixture_and_demo_event_exports(tmp_path, capsys):
     assert len(events) > 100 and {e["source"] for e in events} >= {"claude_code", "codex"}
 
 
-def test_export_refuses_an_invalid_event_naming_the_field(tmp_path, capsys, monkeypatch):
+def test_export_holds_back_invalid_events_naming_the_field(tmp_path, capsys, monkeypatch):
+    """An event outside the schema never leaves; it is counted with its field, and the rest ship."""
     import nomira.wire as wire
     real = wire.to_wire
-    monkeypatch.setattr(wire, "to_wire", lambda *a, **k: dict(real(*a, **k), cost_usd=float("nan")))
-    assert main(["export", str(tmp_path / "e.json"), "--path", str(FIXTURES / "claude")]) == 2
-    err = capsys.readouterr().err
-    assert "cost_usd" in err and "Traceback" not in err and not (tmp_path / "e.json").exists()
+    calls = []
 
+    def one_bad(*a, **k):
+        calls.append(1)
+        return dict(real(*a, **k), cost_usd=float("nan")) if len(calls) == 1 else real(*a, **k)
+    monkeypatch.setattr(wire, "to_wire", one_bad)
+    assert main(["export", str(tmp_path / "e.json"), "--path", str(FIXTURES / "claude")]) == 0
+    err = capsys.readouterr().err
+    assert "1 call(s) held back" in err and "cost_usd" in err and "Traceback" not in err
+    shipped = json.loads((tmp_path / "e.json").read_text())["events"]
+    assert len(shipped) == len(calls) - 1 > 0
+    assert all(e["cost_usd"] == e["cost_usd"] for e in shipped)  # no NaN left the machine
+
+
+def test_export_refuses_a_bad_user_tag(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "e.json"), "--path", str(FIXTURES / "claude"),
+                 "--developer", "/home/ana"]) == 2
+    err = capsys.readouterr().err
+    assert "tags.developer" in err and not (tmp_path / "e.json").exists()

@@ -57,14 +57,19 @@ def _tags(args, project_free=True) -> dict:
 
 
 def wire_events(run: Run, tags: dict) -> list[dict]:
+    """The usage-only events of the run; calls outside the schema are held back and said (stderr)."""
     from nomira.ship import validated
-    from nomira.wire import to_wire
+    from nomira.wire import check_tags, to_wire
+    try:
+        check_tags(tags)  # the user's own tags: a mistake there is the user's to fix, for every call
+    except SchemaError as exc:
+        raise UserError(f"refusing to ship: {exc}") from exc
     events = run.collect().events
     regime = run.regime(events)
-    try:
-        return validated([to_wire(e, c, regime, tags) for e, c in run.priced(events)])
-    except SchemaError as exc:
-        raise UserError(f"refusing to ship an event outside the schema: {exc}") from exc
+    ok, refused = validated([to_wire(e, c, regime, tags) for e, c in run.priced(events)])
+    for reason, n in sorted(refused.items()):
+        _warn(f"{n} call(s) held back, outside the usage event schema: {reason}")
+    return ok
 
 
 def _open_store(args):
