@@ -44,7 +44,7 @@ def report_text(run: Run, collected) -> str:
         allowance_dict = {"as_of": as_of, **{k: getattr(a, k) for k in a.__dataclass_fields__}}
     report = summary.finish(run.fold(collected, summary.fold, summary.merge), run.regime_override,
                             allowance_dict, run.table.generated)
-    report["scan"] = collected.stats.as_dict()
+    report["scan"] = {**collected.stats.as_dict(), "unreadable": run.unreadable}  # files and folders
     if run.args.json:
         return render_json(report)
     return render_report(report, run.style) + "\n"

@@ -1,6 +1,7 @@
 """`nomira serve` (alias `--serve`): the collector over wsgiref with a thread per request."""
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -47,9 +48,16 @@ def cmd_serve(args) -> int:
     db_path = args.db or paths.default_db()
     app = make_app(db_path, args.host)
     gc_enable()
+    try:
+        httpd = make_server(args.host, args.port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler)
+    except OSError as exc:
+        from nomira.cli import Failure
+        reason = exc.strerror or str(exc)
+        hint = ("pick another --port or stop the server using it" if exc.errno == errno.EADDRINUSE
+                else "use an address of this machine, e.g. --host 127.0.0.1 or --host 0.0.0.0")
+        raise Failure(f"cannot listen on {args.host}:{args.port}: {reason} ({hint})") from exc
     for w in startup_warnings(app.config):
         print("!" * 78 + f"\n{w}\n" + "!" * 78, file=sys.stderr)
-    httpd = make_server(args.host, args.port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler)
     print(f"nomira: collector on http://{args.host}:{httpd.server_port}/ (store {db_path})", file=sys.stderr)
     try:
         httpd.serve_forever()

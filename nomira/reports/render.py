@@ -18,8 +18,9 @@ def use_color(stream=sys.stdout, env=os.environ) -> bool:
 
 
 class Style:
-    def __init__(self, color: bool):
+    def __init__(self, color: bool, width: int | None = WIDTH):
         self.color = color
+        self.width = width  # None: as wide as the content (--wide)
 
     def _wrap(self, code: str, text: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text

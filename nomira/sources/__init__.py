@@ -95,6 +95,11 @@ class Collected:
         return self._events
 
     @property
+    def unreadable(self) -> list[str]:
+        """Files that could not be read (known once scanned, before deduplication)."""
+        return list(self._stats.unreadable)
+
+    @property
     def stats(self) -> ScanStats:
         if self._pending is not None:
             self.events  # noqa: B018 - deduplicate, which counts the duplicates
