@@ -90,7 +90,7 @@ COMMANDS = {
     "forensics": ("forensics", "per-turn costs and waste signals (cache rebuilds, sub-agents)",
                   "nomira forensics --session 3f9a6c2e"),
     "optimize": ("optimize", "cost by tool and by file read, with savings estimates",
-                 "nomira optimize --project -home-ana-src-shop"),
+                 "nomira optimize --project shop"),
     "ship": ("ship", "send usage-only events to a store or a remote collector",
              "nomira ship --remote https://nomira.example.com --token $NOMIRA_TOKEN --watch"),
     "export": ("ship", "write usage-only events to a JSON file (for a collector's /import)",
@@ -273,13 +273,13 @@ class Run:
         self.seen_sources |= seen
         return partial
 
-    def no_usage(self, *filters: str) -> None:
+    def no_usage(self, *filters: str, what: str = "usage") -> None:
         """One line: where Nomira looked, and which filters were in force."""
         a = self.args
         filters = [f for f in (f"--since {a.since}" if a.since else "", f"--until {a.until}" if a.until else "",
                                f"--source {a.source}" if a.source != "all" else "", *filters) if f]
         n = sum(len(v) for v in self.found.values())
-        msg = f"nomira: no usage found in {self.searched()} ({n} file{'s' * (n != 1)} read)"
+        msg = f"nomira: no {what} found in {self.searched()} ({n} file{'s' * (n != 1)} read)"
         if filters:
             msg += f" matching {' '.join(filters)} (try without them)"
         else:
@@ -362,6 +362,24 @@ def check_store(args) -> None:
         raise Failure(f"{path} is not a Nomira store (not an SQLite file); check --db")
 
 
+LABEL_OPTIONS = ("--project",)  # values may start with '-' (Claude's folder names: -home-ana-src-shop)
+
+
+def _label_values(argv: list[str]) -> list[str]:
+    """`--project -home-x` as `--project=-home-x`: argparse would take the value for an option."""
+    out = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in LABEL_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and not argv[i + 1].startswith("--"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def _unknown_command(argv: list[str]) -> None:
     """A bare word where a command goes: a usage error, with the closest command."""
     for i, a in enumerate(argv):
@@ -382,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = None
     try:
-        argv = with_default_command(list(sys.argv[1:] if argv is None else argv))
+        argv = with_default_command(_label_values(list(sys.argv[1:] if argv is None else argv)))
         if argv[:1] == ["report"]:
             _unknown_command(argv[1:])
         parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)

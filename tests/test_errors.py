@@ -194,3 +194,13 @@ def test_demo_reuses_one_folder_and_says_how_to_use_it(tmp_path):
     assert first.stderr == second.stderr and f"--path {folder}" in first.stderr
     assert len(list((folder / "codex").rglob("*.jsonl"))) == 3  # regenerated, not accumulated
     assert first.returncode == 0 and '"calls"' in first.stdout
+
+
+def test_optimize_takes_labels_and_dash_values_and_says_its_scope():
+    tools = FIXTURES / "claude_tools"
+    ok = nomira("optimize", "--path", tools, "--project", "tools")
+    assert ok.returncode == 0 and "Claude Code only" in ok.stdout
+    one_line(nomira("optimize", "--path", tools, "--project", "-home-ana-src-tools"), 2,
+             "--project -home-ana-src-tools", "projects: tools")
+    assert nomira("optimize", "--path", tools, "--project=tools").stdout == ok.stdout
+    one_line(nomira("optimize", "--path", FIXTURES / "codex"), 0, "Claude Code only")
