@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from pathlib import Path
 
 from nomira.cli import Run, UserError
 from nomira.reports import forensics, optimizer
-from nomira.reports.render import pct, table, usd
+from nomira.reports.render import fill, pct, short_id, table, usd
 from nomira.sources import claude_code
 
 
@@ -51,8 +50,8 @@ def cmd_optimize(args) -> int:
                                      "recommendations": advice, "scope": SCOPE}, indent=2) + "\n")
         return 0
     top = args.top
-    out = [run.style.bold(f"Cost by tool (each call's cost shared across its tool uses), total "
-                          f"{usd(result['total_cost_usd'])}"),
+    out = [run.style.bold(fill(f"Cost by tool (each call's cost shared across its tool uses), total "
+                               f"{usd(result['total_cost_usd'])}", run.style)),
            table(["Tool", "Calls", "Uses", "Cost", "Share"],
                  [[t["tool"], str(t["calls"]), str(t["uses"]), usd(t["cost_usd"]), pct(t["share_of_cost"])]
                   for t in result["tools"][:top]], "lrrrr", style=run.style), ""]
@@ -61,13 +60,14 @@ def cmd_optimize(args) -> int:
                 table(["File", "Reads", "Sessions", "Cost", "Saving*"],
                       [[f["path"], str(f["reads"]), str(f["sessions"]), usd(f["cost_usd"]),
                         usd(f["saving_estimate_usd"])] for f in result["files"][:top]], "lrrrr", style=run.style),
-                run.style.dim("* if each session read it once: per session, (n-1)/n of its attributed cost"), ""]
+                run.style.dim(fill("* if each session read it once: per session, (n-1)/n of its attributed cost",
+                                   run.style)), ""]
     out += [run.style.bold("Top sessions"),
-            table(["Session", "Project", "Cost"], [[s["session_id"][:12], s["project"], usd(s["cost_usd"])]
+            table(["Session", "Project", "Cost"], [[short_id(s["session_id"]), s["project"], usd(s["cost_usd"])]
                                                    for s in result["top_sessions"][:top]], "llr", style=run.style)]
-    out += ["", run.style.dim(f"({SCOPE})")]
+    out += ["", run.style.dim(fill(f"({SCOPE})", run.style))]
     if advice:
         out += ["", run.style.bold("Recommendations")]
-        out += [textwrap.fill(a, width=80, initial_indent="- ", subsequent_indent="  ") for a in advice]
+        out += [fill(a, run.style, initial_indent="- ", subsequent_indent="  ") for a in advice]
     sys.stdout.write("\n".join(out) + "\n")
     return 0

@@ -9,7 +9,7 @@ from nomira.cli import Run
 
 def add_arguments(name, p) -> None:
     p.add_argument("--compare", action="store_true", help="efficiency table across sessions (or projects)")
-    p.add_argument("--by-project", action="store_true", help="with --compare: compare projects")
+    p.add_argument("--by-project", action="store_true", help="compare projects (implies --compare)")
     p.set_defaults(func=cmd_report)
 
 
@@ -20,7 +20,7 @@ def cmd_report(args) -> int:
         sys.stdout.write(cached)
         return 0
     collected = run.collect()
-    if args.compare:
+    if args.compare or args.by_project:
         text = compare_text(run, collected)
     else:
         text = report_text(run, collected)
@@ -53,18 +53,18 @@ def report_text(run: Run, collected) -> str:
 def compare_text(run: Run, collected) -> str:
     from nomira.reports.aggregate import MONEY_COLUMN, group, merge_groups
     from nomira.reports.compare import efficiency_rows, headline
-    from nomira.reports.render import pct, table, usd
+    from nomira.reports.render import fill, pct, short_id, table, usd
     by_project = run.args.by_project
     noun = "project" if by_project else "session"
     key = (lambda e, c: e.project) if by_project else (lambda e, c: (e.session_id, e.project))
     groups = run.fold(collected, lambda priced: group(priced, key), merge_groups)
-    label = (lambda k: k) if by_project else (lambda k: k[0][:13])
+    label = (lambda k: k) if by_project else (lambda k: short_id(k[0]))
     rows = efficiency_rows(groups, label)
     line = headline(rows, noun)
     regime = run.regime()
     if run.args.json:
         return json.dumps({"compare": noun, "regime": regime, "rows": rows, "headline": line}, indent=2) + "\n"
-    out = [run.style.bold(line) if line else f"(fewer than two priced {noun}s to compare)", ""]
+    out = [run.style.bold(fill(line, run.style)) if line else f"(fewer than two priced {noun}s to compare)", ""]
     money = MONEY_COLUMN[regime]
     out.append(table([noun.capitalize(), "Calls", money, "$/call", "$/1k out", "Cache reuse"],
                      [[str(r["name"]), str(r["calls"]), usd(r["cost_usd"]), usd(r["usd_per_call"]),

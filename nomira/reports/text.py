@@ -5,7 +5,7 @@ import re
 import textwrap
 
 from nomira.reports.aggregate import MONEY_COLUMN
-from nomira.reports.render import Style, pct, table, tokens, usd
+from nomira.reports.render import Style, pct, short_id, table, tokens, usd
 
 SOURCE_NAMES = {"claude_code": "Claude Code", "codex": "Codex", "opencode": "OpenCode"}
 _STYLED = re.compile(r"^(\033\[[0-9;]*m)(.*)(\033\[0m)$")
@@ -24,9 +24,10 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
     sessions = report["sessions"]
     if sessions:
         shown = sorted(sessions, key=lambda r: -r["cost_usd"])[:max_sessions]
-        rows = [[s["session_id"][:8], s["project"], str(s["calls"]), tokens(s["tokens"]["total"]),
+        rows = [[short_id(s["session_id"]), s["project"], str(s["calls"]), tokens(s["tokens"]["total"]),
                  usd(s["cost_usd"]), pct(s["cache_share_of_cost"])] for s in shown]
-        out.append(table(["Session", "Project", "Calls", "Tokens", MONEY_COLUMN[report["regime"]], "Cache"], rows, "llrrrr", style=style))
+        out.append(table(["Session", "Project", "Calls", "Tokens", MONEY_COLUMN[report["regime"]], "Cache"], rows,
+                         "llrrrr", style=style, optional=(5, 2)))
         if len(sessions) > len(shown):
             out.append(style.dim(f"… {len(sessions) - len(shown)} more sessions (use --json for all)"))
         out.append("")
@@ -49,7 +50,8 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
             flag = "" if m["verified"] else " (unverified)" if m["priced"] else ""
             rows.append([m["model"] + (" (assumed)" if m["model_assumed"] else ""), str(m["calls"]),
                          tokens(m["tokens"]["total"]), usd(m["cost_usd"]) if m["priced"] else "—", src + flag])
-        out.append(table(["Model", "Calls", "Tokens", "Value", "Rates"], rows, "lrrrl", style=style))
+        out.append(table(["Model", "Calls", "Tokens", MONEY_COLUMN[report["regime"]], "Rates"], rows, "lrrrl",
+                         style=style, shorten=(0,)))
         out.append("")
     for m in models:
         if not m["priced"]:
@@ -75,7 +77,8 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
         f"skipped; {skipped.get('duplicate_call', 0)} duplicate call records merged"
         + (f"; other skips: {', '.join(f'{k}={v}' for k, v in skipped.items() if k != 'duplicate_call')}"
            if len(skipped) > ('duplicate_call' in skipped) else "")))
-    return "\n".join(_fit(line) for block in out for line in block.split("\n"))
+    width = style.width or 80
+    return "\n".join(_fit(line, width) for block in out for line in block.split("\n"))
 
 
 def _fit(line: str, width: int = 80) -> str:
