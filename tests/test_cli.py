@@ -68,7 +68,7 @@ def test_text_report_and_no_color(capsys):
     assert max(len(line) for line in out.splitlines()) <= 80
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("Session"))
-    assert lines[header].split() == ["Session", "Project", "Calls", "Tokens", "Value", "Cache"]
+    assert lines[header].split() == ["Session", "Project", "Calls", "Tokens", "Value", "Cache", "share"]
     assert lines[header + 1].split()[:3] == ["3f9a6c2e", "shop", "4"]  # rows stay rows
 
 

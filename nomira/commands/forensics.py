@@ -7,6 +7,7 @@ from datetime import datetime
 
 from nomira.cli import Run, UserError
 from nomira.reports import forensics
+from nomira.reports.aggregate import MONEY_COLUMN
 from nomira.reports.render import fill, pct, session_matches, short_id, table, tokens, usd
 
 
@@ -36,7 +37,8 @@ def cmd_forensics(args) -> int:
                  tokens(r["tokens"]["input"] + r["tokens"]["cache_read"] + r["tokens"]["cache_write_5m"]
                         + r["tokens"]["cache_write_1h"]), tokens(r["tokens"]["output"]), usd(r["cost_usd"]),
                  ",".join(r["flags"])] for r in rows]
-        sys.stdout.write(table(["Time", "Model", "Prompt", "Output", "Cost", "Flags"], body, "llrrrl",
+        money = MONEY_COLUMN[run.regime([e for e, _c in sessions[match[0]]])]
+        sys.stdout.write(table(["Time", "Model", "Prompt", "Output", money, "Flags"], body, "llrrrl",
                                style=run.style, shorten=(1,)) + "\n")
         return 0
     w = forensics.waste(priced, top=args.top)

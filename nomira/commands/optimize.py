@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nomira.cli import Run, UserError
 from nomira.reports import forensics, optimizer
+from nomira.reports.aggregate import MONEY_COLUMN
 from nomira.reports.render import fill, pct, short_id, table, usd
 from nomira.sources import claude_code
 
@@ -50,20 +51,21 @@ def cmd_optimize(args) -> int:
                                      "recommendations": advice, "scope": SCOPE}, indent=2) + "\n")
         return 0
     top = args.top
-    out = [run.style.bold(fill(f"Cost by tool (each call's cost shared across its tool uses), total "
+    money = MONEY_COLUMN[run.regime(events)]  # Value on a subscription, Cost on API billing
+    out = [run.style.bold(fill(f"{money} by tool (each call's share split across its tool uses), total "
                                f"{usd(result['total_cost_usd'])}", run.style)),
-           table(["Tool", "Calls", "Uses", "Cost", "Share"],
+           table(["Tool", "Calls", "Uses", money, "Share"],
                  [[t["tool"], str(t["calls"]), str(t["uses"]), usd(t["cost_usd"]), pct(t["share_of_cost"])]
                   for t in result["tools"][:top]], "lrrrr", style=run.style), ""]
     if result["files"]:
         out += [run.style.bold("Files read most often"),
-                table(["File", "Reads", "Sessions", "Cost", "Saving*"],
+                table(["File", "Reads", "Sessions", money, "Saving*"],
                       [[f["path"], str(f["reads"]), str(f["sessions"]), usd(f["cost_usd"]),
                         usd(f["saving_estimate_usd"])] for f in result["files"][:top]], "lrrrr", style=run.style),
                 run.style.dim(fill("* if each session read it once: per session, (n-1)/n of its attributed cost",
                                    run.style)), ""]
     out += [run.style.bold("Top sessions"),
-            table(["Session", "Project", "Cost"], [[short_id(s["session_id"]), s["project"], usd(s["cost_usd"])]
+            table(["Session", "Project", money], [[short_id(s["session_id"]), s["project"], usd(s["cost_usd"])]
                                                    for s in result["top_sessions"][:top]], "llr", style=run.style)]
     out += ["", run.style.dim(fill(f"({SCOPE})", run.style))]
     if advice:

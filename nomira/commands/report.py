@@ -27,9 +27,13 @@ def cmd_report(args) -> int:
     if not run.seen_sources:
         run.no_usage()
     sys.stdout.write(text)
-    if run.seen_sources:
-        run.store_output(key, text)
+    if run.seen_sources and not (allowance_shown(text) and not args.json):
+        run.store_output(key, text)  # (the allowance line says how old it is: never replayed)
     return 0
+
+
+def allowance_shown(text: str) -> bool:
+    return "Codex allowance as of" in text
 
 
 def report_text(run: Run, collected) -> str:
@@ -54,6 +58,7 @@ def compare_text(run: Run, collected) -> str:
     from nomira.reports.aggregate import MONEY_COLUMN, group, merge_groups
     from nomira.reports.compare import efficiency_rows, headline
     from nomira.reports.render import fill, pct, short_id, table, usd
+    from nomira.reports.text import CACHE_REUSE
     by_project = run.args.by_project
     noun = "project" if by_project else "session"
     key = (lambda e, c: e.project) if by_project else (lambda e, c: (e.session_id, e.project))
@@ -66,8 +71,10 @@ def compare_text(run: Run, collected) -> str:
         return json.dumps({"compare": noun, "regime": regime, "rows": rows, "headline": line}, indent=2) + "\n"
     out = [run.style.bold(fill(line, run.style)) if line else f"(fewer than two priced {noun}s to compare)", ""]
     money = MONEY_COLUMN[regime]
-    out.append(table([noun.capitalize(), "Calls", money, "$/call", "$/1k out", "Cache reuse"],
+    out.append(table([noun.capitalize(), "Calls", money, "$/call", "$/1k out", CACHE_REUSE],
                      [[str(r["name"]), str(r["calls"]), usd(r["cost_usd"]), usd(r["usd_per_call"]),
                        usd(r["usd_per_1k_output"]) if r["usd_per_1k_output"] is not None else "—",
                        pct(r["cache_reuse"])] for r in rows], "lrrrrr", style=run.style))
+    out.append(run.style.dim(fill(f"{CACHE_REUSE}: share of prompt tokens served from the cache (higher is "
+                                  "cheaper)", run.style)))
     return "\n".join(out) + "\n"
