@@ -83,7 +83,7 @@ def period_text(run: Run, collected) -> str:
                 entry["value_vs_plan"] = _vs_plan_json(k, by_source, plans)
             rows.append(entry)
         return render_json({period: rows, "totals": total.as_dict(), "value_label": label,
-                            "timezone": str(run.tz)})
+                            "timezone": str(run.tz), **({"unreadable": run.unreadable} if run.unreadable else {})})
     return _period_table(run, grouped, keys, total, label, plans, by_source)
 
 
