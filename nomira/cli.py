@@ -350,6 +350,10 @@ def check_store(args) -> None:
         if not creates:
             raise Failure(f"no store at {path} (check --db; `nomira ship --db {path}` or `nomira import` "
                           "creates one)")
+        if args.db is not None and not path.parent.is_dir():
+            raise Failure(f"no folder {path.parent} for the store {path} (create it, or check --db)")
+        if args.command == "serve":
+            print(f"nomira: no store at {path} yet: starting with an empty one", file=sys.stderr)
         return
     try:
         with open(path, "rb") as fh:

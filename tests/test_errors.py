@@ -63,6 +63,10 @@ def test_read_commands_never_create_a_store(argv, tmp_path):
     assert not db.exists()
 
 
+def test_store_in_a_missing_folder(tmp_path):
+    one_line(nomira("tenant", "create", "acme", "--db", tmp_path / "nope" / "t.db"), 1, "no folder", "nope")
+
+
 def test_creating_commands_still_create(tmp_path):
     db = tmp_path / "new.db"
     r = nomira("tenant", "create", "acme", "--db", db)

@@ -181,3 +181,11 @@ def test_every_command_is_documented():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for name in COMMANDS:
         assert f"nomira {name}" in readme or name == "report", name
+
+
+def test_project_labels_survive_spilling_and_forked_folds():
+    from nomira.sources import collect
+    expect = {("claude_code", "shop"), ("claude_code", "tools"), ("codex", "billing"), ("codex", "shop"),
+              ("opencode", "old"), ("opencode", "shop")}
+    c = collect(("claude", "codex", "opencode"), [FIXTURES], budget=2)  # every record spilled to disk
+    assert c.fold(lambda evs: {(e.source, e.project) for e in evs}, lambda a, b: a | b, workers=2) == expect
