@@ -352,8 +352,6 @@ def check_store(args) -> None:
                           "creates one)")
         if args.db is not None and not path.parent.is_dir():
             raise Failure(f"no folder {path.parent} for the store {path} (create it, or check --db)")
-        if args.command == "serve":
-            print(f"nomira: no store at {path} yet: starting with an empty one", file=sys.stderr)
         return
     try:
         with open(path, "rb") as fh:
