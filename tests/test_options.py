@@ -81,3 +81,8 @@ def test_codex_allowance_says_how_old_it_is(capsys, monkeypatch):
         monkeypatch.setattr(text, "age", lambda as_of, now=None, mark=mark: mark)
         assert main(["--path", str(FIXTURES / "codex")]) == 0
         assert f"Codex allowance as of {mark}:" in capsys.readouterr().out
+
+
+def test_options_that_cannot_apply_together_are_refused():
+    one_line(nomira("monthly", *BOTH, "--plan", "claude-pro", "--regime", "api"), 2, "--plan", "--regime api")
+    one_line(nomira("forensics", *BOTH, "--session", "3f9a6c2e", "--top", "3"), 2, "--top", "--session")

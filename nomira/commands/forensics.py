@@ -13,11 +13,14 @@ from nomira.reports.render import fill, pct, session_matches, short_id, table, t
 
 def add_arguments(name, p) -> None:
     p.add_argument("--session", metavar="ID", help="show every call of this session (an id or its prefix)")
-    p.add_argument("--top", type=int, default=10, help="how many cache rebuilds to list (default 10)")
+    p.add_argument("--top", type=int, default=None, help="how many cache rebuilds to list (default 10)")
     p.set_defaults(func=cmd_forensics)
 
 
 def cmd_forensics(args) -> int:
+    if args.session and args.top is not None:
+        raise UserError("--top limits the cache rebuilds listed; --session lists every call of one session "
+                        "(use one of them)")
     run = Run(args)
     events = run.collect().events
     if not events:
@@ -41,7 +44,7 @@ def cmd_forensics(args) -> int:
         sys.stdout.write(table(["Time", "Model", "Prompt", "Output", money, "Flags"], body, "llrrrl",
                                style=run.style, shorten=(1,)) + "\n")
         return 0
-    w = forensics.waste(priced, top=args.top)
+    w = forensics.waste(priced, top=10 if args.top is None else args.top)
     if args.json:
         sys.stdout.write(json.dumps(w, indent=2) + "\n")
         return 0

@@ -24,6 +24,9 @@ def add_arguments(name, p) -> None:
 
 
 def cmd_period(args) -> int:
+    if getattr(args, "plan", None) and args.regime == "api":
+        raise UserError("--plan sets subscription value against a plan; with --regime api the dollars are the "
+                        "bill and there is no plan to compare (drop one of them)")
     run = Run(args)
     cacheable = args.period != "blocks"  # blocks depend on the clock
     cached, key = run.cached_output(args.period, args.breakdown, getattr(args, "plan", None),
