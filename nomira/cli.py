@@ -26,25 +26,57 @@ SOURCE_CHOICES = {"claude": ("claude",), "codex": ("codex",), "opencode": ("open
 
 
 class UserError(Exception):
-    """A problem the user can fix; printed as one `nomira: ...` line."""
+    """A problem the user can fix; printed as one `nomira: ...` line (exit 2: the command line is wrong)."""
+
+    status = 2
 
 
-def common_options() -> argparse.ArgumentParser:
+class Failure(UserError):
+    """The command line is fine but something it names is not (a store, a port, a folder): exit 1."""
+
+    status = 1
+
+
+# Which shared options each command reads: its help lists only those, and any other is a usage error.
+REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
+OPTION_SETS = {
+    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices"),
+    "input": (*REPORTS, "ship", "export"),
+    "terminal": REPORTS,
+}
+OPTION_DEFAULTS = {"json": {"json": False},
+                   "input": {"path": None, "source": "all", "since": None, "until": None, "timezone": None,
+                             "regime": "auto", "demo": False, "no_cache": False},
+                   "terminal": {"no_color": False, "wide": False}}
+
+
+def common_options(command: str | None = None) -> argparse.ArgumentParser:
+    """The shared options `command` reads (all of them when None)."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("input and output")
-    g.add_argument("--json", action="store_true", help="machine-readable output (full precision)")
-    g.add_argument("--path", action="append", type=Path, metavar="PATH",
-                   help="read these transcript files/folders instead of the default locations (repeatable)")
-    g.add_argument("--source", choices=sorted(SOURCE_CHOICES), default="all", help="which agent logs to read")
-    g.add_argument("--since", metavar="YYYYMMDD", help="only usage on or after this day")
-    g.add_argument("--until", metavar="YYYYMMDD", help="only usage on or before this day")
-    g.add_argument("--timezone", "-z", default=None, help="IANA timezone for days and months (default: local)")
-    g.add_argument("--regime", choices=["auto", "subscription", "api"], default="auto",
-                   help="subscription: dollars are API-equivalent value; api: dollars are the bill")
-    g.add_argument("--no-color", action="store_true", help="plain output (NO_COLOR is respected too)")
-    g.add_argument("--demo", action="store_true", help="generate a realistic sample history and report on it")
-    g.add_argument("--no-cache", action="store_true",
-                   help="ignore the incremental scan cache ($XDG_CACHE_HOME/nomira) and read every file whole")
+    wants = {k for k, cmds in OPTION_SETS.items() if command is None or command in cmds}
+    if "json" in wants:
+        g.add_argument("--json", action="store_true", help="machine-readable output (full precision)")
+    if "input" in wants:
+        g.add_argument("--path", action="append", type=Path, metavar="PATH",
+                       help="read these transcript files/folders instead of the default locations (repeatable)")
+        g.add_argument("--source", choices=sorted(SOURCE_CHOICES), default="all", help="which agent logs to read")
+        g.add_argument("--since", metavar="YYYYMMDD", help="only usage on or after this day")
+        g.add_argument("--until", metavar="YYYYMMDD", help="only usage on or before this day")
+        g.add_argument("--timezone", "-z", default=None, help="IANA timezone for days and months (default: local)")
+        g.add_argument("--regime", choices=["auto", "subscription", "api"], default="auto",
+                       help="subscription: dollars are API-equivalent value; api: dollars are the bill")
+        g.add_argument("--demo", action="store_true",
+                       help="report on a generated sample history (kept in $XDG_CACHE_HOME/nomira/demo)")
+        g.add_argument("--no-cache", action="store_true",
+                       help="ignore the incremental scan cache ($XDG_CACHE_HOME/nomira) and read every file whole")
+    if "terminal" in wants:
+        g.add_argument("--no-color", action="store_true", help="plain output (NO_COLOR is respected too)")
+        g.add_argument("--wide", action="store_true",
+                       help="tables as wide as their content (default: the terminal width, $COLUMNS, else 80)")
+    for k in OPTION_SETS:
+        if k not in wants:
+            p.set_defaults(**OPTION_DEFAULTS[k])
     return p
 
 
@@ -58,7 +90,7 @@ COMMANDS = {
     "forensics": ("forensics", "per-turn costs and waste signals (cache rebuilds, sub-agents)",
                   "nomira forensics --session 3f9a6c2e"),
     "optimize": ("optimize", "cost by tool and by file read, with savings estimates",
-                 "nomira optimize --project -home-ana-src-shop"),
+                 "nomira optimize --project shop"),
     "ship": ("ship", "send usage-only events to a store or a remote collector",
              "nomira ship --remote https://nomira.example.com --token $NOMIRA_TOKEN --watch"),
     "export": ("ship", "write usage-only events to a JSON file (for a collector's /import)",
@@ -79,7 +111,6 @@ FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     """Every command gets a help line; only the `selected` one imports its module for its options
     (so a warm `nomira --json` never imports the collector or the shipper)."""
-    common = common_options()
     p = argparse.ArgumentParser(
         prog="nomira",
         description="Where the money for AI coding assistants went: cost per session, project, model "
@@ -91,10 +122,11 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
     for name, (module, help_text, example) in COMMANDS.items():
-        sp = sub.add_parser(name, parents=[common], help=help_text, description=help_text,
+        sp = sub.add_parser(name, parents=[common_options(name)], help=help_text, description=help_text,
                             epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == selected:
             importlib.import_module(f"nomira.commands.{module}").add_arguments(name, sp)
+            p.selected = sp
     return p
 
 
@@ -115,7 +147,7 @@ def with_default_command(argv: list[str]) -> list[str]:
 
 
 FLAGS = {"--json", "--no-color", "--demo", "--no-cache", "--breakdown", "--compare", "--by-project", "--active",
-         "--watch", "--update", "--force", "--diff"}
+         "--watch", "--update", "--force", "--diff", "--wide", "-b"}
 
 
 class Run:
@@ -125,30 +157,32 @@ class Run:
         self.args, self.env = args, env
         explicit = args.path
         if args.demo:
-            import tempfile
-
-            from nomira.demo import write_demo
-            root = Path(tempfile.mkdtemp(prefix="nomira-demo-"))
-            write_demo(root)
-            explicit = [root]
-            print(f"nomira: demo history written to {root}", file=sys.stderr)
+            explicit = [demo_history(env)]
+        self.explicit = explicit
         self.selected = SOURCE_CHOICES[args.source]
+        from nomira import paths
+        paths.UNREADABLE.clear()
         try:
             self.found = discover(self.selected, explicit, env)
         except FileNotFoundError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(f"{exc} (check --path)") from exc
+        self.unreadable: list[str] = list(paths.UNREADABLE)
         self.cache = None if (args.no_cache or args.demo) else self._open_cache()
         self._table = None
         self.seen_sources: set[str] = set()
         self.color = use_color() and not args.no_color
-        self.style = Style(self.color)
+        self.style = Style(self.color, None if args.wide else terminal_width())
         from nomira import dates
         try:
             self.tz = dates.local_tz(args.timezone)
-            self.since = dates.parse_day(args.since) if args.since else None
-            self.until = dates.parse_day(args.until) if args.until else None
         except ValueError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(f"--timezone {args.timezone}: not a known timezone (an IANA name such as "
+                            "Europe/Paris, or UTC)") \
+                from exc
+        self.since = _day("--since", args.since)
+        self.until = _day("--until", args.until)
+        if self.since and self.until and self.since > self.until:
+            raise UserError(f"--since {args.since} is after --until {args.until}: no day can match (swap them)")
 
     @property
     def table(self):
@@ -175,17 +209,25 @@ class Run:
         a = self.args
         key = scancache.output_key(
             [*parts, a.json, a.regime, self.color, [str(p) for p in a.path or []], a.source, a.since, a.until,
-             str(self.tz), resolved_digest(self.env), os.environ.get("TZ")], fingerprint(self.found))
+             str(self.tz), resolved_digest(self.env), os.environ.get("TZ"), self.style.width],
+            fingerprint(self.found))
         hit = self.cache.get_output(key)
         return (hit.decode() if hit is not None else None), key
 
     def store_output(self, key: str | None, text: str) -> None:
-        if self.cache is not None and key is not None:
+        if self.cache is not None and key is not None and not self.unreadable:
             self.cache.put_output(key, text.encode())
 
     def collect(self):
-        return collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
-                       progress=True, found=self.found)
+        collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
+                            progress=True, found=self.found)
+        self.unreadable += collected.unreadable
+        if self.unreadable:
+            n = len(self.unreadable)
+            shown = ", ".join(self.unreadable[:3]) + (f" and {n - 3} more" if n > 3 else "")
+            print(f"nomira: {n} unreadable file{'s' * (n != 1)} or folder{'s' * (n != 1)} left out of the "
+                  f"totals: {shown} (check their permissions)", file=sys.stderr)
+        return collected
 
     def priced(self, events, seen: set | None = None):
         """(event, cost) pairs, lazily: costs are aggregated as they are made, never all held.
@@ -231,9 +273,125 @@ class Run:
         self.seen_sources |= seen
         return partial
 
-    def no_usage(self) -> None:
-        print("nomira: no usage found (looked for Claude Code and Codex logs; try --path or --demo)",
-              file=sys.stderr)
+    def no_usage(self, *filters: str, what: str = "usage") -> None:
+        """One line: where Nomira looked, and which filters were in force."""
+        a = self.args
+        filters = [f for f in (f"--since {a.since}" if a.since else "", f"--until {a.until}" if a.until else "",
+                               f"--source {a.source}" if a.source != "all" else "", *filters) if f]
+        n = sum(len(v) for v in self.found.values())
+        msg = f"nomira: no {what} found in {self.searched()} ({n} file{'s' * (n != 1)} read)"
+        if filters:
+            msg += f" matching {' '.join(filters)} (try without them)"
+        else:
+            msg += "; try --path or --demo"
+        print(msg, file=sys.stderr)
+
+    def searched(self) -> str:
+        if self.explicit:
+            return ", ".join(str(p) for p in self.explicit)
+        from nomira.sources import SOURCES
+        from nomira.reports.text import SOURCE_NAMES
+        parts = []
+        for name in self.selected:
+            roots = SOURCES[name].default_paths(self.env)
+            where = ", ".join(str(r) for r in roots) if roots else f"no folder ({DEFAULT_PLACES[name]})"
+            parts.append(f"{SOURCE_NAMES.get(SOURCES[name].NAME, name)}: {where}")
+        return "; ".join(parts)
+
+
+DEFAULT_PLACES = {"claude": "$CLAUDE_CONFIG_DIR, ~/.config/claude/projects, ~/.claude/projects",
+                  "codex": "$CODEX_HOME/sessions, ~/.codex/sessions", "opencode": "$OPENCODE_DATA_DIR, "
+                  "~/.local/share/opencode"}
+
+
+def _day(flag: str, text: str | None):
+    if not text:
+        return None
+    from nomira import dates
+    try:
+        return dates.parse_day(text)
+    except ValueError as exc:
+        raise UserError(f"{flag} {text}: {exc} (use YYYYMMDD, e.g. 20261105)") from exc
+
+
+def terminal_width() -> int:
+    """$COLUMNS, else the terminal's width, else 80 (not a terminal)."""
+    import shutil
+    return max(shutil.get_terminal_size((80, 24)).columns, 40)
+
+
+def demo_history(env) -> Path:
+    """The sample history, regenerated in one folder under the cache dir (not a new temp folder per run)."""
+    import shutil
+
+    from nomira import paths
+    from nomira.demo import write_demo
+    root = paths.cache_home(env) / "demo"
+    try:
+        if root.exists():
+            shutil.rmtree(root)
+        write_demo(root)
+    except OSError as exc:
+        raise Failure(f"cannot write the demo history to {root}: {exc.strerror} (set XDG_CACHE_HOME to a "
+                      "writable folder)") from exc
+    print(f"nomira: demo history in {root} (other commands read it with --path {root})", file=sys.stderr)
+    return root
+
+
+def check_store(args) -> None:
+    """A `--db` that is a folder or not SQLite is named before anything opens it; a read-only
+    command (replay, tenant list) never creates an empty store where a mistyped one was meant."""
+    if not hasattr(args, "db") or (args.command == "ship" and getattr(args, "remote", None)):
+        return
+    from nomira import paths
+    path = args.db or paths.default_db()
+    if not path.exists():
+        creates = args.command != "replay" and not (args.command == "tenant" and args.action == "list")
+        if not creates:
+            raise Failure(f"no store at {path} (check --db; `nomira ship --db {path}` or `nomira import` "
+                          "creates one)")
+        if args.db is not None and not path.parent.is_dir():
+            raise Failure(f"no folder {path.parent} for the store {path} (create it, or check --db)")
+        return
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except IsADirectoryError:
+        raise Failure(f"--db {path} is a folder; give a store file such as {path / 'nomira.db'}") from None
+    except OSError as exc:
+        raise Failure(f"cannot read the store {path}: {exc.strerror} (check --db and its permissions)") from exc
+    if head and head != b"SQLite format 3\x00":
+        raise Failure(f"{path} is not a Nomira store (not an SQLite file); check --db")
+
+
+LABEL_OPTIONS = ("--project",)  # values may start with '-' (Claude's folder names: -home-ana-src-shop)
+
+
+def _label_values(argv: list[str]) -> list[str]:
+    """`--project -home-x` as `--project=-home-x`: argparse would take the value for an option."""
+    out = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in LABEL_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and not argv[i + 1].startswith("--"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
+def _unknown_command(argv: list[str]) -> None:
+    """A bare word where a command goes: a usage error, with the closest command."""
+    for i, a in enumerate(argv):
+        prev = argv[i - 1] if i else ""
+        if a.startswith("-") or (prev.startswith("-") and "=" not in prev and prev not in FLAGS):
+            continue
+        import difflib
+        close = difflib.get_close_matches(a, COMMANDS, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else f"commands: {', '.join(COMMANDS)}"
+        raise UserError(f"unknown command {a!r}; {hint} (nomira --help lists them)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,12 +400,34 @@ def main(argv: list[str] | None = None) -> int:
     gc.disable()
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    argv = with_default_command(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+    args = None
     try:
+        argv = with_default_command(_label_values(list(sys.argv[1:] if argv is None else argv)))
+        if argv[:1] == ["report"]:
+            _unknown_command(argv[1:])
+        parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # a flag this command does not use is an error, not silently ignored
+            getattr(parser, "selected", parser).error(
+                f"{argv[0]} does not take {' '.join(extra)} (see nomira {argv[0]} --help)")
+        check_store(args)
         return args.func(args)
     except UserError as exc:
         print(f"nomira: {exc}", file=sys.stderr)
-        return 2
+        return exc.status
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the guard: one line, never a traceback (unless asked for)
+        if os.environ.get("NOMIRA_DEBUG"):
+            raise
+        print(f"nomira: {_describe(exc, args)}", file=sys.stderr)
+        return 1
+
+
+def _describe(exc: Exception, args) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, sqlite3.DatabaseError) and args is not None and hasattr(args, "db"):
+        from nomira import paths
+        path = args.db or paths.default_db()
+        return f"the store {path} is damaged or not a Nomira store ({text}); check --db or restore a backup"
+    return f"unexpected error: {type(exc).__name__}: {text} (run with NOMIRA_DEBUG=1 for the traceback)"

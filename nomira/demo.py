@@ -37,7 +37,7 @@ def _dump(obj) -> str:
 def claude_session(rng: random.Random, start: datetime, project: str, model: str, calls: int,
                    sidechain: bool = False) -> tuple[str, list[str]]:
     session = str(uuid.UUID(int=rng.getrandbits(128)))
-    cwd = "/" + project.strip("-").replace("-", "/")
+    cwd = "/home/dev/src/" + project.split("-src-", 1)[1]  # the folder Claude Code encoded as `project`
     lines, t, context = [], start, rng.randint(8000, 20000)
     ttl_1h = rng.random() < 0.3
     lines.append(_dump({"type": "summary", "summary": "demo session", "leafUuid": session[:8]}))

@@ -60,6 +60,9 @@ def default_db(env: Mapping[str, str] = os.environ) -> Path:
     return Path(env["NOMIRA_DB"]) if env.get("NOMIRA_DB") else data_home(env) / "nomira.db"
 
 
+UNREADABLE: list[str] = []  # folders a walk could not list, for the report to name (never silently dropped)
+
+
 def walk_files(root: Path, keep) -> list[Path]:
     """Files under `root` (recursively, links not followed) whose name `keep(name, parent)` accepts,
     sorted by path. os.scandir, not pathlib: histories hold thousands of files."""
@@ -78,6 +81,7 @@ def walk_files(root: Path, keep) -> list[Path]:
                     except OSError:
                         continue
         except OSError:
+            UNREADABLE.append(top)
             continue
     out.sort()
     return [Path(p) for p in out]

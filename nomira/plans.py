@@ -27,13 +27,14 @@ PLANS = {p.key: p for p in (
 DEFAULTS = {"claude_code": "claude-max-20x", "codex": "chatgpt-plus"}
 
 
-def plans_for(selected: dict[str, str | None], price_override: float | None = None) -> dict[str, Plan]:
-    """Plan per source: explicit choices (`--plan`) over defaults; `--plan-price` overrides the price."""
+def plans_for(selected: dict[str, str | None], prices: dict[str, float] | None = None) -> dict[str, Plan]:
+    """Plan per source: explicit choices (`--plan`) over defaults; `prices` (plan key -> USD,
+    from `--plan-price`) override only the plans they name."""
     out = {}
     for source, default in DEFAULTS.items():
         plan = PLANS[selected.get(source) or default]
-        if price_override is not None:
-            plan = Plan(plan.key, plan.name, plan.source, price_override)
+        if prices and plan.key in prices:
+            plan = Plan(plan.key, plan.name, plan.source, prices[plan.key])
         out[source] = plan
     return out
 

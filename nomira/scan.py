@@ -31,6 +31,7 @@ class ScanStats:
     candidates: int = 0
     malformed: int = 0
     skipped: dict = field(default_factory=dict)
+    unreadable: list = field(default_factory=list)  # paths of files that could not be read
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
@@ -42,17 +43,20 @@ class ScanStats:
         self.malformed += other.malformed
         for k, v in other.skipped.items():
             self.skip(k, v)
+        self.unreadable += other.unreadable
 
     @classmethod
     def from_dict(cls, d: dict) -> "ScanStats":
         return cls(files=d.get("files", 0), bytes=d.get("bytes", 0), candidates=d.get("candidate_lines", 0),
-                   malformed=d.get("malformed_lines", 0), skipped=dict(d.get("skipped", {})))
+                   malformed=d.get("malformed_lines", 0), skipped=dict(d.get("skipped", {})),
+                   unreadable=list(d.get("unreadable", ())))
 
     def as_dict(self) -> dict:
         return {
             "files": self.files, "bytes": self.bytes,
             "candidate_lines": self.candidates, "malformed_lines": self.malformed,
             "skipped": dict(sorted(self.skipped.items())),
+            "unreadable": list(self.unreadable),
         }
 
 
@@ -136,7 +140,7 @@ def _job(args: tuple) -> tuple[str, bytes]:
         records, state, end, stats = module.scan_file(path, start, state)
         sig = signature(path, end)
     except OSError as exc:  # vanished or unreadable since discovery: counted, never fatal
-        stats = ScanStats(files=1)
+        stats = ScanStats(files=1, unreadable=[path])
         stats.skip(f"unreadable_file:{type(exc).__name__}")
         return path, marshal.dumps((path, [], state or {}, start, stats.as_dict(), None))
     records = _merge(module, [], records, stats)
@@ -153,6 +157,7 @@ def _plan(files: list[Path], entries: dict, stats: ScanStats) -> tuple[list, dic
             st = os.stat(key)
         except OSError as exc:
             stats.skip(f"unreadable_file:{type(exc).__name__}")
+            stats.unreadable.append(key)
             continue
         e = entries.get(key)
         if e is not None and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns and e.offset == e.size:

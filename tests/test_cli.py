@@ -68,8 +68,8 @@ def test_text_report_and_no_color(capsys):
     assert max(len(line) for line in out.splitlines()) <= 80
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("Session"))
-    assert lines[header].split() == ["Session", "Project", "Calls", "Tokens", "Value", "Cache"]
-    assert lines[header + 1].split()[:3] == ["3f9a6c2e", "-home-ana-src-shop", "4"]  # rows stay rows
+    assert lines[header].split() == ["Session", "Project", "Calls", "Tokens", "Value", "Cache", "share"]
+    assert lines[header + 1].split()[:3] == ["3f9a6c2e", "shop", "4"]  # rows stay rows
 
 
 def test_missing_path_is_a_clear_error(capsys, tmp_path):

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from datetime import datetime, timezone
 
 from nomira.cli import Run, UserError
 from nomira.reports import periods
 from nomira.reports.aggregate import MONEY_COLUMN, Tally
-from nomira.reports.render import render_json, table, tokens, usd
+from nomira.reports.render import fill, render_json, short_id, table, tokens, usd
 
 def add_arguments(name, p) -> None:
     p.add_argument("--breakdown", "-b", action="store_true", help="a row per model under each period")
@@ -17,13 +16,17 @@ def add_arguments(name, p) -> None:
         from nomira.plans import PLANS
         p.add_argument("--plan", action="append", choices=sorted(PLANS), default=[],
                        help="your plan (one per agent; default Claude Max 20x and ChatGPT Plus)")
-        p.add_argument("--plan-price", type=float, metavar="USD", help="override the plan's monthly price")
+        p.add_argument("--plan-price", type=float, action="append", default=[], metavar="USD",
+                       help="the monthly price of the --plan given in the same position (repeatable)")
     if name == "blocks":
         p.add_argument("--active", action="store_true", help="only the block in progress")
     p.set_defaults(func=cmd_period, period=name)
 
 
 def cmd_period(args) -> int:
+    if getattr(args, "plan", None) and args.regime == "api":
+        raise UserError("--plan sets subscription value against a plan; with --regime api the dollars are the "
+                        "bill and there is no plan to compare (drop one of them)")
     run = Run(args)
     cacheable = args.period != "blocks"  # blocks depend on the clock
     cached, key = run.cached_output(args.period, args.breakdown, getattr(args, "plan", None),
@@ -66,7 +69,7 @@ def period_text(run: Run, collected) -> str:
     plans = None
     if period == "monthly" and label != "Cost":
         from nomira.plans import PLANS, plans_for
-        plans = plans_for({PLANS[k].source: k for k in run.args.plan}, run.args.plan_price)
+        plans = plans_for({PLANS[k].source: k for k in run.args.plan}, _plan_prices(run.args))
     keys = sorted(grouped.rows, key=lambda k: (grouped.rows[k]["all"].last, k) if period == "session" else k)
     total = Tally()
     for k in keys:
@@ -83,7 +86,7 @@ def period_text(run: Run, collected) -> str:
                 entry["value_vs_plan"] = _vs_plan_json(k, by_source, plans)
             rows.append(entry)
         return render_json({period: rows, "totals": total.as_dict(), "value_label": label,
-                            "timezone": str(run.tz)})
+                            "timezone": str(run.tz), **({"unreadable": run.unreadable} if run.unreadable else {})})
     return _period_table(run, grouped, keys, total, label, plans, by_source)
 
 
@@ -91,10 +94,10 @@ def _period_table(run, grouped, keys, total, label, plans, by_source) -> str:
     period = run.args.period
     first = {"daily": "Date", "monthly": "Month", "session": "Session"}[period]
     headers = [first, "Input", "Output", "Cache W", "Cache R", "Total", label]
-    align = "lrrrrrr"
+    align, optional = "lrrrrrr", (3, 4, 5)  # what a narrow terminal leaves out first
     if period == "session":
         headers = [first, "Project", "Calls", "Tokens", label, "Last"]
-        align = "llrrrl"
+        align, optional = "llrrrl", (5, 2)
     if plans is not None:
         headers.append("vs plan")
         align += "l"
@@ -107,11 +110,11 @@ def _period_table(run, grouped, keys, total, label, plans, by_source) -> str:
                 rows.append(_row(period, "  └ " + m, t, None, {}, run, breakdown=True)
                             + ([""] if plans is not None else []))
     rows.append(_row(period, "Total", total, None, {}, run) + ([""] if plans is not None else []))
-    out = [table(headers, rows, align, style=run.style)]
+    out = [table(headers, rows, align, style=run.style, shorten=(0,), optional=optional)]
     if plans is not None:
         names = ", ".join(f"{p.name} ${p.monthly_usd:,.0f}/mo" for p in plans.values())
         note = f"vs plan: API-equivalent value ÷ plan price ({names}); a multiple, not a bill"
-        out.append(run.style.dim(textwrap.fill(note, width=80)))
+        out.append(run.style.dim(fill(note, run.style)))
     return "\n".join(out) + "\n"
 
 
@@ -121,13 +124,21 @@ def _row(period, key, t: Tally, plans, by_source, run, breakdown=False) -> list[
         if breakdown or key == "Total":
             name, project, last = (key, "", "")
         else:
-            name, project, last = key[1][:12], key[2], t.last.astimezone(run.tz).strftime("%Y-%m-%d %H:%M")
+            name, project, last = short_id(key[1]), key[2], t.last.astimezone(run.tz).strftime("%Y-%m-%d %H:%M")
         return [name, project, str(t.calls), tokens(t.total_tokens), value, last]
     k = t.tokens
     row = [key, tokens(k[0]), tokens(k[1]), tokens(k[3] + k[4]), tokens(k[2]), tokens(t.total_tokens), value]
     if plans is not None:
         row.append(_vs_plan_text(key, by_source, plans))
     return row
+
+
+def _plan_prices(args) -> dict[str, float]:
+    """--plan-price prices the --plan in the same position, never every plan at once."""
+    if len(args.plan_price) > len(args.plan):
+        raise UserError("--plan-price prices the --plan given before it: name the plan too, e.g. "
+                        "--plan claude-pro --plan-price 17")
+    return dict(zip(args.plan, args.plan_price))
 
 
 def _noting_plan_values(run: Run, priced, values: dict):
@@ -162,6 +173,8 @@ def blocks_text(run: Run, events, label: str) -> str:
         return json.dumps({"blocks": [{
             "start": b.start.isoformat(), "end": b.end.isoformat(), "first": b.first.isoformat(),
             "last": b.last.isoformat(), "active": b.is_active(now), "models": sorted(b.models),
+            **({"breakdown": [{"model": m, **t.as_dict()} for m, t in sorted(b.models.items())]}
+               if run.args.breakdown else {}),
             **b.tally.as_dict(), **({"burn": b.burn(now)} if b.is_active(now) else {})} for b in bl],
             "value_label": label}, indent=2) + "\n"
     rows = []
@@ -169,14 +182,18 @@ def blocks_text(run: Run, events, label: str) -> str:
         status = "ACTIVE" if b.is_active(now) else ""
         rows.append([b.start.astimezone(run.tz).strftime("%Y-%m-%d %H:%M"), status, str(b.tally.calls),
                      tokens(b.tally.total_tokens), usd(b.tally.total_usd), ", ".join(sorted(b.models))])
-    out = [table(["Block start", "", "Calls", "Tokens", label, "Models"], rows, "llrrrl", style=run.style)]
+        if run.args.breakdown:
+            for m, t in sorted(b.models.items(), key=lambda kv: -kv[1].total_usd):
+                rows.append(["", "", str(t.calls), tokens(t.total_tokens), usd(t.total_usd), "  └ " + m])
+    out = [table(["Block start", "", "Calls", "Tokens", label, "Models"], rows, "llrrrl", style=run.style,
+                 shorten=(5,), optional=(2,))]
     for b in bl:
         if b.is_active(now):
             burn = b.burn(now)
-            out.append(run.style.bold(textwrap.fill(
+            out.append(run.style.bold(fill(
                 f"Active block: {usd(b.tally.total_usd)} so far, {usd(burn['cost_per_hour_usd'])}/h, "
                 f"{burn['tokens_per_minute']:,.0f} tokens/min; projected {usd(burn['projected_cost_usd'])} "
-                f"by {b.end.astimezone(run.tz):%H:%M} ({burn['remaining_minutes']:.0f} min left)", width=80)))
+                f"by {b.end.astimezone(run.tz):%H:%M} ({burn['remaining_minutes']:.0f} min left)", run.style)))
     if run.args.active and not bl:
         out.append("no active block")
     return "\n".join(out) + "\n"

@@ -9,7 +9,7 @@ from nomira.cli import Run
 
 def add_arguments(name, p) -> None:
     p.add_argument("--compare", action="store_true", help="efficiency table across sessions (or projects)")
-    p.add_argument("--by-project", action="store_true", help="with --compare: compare projects")
+    p.add_argument("--by-project", action="store_true", help="compare projects (implies --compare)")
     p.set_defaults(func=cmd_report)
 
 
@@ -20,16 +20,20 @@ def cmd_report(args) -> int:
         sys.stdout.write(cached)
         return 0
     collected = run.collect()
-    if args.compare:
+    if args.compare or args.by_project:
         text = compare_text(run, collected)
     else:
         text = report_text(run, collected)
     if not run.seen_sources:
         run.no_usage()
     sys.stdout.write(text)
-    if run.seen_sources:
-        run.store_output(key, text)
+    if run.seen_sources and not (allowance_shown(text) and not args.json):
+        run.store_output(key, text)  # (the allowance line says how old it is: never replayed)
     return 0
+
+
+def allowance_shown(text: str) -> bool:
+    return "Codex allowance as of" in text
 
 
 def report_text(run: Run, collected) -> str:
@@ -44,7 +48,7 @@ def report_text(run: Run, collected) -> str:
         allowance_dict = {"as_of": as_of, **{k: getattr(a, k) for k in a.__dataclass_fields__}}
     report = summary.finish(run.fold(collected, summary.fold, summary.merge), run.regime_override,
                             allowance_dict, run.table.generated)
-    report["scan"] = collected.stats.as_dict()
+    report["scan"] = {**collected.stats.as_dict(), "unreadable": run.unreadable}  # files and folders
     if run.args.json:
         return render_json(report)
     return render_report(report, run.style) + "\n"
@@ -53,21 +57,24 @@ def report_text(run: Run, collected) -> str:
 def compare_text(run: Run, collected) -> str:
     from nomira.reports.aggregate import MONEY_COLUMN, group, merge_groups
     from nomira.reports.compare import efficiency_rows, headline
-    from nomira.reports.render import pct, table, usd
+    from nomira.reports.render import fill, pct, short_id, table, usd
+    from nomira.reports.text import CACHE_REUSE
     by_project = run.args.by_project
     noun = "project" if by_project else "session"
     key = (lambda e, c: e.project) if by_project else (lambda e, c: (e.session_id, e.project))
     groups = run.fold(collected, lambda priced: group(priced, key), merge_groups)
-    label = (lambda k: k) if by_project else (lambda k: k[0][:13])
+    label = (lambda k: k) if by_project else (lambda k: short_id(k[0]))
     rows = efficiency_rows(groups, label)
     line = headline(rows, noun)
     regime = run.regime()
     if run.args.json:
         return json.dumps({"compare": noun, "regime": regime, "rows": rows, "headline": line}, indent=2) + "\n"
-    out = [run.style.bold(line) if line else f"(fewer than two priced {noun}s to compare)", ""]
+    out = [run.style.bold(fill(line, run.style)) if line else f"(fewer than two priced {noun}s to compare)", ""]
     money = MONEY_COLUMN[regime]
-    out.append(table([noun.capitalize(), "Calls", money, "$/call", "$/1k out", "Cache reuse"],
+    out.append(table([noun.capitalize(), "Calls", money, "$/call", "$/1k out", CACHE_REUSE],
                      [[str(r["name"]), str(r["calls"]), usd(r["cost_usd"]), usd(r["usd_per_call"]),
                        usd(r["usd_per_1k_output"]) if r["usd_per_1k_output"] is not None else "—",
                        pct(r["cache_reuse"])] for r in rows], "lrrrrr", style=run.style))
+    out.append(run.style.dim(fill(f"{CACHE_REUSE}: share of prompt tokens served from the cache (higher is "
+                                  "cheaper)", run.style)))
     return "\n".join(out) + "\n"

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import errno
 import queue
 import selectors
 import signal
@@ -300,9 +301,16 @@ def cmd_serve(args) -> int:
     db_path = args.db or paths.default_db()
     app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy)
     gc_enable()
+    try:
+        httpd = make_collector_server(args.host, args.port, app, args.workers)
+    except OSError as exc:
+        from nomira.cli import Failure
+        reason = exc.strerror or str(exc)
+        hint = ("pick another --port or stop the server using it" if exc.errno == errno.EADDRINUSE
+                else "use an address of this machine, e.g. --host 127.0.0.1 or --host 0.0.0.0")
+        raise Failure(f"cannot listen on {args.host}:{args.port}: {reason} ({hint})") from exc
     for w in startup_warnings(app.config):
         print("!" * 78 + f"\n{w}\n" + "!" * 78, file=sys.stderr)
-    httpd = make_collector_server(args.host, args.port, app, args.workers)
     print(f"nomira: collector on http://{args.host}:{httpd.server_port}/ (store {db_path})", file=sys.stderr,
           flush=True)
     try:

@@ -175,6 +175,10 @@ def cmd_export(args) -> int:
     if args.file == "-":
         sys.stdout.write(text)
     else:
+        folder = Path(args.file).resolve().parent
+        if not folder.is_dir():
+            from nomira.cli import Failure
+            raise Failure(f"cannot write {args.file}: no folder {folder} (create it, or write to - for stdout)")
         Path(args.file).write_text(text)
         print(f"nomira: wrote {len(doc['events'])} usage-only events to {args.file}", file=sys.stderr)
     return 0

@@ -78,7 +78,7 @@ class Block:
     first: datetime
     last: datetime
     tally: Tally = field(default_factory=Tally)
-    models: set = field(default_factory=set)
+    models: dict = field(default_factory=dict)  # model -> Tally
 
     def is_active(self, now: datetime) -> bool:
         return self.start <= now < self.end and now - self.last < BLOCK
@@ -111,5 +111,8 @@ def blocks(priced, tz, since=None, until=None) -> list[Block]:
             out.append(cur)
         cur.last = max(cur.last, at)
         cur.tally.add(event, cost)
-        cur.models.add(event.model)
+        m = cur.models.get(event.model)
+        if m is None:
+            m = cur.models[event.model] = Tally()
+        m.add(event, cost)
     return out

@@ -1,9 +1,11 @@
-"""Terminal rendering: aligned tables that fit 80 columns, colour only when wanted."""
+"""Terminal rendering: aligned tables that fit the terminal, colour only when wanted."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import textwrap
 from typing import Sequence
 
 WIDTH = 80
@@ -18,8 +20,9 @@ def use_color(stream=sys.stdout, env=os.environ) -> bool:
 
 
 class Style:
-    def __init__(self, color: bool):
+    def __init__(self, color: bool, width: int | None = WIDTH):
         self.color = color
+        self.width = width  # None: as wide as the content (--wide)
 
     def _wrap(self, code: str, text: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text
@@ -52,32 +55,137 @@ def pct(x: float | None) -> str:
     return f"{(x or 0) * 100:.1f}%"
 
 
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+_DATE_SUFFIX = re.compile(r"-(?:20\d{6}|20\d\d-\d\d-\d\d)(?=$|[\s,)])")
+SESSION_ID_CHARS = 8
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str, max_width: int = WIDTH,
-          style: Style | None = None) -> str:
-    """Render rows; `align` has one of 'l'/'r' per column. The widest text columns shrink to fit."""
-    cols = len(headers)
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(cols)]
-    overflow = sum(widths) + 2 * (cols - 1) - max_width
-    while overflow > 0:
-        i = max((i for i in range(cols) if align[i] == "l"), key=lambda i: widths[i], default=None)
-        if i is None or widths[i] <= 12:
+def short_model(text: str) -> str:
+    """Model names without their date suffix (family and version kept): claude-sonnet-4-5-20250929
+    -> claude-sonnet-4-5, gpt-5-1-codex-2025-11-13 -> gpt-5-1-codex."""
+    return _DATE_SUFFIX.sub("", text)
+
+
+def short_id(session_id: str) -> str:
+    """A session id as every table shows it: 8 characters. UUIDv7 ids (Codex) start with a
+    timestamp shared by sessions a minute apart, so those show their random tail instead."""
+    s = str(session_id)
+    if len(s) == 36 and s[14:15] == "7" and s.count("-") == 4:
+        return s[-SESSION_ID_CHARS:]
+    return s[:SESSION_ID_CHARS]
+
+
+def session_matches(session_id: str, typed: str) -> bool:
+    """Whether `typed` (a shown short id, or any prefix) names `session_id`."""
+    return session_id.startswith(typed) or (short_id(session_id) == typed)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str, max_width: int | None = None,
+          style: Style | None = None, shorten: Sequence[int] = (), optional: Sequence[int] = ()) -> str:
+    """Rows aligned per `align` ('l'/'r' per column) within the width (`max_width`, else the
+    style's: the terminal's, None for no limit). Nothing is ever clipped: when the table is too
+    wide, model names in `shorten` columns lose their date suffix, then `optional` columns are
+    left out (in that order, with a note), then text columns wrap onto continuation lines."""
+    width = max_width if max_width is not None else (style.width if style is not None else WIDTH)
+    rows = [[str(c) for c in r] for r in rows]
+    headers = [str(h) for h in headers]
+    keep = list(range(len(headers)))
+
+    def needed(cols, rs, floor):
+        """Width of `cols` with text columns narrowed to `floor` (0: at their natural width)."""
+        ws = [max(len(r[i]) for r in [headers, *rs]) for i in cols]
+        ws = [min(w, floor) if floor and align[i] == "l" and i not in shorten else w for i, w in zip(cols, ws)]
+        return sum(ws) + 2 * (len(cols) - 1)
+    if width is not None and needed(keep, rows, 0) > width and shorten:
+        rows = _shortened(rows, shorten)
+    dropped = []
+    for i in optional:  # before text wraps to a ribbon, leave out what matters least
+        if width is None or needed(keep, rows, COMFORT) <= width:
             break
-        cut = min(overflow, widths[i] - 12)
-        widths[i] -= cut
-        overflow -= cut
+        keep.remove(i)
+        dropped.append(headers[i])
+    headers = [headers[i] for i in keep]
+    rows = [[r[i] for i in keep] for r in rows]
+    align = "".join(align[i] for i in keep)
+    names = {n for n, i in enumerate(keep) if i in shorten}  # model names wrap last
+    cols = len(headers)
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(cols)]
+    overflow = 0 if width is None else sum(widths) + 2 * (cols - 1) - width
+    # Narrow the widest text column a character at a time (bounded by the overflow): first down to
+    # its longest word, so words stay whole, then (model names last) down to MIN_TEXT.
+    words = [max([MIN_TEXT, *(len(c.strip()) for r in [headers, *rows] for c in _CHUNK.findall(r[i]))])
+             for i in range(cols)]
+    for floors in (words, [MIN_TEXT] * cols):
+        while overflow > 0:
+            i = max((i for i in range(cols) if align[i] == "l" and widths[i] > floors[i]),
+                    key=lambda i: (i not in names, widths[i]), default=None)
+            if i is None:
+                break
+            widths[i] -= 1
+            overflow -= 1
     lines = []
     for n, r in enumerate([headers, *rows]):
-        cells = []
-        for i in range(cols):
-            cell = clip(str(r[i]), widths[i])
-            cells.append(cell.ljust(widths[i]) if align[i] == "l" else cell.rjust(widths[i]))
-        line = "  ".join(cells).rstrip()
-        lines.append(style.bold(line) if (style and n == 0) else line)
+        cells = [_wrap(r[i], widths[i]) for i in range(cols)]
+        for k in range(max(len(c) for c in cells)):
+            parts = []
+            for i in range(cols):
+                cell = cells[i][k] if k < len(cells[i]) else ""
+                parts.append(cell.ljust(widths[i]) if align[i] == "l" else cell.rjust(widths[i]))
+            line = "  ".join(parts).rstrip()
+            lines.append(style.bold(line) if (style and n == 0) else line)
+    if dropped:
+        note = textwrap.fill(f"({', '.join(dropped)} left out to fit {width} columns; --wide shows them)", width)
+        lines += [style.dim(n) if style else n for n in note.split("\n")]
     return "\n".join(lines)
+
+
+MIN_TEXT = 10  # text columns wrap down to this
+COMFORT = 16  # ... but optional columns go first while text would be narrower than this
+
+
+def _shortened(rows: list[list[str]], cols: Sequence[int]) -> list[list[str]]:
+    """`short_model` in `cols`, except where two different names would then read the same."""
+    short: dict[str, str] = {}
+    for r in rows:
+        for i in cols:
+            short.setdefault(r[i], short_model(r[i]))
+    seen: dict[str, set] = {}
+    for full, s in short.items():
+        seen.setdefault(s, set()).add(full)
+    return [[short[c] if i in cols and len(seen[short[c]]) == 1 else c for i, c in enumerate(r)] for r in rows]
+
+
+# 2026-11-24 05:00 and 4-5-20250929 stay whole
+_CHUNK = re.compile(r"(?:[^\s,-]|(?<=\d)[- ](?=\d))+[,-]?\s*|[\s,-]+")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """A cell on as many lines as it needs, broken after spaces, commas or hyphens (model names
+    break between family and version), never cut short."""
+    if len(text) <= width:
+        return [text]
+    body = text.lstrip(" └")
+    pad = " " * min(len(text) - len(body), width // 2)
+    lines, line = [], text[:len(text) - len(body)]
+    for chunk in _CHUNK.findall(body):
+        while len(chunk) > width - len(pad):  # a single word wider than the column: split it
+            if line.strip():
+                lines.append(line.rstrip())
+                line = pad
+            room = width - len(line)
+            lines.append(line + chunk[:room])
+            chunk, line = chunk[room:], pad
+        if len(line) + len(chunk.rstrip()) > width and line.strip():
+            lines.append(line.rstrip())
+            line = pad
+        line += chunk
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
+def fill(text: str, style: Style | None, **kw) -> str:
+    """Prose wrapped to the output width (80 when tables are unlimited)."""
+    return textwrap.fill(text, width=(style.width if style is not None else None) or WIDTH, **kw)
 
 
 def render_json(doc: dict) -> str:

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import re
 import textwrap
+from datetime import datetime, timezone
 
 from nomira.reports.aggregate import MONEY_COLUMN
-from nomira.reports.render import Style, pct, table, tokens, usd
+from nomira.reports.render import Style, pct, short_id, table, tokens, usd
 
+# The two cache figures, named apart: money (report) and tokens (--compare).
+CACHE_SHARE = "Cache share"  # share of the money that went to cache reads and writes
+CACHE_REUSE = "Cache reuse"  # share of prompt tokens served from the cache
 SOURCE_NAMES = {"claude_code": "Claude Code", "codex": "Codex", "opencode": "OpenCode"}
 _STYLED = re.compile(r"^(\033\[[0-9;]*m)(.*)(\033\[0m)$")
 
 
-def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
+def render_report(report: dict, style: Style, max_sessions: int = 20, now: datetime | None = None) -> str:
     label = report["value_label"]
     tot = report["totals"]
     out = []
@@ -24,9 +28,10 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
     sessions = report["sessions"]
     if sessions:
         shown = sorted(sessions, key=lambda r: -r["cost_usd"])[:max_sessions]
-        rows = [[s["session_id"][:8], s["project"], str(s["calls"]), tokens(s["tokens"]["total"]),
+        rows = [[short_id(s["session_id"]), s["project"], str(s["calls"]), tokens(s["tokens"]["total"]),
                  usd(s["cost_usd"]), pct(s["cache_share_of_cost"])] for s in shown]
-        out.append(table(["Session", "Project", "Calls", "Tokens", MONEY_COLUMN[report["regime"]], "Cache"], rows, "llrrrr", style=style))
+        out.append(table(["Session", "Project", "Calls", "Tokens", MONEY_COLUMN[report["regime"]], CACHE_SHARE],
+                         rows, "llrrrr", style=style, optional=(5, 2)))
         if len(sessions) > len(shown):
             out.append(style.dim(f"… {len(sessions) - len(shown)} more sessions (use --json for all)"))
         out.append("")
@@ -36,8 +41,8 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
     out.append(f"  input {usd(by_type['input'])} · output {usd(by_type['output'])} · cache read "
                f"{usd(by_type['cache_read'])} · cache write 5m {usd(by_type['cache_write_5m'])}"
                f" · 1h {usd(by_type['cache_write_1h'])}")
-    out.append(f"  cache share of {label}: {pct(tot['cache_share_of_cost'])} · a cache-blind tool would have "
-               f"shown {usd(tot['naive_cost_usd'])}")
+    out.append(f"  {CACHE_SHARE.lower()} (of {label} on cache reads and writes): {pct(tot['cache_share_of_cost'])}"
+               f" · a cache-blind tool would have shown {usd(tot['naive_cost_usd'])}")
     if tot["sidechain_cost_usd"]:
         out.append(f"  sub-agents (sidechains): {usd(tot['sidechain_cost_usd'])}")
     out.append("")
@@ -49,7 +54,8 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
             flag = "" if m["verified"] else " (unverified)" if m["priced"] else ""
             rows.append([m["model"] + (" (assumed)" if m["model_assumed"] else ""), str(m["calls"]),
                          tokens(m["tokens"]["total"]), usd(m["cost_usd"]) if m["priced"] else "—", src + flag])
-        out.append(table(["Model", "Calls", "Tokens", "Value", "Rates"], rows, "lrrrl", style=style))
+        out.append(table(["Model", "Calls", "Tokens", MONEY_COLUMN[report["regime"]], "Rates"], rows, "lrrrl",
+                         style=style, shorten=(0,)))
         out.append("")
     for m in models:
         if not m["priced"]:
@@ -67,7 +73,7 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
             if a.get(f"{key}_used_percent") is not None:
                 win = a.get(f"{key}_window_minutes")
                 parts.append(f"{_window(win)} window {a[f'{key}_used_percent']:.1f}% used")
-        out.append(f"Codex allowance ({a.get('as_of', '')}): " + ", ".join(parts))
+        out.append(f"Codex allowance as of {age(a.get('as_of'), now)}: " + ", ".join(parts))
     scan = report["scan"]
     skipped = scan["skipped"]
     out.append(style.dim(
@@ -75,7 +81,8 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
         f"skipped; {skipped.get('duplicate_call', 0)} duplicate call records merged"
         + (f"; other skips: {', '.join(f'{k}={v}' for k, v in skipped.items() if k != 'duplicate_call')}"
            if len(skipped) > ('duplicate_call' in skipped) else "")))
-    return "\n".join(_fit(line) for block in out for line in block.split("\n"))
+    width = style.width or 80
+    return "\n".join(_fit(line, width) for block in out for line in block.split("\n"))
 
 
 def _fit(line: str, width: int = 80) -> str:
@@ -86,6 +93,24 @@ def _fit(line: str, width: int = 80) -> str:
         return line
     indent = " " * (len(text) - len(text.lstrip()) + 2)
     return "\n".join(start + part + end for part in textwrap.wrap(text, width=width, subsequent_indent=indent))
+
+
+def age(as_of: str | None, now: datetime | None = None) -> str:
+    """How old a snapshot is, as people say it: "3 h ago" (its timestamp when unreadable)."""
+    try:
+        then = datetime.fromisoformat(str(as_of).replace("Z", "+00:00"))
+    except ValueError:
+        return str(as_of or "?")
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    minutes = max(0, int(((now or datetime.now(timezone.utc)) - then).total_seconds() // 60))
+    if minutes < 1:
+        return "just now"
+    if minutes < 90:
+        return f"{minutes} min ago"
+    if minutes < 48 * 60:
+        return f"{round(minutes / 60)} h ago"
+    return f"{round(minutes / 1440)} days ago"
 
 
 def _window(minutes) -> str:

@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 from nomira import partition
 from nomira.events import UsageEvent
 from nomira.scan import Progress, ScanStats, iter_scan
-from nomira.sources import claude_code, codex, opencode
+from nomira.sources import claude_code, codex, opencode, project
 
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
 
@@ -93,6 +93,11 @@ class Collected:
             events.sort(key=_occurred_at)
             self._events = events
         return self._events
+
+    @property
+    def unreadable(self) -> list[str]:
+        """Files that could not be read (known once scanned, before deduplication)."""
+        return list(self._stats.unreadable)
 
     @property
     def stats(self) -> ScanStats:
@@ -184,6 +189,7 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
         if writer is not None:
             writer.close()
         pending.append((mod, parts))
+    project.assign(st for kept in states.values() for st in kept)  # one label per cwd, across agents
     return Collected(pending, stats, states)
 
 

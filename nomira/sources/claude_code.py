@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 from nomira import paths
+from nomira.sources.project import label as project_label
 from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
 from nomira.scan import UNFINISHED, LineScan, ScanStats
 
@@ -129,8 +130,22 @@ def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) ->
     ]
 
 
+def _cwd(line: bytes) -> str | None:
+    """The working directory a line logged (its top-level `cwd`: the first one on the line)."""
+    i = line.find(b'"cwd":"')
+    if i < 0:
+        return None
+    try:
+        value = _scan_once(line[i + 6:].decode(), 0)[0]
+    except (ValueError, StopIteration, UnicodeDecodeError):
+        return None
+    return value if type(value) is str and value else None
+
+
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
-    """Records from `path` starting at byte `start`. Claude lines are independent: no state."""
+    """Records from `path` starting at byte `start`. Claude lines are independent: the only
+    state is the session's working directory (`cwd`), for its project label."""
+    state = dict(state) if state else {}
     stats = ScanStats(files=1)
     records: list[list] = []
     scan = LineScan(path, MARKERS, start)
@@ -149,10 +164,12 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
             rec = parse_line(line, stats)
         if rec is not None:
             records.append(rec)
+            if "cwd" not in state and (cwd := _cwd(line)):
+                state["cwd"] = cwd
     if end is None:
         end = scan.end_offset + (0 if scan.tail_start is None else _tail_len(path, scan.tail_start))
     stats.bytes = end - start
-    return records, {}, end, stats
+    return records, state, end, stats
 
 
 def merge_records(old: list[list], new: list[list]) -> list[list]:
@@ -278,10 +295,11 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
     """Deduplicate the calls of every file (a file may come in several runs), then emit the kept events."""
     dedup = Deduper()
     identities: dict[str, tuple[str, str]] = {}
-    for path, records, _state in per_file:
+    for path, records, state in per_file:
         ident = identities.get(path)
         if ident is None:
-            ident = identities[path] = file_identity(path)
+            session, folder = file_identity(path)  # the encoded folder name only when no line logged cwd
+            ident = identities[path] = (session, project_label(state.get("cwd"), state.get("labels"), folder))
         session, project = ident
         for rec in records:
             dedup.add(rec, session, project)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 from nomira import paths
+from nomira.sources.project import label as project_label
 from nomira.events import Allowance, TokenCounts, UsageEvent, parse_timestamp, provider_for_model
 from nomira.scan import UNFINISHED, LineScan, ScanStats
 
@@ -201,8 +202,7 @@ def session_of(path: Path, state: dict) -> str:
 
 
 def project_of(state: dict) -> str:
-    cwd = state.get("cwd")
-    return Path(cwd).name if cwd else "unknown"
+    return project_label(state.get("cwd"), state.get("labels"))
 
 
 def partition_key(rec: list) -> str | None:

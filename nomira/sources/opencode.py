@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 from nomira import paths
+from nomira.sources.project import label as project_label
 from nomira.events import TokenCounts, UsageEvent
 from nomira.scan import ScanStats
 
 NAME = "opencode"
-# record: ts, message id, step id, model, provider, input, output, cache_read, cache_write, reasoning, session, project
+# record: ts, message id, step id, model, provider, input, output, cache_read, cache_write, reasoning, session, cwd
 TS, MSG, STEP, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, SESSION, PROJECT = range(12)
 PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "google": "google", "google-vertex": "google",
              "amazon-bedrock": "anthropic"}
@@ -92,18 +93,18 @@ def records_for(msg: dict, steps: list[tuple[str, dict]], session: str | None = 
         return []
     ts = datetime.fromtimestamp(created / 1000, timezone.utc).isoformat()
     path = msg.get("path") if isinstance(msg.get("path"), dict) else {}
-    project = Path(path.get("root") or path.get("cwd") or "").name or "unknown"
+    cwd = path.get("cwd") or path.get("root") or None  # the directory; labelled across agents later
     head = [msg.get("modelID") or "unknown", msg.get("providerID") or "other"]
     sid = session or msg.get("sessionID") or ""
     rows = []
     for step_id, part in steps:
         t = _tokens(part.get("tokens"))
         if t and any(t):
-            rows.append([ts, msg["id"], step_id, *head, *t, sid, project])
+            rows.append([ts, msg["id"], step_id, *head, *t, sid, cwd])
     if not rows:
         t = _tokens(msg.get("tokens"))
         if t and any(t):
-            rows.append([ts, msg["id"], None, *head, *t, sid, project])
+            rows.append([ts, msg["id"], None, *head, *t, sid, cwd])
     return rows
 
 
@@ -167,7 +168,8 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     except sqlite3.Error as exc:
         stats.skip(f"unreadable_db:{type(exc).__name__}")
         records = []
-    return records, {"db": path.suffix == ".db"}, 0, stats
+    cwds = sorted({r[PROJECT] for r in records if r[PROJECT]})
+    return records, {"db": path.suffix == ".db", "cwds": cwds}, 0, stats
 
 
 def merge_records(old: list[list], new: list[list]) -> list[list]:
@@ -183,7 +185,8 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
     """Database rows first, so they win over legacy JSON copies of the same message."""
     seen: set[tuple] = set()
     ordered = sorted(per_file, key=lambda f: not f[2].get("db"))  # OpenCode stores are small
-    for _path, records, _state in ordered:
+    for _path, records, state in ordered:
+        labels = state.get("labels")
         for r in records:
             key = (r[MSG], r[STEP])
             if key in seen:
@@ -193,7 +196,8 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
             google = PROVIDERS.get(r[PROVIDER]) == "google" or "gemini" in r[MODEL]
             yield UsageEvent(
                 source=NAME, provider=PROVIDERS.get(r[PROVIDER], r[PROVIDER]), model=r[MODEL],
-                occurred_at=datetime.fromisoformat(r[TS]), session_id=r[SESSION], project=r[PROJECT],
+                occurred_at=datetime.fromisoformat(r[TS]), session_id=r[SESSION],
+                project=project_label(r[PROJECT], labels),
                 tokens=TokenCounts(input=r[IN], output=r[OUT] + (r[REASONING] if google else 0), cache_read=r[CR],
                                    cache_write_5m=r[CW], reasoning=r[REASONING], reported_input=r[IN] + r[CR]),
                 message_id=r[MSG], request_id=r[STEP],
