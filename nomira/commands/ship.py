@@ -73,11 +73,15 @@ def _open_store(args):
 
 
 def ship_once(args) -> dict:
+    return deliver(args, wire_events(Run(args), _tags(args)))
+
+
+def deliver(args, events: list[dict]) -> dict:
+    """Validated wire events to the collector at `args.remote` (through the spool) or the store at
+    `args.db`; the ledger skips what that destination already has."""
     from nomira import store
     from nomira.ship import Ledger, http_post
     from nomira.spool import Spool
-    run = Run(args)
-    events = wire_events(run, _tags(args))
     ledger = Ledger(paths.state_home() / "shipped.sqlite")
     if args.remote:
         dest = f"remote:{args.remote}"
@@ -99,6 +103,21 @@ def ship_once(args) -> dict:
             "error": None}
 
 
+def print_result(result: dict) -> None:
+    """The one-line summary of a delivery (and its error), on stderr."""
+    where = result["destination"]
+    line = f"nomira: {result['new_events']} new events for {where}"
+    if "delivered" in result:
+        line += f"; delivered {result['delivered']}, pending batches {result['pending_batches']}"
+        if result["dead_lettered"]:
+            line += f", {result['dead_lettered']} rejected (see {result['dead_letter_file']})"
+    else:
+        line += f"; stored {result['accepted']}, already there {result['deduped']}"
+    print(line, file=sys.stderr)
+    if result["error"]:
+        print(f"nomira: {result['error']} (will retry)", file=sys.stderr)
+
+
 def cmd_ship(args) -> int:
     first = True
     while True:
@@ -110,17 +129,7 @@ def cmd_ship(args) -> int:
         elif args.json:
             print(json.dumps(result))
         else:
-            where = result["destination"]
-            line = f"nomira: {result['new_events']} new events for {where}"
-            if "delivered" in result:
-                line += f"; delivered {result['delivered']}, pending batches {result['pending_batches']}"
-                if result["dead_lettered"]:
-                    line += f", {result['dead_lettered']} rejected (see {result['dead_letter_file']})"
-            else:
-                line += f"; stored {result['accepted']}, already there {result['deduped']}"
-            print(line, file=sys.stderr)
-            if result["error"]:
-                print(f"nomira: {result['error']} (will retry)", file=sys.stderr)
+            print_result(result)
         if not args.watch:
             return 1 if result["error"] else 0
         try:
