@@ -132,17 +132,9 @@ def fetch(capsys, *extra, rc=0):
     return (json.loads(out) if out else None), err
 
 
-def stored(path):
-    db = store.open_db(path)
-    try:
-        return [json.loads(b) for (b,) in db.execute("SELECT body FROM raw_events ORDER BY id")]
-    finally:
-        db.close()
-
-
-def test_fetch_paginates_and_stores_expected_events(cursor, tmp_path, capsys):
+def test_fetch_paginates_and_stores_expected_events(cursor, stored_events, tmp_path, capsys):
     out, _ = fetch(capsys, "--db", tmp_path / "team.db")
-    events = stored(tmp_path / "team.db")
+    events = stored_events(tmp_path / "team.db")
     assert [{k: v for k, v in e.items() if k != "message_id"} for e in events] == expected()
     assert len({e["message_id"] for e in events}) == 5
     pages = [b["page"] for p, b, _ in cursor.requests if p == "/teams/filtered-usage-events"]
@@ -159,7 +151,7 @@ def test_fetch_paginates_and_stores_expected_events(cursor, tmp_path, capsys):
     assert split["cursor/claude-4-opus"]["by_type_usd"] is None  # unknown model: no split invented
     assert out["accepted"] == 5
     again, _ = fetch(capsys, "--db", tmp_path / "team.db")  # same window again: nothing new
-    assert again["new_events"] == 0 and len(stored(tmp_path / "team.db")) == 5
+    assert again["new_events"] == 0 and len(stored_events(tmp_path / "team.db")) == 5
 
 
 def test_basic_auth_and_request_bodies(cursor, tmp_path, capsys):
@@ -173,7 +165,7 @@ def test_basic_auth_and_request_bodies(cursor, tmp_path, capsys):
 
 def test_401_is_an_error_with_cursors_message(cursor, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NOMIRA_CURSOR_ADMIN_KEY", "key_wrong")
-    _, err = fetch(capsys, "--db", tmp_path / "team.db", rc=2)
+    _, err = fetch(capsys, "--db", tmp_path / "team.db", "--developer-from", "hash", rc=2)
     assert "HTTP 401" in err and "Invalid API key" in err and "Traceback" not in err
     assert not (tmp_path / "team.db").exists()
 
@@ -201,45 +193,31 @@ def test_500_on_either_endpoint_is_never_an_empty_success(cursor, tmp_path, caps
     assert "no usageEvents list" in err
 
 
-def test_developer_hash_with_configured_key(cursor, tmp_path, capsys, monkeypatch):
+def test_developer_hash_with_configured_key(cursor, stored_events, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NOMIRA_DEVELOPER_HASH_KEY", "team-secret")
     fetch(capsys, "--db", tmp_path / "team.db", "--developer-from", "hash")
     digest = lambda email: "dev-" + hmac.new(b"team-secret", email.encode(), hashlib.sha256).hexdigest()[:16]  # noqa
-    assert [{k: v for k, v in e.items() if k != "message_id"} for e in stored(tmp_path / "team.db")] == \
+    assert [{k: v for k, v in e.items() if k != "message_id"} for e in stored_events(tmp_path / "team.db")] == \
         expected(digest)
     blob = b"".join(p.read_bytes() for p in tmp_path.glob("team.db*"))
     assert b"company.com" not in blob
 
 
-def test_developer_hash_key_kept_per_store(cursor, tmp_path, capsys):
+def test_developer_hash_key_kept_per_store(cursor, stored_events, tmp_path, capsys):
     fetch(capsys, "--db", tmp_path / "a.db", "--developer-from", "hash")
     fetch(capsys, "--db", tmp_path / "a.db", "--developer-from", "name")
-    tags = [e["tags"]["developer"] for e in stored(tmp_path / "a.db")]
+    tags = [e["tags"]["developer"] for e in stored_events(tmp_path / "a.db")]
     assert tags[0].startswith("dev-") and tags[5] == "developer"  # name: the local part
     db = store.open_db(tmp_path / "a.db")
     key = db.execute("SELECT value FROM settings WHERE key = 'developer_hash_key'").fetchone()[0]
     assert tags[0] == "dev-" + hmac.new(key.encode(), DEV.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def test_remote_goes_through_the_spool(cursor, tmp_path, capsys, monkeypatch):
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
-
-    from nomira.commands.serve import ThreadingWSGIServer, make_app
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, *a):
-            pass
-    monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
-    httpd = make_server("127.0.0.1", 0, make_app(tmp_path / "collector.db", "127.0.0.1"),
-                        server_class=ThreadingWSGIServer, handler_class=Quiet)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        out, _ = fetch(capsys, "--remote", f"http://127.0.0.1:{httpd.server_port}")
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def test_remote_goes_through_the_spool(cursor, capsys, collector):
+    url, collector_db = collector
+    out, _ = fetch(capsys, "--remote", url)
     assert out["delivered"] == 5 and out["error"] is None
-    db = store.open_db(tmp_path / "collector.db")
+    db = store.open_db(collector_db)
     assert db.execute("SELECT COUNT(*), SUM(cost_usd) FROM events WHERE source = 'cursor'").fetchone() == \
         (5, pytest.approx(0.2018232 + 0.021 + 0.04 + 0.005))
 

@@ -27,14 +27,6 @@ def fresh_tracking(tmp_path, monkeypatch):
     tracking.reset()
 
 
-def events(path):
-    db = store.open_db(path)
-    try:
-        return [json.loads(b) for (b,) in db.execute("SELECT body FROM raw_events ORDER BY id")]
-    finally:
-        db.close()
-
-
 def assert_content_free(path):
     tracking.reset()  # close the store so every byte is in the files read below
     blob = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
@@ -114,30 +106,33 @@ def openai_handler(hx, seen):
     return handle
 
 
+def sdk_client(name, handler, sync_class, async_class, is_async, **tags):
+    """A real SDK client whose HTTP client (the SDK's own library) answers from `handler`, wrapped."""
+    import importlib
+    sdk = pytest.importorskip(name)
+    wrap_client = importlib.import_module(f"nomira.integrations.{name}").wrap_client
+    hx, seen = http_lib(sdk), []
+    transport = hx.MockTransport(handler(hx, seen))
+    http = hx.AsyncClient(transport=transport) if is_async else hx.Client(transport=transport)
+    client = getattr(sdk, async_class if is_async else sync_class)(api_key="sk-test", max_retries=0, http_client=http)
+    return wrap_client(client, **tags), seen
+
+
 def openai_client(is_async=False):
-    openai = pytest.importorskip("openai")
-    from nomira.integrations.openai import wrap_client
-    hx, seen = http_lib(openai), []
-    transport = hx.MockTransport(openai_handler(hx, seen))
-    if is_async:
-        client = openai.AsyncOpenAI(api_key="sk-test", max_retries=0,
-                                    http_client=hx.AsyncClient(transport=transport))
-    else:
-        client = openai.OpenAI(api_key="sk-test", max_retries=0, http_client=hx.Client(transport=transport))
-    return wrap_client(client, developer="ana", feature="chat"), seen
+    return sdk_client("openai", openai_handler, "OpenAI", "AsyncOpenAI", is_async, developer="ana", feature="chat")
 
 
 MESSAGES = [{"role": "user", "content": SECRET_PROMPT}]
 
 
-def test_openai_chat_sync_returns_the_sdk_response_and_records_one_event(fresh_tracking):
+def test_openai_chat_sync_returns_the_sdk_response_and_records_one_event(fresh_tracking, stored_events):
     openai = pytest.importorskip("openai")
     client, _ = openai_client()
     from nomira.integrations.openai import wrap_client
     assert wrap_client(client) is client  # idempotent: no double wrapping, no double events
     resp = client.chat.completions.create(model="gpt-5", messages=MESSAGES)
     assert isinstance(resp, openai.types.chat.ChatCompletion) and resp.choices[0].message.content == SECRET_ANSWER
-    [e] = events(fresh_tracking)
+    [e] = stored_events(fresh_tracking)
     assert (e["provider"], e["model"], e["message_id"]) == ("openai", "gpt-5-2025-08-07", "chatcmpl-abc")
     assert e["tokens"] == {"input": 86, "output": 300, "cache_read": 1920, "cache_write_5m": 0, "cache_write_1h": 0,
                            "reasoning": 192}
@@ -146,7 +141,7 @@ def test_openai_chat_sync_returns_the_sdk_response_and_records_one_event(fresh_t
     assert_content_free(fresh_tracking)
 
 
-def test_openai_chat_stream_injects_usage_hides_the_extra_chunk(fresh_tracking):
+def test_openai_chat_stream_injects_usage_hides_the_extra_chunk(fresh_tracking, stored_events):
     openai = pytest.importorskip("openai")
     client, seen = openai_client()
     stream = client.chat.completions.create(model="gpt-5", messages=MESSAGES, stream=True)
@@ -157,31 +152,31 @@ def test_openai_chat_stream_injects_usage_hides_the_extra_chunk(fresh_tracking):
     assert all(c.choices for c in chunks) and len(chunks) == len(SECRET_ANSWER.split(" ")) + 1
     assert "".join(c.choices[0].delta.content or "" for c in chunks).replace(" ", "") == \
         SECRET_ANSWER.replace(" ", "")
-    [e] = events(fresh_tracking)
+    [e] = stored_events(fresh_tracking)
     assert (e["tokens"]["input"], e["tokens"]["cache_read"], e["message_id"]) == (86, 1920, "chatcmpl-str")
     priced(e)
     assert_content_free(fresh_tracking)
 
 
-def test_openai_stream_with_callers_own_include_usage_keeps_the_usage_chunk(fresh_tracking):
+def test_openai_stream_with_callers_own_include_usage_keeps_the_usage_chunk(fresh_tracking, stored_events):
     client, seen = openai_client()
     chunks = list(client.chat.completions.create(model="gpt-5", messages=MESSAGES, stream=True,
                                                  stream_options={"include_usage": True}))
     assert chunks[-1].choices == [] and chunks[-1].usage.prompt_tokens == 2006
-    assert len(events(fresh_tracking)) == 1
+    assert len(stored_events(fresh_tracking)) == 1
     list(client.chat.completions.create(model="gpt-5", messages=MESSAGES, stream=True,
                                         stream_options={"include_usage": False}))
     assert seen[-1]["stream_options"] == {"include_usage": False}
-    assert len(events(fresh_tracking)) == 1 and tracking.stats()["errors"] == 1  # counted, not guessed
+    assert len(stored_events(fresh_tracking)) == 1 and tracking.stats()["errors"] == 1  # counted, not guessed
 
 
-def test_openai_responses_sync_and_stream(fresh_tracking):
+def test_openai_responses_sync_and_stream(fresh_tracking, stored_events):
     client, _ = openai_client()
     resp = client.responses.create(model="gpt-5", input=SECRET_PROMPT)
     assert resp.output_text == SECRET_ANSWER
     kinds = [ev.type for ev in client.responses.create(model="gpt-5", input=SECRET_PROMPT, stream=True)]
     assert kinds == ["response.created", "response.output_text.delta", "response.completed"]
-    es = events(fresh_tracking)
+    es = stored_events(fresh_tracking)
     assert len(es) == 2  # same response id twice: two stored copies, one canonical call
     assert {e["message_id"] for e in es} == {"resp_123"}
     assert es[0]["tokens"]["input"] == 30 and es[0]["tokens"]["cache_read"] == 6
@@ -189,7 +184,7 @@ def test_openai_responses_sync_and_stream(fresh_tracking):
     assert_content_free(fresh_tracking)
 
 
-def test_openai_async_chat_and_stream(fresh_tracking):
+def test_openai_async_chat_and_stream(fresh_tracking, stored_events):
     openai = pytest.importorskip("openai")
     client, _ = openai_client(is_async=True)
 
@@ -201,16 +196,16 @@ def test_openai_async_chat_and_stream(fresh_tracking):
         return resp, chunks
     resp, chunks = asyncio.run(go())
     assert resp.id == "chatcmpl-abc" and all(c.choices for c in chunks)
-    assert sorted(e["message_id"] for e in events(fresh_tracking)) == ["chatcmpl-abc", "chatcmpl-str"]
+    assert sorted(e["message_id"] for e in stored_events(fresh_tracking)) == ["chatcmpl-abc", "chatcmpl-str"]
 
 
-def test_openai_errors_pass_through_unchanged(fresh_tracking):
+def test_openai_errors_pass_through_unchanged(fresh_tracking, stored_events):
     openai = pytest.importorskip("openai")
     client, _ = openai_client()
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="boom", messages=MESSAGES)
     assert info.value.status_code == 429
-    assert not events(fresh_tracking) and tracking.stats()["errors"] == 0
+    assert not stored_events(fresh_tracking) and tracking.stats()["errors"] == 0
 
 
 # --- Anthropic ---
@@ -247,23 +242,16 @@ def anthropic_handler(hx, seen):
 
 
 def anthropic_client(is_async=False):
-    anthropic = pytest.importorskip("anthropic")
     from nomira.integrations.anthropic import wrap_client
-    hx, seen = http_lib(anthropic), []
-    transport = hx.MockTransport(anthropic_handler(hx, seen))
-    if is_async:
-        client = anthropic.AsyncAnthropic(api_key="sk-ant-test", max_retries=0,
-                                          http_client=hx.AsyncClient(transport=transport))
-    else:
-        client = anthropic.Anthropic(api_key="sk-ant-test", max_retries=0, http_client=hx.Client(transport=transport))
-    return wrap_client(wrap_client(client, developer="bo")), seen
+    client, seen = sdk_client("anthropic", anthropic_handler, "Anthropic", "AsyncAnthropic", is_async, developer="bo")
+    return wrap_client(client), seen  # wrapping twice: still one event per call
 
 
 EXPECTED_ANTHROPIC = {"input": 12, "output": 340, "cache_read": 9000, "cache_write_5m": 200, "cache_write_1h": 500,
                       "reasoning": 0}
 
 
-def test_anthropic_create_and_stream_one_event_each(fresh_tracking):
+def test_anthropic_create_and_stream_one_event_each(fresh_tracking, stored_events):
     anthropic = pytest.importorskip("anthropic")
     client, _ = anthropic_client()
     msg = client.messages.create(model="claude-sonnet-4-5", max_tokens=400, messages=MESSAGES)
@@ -272,7 +260,7 @@ def test_anthropic_create_and_stream_one_event_each(fresh_tracking):
     assert isinstance(stream, anthropic.Stream)
     kinds = [ev.type for ev in stream]
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
-    es = events(fresh_tracking)
+    es = stored_events(fresh_tracking)
     assert len(es) == 2
     for e in es:
         assert (e["provider"], e["model"], e["message_id"]) == ("anthropic", "claude-sonnet-4-5-20250929",
@@ -286,7 +274,7 @@ def test_anthropic_create_and_stream_one_event_each(fresh_tracking):
     assert_content_free(fresh_tracking)
 
 
-def test_anthropic_async_stream_and_errors(fresh_tracking):
+def test_anthropic_async_stream_and_errors(fresh_tracking, stored_events):
     anthropic = pytest.importorskip("anthropic")
     client, _ = anthropic_client(is_async=True)
 
@@ -299,7 +287,7 @@ def test_anthropic_async_stream_and_errors(fresh_tracking):
         return kinds, info.value.status_code
     kinds, status = asyncio.run(go())
     assert kinds[0] == "message_start" and status == 529
-    [e] = events(fresh_tracking)
+    [e] = stored_events(fresh_tracking)
     assert e["tokens"] == EXPECTED_ANTHROPIC
 
 
@@ -328,7 +316,7 @@ def lc_message(cls, content, usage=None, **meta):
                response_metadata={"model_name": "claude-sonnet-4-5-20250929", "model_provider": "anthropic", **meta})
 
 
-def test_langchain_handler_invoke_and_stream(fresh_tracking):
+def test_langchain_handler_invoke_and_stream(fresh_tracking, stored_events):
     pytest.importorskip("langchain_core")
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage, AIMessageChunk
@@ -349,7 +337,7 @@ def test_langchain_handler_invoke_and_stream(fresh_tracking):
     assert model.invoke(SECRET_PROMPT, config={"callbacks": [handler]}).content == SECRET_ANSWER
     text = "".join(c.content for c in model.stream(SECRET_PROMPT, config={"callbacks": [handler]}))
     assert text == SECRET_ANSWER
-    es = events(fresh_tracking)
+    es = stored_events(fresh_tracking)
     assert len(es) == 2  # one per call: the streamed call's chunks were merged by LangChain first
     for e in es:
         assert (e["provider"], e["model"], e["tags"]["feature"]) == ("anthropic", "claude-sonnet-4-5-20250929", "rag")
@@ -358,7 +346,7 @@ def test_langchain_handler_invoke_and_stream(fresh_tracking):
     assert_content_free(fresh_tracking)
 
 
-def test_langchain_llm_output_token_usage(fresh_tracking):
+def test_langchain_llm_output_token_usage(fresh_tracking, stored_events):
     pytest.importorskip("langchain_core")
     from langchain_core.outputs import ChatGeneration, LLMResult
     from langchain_core.messages import AIMessage
@@ -367,14 +355,14 @@ def test_langchain_llm_output_token_usage(fresh_tracking):
     result = LLMResult(generations=[[ChatGeneration(message=AIMessage(content=SECRET_ANSWER))]],
                        llm_output={"token_usage": CHAT_USAGE, "model_name": "gpt-5"})
     NomiraCallbackHandler().on_llm_end(result, run_id="4f1e6a2c")
-    [e] = events(fresh_tracking)
+    [e] = stored_events(fresh_tracking)
     assert (e["model"], e["tokens"]["input"], e["tokens"]["cache_read"], e["message_id"]) == \
         ("gpt-5", 86, 1920, "lc-4f1e6a2c")
 
 
 # --- Vercel AI SDK (payload from the TypeScript helper) ---
 
-def test_ai_sdk_payload_v6_and_refusals(fresh_tracking):
+def test_ai_sdk_payload_v6_and_refusals(fresh_tracking, stored_events):
     from nomira.integrations.ai_sdk import track_payload
     usage = {"inputTokens": 9712, "inputTokenDetails": {"noCacheTokens": 12, "cacheReadTokens": 9000,
                                                         "cacheWriteTokens": 700},
@@ -389,5 +377,5 @@ def test_ai_sdk_payload_v6_and_refusals(fresh_tracking):
     assert (gw["provider"], gw["model"], gw["tokens"]["input"]) == ("openai", "gpt-5", 86)
     assert track_payload({"model": "gpt-5", "usage": {}, "text": SECRET_ANSWER}) is None
     assert track_payload({"model": "gpt-5", "usage": {}, "tags": {"prompt": SECRET_PROMPT}}) is None
-    assert tracking.stats()["errors"] == 2 and len(events(fresh_tracking)) == 2
+    assert tracking.stats()["errors"] == 2 and len(stored_events(fresh_tracking)) == 2
     assert_content_free(fresh_tracking)

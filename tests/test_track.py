@@ -1,11 +1,8 @@
 """nomira.track(): priced, validated, stored or spooled to a collector; never raises into the caller."""
-import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 
@@ -28,22 +25,14 @@ def fresh_tracking(tmp_path, monkeypatch):
     tracking.reset()
 
 
-def stored(path):
-    db = store.open_db(path)
-    try:
-        return [json.loads(b) for (b,) in db.execute("SELECT body FROM raw_events ORDER BY id")]
-    finally:
-        db.close()
-
-
-def test_track_prices_and_stores_locally(tmp_path):
+def test_track_prices_and_stores_locally(tmp_path, stored_events):
     usage = {"input_tokens": 12, "output_tokens": 340, "cache_read_input_tokens": 9000,
              "cache_creation_input_tokens": 700,
              "cache_creation": {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 500}}
     event = nomira.track("anthropic", "claude-sonnet-4-5", usage, developer="ana", feature="search",
                          message_id="msg_01abc")
     assert event is not None
-    rows = stored(tmp_path / "apps.db")
+    rows = stored_events(tmp_path / "apps.db")
     assert len(rows) == 1 and rows[0] == event
     assert rows[0]["tokens"] == {"input": 12, "output": 340, "cache_read": 9000, "cache_write_5m": 200,
                                  "cache_write_1h": 500, "reasoning": 0}
@@ -67,14 +56,14 @@ def test_token_counts_and_unknown_model_unpriced(tmp_path):
     assert event["cost_usd"] is None and event["provider"] == "acme"
 
 
-def test_content_is_refused_counted_and_logged_never_raised(tmp_path, isolated_env):
+def test_content_is_refused_counted_and_logged_never_raised(tmp_path, isolated_env, stored_events):
     assert nomira.track("openai", "gpt-5", {"prompt_tokens": 1}, prompt="tell me a secret") is None
     assert nomira.track("openai", "gpt-5", object()) is not None  # no usage: a zero event, not a crash
     assert nomira.track("openai", "gpt-5", {"prompt_tokens": 1}, project="/home/ana/src/shop") is None
     assert tracking.stats()["errors"] == 2
     text = (isolated_env / ".local/state/nomira/track.log").read_text()
     assert "tags.prompt" in text and "tags.project" in text and "secret" not in text
-    assert len(stored(tmp_path / "apps.db")) == 1
+    assert len(stored_events(tmp_path / "apps.db")) == 1
 
 
 def test_store_failure_is_swallowed(tmp_path, monkeypatch):
@@ -85,28 +74,15 @@ def test_store_failure_is_swallowed(tmp_path, monkeypatch):
     assert tracking.stats()["errors"] == 1
 
 
-class Quiet(WSGIRequestHandler):
-    def log_message(self, *a):
-        pass
-
-
-def test_remote_goes_through_the_spool_to_a_collector(tmp_path, monkeypatch, isolated_env):
-    from nomira.commands.serve import ThreadingWSGIServer, make_app
-    monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
-    app = make_app(tmp_path / "collector.db", "127.0.0.1")
-    httpd = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=Quiet)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        monkeypatch.setenv("NOMIRA_REMOTE", f"http://127.0.0.1:{httpd.server_port}")
-        event = nomira.track("openai", "gpt-5", {"prompt_tokens": 2006, "completion_tokens": 300,
-                                                  "prompt_tokens_details": {"cached_tokens": 1920}},
-                             developer="ana", message_id="chatcmpl-1")
-        s = tracking.flush(10)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def test_remote_goes_through_the_spool_to_a_collector(tmp_path, monkeypatch, isolated_env, collector):
+    url, collector_db = collector
+    monkeypatch.setenv("NOMIRA_REMOTE", url)
+    event = nomira.track("openai", "gpt-5", {"prompt_tokens": 2006, "completion_tokens": 300,
+                                              "prompt_tokens_details": {"cached_tokens": 1920}},
+                         developer="ana", message_id="chatcmpl-1")
+    s = tracking.flush(10)
     assert s["delivered"] == 1 and s["errors"] == 0
-    db = store.open_db(tmp_path / "collector.db")
+    db = store.open_db(collector_db)
     assert db.execute("SELECT message_id, input, cache_read, cost_usd FROM events").fetchall() == [
         ("chatcmpl-1", 86, 1920, pytest.approx(event["cost_usd"]))]
     assert not list((isolated_env / ".local/state/nomira/spool/pending").glob("batch-*"))

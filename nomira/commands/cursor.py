@@ -80,16 +80,16 @@ def fetch(args, base: str | None = None) -> tuple[list[dict], dict]:
     base = base or os.environ.get("NOMIRA_CURSOR_API") or ca.API
     start_ms, end_ms = window(args)
     stats = ca.FetchStats()
-    secret = hash_key(args) if args.developer_from == "hash" else b""
+    table = resolved()
+    rows = list(ca.fetch_usage_events(key, start_ms, end_ms, stats, base, page_size=ca.PAGE_SIZE))
+    daily = ca.fetch_daily(key, start_ms, end_ms, stats, base)
+    secret = hash_key(args) if args.developer_from == "hash" else b""  # after the fetch: a failed one writes nothing
     tags: dict[str, str] = {}
 
     def developer_of(email: str) -> str:
         if email not in tags:
             tags[email] = ca.developer_tag(email, args.developer_from, secret)
         return tags[email]
-    table = resolved()
-    rows = list(ca.fetch_usage_events(key, start_ms, end_ms, stats, base, page_size=ca.PAGE_SIZE))
-    daily = ca.fetch_daily(key, start_ms, end_ms, stats, base)
     events = ca.events_from_rows(rows, table, developer_of, stats)
     try:
         for e in events:

@@ -20,9 +20,10 @@ from nomira.integrations import MARK, Watch, failed, record, require, watch_stre
 RESOURCES = (("chat", ("chat", "completions")), ("responses", ("responses",)))
 
 
-def wrap_client(client, **tags):
+def wrap_client(client, *, provider: str = "openai", **tags):
     """Wrap an `openai.OpenAI` / `AsyncOpenAI` (or Azure) client in place and return it;
-    wrapping twice changes nothing."""
+    wrapping twice changes nothing. `provider` labels the events of an OpenAI-compatible API
+    served by someone else (the model name still decides the price)."""
     require("openai")
     if getattr(client, MARK, False):
         return client
@@ -33,15 +34,15 @@ def wrap_client(client, **tags):
         create = getattr(resource, "create", None)
         if create is None or getattr(create, MARK, False):
             continue
-        resource.create = _wrap(create, kind, tags)
+        resource.create = _wrap(create, kind, provider, tags)
     setattr(client, MARK, True)
     return client
 
 
-def _wrap(create, kind: str, tags: dict):
+def _wrap(create, kind: str, provider: str, tags: dict):
     return wrap_method(create, lambda kwargs: _ask_for_usage(kind, kwargs),
-                       lambda result, kwargs, injected, is_async: _observe(result, kind, kwargs, injected, tags,
-                                                                         is_async))
+                       lambda result, kwargs, injected, is_async: _observe(result, kind, kwargs, injected,
+                                                                         (provider, tags), is_async))
 
 
 def _ask_for_usage(kind: str, kwargs: dict) -> bool:
@@ -56,29 +57,31 @@ def _ask_for_usage(kind: str, kwargs: dict) -> bool:
     return True
 
 
-def _observe(result, kind: str, kwargs: dict, injected: bool, tags: dict, is_async: bool) -> None:
+def _observe(result, kind: str, kwargs: dict, injected: bool, origin: tuple, is_async: bool) -> None:
     try:
         if kwargs.get("stream") is True:
-            watch = _chat_watch(kwargs, injected, tags) if kind == "chat" else _responses_watch(kwargs, tags)
+            watch = _chat_watch(kwargs, injected, origin) if kind == "chat" else _responses_watch(kwargs, origin)
             if not watch_stream(result, watch, is_async):
                 failed("openai stream of an unknown shape: usage not recorded")
         else:
-            _record(result, kwargs.get("model"), tags)
+            _record(result, kwargs.get("model"), origin)
     except Exception as exc:  # noqa: BLE001 - the caller's call succeeded; ours must not change that
         failed("openai usage not recorded", exc)
 
 
-def _record(response, model, tags: dict) -> None:
+def _record(response, model, origin: tuple) -> None:
+    """`origin` is (provider label, business tags)."""
     from nomira.sources.api_usage import as_dict, from_openai
     usage = getattr(response, "usage", None)
     if usage is None:
         failed(f"openai response without usage ({model}): not recorded")
         return
-    record("openai", getattr(response, "model", None) or model, from_openai(as_dict(usage)), tags,
+    provider, tags = origin
+    record(provider, getattr(response, "model", None) or model, from_openai(as_dict(usage)), tags,
            message_id=getattr(response, "id", None))
 
 
-def _chat_watch(kwargs: dict, injected: bool, tags: dict) -> Watch:
+def _chat_watch(kwargs: dict, injected: bool, origin: tuple) -> Watch:
     seen = {}
 
     def on_item(chunk):
@@ -90,14 +93,14 @@ def _chat_watch(kwargs: dict, injected: bool, tags: dict) -> Watch:
 
     def on_end():
         if "chunk" in seen:
-            _record(seen["chunk"], kwargs.get("model"), tags)
+            _record(seen["chunk"], kwargs.get("model"), origin)
         else:
             failed(f"openai stream ended without usage ({kwargs.get('model')}): include_usage off, or the "
                    "stream was not read to the end")
     return Watch(on_item, on_end)
 
 
-def _responses_watch(kwargs: dict, tags: dict) -> Watch:
+def _responses_watch(kwargs: dict, origin: tuple) -> Watch:
     seen = {}
 
     def on_item(event):
@@ -108,7 +111,7 @@ def _responses_watch(kwargs: dict, tags: dict) -> Watch:
 
     def on_end():
         if "response" in seen:
-            _record(seen["response"], kwargs.get("model"), tags)
+            _record(seen["response"], kwargs.get("model"), origin)
         else:
             failed(f"openai response stream ended without usage ({kwargs.get('model')})")
     return Watch(on_item, on_end)
