@@ -3,17 +3,22 @@
 The event is built, priced and validated by the same code as every other source (api_usage
 mappings, the Pricer, the wire allowlist), then written to the local store (`NOMIRA_DB` or the
 XDG default) or, when `NOMIRA_REMOTE` is set, made durable in the spool and delivered to the
-collector by a background thread. Nothing here may raise into the caller's request path: a
-failure is counted (`stats()`) and logged (`logging` "nomira.track" and
-`$XDG_STATE_HOME/nomira/track.log`), and the call returns None.
+collector. The caller's thread only builds the event and queues it: a background writer
+batches the queue into one store transaction or one spool file, a second thread delivers the
+spool (`flush()` waits for both; it runs at exit too). Nothing here may raise into the
+caller's request path: a failure is counted (`stats()`) and logged (`logging` "nomira.track"
+and `$XDG_STATE_HOME/nomira/track.log`), and a call whose event cannot be built returns None.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Mapping
 
 log = logging.getLogger("nomira.track")
@@ -25,6 +30,8 @@ PROVIDERS = {"gemini": "google", "vertex": "google", "google-genai": "google", "
 
 FLUSH_OPTIONS = {"max_attempts": 3, "base_delay": 0.5, "max_delay": 5.0}  # bounded: then the next call retries
 _lock = threading.RLock()
+_idle = threading.Condition(_lock)  # the writer's queue changed
+_queue: list[tuple[tuple, dict]] = []  # (destination, event) waiting for the writer
 _counters = {"tracked": 0, "errors": 0, "delivered": 0, "pending_batches": 0}
 _cache: dict = {}  # pricer, open store, file log handler, flusher thread
 
@@ -75,21 +82,61 @@ def build_event(provider: str, model: str, usage, tags: dict, env: Mapping[str, 
 
 
 def deliver(event: dict, env: Mapping[str, str] = os.environ) -> None:
-    """Into the local store, or durably into the spool for the collector at NOMIRA_REMOTE."""
+    """Queue `event` for the background writer: the local store, or (NOMIRA_REMOTE) the durable
+    spool and then the collector. The caller pays for a list append, not a disk write."""
     from nomira import paths
     remote = env.get("NOMIRA_REMOTE")
     if remote:
+        dest = ("remote", remote, env.get("NOMIRA_TOKEN"), str(paths.state_home(env)))
+    else:
+        dest = ("db", str(paths.default_db(env)))
+    with _idle:
+        _queue.append((dest, event))
+        _cache["busy"] = _cache.get("busy", 0) + 1
+        writer = _cache.get("writer")
+        if writer is None or not writer.is_alive():
+            if writer is None:
+                atexit.register(flush, 5.0)
+            writer = _cache["writer"] = threading.Thread(target=_write_loop, name="nomira-track-writer",
+                                                         daemon=True)
+            writer.start()
+        _idle.notify_all()
+
+
+def _write_loop() -> None:
+    """Drain the queue a batch at a time: one store transaction or one spool file per destination."""
+    while True:
+        with _idle:
+            while not _queue:
+                _idle.wait()
+            batch = _queue[:]
+            _queue.clear()
+        by_dest: dict[tuple, list[dict]] = {}
+        for dest, event in batch:
+            by_dest.setdefault(dest, []).append(event)
+        for dest, events in by_dest.items():
+            try:
+                _write(dest, events)
+            except Exception as exc:  # noqa: BLE001 - a background thread must not die
+                error(f"{len(events)} tracked events not written to {dest[1]}: {type(exc).__name__}: {exc}",
+                      count=len(events))
+        with _idle:
+            _cache["busy"] -= len(batch)
+            _idle.notify_all()
+
+
+def _write(dest: tuple, events: list[dict]) -> None:
+    if dest[0] == "remote":
         from nomira.spool import Spool
-        Spool(paths.state_home(env) / "spool").put([event])
-        _kick_flusher(remote, env.get("NOMIRA_TOKEN"), env)
+        _, remote, token, state = dest
+        Spool(Path(state) / "spool").put(events)
+        _kick_flusher(remote, token, state)
         return
     from nomira import store
-    path = str(paths.default_db(env))
-    with _lock:
-        db = _cache.get(("db", path))
-        if db is None:
-            db = _cache[("db", path)] = store.open_db(path)
-        store.ingest(db, [event])
+    db = _cache.get(dest)
+    if db is None:
+        db = _cache[dest] = store.open_db(dest[1])
+    store.ingest(db, events)
 
 
 def _pricer(env):
@@ -102,20 +149,19 @@ def _pricer(env):
         return pricer
 
 
-def _kick_flusher(remote: str, token: str | None, env) -> None:
+def _kick_flusher(remote: str, token: str | None, state: str) -> None:
     """One background delivery thread at a time; a call during a flush asks for one more round."""
     with _lock:
         _cache["again"] = True
         thread = _cache.get("flusher")
         if thread is not None and thread.is_alive():
             return
-        thread = _cache["flusher"] = threading.Thread(target=_flush_loop, args=(remote, token, env),
+        thread = _cache["flusher"] = threading.Thread(target=_flush_loop, args=(remote, token, state),
                                                       name="nomira-track-flush", daemon=True)
         thread.start()
 
 
-def _flush_loop(remote: str, token: str | None, env) -> None:
-    from nomira import paths
+def _flush_loop(remote: str, token: str | None, state: str) -> None:
     from nomira.ship import http_post
     from nomira.spool import Spool
     while True:
@@ -123,7 +169,7 @@ def _flush_loop(remote: str, token: str | None, env) -> None:
             if not _cache.pop("again", False):
                 return
         try:
-            result = Spool(paths.state_home(env) / "spool").flush(http_post(remote, token, timeout=10.0),
+            result = Spool(Path(state) / "spool").flush(http_post(remote, token, timeout=10.0),
                                                                    **FLUSH_OPTIONS)
             with _lock:
                 _counters["delivered"] += result.delivered
@@ -137,10 +183,14 @@ def _flush_loop(remote: str, token: str | None, env) -> None:
 
 
 def flush(timeout: float = 10.0) -> dict:
-    """Wait (up to `timeout` s) for background delivery to finish; returns `stats()`."""
+    """Wait (up to `timeout` s) until every queued event is written and a delivery round to the
+    collector is done; returns `stats()`. Registered with atexit on first use."""
+    deadline = time.monotonic() + timeout
+    with _idle:
+        _idle.wait_for(lambda: not _cache.get("busy"), timeout)
     thread = _cache.get("flusher")
     if thread is not None:
-        thread.join(timeout)
+        thread.join(max(0.0, deadline - time.monotonic()))
     return stats()
 
 
@@ -150,10 +200,18 @@ def stats() -> dict:
         return dict(_counters)
 
 
-def error(message: str, env: Mapping[str, str] = os.environ) -> None:
+LOG_EVERY = 60.0  # seconds: the same message is counted every time but logged at most this often
+
+
+def error(message: str, count: int = 1, env: Mapping[str, str] = os.environ) -> None:
     """Count and log a failure: `logging` and a file in the state dir, never an exception."""
+    now = time.monotonic()
     with _lock:
-        _counters["errors"] += 1
+        _counters["errors"] += count
+        logged = _cache.setdefault("logged", {})
+        if now - logged.get(message, -LOG_EVERY) < LOG_EVERY:
+            return
+        logged[message] = now
         if "file_log" not in _cache:
             _cache["file_log"] = None
             try:
@@ -179,10 +237,12 @@ def reset() -> None:
         for key, value in list(_cache.items()):
             if isinstance(key, tuple) and key[0] == "db":
                 value.close()
+                del _cache[key]
         handler = _cache.get("file_log")
         if handler is not None:
             log.removeHandler(handler)
             handler.close()
-        _cache.clear()
+        for key in ("pricer", "file_log", "flusher", "again", "logged"):
+            _cache.pop(key, None)
         for key in _counters:
             _counters[key] = 0

@@ -45,10 +45,15 @@ def run_json(capsys):
 
 @pytest.fixture
 def stored_events():
-    """The wire events a store received, in order (its raw_events bodies)."""
+    """The wire events a store received, in order (its raw_events bodies), once nomira.track's
+    background writer has written what it queued."""
+    import sys
+
     from nomira import store
 
     def read(path):
+        if "nomira.tracking" in sys.modules:
+            sys.modules["nomira.tracking"].flush(10)
         db = store.open_db(path)
         try:
             return [json.loads(b) for (b,) in db.execute("SELECT body FROM raw_events ORDER BY id")]

@@ -72,4 +72,7 @@ def test_from_provider_dispatches_on_shape():
     assert from_provider("openai", {"input_tokens": 36, "output_tokens": 87, "total_tokens": 123,
                                     "input_tokens_details": {"cached_tokens": 6}}).input == 30
     assert from_provider("google", {"promptTokenCount": 10, "candidatesTokenCount": 2}).output == 2
+    snake = from_provider("google", {"prompt_token_count": 1000, "cached_content_token_count": 400,
+                                     "candidates_token_count": 50, "thoughts_token_count": 30})
+    assert (snake.input, snake.cache_read, snake.output, snake.reasoning) == (600, 400, 80, 30)
     assert from_provider("x", {"input": 3, "output": 4, "cache_write_1h": 5}).cache_write_1h == 5

@@ -163,6 +163,8 @@ def from_provider(provider: str, usage) -> TokenCounts:
                                                      "cache_write_1h", "reasoning")})
         t.reported_input = t.input
         return t
+    if "prompt_token_count" in d or "candidates_token_count" in d:  # google-genai's model_dump()
+        d = {"".join([k.split("_")[0], *(w.title() for w in k.split("_")[1:])]): v for k, v in d.items()}
     if "promptTokenCount" in d or "candidatesTokenCount" in d:
         return from_gemini(d)
     if "usage_metadata" in d:
