@@ -230,6 +230,21 @@ def error(message: str, count: int = 1, env: Mapping[str, str] = os.environ) -> 
         pass
 
 
+def _after_fork() -> None:
+    """A forked child (pre-fork servers) starts with fresh locks, an empty queue and no threads or
+    store connections of its parent's."""
+    global _lock, _idle, _queue
+    _lock = threading.RLock()
+    _idle = threading.Condition(_lock)
+    _queue = []
+    for key in [k for k in _cache if isinstance(k, tuple) or k in ("writer", "flusher", "busy", "again")]:
+        del _cache[key]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
 def reset() -> None:
     """Forget cached stores, prices and counters (tests; a process that changed its environment)."""
     flush(5.0)

@@ -141,7 +141,7 @@ def test_fetch_paginates_and_stores_expected_events(cursor, stored_events, tmp_p
     assert pages == [1, 2, 3]  # 6 rows, 2 a page, until hasNextPage is false
     s = out["cursor"]
     assert (s["rows"], s["token_rows"], s["request_priced_rows"], s["skipped_rows"]) == (6, 3, 2, 1)
-    assert (s["request_priced_without_dollars"], s["request_units"]) == (1, 11)
+    assert (s["request_priced_without_dollars"], s["request_units_without_dollars"]) == (1, 10)
     assert s["unknown_models"] == ["cursor/claude-4-opus", "cursor/claude-4.5-sonnet-thinking", "cursor/composer-1"]
     assert s["charged_usd"] == pytest.approx(0.2018232 + 0.021 + 0.04 + 0.005)
     assert (s["active_developer_days"], s["developer_days_with_events"]) == (2, 1)  # sam's event is a day early

@@ -105,3 +105,16 @@ def test_import_nomira_stays_cheap():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout
     assert out.strip() == "['nomira']"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_tracks_with_its_own_writer(tmp_path, stored_events):
+    assert nomira.track("openai", "gpt-5", {"prompt_tokens": 1}, message_id="parent") is not None
+    tracking.flush(10)
+    pid = os.fork()
+    if pid == 0:  # child: a pre-fork server's worker
+        ok = nomira.track("openai", "gpt-5", {"prompt_tokens": 2}, message_id="child") is not None
+        os._exit(0 if ok and tracking.flush(10)["errors"] == 0 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [e["message_id"] for e in stored_events(tmp_path / "apps.db")] == ["parent", "child"]

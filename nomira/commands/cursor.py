@@ -103,7 +103,8 @@ def fetch(args, base: str | None = None) -> tuple[list[dict], dict]:
                    "to": (datetime.fromtimestamp(end_ms / 1000, timezone.utc).date() - timedelta(days=1)).isoformat()},
         "requests": stats.requests, "retries": stats.retries, "pages": stats.pages, "rows": stats.rows,
         "token_rows": stats.token_rows, "request_priced_rows": stats.request_rows,
-        "request_units": stats.request_units, "request_priced_without_dollars": stats.no_dollar_rows,
+        "request_priced_without_dollars": stats.no_dollar_rows,
+        "request_units_without_dollars": stats.no_dollar_units,
         "skipped_rows": stats.bad_rows, "charged_usd": sum(e["cost_usd"] or 0.0 for e in events),
         "unknown_models": sorted(stats.unknown_models),
         "active_developer_days": stats.active_developer_days,
@@ -130,7 +131,7 @@ def cmd_cursor(args) -> int:
               f"charged ${s['charged_usd']:.2f}", file=sys.stderr)
         if s["request_priced_without_dollars"]:
             print(f"nomira: {s['request_priced_without_dollars']} request-priced events carry no dollar amount "
-                  f"({s['request_units']:g} request units): shown unpriced, not converted by guess", file=sys.stderr)
+                  f"({s['request_units_without_dollars']:g} request units): shown unpriced, not converted by guess", file=sys.stderr)
         if s["skipped_rows"]:
             print(f"nomira: {s['skipped_rows']} rows without a usable timestamp skipped", file=sys.stderr)
         if s["unknown_models"]:

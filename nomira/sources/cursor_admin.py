@@ -55,8 +55,8 @@ class FetchStats:
     rows: int = 0
     token_rows: int = 0
     request_rows: int = 0
-    request_units: float = 0.0
     no_dollar_rows: int = 0  # request-priced rows Cursor gave no dollar figure for
+    no_dollar_units: float = 0.0  # their request units (`requestsCosts`)
     unknown_models: set = field(default_factory=set)
     bad_rows: int = 0
     active_developer_days: int = 0
@@ -267,8 +267,9 @@ def events_from_rows(rows, table, developer_of: Callable[[str], str], stats: Fet
             stats.token_rows += 1
         else:
             stats.request_rows += 1
-            stats.request_units += _num(row.get("requestsCosts")) or 0.0
-            stats.no_dollar_rows += wire["cost_usd"] is None
+            if wire["cost_usd"] is None:
+                stats.no_dollar_rows += 1
+                stats.no_dollar_units += _num(row.get("requestsCosts")) or 0.0
         if wire["model"].startswith("cursor/"):
             stats.unknown_models.add(wire["model"])
         out.append(wire)
