@@ -170,6 +170,29 @@ def test_openai_stream_with_callers_own_include_usage_keeps_the_usage_chunk(fres
     assert len(stored_events(fresh_tracking)) == 1 and tracking.stats()["errors"] == 1  # counted, not guessed
 
 
+def test_openai_ask_for_usage_off_and_provider_label(fresh_tracking, stored_events):
+    client, seen = sdk_client("openai", openai_handler, "OpenAI", "AsyncOpenAI", False, provider="compat",
+                              ask_for_usage=False)
+    chunks = list(client.chat.completions.create(model="gpt-5", messages=MESSAGES, stream=True))
+    assert "stream_options" not in seen[-1] and all(c.choices for c in chunks)
+    assert not stored_events(fresh_tracking) and tracking.stats()["errors"] == 1
+    client.chat.completions.create(model="gpt-5", messages=MESSAGES)
+    [e] = stored_events(fresh_tracking)
+    assert (e["provider"], e["model"]) == ("compat", "gpt-5-2025-08-07")
+    priced(e)
+
+
+def test_openai_stream_abandoned_early_records_nothing_and_says_so(fresh_tracking, stored_events):
+    import gc
+    client, _ = openai_client()
+    stream = client.chat.completions.create(model="gpt-5", messages=MESSAGES, stream=True)
+    next(iter(stream))
+    stream.close()
+    del stream
+    gc.collect()
+    assert not stored_events(fresh_tracking) and tracking.stats()["errors"] == 1
+
+
 def test_openai_responses_sync_and_stream(fresh_tracking, stored_events):
     client, _ = openai_client()
     resp = client.responses.create(model="gpt-5", input=SECRET_PROMPT)

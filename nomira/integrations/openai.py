@@ -9,7 +9,8 @@ Streaming chat completions report usage only with `stream_options={"include_usag
 When the caller streams without choosing, the wrapper asks for it and hides the one extra
 chunk it adds (the final chunk with no choices), so the caller's iteration is unchanged. A
 caller that set `include_usage` explicitly keeps its choice (False: the call is counted as not
-recorded). The Responses API always reports usage in `response.completed`.
+recorded); `wrap_client(..., ask_for_usage=False)` never adds it. The Responses API always
+reports usage in `response.completed`.
 
 Not observed: `with_raw_response` / `with_streaming_response`, the `.stream()` helpers, and
 clients made later with `with_options()` (wrap those too).
@@ -20,10 +21,11 @@ from nomira.integrations import MARK, Watch, failed, record, require, watch_stre
 RESOURCES = (("chat", ("chat", "completions")), ("responses", ("responses",)))
 
 
-def wrap_client(client, *, provider: str = "openai", **tags):
+def wrap_client(client, *, provider: str = "openai", ask_for_usage: bool = True, **tags):
     """Wrap an `openai.OpenAI` / `AsyncOpenAI` (or Azure) client in place and return it;
     wrapping twice changes nothing. `provider` labels the events of an OpenAI-compatible API
-    served by someone else (the model name still decides the price)."""
+    served by someone else (the model name still decides the price); `ask_for_usage=False`
+    never adds `stream_options` (for servers that refuse it)."""
     require("openai")
     if getattr(client, MARK, False):
         return client
@@ -34,13 +36,13 @@ def wrap_client(client, *, provider: str = "openai", **tags):
         create = getattr(resource, "create", None)
         if create is None or getattr(create, MARK, False):
             continue
-        resource.create = _wrap(create, kind, provider, tags)
+        resource.create = _wrap(create, kind, ask_for_usage, provider, tags)
     setattr(client, MARK, True)
     return client
 
 
-def _wrap(create, kind: str, provider: str, tags: dict):
-    return wrap_method(create, lambda kwargs: _ask_for_usage(kind, kwargs),
+def _wrap(create, kind: str, ask: bool, provider: str, tags: dict):
+    return wrap_method(create, lambda kwargs: ask and _ask_for_usage(kind, kwargs),
                        lambda result, kwargs, injected, is_async: _observe(result, kind, kwargs, injected,
                                                                          (provider, tags), is_async))
 
