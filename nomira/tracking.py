@@ -129,7 +129,7 @@ def _write(dest: tuple, events: list[dict]) -> None:
     if dest[0] == "remote":
         from nomira.spool import Spool
         _, remote, token, state = dest
-        Spool(Path(state) / "spool").put(events)
+        Spool(Path(state) / "spool").put(events, **_bound(_post(remote, token)))
         _kick_flusher(remote, token, state)
         return
     from nomira import store
@@ -161,16 +161,27 @@ def _kick_flusher(remote: str, token: str | None, state: str) -> None:
         thread.start()
 
 
-def _flush_loop(remote: str, token: str | None, state: str) -> None:
+def _post(remote: str, token: str | None):
     from nomira.ship import http_post
+    return http_post(remote, token, timeout=10.0)
+
+
+def _bound(post) -> dict:
+    """Spool arguments that bind batches to the one collector and key `post` sends to, where the
+    spool supports it (a post object with a `destination`)."""
+    destination = getattr(post, "destination", None)
+    return {"destination": destination} if destination is not None else {}
+
+
+def _flush_loop(remote: str, token: str | None, state: str) -> None:
     from nomira.spool import Spool
     while True:
         with _lock:
             if not _cache.pop("again", False):
                 return
         try:
-            result = Spool(Path(state) / "spool").flush(http_post(remote, token, timeout=10.0),
-                                                                   **FLUSH_OPTIONS)
+            post = _post(remote, token)
+            result = Spool(Path(state) / "spool").flush(post, **FLUSH_OPTIONS, **_bound(post))
             with _lock:
                 _counters["delivered"] += result.delivered
                 _counters["pending_batches"] = result.pending_batches
