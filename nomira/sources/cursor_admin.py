@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
-from nomira.events import TokenCounts, UsageEvent, provider_for_model
+from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
 
 API = "https://api.cursor.com"
 EVENTS_PATH = "/teams/filtered-usage-events"
@@ -217,9 +217,9 @@ def to_event(row: dict, table, developer: str, ordinal: int = 0) -> tuple[dict, 
     """One usage-event row as a wire event, and its kind: 'token' or 'request'."""
     from nomira.wire import to_wire
     ms = _num(row.get("timestamp"))
-    if ms is None:
+    at = datetime.fromtimestamp(ms / 1000, timezone.utc) if ms is not None else parse_timestamp(row.get("timestamp"))
+    if at is None:  # epoch ms (number or numeric string) as documented, or an ISO-8601 string
         raise ValueError("timestamp")
-    at = datetime.fromtimestamp(ms / 1000, timezone.utc)
     usage = row.get("tokenUsage") if isinstance(row.get("tokenUsage"), dict) else None
     token_based = usage is not None and row.get("isTokenBasedCall") is not False
     tokens = TokenCounts()
