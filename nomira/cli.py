@@ -23,6 +23,7 @@ from nomira.sources import collect, discover, fingerprint
 
 SOURCE_CHOICES = {"claude": ("claude",), "codex": ("codex",), "opencode": ("opencode",),
                   "all": ("claude", "codex", "opencode")}
+NO_LOCAL_DATA = {"cursor": "nomira.sources.cursor_admin"}  # listed sources whose local data has no per-call usage
 
 
 class UserError(Exception):
@@ -60,7 +61,8 @@ def common_options(command: str | None = None) -> argparse.ArgumentParser:
     if "input" in wants:
         g.add_argument("--path", action="append", type=Path, metavar="PATH",
                        help="read these transcript files/folders instead of the default locations (repeatable)")
-        g.add_argument("--source", choices=sorted(SOURCE_CHOICES), default="all", help="which agent logs to read")
+        g.add_argument("--source", choices=sorted([*SOURCE_CHOICES, *NO_LOCAL_DATA]), default="all",
+                       help="which agent logs to read")
         g.add_argument("--since", metavar="YYYYMMDD", help="only usage on or after this day")
         g.add_argument("--until", metavar="YYYYMMDD", help="only usage on or before this day")
         g.add_argument("--timezone", "-z", default=None, help="IANA timezone for days and months (default: local)")
@@ -99,13 +101,16 @@ COMMANDS = {
     "replay": ("ship", "rebuild canonical events from the raw events a store received", "nomira replay --db team.db"),
     "tenant": ("ship", "create a tenant (prints its API key once) or list tenants", "nomira tenant create acme"),
     "serve": ("serve", "run the collector: ingest API, import, team dashboard", "nomira serve --port 8787"),
+    "cursor": ("cursor", "import Cursor team usage (tokens, charged cost) from Cursor's Admin API",
+               "NOMIRA_CURSOR_ADMIN_KEY=key_... nomira cursor fetch --from 2026-11-01 --to 2026-11-30"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
 }
 # The seed's flags, kept as aliases of the subcommands: flag -> (command words, takes a value?)
 FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--replay": (["replay"], False),
                 "--serve": (["serve"], False), "--create-tenant": (["tenant", "create"], True),
-                "--list-tenants": (["tenant", "list"], False), "--update-prices": (["prices", "--update"], False)}
+                "--list-tenants": (["tenant", "list"], False), "--update-prices": (["prices", "--update"], False),
+                "--cursor-fetch": (["cursor", "fetch"], False)}
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
@@ -156,6 +161,9 @@ class Run:
     def __init__(self, args, env=os.environ):
         self.args, self.env = args, env
         explicit = args.path
+        if args.source in NO_LOCAL_DATA:
+            import importlib
+            raise UserError(importlib.import_module(NO_LOCAL_DATA[args.source]).LOCAL_DATA_NOTE)
         if args.demo:
             explicit = [demo_history(env)]
         self.explicit = explicit

@@ -41,3 +41,43 @@ def run_json(capsys):
         assert rc == 0
         return json.loads(out)
     return run
+
+
+@pytest.fixture
+def stored_events():
+    """The wire events a store received, in order (its raw_events bodies), once nomira.track's
+    background writer has written what it queued."""
+    import sys
+
+    from nomira import store
+
+    def read(path):
+        if "nomira.tracking" in sys.modules:
+            sys.modules["nomira.tracking"].flush(10)
+        db = store.open_db(path)
+        try:
+            return [json.loads(b) for (b,) in db.execute("SELECT body FROM raw_events ORDER BY id")]
+        finally:
+            db.close()
+    return read
+
+
+@pytest.fixture
+def collector(tmp_path, monkeypatch):
+    """A real collector on loopback (open ingest, bound to localhost): (url, path of its store)."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from nomira.commands.serve import ThreadingWSGIServer, make_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *a):
+            pass
+    monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
+    path = tmp_path / "collector.db"
+    httpd = make_server("127.0.0.1", 0, make_app(path, "127.0.0.1"), server_class=ThreadingWSGIServer,
+                        handler_class=Quiet)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}", path
+    httpd.shutdown()
+    httpd.server_close()

@@ -82,12 +82,17 @@ def _warn(line: str) -> None:
 
 
 def ship_once(args) -> dict:
+    _remote(args)  # a bad URL fails before any work
+    return deliver(args, wire_events(Run(args), _tags(args)))
+
+
+def deliver(args, events: list[dict]) -> dict:
+    """Validated wire events to the collector at `args.remote` (through the spool) or the store at
+    `args.db`; the ledger skips what that destination already has."""
     from nomira import store
-    from nomira.ship import Ledger, http_post
+    from nomira.ship import Ledger
     from nomira.spool import Spool
     post = _remote(args)
-    run = Run(args)
-    events = wire_events(run, _tags(args))
     ledger_path = paths.state_home() / "shipped.sqlite"
     try:
         ledger = Ledger(ledger_path, warn=_warn)
@@ -129,6 +134,28 @@ def _remote(args):
         raise UserError(str(exc)) from None
 
 
+def print_result(result: dict) -> None:
+    """The summary of a delivery (and its error and warnings), on stderr."""
+    where = result["destination"]
+    line = f"nomira: {result['new_events']} new events for {where}"
+    if "delivered" in result:
+        line += f"; delivered {result['delivered']}, pending batches {result['pending_batches']}"
+        if result["dead_lettered"]:
+            line += f", {result['dead_lettered']} rejected (see {result['dead_letter_file']})"
+    else:
+        line += f"; stored {result['accepted']}, already there {result['deduped']}"
+    print(line, file=sys.stderr)
+    if result["error"]:
+        print(f"nomira: {result['error']} (will retry)", file=sys.stderr)
+    other = result.get("other_destinations")
+    if other:
+        _warn(f"{other['batches']} spooled batch(es) wait for other collector(s) or keys "
+              f"({', '.join(other['urls'])}); they are only ever sent there, with the key they were "
+              "queued under")
+    for bad in result.get("unreadable_batches") or ():
+        _warn(f"damaged spool batch moved aside, not sent: {bad}")
+
+
 def cmd_ship(args) -> int:
     _remote(args)  # a bad URL fails before any work, --watch or not
     first = True
@@ -141,24 +168,7 @@ def cmd_ship(args) -> int:
         elif args.json:
             print(json.dumps(result))
         else:
-            where = result["destination"]
-            line = f"nomira: {result['new_events']} new events for {where}"
-            if "delivered" in result:
-                line += f"; delivered {result['delivered']}, pending batches {result['pending_batches']}"
-                if result["dead_lettered"]:
-                    line += f", {result['dead_lettered']} rejected (see {result['dead_letter_file']})"
-            else:
-                line += f"; stored {result['accepted']}, already there {result['deduped']}"
-            print(line, file=sys.stderr)
-            if result["error"]:
-                print(f"nomira: {result['error']} (will retry)", file=sys.stderr)
-            other = result.get("other_destinations")
-            if other:
-                _warn(f"{other['batches']} spooled batch(es) wait for other collector(s) or keys "
-                      f"({', '.join(other['urls'])}); they are only ever sent there, with the key they were "
-                      "queued under")
-            for bad in result.get("unreadable_batches") or ():
-                _warn(f"damaged spool batch moved aside, not sent: {bad}")
+            print_result(result)
         if not args.watch:
             return 1 if result["error"] else 0
         try:
