@@ -41,7 +41,7 @@ class Failure(UserError):
 # Which shared options each command reads: its help lists only those, and any other is a usage error.
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
-    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices"),
+    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor"),
     "input": (*REPORTS, "ship", "export"),
     "terminal": REPORTS,
 }
