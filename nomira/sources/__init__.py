@@ -11,9 +11,12 @@ from typing import Callable, Iterable, Iterator, Mapping
 from nomira import partition
 from nomira.events import UsageEvent
 from nomira.scan import Progress, ScanStats, iter_scan
-from nomira.sources import claude_code, codex, opencode
+from nomira.sources import claude_code, codex, gemini, opencode
 
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
+# Agents whose files are recognised by `claims(name, parent)` (checked before the generic rules below).
+CLAIMING = {"gemini": gemini}
+SOURCES.update(CLAIMING)
 
 
 class Collected:
@@ -125,7 +128,10 @@ def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
     """Split explicitly given files between sources by their on-disk naming."""
     out: dict[str, list[Path]] = {name: [] for name in SOURCES}
     for f in files:
-        if f.name.startswith("rollout-"):
+        claimed = next((name for name, mod in CLAIMING.items() if mod.claims(f.name, str(f.parent))), None)
+        if claimed is not None:
+            out[claimed].append(f)
+        elif f.name.startswith("rollout-"):
             out["codex"].append(f)
         elif f.suffix == ".jsonl":
             out["claude"].append(f)
@@ -137,7 +143,9 @@ def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
 def _walk_explicit(explicit: list[Path]) -> list[Path]:
     """Every file under the given paths that some source reads, in one walk."""
     from nomira import paths
-    keep = lambda name, parent: name.endswith(".jsonl") or opencode._is_opencode_file(name, parent)  # noqa: E731
+    def keep(name: str, parent: str) -> bool:
+        return name.endswith(".jsonl") or opencode._is_opencode_file(name, parent) or any(
+            mod.claims(name, parent) for mod in CLAIMING.values())
     files: list[Path] = []
     for p in explicit:
         files.extend(paths.files_under(p, keep))

@@ -1,0 +1,221 @@
+"""One call record shared by the agents added after Claude Code, Codex and OpenCode.
+
+Each of those adapters translates its agent's own format into `record(...)` at the edge
+(provider semantics applied there: `input` is uncached input, `output` includes
+reasoning) and keeps only `default_paths`, `find_files`, `claims` and `scan_file` of
+its own. Deduplication, partitioning and the event are the same for all of them:
+
+- a record's `key` says which call it is (the agent's message/entry id, made unique
+  with the session where ids are per session); records sharing a key are one call,
+  wherever they were seen, and the copy with the most tokens wins (agents re-write a
+  message as it completes, resumed/forked sessions copy earlier messages). Records
+  without a key cannot be matched and are all kept.
+- `project_label(cwd)` is the one place a working directory becomes a project label.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.scan import ScanStats
+
+# Record layout (a plain list so the scan cache can store it with marshal).
+TS, KEY, SESSION, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, REPORTED, CWD, AGENT_COST, SOURCE = range(14)
+
+
+def record(source: str, ts: str, key: str | None, session: str, model: str | None, *, provider: str | None = None,
+           input: int = 0, output: int = 0, cache_read: int = 0, cache_write: int = 0, reasoning: int = 0,
+           reported_input: int | None = None, cwd: str | None = None, agent_cost: float | None = None) -> list:
+    """A call in canonical terms: `input` uncached, `output` including `reasoning`."""
+    model = model or "unknown"
+    return [ts, key, session, model, provider or provider_for_model(model), input, output, cache_read,
+            cache_write, reasoning, input if reported_input is None else reported_input, cwd, agent_cost, source]
+
+
+def project_label(cwd: str | None) -> str:
+    """The project label of a working directory: its last component (as Codex and OpenCode do)."""
+    if not cwd:
+        return "unknown"
+    return re.split(r"[\\/]", cwd.rstrip("/\\"))[-1] or "unknown"
+
+
+def count(v) -> int:
+    """A token count as logged (int, float or numeric string); anything else is 0."""
+    if type(v) is bool:
+        return 0
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            return 0
+    if isinstance(v, (int, float)) and v == v and v > 0:
+        return int(v)
+    return 0
+
+
+def money(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and type(v) is not bool and v == v and v >= 0 else None
+
+
+def iso_ms(ms) -> str | None:
+    """Epoch milliseconds (or seconds, when too small to be ms) -> ISO UTC; None when not a time."""
+    if isinstance(ms, str):
+        try:
+            ms = float(ms)
+        except ValueError:
+            return None
+    if not isinstance(ms, (int, float)) or type(ms) is bool or ms <= 0:
+        return None
+    if ms < 1e11:  # seconds
+        ms *= 1000
+    try:
+        return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def iso(ts) -> str | None:
+    """An ISO-8601 string (or epoch number) -> ISO UTC string; None when unparseable."""
+    if isinstance(ts, str):
+        dt = parse_timestamp(ts.replace(" ", "T", 1) if len(ts) > 10 and ts[10] == " " else ts)
+        if dt is not None:
+            return dt.isoformat()
+    return iso_ms(ts)
+
+
+def env_paths(env: Mapping[str, str], var: str) -> list[Path] | None:
+    """A comma-separated path list from `var`, or None when unset."""
+    raw = env.get(var, "")
+    paths = [Path(p.strip()).expanduser() for p in raw.split(",") if p.strip()]
+    return paths or None
+
+
+def home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("HOME") or Path.home())
+
+
+def existing(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.exists() and p not in out:
+            out.append(p)
+    return out
+
+
+def total(rec: list) -> int:
+    return rec[IN] + rec[OUT] + rec[CR] + rec[CW]
+
+
+def merge_records(old: list[list], new: list[list]) -> list[list]:
+    """Collapse a file's records with one key to the most complete copy (first seen on a tie)."""
+    out: list[list] = []
+    index: dict[str, int] = {}
+    for records in (old, new):
+        for rec in records:
+            k = rec[KEY]
+            if k is None:
+                out.append(rec)
+                continue
+            i = index.get(k)
+            if i is None:
+                index[k] = len(out)
+                out.append(rec)
+            elif total(rec) > total(out[i]):
+                out[i] = rec
+    return out
+
+
+def partition_key(rec: list) -> str | None:
+    """What every copy of a call shares (its key), so all copies meet in one partition."""
+    return rec[KEY]
+
+
+def to_event(rec: list) -> UsageEvent:
+    model = sys.intern(rec[MODEL])
+    return UsageEvent(
+        rec[SOURCE], rec[PROVIDER], model, parse_timestamp(rec[TS]), rec[SESSION], project_label(rec[CWD]),
+        TokenCounts(rec[IN], rec[OUT], rec[CR], rec[CW], 0, rec[REASONING], rec[REPORTED]),
+        message_id=rec[KEY], agent_cost_usd=rec[AGENT_COST],
+    )
+
+
+def events_from_files(per_file: Iterable[tuple[str, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
+    """Every call once across all files: the copy with the most tokens, first seen on a tie."""
+    kept: list[list] = []
+    index: dict[str, int] = {}
+    duplicates = 0
+    for _path, records, _state in per_file:
+        for rec in records:
+            k = rec[KEY]
+            if k is None:
+                kept.append(rec)
+                continue
+            i = index.get(k)
+            if i is None:
+                index[k] = len(kept)
+                kept.append(rec)
+                continue
+            duplicates += 1
+            if total(rec) > total(kept[i]):
+                kept[i] = rec
+    if duplicates:
+        stats.skip("duplicate_call", duplicates)
+    for rec in kept:
+        yield to_event(rec)
+
+
+def read_json(path: Path, stats: ScanStats):
+    """A whole-file JSON document, or None (counted malformed) when it does not parse."""
+    import json
+    stats.candidates += 1
+    try:
+        return json.loads(Path(path).read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        stats.malformed += 1
+        return None
+
+
+def whole_file(path: Path, parse, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
+    """scan_file for a document read whole each time (end offset 0 means 'never resume')."""
+    stats = ScanStats(files=1, bytes=os.path.getsize(path))
+    return parse(Path(path), stats), {}, 0, stats
+
+
+def scan_lines(path: Path, start: int, state: dict, markers: tuple[bytes, ...],
+               visit) -> tuple[list[list], dict, int, ScanStats]:
+    """scan_file for an append-only JSONL log: lines holding a marker go to
+    `visit(obj, state, stats) -> records | None`; bad lines are counted, an unfinished last
+    line is left for the next run (resumed from the returned offset, with `state`)."""
+    import json
+
+    from nomira.scan import UNFINISHED, LineScan
+    stats = ScanStats(files=1)
+    records: list[list] = []
+    scan = LineScan(path, markers, start)
+    end = None
+    for line in scan:
+        stats.candidates += 1
+        try:
+            d = json.loads(line)
+        except ValueError:
+            if scan.tail_start is not None:
+                end = scan.tail_start
+                stats.skip(UNFINISHED)
+            else:
+                stats.malformed += 1
+            continue
+        if not isinstance(d, dict):
+            stats.malformed += 1
+            continue
+        got = visit(d, state, stats)
+        if got:
+            records.extend(got)
+    if end is None:
+        end = scan.end_offset if scan.tail_start is None else os.path.getsize(path)
+    stats.bytes = end - start
+    return records, state, end, stats
