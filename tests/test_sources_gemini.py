@@ -66,3 +66,10 @@ def test_appended_lines_resume_with_the_session(tmp_path):
                  '"tokens":{"input":10,"output":1,"cached":0,"thoughts":0,"tool":0,"total":11}}\n')
     more, _, _, _ = gemini.scan_file(f, end, state)
     assert len(recs) == 2 and [(r[1], r[5]) for r in more] == [("abcd1234-5e6f-4a0b-9c1d-2e3f4a5b6c7d:g4", 10)]
+
+
+def test_project_root_file_names_the_workspace(tmp_path):
+    root = tmp_path / ".gemini"
+    shutil.copytree(GEM / ".gemini", root)
+    (root / "tmp" / "shop" / ".project_root").write_text("/home/ana/src/storefront\n")
+    assert {e.project for e in collect(("gemini",), [root]).events} == {"storefront"}

@@ -17,9 +17,9 @@ Sub-agents write `chats/<parent session id>/<session id>.jsonl`.
 `input - cached + tool`, output billed is `output + thoughts`.
 
 Dedup key: (sessionId, message id). A rewound message was still a billed call: kept.
-Project: the `<project>` folder is a short id (newer builds, `projects.json` maps the
-workspace path to it) or sha256 of the workspace path (older builds); both are resolved
-through `~/.gemini/projects.json`. `GEMINI_CLI_HOME` moves `~/.gemini` (Gemini CLI's
+Project: the `<project>` folder is a slug (v0.29+: `.project_root` in it holds the
+workspace path, and `projects.json` maps path -> slug) or sha256 of the workspace path
+(older builds, resolved through `projects.json` too). `GEMINI_CLI_HOME` moves `~/.gemini` (Gemini CLI's
 own override); `GEMINI_DATA_DIR` (ccusage's) names tmp folders directly.
 
 Regime: subscription by default. The default sign-in is "Login with Google" (free
@@ -93,6 +93,10 @@ def _workspace_of(path: Path) -> str | None:
     if i < 2:
         return None
     gemini_dir = Path(*parts[:i - 2])
+    try:  # v0.29+ keeps the path beside the chats: tmp/<slug>/.project_root
+        return Path(*parts[:i], ".project_root").read_text().strip() or None
+    except (OSError, UnicodeDecodeError):
+        pass
     try:
         mtime = os.stat(gemini_dir / "projects.json").st_mtime_ns
     except OSError:
