@@ -25,19 +25,20 @@ from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for
 from nomira.scan import ScanStats
 
 # Record layout (a plain list so the scan cache can store it with marshal).
-TS, KEY, SESSION, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, REPORTED, CWD, AGENT_COST, SOURCE, ASSUMED = range(15)
+TS, KEY, SESSION, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, REPORTED, CWD, AGENT_COST, SOURCE, ASSUMED, AGGREGATED = range(16)
 
 
 def record(source: str, ts: str, key: str | None, session: str, model: str | None, *, provider: str | None = None,
            input: int = 0, output: int = 0, cache_read: int = 0, cache_write: int = 0, reasoning: int = 0,
            reported_input: int | None = None, cwd: str | None = None, agent_cost: float | None = None,
-           model_assumed: bool = False) -> list:
+           model_assumed: bool = False, aggregated: bool = False) -> list:
     """A call in canonical terms: `input` uncached, `output` including `reasoning`; `model_assumed`
-    when the log does not say which model served the call (a configured default stands in)."""
+    when the log does not say which model served the call (a configured default stands in);
+    `aggregated` when the agent logs only a session/run total, not each request."""
     model = model or "unknown"
     return [ts, key, session, model, provider or provider_for_model(model), input, output, cache_read,
             cache_write, reasoning, input if reported_input is None else reported_input, cwd, agent_cost, source,
-            model_assumed]
+            model_assumed, aggregated]
 
 
 def project_label(cwd: str | None) -> str:
@@ -144,6 +145,7 @@ def to_event(rec: list) -> UsageEvent:
         rec[SOURCE], rec[PROVIDER], model, parse_timestamp(rec[TS]), rec[SESSION], project_label(rec[CWD]),
         TokenCounts(rec[IN], rec[OUT], rec[CR], rec[CW], 0, rec[REASONING], rec[REPORTED]),
         message_id=rec[KEY], model_is_fallback=rec[ASSUMED], agent_cost_usd=rec[AGENT_COST],
+        aggregated=rec[AGGREGATED],
     )
 
 

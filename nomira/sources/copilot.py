@@ -95,7 +95,7 @@ def _shutdown(d: dict, state: dict, stats: ScanStats) -> list[list]:
             inp -= cr + cw
         out.append(calls.record(NAME, ts, f"{session}:{d.get('id')}:{model}", session, model, input=inp, output=out_,
                                 cache_read=cr, cache_write=cw, reasoning=min(reasoning, out_),
-                                reported_input=inp + cr + cw, cwd=state["cwd"]))
+                                reported_input=inp + cr + cw, cwd=state["cwd"], aggregated=True))
     return out
 
 

@@ -94,7 +94,8 @@ def _row(r: dict, stats: ScanStats) -> list | None:
         stats.skip("model_unknown")
     sid = str(r.get("id"))
     return calls.record(NAME, ts, f"{sid}:{r.get('created_at')}", sid, model, input=inp, output=out + extra,
-                        reasoning=extra, cwd=r.get("working_dir") if isinstance(r.get("working_dir"), str) else None)
+                        reasoning=extra, cwd=r.get("working_dir") if isinstance(r.get("working_dir"), str) else None,
+                        aggregated=True)
 
 
 def _scan_db(path: Path, stats: ScanStats) -> list[list]:
