@@ -8,7 +8,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # Location overrides of the agents added by issue 22 (the agents' own and ccusage's).
 AGENT_ENV = ("GEMINI_CLI_HOME", "GEMINI_DATA_DIR", "OPENCODE_DATA_DIR", "QWEN_RUNTIME_DIR", "QWEN_HOME",
              "QWEN_DATA_DIR", "AMP_DATA_DIR", "COPILOT_HOME", "GOOSE_PATH_ROOT", "APPDATA", "KIMI_SHARE_DIR", "KIMI_DATA_DIR", "FACTORY_HOME_OVERRIDE",
-             "DROID_SESSIONS_DIR")
+             "DROID_SESSIONS_DIR", "PI_AGENT_DIR",
+             "PI_CODING_AGENT_DIR", "PI_CODING_AGENT_SESSION_DIR")
 
 
 @pytest.fixture(autouse=True)
