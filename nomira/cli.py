@@ -24,7 +24,7 @@ from nomira.sources import collect, discover, fingerprint
 SOURCE_CHOICES = {"claude": ("claude",), "codex": ("codex",), "opencode": ("opencode",),
                   "all": ("claude", "codex", "opencode")}
 # Agents added by issue 22: one choice each, all of them in "all".
-for _name in ("gemini", "qwen", "amp", "copilot", "goose", "kimi", "droid", "pi", "cline"):
+for _name in ("gemini", "qwen", "amp", "copilot", "goose", "kimi", "droid", "pi", "cline", "crush"):
     SOURCE_CHOICES[_name] = (_name,)
     SOURCE_CHOICES["all"] += (_name,)
 
