@@ -236,7 +236,7 @@ class Run:
         return partial
 
     def no_usage(self) -> None:
-        print("nomira: no usage found (looked for Claude Code and Codex logs; try --path or --demo)",
+        print("nomira: no usage found (looked for the logs of every supported agent; try --path or --demo)",
               file=sys.stderr)
 
 
