@@ -169,6 +169,12 @@ def totals(cmd: list[str], env: dict) -> dict:
     return json.loads(out)
 
 
+def daily_costs(cc: dict, nm: dict) -> tuple[dict, dict]:
+    """{day: dollars} of a ccusage and of a Nomira `daily --json` output."""
+    return ({d["date"]: d.get("totalCost", d.get("costUSD")) or 0 for d in cc.get("daily", [])},
+            {d["date"]: d["cost_usd"] for d in nm["daily"]})
+
+
 ROOT = Path(__file__).resolve().parent.parent
 FX = ROOT / "tests" / "fixtures"
 # agent: (ccusage command, location variables (read by both tools), nomira --source, known difference)
@@ -210,8 +216,7 @@ def fixture_diff(ccusage: str) -> int:
         cc = totals([ccusage, command, "daily", "--offline", "--json", "-z", "UTC"], env)
         nm = totals([sys.executable, "-m", "nomira", "daily", "--json", "--source", source, "-z", "UTC",
                      "--no-cache"], dict(env, PYTHONPATH=str(ROOT)))
-        cc_days = {d["date"]: d.get("totalCost", d.get("costUSD")) or 0 for d in cc.get("daily", [])}
-        nm_days = {d["date"]: d["cost_usd"] for d in nm["daily"]}
+        cc_days, nm_days = daily_costs(cc, nm)
         days = sorted(set(cc_days) | set(nm_days))
         same = all(abs(cc_days.get(k, 0) - nm_days.get(k, 0)) <= 1e-9 for k in days)
         print(f"{agent:<8} " + "  ".join(f"{k}: ccusage ${cc_days.get(k, 0):.6f} nomira ${nm_days.get(k, 0):.6f}"
@@ -253,8 +258,7 @@ def main(argv=None) -> int:
             cc = totals([args.ccusage, agent, "daily", "--offline", "--json", "-z", "UTC"], env)
             nm = totals([sys.executable, "-m", "nomira", "daily", "--json", "--source", src, "-z", "UTC",
                          "--no-cache"], env)
-            cc_days = {d["date"]: d.get("totalCost", d.get("costUSD")) for d in cc.get("daily", [])}
-            nm_days = {d["date"]: d["cost_usd"] for d in nm["daily"]}
+            cc_days, nm_days = daily_costs(cc, nm)
             diff = {k: (cc_days.get(k), nm_days.get(k)) for k in set(cc_days) | set(nm_days)
                     if abs((cc_days.get(k) or 0) - (nm_days.get(k) or 0)) > 1e-9}
             status = "ok" if not diff else f"DIFF {diff}"

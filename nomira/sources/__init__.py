@@ -11,11 +11,14 @@ from typing import Callable, Iterable, Iterator, Mapping
 from nomira import partition
 from nomira.events import UsageEvent
 from nomira.scan import Progress, ScanStats, iter_scan
-from nomira.sources import amp, claude_code, cline, codex, copilot, crush, droid, gemini, goose, kimi, opencode, pi, qwen
+from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droid, gemini, goose, kimi, opencode, pi,
+                            qwen)
 
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
 # Agents whose files are recognised by `claims(name, parent)` (checked before the generic rules below).
-CLAIMING = {"qwen": qwen, "gemini": gemini, "amp": amp, "copilot": copilot, "goose": goose, "kimi": kimi, "droid": droid, "pi": pi, "cline": cline, "crush": crush}  # qwen first: its archive/ folders look like Gemini sub-agents
+# qwen before gemini: Qwen's chats/archive/ folders look like Gemini sub-agent folders.
+CLAIMING = {"qwen": qwen, "gemini": gemini, "amp": amp, "copilot": copilot, "goose": goose, "kimi": kimi, "droid": droid,
+            "pi": pi, "cline": cline, "crush": crush}
 SOURCES.update(CLAIMING)
 
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Iterable, Mapping
 from urllib.parse import unquote, urlparse
 
-from nomira import paths
 from nomira.scan import ScanStats
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
@@ -50,10 +49,7 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    files: list[Path] = []
-    for root in roots:
-        files.extend(paths.files_under(root, claims))
-    return sorted(set(files), key=str)
+    return calls.find_claimed(roots, claims)
 
 
 def _cwd(doc: dict) -> str | None:
@@ -89,9 +85,7 @@ def _message_calls(doc: dict, thread: str, cwd: str | None, fallback_ts: str | N
 
 def _parse(path: Path, stats: ScanStats) -> list[list]:
     doc = calls.read_json(path, stats)
-    if not isinstance(doc, dict):
-        if doc is not None:
-            stats.malformed += 1
+    if doc is None:
         return []
     thread = doc.get("id") if isinstance(doc.get("id"), str) and doc["id"] else path.stem
     cwd = _cwd(doc)

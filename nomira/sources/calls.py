@@ -25,7 +25,8 @@ from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for
 from nomira.scan import ScanStats
 
 # Record layout (a plain list so the scan cache can store it with marshal).
-TS, KEY, SESSION, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, REPORTED, CWD, AGENT_COST, SOURCE, ASSUMED, AGGREGATED = range(16)
+(TS, KEY, SESSION, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, REPORTED, CWD, AGENT_COST, SOURCE, ASSUMED,
+ AGGREGATED) = range(16)
 
 
 def record(source: str, ts: str, key: str | None, session: str, model: str | None, *, provider: str | None = None,
@@ -115,23 +116,30 @@ def total(rec: list) -> int:
     return rec[IN] + rec[OUT] + rec[CR] + rec[CW]
 
 
-def merge_records(old: list[list], new: list[list]) -> list[list]:
-    """Collapse a file's records with one key to the most complete copy (first seen on a tie)."""
-    out: list[list] = []
+def _keep_most_complete(records: Iterable[list]) -> tuple[list[list], int]:
+    """(records with one copy per key, the most complete (first seen on a tie); copies dropped)."""
+    kept: list[list] = []
     index: dict[str, int] = {}
-    for records in (old, new):
-        for rec in records:
-            k = rec[KEY]
-            if k is None:
-                out.append(rec)
-                continue
-            i = index.get(k)
-            if i is None:
-                index[k] = len(out)
-                out.append(rec)
-            elif total(rec) > total(out[i]):
-                out[i] = rec
-    return out
+    dropped = 0
+    for rec in records:
+        k = rec[KEY]
+        if k is None:
+            kept.append(rec)
+            continue
+        i = index.get(k)
+        if i is None:
+            index[k] = len(kept)
+            kept.append(rec)
+            continue
+        dropped += 1
+        if total(rec) > total(kept[i]):
+            kept[i] = rec
+    return kept, dropped
+
+
+def merge_records(old: list[list], new: list[list]) -> list[list]:
+    """A file's records with one copy per key (scan.py counts what was dropped)."""
+    return _keep_most_complete([*old, *new])[0]
 
 
 def partition_key(rec: list) -> str | None:
@@ -151,38 +159,44 @@ def to_event(rec: list) -> UsageEvent:
 
 def events_from_files(per_file: Iterable[tuple[str, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
     """Every call once across all files: the copy with the most tokens, first seen on a tie."""
-    kept: list[list] = []
-    index: dict[str, int] = {}
-    duplicates = 0
-    for _path, records, _state in per_file:
-        for rec in records:
-            k = rec[KEY]
-            if k is None:
-                kept.append(rec)
-                continue
-            i = index.get(k)
-            if i is None:
-                index[k] = len(kept)
-                kept.append(rec)
-                continue
-            duplicates += 1
-            if total(rec) > total(kept[i]):
-                kept[i] = rec
+    kept, duplicates = _keep_most_complete(rec for _path, records, _state in per_file for rec in records)
     if duplicates:
         stats.skip("duplicate_call", duplicates)
     for rec in kept:
         yield to_event(rec)
 
 
-def read_json(path: Path, stats: ScanStats):
-    """A whole-file JSON document, or None (counted malformed) when it does not parse."""
+def read_json(path: Path, stats: ScanStats, kind: type = dict):
+    """A whole-file JSON document of type `kind`, or None (counted malformed) when it is not one."""
     import json
     stats.candidates += 1
     try:
-        return json.loads(Path(path).read_bytes())
+        doc = json.loads(Path(path).read_bytes())
     except (ValueError, UnicodeDecodeError):
+        doc = None
+    if not isinstance(doc, kind):
         stats.malformed += 1
         return None
+    return doc
+
+
+def stamp(stats: ScanStats, *values) -> str | None:
+    """The first of `values` that is a time, as ISO UTC; None (counted) when none is."""
+    for v in values:
+        ts = iso(v)
+        if ts is not None:
+            return ts
+    stats.skip("no_timestamp")
+    return None
+
+
+def find_claimed(roots: Iterable[Path], claims) -> list[Path]:
+    """Files under `roots` that a source's `claims(name, parent)` accepts, once each, sorted."""
+    from nomira import paths
+    files: list[Path] = []
+    for root in roots:
+        files.extend(paths.files_under(root, claims))
+    return sorted(set(files), key=str)
 
 
 def whole_file(path: Path, parse, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
@@ -190,37 +204,3 @@ def whole_file(path: Path, parse, state: dict | None = None) -> tuple[list[list]
     stats = ScanStats(files=1, bytes=os.path.getsize(path))
     return parse(Path(path), stats), {}, 0, stats
 
-
-def scan_lines(path: Path, start: int, state: dict, markers: tuple[bytes, ...],
-               visit) -> tuple[list[list], dict, int, ScanStats]:
-    """scan_file for an append-only JSONL log: lines holding a marker go to
-    `visit(obj, state, stats) -> records | None`; bad lines are counted, an unfinished last
-    line is left for the next run (resumed from the returned offset, with `state`)."""
-    import json
-
-    from nomira.scan import UNFINISHED, LineScan
-    stats = ScanStats(files=1)
-    records: list[list] = []
-    scan = LineScan(path, markers, start)
-    end = None
-    for line in scan:
-        stats.candidates += 1
-        try:
-            d = json.loads(line)
-        except ValueError:
-            if scan.tail_start is not None:
-                end = scan.tail_start
-                stats.skip(UNFINISHED)
-            else:
-                stats.malformed += 1
-            continue
-        if not isinstance(d, dict):
-            stats.malformed += 1
-            continue
-        got = visit(d, state, stats)
-        if got:
-            records.extend(got)
-    if end is None:
-        end = scan.end_offset if scan.tail_start is None else os.path.getsize(path)
-    stats.bytes = end - start
-    return records, state, end, stats

@@ -36,7 +36,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nomira import paths
 from nomira.scan import ScanStats
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
@@ -73,10 +72,7 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    files: list[Path] = []
-    for root in roots:
-        files.extend(paths.files_under(root, claims))
-    return sorted(set(files), key=str)
+    return calls.find_claimed(roots, claims)
 
 
 def _source(path: Path) -> str:
@@ -135,10 +131,8 @@ def _model_at(msg: dict, models: list, ts: float) -> tuple[str | None, str]:
 
 
 def _parse(path: Path, stats: ScanStats) -> list[list]:
-    doc = calls.read_json(path, stats)
-    if not isinstance(doc, list):
-        if doc is not None:
-            stats.malformed += 1
+    doc = calls.read_json(path, stats, list)
+    if doc is None:
         return []
     source, task_dir = _source(path), path.parent
     cwd, models, out = _cwd(task_dir), _models(task_dir), []

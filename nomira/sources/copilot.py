@@ -34,8 +34,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nomira import paths
-from nomira.scan import ScanStats
+from nomira.scan import ScanStats, scan_json_lines
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
@@ -59,10 +58,7 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    files: list[Path] = []
-    for root in roots:
-        files.extend(paths.files_under(root, claims))
-    return sorted(set(files), key=str)
+    return calls.find_claimed(roots, claims)
 
 
 def _usage(metric) -> list[int] | None:
@@ -73,9 +69,11 @@ def _usage(metric) -> list[int] | None:
 def _shutdown(d: dict, state: dict, stats: ScanStats) -> list[list]:
     data = d.get("data") if isinstance(d.get("data"), dict) else {}
     metrics = data.get("modelMetrics")
-    ts = calls.iso(d.get("timestamp"))
-    if not isinstance(metrics, dict) or ts is None:
-        stats.skip("no_timestamp" if ts is None else "shutdown_without_metrics")
+    if not isinstance(metrics, dict):
+        stats.skip("shutdown_without_metrics")
+        return []
+    ts = calls.stamp(stats, d.get("timestamp"))
+    if ts is None:
         return []
     state["shutdowns"] += 1
     out = []
@@ -118,7 +116,7 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     stem = path.parent.name if path.name == "events.jsonl" else path.stem
     state = dict(state) if state else {"stem": stem, "session": None, "cwd": None, "prev": {}, "shutdowns": 0}
     state["prev"] = dict(state["prev"])
-    result = calls.scan_lines(path, start, state, MARKERS, _visit)
+    result = scan_json_lines(path, start, state, MARKERS, _visit)
     if start == 0 and not state["shutdowns"]:
         result[3].skip("no_token_data:copilot")
     return result

@@ -28,7 +28,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nomira import paths
 from nomira.scan import ScanStats
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
@@ -50,10 +49,7 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    files: list[Path] = []
-    for root in roots:
-        files.extend(paths.files_under(root, claims))
-    return sorted(set(files), key=str)
+    return calls.find_claimed(roots, claims)
 
 
 def model_name(raw: str) -> str:
@@ -75,9 +71,7 @@ def _cwd(path: Path, session: str) -> str | None:
 
 def _parse(path: Path, stats: ScanStats) -> list[list]:
     doc = calls.read_json(path, stats)
-    if not isinstance(doc, dict):
-        if doc is not None:
-            stats.malformed += 1
+    if doc is None:
         return []
     u = doc.get("tokenUsage")
     if not isinstance(u, dict):

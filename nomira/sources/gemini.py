@@ -35,8 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nomira import paths
-from nomira.scan import ScanStats
+from nomira.scan import ScanStats, scan_json_lines
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
@@ -61,10 +60,7 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    files: list[Path] = []
-    for root in roots:
-        files.extend(paths.files_under(root, claims))
-    return sorted(set(files), key=str)
+    return calls.find_claimed(roots, claims)
 
 
 @lru_cache(maxsize=16)
@@ -112,9 +108,8 @@ def _message_record(m: dict, state: dict, stats: ScanStats) -> list | None:
     t = m.get("tokens")
     if not isinstance(t, dict):
         return None
-    ts = calls.iso(m.get("timestamp"))
+    ts = calls.stamp(stats, m.get("timestamp"))
     if ts is None:
-        stats.skip("no_timestamp")
         return None
     prompt, cached, tool = calls.count(t.get("input")), calls.count(t.get("cached")), calls.count(t.get("tool"))
     out, thoughts = calls.count(t.get("output")), calls.count(t.get("thoughts"))
@@ -157,9 +152,7 @@ def _new_state(path: Path) -> dict:
 
 def _scan_legacy(path: Path, stats: ScanStats) -> list[list]:
     doc = calls.read_json(path, stats)
-    if not isinstance(doc, dict):
-        if doc is not None:
-            stats.malformed += 1
+    if doc is None:
         return []
     state = _new_state(path)
     _note_metadata(doc, state)
@@ -172,4 +165,4 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     if path.suffix == ".json":
         return calls.whole_file(path, _scan_legacy)
     state = dict(state) if state else _new_state(path)
-    return calls.scan_lines(path, start, state, MARKERS, _visit)
+    return scan_json_lines(path, start, state, MARKERS, _visit)

@@ -84,9 +84,8 @@ def _row(r: dict, stats: ScanStats) -> list | None:
     tot = calls.count(r.get("accumulated_total_tokens")) or calls.count(r.get("total_tokens"))
     if not (inp or out or tot):
         return None
-    ts = calls.iso(r.get("created_at"))
+    ts = calls.stamp(stats, r.get("created_at"))
     if ts is None:
-        stats.skip("no_timestamp")
         return None
     extra = max(tot - inp - out, 0)
     model = _model(r.get("model_config_json"))

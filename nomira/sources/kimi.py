@@ -30,8 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nomira import paths
-from nomira.scan import ScanStats
+from nomira.scan import ScanStats, scan_json_lines
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
@@ -52,10 +51,7 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    files: list[Path] = []
-    for root in roots:
-        files.extend(paths.files_under(root, claims))
-    return sorted(set(files), key=str)
+    return calls.find_claimed(roots, claims)
 
 
 @lru_cache(maxsize=16)
@@ -107,9 +103,8 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list[list] | None:
     u = msg["payload"].get("token_usage")
     if not isinstance(u, dict):
         return None
-    ts = calls.iso_ms(d.get("timestamp"))
+    ts = calls.stamp(stats, d.get("timestamp"))
     if ts is None:
-        stats.skip("no_timestamp")
         return None
     inp, out = calls.count(u.get("input_other")), calls.count(u.get("output"))
     cr, cw = calls.count(u.get("input_cache_read")), calls.count(u.get("input_cache_creation"))
@@ -127,4 +122,4 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     if not state:
         model, dirs = _share_config(path)
         state = {"session": path.parent.name, "model": model, "cwd": dirs.get(path.parent.parent.name)}
-    return calls.scan_lines(path, start, dict(state), MARKERS, _visit)
+    return scan_json_lines(path, start, dict(state), MARKERS, _visit)

@@ -26,8 +26,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nomira import paths
-from nomira.scan import ScanStats
+from nomira.scan import ScanStats, scan_json_lines
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
@@ -57,10 +56,7 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    files: list[Path] = []
-    for root in roots:
-        files.extend(paths.files_under(root, claims))
-    return sorted(set(files), key=str)
+    return calls.find_claimed(roots, claims)
 
 
 def _visit(d: dict, state: dict, stats: ScanStats) -> list[list] | None:
@@ -76,9 +72,8 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list[list] | None:
     u = msg.get("usage")
     if not isinstance(u, dict):
         return None
-    ts = calls.iso(d.get("timestamp")) or calls.iso(msg.get("timestamp"))
+    ts = calls.stamp(stats, d.get("timestamp"), msg.get("timestamp"))
     if ts is None:
-        stats.skip("no_timestamp")
         return None
     inp, out = calls.count(u.get("input")), calls.count(u.get("output"))
     cr, cw = calls.count(u.get("cacheRead")), calls.count(u.get("cacheWrite"))
@@ -98,4 +93,4 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list[list] | None:
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
     path = Path(path)
     state = dict(state) if state else {"session": path.stem.split("_", 1)[-1], "cwd": None}
-    return calls.scan_lines(path, start, state, MARKERS, _visit)
+    return scan_json_lines(path, start, state, MARKERS, _visit)

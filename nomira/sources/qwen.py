@@ -32,8 +32,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nomira import paths
-from nomira.scan import ScanStats
+from nomira.scan import ScanStats, scan_json_lines
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
@@ -60,10 +59,7 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    files: list[Path] = []
-    for root in roots:
-        files.extend(paths.files_under(root, claims))
-    return sorted(set(files), key=str)
+    return calls.find_claimed(roots, claims)
 
 
 def _visit(d: dict, state: dict, stats: ScanStats) -> list[list] | None:
@@ -72,9 +68,8 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list[list] | None:
     u = d.get("usageMetadata")
     if not isinstance(u, dict):
         return None
-    ts = calls.iso(d.get("timestamp"))
+    ts = calls.stamp(stats, d.get("timestamp"))
     if ts is None:
-        stats.skip("no_timestamp")
         return None
     prompt, cached = calls.count(u.get("promptTokenCount")), calls.count(u.get("cachedContentTokenCount"))
     cand, thoughts = calls.count(u.get("candidatesTokenCount")), calls.count(u.get("thoughtsTokenCount"))
@@ -95,4 +90,4 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list[list] | None:
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
     path = Path(path)
     state = dict(state) if state else {"stem": path.stem}
-    return calls.scan_lines(path, start, state, MARKERS, _visit)
+    return scan_json_lines(path, start, state, MARKERS, _visit)
