@@ -60,7 +60,8 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
         if m["unpriced_modifiers"]:
             out.append(style.warn(f"! {m['model']}: modifier not priced: {', '.join(m['unpriced_modifiers'])}"))
         if m["model_assumed"]:
-            out.append(style.warn(f"! {m['model']}: some Codex calls logged no model; priced as {m['model']}"))
+            out.append(style.warn(f"! {m['model']}: some calls logged no model (Codex's fallback, or the agent's "
+                                  f"configured default); priced as {m['model']}"))
     allowance = report.get("allowance")
     if allowance:
         a = allowance
