@@ -44,3 +44,17 @@ def test_default_location(run_json, isolated_env):
     r = run_json("--source", "amp", "daily", "--timezone", "UTC")
     assert {d["date"]: round(d["cost_usd"], 9) for d in r["daily"]} == {"2025-11-05": round(L1, 9),
                                                                          "2025-11-06": round(M1 + M3, 9)}
+
+
+def test_warm_run_reuses_unchanged_threads_and_rereads_a_rewritten_one(fixture_copy, run_json):
+    import json
+    import os
+    threads = fixture_copy / "amp" / "threads"
+    cold = run_json("--path", threads)
+    assert run_json("--path", threads) == cold
+    f = threads / "T-0a1b2c3d-4e5f-4061-8899-aabbccddeeff.json"
+    doc = json.loads(f.read_text())
+    doc["usageLedger"]["events"][0]["tokens"]["output"] = 1100  # Amp rewrites the thread whole
+    f.write_text(json.dumps(doc, indent=2))
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    assert run_json("--path", threads)["totals"]["cost_usd"] == pytest.approx(M1 + M3 + L1 + 1000 * 15 / 1e6)

@@ -200,7 +200,8 @@ def find_claimed(roots: Iterable[Path], claims) -> list[Path]:
 
 
 def whole_file(path: Path, parse, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
-    """scan_file for a document read whole each time (end offset 0 means 'never resume')."""
+    """scan_file for a JSON document the agent rewrites whole. The end offset is the file's size,
+    so an unchanged file (same size and mtime) is served from the scan cache; a changed one is
+    parsed again whole (a rewritten document is never resumed part-way: `parse` reads it all)."""
     stats = ScanStats(files=1, bytes=os.path.getsize(path))
-    return parse(Path(path), stats), {}, 0, stats
-
+    return parse(Path(path), stats), {}, stats.bytes, stats
