@@ -18,7 +18,8 @@ def test_calls_and_projects():
     evs = collect(("amp",), [AMP]).events
     assert len(evs) == 3
     m1 = next(e for e in evs if e.message_id == "T-3f1c2a9e-7b4d-4e21-9a0c-5d6e7f809a1b:1")
-    assert (m1.tokens.input, m1.tokens.cache_write_5m, m1.tokens.cache_read, m1.agent_cost_usd) == (10, 2000, 30000, 0.09)
+    t = m1.tokens
+    assert (t.input, t.cache_write_5m, t.cache_read, m1.agent_cost_usd) == (10, 2000, 30000, 0.09)
     assert {e.project for e in evs} == {"shop", "billing"}
 
 

@@ -14,8 +14,10 @@ S2 = (5000 * 2 + 1000 * 8) / 1e6
 
 def test_sessions_models_projects():
     c = collect(("droid",), [DR])
-    got = {e.session_id[:4]: (e.model, e.project, e.tokens.input, e.tokens.output, e.tokens.reasoning) for e in c.events}
-    assert got == {"3c1d": ("claude-sonnet-4-5-20250929", "shop", 3000, 2500, 500), "9e8d": ("GPT-4.1", "unknown", 5000, 1000, 0)}
+    got = {e.session_id[:4]: (e.model, e.project, e.tokens.input, e.tokens.output, e.tokens.reasoning)
+           for e in c.events}
+    assert got == {"3c1d": ("claude-sonnet-4-5-20250929", "shop", 3000, 2500, 500),
+                   "9e8d": ("GPT-4.1", "unknown", 5000, 1000, 0)}
     assert c.stats.malformed == 1
 
 

@@ -79,8 +79,8 @@ def test_messages_carried_by_a_set_update_are_read(tmp_path):
     import json
     f = tmp_path / "tmp" / "p" / "chats" / "session-2025-11-09T10-00-aaaa0000.jsonl"
     f.parent.mkdir(parents=True)
-    msg = {"id": "h1", "timestamp": "2025-11-09T10:00:05.000Z", "type": "gemini", "content": [], "model": "gemini-2.5-pro",
-           "tokens": {"input": 100, "output": 10, "cached": 0, "thoughts": 0, "tool": 0, "total": 110}}
+    msg = {"id": "h1", "timestamp": "2025-11-09T10:00:05.000Z", "type": "gemini", "content": [],
+           "model": "gemini-2.5-pro", "tokens": {"input": 100, "output": 10, "cached": 0, "thoughts": 0, "tool": 0, "total": 110}}
     f.write_text("\n".join(json.dumps(x) for x in [
         {"sessionId": "aaaa0000-1", "projectHash": "x", "startTime": "2025-11-09T10:00:00.000Z"}, msg,
         {"$set": {"messages": [msg], "lastUpdated": "2025-11-09T10:00:06.000Z"}}]) + "\n")

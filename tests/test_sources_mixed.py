@@ -34,7 +34,7 @@ def test_every_agent_in_one_tree_totals_correctly(tmp_path, run_json):
     for name in ("claude", "codex", "opencode", "gemini", "qwen", "amp", "copilot", "kimi", "droid", "pi", "cline"):
         shutil.copytree(FIXTURES / name, root / name)
     goose.make_db(root / "goose")
-    alone = {name: run_json("--path", FIXTURES / name)["totals"]["cost_usd"] for name in ("claude", "codex", "opencode")}
+    alone = {n: run_json("--path", FIXTURES / n)["totals"]["cost_usd"] for n in ("claude", "codex", "opencode")}
     r = run_json("--path", root)
     got = by_source(r)
     for source, dollars in NEW.items():

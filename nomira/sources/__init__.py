@@ -17,8 +17,8 @@ from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droi
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
 # Agents whose files are recognised by `claims(name, parent)` (checked before the generic rules below).
 # qwen before gemini: Qwen's chats/archive/ folders look like Gemini sub-agent folders.
-CLAIMING = {"qwen": qwen, "gemini": gemini, "amp": amp, "copilot": copilot, "goose": goose, "kimi": kimi, "droid": droid,
-            "pi": pi, "cline": cline, "crush": crush}
+CLAIMING = {"qwen": qwen, "gemini": gemini, "amp": amp, "copilot": copilot, "goose": goose, "kimi": kimi,
+            "droid": droid, "pi": pi, "cline": cline, "crush": crush}
 SOURCES.update(CLAIMING)
 
 

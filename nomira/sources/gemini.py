@@ -115,12 +115,11 @@ def _message_record(m: dict, state: dict, stats: ScanStats) -> list | None:
     out, thoughts = calls.count(t.get("output")), calls.count(t.get("thoughts"))
     if not (prompt or cached or tool or out or thoughts):
         return None
-    cached = min(cached, prompt) if prompt else cached
     mid = m.get("id") if isinstance(m.get("id"), str) and m["id"] else None
     session = state.get("session") or state["stem"]
     return calls.record(NAME, ts, f"{session}:{mid}" if mid else None, session, m.get("model") or state.get("model"),
-                        provider="google", input=prompt - cached + tool, output=out + thoughts, cache_read=cached,
-                        reasoning=thoughts, reported_input=prompt, cwd=state.get("cwd"))
+                        provider="google", input=max(prompt - cached, 0) + tool, output=out + thoughts,
+                        cache_read=cached, reasoning=thoughts, reported_input=prompt, cwd=state.get("cwd"))
 
 
 def _note_metadata(d: dict, state: dict) -> None:
