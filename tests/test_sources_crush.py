@@ -42,6 +42,15 @@ def test_found_without_token_data(isolated_env, run_json):
     assert c.events == [] and c.stats.skipped["no_token_data:crush"] == 1
     r = run_json("--source", "crush")
     assert r["totals"]["calls"] == 0 and r["scan"]["skipped"] == {"no_token_data:crush": 1}
+    assert r["found_without_tokens"] == [{"source": "crush", "sessions": 1, "use_instead": crush.NO_TOKEN_DATA}]
+
+
+def test_text_report_says_what_to_use_instead(isolated_env, capsys):
+    from nomira.cli import main
+    make_project(isolated_env)
+    assert main(["--source", "crush"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "! crush: 1 session found without token data (not priced); Crush keeps no token counts" in out
 
 
 def test_absent_crush_costs_one_stat(isolated_env):

@@ -71,6 +71,10 @@ def render_report(report: dict, style: Style, max_sessions: int = 20) -> str:
                 win = a.get(f"{key}_window_minutes")
                 parts.append(f"{_window(win)} window {a[f'{key}_used_percent']:.1f}% used")
         out.append(f"Codex allowance ({a.get('as_of', '')}): " + ", ".join(parts))
+    for f in report.get("found_without_tokens") or []:
+        n = f["sessions"]
+        out.append(style.warn(f"! {f['source']}: {n} session{'s' if n != 1 else ''} found without token data "
+                              f"(not priced); {f['use_instead'] or 'no local usage to read'}"))
     scan = report["scan"]
     skipped = scan["skipped"]
     out.append(style.dim(

@@ -127,6 +127,17 @@ def _occurred_at(e: UsageEvent):
     return e.occurred_at
 
 
+def found_without_tokens(stats: ScanStats) -> list[dict]:
+    """What was found but could not be priced (`no_token_data:<source>` skips), with what to use instead."""
+    out = []
+    for reason, n in sorted(stats.skipped.items()):
+        if reason.startswith("no_token_data:"):
+            mod = SOURCES.get(reason.split(":", 1)[1])
+            out.append({"source": reason.split(":", 1)[1], "sessions": n,
+                        "use_instead": getattr(mod, "NO_TOKEN_DATA", None)})
+    return out
+
+
 def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
     """Split explicitly given files between sources by their on-disk naming."""
     out: dict[str, list[Path]] = {name: [] for name in SOURCES}

@@ -39,6 +39,8 @@ from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
 NAME = "copilot_cli"
+NO_TOKEN_DATA = ("Copilot CLI sessions without a clean shutdown keep no token counts; use its OTel file exporter "
+                 "(COPILOT_OTEL_FILE_EXPORTER_PATH) or GitHub's Copilot usage metrics")
 MARKERS = (b'"session.start"', b'"session.shutdown"', b'"session.context_changed"')
 FIELDS = ("inputTokens", "outputTokens", "cacheReadTokens", "cacheWriteTokens", "reasoningTokens")
 

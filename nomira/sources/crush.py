@@ -27,6 +27,7 @@ from nomira.sources.calls import events_from_files, merge_records, partition_key
 
 NAME = "crush"
 DB = "crush.db"
+NO_TOKEN_DATA = "Crush keeps no token counts; use `crush stats` (its own cost figures) or the provider's usage API"
 
 
 def _global_dir(env: Mapping[str, str]) -> Path:
