@@ -51,3 +51,57 @@ def test_no_flags_discovers_every_agent_present(isolated_env, run_json):
     r = run_json()
     assert set(r["sources"]) == {"gemini_cli", "pi", "goose"}
     assert r["totals"]["cost_usd"] == pytest.approx(NEW["gemini_cli"] + NEW["pi"] + NEW["goose"], abs=1e-12)
+
+
+WEIRD = [None, True, -5, 1e308, "12", "abc", [], {}, [1, 2], {"a": None}, 3.7]
+
+
+def _mutate(o, rng):
+    """The same document with random fields replaced by values of the wrong type, or dropped."""
+    import json
+    if isinstance(o, dict):
+        out = {}
+        for k, v in o.items():
+            r = rng.random()
+            if r < 0.15:
+                out[k] = rng.choice(WEIRD)
+            elif r >= 0.2:
+                out[k] = _mutate(v, rng)
+        return out
+    if isinstance(o, list):
+        return [_mutate(x, rng) for x in o]
+    if isinstance(o, str) and o.startswith("{"):
+        try:
+            return json.dumps(_mutate(json.loads(o), rng))
+        except ValueError:
+            return o
+    return o
+
+
+@pytest.mark.parametrize("name", ["gemini", "qwen", "amp", "copilot", "kimi", "droid", "pi", "cline"])
+def test_wrong_typed_fields_are_skipped_never_a_crash(name, tmp_path):
+    import json
+    import random
+
+    from nomira.pricing.engine import Pricer
+    from nomira.pricing.table import load_bundled
+    from nomira.sources import collect
+    rng = random.Random(name)
+    pricer = Pricer(load_bundled())
+    for trial in range(6):
+        root = tmp_path / str(trial)
+        shutil.copytree(FIXTURES / name, root)
+        for f in root.rglob("*.json*"):
+            parts = [f.read_text()] if f.suffix == ".json" else f.read_text().splitlines()
+            out = []
+            for part in parts:
+                try:
+                    out.append(json.dumps(_mutate(json.loads(part), rng)))
+                except ValueError:
+                    out.append(part)  # the fixture's own malformed line or file stays as it is
+            f.write_text("\n".join(out) + "\n")
+        c = collect((name,), [root])
+        for e in c.events:
+            pricer(e)
+            assert min(e.tokens.input, e.tokens.output, e.tokens.cache_read, e.tokens.cache_write_5m) >= 0
+        assert c.stats.files >= 1

@@ -53,8 +53,8 @@ def find_files(roots: Iterable[Path]) -> list[Path]:
 
 
 def _cwd(doc: dict) -> str | None:
-    trees = ((doc.get("env") or {}).get("initial") or {}).get("trees") if isinstance(doc.get("env"), dict) else None
-    if not isinstance(trees, list) or not trees or not isinstance(trees[0], dict):
+    trees = calls.listed(calls.dig(doc, "env", "initial", "trees"))
+    if not trees or not isinstance(trees[0], dict):
         return None
     uri = trees[0].get("uri")
     if isinstance(uri, str) and uri.startswith("file:"):
@@ -65,7 +65,7 @@ def _cwd(doc: dict) -> str | None:
 
 def _message_calls(doc: dict, thread: str, cwd: str | None, fallback_ts: str | None) -> dict[str, list]:
     out: dict[str, list] = {}
-    for i, m in enumerate(doc.get("messages") or []):
+    for i, m in enumerate(calls.listed(doc.get("messages"))):
         if not isinstance(m, dict) or m.get("role") != "assistant" or not isinstance(m.get("usage"), dict):
             continue
         u = m["usage"]
@@ -90,8 +90,7 @@ def _parse(path: Path, stats: ScanStats) -> list[list]:
     thread = doc.get("id") if isinstance(doc.get("id"), str) and doc["id"] else path.stem
     cwd = _cwd(doc)
     by_msg = _message_calls(doc, thread, cwd, calls.iso_ms(doc.get("created")))
-    ledger = (doc.get("usageLedger") or {}).get("events") if isinstance(doc.get("usageLedger"), dict) else None
-    for ev in ledger if isinstance(ledger, list) else []:
+    for ev in calls.listed(calls.dig(doc, "usageLedger", "events")):
         if not isinstance(ev, dict):
             continue
         target = str(ev.get("toMessageId"))

@@ -36,8 +36,11 @@ def record(source: str, ts: str, key: str | None, session: str, model: str | Non
     """A call in canonical terms: `input` uncached, `output` including `reasoning`; `model_assumed`
     when the log does not say which model served the call (a configured default stands in);
     `aggregated` when the agent logs only a session/run total, not each request."""
-    model = model or "unknown"
-    return [ts, key, session, model, provider or provider_for_model(model), input, output, cache_read,
+    model = model.strip() if isinstance(model, str) and model.strip() else "unknown"  # logs hold any JSON value
+    provider = provider if isinstance(provider, str) and provider else provider_for_model(model)
+    session = session if isinstance(session, str) else str(session)
+    cwd = cwd if isinstance(cwd, str) else None
+    return [ts, key, session, model, provider, input, output, cache_read,
             cache_write, reasoning, input if reported_input is None else reported_input, cwd, agent_cost, source,
             model_assumed, aggregated]
 
@@ -47,6 +50,20 @@ def project_label(cwd: str | None) -> str:
     if not cwd:
         return "unknown"
     return re.split(r"[\\/]", cwd.rstrip("/\\"))[-1] or "unknown"
+
+
+def dig(obj, *keys):
+    """obj[k1][k2]... where every level is a dict; None as soon as one is not (logs hold any JSON)."""
+    for k in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(k)
+    return obj
+
+
+def listed(v) -> list:
+    """v when it is a list, else no items."""
+    return v if isinstance(v, list) else []
 
 
 def count(v) -> int:

@@ -111,8 +111,8 @@ def _models(task_dir: Path) -> list[tuple[float, str, str]]:
         meta = json.loads((task_dir / "task_metadata.json").read_bytes())
     except (OSError, ValueError):
         return []
-    usage = meta.get("model_usage") if isinstance(meta, dict) else None
-    return sorted((u["ts"], u["model_id"], u.get("model_provider_id") or "") for u in usage or []
+    return sorted((u["ts"], u["model_id"], str(u.get("model_provider_id") or ""))
+                  for u in calls.listed(calls.dig(meta, "model_usage"))
                   if isinstance(u, dict) and isinstance(u.get("ts"), (int, float))
                   and isinstance(u.get("model_id"), str))
 
@@ -144,7 +144,8 @@ def _parse(path: Path, stats: ScanStats) -> list[list]:
         except (TypeError, ValueError):
             stats.malformed += 1
             continue
-        ts = calls.iso_ms(msg.get("ts"))
+        when = msg.get("ts")
+        ts = calls.iso_ms(when) if isinstance(when, (int, float)) else None
         if not isinstance(info, dict) or ts is None:
             stats.malformed += 1
             continue
@@ -152,11 +153,11 @@ def _parse(path: Path, stats: ScanStats) -> list[list]:
         cw, cr = calls.count(info.get("cacheWrites")), calls.count(info.get("cacheReads"))
         if not (inp or out_ or cw or cr):
             continue
-        model, provider = _model_at(msg, models, msg["ts"])
+        model, provider = _model_at(msg, models, when)
         protocol = info.get("apiProtocol")
         if (protocol == "openai" or (protocol is None and provider in OPENAI_STYLE)) and inp >= cr:
             inp -= cr
-        out.append(calls.record(source, ts, f"{task_dir.name}:{msg['ts']}", task_dir.name, model, input=inp,
+        out.append(calls.record(source, ts, f"{task_dir.name}:{when}", task_dir.name, model, input=inp,
                                 output=out_, cache_read=cr, cache_write=cw,
                                 reported_input=calls.count(info.get("tokensIn")), cwd=cwd,
                                 agent_cost=calls.money(info.get("cost")),

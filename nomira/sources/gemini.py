@@ -70,9 +70,9 @@ def _workspaces(gemini_dir: str, _mtime: int) -> dict[str, str]:
         data = json.loads(Path(gemini_dir, "projects.json").read_bytes())
     except (OSError, ValueError):
         return {}
-    projects = data.get("projects") if isinstance(data, dict) else None
+    projects = calls.dig(data, "projects")
     out: dict[str, str] = {}
-    for path, short in (projects or {}).items():
+    for path, short in projects.items() if isinstance(projects, dict) else ():
         if isinstance(path, str):
             out[hashlib.sha256(path.encode()).hexdigest()] = path
             if isinstance(short, str) and short:

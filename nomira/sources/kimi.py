@@ -77,7 +77,7 @@ def _config(share_dir: str, _mtimes: tuple) -> tuple[str | None, dict[str, str]]
         state = json.loads(Path(share_dir, "kimi.json").read_bytes())
     except (OSError, ValueError):
         state = {}
-    for wd in state.get("work_dirs") or [] if isinstance(state, dict) else []:
+    for wd in calls.listed(calls.dig(state, "work_dirs")):
         if isinstance(wd, dict) and isinstance(wd.get("path"), str):
             h = hashlib.md5(wd["path"].encode()).hexdigest()  # noqa: S324 - Kimi's own folder naming
             kaos = wd.get("kaos") or "local"
