@@ -24,6 +24,10 @@ from nomira.sources import collect, discover, fingerprint
 SOURCE_CHOICES = {"claude": ("claude",), "codex": ("codex",), "opencode": ("opencode",),
                   "all": ("claude", "codex", "opencode")}
 NO_LOCAL_DATA = {"cursor": "nomira.sources.cursor_admin"}  # listed sources whose local data has no per-call usage
+# Agents added by issue 22: one choice each, all of them in "all".
+for _name in ("gemini", "qwen", "amp", "copilot", "goose", "kimi", "droid", "pi", "cline", "crush"):
+    SOURCE_CHOICES[_name] = (_name,)
+    SOURCE_CHOICES["all"] += (_name,)
 
 
 class UserError(Exception):
@@ -302,7 +306,7 @@ class Run:
         parts = []
         for name in self.selected:
             roots = SOURCES[name].default_paths(self.env)
-            where = ", ".join(str(r) for r in roots) if roots else f"no folder ({DEFAULT_PLACES[name]})"
+            where = ", ".join(str(r) for r in roots) if roots else f"no folder ({DEFAULT_PLACES.get(name, 'its default folders')})"
             parts.append(f"{SOURCE_NAMES.get(SOURCES[name].NAME, name)}: {where}")
         return "; ".join(parts)
 

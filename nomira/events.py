@@ -76,6 +76,12 @@ class UsageEvent:
     # Price modifiers logged by the agent (speed=fast, service_tier, inference_geo).
     modifiers: tuple[tuple[str, str], ...] = field(default=())
     allowance: Allowance | None = None
+    # The agent's own cost figure for the call (USD), where it logs one: shown beside the
+    # computed cost, never used as it.
+    agent_cost_usd: float | None = None
+    # True when the agent logs only a total (per session or per run), not each request: such
+    # an event is many requests, so a per-request rule (a long-context tier) does not apply to it.
+    aggregated: bool = False
 
 
 def parse_timestamp(ts: str) -> datetime | None:

@@ -118,6 +118,39 @@ class LineScan:
                 yield buf.rstrip(b"\r")
 
 
+def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],
+                    visit) -> tuple[list[list], dict, int, ScanStats]:
+    """scan_file for an append-only JSONL log: each line holding a marker goes, parsed, to
+    `visit(obj, state, stats) -> records | None` (None when the line is not a JSON object); bad
+    lines are counted; an unfinished last line is left for the next run, which resumes from the
+    returned offset with `state`."""
+    import json
+    stats = ScanStats(files=1)
+    records: list[list] = []
+    scan = LineScan(path, markers, start)
+    end = None
+    for line in scan:
+        stats.candidates += 1
+        try:
+            d = json.loads(line)
+        except ValueError:
+            if scan.tail_start is not None:  # the writer is mid-line: resume here next time
+                end = scan.tail_start
+                stats.skip(UNFINISHED)
+            else:
+                stats.malformed += 1
+            continue
+        got = visit(d, state, stats) if isinstance(d, dict) else None
+        if got is None and not isinstance(d, dict):
+            stats.malformed += 1
+        elif got:
+            records.extend(got)
+    if end is None:
+        end = scan.end_offset if scan.tail_start is None else os.path.getsize(path)
+    stats.bytes = end - start
+    return records, state, end, stats
+
+
 # --- scanning many files: incremental cache and worker processes -------------------
 
 PARALLEL_MIN_BYTES = 32 << 20

@@ -17,6 +17,11 @@ Vertex ids, and OpenRouter/OpenCode vendor prefixes.
 
     python tools/diff_ccusage.py --models --ccusage /path/to/ccusage
     python tools/diff_ccusage.py --models "deepseek-chat,glm-4.6" --ccusage /path/to/ccusage
+    python tools/diff_ccusage.py --fixtures --ccusage /path/to/ccusage   # the other agents, on tests/fixtures
+
+`--fixtures` runs ccusage and Nomira side by side on the test fixtures of every other agent
+ccusage reads (the same files, through each tool's location variable) and prints the daily
+totals of both; where they differ on purpose, the reason is printed (docs/SOURCES.md).
 """
 from __future__ import annotations
 
@@ -243,6 +248,68 @@ def totals(cmd: list[str], env: dict) -> dict:
     return json.loads(out)
 
 
+def daily_costs(cc: dict, nm: dict) -> tuple[dict, dict]:
+    """{day: dollars} of a ccusage and of a Nomira `daily --json` output."""
+    return ({d["date"]: d.get("totalCost", d.get("costUSD")) or 0 for d in cc.get("daily", [])},
+            {d["date"]: d["cost_usd"] for d in nm["daily"]})
+
+
+ROOT = Path(__file__).resolve().parent.parent
+FX = ROOT / "tests" / "fixtures"
+# agent: (ccusage command, location variables (read by both tools), nomira --source, known difference)
+FIXTURE_AGENTS = {
+    "gemini": ("gemini", {"GEMINI_DATA_DIR": FX / "gemini/.gemini/tmp"}, "gemini",
+               "ccusage counts a legacy session-*.json and the .jsonl Gemini CLI migrates it to (same session "
+               "and message ids) twice; Nomira once"),
+    "qwen": ("qwen", {"QWEN_DATA_DIR": FX / "qwen/.qwen"}, "qwen",
+             "ccusage bills promptTokenCount whole although it includes cachedContentTokenCount (cached tokens "
+             "billed twice), adds thoughtsTokenCount to candidates that already hold them (OpenAI converter), "
+             "prices qwen3-coder-plus (not in Nomira's table: unpriced) and skips chats/archive/"),
+    "amp": ("amp", {"AMP_DATA_DIR": FX / "amp"}, "amp", None),
+    "copilot": ("copilot", {"COPILOT_HOME": FX / "copilot"}, "copilot", None),
+    "droid": ("droid", {"DROID_SESSIONS_DIR": FX / "droid/sessions"}, "droid", None),
+    "pi": ("pi", {"PI_AGENT_DIR": FX / "pi/sessions"}, "pi",
+           "ccusage keys pi calls by session, so a forked session's copied entries count again; Nomira keys "
+           "on the entry id"),
+    "kimi": ("kimi", {"KIMI_DATA_DIR": FX / "kimi/.kimi"}, "kimi",
+             "ccusage reads the model from config.json (absent: kimi-for-coding) where Kimi CLI writes "
+             "config.toml (default_model -> gpt-4.1 here), and counts a repeated StatusUpdate of one message_id "
+             "twice"),
+    "goose": ("goose", {"GOOSE_PATH_ROOT": None}, "goose", None),
+}
+
+
+def fixture_diff(ccusage: str) -> int:
+    """Daily totals of both tools on each agent's fixtures; differences without a known reason fail."""
+    unexplained = 0
+    for agent, (command, env_vars, source, reason) in FIXTURE_AGENTS.items():
+        tmp = Path(tempfile.mkdtemp(prefix="nomira-fx-"))
+        env = dict(os.environ, TZ="UTC", XDG_CACHE_HOME=str(tmp / "cache"), HOME=str(tmp))
+        for var, path in env_vars.items():
+            if path is None:  # Goose: a database built from Goose's schema by its test
+                sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+                import test_sources_goose
+                test_sources_goose.make_db(tmp / "goose" / "data" / "sessions")
+                path = tmp / "goose"
+            env[var] = str(path)
+        cc = totals([ccusage, command, "daily", "--offline", "--json", "-z", "UTC"], env)
+        nm = totals([sys.executable, "-m", "nomira", "daily", "--json", "--source", source, "-z", "UTC",
+                     "--no-cache"], dict(env, PYTHONPATH=str(ROOT)))
+        cc_days, nm_days = daily_costs(cc, nm)
+        days = sorted(set(cc_days) | set(nm_days))
+        same = all(abs(cc_days.get(k, 0) - nm_days.get(k, 0)) <= 1e-9 for k in days)
+        print(f"{agent:<8} " + "  ".join(f"{k}: ccusage ${cc_days.get(k, 0):.6f} nomira ${nm_days.get(k, 0):.6f}"
+                                         for k in days))
+        if same:
+            print("         equal")
+        else:
+            print(f"         differ: {reason or 'UNEXPLAINED'}")
+            unexplained += reason is None
+        shutil.rmtree(tmp)
+    print(f"{unexplained} unexplained differences")
+    return 1 if unexplained else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=20)
@@ -253,12 +320,15 @@ def main(argv=None) -> int:
                          "(shared/README.md), so expect differences when this is above 0")
     ap.add_argument("--models", nargs="?", const=",".join(THIRD_PARTY), default=None,
                     help="compare how each model name is priced (comma-separated; default: THIRD_PARTY)")
+    ap.add_argument("--fixtures", action="store_true", help="compare the other agents on tests/fixtures instead")
     args = ap.parse_args(argv)
     if not args.ccusage:
         print("ccusage not found (npm install ccusage@20.0.24 @ccusage/ccusage-linux-x64@20.0.24)", file=sys.stderr)
         return 2
     if args.models is not None:
         return compare_models(args.ccusage, [m for m in args.models.split(",") if m])
+    if args.fixtures:
+        return fixture_diff(args.ccusage)
     bad = 0
     for seed in range(args.seeds):
         rng = random.Random(seed)
@@ -271,8 +341,7 @@ def main(argv=None) -> int:
             cc = totals([args.ccusage, agent, "daily", "--offline", "--json", "-z", "UTC"], env)
             nm = totals([sys.executable, "-m", "nomira", "daily", "--json", "--source", src, "-z", "UTC",
                          "--no-cache"], env)
-            cc_days = {d["date"]: d.get("totalCost", d.get("costUSD")) for d in cc.get("daily", [])}
-            nm_days = {d["date"]: d["cost_usd"] for d in nm["daily"]}
+            cc_days, nm_days = daily_costs(cc, nm)
             diff = {k: (cc_days.get(k), nm_days.get(k)) for k in set(cc_days) | set(nm_days)
                     if abs((cc_days.get(k) or 0) - (nm_days.get(k) or 0)) > 1e-9}
             status = "ok" if not diff else f"DIFF {diff}"

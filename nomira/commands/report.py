@@ -49,6 +49,8 @@ def report_text(run: Run, collected) -> str:
     report = summary.finish(run.fold(collected, summary.fold, summary.merge), run.regime_override,
                             allowance_dict, run.table.generated)
     report["scan"] = {**collected.stats.as_dict(), "unreadable": run.unreadable}  # files and folders
+    from nomira.sources import found_without_tokens
+    report["found_without_tokens"] = found_without_tokens(collected.stats)
     if run.args.json:
         return render_json(report)
     return render_report(report, run.style) + "\n"

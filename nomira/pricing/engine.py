@@ -116,7 +116,7 @@ class Pricer:
         price, levels, multiplier, unpriced, naive = plan
         t = event.tokens
         _, tier_above, rates, explicit = levels[0]
-        if len(levels) > 1:
+        if len(levels) > 1 and not event.aggregated:  # a session total is many requests, not one long one
             prompt = t.input + t.cache_read + t.cache_write_5m + t.cache_write_1h
             for threshold, above, r, e in levels[1:]:
                 if prompt > threshold:

@@ -18,6 +18,7 @@ REGIME_LABELS = {
 # column header for the money figure in each regime
 MONEY_COLUMN = {"subscription": "Value", "api": "Cost", "mixed": "Value+Cost"}
 SUBSCRIPTION_SOURCES = {"claude_code", "codex"}
+SUBSCRIPTION_SOURCES |= {"gemini_cli", "qwen_code", "copilot_cli", "kimi_cli", "droid"}  # issue 22 agents whose default sign-in is a plan
 
 
 class Tally:

@@ -20,10 +20,12 @@ def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
             "model": event.model, "provider": event.provider, "priced": cost is not None,
             "price_key": cost.price_key if cost else None, "rate_source": cost.rate_source if cost else None,
             "verified": cost is not None, "unpriced_modifiers": set(), "model_assumed": False,
-            "long_context_calls": 0,
+            "long_context_calls": 0, "agent_cost_usd": None,
         }
     if event.model_is_fallback:
         row["model_assumed"] = True
+    if event.agent_cost_usd is not None:  # the agent's own figure, beside the computed one
+        row["agent_cost_usd"] = (row["agent_cost_usd"] or 0.0) + event.agent_cost_usd
     if cost is None:
         return
     if not cost.verified:
@@ -83,6 +85,8 @@ def merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
         mine["model_assumed"] = mine["model_assumed"] or row["model_assumed"]
         mine["unpriced_modifiers"] |= row["unpriced_modifiers"]
         mine["long_context_calls"] += row["long_context_calls"]
+        if row["agent_cost_usd"] is not None:
+            mine["agent_cost_usd"] = (mine["agent_cost_usd"] or 0.0) + row["agent_cost_usd"]
     return fine, info
 
 

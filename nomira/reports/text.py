@@ -12,6 +12,9 @@ from nomira.reports.render import Style, pct, short_id, table, tokens, usd
 CACHE_SHARE = "Cache share"  # share of the money that went to cache reads and writes
 CACHE_REUSE = "Cache reuse"  # share of prompt tokens served from the cache
 SOURCE_NAMES = {"claude_code": "Claude Code", "codex": "Codex", "opencode": "OpenCode"}
+SOURCE_NAMES.update({"gemini_cli": "Gemini CLI", "qwen_code": "Qwen Code", "amp": "Amp", "copilot_cli": "Copilot CLI",
+                     "goose": "Goose", "kimi_cli": "Kimi CLI", "droid": "Factory Droid", "pi": "Pi", "cline": "Cline",
+                     "roo_code": "Roo Code", "kilo_code": "Kilo Code", "crush": "Crush"})
 _STYLED = re.compile(r"^(\033\[[0-9;]*m)(.*)(\033\[0m)$")
 
 
@@ -64,7 +67,8 @@ def render_report(report: dict, style: Style, max_sessions: int = 20, now: datet
         if m["unpriced_modifiers"]:
             out.append(style.warn(f"! {m['model']}: modifier not priced: {', '.join(m['unpriced_modifiers'])}"))
         if m["model_assumed"]:
-            out.append(style.warn(f"! {m['model']}: some Codex calls logged no model; priced as {m['model']}"))
+            out.append(style.warn(f"! {m['model']}: some calls logged no model (Codex's fallback, or the agent's "
+                                  f"configured default); priced as {m['model']}"))
     allowance = report.get("allowance")
     if allowance:
         a = allowance
@@ -74,6 +78,10 @@ def render_report(report: dict, style: Style, max_sessions: int = 20, now: datet
                 win = a.get(f"{key}_window_minutes")
                 parts.append(f"{_window(win)} window {a[f'{key}_used_percent']:.1f}% used")
         out.append(f"Codex allowance as of {age(a.get('as_of'), now)}: " + ", ".join(parts))
+    for f in report.get("found_without_tokens") or []:
+        n = f["sessions"]
+        out.append(style.warn(f"! {f['source']}: {n} session{'s' if n != 1 else ''} found without token data "
+                              f"(not priced); {f['use_instead'] or 'no local usage to read'}"))
     scan = report["scan"]
     skipped = scan["skipped"]
     out.append(style.dim(

@@ -11,9 +11,15 @@ from typing import Callable, Iterable, Iterator, Mapping
 from nomira import partition
 from nomira.events import UsageEvent
 from nomira.scan import Progress, ScanStats, iter_scan
-from nomira.sources import claude_code, codex, opencode, project
+from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droid, gemini, goose, kimi, opencode, pi,
+                            project, qwen)
 
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
+# Agents whose files are recognised by `claims(name, parent)` (checked before the generic rules below).
+# qwen before gemini: Qwen's chats/archive/ folders look like Gemini sub-agent folders.
+CLAIMING = {"qwen": qwen, "gemini": gemini, "amp": amp, "copilot": copilot, "goose": goose, "kimi": kimi,
+            "droid": droid, "pi": pi, "cline": cline, "crush": crush}
+SOURCES.update(CLAIMING)
 
 
 class Collected:
@@ -126,11 +132,25 @@ def _occurred_at(e: UsageEvent):
     return e.occurred_at
 
 
+def found_without_tokens(stats: ScanStats) -> list[dict]:
+    """What was found but could not be priced (`no_token_data:<source>` skips), with what to use instead."""
+    out = []
+    for reason, n in sorted(stats.skipped.items()):
+        if reason.startswith("no_token_data:"):
+            mod = SOURCES.get(reason.split(":", 1)[1])
+            out.append({"source": reason.split(":", 1)[1], "sessions": n,
+                        "use_instead": getattr(mod, "NO_TOKEN_DATA", None)})
+    return out
+
+
 def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
     """Split explicitly given files between sources by their on-disk naming."""
     out: dict[str, list[Path]] = {name: [] for name in SOURCES}
     for f in files:
-        if f.name.startswith("rollout-"):
+        claimed = next((name for name, mod in CLAIMING.items() if mod.claims(f.name, str(f.parent))), None)
+        if claimed is not None:
+            out[claimed].append(f)
+        elif f.name.startswith("rollout-"):
             out["codex"].append(f)
         elif f.suffix == ".jsonl":
             out["claude"].append(f)
@@ -142,7 +162,9 @@ def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
 def _walk_explicit(explicit: list[Path]) -> list[Path]:
     """Every file under the given paths that some source reads, in one walk."""
     from nomira import paths
-    keep = lambda name, parent: name.endswith(".jsonl") or opencode._is_opencode_file(name, parent)  # noqa: E731
+    def keep(name: str, parent: str) -> bool:
+        return name.endswith(".jsonl") or opencode._is_opencode_file(name, parent) or any(
+            mod.claims(name, parent) for mod in CLAIMING.values())
     files: list[Path] = []
     for p in explicit:
         files.extend(paths.files_under(p, keep))

@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Mapping
 from nomira import paths
 from nomira.sources.project import label as project_label
 from nomira.events import Allowance, TokenCounts, UsageEvent, parse_timestamp, provider_for_model
-from nomira.scan import UNFINISHED, LineScan, ScanStats
+from nomira.scan import LineScan, ScanStats, scan_json_lines
 
 NAME = "codex"
 MARKERS = (b'"token_count"', b'"turn_context"', b'"session_meta"')
@@ -97,34 +97,18 @@ def _subagent_replay_second(path: Path) -> str | None:
 
 
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
-    stats = ScanStats(files=1)
     state = dict(state) if state else new_state(path)
     if start == 0:
         state["replay"] = _subagent_replay_second(path)
-    records: list[list] = []
-    scan = LineScan(path, MARKERS, start)
-    end = None
-    for line in scan:
-        stats.candidates += 1
-        try:
-            d = json.loads(line)
-        except ValueError:
-            if scan.tail_start is not None:  # the writer is mid-line: resume here next time
-                end = scan.tail_start
-                stats.skip(UNFINISHED)
-            else:
-                stats.malformed += 1
-            continue
-        if not isinstance(d, dict) or not isinstance(d.get("payload"), dict):
-            stats.malformed += 1
-            continue
-        rec = _visit(d, state, stats)
-        if rec is not None:
-            records.append(rec)
-    if end is None:
-        end = scan.end_offset if scan.tail_start is None else os.path.getsize(path)
-    stats.bytes = end - start
-    return records, state, end, stats
+    return scan_json_lines(path, start, state, MARKERS, _visit_line)
+
+
+def _visit_line(d: dict, state: dict, stats: ScanStats) -> list[list] | None:
+    if not isinstance(d.get("payload"), dict):
+        stats.malformed += 1
+        return None
+    rec = _visit(d, state, stats)
+    return [rec] if rec is not None else None
 
 
 def _model_of(payload: dict) -> str | None:

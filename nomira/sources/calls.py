@@ -1,0 +1,230 @@
+"""One call record shared by the agents added after Claude Code, Codex and OpenCode.
+
+Each of those adapters translates its agent's own format into `record(...)` at the edge
+(provider semantics applied there: `input` is uncached input, `output` includes
+reasoning) and keeps only `default_paths`, `find_files`, `claims` and `scan_file` of
+its own. Deduplication, partitioning and the event are the same for all of them:
+
+- a record's `key` says which call it is (the agent's message/entry id, made unique
+  with the session where ids are per session); records sharing a key are one call,
+  wherever they were seen, and the copy with the most tokens wins (agents re-write a
+  message as it completes, resumed/forked sessions copy earlier messages). Records
+  without a key cannot be matched and are all kept.
+- `project_label(cwd)` is the one place a working directory becomes a project label.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.scan import ScanStats
+from nomira.sources import project
+
+# Record layout (a plain list so the scan cache can store it with marshal).
+(TS, KEY, SESSION, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, REPORTED, CWD, AGENT_COST, SOURCE, ASSUMED,
+ AGGREGATED) = range(16)
+
+
+def record(source: str, ts: str, key: str | None, session: str, model: str | None, *, provider: str | None = None,
+           input: int = 0, output: int = 0, cache_read: int = 0, cache_write: int = 0, reasoning: int = 0,
+           reported_input: int | None = None, cwd: str | None = None, agent_cost: float | None = None,
+           model_assumed: bool = False, aggregated: bool = False) -> list:
+    """A call in canonical terms: `input` uncached, `output` including `reasoning`; `model_assumed`
+    when the log does not say which model served the call (a configured default stands in);
+    `aggregated` when the agent logs only a session/run total, not each request."""
+    model = model.strip() if isinstance(model, str) and model.strip() else "unknown"  # logs hold any JSON value
+    provider = provider if isinstance(provider, str) and provider else provider_for_model(model)
+    session = session if isinstance(session, str) else str(session)
+    cwd = cwd if isinstance(cwd, str) else None
+    return [ts, key, session, model, provider, input, output, cache_read,
+            cache_write, reasoning, input if reported_input is None else reported_input, cwd, agent_cost, source,
+            model_assumed, aggregated]
+
+
+def project_label(cwd: str | None, labels: dict[str, str] | None = None) -> str:
+    """The project label of a working directory: the history's label (`project.assign`), else its
+    folder name, as for every other agent."""
+    return project.label(cwd, labels)
+
+
+def dig(obj, *keys):
+    """obj[k1][k2]... where every level is a dict; None as soon as one is not (logs hold any JSON)."""
+    for k in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(k)
+    return obj
+
+
+def listed(v) -> list:
+    """v when it is a list, else no items."""
+    return v if isinstance(v, list) else []
+
+
+def count(v) -> int:
+    """A token count as logged (int, float or numeric string); anything else is 0."""
+    if type(v) is bool:
+        return 0
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            return 0
+    if isinstance(v, (int, float)) and v == v and v > 0:
+        return int(v)
+    return 0
+
+
+def money(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and type(v) is not bool and v == v and v >= 0 else None
+
+
+def iso_ms(ms) -> str | None:
+    """Epoch milliseconds (or seconds, when too small to be ms) -> ISO UTC; None when not a time."""
+    if isinstance(ms, str):
+        try:
+            ms = float(ms)
+        except ValueError:
+            return None
+    if not isinstance(ms, (int, float)) or type(ms) is bool or ms <= 0:
+        return None
+    if ms < 1e11:  # seconds
+        ms *= 1000
+    try:
+        return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def iso(ts) -> str | None:
+    """An ISO-8601 string (or epoch number) -> ISO UTC string; None when unparseable."""
+    if isinstance(ts, str):
+        dt = parse_timestamp(ts.replace(" ", "T", 1) if len(ts) > 10 and ts[10] == " " else ts)
+        if dt is not None:
+            return dt.isoformat()
+    return iso_ms(ts)
+
+
+def env_paths(env: Mapping[str, str], var: str) -> list[Path] | None:
+    """A comma-separated path list from `var`, or None when unset."""
+    raw = env.get(var, "")
+    paths = [Path(p.strip()).expanduser() for p in raw.split(",") if p.strip()]
+    return paths or None
+
+
+def home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("HOME") or Path.home())
+
+
+def existing(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.exists() and p not in out:
+            out.append(p)
+    return out
+
+
+def total(rec: list) -> int:
+    return rec[IN] + rec[OUT] + rec[CR] + rec[CW]
+
+
+def _keep_most_complete(records: Iterable[list]) -> tuple[list[list], int]:
+    """(records with one copy per key, the most complete (first seen on a tie); copies dropped)."""
+    kept: list[list] = []
+    index: dict[str, int] = {}
+    dropped = 0
+    for rec in records:
+        k = rec[KEY]
+        if k is None:
+            kept.append(rec)
+            continue
+        i = index.get(k)
+        if i is None:
+            index[k] = len(kept)
+            kept.append(rec)
+            continue
+        dropped += 1
+        if total(rec) > total(kept[i]):
+            kept[i] = rec
+    return kept, dropped
+
+
+def merge_records(old: list[list], new: list[list]) -> list[list]:
+    """A file's records with one copy per key (scan.py counts what was dropped)."""
+    return _keep_most_complete([*old, *new])[0]
+
+
+def partition_key(rec: list) -> str | None:
+    """What every copy of a call shares (its key), so all copies meet in one partition."""
+    return rec[KEY]
+
+
+def to_event(rec: list, labels: dict[str, str] | None = None) -> UsageEvent:
+    model = sys.intern(rec[MODEL])
+    return UsageEvent(
+        rec[SOURCE], rec[PROVIDER], model, parse_timestamp(rec[TS]), rec[SESSION], project_label(rec[CWD], labels),
+        TokenCounts(rec[IN], rec[OUT], rec[CR], rec[CW], 0, rec[REASONING], rec[REPORTED]),
+        message_id=rec[KEY], model_is_fallback=rec[ASSUMED], agent_cost_usd=rec[AGENT_COST],
+        aggregated=rec[AGGREGATED],
+    )
+
+
+def events_from_files(per_file: Iterable[tuple[str, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
+    """Every call once across all files: the copy with the most tokens, first seen on a tie."""
+    labels: dict[str, str] = {}
+
+    def records():
+        for _path, recs, state in per_file:
+            labels.update(state.get("labels") or {})
+            yield from recs
+    kept, duplicates = _keep_most_complete(records())
+    if duplicates:
+        stats.skip("duplicate_call", duplicates)
+    for rec in kept:
+        yield to_event(rec, labels)
+
+
+def read_json(path: Path, stats: ScanStats, kind: type = dict):
+    """A whole-file JSON document of type `kind`, or None (counted malformed) when it is not one."""
+    import json
+    stats.candidates += 1
+    try:
+        doc = json.loads(Path(path).read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        doc = None
+    if not isinstance(doc, kind):
+        stats.malformed += 1
+        return None
+    return doc
+
+
+def stamp(stats: ScanStats, *values) -> str | None:
+    """The first of `values` that is a time, as ISO UTC; None (counted) when none is."""
+    for v in values:
+        ts = iso(v)
+        if ts is not None:
+            return ts
+    stats.skip("no_timestamp")
+    return None
+
+
+def find_claimed(roots: Iterable[Path], claims) -> list[Path]:
+    """Files under `roots` that a source's `claims(name, parent)` accepts, once each, sorted."""
+    from nomira import paths
+    files: list[Path] = []
+    for root in roots:
+        files.extend(paths.files_under(root, claims))
+    return sorted(set(files), key=str)
+
+
+def whole_file(path: Path, parse, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
+    """scan_file for a JSON document the agent rewrites whole. The end offset is the file's size,
+    so an unchanged file (same size and mtime) is served from the scan cache; a changed one is
+    parsed again whole (a rewritten document is never resumed part-way: `parse` reads it all)."""
+    stats = ScanStats(files=1, bytes=os.path.getsize(path))
+    return parse(Path(path), stats), {}, stats.bytes, stats
