@@ -1,0 +1,191 @@
+"""Invoice reconciliation: bill parsers, cost-API clients (loopback fakes), windows, adjustments, page."""
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from nomira import store
+from nomira.reconcile import ledger
+from nomira.reconcile.bills import BillFormatError, merge, parse_file
+from nomira.reconcile.windows import DEFAULT_TOLERANCES, Tolerance, compare, parse_tolerance, reconcile
+
+# --- bill exports ---
+
+MESSY_CSV = '''\ufeffDate,Model,Workspace,"Cost (USD)",Currency,Input Tokens,Output Tokens
+2026-11-03,claude-sonnet-4-5-20250929,"Acme, Inc.","$1,234.50",USD,"1,000",500
+11/04/2026,claude-opus-4-7,Default,12.5,usd,10,5
+"Nov 5, 2026",claude-opus-4-7,Default,3.00,EUR,1,1
+2026-11-05T00:00:00Z,claude-opus-4-7,Default,"(1.25)",USD,,
+06.11.2026,claude-opus-4-7,Default,2,GBP,,
+Total,,,"$1,248.75",,,
+2026-11-07,claude-opus-4-7,Default,twelve,USD,,
+,,,,,,
+'''
+
+
+def test_csv_quoted_commas_dates_currencies_and_garbage():
+    r = parse_file(MESSY_CSV.encode(), "bill.csv")
+    lines = {(ln.day, ln.model): ln for ln in r.lines}
+    assert lines[("2026-11-03", "claude-sonnet-4-5")].account == "Acme, Inc."  # quoted comma kept in one cell
+    assert lines[("2026-11-03", "claude-sonnet-4-5")].cost_usd == 1234.50
+    assert lines[("2026-11-03", "claude-sonnet-4-5")].tokens == 1500
+    assert lines[("2026-11-04", "claude-opus-4-7")].cost_usd == 12.5  # US month/day, lower-case currency
+    assert lines[("2026-11-05", "claude-opus-4-7")].cost_usd == -1.25  # a credit in parentheses
+    assert {ln.provider for ln in r.lines} == {"anthropic"}  # inferred from the model names
+    assert r.skipped_currency == {"EUR": 1, "GBP": 1}  # skipped and reported, never converted
+    assert r.garbage == 2 and r.garbage_samples == ["bill.csv:7: unreadable date 'Total'",
+                                                    "bill.csv:8: unreadable amount 'twelve'"]
+    assert r.blank == 1 and r.rows == 8
+
+
+def test_csv_aliases_cents_no_currency_and_provider_required():
+    text = "usage_date_utc,amount_cents,project_id\n2026-11-03,1234.5,proj_1\n2026-11-03,100,proj_1\n"
+    with_provider = parse_file(text.encode(), "o.csv", provider="openai")
+    assert [(ln.provider, ln.account, ln.cost_usd) for ln in merge(with_provider.lines)] == [
+        ("openai", "proj_1", pytest.approx(13.345))]
+    assert with_provider.notes == ["no currency column: amounts read as USD"]
+    unknown = parse_file(text.encode(), "o.csv")  # no model, no provider column, no --provider
+    assert unknown.lines == [] and unknown.garbage == 2 and "provider unknown" in unknown.garbage_samples[0]
+    with pytest.raises(BillFormatError, match="no date column"):
+        parse_file(b"model,cost\nx,1\n", "x.csv")
+
+
+def test_json_flat_rows_and_saved_api_documents():
+    rows = [{"date": "2026-11-03", "model": "gpt-4o-2024-08-06, input", "cost": 1.5, "currency": "usd",
+             "num_model_requests": 4},
+            {"date": "2026-11-03", "model": "gpt-4o-2024-08-06, output", "cost": "0.5", "currency": "USD"},
+            {"date": "not a day", "cost": 1}]
+    r = parse_file(json.dumps(rows).encode(), "rows.json", provider="openai")
+    assert [(ln.model, ln.cost_usd, ln.requests) for ln in merge(r.lines)] == [("gpt-4o", 2.0, 4)]
+    assert r.garbage == 1
+    saved = {"data": [{"starting_at": "2026-11-03T00:00:00Z", "ending_at": "2026-11-04T00:00:00Z",
+                       "results": [{"amount": "123.45", "currency": "USD", "model": "claude-opus-4-7",
+                                    "workspace_id": None}]}], "has_more": False, "next_page": None}
+    r = parse_file(json.dumps(saved).encode(), "cost_report.json")
+    assert [(ln.provider, ln.account, ln.cost_usd) for ln in r.lines] == [("anthropic", "default", 1.2345)]
+
+
+# --- tolerances ---
+
+@pytest.mark.parametrize("dim,billed,inside,outside", [
+    ("cost", 10.0, 9.90, 9.89),          # 1% of $10 = $0.10
+    ("cost", 2.0, 1.95, 1.949),          # floor $0.05 beats 1% of $2
+    ("tokens", 100_000, 99_000, 98_999),  # 1% = 1,000
+    ("tokens", 5_000, 4_800, 4_799),     # floor 200
+    ("requests", 1_000, 990, 989),       # 1% = 10
+    ("requests", 50, 47, 46),            # floor 3
+])
+def test_tolerance_edges(dim, billed, inside, outside):
+    other = {"cost": None, "tokens": None, "requests": None}
+    est = {"cost": 0.0, "tokens": 0, "requests": 0}
+    for value, expected in ((inside, "within"), (outside, "over")):
+        status, reasons = compare({**other, dim: billed}, {**est, dim: value}, DEFAULT_TOLERANCES)
+        assert status == expected, (value, reasons)
+        assert bool(reasons) == (expected == "over")
+    # above the bill is symmetric
+    assert compare({**other, dim: billed}, {**est, dim: 2 * billed - inside}, DEFAULT_TOLERANCES)[0] == "within"
+
+
+def test_tolerances_are_configurable():
+    assert parse_tolerance("2%,0.10") == Tolerance(0.02, 0.10)
+    assert parse_tolerance("5%") == Tolerance(0.05, 0.0)
+    with pytest.raises(ValueError):
+        parse_tolerance("lots")
+    tight = {**DEFAULT_TOLERANCES, "cost": parse_tolerance("0%,0.001")}
+    assert compare({"cost": 10.0, "tokens": None, "requests": None}, {"cost": 9.99, "tokens": 0, "requests": 0},
+                   tight)[0] == "over"
+
+
+# --- windows, missing days, adjustments ---
+
+def ev(i, day, cost, model="claude-opus-4-7", developer="ana", regime="api", provider="anthropic",
+       source="claude_code", tenant=None):
+    tags = {"developer": developer, "project": "shop", **({"tenant": tenant} if tenant else {})}
+    return {"schema_version": 1, "source": source, "provider": provider, "model": model,
+            "occurred_at": f"{day}T10:00:00Z", "tokens": {"input": 100, "output": 50}, "cost_usd": cost,
+            "cost_source": "bundled:2026-11-24", "regime": regime, "tags": tags, "message_id": f"msg_{i}"}
+
+
+@pytest.fixture
+def db(tmp_path):
+    return store.open_db(tmp_path / "t.db")
+
+
+def bill(db, rows, tenant="", name="bill.csv"):
+    text = "date,model,cost,currency\n" + "".join(f"{d},{m},{c},USD\n" for d, m, c in rows)
+    parsed = parse_file(text.encode(), name, provider="anthropic")
+    return ledger.save_lines(db, tenant, "anthropic", f"import:{name}", merge(parsed.lines), parsed.summary())
+
+
+def test_missing_day_classification_names_silent_developers(db):
+    store.ingest(db, [ev(1, "2026-11-01", 1.0, developer="ana"), ev(2, "2026-11-01", 1.0, developer="bo",
+                                                                     source="codex"),
+                      ev(3, "2026-11-02", 2.0, developer="ana"),
+                      ev(4, "2026-11-04", 3.0, developer="ana"),
+                      ev(5, "2026-11-03", 9.0, regime="subscription")])
+    bill(db, [("2026-11-02", "claude-opus-4-7", 2.0), ("2026-11-03", "claude-opus-4-7", 5.0),
+              ("2026-11-05", "claude-opus-4-7", 1.0)])
+    r = reconcile(db, record=False)
+    classes = {d["day"]: d for d in r["missing_days"]}
+    assert classes["2026-11-03"]["class"] == "billed_not_observed"  # subscription usage does not count...
+    # ...but ana did ship that day (on her plan): only bo's codex went silent
+    assert classes["2026-11-03"]["silent"] == [{"developer": "bo", "source": "codex"}]
+    assert classes["2026-11-05"]["silent"] == [{"developer": "ana", "source": "claude_code"},
+                                               {"developer": "bo", "source": "codex"}]
+    assert classes["2026-11-04"]["class"] == "observed_not_billed"  # inside the bill's span: an import gap
+    assert classes["2026-11-05"]["class"] == "billed_not_observed"
+    assert "2026-11-01" not in classes and "2026-11-02" not in classes
+    assert r["since"] == "2026-11-02" and r["until"] == "2026-11-05"  # the bills' span by default
+    assert r["totals"]["estimated_unbilled_usd"] == 3.0  # the 11-04 gap (11-01 is outside the span)
+    assert r["excluded_subscription"] == [{"tenant": "", "provider": "anthropic", "calls": 1, "value_usd": 9.0}]
+    assert r["unrecorded_adjustments"] == 2 and r["adjustments"] == []  # record=False writes nothing
+
+
+def test_adjustments_once_survive_replay_and_total_equals_bill(db):
+    store.ingest(db, [ev(1, "2026-11-02", 1.00), ev(2, "2026-11-02", 1.00), ev(3, "2026-11-03", 4.00),
+                      ev(4, "2026-11-03", 1.00, model="claude-sonnet-4-5")])
+    bill(db, [("2026-11-02", "claude-opus-4-7", 2.03),            # within: $0.03 <= $0.05
+              ("2026-11-03", "claude-opus-4-7", 5.00),            # over: +$1.00
+              ("2026-11-03", "claude-sonnet-4-5-20250929", 1.00)])  # within, date suffix normalized
+    first = reconcile(db)
+    assert first["recorded"] == {"created": 1, "updated": 0, "unchanged": 0, "withdrawn": 0}
+    assert first["counts"] == {"within": 2, "over": 1}
+    (adj,) = first["adjustments"]
+    assert adj["day"] == "2026-11-03" and adj["model"] == "claude-opus-4-7"
+    assert adj["cost_usd"] == pytest.approx(1.0) and "cost over tolerance" in adj["reason"]
+    line = next(ln for ln in ledger.bill_lines(db, "") if ln["day"] == "2026-11-03" and ln["model"] ==
+                "claude-opus-4-7")
+    assert adj["bill_line_ids"] == [line["id"]] and adj["bill_ref"] == "import:bill.csv bill.csv:3"
+
+    def check(report):
+        t = report["totals"]
+        billed = 2.03 + 5.00 + 1.00
+        assert t["reconciled_usd"] == pytest.approx(billed)
+        assert t["estimated_billed_usd"] + t["adjustments_usd"] + t["within_tolerance_usd"] == pytest.approx(billed)
+        over = next(w for w in report["windows"] if w["status"] == "over")
+        assert over["estimated_usd"] + over["adjustment_usd"] == pytest.approx(over["billed_usd"])
+        assert all(w["basis"] == "reconciled" for w in report["windows"])
+    check(first)
+    events_before = store.canonical_rows(db)
+    again = reconcile(db)
+    assert again["recorded"] == {"created": 0, "updated": 0, "unchanged": 1, "withdrawn": 0}
+    assert len(ledger.adjustments(db, None)) == 1  # appears once
+    store.replay(db)
+    assert store.canonical_rows(db) == events_before  # events never edited
+    assert ledger.adjustments(db, None) == first["adjustments"]  # survives replay
+    check(reconcile(db))
+    # late events close the gap: the adjustment is withdrawn, not duplicated
+    store.ingest(db, [ev(9, "2026-11-03", 1.00)])
+    assert reconcile(db)["recorded"]["withdrawn"] == 1 and ledger.adjustments(db, None) == []
+
+
+def test_reimport_replaces_lines_and_tenants_are_separate(db):
+    assert bill(db, [("2026-11-02", "claude-opus-4-7", 2.0)])["inserted"] == 1
+    assert bill(db, [("2026-11-02", "claude-opus-4-7", 3.0)])["replaced"] == 1
+    bill(db, [("2026-11-02", "claude-opus-4-7", 7.0)], tenant="acme")
+    assert [ln["cost_usd"] for ln in ledger.bill_lines(db, "")] == [3.0]
+    store.ingest(db, [ev(1, "2026-11-02", 7.0)], tenant="acme")
+    r = reconcile(db, tenant="acme")
+    assert r["counts"] == {"within": 1} and r["totals"]["reconciled_usd"] == 7.0
