@@ -189,3 +189,189 @@ def test_reimport_replaces_lines_and_tenants_are_separate(db):
     store.ingest(db, [ev(1, "2026-11-02", 7.0)], tenant="acme")
     r = reconcile(db, tenant="acme")
     assert r["counts"] == {"within": 1} and r["totals"]["reconciled_usd"] == 7.0
+
+
+# --- the providers' cost APIs, from a fake server on loopback ---
+
+ANTHROPIC_KEY, OPENAI_KEY = "sk-ant-admin01-test-key-do-not-log", "sk-admin-test-key-do-not-log"
+
+
+def day_ts(day):
+    from datetime import datetime, timezone
+    return int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp())
+
+
+def a_bucket(day, results):
+    return {"starting_at": f"{day}T00:00:00Z", "ending_at": f"{day}T23:59:59Z", "results": results}
+
+
+def o_bucket(day, results):
+    return {"object": "bucket", "start_time": day_ts(day), "end_time": day_ts(day) + 86400, "results": results}
+
+
+def a_cost(amount, token_type, model="claude-opus-4-7", workspace=None):
+    return {"amount": amount, "currency": "USD", "workspace_id": workspace, "description": None, "cost_type": "tokens",
+            "context_window": "0-200k", "model": model, "service_tier": "standard", "token_type": token_type}
+
+
+PAGES = {
+    "/v1/organizations/cost_report": [
+        {"data": [a_bucket("2026-11-03", [a_cost("150.00", "uncached_input_tokens"),
+                                          a_cost("50.5", "output_tokens"),
+                                          a_cost("99.5", "output_tokens", "claude-sonnet-4-5-20250929", "wrkspc_1")])],
+         "has_more": True, "next_page": "page_MjAyNi0xMS0wNA=="},
+        {"data": [a_bucket("2026-11-04", [a_cost("1000", "output_tokens")])], "has_more": False, "next_page": None}],
+    "/v1/organizations/usage_report/messages": [
+        {"data": [a_bucket("2026-11-03", [{
+            "uncached_input_tokens": 1000, "cache_creation": {"ephemeral_1h_input_tokens": 0,
+                                                              "ephemeral_5m_input_tokens": 200},
+            "cache_read_input_tokens": 3000, "output_tokens": 500, "server_tool_use": {"web_search_requests": 0},
+            "api_key_id": None, "workspace_id": None, "model": "claude-opus-4-7", "service_tier": None,
+            "context_window": None}])], "has_more": False, "next_page": None}],
+    "/v1/organization/costs": [
+        {"object": "page", "data": [o_bucket("2026-11-03", [
+            {"object": "organization.costs.result", "amount": {"value": 1.5, "currency": "usd"},
+             "line_item": "gpt-5-codex, input", "project_id": "proj_1"},
+            {"object": "organization.costs.result", "amount": {"amount": "0.25", "currency": "usd"},
+             "line_item": "gpt-5-codex, output", "project_id": "proj_1"}])],
+         "has_more": True, "next_page": "page_2"},
+        {"object": "page", "data": [o_bucket("2026-11-03", [
+            {"object": "organization.costs.result", "amount": 0.5, "line_item": "gpt-5-codex, cached input",
+             "project_id": "proj_1"},
+            {"object": "organization.costs.result", "amount": {"value": 2.0, "currency": "eur"},
+             "line_item": "gpt-5-codex, input", "project_id": "proj_2"}])], "has_more": False, "next_page": None}],
+    "/v1/organization/usage/completions": [
+        {"object": "page", "data": [o_bucket("2026-11-03", [
+            {"object": "organization.usage.completions.result", "input_tokens": 5000, "output_tokens": 700,
+             "input_cached_tokens": 4000, "input_audio_tokens": 0, "output_audio_tokens": 0,
+             "num_model_requests": 12, "project_id": "proj_1", "user_id": None, "api_key_id": None,
+             "model": "gpt-5-codex", "batch": None}])], "has_more": False, "next_page": None}],
+}
+
+
+@pytest.fixture
+def fake_api():
+    seen, failures = [], {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            url = urlparse(self.path)
+            query = parse_qs(url.query)
+            seen.append((url.path, query, {k.lower(): v for k, v in self.headers.items()}))
+            if url.path in failures:
+                status, body = failures[url.path]
+                return self.reply(status, body)
+            anthropic = url.path.startswith("/v1/organizations/")
+            ok = (self.headers.get("x-api-key") == ANTHROPIC_KEY and self.headers.get("anthropic-version")
+                  if anthropic else self.headers.get("Authorization") == f"Bearer {OPENAI_KEY}")
+            if not ok:
+                return self.reply(401, {"type": "error", "error": {"type": "authentication_error",
+                                                                   "message": "invalid x-api-key"}})
+            pages = PAGES[url.path]
+            page = query.get("page", [None])[0]
+            index = 0 if page is None else next(i + 1 for i, p in enumerate(pages) if p["next_page"] == page)
+            self.reply(200, pages[index])
+
+        def reply(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}", seen, failures
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def run_cli(capsys, *args):
+    from nomira.cli import main
+    capsys.readouterr()
+    rc = main([*map(str, args)])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_fetch_anthropic_pages_groups_and_cents(fake_api, tmp_path, monkeypatch, capsys):
+    base, seen, _ = fake_api
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
+    dbp = tmp_path / "t.db"
+    rc, out, err = run_cli(capsys, "--reconcile-fetch", "--provider", "anthropic", "--base-url", base, "--since",
+                           "20261103", "--until", "20261104", "--db", dbp, "--json")
+    assert rc == 0, err
+    assert json.loads(out)["lines"] == 3
+    cost_calls = [q for path, q, _ in seen if path.endswith("cost_report")]
+    assert len(cost_calls) == 2 and cost_calls[1]["page"] == ["page_MjAyNi0xMS0wNA=="]  # followed next_page
+    assert cost_calls[0]["starting_at"] == ["2026-11-03T00:00:00Z"] and cost_calls[0]["ending_at"] == [
+        "2026-11-05T00:00:00Z"] and cost_calls[0]["bucket_width"] == ["1d"]
+    assert cost_calls[0]["group_by[]"] == ["workspace_id", "description"]
+    assert all(h.get("anthropic-version") == "2023-06-01" for _, _, h in seen)
+    db = store.open_db(dbp)
+    got = {(ln["account"], ln["day"], ln["model"]): (ln["cost_usd"], ln["tokens"]) for ln in ledger.bill_lines(db, "")}
+    assert got == {("default", "2026-11-03", "claude-opus-4-7"): (pytest.approx(2.005), 4700),  # cents -> dollars
+                   ("wrkspc_1", "2026-11-03", "claude-sonnet-4-5"): (pytest.approx(0.995), None),
+                   ("default", "2026-11-04", "claude-opus-4-7"): (pytest.approx(10.0), None)}
+    assert ANTHROPIC_KEY.encode() not in dbp.read_bytes()  # never stored
+
+
+def test_fetch_openai_amount_shapes_currency_and_requests(fake_api, tmp_path, monkeypatch, capsys):
+    base, seen, _ = fake_api
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
+    dbp = tmp_path / "t.db"
+    rc, out, err = run_cli(capsys, "reconcile", "fetch", "--provider", "openai", "--base-url", base, "--since",
+                           "20261103", "--until", "20261103", "--db", dbp, "--json")
+    assert rc == 0, err
+    result = json.loads(out)
+    assert result["skipped_currency"] == {"EUR": 1}
+    costs = [q for path, q, _ in seen if path.endswith("/costs")]
+    assert costs[0]["start_time"] == [str(day_ts("2026-11-03"))] and costs[0]["end_time"] == [
+        str(day_ts("2026-11-04"))] and costs[0]["group_by"] == ["project_id", "line_item"]
+    assert costs[1]["page"] == ["page_2"]
+    (line,) = ledger.bill_lines(store.open_db(dbp), "")
+    assert (line["provider"], line["account"], line["model"]) == ("openai", "proj_1", "gpt-5-codex")
+    assert line["cost_usd"] == pytest.approx(2.25)  # {value}, {amount} and a bare number, all dollars
+    assert (line["tokens"], line["requests"]) == (5700, 12)  # input_tokens already includes cached
+
+
+@pytest.mark.parametrize("provider,path,status,body,expect", [
+    ("anthropic", "/v1/organizations/cost_report", 401,
+     {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
+     "HTTP 401: invalid x-api-key (authentication_error)"),
+    ("openai", "/v1/organization/costs", 500,
+     {"error": {"message": f"upstream failed for key {OPENAI_KEY}", "type": "server_error", "code": None}},
+     "HTTP 500: upstream failed for key [key] (server_error)"),
+])
+def test_fetch_errors_surface_the_provider_body_without_the_key(fake_api, tmp_path, monkeypatch, capsys, provider,
+                                                                 path, status, body, expect):
+    base, _, failures = fake_api
+    failures[path] = (status, body)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
+    rc, out, err = run_cli(capsys, "reconcile", "fetch", "--provider", provider, "--base-url", base,
+                           "--db", tmp_path / "t.db")
+    assert rc == 2 and expect in err and err.count("\n") == 1  # one line, no traceback
+    assert ANTHROPIC_KEY not in err and OPENAI_KEY not in err
+
+
+def test_fetch_needs_the_key_from_the_environment(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_ADMIN_KEY", raising=False)
+    rc, _, err = run_cli(capsys, "reconcile", "fetch", "--provider", "openai", "--db", tmp_path / "t.db")
+    assert rc == 2 and "OPENAI_ADMIN_KEY" in err
+
+
+def test_cli_import_and_report(tmp_path, capsys):
+    f = tmp_path / "bill.csv"
+    f.write_text(MESSY_CSV)
+    dbp = tmp_path / "t.db"
+    rc, _, err = run_cli(capsys, "--reconcile-import", f, "--db", dbp)
+    assert rc == 0 and "skipped 1 row(s) in EUR" in err and "2 unreadable row(s)" in err
+    rc, out, _ = run_cli(capsys, "reconcile", "--db", dbp)
+    assert rc == 0 and "reconciled (billed days)  $1,245.75" in out and "Subscription usage is excluded" in out
+    rc, out, _ = run_cli(capsys, "reconcile", "--db", dbp, "--json")
+    assert json.loads(out)["counts"] == {"billed_not_observed": 3}
