@@ -375,3 +375,56 @@ def test_cli_import_and_report(tmp_path, capsys):
     assert rc == 0 and "reconciled (billed days)  $1,245.75" in out and "Subscription usage is excluded" in out
     rc, out, _ = run_cli(capsys, "reconcile", "--db", dbp, "--json")
     assert json.loads(out)["counts"] == {"billed_not_observed": 3}
+
+
+# --- the /reconcile page ---
+
+def get(app, path, token=None):
+    import io
+    route, _, query = path.partition("?")
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": route, "QUERY_STRING": query, "wsgi.input": io.BytesIO(),
+               "REMOTE_ADDR": "127.0.0.1", **({"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {})}
+    got = {}
+    body = b"".join(app(environ, lambda status, headers: got.update(status=status, headers=dict(headers))))
+    return int(got["status"].split()[0]), got["headers"], body.decode()
+
+
+def test_page_tenant_scoping_escaping_and_twins(tmp_path, monkeypatch):
+    from nomira.commands.serve import make_app
+    monkeypatch.delenv("NOMIRA_DASHBOARD_PASSWORD", raising=False)
+    monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
+    dbp = tmp_path / "c.db"
+    db = store.open_db(dbp)
+    key_a, key_z = store.create_tenant(db, "acme"), store.create_tenant(db, "zeta")
+    store.ingest(db, [ev(1, "2026-11-03", 4.0)], tenant="acme")
+    store.ingest(db, [ev(2, "2026-11-03", 1.0)], tenant="zeta")
+    for tenant, account, cost in (("acme", "<script>alert(1)</script>", 5.0), ("zeta", "=HYPERLINK(\"x\")", 1.0)):
+        text = f'date,model,account,cost\n2026-11-03,claude-opus-4-7,"{account.replace(chr(34), 2 * chr(34))}",{cost}\n'
+        parsed = parse_file(text.encode(), "b.csv", provider="anthropic")
+        ledger.save_lines(db, tenant, "anthropic", "import:b.csv", merge(parsed.lines), parsed.summary())
+    reconcile(db, tenant="acme")  # records acme's adjustment
+    app = make_app(dbp, "127.0.0.1")
+
+    status, _, html = get(app, "/reconcile?period=all&tenant=zeta", key_a)  # asks for zeta, gets acme
+    assert status == 200
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "HYPERLINK" not in html and "zeta" not in html
+    assert "Reconciled (billed days)" in html and "Estimated (billed days)" in html
+    assert "Subscription usage is excluded" in html
+    status, _, text = get(app, "/reconcile.json?period=all", key_a)
+    doc = json.loads(text)
+    assert {w["tenant"] for w in doc["windows"]} == {"acme"}
+    assert doc["totals"]["reconciled_usd"] == 5.0 and doc["windows"][0]["adjustment_usd"] == pytest.approx(1.0)
+    status, headers, text = get(app, "/reconcile.csv?period=all", key_z)
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    rows = text.splitlines()
+    assert rows[0].startswith("tenant,provider,day") and len(rows) == 2
+    assert "zeta" in rows[1] and "'=HYPERLINK" in rows[1] and "acme" not in text  # formula neutralized
+    # the admin (open localhost, no password) sees both tenants; the home card links the page
+    _, _, text = get(app, "/reconcile.json?period=all")
+    assert {w["tenant"] for w in json.loads(text)["windows"]} == {"acme", "zeta"}
+    assert json.loads(text)["unrecorded_adjustments"] == 0  # zeta is within tolerance
+    _, _, home = get(app, "/?period=all", key_a)
+    assert "Invoice reconciliation" in home and 'href="/reconcile?period=all"' in home
+    assert "Reconciled (billed): $5.00 over 1 day(s); 1 adjustment(s)" in home
+    assert get(app, "/reconcile", None)[0] == 200 and get(app, "/reconcile.xml")[0] == 404

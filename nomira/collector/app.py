@@ -18,7 +18,7 @@ from datetime import date
 from urllib.parse import unquote
 
 from nomira import rollups, store
-from nomira.collector import auth, pages
+from nomira.collector import auth, pages, reconcile_page
 from nomira.collector.http import HTTPError, Request, Response
 from nomira.exchange import parse_export
 from nomira.reports.aggregate import REGIME_LABELS
@@ -57,6 +57,7 @@ class App:
             ("GET", r"/project/(?P<name>[^/]+?)(?P<json>\.json)?", self.project),
             ("GET", r"/developer/(?P<name>[^/]+?)(?P<json>\.json)?", self.developer),
             ("GET", r"/compare/developers(?P<json>\.json)?", self.compare),
+            ("GET", r"/reconcile(?P<ext>\.json|\.csv)?", lambda req, ext=None: reconcile_page.view(self, req, ext)),
         ]
         self.compiled = [(m, re.compile(f"^{p}$"), v) for m, p, v in self.routes]
 
@@ -170,7 +171,7 @@ class App:
             raise HTTPError(400, f"period must be one of {', '.join(rollups.PERIODS)}", "period")
         tenant = viewer.tenant if not viewer.admin else (req.query.get("tenant") or None)
         return {"viewer": viewer, "period": period, "tenant": tenant, "since": rollups.since_day(period),
-                "login_used": "nomira_session" in req.cookies}
+                "login_used": "nomira_session" in req.cookies, "reconcile": True}
 
     def summary(self, ctx: dict) -> dict:
         db, tenant, since = self.db, ctx["tenant"], ctx["since"]
@@ -199,7 +200,7 @@ class App:
 
     def dashboard(self, req: Request) -> Response:
         ctx = self.ctx(req)
-        d = self.summary(ctx)
+        d = dict(self.summary(ctx), reconcile=reconcile_page.card(self.db, ctx))
         return Response.json(d) if req.path.endswith(".json") else Response.html(pages.dashboard(d, ctx))
 
     def api_summary(self, req: Request) -> Response:
