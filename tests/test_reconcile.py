@@ -137,8 +137,8 @@ def test_missing_day_classification_names_silent_developers(db):
     assert classes["2026-11-04"]["class"] == "observed_not_billed"  # inside the bill's span: an import gap
     assert classes["2026-11-05"]["class"] == "billed_not_observed"
     assert "2026-11-01" not in classes and "2026-11-02" not in classes
-    assert r["since"] == "2026-11-02" and r["until"] == "2026-11-05"  # the bills' span by default
-    assert r["totals"]["estimated_unbilled_usd"] == 3.0  # the 11-04 gap (11-01 is outside the span)
+    assert r["since"] == "2026-11-02" and r["until"] is None  # from the first billed day by default
+    assert r["totals"]["estimated_unbilled_usd"] == 3.0  # the 11-04 gap (11-01 is before the first bill)
     assert r["excluded_subscription"] == [{"tenant": "", "provider": "anthropic", "calls": 1, "value_usd": 9.0}]
     assert r["unrecorded_adjustments"] == 2 and r["adjustments"] == []  # record=False writes nothing
 

@@ -144,11 +144,11 @@ def _num(v) -> str:
 
 def render_report(r: dict) -> str:
     t = r["totals"]
-    out = [f"Reconciliation {r['since'] or ''}..{r['until'] or ''}"
+    out = [f"Reconciliation {r['since'] or 'start'}..{r['until'] or 'today'}"
            + (f"  tenant {r['tenant']}" if r["tenant"] else ""),
            f"  reconciled (billed days)  {usd(t['reconciled_usd'])}  = estimated {usd(t['estimated_billed_usd'])}"
            f" + adjustments {usd(t['adjustments_usd'])} + within tolerance {usd(t['within_tolerance_usd'])}",
-           f"  estimated (unbilled)      {usd(t['estimated_unbilled_usd'])}",
+           f"  estimated (not billed)    {usd(t['estimated_unbilled_usd'])}",
            "  tolerances: " + ", ".join(f"{k} {v['text']}" for k, v in r["tolerances"].items()), ""]
     rows = [[w["day"], w["provider"], w["model"] or "(all)", ",".join(w["accounts"]) or "—",
              "—" if w["billed_usd"] is None else usd(w["billed_usd"]), usd(w["estimated_usd"]),
@@ -156,7 +156,7 @@ def render_report(r: dict) -> str:
              _num(w["delta_requests"]), STATUS_LABEL.get(w["status"], w["status"])] for w in r["windows"]]
     if rows:
         out.append(table(["Day", "Provider", "Model", "Account", "Billed", "Estimated", "Δ cost", "Δ tokens",
-                          "Δ requests", "Status"], rows, "llllrrrrrl"))
+                          "Δ requests", "Status"], rows, "llllrrrrrl", max_width=150))
     for d in r["missing_days"]:
         line = f"  {d['day']} {d['provider']}: {d['class'].replace('_', ' ')}"
         if d.get("silent"):

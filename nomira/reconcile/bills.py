@@ -178,8 +178,8 @@ def parse_rows(rows, header: list[str], where, report: ParseReport, provider: st
 
     def cell(row, f):
         i = pick[f]
-        return row[i].strip() if i is not None and i < len(row) and isinstance(row[i], str) else (
-            row[i] if i is not None and i < len(row) else None)
+        value = row[i] if i is not None and i < len(row) else None
+        return value.strip() if isinstance(value, str) else value
     for n, row in rows:
         report.rows += 1
         if not any(str(c).strip() for c in row if c is not None):

@@ -84,6 +84,8 @@ def _window(tenant, provider, day, model, lines, est, tolerances) -> dict:
     if not lines:
         status = "observed_not_billed"
         reasons = ["model not on the bill" if model else "no bill line for this day (import gap)"]
+    elif not e["requests"] and not any(billed.values()):
+        status, reasons = "within", []  # a zero line (nothing billed, nothing seen) agrees
     elif not e["requests"]:
         status, reasons = "billed_not_observed", ["billed but no usage observed (missing ingest)"]
     else:
@@ -248,8 +250,8 @@ def reconcile(db, tenant: str | None = None, since: str | None = None, until: st
     """Read bills and events in scope, build windows; with `record`, write the adjustments."""
     tolerances = {**DEFAULT_TOLERANCES, **(tolerances or {})}
     lines = ledger.bill_lines(db, tenant, since, until)
-    if since is None and until is None and lines:  # the bills' span, not every event ever stored
-        since, until = min(ln["day"] for ln in lines), max(ln["day"] for ln in lines)
+    if since is None and until is None and lines:  # from the first billed day, not every event ever stored
+        since = min(ln["day"] for ln in lines)
     obs = ledger.observed(db, tenant, since, until)
     look = (date.fromisoformat(since) - timedelta(days=SILENT_LOOKBACK_DAYS)).isoformat() if since else None
     built = build(lines, obs, ledger.activity(db, tenant, look, until), tolerances)
