@@ -137,6 +137,7 @@ def test_missing_day_classification_names_silent_developers(db):
     assert classes["2026-11-04"]["class"] == "observed_not_billed"  # inside the bill's span: an import gap
     assert classes["2026-11-05"]["class"] == "billed_not_observed"
     assert "2026-11-01" not in classes and "2026-11-02" not in classes
+    assert {w["day"]: w.get("silent") for w in r["windows"]}["2026-11-02"] is None  # observed and within
     assert r["since"] == "2026-11-02" and r["until"] is None  # from the first billed day by default
     assert r["totals"]["estimated_unbilled_usd"] == 3.0  # the 11-04 gap (11-01 is before the first bill)
     assert r["excluded_subscription"] == [{"tenant": "", "provider": "anthropic", "calls": 1, "value_usd": 9.0}]
@@ -149,7 +150,10 @@ def test_adjustments_once_survive_replay_and_total_equals_bill(db):
     bill(db, [("2026-11-02", "claude-opus-4-7", 2.03),            # within: $0.03 <= $0.05
               ("2026-11-03", "claude-opus-4-7", 5.00),            # over: +$1.00
               ("2026-11-03", "claude-sonnet-4-5-20250929", 1.00)])  # within, date suffix normalized
+    store.ingest(db, [ev(5, "2026-10-30", 0.5, developer="cy", source="opencode")])
     first = reconcile(db)
+    over = next(w for w in first["windows"] if w["status"] == "over")
+    assert over["silent"] == [{"developer": "cy", "source": "opencode"}]  # billed above the estimate: who was quiet
     assert first["recorded"] == {"created": 1, "updated": 0, "unchanged": 0, "withdrawn": 0}
     assert first["counts"] == {"within": 2, "over": 1}
     (adj,) = first["adjustments"]

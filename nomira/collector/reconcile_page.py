@@ -69,6 +69,11 @@ def _num(v) -> str:
     return "—" if v is None else f"{v:,}"
 
 
+def _silent(w: dict) -> str:
+    names = ", ".join(f"{s['developer']} ({s['source']})" for s in w.get("silent") or [])
+    return f"; silent that day: {names}" if names else ""
+
+
 def _table(head: list[str], rows: list[list]) -> Markup:
     return Markup("<table><tr>" + join(Markup(f"<th>{esc(h)}</th>") for h in head) + "</tr>"
                   + join(Markup("<tr>" + join(Markup(f"<td>{esc(c)}</td>") for c in r) + "</tr>") for r in rows)
@@ -87,7 +92,7 @@ def page(r: dict, ctx: dict) -> str:
               _money(d["delta_usd"]), d["basis"], STATUS_TEXT[d["status"]]] for d in r["daily"]]
     flagged = [[*lead(w), w["day"], w["provider"], w["model"] or "(all)", ", ".join(w["accounts"]) or "—",
                 _money(w["billed_usd"]), money(w["estimated_usd"]), _num(w["delta_tokens"]),
-                _num(w["delta_requests"]), "; ".join(w["reasons"]), _money(w["adjustment_usd"])]
+                _num(w["delta_requests"]), "; ".join(w["reasons"]) + _silent(w), _money(w["adjustment_usd"])]
                for w in r["windows"] if w["status"] != "within"]
     missing = [[*lead(d), d["day"], d["provider"], STATUS_TEXT[d["class"]],
                 ", ".join(f"{s['developer']} ({s['source']})" for s in d.get("silent", [])) or "—"]

@@ -162,6 +162,10 @@ def render_report(r: dict) -> str:
         if d.get("silent"):
             line += "; silent: " + ", ".join(f"{s['developer']} ({s['source']})" for s in d["silent"])
         out.append(line)
+    for w in r["windows"]:
+        if w["status"] == "over" and w.get("silent"):
+            out.append(f"  {w['day']} {w['provider']} {w['model'] or '(all)'}: billed above the estimate; silent: "
+                       + ", ".join(f"{s['developer']} ({s['source']})" for s in w["silent"]))
     for a in r["adjustments"]:
         out.append(f"  adjustment #{a['id']} {a['day']} {a['provider']} {a['model'] or '(all)'}: "
                    f"{usd(a['cost_usd'])} — {a['reason']} [from {a['bill_ref']}]")

@@ -178,6 +178,9 @@ def _name_silent(days: list[dict], windows: list[dict], activity: list[tuple]) -
         for i in range(1, SILENT_LOOKBACK_DAYS + 1):
             before |= active.get((key[0], key[1], (d0 - timedelta(days=i)).isoformat()), set())
         day["silent"] = [{"developer": dev, "source": src} for dev, src in sorted(before - active.get(key, set()))]
+        for w in windows:
+            if (w["tenant"], w["provider"], w["day"]) == key:
+                w["silent"] = day["silent"]
 
 
 def summarize(built: dict, recorded: list[dict], tolerances: dict) -> dict:
