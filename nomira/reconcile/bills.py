@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from nomira.events import provider_for_model
 from nomira.pricing.table import candidate_keys
@@ -82,6 +83,7 @@ class ParseReport:
                 "notes": self.notes}
 
 
+@lru_cache(maxsize=4096)
 def model_key(model: str | None) -> str:
     """One spelling per model (lower case, no provider prefix or date suffix), shared with events."""
     m = (model or "").split(",")[0].strip().lower()  # OpenAI line items read "gpt-4o-2024-08-06, input"

@@ -81,25 +81,19 @@ def imports(db: sqlite3.Connection, tenant: str | None, limit: int = 20) -> list
 
 
 def observed(db: sqlite3.Connection, tenant: str | None, since: str | None, until: str | None) -> list[dict]:
-    """Event-derived calls, tokens and cost per tenant/provider/day/model/regime.
+    """Event-derived calls, tokens and cost per tenant/provider/day/model/regime/developer/source.
 
-    Reads `events` (rollups carry neither provider nor model x regime): one grouped scan of
-    the reconciled days, for the CLI report and the /reconcile page.
+    Reads `events` (rollups carry neither provider, source nor model x regime): one grouped
+    scan of the reconciled days serves both the windows and the who-went-silent question.
     """
     where, params = _scope(tenant, since, until)
-    return [{"tenant": t, "provider": p, "day": d, "model": m or "", "regime": g, "calls": n, "tokens": tok or 0,
-             "cost_usd": c or 0.0, "unpriced_calls": u or 0}
-            for t, p, d, m, g, n, tok, c, u in db.execute(
-                f"SELECT tenant, provider, day, model, regime, COUNT(*), SUM({_BILLED_TOKENS}), "
-                f"SUM(COALESCE(cost_usd, 0)), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM events{where} "
-                "GROUP BY tenant, provider, day, model, regime", params)]
-
-
-def activity(db: sqlite3.Connection, tenant: str | None, since: str | None, until: str | None) -> list[tuple]:
-    """(tenant, provider, day, developer, source) seen: who was active, to name who went silent."""
-    where, params = _scope(tenant, since, until)
-    return db.execute(f"SELECT DISTINCT tenant, provider, day, developer, source FROM events{where}",
-                      params).fetchall()
+    keys = ("tenant", "provider", "day", "model", "regime", "developer", "source")
+    return [{**dict(zip(keys, r[:7])), "calls": r[7], "tokens": r[8] or 0, "cost_usd": r[9] or 0.0,
+             "unpriced_calls": r[10] or 0}
+            for r in db.execute(
+                f"SELECT {', '.join(keys)}, COUNT(*), SUM({_BILLED_TOKENS}), SUM(COALESCE(cost_usd, 0)), "
+                f"SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM events{where} "
+                f"GROUP BY {', '.join(keys)}", params)]
 
 
 def adjustments(db: sqlite3.Connection, tenant: str | None, since: str | None = None,

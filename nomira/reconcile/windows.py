@@ -111,7 +111,7 @@ def _adjustment(w: dict) -> dict:
             "bill_ref": w["bill_ref"]}
 
 
-def build(lines: list[dict], observed: list[dict], activity: list[tuple], tolerances: dict | None = None) -> dict:
+def build(lines: list[dict], observed: list[dict], tolerances: dict | None = None, since: str | None = None) -> dict:
     """Windows, per-day classification, adjustments wanted and totals; pure."""
     tolerances = tolerances or DEFAULT_TOLERANCES
     billed_days: dict[tuple, list[dict]] = defaultdict(list)
@@ -124,7 +124,10 @@ def build(lines: list[dict], observed: list[dict], activity: list[tuple], tolera
     seen: dict[tuple, dict[str, dict]] = defaultdict(dict)
     excluded: dict[tuple, dict] = {}
     unbilled = 0.0
+    activity = {(o["tenant"], o["provider"], o["day"], o["developer"], o["source"]) for o in observed}
     for o in observed:
+        if since is not None and o["day"] < since:
+            continue  # the week before: only to see who was active
         key = (o["tenant"], o["provider"], o["day"])
         if o["regime"] == "subscription":
             x = excluded.setdefault(key[:2], {"tenant": key[0], "provider": key[1], "calls": 0, "value_usd": 0.0})
@@ -162,7 +165,7 @@ def build(lines: list[dict], observed: list[dict], activity: list[tuple], tolera
             "estimated_unbilled_usd": unbilled}
 
 
-def _name_silent(days: list[dict], windows: list[dict], activity: list[tuple]) -> None:
+def _name_silent(days: list[dict], windows: list[dict], activity: set[tuple]) -> None:
     """Who was active in the week before a short day but silent on it: where ingest went missing."""
     active: dict[tuple, set] = defaultdict(set)
     for t, p, d, dev, src in activity:
@@ -255,9 +258,8 @@ def reconcile(db, tenant: str | None = None, since: str | None = None, until: st
     lines = ledger.bill_lines(db, tenant, since, until)
     if since is None and until is None and lines:  # from the first billed day, not every event ever stored
         since = min(ln["day"] for ln in lines)
-    obs = ledger.observed(db, tenant, since, until)
     look = (date.fromisoformat(since) - timedelta(days=SILENT_LOOKBACK_DAYS)).isoformat() if since else None
-    built = build(lines, obs, ledger.activity(db, tenant, look, until), tolerances)
+    built = build(lines, ledger.observed(db, tenant, look, until), tolerances, since)
     changes = ledger.sync_adjustments(db, built["wanted"], tenant, since, until) if record and lines else None
     report = summarize(built, ledger.adjustments(db, tenant, since, until), tolerances)
     report.update({"tenant": tenant, "since": since, "until": until, "recorded": changes,
