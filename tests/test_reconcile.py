@@ -432,3 +432,17 @@ def test_page_tenant_scoping_escaping_and_twins(tmp_path, monkeypatch):
     assert "Invoice reconciliation" in home and 'href="/reconcile?period=all"' in home
     assert "Reconciled (billed): $5.00 over 1 day(s); 1 adjustment(s)" in home
     assert get(app, "/reconcile", None)[0] == 200 and get(app, "/reconcile.xml")[0] == 404
+
+
+def test_migration_on_an_old_store_and_empty_import(tmp_path, capsys):
+    path = tmp_path / "old.db"
+    old = store.open_db(path, migrate_upto=6)  # the shape before reconciliation
+    store.ingest(old, [ev(1, "2026-11-03", 1.0)])
+    old.close()
+    db = store.open_db(path)
+    assert "0009_reconcile" in {r[0] for r in db.execute("SELECT name FROM _nomira_migrations")}
+    assert ledger.bill_lines(db, None) == [] and len(store.canonical_rows(db)) == 1
+    f = tmp_path / "eur.csv"
+    f.write_text("date,model,cost,currency\n2026-11-03,claude-opus-4-7,3.00,EUR\n")
+    rc, _, err = run_cli(capsys, "reconcile", "import", f, "--db", path)
+    assert rc == 2 and "no USD bill lines in 1 row(s)" in err and "EUR" in err

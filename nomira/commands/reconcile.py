@@ -93,6 +93,11 @@ def _import(args) -> int:
         parsed = parse_file(data, name, args.provider, args.account)
     except BillFormatError as exc:
         raise UserError(f"{args.file}: {exc}") from exc
+    if not parsed.lines:
+        s = parsed.summary()
+        raise UserError(f"{args.file}: no USD bill lines in {s['rows']} row(s) (skipped currencies "
+                        f"{s['skipped_currency'] or 'none'}, {s['garbage']} unreadable"
+                        + (f", e.g. {s['garbage_samples'][0]}" if s["garbage_samples"] else "") + ")")
     providers = sorted({ln.provider for ln in parsed.lines})
     _say_import(args, _store_lines(args, args.provider or "+".join(providers) or "unknown", f"import:{name}",
                                    parsed))

@@ -104,7 +104,7 @@ def adjustments(db: sqlite3.Connection, tenant: str | None, since: str | None = 
                         "ORDER BY tenant, provider, day, model", params):
         d = dict(zip(ADJ_COLS, r))
         d["bill_line_ids"] = json.loads(d["bill_line_ids"])
-        out.append(d)
+        out.append({"kind": "reconcile_adjustment", **d})
     return out
 
 

@@ -87,7 +87,9 @@ def _window(tenant, provider, day, model, lines, est, tolerances) -> dict:
     elif not e["requests"] and not any(billed.values()):
         status, reasons = "within", []  # a zero line (nothing billed, nothing seen) agrees
     elif not e["requests"]:
-        status, reasons = "billed_not_observed", ["billed but no usage observed (missing ingest)"]
+        status = "billed_not_observed"
+        reasons = [f"model {model} billed but not observed (missing ingest, or a line item events do not carry)"
+                   if model else "billed but no usage observed (missing ingest)"]
     else:
         status, reasons = compare(billed, e, tolerances)
     basis = "reconciled" if billed["cost"] is not None else "estimated"
