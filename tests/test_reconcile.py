@@ -446,3 +446,15 @@ def test_migration_on_an_old_store_and_empty_import(tmp_path, capsys):
     f.write_text("date,model,cost,currency\n2026-11-03,claude-opus-4-7,3.00,EUR\n")
     rc, _, err = run_cli(capsys, "reconcile", "import", f, "--db", path)
     assert rc == 2 and "no USD bill lines in 1 row(s)" in err and "EUR" in err
+
+
+def test_hostile_values_are_counted_not_crashing():
+    text = ("date,model,cost,tokens\n999999999999999999999,claude-opus-4-7,1,1\n2026-11-03,claude-opus-4-7,nan,1\n"
+            "2026-11-03,claude-opus-4-7,1e400,2\n2026-11-04,claude-opus-4-7,1,inf\n")
+    r = parse_file(text.encode(), "x.csv")
+    assert r.garbage == 3 and [(ln.day, ln.cost_usd, ln.tokens) for ln in r.lines] == [("2026-11-04", 1.0, None)]
+    doc = {"data": [{"starting_at": "2026-11-03T00:00:00Z",
+                     "results": [{"amount": None}, {"amount": {"value": "x"}}, "str", {"foo": 1}]},
+                    {"start_time": "nope", "results": [{"amount": 1}]}]}
+    r = parse_file(json.dumps(doc).encode(), "x.json")
+    assert r.lines == [] and r.garbage == 5 and r.rows == 5

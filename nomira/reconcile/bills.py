@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -94,7 +95,10 @@ def parse_day(value) -> str | None:
     """A UTC day from the spellings exports use; None when unreadable."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, timezone.utc).date().isoformat()
+        try:
+            return datetime.fromtimestamp(seconds, timezone.utc).date().isoformat()
+        except (ValueError, OverflowError, OSError):
+            return None
     t = str(value or "").strip()
     if not t:
         return None
@@ -122,7 +126,7 @@ def parse_money(value) -> tuple[float | None, str | None]:
     if isinstance(value, bool) or value is None:
         return None, None
     if isinstance(value, (int, float)):
-        return float(value), None
+        return (float(value) if math.isfinite(value) else None), None
     t = str(value).strip()
     cur = None
     m = re.match(r"^([A-Za-z]{3})\s+(.*)$", t) or re.match(r"^(.*?)\s+([A-Za-z]{3})$", t)
@@ -141,6 +145,8 @@ def parse_money(value) -> tuple[float | None, str | None]:
         amount = float(t)
     except ValueError:
         return None, cur
+    if not math.isfinite(amount):
+        return None, cur
     return (-amount if negative else amount), (cur.upper() if cur else None)
 
 
@@ -149,7 +155,7 @@ def _int(value) -> int | None:
         return None
     try:
         return int(float(str(value).replace(",", "")))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -285,13 +291,13 @@ def api_page(bucket: dict, where: str, report: ParseReport, account: str | None 
                 report.skipped_currency[cur] = report.skipped_currency.get(cur, 0) + 1
                 continue
             report.lines.append(BillLine(prov, acct, day, model, cost / 100 if anthropic else cost, None, None, ref))
-        elif anthropic:
+        elif anthropic and ("uncached_input_tokens" in r or "output_tokens" in r):
             cc = r.get("cache_creation") or {}
             tokens = sum(_int(v) or 0 for v in (r.get("uncached_input_tokens"), r.get("cache_read_input_tokens"),
                                                  cc.get("ephemeral_5m_input_tokens"),
                                                  cc.get("ephemeral_1h_input_tokens"), r.get("output_tokens")))
             report.lines.append(BillLine(prov, acct, day, model, None, tokens, None, ref))
-        elif "input_tokens" in r or "num_model_requests" in r:
+        elif not anthropic and ("input_tokens" in r or "num_model_requests" in r):
             tokens = (_int(r.get("input_tokens")) or 0) + (_int(r.get("output_tokens")) or 0)
             report.lines.append(BillLine(prov, acct, day, model, None, tokens, _int(r.get("num_model_requests")),
                                          ref))
