@@ -124,7 +124,8 @@ def test_missing_day_classification_names_silent_developers(db):
                                                                      source="codex"),
                       ev(3, "2026-11-02", 2.0, developer="ana"),
                       ev(4, "2026-11-04", 3.0, developer="ana"),
-                      ev(5, "2026-11-03", 9.0, regime="subscription")])
+                      ev(5, "2026-11-03", 9.0, regime="subscription"),
+                      ev(6, "2026-11-03", 0.5, regime="mixed", source="codex")])  # mixed: by its source
     bill(db, [("2026-11-02", "claude-opus-4-7", 2.0), ("2026-11-03", "claude-opus-4-7", 5.0),
               ("2026-11-05", "claude-opus-4-7", 1.0)])
     r = reconcile(db, record=False)
@@ -133,6 +134,7 @@ def test_missing_day_classification_names_silent_developers(db):
     # ...but ana did ship that day (on her plan): only bo's codex went silent
     assert classes["2026-11-03"]["silent"] == [{"developer": "bo", "source": "codex"}]
     assert classes["2026-11-05"]["silent"] == [{"developer": "ana", "source": "claude_code"},
+                                               {"developer": "ana", "source": "codex"},
                                                {"developer": "bo", "source": "codex"}]
     assert classes["2026-11-04"]["class"] == "observed_not_billed"  # inside the bill's span: an import gap
     assert classes["2026-11-05"]["class"] == "billed_not_observed"
@@ -140,7 +142,8 @@ def test_missing_day_classification_names_silent_developers(db):
     assert {w["day"]: w.get("silent") for w in r["windows"]}["2026-11-02"] is None  # observed and within
     assert r["since"] == "2026-11-02" and r["until"] is None  # from the first billed day by default
     assert r["totals"]["estimated_unbilled_usd"] == 3.0  # the 11-04 gap (11-01 is before the first bill)
-    assert r["excluded_subscription"] == [{"tenant": "", "provider": "anthropic", "calls": 1, "value_usd": 9.0}]
+    assert r["excluded_subscription"] == [{"tenant": "", "provider": "anthropic", "calls": 2, "value_usd": 9.5}]
+    assert any("--regime api" in s for s in r["next_steps"])
     assert r["unrecorded_adjustments"] == 2 and r["adjustments"] == []  # record=False writes nothing
 
 

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 
 from nomira.reconcile import ledger
 from nomira.reconcile.bills import model_key
+from nomira.reports.aggregate import SUBSCRIPTION_SOURCES
 from nomira.reports.render import usd
 
 SILENT_LOOKBACK_DAYS = 7
@@ -114,7 +115,8 @@ def _adjustment(w: dict) -> dict:
 
 
 def build(lines: list[dict], observed: list[dict], tolerances: dict | None = None, since: str | None = None) -> dict:
-    """Windows, per-day classification, adjustments wanted and totals; pure."""
+    """Windows, per-day classes and the adjustments they call for; pure (`observed` may start a week
+    before `since`: those rows only tell who was active)."""
     tolerances = tolerances or DEFAULT_TOLERANCES
     billed_days: dict[tuple, list[dict]] = defaultdict(list)
     for ln in lines:
@@ -131,7 +133,7 @@ def build(lines: list[dict], observed: list[dict], tolerances: dict | None = Non
         if since is not None and o["day"] < since:
             continue  # the week before: only to see who was active
         key = (o["tenant"], o["provider"], o["day"])
-        if o["regime"] == "subscription":
+        if o["regime"] == "subscription" or (o["regime"] == "mixed" and o["source"] in SUBSCRIPTION_SOURCES):
             x = excluded.setdefault(key[:2], {"tenant": key[0], "provider": key[1], "calls": 0, "value_usd": 0.0})
             x["calls"] += o["calls"]
             x["value_usd"] += o["cost_usd"]
@@ -243,6 +245,9 @@ def summarize(built: dict, recorded: list[dict], tolerances: dict) -> dict:
     if counts.get("over"):
         steps.append("Over tolerance: check unpriced or new models and price overrides; the adjustment keeps "
                      "the reconciled total equal to the bill meanwhile.")
+    if built["excluded_subscription"]:
+        steps.append("Subscription calls were left out; if they were in fact billed per token (an API key in "
+                     "Claude Code or Codex), ship them with `nomira ship --regime api`.")
     if not windows:
         steps.append("No bill imported yet: `nomira reconcile import FILE` or `nomira reconcile fetch`.")
     return {"tolerances": {k: {"pct": v.pct, "floor": v.floor, "text": str(v)} for k, v in tolerances.items()},
