@@ -76,7 +76,8 @@ COMMANDS = {
 FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--replay": (["replay"], False),
                 "--serve": (["serve"], False), "--create-tenant": (["tenant", "create"], True),
                 "--list-tenants": (["tenant", "list"], False), "--update-prices": (["prices", "--update"], False),
-                "--reconcile-import": (["reconcile", "import"], True), "--reconcile-fetch": (["reconcile", "fetch"], False)}
+                "--reconcile-import": (["reconcile", "import"], True),
+                "--reconcile-fetch": (["reconcile", "fetch"], False)}
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:

@@ -372,6 +372,13 @@ def test_fetch_needs_the_key_from_the_environment(tmp_path, monkeypatch, capsys)
     assert rc == 2 and "OPENAI_ADMIN_KEY" in err
 
 
+def test_help(capsys):
+    from nomira.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main(["reconcile", "--help"])
+    assert exc.value.code == 0 and "--cost-tolerance" in capsys.readouterr().out
+
+
 def test_cli_import_and_report(tmp_path, capsys):
     f = tmp_path / "bill.csv"
     f.write_text(MESSY_CSV)

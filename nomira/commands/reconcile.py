@@ -28,7 +28,7 @@ def add_arguments(name, p) -> None:
     p.add_argument("--base-url", default=None, help="API base URL for fetch (default the provider's)")
     for dim, default in (("cost", "1%,0.05"), ("tokens", "1%,200"), ("requests", "1%,3")):
         p.add_argument(f"--{dim}-tolerance", default=default, metavar="PCT,FLOOR",
-                       help=f"{dim} tolerance: max(percent of the bill, floor) (default {default})")
+                       help=f"{dim} tolerance: max(percent of the bill, floor) (default {default.replace('%', '%%')})")
     p.set_defaults(func=cmd_reconcile)
 
 
