@@ -115,6 +115,10 @@ def _m0009_reconcile(db: sqlite3.Connection) -> None:
         tokens INTEGER, requests INTEGER, reason TEXT NOT NULL, bill_line_ids TEXT NOT NULL,
         bill_ref TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
         UNIQUE (tenant, provider, day, model))""")
+    # the last `nomira reconcile` run per scope ('*' = every tenant): /reconcile reads it instead of
+    # grouping millions of events on every view
+    db.execute("""CREATE TABLE reconcile_runs (scope TEXT PRIMARY KEY, since TEXT, until TEXT,
+        raw_watermark INTEGER NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL)""")
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [

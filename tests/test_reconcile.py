@@ -416,8 +416,10 @@ def test_page_tenant_scoping_escaping_and_twins(tmp_path, monkeypatch):
         text = f'date,model,account,cost\n2026-11-03,claude-opus-4-7,"{account.replace(chr(34), 2 * chr(34))}",{cost}\n'
         parsed = parse_file(text.encode(), "b.csv", provider="anthropic")
         ledger.save_lines(db, tenant, "anthropic", "import:b.csv", merge(parsed.lines), parsed.summary())
-    reconcile(db, tenant="acme")  # records acme's adjustment
     app = make_app(dbp, "127.0.0.1")
+    _, _, text = get(app, "/reconcile.json?period=all", key_a)  # no run yet: says what to do, reads no events
+    assert json.loads(text)["windows"] == [] and "Run `nomira reconcile`" in json.loads(text)["next_steps"][0]
+    reconcile(db)  # the run the page shows: every tenant, acme's adjustment recorded
 
     status, _, html = get(app, "/reconcile?period=all&tenant=zeta", key_a)  # asks for zeta, gets acme
     assert status == 200
@@ -442,6 +444,13 @@ def test_page_tenant_scoping_escaping_and_twins(tmp_path, monkeypatch):
     assert "Invoice reconciliation" in home and 'href="/reconcile?period=all"' in home
     assert "Reconciled (billed): $5.00 over 1 day(s); 1 adjustment(s)" in home
     assert get(app, "/reconcile", None)[0] == 200 and get(app, "/reconcile.xml")[0] == 404
+    # a later event or import marks the stored run stale, until the next run
+    store.ingest(db, [ev(3, "2026-11-03", 1.0)], tenant="acme")
+    doc = json.loads(get(app, "/reconcile.json?period=all", key_a)[2])
+    assert doc["stale"] == ["1 event(s) arrived after this run"] and doc["next_steps"][0].startswith("Run `nomira")
+    reconcile(db, tenant="acme")  # a newer run for acme only: acme's view uses it, the withdrawn adjustment too
+    doc = json.loads(get(app, "/reconcile.json?period=all", key_a)[2])
+    assert doc["stale"] == [] and doc["counts"] == {"within": 1} and doc["adjustments"] == []
 
 
 def test_migration_on_an_old_store_and_empty_import(tmp_path, capsys):

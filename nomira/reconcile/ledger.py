@@ -142,3 +142,31 @@ def sync_adjustments(db: sqlite3.Connection, wanted: list[dict], tenant: str | N
         db.execute("ROLLBACK")
         raise
     return counts
+
+
+def save_run(db: sqlite3.Connection, scope: str, since: str | None, until: str | None, body: dict) -> None:
+    """Keep the last run per scope; `raw_watermark` tells a reader whether events arrived since."""
+    raw = db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0] or 0
+    db.execute("INSERT INTO reconcile_runs (scope, since, until, raw_watermark, body, created_at) "
+               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET since = excluded.since, "
+               "until = excluded.until, raw_watermark = excluded.raw_watermark, body = excluded.body, "
+               "created_at = excluded.created_at", (scope, since, until, raw, json.dumps(body), _now()))
+
+
+def load_run(db: sqlite3.Connection, tenant: str | None) -> dict | None:
+    """The newest run that covers `tenant` (None: every tenant): its own scope or the all-tenant one."""
+    scopes = ["*"] if tenant is None else ["*", tenant]
+    row = db.execute(f"SELECT scope, since, until, raw_watermark, body, created_at FROM reconcile_runs WHERE scope "
+                     f"IN ({', '.join('?' * len(scopes))}) ORDER BY created_at DESC LIMIT 1", scopes).fetchone()
+    if row is None:
+        return None
+    scope, since, until, raw, body, created = row
+    return {"scope": scope, "since": since, "until": until, "raw_watermark": raw, "built": json.loads(body),
+            "created_at": created}
+
+
+def freshness(db: sqlite3.Connection, tenant: str | None) -> dict:
+    """Cheap markers a stored run is compared with: newest raw event id and newest bill import."""
+    where, params = _scope(tenant, None, None)
+    return {"raw_watermark": db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0] or 0,
+            "last_import_at": db.execute(f"SELECT MAX(created_at) FROM bill_imports{where}", params).fetchone()[0]}

@@ -126,21 +126,22 @@ def build(lines: list[dict], observed: list[dict], tolerances: dict | None = Non
         lo, hi = coverage.get((t, p), (d, d))
         coverage[(t, p)] = (min(lo, d), max(hi, d))
     seen: dict[tuple, dict[str, dict]] = defaultdict(dict)
-    excluded: dict[tuple, dict] = {}
-    unbilled = 0.0
+    excluded: dict[tuple, dict] = {}  # per tenant/provider/day, so a page can narrow by tenant and period
+    unbilled: dict[tuple, float] = defaultdict(float)
     activity = {(o["tenant"], o["provider"], o["day"], o["developer"], o["source"]) for o in observed}
     for o in observed:
         if since is not None and o["day"] < since:
             continue  # the week before: only to see who was active
         key = (o["tenant"], o["provider"], o["day"])
         if o["regime"] == "subscription" or (o["regime"] == "mixed" and o["source"] in SUBSCRIPTION_SOURCES):
-            x = excluded.setdefault(key[:2], {"tenant": key[0], "provider": key[1], "calls": 0, "value_usd": 0.0})
+            x = excluded.setdefault(key, {"tenant": key[0], "provider": key[1], "day": key[2], "calls": 0,
+                                          "value_usd": 0.0})
             x["calls"] += o["calls"]
             x["value_usd"] += o["cost_usd"]
             continue
         span = coverage.get(key[:2])
         if span is None or not span[0] <= key[2] <= span[1]:
-            unbilled += o["cost_usd"]  # outside any imported bill: an estimate, not a gap
+            unbilled[key] += o["cost_usd"]  # outside any imported bill: an estimate, not a gap
             continue
         agg = seen[key].setdefault(model_key(o["model"]), {"calls": 0, "tokens": 0, "cost_usd": 0.0,
                                                            "unpriced_calls": 0})
@@ -165,8 +166,14 @@ def build(lines: list[dict], observed: list[dict], tolerances: dict | None = Non
     _name_silent(days, windows, activity)
     return {"windows": windows, "days": days, "wanted": [_adjustment(w) for w in windows
                                                          if w["status"] in ("over", "billed_not_observed")],
-            "excluded_subscription": sorted(excluded.values(), key=lambda x: (x["tenant"], x["provider"])),
-            "estimated_unbilled_usd": unbilled}
+            "excluded": [excluded[k] for k in sorted(excluded)],
+            "unbilled": [{"tenant": t, "provider": p, "day": d, "cost_usd": c} for (t, p, d), c in sorted(unbilled.items())]}
+
+
+def narrow(built: dict, tenant: str | None, since: str | None) -> dict:
+    """The part of a (stored) run one view may see: its tenant, from its first day."""
+    keep = lambda r: (tenant is None or r["tenant"] == tenant) and (since is None or r["day"] >= since)  # noqa: E731
+    return {k: [r for r in v if keep(r)] for k, v in built.items()}
 
 
 def _name_silent(days: list[dict], windows: list[dict], activity: set[tuple]) -> None:
@@ -203,7 +210,7 @@ def summarize(built: dict, recorded: list[dict], tolerances: dict) -> dict:
               "estimated_billed_usd": sum(w["estimated_usd"] for w in billed),
               "adjustments_usd": sum(w["adjustment_usd"] or 0.0 for w in billed if w["status"] != "within"),
               "within_tolerance_usd": sum(w["delta_usd"] for w in billed if w["status"] == "within"),
-              "estimated_unbilled_usd": built["estimated_unbilled_usd"] + sum(
+              "estimated_unbilled_usd": sum(u["cost_usd"] for u in built["unbilled"]) + sum(
                   w["estimated_usd"] for w in windows if w["billed_usd"] is None)}
     daily: dict[tuple, dict] = {}
     for w in windows:
@@ -245,7 +252,13 @@ def summarize(built: dict, recorded: list[dict], tolerances: dict) -> dict:
     if counts.get("over"):
         steps.append("Over tolerance: check unpriced or new models and price overrides; the adjustment keeps "
                      "the reconciled total equal to the bill meanwhile.")
-    if built["excluded_subscription"]:
+    excluded: dict[tuple, dict] = {}
+    for x in built["excluded"]:
+        e = excluded.setdefault((x["tenant"], x["provider"]), {"tenant": x["tenant"], "provider": x["provider"],
+                                                                "calls": 0, "value_usd": 0.0})
+        e["calls"] += x["calls"]
+        e["value_usd"] += x["value_usd"]
+    if excluded:
         steps.append("Subscription calls were left out; if they were in fact billed per token (an API key in "
                      "Claude Code or Codex), ship them with `nomira ship --regime api`.")
     if not windows:
@@ -254,7 +267,7 @@ def summarize(built: dict, recorded: list[dict], tolerances: dict) -> dict:
             "totals": totals, "counts": counts, "daily": sorted(daily.values(), key=lambda r: (
                 r["tenant"], r["provider"], r["day"])), "windows": windows, "missing_days": missing,
             "adjustments": recorded, "unrecorded_adjustments": len(unrecorded),
-            "excluded_subscription": built["excluded_subscription"], "subscription_note": SUBSCRIPTION_NOTE,
+            "excluded_subscription": [excluded[k] for k in sorted(excluded)], "subscription_note": SUBSCRIPTION_NOTE,
             "warnings": warnings, "next_steps": steps}
 
 
@@ -267,8 +280,39 @@ def reconcile(db, tenant: str | None = None, since: str | None = None, until: st
         since = min(ln["day"] for ln in lines)
     look = (date.fromisoformat(since) - timedelta(days=SILENT_LOOKBACK_DAYS)).isoformat() if since else None
     built = build(lines, ledger.observed(db, tenant, look, until), tolerances, since)
-    changes = ledger.sync_adjustments(db, built["wanted"], tenant, since, until) if record and lines else None
+    changes = None
+    if record:
+        changes = ledger.sync_adjustments(db, built["wanted"], tenant, since, until) if lines else None
+        ledger.save_run(db, "*" if tenant is None else tenant, since, until,
+                        {"built": built, "tolerances": {k: [v.pct, v.floor] for k, v in tolerances.items()}})
     report = summarize(built, ledger.adjustments(db, tenant, since, until), tolerances)
     report.update({"tenant": tenant, "since": since, "until": until, "recorded": changes,
                    "imports": ledger.imports(db, tenant)})
     return report
+
+
+def stored(db, tenant: str | None, since: str | None) -> dict:
+    """The report a dashboard view shows: the last recorded run, narrowed to the view, with how
+    fresh it is. Reads no events."""
+    run = ledger.load_run(db, tenant)
+    fresh = ledger.freshness(db, tenant)
+    if run is None:
+        report = summarize({"windows": [], "days": [], "wanted": [], "excluded": [], "unbilled": []}, [],
+                           DEFAULT_TOLERANCES)
+        report["next_steps"].insert(0, "Run `nomira reconcile` (after an import or fetch): this page shows its "
+                                       "last run.")
+        return {**report, "tenant": tenant, "since": since, "as_of": None, "stale": []}
+    body = run["built"]
+    tolerances = {k: Tolerance(*v) for k, v in body["tolerances"].items()}
+    since = max(filter(None, (since, run["since"])), default=None)
+    report = summarize(narrow(body["built"], tenant, since), ledger.adjustments(db, tenant, since, run["until"]),
+                       tolerances)
+    stale = []
+    if fresh["last_import_at"] and fresh["last_import_at"] > run["created_at"]:
+        stale.append("bills were imported after this run")
+    if fresh["raw_watermark"] > run["raw_watermark"]:
+        stale.append(f"{fresh['raw_watermark'] - run['raw_watermark']:,} event(s) arrived after this run")
+    if stale:
+        report["next_steps"].insert(0, f"Run `nomira reconcile` to refresh: {'; '.join(stale)}.")
+    return {**report, "tenant": tenant, "since": since, "until": run["until"], "as_of": run["created_at"],
+            "stale": stale, "imports": ledger.imports(db, tenant)}
