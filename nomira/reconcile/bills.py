@@ -258,6 +258,8 @@ def parse_json(doc, name: str, provider: str | None = None, account: str | None 
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise BillFormatError("JSON is neither a list of bill rows nor a cost/usage API response")
     report = ParseReport()
+    if not rows:
+        return report
     header = sorted({k for r in rows for k in r})
     parse_rows(((i, [r.get(k) for k in header]) for i, r in enumerate(rows, 1)), header, name, report, provider,
                account)
