@@ -88,7 +88,11 @@ class ParseReport:
 def model_key(model: str | None) -> str:
     """One spelling per model (lower case, no provider prefix or date suffix), shared with events."""
     m = (model or "").split(",")[0].strip().lower()  # OpenAI line items read "gpt-4o-2024-08-06, input"
-    return min(candidate_keys(m), key=lambda k: (len(k), k)) if m else ""
+    if not m:
+        return ""
+    # the price table's own spellings (a newer table pairs each with what it leaves unpriced)
+    keys = [k[0] if isinstance(k, tuple) else k for k in candidate_keys(m)]
+    return min(keys, key=lambda k: (len(k), k))
 
 
 def parse_day(value) -> str | None:
