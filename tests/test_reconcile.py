@@ -387,6 +387,7 @@ def test_cli_import_and_report(tmp_path, capsys):
     assert rc == 0 and "skipped 1 row(s) in EUR" in err and "2 unreadable row(s)" in err
     rc, out, _ = run_cli(capsys, "reconcile", "--db", dbp)
     assert rc == 0 and "reconciled (billed days)  $1,245.75" in out and "Subscription usage is excluded" in out
+    assert "import:bill.csv" in out and "skipped rows 1 in EUR, 1 in GBP (not converted); 2 unreadable" in out
     rc, out, _ = run_cli(capsys, "reconcile", "--db", dbp, "--json")
     assert json.loads(out)["counts"] == {"billed_not_observed": 3}
 

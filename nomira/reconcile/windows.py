@@ -286,8 +286,8 @@ def reconcile(db, tenant: str | None = None, since: str | None = None, until: st
         ledger.save_run(db, "*" if tenant is None else tenant, since, until,
                         {"built": built, "tolerances": {k: [v.pct, v.floor] for k, v in tolerances.items()}})
     report = summarize(built, ledger.adjustments(db, tenant, since, until), tolerances)
-    report.update({"tenant": tenant, "since": since, "until": until, "recorded": changes,
-                   "imports": ledger.imports(db, tenant)})
+    report.update({"tenant": tenant, "since": since, "until": until, "recorded": changes})
+    _with_imports(report, ledger.imports(db, tenant))
     return report
 
 
@@ -314,5 +314,20 @@ def stored(db, tenant: str | None, since: str | None) -> dict:
         stale.append(f"{fresh['raw_watermark'] - run['raw_watermark']:,} event(s) arrived after this run")
     if stale:
         report["next_steps"].insert(0, f"Run `nomira reconcile` to refresh: {'; '.join(stale)}.")
-    return {**report, "tenant": tenant, "since": since, "until": run["until"], "as_of": run["created_at"],
-            "stale": stale, "imports": ledger.imports(db, tenant)}
+    report.update({"tenant": tenant, "since": since, "until": run["until"], "as_of": run["created_at"],
+                   "stale": stale})
+    return _with_imports(report, ledger.imports(db, tenant))
+
+
+def _with_imports(report: dict, imports: list[dict]) -> dict:
+    """Recent imports, and a warning for each that skipped rows (other currencies, unreadable)."""
+    report["imports"] = imports
+    for imp in imports:
+        s = imp["summary"]
+        skipped = ", ".join(f"{n} in {cur}" for cur, n in sorted(s.get("skipped_currency", {}).items()))
+        if skipped or s.get("garbage"):
+            report["warnings"].append(
+                f"{imp['source']} ({imp['created_at'][:10]}) skipped "
+                + "; ".join(filter(None, (f"rows {skipped} (not converted)" if skipped else "",
+                                          f"{s['garbage']} unreadable row(s)" if s.get("garbage") else ""))))
+    return report
