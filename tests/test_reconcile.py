@@ -285,6 +285,8 @@ def fake_api():
         def reply(self, status, body):
             data = json.dumps(body).encode()
             self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", "/elsewhere")
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -364,6 +366,16 @@ def test_fetch_errors_surface_the_provider_body_without_the_key(fake_api, tmp_pa
                            "--db", tmp_path / "t.db")
     assert rc == 2 and expect in err and err.count("\n") == 1  # one line, no traceback
     assert ANTHROPIC_KEY not in err and OPENAI_KEY not in err
+
+
+def test_fetch_never_follows_a_redirect_with_the_key(fake_api, tmp_path, monkeypatch, capsys):
+    base, seen, failures = fake_api
+    failures["/v1/organization/costs"] = (302, {})
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
+    rc, _, err = run_cli(capsys, "reconcile", "fetch", "--provider", "openai", "--base-url", base,
+                         "--db", tmp_path / "t.db")
+    assert rc == 2 and "HTTP 302" in err
+    assert [path for path, _, _ in seen] == ["/v1/organization/costs"]  # /elsewhere never asked
 
 
 def test_fetch_needs_the_key_from_the_environment(tmp_path, monkeypatch, capsys):

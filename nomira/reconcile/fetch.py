@@ -47,11 +47,21 @@ def _error_message(body: bytes) -> str:
     return text[:300]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect would resend the admin key to wherever it points: treat it as the error it is."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def get_json(url: str, headers: dict, key: str) -> dict:
     req = urllib.request.Request(url, headers={**headers, "User-Agent": f"nomira/{__version__}"})
     where = url.split("?", 1)[0]
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
+        with _OPENER.open(req, timeout=TIMEOUT) as r:
             body = r.read()
     except urllib.error.HTTPError as exc:
         raise FetchError(scrub(f"{where}: HTTP {exc.code}: {_error_message(exc.read())}", key)) from None
