@@ -1,6 +1,7 @@
 """`nomira reconcile [import FILE | fetch --provider P]`: bills against event-derived estimates."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -16,6 +17,13 @@ KEY_ENV = {"anthropic": "ANTHROPIC_ADMIN_KEY", "openai": "OPENAI_ADMIN_KEY"}
 
 
 def add_arguments(name, p) -> None:
+    for flags, kw in ((("--json",), {"action": "store_true", "help": "machine-readable output"}),
+                      (("--since",), {"metavar": "YYYYMMDD", "help": "report/fetch from this UTC day"}),
+                      (("--until",), {"metavar": "YYYYMMDD", "help": "report/fetch up to this UTC day"})):
+        try:
+            p.add_argument(*flags, **kw)
+        except argparse.ArgumentError:
+            pass  # already one of the shared options this command is given
     p.add_argument("action", nargs="?", choices=["report", "import", "fetch"], default="report",
                    help="report (default), import FILE, or fetch from a provider's cost API")
     p.add_argument("file", nargs="?", help="bill export to import (CSV or JSON)")
