@@ -109,12 +109,16 @@ COMMANDS = {
                "NOMIRA_CURSOR_ADMIN_KEY=key_... nomira cursor fetch --from 2026-11-01 --to 2026-11-30"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
+    "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
+                  "nomira reconcile import anthropic-costs.csv && nomira reconcile"),
 }
 # The seed's flags, kept as aliases of the subcommands: flag -> (command words, takes a value?)
 FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--replay": (["replay"], False),
                 "--serve": (["serve"], False), "--create-tenant": (["tenant", "create"], True),
                 "--list-tenants": (["tenant", "list"], False), "--update-prices": (["prices", "--update"], False),
-                "--cursor-fetch": (["cursor", "fetch"], False)}
+                "--cursor-fetch": (["cursor", "fetch"], False),
+                "--reconcile-import": (["reconcile", "import"], True),
+                "--reconcile-fetch": (["reconcile", "fetch"], False)}
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
