@@ -69,6 +69,12 @@ COMMANDS = {
     "serve": ("serve", "run the collector: ingest API, import, team dashboard", "nomira serve --port 8787"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
+    "limits": ("limits", "subscription limit windows: used %, time to reset, when this pace hits 100%",
+               "nomira limits --fetch"),
+    "statusline": ("statusline", "one line for Claude Code's status bar (reads its JSON on stdin)",
+                   "nomira statusline < payload.json"),
+    "doctor": ("doctor", "check sources, spool, prices, hooks and a collector; non-zero exit when action is needed",
+               "nomira doctor --remote https://nomira.example.com"),
 }
 # The seed's flags, kept as aliases of the subcommands: flag -> (command words, takes a value?)
 FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--replay": (["replay"], False),

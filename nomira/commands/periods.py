@@ -20,10 +20,15 @@ def add_arguments(name, p) -> None:
         p.add_argument("--plan-price", type=float, metavar="USD", help="override the plan's monthly price")
     if name == "blocks":
         p.add_argument("--active", action="store_true", help="only the block in progress")
+        p.add_argument("--live", action="store_true", help="redraw in place until Ctrl-C (prints once when piped)")
+        p.add_argument("--interval", type=float, default=5.0, help="seconds between --live redraws (default 5)")
     p.set_defaults(func=cmd_period, period=name)
 
 
 def cmd_period(args) -> int:
+    if getattr(args, "live", False):
+        from nomira.commands.live import refresh
+        return refresh(lambda: _blocks_now(args), max(args.interval, 0.5))
     run = Run(args)
     cacheable = args.period != "blocks"  # blocks depend on the clock
     cached, key = run.cached_output(args.period, args.breakdown, getattr(args, "plan", None),
@@ -43,6 +48,12 @@ def cmd_period(args) -> int:
     if run.seen_sources and cacheable:
         run.store_output(key, text)
     return 0
+
+
+def _blocks_now(args) -> str:
+    run = Run(args)
+    events = run.collect().events
+    return blocks_text(run, events, MONEY_COLUMN[run.regime(events)])
 
 
 def period_text(run: Run, collected) -> str:

@@ -1,0 +1,69 @@
+"""`nomira limits`: subscription windows, time to reset, and when the current pace hits 100%."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+
+from nomira.cli import Run
+
+
+def add_arguments(name, p) -> None:
+    p.add_argument("--fetch", action="store_true",
+                   help="also ask each agent's own usage endpoint, with the login it saved locally "
+                        "(sent only to that provider; never stored)")
+    p.set_defaults(func=cmd_limits)
+
+
+def codex_log_snapshots(run: Run) -> list:
+    """The newest `rate_limits` any Codex rollout logged (through the scan cache)."""
+    from nomira.limits import from_allowance
+    from nomira.sources import codex, collect
+    files = run.found.get("codex") or []
+    if not files:
+        return []
+    collected = collect(("codex",), env=run.env, cache=run.cache, found={"codex": files})
+    found = codex.latest_allowance(collected.states.get("codex", []))
+    return from_allowance(*found) if found else []
+
+
+def gather(run: Run, fetch: bool, now: datetime) -> tuple[list, list[str]]:
+    """(latest snapshot per window, fetch errors): logs, the statusline's state file, endpoints."""
+    from nomira import limits
+    snaps = [*codex_log_snapshots(run), *(s for s in limits.load_state(run.env)
+                                          if _agent_source(s.agent) in run.selected)]
+    errors = []
+    if fetch:
+        from nomira.sources.usage_endpoints import FETCHERS, FetchError
+        fetched = []
+        for name in run.selected:
+            if name in FETCHERS:
+                try:
+                    fetched += FETCHERS[name](run.env, now)
+                except FetchError as exc:
+                    errors.append(str(exc))
+        limits.save_state(fetched, run.env)
+        snaps += fetched
+    return limits.latest(snaps), errors
+
+
+def _agent_source(agent: str) -> str:
+    return {"claude_code": "claude"}.get(agent, agent)
+
+
+def cmd_limits(args) -> int:
+    from nomira.reports.limits import render_text, rows
+    run = Run(args)
+    now = datetime.now(timezone.utc)
+    snaps, errors = gather(run, args.fetch, now)
+    if args.json:
+        print(json.dumps({"limits": rows(snaps, now), "errors": errors}, indent=1))
+    else:
+        for e in errors:
+            print(f"nomira: {e}", file=sys.stderr)
+        if snaps:
+            sys.stdout.write(render_text(snaps, now, run.tz))
+        else:
+            print("nomira: no limit snapshot yet (Codex logs carry them; for Claude Code set up "
+                  "`nomira statusline` or use --fetch)", file=sys.stderr)
+    return 1 if errors else 0
