@@ -113,7 +113,7 @@ def _writable(path: Path) -> bool:
         if p.parent == p:
             return False
         p = p.parent
-    return os.access(p, os.W_OK | os.X_OK)
+    return p.is_dir() and os.access(p, os.W_OK | os.X_OK)
 
 
 def check_spool(env, now: datetime) -> Check:
