@@ -14,7 +14,6 @@ time of a bare `python -c pass` on the same machine for scale.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -209,16 +208,14 @@ def _mentions_nomira_hook(node) -> bool:
 
 
 def check_hooks(env) -> list[Check]:
-    home = Path(env.get("HOME") or Path.home())
-    dirs = [p.strip() for p in env.get("CLAUDE_CONFIG_DIR", "").split(",") if p.strip()]
-    settings = (Path(dirs[0]).expanduser() if dirs else home / ".claude") / "settings.json"
+    from nomira.paths import claude_config_dir, codex_home
+    settings = claude_config_dir(env) / "settings.json"
     try:
         hooks = json.loads(settings.read_text()).get("hooks")
         claude = "installed" if _mentions_nomira_hook(hooks) else "not installed"
     except (OSError, ValueError, AttributeError):
         claude = "not installed"
-    homes = [p.strip() for p in env.get("CODEX_HOME", "").split(",") if p.strip()]
-    config = (Path(homes[0]).expanduser() if homes else home / ".codex") / "config.toml"
+    config = codex_home(env) / "config.toml"
     try:
         import tomllib
         notify = tomllib.loads(config.read_text()).get("notify")

@@ -90,24 +90,16 @@ def _limits(rate_limits, env, now) -> list[str]:
 
 def _recent_files(env, cutoff: float) -> list[str]:
     """Claude transcripts modified since `cutoff` (epoch s): the only ones that can hold later calls."""
-    from nomira.paths import claude_roots
-    out: list[str] = []
-    stack = [str(r) for r in claude_roots(env)]
-    while stack:
-        top = stack.pop()
+    from nomira.paths import claude_roots, walk_files
+
+    def keep(name, parent):
+        if not name.endswith(".jsonl"):
+            return False
         try:
-            with os.scandir(top) as it:
-                for e in it:
-                    try:
-                        if e.is_dir(follow_symlinks=False):
-                            stack.append(e.path)
-                        elif e.name.endswith(".jsonl") and e.stat().st_mtime >= cutoff:
-                            out.append(e.path)
-                    except OSError:
-                        continue
+            return os.stat(os.path.join(parent, name)).st_mtime >= cutoff
         except OSError:
-            continue
-    return out
+            return False
+    return [str(f) for root in claude_roots(env) for f in walk_files(root, keep)]
 
 
 def _session_files(transcript: str) -> list[str]:

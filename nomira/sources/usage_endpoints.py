@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
+from nomira.events import parse_timestamp
 from nomira.limits import LimitSnapshot, from_claude_windows
 
 CLAUDE_BASE = "https://api.anthropic.com"
@@ -58,15 +59,13 @@ def _read_json(path: Path) -> dict | None:
 
 
 def claude_credentials_path(env: Mapping[str, str]) -> Path:
-    dirs = [p.strip() for p in env.get("CLAUDE_CONFIG_DIR", "").split(",") if p.strip()]
-    root = Path(dirs[0]).expanduser() if dirs else Path(env.get("HOME") or Path.home()) / ".claude"
-    return root / ".credentials.json"
+    from nomira.paths import claude_config_dir
+    return claude_config_dir(env) / ".credentials.json"
 
 
 def codex_auth_path(env: Mapping[str, str]) -> Path:
-    homes = [p.strip() for p in env.get("CODEX_HOME", "").split(",") if p.strip()]
-    root = Path(homes[0]).expanduser() if homes else Path(env.get("HOME") or Path.home()) / ".codex"
-    return root / "auth.json"
+    from nomira.paths import codex_home
+    return codex_home(env) / "auth.json"
 
 
 def _get(url: str, headers: dict, what: str, relogin: str, sleep: Callable[[float], None],
@@ -105,16 +104,6 @@ def _get(url: str, headers: dict, what: str, relogin: str, sleep: Callable[[floa
     raise FetchError(f"{what}: {problem} after {MAX_TRIES} tries; try again later")
 
 
-def _iso(v) -> datetime | None:
-    if not isinstance(v, str):
-        return None
-    try:
-        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
 def fetch_claude(env: Mapping[str, str] = os.environ, now: datetime | None = None,
                  sleep: Callable[[float], None] = time.sleep, timeout: float = 10.0) -> list[LimitSnapshot]:
     now = now or datetime.now(timezone.utc)
@@ -133,7 +122,7 @@ def fetch_claude(env: Mapping[str, str] = os.environ, now: datetime | None = Non
     url = _base(env, "NOMIRA_CLAUDE_USAGE_BASE", CLAUDE_BASE) + "/api/oauth/usage"
     body = _get(url, {"Authorization": f"Bearer {token}", "anthropic-beta": "oauth-2025-04-20"},
                 "Claude usage endpoint", "run `claude` once to sign in again", sleep, timeout)
-    return from_claude_windows(body, now, "api", resets_parser=_iso)
+    return from_claude_windows(body, now, "api", resets_parser=parse_timestamp)
 
 
 def fetch_codex(env: Mapping[str, str] = os.environ, now: datetime | None = None,
