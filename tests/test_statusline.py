@@ -95,3 +95,22 @@ def test_statusline_never_fails():
     out = subprocess.run([sys.executable, "-m", "nomira.commands.statusline"], input=missing.encode(),
                          capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert out.returncode == 0 and out.stdout.decode().startswith("Sonnet 4.5 · ")
+
+
+def test_statusline_updates_the_scan_cache_without_pruning_it(isolated_env, monkeypatch, capsys):
+    from nomira import scancache
+    from nomira.cli import main
+    transcript, now = setup_history(isolated_env)
+    old = isolated_env / ".claude" / "projects" / "-home-ana-src-shop" / "0a0a0a0a-0000-4000-8000-000000000009.jsonl"
+    old.write_text(line(now - timedelta(days=30), "Z", old.stem, out=1000))
+    os.utime(old, (now.timestamp() - 30 * 86400,) * 2)  # not read by the status line
+    assert main(["daily"]) == 0  # a full run caches every file
+    capsys.readouterr()
+    with open(transcript, "a") as fh:
+        fh.write(line(now - timedelta(minutes=10), "E", SESSION, out=100_000))
+    monkeypatch.setattr(statusline, "PERSIST_BYTES", 0)  # persist even a small tail
+    render(PAYLOAD.replace("TRANSCRIPT", str(transcript)), now)
+    cache = scancache.ScanCache(scancache.default_path())
+    entries = cache.load("claude")
+    assert str(old) in entries  # kept, not pruned
+    assert entries[str(transcript)].offset == transcript.stat().st_size  # the grown session, persisted

@@ -27,6 +27,8 @@ from typing import Mapping
 NEUTRAL = "nomira: no session data"
 RECENT = timedelta(hours=10)
 RESULT_FILE = "statusline.json"
+PERSIST_BYTES = 1 << 20
+LIMITS_REFRESH = timedelta(minutes=5)
 
 
 def add_arguments(name, p) -> None:
@@ -78,10 +80,14 @@ def _limits(rate_limits, env, now) -> list[str]:
     snaps = limits.from_claude_windows(rate_limits, now, "statusline") if isinstance(rate_limits, dict) else []
     if not snaps:
         return []
-    try:
-        limits.save_state(snaps, env)
-    except OSError:
-        pass  # the line still shows them; `nomira limits` will not
+    known = {(s.window, s.used_percent, s.resets_at): s.observed_at for s in limits.load_state(env)
+             if s.agent == "claude_code" and s.source == "statusline"}
+    if any(now - known.get((s.window, s.used_percent, s.resets_at), now - 2 * LIMITS_REFRESH) > LIMITS_REFRESH
+           for s in snaps):  # a change, or the same figures last written over 5 minutes ago
+        try:
+            limits.save_state(snaps, env)
+        except OSError:
+            pass  # the line still shows them; `nomira limits` will not
     label = {"five_hour": "5h", "seven_day": "7d"}
     return [f"{label[s.window]} {s.used_percent:.0f}%" for s in snaps if s.window in label]
 
@@ -163,22 +169,38 @@ def _prices_stamp(env) -> list:
     return stamp
 
 
+def _unscanned_bytes(files: list[str], entries: dict) -> int:
+    """Bytes the scan cache has not seen yet: below PERSIST_BYTES, re-reading them next time is
+    cheaper than writing the cache (a commit and a WAL checkpoint) on every render."""
+    n = 0
+    for f in files:
+        try:
+            size = os.stat(f).st_size
+        except OSError:
+            continue
+        e = entries.get(f)
+        n += size - (e.offset if e is not None and e.offset <= size else 0)
+    return n
+
+
 def load_events(files: list[str], env) -> list:
     """Deduplicated Claude Code events of `files`, through the scan cache (which is updated for
     these files only: the other files' entries are kept, not pruned)."""
     from nomira import scancache
     from nomira.scan import ScanStats, iter_scan
     from nomira.sources import claude_code
-    cache = writer = None
+    cache = writer = entries = None
     try:
         cache = scancache.ScanCache(scancache.default_path(env))
-        writer = cache.writer("claude")
+        entries = cache.load("claude")
+        if _unscanned_bytes(files, entries) >= PERSIST_BYTES:
+            writer = cache.writer("claude")
     except Exception:  # noqa: BLE001 - no cache (locked, unwritable): read the files whole
-        cache = writer = None
-    entries = cache.load("claude") if cache is not None else None
+        cache = writer = entries = None
     per_file = [(p, recs, st) for p, recs, st, _stats in iter_scan(claude_code, files, entries, 1, None, writer)]
     if writer is not None:
         writer.commit()
+    if cache is not None:
         cache.close()
     return list(claude_code.events_from_files(per_file, ScanStats()))
 
