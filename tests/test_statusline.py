@@ -94,7 +94,7 @@ def test_statusline_never_fails():
     missing = PAYLOAD.replace("TRANSCRIPT", "/nonexistent/x.jsonl")
     out = subprocess.run([sys.executable, "-m", "nomira.commands.statusline"], input=missing.encode(),
                          capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
-    assert out.returncode == 0 and out.stdout.decode().startswith("Sonnet 4.5 · ")
+    assert out.returncode == 0 and out.stdout.decode() == "Sonnet 4.5 · 5h 42% · 7d 18%\n"  # no usage to show
 
 
 def test_statusline_updates_the_scan_cache_without_pruning_it(isolated_env, monkeypatch, capsys):

@@ -71,6 +71,27 @@ def timed(cmd: list[str], payload: bytes, env: dict, runs: int, before=None, lin
     return out
 
 
+def in_process(payload: bytes, env: dict, runs: int, grow) -> None:
+    """The render alone, imports done, in this process: what a render costs beyond starting Python."""
+    import io
+    os.environ.update({k: env[k] for k in ("HOME", "PYTHONPATH")})
+    for v in ("XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        os.environ.pop(v, None)
+    from nomira.commands import statusline
+    statusline.main(io.BytesIO(payload), io.StringIO())
+    for state, before in (("warm-same", None), ("warm-grown", grow)):
+        wall, cpu = [], []
+        for _ in range(runs):
+            if before:
+                before()
+            t0, c0 = time.perf_counter(), time.process_time()
+            statusline.main(io.BytesIO(payload), io.StringIO())
+            wall.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
+        print(f"{'in-process render ' + state:<38}{min(wall):8.1f}{statistics.median(wall):8.1f}{max(wall):8.1f}"
+              f"{statistics.median(cpu):9.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
@@ -107,6 +128,7 @@ def main() -> None:
                 ts = timed(cmd, payload, env, a.runs, before)
                 print(f"{label + ' ' + state:<38}{min(ts):8.1f}{statistics.median(ts):8.1f}{max(ts):8.1f}"
                       f"{statistics.median(CPU['last']):9.1f}")
+        in_process(payload, env, a.runs, grow)
         print("line:", subprocess.run([sys.executable, "-m", "nomira.commands.statusline"], input=payload,
                                       capture_output=True, env=env, cwd=ROOT).stdout.decode().strip())
     finally:

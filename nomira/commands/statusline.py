@@ -69,7 +69,7 @@ def render(raw: bytes, env: Mapping[str, str], now: datetime) -> str:
     name = model.get("display_name") if isinstance(model.get("display_name"), str) else None
     claude_cost = (doc.get("cost") or {}).get("total_cost_usd") if isinstance(doc.get("cost"), dict) else None
     parts = [name[:40]] if name else []
-    if isinstance(transcript, str) and transcript:
+    if isinstance(transcript, str) and os.path.isfile(transcript):
         parts += _usage_parts(transcript, claude_cost, env, now)
     parts += limits_part
     return " · ".join(parts) if parts else NEUTRAL
