@@ -161,3 +161,15 @@ def test_limits_fetch_command_stores_snapshots_not_the_token(fake, isolated_env,
     assert "five_hour" in state and TOKEN not in state
     assert main(["limits", "--source", "claude"]) == 0  # later, without --fetch: from the state file
     assert "Claude 5-hour" in capsys.readouterr().out
+
+
+def test_fetch_all_skips_an_agent_without_a_login(fake, isolated_env, monkeypatch, capsys):
+    from nomira.cli import main
+    srv = fake((200, {}, CLAUDE_BODY))
+    claude_env(isolated_env, srv.url, expires_ms=int(time.time() * 1000) + 3_600_000)
+    monkeypatch.setenv("NOMIRA_CLAUDE_USAGE_BASE", srv.url)
+    assert main(["limits", "--fetch", "--json"]) == 0  # no Codex login here: noted, not an error
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["errors"] == [] and "no saved ChatGPT login" in doc["skipped"][0]
+    assert main(["limits", "--fetch", "--source", "codex"]) == 1  # asked for Codex alone: an error
+    assert "no saved ChatGPT login" in capsys.readouterr().err

@@ -53,7 +53,7 @@ def _malformed_lines(path: str, markers: tuple[bytes, ...], limit: int) -> list[
     return out
 
 
-def check_source(name: str, mod, files: list[Path], roots: list[Path], cache) -> Check:
+def check_source(name: str, mod, files: list[Path], roots: list[Path], cache, prune: bool = True) -> Check:
     from nomira.scan import ScanStats, iter_scan
     where = ", ".join(str(r) for r in roots)
     if not files:
@@ -68,8 +68,10 @@ def check_source(name: str, mod, files: list[Path], roots: list[Path], cache) ->
         total.merge(st)
         if st.malformed and path != "(unreadable)":
             bad.append((path, st.malformed))
-    if writer is not None:
+    if writer is not None and prune:
         writer.close()
+    elif writer is not None:
+        writer.commit()  # --path: keep the other files' cache entries
     locations = []
     for path, _n in bad:
         if len(locations) < MAX_LOCATIONS and hasattr(mod, "MARKERS") and path.endswith(".jsonl"):
@@ -95,8 +97,8 @@ def check_sources(selected, explicit, env, cache) -> list[Check]:
         found = discover(selected, explicit, env)
     except FileNotFoundError as exc:
         return [Check("sources", "fail", str(exc))]
-    checks = [check_source(n, SOURCES[n], found.get(n, []), [] if explicit else SOURCES[n].default_paths(env), cache)
-              for n in selected]
+    checks = [check_source(n, SOURCES[n], found.get(n, []), [] if explicit else SOURCES[n].default_paths(env), cache,
+                           prune=not explicit) for n in selected]
     if not any(c.data.get("files") for c in checks):
         checks.append(Check("sources", "fail", "no agent logs found: nothing to report on (use --path, or "
                                                "check CLAUDE_CONFIG_DIR / CODEX_HOME / OPENCODE_DATA_DIR)"))

@@ -27,24 +27,27 @@ def codex_log_snapshots(run: Run) -> list:
     return from_allowance(*found) if found else []
 
 
-def gather(run: Run, fetch: bool, now: datetime) -> tuple[list, list[str]]:
-    """(latest snapshot per window, fetch errors): logs, the statusline's state file, endpoints."""
+def gather(run: Run, fetch: bool, now: datetime) -> tuple[list, list[str], list[str]]:
+    """(latest snapshot per window, fetch errors, notes): logs, the statusline's state file, endpoints.
+    An agent without a saved login is a note, not an error, unless it was the one asked for."""
     from nomira import limits
     snaps = [*codex_log_snapshots(run), *(s for s in limits.load_state(run.env)
                                           if _agent_source(s.agent) in run.selected)]
-    errors = []
+    errors, notes = [], []
     if fetch:
-        from nomira.sources.usage_endpoints import FETCHERS, FetchError
+        from nomira.sources.usage_endpoints import FETCHERS, FetchError, NoLogin
+        names = [n for n in run.selected if n in FETCHERS]
         fetched = []
-        for name in run.selected:
-            if name in FETCHERS:
-                try:
-                    fetched += FETCHERS[name](run.env, now)
-                except FetchError as exc:
-                    errors.append(str(exc))
+        for name in names:
+            try:
+                fetched += FETCHERS[name](run.env, now)
+            except NoLogin as exc:
+                (notes if len(names) > 1 else errors).append(str(exc))
+            except FetchError as exc:
+                errors.append(str(exc))
         limits.save_state(fetched, run.env)
         snaps += fetched
-    return limits.latest(snaps), errors
+    return limits.latest(snaps), errors, notes
 
 
 def _agent_source(agent: str) -> str:
@@ -55,11 +58,11 @@ def cmd_limits(args) -> int:
     from nomira.reports.limits import render_text, rows
     run = Run(args)
     now = datetime.now(timezone.utc)
-    snaps, errors = gather(run, args.fetch, now)
+    snaps, errors, notes = gather(run, args.fetch, now)
     if args.json:
-        print(json.dumps({"limits": rows(snaps, now), "errors": errors}, indent=1))
+        print(json.dumps({"limits": rows(snaps, now), "errors": errors, "skipped": notes}, indent=1))
     else:
-        for e in errors:
+        for e in [*notes, *errors]:
             print(f"nomira: {e}", file=sys.stderr)
         if snaps:
             sys.stdout.write(render_text(snaps, now, run.tz))

@@ -39,6 +39,10 @@ class FetchError(Exception):
     """One line for the user: what failed and what to do. Never contains a credential."""
 
 
+class NoLogin(FetchError):
+    """The agent has no saved subscription login here (not installed, or an API-key login)."""
+
+
 def _base(env: Mapping[str, str], var: str, default: str) -> str:
     base = env.get(var)
     if not base:
@@ -112,7 +116,7 @@ def fetch_claude(env: Mapping[str, str] = os.environ, now: datetime | None = Non
     oauth = doc.get("claudeAiOauth") if doc else None
     token = oauth.get("accessToken") if isinstance(oauth, dict) else None
     if not isinstance(token, str) or not token:
-        raise FetchError(f"Claude Code: no saved claude.ai login in {path} (API-key users have no "
+        raise NoLogin(f"Claude Code: no saved claude.ai login in {path} (API-key users have no "
                          "subscription limits; on macOS the login is in the Keychain, which Nomira does not read)")
     expires = oauth.get("expiresAt")
     if isinstance(expires, (int, float)) and not isinstance(expires, bool) and expires / 1000 <= now.timestamp():
@@ -133,7 +137,7 @@ def fetch_codex(env: Mapping[str, str] = os.environ, now: datetime | None = None
     tokens = doc.get("tokens") if doc else None
     token = tokens.get("access_token") if isinstance(tokens, dict) else None
     if not isinstance(token, str) or not token:
-        raise FetchError(f"Codex: no saved ChatGPT login in {path} (an API-key login has no plan limits)")
+        raise NoLogin(f"Codex: no saved ChatGPT login in {path} (an API-key login has no plan limits)")
     headers = {"Authorization": f"Bearer {token}"}
     if isinstance(tokens.get("account_id"), str) and tokens["account_id"]:
         headers["ChatGPT-Account-Id"] = tokens["account_id"]
