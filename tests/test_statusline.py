@@ -114,3 +114,26 @@ def test_statusline_updates_the_scan_cache_without_pruning_it(isolated_env, monk
     entries = cache.load("claude")
     assert str(old) in entries  # kept, not pruned
     assert entries[str(transcript)].offset == transcript.stat().st_size  # the grown session, persisted
+
+
+def test_statusline_does_not_wait_for_a_busy_scan_cache(isolated_env, monkeypatch):
+    import sqlite3
+    import time
+
+    from nomira import scancache
+    transcript, now = setup_history(isolated_env)
+    payload = PAYLOAD.replace("TRANSCRIPT", str(transcript))
+    render(payload, now)  # creates the cache
+    with open(transcript, "a") as fh:
+        fh.write(line(now - timedelta(minutes=10), "E", SESSION, out=100_000))
+    monkeypatch.setattr(statusline, "PERSIST_BYTES", 0)  # it will want to write
+    other = sqlite3.connect(scancache.default_path(), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a long `nomira` run holding the write lock
+    try:
+        t0 = time.monotonic()
+        text = render(payload, now)
+        assert time.monotonic() - t0 < 5
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "session $7.19 (Claude says $5.69) · today $8.09" in text

@@ -28,6 +28,7 @@ NEUTRAL = "nomira: no session data"
 RECENT = timedelta(hours=10)
 RESULT_FILE = "statusline.json"
 PERSIST_BYTES = 1 << 20
+BUSY_MS = 100
 LIMITS_REFRESH = timedelta(minutes=5)
 
 
@@ -189,19 +190,25 @@ def load_events(files: list[str], env) -> list:
     from nomira import scancache
     from nomira.scan import ScanStats, iter_scan
     from nomira.sources import claude_code
+    import sqlite3
+
+    def scan(entries, writer):
+        return [(p, recs, st) for p, recs, st, _stats in iter_scan(claude_code, files, entries, 1, None, writer)]
     cache = writer = entries = None
     try:
         cache = scancache.ScanCache(scancache.default_path(env))
+        cache.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")  # a long `nomira` run may hold the write lock
         entries = cache.load("claude")
         if _unscanned_bytes(files, entries) >= PERSIST_BYTES:
             writer = cache.writer("claude")
-    except Exception:  # noqa: BLE001 - no cache (locked, unwritable): read the files whole
-        cache = writer = entries = None
-    per_file = [(p, recs, st) for p, recs, st, _stats in iter_scan(claude_code, files, entries, 1, None, writer)]
-    if writer is not None:
-        writer.commit()
-    if cache is not None:
-        cache.close()
+        per_file = scan(entries, writer)
+        if writer is not None:
+            writer.commit()
+    except (sqlite3.Error, OSError):  # no cache, or it is busy: read the files whole, write nothing
+        per_file = scan(None, None)
+    finally:
+        if cache is not None:
+            cache.close()
     return list(claude_code.events_from_files(per_file, ScanStats()))
 
 
