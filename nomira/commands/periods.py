@@ -23,12 +23,11 @@ def add_arguments(name, p) -> None:
         p.add_argument("--live", action="store_true", help="redraw in place until Ctrl-C (prints once when piped)")
         p.add_argument("--interval", type=float, default=5.0, help="seconds between --live redraws (default 5)")
     p.set_defaults(func=cmd_period, period=name)
+    if name == "blocks":
+        p.set_defaults(func=cmd_blocks)
 
 
 def cmd_period(args) -> int:
-    if getattr(args, "live", False):
-        from nomira.commands.live import refresh
-        return refresh(lambda: _blocks_now(args), max(args.interval, 0.5))
     run = Run(args)
     cacheable = args.period != "blocks"  # blocks depend on the clock
     cached, key = run.cached_output(args.period, args.breakdown, getattr(args, "plan", None),
@@ -48,6 +47,13 @@ def cmd_period(args) -> int:
     if run.seen_sources and cacheable:
         run.store_output(key, text)
     return 0
+
+
+def cmd_blocks(args) -> int:
+    if not args.live:
+        return cmd_period(args)
+    from nomira.commands.live import refresh
+    return refresh(lambda: _blocks_now(args), max(args.interval, 0.5))
 
 
 def _blocks_now(args) -> str:
