@@ -27,6 +27,12 @@ class Check:
 
 
 def add_arguments(name, p) -> None:
+    from nomira.cli import SOURCE_CHOICES
+    from nomira.commands import shared_option
+    shared_option(p, "--json", action="store_true", help="machine-readable output")
+    shared_option(p, "--path", action="append", type=Path, metavar="PATH", help="check these files/folders instead")
+    shared_option(p, "--source", choices=sorted(SOURCE_CHOICES), default="all", help="which agent logs to check")
+    shared_option(p, "--no-cache", action="store_true", help="read every file whole")
     p.add_argument("--remote", metavar="URL", help="also check this collector: reachable (/healthz) and clock skew")
     p.set_defaults(func=cmd_doctor)
 

@@ -9,6 +9,16 @@ from nomira.cli import Run
 
 
 def add_arguments(name, p) -> None:
+    from pathlib import Path
+
+    from nomira.cli import SOURCE_CHOICES
+    from nomira.commands import shared_option
+    shared_option(p, "--json", action="store_true", help="machine-readable output")
+    shared_option(p, "--path", action="append", type=Path, metavar="PATH",
+                  help="read these Codex rollouts instead of the default locations")
+    shared_option(p, "--source", choices=sorted(SOURCE_CHOICES), default="all", help="which agents")
+    shared_option(p, "--timezone", "-z", default=None, help="IANA timezone for the times shown (default: local)")
+    shared_option(p, "--no-cache", action="store_true", help="read every file whole")
     p.add_argument("--fetch", action="store_true",
                    help="also ask each agent's own usage endpoint, with the login it saved locally "
                         "(sent only to that provider; never stored)")
