@@ -146,3 +146,22 @@ def test_text_output(isolated_env, capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "source claude" in out and "nothing needs action" in out
+
+
+def test_spool_depth_oldest_and_dead_letters(isolated_env, capsys):
+    import os
+    import time
+
+    from nomira.spool import Spool
+    healthy(isolated_env)
+    spool = Spool(isolated_env / ".local" / "state" / "nomira" / "spool")
+    spool.put([{"n": 1}], batch_size=1)
+    spool.put([{"n": 2}], batch_size=1)
+    old = spool.batches()[0]
+    os.utime(old, (time.time() - 2 * 3600,) * 2)  # waiting for two hours
+    spool.dead_letter.write_text('{"status": 400, "response": "x", "event": {}}\n' * 3)
+    rc, doc = run(capsys)
+    c = by_name(doc)["spool"]
+    assert rc == 0 and c["status"] == "warn"  # worth a look, not a failure
+    assert c["data"]["batches"] == 2 and c["data"]["dead_letters"] == 3
+    assert "oldest 2 h old" in c["detail"] and "3 dead-lettered" in c["detail"]
