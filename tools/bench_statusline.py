@@ -8,8 +8,9 @@ of CALLS calls), then times RUNS renders in each state:
   warm-grown  the session file grew by one call before each render (scan cache resumes)
   cold        no scan cache, no result cache
 for both `python -m nomira statusline` (the general CLI) and `python -m nomira.commands.statusline`
-(what the `nomira-statusline` entry point runs). Prints min / median / max in ms, and the
-time of a bare `python -c pass` on the same machine for scale.
+(what the `nomira-statusline` entry point runs), round robin, so a change of machine load hits
+every variant alike. Prints min / median / max wall ms and the median CPU ms (user + sys), with a
+bare `python -c pass` for scale, then the render alone in-process (no interpreter start).
 """
 from __future__ import annotations
 
@@ -49,26 +50,20 @@ def build(home: Path, files: int, calls: int) -> Path:
     return session
 
 
-CPU: dict[str, list[float]] = {}
-
-
-def timed(cmd: list[str], payload: bytes, env: dict, runs: int, before=None, lines: int = 1) -> list[float]:
-    """Wall ms per run; the child's CPU ms (user + sys) go to CPU[last label], as the load of a
-    shared machine inflates wall time far more than CPU time."""
+def once(cmd: list[str], payload: bytes, env: dict, lines: int = 1) -> tuple[float, float]:
+    """(wall ms, the child's CPU ms): on a loaded machine wall time is inflated far more than CPU time."""
     import resource
-    out, cpu = [], []
-    for _ in range(runs):
-        if before:
-            before()
-        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        r = subprocess.run(cmd, input=payload, capture_output=True, env=env, cwd=ROOT)
-        out.append((time.perf_counter() - t0) * 1000)
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append((r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000)
-        assert r.returncode == 0 and r.stdout.count(b"\n") == lines, r
-    CPU["last"] = cpu
-    return out
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, input=payload, capture_output=True, env=env, cwd=ROOT)
+    wall = (time.perf_counter() - t0) * 1000
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert r.returncode == 0 and r.stdout.count(b"\n") == lines, r
+    return wall, (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000
+
+
+def row(label: str, wall: list[float], cpu: list[float]) -> None:
+    print(f"{label:<38}{min(wall):8.1f}{statistics.median(wall):8.1f}{max(wall):8.1f}{statistics.median(cpu):9.1f}")
 
 
 def in_process(payload: bytes, env: dict, runs: int, grow) -> None:
@@ -88,8 +83,7 @@ def in_process(payload: bytes, env: dict, runs: int, grow) -> None:
             statusline.main(io.BytesIO(payload), io.StringIO())
             wall.append((time.perf_counter() - t0) * 1000)
             cpu.append((time.process_time() - c0) * 1000)
-        print(f"{'in-process render ' + state:<38}{min(wall):8.1f}{statistics.median(wall):8.1f}{max(wall):8.1f}"
-              f"{statistics.median(cpu):9.1f}")
+        row(f"in-process render {state}", wall, cpu)
 
 
 def main() -> None:
@@ -118,16 +112,24 @@ def main() -> None:
             shutil.rmtree(home / ".local", ignore_errors=True)
         print(f"history: {a.files + 4} transcripts, session of {a.calls} calls; {a.runs} runs each; ms")
         print(f"{'':<38}{'min':>8}{'median':>8}{'max':>8}{'cpu med':>9}")
-        bare = timed([sys.executable, "-c", "pass"], b"", env, a.runs, lines=0)
-        print(f"{'python -c pass':<38}{min(bare):8.1f}{statistics.median(bare):8.1f}{max(bare):8.1f}"
-              f"{statistics.median(CPU['last']):9.1f}")
-        for label, cmd in (("nomira.commands.statusline", [sys.executable, "-m", "nomira.commands.statusline"]),
-                           ("nomira statusline", [sys.executable, "-m", "nomira", "statusline"])):
-            timed(cmd, payload, env, 1)  # fill the caches
-            for state, before in (("warm-same", None), ("warm-grown", grow), ("cold", wipe)):
-                ts = timed(cmd, payload, env, a.runs, before)
-                print(f"{label + ' ' + state:<38}{min(ts):8.1f}{statistics.median(ts):8.1f}{max(ts):8.1f}"
-                      f"{statistics.median(CPU['last']):9.1f}")
+        entry = [sys.executable, "-m", "nomira.commands.statusline"]
+        general = [sys.executable, "-m", "nomira", "statusline"]
+        prime = lambda cmd: (lambda: once(cmd, payload, env))  # noqa: E731 - render once, unmeasured
+        variants = [("python -c pass", [sys.executable, "-c", "pass"], None, 0)]
+        for label, cmd in (("nomira.commands.statusline", entry), ("nomira statusline", general)):
+            variants += [(f"{label} warm-same", cmd, prime(cmd), 1), (f"{label} warm-grown", cmd, grow, 1),
+                         (f"{label} cold", cmd, wipe, 1)]
+        results = {v[0]: ([], []) for v in variants}
+        once(entry, payload, env)
+        for _ in range(a.runs):  # round robin: a change of machine load hits every variant alike
+            for label, cmd, before, lines in variants:
+                if before:
+                    before()
+                wall, cpu = once(cmd, b"" if lines == 0 else payload, env, lines)
+                results[label][0].append(wall)
+                results[label][1].append(cpu)
+        for label, (wall, cpu) in results.items():
+            row(label, wall, cpu)
         in_process(payload, env, a.runs, grow)
         print("line:", subprocess.run([sys.executable, "-m", "nomira.commands.statusline"], input=payload,
                                       capture_output=True, env=env, cwd=ROOT).stdout.decode().strip())
