@@ -146,6 +146,7 @@ def test_text_output(isolated_env, capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "source claude" in out and "nothing needs action" in out
+    assert "not found: codex, opencode" in out  # absent agents on one line
 
 
 def test_spool_depth_oldest_and_dead_letters(isolated_env, capsys):

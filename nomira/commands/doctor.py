@@ -291,7 +291,13 @@ def cmd_doctor(args) -> int:
     if args.json:
         print(json.dumps({"needs_action": needs_action, "checks": [asdict(c) for c in checks]}, indent=1))
     else:
+        absent = [c.name[len("source "):] for c in checks if c.name.startswith("source ") and not c.data.get("files")
+                  and c.status == "info"]
         for c in checks:
+            if c.name.startswith("source ") and c.name[len("source "):] in absent:
+                if c.name[len("source "):] == absent[0]:
+                    print(f"{MARK['info']}  {'sources':<16} not found: {', '.join(absent)}")
+                continue
             print(f"{MARK[c.status]}  {c.name:<16} {c.detail}")
             for loc in c.data.get("malformed_at", []):
                 print(f"{'':<24}malformed line at {loc}")
