@@ -72,6 +72,14 @@ def codex_auth_path(env: Mapping[str, str]) -> Path:
     return codex_home(env) / "auth.json"
 
 
+def _saved_login(path: Path, section: str, key: str) -> tuple[dict | None, str | None]:
+    """(the login's section, its access token) from an agent's credential file, or (None, None)."""
+    doc = _read_json(path)
+    block = doc.get(section) if doc else None
+    token = block.get(key) if isinstance(block, dict) else None
+    return (block, token) if isinstance(token, str) and token else (None, None)
+
+
 def _get(url: str, headers: dict, what: str, relogin: str, sleep: Callable[[float], None],
          timeout: float) -> dict:
     """GET JSON; 429 and 5xx back off (Retry-After honoured, capped) for at most MAX_TRIES tries."""
@@ -112,10 +120,8 @@ def fetch_claude(env: Mapping[str, str] = os.environ, now: datetime | None = Non
                  sleep: Callable[[float], None] = time.sleep, timeout: float = 10.0) -> list[LimitSnapshot]:
     now = now or datetime.now(timezone.utc)
     path = claude_credentials_path(env)
-    doc = _read_json(path)
-    oauth = doc.get("claudeAiOauth") if doc else None
-    token = oauth.get("accessToken") if isinstance(oauth, dict) else None
-    if not isinstance(token, str) or not token:
+    oauth, token = _saved_login(path, "claudeAiOauth", "accessToken")
+    if token is None:
         raise NoLogin(f"Claude Code: no saved claude.ai login in {path} (API-key users have no "
                          "subscription limits; on macOS the login is in the Keychain, which Nomira does not read)")
     expires = oauth.get("expiresAt")
@@ -133,10 +139,8 @@ def fetch_codex(env: Mapping[str, str] = os.environ, now: datetime | None = None
                 sleep: Callable[[float], None] = time.sleep, timeout: float = 10.0) -> list[LimitSnapshot]:
     now = now or datetime.now(timezone.utc)
     path = codex_auth_path(env)
-    doc = _read_json(path)
-    tokens = doc.get("tokens") if doc else None
-    token = tokens.get("access_token") if isinstance(tokens, dict) else None
-    if not isinstance(token, str) or not token:
+    tokens, token = _saved_login(path, "tokens", "access_token")
+    if token is None:
         raise NoLogin(f"Codex: no saved ChatGPT login in {path} (an API-key login has no plan limits)")
     headers = {"Authorization": f"Bearer {token}"}
     if isinstance(tokens.get("account_id"), str) and tokens["account_id"]:
