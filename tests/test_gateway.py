@@ -361,9 +361,10 @@ def test_a_failed_recording_never_fails_the_request(gateway, upstream):
     resp, data = call(gw.port, "/v1/messages", PROMPT, ANTHROPIC_HEADERS)
     assert resp.status == 200 and json.loads(data)["id"] == ANTHROPIC_JSON["id"]
     assert gw.settle()
-    gw.gateway.pricer = None  # pricing now raises inside the handler
+    gw.recorder.pricer = None  # pricing now raises on the recorder's thread
     resp, _ = call(gw.port, "/v1/messages", PROMPT, ANTHROPIC_HEADERS)
     assert resp.status == 200
+    assert gw.settle()
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
     conn.request("GET", "/__nomira/metrics")
     metrics = json.loads(conn.getresponse().read())

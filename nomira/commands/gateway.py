@@ -50,8 +50,8 @@ def make_gateway(args, env=os.environ, log=sys.stderr):
     else:
         db_path = args.db or paths.default_db(env)
         sink, destination = StoreSink(db_path), str(db_path)
-    recorder = Recorder(sink, metrics)
-    gateway = Gateway(upstreams, recorder, pricer, metrics, log=None if args.quiet else log, timeout=args.timeout)
+    recorder = Recorder(sink, metrics, pricer)
+    gateway = Gateway(upstreams, recorder, metrics, log=None if args.quiet else log, timeout=args.timeout)
     try:
         server = GatewayServer((args.host, args.port), gateway, max_threads=args.max_connections)
     except OSError as exc:

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from nomira.gateway.record import Metrics, Recorder, build_event, tags_from_headers
+from nomira.gateway.record import Call, Metrics, Recorder, tags_from_headers
 from nomira.gateway.usage import reader_for
 
 RECORDED = {"/v1/messages": "anthropic", "/v1/chat/completions": "openai", "/v1/responses": "openai"}
@@ -60,6 +60,27 @@ class Upstream:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+class _OneSend:
+    """Request head and body in one send (http.client sends them apart: two packets per call)."""
+
+    def _send_output(self, message_body=None, encode_chunked=False):
+        if isinstance(message_body, bytes) and not encode_chunked:
+            self._buffer.extend((b"", message_body))
+            msg = b"\r\n".join(self._buffer)
+            del self._buffer[:]
+            self.send(msg)
+            return
+        super()._send_output(message_body, encode_chunked)
+
+
+class HTTPConnection(_OneSend, http.client.HTTPConnection):
+    pass
+
+
+class HTTPSConnection(_OneSend, http.client.HTTPSConnection):
+    pass
+
+
 class Pool:
     """Idle keep-alive connections per upstream, shared by all handler threads."""
 
@@ -73,7 +94,7 @@ class Pool:
             conns = self.idle.get(up)
             if conns:
                 return conns.pop(), True
-        cls = http.client.HTTPSConnection if up.scheme == "https" else http.client.HTTPConnection
+        cls = HTTPSConnection if up.scheme == "https" else HTTPConnection
         return cls(up.host, up.port, timeout=self.timeout), False
 
     def put(self, up: Upstream, conn) -> None:
@@ -86,11 +107,11 @@ class Pool:
 
 
 class Gateway:
-    """What every handler shares: upstreams, the connection pool, the recorder, the pricer, the counters."""
+    """What every handler shares: upstreams, the connection pool, the recorder, the counters."""
 
-    def __init__(self, upstreams: dict[str, Upstream], recorder: Recorder, pricer, metrics: Metrics,
-                 log=sys.stderr, timeout: float = 600.0):
-        self.upstreams, self.recorder, self.pricer, self.metrics = upstreams, recorder, pricer, metrics
+    def __init__(self, upstreams: dict[str, Upstream], recorder: Recorder, metrics: Metrics, log=sys.stderr,
+                 timeout: float = 600.0):
+        self.upstreams, self.recorder, self.metrics = upstreams, recorder, metrics
         self.log, self.pool = log, Pool(timeout)
         self.active, self.settled = 0, threading.Condition()
 
@@ -260,27 +281,37 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
         if self.close_connection:
             self.send_header("Connection", "close")
+        self._headers_buffer.append(b"\r\n")
+        head = b"".join(self._headers_buffer)
+        self._headers_buffer = []
         complete = False
         try:
-            self.end_headers()
+            write = self.wfile.write
+            # An event stream's headers go at once; any other body's go out with its first bytes (one send).
+            if no_body or "event-stream" in (resp.getheader("Content-Type") or ""):
+                write(head)
+                head = b""
             if no_body:
                 complete = True
                 return True
-            write = self.wfile.write
             while True:
                 try:
                     data = resp.read1(CHUNK)
                 except (OSError, http.client.HTTPException):
                     self.gateway.metrics.add("upstream_broken_streams")
                     self.close_connection = True  # the client sees a truncated response, as upstream sent it
+                    if head:
+                        write(head)
                     return False
                 if not data:
+                    resp.read()  # marks a Content-Length body as done (closes the response, not the socket)
                     break
-                write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+                write(head + (b"%x\r\n%s\r\n" % (len(data), data) if chunked else data))
+                head = b""
                 if reader is not None:
                     reader.feed(data)
-            if chunked:
-                write(b"0\r\n\r\n")
+            if head or chunked:
+                write(head + (b"0\r\n\r\n" if chunked else b""))
             complete = True
             return True
         except OSError:
@@ -294,22 +325,11 @@ class Handler(BaseHTTPRequestHandler):
                 conn.close()
 
     def _record(self, reader, complete: bool, occurred_at: datetime, resp) -> None:
+        """Hand the call's usage fields to the recorder; pricing and writing happen on its thread."""
         g = self.gateway
         try:
-            found = reader.finish()
-            for problem in found.problems:
-                g.metrics.add(f"usage_{problem}")
             request_id = resp.getheader("request-id") or resp.getheader("x-request-id") or ""
-            event = build_event(found, tags_from_headers(self.headers), occurred_at, request_id, g.pricer, g.metrics)
-            if event is None:
-                g.metrics.add("calls_without_usage")
-                return
-            if not complete:
-                g.metrics.add("calls_recorded_partial")
-            if event["cost_usd"] is None:
-                g.metrics.add("calls_unpriced")
-            g.metrics.add("calls_recorded")
-            g.recorder.put(event)
+            g.recorder.put(Call(reader.finish(), tags_from_headers(self.headers), occurred_at, request_id, complete))
         except Exception:  # noqa: BLE001 - recording never fails the user's request
             g.metrics.add("record_errors")
 

@@ -1,8 +1,9 @@
 """One usage-only event per proxied call, priced, validated, and written off the request path.
 
-The request thread only builds a small dict and puts it on a bounded queue; one writer thread batches the
-queue into the local store (one writer, so no lock contention) or into the spool and on to a collector.
-Nothing here may fail a user's request: every failure is a counter in `Metrics`.
+The request thread only puts what the response said (a `Call`: usage fields, never content) on a bounded
+queue; one writer thread prices and validates each call and batches the events into the local store (one
+writer, so no lock contention) or into the spool and on to a collector. Nothing here may fail a user's
+request: every failure is a counter in `Metrics`.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import queue
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -78,11 +80,38 @@ def build_event(found: Found, tags: dict, occurred_at: datetime, request_id: str
     raise SchemaError("event", "could not be made valid")
 
 
-class Recorder:
-    """A bounded queue and one writer thread; `put` never blocks and never raises."""
+@dataclass(slots=True)
+class Call:
+    """What one proxied call leaves behind for the writer: the usage fields its response carried."""
 
-    def __init__(self, sink, metrics: Metrics, capacity: int = 10_000, batch: int = 500, interval: float = 0.2):
-        self.sink, self.metrics = sink, metrics
+    found: Found
+    tags: dict
+    occurred_at: datetime
+    request_id: str
+    complete: bool  # False: the stream broke or the client left; the usage seen so far is recorded
+
+
+def event_for(call: Call, pricer, metrics: Metrics) -> dict | None:
+    for problem in call.found.problems:
+        metrics.add(f"usage_{problem}")
+    event = build_event(call.found, call.tags, call.occurred_at, call.request_id, pricer, metrics)
+    if event is None:
+        metrics.add("calls_without_usage")
+        return None
+    if not call.complete:
+        metrics.add("calls_recorded_partial")
+    if event["cost_usd"] is None:
+        metrics.add("calls_unpriced")
+    metrics.add("calls_recorded")
+    return event
+
+
+class Recorder:
+    """A bounded queue of calls and one writer thread; `put` never blocks and never raises."""
+
+    def __init__(self, sink, metrics: Metrics, pricer, capacity: int = 10_000, batch: int = 500,
+                 interval: float = 0.2):
+        self.sink, self.metrics, self.pricer = sink, metrics, pricer
         self.q: queue.Queue = queue.Queue(capacity)
         self.batch, self.interval = batch, interval
         self.idle = threading.Event()
@@ -91,12 +120,12 @@ class Recorder:
         self.thread = threading.Thread(target=self._run, name="nomira-recorder", daemon=True)
         self.thread.start()
 
-    def put(self, event: dict) -> None:
+    def put(self, call: Call) -> None:
         try:
             self.idle.clear()
-            self.q.put_nowait(event)
+            self.q.put_nowait(call)
         except queue.Full:
-            self.metrics.add("events_dropped_queue_full")
+            self.metrics.add("calls_dropped_queue_full")
 
     def _run(self) -> None:
         while True:
@@ -104,26 +133,37 @@ class Recorder:
                 first = self.q.get(timeout=self.interval)
             except queue.Empty:
                 first = None
-            events = [] if first is None else [first]
-            while len(events) < self.batch:
+            calls = [] if first is None else [first]
+            deadline = time.monotonic() + self.interval  # gather for a moment: one transaction per batch
+            while calls and len(calls) < self.batch and not self.stopping:
                 try:
-                    events.append(self.q.get_nowait())
+                    calls.append(self.q.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
+            events = []
+            for call in calls:
+                try:
+                    event = event_for(call, self.pricer, self.metrics)
+                except Exception:  # noqa: BLE001 - one bad call is counted, the others are recorded
+                    self.metrics.add("record_errors")
+                    continue
+                if event is not None:
+                    events.append(event)
             try:
                 self.sink.write(events)
                 self.metrics.add("events_recorded", len(events))
             except Exception as exc:  # noqa: BLE001 - a sink failure is counted, never raised into a request
                 self.metrics.add("events_write_errors", len(events))
-                print(f"nomira gateway: could not record {len(events)} events: {type(exc).__name__}",
-                      file=sys.stderr)
+                if events:
+                    print(f"nomira gateway: could not record {len(events)} events: {type(exc).__name__}",
+                          file=sys.stderr)
             if self.q.empty():
                 self.idle.set()
             if self.stopping and self.q.empty():
                 return
 
     def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until every event put so far went to the sink (tests, shutdown)."""
+        """Wait until every call put so far went to the sink (tests, shutdown)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.q.empty() and self.idle.wait(0.05) and self.q.empty():
