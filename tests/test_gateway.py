@@ -402,3 +402,74 @@ def test_many_concurrent_streams(gateway, upstream):
     assert gw.settle()
     assert gw.metrics.snapshot()["calls_recorded"] == 40
     assert len(rows(gw.db)) == 1  # one id, one call: the fake upstream answers every call with the same id
+
+
+def test_remote_mode_delivers_to_a_real_collector(gateway, upstream, tmp_path):
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from nomira.commands.serve import ThreadingWSGIServer, make_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+    httpd = make_server("127.0.0.1", 0, make_app(tmp_path / "team.db", "127.0.0.1"),
+                        server_class=ThreadingWSGIServer, handler_class=Quiet)
+    _serve(httpd)
+    try:
+        gw = gateway(db=None, remote=f"http://127.0.0.1:{httpd.server_port}")
+        for body in ({**PROMPT, "stream": True}, PROMPT):
+            assert call(gw.port, "/v1/messages", body, {**ANTHROPIC_HEADERS, "X-Nomira-Developer": "ana"})[0].status \
+                == 200
+        assert gw.settle()
+        assert gw.metrics.snapshot()["events_delivered"] == 2
+        got = rows(tmp_path / "team.db")
+        assert [(r["developer"], r["source"], r["output"]) for r in got] == [("ana", "gateway", 340),
+                                                                           ("ana", "gateway", 15)]
+        assert not list((tmp_path / "state" / "nomira" / "gateway-spool" / "pending").glob("batch-*"))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_sse_reader_any_chunking_crlf_and_content_that_mentions_usage():
+    from nomira.gateway.usage import reader_for
+    whole = b"".join(ANTHROPIC_SSE).replace(b"\n", b"\r\n")
+    for size in (1, 7, 64, len(whole)):
+        reader = reader_for("anthropic", "text/event-stream; charset=utf-8")
+        for i in range(0, len(whole), size):
+            reader.feed(whole[i:i + size])
+        found = reader.finish()
+        t = found.tokens()
+        assert (found.model, found.response_id, t.input, t.cache_read, t.output) == \
+            (SONNET, "msg_01StreamAbc", 25, 100, 15)
+        assert found.problems == []
+    # a Chat Completions stream without stream_options.include_usage has no usage: nothing is made up
+    plain = b"".join(e for e in CHAT_SSE if b'"usage": {' not in e)
+    reader = reader_for("openai", "text/event-stream")
+    reader.feed(plain)
+    assert reader.finish().tokens() is None
+    assert reader_for("openai", "application/json", "br") is None
+
+
+def test_command_serves_and_records_until_sigterm(upstream, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.Popen([sys.executable, "-m", "nomira", "gateway", "--port", "0", "--db", str(tmp_path / "c.db"),
+                             "--upstream-anthropic", upstream["url"], "--upstream-openai", upstream["url"]],
+                            cwd=root, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = proc.stderr.readline()
+        assert "metering gateway on http://127.0.0.1:" in banner, banner
+        port = int(banner.split("http://127.0.0.1:")[1].split("/")[0])
+        assert call(port, "/v1/chat/completions", {"model": "gpt-4o", "messages": []})[0].status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+    assert [r["message_id"] for r in rows(tmp_path / "c.db")] == [CHAT_JSON["id"]]
+    assert "POST /v1/chat/completions 200" in proc.stderr.read()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def close(server, timeout: float = 10.0) -> None:
     gateway.recorder.close(timeout)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_gateway(args) -> int:
     from nomira.commands.serve import gc_enable
     server, destination = make_gateway(args)
@@ -80,6 +85,7 @@ def cmd_gateway(args) -> int:
     print(f"nomira: metering gateway on http://{host}:{port}/ (Anthropic -> {args.upstream_anthropic}, "
           f"OpenAI -> {args.upstream_openai}; usage-only events -> {destination}; "
           f"counters at /__nomira/metrics)", file=sys.stderr)
+    signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`, systemd: finish and record, like Ctrl-C
     try:
         server.serve_forever()
     except KeyboardInterrupt:
