@@ -140,7 +140,7 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=400, help="calls per mode and concurrency, per side")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
     ap.add_argument("--events", type=int, default=20, help="content events per streamed response")
-    ap.add_argument("--gap-ms", type=float, default=2.0, help="upstream pause between streamed events")
+    ap.add_argument("--gap-ms", type=float, default=10.0, help="upstream pause between streamed events")
     ap.add_argument("--rounds", type=int, default=4, help="alternating direct/gateway rounds")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
