@@ -227,6 +227,9 @@ class Handler(BaseHTTPRequestHandler):
         except socket.timeout:
             g.metrics.add("upstream_timeouts")
             return self._error(504, "upstream timed out")
+        except ValueError:  # a header value or path http.client refuses to put on the wire
+            g.metrics.add("requests_refused")
+            return self._error(400, "request cannot be forwarded (invalid header or path)")
         except (OSError, http.client.HTTPException) as exc:
             g.metrics.add("upstream_unreachable")
             return self._error(502, f"upstream unreachable ({type(exc).__name__})")
@@ -380,6 +383,14 @@ class GatewayServer(ThreadingHTTPServer):
         except BaseException:
             self.slots.release()
             raise
+
+    def handle_error(self, request, client_address):
+        """One line, never a traceback (and never a request's content)."""
+        log = self.RequestHandlerClass.gateway.log
+        exc = sys.exc_info()[1]
+        self.RequestHandlerClass.gateway.metrics.add("handler_errors")
+        if log is not None:
+            log.write(f"nomira gateway: connection from {client_address[0]} failed: {type(exc).__name__}\n")
 
     def process_request_thread(self, request, client_address):
         try:

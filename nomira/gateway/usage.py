@@ -47,37 +47,36 @@ def _tier(value) -> str:
     return value if value in PRICED_TIERS else ""
 
 
-def take(found: Found, obj) -> None:
-    """Fold one parsed JSON object (a whole response, or one SSE event's data) into `found`."""
-    if not isinstance(obj, dict):
-        return
+def _holder(found: Found, obj: dict) -> dict | None:
+    """The object carrying id, model and usage in one parsed JSON object (a whole response, or one SSE
+    event's data); None when there is none (a `message_delta` is folded into `found` here)."""
     kind = obj.get("type")
     if found.provider == "anthropic":
         if kind == "message_start":
-            obj = obj.get("message") if isinstance(obj.get("message"), dict) else {}
-        elif kind == "message_delta":
+            return obj.get("message")
+        if kind == "message_delta":
             if isinstance(obj.get("usage"), dict):
                 found.usage_delta = merge_anthropic_stream(found.usage_delta or {}, obj["usage"])
-            return
-        elif kind not in ("message", None):
-            return
-        usage = obj.get("usage")
-        if isinstance(usage, dict):
-            found.usage = usage
-            found.service_tier = _tier(usage.get("service_tier")) or found.service_tier
-        found.model = _text(obj.get("model")) or found.model
-        found.response_id = _text(obj.get("id")) or found.response_id
-        return
+            return None
+        return obj if kind in ("message", None) else None
     if isinstance(kind, str) and kind.startswith("response."):  # Responses API stream event
-        obj = obj.get("response")
-        if not isinstance(obj, dict):
-            return
-    usage = obj.get("usage")
+        return obj.get("response")
+    return obj
+
+
+def take(found: Found, obj) -> None:
+    """Fold one parsed JSON object into `found`: its id, model, usage and priced service tier only."""
+    holder = _holder(found, obj) if isinstance(obj, dict) else None
+    if not isinstance(holder, dict):
+        return
+    usage = holder.get("usage")
     if isinstance(usage, dict):
         found.usage = usage
-    found.model = _text(obj.get("model")) or found.model
-    found.response_id = _text(obj.get("id")) or found.response_id
-    found.service_tier = _tier(obj.get("service_tier")) or found.service_tier
+    found.model = _text(holder.get("model")) or found.model
+    found.response_id = _text(holder.get("id")) or found.response_id
+    # Anthropic reports the tier inside `usage`, OpenAI beside it
+    tier = (usage or {}).get("service_tier") if found.provider == "anthropic" else holder.get("service_tier")
+    found.service_tier = _tier(tier) or found.service_tier
 
 
 def _mentions_usage(data: bytes) -> bool:
