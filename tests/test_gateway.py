@@ -108,6 +108,8 @@ class FakeUpstream(BaseHTTPRequestHandler):
         self.script["seen"].append((self.path, dict(self.headers), body))
         path = self.path.split("?", 1)[0]
         streamed = json.loads(body or b"{}").get("stream")
+        if self.script.get("sleep"):
+            self.script["sleep"].wait(2)  # a stuck upstream, until the test lets it go
         if self.script.get("status") == 429:
             payload = json.dumps({"type": "error", "error": {"type": "rate_limit_error",
                                                             "message": "Number of requests exceeded"}}).encode()
@@ -473,3 +475,28 @@ def test_command_serves_and_records_until_sigterm(upstream, tmp_path):
         proc.kill()
     assert [r["message_id"] for r in rows(tmp_path / "c.db")] == [CHAT_JSON["id"]]
     assert "POST /v1/chat/completions 200" in proc.stderr.read()
+
+
+def test_a_stuck_upstream_is_a_504_after_the_timeout(gateway, upstream):
+    gw = gateway(timeout=0.3)
+    upstream["sleep"] = threading.Event()
+    try:
+        resp, data = call(gw.port, "/v1/messages", PROMPT, ANTHROPIC_HEADERS)
+    finally:
+        upstream["sleep"].set()
+    assert resp.status == 504 and "timed out" in json.loads(data)["error"]["message"]
+    assert gw.metrics.snapshot()["upstream_timeouts"] == 1
+
+
+def test_chunked_request_body_is_forwarded_whole(gateway, upstream):
+    gw = gateway()
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    body = json.dumps(PROMPT).encode()
+    conn.request("POST", "/v1/messages", body=iter([body[:10], body[10:]]), encode_chunked=True,
+                 headers={**ANTHROPIC_HEADERS, "Transfer-Encoding": "chunked"})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    _, headers, sent = upstream["seen"][-1]
+    assert resp.status == 200 and sent == body and headers["Content-Length"] == str(len(body))
+    assert "Transfer-Encoding" not in headers
