@@ -14,6 +14,7 @@ import gzip
 import http.client
 import io
 import json
+import socket
 import sqlite3
 import threading
 from argparse import Namespace
@@ -151,6 +152,16 @@ class FakeUpstream(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     do_GET = do_POST
+
+
+@pytest.fixture(autouse=True)
+def no_sigpipe():
+    """As `nomira gateway` does: a write to a socket the peer closed is an error, not the end of the process
+    (other tests run `cli.main`, which restores the default SIGPIPE action for quiet CLI pipes)."""
+    import signal
+    old = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    yield
+    signal.signal(signal.SIGPIPE, old)
 
 
 def _serve(server) -> threading.Thread:
@@ -468,12 +479,21 @@ def test_command_serves_and_records_until_sigterm(upstream, tmp_path):
         banner = proc.stderr.readline()
         assert "metering gateway on http://127.0.0.1:" in banner, banner
         port = int(banner.split("http://127.0.0.1:")[1].split("/")[0])
+        # a client that leaves mid-stream: the gateway's next write hits a closed socket, and it lives on
+        upstream["hold"] = threading.Event()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", "/v1/messages", body=json.dumps({**PROMPT, "stream": True}), headers=ANTHROPIC_HEADERS)
+        assert conn.getresponse().read1(65536).startswith(b"event: message_start")
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+        upstream["hold"].set()
+        assert upstream["finished"].wait(5)
         assert call(port, "/v1/chat/completions", {"model": "gpt-4o", "messages": []})[0].status == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
         proc.kill()
-    assert [r["message_id"] for r in rows(tmp_path / "c.db")] == [CHAT_JSON["id"]]
+    assert [r["message_id"] for r in rows(tmp_path / "c.db")] == [CHAT_JSON["id"], "msg_01StreamAbc"]
     assert "POST /v1/chat/completions 200" in proc.stderr.read()
 
 

@@ -86,6 +86,8 @@ def cmd_gateway(args) -> int:
           f"OpenAI -> {args.upstream_openai}; usage-only events -> {destination}; "
           f"counters at /__nomira/metrics)", file=sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`, systemd: finish and record, like Ctrl-C
+    if hasattr(signal, "SIGPIPE"):  # the CLI dies quietly on SIGPIPE; a server must not die when a client leaves
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
