@@ -520,3 +520,22 @@ def test_chunked_request_body_is_forwarded_whole(gateway, upstream):
     _, headers, sent = upstream["seen"][-1]
     assert resp.status == 200 and sent == body and headers["Content-Length"] == str(len(body))
     assert "Transfer-Encoding" not in headers
+
+
+def test_a_stream_that_stalls_past_the_timeout_is_cut_and_its_usage_so_far_recorded(gateway, upstream):
+    gw = gateway(timeout=0.3)
+    upstream["hold"] = threading.Event()
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    try:
+        conn.request("POST", "/v1/messages", body=json.dumps({**PROMPT, "stream": True}), headers=ANTHROPIC_HEADERS)
+        resp = conn.getresponse()
+        assert resp.read1(65536).startswith(b"event: message_start")
+        with pytest.raises(http.client.IncompleteRead):  # truncated, never passed off as a complete stream
+            resp.read()
+    finally:
+        upstream["hold"].set()
+        conn.close()
+    assert gw.settle()
+    snap = gw.metrics.snapshot()
+    assert (snap["upstream_timeouts"], snap["calls_recorded_partial"]) == (1, 1)
+    assert [(r["input"], r["output"]) for r in rows(gw.db)] == [(25, 1)]  # message_start's counts

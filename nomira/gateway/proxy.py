@@ -75,7 +75,14 @@ def kernel_timeouts(sock: socket.socket, seconds: float) -> None:
 
 
 class _OneSend:
-    """Request head and body in one send (http.client sends them apart: two packets per call)."""
+    """Request head and body in one send (http.client sends them apart: two packets per call), and a blocking
+    socket once connected: the Watchdog enforces the timeout, so no poll runs before every recv."""
+
+    timed_out = False  # set by the Watchdog when it cut this connection
+
+    def connect(self):
+        super().connect()  # the connect and TLS handshake keep Python's timeout
+        self.sock.settimeout(None)
 
     def _send_output(self, message_body=None, encode_chunked=False):
         if isinstance(message_body, bytes) and not encode_chunked:
@@ -93,6 +100,37 @@ class HTTPConnection(_OneSend, http.client.HTTPConnection):
 
 class HTTPSConnection(_OneSend, http.client.HTTPSConnection):
     pass
+
+
+class Watchdog:
+    """Ends any upstream wait longer than the timeout by shutting the socket down; the handler then sees
+    `conn.timed_out`. Arming is one dict store per read, far cheaper than Python's per-call poll."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.deadlines: dict = {}
+        threading.Thread(target=self._run, name="nomira-upstream-watchdog", daemon=True).start()
+
+    def arm(self, conn) -> None:
+        self.deadlines[conn] = time.monotonic() + self.timeout
+
+    def disarm(self, conn) -> None:
+        self.deadlines.pop(conn, None)
+
+    def _run(self) -> None:
+        period = max(0.05, min(1.0, self.timeout / 4))
+        while True:
+            time.sleep(period)
+            now = time.monotonic()
+            for conn, deadline in self.deadlines.copy().items():
+                if now > deadline and self.deadlines.get(conn) == deadline:
+                    conn.timed_out = True
+                    sock = conn.sock
+                    if sock is not None:
+                        try:
+                            sock.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
 
 
 class Pool:
@@ -126,7 +164,7 @@ class Gateway:
     def __init__(self, upstreams: dict[str, Upstream], recorder: Recorder, metrics: Metrics, log=sys.stderr,
                  timeout: float = 600.0):
         self.upstreams, self.recorder, self.metrics = upstreams, recorder, metrics
-        self.log, self.pool = log, Pool(timeout)
+        self.log, self.pool, self.watchdog = log, Pool(timeout), Watchdog(timeout)
         self.active, self.settled = 0, threading.Condition()
 
     def enter(self) -> None:
@@ -271,8 +309,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, up: Upstream, headers, body):
         """Send the request upstream; a reused connection the upstream had closed is retried once, fresh."""
+        watchdog = self.gateway.watchdog
         for attempt in (0, 1):
             conn, reused = self.gateway.pool.get(up)
+            watchdog.arm(conn)
             try:
                 conn.putrequest(self.command, up.prefix + self.path, skip_host=True, skip_accept_encoding=True)
                 conn.putheader("Host", up.netloc)
@@ -282,13 +322,13 @@ class Handler(BaseHTTPRequestHandler):
                     conn.putheader("Content-Length", str(len(body or b"")))
                 conn.endheaders(body)
                 return conn, conn.getresponse()
-            except STALE:
+            except BaseException as exc:
+                watchdog.disarm(conn)
                 conn.close()
-                if not reused or attempt:
+                if conn.timed_out:
+                    raise socket.timeout("upstream timed out") from exc
+                if not (isinstance(exc, STALE) and reused and not attempt):
                     raise
-            except BaseException:
-                conn.close()
-                raise
 
     def _reader(self, provider: str, resp):
         reader = reader_for(provider, resp.getheader("Content-Type") or "", resp.getheader("Content-Encoding") or "")
@@ -323,17 +363,22 @@ class Handler(BaseHTTPRequestHandler):
             if no_body:
                 complete = True
                 return True
+            arm = self.gateway.watchdog.arm
             while True:
                 try:
+                    arm(conn)
                     data = resp.read1(CHUNK)
+                    if not data:
+                        resp.read()  # marks a Content-Length body as done (closes the response, not the socket)
                 except (OSError, http.client.HTTPException):
-                    self.gateway.metrics.add("upstream_broken_streams")
+                    data = None
+                if data is None or conn.timed_out:
+                    self.gateway.metrics.add("upstream_timeouts" if conn.timed_out else "upstream_broken_streams")
                     self.close_connection = True  # the client sees a truncated response, as upstream sent it
                     if head:
                         write(head)
                     return False
                 if not data:
-                    resp.read()  # marks a Content-Length body as done (closes the response, not the socket)
                     break
                 write(head + (b"%x\r\n%s\r\n" % (len(data), data) if chunked else data))
                 head = b""
@@ -348,6 +393,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return False
         finally:
+            self.gateway.watchdog.disarm(conn)
             if complete and not resp.will_close and resp.isclosed():
                 self.gateway.pool.put(up, conn)
             else:
