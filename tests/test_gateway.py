@@ -107,6 +107,7 @@ class FakeUpstream(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.script["seen"].append((self.path, dict(self.headers), body))
+        self.script.setdefault("peers", set()).add(self.client_address)
         path = self.path.split("?", 1)[0]
         streamed = json.loads(body or b"{}").get("stream")
         if self.script.get("sleep"):
@@ -494,7 +495,8 @@ def test_command_serves_and_records_until_sigterm(upstream, tmp_path):
     finally:
         proc.kill()
     assert [r["message_id"] for r in rows(tmp_path / "c.db")] == [CHAT_JSON["id"], "msg_01StreamAbc"]
-    assert "POST /v1/chat/completions 200" in proc.stderr.read()
+    stderr = proc.stderr.read()
+    assert "POST /v1/chat/completions 200" in stderr and MARKER not in stderr
 
 
 def test_a_stuck_upstream_is_a_504_after_the_timeout(gateway, upstream):
@@ -539,3 +541,33 @@ def test_a_stream_that_stalls_past_the_timeout_is_cut_and_its_usage_so_far_recor
     snap = gw.metrics.snapshot()
     assert (snap["upstream_timeouts"], snap["calls_recorded_partial"]) == (1, 1)
     assert [(r["input"], r["output"]) for r in rows(gw.db)] == [(25, 1)]  # message_start's counts
+
+
+def test_https_upstream_with_pooled_connections(gateway, upstream, tmp_path, monkeypatch):
+    import shutil
+    import ssl
+    import subprocess
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not available to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the gateway verifies the upstream as it would api.anthropic.com
+    script = {"seen": [], "finished": threading.Event()}
+    tls = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (FakeUpstream,), {"script": script}))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+    tls.daemon_threads = True
+    _serve(tls)
+    try:
+        gw = gateway(upstream_anthropic=f"https://127.0.0.1:{tls.server_address[1]}")
+        for body in (PROMPT, {**PROMPT, "stream": True}, PROMPT):
+            assert call(gw.port, "/v1/messages", body, ANTHROPIC_HEADERS)[0].status == 200
+        assert gw.settle()
+        assert gw.metrics.snapshot()["calls_recorded"] == 3
+        assert len(script["peers"]) == 1  # one TLS connection, kept alive and reused for all three calls
+    finally:
+        tls.shutdown()
+        tls.server_close()
