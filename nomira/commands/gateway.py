@@ -30,7 +30,8 @@ def add_arguments(name, p) -> None:
 
 def make_gateway(args, env=os.environ, log=sys.stderr):
     """(server, destination) for these arguments; the caller serves it, then calls `close(server)`."""
-    from nomira.gateway.proxy import Gateway, GatewayServer, Upstream
+    from nomira.gateway.proxy import Gateway, GatewayServer
+    from nomira.gateway.upstream import Upstream
     from nomira.gateway.record import Metrics, Recorder, SpoolSink, StoreSink
     from nomira.pricing.engine import Pricer
     from nomira.pricing.table import resolved

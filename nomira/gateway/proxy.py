@@ -12,7 +12,7 @@
   upstream gave no length), before it is read for usage; nothing is buffered whole except a non-streamed
   JSON body's copy for parsing (bounded, memory only). No body is logged or stored.
 - Upstream errors (4xx/5xx, 429 with retry-after) pass through as they are; an unreachable upstream is a
-  502. A failure to record never touches the response.
+  502, one that does not answer within the timeout a 504. A failure to record never touches the response.
 """
 from __future__ import annotations
 
@@ -23,12 +23,11 @@ import struct
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 from nomira.gateway.record import Call, Metrics, Recorder, tags_from_headers
+from nomira.gateway.upstream import Pool, Upstream, Watchdog
 from nomira.gateway.usage import reader_for
 
 RECORDED = {"/v1/messages": "anthropic", "/v1/chat/completions": "openai", "/v1/responses": "openai"}
@@ -38,28 +37,6 @@ NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "expect"}
 STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 IDLE = 300.0  # an idle or stuck client connection is closed after this many seconds
 CHUNK = 65536
-
-
-@dataclass(frozen=True)
-class Upstream:
-    scheme: str
-    host: str
-    port: int
-    prefix: str  # a path prefix put before every request path ("" for an API origin)
-
-    @classmethod
-    def parse(cls, url: str) -> "Upstream":
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"upstream must be an http(s) URL: {url!r}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
-
-    @property
-    def netloc(self) -> str:
-        default = 443 if self.scheme == "https" else 80
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == default else f"{host}:{self.port}"
 
 
 def kernel_timeouts(sock: socket.socket, seconds: float) -> None:
@@ -72,90 +49,6 @@ def kernel_timeouts(sock: socket.socket, seconds: float) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
     sock.settimeout(None)
-
-
-class _OneSend:
-    """Request head and body in one send (http.client sends them apart: two packets per call), and a blocking
-    socket once connected: the Watchdog enforces the timeout, so no poll runs before every recv."""
-
-    timed_out = False  # set by the Watchdog when it cut this connection
-
-    def connect(self):
-        super().connect()  # the connect and TLS handshake keep Python's timeout
-        self.sock.settimeout(None)
-
-    def _send_output(self, message_body=None, encode_chunked=False):
-        if isinstance(message_body, bytes) and not encode_chunked:
-            self._buffer.extend((b"", message_body))
-            msg = b"\r\n".join(self._buffer)
-            del self._buffer[:]
-            self.send(msg)
-            return
-        super()._send_output(message_body, encode_chunked)
-
-
-class HTTPConnection(_OneSend, http.client.HTTPConnection):
-    pass
-
-
-class HTTPSConnection(_OneSend, http.client.HTTPSConnection):
-    pass
-
-
-class Watchdog:
-    """Ends any upstream wait longer than the timeout by shutting the socket down; the handler then sees
-    `conn.timed_out`. Arming is one dict store per read, far cheaper than Python's per-call poll."""
-
-    def __init__(self, timeout: float):
-        self.timeout = timeout
-        self.deadlines: dict = {}
-        threading.Thread(target=self._run, name="nomira-upstream-watchdog", daemon=True).start()
-
-    def arm(self, conn) -> None:
-        self.deadlines[conn] = time.monotonic() + self.timeout
-
-    def disarm(self, conn) -> None:
-        self.deadlines.pop(conn, None)
-
-    def _run(self) -> None:
-        period = max(0.05, min(1.0, self.timeout / 4))
-        while True:
-            time.sleep(period)
-            now = time.monotonic()
-            for conn, deadline in self.deadlines.copy().items():
-                if now > deadline and self.deadlines.get(conn) == deadline:
-                    conn.timed_out = True
-                    sock = conn.sock
-                    if sock is not None:
-                        try:
-                            sock.shutdown(socket.SHUT_RDWR)
-                        except OSError:
-                            pass
-
-
-class Pool:
-    """Idle keep-alive connections per upstream, shared by all handler threads."""
-
-    def __init__(self, timeout: float, max_idle: int = 64):
-        self.timeout, self.max_idle = timeout, max_idle
-        self.idle: dict[Upstream, list] = {}
-        self.lock = threading.Lock()
-
-    def get(self, up: Upstream) -> tuple[http.client.HTTPConnection, bool]:
-        with self.lock:
-            conns = self.idle.get(up)
-            if conns:
-                return conns.pop(), True
-        cls = HTTPSConnection if up.scheme == "https" else HTTPConnection
-        return cls(up.host, up.port, timeout=self.timeout), False
-
-    def put(self, up: Upstream, conn) -> None:
-        with self.lock:
-            conns = self.idle.setdefault(up, [])
-            if len(conns) < self.max_idle:
-                conns.append(conn)
-                return
-        conn.close()
 
 
 class Gateway:
