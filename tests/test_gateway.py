@@ -421,13 +421,12 @@ def test_many_concurrent_streams(gateway, upstream):
 def test_remote_mode_delivers_to_a_real_collector(gateway, upstream, tmp_path):
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-    from nomira.commands.serve import ThreadingWSGIServer, make_app
+    from nomira.commands.serve import make_app
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, *args):
             pass
-    httpd = make_server("127.0.0.1", 0, make_app(tmp_path / "team.db", "127.0.0.1"),
-                        server_class=ThreadingWSGIServer, handler_class=Quiet)
+    httpd = make_server("127.0.0.1", 0, make_app(tmp_path / "team.db", "127.0.0.1"), handler_class=Quiet)
     _serve(httpd)
     try:
         gw = gateway(db=None, remote=f"http://127.0.0.1:{httpd.server_port}")
