@@ -113,6 +113,8 @@ COMMANDS = {
     "serve": ("serve", "run the collector: ingest API, import, team dashboard", "nomira serve --port 8787"),
     "cursor": ("cursor", "import Cursor team usage (tokens, charged cost) from Cursor's Admin API",
                "NOMIRA_CURSOR_ADMIN_KEY=key_... nomira cursor fetch --from 2026-11-01 --to 2026-11-30"),
+    "gateway": ("gateway", "metering reverse proxy for Anthropic/OpenAI API calls (sees prompts in transit)",
+                "nomira gateway --port 8788 --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
     "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
@@ -420,7 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     # A report run allocates hundreds of thousands of small containers and no cycles
     # on its hot path: the cyclic collector would only rescan them (~12% of a cold run).
     gc.disable()
-    if hasattr(signal, "SIGPIPE"):
+    if argv is None and hasattr(signal, "SIGPIPE"):
+        # A report piped into `head` ends quietly. Only for a real command line: a caller of main()
+        # in-process (tests, embedders) keeps its own SIGPIPE handling; servers set theirs.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = None
     try:
