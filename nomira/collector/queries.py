@@ -1,0 +1,189 @@
+"""Filtered dashboard queries (store layer, read-only): `rollups` when a grain holds exactly the
+dimensions asked for, else `events` by its existing columns.
+
+Developer, project and model filters stay on the rollups (days x one or two dimensions, whatever
+the event count). Source and the business tags (feature, workflow, customer, env), three rollup
+dimensions at once, and the hourly `today` view read `events`, bounded by the period's days.
+Portable SQL only; no schema of its own.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from nomira.rollups import FIELDS, MAX_DAILY_POINTS, MAX_MONTHLY_POINTS, _BY_DIMS, _merge, _row
+from nomira.wire import TOKEN_FIELDS
+
+ROLLUP_DIMS = ("developer", "project", "model", "regime")
+FILTER_DIMS = ("developer", "project", "model", "source", "feature", "workflow", "customer", "env")
+GROUP_DIMS = (*FILTER_DIMS, "regime", "day", "tenant")
+_EVENT_SUMS = ", ".join(["COUNT(*)", *(f"TOTAL({t})" for t in TOKEN_FIELDS), "TOTAL(cost_usd)",
+                         "TOTAL(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
+_ROLLUP_SUMS = ", ".join(f"TOTAL({c})" for c in FIELDS)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a page looks at: tenant (None = all, admin only), days [since, until] (None = open), filters."""
+    tenant: str | None = None
+    since: str | None = None
+    until: str | None = None
+    eq: tuple[tuple[str, str], ...] = field(default=())
+
+    def plus(self, **eq) -> "Scope":
+        return Scope(self.tenant, self.since, self.until, tuple(sorted({**dict(self.eq), **eq}.items())))
+
+    def days(self, since: str | None, until: str | None) -> "Scope":
+        return Scope(self.tenant, since, until, self.eq)
+
+
+def _source(dims: tuple[str, ...], scope: Scope) -> tuple[str, str | None]:
+    """("rollups", grain) when a grain holds these dimensions, else ("events", None)."""
+    wanted = frozenset(d for d in (*dims, *dict(scope.eq)) if d not in ("day", "tenant"))
+    if wanted <= set(ROLLUP_DIMS) and wanted in _BY_DIMS:
+        return "rollups", _BY_DIMS[wanted]
+    return "events", None
+
+
+def _where(scope: Scope, grain: str | None) -> tuple[str, list]:
+    clauses, params = [], []
+    if grain is not None:
+        clauses.append("grain = ?")
+        params.append(grain)
+    if scope.tenant is not None:
+        clauses.append("tenant = ?")
+        params.append(scope.tenant)
+    if scope.since is not None:
+        clauses.append("day >= ?")
+        params.append(scope.since)
+    if scope.until is not None:
+        clauses.append("day <= ?")
+        params.append(scope.until)
+    for col, value in scope.eq:
+        if col not in FILTER_DIMS:
+            raise ValueError(col)
+        clauses.append(f"{col} = ?")
+        params.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def group(db: sqlite3.Connection, dims: tuple[str, ...], scope: Scope) -> list[tuple[tuple, dict]]:
+    """[(dimension values, sums)] grouped by `dims` (none: one total row)."""
+    for d in dims:
+        if d not in GROUP_DIMS:
+            raise ValueError(d)
+    table, grain = _source(dims, scope)
+    where, params = _where(scope, grain)
+    sums = _ROLLUP_SUMS if table == "rollups" else _EVENT_SUMS
+    cols = ", ".join(dims)
+    sql = f"SELECT {cols + ', ' if dims else ''}{sums} FROM {table}{where}"
+    if dims:
+        sql += f" GROUP BY {cols}"
+    n = len(dims)
+    return [(tuple(r[:n]), _row(r[n:])) for r in db.execute(sql, params)]
+
+
+def totals(db: sqlite3.Connection, scope: Scope) -> dict:
+    return group(db, (), scope)[0][1]
+
+
+def by(db: sqlite3.Connection, dim: str, scope: Scope, limit: int | None = None) -> list[dict]:
+    """Rows named by `dim`, costliest first (days in order)."""
+    rows = [{"name": k[0], **v} for k, v in group(db, (dim,), scope)]
+    rows.sort(key=(lambda r: r["name"]) if dim == "day" else (lambda r: (-r["cost_usd"], r["name"])))
+    return rows[:limit] if limit else rows
+
+
+def hourly(db: sqlite3.Connection, scope: Scope, day: str) -> list[dict]:
+    """24 UTC hour rows for one day (occurred_at is stored as UTC ISO text: hour at chars 12-13)."""
+    where, params = _where(scope.days(day, day), None)
+    have = {r[0]: _row(r[1:]) for r in db.execute(
+        f"SELECT substr(occurred_at, 12, 2), {_EVENT_SUMS} FROM events{where} GROUP BY 1", params)}
+    return [{"name": f"{h:02d}:00", **have.get(f"{h:02d}", _row([0] * len(FIELDS)))} for h in range(24)]
+
+
+def span(db: sqlite3.Connection, scope: Scope) -> tuple[str | None, str | None]:
+    """First and last day with data in this scope's tenant and filters, over all time."""
+    table, grain = _source(("day",), scope)
+    where, params = _where(scope.days(None, None), grain)
+    return db.execute(f"SELECT MIN(day), MAX(day) FROM {table}{where}", params).fetchone()
+
+
+def nearest_day(db: sqlite3.Connection, scope: Scope) -> str | None:
+    """The day with data nearest to (outside) the scope's days, for an empty page's hint."""
+    table, grain = _source(("day",), scope)
+    best = []
+    if scope.since:
+        where, params = _where(scope.days(None, None), grain)
+        row = db.execute(f"SELECT MAX(day) FROM {table}{where} AND day < ?", params + [scope.since]).fetchone()
+        if row[0]:
+            best.append((date.fromisoformat(scope.since) - _day(row[0]), row[0]))
+    if scope.until:
+        where, params = _where(scope.days(None, None), grain)
+        row = db.execute(f"SELECT MIN(day) FROM {table}{where} AND day > ?", params + [scope.until]).fetchone()
+        if row[0]:
+            best.append((_day(row[0]) - date.fromisoformat(scope.until), row[0]))
+    return min(best)[1] if best else None
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return date.min
+
+
+def series(rows: list[dict], first: date | None, last: date) -> list[dict]:
+    """Day rows on a true time axis from `first` (None: the first day with data) to `last`, zeros
+    where no data; by month past MAX_DAILY_POINTS days, at most MAX_MONTHLY_POINTS months back.
+    Rows off the axis (a bad stored day) stay in the totals only."""
+    have = {}
+    for r in rows:
+        d = _day(r["name"])
+        if d != date.min and (first is None or first <= d) and d <= last:
+            have[d] = r
+    if first is None:
+        if not have:
+            return []
+        first = min(have)
+    if (last - first).days + 1 <= MAX_DAILY_POINTS:
+        out, d = [], first
+        while d <= last:
+            out.append(have.get(d) or {"name": d.isoformat(), **_row([0] * len(FIELDS))})
+            d += timedelta(days=1)
+        return out
+    months: dict[str, list[dict]] = {}
+    for d, r in have.items():
+        months.setdefault(f"{d.year:04d}-{d.month:02d}", []).append(r)
+    end = last.year * 12 + last.month - 1
+    out = []
+    for m in range(max(first.year * 12 + first.month - 1, end - MAX_MONTHLY_POINTS + 1), end + 1):
+        name = f"{m // 12:04d}-{m % 12 + 1:02d}"
+        out.append(_merge(name, months.get(name, [])))
+    return out
+
+
+def day_model(db: sqlite3.Connection, scope: Scope) -> list[tuple[str, str, dict]]:
+    """(day, model, sums): what the cost-by-token-type split prices."""
+    return [(k[0], k[1], v) for k, v in group(db, ("day", "model"), scope)]
+
+
+def hour_model(db: sqlite3.Connection, scope: Scope, day: str) -> list[tuple[str, str, dict]]:
+    where, params = _where(scope.days(day, day), None)
+    return [(f"{r[0]}:00", r[1], _row(r[2:])) for r in db.execute(
+        f"SELECT substr(occurred_at, 12, 2), model, {_EVENT_SUMS} FROM events{where} GROUP BY 1, 2", params)]
+
+
+def seats(db: sqlite3.Connection, scope: Scope) -> int:
+    """Developers with subscription usage in scope (the plan line's seat count)."""
+    return len([1 for k, v in group(db, ("developer", "regime"), scope) if k[1] == "subscription" and v["calls"]])
+
+
+def names(db: sqlite3.Connection, dim: str, scope: Scope, limit: int = 200) -> list[str]:
+    """Values a filter can take (for the form's suggestions), from the rollups only."""
+    if dim not in ROLLUP_DIMS:
+        return []
+    where, params = _where(Scope(scope.tenant), _BY_DIMS[frozenset((dim,))])
+    return [r[0] for r in db.execute(f"SELECT DISTINCT {dim} FROM rollups{where} ORDER BY 1 LIMIT {int(limit)}",
+                                     params)]
