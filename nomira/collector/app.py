@@ -259,7 +259,7 @@ class App:
                 "unpriced_calls": total["unpriced_calls"], "value_vs_plan": None, "plan_note": ""}
         trend = self.trend(ctx, scope)
         plan = None
-        if sub and daily:
+        if sub and daily and set(dict(scope.eq)) <= {"developer"}:  # seats pay for all use, not a slice
             first = f.start or queries._day(daily[0]["name"] + ("-01" if len(daily[0]["name"]) == 7 else ""))
             span = max(1, ((f.end or f.today) - first).days + 1)
             seats = queries.seats(db, scope)

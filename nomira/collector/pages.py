@@ -19,10 +19,11 @@ CSS = """
 :root{--bg:#f5f6f8;--card:#fff;--fg:#1b2230;--muted:#4f5968;--line:#dfe3e9;--grid:#eceff3;--accent:#2f5fc4;
 --link:#1f4fae;--head:#1b2230;--head-fg:#fff;--head-link:#cfe0ff;--err:#a4231b;--ok:#1e6b35;--focus:#f0a000;
 --s-input:#7aa2e8;--s-output:#2f5fc4;--s-cache_read:#6cbf8c;--s-cache_write:#e0a040;--s-unsplit:#9aa3af;
---plan:#b3261e;color-scheme:light dark}
+--plan:#b3261e;--on-accent:#fff;color-scheme:light dark}
 @media (prefers-color-scheme:dark){:root{--bg:#11151c;--card:#1a2029;--fg:#e6e9ee;--muted:#a9b2bf;--line:#2d3541;
 --grid:#252c36;--accent:#6f9cf0;--link:#9cbcff;--head:#0b0e13;--head-link:#9cbcff;--err:#ff8a80;--ok:#7fd69b;
---s-input:#4f76bd;--s-output:#8fb3ff;--s-cache_read:#4f9d6d;--s-cache_write:#c98f2e;--plan:#ff8a80}}
+--s-input:#4f76bd;--s-output:#8fb3ff;--s-cache_read:#4f9d6d;--s-cache_write:#c98f2e;--plan:#ff8a80;
+--on-accent:#0b0e13}}
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:var(--fg);background:var(--bg)}
 a{color:var(--link)}
@@ -51,14 +52,14 @@ td:first-child,th:first-child{text-align:left;white-space:normal;overflow-wrap:a
 tbody th{font-weight:normal}
 .periods{display:flex;flex-wrap:wrap;gap:4px 6px;margin:6px 0}
 .periods a{padding:3px 10px;border:1px solid var(--line);border-radius:14px;text-decoration:none;background:var(--card)}
-.periods a.on{background:var(--accent);border-color:var(--accent);color:#fff;font-weight:600}
+.periods a.on{background:var(--accent);border-color:var(--accent);color:var(--on-accent);font-weight:600}
 details.filters{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 12px;margin:8px 0}
 details.filters summary{cursor:pointer;font-weight:600}
 .fgrid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:8px;margin:10px 0}
 .fgrid label{display:flex;flex-direction:column;font-size:13px;color:var(--muted);min-width:0}
 input,select,button{font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--muted);
 border-radius:6px;padding:5px 8px;min-width:0;max-width:100%}
-button,.button{background:var(--accent);border-color:var(--accent);color:#fff;cursor:pointer;font-weight:600;
+button,.button{background:var(--accent);border-color:var(--accent);color:var(--on-accent);cursor:pointer;font-weight:600;
 text-decoration:none;display:inline-block;border-radius:6px;padding:5px 12px}
 .chips{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0}
 .chip{border:1px solid var(--line);border-radius:14px;padding:2px 10px;background:var(--card);font-size:13px;
