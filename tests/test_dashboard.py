@@ -171,7 +171,9 @@ def test_charts_have_axes_ticks_units_and_sane_bars():
     toks = str(trend_chart([("01:00", 1500.0, {"input": 500, "output": 1000})], "Tokens", "tokens",
                            "Hour (UTC)", ("input", "output")))
     assert "tokens" in toks and "input 500, output 1.0k" in toks
-    plan = str(trend_chart([("2026-11-03", 1.0, {})], "t", plan=(6.67, "plan $6.67/day")))
-    assert 'class="plan"' in plan and "plan $6.67/day" in plan
+    plan = str(trend_chart([("2026-11-03", 1.0, {})], "t", plan=(2.5, "plan $2.50/day")))
+    assert '<g class="plan"><title>plan $2.50/day</title><line' in plan
+    far = str(trend_chart([("2026-11-03", 1.0, {})], "t", plan=(60.0, "plan $60/day")))
+    assert "plan $60/day (off scale)" in far and "$60" not in far.split("</g>")[0]  # bars keep the scale
     assert short_model("us.anthropic.claude-sonnet-4-5-20250929-v1:0") == "sonnet-4-5 · us"
     assert short_model("claude-opus-4-7") == "opus-4-7" and short_model("gpt-5-codex") == "gpt-5-codex"

@@ -232,6 +232,7 @@ class App:
         """Buckets for the trend chart: hours for one day, else days (months past three years),
         each with its cost split by token type."""
         db, f = self.db, ctx["filters"]
+        by_week = False
         if f.hourly:
             day = (f.start or f.today).isoformat()
             rows = queries.hourly(db, scope, day)
@@ -242,8 +243,13 @@ class App:
             split = costsplit.by_bucket(queries.day_model(db, scope))
             by_month = bool(rows) and len(rows[0]["name"]) == 7
             if by_month:
-                split = costsplit.months(split)
-        return {"hourly": f.hourly, "by_month": by_month, "trend_rows": [(r["name"], r) for r in rows],
+                split = costsplit.regroup(split, lambda day: day[:7])
+            elif len(rows) > queries.MAX_DAY_BARS:
+                rows, by_week = queries.weeks(rows), True
+                split = costsplit.regroup(split, queries.week_of)
+        bucket = "hour" if f.hourly else "month" if by_month else "week" if by_week else "day"
+        return {"hourly": f.hourly, "by_month": by_month, "by_week": by_week, "bucket": bucket,
+                "trend_rows": [(r["name"], r) for r in rows],
                 "trend": [(r["name"], r["cost_usd"], split.get(r["name"], {})) for r in rows]}
 
     def summary(self, ctx: dict) -> dict:
@@ -266,9 +272,8 @@ class App:
             monthly = PLAN_USD * seats
             kpis["value_vs_plan"] = sub / (monthly * span / 30) if seats else None
             kpis["plan_note"] = f"vs ${PLAN_USD:.0f}/developer/month × {seats} × {span} days"
-            per = monthly / 30 / 24 if trend["hourly"] else monthly if trend["by_month"] else monthly / 30
-            unit = "hour" if trend["hourly"] else "month" if trend["by_month"] else "day"
-            plan = (per, f"plan {pages.money(per)}/{unit} ({seats} × ${PLAN_USD:.0f}/month)")
+            per = monthly / 30 * {"hour": 1 / 24, "month": 30, "week": 7}.get(trend["bucket"], 1)
+            plan = (per, f"plan {pages.money(per)}/{trend['bucket']} ({seats} × ${PLAN_USD:.0f}/month)")
         label = REGIME_LABELS["subscription"] if sub >= api and sub else "Cost"
         d = {"title": f"Usage — {ctx['tenant'] or 'all tenants'}", "period": f.period, "tenant": ctx["tenant"],
              "filters": f.params(True), "value_label": label, "kpis": kpis, "totals": total,

@@ -51,11 +51,11 @@ def by_bucket(rows: list[tuple[str, str, dict]]) -> dict[str, dict[str, float]]:
     return out
 
 
-def months(split_by_day: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Day splits merged by month (for a trend drawn by month)."""
+def regroup(split_by_day: dict[str, dict[str, float]], bucket) -> dict[str, dict[str, float]]:
+    """Day splits merged into the buckets `bucket(day)` names (weeks, months)."""
     out: dict[str, dict[str, float]] = {}
     for day, parts in split_by_day.items():
-        acc = out.setdefault(day[:7], {})
+        acc = out.setdefault(bucket(day), {})
         for part, usd in parts.items():
             acc[part] = acc.get(part, 0.0) + usd
     return out

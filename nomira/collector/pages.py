@@ -207,6 +207,10 @@ def kpi(label: str, value: str, note: str = "") -> Markup:
                   + (f'<div class="note">{esc(note)}</div>' if note else "") + "</div>")
 
 
+def times(x: float) -> str:
+    return "<0.01x" if x < 0.01 else f"{x:.2f}x" if x < 1 else f"{x:.1f}x"
+
+
 def cost_text(r: dict) -> str:
     if r["calls"] and r["unpriced_calls"] == r["calls"]:
         return "unpriced"
@@ -244,27 +248,33 @@ def legend(parts: tuple[str, ...], present: set) -> Markup:
     return Markup('<div class="legend">' + join(items) + "</div>") if items else Markup("")
 
 
+BUCKET_HEADINGS = {"hour": "Hourly trend", "day": "Daily trend", "week": "Weekly trend", "month": "Monthly trend"}
+X_TITLES = {"hour": "Hour (UTC)", "day": "Day (UTC)", "week": "Week starting Monday (UTC)", "month": "Month"}
+
+
 def trend(d: dict, plan: tuple[float, str] | None = None) -> Markup:
-    """Cost per day (or hour for one day), stacked by token type, with the plan line when given."""
-    points = d["trend"]
+    """Cost per hour, day, week or month, stacked by token type, with the plan line when given."""
+    points = [(_bucket_name(d, name), v, s) for name, v, s in d["trend"]]
     present = {p for _, _, s in points for p in s}
-    title = "Cost per hour (UTC)" if d["hourly"] else ("Cost per month" if d["by_month"] else "Cost per day (UTC)")
-    x = "Hour (UTC)" if d["hourly"] else ("Month" if d["by_month"] else "Day (UTC)")
-    return Markup(responsive(trend_chart, points, title, "usd", x, costsplit.PARTS, costsplit.PART_LABELS, plan,
-                             wide=900)
+    title = f"Cost per {d['bucket']}" + (" (UTC)" if d["bucket"] in ("hour", "day") else "")
+    return Markup(responsive(trend_chart, points, title, "usd", X_TITLES[d["bucket"]], costsplit.PARTS,
+                             costsplit.PART_LABELS, plan, wide=900)
                   + legend(costsplit.PARTS, present)
                   + (Markup('<div class="legend"><span><i style="background:var(--plan)"></i>'
                             f'{esc(plan[1])}</span></div>') if plan and plan[0] else ""))
 
 
+def _bucket_name(d: dict, name: str) -> str:
+    return f"week of {name}" if d["bucket"] == "week" else name
+
+
 def tokens_trend(d: dict) -> Markup:
-    points = [(name, r["tokens"], {"input": r["input"], "output": r["output"], "cache_read": r["cache_read"],
-                                   "cache_write": r["cache_write_5m"] + r["cache_write_1h"]})
+    points = [(_bucket_name(d, name), r["tokens"], {"input": r["input"], "output": r["output"],
+                                                    "cache_read": r["cache_read"],
+                                                    "cache_write": r["cache_write_5m"] + r["cache_write_1h"]})
               for name, r in d["trend_rows"]]
-    title = "Tokens per hour" if d["hourly"] else ("Tokens per month" if d["by_month"] else "Tokens per day")
-    x = "Hour (UTC)" if d["hourly"] else ("Month" if d["by_month"] else "Day (UTC)")
-    return Markup(responsive(trend_chart, points, title, "tokens", x, costsplit.PARTS, costsplit.PART_LABELS,
-                             wide=900))
+    return Markup(responsive(trend_chart, points, f"Tokens per {d['bucket']}", "tokens", X_TITLES[d["bucket"]],
+                             costsplit.PARTS, costsplit.PART_LABELS, wide=900))
 
 
 def empty_state(d: dict, ctx: dict, path: str) -> Markup:
@@ -297,7 +307,7 @@ def dashboard(d: dict, ctx: dict) -> str:
     if k["api_cost_usd"] and k["value_usd"] != k["api_cost_usd"]:
         kpis.append(kpi("API cost (billed)", money(k["api_cost_usd"])))
     if k.get("value_vs_plan") is not None:
-        kpis.append(kpi("Value vs plan", f"{k['value_vs_plan']:.1f}x", k["plan_note"]))
+        kpis.append(kpi("Value vs plan", times(k["value_vs_plan"]), k["plan_note"]))
     kpis += [kpi("Cache reuse", pct(k["cache_reuse"]), "prompt tokens served from cache"),
              kpi("Developers", str(k["developers"])), kpi("Calls", f"{k['calls']:,}")]
     proj_link = lambda n: f"/project/{segment(n)}{_qs(ctx, project=None)}"  # noqa: E731
@@ -308,7 +318,7 @@ def dashboard(d: dict, ctx: dict) -> str:
         return layout(d["title"], Markup(head + empty_state(d, ctx, "/") + ctx.get("extra_cards", "")), ctx)
     body = Markup(
         head + '<div class="kpis">' + join(kpis) + "</div>"
-        + f"<section><h2>{'Hourly' if d['hourly'] else 'Daily'} trend</h2>" + trend(d, d.get("plan"))
+        + f"<section><h2>{esc(BUCKET_HEADINGS[d['bucket']])}</h2>" + trend(d, d.get("plan"))
         + csv_link(csv("day")) + "</section>"
         + '<div class="grid"><section><h2>By project</h2>'
         + responsive(hbar_chart, [(r["name"], r["cost_usd"], proj_link(r["name"]), r["name"])
@@ -337,7 +347,7 @@ def detail(d: dict, ctx: dict) -> str:
         head + '<div class="kpis">' + join([kpi(d["value_label"], money(t["cost_usd"])),
                                              kpi("Calls", f"{t['calls']:,}"), kpi("Tokens", fmt_tokens(t["tokens"])),
                                              kpi("Cache reuse", pct(t["cache_reuse"]))]) + "</div>"
-        + f"<section><h2>{'Hourly' if d['hourly'] else 'Daily'} trend</h2>" + trend(d) + csv_link(csv("day"))
+        + f"<section><h2>{esc(BUCKET_HEADINGS[d['bucket']])}</h2>" + trend(d) + csv_link(csv("day"))
         + "</section><section><h2>Tokens by type</h2>" + tokens_trend(d)
         + legend(costsplit.PARTS, set(costsplit.PARTS) - {"unsplit"})
         + f"</section><div class=\"grid\"><section><h2>By {esc(other)}</h2>"

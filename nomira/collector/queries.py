@@ -164,6 +164,23 @@ def series(rows: list[dict], first: date | None, last: date) -> list[dict]:
     return out
 
 
+MAX_DAY_BARS = 92  # past this a trend is drawn by week: bars stay wider than a hairline
+
+
+def week_of(day: str) -> str:
+    """The Monday starting `day`'s week (a day name that is not a date stays as is)."""
+    d = _day(day)
+    return (d - timedelta(days=d.weekday())).isoformat() if d != date.min else day
+
+
+def weeks(rows: list[dict]) -> list[dict]:
+    """Daily rows (in order) merged by week, each named by its Monday."""
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(week_of(r["name"]), []).append(r)
+    return [_merge(name, group) for name, group in out.items()]
+
+
 def day_model(db: sqlite3.Connection, scope: Scope) -> list[tuple[str, str, dict]]:
     """(day, model, sums): what the cost-by-token-type split prices."""
     return [(k[0], k[1], v) for k, v in group(db, ("day", "model"), scope)]

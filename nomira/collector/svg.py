@@ -36,6 +36,7 @@ def tick_label(value: float, unit: str) -> str:
 
 def x_label(name: str) -> str:
     """2026-11-03 -> Nov 3; 2026-11 -> Nov 2026; anything else as is."""
+    name = name.removeprefix("week of ")
     try:
         if len(name) == 10:
             d = date.fromisoformat(name)
@@ -59,7 +60,10 @@ def trend_chart(points: list[tuple[str, float, dict]], title: str, unit: str = "
     if not points:
         return Markup(f'<p class="empty">{esc(title)}: no data</p>')
     name, fmt = UNITS[unit]
-    top = max([_finite(v) for _, v, _ in points] + [_finite(plan[0]) if plan else 0.0])
+    top = max(_finite(v) for _, v, _ in points)
+    off_scale = bool(plan) and _finite(plan[0]) > 4 * top  # bars would be invisible under it: say so instead
+    if plan and not off_scale:
+        top = max(top, _finite(plan[0]))
     ticks = nice_ticks(top)
     top = ticks[-1]
     narrow = width < 500
@@ -98,12 +102,17 @@ def trend_chart(points: list[tuple[str, float, dict]], title: str, unit: str = "
     every = max(1, math.ceil(len(points) / (4 if narrow else 8)))
     for i in range(0, len(points), every):
         cx = pad_l + i * step + step / 2
-        out.append(f'<text class="tick" x="{cx:.1f}" y="{pad_t + plot_h + 15}" text-anchor="middle">'
+        anchor = "end" if cx + 26 > width else "middle"  # the last label stays inside the chart
+        out.append(f'<text class="tick" x="{min(cx, width - 2):.1f}" y="{pad_t + plot_h + 15}" '
+                   f'text-anchor="{anchor}">'
                    f'{esc(x_label(points[i][0]))}</text>')
     out.append(f'<line class="base" x1="{pad_l}" x2="{width - pad_r}" y1="{pad_t + plot_h}" '
                f'y2="{pad_t + plot_h}"/><text class="axis-title" x="{pad_l + plot_w / 2:.1f}" y="{height - 4}" '
                f'text-anchor="middle">{esc(x_title)}</text>')
-    if plan and _finite(plan[0]):
+    if plan and off_scale:
+        out.append(f'<g class="plan"><title>{esc(plan[1])}</title><text x="{width - pad_r - 2}" y="{pad_t - 6}" '
+                   f'text-anchor="end">▲ {esc(plan[1])} (off scale)</text></g>')
+    elif plan and _finite(plan[0]):
         py = y(plan[0])
         out.append(f'<g class="plan"><title>{esc(plan[1])}</title><line x1="{pad_l}" x2="{width - pad_r}" '
                    f'y1="{py:.1f}" y2="{py:.1f}"/><text x="{width - pad_r - 2}" y="{py - 4:.1f}" '
