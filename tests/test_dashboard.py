@@ -177,3 +177,20 @@ def test_charts_have_axes_ticks_units_and_sane_bars():
     assert "plan $60/day (off scale)" in far and "$60" not in far.split("</g>")[0]  # bars keep the scale
     assert short_model("us.anthropic.claude-sonnet-4-5-20250929-v1:0") == "sonnet-4-5 · us"
     assert short_model("claude-opus-4-7") == "opus-4-7" and short_model("gpt-5-codex") == "gpt-5-codex"
+
+
+def test_events_path_reads_the_dashboard_index(server):
+    from nomira.collector import queries
+    c, app = server()
+    assert queries.ensure_index(app.db)  # built on the collector's start, outside the migrations
+    scope = queries.Scope("acme", "2026-11-01", "2026-11-30", (("feature", "search"),))
+    for sql, params in (("SELECT substr(occurred_at, 12, 2), " + queries._EVENT_SUMS + " FROM events"
+                         + queries._where(scope.days("2026-11-30", "2026-11-30"), None)[0] + " GROUP BY 1",
+                         queries._where(scope.days("2026-11-30", "2026-11-30"), None)[1]),
+                        ("SELECT developer, " + queries._EVENT_SUMS + " FROM events" + queries._where(scope, None)[0]
+                         + " GROUP BY developer", queries._where(scope, None)[1])):
+        plan = " ".join(str(r) for r in app.db.execute("EXPLAIN QUERY PLAN " + sql, params))
+        assert f"COVERING INDEX {queries.INDEX}" in plan, plan
+    # filters on rollup dimensions never touch `events`
+    assert queries.on_rollups(("day", "model"), queries.Scope(eq=(("developer", "ana"),)))
+    assert not queries.on_rollups(("developer",), queries.Scope(eq=(("env", "prod"),)))

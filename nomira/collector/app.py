@@ -44,6 +44,7 @@ class App:
         self.local = threading.local()
         self.metrics = Metrics()
         db = store.open_db(db_path)  # migrate once, up front
+        queries.ensure_index(db)
         self.keys = auth.Keys(db)
         db.close()
         self.limiter = auth.LoginLimiter(config.login_free_failures, config.login_max_lockout)
@@ -229,17 +230,17 @@ class App:
         return out
 
     def trend(self, ctx: dict, scope: queries.Scope) -> dict:
-        """Buckets for the trend chart: hours for one day, else days (months past three years),
-        each with its cost split by token type."""
+        """Buckets for the trend chart: hours for one day, days, weeks past MAX_DAY_BARS days,
+        months past three years; each with its cost split by token type. `daily` is the day series."""
         db, f = self.db, ctx["filters"]
-        by_week = False
+        daily = queries.series(queries.by(db, "day", scope), f.start, f.end or f.today)
+        by_month = by_week = False
         if f.hourly:
             day = (f.start or f.today).isoformat()
             rows = queries.hourly(db, scope, day)
             split = costsplit.by_bucket(queries.hour_model(db, scope, day))
-            by_month = False
         else:
-            rows = queries.series(queries.by(db, "day", scope), f.start, f.end or f.today)
+            rows = daily
             split = costsplit.by_bucket(queries.day_model(db, scope))
             by_month = bool(rows) and len(rows[0]["name"]) == 7
             if by_month:
@@ -248,22 +249,25 @@ class App:
                 rows, by_week = queries.weeks(rows), True
                 split = costsplit.regroup(split, queries.week_of)
         bucket = "hour" if f.hourly else "month" if by_month else "week" if by_week else "day"
-        return {"hourly": f.hourly, "by_month": by_month, "by_week": by_week, "bucket": bucket,
+        return {"hourly": f.hourly, "by_month": by_month, "by_week": by_week, "bucket": bucket, "daily": daily,
                 "trend_rows": [(r["name"], r) for r in rows],
                 "trend": [(r["name"], r["cost_usd"], split.get(r["name"], {})) for r in rows]}
 
     def summary(self, ctx: dict) -> dict:
         db, scope, f = self.db, ctx["scope"], ctx["filters"]
-        regimes = {r["name"]: r for r in queries.by(db, "regime", scope)}
-        sub = regimes.get("subscription", {}).get("cost_usd", 0.0)
-        api = regimes.get("api", {}).get("cost_usd", 0.0)
         total = queries.totals(db, scope)
-        daily = queries.series(queries.by(db, "day", scope), f.start, f.end or f.today)
+        if queries.on_rollups(("regime",), scope) or not queries.on_rollups((), scope):
+            regimes = {r["name"]: r for r in queries.by(db, "regime", scope)}
+            sub = regimes.get("subscription", {}).get("cost_usd", 0.0)
+            api = regimes.get("api", {}).get("cost_usd", 0.0)
+        else:  # no rollup grain splits a project or model by regime: name both, never scan for a label
+            sub = api = None
+        trend = self.trend(ctx, scope)
+        daily = trend["daily"]
         developers = queries.by(db, "developer", scope)
         kpis = {"value_usd": total["cost_usd"], "api_cost_usd": api, "subscription_value_usd": sub,
                 "cache_reuse": total["cache_reuse"], "developers": len(developers), "calls": total["calls"],
                 "unpriced_calls": total["unpriced_calls"], "value_vs_plan": None, "plan_note": ""}
-        trend = self.trend(ctx, scope)
         plan = None
         if sub and daily and set(dict(scope.eq)) <= {"developer"}:  # seats pay for all use, not a slice
             first = f.start or queries._day(daily[0]["name"] + ("-01" if len(daily[0]["name"]) == 7 else ""))
@@ -274,10 +278,12 @@ class App:
             kpis["plan_note"] = f"vs ${PLAN_USD:.0f}/developer/month × {seats} × {span} days"
             per = monthly / 30 * {"hour": 1 / 24, "month": 30, "week": 7}.get(trend["bucket"], 1)
             plan = (per, f"plan {pages.money(per)}/{trend['bucket']} ({seats} × ${PLAN_USD:.0f}/month)")
-        label = REGIME_LABELS["subscription"] if sub >= api and sub else "Cost"
+        if sub is None:
+            label = REGIME_LABELS["mixed"][0].upper() + REGIME_LABELS["mixed"][1:]
+        else:
+            label = REGIME_LABELS["subscription"] if sub >= api and sub else "Cost"
         d = {"title": f"Usage — {ctx['tenant'] or 'all tenants'}", "period": f.period, "tenant": ctx["tenant"],
              "filters": f.params(True), "value_label": label, "kpis": kpis, "totals": total,
-             "daily": daily,
              "projects": queries.by(db, "project", scope), "developers": developers,
              "models": queries.by(db, "model", scope), "plan": plan, **trend}
         if not total["calls"]:
@@ -309,7 +315,6 @@ class App:
              "filters": ctx["filters"].params(True), "totals": total, "value_label": "Cost",
              "breakdown": queries.by(db, other, scope), "models": queries.by(db, "model", scope),
              **self.trend(ctx, scope)}
-        d["daily"] = [r for _, r in d["trend_rows"]] if not d["hourly"] else queries.by(db, "day", scope)
         if not total["calls"]:
             d["nearest_day"] = queries.nearest_day(db, scope)
         return d, ctx

@@ -302,8 +302,10 @@ def empty_state(d: dict, ctx: dict, path: str) -> Markup:
 
 def dashboard(d: dict, ctx: dict) -> str:
     k = d["kpis"]
-    kpis = [kpi(d["value_label"], money(k["value_usd"]), "subscription usage at API rates, not a bill"
-                if d["value_label"].startswith("API") else "")]
+    note = ("subscription usage at API rates, not a bill" if d["value_label"].startswith("API") else "")
+    if k["api_cost_usd"] is None:
+        note = "subscription usage at API rates plus billed API cost (the rollups do not split this filter by regime)"
+    kpis = [kpi(d["value_label"], money(k["value_usd"]), note)]
     if k["api_cost_usd"] and k["value_usd"] != k["api_cost_usd"]:
         kpis.append(kpi("API cost (billed)", money(k["api_cost_usd"])))
     if k.get("value_vs_plan") is not None:
