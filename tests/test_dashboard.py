@@ -194,3 +194,11 @@ def test_events_path_reads_the_dashboard_index(server):
     # filters on rollup dimensions never touch `events`
     assert queries.on_rollups(("day", "model"), queries.Scope(eq=(("developer", "ana"),)))
     assert not queries.on_rollups(("developer",), queries.Scope(eq=(("env", "prod"),)))
+
+
+def test_events_view_is_fresh_after_every_ingest(server):
+    c, _ = server()
+    for i in range(1, 4):
+        assert c.post("/ingest", {"events": [tagged(i, feature="search")]})[0] == 200
+        d = summary(c, "period=7d&feature=search")
+        assert d["kpis"]["calls"] == i and sum(r["calls"] for r in d["daily"]) == i

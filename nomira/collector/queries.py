@@ -9,6 +9,7 @@ Portable SQL only; no schema of its own.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -96,6 +97,8 @@ def group(db: sqlite3.Connection, dims: tuple[str, ...], scope: Scope) -> list[t
         if d not in GROUP_DIMS:
             raise ValueError(d)
     table, grain = _source(dims, scope)
+    if table == "events" and set(dims) <= set(_CUBE_DIMS):
+        return _from_cube(_cube(db, scope), dims)
     where, params = _where(scope, grain)
     sums = _ROLLUP_SUMS if table == "rollups" else _EVENT_SUMS
     cols = ", ".join(dims)
@@ -104,6 +107,56 @@ def group(db: sqlite3.Connection, dims: tuple[str, ...], scope: Scope) -> list[t
         sql += f" GROUP BY {cols}"
     n = len(dims)
     return [(tuple(r[:n]), _row(r[n:])) for r in db.execute(sql, params)]
+
+
+# The events path answers totals, regimes, days and days x models from one scan per view (by day,
+# model and regime: a few hundred groups), kept until the store changes.
+_CUBE_DIMS = ("day", "model", "regime")
+_CUBES: dict[tuple, tuple] = {}
+_LOCK = threading.Lock()
+MAX_CUBES = 32
+
+
+def _version(db: sqlite3.Connection) -> tuple:
+    """Changes whenever any connection commits to the store (data_version), this one does, or an
+    event arrives (raw ids only grow)."""
+    return (db.execute("PRAGMA data_version").fetchone()[0], db.total_changes,
+            db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0])
+
+
+def _cube(db: sqlite3.Connection, scope: Scope) -> list[tuple]:
+    key = (id(db), scope)
+    version = _version(db)
+    with _LOCK:
+        hit = _CUBES.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    where, params = _where(scope, None)
+    rows = db.execute(f"SELECT {', '.join(_CUBE_DIMS)}, {_EVENT_SUMS} FROM events{where} "
+                      f"GROUP BY {', '.join(_CUBE_DIMS)}", params).fetchall()
+    with _LOCK:
+        _CUBES.pop(key, None)
+        while len(_CUBES) >= MAX_CUBES:
+            _CUBES.pop(next(iter(_CUBES)))
+        _CUBES[key] = (version, rows)
+    return rows
+
+
+def _from_cube(rows: list[tuple], dims: tuple[str, ...]) -> list[tuple[tuple, dict]]:
+    at = [_CUBE_DIMS.index(d) for d in dims]
+    n = len(_CUBE_DIMS)
+    acc: dict[tuple, list] = {}
+    for r in rows:
+        k = tuple(r[i] for i in at)
+        a = acc.get(k)
+        if a is None:
+            acc[k] = list(r[n:])
+        else:
+            for i, v in enumerate(r[n:]):
+                a[i] += v
+    if not dims and not acc:
+        acc[()] = [0] * len(FIELDS)
+    return [(k, _row(v)) for k, v in acc.items()]
 
 
 def totals(db: sqlite3.Connection, scope: Scope) -> dict:
