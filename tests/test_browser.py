@@ -5,6 +5,7 @@ only): nothing overflows the viewport, charts have axis labels of a readable siz
 submitted through the form changes the numbers. Screenshots are kept under tests/output/.
 """
 import base64
+import fcntl
 import json
 import os
 import select
@@ -41,8 +42,10 @@ class Browser:
     """The smallest DevTools-protocol client: one page, commands and events over fds 3/4."""
 
     def __init__(self, profile: Path):
-        to_chrome_r, self.to_chrome = os.pipe()
-        self.from_chrome, from_chrome_w = os.pipe()
+        # both ends the child keeps are moved above fd 10 first: dup2 onto 3/4 then never clobbers
+        # one with the other, nor is a no-op that would leave close-on-exec set
+        to_chrome_r, self.to_chrome = (_high(fd) for fd in os.pipe())
+        self.from_chrome, from_chrome_w = (_high(fd) for fd in os.pipe())
 
         def fds():  # Chromium reads commands on fd 3 and writes answers on fd 4
             os.dup2(to_chrome_r, 3)
@@ -124,6 +127,12 @@ class Browser:
         os.close(self.from_chrome)
 
 
+def _high(fd: int) -> int:
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return moved
+
+
 # What each page must show: the visible charts' axis titles and tick labels, in CSS pixels.
 MEASURE = """(() => {
   const visible = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
@@ -175,6 +184,10 @@ def test_every_page_fits_phone_and_desktop_in_chromium(tmp_path):
         browser.wait_load()
         after = browser.js(MEASURE)["calls"]
         url = browser.js("location.search")
+        # the drop zone's script uploads with progress and shows the server's result in place
+        upload = tmp_path / "events.json"
+        upload.write_text(json.dumps({"events": [_event(i) for i in range(3)]}))
+        results = [_import(browser, base, upload) for _ in range(2)]
     finally:
         browser.close()
         httpd.shutdown()
@@ -194,6 +207,29 @@ def test_every_page_fits_phone_and_desktop_in_chromium(tmp_path):
     for width in WIDTHS:  # fixtures are old: today explains itself instead of drawing nothing
         assert "No usage in today" in seen["today", width]["text"] or seen["today", width]["charts"]
     assert "Drop events.json here" in seen["import", 390]["text"]
+    (first, progress, where), (again, _, _) = results
+    assert "Imported 3 new events" in first and progress == 1 and where == "/import"  # no page load: the script
+    assert "Imported 0 new events; 3 were already there" in again
+
+
+def _event(i: int) -> dict:
+    return {"schema_version": 1, "source": "claude_code", "provider": "anthropic", "model": "claude-opus-4-7",
+            "occurred_at": "2025-11-03T14:22:07.913Z", "tokens": {"input": 100, "output": 1000},
+            "cost_usd": 0.028, "regime": "subscription", "tags": {"developer": "cy", "project": "shop"},
+            "message_id": f"msg_browser_{i}"}
+
+
+def _import(browser: Browser, base: str, path: Path) -> tuple:
+    browser.open(base + "/import", 390)
+    root = browser.send("DOM.getDocument")["root"]["nodeId"]
+    node = browser.send("DOM.querySelector", {"nodeId": root, "selector": "input[type=file]"})["nodeId"]
+    browser.send("DOM.setFileInputFiles", {"files": [str(path)], "nodeId": node})
+    browser.js("document.querySelector('#f button').click()")
+    deadline = time.monotonic() + 20
+    while not browser.js("document.getElementById('out').innerText") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return (browser.js("document.getElementById('out').innerText"), browser.js("document.getElementById('prog').value"),
+            browser.js("location.pathname"))
 
 
 def _first_project(app) -> str:
