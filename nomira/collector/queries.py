@@ -97,8 +97,10 @@ def group(db: sqlite3.Connection, dims: tuple[str, ...], scope: Scope) -> list[t
         if d not in GROUP_DIMS:
             raise ValueError(d)
     table, grain = _source(dims, scope)
-    if table == "events" and set(dims) <= set(_CUBE_DIMS):
-        return _from_cube(_cube(db, scope), dims)
+    if table == "events":
+        for cube in _CUBES_DIMS:
+            if set(dims) <= set(cube):
+                return _from_cube(_cube(db, scope, cube), cube, dims)
     where, params = _where(scope, grain)
     sums = _ROLLUP_SUMS if table == "rollups" else _EVENT_SUMS
     cols = ", ".join(dims)
@@ -109,9 +111,10 @@ def group(db: sqlite3.Connection, dims: tuple[str, ...], scope: Scope) -> list[t
     return [(tuple(r[:n]), _row(r[n:])) for r in db.execute(sql, params)]
 
 
-# The events path answers totals, regimes, days and days x models from one scan per view (by day,
-# model and regime: a few hundred groups), kept until the store changes.
-_CUBE_DIMS = ("day", "model", "regime")
+# The events path answers a view's ten or so groupings from two scans: one by (day, model, regime)
+# (totals, regimes, days, days x models: a few hundred groups) and one by (developer, project,
+# regime) (developers, projects, seats); each kept until the store changes.
+_CUBES_DIMS = (("day", "model", "regime"), ("developer", "project", "regime"))
 _CUBES: dict[tuple, tuple] = {}
 _LOCK = threading.Lock()
 MAX_CUBES = 32
@@ -124,16 +127,16 @@ def _version(db: sqlite3.Connection) -> tuple:
             db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0])
 
 
-def _cube(db: sqlite3.Connection, scope: Scope) -> list[tuple]:
-    key = (id(db), scope)
+def _cube(db: sqlite3.Connection, scope: Scope, dims: tuple[str, ...]) -> list[tuple]:
+    key = (id(db), scope, dims)
     version = _version(db)
     with _LOCK:
         hit = _CUBES.get(key)
     if hit is not None and hit[0] == version:
         return hit[1]
     where, params = _where(scope, None)
-    rows = db.execute(f"SELECT {', '.join(_CUBE_DIMS)}, {_EVENT_SUMS} FROM events{where} "
-                      f"GROUP BY {', '.join(_CUBE_DIMS)}", params).fetchall()
+    rows = db.execute(f"SELECT {', '.join(dims)}, {_EVENT_SUMS} FROM events{where} GROUP BY {', '.join(dims)}",
+                      params).fetchall()
     with _LOCK:
         _CUBES.pop(key, None)
         while len(_CUBES) >= MAX_CUBES:
@@ -142,9 +145,9 @@ def _cube(db: sqlite3.Connection, scope: Scope) -> list[tuple]:
     return rows
 
 
-def _from_cube(rows: list[tuple], dims: tuple[str, ...]) -> list[tuple[tuple, dict]]:
-    at = [_CUBE_DIMS.index(d) for d in dims]
-    n = len(_CUBE_DIMS)
+def _from_cube(rows: list[tuple], cube: tuple[str, ...], dims: tuple[str, ...]) -> list[tuple[tuple, dict]]:
+    at = [cube.index(d) for d in dims]
+    n = len(cube)
     acc: dict[tuple, list] = {}
     for r in rows:
         k = tuple(r[i] for i in at)
