@@ -202,3 +202,16 @@ def test_events_view_is_fresh_after_every_ingest(server):
         assert c.post("/ingest", {"events": [tagged(i, feature="search")]})[0] == 200
         d = summary(c, "period=7d&feature=search")
         assert d["kpis"]["calls"] == i and sum(r["calls"] for r in d["daily"]) == i
+
+
+def test_trend_csv_is_daily_even_when_the_chart_is_weekly(server):
+    c, _ = server()
+    old, new = dict(ev(1), occurred_at=at(days=150)), dict(ev(2), occurred_at=at(days=1))
+    assert c.post("/ingest", {"events": [old, new]})[0] == 200
+    d = summary(c, "period=all")
+    assert d["bucket"] == "week" and len(d["buckets"]) < len(d["daily"]) == 151
+    _, text, _ = c.call("GET", "/index.csv?period=all&table=day")
+    rows = text.splitlines()
+    assert rows[0].startswith("day,calls") and len(rows) == 152 and sum(int(r.split(",")[1]) for r in rows[1:]) == 2
+    _, text, _ = c.call("GET", "/index.csv?period=today&table=day")
+    assert text.startswith("hour,calls") and len(text.splitlines()) == 25

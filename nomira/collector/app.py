@@ -370,14 +370,14 @@ class App:
         d = self.summary(self.ctx(req))
         return self._csv(req, {"model": ("model", d["models"]), "project": ("project", d["projects"]),
                                "developer": ("developer", d["developers"]),
-                               "day": ("hour" if d["hourly"] else "day", [r for _, r in d["trend_rows"]])},
+                               "day": _trend_table(d)},
                          "nomira-usage")
 
     def _detail_csv(self, req: Request, kind: str, name: str) -> Response:
         d, _ = self._detail_data(req, kind, name)
         other = "project" if kind == "developer" else "developer"
         return self._csv(req, {other: (other, d["breakdown"]), "model": ("model", d["models"]),
-                               "day": ("hour" if d["hourly"] else "day", [r for _, r in d["trend_rows"]])},
+                               "day": _trend_table(d)},
                          f"nomira-{kind}-{d['name']}")
 
     def project_csv(self, req: Request, name: str) -> Response:
@@ -462,6 +462,13 @@ class App:
             return Response.html(pages.import_page(ctx["csrf"], ctx, result={"accepted": accepted,
                                                                                "deduped": deduped}))
         return Response.json({"status": "accepted", "accepted": accepted, "deduped": deduped})
+
+
+def _trend_table(d: dict) -> tuple[str, list[dict]]:
+    """The trend as a table: hours for one day, else days (months past three years), never weeks."""
+    if d["hourly"]:
+        return "hour", [r for _, r in d["trend_rows"]]
+    return ("month" if d["by_month"] else "day"), d["daily"]
 
 
 def _public(d: dict) -> dict:

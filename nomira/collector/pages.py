@@ -59,8 +59,8 @@ details.filters summary{cursor:pointer;font-weight:600}
 .fgrid label{display:flex;flex-direction:column;font-size:13px;color:var(--muted);min-width:0}
 input,select,button{font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--muted);
 border-radius:6px;padding:5px 8px;min-width:0;max-width:100%}
-button,.button{background:var(--accent);border-color:var(--accent);color:var(--on-accent);cursor:pointer;font-weight:600;
-text-decoration:none;display:inline-block;border-radius:6px;padding:5px 12px}
+button,.button{background:var(--accent);border-color:var(--accent);color:var(--on-accent);cursor:pointer;
+font-weight:600;text-decoration:none;display:inline-block;border-radius:6px;padding:5px 12px}
 .chips{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0}
 .chip{border:1px solid var(--line);border-radius:14px;padding:2px 10px;background:var(--card);font-size:13px;
 overflow-wrap:anywhere}
@@ -173,7 +173,8 @@ def filter_form(ctx: dict, path: str, fixed: str | None = None) -> Markup:
     fields = []
     if f.period != "range":
         fields.append(Markup(f'<input type="hidden" name="period" value="{esc(f.period)}">'))
-    fields.append(Markup(f'<label>From<input type="date" name="from" value="{esc(f.start if f.period == "range" else "")}"'
+    ranged = f.period == "range"
+    fields.append(Markup(f'<label>From<input type="date" name="from" value="{esc(f.start if ranged else "")}"'
                          f'></label><label>To<input type="date" name="to" '
                          f'value="{esc(f.end if f.period == "range" and f.end else "")}"></label>'))
     if admin:
@@ -187,7 +188,8 @@ def filter_form(ctx: dict, path: str, fixed: str | None = None) -> Markup:
                              f'placeholder="any"></label>'))
     lists = [Markup(f'<datalist id="dl-{esc(dim)}">' + join(Markup(f'<option value="{esc(v)}">') for v in values)
                     + "</datalist>") for dim, values in suggestions.items() if values]
-    chips = [Markup(f'<span class="chip">{esc(label)}: {esc(active[dim])}<a href="{esc(path + _qs(ctx, **{dim: None}))}"'
+    chips = [Markup(f'<span class="chip">{esc(label)}: {esc(active[dim])}'
+                    f'<a href="{esc(path + _qs(ctx, **{dim: None}))}"'
                     f' aria-label="remove {esc(label)} filter">✕</a></span>')
              for dim, label in FILTER_LABELS if dim in active]
     if f.period == "range":
