@@ -319,7 +319,7 @@ def dashboard(d: dict, ctx: dict) -> str:
     csv = lambda table: f"/index.csv{_qs(ctx, table=table)}"  # noqa: E731
     head = Markup(f"<h1>{esc(d['title'])}</h1>" + periods_nav(ctx, "/") + filter_form(ctx, "/"))
     if not k["calls"]:
-        return layout(d["title"], Markup(head + empty_state(d, ctx, "/") + ctx.get("extra_cards", "")), ctx)
+        return layout(d["title"], Markup(head + empty_state(d, ctx, "/")), ctx)
     body = Markup(
         head + '<div class="kpis">' + join(kpis) + "</div>"
         + f"<section><h2>{esc(BUCKET_HEADINGS[d['bucket']])}</h2>" + trend(d, d.get("plan"))
@@ -332,7 +332,7 @@ def dashboard(d: dict, ctx: dict) -> str:
                                   for r in d["developers"][:12]], "Cost by developer", wide=520)
         + csv_link(csv("developer")) + "</section></div><section><h2>By model</h2>"
         + rows_table(d["models"], "Model", cell=model_cell, csv=csv("model"))
-        + "</section>" + ctx.get("extra_cards", ""))
+        + "</section>")
     return layout(d["title"], body, ctx)
 
 
@@ -400,8 +400,9 @@ d.addEventListener('drop',v=>{i.files=v.dataTransfer.files;show()});
 f.addEventListener('submit',v=>{v.preventDefault();const x=new XMLHttpRequest();x.open('POST','/import');
 x.setRequestHeader('Accept','text/html');p.hidden=false;p.value=0;
 x.upload.onprogress=e=>{if(e.lengthComputable)p.value=e.loaded/e.total};
-x.onload=()=>{p.value=1;const t=new DOMParser().parseFromString(x.responseText,'text/html').getElementById('out');
-o.innerHTML=t?t.innerHTML:'<p class="err">Upload failed ('+x.status+').</p>'};
+x.onload=()=>{p.value=1;const r=new DOMParser().parseFromString(x.responseText,'text/html'),t=r.getElementById('out'),
+h=r.querySelector('h1');if(t){o.innerHTML=t.innerHTML;return}const e=document.createElement('p');e.className='err';
+e.textContent='Upload failed: '+(h?h.textContent:x.status);o.replaceChildren(e)};
 x.onerror=()=>{o.innerHTML='<p class="err">Upload failed: the collector did not answer.</p>'};
 x.send(new FormData(f))})})();"""
 
