@@ -198,7 +198,7 @@ def filter_form(ctx: dict, path: str, fixed: str | None = None) -> Markup:
     clear = {dim: None for dim in active}
     return Markup(
         (('<div class="chips">' + join(chips) + "</div>") if chips else "")
-        + f'<details class="filters"{" open" if active else ""}><summary>Filters'
+        + '<details class="filters"><summary>Filters'
         + (f" ({len(active)} active)" if active else "") + f'</summary><form method="get" action="{esc(path)}">'
         + '<div class="fgrid">' + join(fields) + "</div>" + join(lists)
         + f'<button>Apply</button> <a href="{esc(path + _qs(ctx, **clear))}">Clear filters</a></form></details>')
