@@ -191,6 +191,11 @@ def test_events_path_reads_the_dashboard_index(server):
                          + " GROUP BY developer", queries._where(scope, None)[1])):
         plan = " ".join(str(r) for r in app.db.execute("EXPLAIN QUERY PLAN " + sql, params))
         assert f"COVERING INDEX {queries.INDEX}" in plan, plan
+    # a filtered view: one range of the index, grouped as it streams; only the two small outer sums sort
+    plan = [r[3] for r in app.db.execute("EXPLAIN QUERY PLAN " + queries._cubes_sql(scope)[0],
+                                         queries._cubes_sql(scope)[1])]
+    assert f"SEARCH events USING COVERING INDEX {queries.INDEX} (day>? AND day<?)" in plan, plan
+    assert plan.count("USE TEMP B-TREE FOR GROUP BY") == 2, plan
     # filters on rollup dimensions never touch `events`
     assert queries.on_rollups(("day", "model"), queries.Scope(eq=(("developer", "ana"),)))
     assert not queries.on_rollups(("developer",), queries.Scope(eq=(("env", "prod"),)))

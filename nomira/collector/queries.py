@@ -17,17 +17,21 @@ from nomira.rollups import FIELDS, MAX_DAILY_POINTS, MAX_MONTHLY_POINTS, _BY_DIM
 from nomira.wire import TOKEN_FIELDS
 
 # Covers every column the events path reads, led by day: a period or today's hours is a range of
-# this index, never a scan of the wide `events` rows. Created on the collector's start, outside the
-# migrations (the ledger's schema is not this module's): IF NOT EXISTS, and skipped where it cannot be.
+# this index, never a scan of the wide `events` rows; then in the order a filtered view groups by
+# (day, model, regime, developer, project), so that grouping streams without a sort. Created on the
+# collector's start, outside the migrations (the ledger's schema is not this module's): IF NOT
+# EXISTS, and skipped where it cannot be.
 INDEX = "events_dashboard"
-INDEX_SQL = (f"CREATE INDEX IF NOT EXISTS {INDEX} ON events (day, tenant, source, feature, workflow, customer, env, "
-             "developer, project, model, regime, occurred_at, input, output, cache_read, cache_write_5m, "
-             "cache_write_1h, reasoning, cost_usd)")
+_FINE = ("day", "model", "regime", "developer", "project")
+INDEX_SQL = (f"CREATE INDEX IF NOT EXISTS {INDEX} ON events ({', '.join(_FINE)}, tenant, source, feature, workflow, "
+             "customer, env, occurred_at, input, output, cache_read, cache_write_5m, cache_write_1h, reasoning, "
+             "cost_usd)")
 ROLLUP_DIMS = ("developer", "project", "model", "regime")
 FILTER_DIMS = ("developer", "project", "model", "source", "feature", "workflow", "customer", "env")
 GROUP_DIMS = (*FILTER_DIMS, "regime", "day", "tenant")
-_EVENT_SUMS = ", ".join(["COUNT(*)", *(f"TOTAL({t})" for t in TOKEN_FIELDS), "TOTAL(cost_usd)",
-                         "TOTAL(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
+_EVENT_SUM_EXPRS = ["COUNT(*)", *(f"TOTAL({t})" for t in TOKEN_FIELDS), "TOTAL(cost_usd)",
+                    "TOTAL(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"]
+_EVENT_SUMS = ", ".join(_EVENT_SUM_EXPRS)
 _ROLLUP_SUMS = ", ".join(f"TOTAL({c})" for c in FIELDS)
 
 
@@ -98,9 +102,9 @@ def group(db: sqlite3.Connection, dims: tuple[str, ...], scope: Scope) -> list[t
             raise ValueError(d)
     table, grain = _source(dims, scope)
     if table == "events":
-        for cube in _CUBES_DIMS:
+        for i, cube in enumerate(_CUBES_DIMS):
             if set(dims) <= set(cube):
-                return _from_cube(_cube(db, scope, cube), cube, dims)
+                return _from_cube(_cubes(db, scope)[i], cube, dims)
     where, params = _where(scope, grain)
     sums = _ROLLUP_SUMS if table == "rollups" else _EVENT_SUMS
     cols = ", ".join(dims)
@@ -111,9 +115,10 @@ def group(db: sqlite3.Connection, dims: tuple[str, ...], scope: Scope) -> list[t
     return [(tuple(r[:n]), _row(r[n:])) for r in db.execute(sql, params)]
 
 
-# The events path answers a view's ten or so groupings from two scans: one by (day, model, regime)
-# (totals, regimes, days, days x models: a few hundred groups) and one by (developer, project,
-# regime) (developers, projects, seats); each kept until the store changes.
+# The events path answers a view's ten or so groupings from one scan, grouped by _FINE as the index
+# streams, then summed two ways: by (day, model, regime) for totals, regimes, days and days x models,
+# and by (developer, project, regime) for developers, projects and seats (a few hundred rows each).
+# Kept until the store changes.
 _CUBES_DIMS = (("day", "model", "regime"), ("developer", "project", "regime"))
 _CUBES: dict[tuple, tuple] = {}
 _LOCK = threading.Lock()
@@ -127,22 +132,32 @@ def _version(db: sqlite3.Connection) -> tuple:
             db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0])
 
 
-def _cube(db: sqlite3.Connection, scope: Scope, dims: tuple[str, ...]) -> list[tuple]:
-    key = (id(db), scope, dims)
+def _cubes_sql(scope: Scope) -> tuple[str, list]:
+    where, params = _where(scope, None)
+    inner = ", ".join(f"{e} AS s{i}" for i, e in enumerate(_EVENT_SUM_EXPRS))
+    outer = ", ".join(f"TOTAL(s{i})" for i in range(len(_EVENT_SUM_EXPRS)))
+    fine = ", ".join(_FINE)
+    a, b = (", ".join(c) for c in _CUBES_DIMS)
+    return (f"WITH fine AS MATERIALIZED (SELECT {fine}, {inner} FROM events{where} GROUP BY {fine}) "
+            f"SELECT 0, {a}, {outer} FROM fine GROUP BY {a} "
+            f"UNION ALL SELECT 1, {b}, {outer} FROM fine GROUP BY {b}"), params
+
+
+def _cubes(db: sqlite3.Connection, scope: Scope) -> tuple[list[tuple], list[tuple]]:
+    key = (id(db), scope)
     version = _version(db)
     with _LOCK:
         hit = _CUBES.get(key)
     if hit is not None and hit[0] == version:
         return hit[1]
-    where, params = _where(scope, None)
-    rows = db.execute(f"SELECT {', '.join(dims)}, {_EVENT_SUMS} FROM events{where} GROUP BY {', '.join(dims)}",
-                      params).fetchall()
+    rows = db.execute(*_cubes_sql(scope)).fetchall()
+    cubes = ([r[1:] for r in rows if r[0] == 0], [r[1:] for r in rows if r[0] == 1])
     with _LOCK:
         _CUBES.pop(key, None)
         while len(_CUBES) >= MAX_CUBES:
             _CUBES.pop(next(iter(_CUBES)))
-        _CUBES[key] = (version, rows)
-    return rows
+        _CUBES[key] = (version, cubes)
+    return cubes
 
 
 def _from_cube(rows: list[tuple], cube: tuple[str, ...], dims: tuple[str, ...]) -> list[tuple[tuple, dict]]:
