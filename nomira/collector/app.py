@@ -237,8 +237,9 @@ class App:
         by_month = by_week = False
         if f.hourly:
             day = (f.start or f.today).isoformat()
-            rows = queries.hourly(db, scope, day)
-            split = costsplit.by_bucket(queries.hour_model(db, scope, day))
+            hour_models = queries.hour_model(db, scope, day)
+            rows = queries.hourly(hour_models)
+            split = costsplit.by_bucket(hour_models)
         else:
             rows = daily
             split = costsplit.by_bucket(queries.day_model(db, scope))

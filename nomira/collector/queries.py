@@ -120,9 +120,9 @@ def group(db: sqlite3.Connection, dims: tuple[str, ...], scope: Scope) -> list[t
 # and by (developer, project, regime) for developers, projects and seats (a few hundred rows each).
 # Kept until the store changes.
 _CUBES_DIMS = (("day", "model", "regime"), ("developer", "project", "regime"))
-_CUBES: dict[tuple, tuple] = {}
+_MEMO: dict[tuple, tuple] = {}
 _LOCK = threading.Lock()
-MAX_CUBES = 32
+MAX_MEMO = 32
 
 
 def _version(db: sqlite3.Connection) -> tuple:
@@ -143,21 +143,28 @@ def _cubes_sql(scope: Scope) -> tuple[str, list]:
             f"UNION ALL SELECT 1, {b}, {outer} FROM fine GROUP BY {b}"), params
 
 
-def _cubes(db: sqlite3.Connection, scope: Scope) -> tuple[list[tuple], list[tuple]]:
-    key = (id(db), scope)
+def _memo(db: sqlite3.Connection, key: tuple, compute):
+    """compute(), kept per connection and key until the store changes (bounded, oldest out first)."""
+    key = (id(db), *key)
     version = _version(db)
     with _LOCK:
-        hit = _CUBES.get(key)
+        hit = _MEMO.get(key)
     if hit is not None and hit[0] == version:
         return hit[1]
-    rows = db.execute(*_cubes_sql(scope)).fetchall()
-    cubes = ([r[1:] for r in rows if r[0] == 0], [r[1:] for r in rows if r[0] == 1])
+    value = compute()
     with _LOCK:
-        _CUBES.pop(key, None)
-        while len(_CUBES) >= MAX_CUBES:
-            _CUBES.pop(next(iter(_CUBES)))
-        _CUBES[key] = (version, cubes)
-    return cubes
+        _MEMO.pop(key, None)
+        while len(_MEMO) >= MAX_MEMO:
+            _MEMO.pop(next(iter(_MEMO)))
+        _MEMO[key] = (version, value)
+    return value
+
+
+def _cubes(db: sqlite3.Connection, scope: Scope) -> tuple[list[tuple], list[tuple]]:
+    def compute():
+        rows = db.execute(*_cubes_sql(scope)).fetchall()
+        return [r[1:] for r in rows if r[0] == 0], [r[1:] for r in rows if r[0] == 1]
+    return _memo(db, ("cubes", scope), compute)
 
 
 def _from_cube(rows: list[tuple], cube: tuple[str, ...], dims: tuple[str, ...]) -> list[tuple[tuple, dict]]:
@@ -188,12 +195,12 @@ def by(db: sqlite3.Connection, dim: str, scope: Scope, limit: int | None = None)
     return rows[:limit] if limit else rows
 
 
-def hourly(db: sqlite3.Connection, scope: Scope, day: str) -> list[dict]:
-    """24 UTC hour rows for one day (occurred_at is stored as UTC ISO text: hour at chars 12-13)."""
-    where, params = _where(scope.days(day, day), None)
-    have = {r[0]: _row(r[1:]) for r in db.execute(
-        f"SELECT substr(occurred_at, 12, 2), {_EVENT_SUMS} FROM events{where} GROUP BY 1", params)}
-    return [{"name": f"{h:02d}:00", **have.get(f"{h:02d}", _row([0] * len(FIELDS)))} for h in range(24)]
+def hourly(hour_models: list[tuple[str, str, dict]]) -> list[dict]:
+    """24 UTC hour rows for one day, from `hour_model`'s rows."""
+    have: dict[str, list[dict]] = {}
+    for hour, _model, sums in hour_models:
+        have.setdefault(hour, []).append(sums)
+    return [_merge(f"{h:02d}:00", have.get(f"{h:02d}:00", [])) for h in range(24)]
 
 
 def span(db: sqlite3.Connection, scope: Scope) -> tuple[str | None, str | None]:
@@ -280,6 +287,7 @@ def day_model(db: sqlite3.Connection, scope: Scope) -> list[tuple[str, str, dict
 
 
 def hour_model(db: sqlite3.Connection, scope: Scope, day: str) -> list[tuple[str, str, dict]]:
+    """(hour, model, sums) for one UTC day (occurred_at is stored as UTC ISO text: hour at chars 12-13)."""
     where, params = _where(scope.days(day, day), None)
     return [(f"{r[0]}:00", r[1], _row(r[2:])) for r in db.execute(
         f"SELECT substr(occurred_at, 12, 2), model, {_EVENT_SUMS} FROM events{where} GROUP BY 1, 2", params)]
@@ -295,5 +303,5 @@ def names(db: sqlite3.Connection, dim: str, scope: Scope, limit: int = 200) -> l
     if dim not in ROLLUP_DIMS:
         return []
     where, params = _where(Scope(scope.tenant), _BY_DIMS[frozenset((dim,))])
-    return [r[0] for r in db.execute(f"SELECT DISTINCT {dim} FROM rollups{where} ORDER BY 1 LIMIT {int(limit)}",
-                                     params)]
+    sql = f"SELECT DISTINCT {dim} FROM rollups{where} ORDER BY 1 LIMIT {int(limit)}"
+    return _memo(db, ("names", sql, tuple(params)), lambda: [r[0] for r in db.execute(sql, params)])
