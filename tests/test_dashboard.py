@@ -220,3 +220,9 @@ def test_trend_csv_is_daily_even_when_the_chart_is_weekly(server):
     assert rows[0].startswith("day,calls") and len(rows) == 152 and sum(int(r.split(",")[1]) for r in rows[1:]) == 2
     _, text, _ = c.call("GET", "/index.csv?period=today&table=day")
     assert text.startswith("hour,calls") and len(text.splitlines()) == 25
+
+
+def test_bar_chart_keeps_its_signature_for_other_pages():
+    from nomira.collector.svg import bar_chart
+    out = str(bar_chart([("2026-11-03", 1.5), ("2026-11-04", 0.5)], "Billed per day"))
+    assert out.count("<svg") == 2 and "Day (UTC)" in out and "<title>2026-11-03: $1.50</title>" in out

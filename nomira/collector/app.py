@@ -217,6 +217,7 @@ class App:
             raise HTTPError(401, "login required")  # a tenant viewer is always scoped to a tenant
         f = filters.parse(req.query, viewer.admin, viewer.tenant)
         ctx = {"viewer": viewer, "filters": f, "period": f.period, "tenant": f.tenant, "scope": f.scope(),
+               "since": f.start.isoformat() if f.start else None,
                "login_used": viewer.session is not None,
                "csrf": auth.csrf_token(self.keys, auth.csrf_basis(req, viewer))}
         req.state["ctx"] = ctx  # error pages keep the chrome and the view's links

@@ -40,7 +40,7 @@ h1{font-size:21px;margin:8px 0;overflow-wrap:anywhere}h2{font-size:16px;margin:2
 .kpi,section{background:var(--card);border:1px solid var(--line);border-radius:8px}
 .kpi{padding:10px 12px;min-width:0}.kpi .v{font-size:22px;font-weight:650;overflow-wrap:anywhere}
 .kpi .l{color:var(--muted);font-size:13px}
-section{padding:12px 14px;margin:12px 0;min-width:0}
+section{padding:12px 14px;margin:12px 0;min-width:0;overflow-x:auto}
 .grid{display:grid;grid-template-columns:1fr;gap:0 16px}
 @media (min-width:980px){.grid{grid-template-columns:1fr 1fr}}
 .note,.empty{color:var(--muted);font-size:13px}.headline{font-size:15px;font-weight:600}

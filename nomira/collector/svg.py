@@ -150,6 +150,11 @@ def _svg(title: str, width: int, height: int, body: str, kind: str) -> Markup:
                   f'xmlns="http://www.w3.org/2000/svg"><title>{esc(title)}</title>{body}</svg>')
 
 
+def bar_chart(points: list[tuple[str, float]], title: str, unit: str = "usd", x_title: str = "Day (UTC)") -> Markup:
+    """Plain bars per day (no stack), at both widths: for pages that chart one series."""
+    return responsive(trend_chart, [(name, value, {}) for name, value in points], title, unit, x_title)
+
+
 def responsive(draw, *args, wide: int = 720, narrow: int = 360, **kw) -> Markup:
     """The chart at a desktop and a phone width; CSS shows the one that fits."""
     return Markup(f'<div class="chart-box"><div class="w">{draw(*args, width=wide, **kw)}</div>'
