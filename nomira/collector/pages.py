@@ -306,7 +306,7 @@ def dashboard(d: dict, ctx: dict) -> str:
     k = d["kpis"]
     note = ("subscription usage at API rates, not a bill" if d["value_label"].startswith("API") else "")
     if k["api_cost_usd"] is None:
-        note = "subscription usage at API rates plus billed API cost (the rollups do not split this filter by regime)"
+        note = "subscription usage at API rates plus API cost (the rollups do not split this filter by regime)"
     kpis = [kpi(d["value_label"], money(k["value_usd"]), note)]
     if k["api_cost_usd"] and k["value_usd"] != k["api_cost_usd"]:
         kpis.append(kpi("API cost (billed)", money(k["api_cost_usd"])))
