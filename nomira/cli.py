@@ -28,6 +28,10 @@ NO_LOCAL_DATA = {"cursor": "nomira.sources.cursor_admin"}  # listed sources whos
 for _name in ("gemini", "qwen", "amp", "copilot", "goose", "kimi", "droid", "pi", "cline", "crush"):
     SOURCE_CHOICES[_name] = (_name,)
     SOURCE_CHOICES["all"] += (_name,)
+# Agents added by issue 27.
+for _name in ("openhands",):
+    SOURCE_CHOICES[_name] = (_name,)
+    SOURCE_CHOICES["all"] += (_name,)
 
 
 class UserError(Exception):
