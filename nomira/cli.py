@@ -49,9 +49,9 @@ class Failure(UserError):
 # Which shared options each command reads: its help lists only those, and any other is a usage error.
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
-    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor"),
+    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "sources", "clients"),
     "input": (*REPORTS, "ship", "export"),
-    "terminal": REPORTS,
+    "terminal": (*REPORTS, "sources", "clients"),
 }
 OPTION_DEFAULTS = {"json": {"json": False},
                    "input": {"path": None, "source": "all", "since": None, "until": None, "timezone": None,
@@ -115,6 +115,9 @@ COMMANDS = {
                "nomira prices claude-opus-4-7"),
     "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
                   "nomira reconcile import anthropic-costs.csv && nomira reconcile"),
+    "sources": ("sources", "every agent Nomira reads: where it looked, files, sessions, calls, what it cannot read",
+                "nomira sources --json"),
+    "clients": ("sources", "alias of `sources`", "nomira clients"),
 }
 # The seed's flags, kept as aliases of the subcommands: flag -> (command words, takes a value?)
 FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--replay": (["replay"], False),

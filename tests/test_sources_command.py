@@ -1,0 +1,74 @@
+"""`nomira sources`: every known source, found or not, on a home holding every agent's fixtures at its
+default location; and `nomira --json` over that home prices every call whose model is in the bundled table."""
+import json
+import shutil
+
+import pytest
+
+import test_sources_crush as crush
+import test_sources_goose as goose
+from conftest import FIXTURES
+from nomira.cli import main
+from nomira.sources import SOURCES
+
+# fixture folder -> where the agent keeps it under $HOME (XDG dirs as conftest sets them)
+LAYOUT = {"claude": ".claude", "codex": ".codex", "opencode": ".local/share/opencode", "gemini/.gemini": ".gemini",
+          "qwen/.qwen": ".qwen", "amp": ".local/share/amp", "copilot": ".copilot", "kimi/.kimi": ".kimi",
+          "droid": ".factory", "pi/sessions": ".pi/agent/sessions", "cline/Code": ".config/Code",
+          "openhands": ".openhands"}
+
+
+def populate(home):
+    for src, dst in LAYOUT.items():
+        shutil.copytree(FIXTURES / src, home / dst, dirs_exist_ok=True)
+    goose.make_db(home / ".local" / "share" / "goose" / "sessions")
+    crush.make_project(home)
+    return home
+
+
+def sources_json(capsys, *args):
+    capsys.readouterr()
+    assert main(["sources", "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_every_source_listed_and_found(isolated_env, capsys):
+    populate(isolated_env)
+    doc = sources_json(capsys)
+    rows = {r["source"]: r for r in doc["sources"]}
+    assert set(rows) == set(SOURCES)  # every known source has a row
+    missing = [k for k, r in rows.items() if not r["found"]]
+    assert missing == []
+    for k, r in rows.items():
+        assert r["files"] >= 1 and r["looked_in"], k
+        assert (r["calls"] >= 1) or k == "crush", k
+    assert rows["crush"]["use_instead"] and any("no_token_data" in p for p in rows["crush"]["problems"])
+    assert rows["openhands"]["calls"] == 4 and rows["openhands"]["sessions"] == 2
+    assert "2 malformed" in rows["openhands"]["problems"]
+    capsys.readouterr()
+    assert main(["clients", "--no-color", "--wide"]) == 0  # the alias, as text
+    out = capsys.readouterr().out
+    assert f"{len(SOURCES)} of {len(SOURCES)} found" in out and "OpenHands CLI" in out
+
+
+def test_empty_home_says_where_it_looked_and_names_opaque_agents(isolated_env, capsys):
+    (isolated_env / ".codeium" / "windsurf").mkdir(parents=True)
+    doc = sources_json(capsys)
+    assert not any(r["found"] for r in doc["sources"])
+    assert all(r["looked_in"] and r["looked_in"][0] for r in doc["sources"])
+    assert [o["source"] for o in doc["unreadable_sources"]] == ["windsurf"]
+    assert doc["unreadable_sources"][0]["reason"]
+
+
+def test_report_over_the_home_prices_known_models_and_lists_the_rest(isolated_env, run_json):
+    from nomira.pricing.table import load_bundled
+    populate(isolated_env)
+    r = run_json()
+    table = load_bundled()
+    assert set(r["sources"]) >= {"openhands", "claude_code", "codex", "opencode", "gemini_cli", "cline"}
+    for m in r["models"]:
+        known = table.lookup(m["model"]) is not None
+        assert m["priced"] is known, m["model"]
+        assert (m["cost_usd"] > 0) if known and m["tokens"]["total"] else True, m["model"]
+    assert any(not m["priced"] for m in r["models"])  # e.g. OpenHands' local qwen2.5-coder
+    assert r["totals"]["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in r["models"]), abs=1e-9)
