@@ -15,10 +15,13 @@ from nomira.sources import SOURCES
 LAYOUT = {"claude": ".claude", "codex": ".codex", "opencode": ".local/share/opencode", "gemini/.gemini": ".gemini",
           "qwen/.qwen": ".qwen", "amp": ".local/share/amp", "copilot": ".copilot", "kimi/.kimi": ".kimi",
           "droid": ".factory", "pi/sessions": ".pi/agent/sessions", "cline/Code": ".config/Code",
-          "openhands": ".openhands"}
+          "openhands": ".openhands", "aider": "src"}
+OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
-def populate(home):
+def populate(home, monkeypatch):
+    for var, rel in OPT_IN.items():
+        monkeypatch.setenv(var, str(home / rel))
     for src, dst in LAYOUT.items():
         shutil.copytree(FIXTURES / src, home / dst, dirs_exist_ok=True)
     goose.make_db(home / ".local" / "share" / "goose" / "sessions")
@@ -32,8 +35,8 @@ def sources_json(capsys, *args):
     return json.loads(capsys.readouterr().out)
 
 
-def test_every_source_listed_and_found(isolated_env, capsys):
-    populate(isolated_env)
+def test_every_source_listed_and_found(isolated_env, capsys, monkeypatch):
+    populate(isolated_env, monkeypatch)
     doc = sources_json(capsys)
     rows = {r["source"]: r for r in doc["sources"]}
     assert set(rows) == set(SOURCES)  # every known source has a row
@@ -60,9 +63,9 @@ def test_empty_home_says_where_it_looked_and_names_opaque_agents(isolated_env, c
     assert doc["unreadable_sources"][0]["reason"]
 
 
-def test_report_over_the_home_prices_known_models_and_lists_the_rest(isolated_env, run_json):
+def test_report_over_the_home_prices_known_models_and_lists_the_rest(isolated_env, run_json, monkeypatch):
     from nomira.pricing.table import load_bundled
-    populate(isolated_env)
+    populate(isolated_env, monkeypatch)
     r = run_json()
     table = load_bundled()
     assert set(r["sources"]) >= {"openhands", "claude_code", "codex", "opencode", "gemini_cli", "cline"}
