@@ -7,6 +7,7 @@ import pytest
 
 import test_sources_crush as crush
 import test_sources_goose as goose
+import test_sources_zed as zed
 from conftest import FIXTURES
 from nomira.cli import main
 from nomira.sources import SOURCES
@@ -26,6 +27,7 @@ def populate(home, monkeypatch):
         shutil.copytree(FIXTURES / src, home / dst, dirs_exist_ok=True)
     goose.make_db(home / ".local" / "share" / "goose" / "sessions")
     crush.make_project(home)
+    zed.make_db(home / ".local" / "share" / "zed" / "threads")
     return home
 
 

@@ -49,7 +49,7 @@ def survey(run: Run) -> dict:
                 names.add(e.source)
         st = c.stats
         problems = [f"{n} {reason}" for reason, n in sorted(st.skipped.items())
-                    if reason.startswith(("unreadable_db", "no_token_data", "not_a_"))]
+                    if reason.startswith(("unreadable", "no_token_data", "not_a_"))]
         if st.malformed:
             problems.append(f"{st.malformed} malformed")
         problems += [f"unreadable: {p}" for p in st.unreadable]
