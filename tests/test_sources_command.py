@@ -7,6 +7,7 @@ import pytest
 
 import test_sources_crush as crush
 import test_sources_goose as goose
+import test_sources_kilo as kilo
 import test_sources_zed as zed
 from conftest import FIXTURES
 from nomira.cli import main
@@ -27,6 +28,7 @@ def populate(home, monkeypatch):
         shutil.copytree(FIXTURES / src, home / dst, dirs_exist_ok=True)
     goose.make_db(home / ".local" / "share" / "goose" / "sessions")
     crush.make_project(home)
+    kilo.make_db(home / ".local" / "share" / "kilo")
     zed.make_db(home / ".local" / "share" / "zed" / "threads")
     return home
 
