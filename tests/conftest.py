@@ -11,7 +11,7 @@ AGENT_ENV = ("GEMINI_CLI_HOME", "GEMINI_DATA_DIR", "OPENCODE_DATA_DIR", "QWEN_RU
              "DROID_SESSIONS_DIR", "PI_AGENT_DIR",
              "PI_CODING_AGENT_DIR", "PI_CODING_AGENT_SESSION_DIR", "CLINE_DATA_DIR", "CLINE_DIR",
              "CRUSH_GLOBAL_DATA", "LOCALAPPDATA")
-AGENT_ENV += ("OPENHANDS_CONVERSATIONS_DIR", "OPENHANDS_PERSISTENCE_DIR", "NOMIRA_AIDER_PATHS", "AIDER_CHAT_HISTORY_FILE", "ZED_DIR", "KILO_DIR", "MUX_ROOT")  # issue 27 agents
+AGENT_ENV += ("OPENHANDS_CONVERSATIONS_DIR", "OPENHANDS_PERSISTENCE_DIR", "NOMIRA_AIDER_PATHS", "AIDER_CHAT_HISTORY_FILE", "ZED_DIR", "KILO_DIR", "MUX_ROOT", "GPTME_LOGS_HOME")  # issue 27 agents
 
 
 @pytest.fixture(autouse=True)
@@ -90,3 +90,14 @@ def collector(tmp_path, monkeypatch):
     yield f"http://127.0.0.1:{httpd.server_port}", path
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def local_utc(monkeypatch):
+    """This machine's local time is UTC: for agents that log naive local timestamps."""
+    import time
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

@@ -1,6 +1,5 @@
 """Aider's Markdown chat history (opt-in): rounded token lines, the run's model and start, Aider's own cost."""
 import shutil
-import time
 
 import pytest
 
@@ -15,12 +14,8 @@ G1 = (2345 * 2 + 678 * 8) / 1e6
 
 
 @pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")  # the history's times are local
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+def utc(local_utc):
+    """The history's times are local."""
 
 
 def test_replies_by_hand(run_json):

@@ -9,6 +9,11 @@ from nomira.sources import collect, openhands
 OH = FIXTURES / "openhands"
 # claude-sonnet-4-5: 3 in / 15 out / 0.30 read / 3.75 write per MTok; gpt-4.1: 2 in / 8 out.
 # prompt_tokens include cache reads and writes (LiteLLM): uncached = prompt - read - write.
+@pytest.fixture(autouse=True)
+def utc(local_utc):
+    """The SDK's event times are naive local time."""
+
+
 C1 = ((12000 - 8000 - 3000) * 3 + 500 * 15 + 8000 * 0.30 + 3000 * 3.75) / 1e6
 C2 = ((15000 - 11000) * 3 + 700 * 15 + 11000 * 0.30) / 1e6
 COND = (4000 * 2 + 300 * 8) / 1e6  # the condenser's own LLM

@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -74,13 +73,6 @@ def _tokens(text: str | None) -> int:
         return 0
 
 
-def _local_iso(text: str) -> str | None:
-    try:
-        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").astimezone().isoformat()
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
 def _run_id(state: dict) -> str:
     return hashlib.sha256(f"{state['cwd']}\0{state['start']}".encode()).hexdigest()[:16]
 
@@ -88,7 +80,7 @@ def _run_id(state: dict) -> str:
 def _visit(line: str, state: dict, stats: ScanStats, out: list) -> None:
     m = _START.match(line)
     if m:
-        state.update(start=_local_iso(m.group(1)), n=0, model=None, last=None)
+        state.update(start=calls.iso_local(m.group(1)), n=0, model=None, last=None)
         return
     m = _MODEL.match(line)
     if m:

@@ -110,6 +110,18 @@ def iso(ts) -> str | None:
     return iso_ms(ts)
 
 
+def iso_local(ts) -> str | None:
+    """An ISO-8601 string as ISO UTC, a naive one read as this machine's local time (agents that
+    log `datetime.now().isoformat()`); None when unparseable."""
+    if not isinstance(ts, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(ts.replace(" ", "T", 1) if len(ts) > 10 and ts[10] == " " else ts)
+        return (dt if dt.tzinfo else dt.astimezone()).astimezone(timezone.utc).isoformat()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def env_paths(env: Mapping[str, str], var: str) -> list[Path] | None:
     """A comma-separated path list from `var`, or None when unset."""
     raw = env.get(var, "")

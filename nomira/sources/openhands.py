@@ -15,7 +15,7 @@ adds both), so uncached input is `prompt - cache_read - cache_write`;
 
 Time: a usage entry has none; the event the response produced (`events/event-*.json`,
 `{id, timestamp, kind, llm_response_id}`, written naive local time by the SDK, read as
-UTC) dates it; else its `costs` entry when there is one per call; else the
+this machine's local time) dates it; else its `costs` entry when there is one per call; else the
 conversation's first event. OpenHands' own cost (LiteLLM's, or the proxy's
 `x-litellm-response-cost`) is recorded in `costs` only when positive, so it is kept
 beside the computed one only when every call has one (then the lists align).
@@ -73,7 +73,7 @@ def _event_times(conv: Path) -> tuple[dict[str, str], str | None]:
             ev = json.loads((conv / "events" / n).read_bytes())
         except (OSError, ValueError):
             continue
-        ts = calls.iso(ev.get("timestamp")) if isinstance(ev, dict) else None
+        ts = calls.iso_local(ev.get("timestamp")) if isinstance(ev, dict) else None
         if ts is None:
             continue
         first = first or ts
