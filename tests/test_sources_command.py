@@ -17,7 +17,7 @@ from nomira.sources import SOURCES
 LAYOUT = {"claude": ".claude", "codex": ".codex", "opencode": ".local/share/opencode", "gemini/.gemini": ".gemini",
           "qwen/.qwen": ".qwen", "amp": ".local/share/amp", "copilot": ".copilot", "kimi/.kimi": ".kimi",
           "droid": ".factory", "pi/sessions": ".pi/agent/sessions", "cline/Code": ".config/Code",
-          "openhands": ".openhands", "aider": "src", "mux": ".mux", "gptme": ".local/share/gptme"}
+          "openhands": ".openhands", "aider": "src", "mux": ".mux", "gptme": ".local/share/gptme", "vibe": ".vibe"}
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
