@@ -17,7 +17,8 @@ from nomira.sources import SOURCES
 LAYOUT = {"claude": ".claude", "codex": ".codex", "opencode": ".local/share/opencode", "gemini/.gemini": ".gemini",
           "qwen/.qwen": ".qwen", "amp": ".local/share/amp", "copilot": ".copilot", "kimi/.kimi": ".kimi",
           "droid": ".factory", "pi/sessions": ".pi/agent/sessions", "cline/Code": ".config/Code",
-          "openhands": ".openhands", "aider": "src", "mux": ".mux", "gptme": ".local/share/gptme", "vibe": ".vibe"}
+          "openhands": ".openhands", "aider": "src", "mux": ".mux", "gptme": ".local/share/gptme", "vibe": ".vibe", "openclaw": ".openclaw",
+          "pi/sessions#omp": ".omp/agent/sessions", "pi/sessions#prime": ".prime/agent/sessions"}
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
@@ -25,7 +26,7 @@ def populate(home, monkeypatch):
     for var, rel in OPT_IN.items():
         monkeypatch.setenv(var, str(home / rel))
     for src, dst in LAYOUT.items():
-        shutil.copytree(FIXTURES / src, home / dst, dirs_exist_ok=True)
+        shutil.copytree(FIXTURES / src.split("#")[0], home / dst, dirs_exist_ok=True)
     goose.make_db(home / ".local" / "share" / "goose" / "sessions")
     crush.make_project(home)
     kilo.make_db(home / ".local" / "share" / "kilo")

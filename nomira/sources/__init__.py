@@ -13,14 +13,16 @@ from nomira.events import UsageEvent
 from nomira.scan import Progress, ScanStats, iter_scan
 from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droid, gemini, goose, kimi, opencode, pi,
                             project, qwen)
-from nomira.sources import aider, gptme, kilo, mux, openhands, vibe, zed  # issue 27 agents, one import line each
+from nomira.sources import (aider, gptme, kilo, mux, oh_my_pi, openclaw, openhands,  # issue 27 agents
+                            prime_agent, vibe, zed)
 
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
 # Agents whose files are recognised by `claims(name, parent)` (checked before the generic rules below).
 # qwen before gemini: Qwen's chats/archive/ folders look like Gemini sub-agent folders.
 CLAIMING = {"qwen": qwen, "gemini": gemini, "amp": amp, "copilot": copilot, "goose": goose, "kimi": kimi,
             "droid": droid, "pi": pi, "cline": cline, "crush": crush}
-CLAIMING.update({"openhands": openhands, "aider": aider, "zed": zed, "kilo": kilo, "mux": mux, "gptme": gptme, "vibe": vibe})  # issue 27 agents
+CLAIMING.update({"openhands": openhands, "aider": aider, "zed": zed, "kilo": kilo, "mux": mux, "gptme": gptme, "vibe": vibe, "openclaw": openclaw,
+                 "omp": oh_my_pi, "prime": prime_agent})  # issue 27 agents
 SOURCES.update(CLAIMING)
 
 
