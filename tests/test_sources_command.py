@@ -7,6 +7,7 @@ import pytest
 
 import test_sources_crush as crush
 import test_sources_goose as goose
+import test_sources_hermes as hermes
 import test_sources_kilo as kilo
 import test_sources_zed as zed
 from conftest import FIXTURES
@@ -29,6 +30,7 @@ def populate(home, monkeypatch):
         shutil.copytree(FIXTURES / src.split("#")[0], home / dst, dirs_exist_ok=True)
     goose.make_db(home / ".local" / "share" / "goose" / "sessions")
     crush.make_project(home)
+    hermes.make_db(home / ".hermes")
     kilo.make_db(home / ".local" / "share" / "kilo")
     zed.make_db(home / ".local" / "share" / "zed" / "threads")
     return home
