@@ -29,7 +29,7 @@ for _name in ("gemini", "qwen", "amp", "copilot", "goose", "kimi", "droid", "pi"
     SOURCE_CHOICES[_name] = (_name,)
     SOURCE_CHOICES["all"] += (_name,)
 # Agents added by issue 27.
-for _name in ("openhands", "aider", "zed", "kilo", "mux", "gptme", "vibe", "openclaw", "omp", "prime", "hermes"):
+for _name in ("openhands", "aider", "zed", "kilo", "mux", "gptme", "vibe", "openclaw", "omp", "prime", "hermes", "lmstudio"):
     SOURCE_CHOICES[_name] = (_name,)
     SOURCE_CHOICES["all"] += (_name,)
 
@@ -256,11 +256,13 @@ class Run:
         """(event, cost) pairs, lazily: costs are aggregated as they are made, never all held.
         Notes each event's source in `seen` (default: `seen_sources`), for `regime()`."""
         from nomira.pricing.engine import Pricer
+        from nomira.reports.local_models import zero_cost
         pricer = Pricer(self.table)
         seen = self.seen_sources if seen is None else seen
         for e in events:
             seen.add(e.source)
-            yield e, pricer(e)
+            cost = pricer(e)
+            yield e, (cost if cost is not None else zero_cost(e))  # local models: $0, with the reason
 
     def regime(self, events=None) -> str:
         """The cost regime of `events`, or of every event priced so far."""

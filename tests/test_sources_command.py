@@ -19,7 +19,8 @@ LAYOUT = {"claude": ".claude", "codex": ".codex", "opencode": ".local/share/open
           "qwen/.qwen": ".qwen", "amp": ".local/share/amp", "copilot": ".copilot", "kimi/.kimi": ".kimi",
           "droid": ".factory", "pi/sessions": ".pi/agent/sessions", "cline/Code": ".config/Code",
           "openhands": ".openhands", "aider": "src", "mux": ".mux", "gptme": ".local/share/gptme", "vibe": ".vibe", "openclaw": ".openclaw",
-          "pi/sessions#omp": ".omp/agent/sessions", "pi/sessions#prime": ".prime/agent/sessions"}
+          "pi/sessions#omp": ".omp/agent/sessions", "pi/sessions#prime": ".prime/agent/sessions",
+          "lmstudio": ".lmstudio"}
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
@@ -76,9 +77,12 @@ def test_report_over_the_home_prices_known_models_and_lists_the_rest(isolated_en
     r = run_json()
     table = load_bundled()
     assert set(r["sources"]) >= {"openhands", "claude_code", "codex", "opencode", "gemini_cli", "cline"}
+    from nomira.reports.local_models import REASON
     for m in r["models"]:
         known = table.lookup(m["model"]) is not None
-        assert m["priced"] is known, m["model"]
+        local = m["provider"] == "local" and not known  # local models: $0 with the reason, never unpriced
+        assert m["priced"] is (known or local), m["model"]
         assert (m["cost_usd"] > 0) if known and m["tokens"]["total"] else True, m["model"]
+        assert (m["rate_source"] == REASON and m["cost_usd"] == 0) if local else True, m["model"]
     assert any(not m["priced"] for m in r["models"])  # e.g. OpenHands' local qwen2.5-coder
     assert r["totals"]["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in r["models"]), abs=1e-9)
