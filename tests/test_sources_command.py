@@ -86,3 +86,22 @@ def test_report_over_the_home_prices_known_models_and_lists_the_rest(isolated_en
         assert (m["rate_source"] == REASON and m["cost_usd"] == 0) if local else True, m["model"]
     assert any(not m["priced"] for m in r["models"])  # e.g. OpenHands' local qwen2.5-coder
     assert r["totals"]["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in r["models"]), abs=1e-9)
+
+
+def test_small_sources_scanned_apart_in_workers_match_one_by_one(isolated_env, monkeypatch, tmp_path):
+    """Many agents, few files each: scanned one source per worker, through the cache, the same calls."""
+    import nomira.sources as sources
+    from nomira import scancache
+    from nomira.cli import SOURCE_CHOICES
+    populate(isolated_env, monkeypatch)
+    every = SOURCE_CHOICES["all"]
+
+    def calls(c):
+        return sorted((e.source, e.session_id, e.message_id or "", e.tokens.total) for e in c.events)
+    alone = calls(sources.collect(every, workers=1))
+    monkeypatch.setattr(sources, "APART_MIN_BYTES", 0)
+    assert sources._scan_small_sources_apart(sources.discover(every, None, __import__("os").environ), None, 2)
+    cache = scancache.ScanCache(tmp_path / "scan.sqlite")
+    assert calls(sources.collect(every, workers=2, cache=cache)) == alone  # cold: workers fill the cache
+    assert calls(sources.collect(every, workers=2, cache=cache)) == alone  # warm: served from it
+    assert calls(sources.collect(every, workers=1, cache=cache)) == alone
