@@ -46,6 +46,14 @@ def record(source: str, ts: str, key: str | None, session: str, model: str | Non
             model_assumed, aggregated]
 
 
+def as_source(name: str, scanned: tuple) -> tuple:
+    """Another module's scan_file result with its records under source `name` (an agent that
+    keeps a parent agent's format in its own folders)."""
+    for r in scanned[0]:
+        r[SOURCE] = name
+    return scanned
+
+
 def project_label(cwd: str | None, labels: dict[str, str] | None = None) -> str:
     """The project label of a working directory: the history's label (`project.assign`), else its
     folder name, as for every other agent."""

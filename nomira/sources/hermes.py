@@ -48,9 +48,7 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    """The database, and its -wal (fingerprinted, never parsed) so a cached report notices new rows."""
-    out = [p for r in roots for p in ([Path(r)] if Path(r).is_file() else [Path(r) / DB, Path(r) / (DB + "-wal")])]
-    return sorted({p for p in out if p.is_file()}, key=str)
+    return sqlite_ro.find_db(roots, DB)
 
 
 def _cost(row: dict) -> float | None:
@@ -112,14 +110,4 @@ def _scan_db(db: sqlite3.Connection, stats: ScanStats) -> list[list]:
 
 
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
-    path = Path(path)
-    stats = ScanStats(files=1, bytes=path.stat().st_size)
-    if path.name.endswith("-wal"):
-        return [], {}, 0, stats
-    try:
-        with sqlite_ro.connect(path) as db:
-            records = _scan_db(db, stats)
-    except sqlite3.Error as exc:
-        stats.skip(f"unreadable_db:{type(exc).__name__}")
-        records = []
-    return records, {"cwds": sorted({r[calls.CWD] for r in records if r[calls.CWD]})}, 0, stats
+    return sqlite_ro.scan_db(path, _scan_db)

@@ -49,23 +49,11 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    """The database, and its -wal (fingerprinted, never parsed) so a cached report notices new rows."""
-    out = [p for r in roots for p in ([Path(r)] if Path(r).is_file() else [Path(r) / DB, Path(r) / (DB + "-wal")])]
-    return sorted({p for p in out if p.is_file()}, key=str)
+    return sqlite_ro.find_db(roots, DB)
 
 
 def _scan_db(db: sqlite3.Connection, stats: ScanStats) -> list[list]:
-    steps: dict[str, list] = {}
-    for pid, mid, data in db.execute("SELECT id, message_id, data FROM part ORDER BY id"):
-        if not isinstance(data, str) or '"step-finish"' not in data:
-            continue
-        try:
-            part = json.loads(data)
-        except ValueError:
-            stats.malformed += 1
-            continue
-        if isinstance(part, dict) and part.get("type") == "step-finish":
-            steps.setdefault(mid, []).append((pid, part))
+    steps = opencode.step_parts(db, stats)
     out = []
     for mid, sid, data in db.execute("SELECT id, session_id, data FROM message ORDER BY id"):
         stats.candidates += 1
@@ -91,14 +79,4 @@ def _scan_db(db: sqlite3.Connection, stats: ScanStats) -> list[list]:
 
 
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
-    path = Path(path)
-    stats = ScanStats(files=1, bytes=path.stat().st_size)
-    if path.name.endswith("-wal"):
-        return [], {}, 0, stats
-    try:
-        with sqlite_ro.connect(path) as db:
-            records = _scan_db(db, stats)
-    except sqlite3.Error as exc:
-        stats.skip(f"unreadable_db:{type(exc).__name__}")
-        records = []
-    return records, {"cwds": sorted({r[calls.CWD] for r in records if r[calls.CWD]})}, 0, stats
+    return sqlite_ro.scan_db(path, _scan_db)

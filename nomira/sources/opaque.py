@@ -27,6 +27,11 @@ OPAQUE = {
     "trae_ide": ("Trae IDE", (".config/Trae", "Library/Application Support/Trae", "AppData/Roaming/Trae"),
                  "the IDE keeps its sessions as encrypted state with no token counts",
                  "Trae's account usage page"),
+    "vscode_copilot": ("VS Code Copilot Chat", (".config/Code/User/globalStorage/github.copilot-chat",
+                                                "Library/Application Support/Code/User/globalStorage/github.copilot-chat",
+                                                "AppData/Roaming/Code/User/globalStorage/github.copilot-chat"),
+                       "chat sessions keep no per-request token counts (usage is premium requests, server-side)",
+                       "GitHub's Copilot usage metrics API or the billing page"),
     "kiro": ("Kiro CLI / IDE", (".kiro", ".local/share/kiro-cli", "Library/Application Support/kiro-cli"),
              "the session files and data.sqlite3 keep turn metadata whose token counts are zero (tokscale estimates "
              "from context percentage and response size; Nomira does not guess)",

@@ -2,19 +2,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Iterable, Mapping
 
-from nomira.scan import ScanStats
-from nomira.sources import calls, pi_family
+from nomira.sources import pi_family
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
 NAME = "openclaw"
-PLACES = "$OPENCLAW_DIR, " + ", ".join(f"~/{d}" for d in (".openclaw/agents", ".kimi_openclaw/agents"))
-
-
-def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
-    return pi_family.roots(env, "OPENCLAW_DIR", (".openclaw/agents", ".kimi_openclaw/agents"))
+DIRS = (".openclaw/agents", ".kimi_openclaw/agents")
+PLACES = "$OPENCLAW_DIR, " + ", ".join(f"~/{d}" for d in DIRS)
 
 
 def claims(name: str, parent: str) -> bool:
@@ -23,9 +17,4 @@ def claims(name: str, parent: str) -> bool:
         and os.path.basename(os.path.dirname(os.path.dirname(parent))) == "agents"
 
 
-def find_files(roots: Iterable[Path]) -> list[Path]:
-    return calls.find_claimed(roots, claims)
-
-
-def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
-    return pi_family.scan_as(NAME, path, start, state)
+default_paths, find_files, scan_file = pi_family.functions(NAME, "OPENCLAW_DIR", DIRS, claims)

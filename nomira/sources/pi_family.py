@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from nomira.scan import ScanStats
 from nomira.sources import calls, pi
@@ -37,10 +37,7 @@ def roots(env: Mapping[str, str], var: str, dirs: tuple[str, ...]) -> list[Path]
 def scan_as(name: str, path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int,
                                                                                         ScanStats]:
     """pi's scan_file, the records under the agent's own source name."""
-    records, state, end, stats = pi.scan_file(path, start, state)
-    for r in records:
-        r[calls.SOURCE] = name
-    return records, state, end, stats
+    return calls.as_source(name, pi.scan_file(path, start, state))
 
 
 def under(marker: str):
@@ -48,3 +45,16 @@ def under(marker: str):
     def claims(name: str, parent: str) -> bool:
         return pi.claims(name, parent) and f"{os.sep}{marker}{os.sep}" in f"{parent}{os.sep}"
     return claims
+
+
+def functions(name: str, var: str, dirs: tuple[str, ...], claims):
+    """(default_paths, find_files, scan_file) of a pi-format agent."""
+    def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
+        return roots(env, var, dirs)
+
+    def find_files(found: Iterable[Path]) -> list[Path]:
+        return calls.find_claimed(found, claims)
+
+    def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
+        return scan_as(name, path, start, state)
+    return default_paths, find_files, scan_file

@@ -1,28 +1,13 @@
 """Prime Agent: `~/.prime/agent/sessions`, pi's format and layout (see `pi_family`)."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Iterable, Mapping
-
-from nomira.scan import ScanStats
-from nomira.sources import calls, pi_family
+from nomira.sources import pi_family
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
 NAME = "prime_agent"
-PLACES = "$PRIME_AGENT_SESSION_DIR, " + ", ".join(f"~/{d}" for d in (".prime/agent/sessions",))
-
-
-def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
-    return pi_family.roots(env, "PRIME_AGENT_SESSION_DIR", (".prime/agent/sessions",))
-
+DIRS = (".prime/agent/sessions",)
+PLACES = "$PRIME_AGENT_SESSION_DIR, " + ", ".join(f"~/{d}" for d in DIRS)
 
 claims = pi_family.under(".prime")
 
-
-def find_files(roots: Iterable[Path]) -> list[Path]:
-    return calls.find_claimed(roots, claims)
-
-
-def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
-    return pi_family.scan_as(NAME, path, start, state)
+default_paths, find_files, scan_file = pi_family.functions(NAME, "PRIME_AGENT_SESSION_DIR", DIRS, claims)

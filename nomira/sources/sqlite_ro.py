@@ -12,7 +12,9 @@ import sqlite3
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
+
+from nomira.scan import ScanStats
 
 
 @contextmanager
@@ -43,3 +45,28 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
 
 def columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}  # noqa: S608 - a constant name
+
+
+def find_db(roots: Iterable[Path], name: str) -> list[Path]:
+    """The database `name` in each root (or a root that is the file), and its -wal: fingerprinted,
+    never parsed, so a cached report notices rows committed to the WAL only."""
+    out = [p for r in roots for p in ([Path(r)] if Path(r).is_file() else [Path(r) / name, Path(r) / (name + "-wal")])]
+    return sorted({p for p in out if p.is_file()}, key=str)
+
+
+def scan_db(path: Path, parse: Callable[[sqlite3.Connection, ScanStats], list[list]]) -> tuple[list[list], dict, int,
+                                                                                          ScanStats]:
+    """scan_file for a call-record source kept in SQLite: read whole each time (end offset 0), the
+    -wal skipped, an unreadable database counted, never fatal; the records' cwds for project labels."""
+    path = Path(path)
+    stats = ScanStats(files=1, bytes=path.stat().st_size)
+    if path.name.endswith("-wal"):
+        return [], {}, 0, stats
+    try:
+        with connect(path) as db:
+            records = parse(db, stats)
+    except sqlite3.Error as exc:
+        stats.skip(f"unreadable_db:{type(exc).__name__}")
+        records = []
+    from nomira.sources.calls import CWD
+    return records, {"cwds": sorted({r[CWD] for r in records if r[CWD]})}, 0, stats

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -59,9 +58,7 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    """The database, and its -wal (fingerprinted, never parsed) so a cached report notices new rows."""
-    out = [p for r in roots for p in ([Path(r)] if Path(r).is_file() else [Path(r) / DB, Path(r) / (DB + "-wal")])]
-    return sorted({p for p in out if p.is_file()}, key=str)
+    return sqlite_ro.find_db(roots, DB)
 
 
 def _decompress(kind: str, data: bytes) -> bytes | None:
@@ -137,23 +134,19 @@ def _thread(row: dict, stats: ScanStats) -> list[list]:
     return out
 
 
-def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
-    path = Path(path)
-    stats = ScanStats(files=1, bytes=path.stat().st_size)
-    if path.name.endswith("-wal"):
-        return [], {}, 0, stats
+def _scan_db(db, stats: ScanStats) -> list[list]:
+    have = sqlite_ro.columns(db, "threads")
+    if not {"id", "data_type", "data"} <= have:
+        stats.skip("not_a_zed_db")
+        return []
+    cols = [c for c in ("id", "updated_at", "created_at", "data_type", "data", "folder_paths", "folder_paths_order")
+            if c in have]
     out: list[list] = []
-    try:
-        with sqlite_ro.connect(path) as db:
-            have = sqlite_ro.columns(db, "threads")
-            if not {"id", "data_type", "data"} <= have:
-                stats.skip("not_a_zed_db")
-                return [], {}, 0, stats
-            cols = [c for c in ("id", "updated_at", "created_at", "data_type", "data", "folder_paths",
-                                "folder_paths_order") if c in have]
-            for values in db.execute(f"SELECT {', '.join(cols)} FROM threads"):  # noqa: S608 - known names
-                stats.candidates += 1
-                out += _thread(dict(zip(cols, values)), stats)
-    except sqlite3.Error as exc:
-        stats.skip(f"unreadable_db:{type(exc).__name__}")
-    return out, {}, 0, stats
+    for values in db.execute(f"SELECT {', '.join(cols)} FROM threads"):  # noqa: S608 - known names
+        stats.candidates += 1
+        out += _thread(dict(zip(cols, values)), stats)
+    return out
+
+
+def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
+    return sqlite_ro.scan_db(path, _scan_db)
