@@ -34,6 +34,7 @@ from nomira.sources import calls, sqlite_ro
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
 NAME = "hermes"
+PLACES = "$HERMES_HOME, ~/.hermes: state.db"
 DB = "state.db"
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 

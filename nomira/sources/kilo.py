@@ -31,6 +31,7 @@ from nomira.sources import calls, opencode, sqlite_ro
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
 NAME = "kilo_cli"
+PLACES = "$KILO_DIR, $XDG_DATA_HOME/kilo (~/.local/share/kilo), %LOCALAPPDATA%/kilo: kilo.db"
 DB = "kilo.db"
 
 

@@ -38,6 +38,7 @@ from nomira.sources import calls, sqlite_ro
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
 NAME = "zed"
+PLACES = "$ZED_DIR, ~/.local/share/zed, ~/Library/Application Support/Zed, %LOCALAPPDATA%/Zed: threads/threads.db"
 DB = "threads.db"
 ZSTD_MISSING = "unreadable:zstd_needs_python_3.14"
 
