@@ -29,7 +29,7 @@ for _name in ("gemini", "qwen", "amp", "copilot", "goose", "kimi", "droid", "pi"
     SOURCE_CHOICES[_name] = (_name,)
     SOURCE_CHOICES["all"] += (_name,)
 # Agents added by issue 27.
-for _name in ("openhands", "aider", "zed", "kilo", "mux", "gptme", "vibe", "openclaw", "omp", "prime", "hermes", "lmstudio", "kimi_code"):
+for _name in ("openhands", "aider", "zed", "kilo", "mux", "gptme", "vibe", "openclaw", "omp", "prime", "hermes", "lmstudio", "kimi_code", "poolside"):
     SOURCE_CHOICES[_name] = (_name,)
     SOURCE_CHOICES["all"] += (_name,)
 

@@ -20,7 +20,8 @@ LAYOUT = {"claude": ".claude", "codex": ".codex", "opencode": ".local/share/open
           "droid": ".factory", "pi/sessions": ".pi/agent/sessions", "cline/Code": ".config/Code",
           "openhands": ".openhands", "aider": "src", "mux": ".mux", "gptme": ".local/share/gptme", "vibe": ".vibe", "openclaw": ".openclaw",
           "pi/sessions#omp": ".omp/agent/sessions", "pi/sessions#prime": ".prime/agent/sessions",
-          "lmstudio": ".lmstudio", "kimi/.kimi#code": ".kimi-code"}
+          "lmstudio": ".lmstudio", "kimi/.kimi#code": ".kimi-code",
+          "poolside": ".local/state/poolside"}
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 

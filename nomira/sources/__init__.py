@@ -13,7 +13,7 @@ from nomira.events import UsageEvent
 from nomira.scan import Progress, ScanStats, iter_scan
 from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droid, gemini, goose, kimi, opencode, pi,
                             project, qwen)
-from nomira.sources import (aider, gptme, hermes, kilo, kimi_code, lmstudio, mux, oh_my_pi, openclaw, openhands,  # issue 27 agents
+from nomira.sources import (aider, gptme, hermes, kilo, kimi_code, lmstudio, mux, poolside, oh_my_pi, openclaw, openhands,  # issue 27 agents
                             prime_agent, vibe, zed)
 
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
@@ -22,7 +22,8 @@ SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
 CLAIMING = {"qwen": qwen, "gemini": gemini, "amp": amp, "copilot": copilot, "goose": goose, "kimi": kimi,
             "droid": droid, "pi": pi, "cline": cline, "crush": crush}
 CLAIMING.update({"openhands": openhands, "aider": aider, "zed": zed, "kilo": kilo, "mux": mux, "gptme": gptme, "vibe": vibe, "openclaw": openclaw,
-                 "omp": oh_my_pi, "prime": prime_agent, "hermes": hermes, "lmstudio": lmstudio, "kimi_code": kimi_code})  # issue 27 agents
+                 "omp": oh_my_pi, "prime": prime_agent, "hermes": hermes, "lmstudio": lmstudio, "kimi_code": kimi_code,
+                 "poolside": poolside})  # issue 27 agents
 SOURCES.update(CLAIMING)
 
 
