@@ -70,6 +70,8 @@ def test_empty_home_says_where_it_looked_and_names_opaque_agents(isolated_env, c
     assert all(r["looked_in"] and r["looked_in"][0] for r in doc["sources"])
     assert [o["source"] for o in doc["unreadable_sources"]] == ["windsurf"]
     assert doc["unreadable_sources"][0]["reason"]
+    known = {o["source"]: o for o in doc["known_unreadable"]}  # where it looked for each, seen or not
+    assert known["windsurf"]["seen"] and not known["kiro"]["seen"] and known["kiro"]["looked_in"]
 
 
 def test_report_over_the_home_prices_known_models_and_lists_the_rest(isolated_env, run_json, monkeypatch):

@@ -58,7 +58,7 @@ def survey(run: Run) -> dict:
         rows.append({"source": key, "name": SOURCE_NAMES.get(mod.NAME, key), "looked_in": _where(key, mod, run.env),
                      "found": bool(files), "files": len(files), "sessions": len(sessions), "calls": calls,
                      "event_sources": sorted(names), "problems": problems, "use_instead": note})
-    return {"sources": rows, "unreadable_sources": opaque.seen(run.env),
+    return {"sources": rows, "unreadable_sources": opaque.seen(run.env), "known_unreadable": opaque.known(run.env),
             "unreadable_folders": list(run.unreadable)}
 
 

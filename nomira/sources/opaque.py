@@ -70,6 +70,9 @@ def seen(env: Mapping[str, str]) -> list[dict]:
     return out
 
 
-def looked(env: Mapping[str, str]) -> dict[str, list[str]]:
+def known(env: Mapping[str, str]) -> list[dict]:
+    """Every agent Nomira knows it cannot price: where it looked, whether it was seen, and why."""
     home = calls.home(env)
-    return {key: [str(Path(home, r)) for r in rel] for key, (_n, rel, _r, _i) in OPAQUE.items()}
+    return [{"source": key, "name": name, "looked_in": [str(Path(home, r)) for r in rel],
+             "seen": any((home / r).is_dir() for r in rel), "reason": reason, "use_instead": instead}
+            for key, (name, rel, reason, instead) in OPAQUE.items()]
