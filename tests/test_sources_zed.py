@@ -113,3 +113,14 @@ def test_garbage_db_counted(tmp_path):
 def test_env_override(tmp_path):
     make_db(tmp_path / "a" / "threads")
     assert zed.default_paths({"ZED_DIR": f"{tmp_path / 'a'},{tmp_path / 'b'}"}) == [tmp_path / "a" / "threads"]
+
+
+def test_json_stored_as_text_is_read(tmp_path):
+    path = make_db(tmp_path / "threads")
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO threads (id, summary, updated_at, data_type, data) VALUES (?,?,?,?,?)",
+               ("t6", "x", "2025-11-08T10:00:00Z", "json", json.dumps(T2)))  # TEXT, not BLOB
+    db.commit()
+    db.close()
+    c = collect(("zed",), [path])
+    assert [e.tokens.input for e in c.events if e.session_id == "t6"] == [8000]

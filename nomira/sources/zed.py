@@ -94,7 +94,9 @@ def _usage(u: dict) -> tuple[int, int, int, int]:
 
 def _thread(row: dict, stats: ScanStats) -> list[list]:
     try:
-        raw = _decompress(str(row.get("data_type") or "").strip().lower(), bytes(row["data"] or b""))
+        data = row["data"] or b""
+        raw = _decompress(str(row.get("data_type") or "").strip().lower(),
+                          data.encode() if isinstance(data, str) else bytes(data))
     except Exception:  # noqa: BLE001 - a corrupt blob is counted, never fatal
         stats.malformed += 1
         return []
