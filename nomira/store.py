@@ -1,17 +1,20 @@
 """SQLite store: usage events only, never a content column.
 
-- `raw_events`: every wire event exactly as received (usage-only, already validated),
-  immutable, so canonical rows can be rebuilt (`replay`).
-- `events`: one canonical row per API call (dedup key). A later copy of the same call
-  with more tokens (a final streaming snapshot) replaces it; any other copy is marked
-  superseded in `raw_events`, never lost.
+- `raw_events`: every accepted event exactly as received (usage-only, validated), with its
+  provenance (UUID, source system/channel/schema version, payload SHA-256, workspace, agent
+  session). Immutable: triggers refuse UPDATE and DELETE (retention, later, is the one exception).
+- `events`: one canonical row per API call (dedup key), derived from a raw row by `normalize`
+  (NORMALIZATION_VERSION). When several copies of one call arrive, source priority picks the
+  winner (agent-native > transcript > derived), then completeness; every loser is listed in
+  `superseded_events`, never lost. `replay` rebuilds all of it from raw rows, deterministically.
 - `rollups`: per UTC day and tenant, at several grains (by developer, project, model,
   regime and the pairs drill-downs need), kept in step with `events` in the same
   transaction, so dashboards never scan millions of rows.
 - `tenants`, `api_keys` (SHA-256 hashes only), `bills`.
 
 All SQL lives here, written to run on SQLite and PostgreSQL where it can
-(ON CONFLICT upserts, no SQLite-only functions in dashboard queries).
+(ON CONFLICT upserts, no SQLite-only functions in dashboard queries; the SQLite-only
+triggers are in `_sqlite_raw_events_immutable`).
 """
 from __future__ import annotations
 
@@ -21,12 +24,15 @@ import json
 import os
 import secrets
 import sqlite3
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
 from nomira.events import parse_timestamp
-from nomira.wire import ALLOWANCE_FIELDS, TAG_FIELDS, TOKEN_FIELDS, dedup_key
+from nomira.pricing.table import canonical_model
+from nomira.wire import ALLOWANCE_FIELDS, CHANNEL_PRIORITY, TAG_FIELDS, TOKEN_FIELDS, billable_tokens, channel_of, \
+    dedup_key
 
 ROLLUP_KEYS = ("tenant", "day", "developer", "project", "model", "source", "regime")  # daily_rollups (0002)
 # Multi-grain rollups (0005): one set of rows per question a dashboard asks, so no page
@@ -41,7 +47,18 @@ ROLLUP_COLS = ("calls", *TOKEN_FIELDS, "cost_usd", "unpriced_calls")
 EVENT_COLUMNS = ("dedup_key", "tenant", "developer", "project", "feature", "workflow", "tier", "customer", "env",
                  "source", "provider", "model", "occurred_at", "day", "session_id", "turn_id", "message_id",
                  "request_id", "tool_call_id", *TOKEN_FIELDS, "cost_usd", "cost_source", "regime", "is_sidechain",
-                 "allowance", "raw_id", "received_at")
+                 "allowance", "raw_id", "received_at",
+                 # the ledger's canonical columns (0010): derived from the raw row by `normalize`
+                 "event_id", "event_type", "status", "model_raw", "model_canonical", "model_lineage", "total_tokens",
+                 "requests", "tool_name", "account_id", "workspace", "agent", "source_system", "source_channel",
+                 "source_priority", "raw_event_id", "normalization_version")
+LEDGER_COLUMNS = EVENT_COLUMNS[EVENT_COLUMNS.index("event_id"):]
+RAW_COLUMNS = ("id", "received_at", "dedup_key", "body", "raw_event_id", "source_system", "source_channel",
+               "source_schema_version", "source_payload_hash", "workspace", "agent_session_id")
+# What `normalize` derives from a raw row. Bump it when a rule changes: `nomira replay` re-derives
+# every canonical row and reports what changed. 1: rows derived before the ledger (migrated).
+NORMALIZATION_VERSION = 2
+EVENT_ID_NAMESPACE = uuid.UUID("5b0f3d2a-9c1e-4e57-a2f4-6e0c1d7a8b24")  # event_id = uuid5(this, dedup_key)
 
 
 # --- migrations: an ordered list of named functions; never edit an applied one ---
@@ -117,6 +134,72 @@ def _m0008_store_identity(db: sqlite3.Connection) -> None:
                (secrets.token_hex(16),))
 
 
+def _m0010_ledger(db: sqlite3.Connection) -> None:
+    """The ledger (issue 24). raw_events is rebuilt without its mutable `status` (which copy won is
+    the canonical side's business now: `superseded_events`) and with its provenance backfilled;
+    events gain the design's columns, derived from each row's own values (normalization_version 1),
+    so every total stays what it was."""
+    db.execute("""CREATE TABLE raw_events_v10 (id INTEGER PRIMARY KEY, received_at TEXT NOT NULL,
+        dedup_key TEXT NOT NULL, body TEXT NOT NULL, raw_event_id TEXT NOT NULL, source_system TEXT NOT NULL,
+        source_channel TEXT NOT NULL, source_schema_version TEXT NOT NULL, source_payload_hash TEXT NOT NULL,
+        workspace TEXT, agent_session_id TEXT)""")
+    sid = store_id(db)
+    last = 0
+    while True:
+        rows = db.execute("SELECT id, received_at, dedup_key, body FROM raw_events WHERE id > ? ORDER BY id LIMIT 5000",
+                          (last,)).fetchall()
+        if not rows:
+            break
+        values = []
+        for i, at, key, body in rows:
+            try:
+                event = json.loads(body)
+            except ValueError:
+                event = None
+            values.append((i, at, key, body, *_provenance(event if isinstance(event, dict) else {}, body,
+                                                          str(uuid.uuid5(EVENT_ID_NAMESPACE, f"raw:{sid}:{i}")))))
+        db.executemany(f"INSERT INTO raw_events_v10 ({', '.join(RAW_COLUMNS)}) VALUES "
+                       f"({', '.join('?' * len(RAW_COLUMNS))})", values)
+        last = rows[-1][0]
+    db.execute("""CREATE TABLE superseded_events (raw_id INTEGER PRIMARY KEY, dedup_key TEXT NOT NULL,
+        reason TEXT NOT NULL, normalization_version INTEGER NOT NULL)""")
+    db.execute("INSERT INTO superseded_events (raw_id, dedup_key, reason, normalization_version) "
+               "SELECT id, dedup_key, 'legacy', 1 FROM raw_events WHERE status = 'superseded'")
+    db.execute("DROP TABLE raw_events")
+    db.execute("ALTER TABLE raw_events_v10 RENAME TO raw_events")
+    _sqlite_raw_events_immutable(db)
+    types = {"total_tokens": "INTEGER", "requests": "INTEGER", "source_priority": "INTEGER",
+             "normalization_version": "INTEGER"}
+    for col in LEDGER_COLUMNS:
+        db.execute(f"ALTER TABLE events ADD COLUMN {col} {types.get(col, 'TEXT')}")
+    db.execute(f"UPDATE events SET total_tokens = {' + '.join(t for t in TOKEN_FIELDS if t != 'reasoning')}, "
+               "requests = 1, status = 'ok', model_raw = model, workspace = project, agent = source, "
+               "source_system = source, normalization_version = 1, raw_event_id = (SELECT r.raw_event_id FROM "
+               "raw_events r WHERE r.id = events.raw_id)")
+    rows = db.execute("SELECT dedup_key, source, model, tool_call_id, turn_id, message_id FROM events").fetchall()
+    for i in range(0, len(rows), 5000):
+        values = []
+        for key, source, model, tool_call, turn, message in rows[i:i + 5000]:
+            channel = channel_of({"source": source or ""})
+            values.append((str(uuid.uuid5(EVENT_ID_NAMESPACE, key)),
+                           _event_type({"tool_call_id": tool_call, "turn_id": turn, "message_id": message}),
+                           *canonical_model(model or ""), channel, CHANNEL_PRIORITY[channel], key))
+        db.executemany("UPDATE events SET event_id = ?, event_type = ?, model_canonical = ?, model_lineage = ?, "
+                       "source_channel = ?, source_priority = ? WHERE dedup_key = ?", values)
+
+
+# --- engine-specific: the one place the store relies on SQLite's own dialect ---
+
+def _sqlite_raw_events_immutable(db: sqlite3.Connection) -> None:
+    """Raw rows are evidence: the database itself refuses to change or delete one. Retention (not
+    built yet) will drop the delete trigger inside its own transaction and recreate it. PostgreSQL:
+    the same rule as a BEFORE UPDATE OR DELETE trigger raising an exception."""
+    db.execute("CREATE TRIGGER raw_events_no_update BEFORE UPDATE ON raw_events "
+               "BEGIN SELECT RAISE(ABORT, 'raw_events are immutable'); END")
+    db.execute("CREATE TRIGGER raw_events_no_delete BEFORE DELETE ON raw_events "
+               "BEGIN SELECT RAISE(ABORT, 'raw_events are deleted only by retention'); END")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -126,6 +209,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0006_drop_unused_indexes", _m0006_drop_unused_indexes),
     ("0007_dashboard_sessions", _m0007_dashboard_sessions),
     ("0008_store_identity", _m0008_store_identity),
+    ("0010_ledger", _m0010_ledger),
 ]
 
 
@@ -178,26 +262,70 @@ _TOKENS_AT = [COL[t] for t in TOKEN_FIELDS]
 _BILLED_AT = [COL[t] for t in TOKEN_FIELDS if t != "reasoning"]
 _FINE_AT = [COL[c] for c in ("tenant", "day", "developer", "project", "model", "regime")]
 _COST_AT, _RAW_AT, _KEY_AT = COL["cost_usd"], COL["raw_id"], COL["dedup_key"]
+_PRIORITY_AT, _EVENT_ID_AT = COL["source_priority"], COL["event_id"]
 _TAG_COLUMNS = EVENT_COLUMNS[1:1 + len(TAG_FIELDS)]
 assert set(_TAG_COLUMNS) == set(TAG_FIELDS)
 
 
-def _row(event: dict, key: str, raw_id: int, received_at: str) -> tuple:
-    """An `events` row, as a tuple in EVENT_COLUMNS order (the shape SELECT returns)."""
+def event_id(key: str) -> str:
+    """A canonical event's UUID: a function of its dedup key, so every replay and every duplicate
+    submit gives the same id, and no lookup is needed to answer one."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+
+
+def _event_type(event: dict) -> str:
+    if event.get("event_type"):
+        return event["event_type"]
+    if event.get("tool_call_id") or event.get("tool_name"):
+        return "tool_usage"
+    if event.get("turn_id") and not event.get("message_id"):
+        return "turn_completed"
+    return "message_usage"
+
+
+def _provenance(event: dict, body: str, raw_event_id: str) -> tuple:
+    """A raw row's columns after (id, received_at, dedup_key, body), in RAW_COLUMNS order."""
+    tags = event.get("tags") if isinstance(event.get("tags"), dict) else {}
+    return (raw_event_id, event.get("source") or "unknown", channel_of(event),
+            str(event.get("source_schema_version") or event.get("schema_version") or ""),
+            hashlib.sha256(body.encode()).hexdigest(), event.get("workspace_id") or tags.get("project") or None,
+            event.get("session_id"))
+
+
+def normalize(event: dict, key: str, raw_id: int, received_at: str, raw_event_id: str) -> tuple:
+    """The canonical `events` row of a raw event, as a tuple in EVENT_COLUMNS order (the shape
+    SELECT returns). Pure: replay gets the same row from the same raw row, every run."""
     tags = event.get("tags") or {}
     at = parse_timestamp(event["occurred_at"])
     tokens = event["tokens"]
     allowance = event.get("allowance")
     g = event.get
-    return (key, *(tags.get(t) or "" for t in _TAG_COLUMNS), event["source"], event["provider"], event["model"],
+    model = event["model"]
+    channel = channel_of(event)
+    total = g("total_tokens")
+    requests = g("requests")
+    return (key, *(tags.get(t) or "" for t in _TAG_COLUMNS), event["source"], event["provider"], model,
             at.isoformat(), at.date().isoformat(), g("session_id"), g("turn_id"), g("message_id"), g("request_id"),
             g("tool_call_id"), *(int(tokens.get(t, 0)) for t in TOKEN_FIELDS), g("cost_usd"), g("cost_source"),
             g("regime") or "api", int(bool(g("is_sidechain"))),
-            json.dumps({k: allowance.get(k) for k in ALLOWANCE_FIELDS}) if allowance else None, raw_id, received_at)
+            json.dumps({k: allowance.get(k) for k in ALLOWANCE_FIELDS}) if allowance else None, raw_id, received_at,
+            event_id(key), _event_type(event), g("status") or "ok", model, *canonical_model(model),
+            billable_tokens(tokens) if total is None else total, 1 if requests is None else requests,
+            g("tool_name"), g("account_id"), g("workspace_id") or tags.get("project") or "", g("agent") or event["source"],
+            event["source"], channel, CHANNEL_PRIORITY.get(channel, 2), raw_event_id, NORMALIZATION_VERSION)
 
 
 def _total(row: tuple) -> int:
     return sum(row[i] for i in _BILLED_AT)
+
+
+def _wins(new: tuple, old: tuple) -> str | None:
+    """Why `new` replaces the canonical `old` copy of the same call (None: it does not). Source
+    priority first (agent-native > transcript > derived), whatever the arrival order; within one
+    priority, the more complete copy (a final streaming snapshot) wins."""
+    if new[_PRIORITY_AT] != old[_PRIORITY_AT]:
+        return "lower_priority" if new[_PRIORITY_AT] < old[_PRIORITY_AT] else None
+    return "less_complete" if _total(new) > _total(old) else None
 
 
 class Rollups:
@@ -237,13 +365,14 @@ class Rollups:
         self.delta.clear()
 
 
-def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> tuple[int, int]:
-    """Make raw events canonical or superseded. items: (raw_id, event, key, received_at).
+def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str]]) -> list[tuple[bool, str]]:
+    """Make raw events canonical or superseded. items: (raw_id, event, key, received_at, raw_event_id).
+    Returns (deduped, event_id) per item.
 
     Nearly every call arrives once, so rows are inserted first (ON CONFLICT DO NOTHING);
     only when some were not inserted are their keys looked up and resolved in order.
     """
-    rows = [_row(event, key, raw_id, received_at) for raw_id, event, key, received_at in items]
+    rows = [normalize(event, key, raw_id, at, rid) for raw_id, event, key, at, rid in items]
     cols = ", ".join(EVENT_COLUMNS)
     before = db.total_changes
     db.executemany(f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
@@ -253,7 +382,7 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> t
         for row in rows:
             rollups.add(row, +1)
         rollups.write(db)
-        return len(rows), 0
+        return [(False, row[_EVENT_ID_AT]) for row in rows]
     keys = list({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
     for i in range(0, len(keys), 500):
@@ -262,33 +391,35 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> t
             current[r[_KEY_AT]] = r
     # the rows this batch inserted, by raw id; every other row met an existing copy
     inserted = {r[_RAW_AT] for r in current.values()} & {r[_RAW_AT] for r in rows}
-    accepted = deduped = 0
+    results = []
     state: dict[str, tuple] = {}  # the canonical row per key as of each step, replayed in batch order
     replaces, superseded = {}, []
     for row in rows:
         key = row[_KEY_AT]
+        results.append((row[_RAW_AT] not in inserted, row[_EVENT_ID_AT]))
         if row[_RAW_AT] in inserted:
             state[key] = row
             rollups.add(row, +1)
-            accepted += 1
             continue
         old = state.get(key) or current[key]
-        deduped += 1
-        if _total(row) > _total(old):  # a more complete copy of the same call (final streaming snapshot)
-            superseded.append(old[_RAW_AT])
+        reason = _wins(row, old)
+        if reason:
+            superseded.append((old[_RAW_AT], key, reason, NORMALIZATION_VERSION))
             rollups.add(old, -1)
             rollups.add(row, +1)
             state[key] = replaces[key] = row
         else:
-            superseded.append(row[_RAW_AT])
+            superseded.append((row[_RAW_AT], key, "duplicate" if row[_PRIORITY_AT] == old[_PRIORITY_AT]
+                               else "lower_priority", NORMALIZATION_VERSION))
     db.executemany(f"UPDATE events SET {', '.join(f'{c} = ?' for c in EVENT_COLUMNS[1:])} WHERE dedup_key = ?",
                    [(*r[1:], r[0]) for r in replaces.values()])
-    db.executemany("UPDATE raw_events SET status = 'superseded' WHERE id = ?", [(i,) for i in superseded])
+    db.executemany("INSERT INTO superseded_events (raw_id, dedup_key, reason, normalization_version) "
+                   "VALUES (?, ?, ?, ?)", superseded)
     if superseded:
         db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
                    "SET value = CAST(CAST(settings.value AS INTEGER) + ? AS TEXT)", (len(superseded), len(superseded)))
     rollups.write(db)
-    return accepted, deduped
+    return results
 
 
 def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None) -> tuple[int, int]:
@@ -296,6 +427,13 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
 
     Returns (accepted, deduped). Idempotent: the same events twice add no rows to `events`.
     """
+    results = ingest_each(db, events, tenant)
+    deduped = sum(d for d, _ in results)
+    return len(results) - deduped, deduped
+
+
+def ingest_each(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None) -> list[tuple[bool, str]]:
+    """`ingest`, answering (deduped, event_id) per event, in order."""
     received_at = _now()
     prepared = []
     for e in events:
@@ -306,9 +444,14 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
     try:
         # ids assigned here, inside the write transaction: no other writer can take them
         first = (db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0] or 0) + 1
-        items = [(first + i, e, dedup_key(e), received_at) for i, (_b, e) in enumerate(prepared)]
-        db.executemany("INSERT INTO raw_events (id, received_at, dedup_key, body, status) VALUES (?, ?, ?, ?, ?)",
-                       [(i, at, key, body, "canonical") for (i, _e, key, at), (body, _e2) in zip(items, prepared)])
+        raws, items = [], []
+        for i, (body, e) in enumerate(prepared):
+            key = dedup_key(e)
+            raw = (first + i, received_at, key, body, *_provenance(e, body, str(uuid.uuid4())))
+            raws.append(raw)
+            items.append((first + i, e, key, received_at, raw[4]))
+        db.executemany(f"INSERT INTO raw_events ({', '.join(RAW_COLUMNS)}) VALUES "
+                       f"({', '.join('?' * len(RAW_COLUMNS))})", raws)
         result = _apply(db, items)
         db.execute("COMMIT")
     except BaseException:
@@ -335,27 +478,48 @@ def rebuild_rollups(db: sqlite3.Connection) -> None:
                    (grain,))
 
 
-def replay(db: sqlite3.Connection, batch: int = 5000) -> int:
-    """Rebuild `events` and `rollups` from `raw_events`, deterministically (id order)."""
+def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
+    """Rebuild `events`, `rollups` and the superseded marks from `raw_events`, deterministically (id
+    order, ids derived from dedup keys), under today's NORMALIZATION_VERSION; report what changed."""
+    cols = ", ".join(EVENT_COLUMNS)
     db.execute("BEGIN IMMEDIATE")
     try:
+        versions = [r[0] for r in db.execute("SELECT DISTINCT normalization_version FROM events "
+                                             "ORDER BY normalization_version")]
+        db.execute("DROP TABLE IF EXISTS temp.replay_before")
+        db.execute(f"CREATE TEMP TABLE replay_before AS SELECT {cols} FROM events")
         db.execute("DELETE FROM events")
         db.execute("DELETE FROM rollups")
-        db.execute("UPDATE raw_events SET status = 'canonical'")
+        db.execute("DELETE FROM superseded_events")
         db.execute("DELETE FROM settings WHERE key = 'superseded_count'")
         last, n = 0, 0
         while True:
-            rows = db.execute("SELECT id, body, dedup_key, received_at FROM raw_events WHERE id > ? ORDER BY id "
-                              "LIMIT ?", (last, batch)).fetchall()
+            rows = db.execute("SELECT id, body, dedup_key, received_at, raw_event_id FROM raw_events WHERE id > ? "
+                              "ORDER BY id LIMIT ?", (last, batch)).fetchall()
             if not rows:
                 break
-            _apply(db, [(i, json.loads(body), key, at) for i, body, key, at in rows])
+            _apply(db, [(i, json.loads(body), key, at, rid) for i, body, key, at, rid in rows])
             last, n = rows[-1][0], n + len(rows)
+        changes = _replay_changes(db)
+        db.execute("DROP TABLE temp.replay_before")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return n
+    return {"replayed": n, "normalization_version": NORMALIZATION_VERSION, "previous_versions": versions, **changes}
+
+
+def _replay_changes(db: sqlite3.Connection) -> dict:
+    """Canonical rows replay added, removed or changed, and how many changed in each column."""
+    added = db.execute("SELECT COUNT(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM temp.replay_before b "
+                       "WHERE b.dedup_key = e.dedup_key)").fetchone()[0]
+    removed = db.execute("SELECT COUNT(*) FROM temp.replay_before b WHERE NOT EXISTS (SELECT 1 FROM events e "
+                         "WHERE e.dedup_key = b.dedup_key)").fetchone()[0]
+    diff = [f"(e.{c} IS NOT b.{c})" for c in EVENT_COLUMNS[1:]]  # PostgreSQL: IS DISTINCT FROM
+    row = db.execute(f"SELECT COUNT(*), {', '.join(f'TOTAL({d})' for d in diff)} FROM events e "
+                     f"JOIN temp.replay_before b ON b.dedup_key = e.dedup_key WHERE {' OR '.join(diff)}").fetchone()
+    return {"added": added, "removed": removed, "changed": row[0],
+            "columns": {c: int(v) for c, v in zip(EVENT_COLUMNS[1:], row[1:]) if v}}
 
 
 # --- tenants and keys ---

@@ -23,13 +23,25 @@ TOKEN_FIELDS = (*TOKEN_TYPES, "reasoning")  # reasoning is part of output, carri
 TAG_FIELDS = ("developer", "project", "feature", "workflow", "tier", "customer", "env", "tenant")
 ALLOWANCE_FIELDS = ("primary_used_percent", "primary_window_minutes", "secondary_used_percent",
                     "secondary_window_minutes")
-ID_FIELDS = ("session_id", "turn_id", "message_id", "request_id", "tool_call_id")
+ID_FIELDS = ("session_id", "turn_id", "message_id", "request_id", "tool_call_id", "account_id", "workspace_id")
+# The ledger's optional fields (issue 24): how the event arrived and what kind of usage it is.
+CHANNEL_PRIORITY = {  # lower wins when one call arrives by several channels
+    "hook": 1, "sse": 1, "otlp": 1, "sdk": 1, "gateway": 1, "api": 1,  # agent-native, explicit usage
+    "jsonl": 2, "import": 2,  # transcripts and logs (an export is a copy of them)
+    "derived": 3, "estimate": 3,  # reconstructed, not reported
+}
+EVENT_TYPES = ("turn_completed", "message_usage", "tool_usage", "limit_snapshot", "reconcile_adjustment")
+STATUSES = ("ok", "error", "aborted", "unknown")
+LEDGER_FIELDS = {"source_channel": CHANNEL_PRIORITY, "event_type": EVENT_TYPES, "status": STATUSES}
 TOP_FIELDS = {
     "schema_version": int, "source": str, "provider": str, "model": str, "occurred_at": str,
     "tokens": dict, "cost_usd": (int, float, type(None)), "cost_source": (str, type(None)),
     "regime": str, "tags": dict, "is_sidechain": bool, "model_is_fallback": bool,
     "modifiers": dict, "allowance": (dict, type(None)),
     **{f: (str, type(None)) for f in ID_FIELDS},
+    **{f: (str, type(None)) for f in LEDGER_FIELDS},
+    "source_schema_version": (str, type(None)), "tool_name": (str, type(None)), "agent": (str, type(None)),
+    "requests": (int, type(None)), "total_tokens": (int, type(None)),
 }
 REQUIRED = ("schema_version", "source", "provider", "model", "occurred_at", "tokens")
 MAX_TAG = 64
@@ -148,9 +160,17 @@ def assert_no_content(event: dict, now: datetime | None = None) -> None:
             raise SchemaError(key, "required")
     if event["schema_version"] != SCHEMA_VERSION:
         raise SchemaError("schema_version", f"unsupported (this collector speaks {SCHEMA_VERSION})")
-    for key in ("source", "provider", "regime", "cost_source"):
+    for key in ("source", "provider", "regime", "cost_source", "tool_name", "agent"):
         if event.get(key) is not None:
             _check_label(key, event[key], "name")
+    for key, allowed in LEDGER_FIELDS.items():
+        if event.get(key) is not None and event[key] not in allowed:
+            raise SchemaError(key, f"must be one of {', '.join(allowed)}")
+    if event.get("source_schema_version") is not None:
+        _check_str("source_schema_version", event["source_schema_version"], 32, _ID)
+    for key in ("requests", "total_tokens"):
+        if event.get(key) is not None:
+            _check_count(key, event[key])
     _check_label("model", event["model"], "model")
     _check_time("occurred_at", event["occurred_at"], now or datetime.now(timezone.utc))
     for key in ID_FIELDS:
@@ -211,6 +231,19 @@ def _check_tag(field: str, value) -> None:
 def billable_tokens(tokens: dict) -> int:
     """Total billed tokens of a wire event (reasoning is inside output): the completeness measure."""
     return sum(tokens.get(t, 0) for t in TOKEN_TYPES)
+
+
+def channel_of(event: dict) -> str:
+    """How an event arrived: its `source_channel`, else what its source name says (`claude_code_hook`
+    is a hook); Nomira's own shipped events are read from transcripts (jsonl)."""
+    channel = event.get("source_channel")
+    if channel:
+        return channel
+    source = event.get("source") or ""
+    for c in ("hook", "sse", "otlp", "sdk", "gateway", "derived", "estimate"):
+        if source == c or source.endswith("_" + c):
+            return c
+    return "jsonl"
 
 
 def dedup_key(event: dict) -> str:

@@ -198,8 +198,14 @@ def cmd_import(args) -> int:
 def cmd_replay(args) -> int:
     from nomira import store
     db = _open_store(args)
-    n = store.replay(db)
-    print(json.dumps({"replayed": n}) if args.json else f"nomira: rebuilt canonical events from {n} raw events")
+    r = store.replay(db)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"nomira: rebuilt canonical events from {r['replayed']} raw events (normalization version "
+          f"{r['normalization_version']}); {r['changed']} changed, {r['added']} added, {r['removed']} removed")
+    for col, n in sorted(r["columns"].items()):
+        print(f"  {col}: {n} row(s) changed")
     return 0
 
 

@@ -1,0 +1,181 @@
+"""The usage ledger (issue 24): immutable raw rows, canonical columns, source priority, replay,
+the /v1/usage/events contract, redaction, the spool's records and serving views."""
+import hashlib
+import itertools
+import json
+import shutil
+import sqlite3
+import uuid
+
+import pytest
+
+from conftest import FIXTURES
+from nomira import store
+from nomira.cli import main
+
+MAIN_STORE = FIXTURES / "stores" / "main-0008.db"  # made by main before the ledger (see make_main_0008.py)
+
+
+def call(**over):
+    e = {"schema_version": 1, "source": "claude_code", "provider": "anthropic",
+         "model": "claude-sonnet-4-5-20250929", "occurred_at": "2025-11-03T14:22:07.913Z",
+         "tokens": {"input": 12, "output": 340, "cache_read": 20480, "cache_write_5m": 512},
+         "cost_usd": 0.0123, "cost_source": "bundled:2026-11-24", "regime": "subscription",
+         "tags": {"developer": "ana", "project": "shop"}, "message_id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+         "session_id": "3f9a6c2e-1b7d-4c55-9a0e-2f1d3c4b5a69"}
+    e.update(over)
+    return e
+
+
+def table_hash(db) -> str:
+    return hashlib.sha256(json.dumps(store.canonical_rows(db)).encode()).hexdigest()
+
+
+def test_raw_rows_cannot_be_updated_or_deleted(tmp_path):
+    db = store.open_db(tmp_path / "s.db")
+    store.ingest(db, [call()])
+    for sql in ("UPDATE raw_events SET body = '{}'", "UPDATE raw_events SET source_channel = 'hook'",
+                "DELETE FROM raw_events"):
+        with pytest.raises(sqlite3.DatabaseError, match="raw_events"):
+            db.execute(sql)
+    assert json.loads(db.execute("SELECT body FROM raw_events").fetchone()[0])["message_id"] == call()["message_id"]
+
+
+def test_raw_row_carries_its_provenance(tmp_path):
+    db = store.open_db(tmp_path / "s.db")
+    store.ingest(db, [call()])
+    rid, system, channel, version, digest, workspace, session, body = db.execute(
+        "SELECT raw_event_id, source_system, source_channel, source_schema_version, source_payload_hash, "
+        "workspace, agent_session_id, body FROM raw_events").fetchone()
+    assert uuid.UUID(rid).version == 4 and (system, channel, version) == ("claude_code", "jsonl", "1")
+    assert digest == hashlib.sha256(body.encode()).hexdigest()
+    assert (workspace, session) == ("shop", call()["session_id"])
+
+
+def test_canonical_row_has_the_design_columns(tmp_path):
+    db = store.open_db(tmp_path / "s.db")
+    store.ingest(db, [call(model="us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+                      call(message_id=None, tool_call_id="toolu_01A09q90qw90lq917835lq9", tool_name="Bash",
+                           tokens={"input": 5, "output": 7}, total_tokens=12, requests=2)])
+    rows = {r["event_type"]: r for r in (dict(zip(store.EVENT_COLUMNS, row)) for row in store.canonical_rows(db))}
+    msg, tool = rows["message_usage"], rows["tool_usage"]
+    assert msg["event_id"] == str(uuid.uuid5(store.EVENT_ID_NAMESPACE, msg["dedup_key"]))
+    assert (msg["model_raw"], msg["model_canonical"], msg["model_lineage"]) == (
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5")
+    assert msg["total_tokens"] == 12 + 340 + 20480 + 512 and msg["requests"] == 1  # inferred when missing
+    assert (msg["status"], msg["agent"], msg["workspace"]) == ("ok", "claude_code", "shop")
+    assert msg["normalization_version"] == store.NORMALIZATION_VERSION
+    assert msg["raw_event_id"] == db.execute("SELECT raw_event_id FROM raw_events WHERE id = ?",
+                                             (msg["raw_id"],)).fetchone()[0]
+    assert (tool["tool_name"], tool["total_tokens"], tool["requests"]) == ("Bash", 12, 2)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(["hook", "jsonl", "derived"])))
+def test_one_call_by_three_channels_in_any_order_keeps_the_agent_native_copy(tmp_path, order):
+    copies = {  # the same call; the channels disagree about its usage (the estimate least of all)
+        "hook": call(source_channel="hook", tokens={"input": 12, "output": 340, "cache_read": 20480}, cost_usd=0.02),
+        "jsonl": call(tokens={"input": 12, "output": 355, "cache_read": 20480}, cost_usd=0.03),
+        "derived": call(source_channel="derived", tokens={"input": 12, "output": 900, "cache_read": 20480},
+                        cost_usd=0.09),
+    }
+    db = store.open_db(tmp_path / "s.db")
+    for channel in order:
+        store.ingest(db, [copies[channel]])
+    assert db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 3
+    assert db.execute("SELECT source_channel, status, output, cost_usd FROM events").fetchall() == [
+        ("hook", "ok", 340, 0.02)]
+    losers = db.execute("SELECT r.source_channel FROM superseded_events s JOIN raw_events r ON r.id = s.raw_id "
+                        "ORDER BY 1").fetchall()
+    assert losers == [("derived",), ("jsonl",)]
+    (calls, output, cost), = db.execute("SELECT calls, output, cost_usd FROM rollups WHERE grain = 'day'")
+    assert (calls, output, cost) == (1, 340, pytest.approx(0.02, abs=1e-12))
+    # one batch carrying all three, in this order, decides the same
+    db2 = store.open_db(tmp_path / "batch.db")
+    store.ingest(db2, [copies[c] for c in order])
+    assert db2.execute("SELECT source_channel, output FROM events").fetchall() == [("hook", 340)]
+    assert db2.execute("SELECT COUNT(*) FROM superseded_events").fetchone()[0] == 2
+
+
+def test_same_priority_keeps_the_more_complete_copy(tmp_path):
+    db = store.open_db(tmp_path / "s.db")
+    store.ingest(db, [call(tokens={"input": 12, "output": 1}), call(), call(tokens={"input": 12, "output": 1})])
+    assert db.execute("SELECT output FROM events").fetchall() == [(340,)]
+    assert sorted(r[0] for r in db.execute("SELECT reason FROM superseded_events")) == ["duplicate", "less_complete"]
+
+
+def _totals(db):
+    return db.execute("SELECT tenant, day, model, COUNT(*), SUM(input), SUM(output), SUM(cache_read), "
+                      "SUM(cache_write_5m), SUM(COALESCE(cost_usd, 0)) FROM events "
+                      "GROUP BY tenant, day, model ORDER BY 1, 2, 3").fetchall()
+
+
+def _rollup_totals(db):
+    return db.execute("SELECT grain, tenant, day, developer, project, model, regime, calls, input, output, cache_read, "
+                      "cache_write_5m, cost_usd, unpriced_calls FROM rollups ORDER BY 1, 2, 3, 4, 5, 6, 7"
+                      ).fetchall()
+
+
+def test_store_made_by_main_migrates_in_place_with_equal_totals(tmp_path):
+    path = tmp_path / "team.db"
+    shutil.copy(MAIN_STORE, path)
+    old = sqlite3.connect(path)
+    assert [r[0] for r in old.execute("SELECT name FROM _nomira_migrations ORDER BY name")][-1] == \
+        "0008_store_identity"
+    before, rollups_before = _totals(old), _rollup_totals(old)
+    raw_before = old.execute("SELECT id, received_at, dedup_key, body FROM raw_events ORDER BY id").fetchall()
+    superseded_before = [r[0] for r in old.execute("SELECT id FROM raw_events WHERE status = 'superseded'")]
+    old.close()
+    assert len(before) > 20 and superseded_before
+
+    db = store.open_db(path)
+    assert _totals(db) == before and _rollup_totals(db) == rollups_before  # every total, to the cent
+    assert db.execute("SELECT id, received_at, dedup_key, body FROM raw_events ORDER BY id").fetchall() == raw_before
+    assert [r[0] for r in db.execute("SELECT raw_id FROM superseded_events ORDER BY raw_id")] == superseded_before
+    assert db.execute("SELECT COUNT(*) FROM events WHERE event_id IS NULL OR raw_event_id IS NULL "
+                      "OR total_tokens IS NULL OR normalization_version != 1").fetchone()[0] == 0
+    with pytest.raises(sqlite3.DatabaseError):
+        db.execute("UPDATE raw_events SET body = '{}'")
+    # new usage lands on the migrated store as on a new one
+    assert store.ingest(db, [call()]) == (1, 0)
+    # replay re-derives under the current rules and says what changed: the hook copies main had
+    # superseded by token count now win by priority (their cost differs), nothing is lost
+    hooks_lost = db.execute("SELECT COUNT(*) FROM superseded_events s JOIN raw_events r ON r.id = s.raw_id "
+                            "WHERE r.source_system = 'claude_code_hook'").fetchone()[0]
+    report = store.replay(db)
+    assert report["previous_versions"] == [1, store.NORMALIZATION_VERSION]
+    assert (report["added"], report["removed"]) == (0, 0)
+    assert report["columns"]["normalization_version"] == sum(r[3] for r in before)
+    assert hooks_lost and report["columns"]["source_channel"] == report["columns"]["cost_usd"] == hooks_lost
+    assert db.execute("SELECT COUNT(*) FROM superseded_events").fetchone()[0] == len(superseded_before)
+
+
+def test_replay_twice_gives_a_byte_identical_canonical_table(tmp_path):
+    db = store.open_db(tmp_path / "s.db")
+    store.ingest(db, [call(), call(source_channel="hook", cost_usd=0.02), call(message_id="msg_2"),
+                      call(message_id="msg_3", tokens={"input": 1, "output": 1}), call(message_id="msg_3")])
+    store.ingest(db, [call(message_id="msg_4", source_channel="derived")], tenant="acme")
+    first = table_hash(db)
+    r1 = store.replay(db)
+    assert table_hash(db) == first and r1["changed"] == r1["added"] == r1["removed"] == 0
+    rollups = _rollup_totals(db)
+    store.replay(db)
+    assert table_hash(db) == first and _rollup_totals(db) == rollups
+
+
+def test_bumping_the_normalization_version_rederives_and_reports(tmp_path, monkeypatch, capsys):
+    dbp = tmp_path / "s.db"
+    db = store.open_db(dbp)
+    store.ingest(db, [call(), call(message_id="msg_2", model="anthropic/claude-opus-4-7")])
+    from nomira.pricing import table
+    real = table.canonical_model
+    monkeypatch.setattr(store, "NORMALIZATION_VERSION", store.NORMALIZATION_VERSION + 1)
+    monkeypatch.setattr(store, "canonical_model", lambda m: ("claude-opus-4-7", "claude-opus-4-7")
+                        if "opus" in m else real(m))  # a new rule for one model's canonical name
+    assert main(["replay", "--db", str(dbp), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["normalization_version"] == store.NORMALIZATION_VERSION
+    assert report["changed"] == 2 and report["columns"] == {"normalization_version": 2}  # same canonical names
+    monkeypatch.setattr(store, "canonical_model", lambda m: ("opus", "opus") if "opus" in m else real(m))
+    report = store.replay(db)
+    assert report["changed"] == 1 and report["columns"] == {"model_canonical": 1, "model_lineage": 1}
+    assert db.execute("SELECT model_canonical FROM events WHERE message_id = 'msg_2'").fetchone() == ("opus",)
