@@ -185,6 +185,73 @@ def assert_no_content(event: dict, now: datetime | None = None) -> None:
                    lambda f, v: _check_label(f, v, "modifier"))
 
 
+# The design's ingest envelope (POST /v1/usage/events): provenance and ids outside, usage inside `payload`.
+ENVELOPE_FIELDS = {
+    "source_system": str, "source_channel": str, "source_schema_version": (str, int), "occurred_at": str,
+    "provider_id": str, "agent": (str, type(None)), "payload": dict,
+    **{f: (str, type(None)) for f in ("workspace_id", "session_id", "turn_id", "message_id", "tool_call_id",
+                                      "request_id", "account_id")},
+}
+ENVELOPE_REQUIRED = ("source_system", "source_channel", "source_schema_version", "occurred_at", "provider_id",
+                     "payload")
+PAYLOAD_FIELDS = ("model", "tokens", "cost_usd", "cost_source", "regime", "tags", "event_type", "status", "tool_name",
+                  "requests", "total_tokens", "allowance", "is_sidechain", "model_is_fallback", "modifiers")
+_PASSED_ON = ("workspace_id", "session_id", "turn_id", "message_id", "tool_call_id", "request_id", "account_id",
+              "agent")
+_ENVELOPE_NAMES = {"source": "source_system", "provider": "provider_id", "schema_version": "source_schema_version"}
+
+
+def is_envelope(item) -> bool:
+    return isinstance(item, dict) and ("payload" in item or "source_system" in item)
+
+
+def from_envelope(doc: dict, now: datetime | None = None) -> dict:
+    """The wire event an envelope describes, validated; SchemaError names the envelope's field
+    (`payload.tokens.input`, `workspace_id`). Everything is checked by the wire allowlist."""
+    for key, value in doc.items():
+        if key not in ENVELOPE_FIELDS:
+            raise SchemaError(key, "not in the usage event envelope (allowlist)")
+        if not isinstance(value, ENVELOPE_FIELDS[key]) or isinstance(value, bool):
+            raise SchemaError(key, "wrong type")
+    for key in ENVELOPE_REQUIRED:
+        if key not in doc:
+            raise SchemaError(key, "required")
+    payload = doc["payload"]
+    for key in payload:
+        if key not in PAYLOAD_FIELDS:
+            raise SchemaError(f"payload.{key}", "not in the usage payload (allowlist)")
+    wire = {"schema_version": SCHEMA_VERSION, "source": doc["source_system"], "source_channel": doc["source_channel"],
+            "source_schema_version": str(doc["source_schema_version"]), "provider": doc["provider_id"],
+            "occurred_at": doc["occurred_at"], **payload, **{k: doc[k] for k in _PASSED_ON if k in doc}}
+    tags = payload.get("tags")
+    from_workspace = bool(doc.get("workspace_id")) and (tags is None or isinstance(tags, dict)
+                                                         and not tags.get("project"))
+    if from_workspace:
+        wire["tags"] = dict(tags or {}, project=doc["workspace_id"])  # the design's workspace: Nomira's project
+    try:
+        assert_no_content(wire, now)
+    except SchemaError as exc:
+        top = exc.field.split(".")[0]
+        if exc.field == "tags.project" and from_workspace:
+            field = "workspace_id"
+        elif top in _ENVELOPE_NAMES:
+            field = _ENVELOPE_NAMES[top]
+        elif top in PAYLOAD_FIELDS:
+            field = "payload." + exc.field
+        else:
+            field = exc.field
+        raise SchemaError(field, exc.reason) from None
+    return wire
+
+
+def event_of(item, now: datetime | None = None) -> dict:
+    """A received item as a validated wire event: an envelope is converted, a wire event checked."""
+    if is_envelope(item):
+        return from_envelope(item, now)
+    assert_no_content(item, now)
+    return item
+
+
 def _check_time(field: str, value, now: datetime) -> None:
     at = parse_timestamp(value) if isinstance(value, str) and len(value) <= 40 else None
     if at is None:

@@ -1,8 +1,10 @@
 """The usage ledger (issue 24): immutable raw rows, canonical columns, source priority, replay,
 the /v1/usage/events contract, redaction, the spool's records and serving views."""
 import hashlib
+import io
 import itertools
 import json
+import re
 import shutil
 import sqlite3
 import uuid
@@ -179,3 +181,96 @@ def test_bumping_the_normalization_version_rederives_and_reports(tmp_path, monke
     report = store.replay(db)
     assert report["changed"] == 1 and report["columns"] == {"model_canonical": 1, "model_lineage": 1}
     assert db.execute("SELECT model_canonical FROM events WHERE message_id = 'msg_2'").fetchone() == ("opus",)
+
+
+# --- POST /v1/usage/events: the design's contract ---
+
+def doc_example(n=0) -> dict:
+    """The n-th JSON example of docs/API.md: the documentation is what is tested."""
+    text = (FIXTURES.parent.parent / "docs" / "API.md").read_text()
+    return json.loads(re.findall(r"```json\n(.*?)\n```", text, re.S)[n])
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
+    monkeypatch.delenv("NOMIRA_DASHBOARD_PASSWORD", raising=False)
+    from nomira.commands.serve import make_app
+    return make_app(tmp_path / "collector.db", "127.0.0.1")
+
+
+def post(app, path, body, token=None):
+    data = json.dumps(body).encode()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "CONTENT_LENGTH": str(len(data)),
+               "CONTENT_TYPE": "application/json", "wsgi.input": io.BytesIO(data), "REMOTE_ADDR": "127.0.0.1",
+               "HTTP_HOST": "127.0.0.1", **({"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {})}
+    out = {}
+    text = b"".join(app(environ, lambda status, headers: out.update(status=int(status.split()[0]))))
+    return out["status"], json.loads(text)
+
+
+def test_the_design_example_is_accepted_and_a_duplicate_answers_the_first_event_id(app):
+    example = doc_example(0)
+    status, first = post(app, "/v1/usage/events", example)
+    assert status == 200 and first["status"] == "accepted" and first["deduped"] is False
+    assert uuid.UUID(first["event_id"]) and first["store_id"] == store.store_id(app.db)
+    status, again = post(app, "/v1/usage/events", example)
+    assert status == 200 and again["deduped"] is True and again["event_id"] == first["event_id"]
+    row = dict(zip(store.EVENT_COLUMNS, store.canonical_rows(app.db)[0]))
+    assert row["event_id"] == first["event_id"]
+    assert (row["source_system"], row["source_channel"], row["account_id"], row["workspace"], row["project"],
+            row["turn_id"], row["event_type"], row["input"], row["cache_read"]) == (
+        "claude_code", "hook", "org-7c1d", "shop", "shop", "turn-0007", "message_usage", 12, 20480)
+    raw = app.db.execute("SELECT source_system, source_channel, source_schema_version, workspace, agent_session_id "
+                         "FROM raw_events ORDER BY id").fetchall()
+    assert raw == [("claude_code", "hook", "2025-11-01", "shop", example["session_id"])] * 2
+
+
+def test_a_batch_mixes_envelopes_and_wire_events_with_one_answer_each(app):
+    wire_event = doc_example(1)
+    batch = [doc_example(0), wire_event, dict(wire_event, message_id="msg_2"), wire_event]
+    status, body = post(app, "/v1/usage/events", {"events": batch})
+    assert status == 200 and (body["accepted"], body["deduped"]) == (3, 1)
+    assert [e["deduped"] for e in body["events"]] == [False, False, False, True]
+    assert body["events"][3]["event_id"] == body["events"][1]["event_id"] != body["events"][2]["event_id"]
+    status, body = post(app, "/v1/usage/events", batch[:2])  # a bare list is a batch too
+    assert status == 200 and [e["deduped"] for e in body["events"]] == [True, True]
+    status, body = post(app, "/ingest", {"events": [dict(wire_event, message_id="msg_3")]})
+    assert status == 200 and body == {"status": "accepted", "accepted": 1, "deduped": 0,
+                                      "store_id": store.store_id(app.db)}  # /ingest keeps its shape
+
+
+@pytest.mark.parametrize("change,field", [
+    (lambda d: d.pop("source_channel"), "source_channel"),
+    (lambda d: d.update(source_channel="carrier-pigeon"), "source_channel"),
+    (lambda d: d.update(occurred_at="yesterday"), "occurred_at"),
+    (lambda d: d.update(provider_id="anthropic/../etc"), "provider_id"),
+    (lambda d: d.update(prompt="fix the tests"), "prompt"),
+    (lambda d: d.update(workspace_id="/home/ana/src/shop"), "workspace_id"),
+    (lambda d: d["payload"].pop("model"), "payload.model"),
+    (lambda d: d["payload"].update(completion="hello"), "payload.completion"),
+    (lambda d: d["payload"]["tokens"].update(input=-1), "payload.tokens.input"),
+    (lambda d: d["payload"]["tags"].update(project="notes.docx"), "payload.tags.project"),
+    (lambda d: d["payload"].update(event_type="chat"), "payload.event_type"),
+    (lambda d: d["payload"].update(requests=True), "payload.requests"),
+])
+def test_a_malformed_envelope_is_400_naming_the_field(app, change, field):
+    bad = doc_example(0)
+    change(bad)
+    status, body = post(app, "/v1/usage/events", bad)
+    assert status == 400 and body["field"] == field, body
+    status, body = post(app, "/v1/usage/events", {"events": [doc_example(0), bad]})
+    assert status == 400 and body["field"] == f"events[1].{field}"
+    assert app.db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 0
+
+
+def test_envelopes_need_a_key_and_a_tenant_key_writes_only_its_tenant(app):
+    key = store.create_tenant(app.db, "acme")
+    assert post(app, "/v1/usage/events", doc_example(0))[0] == 401
+    assert post(app, "/v1/usage/events", doc_example(0), token="nmr_wrong")[0] == 401
+    other = doc_example(0)
+    other["payload"]["tags"]["tenant"] = "globex"
+    status, body = post(app, "/v1/usage/events", other, token=key)
+    assert status == 403 and body["field"] == "payload.tags.tenant"
+    status, body = post(app, "/v1/usage/events", doc_example(0), token=key)
+    assert status == 200 and app.db.execute("SELECT tenant FROM events").fetchall() == [("acme",)]
