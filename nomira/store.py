@@ -435,10 +435,13 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
 def ingest_each(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None) -> list[tuple[bool, str]]:
     """`ingest`, answering (deduped, event_id) per event, in order."""
     received_at = _now()
+    hash_key = setting_value(db, "identifier_hash_key") if setting_value(db, "hash_identifiers") == "1" else None
     prepared = []
     for e in events:
         if tenant is not None:
             e = dict(e, tags=dict(e.get("tags") or {}, tenant=tenant))
+        if hash_key:
+            e = _hash_identifiers(e, hash_key)
         prepared.append((json.dumps(e, separators=(",", ":")), e))
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -458,6 +461,39 @@ def ingest_each(db: sqlite3.Connection, events: Iterable[dict], tenant: str | No
         db.execute("ROLLBACK")
         raise
     return result
+
+
+# --- identifier hashing (optional, per store) ---
+
+HASHED_IDENTIFIERS = ("tags.developer", "account_id")  # what joins never need in clear (emails, org ids)
+
+
+def enable_identifier_hashing(db: sqlite3.Connection) -> bool:
+    """From now on, store developer names and account ids as keyed hashes (HMAC-SHA256 under a key
+    born here, kept in `settings`): the same person stays one name, which no one can read back.
+    One-way on purpose: turning it off would split each developer in two. True if newly enabled."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("INSERT INTO settings (key, value) VALUES ('identifier_hash_key', ?) ON CONFLICT (key) DO NOTHING",
+                   (secrets.token_hex(32),))
+        changed = db.execute("INSERT INTO settings (key, value) VALUES ('hash_identifiers', '1') "
+                             "ON CONFLICT (key) DO NOTHING").rowcount
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return bool(changed)
+
+
+def _hash_identifiers(event: dict, key: str) -> dict:
+    def digest(value: str) -> str:
+        return "h-" + hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:20]
+    tags = event.get("tags") or {}
+    if tags.get("developer"):
+        event = dict(event, tags=dict(tags, developer=digest(tags["developer"])))
+    if event.get("account_id"):
+        event = dict(event, account_id=digest(event["account_id"]))
+    return event
 
 
 def rebuild_rollups(db: sqlite3.Connection) -> None:

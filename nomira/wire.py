@@ -75,6 +75,16 @@ _PROJECT_PATHLIKE = re.compile(
     r"|authorized_keys|known_hosts)$|[" + re.escape(_SLASHES) + "]", re.I)
 _PATH_ROOTS = {"", "home", "users", "root", "tmp", "var", "etc", "usr", "opt", "mnt", "private", "volumes", "srv",
                "proc", "dev", "workspace", "workspaces", "src"}
+# Credential-like strings, refused in every string field (ids and tags included) before anything is
+# stored, spooled or exported: a key pasted into a tag must never reach a collector's disk.
+_CREDENTIAL = re.compile(
+    r"sk-(?:ant|proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}"  # Anthropic, OpenAI project/service/admin keys
+    r"|(?<![A-Za-z0-9])sk-[A-Za-z0-9]{32,}"  # OpenAI legacy user keys
+    r"|(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"  # GitHub tokens
+    r"|(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"  # AWS access key ids
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}"  # an Authorization header value
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\."  # a JWT (header.payload.signature)
+    r"|[A-Za-z0-9_.\-]+=[^;\s]+;")  # a cookie (name=value;)
 _BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format (bidi, zero-width), surrogates, line breaks
 
 
@@ -108,6 +118,8 @@ def _check_str(field: str, value, limit: int, pattern=None) -> None:
 
 
 def _str_problem(value: str, limit: int, pattern) -> str | None:
+    if _CREDENTIAL.search(value):  # first: a long key must be named for what it is, never echoed
+        return "looks like a credential (API key, token or cookie); credentials are never stored"
     if len(value) > limit:
         return f"longer than {limit} characters (content is never allowed)"
     if not (value.isascii() and value.isprintable()) and any(

@@ -274,3 +274,65 @@ def test_envelopes_need_a_key_and_a_tenant_key_writes_only_its_tenant(app):
     assert status == 403 and body["field"] == "payload.tags.tenant"
     status, body = post(app, "/v1/usage/events", doc_example(0), token=key)
     assert status == 200 and app.db.execute("SELECT tenant FROM events").fetchall() == [("acme",)]
+
+
+# --- redaction at the boundary ---
+
+CREDENTIALS = ["sk-ant-api03-" + "Xy7_Qw2-" * 4, "sk-proj-" + "Ab3dEf6hIj9k" * 3, "sk-" + "T3BlbkFJ" * 5,
+               "ghp_" + "a1B2c3D4e5" * 4, "gho_" + "Z9y8X7w6V5" * 4, "github_pat_11ABCDEFG0" + "_x1Y2z3" * 4,
+               "AKIAIOSFODNN7EXAMPLE", "Bearer nmr_4fT9xQ2LkP0", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbmEifQ.c2ln",
+               "sessionid=8f2k1q;"]
+# every string a wire event or an envelope can carry, tags and ids included
+WIRE_STRINGS = ["source", "provider", "model", "regime", "cost_source", "session_id", "turn_id", "message_id",
+                "request_id", "tool_call_id", "account_id", "workspace_id", "source_schema_version", "tool_name",
+                "agent", "tags.developer", "tags.project", "tags.feature", "tags.workflow", "tags.tier",
+                "tags.customer", "tags.env", "tags.tenant", "modifiers.speed"]
+ENVELOPE_STRINGS = ["source_system", "source_schema_version", "workspace_id", "session_id", "turn_id", "message_id",
+                    "tool_call_id", "request_id", "provider_id", "account_id", "agent", "payload.model",
+                    "payload.cost_source", "payload.regime", "payload.tool_name", "payload.tags.developer",
+                    "payload.tags.project", "payload.tags.customer", "payload.modifiers.service_tier"]
+
+
+def _set(doc, dotted, value):
+    *parents, last = dotted.split(".")
+    for p in parents:
+        doc = doc.setdefault(p, {})
+    doc[last] = value
+
+
+@pytest.mark.parametrize("field", WIRE_STRINGS + [f"envelope:{f}" for f in ENVELOPE_STRINGS])
+def test_a_credential_in_any_field_is_refused_and_never_stored(app, tmp_path, field):
+    from nomira.ship import validated
+    envelope = field.startswith("envelope:")
+    name = field.split(":")[-1]
+    i = (WIRE_STRINGS + ENVELOPE_STRINGS).index(name) if not envelope else len(WIRE_STRINGS) + ENVELOPE_STRINGS.index(
+        name)
+    secret = CREDENTIALS[i % len(CREDENTIALS)]
+    event = doc_example(0) if envelope else call()
+    _set(event, name, secret)
+    status, body = post(app, "/v1/usage/events", {"events": [event]})
+    assert status == 400 and body["field"] == f"events[0].{name}" and "credential" in body["error"], body
+    assert secret not in json.dumps(body)  # the answer names the field, never echoes the value
+    assert app.db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 0
+    app.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert secret.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("collector.db*"))
+    if not envelope:  # ship and export hold it back on the laptop: it is never spooled nor written
+        ok, refused = validated([event, call(message_id="msg_clean")])
+        assert [e["message_id"] for e in ok] == ["msg_clean"] and "credential" in next(iter(refused))
+
+
+def test_identifiers_can_be_stored_as_keyed_hashes(tmp_path):
+    db = store.open_db(tmp_path / "s.db")
+    assert store.enable_identifier_hashing(db) and not store.enable_identifier_hashing(db)
+    email = "ana.lima@example.com"
+    store.ingest(db, [call(tags={"developer": email, "project": "shop"}, account_id="org-7c1d"),
+                      call(message_id="msg_2", tags={"developer": email, "project": "web"})])
+    devs = {r[0] for r in db.execute("SELECT developer FROM events")}
+    assert len(devs) == 1 and next(iter(devs)).startswith("h-")  # one person, one (unreadable) name
+    assert db.execute("SELECT account_id FROM events WHERE account_id IS NOT NULL").fetchone()[0].startswith("h-")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert email.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("s.db*"))
+    other = store.open_db(tmp_path / "other.db")  # another store, another key: no cross-store join
+    store.enable_identifier_hashing(other)
+    store.ingest(other, [call(tags={"developer": email})])
+    assert other.execute("SELECT developer FROM events").fetchone()[0] not in devs
