@@ -66,6 +66,8 @@ COMMANDS = {
     "import": ("ship", "load an exported events.json into a store", "nomira import events.json --db team.db"),
     "replay": ("ship", "rebuild canonical events from the raw events a store received", "nomira replay --db team.db"),
     "tenant": ("ship", "create a tenant (prints its API key once) or list tenants", "nomira tenant create acme"),
+    "spool": ("spool", "what `ship --remote` has queued and its dead letters: status, retry after a fix, drop",
+              "nomira spool retry --remote https://nomira.example.com"),
     "serve": ("serve", "run the collector: ingest API, import, team dashboard", "nomira serve --port 8787"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),

@@ -336,3 +336,128 @@ def test_identifiers_can_be_stored_as_keyed_hashes(tmp_path):
     store.enable_identifier_hashing(other)
     store.ingest(other, [call(tags={"developer": email})])
     assert other.execute("SELECT developer FROM events").fetchone()[0] not in devs
+
+
+# --- the spool: records, dead letters, `nomira spool status | retry | drop` ---
+
+@pytest.fixture
+def collector(tmp_path, monkeypatch):
+    """A real collector app on loopback; while `old` is set it refuses events carrying `tool_name`
+    (as a collector from before the ledger would), until the fix (an upgrade) arrives."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from nomira.commands.serve import ThreadingWSGIServer
+    monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
+    monkeypatch.delenv("NOMIRA_DASHBOARD_PASSWORD", raising=False)
+    from nomira.commands.serve import make_app
+    real = make_app(tmp_path / "collector.db", "127.0.0.1")
+    state = {"old": True}
+
+    def app(environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if state["old"] and b'"tool_name"' in body:
+            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            return [b'{"status": "error", "error": "events[0].tool_name: not in the usage event schema", '
+                    b'"field": "events[0].tool_name"}']
+        environ["wsgi.input"] = io.BytesIO(body)
+        return real(environ, start_response)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *a):
+            pass
+    httpd = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=Quiet)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}", real, state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def spool_cli(capsys, *args):
+    capsys.readouterr()
+    rc = main(["spool", *args, "--json"])
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def test_a_dead_lettered_batch_is_resent_after_the_fix_and_stored_exactly_once(collector, capsys):
+    from nomira.commands.spool import open_spool
+    from nomira.ship import http_post
+    url, app_, state = collector
+    post = http_post(url, None)
+    events = [call(message_id=f"msg_{i}") for i in range(4)] + [
+        call(message_id=None, tool_call_id=f"toolu_{i}", tool_name="Bash") for i in range(2)]
+    spool = open_spool()
+    spool.put(events, destination=post.destination)
+    r = spool.flush(post, destination=post.destination, sleep=lambda s: None)
+    assert (r.delivered, r.dead_lettered, r.pending_batches) == (4, 2, 0)
+    rc, status = spool_cli(capsys, "status")
+    assert status["dead_letters"] == 2 and status["pending_batches"] == 0
+    assert list(status["dead_letter_errors"].values()) == [2] and "tool_name" in next(iter(status["dead_letter_errors"]))
+    dead = spool.dead_letters()
+    assert {d["destination"]["url"] for d in dead} == {post.url} and all(d["spool_id"] for d in dead)
+
+    rc, retried = spool_cli(capsys, "retry", "--remote", url)  # still refused: back to the dead letters
+    assert rc == 0 and (retried["requeued"], retried["delivered"], retried["dead_lettered"]) == (2, 0, 2)
+    state["old"] = False  # the fix: the collector is upgraded
+    rc, retried = spool_cli(capsys, "retry", "--remote", url)
+    assert rc == 0 and (retried["requeued"], retried["delivered"], retried["dead_lettered"]) == (2, 2, 0)
+    assert app_.db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 6  # each call stored exactly once
+    assert app_.db.execute("SELECT COUNT(*), SUM(event_type = 'tool_usage') FROM events").fetchone() == (6, 2)
+    rc, again = spool_cli(capsys, "retry", "--remote", url)
+    assert (again["requeued"], again["delivered"]) == (0, 0) and spool_cli(capsys, "status")[1]["dead_letters"] == 0
+    assert app_.db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 6
+
+
+def test_a_spool_record_carries_its_id_attempts_and_last_error(isolated_env, capsys):
+    import socket
+    from nomira.commands.spool import open_spool
+    from nomira.ship import http_post
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens: connection refused
+    post = http_post(f"http://127.0.0.1:{port}", "nmr_secret_key_value")
+    spool = open_spool()
+    spool.put([call(), call(message_id="msg_2", source_channel="hook", source="claude_code")],
+              destination=post.destination)
+    delays = []
+    r = spool.flush(post, destination=post.destination, max_attempts=3, sleep=delays.append)
+    assert r.pending_batches == 1 and len(delays) == 2
+    record = json.loads(spool.batches()[0].read_text())
+    assert uuid.UUID(record["spool_id"]) and record["created_at"].startswith("20")
+    assert (record["source_system"], record["source_channel"]) == ("claude_code", "mixed")
+    assert record["attempt"] == 3 and "no connection" in record["last_error"] and len(record["payload"]) == 2
+    assert record["destination"]["credential_sha256"] and "nmr_secret_key_value" not in json.dumps(record)
+    rc, status = spool_cli(capsys, "status")
+    assert status["oldest"]["spool_id"] == record["spool_id"] and status["oldest"]["attempt"] == 3
+    assert status["pending_events"] == 2 and "no connection" in status["oldest"]["last_error"]
+    rc, dropped = spool_cli(capsys, "drop", "--pending")
+    assert dropped == {"dropped_dead_letters": 0, "dropped_batches": 1, "dropped_events": 2}
+    assert not spool.batches()
+
+
+def test_spool_files_of_the_previous_format_are_delivered_or_reported(collector, capsys):
+    from nomira.commands.spool import open_spool
+    from nomira.ship import http_post
+    from nomira.spool import _tag
+    url, app_, state = collector
+    post = http_post(url, None)
+    spool = open_spool()
+    # a pending batch exactly as the previous version wrote it, and two of its dead letters
+    (spool.pending_dir / f"batch-00000000000000000001-1-00000001-{_tag(post.destination)}.json").write_text(
+        json.dumps({"destination": post.destination, "events": [call(message_id="msg_old")]}))
+    spool.dead_letter.write_text("".join(json.dumps({"status": 400, "response": "model: rejected", "event": e}) + "\n"
+                                         for e in (call(message_id="msg_d1"), call(message_id="msg_d2"))))
+    rc, status = spool_cli(capsys, "status")
+    assert status["pending_events"] == 1 and status["dead_letters"] == 2
+    assert status["dead_letter_errors"] == {"HTTP 400: model: rejected": 2}
+    r = spool.flush(post, destination=post.destination, sleep=lambda s: None)
+    assert r.delivered == 1 and not spool.batches()
+    rc, retried = spool_cli(capsys, "retry")  # no destination recorded, none named: kept, said
+    assert (retried["requeued"], retried["kept"]) == (0, 2)
+    rc, retried = spool_cli(capsys, "retry", "--remote", url)  # named: bound to it and sent
+    assert (retried["requeued"], retried["delivered"]) == (2, 2)
+    assert app_.db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 3
+    spool.dead_letter.write_text(json.dumps({"status": 400, "response": "x", "event": call()}) + "\nnot json\n")
+    rc, dropped = spool_cli(capsys, "drop")
+    assert dropped == {"dropped_dead_letters": 2} and not spool.dead_letter.exists()

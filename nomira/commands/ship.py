@@ -84,7 +84,7 @@ def _warn(line: str) -> None:
 def ship_once(args) -> dict:
     from nomira import store
     from nomira.ship import Ledger, http_post
-    from nomira.spool import Spool
+    from nomira.commands.spool import open_spool
     post = _remote(args)
     run = Run(args)
     events = wire_events(run, _tags(args))
@@ -97,7 +97,7 @@ def ship_once(args) -> dict:
         locator = f"remote:{post.url}#{post.destination['credential_sha256'] or ''}"
         dest = ledger.destination(locator, post.identity())
         new = ledger.new_events(dest, events)
-        spool = Spool(paths.state_home() / "spool")
+        spool = open_spool()
         spool.put(new, destination=post.destination)
         ledger.mark(dest, new)  # durable in the spool now: delivery is the spool's job
         r = spool.flush(post, destination=post.destination)
