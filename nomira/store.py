@@ -186,6 +186,22 @@ def _m0010_ledger(db: sqlite3.Connection) -> None:
                            *canonical_model(model or ""), channel, CHANNEL_PRIORITY[channel], key))
         db.executemany("UPDATE events SET event_id = ?, event_type = ?, model_canonical = ?, model_lineage = ?, "
                        "source_channel = ?, source_priority = ? WHERE dedup_key = ?", values)
+    # serving views: daily by provider and by tool (materialized like rollups); model and project
+    # are rollup grains already. Current limits: the newest allowance snapshot per developer.
+    db.execute(f"""CREATE TABLE daily_views (view TEXT NOT NULL, tenant TEXT NOT NULL, day TEXT NOT NULL,
+        name TEXT NOT NULL, calls INTEGER NOT NULL, {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)},
+        cost_usd REAL NOT NULL, unpriced_calls INTEGER NOT NULL, PRIMARY KEY (view, tenant, day, name))
+        WITHOUT ROWID""")
+    db.execute(f"""CREATE TABLE current_limits (tenant TEXT NOT NULL, developer TEXT NOT NULL, provider TEXT NOT NULL,
+        occurred_at TEXT NOT NULL, {", ".join(f"{f} REAL" for f in ALLOWANCE_FIELDS)},
+        PRIMARY KEY (tenant, developer, provider))""")
+    sums = ", ".join(f"{c}" for c in ("calls", *TOKEN_FIELDS, "cost_usd", "unpriced_calls"))
+    for view, source, col in (("provider", "daily_views", "name"), ("tool", "daily_views", "name"),
+                              ("model", "rollups", "model"), ("project", "rollups", "project")):
+        where = f"view = '{view}'" if source == "daily_views" else f"grain = '{view}'"
+        db.execute(f"CREATE VIEW usage_daily_by_{view} AS SELECT tenant, day, {col} AS {view}, {sums} "
+                   f"FROM {source} WHERE {where}")
+    _rebuild_views(db)
 
 
 # --- engine-specific: the one place the store relies on SQLite's own dialect ---
@@ -260,9 +276,12 @@ def _now() -> str:
 COL = {c: i for i, c in enumerate(EVENT_COLUMNS)}
 _TOKENS_AT = [COL[t] for t in TOKEN_FIELDS]
 _BILLED_AT = [COL[t] for t in TOKEN_FIELDS if t != "reasoning"]
-_FINE_AT = [COL[c] for c in ("tenant", "day", "developer", "project", "model", "regime")]
+_FINE_AT = [COL[c] for c in ("tenant", "day", "developer", "project", "model", "regime", "provider", "tool_name")]
 _COST_AT, _RAW_AT, _KEY_AT = COL["cost_usd"], COL["raw_id"], COL["dedup_key"]
 _PRIORITY_AT, _EVENT_ID_AT = COL["source_priority"], COL["event_id"]
+_ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"], COL["provider"]
+_TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
+VIEWS = {"provider": "provider", "tool": "tool"}  # daily_views (0010): view name -> column of the rollup delta
 _TAG_COLUMNS = EVENT_COLUMNS[1:1 + len(TAG_FIELDS)]
 assert set(_TAG_COLUMNS) == set(TAG_FIELDS)
 
@@ -331,13 +350,18 @@ def _wins(new: tuple, old: tuple) -> str | None:
 class Rollups:
     """Per-batch rollup deltas: summed per finest key first, expanded to every grain on write."""
 
-    FINE = ("tenant", "day", *GRAIN_DIMS)
+    FINE = ("tenant", "day", *GRAIN_DIMS, "provider", "tool")
 
     def __init__(self):
         self.delta: dict[tuple, list] = {}
+        self.limits: list[tuple] = []
 
     def add(self, row: tuple, sign: int) -> None:
-        key = tuple(row[i] for i in _FINE_AT)
+        key = tuple(row[i] or "" for i in _FINE_AT)
+        if sign > 0 and row[_ALLOWANCE_AT]:
+            allowance = json.loads(row[_ALLOWANCE_AT])
+            self.limits.append((row[_TENANT_AT], row[_DEVELOPER_AT], row[_PROVIDER_AT], row[_OCCURRED_AT],
+                                *(allowance.get(f) for f in ALLOWANCE_FIELDS)))
         cost = row[_COST_AT]
         values = (sign, *(sign * row[i] for i in _TOKENS_AT), sign * (cost or 0.0), sign * (cost is None))
         d = self.delta.get(key)
@@ -362,7 +386,19 @@ class Rollups:
                        f"WHERE 1 = 1 GROUP BY {', '.join(['tenant', 'day', *dims])} "
                        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
                        f"{', '.join(f'{c} = rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}", (grain,))
+        for view, dim in VIEWS.items():
+            db.execute(f"INSERT INTO daily_views (view, tenant, day, name, {', '.join(ROLLUP_COLS)}) SELECT ?, tenant, "
+                       f"day, {dim}, {', '.join(f'SUM({c})' for c in ROLLUP_COLS)} FROM rollup_delta WHERE 1 = 1 "
+                       f"GROUP BY tenant, day, {dim} ON CONFLICT (view, tenant, day, name) DO UPDATE SET "
+                       f"{', '.join(f'{c} = daily_views.{c} + excluded.{c}' for c in ROLLUP_COLS)}", (view,))
+        if self.limits:
+            db.executemany(f"INSERT INTO current_limits (tenant, developer, provider, occurred_at, "
+                           f"{', '.join(ALLOWANCE_FIELDS)}) VALUES ({', '.join('?' * (4 + len(ALLOWANCE_FIELDS)))}) "
+                           f"ON CONFLICT (tenant, developer, provider) DO UPDATE SET occurred_at = excluded.occurred_at, "
+                           f"{', '.join(f'{f} = excluded.{f}' for f in ALLOWANCE_FIELDS)} "
+                           "WHERE excluded.occurred_at > current_limits.occurred_at", self.limits)
         self.delta.clear()
+        self.limits.clear()
 
 
 def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str]]) -> list[tuple[bool, str]]:
@@ -514,6 +550,22 @@ def rebuild_rollups(db: sqlite3.Connection) -> None:
                    (grain,))
 
 
+def _rebuild_views(db: sqlite3.Connection) -> None:
+    """Recompute the serving views (0010) from `events`."""
+    sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
+                      "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
+    db.execute("DELETE FROM daily_views")
+    for view, col in (("provider", "provider"), ("tool", "COALESCE(tool_name, '')")):
+        db.execute(f"INSERT INTO daily_views SELECT ?, tenant, day, {col}, {sums} FROM events "
+                   f"GROUP BY tenant, day, {col}", (view,))
+    db.execute("DELETE FROM current_limits")
+    rollups = Rollups()
+    for row in db.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE allowance IS NOT NULL"):
+        rollups.add(row, +1)
+    rollups.delta.clear()
+    rollups.write(db)
+
+
 def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
     """Rebuild `events`, `rollups` and the superseded marks from `raw_events`, deterministically (id
     order, ids derived from dedup keys), under today's NORMALIZATION_VERSION; report what changed."""
@@ -526,6 +578,8 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
         db.execute(f"CREATE TEMP TABLE replay_before AS SELECT {cols} FROM events")
         db.execute("DELETE FROM events")
         db.execute("DELETE FROM rollups")
+        db.execute("DELETE FROM daily_views")
+        db.execute("DELETE FROM current_limits")
         db.execute("DELETE FROM superseded_events")
         db.execute("DELETE FROM settings WHERE key = 'superseded_count'")
         last, n = 0, 0

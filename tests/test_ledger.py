@@ -461,3 +461,51 @@ def test_spool_files_of_the_previous_format_are_delivered_or_reported(collector,
     spool.dead_letter.write_text(json.dumps({"status": 400, "response": "x", "event": call()}) + "\nnot json\n")
     rc, dropped = spool_cli(capsys, "drop")
     assert dropped == {"dropped_dead_letters": 2} and not spool.dead_letter.exists()
+
+
+# --- serving views ---
+
+def _view(db, name):
+    return db.execute(f"SELECT tenant, day, {name}, calls, input, output, cache_read, cost_usd FROM "
+                      f"usage_daily_by_{name} WHERE calls != 0 ORDER BY 1, 2, 3").fetchall()
+
+
+def _group(db, col):
+    return db.execute(f"SELECT tenant, day, COALESCE({col}, ''), COUNT(*), SUM(input), SUM(output), SUM(cache_read), "
+                      f"SUM(COALESCE(cost_usd, 0)) FROM events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").fetchall()
+
+
+def _same(a, b):
+    assert [r[:-1] for r in a] == [r[:-1] for r in b]
+    assert [r[-1] for r in a] == pytest.approx([r[-1] for r in b], abs=1e-9)
+
+
+def test_daily_views_by_provider_model_project_tool_follow_ingest(tmp_path):
+    db = store.open_db(tmp_path / "s.db")
+    codex = call(source="codex", provider="openai", model="gpt-5-codex", message_id=None, turn_id="turn-1",
+                 tags={"developer": "bo", "project": "api"},
+                 allowance={"primary_used_percent": 12.0, "primary_window_minutes": 300,
+                            "secondary_used_percent": 40.0, "secondary_window_minutes": 10080})
+    later = dict(codex, turn_id="turn-2", occurred_at="2025-11-03T18:00:00Z",
+                 allowance=dict(codex["allowance"], primary_used_percent=55.0))
+    store.ingest(db, [call(), call(message_id="msg_2", tags={"developer": "ana", "project": "web"}), later])
+    store.ingest(db, [codex, call(message_id=None, tool_call_id="toolu_1", tool_name="Bash"),
+                      call(tokens={"input": 12, "output": 1})])  # an older snapshot, a tool call, a partial copy
+    store.ingest(db, [call(source_channel="hook", tokens={"input": 12, "output": 999}, cost_usd=0.5)])  # wins
+    for view, col in (("provider", "provider"), ("model", "model"), ("project", "project"), ("tool", "tool_name")):
+        _same(_view(db, view), _group(db, col))
+    assert ("", "2025-11-03", "Bash") in [r[:3] for r in _view(db, "tool")]
+    assert db.execute("SELECT developer, provider, occurred_at, primary_used_percent FROM current_limits").fetchall() \
+        == [("bo", "openai", "2025-11-03T18:00:00+00:00", 55.0)]  # the newest snapshot, whatever the order
+    before = {v: _view(db, v) for v in ("provider", "model", "project", "tool")}
+    store.replay(db)
+    for view, rows in before.items():
+        _same(_view(db, view), rows)
+
+
+def test_views_of_a_migrated_store_match_its_events(tmp_path):
+    path = tmp_path / "team.db"
+    shutil.copy(MAIN_STORE, path)
+    db = store.open_db(path)
+    for view, col in (("provider", "provider"), ("model", "model"), ("project", "project"), ("tool", "tool_name")):
+        _same(_view(db, view), _group(db, col))
