@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import operator
 import os
 import secrets
 import sqlite3
@@ -48,10 +49,12 @@ EVENT_COLUMNS = ("dedup_key", "tenant", "developer", "project", "feature", "work
                  "source", "provider", "model", "occurred_at", "day", "session_id", "turn_id", "message_id",
                  "request_id", "tool_call_id", *TOKEN_FIELDS, "cost_usd", "cost_source", "regime", "is_sidechain",
                  "allowance", "raw_id", "received_at",
-                 # the ledger's canonical columns (0010): derived from the raw row by `normalize`
-                 "event_id", "event_type", "status", "model_raw", "model_canonical", "model_lineage", "total_tokens",
-                 "requests", "tool_name", "account_id", "workspace", "agent", "source_system", "source_channel",
-                 "source_priority", "raw_event_id", "normalization_version")
+                 # the ledger's canonical columns (0010), derived from the raw row by `normalize`; the design's
+                 # names for what the columns above already hold (model_raw, source_system, workspace, agent,
+                 # raw_event_id) are given by the `canonical_events` view, so no fact is stored twice
+                 "event_id", "event_type", "status", "model_canonical", "model_lineage", "total_tokens", "requests",
+                 "tool_name", "account_id", "workspace_id", "agent", "source_channel", "source_priority",
+                 "normalization_version")
 LEDGER_COLUMNS = EVENT_COLUMNS[EVENT_COLUMNS.index("event_id"):]
 RAW_COLUMNS = ("id", "received_at", "dedup_key", "body", "raw_event_id", "source_system", "source_channel",
                "source_schema_version", "source_payload_hash", "workspace", "agent_session_id")
@@ -59,6 +62,8 @@ RAW_COLUMNS = ("id", "received_at", "dedup_key", "body", "raw_event_id", "source
 # every canonical row and reports what changed. 1: rows derived before the ledger (migrated).
 NORMALIZATION_VERSION = 2
 EVENT_ID_NAMESPACE = uuid.UUID("5b0f3d2a-9c1e-4e57-a2f4-6e0c1d7a8b24")  # event_id = uuid5(this, dedup_key)
+_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+_EMPTY_NOT_NULL = ("tool_name", "account_id", "workspace_id", "agent")
 
 
 # --- migrations: an ordered list of named functions; never edit an applied one ---
@@ -168,20 +173,20 @@ def _m0010_ledger(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE raw_events")
     db.execute("ALTER TABLE raw_events_v10 RENAME TO raw_events")
     _sqlite_raw_events_immutable(db)
+    # '' rather than NULL for an absent tool, account, workspace or agent: the canonical_events view
+    # gives NULL back, and binding '' is ~30x cheaper than binding None in sqlite3 (no adapter lookup)
     types = {"total_tokens": "INTEGER", "requests": "INTEGER", "source_priority": "INTEGER",
-             "normalization_version": "INTEGER"}
+             "normalization_version": "INTEGER", **dict.fromkeys(_EMPTY_NOT_NULL, "TEXT NOT NULL DEFAULT ''")}
     for col in LEDGER_COLUMNS:
         db.execute(f"ALTER TABLE events ADD COLUMN {col} {types.get(col, 'TEXT')}")
     db.execute(f"UPDATE events SET total_tokens = {' + '.join(t for t in TOKEN_FIELDS if t != 'reasoning')}, "
-               "requests = 1, status = 'ok', model_raw = model, workspace = project, agent = source, "
-               "source_system = source, normalization_version = 1, raw_event_id = (SELECT r.raw_event_id FROM "
-               "raw_events r WHERE r.id = events.raw_id)")
+               "requests = 1, status = 'ok', normalization_version = 1")
     rows = db.execute("SELECT dedup_key, source, model, tool_call_id, turn_id, message_id FROM events").fetchall()
     for i in range(0, len(rows), 5000):
         values = []
         for key, source, model, tool_call, turn, message in rows[i:i + 5000]:
             channel = channel_of({"source": source or ""})
-            values.append((str(uuid.uuid5(EVENT_ID_NAMESPACE, key)),
+            values.append((event_id(key),
                            _event_type({"tool_call_id": tool_call, "turn_id": turn, "message_id": message}),
                            *canonical_model(model or ""), channel, CHANNEL_PRIORITY[channel], key))
         db.executemany("UPDATE events SET event_id = ?, event_type = ?, model_canonical = ?, model_lineage = ?, "
@@ -202,6 +207,15 @@ def _m0010_ledger(db: sqlite3.Connection) -> None:
         db.execute(f"CREATE VIEW usage_daily_by_{view} AS SELECT tenant, day, {col} AS {view}, {sums} "
                    f"FROM {source} WHERE {where}")
     _rebuild_views(db)
+    db.execute(f"""CREATE VIEW canonical_events AS SELECT e.event_id, e.dedup_key, e.occurred_at, e.day, e.provider,
+        COALESCE(NULLIF(e.agent, ''), e.source) AS agent, NULLIF(e.account_id, '') AS account_id,
+        COALESCE(NULLIF(e.workspace_id, ''), e.project) AS workspace,
+        e.session_id, e.turn_id, e.message_id, e.request_id, e.tool_call_id, e.event_type, e.model AS model_raw,
+        e.model_canonical, e.model_lineage, {", ".join(f"e.{t}" for t in TOKEN_FIELDS)}, e.total_tokens, e.cost_usd,
+        e.cost_source, e.requests, NULLIF(e.tool_name, '') AS tool_name, e.status, e.source AS source_system, e.source_channel,
+        e.source_priority, e.raw_id, r.raw_event_id, e.normalization_version, e.regime, e.is_sidechain, e.allowance,
+        {", ".join(f"e.{t}" for t in TAG_FIELDS)}, e.received_at
+        FROM events e LEFT JOIN raw_events r ON r.id = e.raw_id""")
 
 
 # --- engine-specific: the one place the store relies on SQLite's own dialect ---
@@ -281,15 +295,30 @@ _COST_AT, _RAW_AT, _KEY_AT = COL["cost_usd"], COL["raw_id"], COL["dedup_key"]
 _PRIORITY_AT, _EVENT_ID_AT = COL["source_priority"], COL["event_id"]
 _ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"], COL["provider"]
 _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
-VIEWS = {"provider": "provider", "tool": "tool"}  # daily_views (0010): view name -> column of the rollup delta
+VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
+_fine_key = operator.itemgetter(*_FINE_AT)
 _TAG_COLUMNS = EVENT_COLUMNS[1:1 + len(TAG_FIELDS)]
+_BILLED = TOKEN_FIELDS.index("reasoning")  # the billed token types come first; reasoning is inside output
+assert _BILLED == len(TOKEN_FIELDS) - 1
 assert set(_TAG_COLUMNS) == set(TAG_FIELDS)
 
 
 def event_id(key: str) -> str:
-    """A canonical event's UUID: a function of its dedup key, so every replay and every duplicate
-    submit gives the same id, and no lookup is needed to answer one."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+    """A canonical event's UUID: uuid5(EVENT_ID_NAMESPACE, dedup key), so every replay and every
+    duplicate submit gives the same id, and no lookup is needed to answer one."""
+    return _uuid_text(hashlib.sha1(_NAMESPACE_BYTES + key.encode()).hexdigest(), 5)
+
+
+def _uuid_text(h: str, version: int) -> str:
+    """RFC 4122 text of 32 hex digits with `version` and the variant set (what uuid.UUID does,
+    without its objects: this runs twice per ingested event)."""
+    return f"{h[:8]}-{h[8:12]}-{version}{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122 variant bits
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps(**kw) builds one per call
 
 
 def _event_type(event: dict) -> str:
@@ -305,33 +334,35 @@ def _event_type(event: dict) -> str:
 def _provenance(event: dict, body: str, raw_event_id: str) -> tuple:
     """A raw row's columns after (id, received_at, dedup_key, body), in RAW_COLUMNS order."""
     tags = event.get("tags") if isinstance(event.get("tags"), dict) else {}
-    return (raw_event_id, event.get("source") or "unknown", channel_of(event),
+    return (raw_event_id, event.get("source") or "unknown", event.get("source_channel") or channel_of(event),
             str(event.get("source_schema_version") or event.get("schema_version") or ""),
             hashlib.sha256(body.encode()).hexdigest(), event.get("workspace_id") or tags.get("project") or None,
             event.get("session_id"))
 
 
-def normalize(event: dict, key: str, raw_id: int, received_at: str, raw_event_id: str) -> tuple:
+def normalize(event: dict, key: str, raw_id: int, received_at: str) -> tuple:
     """The canonical `events` row of a raw event, as a tuple in EVENT_COLUMNS order (the shape
     SELECT returns). Pure: replay gets the same row from the same raw row, every run."""
     tags = event.get("tags") or {}
     at = parse_timestamp(event["occurred_at"])
     tokens = event["tokens"]
+    counts = [int(tokens.get(t, 0)) for t in TOKEN_FIELDS]
     allowance = event.get("allowance")
     g = event.get
     model = event["model"]
-    channel = channel_of(event)
+    channel = g("source_channel") or channel_of(event)
     total = g("total_tokens")
     requests = g("requests")
     return (key, *(tags.get(t) or "" for t in _TAG_COLUMNS), event["source"], event["provider"], model,
             at.isoformat(), at.date().isoformat(), g("session_id"), g("turn_id"), g("message_id"), g("request_id"),
-            g("tool_call_id"), *(int(tokens.get(t, 0)) for t in TOKEN_FIELDS), g("cost_usd"), g("cost_source"),
+            g("tool_call_id"), *counts, g("cost_usd"), g("cost_source"),
             g("regime") or "api", int(bool(g("is_sidechain"))),
             json.dumps({k: allowance.get(k) for k in ALLOWANCE_FIELDS}) if allowance else None, raw_id, received_at,
-            event_id(key), _event_type(event), g("status") or "ok", model, *canonical_model(model),
-            billable_tokens(tokens) if total is None else total, 1 if requests is None else requests,
-            g("tool_name"), g("account_id"), g("workspace_id") or tags.get("project") or "", g("agent") or event["source"],
-            event["source"], channel, CHANNEL_PRIORITY.get(channel, 2), raw_event_id, NORMALIZATION_VERSION)
+            event_id(key), _event_type(event), g("status") or "ok", *canonical_model(model),
+            sum(counts[:_BILLED]) if total is None else total, 1 if requests is None else requests,
+            g("tool_name") or "", g("account_id") or "", g("workspace_id") or "", g("agent") or "", channel,
+            CHANNEL_PRIORITY.get(channel, 2),
+            NORMALIZATION_VERSION)
 
 
 def _total(row: tuple) -> int:
@@ -357,7 +388,7 @@ class Rollups:
         self.limits: list[tuple] = []
 
     def add(self, row: tuple, sign: int) -> None:
-        key = tuple(row[i] or "" for i in _FINE_AT)
+        key = _fine_key(row)
         if sign > 0 and row[_ALLOWANCE_AT]:
             allowance = json.loads(row[_ALLOWANCE_AT])
             self.limits.append((row[_TENANT_AT], row[_DEVELOPER_AT], row[_PROVIDER_AT], row[_OCCURRED_AT],
@@ -372,12 +403,24 @@ class Rollups:
                 d[i] += v
 
     def write(self, db: sqlite3.Connection) -> None:
-        """Fine deltas into a temp table; SQLite sums them into every grain."""
-        fine_cols = (*self.FINE, *ROLLUP_COLS)
+        """Fine deltas into a temp table; SQLite sums them into every grain. The serving views
+        (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch."""
+        grain_key = len(self.FINE) - len(VIEWS)
+        fine_cols = (*self.FINE[:grain_key], *ROLLUP_COLS)
         db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(fine_cols)})")
         db.execute("DELETE FROM rollup_delta")
         db.executemany(f"INSERT INTO rollup_delta VALUES ({', '.join('?' * len(fine_cols))})",
-                       [(*k, *v) for k, v in self.delta.items()])
+                       [(*k[:grain_key], *v) for k, v in self.delta.items()])
+        views: dict[tuple, list] = {}
+        for k, v in self.delta.items():
+            for pos, view in enumerate(VIEWS, grain_key):
+                vk = (view, k[0], k[1], k[pos])
+                d = views.get(vk)
+                if d is None:
+                    views[vk] = list(v)
+                else:
+                    for i, x in enumerate(v):
+                        d[i] += x
         keys = ("grain", "tenant", "day", *GRAIN_DIMS)
         for grain, dims in GRAINS.items():
             select = ", ".join(["?", "tenant", "day", *(d if d in dims else "''" for d in GRAIN_DIMS),
@@ -386,11 +429,10 @@ class Rollups:
                        f"WHERE 1 = 1 GROUP BY {', '.join(['tenant', 'day', *dims])} "
                        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
                        f"{', '.join(f'{c} = rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}", (grain,))
-        for view, dim in VIEWS.items():
-            db.execute(f"INSERT INTO daily_views (view, tenant, day, name, {', '.join(ROLLUP_COLS)}) SELECT ?, tenant, "
-                       f"day, {dim}, {', '.join(f'SUM({c})' for c in ROLLUP_COLS)} FROM rollup_delta WHERE 1 = 1 "
-                       f"GROUP BY tenant, day, {dim} ON CONFLICT (view, tenant, day, name) DO UPDATE SET "
-                       f"{', '.join(f'{c} = daily_views.{c} + excluded.{c}' for c in ROLLUP_COLS)}", (view,))
+        db.executemany(f"INSERT INTO daily_views (view, tenant, day, name, {', '.join(ROLLUP_COLS)}) VALUES "
+                       f"({', '.join('?' * (4 + len(ROLLUP_COLS)))}) ON CONFLICT (view, tenant, day, name) DO UPDATE "
+                       f"SET {', '.join(f'{c} = daily_views.{c} + excluded.{c}' for c in ROLLUP_COLS)}",
+                       [(*k, *v) for k, v in views.items()])
         if self.limits:
             db.executemany(f"INSERT INTO current_limits (tenant, developer, provider, occurred_at, "
                            f"{', '.join(ALLOWANCE_FIELDS)}) VALUES ({', '.join('?' * (4 + len(ALLOWANCE_FIELDS)))}) "
@@ -401,14 +443,14 @@ class Rollups:
         self.limits.clear()
 
 
-def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str]]) -> list[tuple[bool, str]]:
-    """Make raw events canonical or superseded. items: (raw_id, event, key, received_at, raw_event_id).
+def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> list[tuple[bool, str]]:
+    """Make raw events canonical or superseded. items: (raw_id, event, key, received_at).
     Returns (deduped, event_id) per item.
 
     Nearly every call arrives once, so rows are inserted first (ON CONFLICT DO NOTHING);
     only when some were not inserted are their keys looked up and resolved in order.
     """
-    rows = [normalize(event, key, raw_id, at, rid) for raw_id, event, key, at, rid in items]
+    rows = [normalize(event, key, raw_id, at) for raw_id, event, key, at in items]
     cols = ", ".join(EVENT_COLUMNS)
     before = db.total_changes
     db.executemany(f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
@@ -478,17 +520,18 @@ def ingest_each(db: sqlite3.Connection, events: Iterable[dict], tenant: str | No
             e = dict(e, tags=dict(e.get("tags") or {}, tenant=tenant))
         if hash_key:
             e = _hash_identifiers(e, hash_key)
-        prepared.append((json.dumps(e, separators=(",", ":")), e))
+        prepared.append((_COMPACT(e), e))
     db.execute("BEGIN IMMEDIATE")
     try:
         # ids assigned here, inside the write transaction: no other writer can take them
         first = (db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0] or 0) + 1
         raws, items = [], []
+        randomness = os.urandom(16 * len(prepared)).hex()  # raw_event_id: a version-4 UUID each
         for i, (body, e) in enumerate(prepared):
             key = dedup_key(e)
-            raw = (first + i, received_at, key, body, *_provenance(e, body, str(uuid.uuid4())))
-            raws.append(raw)
-            items.append((first + i, e, key, received_at, raw[4]))
+            raws.append((first + i, received_at, key, body,
+                         *_provenance(e, body, _uuid_text(randomness[32 * i:32 * i + 32], 4))))
+            items.append((first + i, e, key, received_at))
         db.executemany(f"INSERT INTO raw_events ({', '.join(RAW_COLUMNS)}) VALUES "
                        f"({', '.join('?' * len(RAW_COLUMNS))})", raws)
         result = _apply(db, items)
@@ -555,7 +598,7 @@ def _rebuild_views(db: sqlite3.Connection) -> None:
     sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
                       "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
     db.execute("DELETE FROM daily_views")
-    for view, col in (("provider", "provider"), ("tool", "COALESCE(tool_name, '')")):
+    for view, col in (("provider", "provider"), ("tool", "tool_name")):
         db.execute(f"INSERT INTO daily_views SELECT ?, tenant, day, {col}, {sums} FROM events "
                    f"GROUP BY tenant, day, {col}", (view,))
     db.execute("DELETE FROM current_limits")
@@ -584,11 +627,11 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
         db.execute("DELETE FROM settings WHERE key = 'superseded_count'")
         last, n = 0, 0
         while True:
-            rows = db.execute("SELECT id, body, dedup_key, received_at, raw_event_id FROM raw_events WHERE id > ? "
+            rows = db.execute("SELECT id, body, dedup_key, received_at FROM raw_events WHERE id > ? "
                               "ORDER BY id LIMIT ?", (last, batch)).fetchall()
             if not rows:
                 break
-            _apply(db, [(i, json.loads(body), key, at, rid) for i, body, key, at, rid in rows])
+            _apply(db, [(i, json.loads(body), key, at) for i, body, key, at in rows])
             last, n = rows[-1][0], n + len(rows)
         changes = _replay_changes(db)
         db.execute("DROP TABLE temp.replay_before")
@@ -663,6 +706,13 @@ def store_id(db: sqlite3.Connection) -> str:
 
 def has_api_keys(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
+
+
+def canonical_event(db: sqlite3.Connection, event_id_: str) -> dict | None:
+    """One canonical event by its UUID, under the design's column names."""
+    cur = db.execute("SELECT * FROM canonical_events WHERE event_id = ?", (event_id_,))
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row)) if row else None
 
 
 def canonical_rows(db: sqlite3.Connection) -> list[tuple]:

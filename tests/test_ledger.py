@@ -59,7 +59,8 @@ def test_canonical_row_has_the_design_columns(tmp_path):
     store.ingest(db, [call(model="us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
                       call(message_id=None, tool_call_id="toolu_01A09q90qw90lq917835lq9", tool_name="Bash",
                            tokens={"input": 5, "output": 7}, total_tokens=12, requests=2)])
-    rows = {r["event_type"]: r for r in (dict(zip(store.EVENT_COLUMNS, row)) for row in store.canonical_rows(db))}
+    ids = [r[0] for r in db.execute("SELECT event_id FROM events")]
+    rows = {r["event_type"]: r for r in (store.canonical_event(db, i) for i in ids)}
     msg, tool = rows["message_usage"], rows["tool_usage"]
     assert msg["event_id"] == str(uuid.uuid5(store.EVENT_ID_NAMESPACE, msg["dedup_key"]))
     assert (msg["model_raw"], msg["model_canonical"], msg["model_lineage"]) == (
@@ -133,7 +134,7 @@ def test_store_made_by_main_migrates_in_place_with_equal_totals(tmp_path):
     assert _totals(db) == before and _rollup_totals(db) == rollups_before  # every total, to the cent
     assert db.execute("SELECT id, received_at, dedup_key, body FROM raw_events ORDER BY id").fetchall() == raw_before
     assert [r[0] for r in db.execute("SELECT raw_id FROM superseded_events ORDER BY raw_id")] == superseded_before
-    assert db.execute("SELECT COUNT(*) FROM events WHERE event_id IS NULL OR raw_event_id IS NULL "
+    assert db.execute("SELECT COUNT(*) FROM canonical_events WHERE event_id IS NULL OR raw_event_id IS NULL "
                       "OR total_tokens IS NULL OR normalization_version != 1").fetchone()[0] == 0
     with pytest.raises(sqlite3.DatabaseError):
         db.execute("UPDATE raw_events SET body = '{}'")
@@ -216,8 +217,7 @@ def test_the_design_example_is_accepted_and_a_duplicate_answers_the_first_event_
     assert uuid.UUID(first["event_id"]) and first["store_id"] == store.store_id(app.db)
     status, again = post(app, "/v1/usage/events", example)
     assert status == 200 and again["deduped"] is True and again["event_id"] == first["event_id"]
-    row = dict(zip(store.EVENT_COLUMNS, store.canonical_rows(app.db)[0]))
-    assert row["event_id"] == first["event_id"]
+    row = store.canonical_event(app.db, first["event_id"])
     assert (row["source_system"], row["source_channel"], row["account_id"], row["workspace"], row["project"],
             row["turn_id"], row["event_type"], row["input"], row["cache_read"]) == (
         "claude_code", "hook", "org-7c1d", "shop", "shop", "turn-0007", "message_usage", 12, 20480)
@@ -329,7 +329,7 @@ def test_identifiers_can_be_stored_as_keyed_hashes(tmp_path):
                       call(message_id="msg_2", tags={"developer": email, "project": "web"})])
     devs = {r[0] for r in db.execute("SELECT developer FROM events")}
     assert len(devs) == 1 and next(iter(devs)).startswith("h-")  # one person, one (unreadable) name
-    assert db.execute("SELECT account_id FROM events WHERE account_id IS NOT NULL").fetchone()[0].startswith("h-")
+    assert db.execute("SELECT account_id FROM events WHERE account_id != ''").fetchone()[0].startswith("h-")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert email.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("s.db*"))
     other = store.open_db(tmp_path / "other.db")  # another store, another key: no cross-store join
