@@ -181,16 +181,21 @@ def _m0010_ledger(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE events ADD COLUMN {col} {types.get(col, 'TEXT')}")
     db.execute(f"UPDATE events SET total_tokens = {' + '.join(t for t in TOKEN_FIELDS if t != 'reasoning')}, "
                "requests = 1, status = 'ok', normalization_version = 1")
-    rows = db.execute("SELECT dedup_key, source, model, tool_call_id, turn_id, message_id FROM events").fetchall()
-    for i in range(0, len(rows), 5000):
+    last = 0
+    while True:  # in chunks: a store of millions of events is migrated in bounded memory
+        rows = db.execute("SELECT rowid, dedup_key, source, model, tool_call_id, turn_id, message_id FROM events "
+                          "WHERE rowid > ? ORDER BY rowid LIMIT 5000", (last,)).fetchall()
+        if not rows:
+            break
+        last = rows[-1][0]
         values = []
-        for key, source, model, tool_call, turn, message in rows[i:i + 5000]:
+        for rowid, key, source, model, tool_call, turn, message in rows:
             channel = channel_of({"source": source or ""})
             values.append((event_id(key),
                            _event_type({"tool_call_id": tool_call, "turn_id": turn, "message_id": message}),
-                           *canonical_model(model or ""), channel, CHANNEL_PRIORITY[channel], key))
+                           *canonical_model(model or ""), channel, CHANNEL_PRIORITY[channel], rowid))
         db.executemany("UPDATE events SET event_id = ?, event_type = ?, model_canonical = ?, model_lineage = ?, "
-                       "source_channel = ?, source_priority = ? WHERE dedup_key = ?", values)
+                       "source_channel = ?, source_priority = ? WHERE rowid = ?", values)
     # serving views: daily by provider and by tool (materialized like rollups); model and project
     # are rollup grains already. Current limits: the newest allowance snapshot per developer.
     db.execute(f"""CREATE TABLE daily_views (view TEXT NOT NULL, tenant TEXT NOT NULL, day TEXT NOT NULL,
