@@ -198,7 +198,8 @@ class Spool:
             url = dest.get("url") or "a destination older nomira versions did not record"
             by_url[url] = by_url.get(url, 0) + len(record["payload"])
             events += len(record["payload"])
-            pending.append({"spool_id": record.get("spool_id"), "created_at": record.get("created_at") or _created(path),
+            pending.append({"spool_id": record.get("spool_id"),
+                            "created_at": record.get("created_at") or _created(path),
                             "events": len(record["payload"]), "destination": url, "attempt": record.get("attempt", 0),
                             "last_error": record.get("last_error"), "source_system": record.get("source_system")})
         dead = self.dead_letters()

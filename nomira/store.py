@@ -217,7 +217,8 @@ def _m0010_ledger(db: sqlite3.Connection) -> None:
         COALESCE(NULLIF(e.workspace_id, ''), e.project) AS workspace,
         e.session_id, e.turn_id, e.message_id, e.request_id, e.tool_call_id, e.event_type, e.model AS model_raw,
         e.model_canonical, e.model_lineage, {", ".join(f"e.{t}" for t in TOKEN_FIELDS)}, e.total_tokens, e.cost_usd,
-        e.cost_source, e.requests, NULLIF(e.tool_name, '') AS tool_name, e.status, e.source AS source_system, e.source_channel,
+        e.cost_source, e.requests, NULLIF(e.tool_name, '') AS tool_name, e.status, e.source AS source_system,
+        e.source_channel,
         e.source_priority, e.raw_id, r.raw_event_id, e.normalization_version, e.regime, e.is_sidechain, e.allowance,
         {", ".join(f"e.{t}" for t in TAG_FIELDS)}, e.received_at
         FROM events e LEFT JOIN raw_events r ON r.id = e.raw_id""")
@@ -441,7 +442,8 @@ class Rollups:
         if self.limits:
             db.executemany(f"INSERT INTO current_limits (tenant, developer, provider, occurred_at, "
                            f"{', '.join(ALLOWANCE_FIELDS)}) VALUES ({', '.join('?' * (4 + len(ALLOWANCE_FIELDS)))}) "
-                           f"ON CONFLICT (tenant, developer, provider) DO UPDATE SET occurred_at = excluded.occurred_at, "
+                           "ON CONFLICT (tenant, developer, provider) DO UPDATE SET "
+                           "occurred_at = excluded.occurred_at, "
                            f"{', '.join(f'{f} = excluded.{f}' for f in ALLOWANCE_FIELDS)} "
                            "WHERE excluded.occurred_at > current_limits.occurred_at", self.limits)
         self.delta.clear()

@@ -392,7 +392,8 @@ def test_a_dead_lettered_batch_is_resent_after_the_fix_and_stored_exactly_once(c
     assert (r.delivered, r.dead_lettered, r.pending_batches) == (4, 2, 0)
     rc, status = spool_cli(capsys, "status")
     assert status["dead_letters"] == 2 and status["pending_batches"] == 0
-    assert list(status["dead_letter_errors"].values()) == [2] and "tool_name" in next(iter(status["dead_letter_errors"]))
+    errors = status["dead_letter_errors"]
+    assert list(errors.values()) == [2] and "tool_name" in next(iter(errors))
     dead = spool.dead_letters()
     assert {d["destination"]["url"] for d in dead} == {post.url} and all(d["spool_id"] for d in dead)
 
