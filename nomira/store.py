@@ -303,6 +303,7 @@ _ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"]
 _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
 VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
 _fine_key = operator.itemgetter(*_FINE_AT)
+_tokens_of = operator.itemgetter(*_TOKENS_AT)
 _TAG_COLUMNS = EVENT_COLUMNS[1:1 + len(TAG_FIELDS)]
 _BILLED = TOKEN_FIELDS.index("reasoning")  # the billed token types come first; reasoning is inside output
 assert _BILLED == len(TOKEN_FIELDS) - 1
@@ -400,7 +401,10 @@ class Rollups:
             self.limits.append((row[_TENANT_AT], row[_DEVELOPER_AT], row[_PROVIDER_AT], row[_OCCURRED_AT],
                                 *(allowance.get(f) for f in ALLOWANCE_FIELDS)))
         cost = row[_COST_AT]
-        values = (sign, *(sign * row[i] for i in _TOKENS_AT), sign * (cost or 0.0), sign * (cost is None))
+        if sign == 1:  # nearly every row: no products to build
+            values = (1, *_tokens_of(row), cost or 0.0, int(cost is None))
+        else:
+            values = (sign, *(sign * row[i] for i in _TOKENS_AT), sign * (cost or 0.0), sign * (cost is None))
         d = self.delta.get(key)
         if d is None:
             self.delta[key] = list(values)
