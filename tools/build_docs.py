@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 OUT = ROOT / "site" / "docs"
 
-CSS = """
-:root{--ink:#1b2330;--muted:#5b6676;--line:#dfe3ea;--bg:#ffffff;--soft:#f5f7fa;--accent:#0f6e5c;--code:#f2f4f7}
+# The one palette of the docs, the landing page and the deck (tools/gen_site.py writes it into those).
+PALETTE = (":root{--ink:#1b2330;--muted:#5b6676;--line:#dfe3ea;--bg:#ffffff;--soft:#f5f7fa;--accent:#0f6e5c;"
+           "--accent2:#3b6fd8;--code:#f2f4f7;--term:#0f1720}")
+CSS = PALETTE + """
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
 body{margin:0;font:16px/1.6 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);background:var(--bg)}

@@ -24,9 +24,30 @@ from nomira.collector.svg import bar_chart, hbar_chart  # noqa: E402
 from nomira.reports.render import pct, short_model, tokens, usd  # noqa: E402
 from nomira.reports.text import SOURCE_NAMES  # noqa: E402
 from nomira import wire  # noqa: E402
+from build_docs import PALETTE  # noqa: E402
 
 PAGES = [ROOT / "site" / "index.html", ROOT / "site" / "deck.html"]
-MARKER = re.compile(r"(<!-- gen:([\w-]+) -->)(.*?)(<!-- /gen:\2 -->)", re.S)
+MARKER = re.compile(r"(<!-- gen:([\w-]+) -->|/\* gen:([\w-]+) \*/)(.*?)(<!-- /gen:\2 -->|/\* /gen:\3 \*/)", re.S)
+# Rules both pages share (their own layout rules follow in each page): one definition, written in.
+BASE_CSS = "\n" + PALETTE + """
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+a{color:var(--accent)}
+code{font:.88em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--soft);padding:.1em .3em;
+border-radius:4px;overflow-wrap:anywhere}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(9.5rem,1fr));gap:.8rem;margin:1.4rem 0 .6rem}
+.kpi{background:var(--soft);border:1px solid var(--line);border-radius:10px;padding:.8rem 1rem}
+.kpi b{display:block;font-size:1.6rem;line-height:1.2}
+.kpi span{color:var(--muted);font-size:.9rem}
+.note{color:var(--muted);font-size:.88rem}
+svg.chart{display:block;height:auto}
+svg .bar{fill:var(--accent2)}
+svg .axis,svg .label,svg .value{font-size:12px;fill:var(--muted);font-family:system-ui,sans-serif}
+svg .base{stroke:var(--line)}
+ul.fields{list-style:none;padding:0;margin:.8rem 0}
+ul.fields li{margin:.35rem 0}
+ul.fields b{display:inline-block;min-width:4.2rem;color:var(--muted);font-weight:600}
+"""
 TERMINAL_COLUMNS = 78
 TOKEN_LABELS = {"input": "input", "output": "output", "cache_read": "cache read",
                 "cache_write_5m": "cache write 5 min", "cache_write_1h": "cache write 1 h"}
@@ -58,6 +79,7 @@ def fragments(m: dict) -> dict[str, str]:
     by_type = [(TOKEN_LABELS[k], v, None) for k, v in t["cost_by_type_usd"].items()]
     lines = m["terminal"].rstrip("\n").split("\n")
     return {
+        "base-css": BASE_CSS,
         "kpis": "".join(f'<div class="kpi"><b>{esc(v)}</b><span>{esc(k)}</span></div>' for v, k in kpis),
         "cache-headline": (f"On the demo history, <b>{esc(pct(t['cache_share_of_cost']))}</b> of "
                            f"{esc(usd(t['cost_usd']))} went on cache reads and writes. A tool that prices only "
@@ -96,10 +118,10 @@ def _fields() -> str:
 
 def apply(page: str, frags: dict[str, str]) -> str:
     def fill(m):
-        name = m.group(2)
+        name = m.group(2) or m.group(3)
         if name not in frags:
             raise SystemExit(f"gen_site: unknown marker gen:{name}")
-        return f"{m.group(1)}{frags[name]}{m.group(4)}"
+        return f"{m.group(1)}{frags[name]}{m.group(5)}"
     return MARKER.sub(fill, page)
 
 
