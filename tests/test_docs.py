@@ -1,6 +1,7 @@
 """Generated docs never drift: the user guide regenerates without a diff; `--help` works for every command."""
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +40,7 @@ def _build_docs():
     return build_docs
 
 
-class _Links(__import__("html.parser").parser.HTMLParser):
+class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
         self.ids, self.hrefs, self.srcs = set(), [], []

@@ -87,6 +87,24 @@ class DemoEnv:
         self.close()
 
 
+def write_or_check(path: Path, text: str, check: bool, tool: str) -> bool:
+    """Write `text` to `path`, or with `check` print a diff when they differ. True when `path` was stale."""
+    import difflib
+    old = path.read_text() if path.exists() else ""
+    name = path.relative_to(ROOT).as_posix()
+    if old == text:
+        print(f"{name} is up to date")
+        return False
+    if check:
+        sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True), name,
+                                                   "regenerated", n=1))
+        print(f"\n{name} is stale: run python {tool}", file=sys.stderr)
+    else:
+        path.write_text(text)
+        print(f"wrote {name}")
+    return True
+
+
 def freeze_clock(iso: str) -> None:
     """datetime.now/utcnow/today answer `iso` from here on; isinstance checks still hold."""
     import datetime as dt

@@ -11,7 +11,6 @@ same bytes: CI checks it (tests/test_docs.py).
 """
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import shlex
@@ -20,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo_env import COLUMNS, DEMO_NOW, ROOT, DemoEnv  # noqa: E402
+from demo_env import COLUMNS, DEMO_NOW, ROOT, DemoEnv, write_or_check  # noqa: E402
 
 OUT = ROOT / "docs" / "USER-GUIDE.md"
 MAX_LINES = 45
@@ -99,8 +98,10 @@ def section(name: str, module_help: str, example: str, env: DemoEnv, helped: str
     if isinstance(plan, str):
         parts.append(f"Not run here: {plan}. Its options:\n")
     else:
-        for argv, stdin in plan:
-            r = env.run(argv, stdin)
+        for i, (argv, stdin) in enumerate(plan):
+            # commands running alongside each other keep separate scan caches (one SQLite writer each)
+            own = {"XDG_CACHE_HOME": str(env.home / f".cache-{name}-{i}")} if name in PURE else None
+            r = env.run(argv, stdin, own)
             if r.timed_out:
                 parts.append(f"`{' '.join(argv)}` did not finish within the generator's time limit.\n")
                 continue
@@ -163,19 +164,8 @@ $ nomira               # your own logs, from the agents' default folders
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        old = OUT.read_text() if OUT.exists() else ""
-        if old == text:
-            print(f"{OUT.relative_to(ROOT)} is up to date")
-            return 0
-        sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True),
-                                                   "docs/USER-GUIDE.md", "regenerated", n=1))
-        print(f"\n{OUT.relative_to(ROOT)} is stale: run python tools/gen_guide.py", file=sys.stderr)
-        return 1
-    OUT.write_text(text)
-    print(f"wrote {OUT.relative_to(ROOT)} ({len(text.splitlines())} lines, {json.dumps(len(text))} chars)")
-    return 0
+    check = "--check" in argv
+    return 1 if write_or_check(OUT, render(), check, "tools/gen_guide.py") and check else 0
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ with the inputs pinned by tools/demo_env.py, so the pages never drift from the p
 """
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo_env import ROOT, DemoEnv  # noqa: E402
+from demo_env import ROOT, DemoEnv, write_or_check  # noqa: E402
 
 from nomira.cli import SOURCE_CHOICES  # noqa: E402
 from nomira.collector.markup import esc  # noqa: E402
@@ -126,23 +125,9 @@ def apply(page: str, frags: dict[str, str]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    frags = fragments(measure())
-    stale = 0
-    for path in PAGES:
-        old = path.read_text()
-        new = apply(old, frags)
-        if "--check" in argv:
-            if new != old:
-                stale += 1
-                sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                                           str(path.relative_to(ROOT)), "regenerated", n=0))
-        elif new != old:
-            path.write_text(new)
-            print(f"gen_site: wrote {path.relative_to(ROOT)}")
-    if stale:
-        print("gen_site: pages are stale: run python tools/gen_site.py", file=sys.stderr)
-        return 1
-    return 0
+    frags, check = fragments(measure()), "--check" in argv
+    stale = [write_or_check(p, apply(p.read_text(), frags), check, "tools/gen_site.py") for p in PAGES]
+    return 1 if any(stale) and check else 0
 
 
 if __name__ == "__main__":
