@@ -110,3 +110,14 @@ def test_deck_in_chromium_moves_by_keyboard_without_horizontal_overflow(browser,
     assert c.evaluate(active) == "s1"
     assert widest <= width, f"deck at {width}px is {widest}px wide"
     assert (OUTPUT / f"site-deck-{width}-slide8.png").stat().st_size > 15_000
+
+
+@pytestmark_browser
+def test_rendered_docs_fit_a_phone(browser):
+    c, site = browser
+    wide = {}
+    for page in sorted((site / "docs").glob("*.html")):
+        c.open(page.as_uri(), 390, 844)
+        if c.evaluate(WIDEST) > 390:
+            wide[page.name] = c.evaluate(WIDEST)
+    assert wide == {}

@@ -38,7 +38,7 @@ nav.side ul{list-style:none;margin:0;padding:0}
 nav.side li{margin:.15rem 0}
 nav.side a{text-decoration:none;color:var(--muted)}
 nav.side a[aria-current]{color:var(--ink);font-weight:600}
-main{flex:1;min-width:0;padding:1.2rem 2rem 4rem}
+main{flex:1;min-width:0;padding:1.2rem 2rem 4rem;overflow-wrap:break-word}
 h1,h2,h3,h4{line-height:1.25;margin:1.6em 0 .5em}
 h1{margin-top:.4em;font-size:2rem}
 h2{padding-bottom:.2em;border-bottom:1px solid var(--line)}
@@ -187,7 +187,8 @@ class Renderer:
                 ident = slug(plain(text), self.page.ids)
                 if level == 1 and not self.page.title:
                     self.page.title = plain(text)
-                anchor = f'<a class="anchor" href="#{ident}" aria-label="link to this section">#</a>' if level > 1 else ""
+                anchor = (f'<a class="anchor" href="#{ident}" aria-label="link to this section">#</a>'
+                          if level > 1 else "")
                 out.append(f'<h{level} id="{ident}">{self.inline(text)}{anchor}</h{level}>')
                 i += 1
                 continue
