@@ -9,6 +9,7 @@ with the inputs pinned by tools/demo_env.py, so the pages never drift from the p
 """
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import sys
@@ -19,7 +20,7 @@ from demo_env import ROOT, DemoEnv, write_or_check  # noqa: E402
 
 from nomira.cli import SOURCE_CHOICES  # noqa: E402
 from nomira.collector.markup import esc  # noqa: E402
-from nomira.collector.svg import bar_chart, hbar_chart  # noqa: E402
+from nomira.collector import svg  # noqa: E402
 from nomira.reports.render import pct, short_model, tokens, usd  # noqa: E402
 from nomira.reports.text import SOURCE_NAMES  # noqa: E402
 from nomira import wire  # noqa: E402
@@ -46,6 +47,14 @@ svg .base{stroke:var(--line)}
 ul.fields{list-style:none;padding:0;margin:.8rem 0}
 ul.fields li{margin:.35rem 0}
 ul.fields b{display:inline-block;min-width:4.2rem;color:var(--muted);font-weight:600}
+svg text{fill:var(--muted);font-size:12px}
+svg .grid{stroke:var(--line)}
+svg .hit{fill:transparent}
+svg .axis-title{font-weight:600}
+.chart-box svg{display:block;width:100%;height:auto}
+.chart-box svg.hbar{max-width:640px}
+.chart-box .n{display:none}
+@media (max-width:640px){.chart-box .w{display:none}.chart-box .n{display:block}}
 """
 TERMINAL_COLUMNS = 78
 TOKEN_LABELS = {"input": "input", "output": "output", "cache_read": "cache read",
@@ -74,8 +83,8 @@ def fragments(m: dict) -> dict[str, str]:
             (tokens(t["tokens"]["total"]), "tokens"), (pct(t["cache_share_of_cost"]), "of it on the cache"),
             (usd(cache_blind), "what a cache-blind tool shows")]
     days = [(d["date"], d["cost_usd"]) for d in m["daily"]]
-    models = [(short_model(x["model"]), x["cost_usd"] or 0.0, None) for x in r["models"]]
-    by_type = [(TOKEN_LABELS[k], v, None) for k, v in t["cost_by_type_usd"].items()]
+    models = [(x["model"], x["cost_usd"] or 0.0, short_model(x["model"])) for x in r["models"]]
+    by_type = [(TOKEN_LABELS[k], v, TOKEN_LABELS[k]) for k, v in t["cost_by_type_usd"].items()]
     lines = m["terminal"].rstrip("\n").split("\n")
     return {
         "base-css": BASE_CSS,
@@ -86,9 +95,9 @@ def fragments(m: dict) -> dict[str, str]:
                            f"{t['cost_usd'] / cache_blind:.1f}&times; too low."),
         "terminal": f'<pre class="term"><span class="prompt">$ nomira --demo</span>\n'
                     f'{esc(chr(10).join(lines))}</pre>',
-        "daily-chart": str(bar_chart(days, "API-equivalent value per day, demo history")),
-        "models-chart": str(hbar_chart(models, "value by model")),
-        "type-chart": str(hbar_chart(by_type, "value by token type")),
+        "daily-chart": str(svg.bar_chart(days, "API-equivalent value per day, demo history")),
+        "models-chart": _hbars(models, "value by model"),
+        "type-chart": _hbars(by_type, "value by token type"),
         "dedup": (f"On the demo history: {scan['skipped'].get('duplicate_call', 0):,} duplicate call records "
                   f"merged (streaming snapshots, resumed sessions, sub-agent copies) and "
                   f"{scan['skipped'].get('repeated_total', 0):,} repeated Codex totals skipped, "
@@ -99,6 +108,14 @@ def fragments(m: dict) -> dict[str, str]:
                       f"{esc(t['first'][:10])} to {esc(t['last'][:10])}), bundled price table of "
                       f"{esc(r['price_table'])}; written by <code>tools/gen_site.py</code>."),
     }
+
+
+def _hbars(rows: list[tuple[str, float, str]], title: str) -> str:
+    """(full name, value, short label) rows, drawn by the dashboard's own chart code. Its row shape
+    grew a short label (and charts a phone width) with the responsive dashboard: both are served."""
+    if "unit" in inspect.signature(svg.hbar_chart).parameters:
+        return str(svg.responsive(svg.hbar_chart, [(full, v, None, short) for full, v, short in rows], title))
+    return str(svg.hbar_chart([(short, v, None) for _full, v, short in rows], title))
 
 
 def _source_names() -> list[str]:
