@@ -2,13 +2,14 @@
 
 Pinned: the demo's end (NOMIRA_DEMO_NOW, honoured by nomira/demo.py), the clock the reports
 read (datetime.now is frozen at the same instant in the child process), HOME and the XDG
-folders (a fresh temp dir: no feeds, overrides, caches or stores), TZ=UTC, COLUMNS=100,
-NO_COLOR. Agents' folders point at the demo history, so commands run as their examples read.
+folders (/tmp/nomira-docs-home, emptied first and taken under a lock: no feeds, overrides,
+caches or stores), TZ=UTC, COLUMNS=100, NO_COLOR. Agents' folders point at the demo history, so commands run as their examples read.
 
     python tools/demo_env.py nomira ARGS...   # (internal) run one command under the frozen clock
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -41,7 +42,14 @@ class DemoEnv:
     temp folder shown as `~`."""
 
     def __init__(self):
-        self.home = Path(tempfile.mkdtemp(prefix="nomira-docs-")).resolve()
+        # One fixed folder, taken under a lock: a path that a table wraps must wrap the same way on
+        # every run and machine, so it cannot hold a random name (runs wait for each other instead).
+        base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+        self._lock = open(base / "nomira-docs.lock", "w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.home = base / "nomira-docs-home"
+        shutil.rmtree(self.home, ignore_errors=True)
+        self.home.mkdir(mode=0o700)
         self.demo = self.home / ".cache" / "nomira" / "demo"
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home), "USER": "dev",
@@ -79,6 +87,7 @@ class DemoEnv:
 
     def close(self) -> None:
         shutil.rmtree(self.home, ignore_errors=True)
+        self._lock.close()  # releases the lock
 
     def __enter__(self):
         return self

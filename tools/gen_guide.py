@@ -61,10 +61,10 @@ def invocations(name: str, example: str, env: DemoEnv):
     if plan != "example":
         return [(argv, None) for argv in plan]
     words = shlex.split(example)
-    if words[0] != "nomira" or any(w in ("&&", "|", "<", ">") or "$" in w for w in words):
-        return "its example needs input the demo history does not have"
     if any(h in w for w in words for h in NETWORK_HINTS):
         return "it needs a network service"
+    if words[0] != "nomira" or any(w in ("&&", "|", "<", ">") or "$" in w for w in words):
+        return "its example needs input the demo history does not have"
     return [(words, None)]
 
 
