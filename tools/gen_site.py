@@ -77,7 +77,7 @@ def measure() -> dict:
 def fragments(m: dict) -> dict[str, str]:
     r, t = m["report"], m["report"]["totals"]
     cache_blind = t["naive_cost_usd"]
-    agents = sorted({SOURCE_NAMES.get(n, n) for n in _source_names()})
+    agents = sorted({SOURCE_NAMES.get(n, n) for n in _source_names()}, key=str.lower)
     scan = r["scan"]
     kpis = [(usd(t["cost_usd"]), "API-equivalent value"), (f"{t['calls']:,}", "calls"),
             (tokens(t["tokens"]["total"]), "tokens"), (pct(t["cache_share_of_cost"]), "of it on the cache"),
