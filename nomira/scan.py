@@ -91,19 +91,29 @@ class LineScan:
         return m.start() if m else -1
 
     def __iter__(self) -> Iterator[bytes]:
+        global _LAST_READ
         find = self._find
-        with open(self.path, "rb") as fh:
-            fh.seek(self.start)
+        with open(self.path, "rb", buffering=0) as fh:  # whole chunks: no second buffer
+            if self.start:
+                fh.seek(self.start)
             base = self.start  # file offset of buf[0]
             buf = b""
+            # a small file in one read of its size (a 4 MB read allocates 4 MB), and a short read
+            # up to the size is the end: one read per file instead of two
+            size = os.fstat(fh.fileno()).st_size
+            want = min(self.chunk_size, max(size - self.start, 0) + 1)
             while True:
-                chunk = fh.read(self.chunk_size)
+                chunk = fh.read(want)
                 if not chunk:
                     break
                 self.bytes_read += len(chunk)
+                _LAST_READ = (self.path, base + len(buf), chunk)
                 buf = buf + chunk if buf else chunk
                 last_nl = buf.rfind(b"\n")
                 if last_nl < 0:
+                    if len(chunk) < want and base + len(buf) >= size:
+                        break
+                    want = self.chunk_size
                     continue  # a line longer than the chunk: keep reading it
                 i = find(buf, 0)
                 while 0 <= i < last_nl:
@@ -112,10 +122,30 @@ class LineScan:
                     i = find(buf, line_end)
                 base += last_nl + 1
                 buf = buf[last_nl + 1:]
+                if len(chunk) < want and base + len(buf) >= size:
+                    break
+                want = self.chunk_size
             self.end_offset = base
             if buf.strip() and find(buf, 0) >= 0:
                 self.tail_start = base
                 yield buf.rstrip(b"\r")
+
+
+_LAST_READ: tuple | None = None  # (path, file offset, bytes) of the last chunk a LineScan read
+
+
+def end_signature(path, end: int) -> bytes:
+    """scancache.signature(path, end), from the bytes the scan just read when it holds them
+    (no second open and read of each file)."""
+    from nomira.scancache import SIG_BYTES, signature
+    last = _LAST_READ
+    if last is not None and last[0] == path:
+        _p, offset, chunk = last
+        start = max(0, end - SIG_BYTES)
+        if offset <= start and end <= offset + len(chunk):
+            import hashlib
+            return hashlib.sha1(chunk[start - offset:end - offset]).digest()
+    return signature(path, end)
 
 
 def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],
@@ -166,12 +196,13 @@ def _merge(module, old: list, new: list, stats: ScanStats) -> list:
 def _job(args: tuple) -> tuple[str, bytes]:
     """Scan one file (in a worker when there are several): records, state, where it stopped,
     and the signature of the bytes before that point, for the cache. Paths stay strings."""
-    from nomira.scancache import signature
+    global _LAST_READ
     name, path, start, state = args
     module = importlib.import_module(name)
+    _LAST_READ = None
     try:
         records, state, end, stats = module.scan_file(path, start, state)
-        sig = signature(path, end)
+        sig = end_signature(path, end)
     except OSError as exc:  # vanished or unreadable since discovery: counted, never fatal
         stats = ScanStats(files=1, unreadable=[path])
         stats.skip(f"unreadable_file:{type(exc).__name__}")

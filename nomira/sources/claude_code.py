@@ -107,10 +107,13 @@ def _record(d: dict, msg: dict, usage: dict, stats: ScanStats, fromiso) -> list 
         stats.skip("no_timestamp")
         return None
     version = d.get("version")
-    if version is not None and (type(version) is not str or not _SEMVER.match(version)):
+    if version is not None and not _good_version(version):
         stats.skip("bad_version")
         return None
-    msg_id, req_id, model = _str(msg.get("id")), _str(d.get("requestId")), _str(msg.get("model"))
+    msg_id, req_id, model = msg.get("id"), d.get("requestId"), msg.get("model")
+    msg_id = msg_id if type(msg_id) is str else None
+    req_id = req_id if type(req_id) is str else None
+    model = model if type(model) is str else None
     if msg_id == "" or req_id == "" or model == "" or d.get("sessionId") == "":
         stats.skip("empty_id")
         return None
@@ -118,7 +121,8 @@ def _record(d: dict, msg: dict, usage: dict, stats: ScanStats, fromiso) -> list 
         stats.skip("synthetic")
         return None
     g = usage.get
-    cache_total = _int(g("cache_creation_input_tokens"))
+    # (the _int and _str rules, inline: this runs for every call of a history)
+    cache_total = v if type(v := g("cache_creation_input_tokens")) is int and v > 0 else 0
     split = g("cache_creation")
     cw1h = 0
     if type(split) is dict:
@@ -128,10 +132,28 @@ def _record(d: dict, msg: dict, usage: dict, stats: ScanStats, fromiso) -> list 
         cw1h = min(cw1h, cache_total)
     return [
         ts, msg_id, req_id, model or "unknown",
-        _int(g("input_tokens")), _int(g("output_tokens")), _int(g("cache_read_input_tokens")),
+        v if type(v := g("input_tokens")) is int and v > 0 else 0,
+        v if type(v := g("output_tokens")) is int and v > 0 else 0,
+        v if type(v := g("cache_read_input_tokens")) is int and v > 0 else 0,
         cache_total - cw1h, cw1h, d.get("isSidechain") is True,
-        _str(g("speed")), _str(g("service_tier")), _str(g("inference_geo")),
+        v if type(v := g("speed")) is str else None,
+        v if type(v := g("service_tier")) is str else None,
+        v if type(v := g("inference_geo")) is str else None,
     ]
+
+
+_VERSIONS: dict[str, bool] = {}  # a history has a few versions and many lines
+
+
+def _good_version(version) -> bool:
+    if type(version) is not str:
+        return False
+    ok = _VERSIONS.get(version)
+    if ok is None:
+        ok = _SEMVER.match(version) is not None
+        if len(_VERSIONS) < 4096:
+            _VERSIONS[version] = ok
+    return ok
 
 
 # --- fast path: the fields of a line without decoding its message content -------------------
