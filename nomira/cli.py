@@ -262,8 +262,9 @@ class Run:
 
     def collect(self):
         from nomira.sources import collect
+        known = {p: (size, mtime) for _s, p, size, mtime in getattr(self, "fingerprint", ())}
         collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
-                            progress=True, found=self.found)
+                            progress=True, found=self.found, known=known)
         self.unreadable += collected.unreadable
         if self.unreadable:
             n = len(self.unreadable)

@@ -146,8 +146,12 @@ class CacheWriter:
     """Writes a source's changed entries as they stream in (one transaction), then prunes
     files that no longer exist: no entry is held in memory longer than its write."""
 
+    BATCH, BATCH_BYTES = 256, 1 << 20  # rows held for one executemany (thousands of small files)
+
     def __init__(self, db, source: str):
         self.db, self.source, self.live = db, source, set()
+        self.rows: list[tuple] = []
+        self.held = 0
         self.db.execute("BEGIN")
 
     def keep(self, path: str) -> None:
@@ -155,10 +159,17 @@ class CacheWriter:
 
     def put(self, path: str, e: Entry) -> None:
         self.live.add(path)
-        self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", (
-            self.source, path, e.size, e.mtime_ns, e.offset, e.sig, e.blob))
+        self.rows.append((self.source, path, e.size, e.mtime_ns, e.offset, e.sig, e.blob))
+        self.held += len(e.blob)
+        if len(self.rows) >= self.BATCH or self.held >= self.BATCH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", self.rows)
+        self.rows, self.held = [], 0
 
     def close(self) -> None:
+        self._flush()
         stale = [p for (p,) in self.db.execute("SELECT path FROM files WHERE source=?", (self.source,))
                  if p not in self.live]
         self.db.executemany("DELETE FROM files WHERE source=? AND path=?", [(self.source, p) for p in stale])

@@ -186,8 +186,9 @@ def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[
 def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] | None = None,
             env: Mapping[str, str] = os.environ, cache=None, workers: int = 1,
             progress: bool = False, found: dict[str, list[Path]] | None = None,
-            budget: int | None = None) -> Collected:
-    """Scan every file of the selected sources (through `cache` when given).
+            budget: int | None = None, known: dict | None = None) -> Collected:
+    """Scan every file of the selected sources (through `cache` when given). `known`: (size,
+    mtime_ns) by path for files already stated (`fingerprint`), so none is stated twice.
 
     Records wait for deduplication in `Partitions`: in memory up to `budget` records, on
     disk by dedup key beyond, so no step holds more than about `budget` calls.
@@ -204,7 +205,8 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
         kept_states = states[source] = []
         parts = partition.Partitions(mod.partition_key, budget or partition.BUDGET)
         for path, records, state, st in iter_scan(mod, files, entries, workers,
-                                                  Progress(f"scanning {source}") if progress else None, writer):
+                                                  Progress(f"scanning {source}") if progress else None, writer,
+                                                  known):
             stats.merge(st)
             kept_states.append(state)
             parts.add(path, records, state)
