@@ -100,12 +100,14 @@ def run(cmd: list[str], env: dict, cwd: str | None = None) -> tuple[float, float
 
 
 def _clear_outputs(cache_dir: Path) -> None:
-    """Forget finished outputs but keep per-file records: times re-aggregation from the cache."""
+    """Forget finished outputs (and their replays) but keep per-file records: times re-aggregation
+    from the cache."""
     import sqlite3
     db = sqlite3.connect(cache_dir / "nomira" / "scan.sqlite")
     db.execute("DELETE FROM outputs")
     db.commit()
     db.close()
+    shutil.rmtree(cache_dir / "nomira" / "quick", ignore_errors=True)
 
 
 def main(argv=None) -> int:
@@ -152,8 +154,9 @@ def main(argv=None) -> int:
         wall = min(r[0] for r in rs)
         rss = max(r[1] for r in rs)
         results[name] = (wall, rss, rs[-1][2])
-        print(f"{name:<22} {wall:7.3f} s  {size / 1e6 / wall:8.0f} MB/s  peak {rss:6.1f} MiB   "
-              f"(runs: {' '.join(f'{r[0]:.3f}' for r in rs)})")
+        median = sorted(r[0] for r in rs)[len(rs) // 2]
+        print(f"{name:<22} {wall:7.3f} s  {size / 1e6 / wall:8.0f} MB/s  peak {rss:6.1f} MiB   median {median:.3f} s"
+              f"  (runs: {' '.join(f'{r[0]:.3f}' for r in rs)})")
     totals = {"nomira": json.loads(results["nomira warm"][2])["totals"]["cost_usd"],
               "nomira cold": json.loads(results["nomira cold"][2])["totals"]["cost_usd"]}
     if args.baseline:
