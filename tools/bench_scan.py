@@ -87,16 +87,18 @@ def generate(root: Path, size_mb: int, seed: int = 1, sessions: int | None = Non
     return total_calls, written
 
 
-def run(cmd: list[str], env: dict, cwd: str | None = None) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB of the command's process tree, stdout)."""
+def run(cmd: list[str], env: dict, cwd: str | None = None) -> tuple[float, float, str, float]:
+    """(wall seconds, peak RSS MiB of the command's process tree, stdout, CPU seconds (user + system)
+    of the tree: on a loaded machine, CPU time moves much less than wall time)."""
     wrapper = [sys.executable, "-c", (
         "import resource,subprocess,sys,time;t=time.perf_counter();"
         "p=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE);w=time.perf_counter()-t;"
-        "sys.stderr.write(f'{w} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n');"
+        "r=resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "sys.stderr.write(f'{w} {r.ru_maxrss} {r.ru_utime + r.ru_stime}\\n');"
         "sys.stdout.buffer.write(p.stdout);sys.exit(p.returncode)"), *cmd]
     p = subprocess.run(wrapper, env=env, capture_output=True, text=True, check=True, cwd=cwd)
-    wall, rss_kb = p.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(rss_kb) / 1024, p.stdout
+    wall, rss_kb, cpu = p.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(rss_kb) / 1024, p.stdout, float(cpu)
 
 
 def _clear_outputs(cache_dir: Path) -> None:
@@ -153,10 +155,11 @@ def main(argv=None) -> int:
     for name, rs in runs.items():
         wall = min(r[0] for r in rs)
         rss = max(r[1] for r in rs)
-        results[name] = (wall, rss, rs[-1][2])
         median = sorted(r[0] for r in rs)[len(rs) // 2]
+        cpu = min(r[3] for r in rs)
+        results[name] = (wall, rss, rs[-1][2], cpu)
         print(f"{name:<22} {wall:7.3f} s  {size / 1e6 / wall:8.0f} MB/s  peak {rss:6.1f} MiB   median {median:.3f} s"
-              f"  (runs: {' '.join(f'{r[0]:.3f}' for r in rs)})")
+              f"  CPU {cpu:.3f} s  (runs: {' '.join(f'{r[0]:.3f}' for r in rs)})")
     totals = {"nomira": json.loads(results["nomira warm"][2])["totals"]["cost_usd"],
               "nomira cold": json.loads(results["nomira cold"][2])["totals"]["cost_usd"]}
     if args.baseline:
@@ -169,6 +172,10 @@ def main(argv=None) -> int:
               f"{results['nomira warm, no output'][0] / cc:.2f}x" +
               (f"   baseline cold/ccusage = {results['baseline cold'][0] / cc:.2f}x   baseline warm/ccusage = "
                f"{results['baseline warm'][0] / cc:.2f}x" if args.baseline else ""))
+    if args.ccusage:
+        cc = results["ccusage"][3]
+        print("CPU / ccusage CPU: " + "   ".join(f"{name} {r[3] / cc:.2f}x" for name, r in results.items()
+                                                 if name != "ccusage"))
     print("totals: " + ", ".join(f"{k} ${v:.6f}" for k, v in totals.items()))
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.keep:
