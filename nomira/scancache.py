@@ -203,9 +203,9 @@ def quick_dir(env) -> str:
 
 
 def quick_key(argv: list[str], env) -> tuple[str, str]:
-    """(file name, the invocation in full): the name only finds the file, the invocation must match."""
+    """(file name, digest of the invocation): the name finds the file, the digest must match. Only
+    a digest is written: the environment may hold secrets."""
     import time
-    import zlib
     try:
         size = tuple(os.get_terminal_size(1))
     except (OSError, ValueError):
@@ -214,7 +214,19 @@ def quick_key(argv: list[str], env) -> tuple[str, str]:
     ident = repr((QUICK_FORMAT, __version__, sys.version, os.path.abspath(__file__), os.getcwd(), list(argv),
                   sorted(env.items()), os.isatty(1), size, getattr(sys.stdout, "encoding", None), time.tzname,
                   time.timezone, time.altzone, day))
-    return f"{zlib.crc32(ident.encode('utf-8', 'surrogatepass')):08x}{len(ident):x}", ident
+    digest = _sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()
+    return digest[:20], digest
+
+
+def _sha256(data: bytes):
+    try:  # the built-in implementation: importing hashlib loads OpenSSL, which costs more than the replay
+        from _sha2 import sha256  # Python 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
 
 
 def quick_replay(argv: list[str], env) -> str | None:

@@ -53,9 +53,13 @@ def replayed(home: Path, *args: str) -> tuple[str, bool]:
     return out, not db.exists()
 
 
-def test_nothing_new_is_replayed(claude_home):
+def test_nothing_new_is_replayed(claude_home, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-value")
     first = nomira("--json", "--source", "claude")
-    assert os.listdir(scancache.quick_dir(os.environ))
+    kept = os.listdir(scancache.quick_dir(os.environ))
+    assert kept
+    for name in kept:  # the invocation is kept as a digest: the environment never reaches the disk
+        assert b"sk-ant-secret-value" not in (Path(scancache.quick_dir(os.environ)) / name).read_bytes()
     out, quick = replayed(claude_home, "--json", "--source", "claude")
     assert quick and out == first
     out, quick = replayed(claude_home, "--json", "--source", "claude", "--since", "20250101")
