@@ -171,6 +171,7 @@ def _good_version(version) -> bool:
 # Measured (docs/PERFORMANCE.md): CPython's C decoder reads content at about 2.5 ns a byte, and
 # the passes that make skipping it safe (escapes, control characters, quote pairing) cost as much
 # or more, so `parse_line` does not use it: it is kept, proven equal, for a faster string scanner.
+
 _BAD_ESCAPE = re.compile(r'\\(?![/bfnrt]|u[0-9a-fA-F]{4})')
 _CTRL = re.compile(r"[\x00-\x1f]")
 _READ_KEYS = re.compile(r'"(?:id|model|usage|message|data|timestamp|version|requestId|sessionId|isSidechain)":')
