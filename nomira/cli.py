@@ -233,19 +233,19 @@ class Run:
         hit = self.cache.get_output(key)
         if hit is None:
             return None, key
-        text = hit.decode()
         if QUICK_ARGV is not None and self.env is os.environ and not self.unreadable:
-            self._store_quick(text)  # (outputs stored before this invocation was seen)
-        return text, key
+            self._store_quick(hit)  # (outputs stored before this invocation was seen)
+        return hit.decode(), key
 
     def store_output(self, key: str | None, text: str) -> None:
         if self.cache is not None and key is not None and not self.unreadable:
-            self.cache.put_output(key, text.encode())
+            output = text.encode()
+            self.cache.put_output(key, output)
             if QUICK_ARGV is not None and self.env is os.environ:
-                self._store_quick(text)
+                self._store_quick(output)
 
-    def _store_quick(self, text: str) -> None:
-        """Keep `text` for `scancache.quick_replay`, with every path it depended on."""
+    def _store_quick(self, output: bytes) -> None:
+        """Keep `output` for `scancache.quick_replay`, with every path it depended on."""
         from nomira.pricing import feed
         from nomira.sources import SOURCES
         env = self.env
@@ -256,7 +256,7 @@ class Run:
             checks = scancache.quick_checks([(p, size, mtime) for _s, p, size, mtime in self.fingerprint],
                                             [str(r) for r in roots], extra, env, self.started_ns)
             if checks is not None:
-                scancache.quick_store(QUICK_ARGV, env, checks, text)
+                scancache.quick_store(QUICK_ARGV, env, checks, output)
         except OSError:
             pass  # only a shortcut: the next run does the work
 
@@ -450,9 +450,14 @@ def main(argv: list[str] | None = None) -> int:
     if QUICK_ARGV is not None:
         replayed = scancache.quick_replay(QUICK_ARGV, os.environ)
         if replayed is not None:
+            out = sys.stdout
             try:
-                sys.stdout.write(replayed)
-                sys.stdout.flush()
+                if os.linesep == "\n" and (out.encoding or "").lower().replace("-", "") == "utf8":
+                    out.flush()
+                    out.buffer.write(replayed)  # the bytes as stored: no copy decoded and encoded again
+                else:
+                    out.write(str(replayed, "utf-8", "surrogateescape"))
+                out.flush()
             except BrokenPipeError:  # `| head`: the reader has what it wanted
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0

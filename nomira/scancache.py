@@ -21,7 +21,7 @@ from nomira import __version__
 
 RECORD_FORMAT = 2
 SIG_BYTES = 256
-QUICK_FORMAT = 1
+QUICK_FORMAT = 2
 
 
 def code_digest(*parts: str) -> str:
@@ -190,6 +190,7 @@ ABSENT, FOLDER = -1, -2  # in place of a size: the path did not exist / only its
 LOCATION_VARS = ("APPDATA", "LOCALAPPDATA")
 NOT_LOCATIONS = ("XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "XDG_STATE_HOME")
 QUICK_KEEP = 32
+SHELL_NOISE = ("_", "OLDPWD")  # set by the shell on every command or cd, read by nothing here
 RECENT_NS = 1_000_000_000  # file times lag the clock by a tick: changed this close to the start counts as after
 
 
@@ -212,7 +213,7 @@ def quick_key(argv: list[str], env) -> tuple[str, str]:
         size = None
     day = time.strftime("%Y-%m-%d", time.gmtime())  # price feeds expire by the day
     ident = repr((QUICK_FORMAT, __version__, sys.version, os.path.abspath(__file__), os.getcwd(), list(argv),
-                  sorted(env.items()), os.isatty(1), size, getattr(sys.stdout, "encoding", None), time.tzname,
+                  sorted(kv for kv in env.items() if kv[0] not in SHELL_NOISE), os.isatty(1), size, getattr(sys.stdout, "encoding", None), time.tzname,
                   time.timezone, time.altzone, day))
     digest = _sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()
     return digest[:20], digest
@@ -229,12 +230,14 @@ def _sha256(data: bytes):
     return sha256(data)
 
 
-def quick_replay(argv: list[str], env) -> str | None:
-    """The output stored for this exact invocation, if nothing it depended on changed."""
+def quick_replay(argv: list[str], env) -> memoryview | None:
+    """The output (UTF-8) stored for this exact invocation, if nothing it depended on changed."""
     try:
         name, ident = quick_key(argv, env)
         with open(os.path.join(quick_dir(env), name), "rb") as fh:
-            stored, checks, output = marshal.loads(fh.read())
+            data = fh.read()
+        n = int.from_bytes(data[:8], "little")
+        stored, checks = marshal.loads(data[8:8 + n])
         if stored != ident:
             return None
         stat = os.stat
@@ -247,8 +250,8 @@ def quick_replay(argv: list[str], env) -> str | None:
                 return None
             if size == ABSENT or st.st_mtime_ns != mtime_ns or (size != FOLDER and st.st_size != size):
                 return None
-        return output.decode("utf-8", "surrogateescape")
-    except (OSError, ValueError, EOFError, TypeError, UnicodeDecodeError):
+        return memoryview(data)[8 + n:]
+    except (OSError, ValueError, EOFError, TypeError):
         return None
 
 
@@ -301,15 +304,19 @@ def quick_checks(files: list[tuple[str, int, int]], roots: list[str], extra: lis
     return checks
 
 
-def quick_store(argv: list[str], env, checks: list[tuple], output: str) -> None:
-    """Keep `output` for this invocation (written whole or not at all); the oldest go past QUICK_KEEP."""
+def quick_store(argv: list[str], env, checks: list[tuple], output: bytes) -> None:
+    """Keep `output` (UTF-8) for this invocation, written whole or not at all, after the digest and the
+    checks (no copy of the output is made); the oldest go past QUICK_KEEP."""
     folder = quick_dir(env)
     os.makedirs(folder, exist_ok=True)
     name, ident = quick_key(argv, env)
     path = os.path.join(folder, name)
     tmp = f"{path}.{os.getpid()}.tmp"
+    head = marshal.dumps((ident, checks))
     with open(tmp, "wb") as fh:
-        fh.write(marshal.dumps((ident, checks, output.encode("utf-8", "surrogateescape"))))
+        fh.write(len(head).to_bytes(8, "little"))
+        fh.write(head)
+        fh.write(output)
     os.replace(tmp, path)
     kept = sorted(os.scandir(folder), key=lambda e: e.stat().st_mtime_ns)
     for e in kept[:-QUICK_KEEP]:
