@@ -117,6 +117,8 @@ COMMANDS = {
                 "nomira gateway --port 8788 --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
+    "capture": ("capture", "run a headless agent (claude -p, codex exec --json), pass its output through, "
+                "record its usage", "nomira capture --remote https://nomira.example.com -- codex exec --json 'fix it'"),
     "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
                   "nomira reconcile import anthropic-costs.csv && nomira reconcile"),
 }
@@ -396,6 +398,8 @@ def _label_values(argv: list[str]) -> list[str]:
     out = []
     i = 0
     while i < len(argv):
+        if argv[i] == "--":  # what follows is another program's command line (capture)
+            return out + argv[i:]
         if argv[i] in LABEL_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") \
                 and not argv[i + 1].startswith("--"):
             out.append(f"{argv[i]}={argv[i + 1]}")
