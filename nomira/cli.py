@@ -46,7 +46,7 @@ class Failure(UserError):
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
     "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor"),
-    "input": (*REPORTS, "ship", "export"),
+    "input": (*REPORTS, "ship", "export", "mcp"),
     "terminal": REPORTS,
 }
 OPTION_DEFAULTS = {"json": {"json": False},
@@ -119,6 +119,8 @@ COMMANDS = {
                "nomira prices claude-opus-4-7"),
     "capture": ("capture", "run a headless agent (claude -p, codex exec --json), pass its output through, "
                 "record its usage", "nomira capture --remote https://nomira.example.com -- codex exec --json 'fix it'"),
+    "mcp": ("mcp", "Model Context Protocol server on stdio: read-only usage, sessions, advice and limits tools",
+            "nomira mcp --path ~/.claude/projects"),
     "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
                   "nomira reconcile import anthropic-costs.csv && nomira reconcile"),
 }
