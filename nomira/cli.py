@@ -121,6 +121,8 @@ COMMANDS = {
                 "record its usage", "nomira capture --remote https://nomira.example.com -- codex exec --json 'fix it'"),
     "mcp": ("mcp", "Model Context Protocol server on stdio: read-only usage, sessions, advice and limits tools",
             "nomira mcp --path ~/.claude/projects"),
+    "budget": ("budget", "budgets per developer, project, tenant or tag; alerts at 50/80/100% to a webhook",
+               "nomira budget set shop-monthly --project shop --usd 500 && nomira budget check"),
     "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
                   "nomira reconcile import anthropic-costs.csv && nomira reconcile"),
 }

@@ -48,6 +48,8 @@ def render_report(report: dict, style: Style, max_sessions: int = 20, now: datet
                f" · a cache-blind tool would have shown {usd(tot['naive_cost_usd'])}")
     if tot["sidechain_cost_usd"]:
         out.append(f"  sub-agents (sidechains): {usd(tot['sidechain_cost_usd'])}")
+    for line in report.get("budget_lines") or ():
+        out.append(style.warn(f"! {line}") if "threshold reached" in line else f"  {line}")
     out.append("")
     models = report["models"]
     if models:
