@@ -105,3 +105,22 @@ def test_parser_counts_bad_json_and_skips_plain_lines():
         c.feed(line)
     assert c.malformed == 1 and len(c.events) == 1
     assert (c.events[0].tokens.input, c.events[0].tokens.cache_read) == (6, 4)
+
+
+def test_capture_through_the_spool_to_a_collector(tmp_path):
+    from nomira import store
+    from test_shipping import Collector
+    db = tmp_path / "team.db"
+    con = store.open_db(db)
+    key = store.create_tenant(con, "acme")
+    con.close()
+    c = Collector(db)
+    try:
+        fake = [sys.executable, str(FAKES / "fake_codex.py"), "exec", "--json", "-m", "gpt-5-codex", "--exit", "5"]
+        r = run(["--remote", c.url, "--token", key, "--", *fake])
+        assert r.returncode == 5, r.stderr
+        assert b"delivered 2" in r.stderr
+        rows = c.rows("SELECT tenant, model, input, cache_read, output FROM events ORDER BY input")
+        assert rows == [("acme", "gpt-5-codex", 315, 24448, 122), ("acme", "gpt-5-codex", 1056, 8064, 402)]
+    finally:
+        c.close()
