@@ -94,3 +94,15 @@ def test_every_report_says_unpriced_and_why(tmp_path, capsys):
     s = json.loads(capsys.readouterr().out)["session"][0]
     assert s["unpriced_reasons"] == {"generic routing label (the model that served it is not named)": 1,
                                      "no cache-write price": 1}
+
+
+def test_compare_and_optimize_count_unpriced_calls(tmp_path, capsys):
+    root = str(history(tmp_path))
+    assert main(["report", "--path", root, "--compare", "--by-project", "--json", "--no-cache"]) == 0
+    row = json.loads(capsys.readouterr().out)["rows"][0]
+    assert row["unpriced_calls"] == 2 and row["calls"] == 4
+    assert row["usd_per_call"] == row["cost_usd"] / 2  # per priced call: an unpriced call is not a $0 call
+    assert main(["report", "--path", root, "--compare", "--by-project", "--no-cache", "--wide"]) == 0
+    assert "*" in next(line for line in capsys.readouterr().out.splitlines() if line.startswith(row["name"]))
+    assert main(["optimize", "--path", root, "--json", "--no-cache"]) == 0
+    assert json.loads(capsys.readouterr().out)["unpriced_calls"] == 2

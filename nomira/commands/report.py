@@ -73,7 +73,7 @@ def report_text(run: Run, collected) -> str:
 def compare_text(run: Run, collected) -> str:
     from nomira.reports.aggregate import MONEY_COLUMN, group, merge_groups
     from nomira.reports.compare import efficiency_rows, headline
-    from nomira.reports.render import fill, pct, short_id, table, usd
+    from nomira.reports.render import fill, pct, priced_usd, short_id, table, usd
     from nomira.reports.text import CACHE_REUSE
     by_project = run.args.by_project
     noun = "project" if by_project else "session"
@@ -88,7 +88,8 @@ def compare_text(run: Run, collected) -> str:
     out = [run.style.bold(fill(line, run.style)) if line else f"(fewer than two priced {noun}s to compare)", ""]
     money = MONEY_COLUMN[regime]
     out.append(table([noun.capitalize(), "Calls", money, "$/call", "$/1k out", CACHE_REUSE],
-                     [[str(r["name"]), str(r["calls"]), usd(r["cost_usd"]), usd(r["usd_per_call"]),
+                     [[str(r["name"]), str(r["calls"]), priced_usd(r["cost_usd"], r["calls"], r["unpriced_calls"]),
+                       usd(r["usd_per_call"]),
                        usd(r["usd_per_1k_output"]) if r["usd_per_1k_output"] is not None else "—",
                        pct(r["cache_reuse"])] for r in rows], "lrrrrr", style=run.style))
     out.append(run.style.dim(fill(f"{CACHE_REUSE}: share of prompt tokens served from the cache (higher is "
