@@ -160,3 +160,23 @@ def test_bad_budgets_file_is_one_line():
     (config_home() / "budgets.toml").write_text('[[budget]]\nname = "x"\nusd = 5\nwindow = "fortnight"\n')
     r = run_cli("budget", "list")
     assert r.returncode == 2 and r.stderr.decode().count("\n") == 1 and "window must be one of" in r.stderr.decode()
+
+
+def test_store_budgets_by_tag_tenant_and_active_block(tmp_path):
+    from nomira import store
+    from nomira.alerts.budgets import Budget
+    from nomira.alerts.evaluate import from_store
+    now = datetime(2026, 12, 2, 12, 30, tzinfo=timezone.utc)
+    con = store.open_db(tmp_path / "t.db")
+    old = wire("ana", "shop", now - timedelta(hours=7), 9.0, 1)  # before the active block
+    a = dict(wire("ana", "shop", now - timedelta(hours=2, minutes=10), 2.0, 2), tags={"developer": "ana",
+                                                                                    "feature": "checkout"})
+    b = dict(wire("bo", "web", now - timedelta(minutes=20), 1.0, 3), cost_usd=None)
+    store.ingest(con, [old, a, b], tenant="acme")
+    budgets = [Budget("blk", window="block", usd=4.0), Budget("feat", scope="tag", match="feature=checkout",
+                                                               window="day", usd=4.0),
+               Budget("acme", scope="tenant", match="acme", window="week", usd=100.0)]
+    blk, feat, acme = from_store(budgets, con, now + timedelta(seconds=1), timezone.utc)
+    assert blk.window_key == "block:2026-12-02T10:00Z" and blk.spent == 2.0 and blk.unpriced_calls == 1
+    assert feat.spent == 2.0 and feat.crossed == [50]
+    assert acme.spent == 11.0 and acme.unpriced_calls == 1 and acme.percent == pytest.approx(11.0)
