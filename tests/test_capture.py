@@ -124,3 +124,17 @@ def test_capture_through_the_spool_to_a_collector(tmp_path):
         assert rows == [("acme", "gpt-5-codex", 315, 24448, 122), ("acme", "gpt-5-codex", 1056, 8064, 402)]
     finally:
         c.close()
+
+
+def test_gemini_json_document(tmp_path):
+    db = tmp_path / "n.db"
+    fake = [sys.executable, str(FAKES / "fake_gemini.py"), "-p", "fix it", "--output-format", "json", "--exit", "1"]
+    r = run(["--db", str(db), "--", *fake])
+    assert r.returncode == 1
+    assert r.stdout == subprocess.run(fake, capture_output=True).stdout
+    rows = {row["model"]: {t: row[t] for t in (*TOKENS, "reasoning")} for row in stored(db)}
+    assert rows == {  # prompt includes cached; thoughts are billed output; tool-use prompt is extra input
+        "gemini-2.5-pro": {"input": 3676, "output": 174, "cache_read": 21263, "cache_write_5m": 0,
+                           "cache_write_1h": 0, "reasoning": 154},
+        "gemini-2.5-flash": {"input": 1210, "output": 40, "cache_read": 0, "cache_write_5m": 0,
+                             "cache_write_1h": 0, "reasoning": 0}}

@@ -46,7 +46,8 @@ def test_published_provider_rules_still_price_and_say_unverified():
 LINES = [  # Claude Code transcript lines (as in tests/fixtures/claude), one per model
     ("msg_P1", "claude-sonnet-4-5-20250929", {"input_tokens": 10, "output_tokens": 20}),
     ("msg_P2", "gemini-2.5-pro", {"input_tokens": 10, "output_tokens": 20, "cache_creation_input_tokens": 3000,
-                                  "cache_creation": {"ephemeral_5m_input_tokens": 3000, "ephemeral_1h_input_tokens": 0}}),
+                                  "cache_creation": {"ephemeral_5m_input_tokens": 3000,
+                                                     "ephemeral_1h_input_tokens": 0}}),
     ("msg_P3", "gemini-2.5-pro", {"input_tokens": 10, "output_tokens": 20}),
     ("msg_P4", "auto", {"input_tokens": 10, "output_tokens": 20}),
 ]
@@ -57,11 +58,12 @@ def history(tmp_path):
     folder.mkdir(parents=True)
     rows = []
     for i, (mid, model, usage) in enumerate(LINES):
-        rows.append(json.dumps({"parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/home/ana/src/shop",
-                                "sessionId": "5a5a5a5a-0000-4000-8000-000000000001", "version": "2.0.37",
-                                "type": "assistant", "uuid": f"u{i}", "timestamp": f"2025-11-0{(3, 4, 4, 5)[i]}T10:0{i}:00.000Z",
-                                "requestId": f"req_{mid}", "message": {"id": mid, "type": "message", "role": "assistant",
-                                                                       "model": model, "content": [], "usage": usage}}))
+        rows.append(json.dumps({
+            "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/home/ana/src/shop",
+            "sessionId": "5a5a5a5a-0000-4000-8000-000000000001", "version": "2.0.37", "type": "assistant",
+            "uuid": f"u{i}", "timestamp": f"2025-11-0{(3, 4, 4, 5)[i]}T10:0{i}:00.000Z", "requestId": f"req_{mid}",
+            "message": {"id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
+                        "usage": usage}}))
     (folder / "5a5a5a5a-0000-4000-8000-000000000001.jsonl").write_text("\n".join(rows) + "\n")
     return tmp_path
 

@@ -15,8 +15,14 @@ Formats read (each line of the command's stdout is offered; anything else is pas
   exec/src/exec_events.rs); `input_tokens` includes the cached part, as in rollouts. The stream
   does not name the model: it is taken from the command line (`-m`/`--model`/`-c model=`) or
   `$CODEX_HOME/config.toml`, else it is unknown and the run is unpriced.
-- `gemini -p` and `opencode run`: their output formats are not confirmed here, so nothing is read
-  from them (the run passes through; `capture` says no usage was recorded).
+- `gemini -p ... --output-format json`: one indented JSON document (gemini-cli
+  packages/core/src/output/json-formatter.ts, `JSON.stringify(output, null, 2)`) with `session_id`
+  and `stats.models.<model>.tokens` {prompt (includes cached), cached, candidates, thoughts, tool}
+  (telemetry/uiTelemetry.ts SessionMetrics): one event per model, counted as the Gemini CLI source
+  counts its chat files. Its `stream-json` result carries only totals without thinking tokens
+  (stream-json-formatter.ts), so it is not read.
+- `opencode run`: its output format is not confirmed here, so nothing is read from it (the run
+  passes through; `capture` says no usage was recorded).
 """
 from __future__ import annotations
 
@@ -46,7 +52,15 @@ class Capture:
     _thread: str = ""
     _turns: int = 0
 
+    _doc: list[bytes] | None = None  # an indented JSON document (gemini -o json), kept to the end
+    _doc_bytes: int = 0
+
     def feed(self, line: bytes, now: datetime | None = None) -> None:
+        if self._doc is None and line.rstrip() == b"{" and not self.events:
+            self._doc = []
+        if self._doc is not None and self._doc_bytes <= MAX_DOCUMENT:
+            self._doc.append(line)
+            self._doc_bytes += len(line) + 1
         s = line.strip()
         if not s.startswith(b"{"):
             return
@@ -69,6 +83,43 @@ class Capture:
             self._turns += 1
             self.events.append(codex_turn(doc["usage"], self.codex_model, self._thread, self._turns,
                                           self.project, now))
+
+
+    def finish(self, now: datetime | None = None) -> None:
+        """End of output: a whole-document format (gemini -o json) is read now."""
+        if not self._doc or self._doc_bytes > MAX_DOCUMENT:
+            return
+        try:
+            doc = json.loads(b"\n".join(self._doc))
+        except (ValueError, UnicodeDecodeError):
+            self.malformed += 1
+            return
+        stats = doc.get("stats") if isinstance(doc, dict) else None
+        if isinstance(stats, dict) and isinstance(stats.get("models"), dict):
+            session = doc.get("session_id") if isinstance(doc.get("session_id"), str) else ""
+            self.events += gemini_models(stats["models"], session, self.project, now or datetime.now(timezone.utc))
+
+
+MAX_DOCUMENT = 64 << 20
+
+
+def gemini_models(models: dict, session: str, project: str, now: datetime) -> list[UsageEvent]:
+    out = []
+    for name, m in models.items():
+        t = m.get("tokens") if isinstance(m, dict) else None
+        if not isinstance(t, dict):
+            continue
+        prompt, cached, tool = _int(t.get("prompt")), _int(t.get("cached")), _int(t.get("tool"))
+        cand, thoughts = _int(t.get("candidates")), _int(t.get("thoughts"))
+        if not (prompt or cached or tool or cand or thoughts):
+            continue
+        # as nomira/sources/gemini.py counts a chat file's tokens: prompt includes cached, tool is extra input
+        tokens = TokenCounts(input=max(prompt - cached, 0) + tool, output=cand + thoughts, cache_read=cached,
+                             reasoning=thoughts, reported_input=prompt)
+        out.append(UsageEvent(source="gemini_cli", provider="google", model=name, occurred_at=now, session_id=session,
+                              project=project, tokens=tokens, request_id=f"{session}.{len(out)}" if session else None,
+                              aggregated=True))
+    return out
 
 
 def claude_result(doc: dict, init_model: str | None, project: str, now: datetime) -> list[UsageEvent]:

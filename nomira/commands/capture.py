@@ -86,6 +86,7 @@ def cmd_capture(args) -> int:
     tags = {**ci.tags(labels), **_tags(args)}
     cap = agents.Capture(codex_model=agents.codex_model(argv, os.environ), project=tags.get("project", ""))
     code = run_teed(argv, cap.feed)
+    cap.finish()
     try:
         result = record(args, cap, tags, labels)
     except UserError as exc:  # the run happened: its status stands, the recording problem is said
@@ -109,7 +110,7 @@ def record(args, cap, tags: dict, labels: dict) -> dict:
                "models": sorted({e.model for e in cap.events})}
     if not cap.events:
         print("nomira: capture: no usage found in the command's output (read: claude -p --output-format "
-              "json|stream-json, codex exec --json); nothing recorded", file=sys.stderr)
+              "json|stream-json, codex exec --json, gemini --output-format json); nothing recorded", file=sys.stderr)
         return summary
     pricer = Pricer(resolved())
     regime = regime_of({e.source for e in cap.events}, None if args.regime == "auto" else args.regime)
