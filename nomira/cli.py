@@ -118,7 +118,7 @@ COMMANDS = {
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
     "capture": ("capture", "run a headless agent (claude -p, codex exec --json, gemini -p -o json), pass its "
-                "output through, record its usage", "nomira capture --remote https://nomira.example.com -- codex exec --json 'fix it'"),
+                "output through, record its usage", "nomira capture --db ci.db -- codex exec --json 'fix it'"),
     "mcp": ("mcp", "Model Context Protocol server on stdio: read-only usage, sessions, advice and limits tools",
             "nomira mcp --path ~/.claude/projects"),
     "budget": ("budget", "budgets per developer, project, tenant or tag; alerts at 50/80/100% to a webhook",
