@@ -4,6 +4,10 @@ The command's stdout is copied to ours as it arrives (chunk by chunk, byte for b
 line by line for usage (nomira/capture/agents.py); its stdin and stderr are its own, untouched.
 Usage-only events go to the store (--db) or through the spool to a collector (--remote), via the
 same ledger and validation as `nomira ship`. The exit status is the command's (128+N for a signal).
+
+Meant for CI and other ephemeral machines: the agents also keep their own transcript of the run
+(Claude Code unless --no-session-persistence, Codex's rollout), and `nomira ship` of that same
+machine's logs would count the run a second time under another identity.
 """
 from __future__ import annotations
 
