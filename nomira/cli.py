@@ -46,7 +46,7 @@ class Failure(UserError):
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
     "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "spool", "sources", "clients"),
-    "input": (*REPORTS, "ship", "export"),
+    "input": (*REPORTS, "ship", "export", "mcp"),
     "terminal": (*REPORTS, "sources", "clients"),
 }
 OPTION_DEFAULTS = {"json": {"json": False},
@@ -121,6 +121,12 @@ COMMANDS = {
                 "nomira gateway --port 8788 --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
+    "capture": ("capture", "run a headless agent (claude -p, codex exec --json, gemini -p -o json), pass its "
+                "output through, record its usage", "nomira capture --db ci.db -- codex exec --json 'fix it'"),
+    "mcp": ("mcp", "Model Context Protocol server on stdio: read-only usage, sessions, advice and limits tools",
+            "nomira mcp --path ~/.claude/projects"),
+    "budget": ("budget", "budgets per developer, project, tenant or tag; alerts at 50/80/100% to a webhook",
+               "nomira budget set shop-monthly --project shop --usd 500 && nomira budget check"),
     "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
                   "nomira reconcile import anthropic-costs.csv && nomira reconcile"),
     "sources": ("sources", "every agent Nomira reads: where it looked, files, sessions, calls, what it cannot read",
@@ -439,6 +445,8 @@ def _label_values(argv: list[str]) -> list[str]:
     out = []
     i = 0
     while i < len(argv):
+        if argv[i] == "--":  # what follows is another program's command line (capture)
+            return out + argv[i:]
         if argv[i] in LABEL_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") \
                 and not argv[i + 1].startswith("--"):
             out.append(f"{argv[i]}={argv[i + 1]}")

@@ -68,6 +68,9 @@ def cmd_optimize(args) -> int:
             table(["Session", "Project", money], [[short_id(s["session_id"]), s["project"], usd(s["cost_usd"])]
                                                    for s in result["top_sessions"][:top]], "llr", style=run.style)]
     out += ["", run.style.dim(fill(f"({SCOPE})", run.style))]
+    if result["unpriced_calls"]:
+        out.append(run.style.warn(fill(f"! {result['unpriced_calls']} unpriced calls are not attributed (no rate "
+                                       "for a token type they use; `nomira report` lists why)", run.style)))
     if advice:
         out += ["", run.style.bold("Recommendations")]
         out += [fill(a, run.style, initial_indent="- ", subsequent_indent="  ") for a in advice]

@@ -12,11 +12,12 @@ def efficiency_rows(groups: dict[object, Tally], label) -> list[dict]:
         cost = t.total_usd
         rows.append({
             "name": label(key), "calls": t.calls, "cost_usd": cost,
-            "usd_per_call": cost / t.calls if t.calls else 0.0,
+            "usd_per_call": cost / t.priced_calls if t.priced_calls else 0.0,  # unpriced calls are not $0 calls
             "usd_per_1k_output": cost / t.tokens[1] * 1000 if t.tokens[1] else None,
             # share of prompt tokens served from the cache (higher is cheaper)
             "cache_reuse": t.tokens[2] / prompt if prompt else 0.0,
             "unpriced_calls": t.unpriced_calls,
+            "unpriced_reasons": dict(sorted(t.unpriced_reasons.items())),
         })
     rows.sort(key=lambda r: (-r["cost_usd"], str(r["name"])))
     return rows

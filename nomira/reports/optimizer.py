@@ -25,8 +25,10 @@ def attribute(priced: Iterable[tuple[UsageEvent, Cost | None]],
         lambda: [0, 0.0])})
     sessions: dict[tuple, float] = defaultdict(float)
     total = side = 0.0
+    unpriced = 0
     for event, cost in priced:
         if cost is None:
+            unpriced += 1  # not attributed, and said (never a $0 share)
             continue
         usd = cost.total_usd
         total += usd
@@ -63,7 +65,7 @@ def attribute(priced: Iterable[tuple[UsageEvent, Cost | None]],
     top_sessions = sorted(({"session_id": s, "project": p, "cost_usd": c} for (s, p), c in sessions.items()),
                           key=lambda r: -r["cost_usd"])
     return {"total_cost_usd": total, "sidechain_cost_usd": side, "tools": tool_rows, "files": file_rows,
-            "top_sessions": top_sessions}
+            "top_sessions": top_sessions, "unpriced_calls": unpriced}
 
 
 def _label(tool: str) -> str:
