@@ -111,7 +111,7 @@ def test_compare_by_project_headline(run_json):
     assert rows["shop"]["cost_usd"] == pytest.approx(shop)
     assert rows["shop"]["calls"] == 5 + 3  # 5 Claude calls (one unpriced) + 3 Codex calls
     assert rows["billing"]["cost_usd"] == pytest.approx(CX_FALLBACK)
-    assert r["headline"].startswith(f"project shop cost {shop / CX_FALLBACK:.1f}x project billing")
+    assert r["headline"].startswith(f"project shop spent {shop / CX_FALLBACK:.1f}× more than project billing")
 
 
 def test_one_label_per_cwd_across_agents_and_in_shipped_events(run_json, tmp_path):

@@ -18,9 +18,11 @@ from nomira import rollups, store, wire
 from nomira.collector import auth, costsplit, csvout, filters, pages, queries, reconcile_page
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.exchange import parse_export
+from nomira.reports import compare
 from nomira.reports.aggregate import REGIME_LABELS
 from nomira.wire import SchemaError, assert_no_content
 
+COMPARE_COLUMNS = ("sessions", "projects", "usd_per_1k_output")
 PLAN_USD = 200.0  # default subscription price per developer and month (Claude Max 20x), for "value vs plan"
 
 
@@ -337,18 +339,18 @@ class App:
 
     def compare_data(self, req: Request) -> tuple[dict, dict]:
         ctx = self.ctx(req)
-        rows = queries.by(self.db, "developer", ctx["scope"])
-        priced = [r for r in rows if r["cost_usd"] > 0]
-        headline = None
-        if len(priced) >= 2:
-            top, low = priced[0], priced[-1]
-            headline = (f"{top['name']} cost {top['cost_usd'] / low['cost_usd']:.1f}x {low['name']} "
-                        f"({pages.money(top['cost_usd'])} vs {pages.money(low['cost_usd'])}); cache reuse "
-                        f"{pages.pct(top['cache_reuse'])} vs {pages.pct(low['cache_reuse'])}")
+        db, scope = self.db, ctx["scope"]
+        rows = queries.by(db, "developer", scope)
+        if rows:
+            sessions = queries.sessions(db, "developer", scope)
+            projects = queries.spread(db, "developer", "project", scope)
+            for r in rows:
+                r.update(sessions=sessions.get(r["name"], 0), projects=projects.get(r["name"], 0),
+                         usd_per_1k_output=compare.usd_per_1k_output(r["cost_usd"], r["output"]))
         d = {"period": ctx["period"], "tenant": ctx["tenant"], "filters": ctx["filters"].params(True), "rows": rows,
-             "headline": headline}
+             "headline": compare.headline(rows)}
         if not rows:
-            d["nearest_day"] = queries.nearest_day(self.db, ctx["scope"])
+            d["nearest_day"] = queries.nearest_day(db, scope)
         return d, ctx
 
     def compare(self, req: Request, json: str | None = None) -> Response:
@@ -364,9 +366,9 @@ class App:
         name = req.query.get("table") or next(iter(tables))
         if name not in tables:
             raise HTTPError(400, f"table must be one of {', '.join(tables)}", "table")
-        first, rows = tables[name]
+        first, rows, *columns = tables[name]
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{filename}-{name}")[:120]
-        return Response(csvout.table(first, rows), content_type="text/csv; charset=utf-8",
+        return Response(csvout.table(first, rows, *columns), content_type="text/csv; charset=utf-8",
                         headers=[("Content-Disposition", f'attachment; filename="{safe}.csv"')])
 
     def dashboard_csv(self, req: Request) -> Response:
@@ -391,7 +393,8 @@ class App:
 
     def compare_csv(self, req: Request) -> Response:
         d, _ = self.compare_data(req)
-        return self._csv(req, {"developer": ("developer", d["rows"])}, "nomira-developers")
+        return self._csv(req, {"developer": ("developer", d["rows"], csvout.COLUMNS + COMPARE_COLUMNS)},
+                         "nomira-developers")
 
     # --- login and import ---
 

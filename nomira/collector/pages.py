@@ -378,15 +378,23 @@ def compare(d: dict, ctx: dict) -> str:
                   + filter_form(ctx, "/compare/developers", fixed="developer"))
     if not d["rows"]:
         return layout("Developers", Markup(head + empty_state(d, ctx, "/compare/developers")), ctx)
+    per_k = lambda r: money(r["usd_per_1k_output"]) if r["usd_per_1k_output"] is not None else "—"  # noqa: E731
     rows = [Markup(f'<tr><th scope="row"><a href="/developer/{esc(segment(r["name"]))}'
-                   f'{esc(_qs(ctx, developer=None))}">{esc(r["name"])}</a></th><td class="opt">{r["calls"]:,}</td>'
-                   f'<td>{esc(cost_text(r))}</td><td class="opt">{esc(money(r["usd_per_call"]))}</td>'
+                   f'{esc(_qs(ctx, developer=None))}">{esc(r["name"])}</a></th>'
+                   f'<td class="opt">{r["sessions"]:,}</td><td class="opt">{r["projects"]:,}</td>'
+                   f'<td class="opt">{r["calls"]:,}</td><td>{esc(cost_text(r))}</td>'
+                   f'<td class="opt">{esc(money(r["usd_per_call"]))}</td><td>{esc(per_k(r))}</td>'
                    f'<td class="opt">{esc(pct(r["cache_reuse"]))}</td></tr>') for r in d["rows"]]
+    cols = [("Developer", ""), ("Sessions", "opt"), ("Projects", "opt"), ("Calls", "opt"), ("Cost", ""),
+            ("$/call", "opt"), ("$/1k output", ""), ("Cache reuse", "opt")]
     body = Markup(
-        head + (f'<p class="headline">{esc(d["headline"])}</p>' if d["headline"] else "")
-        + '<section><div class="scroll"><table><thead><tr><th scope="col">Developer</th>'
-        '<th scope="col" class="opt">Calls</th><th scope="col">Cost</th><th scope="col" class="opt">$/call</th>'
-        '<th scope="col" class="opt">Cache reuse</th></tr></thead><tbody>' + join(rows) + "</tbody></table></div>"
+        head + (f'<p class="headline">{esc(d["headline"])}</p>' if d["headline"] else
+                '<p class="note">A headline compares developers once two or more have priced usage here.</p>')
+        + '<section><div class="scroll"><table><thead><tr>'
+        + join(Markup(f'<th scope="col" class="{c}">{esc(n)}</th>') for n, c in cols)
+        + "</tr></thead><tbody>" + join(rows) + "</tbody></table></div>"
+        + '<p class="note">$/1k output: cost per thousand output tokens (lower is more efficient); cache reuse: '
+        "share of prompt tokens served from the cache (higher is cheaper).</p>"
         + csv_link(f"/compare/developers.csv{_qs(ctx)}") + "</section>")
     return layout("Developers", body, ctx)
 

@@ -13,7 +13,7 @@ def efficiency_rows(groups: dict[object, Tally], label) -> list[dict]:
         rows.append({
             "name": label(key), "calls": t.calls, "cost_usd": cost,
             "usd_per_call": cost / t.calls if t.calls else 0.0,
-            "usd_per_1k_output": cost / t.tokens[1] * 1000 if t.tokens[1] else None,
+            "usd_per_1k_output": usd_per_1k_output(cost, t.tokens[1]),
             # share of prompt tokens served from the cache (higher is cheaper)
             "cache_reuse": t.tokens[2] / prompt if prompt else 0.0,
             "unpriced_calls": t.unpriced_calls,
@@ -22,11 +22,22 @@ def efficiency_rows(groups: dict[object, Tally], label) -> list[dict]:
     return rows
 
 
-def headline(rows: list[dict], noun: str) -> str | None:
-    """One line: how the most expensive compares with the cheapest (non-zero) one."""
-    priced = [r for r in rows if r["cost_usd"] > 0]
+def usd_per_1k_output(cost: float, output: int) -> float | None:
+    return cost / output * 1000 if output else None
+
+
+def headline(rows: list[dict], noun: str = "") -> str | None:
+    """One line, when two or more spent anything: how the costliest compares with the cheapest,
+    and who paid the most per unit of output (rows carry name, cost_usd, usd_per_1k_output)."""
+    priced = sorted((r for r in rows if r["cost_usd"] > 0), key=lambda r: (-r["cost_usd"], str(r["name"])))
     if len(priced) < 2:
         return None
     top, low = priced[0], priced[-1]
-    return (f"{noun} {top['name']} cost {top['cost_usd'] / low['cost_usd']:.1f}x {noun} {low['name']} "
+    who = (lambda r: f"{noun} {r['name']}") if noun else (lambda r: str(r["name"]))
+    line = (f"{who(top)} spent {top['cost_usd'] / low['cost_usd']:.1f}× more than {who(low)} "
             f"({usd(top['cost_usd'])} vs {usd(low['cost_usd'])})")
+    per = [r for r in priced if r.get("usd_per_1k_output") is not None]
+    if len(per) >= 2:
+        worst = max(per, key=lambda r: (r["usd_per_1k_output"], str(r["name"])))
+        line += f"; least efficient per output: {who(worst)} ({usd(worst['usd_per_1k_output'])}/1k output)"
+    return line
