@@ -16,7 +16,9 @@ import traceback
 
 from nomira import rollups, store, wire
 from nomira.collector import auth, costsplit, csvout, filters, pages, queries, reconcile_page
+from nomira.collector.local import LocalHistory
 from nomira.collector.http import HTTPError, Request, Response, path_part
+from nomira.collector.queries import Scope
 from nomira.exchange import parse_export
 from nomira.reports import compare
 from nomira.reports.aggregate import REGIME_LABELS
@@ -41,8 +43,8 @@ class Metrics:
 
 
 class App:
-    def __init__(self, db_path, config: auth.Config):
-        self.db_path, self.config = db_path, config
+    def __init__(self, db_path, config: auth.Config, history: LocalHistory | None = None):
+        self.db_path, self.config, self.history = db_path, config, history
         self.local = threading.local()
         self.metrics = Metrics()
         db = store.open_db(db_path)  # migrate once, up front
@@ -219,7 +221,7 @@ class App:
         if not viewer.admin and not viewer.tenant:
             raise HTTPError(401, "login required")  # a tenant viewer is always scoped to a tenant
         f = filters.parse(req.query, viewer.admin, viewer.tenant)
-        ctx = {"viewer": viewer, "filters": f, "period": f.period, "tenant": f.tenant, "scope": f.scope(),
+        ctx = {"viewer": viewer, "filters": f, "path": req.path, "period": f.period, "tenant": f.tenant, "scope": f.scope(),
                "since": f.start.isoformat() if f.start else None,
                "login_used": viewer.session is not None,
                "csrf": auth.csrf_token(self.keys, auth.csrf_basis(req, viewer)), "reconcile": True}
@@ -291,6 +293,7 @@ class App:
              "filters": f.params(True), "value_label": label, "kpis": kpis, "totals": total,
              "projects": queries.by(db, "project", scope), "developers": developers,
              "models": queries.by(db, "model", scope), "plan": plan, **trend}
+        d["project_paths"] = self.shown_paths(r["name"] for r in d["projects"])
         if not total["calls"]:
             d["nearest_day"] = queries.nearest_day(db, scope)
         return d
@@ -310,19 +313,52 @@ class App:
         ctx = self.ctx(req)
         name = path_part(name)
         db = self.db
-        scope = ctx["scope"].plus(**{kind: name})
+        team = ctx["scope"]
+        scope = team.plus(**{kind: name})
         ctx["scope"] = scope
         other = "project" if kind == "developer" else "developer"
         total = queries.totals(db, scope)
         if not total["calls"] and queries.span(db, queries.Scope(scope.tenant, eq=((kind, name),)))[0] is None:
             raise HTTPError(404, f"no usage for {kind} {name!r} in this view")
+        team_cost = queries.totals(db, Scope(team.tenant, team.since, team.until,
+                                             tuple((k, v) for k, v in team.eq if k != kind)))["cost_usd"]
+        kpis = {"value_usd": total["cost_usd"], "share_of_team": total["cost_usd"] / team_cost if team_cost else None,
+                "usd_per_1k_output": compare.usd_per_1k_output(total["cost_usd"], total["output"]),
+                "cache_reuse": total["cache_reuse"], "calls": total["calls"],
+                "sessions": queries.sessions(db, kind, scope).get(name, 0) if total["calls"] else 0}
+        if kind == "project":
+            side = queries.sidechain_cost(db, scope) if total["calls"] else 0.0
+            kpis["subagent_share"] = side / total["cost_usd"] if total["cost_usd"] else None
         d = {"kind": kind, "name": name, "period": ctx["period"], "tenant": ctx["tenant"],
-             "filters": ctx["filters"].params(True), "totals": total, "value_label": "Cost",
+             "filters": ctx["filters"].params(True), "totals": total, "value_label": "Cost", "kpis": kpis,
              "breakdown": queries.by(db, other, scope), "models": queries.by(db, "model", scope),
-             **self.trend(ctx, scope)}
+             **self.trend(ctx, scope), **self.local_parts(kind, name)}
+        d["project_paths"] = self.shown_paths([name] if kind == "project" else [r["name"] for r in d["breakdown"]])
         if not total["calls"]:
             d["nearest_day"] = queries.nearest_day(db, scope)
         return d, ctx
+
+    def shown_paths(self, labels) -> dict[str, str]:
+        """Full paths of the project labels a page shows, where this machine knows them."""
+        if self.history is None:
+            return {}
+        known = self.history.project_paths()
+        return {n: known[n] for n in labels if n in known}
+
+    def local_parts(self, kind: str, name: str) -> dict:
+        """Paths and the optimizer, from this machine's transcripts only (never the store)."""
+        if self.history is None:
+            return {"local": False, "optimizer": None,
+                    "local_note": "The optimizer (attributed cost by tool and file) runs where the transcripts are: "
+                                  "this collector serves a team, so it has none. Run `nomira optimize` on the "
+                                  "developer's machine, or `nomira serve` there."}
+        if kind == "project":
+            result, note = self.history.optimizer(project=name), f"No transcripts for project {name} on this machine."
+        else:
+            result = self.history.optimizer(developer=name)
+            note = (f"{name} is not this machine's user ({self.history.user}): their transcripts are on their machine."
+                    if name != self.history.user else "No Claude Code or Codex transcripts on this machine.")
+        return {"local": True, "optimizer": result, "local_note": "" if result else note}
 
     def _detail(self, req: Request, kind: str, name: str, as_json) -> Response:
         d, ctx = self._detail_data(req, kind, name)

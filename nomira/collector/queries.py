@@ -313,6 +313,13 @@ def sessions(db: sqlite3.Connection, dim: str, scope: Scope) -> dict[str, int]:
     return _memo(db, ("sessions", sql, tuple(params)), lambda: dict(db.execute(sql, params).fetchall()))
 
 
+def sidechain_cost(db: sqlite3.Connection, scope: Scope) -> float:
+    """Cost of sub-agent (sidechain) calls in scope."""
+    where, params = _where(scope, None)
+    sql = f"SELECT TOTAL(cost_usd) FROM events{where}{' AND' if where else ' WHERE'} is_sidechain = 1"
+    return _memo(db, ("sidechain", sql, tuple(params)), lambda: db.execute(sql, params).fetchone()[0] or 0.0)
+
+
 def spread(db: sqlite3.Connection, dim: str, other: str, scope: Scope) -> dict[str, int]:
     """How many distinct `other` values (projects, developers) each `dim` value has in scope."""
     out: dict[str, int] = {}

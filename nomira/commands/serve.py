@@ -280,10 +280,15 @@ def startup_warnings(config) -> list[str]:
     return warnings
 
 
-def make_app(db_path, host: str, allowed_hosts=(), behind_proxy: bool = False):
+def make_app(db_path, host: str, allowed_hosts=(), behind_proxy: bool = False, local=None):
+    """`local`: a LocalHistory, or True for this machine's own when the collector serves only it."""
     from nomira.collector.app import App
     from nomira.collector.auth import Config
-    return App(db_path, Config.from_env(host, allowed_hosts=allowed_hosts, behind_proxy=behind_proxy))
+    from nomira.collector.local import LocalHistory
+    config = Config.from_env(host, allowed_hosts=allowed_hosts, behind_proxy=behind_proxy)
+    if local is True:
+        local = LocalHistory() if config.local_only and not behind_proxy else None
+    return App(db_path, config, local or None)
 
 
 def make_collector_server(host: str, port: int, app, workers: int = WORKERS) -> CollectorServer:
@@ -299,7 +304,7 @@ def cmd_serve(args) -> int:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     db_path = args.db or paths.default_db()
-    app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy)
+    app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy, local=True)
     gc_enable()
     try:
         httpd = make_collector_server(args.host, args.port, app, args.workers)
