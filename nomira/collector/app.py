@@ -221,7 +221,8 @@ class App:
         if not viewer.admin and not viewer.tenant:
             raise HTTPError(401, "login required")  # a tenant viewer is always scoped to a tenant
         f = filters.parse(req.query, viewer.admin, viewer.tenant)
-        ctx = {"viewer": viewer, "filters": f, "path": req.path, "period": f.period, "tenant": f.tenant, "scope": f.scope(),
+        ctx = {"viewer": viewer, "filters": f, "path": req.path, "period": f.period, "tenant": f.tenant,
+               "scope": f.scope(),
                "since": f.start.isoformat() if f.start else None,
                "login_used": viewer.session is not None,
                "csrf": auth.csrf_token(self.keys, auth.csrf_basis(req, viewer)), "reconcile": True}
@@ -332,7 +333,7 @@ class App:
         d = {"kind": kind, "name": name, "period": ctx["period"], "tenant": ctx["tenant"],
              "filters": ctx["filters"].params(True), "totals": total, "value_label": "Cost", "kpis": kpis,
              "breakdown": queries.by(db, other, scope), "models": queries.by(db, "model", scope),
-             **self.trend(ctx, scope), **self.local_parts(kind, name)}
+             **self.trend(ctx, scope), **self.local_parts(kind, name, scope)}
         d["project_paths"] = self.shown_paths([name] if kind == "project" else [r["name"] for r in d["breakdown"]])
         if not total["calls"]:
             d["nearest_day"] = queries.nearest_day(db, scope)
@@ -345,7 +346,7 @@ class App:
         known = self.history.project_paths()
         return {n: known[n] for n in labels if n in known}
 
-    def local_parts(self, kind: str, name: str) -> dict:
+    def local_parts(self, kind: str, name: str, scope: Scope) -> dict:
         """Paths and the optimizer, from this machine's transcripts only (never the store)."""
         if self.history is None:
             return {"local": False, "optimizer": None,
@@ -353,11 +354,13 @@ class App:
                                   "this collector serves a team, so it has none. Run `nomira optimize` on the "
                                   "developer's machine, or `nomira serve` there."}
         if kind == "project":
-            result, note = self.history.optimizer(project=name), f"No transcripts for project {name} on this machine."
+            result = self.history.optimizer(project=name, since=scope.since, until=scope.until)
+            note = f"No transcripts for project {name} on this machine in this period."
         else:
-            result = self.history.optimizer(developer=name)
+            result = self.history.optimizer(developer=name, since=scope.since, until=scope.until)
             note = (f"{name} is not this machine's user ({self.history.user}): their transcripts are on their machine."
-                    if name != self.history.user else "No Claude Code or Codex transcripts on this machine.")
+                    if name != self.history.user else
+                    "No Claude Code or Codex transcripts on this machine in this period.")
         return {"local": True, "optimizer": result, "local_note": "" if result else note}
 
     def _detail(self, req: Request, kind: str, name: str, as_json) -> Response:

@@ -58,13 +58,17 @@ class LocalHistory:
         """Project label -> the full working directory it stands for, on this machine."""
         return self._load()["paths"]
 
-    def optimizer(self, project: str | None = None, developer: str | None = None) -> dict | None:
+    def optimizer(self, project: str | None = None, developer: str | None = None, since: str | None = None,
+                  until: str | None = None) -> dict | None:
         """The optimizer's result for one project (or all of this machine's usage), None when this
-        machine has no transcripts for it, or for a developer who is not this machine's user."""
+        machine has no transcripts for it, or for a developer who is not this machine's user. Days
+        are UTC, as the store's."""
         if developer is not None and developer != self.user:
             return None
         data = self._load()
-        priced = [(e, c) for e, c in data["priced"] if project is None or e.project == project]
+        priced = [(e, c) for e, c in data["priced"] if (project is None or e.project == project)
+                  and (since is None or e.occurred_at.date().isoformat() >= since)
+                  and (until is None or e.occurred_at.date().isoformat() <= until)]
         if not priced:
             return None
         result = optimizer.attribute(priced, data["uses"], data["sizes"])

@@ -346,7 +346,8 @@ def dashboard(d: dict, ctx: dict) -> str:
              kpi("Developers", str(k["developers"])), kpi("Calls", f"{k['calls']:,}")]
     rec = d.get("reconcile")
     if rec and rec["billed_days"]:
-        kpis.append(kpi("Billed (reconciled)", money(rec["billed_usd"]), f"imported bills, {rec['billed_days']} day(s)"))
+        kpis.append(kpi("Billed (reconciled)", money(rec["billed_usd"]),
+                        f"imported bills, {rec['billed_days']} day(s)"))
     proj_link = lambda n: f"/project/{segment(n)}{_qs(ctx, project=None)}"  # noqa: E731
     dev_link = lambda n: f"/developer/{segment(n)}{_qs(ctx, developer=None)}"  # noqa: E731
     csv = lambda table: f"/index.csv{_qs(ctx, table=table)}"  # noqa: E731
@@ -444,8 +445,9 @@ def optimizer_sections(d: dict) -> Markup:
                       + join(Markup(f'<th scope="col" class="{c}">{esc(n)}</th>') for n, c in cols)
                       + "</tr></thead><tbody>" + join(rows) + "</tbody></table></div>")
     return Markup(
-        '<section><h2>Where the money went, by tool</h2><p class="note">From this machine\'s transcripts, read '
-        "now and never stored: each call's cost attributed by what put its tokens into the context (a Read's "
+        '<section><h2>Where the money went, by tool</h2><p class="note">From this machine\'s transcripts in this '
+        "period (other filters do not apply), read now and never stored: each call's cost attributed by what put "
+        "its tokens into the context (a Read's "
         f"share of the following calls' prompts; sub-agent calls to the Task that spawned them). Total "
         f"{esc(money(total))}.</p>"
         + table([("Tool", ""), ("Calls", "opt"), ("Uses", "opt"), ("Cost", ""), ("Share", "")], tools)

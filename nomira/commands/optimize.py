@@ -30,7 +30,8 @@ def cmd_optimize(args) -> int:
         events = [e for e in events if e.project == args.project]
         if not events and known:
             shown = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
-            raise UserError(f"--project {args.project}: no Claude Code or Codex usage under that label; projects: {shown}")
+            raise UserError(f"--project {args.project}: no Claude Code or Codex usage under that label; "
+                            f"projects: {shown}")
     if not events:
         run.no_usage(what="Claude Code or Codex usage (optimize reads those two)")
         return 0

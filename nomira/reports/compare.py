@@ -34,10 +34,15 @@ def headline(rows: list[dict], noun: str = "") -> str | None:
         return None
     top, low = priced[0], priced[-1]
     who = (lambda r: f"{noun} {r['name']}") if noun else (lambda r: str(r["name"]))
-    line = (f"{who(top)} spent {top['cost_usd'] / low['cost_usd']:.1f}× more than {who(low)} "
-            f"({usd(top['cost_usd'])} vs {usd(low['cost_usd'])})")
-    per = [r for r in priced if r.get("usd_per_1k_output") is not None]
-    if len(per) >= 2:
-        worst = max(per, key=lambda r: (r["usd_per_1k_output"], str(r["name"])))
+    ratio = top["cost_usd"] / low["cost_usd"]
+    if f"{ratio:.1f}" == "1.0":
+        line = f"{who(top)} and {who(low)} spent about the same ({usd(top['cost_usd'])} vs {usd(low['cost_usd'])})"
+    else:
+        line = (f"{who(top)} spent {ratio:.1f}× more than {who(low)} "
+                f"({usd(top['cost_usd'])} vs {usd(low['cost_usd'])})")
+    per = sorted((r for r in priced if r.get("usd_per_1k_output") is not None),
+                 key=lambda r: (-r["usd_per_1k_output"], str(r["name"])))
+    if len(per) >= 2 and usd(per[0]["usd_per_1k_output"]) != usd(per[-1]["usd_per_1k_output"]):
+        worst = per[0]
         line += f"; least efficient per output: {who(worst)} ({usd(worst['usd_per_1k_output'])}/1k output)"
     return line
