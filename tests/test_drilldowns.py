@@ -57,6 +57,19 @@ def test_local_collector_shows_paths_and_the_optimizer_from_this_machine_only(tm
     assert "/home/ana" not in dump and "/src/big.py" not in dump
 
 
+def test_a_tenant_viewer_never_sees_the_machine_owners_paths(tmp_path):
+    from types import SimpleNamespace
+
+    from nomira.collector.queries import Scope
+    app = make_app(shipped(tmp_path), "127.0.0.1", local=LocalHistory(HISTORY, user="ana"))
+    ctx = {"viewer": SimpleNamespace(admin=False, tenant="acme"), "scope": Scope("acme")}
+    assert app.shown_paths(ctx, ["ctx"]) == {}
+    parts = app.local_parts(ctx, "project", "ctx")
+    assert parts["optimizer"] is None and "shown to its owner only" in parts["local_note"]
+    ctx["viewer"] = SimpleNamespace(admin=True, tenant=None)
+    assert app.shown_paths(ctx, ["ctx"]) == {"ctx": "/home/ana/src/ctx"}
+
+
 def test_team_collector_says_where_the_optimizer_runs_and_shows_no_path(tmp_path):
     app = make_app(shipped(tmp_path), "127.0.0.1")
     page = get(app, "/project/ctx?period=all")[1]

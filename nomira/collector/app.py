@@ -294,7 +294,7 @@ class App:
              "filters": f.params(True), "value_label": label, "kpis": kpis, "totals": total,
              "projects": queries.by(db, "project", scope), "developers": developers,
              "models": queries.by(db, "model", scope), "plan": plan, **trend}
-        d["project_paths"] = self.shown_paths(r["name"] for r in d["projects"])
+        d["project_paths"] = self.shown_paths(ctx, (r["name"] for r in d["projects"]))
         if not total["calls"]:
             d["nearest_day"] = queries.nearest_day(db, scope)
         return d
@@ -333,22 +333,30 @@ class App:
         d = {"kind": kind, "name": name, "period": ctx["period"], "tenant": ctx["tenant"],
              "filters": ctx["filters"].params(True), "totals": total, "value_label": "Cost", "kpis": kpis,
              "breakdown": queries.by(db, other, scope), "models": queries.by(db, "model", scope),
-             **self.trend(ctx, scope), **self.local_parts(kind, name, scope)}
-        d["project_paths"] = self.shown_paths([name] if kind == "project" else [r["name"] for r in d["breakdown"]])
+             **self.trend(ctx, scope), **self.local_parts(ctx, kind, name)}
+        d["project_paths"] = self.shown_paths(ctx, [name] if kind == "project" else [r["name"] for r in d["breakdown"]])
         if not total["calls"]:
             d["nearest_day"] = queries.nearest_day(db, scope)
         return d, ctx
 
-    def shown_paths(self, labels) -> dict[str, str]:
+    def mine(self, ctx: dict) -> LocalHistory | None:
+        """This machine's history, for its owner (an admin) only: a tenant viewer never sees its paths."""
+        return self.history if ctx["viewer"].admin else None
+
+    def shown_paths(self, ctx: dict, labels) -> dict[str, str]:
         """Full paths of the project labels a page shows, where this machine knows them."""
-        if self.history is None:
+        if self.mine(ctx) is None:
             return {}
         known = self.history.project_paths()
         return {n: known[n] for n in labels if n in known}
 
-    def local_parts(self, kind: str, name: str, scope: Scope) -> dict:
-        """Paths and the optimizer, from this machine's transcripts only (never the store)."""
-        if self.history is None:
+    def local_parts(self, ctx: dict, kind: str, name: str) -> dict:
+        """The optimizer, from this machine's transcripts only (never the store)."""
+        scope = ctx["scope"]
+        if self.history is not None and self.mine(ctx) is None:
+            return {"local": False, "optimizer": None,
+                    "local_note": "The optimizer reads this machine's transcripts: it is shown to its owner only."}
+        if self.mine(ctx) is None:
             return {"local": False, "optimizer": None,
                     "local_note": "The optimizer (attributed cost by tool and file) runs where the transcripts are: "
                                   "this collector serves a team, so it has none. Run `nomira optimize` on the "

@@ -176,8 +176,8 @@ def recommendations(result: dict, waste: dict) -> list[str]:
     rb = waste["cache_rebuilds"]
     if rb["count"] and rb["share_of_cost"] >= 0.05:
         out.append(f"{rb['count']} cache rebuilds after idle gaps cost ${rb['cache_write_usd']:.2f} "
-                   f"({rb['share_of_cost']:.0%} of the total): finish or /compact a session before a break, "
-                   f"or use the 1-hour cache for long pauses.")
+                   f"({rb['share_of_cost']:.0%} of the total): finishing or /compacting a session before a break, "
+                   f"or the 1-hour cache for long pauses, would save most of that ${rb['cache_write_usd']:.2f}.")
     if total and result["sidechain_cost_usd"] / total >= 0.25:
         out.append(f"Sub-agents cost ${result['sidechain_cost_usd']:.2f} "
                    f"({result['sidechain_cost_usd'] / total:.0%}): give them narrower tasks or a cheaper model.")
