@@ -164,7 +164,8 @@ def test_every_page_fits_phone_and_desktop_in_chromium(tmp_path):
     project = "ctx"  # the optimizer fixture: file paths in tables, the widest rows
     pages = {"dashboard": "/?period=all", "today": "/?period=today", "developers": "/compare/developers?period=all",
              "developer": "/developer/ana?period=all", "project": f"/project/{quote(project, safe='')}?period=all",
-             "filtered": "/?period=all&source=codex", "import": "/import", "404": "/no/such/page"}
+             "filtered": "/?period=all&source=codex", "import": "/import", "404": "/no/such/page",
+             "tenant": "/compare/developers?period=all&tenant=acme"}
     OUTPUT.mkdir(exist_ok=True)
     browser = Browser(tmp_path / "profile")
     seen = {}
@@ -213,6 +214,7 @@ def test_every_page_fits_phone_and_desktop_in_chromium(tmp_path):
         assert "/src/big.py" in seen["project", width]["text"]
         assert "Where the money went, by tool" in seen["developer", width]["text"]
         assert "ana and bob spent about the same" in seen["developers", width]["text"]
+        assert "Viewing tenant acme switch to all tenants" in seen["tenant", width]["text"]
     for width in WIDTHS:  # fixtures are old: today explains itself instead of drawing nothing
         assert "No usage in today" in seen["today", width]["text"] or seen["today", width]["charts"]
     assert "Drop events.json here" in seen["import", 390]["text"]

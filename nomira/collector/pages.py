@@ -327,7 +327,7 @@ def empty_state(d: dict, ctx: dict, path: str) -> Markup:
                   "<p class=\"note\">Usage arrives when each developer ships it: "
                   "<code>nomira ship --remote URL --token KEY --watch</code> (the key from "
                   "<code>nomira tenant create NAME</code>), or upload a file from <code>nomira export</code> on "
-                  '<a href="/import">Import</a>.</p></section>')
+                  f'<a href="/import{esc(tenant_qs(ctx))}">Import</a>.</p></section>')
 
 
 # --- pages ---
