@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -32,19 +33,27 @@ class LocalHistory:
         with self._lock:
             if self._data is not None and time.monotonic() - self._at < self.ttl:
                 return self._data
+            from nomira import scancache
             from nomira.pricing.engine import Pricer
             from nomira.pricing.table import resolved
             from nomira.sources import collect, discover
             from nomira.sources.tool_calls import tool_uses
             try:
+                cache = scancache.ScanCache(scancache.default_path(self.env))
+            except (OSError, sqlite3.Error):  # no cache: every file is read, still right
+                cache = None
+            try:
                 found = discover(SOURCES, self.roots, self.env)
-                collected = collect(SOURCES, None, self.env, found=found)
+                collected = collect(SOURCES, None, self.env, cache=cache, found=found)
                 events = [e for e in collected.events if e.source in OPTIMIZED]
                 pricer = Pricer(resolved(self.env))
                 priced = [(e, pricer(e)) for e in events]
                 uses, sizes = tool_uses(found)
             except (OSError, ValueError):
                 priced, uses, sizes, collected = [], {}, {}, None
+            finally:
+                if cache is not None:
+                    cache.close()
             paths: dict[str, str] = {}
             for states in (collected.states.values() if collected else ()):
                 for st in states:

@@ -318,6 +318,10 @@ def cmd_serve(args) -> int:
         print("!" * 78 + f"\n{w}\n" + "!" * 78, file=sys.stderr)
     print(f"nomira: collector on http://{args.host}:{httpd.server_port}/ (store {db_path})", file=sys.stderr,
           flush=True)
+    if app.history is not None:  # read this machine's transcripts now, not on the first project page
+        print("nomira: serving this machine only: project pages include the optimizer from its transcripts",
+              file=sys.stderr, flush=True)
+        threading.Thread(target=app.history.project_paths, daemon=True).start()
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:
