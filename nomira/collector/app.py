@@ -323,16 +323,18 @@ class App:
             raise HTTPError(404, f"no usage for {kind} {name!r} in this view")
         team_cost = queries.totals(db, Scope(team.tenant, team.since, team.until,
                                              tuple((k, v) for k, v in team.eq if k != kind)))["cost_usd"]
+        breakdown = queries.by(db, other, scope)
+        devs = [r["name"] for r in breakdown] if kind == "project" else None  # seek their ranges, no scan
         kpis = {"value_usd": total["cost_usd"], "share_of_team": total["cost_usd"] / team_cost if team_cost else None,
                 "usd_per_1k_output": compare.usd_per_1k_output(total["cost_usd"], total["output"]),
                 "cache_reuse": total["cache_reuse"], "calls": total["calls"],
-                "sessions": queries.sessions(db, kind, scope).get(name, 0) if total["calls"] else 0}
+                "sessions": queries.sessions(db, kind, scope, devs).get(name, 0) if total["calls"] else 0}
         if kind == "project":
-            side = queries.sidechain_cost(db, scope) if total["calls"] else 0.0
+            side = queries.sidechain_cost(db, scope, devs) if total["calls"] else 0.0
             kpis["subagent_share"] = side / total["cost_usd"] if total["cost_usd"] else None
         d = {"kind": kind, "name": name, "period": ctx["period"], "tenant": ctx["tenant"],
              "filters": ctx["filters"].params(True), "totals": total, "value_label": "Cost", "kpis": kpis,
-             "breakdown": queries.by(db, other, scope), "models": queries.by(db, "model", scope),
+             "breakdown": breakdown, "models": queries.by(db, "model", scope),
              **self.trend(ctx, scope), **self.local_parts(ctx, kind, name)}
         d["project_paths"] = self.shown_paths(ctx, [name] if kind == "project" else [r["name"] for r in d["breakdown"]])
         if not total["calls"]:
