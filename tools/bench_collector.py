@@ -124,7 +124,10 @@ PAGES = ("/?period=today", "/?period=30d", "/?period=all", "/?period=all&tenant=
          "/?period=today&feature=search", "/?period=7d&source=codex", "/?period=30d&feature=search",
          "/?period=30d&tenant=team1&env=prod", "/?period=all&customer=acme",
          "/developer/dev7?period=30d&workflow=review", "/compare/developers?period=30d&env=ci",
-         "/index.csv?period=30d&table=developer&feature=billing")
+         "/index.csv?period=30d&table=developer&feature=billing",
+         # drill-downs (issue 25): sessions per developer or project, sub-agent share, share of the team
+         "/project/project-3?period=all", "/compare/developers?period=30d", "/developer/dev7?period=90d&tenant=team2",
+         "/compare/developers.csv?period=all")
 
 
 def bench_pages(app, paths=PAGES) -> int:

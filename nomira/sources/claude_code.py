@@ -446,3 +446,30 @@ def iter_tool_uses(path: Path) -> Iterator[tuple[str, str | None, str, str, str 
                 target = inp.get("file_path") or inp.get("notebook_path") or inp.get("path")
                 yield (msg["id"], _str(d.get("requestId")), str(block.get("id", "")),
                        str(block.get("name", "?")), target if isinstance(target, str) else None)
+
+
+RESULT_MARKERS = (b'"tool_result"',)
+
+
+def iter_tool_results(path: Path) -> Iterator[tuple[str, int]]:
+    """(tool_use id, characters of its result) for each tool result in a transcript: how much
+    each tool use put into the next call's context. For the local optimizer only."""
+    for line in LineScan(path, RESULT_MARKERS):
+        try:
+            content = json.loads(line)["message"]["content"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "tool_result" and isinstance(
+                    block.get("tool_use_id"), str):
+                yield block["tool_use_id"], _result_chars(block.get("content"))
+
+
+def _result_chars(content) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(len(b["text"]) for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return 0
