@@ -1,4 +1,5 @@
-"""Write site/brand/ (logo, favicon, palette.css, palette.json) from nomira/collector/brand.py.
+"""Write site/brand/ (logo, favicon, palette.css, palette.json) from nomira/collector/brand.py, and the
+inline palette and logo of self-contained pages (`/* brand:palette */`, `<!-- brand:logo -->` regions).
 
     python tools/gen_brand.py           # rewrite the files
     python tools/gen_brand.py --check   # exit 1, with a diff, when a file differs from brand.py
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +22,18 @@ if str(ROOT) not in sys.path:
 from nomira.collector import brand  # noqa: E402
 
 OUT = ROOT / "site" / "brand"
+# Self-contained pages carry the palette and the logo inline, between these markers.
+PAGES = [ROOT / "site" / "one-pager.html"]
+INLINE = re.compile(r"(/\* brand:palette \*/|<!-- brand:logo -->)(.*?)(/\* /brand:palette \*/|<!-- /brand:logo -->)", re.S)
+
+
+def inline(text: str) -> str:
+    """A page with its palette and logo regions rewritten from brand.py."""
+    def one(m: re.Match) -> str:
+        body = ("\n" + brand.site_css()) if m.group(1).startswith("/*") else \
+            brand.LOGO_SVG.replace("<svg ", '<svg class="logo" ', 1)
+        return m.group(1) + body + m.group(3)
+    return INLINE.sub(one, text)
 
 
 def write_or_check(path: Path, text: str, check: bool, tool: str) -> bool:
@@ -42,6 +56,8 @@ def write_or_check(path: Path, text: str, check: bool, tool: str) -> bool:
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = [write_or_check(OUT / name, text, check, "tools/gen_brand.py") for name, text in brand.files().items()]
+    stale += [write_or_check(page, inline(page.read_text()), check, "tools/gen_brand.py")
+              for page in PAGES if page.exists()]
     return 1 if check and any(stale) else 0
 
 

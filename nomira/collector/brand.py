@@ -79,7 +79,7 @@ def site_css() -> str:
 
 def data_url(svg: str) -> str:
     """An SVG as a data: URL, so a page needs no second request (and works from file://)."""
-    return "data:image/svg+xml," + quote(svg, safe=" :/=,#'\"()-.;")
+    return "data:image/svg+xml," + quote(svg, safe=" :/=,'\"()-.;")
 
 
 def palette_json() -> str:
