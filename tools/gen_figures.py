@@ -143,8 +143,7 @@ def figures() -> dict[str, str]:
         "price_providers": f"{len(providers):,}",
         "price_unverified": f"{unverified:,}",
         "price_date": table.generated,
-        "price_feed": table.feed_source.split(" ")[0] + (" " + table.feed_source.split(" ")[1]
-                                                          if " " in table.feed_source else ""),
+        "price_feed": " ".join(table.feed_source.split()[:2]),  # "litellm 1.110.2"
         "sources_read": str(len(SOURCE_CHOICES["all"])),
         "wire_fields": str(len(wire.TOP_FIELDS)),
         "wire_tags": str(len(wire.TAG_FIELDS)),
