@@ -95,7 +95,7 @@ def test_an_admin_inside_a_tenant_keeps_it_on_every_link_filter_and_export(tmp_p
         status, page = get(app, path)
         assert status == 200, path
         assert "Viewing tenant <b>acme</b>" in page, path
-        hrefs = re.findall(r'href="([^"]+)"', page)
+        hrefs = [h for h in re.findall(r'href="([^"]+)"', page) if not h.startswith("data:")]  # not the favicon
         switch = [h for h in hrefs if "tenant=" not in h and h not in ("#main",)]
         # the only link without the tenant is the chip's way back to all tenants (same page)
         assert len(switch) == 1 and switch[0].startswith(path.split("?")[0]), (path, switch)

@@ -36,6 +36,7 @@ def _site_copy(tmp_path: Path) -> Path:
     site.mkdir()
     for name in PAGES:
         shutil.copy(SITE / name, site / name)
+    shutil.copytree(SITE / "brand", site / "brand")  # the logo and favicon the pages load
     _pages, broken = build_docs.build(site / "docs")
     assert broken == []
     return site

@@ -20,10 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 OUT = ROOT / "site" / "docs"
+IMAGES: set[Path] = set()  # images the pages show, copied to OUT/img
 
 # The one palette of the docs, the landing page and the deck (tools/gen_site.py writes it into those).
-PALETTE = (":root{--ink:#1b2330;--muted:#5b6676;--line:#dfe3ea;--bg:#ffffff;--soft:#f5f7fa;--accent:#0f6e5c;"
-           "--accent2:#3b6fd8;--code:#f2f4f7;--term:#0f1720}")
+sys.path.insert(0, str(ROOT))
+from nomira.collector.brand import site_css  # noqa: E402 - the one palette (docs/BRAND.md)
+
+PALETTE = site_css().strip()
 CSS = PALETTE + """
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
@@ -111,7 +114,8 @@ class Renderer:
         self.line = 0
 
     # --- inline -----------------------------------------------------------------
-    TOKENS = re.compile(r"(`+)(.+?)\1|\[((?:`[^`]*`|[^\]])+)\]\(([^)\s]+)\)|<(https?://[^>\s]+)>")
+    TOKENS = re.compile(r"(`+)(.+?)\1|(?<!!)\[((?:`[^`]*`|[^\]])+)\]\(([^)\s]+)\)|<(https?://[^>\s]+)>"
+                        r"|!\[([^\]]*)\]\(([^)\s]+)\)")
 
     def inline(self, text: str) -> str:
         """Code spans, links and autolinks left to right; emphasis in the text between them."""
@@ -123,6 +127,13 @@ class Renderer:
                 out.append(f"<code>{html.escape(code, quote=False)}</code>")
             elif m.group(3):
                 out.append(f'<a href="{html.escape(self.href(m.group(4)))}">{self.inline(m.group(3))}</a>')
+            elif m.group(7):  # an image: copied next to the pages, under img/
+                src = (self.page.source.parent / m.group(7)).resolve()
+                if not src.is_file():
+                    self.page.links.append((f"MISSING:{m.group(7)}", self.line))
+                IMAGES.add(src)
+                out.append(f'<img src="img/{html.escape(src.name)}" alt="{html.escape(m.group(6))}" '
+                           'style="max-width:100%;height:auto">')
             else:
                 url = html.escape(m.group(5))
                 out.append(f'<a href="{url}">{url}</a>')
@@ -309,9 +320,10 @@ def layout(page: Page, body: str, all_pages: list[Page]) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(page.title)} · Nomira docs</title>
+<link rel="icon" type="image/svg+xml" href="../brand/favicon.svg">
 <style>{CSS.strip()}</style></head>
 <body>
-<header class="top"><a class="brand" href="../index.html">N<b>o</b>mira</a><span>documentation</span></header>
+<header class="top"><a class="brand" href="../index.html"><img src="../brand/logo.svg" alt="Nomira" width="132" height="32" style="display:block"></a><span>documentation</span></header>
 <div class="wrap"><nav class="side" aria-label="documents"><ul>{nav}</ul></nav>
 <main>
 {body}
@@ -328,7 +340,9 @@ def build(out: Path = OUT) -> tuple[list[Page], list[str]]:
     by_source = {p.source.resolve(): p for p in all_pages}
     bodies = {}
     for p in all_pages:
-        bodies[p.name] = Renderer(p, by_source).blocks(p.source.read_text().splitlines())
+        # <!-- fig:NAME --> markers (tools/gen_figures.py) and other comments are not shown
+        lines = [re.sub(r"<!--.*?-->", "", line) for line in p.source.read_text().splitlines()]
+        bodies[p.name] = Renderer(p, by_source).blocks(lines)
         p.title = p.title or p.source.stem
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.html"):
@@ -336,6 +350,10 @@ def build(out: Path = OUT) -> tuple[list[Page], list[str]]:
             old.unlink()
     for p in all_pages:
         (out / p.name).write_text(layout(p, bodies[p.name], all_pages))
+    for src in sorted(IMAGES):
+        if src.is_file():
+            (out / "img").mkdir(exist_ok=True)
+            (out / "img" / src.name).write_bytes(src.read_bytes())
     ids = {p.name: p.ids for p in all_pages}
     broken = []
     for p in all_pages:

@@ -10,20 +10,12 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlencode
 
-from nomira.collector import costsplit
+from nomira.collector import brand, costsplit
 from nomira.collector.markup import Markup, esc, join
 from nomira.collector.svg import hbar_chart, responsive, trend_chart
 from nomira.reports.render import pct, tokens as fmt_tokens, usd as money
 
-CSS = """
-:root{--bg:#f5f6f8;--card:#fff;--fg:#1b2230;--muted:#4f5968;--line:#dfe3e9;--grid:#eceff3;--accent:#2f5fc4;
---link:#1f4fae;--head:#1b2230;--head-fg:#fff;--head-link:#cfe0ff;--err:#a4231b;--ok:#1e6b35;--focus:#f0a000;
---s-input:#7aa2e8;--s-output:#2f5fc4;--s-cache_read:#6cbf8c;--s-cache_write:#e0a040;--s-unsplit:#9aa3af;
---plan:#b3261e;--on-accent:#fff;color-scheme:light dark}
-@media (prefers-color-scheme:dark){:root{--bg:#11151c;--card:#1a2029;--fg:#e6e9ee;--muted:#a9b2bf;--line:#2d3541;
---grid:#252c36;--accent:#6f9cf0;--link:#9cbcff;--head:#0b0e13;--head-link:#9cbcff;--err:#ff8a80;--ok:#7fd69b;
---s-input:#4f76bd;--s-output:#8fb3ff;--s-cache_read:#4f9d6d;--s-cache_write:#c98f2e;--plan:#ff8a80;
---on-accent:#0b0e13}}
+CSS = brand.dashboard_css() + """
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:var(--fg);background:var(--bg)}
 a{color:var(--link)}
@@ -86,7 +78,9 @@ progress{width:100%;height:10px;margin-top:10px}
 .result{border-left:4px solid var(--ok);padding:6px 12px;margin:10px 0}.result.err{border-left-color:var(--err)}
 .err{color:var(--err)}.ok{color:var(--ok)}
 code{overflow-wrap:anywhere}
+header .brand{display:inline-flex;align-items:center;gap:7px}
 """
+FAVICON = brand.data_url(brand.MARK_SVG)  # the tab icon and the header's mark
 
 PERIOD_LINKS = (("today", "Today"), ("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("all", "All time"))
 FILTER_LABELS = (("developer", "Developer"), ("project", "Project"), ("model", "Model"), ("source", "Source"),
@@ -121,7 +115,8 @@ def model_cell(name: str) -> Markup:
 def layout(title: str, body: Markup, ctx: dict) -> str:
     viewer = ctx.get("viewer")
     q = _qs(ctx)
-    nav = [Markup('<b>Nomira</b>'), Markup(f'<a href="/{q}">Dashboard</a>'),
+    nav = [Markup(f'<b class="brand"><img src="{esc(FAVICON)}" alt="" width="22" height="22">Nomira</b>'),
+           Markup(f'<a href="/{q}">Dashboard</a>'),
            Markup(f'<a href="/compare/developers{q}">Developers</a>'),
            Markup(f'<a href="/import{esc(tenant_qs(ctx))}">Import</a>')]
     if ctx.get("reconcile"):
@@ -135,7 +130,8 @@ def layout(title: str, body: Markup, ctx: dict) -> str:
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
             "<meta name=\"color-scheme\" content=\"light dark\">"
-            f"<title>{esc(title)} · Nomira</title><style>{CSS}</style></head><body>"
+            f"<title>{esc(title)} · Nomira</title><link rel=\"icon\" type=\"image/svg+xml\" href=\"{esc(FAVICON)}\">"
+            f"<style>{CSS}</style></head><body>"
             "<a class=\"skip\" href=\"#main\">Skip to content</a><header><nav aria-label=\"Main\" "
             "style=\"display:contents\">" + join(nav) + f"</nav></header><main id=\"main\">{tenant_chip(ctx)}{body}"
             "</main></body></html>")
