@@ -45,7 +45,7 @@ class Failure(UserError):
 # Which shared options each command reads: its help lists only those, and any other is a usage error.
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
-    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor"),
+    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "hooks", "opencode"),
     "input": (*REPORTS, "ship", "export"),
     "terminal": REPORTS,
 }
@@ -107,6 +107,10 @@ COMMANDS = {
     "serve": ("serve", "run the collector: ingest API, import, team dashboard", "nomira serve --port 8787"),
     "cursor": ("cursor", "import Cursor team usage (tokens, charged cost) from Cursor's Admin API",
                "NOMIRA_CURSOR_ADMIN_KEY=key_... nomira cursor fetch --from 2026-11-01 --to 2026-11-30"),
+    "hooks": ("hooks", "install, remove or check the live-capture hooks of Claude Code, Codex and OpenCode",
+              "nomira hooks install --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
+    "hook": ("hooks", "what an agent's hook runs: ship that session's new calls (always exits 0)",
+             "nomira hook claude < payload.json"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
 }

@@ -86,9 +86,10 @@ def ship_once(args) -> dict:
     return deliver(args, wire_events(Run(args), _tags(args)))
 
 
-def deliver(args, events: list[dict]) -> dict:
+def deliver(args, events: list[dict], flush: bool = True) -> dict:
     """Validated wire events to the collector at `args.remote` (through the spool) or the store at
-    `args.db`; the ledger skips what that destination already has."""
+    `args.db`; the ledger skips what that destination already has. `flush=False` only queues them
+    (a hook must not wait for the network; `nomira hook flush` sends them)."""
     from nomira import store
     from nomira.ship import Ledger
     from nomira.spool import Spool
@@ -100,11 +101,13 @@ def deliver(args, events: list[dict]) -> dict:
         raise UserError(f"cannot open the ship ledger {ledger_path}: {exc.strerror or exc}") from None
     if post is not None:
         locator = f"remote:{post.url}#{post.destination['credential_sha256'] or ''}"
-        dest = ledger.destination(locator, post.identity())
+        dest = ledger.destination(locator, post.identity() if flush else None)  # no network wait unflushed
         new = ledger.new_events(dest, events)
         spool = Spool(paths.state_home() / "spool")
         spool.put(new, destination=post.destination)
         ledger.mark(dest, new)  # durable in the spool now: delivery is the spool's job
+        if not flush:
+            return {"destination": args.remote, "new_events": len(new), "queued": bool(new), "error": None}
         r = spool.flush(post, destination=post.destination)
         if post.store_id:
             ledger.destination(locator, post.store_id)  # a replaced collector store: next run starts over
