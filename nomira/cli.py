@@ -111,6 +111,8 @@ COMMANDS = {
               "nomira hooks install --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
     "hook": ("hooks", "what an agent's hook runs: ship that session's new calls (always exits 0)",
              "nomira hook claude < payload.json"),
+    "opencode": ("opencode", "follow a running OpenCode server's event stream and ship usage as it happens",
+                 "nomira opencode watch --url http://127.0.0.1:4096"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
 }
