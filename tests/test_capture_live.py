@@ -298,3 +298,42 @@ def test_opencode_watch_unreachable_server_is_one_line(capsys):
     err = capsys.readouterr().err
     assert err.startswith("nomira: cannot read http://127.0.0.1:9/event") and "Traceback" not in err
     assert main(["opencode", "watch", "--url", "ftp://x"]) == 2
+
+
+# --- one call, three channels ---
+
+def test_a_call_seen_by_hook_log_and_otlp_is_one_event(app, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from nomira.cli import main
+    projects = tmp_path / "claude" / "projects"
+    shutil.copytree(FIX / "claude" / "projects", projects)
+    transcript = projects / "-home-ana-src-shop" / "3f9a6c2e-8b1d-4e7f-a0c4-5d6e7f8a9b0c.jsonl"
+    monkeypatch.setenv("NOMIRA_DB", str(app.db_path))
+    # 1. the Stop hook ships the session's calls (msg_A1/req_A1: 4 in, 300 out, 1000 5m cache writes)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(json.dumps({
+        "session_id": "3f9a6c2e-8b1d-4e7f-a0c4-5d6e7f8a9b0c", "transcript_path": str(transcript),
+        "cwd": "/home/ana/src/shop", "permission_mode": "default", "hook_event_name": "Stop",
+        "stop_hook_active": False}).encode())))
+    assert main(["hook", "claude"]) == 0
+    calls = len(events(app))
+    hooked = [e for e in events(app) if e["request_id"] == "req_A1"]
+    assert len(hooked) == 1 and hooked[0]["message_id"] == "msg_A1"
+    # 2. Claude Code's telemetry reports the same request (request id, no message id)
+    status, body = call(app, "/v1/logs", claude_logs(api_request("req_A1", "2025-11-03T14:22:08.050Z",
+                                                                 (4, 300, 0, 1000))))
+    assert status == 200 and body == {}
+    # 3. and the transcript itself arrives again through `nomira export` -> /ingest
+    capsys.readouterr()
+    assert main(["export", "-", "--path", str(transcript)]) == 0
+    logged = json.loads(capsys.readouterr().out)["events"]
+    assert call(app, "/ingest", {"events": logged})[0] == 200
+    rows = [e for e in events(app) if e["request_id"] == "req_A1"]
+    assert len(rows) == 1 and len(events(app)) == calls  # one event per call, whatever the channels
+    assert (rows[0]["input"], rows[0]["output"], rows[0]["cache_write_5m"]) == (4, 300, 1000)
+    copies = [json.loads(b) for b in raw_bodies(app) if '"req_A1"' in b]
+    assert len(copies) == 3  # every copy kept as a raw row; one canonical
+    assert {c.get("message_id") for c in copies} == {"msg_A1"}
+    total = store.open_db(app.db_path).execute("SELECT COUNT(*) FROM raw_events WHERE status = 'canonical' AND "
+                                               "body LIKE '%req_A1%'").fetchone()[0]
+    assert total == 1

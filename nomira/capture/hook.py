@@ -57,10 +57,15 @@ def ship_files(files: list[Path], source: str, env: Mapping[str, str] = os.envir
     """Ship the new calls of these files to the configured destination (queued when remote);
     (delivery result, every wire event of the files)."""
     from nomira.cli import Run
-    from nomira.commands.ship import _tags, wire_events
+    from nomira.commands.ship import _remote, _tags, open_ledger, wire_events
     args = ship_args(destination.load(env), files, source)
-    events = wire_events(Run(args, env), _tags(args))
-    return deliver_queued(args, events, env), events
+    ledger, dest, _db = open_ledger(args, _remote(args), flush=False)
+    events = []
+
+    def new_only(wire: list[dict]) -> list[dict]:  # a long session: check only what was not sent yet
+        events.extend(wire)
+        return ledger.new_events(dest, wire)
+    return deliver_queued(args, wire_events(Run(args, env), _tags(args), new_only), env), events
 
 
 def deliver_queued(args, events: list[dict], env: Mapping[str, str] = os.environ) -> dict:

@@ -218,3 +218,27 @@ def aggregate_metrics(doc) -> list[tuple[UsageEvent, dict]]:
             out.append((UsageEvent("claude_code", provider_for_model(model), model, at, session, project,
                                    TokenCounts(reported_input=t.get("input", 0), **t), aggregated=True), dict(tags)))
     return out
+
+
+def link_logged(db, found: list[tuple[UsageEvent, dict]], tenant: str | None) -> list[tuple[UsageEvent, dict]]:
+    """Claude Code telemetry has the API request id but no message id, the transcript has both: an
+    api_request whose request id a stored transcript (hook or log) copy already carries takes that
+    copy's message id, developer and project, so both have one dedup key and count once.
+
+    Only this order can be linked here; a transcript copy arriving after the telemetry copy needs
+    the store to match on request id at ingest (see docs/CAPTURE.md, "Limits")."""
+    from dataclasses import replace
+    from datetime import timedelta
+    out = []
+    for event, tags in found:
+        if event.message_id is None and event.request_id:
+            days = sorted({(event.occurred_at + timedelta(days=d)).date().isoformat() for d in (-1, 0, 1)})
+            row = db.execute(
+                "SELECT message_id, developer, project FROM events WHERE tenant = ? AND day IN (?, ?, ?) AND "
+                "request_id = ? AND message_id IS NOT NULL AND source = ? LIMIT 1",
+                (tenant or "", *days, event.request_id, event.source)).fetchone()
+            if row is not None and tags.get("developer") in (None, "", row[1]):
+                event = replace(event, message_id=row[0], project=row[2] or event.project)
+                tags = dict(tags, developer=row[1]) if row[1] else tags
+        out.append((event, tags))
+    return out

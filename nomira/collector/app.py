@@ -182,7 +182,7 @@ class App:
         try:
             doc = wire.loads(data or b"null")
             if signal == "logs":
-                found, _seen = otlp.log_events(doc)
+                found = otlp.link_logged(self.db, otlp.log_events(doc)[0], tenant)
             else:
                 found = otlp.aggregate_metrics(doc) if self.config_flag("NOMIRA_OTLP_METRICS") else []
                 points = otlp.metric_points(doc)
