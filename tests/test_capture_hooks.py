@@ -253,3 +253,47 @@ def test_codex_notify_links_the_turn_to_its_rollout_and_chains_the_users_program
     assert main(["hook", "codex", _notify("2")]) == 0
     assert json.loads((isolated_env / ".local" / "state" / "nomira" / "hook.log").read_text().splitlines()[-1]
                       .split("codex: ", 1)[1].rsplit(" in ", 1)[0])["new_events"] == 0
+
+
+def test_claude_hook_to_a_remote_collector_queues_and_a_detached_flush_delivers(isolated_env, tmp_path, monkeypatch):
+    """The hook never waits for the network: it spools, and `nomira hook flush` (spawned) delivers."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from nomira.commands.serve import ThreadingWSGIServer, make_app
+    monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
+    monkeypatch.delenv("NOMIRA_DASHBOARD_PASSWORD", raising=False)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *a):
+            pass
+    app = make_app(tmp_path / "collector.db", "127.0.0.1")
+    httpd = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=Quiet)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        projects = tmp_path / "claude" / "projects"
+        shutil.copytree(FIX / "claude" / "projects", projects)
+        transcript = projects / "-home-ana-src-shop" / f"{SESSION}.jsonl"
+        url = f"http://127.0.0.1:{httpd.server_port}"
+        assert main(["hooks", "install", "--agent", "claude", "--remote", url]) == 0
+        monkeypatch.setenv("PYTHONPATH", str(ROOT))
+        _stdin(monkeypatch, _claude_payload(transcript))
+        assert main(["hook", "claude"]) == 0
+        log = isolated_env / ".local" / "state" / "nomira" / "hook.log"
+        assert '"queued": true' in log.read_text()
+        rows = []
+        for _ in range(300):  # the detached flusher: bounded wait (30 s on a loaded box)
+            rows = sqlite3.connect(tmp_path / "collector.db").execute("SELECT message_id FROM events").fetchall()
+            if rows:
+                break
+            time.sleep(0.1)
+        assert {r[0] for r in rows} >= {"msg_A1"}
+        for _ in range(100):
+            if "flush:" in log.read_text():
+                break
+            time.sleep(0.1)
+        assert '"delivered": ' in log.read_text().split("flush:", 1)[1]
+        assert not list((isolated_env / ".local" / "state" / "nomira" / "spool" / "pending").glob("batch-*"))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -337,3 +337,21 @@ def test_a_call_seen_by_hook_log_and_otlp_is_one_event(app, tmp_path, monkeypatc
     total = store.open_db(app.db_path).execute("SELECT COUNT(*) FROM raw_events WHERE status = 'canonical' AND "
                                                "body LIKE '%req_A1%'").fetchone()[0]
     assert total == 1
+
+
+def test_otlp_odd_counts_and_times_are_skipped_not_a_500(app):
+    rec = api_request("req_odd")
+    rec["attributes"] = [a for a in rec["attributes"] if a["key"] not in ("input_tokens", "event.timestamp")]
+    rec["attributes"] += [s("input_tokens", "inf"), {"key": "output_tokens", "value": {"doubleValue": 1e300}}]
+    rec["timeUnixNano"] = "99999999999999999999999"
+    no_time = api_request("req_none")
+    no_time["attributes"] = [a for a in no_time["attributes"] if a["key"] != "event.timestamp"]
+    del no_time["timeUnixNano"], no_time["observedTimeUnixNano"]
+    status, body = call(app, "/v1/logs", claude_logs(rec, no_time, "junk", {"attributes": "x"}))
+    # no time at all: skipped; an output count beyond the schema's range: refused and said, never a 500
+    assert status == 200 and body["partialSuccess"]["rejectedLogRecords"] == 1 and events(app) == []
+    rec["attributes"] = [a for a in rec["attributes"] if a["key"] != "output_tokens"]
+    assert call(app, "/v1/logs", claude_logs(rec)) == (200, {})
+    [e] = events(app)
+    assert (e["request_id"], e["input"], e["output"], e["cache_read"]) == ("req_odd", 0, 0, 41211)
+    assert e["occurred_at"].startswith("2025-11-03T14:22:07")  # observedTimeUnixNano, the sane one

@@ -90,11 +90,20 @@ def spawn_flush(env: Mapping[str, str] = os.environ) -> None:
 
 
 def flush(env: Mapping[str, str] = os.environ) -> dict:
+    """Send what the hooks queued. One flusher at a time (hooks fire close together): a second one
+    waits for the first, then sends whatever is still pending."""
     from nomira.commands.ship import deliver
     args = ship_args(destination.load(env))
     if not args.remote:
         return {"destination": None, "delivered": 0, "error": None}
-    return deliver(args, [])
+    lock_path = paths.state_home(env) / "hook-flush.lock"
+    with open(lock_path, "a") as lock:
+        try:
+            import fcntl
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:  # Windows: no flock; a second flusher only re-sends (the collector dedups)
+            pass
+        return deliver(args, [])
 
 
 # --- payloads ---

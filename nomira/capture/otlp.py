@@ -22,6 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.sources.calls import count as _count
 
 CLAUDE_REQUEST = ("claude_code.api_request", "api_request")
 CODEX_EVENT = ("codex.sse_event",)
@@ -69,17 +70,6 @@ def attributes(items, allowed) -> dict:
     return out
 
 
-def _count(v) -> int:
-    if isinstance(v, bool):
-        return 0
-    if isinstance(v, str):
-        try:
-            v = float(v)
-        except ValueError:
-            return 0
-    return int(v) if isinstance(v, (int, float)) and 0 < v < 1e13 else 0
-
-
 def _when(attrs: dict, record: dict) -> datetime | None:
     at = parse_timestamp(attrs.get("event.timestamp") or "") if isinstance(attrs.get("event.timestamp"), str) else None
     if at is not None:
@@ -93,7 +83,7 @@ def _when(attrs: dict, record: dict) -> datetime | None:
             try:
                 return datetime.fromtimestamp(ns / 1e9, timezone.utc)
             except (OverflowError, OSError, ValueError):
-                return None
+                continue
     return None
 
 
