@@ -54,6 +54,12 @@ def cmd_hooks(args) -> int:
                 ingest_url(args.remote)
             except ValueError as exc:
                 raise UserError(str(exc)) from None
+            args.token = args.token or env.get("NOMIRA_TOKEN")  # hooks run without the shell's environment
+        from nomira.wire import SchemaError, check_tags
+        try:
+            check_tags({k: v for k, v in (("developer", args.developer), ("tenant", args.tenant)) if v})
+        except SchemaError as exc:
+            raise UserError(f"not saved: {exc}") from None
         current = destination.load({k: v for k, v in env.items() if not k.startswith("NOMIRA_")})
         if args.remote or args.db:
             current.pop("remote", None), current.pop("db", None), current.pop("token", None)
