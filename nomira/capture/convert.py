@@ -23,7 +23,17 @@ def pricer(env: Mapping[str, str] = os.environ):
         return p
 
 
-def to_wire_events(events: Iterable[UsageEvent], tags: dict,
+def with_channel(wire: list[dict], channel: str) -> list[dict]:
+    """Say how the events arrived (`source_channel`: hook, sse, otlp, derived), where the wire schema
+    has the field, so the store's source priority applies; the dedup key does not include it."""
+    from nomira.wire import TOP_FIELDS
+    if "source_channel" in TOP_FIELDS:
+        for e in wire:
+            e["source_channel"] = channel
+    return wire
+
+
+def to_wire_events(events: Iterable[UsageEvent], tags: dict, channel: str,
                    env: Mapping[str, str] = os.environ) -> tuple[list[dict], dict[str, int]]:
     """(valid wire events, refused counts by reason); tags are the caller's, checked like ship's."""
     from nomira.reports.aggregate import regime_of
@@ -32,4 +42,4 @@ def to_wire_events(events: Iterable[UsageEvent], tags: dict,
     events = list(events)
     price = pricer(env)
     regime = regime_of({e.source for e in events})
-    return validated([to_wire(e, price(e), regime, tags) for e in events])
+    return validated(with_channel([to_wire(e, price(e), regime, tags) for e in events], channel))

@@ -21,6 +21,7 @@ from typing import Mapping
 
 from nomira import paths
 from nomira.capture import destination
+from nomira.capture.convert import with_channel
 
 MAX_PAYLOAD = 1 << 20  # a hook payload is a few hundred bytes; never read an unbounded stdin
 LOG_MAX = 1 << 20
@@ -64,7 +65,7 @@ def ship_files(files: list[Path], source: str, env: Mapping[str, str] = os.envir
 
     def new_only(wire: list[dict]) -> list[dict]:  # a long session: check only what was not sent yet
         events.extend(wire)
-        return ledger.new_events(dest, wire)
+        return with_channel(ledger.new_events(dest, wire), "hook")
     return deliver_queued(args, wire_events(Run(args, env), _tags(args), new_only), env), events
 
 

@@ -182,13 +182,13 @@ class App:
         try:
             doc = wire.loads(data or b"null")
             if signal == "logs":
-                found = otlp.link_logged(self.db, otlp.log_events(doc)[0], tenant)
+                found, channel = otlp.link_logged(self.db, otlp.log_events(doc)[0], tenant), "otlp"
             else:
                 found = otlp.aggregate_metrics(doc) if self.config_flag("NOMIRA_OTLP_METRICS") else []
-                points = otlp.metric_points(doc)
+                points, channel = otlp.metric_points(doc), "derived"
         except ValueError as exc:  # OTLPError, or not JSON
             raise HTTPError(400, f"not an OTLP/HTTP JSON export request: {exc}", "body") from None
-        accepted, rejected = self._store_captured(found, tenant)
+        accepted, rejected = self._store_captured(found, tenant, channel)
         kind = "rejectedLogRecords" if signal == "logs" else "rejectedDataPoints"
         if signal == "metrics" and not self.config_flag("NOMIRA_OTLP_METRICS"):
             return Response.json({"partialSuccess": {kind: points, "errorMessage": (
@@ -209,19 +209,21 @@ class App:
             found = opencode_live.plugin_events(doc)
         except ValueError as exc:
             raise HTTPError(400, str(exc), "body") from None
-        accepted, rejected = self._store_captured(found, tenant)
+        accepted, rejected = self._store_captured(found, tenant, "hook")  # the agent's own plugin hook
         return Response.json({"status": "accepted", "accepted": accepted, "rejected": rejected})
 
     def config_flag(self, name: str) -> bool:
         import os
         return os.environ.get(name, "") not in ("", "0", "false", "no")
 
-    def _store_captured(self, found: list, tenant: str | None) -> tuple[int, int]:
+    def _store_captured(self, found: list, tenant: str | None, channel: str) -> tuple[int, int]:
         """Price, allowlist and store converted events; returns (accepted, rejected)."""
         from nomira.capture.convert import to_wire_events
-        events, rejected = [], 0
+        events, rejected, by_tags = [], 0, {}
         for event, tags in found:
-            ok, refused = to_wire_events([event], tags)
+            by_tags.setdefault(tuple(sorted(tags.items())), []).append(event)
+        for tags, group in by_tags.items():
+            ok, refused = to_wire_events(group, dict(tags), channel)
             events += ok
             rejected += sum(refused.values())
         accepted, deduped = store.ingest(self.db, events, tenant=tenant) if events else (0, 0)

@@ -48,7 +48,7 @@ def cmd_opencode(args) -> int:
     totals = {"messages": 0, "new_events": 0}
 
     def on_events(found) -> None:
-        events, refused = to_wire_events(found, tags)
+        events, refused = to_wire_events(found, tags, "sse")
         for reason, n in sorted(refused.items()):
             print(f"nomira: {n} call(s) held back, outside the usage event schema: {reason}", file=sys.stderr)
         result = deliver(ship, events)
