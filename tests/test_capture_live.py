@@ -355,3 +355,52 @@ def test_otlp_odd_counts_and_times_are_skipped_not_a_500(app):
     [e] = events(app)
     assert (e["request_id"], e["input"], e["output"], e["cache_read"]) == ("req_odd", 0, 0, 41211)
     assert e["occurred_at"].startswith("2025-11-03T14:22:07")  # observedTimeUnixNano, the sane one
+
+
+def _plugin_as_js(ts: str) -> str:
+    """The plugin template with its few TypeScript annotations removed, for Node (no TS runtime here)."""
+    import re
+    lines = [l for l in ts.splitlines() if not l.startswith(("import type ", "type "))]
+    js = "\n".join(lines)
+    for pattern in (r": \{ event: any \}", r": any\[\]", r": Tokens \| undefined", r": any", r": Plugin",
+                    r"<string, any\[\]>", r"<string>"):
+        js = re.sub(pattern, "", js)
+    return js
+
+
+def test_the_opencode_plugin_itself_posts_usage_only_and_dedupes(app, tmp_path, monkeypatch):
+    """Runs the real plugin file under Node against the collector on loopback, fed OpenCode bus events."""
+    import shutil
+    import subprocess
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from nomira.capture.install import plugin_text
+    from nomira.commands.serve import ThreadingWSGIServer
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *a):
+            pass
+    httpd = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=Quiet)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        plugin = tmp_path / "nomira.mjs"
+        plugin.write_text(_plugin_as_js(plugin_text(f"http://127.0.0.1:{httpd.server_port}", "", "ana")))
+        runner = tmp_path / "run.mjs"
+        runner.write_text(
+            "import { NomiraUsage } from './nomira.mjs';\n"
+            "const hooks = await NomiraUsage({ directory: '/home/ana/src/shop' });\n"
+            f"const stream = {json.dumps(STREAM)};\n"
+            "for (const event of [...stream, ...stream]) await hooks.event({ event });\n")
+        p = subprocess.run([node, str(runner)], capture_output=True, timeout=60, cwd=tmp_path)
+        assert p.returncode == 0, p.stderr.decode()[-2000:]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    rows = sorted((e["message_id"], e["request_id"], e["input"], e["developer"], e["project"]) for e in events(app))
+    assert rows == [(MSG, "prt_9c1f2a3b5002", 812, "ana", "shop"), ("msg_9c1f2a3b4002", None, 10, "ana", "shop")]
+    bodies = "".join(raw_bodies(app))
+    assert SECRET not in bodies and "/home/ana" not in bodies

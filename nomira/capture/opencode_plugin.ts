@@ -55,7 +55,8 @@ export const NomiraUsage: Plugin = async ({ directory }) => {
       const key = `${m.id}:${parts.length}:${JSON.stringify(m.tokens ?? {})}`
       if (sent.has(key)) return // message.updated fires many times per message
       sent.add(key)
-      steps.delete(m.id)
+      if (steps.size > 2048) steps.delete(steps.keys().next().value) // bounded: oldest message first
+      if (sent.size > 8192) sent.delete(sent.values().next().value)
       const info = { id: m.id, sessionID: m.sessionID, role: "assistant", modelID: m.modelID,
                      providerID: m.providerID, time: { created: m.time.created, completed: m.time.completed },
                      tokens: tokens(m.tokens), path: { cwd: project } }
