@@ -8,24 +8,24 @@
 """
 from __future__ import annotations
 
-import argparse
 import gc
 import os
-import signal
-import sqlite3
 import sys
-from pathlib import Path
-from typing import Callable
 
 from nomira import __version__, scancache
-from nomira.reports.render import Style, use_color
-from nomira.sources import collect, discover, fingerprint
+
+# The rest is imported where used: a run that replays a finished output (scancache.quick_replay)
+# starts nothing else.
 
 SOURCE_CHOICES = {"claude": ("claude",), "codex": ("codex",), "opencode": ("opencode",),
                   "all": ("claude", "codex", "opencode")}
 NO_LOCAL_DATA = {"cursor": "nomira.sources.cursor_admin"}  # listed sources whose local data has no per-call usage
 # Agents added by issue 22: one choice each, all of them in "all".
 for _name in ("gemini", "qwen", "amp", "copilot", "goose", "kimi", "droid", "pi", "cline", "crush"):
+    SOURCE_CHOICES[_name] = (_name,)
+    SOURCE_CHOICES["all"] += (_name,)
+# Agents added by issue 27.
+for _name in ("openhands", "aider", "zed", "kilo", "mux", "gptme", "vibe", "openclaw", "omp", "prime", "hermes", "lmstudio", "kimi_code", "poolside"):
     SOURCE_CHOICES[_name] = (_name,)
     SOURCE_CHOICES["all"] += (_name,)
 
@@ -45,9 +45,10 @@ class Failure(UserError):
 # Which shared options each command reads: its help lists only those, and any other is a usage error.
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
-    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "hooks", "opencode"),
+    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "spool", "sources", "clients",
+             "hooks", "opencode"),
     "input": (*REPORTS, "ship", "export"),
-    "terminal": REPORTS,
+    "terminal": (*REPORTS, "sources", "clients"),
 }
 OPTION_DEFAULTS = {"json": {"json": False},
                    "input": {"path": None, "source": "all", "since": None, "until": None, "timezone": None,
@@ -55,8 +56,10 @@ OPTION_DEFAULTS = {"json": {"json": False},
                    "terminal": {"no_color": False, "wide": False}}
 
 
-def common_options(command: str | None = None) -> argparse.ArgumentParser:
+def common_options(command: str | None = None) -> "argparse.ArgumentParser":
     """The shared options `command` reads (all of them when None)."""
+    import argparse
+    from pathlib import Path
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("input and output")
     wants = {k for k, cmds in OPTION_SETS.items() if command is None or command in cmds}
@@ -93,6 +96,12 @@ COMMANDS = {
     "monthly": ("periods", "usage and cost per month, with value vs plan", "nomira monthly --plan claude-max-5x"),
     "session": ("periods", "usage and cost per session", "nomira session --source codex"),
     "blocks": ("periods", "5-hour billing windows, burn rate and projection", "nomira blocks --active"),
+    "limits": ("limits", "subscription limit windows: used %, time to reset, when this pace hits 100%",
+               "nomira limits --fetch"),
+    "statusline": ("statusline", "one line for Claude Code's status bar (reads its JSON on stdin)",
+                   "nomira statusline < payload.json"),
+    "doctor": ("doctor", "check sources, spool, prices, hooks and a collector; non-zero exit when action is needed",
+               "nomira doctor --remote https://nomira.example.com"),
     "forensics": ("forensics", "per-turn costs and waste signals (cache rebuilds, sub-agents)",
                   "nomira forensics --session 3f9a6c2e"),
     "optimize": ("optimize", "cost by tool and by file read, with savings estimates",
@@ -104,9 +113,13 @@ COMMANDS = {
     "import": ("ship", "load an exported events.json into a store", "nomira import events.json --db team.db"),
     "replay": ("ship", "rebuild canonical events from the raw events a store received", "nomira replay --db team.db"),
     "tenant": ("ship", "create a tenant (prints its API key once) or list tenants", "nomira tenant create acme"),
+    "spool": ("spool", "what `ship --remote` has queued and its dead letters: status, retry after a fix, drop",
+              "nomira spool retry --remote https://nomira.example.com"),
     "serve": ("serve", "run the collector: ingest API, import, team dashboard", "nomira serve --port 8787"),
     "cursor": ("cursor", "import Cursor team usage (tokens, charged cost) from Cursor's Admin API",
                "NOMIRA_CURSOR_ADMIN_KEY=key_... nomira cursor fetch --from 2026-11-01 --to 2026-11-30"),
+    "gateway": ("gateway", "metering reverse proxy for Anthropic/OpenAI API calls (sees prompts in transit)",
+                "nomira gateway --port 8788 --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
     "hooks": ("hooks", "install, remove or check the live-capture hooks of Claude Code, Codex and OpenCode",
               "nomira hooks install --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
     "hook": ("hooks", "what an agent's hook runs: ship that session's new calls (always exits 0)",
@@ -115,17 +128,25 @@ COMMANDS = {
                  "nomira opencode watch --url http://127.0.0.1:4096"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
+    "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
+                  "nomira reconcile import anthropic-costs.csv && nomira reconcile"),
+    "sources": ("sources", "every agent Nomira reads: where it looked, files, sessions, calls, what it cannot read",
+                "nomira sources --json"),
+    "clients": ("sources", "alias of `sources`", "nomira clients"),
 }
 # The seed's flags, kept as aliases of the subcommands: flag -> (command words, takes a value?)
 FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--replay": (["replay"], False),
                 "--serve": (["serve"], False), "--create-tenant": (["tenant", "create"], True),
                 "--list-tenants": (["tenant", "list"], False), "--update-prices": (["prices", "--update"], False),
-                "--cursor-fetch": (["cursor", "fetch"], False)}
+                "--cursor-fetch": (["cursor", "fetch"], False),
+                "--reconcile-import": (["reconcile", "import"], True),
+                "--reconcile-fetch": (["reconcile", "fetch"], False)}
 
 
-def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+def build_parser(selected: str | None = None) -> "argparse.ArgumentParser":
     """Every command gets a help line; only the `selected` one imports its module for its options
     (so a warm `nomira --json` never imports the collector or the shipper)."""
+    import argparse
     p = argparse.ArgumentParser(
         prog="nomira",
         description="Where the money for AI coding assistants went: cost per session, project, model "
@@ -137,7 +158,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
     for name, (module, help_text, example) in COMMANDS.items():
-        sp = sub.add_parser(name, parents=[common_options(name)], help=help_text, description=help_text,
+        sp = sub.add_parser(name, parents=[common_options(name)], help=help_text.replace("%", "%%"), description=help_text,
                             epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == selected:
             importlib.import_module(f"nomira.commands.{module}").add_arguments(name, sp)
@@ -169,6 +190,11 @@ class Run:
     """What one command reads: the input files, the cache, and (lazily) the priced events."""
 
     def __init__(self, args, env=os.environ):
+        import time
+
+        from nomira.reports.render import Style, use_color
+        from nomira.sources import discover
+        self.started_ns = time.time_ns()
         self.args, self.env = args, env
         explicit = args.path
         if args.source in NO_LOCAL_DATA:
@@ -213,6 +239,7 @@ class Run:
         return self._table
 
     def _open_cache(self) -> scancache.ScanCache | None:
+        import sqlite3
         try:
             return scancache.ScanCache(scancache.default_path(self.env))
         except (sqlite3.Error, OSError) as exc:
@@ -225,20 +252,47 @@ class Run:
             return None, None
         from nomira.pricing.table import resolved_digest
         a = self.args
+        from nomira.sources import fingerprint
+        self.fingerprint = fingerprint(self.found)
         key = scancache.output_key(
             [*parts, a.json, a.regime, self.color, [str(p) for p in a.path or []], a.source, a.since, a.until,
              str(self.tz), resolved_digest(self.env), os.environ.get("TZ"), self.style.width],
-            fingerprint(self.found))
+            self.fingerprint)
         hit = self.cache.get_output(key)
-        return (hit.decode() if hit is not None else None), key
+        if hit is None:
+            return None, key
+        if QUICK_ARGV is not None and self.env is os.environ and not self.unreadable:
+            self._store_quick(hit)  # (outputs stored before this invocation was seen)
+        return hit.decode(), key
 
     def store_output(self, key: str | None, text: str) -> None:
         if self.cache is not None and key is not None and not self.unreadable:
-            self.cache.put_output(key, text.encode())
+            output = text.encode()
+            self.cache.put_output(key, output)
+            if QUICK_ARGV is not None and self.env is os.environ:
+                self._store_quick(output)
+
+    def _store_quick(self, output: bytes) -> None:
+        """Keep `output` for `scancache.quick_replay`, with every path it depended on."""
+        from nomira.pricing import feed
+        from nomira.sources import SOURCES
+        env = self.env
+        roots = self.explicit or [r for name in self.selected for r in SOURCES[name].default_paths(env)]
+        prices = [feed.override_path(env), *(feed.cache_dir(env) / f"{n}.json" for n in feed.FEEDS)]
+        extra = [str(p) for p in prices if p is not None] + ["/etc/localtime", *scancache.package_sources()]
+        try:
+            checks = scancache.quick_checks([(p, size, mtime) for _s, p, size, mtime in self.fingerprint],
+                                            [str(r) for r in roots], extra, env, self.started_ns)
+            if checks is not None:
+                scancache.quick_store(QUICK_ARGV, env, checks, output)
+        except OSError:
+            pass  # only a shortcut: the next run does the work
 
     def collect(self):
+        from nomira.sources import collect
+        known = {p: (size, mtime) for _s, p, size, mtime in getattr(self, "fingerprint", ())}
         collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
-                            progress=True, found=self.found)
+                            progress=True, found=self.found, known=known)
         self.unreadable += collected.unreadable
         if self.unreadable:
             n = len(self.unreadable)
@@ -251,11 +305,13 @@ class Run:
         """(event, cost) pairs, lazily: costs are aggregated as they are made, never all held.
         Notes each event's source in `seen` (default: `seen_sources`), for `regime()`."""
         from nomira.pricing.engine import Pricer
+        from nomira.reports.local_models import zero_cost
         pricer = Pricer(self.table)
         seen = self.seen_sources if seen is None else seen
         for e in events:
             seen.add(e.source)
-            yield e, pricer(e)
+            cost = pricer(e)
+            yield e, (cost if cost is not None else zero_cost(e))  # local models: $0, with the reason
 
     def regime(self, events=None) -> str:
         """The cost regime of `events`, or of every event priced so far."""
@@ -275,7 +331,7 @@ class Run:
         since, until, tz = self.since, self.until, self.tz
         return (e for e in events if in_range(e.occurred_at.astimezone(tz).date(), since, until))
 
-    def fold(self, collected, fold: Callable, merge: Callable):
+    def fold(self, collected, fold: "Callable", merge: "Callable"):
         """`fold` of the priced in-range events, a bounded group at a time (in worker processes
         when the history was spilled), partials merged with `merge`."""
         self.table  # noqa: B018 - resolve prices once, before any worker forks
@@ -412,11 +468,33 @@ def _unknown_command(argv: list[str]) -> None:
         raise UserError(f"unknown command {a!r}; {hint} (nomira --help lists them)")
 
 
+QUICK_ARGV: list[str] | None = None  # the command line of this process, when it may store a replay
+
+
 def main(argv: list[str] | None = None) -> int:
     # A report run allocates hundreds of thousands of small containers and no cycles
     # on its hot path: the cyclic collector would only rescan them (~12% of a cold run).
     gc.disable()
-    if hasattr(signal, "SIGPIPE"):
+    global QUICK_ARGV
+    QUICK_ARGV = list(sys.argv[1:]) if argv is None else None
+    if QUICK_ARGV is not None:
+        replayed = scancache.quick_replay(QUICK_ARGV, os.environ)
+        if replayed is not None:
+            out = sys.stdout
+            try:
+                if os.linesep == "\n" and (out.encoding or "").lower().replace("-", "") == "utf8":
+                    out.flush()
+                    out.buffer.write(replayed)  # the bytes as stored: no copy decoded and encoded again
+                else:
+                    out.write(str(replayed, "utf-8", "surrogateescape"))
+                out.flush()
+            except BrokenPipeError:  # `| head`: the reader has what it wanted
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+    import signal
+    if argv is None and hasattr(signal, "SIGPIPE"):
+        # A report piped into `head` ends quietly. Only for a real command line: a caller of main()
+        # in-process (tests, embedders) keeps its own SIGPIPE handling; servers set theirs.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = None
     try:
@@ -443,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _describe(exc: Exception, args) -> str:
+    import sqlite3
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, sqlite3.DatabaseError) and args is not None and hasattr(args, "db"):
         from nomira import paths

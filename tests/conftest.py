@@ -11,6 +11,8 @@ AGENT_ENV = ("GEMINI_CLI_HOME", "GEMINI_DATA_DIR", "OPENCODE_DATA_DIR", "QWEN_RU
              "DROID_SESSIONS_DIR", "PI_AGENT_DIR",
              "PI_CODING_AGENT_DIR", "PI_CODING_AGENT_SESSION_DIR", "CLINE_DATA_DIR", "CLINE_DIR",
              "CRUSH_GLOBAL_DATA", "LOCALAPPDATA")
+AGENT_ENV += ("OPENHANDS_CONVERSATIONS_DIR", "OPENHANDS_PERSISTENCE_DIR", "NOMIRA_AIDER_PATHS", "AIDER_CHAT_HISTORY_FILE", "ZED_DIR", "KILO_DIR", "MUX_ROOT", "GPTME_LOGS_HOME", "VIBE_HOME", "OPENCLAW_DIR", "OMP_DIR",
+              "PRIME_AGENT_SESSION_DIR", "HERMES_HOME", "LM_STUDIO_CONVERSATIONS_DIR", "POOLSIDE_DIR")  # issue 27 agents
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +91,14 @@ def collector(tmp_path, monkeypatch):
     yield f"http://127.0.0.1:{httpd.server_port}", path
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def local_utc(monkeypatch):
+    """This machine's local time is UTC: for agents that log naive local timestamps."""
+    import time
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

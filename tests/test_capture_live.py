@@ -334,9 +334,13 @@ def test_a_call_seen_by_hook_log_and_otlp_is_one_event(app, tmp_path, monkeypatc
     copies = [json.loads(b) for b in raw_bodies(app) if '"req_A1"' in b]
     assert len(copies) == 3  # every copy kept as a raw row; one canonical
     assert {c.get("message_id") for c in copies} == {"msg_A1"}
-    total = store.open_db(app.db_path).execute("SELECT COUNT(*) FROM raw_events WHERE status = 'canonical' AND "
-                                               "body LIKE '%req_A1%'").fetchone()[0]
-    assert total == 1
+    assert sorted(c.get("source_channel") or "jsonl" for c in copies) == ["hook", "jsonl", "otlp"]
+    db = store.open_db(app.db_path)
+    key = db.execute("SELECT dedup_key FROM events WHERE request_id = 'req_A1'").fetchone()[0]
+    losers = db.execute("SELECT reason FROM superseded_events WHERE dedup_key = ?", (key,)).fetchall()
+    assert len(losers) == 2  # the two other copies, kept as superseded raw rows
+    # source priority: agent-native (hook/otlp) over the transcript copy shipped from the log
+    assert rows[0]["source_channel"] in ("hook", "otlp") and ("lower_priority",) in losers
 
 
 def test_otlp_odd_counts_and_times_are_skipped_not_a_500(app):

@@ -26,6 +26,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
+from nomira import paths
+
 CLAUDE_EVENTS = ("Stop", "SubagentStop", "SessionEnd")
 AGENTS = ("claude", "codex", "opencode")
 PLUGIN_MARKER = "nomira-opencode-plugin"
@@ -45,14 +47,11 @@ def hook_argv(agent: str) -> list[str]:
 # --- paths ---
 
 def claude_settings(env: Mapping[str, str] = os.environ) -> Path:
-    if env.get("CLAUDE_CONFIG_DIR"):
-        return Path(env["CLAUDE_CONFIG_DIR"].split(",")[0].strip()).expanduser() / "settings.json"
-    return Path(env.get("HOME") or Path.home()) / ".claude" / "settings.json"
+    return paths.claude_config_dir(env) / "settings.json"
 
 
 def codex_config(env: Mapping[str, str] = os.environ) -> Path:
-    home = env.get("CODEX_HOME", "").split(",")[0].strip()
-    return (Path(home).expanduser() if home else Path(env.get("HOME") or Path.home()) / ".codex") / "config.toml"
+    return paths.codex_home(env) / "config.toml"
 
 
 def opencode_plugin(env: Mapping[str, str] = os.environ) -> Path:

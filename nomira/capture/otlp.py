@@ -219,7 +219,8 @@ def link_logged(db, found: list[tuple[UsageEvent, dict]], tenant: str | None) ->
     the store to match on request id at ingest (see docs/CAPTURE.md, "Limits")."""
     from dataclasses import replace
     from datetime import timedelta
-    out = []
+    from nomira import store
+    out, hashed = [], None  # a store that keys developers by hash cannot be given the name again
     for event, tags in found:
         if event.message_id is None and event.request_id:
             days = sorted({(event.occurred_at + timedelta(days=d)).date().isoformat() for d in (-1, 0, 1)})
@@ -227,7 +228,9 @@ def link_logged(db, found: list[tuple[UsageEvent, dict]], tenant: str | None) ->
                 "SELECT message_id, developer, project FROM events WHERE tenant = ? AND day IN (?, ?, ?) AND "
                 "request_id = ? AND message_id IS NOT NULL AND source = ? LIMIT 1",
                 (tenant or "", *days, event.request_id, event.source)).fetchone()
-            if row is not None and tags.get("developer") in (None, "", row[1]):
+            if row is not None and hashed is None:
+                hashed = store.setting_value(db, "hash_identifiers") == "1"
+            if row is not None and not hashed and tags.get("developer") in (None, "", row[1]):
                 event = replace(event, message_id=row[0], project=row[2] or event.project)
                 tags = dict(tags, developer=row[1]) if row[1] else tags
         out.append((event, tags))

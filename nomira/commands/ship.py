@@ -93,12 +93,12 @@ def deliver(args, events: list[dict], flush: bool = True) -> dict:
     `args.db`; the ledger skips what that destination already has. `flush=False` only queues them
     (a hook must not wait for the network; `nomira hook flush` sends them)."""
     from nomira import store
-    from nomira.spool import Spool
+    from nomira.commands.spool import open_spool
     post = _remote(args)
     ledger, dest, db = open_ledger(args, post, flush)
     if post is not None:
         new = ledger.new_events(dest, events)
-        spool = Spool(paths.state_home() / "spool")
+        spool = open_spool()
         spool.put(new, destination=post.destination)
         ledger.mark(dest, new)  # durable in the spool now: delivery is the spool's job
         if not flush:
@@ -228,8 +228,14 @@ def cmd_import(args) -> int:
 def cmd_replay(args) -> int:
     from nomira import store
     db = _open_store(args)
-    n = store.replay(db)
-    print(json.dumps({"replayed": n}) if args.json else f"nomira: rebuilt canonical events from {n} raw events")
+    r = store.replay(db)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"nomira: rebuilt canonical events from {r['replayed']} raw events (normalization version "
+          f"{r['normalization_version']}); {r['changed']} changed, {r['added']} added, {r['removed']} removed")
+    for col, n in sorted(r["columns"].items()):
+        print(f"  {col}: {n} row(s) changed")
     return 0
 
 
