@@ -45,7 +45,8 @@ class Failure(UserError):
 # Which shared options each command reads: its help lists only those, and any other is a usage error.
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
-    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "spool", "sources", "clients"),
+    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "spool", "sources", "clients",
+             "hooks", "opencode"),
     "input": (*REPORTS, "ship", "export", "mcp"),
     "terminal": (*REPORTS, "sources", "clients"),
 }
@@ -119,6 +120,12 @@ COMMANDS = {
                "NOMIRA_CURSOR_ADMIN_KEY=key_... nomira cursor fetch --from 2026-11-01 --to 2026-11-30"),
     "gateway": ("gateway", "metering reverse proxy for Anthropic/OpenAI API calls (sees prompts in transit)",
                 "nomira gateway --port 8788 --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
+    "hooks": ("hooks", "install, remove or check the live-capture hooks of Claude Code, Codex and OpenCode",
+              "nomira hooks install --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
+    "hook": ("hooks", "what an agent's hook runs: ship that session's new calls (always exits 0)",
+             "nomira hook claude < payload.json"),
+    "opencode": ("opencode", "follow a running OpenCode server's event stream and ship usage as it happens",
+                 "nomira opencode watch --url http://127.0.0.1:4096"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
     "capture": ("capture", "run a headless agent (claude -p, codex exec --json, gemini -p -o json), pass its "

@@ -321,7 +321,8 @@ def _tracked(results, progress, by_key):
 class Progress:
     """Files and MB done, with the rate, on stderr; only when stderr is a terminal."""
 
-    def __init__(self, label: str, stream=sys.stderr, min_bytes: int = 64 << 20):
+    def __init__(self, label: str, stream=None, min_bytes: int = 64 << 20):
+        stream = sys.stderr if stream is None else stream  # today's stderr, not the one at import time
         self.label, self.stream, self.min_bytes = label, stream, min_bytes
         self.enabled = hasattr(stream, "isatty") and stream.isatty()
 

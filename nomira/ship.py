@@ -76,12 +76,18 @@ class Ledger:
         return key
 
     def new_events(self, destination: str, events: Iterable[dict]) -> list[dict]:
-        known = dict(self.db.execute("SELECT dedup_key, total FROM shipped WHERE destination = ?", (destination,)))
-        out = []
-        for e in events:
-            if known.get(dedup_key(e), -1) < billable_tokens(e["tokens"]):
-                out.append(e)
-        return out
+        events = list(events)
+        keys = [dedup_key(e) for e in events]
+        if len(keys) > 5000:  # a whole history: one scan of the destination's rows
+            known = dict(self.db.execute("SELECT dedup_key, total FROM shipped WHERE destination = ?",
+                                         (destination,)))
+        else:  # a hook's session: look up only these keys, however much was shipped before
+            known = {}
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                known.update(self.db.execute(f"SELECT dedup_key, total FROM shipped WHERE destination = ? AND "
+                                             f"dedup_key IN ({', '.join('?' * len(chunk))})", (destination, *chunk)))
+        return [e for e, k in zip(events, keys) if known.get(k, -1) < billable_tokens(e["tokens"])]
 
     def mark(self, destination: str, events: Iterable[dict]) -> None:
         rows = [(destination, dedup_key(e), billable_tokens(e["tokens"])) for e in events]

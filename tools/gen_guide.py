@@ -38,6 +38,7 @@ RUNS = {
     "reconcile": [["nomira", "reconcile", "--db", "team.db"]],  # no bill in the demo: the report says so
     "serve": None,
     "cursor": None,
+    "hooks": [["nomira", "hooks", "status"]],  # install edits the agents' config (and names timed backups)
 }
 # Read-only over the demo history: these run alongside each other. Every other command may read or
 # write state (stores, events.json, the ship ledger, limits.json) and runs in COMMANDS order.

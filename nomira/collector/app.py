@@ -56,6 +56,7 @@ class App:
         self.limiter = auth.LoginLimiter(config.login_free_failures, config.login_max_lockout)
         self.routes = [
             ("POST", r"/ingest", self.ingest), ("POST", r"/v1/usage/events", self.ingest),
+            ("POST", r"/v1/(?P<signal>logs|metrics)", self.otlp), ("POST", r"/v1/opencode/events", self.opencode),
             ("GET", r"/healthz", self.healthz), ("GET", r"/metrics", self.prometheus),
             ("GET", r"/api/summary", self.api_summary),
             ("GET", r"/login", self.login_form), ("POST", r"/login", self.login), ("POST", r"/logout", self.logout),
@@ -184,6 +185,78 @@ class App:
                            for d, eid in results)
         return Response(dumps(body, separators=(",", ":"))[:-1] + f',"events":[{answers}]}}', 200,
                         "application/json")
+
+    # --- live capture: agent-native telemetry, converted by nomira.capture (usage fields only) ---
+
+    def _capture_tenant(self, req: Request) -> str | None:
+        self.metrics.add(ingest_requests=1)
+        try:
+            return auth.ingest_tenant(req, self.db, self.config)[1]
+        except HTTPError:
+            self.metrics.add(auth_failures=1)
+            raise
+
+    def otlp(self, req: Request, signal: str) -> Response:
+        """OTLP/HTTP JSON export requests (/v1/logs, /v1/metrics); same keys and limits as /ingest."""
+        from nomira.capture import otlp
+        tenant = self._capture_tenant(req)
+        ctype = req.header("Content-Type").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise HTTPError(415, "only OTLP/HTTP JSON is accepted: set OTEL_EXPORTER_OTLP_PROTOCOL=http/json "
+                                 "(protobuf and gRPC are not)", "Content-Type")
+        data = req.body(self.config.max_ingest_bytes)
+        if req.header("Content-Encoding").strip().lower() == "gzip":
+            data = _gunzip(data, self.config.max_ingest_bytes)
+        try:
+            doc = wire.loads(data or b"null")
+            if signal == "logs":
+                found, channel = otlp.link_logged(self.db, otlp.log_events(doc)[0], tenant), "otlp"
+            else:
+                found = otlp.aggregate_metrics(doc) if self.config_flag("NOMIRA_OTLP_METRICS") else []
+                points, channel = otlp.metric_points(doc), "derived"
+        except ValueError as exc:  # OTLPError, or not JSON
+            raise HTTPError(400, f"not an OTLP/HTTP JSON export request: {exc}", "body") from None
+        accepted, rejected = self._store_captured(found, tenant, channel)
+        kind = "rejectedLogRecords" if signal == "logs" else "rejectedDataPoints"
+        if signal == "metrics" and not self.config_flag("NOMIRA_OTLP_METRICS"):
+            return Response.json({"partialSuccess": {kind: points, "errorMessage": (
+                "metrics not stored: the claude_code.api_request log events carry the same usage per request "
+                "(set NOMIRA_OTLP_METRICS=1 on the collector to store metric sums when no logs are exported)")}})
+        body = {"partialSuccess": {kind: rejected, "errorMessage": f"{rejected} outside the usage event schema"}} \
+            if rejected else {}
+        return Response.json(body)
+
+    def opencode(self, req: Request) -> Response:
+        """Usage-only OpenCode bus events posted by Nomira's OpenCode plugin."""
+        from nomira.capture import opencode_live
+        tenant = self._capture_tenant(req)
+        if req.header("Content-Type").split(";")[0].strip().lower() != "application/json":
+            raise HTTPError(415, "Content-Type must be application/json", "Content-Type")
+        doc = self.json_body(req, self.config.max_ingest_bytes)
+        try:
+            found = opencode_live.plugin_events(doc)
+        except ValueError as exc:
+            raise HTTPError(400, str(exc), "body") from None
+        accepted, rejected = self._store_captured(found, tenant, "hook")  # the agent's own plugin hook
+        return Response.json({"status": "accepted", "accepted": accepted, "rejected": rejected})
+
+    def config_flag(self, name: str) -> bool:
+        import os
+        return os.environ.get(name, "") not in ("", "0", "false", "no")
+
+    def _store_captured(self, found: list, tenant: str | None, channel: str) -> tuple[int, int]:
+        """Price, allowlist and store converted events; returns (accepted, rejected)."""
+        from nomira.capture.convert import to_wire_events
+        events, rejected, by_tags = [], 0, {}
+        for event, tags in found:
+            by_tags.setdefault(tuple(sorted(tags.items())), []).append(event)
+        for tags, group in by_tags.items():
+            ok, refused = to_wire_events(group, dict(tags), channel)
+            events += ok
+            rejected += sum(refused.values())
+        accepted, deduped = store.ingest(self.db, events, tenant=tenant) if events else (0, 0)
+        self.metrics.add(ingest_events=accepted, ingest_deduped=deduped, ingest_rejected=rejected)
+        return accepted + deduped, rejected
 
     # --- operations ---
 
@@ -536,6 +609,19 @@ class App:
             return Response.html(pages.import_page(ctx["csrf"], ctx, result={"accepted": accepted,
                                                                                "deduped": deduped}))
         return Response.json({"status": "accepted", "accepted": accepted, "deduped": deduped})
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """A gzip body, inflated to at most `limit` bytes (a zip bomb is a 413, not a memory spike)."""
+    import zlib
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error:
+        raise HTTPError(400, "body is not valid gzip", "Content-Encoding") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise HTTPError(413, f"body larger than {limit} bytes once inflated")
+    return out
 
 
 def _trend_table(d: dict) -> tuple[str, list[dict]]:

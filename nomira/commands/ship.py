@@ -56,8 +56,9 @@ def _tags(args, project_free=True) -> dict:
     return tags
 
 
-def wire_events(run: Run, tags: dict) -> list[dict]:
-    """The usage-only events of the run; calls outside the schema are held back and said (stderr)."""
+def wire_events(run: Run, tags: dict, keep=None) -> list[dict]:
+    """The usage-only events of the run; calls outside the schema are held back and said (stderr).
+    `keep` (wire events -> the ones wanted) runs before the allowlist check, which costs the most."""
     from nomira.ship import validated
     from nomira.wire import check_tags, to_wire
     try:
@@ -66,7 +67,8 @@ def wire_events(run: Run, tags: dict) -> list[dict]:
         raise UserError(f"refusing to ship: {exc}") from exc
     events = run.collect().events
     regime = run.regime(events)
-    ok, refused = validated([to_wire(e, c, regime, tags) for e, c in run.priced(events)])
+    wire = [to_wire(e, c, regime, tags) for e, c in run.priced(events)]
+    ok, refused = validated(keep(wire) if keep is not None else wire)
     for reason, n in sorted(refused.items()):
         _warn(f"{n} call(s) held back, outside the usage event schema: {reason}")
     return ok
@@ -86,41 +88,55 @@ def ship_once(args) -> dict:
     return deliver(args, wire_events(Run(args), _tags(args)))
 
 
-def deliver(args, events: list[dict]) -> dict:
+def deliver(args, events: list[dict], flush: bool = True) -> dict:
     """Validated wire events to the collector at `args.remote` (through the spool) or the store at
-    `args.db`; the ledger skips what that destination already has."""
+    `args.db`; the ledger skips what that destination already has. `flush=False` only queues them
+    (a hook must not wait for the network; `nomira hook flush` sends them)."""
     from nomira import store
-    from nomira.ship import Ledger
     from nomira.commands.spool import open_spool
     post = _remote(args)
+    ledger, dest, db = open_ledger(args, post, flush)
+    if post is not None:
+        new = ledger.new_events(dest, events)
+        spool = open_spool()
+        spool.put(new, destination=post.destination)
+        ledger.mark(dest, new)  # durable in the spool now: delivery is the spool's job
+        if not flush:
+            return {"destination": args.remote, "new_events": len(new), "queued": bool(new), "error": None}
+        r = spool.flush(post, destination=post.destination)
+        if post.store_id:
+            ledger.destination(_locator(post), post.store_id)  # a replaced collector store: next run starts over
+        return {"destination": args.remote, "new_events": len(new), "delivered": r.delivered,
+                "dead_lettered": r.dead_lettered, "pending_batches": r.pending_batches, "error": r.error,
+                "dead_letter_file": str(spool.dead_letter) if r.dead_lettered else None,
+                "other_destinations": {"batches": r.other_batches, "urls": r.other_destinations}
+                if r.other_batches else None, "unreadable_batches": r.unreadable or None}
+    new = ledger.new_events(dest, events)
+    accepted, deduped = store.ingest(db, new) if new else (0, 0)
+    ledger.mark(dest, new)
+    return {"destination": str((args.db or paths.default_db()).resolve()), "new_events": len(new),
+            "accepted": accepted, "deduped": deduped, "error": None}
+
+
+def _locator(post) -> str:
+    return f"remote:{post.url}#{post.destination['credential_sha256'] or ''}"
+
+
+def open_ledger(args, post, flush: bool = True):
+    """(ledger, its key for the destination, the open store or None for a collector). Without `flush`
+    the collector is not asked who it is (no network wait): the last known identity is used."""
+    from nomira import store
+    from nomira.ship import Ledger
     ledger_path = paths.state_home() / "shipped.sqlite"
     try:
         ledger = Ledger(ledger_path, warn=_warn)
     except OSError as exc:
         raise UserError(f"cannot open the ship ledger {ledger_path}: {exc.strerror or exc}") from None
     if post is not None:
-        locator = f"remote:{post.url}#{post.destination['credential_sha256'] or ''}"
-        dest = ledger.destination(locator, post.identity())
-        new = ledger.new_events(dest, events)
-        spool = open_spool()
-        spool.put(new, destination=post.destination)
-        ledger.mark(dest, new)  # durable in the spool now: delivery is the spool's job
-        r = spool.flush(post, destination=post.destination)
-        if post.store_id:
-            ledger.destination(locator, post.store_id)  # a replaced collector store: next run starts over
-        return {"destination": args.remote, "new_events": len(new), "delivered": r.delivered,
-                "dead_lettered": r.dead_lettered, "pending_batches": r.pending_batches, "error": r.error,
-                "dead_letter_file": str(spool.dead_letter) if r.dead_lettered else None,
-                "other_destinations": {"batches": r.other_batches, "urls": r.other_destinations}
-                if r.other_batches else None, "unreadable_batches": r.unreadable or None}
+        return ledger, ledger.destination(_locator(post), post.identity() if flush else None), None
     db_path = (args.db or paths.default_db()).resolve()
     db = store.open_db(db_path)
-    dest = ledger.destination(f"db:{db_path}", store.store_id(db))
-    new = ledger.new_events(dest, events)
-    accepted, deduped = store.ingest(db, new) if new else (0, 0)
-    ledger.mark(dest, new)
-    return {"destination": str(db_path), "new_events": len(new), "accepted": accepted, "deduped": deduped,
-            "error": None}
+    return ledger, ledger.destination(f"db:{db_path}", store.store_id(db)), db
 
 
 def _remote(args):

@@ -83,7 +83,7 @@ def count(v) -> int:
             v = float(v)
         except ValueError:
             return 0
-    if isinstance(v, (int, float)) and v == v and v > 0:
+    if isinstance(v, (int, float)) and 0 < v < float("inf"):  # NaN and infinity ("inf" parses) are not counts
         return int(v)
     return 0
 
