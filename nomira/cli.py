@@ -45,7 +45,7 @@ class Failure(UserError):
 # Which shared options each command reads: its help lists only those, and any other is a usage error.
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
-    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor"),
+    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "migrate"),
     "input": (*REPORTS, "ship", "export"),
     "terminal": REPORTS,
 }
@@ -107,6 +107,8 @@ COMMANDS = {
     "serve": ("serve", "run the collector: ingest API, import, team dashboard", "nomira serve --port 8787"),
     "cursor": ("cursor", "import Cursor team usage (tokens, charged cost) from Cursor's Admin API",
                "NOMIRA_CURSOR_ADMIN_KEY=key_... nomira cursor fetch --from 2026-11-01 --to 2026-11-30"),
+    "migrate": ("migrate", "copy a store to another engine (SQLite to PostgreSQL) and verify counts and totals",
+                "nomira migrate --from sqlite:///team.db --to postgresql://nomira@db/nomira"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
 }
@@ -355,8 +357,11 @@ def check_store(args) -> None:
     command (replay, tenant list) never creates an empty store where a mistyped one was meant."""
     if not hasattr(args, "db") or (args.command == "ship" and getattr(args, "remote", None)):
         return
-    from nomira import paths
+    from nomira import engine, paths
     path = args.db or paths.default_db()
+    if engine.is_postgres(path):
+        engine.require_driver()
+        return
     if not path.exists():
         creates = args.command != "replay" and not (args.command == "tenant" and args.action == "list")
         if not creates:
@@ -438,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _describe(exc: Exception, args) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
+    engine = sys.modules.get("nomira.engine")
+    if engine is not None and isinstance(exc, engine.EngineError):
+        return str(exc)
     if isinstance(exc, sqlite3.DatabaseError) and args is not None and hasattr(args, "db"):
         from nomira import paths
         path = args.db or paths.default_db()

@@ -10,8 +10,8 @@
   transaction, so dashboards never scan millions of rows.
 - `tenants`, `api_keys` (SHA-256 hashes only), `bills`.
 
-All SQL lives here, written to run on SQLite and PostgreSQL where it can
-(ON CONFLICT upserts, no SQLite-only functions in dashboard queries).
+All SQL lives here, written once in SQLite's dialect; nomira/engine.py holds the few
+rewrites and operations PostgreSQL needs (a store is a file path or a postgresql:// URL).
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+from nomira import engine
+from nomira.engine import dialect_of
 from nomira.events import parse_timestamp
 from nomira.wire import ALLOWANCE_FIELDS, TAG_FIELDS, TOKEN_FIELDS, dedup_key
 
@@ -130,8 +132,20 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
 
 
 def migrate(db: sqlite3.Connection, upto: int | None = None) -> list[str]:
-    """Apply pending migrations in order, each in one transaction with its record."""
-    db.execute("CREATE TABLE IF NOT EXISTS _nomira_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    """Apply pending migrations in order, each in one transaction with its record.
+
+    Several processes may start at once: each migration is re-checked under the lock."""
+    dialect = dialect_of(db)
+    if "_nomira_migrations" not in dialect.tables(db):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            dialect.exclusive(db)
+            db.execute("CREATE TABLE IF NOT EXISTS _nomira_migrations (name TEXT PRIMARY KEY, "
+                       "applied_at TEXT NOT NULL)")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
     done = {r[0] for r in db.execute("SELECT name FROM _nomira_migrations")}
     applied = []
     for name, fn in MIGRATIONS[:upto]:
@@ -139,6 +153,11 @@ def migrate(db: sqlite3.Connection, upto: int | None = None) -> list[str]:
             continue
         db.execute("BEGIN IMMEDIATE")
         try:
+            dialect.exclusive(db)
+            if db.execute("SELECT 1 FROM _nomira_migrations WHERE name = ?", (name,)).fetchone():
+                db.execute("COMMIT")  # another process applied it meanwhile
+                continue
+            dialect.no_timeout(db)
             fn(db)
             db.execute("INSERT INTO _nomira_migrations VALUES (?, ?)", (name, _now()))
             db.execute("COMMIT")
@@ -150,13 +169,20 @@ def migrate(db: sqlite3.Connection, upto: int | None = None) -> list[str]:
 
 
 def open_db(path: str | Path, migrate_upto: int | None = None) -> sqlite3.Connection:
-    """The one way into the database: pragmas, migrations, ready connection."""
+    """The one way into the database: pragmas, migrations, ready connection.
+
+    `path` is an SQLite file, or a postgresql:// URL (needs `nomira[postgres]`)."""
+    if engine.is_postgres(path):
+        db = engine.connect_postgres(path)
+        migrate(db, migrate_upto)
+        return db
     Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:  # created owner-only: it holds the dashboard secret (SQLite gives -wal/-shm the same mode)
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
         pass
-    db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
+    db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False,
+                         factory=engine.SqliteConnection)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=30000")
@@ -222,7 +248,8 @@ class Rollups:
     def write(self, db: sqlite3.Connection) -> None:
         """Fine deltas into a temp table; SQLite sums them into every grain."""
         fine_cols = (*self.FINE, *ROLLUP_COLS)
-        db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(fine_cols)})")
+        types = {c: "TEXT" for c in self.FINE} | {c: "INTEGER" for c in ROLLUP_COLS} | {"cost_usd": "REAL"}
+        db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(f'{c} {types[c]}' for c in fine_cols)})")
         db.execute("DELETE FROM rollup_delta")
         db.executemany(f"INSERT INTO rollup_delta VALUES ({', '.join('?' * len(fine_cols))})",
                        [(*k, *v) for k, v in self.delta.items()])
@@ -232,6 +259,7 @@ class Rollups:
                                 *(f"SUM({c})" for c in ROLLUP_COLS)])
             db.execute(f"INSERT INTO rollups ({', '.join(keys + ROLLUP_COLS)}) SELECT {select} FROM rollup_delta "
                        f"WHERE 1 = 1 GROUP BY {', '.join(['tenant', 'day', *dims])} "
+                       f"ORDER BY {', '.join(['tenant', 'day', *dims])} "  # one lock order for every writer
                        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
                        f"{', '.join(f'{c} = rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}", (grain,))
         self.delta.clear()
@@ -246,19 +274,22 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> t
     rows = [_row(event, key, raw_id, received_at) for raw_id, event, key, received_at in items]
     cols = ", ".join(EVENT_COLUMNS)
     before = db.total_changes
+    # in key order (stable: a key's first copy in the batch still goes in): concurrent writers lock alike
     db.executemany(f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
-                   "ON CONFLICT (dedup_key) DO NOTHING", rows)
+                   "ON CONFLICT (dedup_key) DO NOTHING", sorted(rows, key=lambda r: r[_KEY_AT]))
     rollups = Rollups()
     if db.total_changes - before == len(rows):
         for row in rows:
             rollups.add(row, +1)
         rollups.write(db)
         return len(rows), 0
-    keys = list({r[_KEY_AT] for r in rows})
+    keys = sorted({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
+    lock = dialect_of(db).lock_rows
     for i in range(0, len(keys), 500):
         chunk = keys[i:i + 500]
-        for r in db.execute(f"SELECT {cols} FROM events WHERE dedup_key IN ({', '.join('?' * len(chunk))})", chunk):
+        for r in db.execute(f"SELECT {cols} FROM events WHERE dedup_key IN ({', '.join('?' * len(chunk))})"
+                            f" ORDER BY dedup_key{lock}", chunk):
             current[r[_KEY_AT]] = r
     # the rows this batch inserted, by raw id; every other row met an existing copy
     inserted = {r[_RAW_AT] for r in current.values()} & {r[_RAW_AT] for r in rows}
@@ -282,8 +313,8 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> t
         else:
             superseded.append(row[_RAW_AT])
     db.executemany(f"UPDATE events SET {', '.join(f'{c} = ?' for c in EVENT_COLUMNS[1:])} WHERE dedup_key = ?",
-                   [(*r[1:], r[0]) for r in replaces.values()])
-    db.executemany("UPDATE raw_events SET status = 'superseded' WHERE id = ?", [(i,) for i in superseded])
+                   [(*r[1:], r[0]) for _k, r in sorted(replaces.items())])
+    db.executemany("UPDATE raw_events SET status = 'superseded' WHERE id = ?", [(i,) for i in sorted(superseded)])
     if superseded:
         db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
                    "SET value = CAST(CAST(settings.value AS INTEGER) + ? AS TEXT)", (len(superseded), len(superseded)))
@@ -302,26 +333,30 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
         if tenant is not None:
             e = dict(e, tags=dict(e.get("tags") or {}, tenant=tenant))
         prepared.append((json.dumps(e, separators=(",", ":")), e))
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        # ids assigned here, inside the write transaction: no other writer can take them
-        first = (db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0] or 0) + 1
-        items = [(first + i, e, dedup_key(e), received_at) for i, (_b, e) in enumerate(prepared)]
-        db.executemany("INSERT INTO raw_events (id, received_at, dedup_key, body, status) VALUES (?, ?, ?, ?, ?)",
-                       [(i, at, key, body, "canonical") for (i, _e, key, at), (body, _e2) in zip(items, prepared)])
-        result = _apply(db, items)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return result
+    keys = [dedup_key(e) for _b, e in prepared]
+    for attempt in range(5):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # ids assigned here, inside the write transaction (SQLite: dense; PostgreSQL: a sequence)
+            ids = dialect_of(db).next_raw_ids(db, len(prepared))
+            items = [(i, e, key, received_at) for i, (_b, e), key in zip(ids, prepared, keys)]
+            db.executemany("INSERT INTO raw_events (id, received_at, dedup_key, body, status) VALUES (?, ?, ?, ?, ?)",
+                           [(i, received_at, key, body, "canonical") for i, (body, _e), key in zip(ids, prepared, keys)])
+            result = _apply(db, items)
+            db.execute("COMMIT")
+            return result
+        except BaseException as exc:
+            db.execute("ROLLBACK")
+            if not engine.retryable(exc) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 def rebuild_rollups(db: sqlite3.Connection) -> None:
     """Recompute rollups from `events` (the shape the migrations have reached so far)."""
     sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
                       "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = dialect_of(db).tables(db)
     if "rollups" not in tables:
         db.execute("DELETE FROM daily_rollups")
         db.execute(f"INSERT INTO daily_rollups SELECT {', '.join(ROLLUP_KEYS)}, {sums} FROM events "
@@ -339,6 +374,7 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> int:
     """Rebuild `events` and `rollups` from `raw_events`, deterministically (id order)."""
     db.execute("BEGIN IMMEDIATE")
     try:
+        dialect_of(db).no_timeout(db)
         db.execute("DELETE FROM events")
         db.execute("DELETE FROM rollups")
         db.execute("UPDATE raw_events SET status = 'canonical'")
