@@ -111,12 +111,16 @@ COMMANDS = {
                 "nomira migrate --from sqlite:///team.db --to postgresql://nomira@db/nomira"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
+    "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
+                  "nomira reconcile import anthropic-costs.csv && nomira reconcile"),
 }
 # The seed's flags, kept as aliases of the subcommands: flag -> (command words, takes a value?)
 FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--replay": (["replay"], False),
                 "--serve": (["serve"], False), "--create-tenant": (["tenant", "create"], True),
                 "--list-tenants": (["tenant", "list"], False), "--update-prices": (["prices", "--update"], False),
-                "--cursor-fetch": (["cursor", "fetch"], False)}
+                "--cursor-fetch": (["cursor", "fetch"], False),
+                "--reconcile-import": (["reconcile", "import"], True),
+                "--reconcile-fetch": (["reconcile", "fetch"], False)}
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:

@@ -119,6 +119,27 @@ def _m0008_store_identity(db: sqlite3.Connection) -> None:
                (secrets.token_hex(16),))
 
 
+def _m0009_reconcile(db: sqlite3.Connection) -> None:
+    # Daily bill lines (from console exports or the providers' cost APIs) and the adjustments
+    # reconciliation records against them. Kept apart from events: `replay` never touches them.
+    db.execute("""CREATE TABLE bill_lines (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL DEFAULT '',
+        provider TEXT NOT NULL, account TEXT NOT NULL DEFAULT '', day TEXT NOT NULL, model TEXT NOT NULL DEFAULT '',
+        cost_usd REAL, tokens INTEGER, requests INTEGER, source TEXT NOT NULL, import_id TEXT NOT NULL,
+        row_ref TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL,
+        UNIQUE (tenant, provider, account, day, model))""")
+    db.execute("""CREATE TABLE bill_imports (id TEXT PRIMARY KEY, tenant TEXT NOT NULL DEFAULT '',
+        provider TEXT NOT NULL, source TEXT NOT NULL, summary TEXT NOT NULL, created_at TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE reconcile_adjustments (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL DEFAULT '',
+        provider TEXT NOT NULL, day TEXT NOT NULL, model TEXT NOT NULL DEFAULT '', cost_usd REAL NOT NULL,
+        tokens INTEGER, requests INTEGER, reason TEXT NOT NULL, bill_line_ids TEXT NOT NULL,
+        bill_ref TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        UNIQUE (tenant, provider, day, model))""")
+    # the last `nomira reconcile` run per scope ('*' = every tenant): /reconcile reads it instead of
+    # grouping millions of events on every view
+    db.execute("""CREATE TABLE reconcile_runs (scope TEXT PRIMARY KEY, since TEXT, until TEXT,
+        raw_watermark INTEGER NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL)""")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -128,6 +149,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0006_drop_unused_indexes", _m0006_drop_unused_indexes),
     ("0007_dashboard_sessions", _m0007_dashboard_sessions),
     ("0008_store_identity", _m0008_store_identity),
+    ("0009_reconcile", _m0009_reconcile),
 ]
 
 

@@ -15,7 +15,7 @@ import time
 import traceback
 
 from nomira import engine, rollups, store, wire
-from nomira.collector import auth, pages
+from nomira.collector import auth, pages, reconcile_page
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.exchange import parse_export
 from nomira.reports.aggregate import REGIME_LABELS
@@ -60,6 +60,7 @@ class App:
             ("GET", r"/project/(?P<name>[^/]+?)(?P<json>\.json)?", self.project),
             ("GET", r"/developer/(?P<name>[^/]+?)(?P<json>\.json)?", self.developer),
             ("GET", r"/compare/developers(?P<json>\.json)?", self.compare),
+            ("GET", r"/reconcile(?P<ext>\.json|\.csv)?", lambda req, ext=None: reconcile_page.view(self, req, ext)),
         ]
         self.compiled = [(m, re.compile(f"^{p}$"), v) for m, p, v in self.routes]
 
@@ -229,7 +230,8 @@ class App:
             raise HTTPError(401, "login required")  # a tenant viewer is always scoped to a tenant
         return {"viewer": viewer, "period": period, "tenant": tenant, "since": rollups.since_day(period),
                 "login_used": viewer.session is not None,
-                "csrf": auth.csrf_token(self.keys, auth.csrf_basis(req, viewer))}
+                "csrf": auth.csrf_token(self.keys, auth.csrf_basis(req, viewer)),
+                "reconcile": True}
 
     def summary(self, ctx: dict) -> dict:
         db, tenant, since = self.db, ctx["tenant"], ctx["since"]
@@ -257,7 +259,7 @@ class App:
 
     def dashboard(self, req: Request) -> Response:
         ctx = self.ctx(req)
-        d = self.summary(ctx)
+        d = dict(self.summary(ctx), reconcile=reconcile_page.card(self.db, ctx))
         return Response.json(d) if req.path.endswith(".json") else Response.html(pages.dashboard(d, ctx))
 
     def api_summary(self, req: Request) -> Response:

@@ -92,7 +92,7 @@ def dashboard(d: dict, ctx: dict) -> str:
     kpis = [kpi(d["value_label"], money(k["value_usd"]), "subscription usage at API rates, not a bill"
                 if d["value_label"].startswith("API") else "")]
     if k["api_cost_usd"] and k["value_usd"] != k["api_cost_usd"]:
-        kpis.append(kpi("API cost (billed)", money(k["api_cost_usd"])))
+        kpis.append(kpi("API cost (estimated)", money(k["api_cost_usd"])))
     if k.get("value_vs_plan") is not None:
         kpis.append(kpi("Value vs plan", f"{k['value_vs_plan']:.1f}x", k["plan_note"]))
     kpis += [kpi("Cache reuse", pct(k["cache_reuse"]), "prompt tokens served from cache"),
@@ -110,8 +110,21 @@ def dashboard(d: dict, ctx: dict) -> str:
                      "Cost by developer")
         + "</section></div><section><h2>By model</h2>"
         + hbar_chart([(r["name"], r["cost_usd"], None) for r in d["models"][:12]], "Cost by model")
-        + rows_table(d["models"], "Model") + "</section>")
+        + rows_table(d["models"], "Model") + "</section>"
+        + (reconcile_card(d["reconcile"], ctx) if d.get("reconcile") else ""))
     return layout(d["title"], body, ctx)
+
+
+def reconcile_card(c: dict, ctx: dict) -> Markup:
+    """Home-page card: the figures above are estimates; the bill, where imported, is the truth."""
+    if not c["billed_days"]:
+        text = "No bill imported for this period (nomira reconcile import FILE, or nomira reconcile fetch)."
+    else:
+        text = (f"Reconciled (billed): {money(c['billed_usd'])} over {c['billed_days']} day(s); "
+                f"{c['adjustments']} adjustment(s) totalling {money(c['adjustments_usd'])}.")
+    return Markup(f'<section><h2>Invoice reconciliation</h2><p>{esc(text)}</p><p class="note">Figures above are '
+                  f'estimated from observed usage. <a href="/reconcile{esc(_qs(ctx))}">Daily comparison, deltas and '
+                  f'next steps</a></p></section>')
 
 
 def detail(d: dict, ctx: dict) -> str:

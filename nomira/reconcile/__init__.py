@@ -1,0 +1,1 @@
+"""Invoice reconciliation: bills (console exports, cost APIs) against event-derived estimates."""
