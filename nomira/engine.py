@@ -217,6 +217,17 @@ def require_driver():
     return psycopg
 
 
+def _numeric_loader(psycopg):
+    """NUMERIC (what SUM of BIGINT gives) as SQLite would answer: int when whole, else float."""
+    from psycopg.types.numeric import NumericLoader
+
+    class SqliteLikeNumeric(NumericLoader):
+        def load(self, data):
+            d = super().load(data)
+            return int(d) if d.is_finite() and d == d.to_integral_value() else float(d)
+    return SqliteLikeNumeric
+
+
 def connect_postgres(url: str) -> PgConnection:
     psycopg = require_driver()
     timeout = int(os.environ.get("NOMIRA_PG_STATEMENT_TIMEOUT") or STATEMENT_TIMEOUT_MS)
@@ -224,6 +235,7 @@ def connect_postgres(url: str) -> PgConnection:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
         raise EngineError(f"cannot connect to {redact(url)}: {first_line(exc)}") from None
+    conn.adapters.register_loader("numeric", _numeric_loader(psycopg))
     conn.execute(f"SET statement_timeout = {timeout}")
     conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
     conn.execute(f"SET idle_in_transaction_session_timeout = {2 * timeout}")
