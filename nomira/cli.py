@@ -93,6 +93,12 @@ COMMANDS = {
     "monthly": ("periods", "usage and cost per month, with value vs plan", "nomira monthly --plan claude-max-5x"),
     "session": ("periods", "usage and cost per session", "nomira session --source codex"),
     "blocks": ("periods", "5-hour billing windows, burn rate and projection", "nomira blocks --active"),
+    "limits": ("limits", "subscription limit windows: used %, time to reset, when this pace hits 100%",
+               "nomira limits --fetch"),
+    "statusline": ("statusline", "one line for Claude Code's status bar (reads its JSON on stdin)",
+                   "nomira statusline < payload.json"),
+    "doctor": ("doctor", "check sources, spool, prices, hooks and a collector; non-zero exit when action is needed",
+               "nomira doctor --remote https://nomira.example.com"),
     "forensics": ("forensics", "per-turn costs and waste signals (cache rebuilds, sub-agents)",
                   "nomira forensics --session 3f9a6c2e"),
     "optimize": ("optimize", "cost by tool and by file read, with savings estimates",
@@ -109,6 +115,8 @@ COMMANDS = {
                "NOMIRA_CURSOR_ADMIN_KEY=key_... nomira cursor fetch --from 2026-11-01 --to 2026-11-30"),
     "migrate": ("migrate", "copy a store to another engine (SQLite to PostgreSQL) and verify counts and totals",
                 "nomira migrate --from sqlite:///team.db --to postgresql://nomira@db/nomira"),
+    "gateway": ("gateway", "metering reverse proxy for Anthropic/OpenAI API calls (sees prompts in transit)",
+                "nomira gateway --port 8788 --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
     "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
@@ -419,7 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     # A report run allocates hundreds of thousands of small containers and no cycles
     # on its hot path: the cyclic collector would only rescan them (~12% of a cold run).
     gc.disable()
-    if hasattr(signal, "SIGPIPE"):
+    if argv is None and hasattr(signal, "SIGPIPE"):
+        # A report piped into `head` ends quietly. Only for a real command line: a caller of main()
+        # in-process (tests, embedders) keeps its own SIGPIPE handling; servers set theirs.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = None
     try:

@@ -52,6 +52,18 @@ def codex_roots(env: Mapping[str, str] = os.environ) -> list[Path]:
     return [h / sub for h in homes for sub in ("sessions", "archived_sessions") if (h / sub).is_dir()]
 
 
+def claude_config_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """Where Claude Code keeps its settings and login: the first $CLAUDE_CONFIG_DIR, else ~/.claude."""
+    dirs = [p.strip() for p in env.get("CLAUDE_CONFIG_DIR", "").split(",") if p.strip()]
+    return Path(dirs[0]).expanduser() if dirs else _home(env) / ".claude"
+
+
+def codex_home(env: Mapping[str, str] = os.environ) -> Path:
+    """Where Codex keeps config.toml and auth.json: the first $CODEX_HOME, else ~/.codex."""
+    homes = [p.strip() for p in env.get("CODEX_HOME", "").split(",") if p.strip()]
+    return Path(homes[0]).expanduser() if homes else _home(env) / ".codex"
+
+
 def data_home(env: Mapping[str, str] = os.environ) -> Path:
     return xdg(env, "XDG_DATA_HOME", ".local/share") / "nomira"
 

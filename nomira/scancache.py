@@ -144,6 +144,10 @@ class CacheWriter:
         self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", (
             self.source, path, e.size, e.mtime_ns, e.offset, e.sig, e.blob))
 
+    def commit(self) -> None:
+        """Keep what was written without pruning: for a caller that scanned only some files."""
+        self.db.execute("COMMIT")
+
     def close(self) -> None:
         stale = [p for (p,) in self.db.execute("SELECT path FROM files WHERE source=?", (self.source,))
                  if p not in self.live]

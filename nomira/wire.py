@@ -273,3 +273,47 @@ def from_wire(wire: dict) -> UsageEvent:
         is_sidechain=bool(wire.get("is_sidechain")), model_is_fallback=bool(wire.get("model_is_fallback")),
         modifiers=tuple(sorted((wire.get("modifiers") or {}).items())),
     )
+
+
+# --- limit snapshots: a second, separate kind of wire record -----------------------
+# Subscription windows (nomira/limits.py): a percentage, a window, two instants, where it
+# came from, and who. Checked by its own allowlist; never mixed into a usage event.
+LIMIT_KIND = "limit_snapshot"
+LIMIT_FIELDS = {
+    "kind": str, "schema_version": int, "agent": str, "window": str, "used_percent": (int, float),
+    "window_minutes": (int, type(None)), "resets_at": (str, type(None)), "source": str, "observed_at": str,
+    "tags": dict,
+}
+LIMIT_TAGS = ("developer", "tenant", "env")
+
+
+def limit_to_wire(snapshot, tags: dict | None = None) -> dict:
+    d = snapshot.as_dict()
+    return {"kind": LIMIT_KIND, "schema_version": SCHEMA_VERSION, **{k: d[k] for k in LIMIT_FIELDS if k in d},
+            "tags": {k: v for k, v in (tags or {}).items() if k in LIMIT_TAGS and v}}
+
+
+def assert_limit_snapshot(record: dict) -> None:
+    """Raise SchemaError unless `record` is a usage-only limit snapshot (allowlist, as for events)."""
+    if not isinstance(record, dict):
+        raise SchemaError("record", "must be a JSON object")
+    for key, value in record.items():
+        if key not in LIMIT_FIELDS:
+            raise SchemaError(key, "not in the limit snapshot schema (allowlist)")
+        if not isinstance(value, LIMIT_FIELDS[key]) or isinstance(value, bool):
+            raise SchemaError(key, "wrong type")
+    for key in ("kind", "schema_version", "agent", "window", "used_percent", "source", "observed_at"):
+        if key not in record:
+            raise SchemaError(key, "required")
+    if record["kind"] != LIMIT_KIND:
+        raise SchemaError("kind", f"must be {LIMIT_KIND!r}")
+    if record["schema_version"] != SCHEMA_VERSION:
+        raise SchemaError("schema_version", f"unsupported (this collector speaks {SCHEMA_VERSION})")
+    for key in ("agent", "window", "source"):
+        _check_str(key, record[key], 32, _NAME)
+    if not 0 <= record["used_percent"] <= 1000:
+        raise SchemaError("used_percent", "out of range")
+    for key in ("observed_at", "resets_at"):
+        if record.get(key) is not None and (len(record[key]) > 40 or parse_timestamp(record[key]) is None):
+            raise SchemaError(key, "not an ISO-8601 timestamp")
+    _check_mapping("tags", record.get("tags") or {}, LIMIT_TAGS, _check_tag)

@@ -20,7 +20,11 @@ def add_arguments(name, p) -> None:
                        help="the monthly price of the --plan given in the same position (repeatable)")
     if name == "blocks":
         p.add_argument("--active", action="store_true", help="only the block in progress")
+        p.add_argument("--live", action="store_true", help="redraw in place until Ctrl-C (prints once when piped)")
+        p.add_argument("--interval", type=float, default=5.0, help="seconds between --live redraws (default 5)")
     p.set_defaults(func=cmd_period, period=name)
+    if name == "blocks":
+        p.set_defaults(func=cmd_blocks)
 
 
 def cmd_period(args) -> int:
@@ -46,6 +50,19 @@ def cmd_period(args) -> int:
     if run.seen_sources and cacheable:
         run.store_output(key, text)
     return 0
+
+
+def cmd_blocks(args) -> int:
+    if not args.live:
+        return cmd_period(args)
+    from nomira.commands.live import refresh
+    return refresh(lambda: _blocks_now(args), max(args.interval, 0.5))
+
+
+def _blocks_now(args) -> str:
+    run = Run(args)
+    events = run.collect().events
+    return blocks_text(run, events, MONEY_COLUMN[run.regime(events)])
 
 
 def period_text(run: Run, collected) -> str:

@@ -1,0 +1,253 @@
+"""`nomira statusline`: one line for Claude Code's status bar, from the JSON it pipes on stdin.
+
+    Opus 4.6 · session $1.23 · today $4.56 · block $3.10, $1.20/h, 2 h 10 min left · 5h 42% · 7d 18%
+
+- session: Nomira's own pricing of the session's transcript (and its sub-agent files), not
+  Claude Code's estimate; Claude's `cost.total_cost_usd` is shown beside it only when the two
+  differ by more than 1 cent and 1%, so a mismatch is visible without cluttering the usual case.
+- today: every Claude Code call of the local day. block: the active 5-hour block and its burn
+  rate (as `nomira blocks`), over the calls of the last 10 hours.
+- 5h / 7d: `rate_limits` from the payload (Claude Code >= 2.1.80, subscribers only), which are
+  also recorded for `nomira limits`.
+
+Speed: it reads only the session's files and the transcripts written since the start of the
+window above (a file not modified since then holds no call after it), through the scan cache,
+and keeps its last line keyed by those files' sizes and mtimes. Imports are lazy; installed,
+the `nomira-statusline` entry point skips the general CLI. Anything wrong (empty or malformed
+stdin, unreadable files) prints a short neutral line and exits 0: a status line never fails.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import Mapping
+
+NEUTRAL = "nomira: no session data"
+RECENT = timedelta(hours=10)
+RESULT_FILE = "statusline.json"
+PERSIST_BYTES = 1 << 20
+BUSY_MS = 100
+LIMITS_REFRESH = timedelta(minutes=5)
+
+
+def add_arguments(name, p) -> None:
+    p.set_defaults(func=cmd_statusline)
+
+
+def cmd_statusline(args) -> int:
+    return main()
+
+
+def main(stdin=None, out=None, env: Mapping[str, str] = os.environ, now: datetime | None = None) -> int:
+    stdin = stdin if stdin is not None else sys.stdin.buffer
+    out = out if out is not None else sys.stdout
+    try:
+        line = render(stdin.read(), env, now or datetime.now(timezone.utc))
+    except Exception:  # noqa: BLE001 - a status line shows a neutral line, never a traceback
+        line = NEUTRAL
+    out.write(line + "\n")
+    out.flush()
+    return 0
+
+
+def _payload(raw: bytes) -> dict | None:
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def render(raw: bytes, env: Mapping[str, str], now: datetime) -> str:
+    doc = _payload(raw)
+    if doc is None:
+        return NEUTRAL
+    limits_part = _limits(doc.get("rate_limits"), env, now)
+    transcript = doc.get("transcript_path")
+    model = doc.get("model") if isinstance(doc.get("model"), dict) else {}
+    name = model.get("display_name") if isinstance(model.get("display_name"), str) else None
+    claude_cost = (doc.get("cost") or {}).get("total_cost_usd") if isinstance(doc.get("cost"), dict) else None
+    parts = [name[:40]] if name else []
+    if isinstance(transcript, str) and os.path.isfile(transcript):
+        parts += _usage_parts(transcript, claude_cost, env, now)
+    parts += limits_part
+    return " · ".join(parts) if parts else NEUTRAL
+
+
+def _limits(rate_limits, env, now) -> list[str]:
+    from nomira import limits
+    snaps = limits.from_claude_windows(rate_limits, now, "statusline") if isinstance(rate_limits, dict) else []
+    if not snaps:
+        return []
+    known = {(s.window, s.used_percent, s.resets_at): s.observed_at for s in limits.load_state(env)
+             if s.agent == "claude_code" and s.source == "statusline"}
+    if any(now - known.get((s.window, s.used_percent, s.resets_at), now - 2 * LIMITS_REFRESH) > LIMITS_REFRESH
+           for s in snaps):  # a change, or the same figures last written over 5 minutes ago
+        try:
+            limits.save_state(snaps, env)
+        except OSError:
+            pass  # the line still shows them; `nomira limits` will not
+    label = {"five_hour": "5h", "seven_day": "7d"}
+    return [f"{label[s.window]} {s.used_percent:.0f}%" for s in snaps if s.window in label]
+
+
+# --- usage: session, today, block -------------------------------------------------
+
+def _recent_files(env, cutoff: float) -> list[str]:
+    """Claude transcripts modified since `cutoff` (epoch s): the only ones that can hold later calls."""
+    from nomira.paths import claude_roots, walk_files
+
+    def keep(name, parent):
+        if not name.endswith(".jsonl"):
+            return False
+        try:
+            return os.stat(os.path.join(parent, name)).st_mtime >= cutoff
+        except OSError:
+            return False
+    return [str(f) for root in claude_roots(env) for f in walk_files(root, keep)]
+
+
+def _session_files(transcript: str) -> list[str]:
+    files = [transcript]
+    sub = os.path.join(transcript[:-6] if transcript.endswith(".jsonl") else transcript, "subagents")
+    try:
+        files += [e.path for e in os.scandir(sub) if e.name.endswith(".jsonl")]
+    except OSError:
+        pass
+    return files
+
+
+def _fingerprint(files: list[str]) -> list[tuple]:
+    out = []
+    for f in files:
+        try:
+            st = os.stat(f)
+        except OSError:
+            continue
+        out.append((f, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
+    local_now = now.astimezone()
+    midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    cutoff = min(midnight, local_now - RECENT)
+    files = sorted(set(_session_files(transcript)) | set(_recent_files(env, cutoff.timestamp())))
+    fp = _fingerprint(files)
+    from nomira.paths import state_home
+    result_path = state_home(env) / RESULT_FILE
+    key = json.dumps([transcript, claude_cost, f"{local_now:%Y-%m-%d %H:%M}", fp, _prices_stamp(env)])
+    try:
+        cached = json.loads(result_path.read_text())
+        if cached.get("key") == key:
+            return cached["parts"]
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass
+    parts = _compute(transcript, [f for f, _s, _m in fp], claude_cost, env, now, cutoff)
+    try:
+        result_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = result_path.with_name(f".{RESULT_FILE}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "parts": parts}))
+        os.replace(tmp, result_path)
+    except OSError:
+        pass
+    return parts
+
+
+def _prices_stamp(env) -> list:
+    """What the rates in force depend on besides the code: override and feed files (size, mtime)."""
+    from nomira.paths import cache_home, config_home
+    stamp = []
+    for p in (config_home(env) / "prices.toml", config_home(env) / "prices.json",
+              cache_home(env) / "prices" / "litellm.json", cache_home(env) / "prices" / "openrouter.json"):
+        try:
+            st = os.stat(p)
+            stamp.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamp.append(None)
+    return stamp
+
+
+def _unscanned_bytes(files: list[str], entries: dict) -> int:
+    """Bytes the scan cache has not seen yet: below PERSIST_BYTES, re-reading them next time is
+    cheaper than writing the cache (a commit and a WAL checkpoint) on every render."""
+    n = 0
+    for f in files:
+        try:
+            size = os.stat(f).st_size
+        except OSError:
+            continue
+        e = entries.get(f)
+        n += size - (e.offset if e is not None and e.offset <= size else 0)
+    return n
+
+
+def load_events(files: list[str], env) -> list:
+    """Deduplicated Claude Code events of `files`, through the scan cache (which is updated for
+    these files only: the other files' entries are kept, not pruned)."""
+    from nomira import scancache
+    from nomira.scan import ScanStats, iter_scan
+    from nomira.sources import claude_code
+    import sqlite3
+
+    def scan(entries, writer):
+        return [(p, recs, st) for p, recs, st, _stats in iter_scan(claude_code, files, entries, 1, None, writer)]
+    cache = writer = entries = None
+    try:
+        cache = scancache.ScanCache(scancache.default_path(env))
+        cache.db.execute(f"PRAGMA busy_timeout={BUSY_MS}")  # a long `nomira` run may hold the write lock
+        entries = cache.load("claude")
+        if _unscanned_bytes(files, entries) >= PERSIST_BYTES:
+            writer = cache.writer("claude")
+        per_file = scan(entries, writer)
+        if writer is not None:
+            writer.commit()
+    except (sqlite3.Error, OSError):  # no cache, or it is busy: read the files whole, write nothing
+        per_file = scan(None, None)
+    finally:
+        if cache is not None:
+            cache.close()
+    return list(claude_code.events_from_files(per_file, ScanStats()))
+
+
+def _compute(transcript: str, files: list[str], claude_cost, env, now: datetime, cutoff: datetime) -> list[str]:
+    from nomira.pricing.engine import Pricer
+    from nomira.pricing.table import resolved
+    from nomira.reports.periods import blocks
+    from nomira.reports.render import usd
+    from nomira.sources.claude_code import file_identity
+    events = load_events(files, env)
+    pricer = Pricer(resolved(env))
+    session = file_identity(transcript)[0]
+    today = now.astimezone().date()
+    totals = {"session": [0.0, ""], "today": [0.0, ""]}  # USD, "*" when a call is unpriced
+    recent = []
+    for e in events:
+        cost = pricer(e)
+        for scope, hit in (("session", e.session_id == session),
+                           ("today", e.occurred_at.astimezone().date() == today)):
+            if hit:
+                totals[scope][0] += cost.total_usd if cost is not None else 0.0
+                totals[scope][1] = totals[scope][1] or ("*" if cost is None else "")
+        if e.occurred_at >= cutoff:
+            recent.append((e, cost))
+    session_usd = totals["session"][0]
+    parts = [f"session {usd(session_usd)}{totals['session'][1]}"]
+    if isinstance(claude_cost, (int, float)) and not isinstance(claude_cost, bool):
+        if abs(claude_cost - session_usd) > max(0.01, 0.01 * session_usd):
+            parts[0] += f" (Claude says {usd(claude_cost)})"
+    parts.append(f"today {usd(totals['today'][0])}{totals['today'][1]}")
+    active = [b for b in blocks(recent, timezone.utc) if b.is_active(now)]
+    if active:
+        from nomira.reports.limits import duration
+        b = active[-1]
+        burn = b.burn(now)
+        parts.append(f"block {usd(b.tally.total_usd)}, {usd(burn['cost_per_hour_usd'])}/h, "
+                     f"{duration(timedelta(minutes=burn['remaining_minutes']))} left")
+    return parts
+
+
+if __name__ == "__main__":
+    sys.exit(main())

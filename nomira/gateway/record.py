@@ -1,0 +1,216 @@
+"""One usage-only event per proxied call, priced, validated, and written off the request path.
+
+The request thread only puts what the response said (a `Call`: usage fields, never content) on a bounded
+queue; one writer thread prices and validates each call and batches the events into the local store (one
+writer, so no lock contention) or into the spool and on to a collector. Nothing here may fail a user's
+request: every failure is a counter in `Metrics`.
+"""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from nomira.events import UsageEvent
+from nomira.gateway.usage import Found
+from nomira.wire import SchemaError, assert_no_content, to_wire
+
+SOURCE = "gateway"
+TAG_HEADERS = {f"x-nomira-{t}": t for t in ("developer", "project", "feature", "workflow", "tier", "customer", "env")}
+
+
+class Metrics:
+    """Thread-safe counters, served as JSON at /__nomira/metrics."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.started = time.time()
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[name] = self.counts.get(name, 0) + n
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {"uptime_s": round(time.time() - self.started, 1), **dict(sorted(self.counts.items()))}
+
+
+def tags_from_headers(headers) -> dict:
+    """Business tags from `X-Nomira-*` request headers (the tenant is never taken from a caller)."""
+    tags = {}
+    for name, value in headers.items():
+        tag = TAG_HEADERS.get(name.lower())
+        if tag and value.strip():
+            tags[tag] = value.strip()
+    return tags
+
+
+def build_event(found: Found, tags: dict, occurred_at: datetime, request_id: str, pricer,
+                metrics: Metrics) -> dict | None:
+    """The wire event of one call, or None when the response carried no usage.
+
+    A tag or id the allowlist refuses is dropped (and counted) rather than losing the call's usage.
+    """
+    tokens = found.tokens()
+    if tokens is None or not found.model:
+        return None
+    modifiers = (("service_tier", found.service_tier),) if found.service_tier else ()
+    event = UsageEvent(source=SOURCE, provider=found.provider, model=found.model, occurred_at=occurred_at,
+                       session_id="", project=tags.get("project", ""), tokens=tokens,
+                       message_id=found.response_id or None, request_id=request_id or None, modifiers=modifiers)
+    wire = to_wire(event, pricer(event), "api", tags)
+    for _ in range(len(tags) + 4):
+        try:
+            assert_no_content(wire)
+            return wire
+        except SchemaError as exc:
+            metrics.add("fields_dropped")
+            head, _, key = exc.field.partition(".")
+            if head == "tags" and key in wire["tags"]:
+                del wire["tags"][key]
+            elif head in ("message_id", "request_id", "session_id"):
+                wire[head] = None
+            else:
+                raise
+    raise SchemaError("event", "could not be made valid")
+
+
+@dataclass(slots=True)
+class Call:
+    """What one proxied call leaves behind for the writer: the usage fields its response carried."""
+
+    found: Found
+    tags: dict
+    occurred_at: datetime
+    request_id: str
+    complete: bool  # False: the stream broke or the client left; the usage seen so far is recorded
+
+
+def event_for(call: Call, pricer, metrics: Metrics) -> dict | None:
+    for problem in call.found.problems:
+        metrics.add(f"usage_{problem}")
+    event = build_event(call.found, call.tags, call.occurred_at, call.request_id, pricer, metrics)
+    if event is None:
+        metrics.add("calls_without_usage")
+        return None
+    if not call.complete:
+        metrics.add("calls_recorded_partial")
+    if event["cost_usd"] is None:
+        metrics.add("calls_unpriced")
+    metrics.add("calls_recorded")
+    return event
+
+
+class Recorder:
+    """A bounded queue of calls and one writer thread; `put` never blocks and never raises."""
+
+    def __init__(self, sink, metrics: Metrics, pricer, capacity: int = 10_000, batch: int = 500,
+                 interval: float = 0.2):
+        self.sink, self.metrics, self.pricer = sink, metrics, pricer
+        self.q: queue.Queue = queue.Queue(capacity)
+        self.batch, self.interval = batch, interval
+        self.idle = threading.Event()
+        self.idle.set()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="nomira-recorder", daemon=True)
+        self.thread.start()
+
+    def put(self, call: Call) -> None:
+        try:
+            self.idle.clear()
+            self.q.put_nowait(call)
+        except queue.Full:
+            self.metrics.add("calls_dropped_queue_full")
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self.q.get(timeout=self.interval)
+            except queue.Empty:
+                first = None
+            calls = [] if first is None else [first]
+            deadline = time.monotonic() + self.interval  # gather for a moment: one transaction per batch
+            while calls and len(calls) < self.batch and not self.stopping:
+                try:
+                    calls.append(self.q.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            events = []
+            for call in calls:
+                try:
+                    event = event_for(call, self.pricer, self.metrics)
+                except Exception:  # noqa: BLE001 - one bad call is counted, the others are recorded
+                    self.metrics.add("record_errors")
+                    continue
+                if event is not None:
+                    events.append(event)
+            try:
+                self.sink.write(events)
+                self.metrics.add("events_recorded", len(events))
+            except Exception as exc:  # noqa: BLE001 - a sink failure is counted, never raised into a request
+                self.metrics.add("events_write_errors", len(events))
+                if events:
+                    print(f"nomira gateway: could not record {len(events)} events: {type(exc).__name__}",
+                          file=sys.stderr)
+            if self.q.empty():
+                self.idle.set()
+            if self.stopping and self.q.empty():
+                return
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every call put so far went to the sink (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.q.empty() and self.idle.wait(0.05) and self.q.empty():
+                return True
+        return False
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.stopping = True
+        self.thread.join(timeout)
+        self.sink.close()
+
+
+class StoreSink:
+    """Events into a local SQLite store (the writer thread is its only writer)."""
+
+    def __init__(self, db_path: Path):
+        from nomira import store
+        self.store, self.db = store, store.open_db(db_path)
+
+    def write(self, events: list[dict]) -> None:
+        if events:
+            self.store.ingest(self.db, events)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class SpoolSink:
+    """Events into the durable spool, then on to a collector; delivery failures are retried later."""
+
+    def __init__(self, spool_dir: Path, post, metrics: Metrics, retry_every: float = 5.0):
+        from nomira.spool import Spool
+        self.spool, self.post, self.metrics = Spool(spool_dir), post, metrics
+        self.retry_every, self.next_try = retry_every, 0.0
+
+    def write(self, events: list[dict]) -> None:
+        if events:
+            self.spool.put(events)
+        if time.monotonic() < self.next_try or not self.spool.batches():
+            return
+        result = self.spool.flush(self.post, max_attempts=1)
+        self.metrics.add("events_delivered", result.delivered)
+        if result.dead_lettered:
+            self.metrics.add("events_dead_lettered", result.dead_lettered)
+        if result.error:
+            self.metrics.add("delivery_errors")
+            self.next_try = time.monotonic() + self.retry_every
+
+    def close(self) -> None:
+        pass

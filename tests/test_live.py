@@ -1,0 +1,80 @@
+"""`nomira blocks --live`: redraws in place on a terminal, prints once when piped, Ctrl-C exits 0."""
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from nomira.commands.live import CLEAR, refresh
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_blocks_live_prints_once_when_not_a_tty():
+    r = subprocess.run([sys.executable, "-m", "nomira", "blocks", "--live", "--interval", "0.5", "--path",
+                        "tests/fixtures/claude"], capture_output=True, cwd=ROOT, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = r.stdout.decode()
+    assert r.returncode == 0 and out.count("Block start") == 1 and CLEAR not in out
+
+
+class Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_refresh_redraws_until_ctrl_c():
+    renders, sleeps = [], []
+
+    def render():
+        renders.append(1)
+        return f"frame {len(renders)}"
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            raise KeyboardInterrupt
+    stream = Tty()
+    assert refresh(render, 2.0, stream, sleep) == 0
+    out = stream.getvalue()
+    assert len(renders) == 3 and sleeps == [2.0, 2.0, 2.0]
+    assert out.count(CLEAR) == 3 and "frame 3" in out and "Ctrl-C to exit" in out and "Traceback" not in out
+
+
+def test_ctrl_c_during_a_render_exits_cleanly():
+    def render():
+        raise KeyboardInterrupt
+    assert refresh(render, 1.0, Tty(), lambda s: None) == 0
+
+
+def test_ctrl_c_on_a_real_terminal_exits_zero_without_traceback():
+    import pty
+    import select
+    import signal
+    import time
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "nomira", "blocks", "--live", "--interval", "0.5", "--path",
+                          "tests/fixtures/claude"], stdin=slave, stdout=slave, stderr=slave, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    os.close(slave)
+    seen, deadline = b"", time.monotonic() + 30
+    try:
+        while seen.count(b"Block start") < 2 and time.monotonic() < deadline:  # two frames drawn
+            if select.select([master], [], [], 0.5)[0]:
+                seen += os.read(master, 65536)
+        p.send_signal(signal.SIGINT)
+        rc = p.wait(timeout=30)
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+    assert seen.count(b"Block start") >= 2 and CLEAR.encode() in seen
+    assert rc == 0 and b"Traceback" not in seen

@@ -1,0 +1,139 @@
+"""`nomira statusline` on Claude Code's statusline payload (tests/fixtures/statusline/payload.json follows
+the documented shape, rate_limits as Claude Code >= 2.1.80 sends them) over transcripts in the real format."""
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from nomira import limits
+from nomira.commands import statusline
+
+ROOT = Path(__file__).parent.parent
+PAYLOAD = (ROOT / "tests/fixtures/statusline/payload.json").read_text()
+SESSION = "5b2c9d1e-7a3f-4e60-9c11-2d3e4f5a6b7c"
+
+
+def line(at: datetime, msg: str, session: str, inp=0, out=0, read=0, w5=0, w1=0) -> str:
+    """An assistant line as Claude Code writes it (model claude-sonnet-4-5-20250929)."""
+    return json.dumps({
+        "parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": "/home/ana/src/shop",
+        "sessionId": session, "version": "2.1.90", "gitBranch": "main", "type": "assistant", "uuid": f"u-{msg}",
+        "timestamp": at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"), "requestId": f"req_{msg}",
+        "message": {"id": f"msg_{msg}", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+                    "content": [{"type": "text", "text": "Done."}], "stop_reason": "end_turn", "stop_sequence": None,
+                    "usage": {"input_tokens": inp, "cache_creation_input_tokens": w5 + w1,
+                              "cache_read_input_tokens": read,
+                              "cache_creation": {"ephemeral_5m_input_tokens": w5, "ephemeral_1h_input_tokens": w1},
+                              "output_tokens": out, "service_tier": "standard"}}}, separators=(",", ":")) + "\n"
+
+
+def setup_history(home: Path):
+    """Sonnet 4.5 at $3 in / $15 out / $0.30 cache read / $3.75 5m write / $6 1h write per MTok:
+    A (11:00)  10k in $0.03 + 100k out $1.50 + 100k read $0.03 + 40k 5m write $0.15  = $1.710
+    B (11:30)  20k in $0.06 + 200k out $3.00 + 60k read $0.018 + 50k 1h write $0.30  = $3.378
+    C (3 days ago, same session) 40k out                                             = $0.600
+    D (08:00, another session) 100k out                                              = $1.500
+    session = A+B+C = $5.688; today = A+B+D = $6.588; the block opened at 08:00 (D) and holds A, B, D:
+    $6.588 over 3.5 h of activity = $1.88/h, ending 13:00: 1 h left at noon."""
+    now = datetime.now().astimezone().replace(hour=12, minute=0, second=0, microsecond=0)
+    proj = home / ".claude" / "projects" / "-home-ana-src-shop"
+    proj.mkdir(parents=True)
+    transcript = proj / f"{SESSION}.jsonl"
+    transcript.write_text(
+        line(now - timedelta(days=3), "C", SESSION, out=40_000)
+        + line(now - timedelta(hours=1), "A", SESSION, inp=10_000, out=100_000, read=100_000, w5=40_000)
+        + line(now - timedelta(minutes=30), "B", SESSION, inp=20_000, out=200_000, read=60_000, w1=50_000))
+    (proj / "9e8d7c6b-0000-4000-8000-000000000001.jsonl").write_text(
+        line(now - timedelta(hours=4), "D", "9e8d7c6b-0000-4000-8000-000000000001", out=100_000))
+    return transcript, now.astimezone(timezone.utc)
+
+
+def render(payload: str, now, env=None) -> str:
+    out = io.StringIO()
+    assert statusline.main(io.BytesIO(payload.encode()), out, env or os.environ, now) == 0
+    return out.getvalue()
+
+
+def test_statusline_prices_the_session_itself(isolated_env):
+    transcript, now = setup_history(isolated_env)
+    payload = PAYLOAD.replace("TRANSCRIPT", str(transcript))
+    expected = "Sonnet 4.5 · session $5.69 · today $6.59 · block $6.59, $1.88/h, 1 h left · 5h 42% · 7d 18%\n"
+    assert render(payload, now) == expected
+    assert render(payload, now) == expected  # from the result cache
+    # the payload's rate limits are recorded for `nomira limits`
+    saved = {s.window: s.used_percent for s in limits.load_state()}
+    assert saved == {"five_hour": 42.3, "seven_day": 17.6}
+
+
+def test_statusline_shows_claudes_estimate_only_when_it_differs(isolated_env):
+    transcript, now = setup_history(isolated_env)
+    payload = json.loads(PAYLOAD.replace("TRANSCRIPT", str(transcript)))
+    payload["cost"]["total_cost_usd"] = 4.0
+    assert "session $5.69 (Claude says $4.00) · today" in render(json.dumps(payload), now)
+
+
+def test_statusline_sees_new_calls(isolated_env):
+    transcript, now = setup_history(isolated_env)
+    payload = PAYLOAD.replace("TRANSCRIPT", str(transcript))
+    render(payload, now)
+    with open(transcript, "a") as fh:  # one more call: 100k output = $1.50
+        fh.write(line(now - timedelta(minutes=10), "E", SESSION, out=100_000))
+    text = render(payload, now)  # Claude's $5.688 is now stale, and shown beside
+    assert "session $7.19 (Claude says $5.69) · today $8.09 · block $8.09" in text
+
+
+def test_statusline_never_fails():
+    for stdin in (b"", b"not json", b"[1, 2]", b'{"transcript_path": 7, "rate_limits": "x"}'):
+        r = subprocess.run([sys.executable, "-m", "nomira", "statusline"], input=stdin, capture_output=True,
+                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+        assert r.returncode == 0 and r.stderr == b"", (stdin, r.stderr)
+        assert r.stdout.decode().count("\n") == 1 and "Traceback" not in r.stdout.decode()
+    missing = PAYLOAD.replace("TRANSCRIPT", "/nonexistent/x.jsonl")
+    out = subprocess.run([sys.executable, "-m", "nomira.commands.statusline"], input=missing.encode(),
+                         capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert out.returncode == 0 and out.stdout.decode() == "Sonnet 4.5 · 5h 42% · 7d 18%\n"  # no usage to show
+
+
+def test_statusline_updates_the_scan_cache_without_pruning_it(isolated_env, monkeypatch, capsys):
+    from nomira import scancache
+    from nomira.cli import main
+    transcript, now = setup_history(isolated_env)
+    old = isolated_env / ".claude" / "projects" / "-home-ana-src-shop" / "0a0a0a0a-0000-4000-8000-000000000009.jsonl"
+    old.write_text(line(now - timedelta(days=30), "Z", old.stem, out=1000))
+    os.utime(old, (now.timestamp() - 30 * 86400,) * 2)  # not read by the status line
+    assert main(["daily"]) == 0  # a full run caches every file
+    capsys.readouterr()
+    with open(transcript, "a") as fh:
+        fh.write(line(now - timedelta(minutes=10), "E", SESSION, out=100_000))
+    monkeypatch.setattr(statusline, "PERSIST_BYTES", 0)  # persist even a small tail
+    render(PAYLOAD.replace("TRANSCRIPT", str(transcript)), now)
+    cache = scancache.ScanCache(scancache.default_path())
+    entries = cache.load("claude")
+    assert str(old) in entries  # kept, not pruned
+    assert entries[str(transcript)].offset == transcript.stat().st_size  # the grown session, persisted
+
+
+def test_statusline_does_not_wait_for_a_busy_scan_cache(isolated_env, monkeypatch):
+    import sqlite3
+    import time
+
+    from nomira import scancache
+    transcript, now = setup_history(isolated_env)
+    payload = PAYLOAD.replace("TRANSCRIPT", str(transcript))
+    render(payload, now)  # creates the cache
+    with open(transcript, "a") as fh:
+        fh.write(line(now - timedelta(minutes=10), "E", SESSION, out=100_000))
+    monkeypatch.setattr(statusline, "PERSIST_BYTES", 0)  # it will want to write
+    other = sqlite3.connect(scancache.default_path(), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a long `nomira` run holding the write lock
+    try:
+        t0 = time.monotonic()
+        text = render(payload, now)
+        assert time.monotonic() - t0 < 5
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "session $7.19 (Claude says $5.69) · today $8.09" in text
