@@ -273,8 +273,7 @@ class Rollups:
         types = {c: "TEXT" for c in self.FINE} | {c: "INTEGER" for c in ROLLUP_COLS} | {"cost_usd": "REAL"}
         db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(f'{c} {types[c]}' for c in fine_cols)})")
         db.execute("DELETE FROM rollup_delta")
-        db.executemany(f"INSERT INTO rollup_delta VALUES ({', '.join('?' * len(fine_cols))})",
-                       [(*k, *v) for k, v in self.delta.items()])
+        dialect_of(db).insert_rows(db, "rollup_delta", fine_cols, [(*k, *v) for k, v in self.delta.items()])
         keys = ("grain", "tenant", "day", *GRAIN_DIMS)
         for grain, dims in GRAINS.items():
             select = ", ".join(["?", "tenant", "day", *(d if d in dims else "''" for d in GRAIN_DIMS),
@@ -297,8 +296,8 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> t
     cols = ", ".join(EVENT_COLUMNS)
     before = db.total_changes
     # in key order (stable: a key's first copy in the batch still goes in): concurrent writers lock alike
-    db.executemany(f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
-                   "ON CONFLICT (dedup_key) DO NOTHING", sorted(rows, key=lambda r: r[_KEY_AT]))
+    dialect_of(db).insert_rows(db, "events", EVENT_COLUMNS, sorted(rows, key=lambda r: r[_KEY_AT]),
+                               "ON CONFLICT (dedup_key) DO NOTHING")
     rollups = Rollups()
     if db.total_changes - before == len(rows):
         for row in rows:
@@ -362,8 +361,9 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
             # ids assigned here, inside the write transaction (SQLite: dense; PostgreSQL: a sequence)
             ids = dialect_of(db).next_raw_ids(db, len(prepared))
             items = [(i, e, key, received_at) for i, (_b, e), key in zip(ids, prepared, keys)]
-            db.executemany("INSERT INTO raw_events (id, received_at, dedup_key, body, status) VALUES (?, ?, ?, ?, ?)",
-                           [(i, received_at, key, body, "canonical") for i, (body, _e), key in zip(ids, prepared, keys)])
+            dialect_of(db).insert_rows(db, "raw_events", ("id", "received_at", "dedup_key", "body", "status"),
+                                       [(i, received_at, key, body, "canonical")
+                                        for i, (body, _e), key in zip(ids, prepared, keys)])
             result = _apply(db, items)
             db.execute("COMMIT")
             return result

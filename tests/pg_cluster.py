@@ -41,7 +41,8 @@ class Cluster:
         self.data, self.socket_dir = root / "data", root
 
     @classmethod
-    def start(cls, extra: tuple[str, ...] = ()) -> "Cluster":
+    def start(cls, extra: tuple[str, ...] = (), durable: bool = False) -> "Cluster":
+        """durable=False (tests): fsync and synchronous commit off; True (benchmarks): PostgreSQL's defaults."""
         initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
         if not initdb or not pg_ctl:
             raise CannotStart("initdb/pg_ctl not found (apt-get install postgresql)")
@@ -67,8 +68,9 @@ class Cluster:
         if r.returncode:
             c.remove()
             raise CannotStart(f"initdb failed: {(r.stderr or r.stdout).strip()[-300:]}")
-        opts = (f"-p {c.port} -k {c.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                f"-c full_page_writes=off -c max_connections=200 " + " ".join(extra))
+        fast = "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        opts = (f"-p {c.port} -k {c.socket_dir} -c listen_addresses='' {fast}-c max_connections=200 "
+                + " ".join(extra))
         r = subprocess.run([*as_user, pg_ctl, "-D", str(c.data), "-l", str(root / "log"), "-o", opts, "-w", "-t", "60",
                             "start"], capture_output=True, text=True, env=env, timeout=90)
         if r.returncode:

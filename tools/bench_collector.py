@@ -1,28 +1,43 @@
 #!/usr/bin/env python3
-"""Benchmark the collector: ingest rate through the WSGI app (validation included) and
-dashboard page times over a store of N events (default 1,000,000).
+"""Benchmark the collector on either engine: ingest rate over loopback HTTP into real
+`nomira serve` processes (validation included) with 1 and then 4 concurrent senders, and
+dashboard page times over the resulting store of N events (default 1,000,000).
 
-    python tools/bench_collector.py --events 1000000 --db /tmp/bench.db
+    python tools/bench_collector.py --events 1000000                        # SQLite in a temp dir
+    python tools/bench_collector.py --events 1000000 --engine postgresql    # a throwaway cluster (durable settings)
+    python tools/bench_collector.py --db postgresql://nomira@db/nomira --processes 4
+
+The first --first events go in with one sender, the rest with --senders senders, spread
+over --processes collector processes (SQLite: one; PostgreSQL: as many as asked).
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import io
 import json
+import os
 import random
+import re
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from nomira import store  # noqa: E402
+from nomira import engine, store  # noqa: E402
 from nomira.collector.app import App  # noqa: E402
 from nomira.collector.auth import Config  # noqa: E402
 
 MODELS = ["claude-opus-4-7", "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "gpt-5-codex"]
+PAGES = ("/?period=today", "/?period=30d", "/?period=all", "/?period=all&tenant=team1",
+         "/developer/dev7?period=all", "/project/project-3?period=30d", "/compare/developers?period=all",
+         "/api/summary?period=all")
 
 
 def events(n: int, seed: int = 3):
@@ -53,45 +68,99 @@ def call(app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
     return out["status"], data
 
 
+def start_collectors(target, n: int, workers: int, log_dir: Path) -> list[tuple[subprocess.Popen, int]]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for var in ("NOMIRA_DASHBOARD_PASSWORD", "NOMIRA_INGEST_TOKEN"):
+        env.pop(var, None)
+    procs = []
+    for i in range(n):
+        log = log_dir / f"serve{i}.log"
+        with open(log, "w") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "nomira", "serve", "--port", "0", "--db", str(target),
+                                     "--workers", str(workers)], cwd=ROOT, env=env, stderr=err)
+        deadline = time.monotonic() + 60
+        while not (m := re.search(r"127\.0\.0\.1:(\d+)/", log.read_text())):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"collector did not start: {log.read_text()}")
+            time.sleep(0.05)
+        procs.append((proc, int(m.group(1))))
+    return procs
+
+
+def send(bodies: list[tuple[int, bytes]], ports: list[int], senders: int) -> float:
+    """Post every body, `senders` at a time (each on its own keep-alive connection); seconds taken."""
+    failures = []
+
+    def sender(k: int):
+        port = ports[k % len(ports)]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        for n, body in bodies[k::senders]:
+            conn.request("POST", "/v1/usage/events", body, {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            answer = r.read()
+            if r.status != 200 or json.loads(answer)["accepted"] != n:
+                failures.append((r.status, answer[:200]))
+        conn.close()
+    t = time.perf_counter()
+    threads = [threading.Thread(target=sender, args=(k,)) for k in range(senders)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if failures:
+        raise SystemExit(f"ingest failed: {failures[:3]}")
+    return time.perf_counter() - t
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--batch", type=int, default=5000)
-    ap.add_argument("--db", type=Path, default=None)
+    ap.add_argument("--first", type=int, default=100_000, help="events sent by one sender before the others join")
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--senders", type=int, default=4)
+    ap.add_argument("--processes", type=int, default=None, help="collector processes (default: 1 SQLite, 2 PostgreSQL)")
+    ap.add_argument("--workers", type=int, default=4, help="worker threads per collector process")
+    ap.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--db", type=engine.db_arg, default=None, help="an existing empty store (path or URL)")
     args = ap.parse_args(argv)
-    db = args.db or Path(tempfile.mkdtemp(prefix="nomira-bench-")) / "bench.db"
-    app = App(db, Config(host="127.0.0.1"))
-    app.config.max_ingest_bytes = 1 << 30
-    t0, n, batch, ingest_s = time.perf_counter(), 0, [], 0.0
-    # as `nomira ship` sends them: each developer's calls, in time order
-    ordered = sorted(events(args.events), key=lambda e: (e["tags"]["developer"], e["occurred_at"]))
-    for e in ordered:
-        batch.append(e)
-        if len(batch) == args.batch:
-            body = json.dumps({"events": batch}).encode()
-            t = time.perf_counter()
-            status, _ = call(app, "POST", "/v1/usage/events", body)
-            ingest_s += time.perf_counter() - t
-            assert status == 200, status
-            n += len(batch)
-            batch = []
-    if batch:
-        t = time.perf_counter()
-        assert call(app, "POST", "/v1/usage/events", json.dumps({"events": batch}).encode())[0] == 200
-        ingest_s += time.perf_counter() - t
-        n += len(batch)
-    print(f"ingest: {n} events in {ingest_s:.1f} s through the WSGI app = {n / ingest_s:,.0f} events/s "
-          f"(validation + store; total with generation {time.perf_counter() - t0:.1f} s)")
-    store_db = store.open_db(db.with_name(db.stem + "-store.db"))
+    tmp = Path(tempfile.mkdtemp(prefix="nomira-bench-"))
+    cluster = None
+    target = args.db
+    if target is None and args.engine == "postgresql":
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pg_cluster import Cluster
+        cluster = Cluster.start(durable=True, extra=("-c shared_buffers=512MB",))
+        target = cluster.url()
+    target = target or tmp / "bench.db"
+    pg = engine.is_postgres(target)
+    processes = args.processes or (2 if pg else 1)
+    print(f"engine {'postgresql' if pg else 'sqlite'}: {args.events:,} events, batches of {args.batch}, "
+          f"{processes} collector process(es) x {args.workers} workers")
+    store.open_db(target).close()  # migrated before the collectors start
     t = time.perf_counter()
-    for i in range(0, len(ordered), args.batch):
-        store.ingest(store_db, ordered[i:i + args.batch])
-    dt = time.perf_counter() - t
-    print(f"store only: {len(ordered)} events in {dt:.1f} s = {len(ordered) / dt:,.0f} events/s "
-          "(store.ingest, events already parsed and validated)")
-    for path in ("/?period=today", "/?period=30d", "/?period=all", "/?period=all&tenant=team1",
-                 "/developer/dev7?period=all", "/project/project-3?period=30d", "/compare/developers?period=all",
-                 "/api/summary?period=all"):
+    ordered = sorted(events(args.events), key=lambda e: (e["tags"]["developer"], e["occurred_at"]))
+    bodies = [(len(ordered[i:i + args.batch]), json.dumps({"events": ordered[i:i + args.batch]}).encode())
+              for i in range(0, len(ordered), args.batch)]
+    print(f"generated and encoded in {time.perf_counter() - t:.1f} s")
+    procs = start_collectors(target, processes, args.workers, tmp)
+    try:
+        ports = [port for _, port in procs]
+        first = max(1, min(len(bodies), args.first // args.batch))
+        for senders, part in ((1, bodies[:first]), (args.senders, bodies[first:])):
+            if not part:
+                continue
+            n = sum(k for k, _ in part)
+            dt = send(part, ports, senders)
+            print(f"ingest, {senders} sender(s): {n:,} events in {dt:.1f} s = {n / dt:,.0f} events/s "
+                  f"(HTTP + validation + store)")
+    finally:
+        for proc, _ in procs:
+            proc.terminate()
+            proc.wait(30)
+    db = store.open_db(target)
+    print(f"store holds {db.execute('SELECT COUNT(*) FROM events').fetchone()[0]:,} events")
+    app = App(target, Config(host="127.0.0.1"))
+    for path in PAGES:
         times = []
         for _ in range(5):
             t = time.perf_counter()
@@ -99,6 +168,8 @@ def main(argv=None) -> int:
             times.append(time.perf_counter() - t)
             assert status == 200, (path, status)
         print(f"{path:<36} best {min(times) * 1000:6.1f} ms   median {sorted(times)[2] * 1000:6.1f} ms")
+    if cluster:
+        cluster.stop()
     return 0
 
 
