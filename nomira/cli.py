@@ -145,7 +145,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
     for name, (module, help_text, example) in COMMANDS.items():
-        sp = sub.add_parser(name, parents=[common_options(name)], help=help_text, description=help_text,
+        sp = sub.add_parser(name, parents=[common_options(name)], help=help_text.replace("%", "%%"), description=help_text,
                             epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == selected:
             importlib.import_module(f"nomira.commands.{module}").add_arguments(name, sp)

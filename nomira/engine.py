@@ -104,6 +104,14 @@ class Dialect:
     def raw_count(self, db) -> int:
         return db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0] or 0  # dense ids
 
+    def data_version(self, db) -> int:
+        """A number that changes when any connection commits (for caches kept until the store changes)."""
+        return db.execute("PRAGMA data_version").fetchone()[0]
+
+    def has_index(self, db, name: str) -> bool:
+        return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone() \
+            is not None
+
     def next_raw_ids(self, db, n: int) -> list[int]:
         # inside BEGIN IMMEDIATE no other writer can take them: dense ids
         first = (db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0] or 0) + 1
@@ -134,6 +142,14 @@ class PostgresDialect(Dialect):
 
     def no_timeout(self, db) -> None:
         db.execute("SET LOCAL statement_timeout = 0")
+
+    def data_version(self, db) -> int:
+        # every ingest commit raises the raw count (a slower batch may commit ids below the highest)
+        return self.raw_count(db)
+
+    def has_index(self, db, name: str) -> bool:
+        return db.execute("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?",
+                          (name,)).fetchone() is not None
 
     def raw_count(self, db) -> int:
         # ids have gaps (aborted batches); every raw event is canonical (one call in `rollups`) or superseded
@@ -269,6 +285,12 @@ def unavailable(exc: BaseException) -> bool:
 
 def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def errors() -> tuple:
+    """The database error classes of the engines loaded in this process."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
 
 
 def retryable(exc: BaseException) -> bool:

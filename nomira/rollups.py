@@ -14,7 +14,7 @@ from nomira.engine import dialect_of
 from nomira.store import GRAINS
 from nomira.wire import TOKEN_FIELDS
 
-PERIODS = {"today": 1, "7d": 7, "30d": 30, "all": None}
+PERIODS = {"today": 1, "7d": 7, "30d": 30, "90d": 90, "all": None}
 DIMENSIONS = ("developer", "project", "model", "day", "regime", "tenant")
 _BY_DIMS = {frozenset(dims): grain for grain, dims in GRAINS.items()}
 

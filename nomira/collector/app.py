@@ -15,7 +15,7 @@ import time
 import traceback
 
 from nomira import engine, rollups, store, wire
-from nomira.collector import auth, pages, reconcile_page
+from nomira.collector import auth, costsplit, csvout, filters, pages, queries, reconcile_page
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.exchange import parse_export
 from nomira.reports.aggregate import REGIME_LABELS
@@ -44,6 +44,7 @@ class App:
         self.local = threading.local()
         self.metrics = Metrics()
         db = store.open_db(db_path)  # migrate once, up front
+        queries.ensure_index(db)
         self.keys = auth.Keys(db)
         # at most `db_pool` connections per process, each lent to one request at a time
         self.pool = engine.Pool(lambda: store.open_db(db_path), config.db_pool)
@@ -55,8 +56,12 @@ class App:
             ("GET", r"/api/summary", self.api_summary),
             ("GET", r"/login", self.login_form), ("POST", r"/login", self.login), ("POST", r"/logout", self.logout),
             ("GET", r"/import", self.import_form), ("POST", r"/import", self.import_upload),
+            ("GET", r"/index\.csv", self.dashboard_csv),
             ("GET", r"/(?:index\.json)?", self.dashboard),
             # names arrive percent-encoded (a `/` in a name is %2F), decoded once by the view
+            ("GET", r"/project/(?P<name>[^/]+?)\.csv", self.project_csv),
+            ("GET", r"/developer/(?P<name>[^/]+?)\.csv", self.developer_csv),
+            ("GET", r"/compare/developers\.csv", self.compare_csv),
             ("GET", r"/project/(?P<name>[^/]+?)(?P<json>\.json)?", self.project),
             ("GET", r"/developer/(?P<name>[^/]+?)(?P<json>\.json)?", self.developer),
             ("GET", r"/compare/developers(?P<json>\.json)?", self.compare),
@@ -116,8 +121,7 @@ class App:
         if wants_html and exc.status == 401:
             return Response.redirect("/login")
         if wants_html:
-            resp = Response.html(pages.layout("Error", pages.Markup(f"<h1>{exc.status}</h1><p>"
-                                                                    f"{pages.esc(exc.message)}</p>"), {}), exc.status)
+            resp = Response.html(pages.error_page(exc.status, exc.message, req.state.get("ctx", {})), exc.status)
         else:
             resp = Response.json(body, exc.status)
         resp.headers += exc.headers
@@ -222,63 +226,120 @@ class App:
         viewer = auth.viewer_for(req, self.db, self.keys, self.config)
         if viewer is None:
             raise HTTPError(401, "login required")
-        period = req.query.get("period", "30d")
-        if period not in rollups.PERIODS:
-            raise HTTPError(400, f"period must be one of {', '.join(rollups.PERIODS)}", "period")
-        tenant = viewer.tenant if not viewer.admin else (req.query.get("tenant") or None)
-        if not viewer.admin and not tenant:
+        if not viewer.admin and not viewer.tenant:
             raise HTTPError(401, "login required")  # a tenant viewer is always scoped to a tenant
-        return {"viewer": viewer, "period": period, "tenant": tenant, "since": rollups.since_day(period),
-                "login_used": viewer.session is not None,
-                "csrf": auth.csrf_token(self.keys, auth.csrf_basis(req, viewer)),
-                "reconcile": True}
+        f = filters.parse(req.query, viewer.admin, viewer.tenant)
+        ctx = {"viewer": viewer, "filters": f, "period": f.period, "tenant": f.tenant, "scope": f.scope(),
+               "since": f.start.isoformat() if f.start else None,
+               "login_used": viewer.session is not None,
+               "csrf": auth.csrf_token(self.keys, auth.csrf_basis(req, viewer)), "reconcile": True}
+        req.state["ctx"] = ctx  # error pages keep the chrome and the view's links
+        return ctx
+
+    def suggestions(self, ctx: dict) -> dict:
+        """Values for the filter form's datalists: rollup dimensions only (cheap at any size)."""
+        out = {dim: queries.names(self.db, dim, ctx["scope"]) for dim in ("developer", "project", "model")}
+        if ctx["viewer"].admin:
+            out["tenant"] = rollups.tenants(self.db)
+        return out
+
+    def trend(self, ctx: dict, scope: queries.Scope) -> dict:
+        """Buckets for the trend chart: hours for one day, days, weeks past MAX_DAY_BARS days,
+        months past three years; each with its cost split by token type. `daily` is the day series."""
+        db, f = self.db, ctx["filters"]
+        daily = queries.series(queries.by(db, "day", scope), f.start, f.end or f.today)
+        by_month = by_week = False
+        if f.hourly:
+            day = (f.start or f.today).isoformat()
+            hour_models = queries.hour_model(db, scope, day)
+            rows = queries.hourly(hour_models)
+            split = costsplit.by_bucket(hour_models)
+        else:
+            rows = daily
+            split = costsplit.by_bucket(queries.day_model(db, scope))
+            by_month = bool(rows) and len(rows[0]["name"]) == 7
+            if by_month:
+                split = costsplit.regroup(split, lambda day: day[:7])
+            elif len(rows) > queries.MAX_DAY_BARS:
+                rows, by_week = queries.weeks(rows), True
+                split = costsplit.regroup(split, queries.week_of)
+        bucket = "hour" if f.hourly else "month" if by_month else "week" if by_week else "day"
+        return {"hourly": f.hourly, "by_month": by_month, "by_week": by_week, "bucket": bucket, "daily": daily,
+                "trend_rows": [(r["name"], r) for r in rows],
+                "trend": [(r["name"], r["cost_usd"], split.get(r["name"], {})) for r in rows]}
 
     def summary(self, ctx: dict) -> dict:
-        db, tenant, since = self.db, ctx["tenant"], ctx["since"]
-        regimes = {r["name"]: r for r in rollups.by(db, "regime", tenant, since)}
-        sub = regimes.get("subscription", {}).get("cost_usd", 0.0)
-        api = regimes.get("api", {}).get("cost_usd", 0.0)
-        total = rollups.totals(db, tenant, since)
-        daily, span_days = rollups.day_series(rollups.by(db, "day", tenant, since), ctx["period"])
-        developers = rollups.count_distinct(db, "developer", tenant, since)
+        db, scope, f = self.db, ctx["scope"], ctx["filters"]
+        total = queries.totals(db, scope)
+        if queries.on_rollups(("regime",), scope) or not queries.on_rollups((), scope):
+            regimes = {r["name"]: r for r in queries.by(db, "regime", scope)}
+            sub = regimes.get("subscription", {}).get("cost_usd", 0.0)
+            api = regimes.get("api", {}).get("cost_usd", 0.0)
+        else:  # no rollup grain splits a project or model by regime: name both, never scan for a label
+            sub = api = None
+        trend = self.trend(ctx, scope)
+        daily = trend["daily"]
+        developers = queries.by(db, "developer", scope)
         kpis = {"value_usd": total["cost_usd"], "api_cost_usd": api, "subscription_value_usd": sub,
-                "cache_reuse": total["cache_reuse"], "developers": developers, "calls": total["calls"],
+                "cache_reuse": total["cache_reuse"], "developers": len(developers), "calls": total["calls"],
                 "unpriced_calls": total["unpriced_calls"], "value_vs_plan": None, "plan_note": ""}
-        if sub and span_days:
-            span = max(span_days, rollups.PERIODS[ctx["period"]] or span_days)
-            seats = len([d for d in rollups.by(db, "developer", tenant, since, regime="subscription")])
-            plan = PLAN_USD * seats * span / 30
-            kpis["value_vs_plan"] = sub / plan
+        plan = None
+        if sub and daily and set(dict(scope.eq)) <= {"developer"}:  # seats pay for all use, not a slice
+            first = f.start or queries._day(daily[0]["name"] + ("-01" if len(daily[0]["name"]) == 7 else ""))
+            span = max(1, ((f.end or f.today) - first).days + 1)
+            seats = queries.seats(db, scope)
+            monthly = PLAN_USD * seats
+            kpis["value_vs_plan"] = sub / (monthly * span / 30) if seats else None
             kpis["plan_note"] = f"vs ${PLAN_USD:.0f}/developer/month × {seats} × {span} days"
-        label = REGIME_LABELS["subscription"] if sub >= api else "Cost"
-        return {"title": f"Usage — {ctx['tenant'] or 'all tenants'}", "period": ctx["period"],
-                "tenant": ctx["tenant"], "value_label": label, "kpis": kpis, "totals": total, "daily": daily,
-                "projects": rollups.by(db, "project", tenant, since), "developers": rollups.by(db, "developer",
-                                                                                              tenant, since),
-                "models": rollups.by(db, "model", tenant, since)}
+            per = monthly / 30 * {"hour": 1 / 24, "month": 30, "week": 7}.get(trend["bucket"], 1)
+            plan = (per, f"plan {pages.money(per)}/{trend['bucket']} ({seats} × ${PLAN_USD:.0f}/month)")
+        if sub is None:
+            label = REGIME_LABELS["mixed"][0].upper() + REGIME_LABELS["mixed"][1:]
+        else:
+            label = REGIME_LABELS["subscription"] if sub >= api and sub else "Cost"
+        d = {"title": f"Usage — {ctx['tenant'] or 'all tenants'}", "period": f.period, "tenant": ctx["tenant"],
+             "filters": f.params(True), "value_label": label, "kpis": kpis, "totals": total,
+             "projects": queries.by(db, "project", scope), "developers": developers,
+             "models": queries.by(db, "model", scope), "plan": plan, **trend}
+        if not total["calls"]:
+            d["nearest_day"] = queries.nearest_day(db, scope)
+        return d
 
     def dashboard(self, req: Request) -> Response:
         ctx = self.ctx(req)
         d = dict(self.summary(ctx), reconcile=reconcile_page.card(self.db, ctx))
-        return Response.json(d) if req.path.endswith(".json") else Response.html(pages.dashboard(d, ctx))
+        if req.path.endswith(".json"):
+            return Response.json(_public(d))
+        ctx["suggestions"] = self.suggestions(ctx)
+        return Response.html(pages.dashboard(d, ctx))
 
     def api_summary(self, req: Request) -> Response:
-        return Response.json(self.summary(self.ctx(req)))
+        return Response.json(_public(self.summary(self.ctx(req))))
 
-    def _detail(self, req: Request, kind: str, name: str, as_json) -> Response:
+    def _detail_data(self, req: Request, kind: str, name: str) -> tuple[dict, dict]:
         ctx = self.ctx(req)
         name = path_part(name)
-        db, tenant, since = self.db, ctx["tenant"], ctx["since"]
+        db = self.db
+        scope = ctx["scope"].plus(**{kind: name})
+        ctx["scope"] = scope
         other = "project" if kind == "developer" else "developer"
-        total = rollups.totals(db, tenant, since, **{kind: name})
-        if not total["calls"]:
+        total = queries.totals(db, scope)
+        if not total["calls"] and queries.span(db, queries.Scope(scope.tenant, eq=((kind, name),)))[0] is None:
             raise HTTPError(404, f"no usage for {kind} {name!r} in this view")
-        daily, _ = rollups.day_series(rollups.by(db, "day", tenant, since, **{kind: name}), ctx["period"])
-        d = {"kind": kind, "name": name, "period": ctx["period"], "tenant": tenant, "totals": total,
-             "value_label": "Cost", "daily": daily,
-             "breakdown": rollups.by(db, other, tenant, since, **{kind: name}),
-             "models": rollups.by(db, "model", tenant, since, **{kind: name})}
-        return Response.json(d) if as_json else Response.html(pages.detail(d, ctx))
+        d = {"kind": kind, "name": name, "period": ctx["period"], "tenant": ctx["tenant"],
+             "filters": ctx["filters"].params(True), "totals": total, "value_label": "Cost",
+             "breakdown": queries.by(db, other, scope), "models": queries.by(db, "model", scope),
+             **self.trend(ctx, scope)}
+        if not total["calls"]:
+            d["nearest_day"] = queries.nearest_day(db, scope)
+        return d, ctx
+
+    def _detail(self, req: Request, kind: str, name: str, as_json) -> Response:
+        d, ctx = self._detail_data(req, kind, name)
+        if as_json:
+            return Response.json(_public(d))
+        ctx["suggestions"] = self.suggestions(ctx)
+        return Response.html(pages.detail(d, ctx))
 
     def project(self, req: Request, name: str, json: str | None = None) -> Response:
         return self._detail(req, "project", name, json)
@@ -286,9 +347,9 @@ class App:
     def developer(self, req: Request, name: str, json: str | None = None) -> Response:
         return self._detail(req, "developer", name, json)
 
-    def compare(self, req: Request, json: str | None = None) -> Response:
+    def compare_data(self, req: Request) -> tuple[dict, dict]:
         ctx = self.ctx(req)
-        rows = rollups.by(self.db, "developer", ctx["tenant"], ctx["since"])
+        rows = queries.by(self.db, "developer", ctx["scope"])
         priced = [r for r in rows if r["cost_usd"] > 0]
         headline = None
         if len(priced) >= 2:
@@ -296,8 +357,53 @@ class App:
             headline = (f"{top['name']} cost {top['cost_usd'] / low['cost_usd']:.1f}x {low['name']} "
                         f"({pages.money(top['cost_usd'])} vs {pages.money(low['cost_usd'])}); cache reuse "
                         f"{pages.pct(top['cache_reuse'])} vs {pages.pct(low['cache_reuse'])}")
-        d = {"period": ctx["period"], "tenant": ctx["tenant"], "rows": rows, "headline": headline}
-        return Response.json(d) if json else Response.html(pages.compare(d, ctx))
+        d = {"period": ctx["period"], "tenant": ctx["tenant"], "filters": ctx["filters"].params(True), "rows": rows,
+             "headline": headline}
+        if not rows:
+            d["nearest_day"] = queries.nearest_day(self.db, ctx["scope"])
+        return d, ctx
+
+    def compare(self, req: Request, json: str | None = None) -> Response:
+        d, ctx = self.compare_data(req)
+        if json:
+            return Response.json(d)
+        ctx["suggestions"] = self.suggestions(ctx)
+        return Response.html(pages.compare(d, ctx))
+
+    # --- CSV twins: the same view and auth, one table per file (?table=) ---
+
+    def _csv(self, req: Request, tables: dict, filename: str) -> Response:
+        name = req.query.get("table") or next(iter(tables))
+        if name not in tables:
+            raise HTTPError(400, f"table must be one of {', '.join(tables)}", "table")
+        first, rows = tables[name]
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{filename}-{name}")[:120]
+        return Response(csvout.table(first, rows), content_type="text/csv; charset=utf-8",
+                        headers=[("Content-Disposition", f'attachment; filename="{safe}.csv"')])
+
+    def dashboard_csv(self, req: Request) -> Response:
+        d = self.summary(self.ctx(req))
+        return self._csv(req, {"model": ("model", d["models"]), "project": ("project", d["projects"]),
+                               "developer": ("developer", d["developers"]),
+                               "day": _trend_table(d)},
+                         "nomira-usage")
+
+    def _detail_csv(self, req: Request, kind: str, name: str) -> Response:
+        d, _ = self._detail_data(req, kind, name)
+        other = "project" if kind == "developer" else "developer"
+        return self._csv(req, {other: (other, d["breakdown"]), "model": ("model", d["models"]),
+                               "day": _trend_table(d)},
+                         f"nomira-{kind}-{d['name']}")
+
+    def project_csv(self, req: Request, name: str) -> Response:
+        return self._detail_csv(req, "project", name)
+
+    def developer_csv(self, req: Request, name: str) -> Response:
+        return self._detail_csv(req, "developer", name)
+
+    def compare_csv(self, req: Request) -> Response:
+        d, _ = self.compare_data(req)
+        return self._csv(req, {"developer": ("developer", d["rows"])}, "nomira-developers")
 
     # --- login and import ---
 
@@ -353,20 +459,38 @@ class App:
         else:
             supplied, data = req.header("X-CSRF-Token"), body
         auth.check_csrf(self.keys, auth.csrf_basis(req, ctx["viewer"]), supplied)
+        html = "text/html" in req.header("Accept")
         try:
+            if not data.strip():
+                raise SchemaError("file", "is empty: choose an events.json written by `nomira export`")
             events = parse_export(data)
         except (SchemaError, RecursionError) as exc:
             if isinstance(exc, RecursionError):
                 exc = SchemaError("file", "nested too deeply")
-            if "text/html" in req.header("Accept"):
-                return Response.html(pages.import_page(ctx["csrf"], ctx, error=f"Rejected: {exc}"), 400)
+            if html:
+                return Response.html(pages.import_page(ctx["csrf"], ctx, error=f"Rejected, nothing imported: {exc}"),
+                                     400)
             raise HTTPError(400, f"rejected: {exc}", exc.field)
         tenant = ctx["viewer"].tenant if not ctx["viewer"].admin else ctx["tenant"]
         accepted, deduped = store.ingest(self.db, events, tenant=tenant) if events else (0, 0)
-        if "text/html" in req.header("Accept"):
-            return Response.html(pages.import_page(ctx["csrf"], ctx,
-                                                   message=f"Imported {accepted} events ({deduped} already there)."))
+        if html:
+            return Response.html(pages.import_page(ctx["csrf"], ctx, result={"accepted": accepted,
+                                                                               "deduped": deduped}))
         return Response.json({"status": "accepted", "accepted": accepted, "deduped": deduped})
+
+
+def _trend_table(d: dict) -> tuple[str, list[dict]]:
+    """The trend as a table: hours for one day, else days (months past three years), never weeks."""
+    if d["hourly"]:
+        return "hour", [r for _, r in d["trend_rows"]]
+    return ("month" if d["by_month"] else "day"), d["daily"]
+
+
+def _public(d: dict) -> dict:
+    """A view's JSON: chart tuples stay in the HTML."""
+    out = {k: v for k, v in d.items() if k not in ("trend", "trend_rows")}
+    out["buckets"] = [dict(r, split=split) for (_, r), (_, _, split) in zip(d["trend_rows"], d["trend"])]
+    return out
 
 
 def _multipart(ctype: str, body: bytes) -> dict[str, bytes]:

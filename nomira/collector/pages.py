@@ -1,32 +1,97 @@
-"""Server-rendered HTML. Each page renders one dict; every value passes through `esc`."""
+"""Server-rendered HTML. Each page renders one dict; every value passes through `esc`.
+
+Layout: one column that stacks from 360 px, cards in a grid from 760 px; tables scroll inside
+their card and drop to key columns on a phone; light and dark (prefers-color-scheme) themes
+with AA contrast and visible focus. No external CSS, JS or fonts; the one script (import
+drop zone) is progressive enhancement.
+"""
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+import re
+from urllib.parse import quote
 
+from nomira.collector import costsplit
 from nomira.collector.markup import Markup, esc, join
-from nomira.collector.svg import bar_chart, hbar_chart
-from nomira.reports.render import pct, usd as money
+from nomira.collector.svg import hbar_chart, responsive, trend_chart
+from nomira.reports.render import pct, tokens as fmt_tokens, usd as money
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
-header{background:#1d2430;color:#fff;padding:10px 24px;display:flex;gap:18px;align-items:center;flex-wrap:wrap}
-header a{color:#cfe0ff;text-decoration:none}header b{font-size:16px}
-main{max-width:1100px;margin:0 auto;padding:18px 24px}
-.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:12px;margin:12px 0}
-.kpi{background:#fff;border:1px solid #e2e5ea;border-radius:8px;padding:12px}
-.kpi .v{font-size:22px;font-weight:600}.kpi .l{color:#5b6472;font-size:12px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:16px}
-section{background:#fff;border:1px solid #e2e5ea;border-radius:8px;padding:12px 16px;margin:12px 0}
-h1{font-size:20px;margin:6px 0}h2{font-size:15px;margin:4px 0 10px}
-table{border-collapse:collapse;width:100%}td,th{padding:4px 8px;border-bottom:1px solid #eef0f3;text-align:right}
-td:first-child,th:first-child{text-align:left}.periods a{margin-right:8px}.periods a.on{font-weight:700}
-svg .bar{fill:#3b6fd8}svg .axis,svg .label,svg .value{font-size:11px;fill:#5b6472}svg .base{stroke:#ccd}
-svg a{fill:#1d4fb8}.note{color:#5b6472;font-size:12px}.headline{font-size:15px;font-weight:600}
-.drop{border:2px dashed #9aa7bb;border-radius:8px;padding:28px;text-align:center;background:#fbfcfe}
-.err{color:#b3261e}
+:root{--bg:#f5f6f8;--card:#fff;--fg:#1b2230;--muted:#4f5968;--line:#dfe3e9;--grid:#eceff3;--accent:#2f5fc4;
+--link:#1f4fae;--head:#1b2230;--head-fg:#fff;--head-link:#cfe0ff;--err:#a4231b;--ok:#1e6b35;--focus:#f0a000;
+--s-input:#7aa2e8;--s-output:#2f5fc4;--s-cache_read:#6cbf8c;--s-cache_write:#e0a040;--s-unsplit:#9aa3af;
+--plan:#b3261e;--on-accent:#fff;color-scheme:light dark}
+@media (prefers-color-scheme:dark){:root{--bg:#11151c;--card:#1a2029;--fg:#e6e9ee;--muted:#a9b2bf;--line:#2d3541;
+--grid:#252c36;--accent:#6f9cf0;--link:#9cbcff;--head:#0b0e13;--head-link:#9cbcff;--err:#ff8a80;--ok:#7fd69b;
+--s-input:#4f76bd;--s-output:#8fb3ff;--s-cache_read:#4f9d6d;--s-cache_write:#c98f2e;--plan:#ff8a80;
+--on-accent:#0b0e13}}
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:var(--fg);background:var(--bg)}
+a{color:var(--link)}
+:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
+.skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:var(--card);padding:6px;z-index:9}
+header{background:var(--head);color:var(--head-fg);padding:8px 16px;display:flex;gap:6px 16px;align-items:center;
+flex-wrap:wrap}
+header a{color:var(--head-link);text-decoration:none;padding:4px 0}header a:hover{text-decoration:underline}
+header b{font-size:16px;margin-right:8px}header .who{color:#c3cad5;font-size:13px}
+header form{margin:0 0 0 auto}
+main{max-width:1180px;margin:0 auto;padding:12px 16px 40px}
+h1{font-size:21px;margin:8px 0;overflow-wrap:anywhere}h2{font-size:16px;margin:2px 0 10px}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:10px;margin:12px 0}
+.kpi,section{background:var(--card);border:1px solid var(--line);border-radius:8px}
+.kpi{padding:10px 12px;min-width:0}.kpi .v{font-size:22px;font-weight:650;overflow-wrap:anywhere}
+.kpi .l{color:var(--muted);font-size:13px}
+section{padding:12px 14px;margin:12px 0;min-width:0;overflow-x:auto}
+.grid{display:grid;grid-template-columns:1fr;gap:0 16px}
+@media (min-width:980px){.grid{grid-template-columns:1fr 1fr}}
+.note,.empty{color:var(--muted);font-size:13px}.headline{font-size:15px;font-weight:600}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+td,th{padding:5px 8px;border-bottom:1px solid var(--grid);text-align:right;white-space:nowrap}
+thead th{color:var(--muted);font-weight:600;font-size:13px;border-bottom-color:var(--line)}
+td:first-child,th:first-child{text-align:left;white-space:normal;overflow-wrap:anywhere;min-width:7em}
+tbody th{font-weight:normal}
+.periods{display:flex;flex-wrap:wrap;gap:4px 6px;margin:6px 0}
+.periods a{padding:3px 10px;border:1px solid var(--line);border-radius:14px;text-decoration:none;background:var(--card)}
+.periods a.on{background:var(--accent);border-color:var(--accent);color:var(--on-accent);font-weight:600}
+details.filters{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 12px;margin:8px 0}
+details.filters summary{cursor:pointer;font-weight:600}
+.fgrid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:8px;margin:10px 0}
+.fgrid label{display:flex;flex-direction:column;font-size:13px;color:var(--muted);min-width:0}
+input,select,button{font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--muted);
+border-radius:6px;padding:5px 8px;min-width:0;max-width:100%}
+button,.button{background:var(--accent);border-color:var(--accent);color:var(--on-accent);cursor:pointer;
+font-weight:600;text-decoration:none;display:inline-block;border-radius:6px;padding:5px 12px}
+.chips{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0}
+.chip{border:1px solid var(--line);border-radius:14px;padding:2px 10px;background:var(--card);font-size:13px;
+overflow-wrap:anywhere}
+.chip a{text-decoration:none;margin-left:4px}
+.chart-box svg{display:block;width:100%;height:auto}.chart-box svg.hbar{max-width:640px}
+.chart-box .n{display:none}
+@media (max-width:640px){.chart-box .w{display:none}.chart-box .n{display:block}
+ main{padding:8px 10px 32px}section{padding:10px}td.opt,th.opt{display:none}}
+svg .bar{fill:var(--accent)}svg .s-input{fill:var(--s-input)}svg .s-output{fill:var(--s-output)}
+svg .s-cache_read{fill:var(--s-cache_read)}svg .s-cache_write{fill:var(--s-cache_write)}
+svg .s-unsplit{fill:var(--s-unsplit)}svg .hit{fill:transparent}svg .bucket:hover .bar{opacity:.8}
+svg text{fill:var(--muted);font-size:12px}svg .axis-title{font-weight:600}svg .label{fill:var(--fg)}
+svg a text,svg a{fill:var(--link)}svg .grid{stroke:var(--grid)}svg .base{stroke:var(--muted)}
+svg .plan line{stroke:var(--plan);stroke-width:2;stroke-dasharray:6 4}svg .plan text{fill:var(--plan);font-weight:600}
+.legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:13px;color:var(--muted);margin:6px 0 0}
+.legend i{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:4px;vertical-align:-1px}
+.actions{display:flex;flex-wrap:wrap;gap:6px 14px;font-size:13px;margin-top:8px}
+.drop{display:block;border:2px dashed var(--muted);border-radius:10px;padding:28px 16px;text-align:center;
+background:var(--bg);cursor:pointer}
+.drop.over{border-color:var(--accent);background:var(--card)}
+.drop input[type=file]{display:block;margin:10px auto;max-width:100%}
+progress{width:100%;height:10px;margin-top:10px}
+.result{border-left:4px solid var(--ok);padding:6px 12px;margin:10px 0}.result.err{border-left-color:var(--err)}
+.err{color:var(--err)}.ok{color:var(--ok)}
+code{overflow-wrap:anywhere}
 """
 
-
+PERIOD_LINKS = (("today", "Today"), ("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("all", "All time"))
+FILTER_LABELS = (("developer", "Developer"), ("project", "Project"), ("model", "Model"), ("source", "Source"),
+                 ("feature", "Feature"), ("workflow", "Workflow"), ("customer", "Customer"), ("env", "Env"))
+_DATE_SUFFIX = re.compile(r"(-\d{8}|@\d{8}|-v\d+(:\d+)?|-latest)$")
 
 
 def segment(name: str) -> str:
@@ -35,37 +100,108 @@ def segment(name: str) -> str:
     return quote(name, safe="").replace(".", "%2E")
 
 
+def short_model(name: str) -> str:
+    """A model name short enough for a phone: no vendor path or region prefix, no date stamp,
+    no `claude-` (the full name stays in the title)."""
+    short = (name or "").rsplit("/", 1)[-1]
+    region = re.match(r"^(us|eu|apac|global)\.anthropic\.", short)
+    short = short[region.end():] if region else short
+    for _ in range(3):  # `-20250929-v1:0`
+        short = _DATE_SUFFIX.sub("", short)
+    short = re.sub(r"^claude-(?=[a-z])", "", short) + (f" · {region.group(1)}" if region else "")
+    return short or name
+
+
+def model_cell(name: str) -> Markup:
+    return Markup(f'<span title="{esc(name)}">{esc(short_model(name))}</span>')
+
+
+# --- chrome ---
+
 def layout(title: str, body: Markup, ctx: dict) -> str:
     viewer = ctx.get("viewer")
-    nav = [Markup('<b>Nomira</b>'), Markup(f'<a href="/{_qs(ctx)}">Dashboard</a>'),
-           Markup(f'<a href="/compare/developers{_qs(ctx)}">Developers</a>'), Markup('<a href="/import">Import</a>')]
+    q = _qs(ctx)
+    nav = [Markup('<b>Nomira</b>'), Markup(f'<a href="/{q}">Dashboard</a>'),
+           Markup(f'<a href="/compare/developers{q}">Developers</a>'), Markup('<a href="/import">Import</a>')]
     if ctx.get("reconcile"):
-        nav.append(Markup(f'<a href="/reconcile{_qs(ctx)}">Reconcile</a>'))
-    who = "all tenants" if viewer and viewer.admin and not ctx.get("tenant") else f"tenant {ctx.get('tenant') or ''}"
-    nav.append(Markup(f'<span class="note">{esc(who)}</span>'))
+        nav.append(Markup(f'<a href="/reconcile{q}">Reconcile</a>'))
+    if viewer:
+        who = "all tenants" if viewer.admin and not ctx.get("tenant") else f"tenant {ctx.get('tenant') or ''}"
+        nav.append(Markup(f'<span class="who">{esc(who)}</span>'))
     if viewer and ctx.get("login_used"):
-        nav.append(Markup('<form method="post" action="/logout" style="margin:0"><input type="hidden" name="csrf" '
+        nav.append(Markup('<form method="post" action="/logout"><input type="hidden" name="csrf" '
                           f'value="{esc(ctx.get("csrf"))}"><button>Log out</button></form>'))
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-            f"<title>{esc(title)} · Nomira</title><style>{CSS}</style></head><body><header>"
-            + join(nav) + f"</header><main>{body}</main></body></html>")
+            "<meta name=\"color-scheme\" content=\"light dark\">"
+            f"<title>{esc(title)} · Nomira</title><style>{CSS}</style></head><body>"
+            "<a class=\"skip\" href=\"#main\">Skip to content</a><header><nav aria-label=\"Main\" "
+            "style=\"display:contents\">" + join(nav) + f"</nav></header><main id=\"main\">{body}</main></body></html>")
 
 
 def _qs(ctx: dict, **extra) -> str:
-    params = {"period": ctx.get("period")}
-    if ctx.get("viewer") and ctx["viewer"].admin and ctx.get("tenant"):
-        params["tenant"] = ctx["tenant"]
-    params.update(extra)
-    q = urlencode({k: v for k, v in params.items() if v})
-    return f"?{q}" if q else ""
+    """This view's query string (period or dates, tenant for an admin, filters), with overrides."""
+    f = ctx.get("filters")
+    admin = bool(ctx.get("viewer") and ctx["viewer"].admin)
+    if f is None:
+        return ""
+    return f.query(admin, **extra)
+
+
+def error_page(status: int, message: str, ctx: dict) -> str:
+    hint = {404: "The page or name you asked for is not here (or not in your tenant).",
+            405: "That address does not take this kind of request."}.get(status, "")
+    body = Markup(f"<h1>{status} — {esc(message)}</h1><section><p>{esc(hint)}</p>"
+                  f'<p><a href="/{esc(_qs(ctx))}">Back to the dashboard</a></p></section>')
+    return layout(f"{status} {message}", body, ctx)
 
 
 def periods_nav(ctx: dict, path: str) -> Markup:
-    links = [Markup(f'<a class="{"on" if p == ctx["period"] else ""}" href="{esc(path + _qs(ctx, period=p))}">'
-                    f'{esc(label)}</a>') for p, label in (("today", "Today"), ("7d", "7 days"), ("30d", "30 days"),
-                                                           ("all", "All time"))]
-    return Markup('<div class="periods">' + join(links) + "</div>")
+    f = ctx["filters"]
+    links = [Markup(f'<a class="{"on" if p == f.period else ""}" href="{esc(path + _qs(ctx, period=p))}"'
+                    + (' aria-current="true"' if p == f.period else "") + f'>{esc(label)}</a>')
+             for p, label in PERIOD_LINKS]
+    return Markup('<nav class="periods" aria-label="Period">' + join(links) + "</nav>")
+
+
+def filter_form(ctx: dict, path: str, fixed: str | None = None) -> Markup:
+    """A GET form: the URL is the state. `fixed` is the page's own dimension (not a filter here)."""
+    f = ctx["filters"]
+    admin = bool(ctx["viewer"].admin)
+    active = dict(f.eq)
+    suggestions = ctx.get("suggestions", {})
+    fields = []
+    if f.period != "range":
+        fields.append(Markup(f'<input type="hidden" name="period" value="{esc(f.period)}">'))
+    ranged = f.period == "range"
+    fields.append(Markup(f'<label>From<input type="date" name="from" value="{esc(f.start if ranged else "")}"'
+                         f'></label><label>To<input type="date" name="to" '
+                         f'value="{esc(f.end if f.period == "range" and f.end else "")}"></label>'))
+    if admin:
+        fields.append(Markup(f'<label>Tenant<input name="tenant" list="dl-tenant" value="{esc(f.tenant or "")}" '
+                             f'placeholder="all tenants"></label>'))
+    for dim, label in FILTER_LABELS:
+        if dim == fixed:
+            continue
+        attr = f' list="dl-{dim}"' if suggestions.get(dim) else ""
+        fields.append(Markup(f'<label>{esc(label)}<input name="{dim}"{attr} value="{esc(active.get(dim, ""))}" '
+                             f'placeholder="any"></label>'))
+    lists = [Markup(f'<datalist id="dl-{esc(dim)}">' + join(Markup(f'<option value="{esc(v)}">') for v in values)
+                    + "</datalist>") for dim, values in suggestions.items() if values]
+    chips = [Markup(f'<span class="chip">{esc(label)}: {esc(active[dim])}'
+                    f'<a href="{esc(path + _qs(ctx, **{dim: None}))}"'
+                    f' aria-label="remove {esc(label)} filter">✕</a></span>')
+             for dim, label in FILTER_LABELS if dim in active]
+    if f.period == "range":
+        chips.insert(0, Markup(f'<span class="chip">{esc(f.describe())}<a href="{esc(path + _qs(ctx, period="30d"))}" '
+                               'aria-label="remove date range">✕</a></span>'))
+    clear = {dim: None for dim in active}
+    return Markup(
+        (('<div class="chips">' + join(chips) + "</div>") if chips else "")
+        + '<details class="filters"><summary>Filters'
+        + (f" ({len(active)} active)" if active else "") + f'</summary><form method="get" action="{esc(path)}">'
+        + '<div class="fgrid">' + join(fields) + "</div>" + join(lists)
+        + f'<button>Apply</button> <a href="{esc(path + _qs(ctx, **clear))}">Clear filters</a></form></details>')
 
 
 def kpi(label: str, value: str, note: str = "") -> Markup:
@@ -73,45 +209,130 @@ def kpi(label: str, value: str, note: str = "") -> Markup:
                   + (f'<div class="note">{esc(note)}</div>' if note else "") + "</div>")
 
 
-def rows_table(rows: list[dict], first: str, link=None) -> Markup:
-    head = Markup(f"<tr><th>{esc(first)}</th><th>Calls</th><th>Tokens</th><th>Cache reuse</th><th>Cost</th></tr>")
+def times(x: float) -> str:
+    return "<0.01x" if x < 0.01 else f"{x:.2f}x" if x < 1 else f"{x:.1f}x"
+
+
+def cost_text(r: dict) -> str:
+    if r["calls"] and r["unpriced_calls"] == r["calls"]:
+        return "unpriced"
+    return money(r["cost_usd"]) + ("*" if r["unpriced_calls"] else "")
+
+
+def rows_table(rows: list[dict], first: str, link=None, cell=None, csv: str | None = None,
+               caption: str | None = None) -> Markup:
+    """Name, calls, tokens, cache reuse, cost; on a phone only the name and the cost."""
+    if not rows:
+        return Markup('<p class="empty">No rows for these filters.</p>')
+    head = Markup(f'<thead><tr><th scope="col">{esc(first)}</th><th scope="col" class="opt">Calls</th>'
+                  '<th scope="col" class="opt">Tokens</th><th scope="col" class="opt">Cache reuse</th>'
+                  '<th scope="col">Cost</th></tr></thead>')
     body = []
     for r in rows:
-        name = esc(r["name"])
+        name = cell(r["name"]) if cell else esc(r["name"])
         if link:
             name = Markup(f'<a href="{esc(link(r["name"]))}">{name}</a>')
-        cost = "unpriced" if r["unpriced_calls"] == r["calls"] else money(r["cost_usd"]) + (
-            "*" if r["unpriced_calls"] else "")
-        body.append(Markup(f"<tr><td>{name}</td><td>{r['calls']:,}</td><td>{r['tokens']:,}</td>"
-                           f"<td>{esc(pct(r['cache_reuse']))}</td><td>{esc(cost)}</td></tr>"))
-    return Markup("<table>" + head + join(body) + "</table>")
+        body.append(Markup(f'<tr><th scope="row">{name}</th><td class="opt">{r["calls"]:,}</td>'
+                           f'<td class="opt" title="{r["tokens"]:,} tokens">{esc(fmt_tokens(r["tokens"]))}</td>'
+                           f'<td class="opt">{esc(pct(r["cache_reuse"]))}</td><td>{esc(cost_text(r))}</td></tr>'))
+    cap = Markup(f'<caption class="note" style="text-align:left">{esc(caption)}</caption>') if caption else ""
+    return Markup('<div class="scroll"><table>' + cap + head + "<tbody>" + join(body) + "</tbody></table></div>"
+                  + (csv_link(csv) if csv else ""))
 
+
+def csv_link(href: str) -> Markup:
+    return Markup(f'<div class="actions"><a href="{esc(href)}" download>Download CSV</a></div>')
+
+
+def legend(parts: tuple[str, ...], present: set) -> Markup:
+    items = [Markup(f'<span><i style="background:var(--s-{esc(p)})"></i>{esc(costsplit.PART_LABELS[p])}</span>')
+             for p in (*parts, "unsplit") if p in present]
+    return Markup('<div class="legend">' + join(items) + "</div>") if items else Markup("")
+
+
+BUCKET_HEADINGS = {"hour": "Hourly trend", "day": "Daily trend", "week": "Weekly trend", "month": "Monthly trend"}
+X_TITLES = {"hour": "Hour (UTC)", "day": "Day (UTC)", "week": "Week starting Monday (UTC)", "month": "Month"}
+
+
+def trend(d: dict, plan: tuple[float, str] | None = None) -> Markup:
+    """Cost per hour, day, week or month, stacked by token type, with the plan line when given."""
+    points = [(_bucket_name(d, name), v, s) for name, v, s in d["trend"]]
+    present = {p for _, _, s in points for p in s}
+    title = f"Cost per {d['bucket']}" + (" (UTC)" if d["bucket"] in ("hour", "day") else "")
+    return Markup(responsive(trend_chart, points, title, "usd", X_TITLES[d["bucket"]], costsplit.PARTS,
+                             costsplit.PART_LABELS, plan, wide=900)
+                  + legend(costsplit.PARTS, present)
+                  + (Markup('<div class="legend"><span><i style="background:var(--plan)"></i>'
+                            f'{esc(plan[1])}</span></div>') if plan and plan[0] else ""))
+
+
+def _bucket_name(d: dict, name: str) -> str:
+    return f"week of {name}" if d["bucket"] == "week" else name
+
+
+def tokens_trend(d: dict) -> Markup:
+    points = [(_bucket_name(d, name), r["tokens"], {"input": r["input"], "output": r["output"],
+                                                    "cache_read": r["cache_read"],
+                                                    "cache_write": r["cache_write_5m"] + r["cache_write_1h"]})
+              for name, r in d["trend_rows"]]
+    return Markup(responsive(trend_chart, points, f"Tokens per {d['bucket']}", "tokens", X_TITLES[d["bucket"]],
+                             costsplit.PARTS, costsplit.PART_LABELS, wide=900))
+
+
+def empty_state(d: dict, ctx: dict, path: str) -> Markup:
+    """Why a view is empty and what to do: the nearest period with data, and how to ship."""
+    f = ctx["filters"]
+    near = d.get("nearest_day")
+    if near:
+        link = path + _qs(ctx, **{"from": near[:8] + "01", "to": near, "period": None})
+        hint = Markup(f'<p>The nearest day with data for these filters is <b>{esc(near)}</b>: '
+                      f'<a href="{esc(link)}">view that month up to it</a> or '
+                      f'<a href="{esc(path + _qs(ctx, period="all"))}">all time</a>.</p>')
+    elif f.eq:
+        hint = Markup('<p>No usage matches these filters in any period. '
+                      f'<a href="{esc(path + _qs(ctx, **{k: None for k, _ in f.eq}))}">Clear the filters</a>.</p>')
+    else:
+        hint = Markup("<p>No usage has reached this collector yet.</p>")
+    return Markup(f"<section><h2>No usage in {esc(f.describe())}</h2>{hint}"
+                  "<p class=\"note\">Usage arrives when each developer ships it: "
+                  "<code>nomira ship --remote URL --token KEY --watch</code> (the key from "
+                  "<code>nomira tenant create NAME</code>), or upload a file from <code>nomira export</code> on "
+                  '<a href="/import">Import</a>.</p></section>')
+
+
+# --- pages ---
 
 def dashboard(d: dict, ctx: dict) -> str:
     k = d["kpis"]
-    kpis = [kpi(d["value_label"], money(k["value_usd"]), "subscription usage at API rates, not a bill"
-                if d["value_label"].startswith("API") else "")]
+    note = ("subscription usage at API rates, not a bill" if d["value_label"].startswith("API") else "")
+    if k["api_cost_usd"] is None:
+        note = "subscription usage at API rates plus API cost (the rollups do not split this filter by regime)"
+    kpis = [kpi(d["value_label"], money(k["value_usd"]), note)]
     if k["api_cost_usd"] and k["value_usd"] != k["api_cost_usd"]:
         kpis.append(kpi("API cost (estimated)", money(k["api_cost_usd"])))
     if k.get("value_vs_plan") is not None:
-        kpis.append(kpi("Value vs plan", f"{k['value_vs_plan']:.1f}x", k["plan_note"]))
+        kpis.append(kpi("Value vs plan", times(k["value_vs_plan"]), k["plan_note"]))
     kpis += [kpi("Cache reuse", pct(k["cache_reuse"]), "prompt tokens served from cache"),
              kpi("Developers", str(k["developers"])), kpi("Calls", f"{k['calls']:,}")]
-    proj_link = lambda n: f"/project/{segment(n)}{_qs(ctx)}"  # noqa: E731
-    dev_link = lambda n: f"/developer/{segment(n)}{_qs(ctx)}"  # noqa: E731
+    proj_link = lambda n: f"/project/{segment(n)}{_qs(ctx, project=None)}"  # noqa: E731
+    dev_link = lambda n: f"/developer/{segment(n)}{_qs(ctx, developer=None)}"  # noqa: E731
+    csv = lambda table: f"/index.csv{_qs(ctx, table=table)}"  # noqa: E731
+    head = Markup(f"<h1>{esc(d['title'])}</h1>" + periods_nav(ctx, "/") + filter_form(ctx, "/"))
+    if not k["calls"]:
+        return layout(d["title"], Markup(head + empty_state(d, ctx, "/")), ctx)
     body = Markup(
-        f"<h1>{esc(d['title'])}</h1>" + periods_nav(ctx, "/") + '<div class="kpis">' + join(kpis) + "</div>"
-        + "<section><h2>Daily trend</h2>" + bar_chart([(r["name"], r["cost_usd"]) for r in d["daily"]],
-                                                      "Cost per day") + "</section>"
+        head + '<div class="kpis">' + join(kpis) + "</div>"
+        + f"<section><h2>{esc(BUCKET_HEADINGS[d['bucket']])}</h2>" + trend(d, d.get("plan"))
+        + csv_link(csv("day")) + "</section>"
         + '<div class="grid"><section><h2>By project</h2>'
-        + hbar_chart([(r["name"], r["cost_usd"], proj_link(r["name"])) for r in d["projects"][:12]], "Cost by project")
-        + "</section><section><h2>By developer</h2>"
-        + hbar_chart([(r["name"], r["cost_usd"], dev_link(r["name"])) for r in d["developers"][:12]],
-                     "Cost by developer")
-        + "</section></div><section><h2>By model</h2>"
-        + hbar_chart([(r["name"], r["cost_usd"], None) for r in d["models"][:12]], "Cost by model")
-        + rows_table(d["models"], "Model") + "</section>"
-        + (reconcile_card(d["reconcile"], ctx) if d.get("reconcile") else ""))
+        + responsive(hbar_chart, [(r["name"], r["cost_usd"], proj_link(r["name"]), r["name"])
+                                  for r in d["projects"][:12]], "Cost by project", wide=520)
+        + csv_link(csv("project")) + "</section><section><h2>By developer</h2>"
+        + responsive(hbar_chart, [(r["name"], r["cost_usd"], dev_link(r["name"]), r["name"])
+                                  for r in d["developers"][:12]], "Cost by developer", wide=520)
+        + csv_link(csv("developer")) + "</section></div><section><h2>By model</h2>"
+        + rows_table(d["models"], "Model", cell=model_cell, csv=csv("model"))
+        + "</section>" + (reconcile_card(d["reconcile"], ctx) if d.get("reconcile") else ""))
     return layout(d["title"], body, ctx)
 
 
@@ -130,53 +351,93 @@ def reconcile_card(c: dict, ctx: dict) -> Markup:
 def detail(d: dict, ctx: dict) -> str:
     """A developer's or a project's page."""
     other = "project" if d["kind"] == "developer" else "developer"
-    link = lambda n: f"/{other}/{segment(n)}{_qs(ctx)}"  # noqa: E731
+    link = lambda n: f"/{other}/{segment(n)}{_qs(ctx, **{other: None})}"  # noqa: E731
+    path = f"/{d['kind']}/{segment(d['name'])}"
+    csv = lambda table: f"{path}.csv{_qs(ctx, table=table)}"  # noqa: E731
     t = d["totals"]
+    head = Markup(f"<h1>{esc(d['kind'].capitalize())}: {esc(d['name'])}</h1>" + periods_nav(ctx, path)
+                  + filter_form(ctx, path, fixed=d["kind"]))
+    if not t["calls"]:
+        return layout(f"{d['kind']} {d['name']}", Markup(head + empty_state(d, ctx, path)), ctx)
     body = Markup(
-        f"<h1>{esc(d['kind'].capitalize())}: {esc(d['name'])}</h1>"
-        + periods_nav(ctx, f"/{d['kind']}/{segment(d['name'])}")
-        + '<div class="kpis">' + join([kpi(d["value_label"], money(t["cost_usd"])), kpi("Calls", f"{t['calls']:,}"),
-                                        kpi("Cache reuse", pct(t["cache_reuse"]))]) + "</div>"
-        + "<section><h2>Daily trend</h2>" + bar_chart([(r["name"], r["cost_usd"]) for r in d["daily"]], "Cost per day")
-        + f"</section><section><h2>By {esc(other)}</h2>"
-        + rows_table(d["breakdown"], other.capitalize(), link)
-        + "</section><section><h2>By model</h2>" + rows_table(d["models"], "Model") + "</section>")
+        head + '<div class="kpis">' + join([kpi(d["value_label"], money(t["cost_usd"])),
+                                             kpi("Calls", f"{t['calls']:,}"), kpi("Tokens", fmt_tokens(t["tokens"])),
+                                             kpi("Cache reuse", pct(t["cache_reuse"]))]) + "</div>"
+        + f"<section><h2>{esc(BUCKET_HEADINGS[d['bucket']])}</h2>" + trend(d) + csv_link(csv("day"))
+        + "</section><section><h2>Tokens by type</h2>" + tokens_trend(d)
+        + legend(costsplit.PARTS, set(costsplit.PARTS) - {"unsplit"})
+        + f"</section><div class=\"grid\"><section><h2>By {esc(other)}</h2>"
+        + rows_table(d["breakdown"], other.capitalize(), link, csv=csv(other))
+        + "</section><section><h2>By model</h2>" + rows_table(d["models"], "Model", cell=model_cell,
+                                                              csv=csv("model")) + "</section></div>")
     return layout(f"{d['kind']} {d['name']}", body, ctx)
 
 
 def compare(d: dict, ctx: dict) -> str:
-    rows = [Markup(f"<tr><td><a href=\"/developer/{esc(segment(r['name']))}{esc(_qs(ctx))}\">"
-                   f"{esc(r['name'])}</a></td><td>{r['calls']:,}</td><td>{esc(money(r['cost_usd']))}</td>"
-                   f"<td>{esc(money(r['usd_per_call']))}</td><td>{esc(pct(r['cache_reuse']))}</td></tr>")
-            for r in d["rows"]]
+    head = Markup("<h1>Developers</h1>" + periods_nav(ctx, "/compare/developers")
+                  + filter_form(ctx, "/compare/developers", fixed="developer"))
+    if not d["rows"]:
+        return layout("Developers", Markup(head + empty_state(d, ctx, "/compare/developers")), ctx)
+    rows = [Markup(f'<tr><th scope="row"><a href="/developer/{esc(segment(r["name"]))}'
+                   f'{esc(_qs(ctx, developer=None))}">{esc(r["name"])}</a></th><td class="opt">{r["calls"]:,}</td>'
+                   f'<td>{esc(cost_text(r))}</td><td class="opt">{esc(money(r["usd_per_call"]))}</td>'
+                   f'<td class="opt">{esc(pct(r["cache_reuse"]))}</td></tr>') for r in d["rows"]]
     body = Markup(
-        "<h1>Developers</h1>" + periods_nav(ctx, "/compare/developers")
-        + (f'<p class="headline">{esc(d["headline"])}</p>' if d["headline"] else "")
-        + "<section><table><tr><th>Developer</th><th>Calls</th><th>Cost</th><th>$/call</th><th>Cache reuse</th></tr>"
-        + join(rows) + "</table></section>")
+        head + (f'<p class="headline">{esc(d["headline"])}</p>' if d["headline"] else "")
+        + '<section><div class="scroll"><table><thead><tr><th scope="col">Developer</th>'
+        '<th scope="col" class="opt">Calls</th><th scope="col">Cost</th><th scope="col" class="opt">$/call</th>'
+        '<th scope="col" class="opt">Cache reuse</th></tr></thead><tbody>' + join(rows) + "</tbody></table></div>"
+        + csv_link(f"/compare/developers.csv{_qs(ctx)}") + "</section>")
     return layout("Developers", body, ctx)
 
 
 def login_page(csrf: str, error: str | None = None) -> str:
     body = Markup("<h1>Sign in</h1><section><form method=\"post\" action=\"/login\">"
                   f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
-                  "<p>Dashboard password, or your tenant's API key:</p>"
-                  "<input type=\"password\" name=\"secret\" autofocus size=\"48\"> <button>Sign in</button></form>"
-                  + (f'<p class="err">{esc(error)}</p>' if error else "") + "</section>")
+                  '<p><label for="secret">Dashboard password, or your tenant\'s API key:</label></p>'
+                  "<input type=\"password\" id=\"secret\" name=\"secret\" autofocus autocomplete=\"current-password\" "
+                  "style=\"width:28em\"> <button>Sign in</button></form>"
+                  + (f'<p class="err" role="alert">{esc(error)}</p>' if error else "") + "</section>")
     return layout("Sign in", body, {})
 
 
-def import_page(csrf: str, ctx: dict, message: str | None = None, error: str | None = None) -> str:
+IMPORT_JS = """(()=>{const f=document.getElementById('f'),d=document.getElementById('drop'),
+i=f.querySelector('input[type=file]'),p=document.getElementById('prog'),o=document.getElementById('out'),
+n=document.getElementById('fname');if(!window.fetch||!window.FormData)return;
+const show=()=>{n.textContent=i.files.length?i.files[0].name+' ('+i.files[0].size.toLocaleString()+' bytes)':''};
+i.addEventListener('change',show);
+['dragenter','dragover'].forEach(e=>d.addEventListener(e,v=>{v.preventDefault();d.classList.add('over')}));
+['dragleave','drop'].forEach(e=>d.addEventListener(e,v=>{v.preventDefault();d.classList.remove('over')}));
+d.addEventListener('drop',v=>{i.files=v.dataTransfer.files;show()});
+f.addEventListener('submit',v=>{v.preventDefault();const x=new XMLHttpRequest();x.open('POST','/import');
+x.setRequestHeader('Accept','text/html');p.hidden=false;p.value=0;
+x.upload.onprogress=e=>{if(e.lengthComputable)p.value=e.loaded/e.total};
+x.onload=()=>{p.value=1;const r=new DOMParser().parseFromString(x.responseText,'text/html'),t=r.getElementById('out'),
+h=r.querySelector('h1');if(t){o.innerHTML=t.innerHTML;return}const e=document.createElement('p');e.className='err';
+e.textContent='Upload failed: '+(h?h.textContent:x.status);o.replaceChildren(e)};
+x.onerror=()=>{o.innerHTML='<p class="err">Upload failed: the collector did not answer.</p>'};
+x.send(new FormData(f))})})();"""
+
+
+def import_page(csrf: str, ctx: dict, message: str | None = None, error: str | None = None,
+                result: dict | None = None) -> str:
+    out = ""
+    if result is not None:
+        out = (f'<div class="result" role="status"><p class="ok"><b>Imported {result["accepted"]:,} new events</b>; '
+               f'{result["deduped"]:,} were already there.</p></div>')
+    elif message:
+        out = f'<div class="result" role="status"><p>{esc(message)}</p></div>'
+    if error:
+        out += f'<div class="result err" role="alert"><p class="err"><b>{esc(error)}</b></p></div>'
     body = Markup(
         "<h1>Import usage events</h1><section>"
-        "<p>Drop an <code>events.json</code> written by <code>nomira export</code>. Only usage-only events are "
-        "accepted; a file with any other field is rejected whole.</p>"
+        "<p>Upload an <code>events.json</code> written by <code>nomira export</code>. Only usage-only events are "
+        "accepted; a file with any other field is rejected whole, naming the field.</p>"
         '<form id="f" method="post" action="/import" enctype="multipart/form-data">'
         f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
-        '<div class="drop" id="drop">Drop events.json here, or <input type="file" name="file" accept=".json,'
-        'application/json"> <button>Import</button></div></form>'
-        + (f"<p>{esc(message)}</p>" if message else "") + (f'<p class="err">{esc(error)}</p>' if error else "")
-        + "</section><script>const d=document.getElementById('drop'),f=document.getElementById('f');"
-        "d.ondragover=e=>{e.preventDefault()};d.ondrop=e=>{e.preventDefault();"
-        "f.querySelector('input[type=file]').files=e.dataTransfer.files;f.submit()};</script>")
+        '<label class="drop" id="drop"><b>Drop events.json here</b> or choose a file'
+        '<input type="file" name="file" accept=".json,application/json" required>'
+        '<span id="fname" class="note"></span></label>'
+        '<p><button>Import</button></p><progress id="prog" max="1" value="0" hidden></progress></form>'
+        f'<div id="out" aria-live="polite">{out}</div></section><script>{IMPORT_JS}</script>')
     return layout("Import", body, ctx)

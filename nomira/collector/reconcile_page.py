@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 
+from nomira.collector import csvout
 from nomira.collector.http import Response
 from nomira.collector.markup import Markup, esc, join
 from nomira.collector.pages import _qs, kpi, layout, periods_nav
@@ -38,11 +39,7 @@ def view(app, req, ext: str | None) -> Response:
 
 def _cell(value):
     """CSV cells a spreadsheet will not run as a formula (bill files are untrusted input)."""
-    if isinstance(value, list):
-        value = "; ".join(map(str, value))
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
+    return csvout.cell("; ".join(map(str, value)) if isinstance(value, list) else value)
 
 
 def to_csv(windows: list[dict]) -> str:
