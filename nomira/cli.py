@@ -28,6 +28,10 @@ NO_LOCAL_DATA = {"cursor": "nomira.sources.cursor_admin"}  # listed sources whos
 for _name in ("gemini", "qwen", "amp", "copilot", "goose", "kimi", "droid", "pi", "cline", "crush"):
     SOURCE_CHOICES[_name] = (_name,)
     SOURCE_CHOICES["all"] += (_name,)
+# Agents added by issue 27.
+for _name in ("openhands", "aider", "zed", "kilo", "mux", "gptme", "vibe", "openclaw", "omp", "prime", "hermes", "lmstudio", "kimi_code", "poolside"):
+    SOURCE_CHOICES[_name] = (_name,)
+    SOURCE_CHOICES["all"] += (_name,)
 
 
 class UserError(Exception):
@@ -45,9 +49,9 @@ class Failure(UserError):
 # Which shared options each command reads: its help lists only those, and any other is a usage error.
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
-    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "migrate"),
+    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "sources", "clients", "migrate"),
     "input": (*REPORTS, "ship", "export"),
-    "terminal": REPORTS,
+    "terminal": (*REPORTS, "sources", "clients"),
 }
 OPTION_DEFAULTS = {"json": {"json": False},
                    "input": {"path": None, "source": "all", "since": None, "until": None, "timezone": None,
@@ -121,6 +125,9 @@ COMMANDS = {
                "nomira prices claude-opus-4-7"),
     "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
                   "nomira reconcile import anthropic-costs.csv && nomira reconcile"),
+    "sources": ("sources", "every agent Nomira reads: where it looked, files, sessions, calls, what it cannot read",
+                "nomira sources --json"),
+    "clients": ("sources", "alias of `sources`", "nomira clients"),
 }
 # The seed's flags, kept as aliases of the subcommands: flag -> (command words, takes a value?)
 FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--replay": (["replay"], False),
@@ -259,11 +266,13 @@ class Run:
         """(event, cost) pairs, lazily: costs are aggregated as they are made, never all held.
         Notes each event's source in `seen` (default: `seen_sources`), for `regime()`."""
         from nomira.pricing.engine import Pricer
+        from nomira.reports.local_models import zero_cost
         pricer = Pricer(self.table)
         seen = self.seen_sources if seen is None else seen
         for e in events:
             seen.add(e.source)
-            yield e, pricer(e)
+            cost = pricer(e)
+            yield e, (cost if cost is not None else zero_cost(e))  # local models: $0, with the reason
 
     def regime(self, events=None) -> str:
         """The cost regime of `events`, or of every event priced so far."""

@@ -11,6 +11,8 @@ AGENT_ENV = ("GEMINI_CLI_HOME", "GEMINI_DATA_DIR", "OPENCODE_DATA_DIR", "QWEN_RU
              "DROID_SESSIONS_DIR", "PI_AGENT_DIR",
              "PI_CODING_AGENT_DIR", "PI_CODING_AGENT_SESSION_DIR", "CLINE_DATA_DIR", "CLINE_DIR",
              "CRUSH_GLOBAL_DATA", "LOCALAPPDATA")
+AGENT_ENV += ("OPENHANDS_CONVERSATIONS_DIR", "OPENHANDS_PERSISTENCE_DIR", "NOMIRA_AIDER_PATHS", "AIDER_CHAT_HISTORY_FILE", "ZED_DIR", "KILO_DIR", "MUX_ROOT", "GPTME_LOGS_HOME", "VIBE_HOME", "OPENCLAW_DIR", "OMP_DIR",
+              "PRIME_AGENT_SESSION_DIR", "HERMES_HOME", "LM_STUDIO_CONVERSATIONS_DIR", "POOLSIDE_DIR")  # issue 27 agents
 
 
 @pytest.fixture(autouse=True)
@@ -128,3 +130,14 @@ def store_target(request, tmp_path):
     if request.param == "sqlite":
         return tmp_path / "collector.db"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def local_utc(monkeypatch):
+    """This machine's local time is UTC: for agents that log naive local timestamps."""
+    import time
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

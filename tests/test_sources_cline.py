@@ -39,3 +39,14 @@ def test_editor_locations_and_copies_count_once(isolated_env, tmp_path):
     assert len(roots) == 4 and all(r.name == "tasks" for r in roots)
     c = collect(("cline",), env={"HOME": str(isolated_env), "XDG_CONFIG_HOME": str(isolated_env / ".config")})
     assert len(c.events) == 4 and c.stats.skipped["duplicate_call"] == 4
+
+
+def test_zoo_code_keeps_roo_codes_task_format(tmp_path):
+    """Zoo Code (zoocodeorganization.zoo-code) is Roo Code's fork: the same task folders, its own name."""
+    roo = CL / "Code" / "User" / "globalStorage" / "rooveterinaryinc.roo-cline"
+    zoo = tmp_path / "Code" / "User" / "globalStorage" / "zoocodeorganization.zoo-code"
+    shutil.copytree(roo, zoo)
+    c = collect(("cline",), [tmp_path])
+    alone = collect(("cline",), [roo])
+    assert {e.source for e in c.events} == {"zoo_code"}
+    assert [e.tokens for e in c.events] == [e.tokens for e in alone.events]

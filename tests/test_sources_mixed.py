@@ -78,7 +78,8 @@ def _mutate(o, rng):
     return o
 
 
-@pytest.mark.parametrize("name", ["gemini", "qwen", "amp", "copilot", "kimi", "droid", "pi", "cline"])
+@pytest.mark.parametrize("name", ["gemini", "qwen", "amp", "copilot", "kimi", "droid", "pi", "cline",
+                                  "openhands", "mux", "gptme", "vibe", "openclaw", "lmstudio"])  # + issue 27
 def test_wrong_typed_fields_are_skipped_never_a_crash(name, tmp_path):
     import json
     import random

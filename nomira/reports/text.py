@@ -15,6 +15,8 @@ SOURCE_NAMES = {"claude_code": "Claude Code", "codex": "Codex", "opencode": "Ope
 SOURCE_NAMES.update({"gemini_cli": "Gemini CLI", "qwen_code": "Qwen Code", "amp": "Amp", "copilot_cli": "Copilot CLI",
                      "goose": "Goose", "kimi_cli": "Kimi CLI", "droid": "Factory Droid", "pi": "Pi", "cline": "Cline",
                      "roo_code": "Roo Code", "kilo_code": "Kilo Code", "crush": "Crush"})
+SOURCE_NAMES.update({"openhands": "OpenHands CLI", "aider": "Aider", "zed": "Zed Agent", "kilo_cli": "Kilo CLI", "mux": "Mux", "gptme": "gptme", "mistral_vibe": "Mistral Vibe", "openclaw": "OpenClaw",
+                     "oh_my_pi": "Oh My Pi", "prime_agent": "Prime Agent", "hermes": "Hermes Agent", "lmstudio": "LM Studio", "kimi_code": "Kimi Code", "zoo_code": "Zoo Code", "poolside": "Poolside"})  # issue 27 agents
 _STYLED = re.compile(r"^(\033\[[0-9;]*m)(.*)(\033\[0m)$")
 
 

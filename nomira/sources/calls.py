@@ -46,6 +46,14 @@ def record(source: str, ts: str, key: str | None, session: str, model: str | Non
             model_assumed, aggregated]
 
 
+def as_source(name: str, scanned: tuple) -> tuple:
+    """Another module's scan_file result with its records under source `name` (an agent that
+    keeps a parent agent's format in its own folders)."""
+    for r in scanned[0]:
+        r[SOURCE] = name
+    return scanned
+
+
 def project_label(cwd: str | None, labels: dict[str, str] | None = None) -> str:
     """The project label of a working directory: the history's label (`project.assign`), else its
     folder name, as for every other agent."""
@@ -108,6 +116,18 @@ def iso(ts) -> str | None:
         if dt is not None:
             return dt.isoformat()
     return iso_ms(ts)
+
+
+def iso_local(ts) -> str | None:
+    """An ISO-8601 string as ISO UTC, a naive one read as this machine's local time (agents that
+    log `datetime.now().isoformat()`); None when unparseable."""
+    if not isinstance(ts, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(ts.replace(" ", "T", 1) if len(ts) > 10 and ts[10] == " " else ts)
+        return (dt if dt.tzinfo else dt.astimezone()).astimezone(timezone.utc).isoformat()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def env_paths(env: Mapping[str, str], var: str) -> list[Path] | None:

@@ -43,6 +43,7 @@ from nomira.sources.calls import events_from_files, merge_records, partition_key
 NAME = "cline"
 EXTENSIONS = {"saoudrizwan.claude-dev": "cline", "rooveterinaryinc.roo-cline": "roo_code",
               "kilocode.kilo-code": "kilo_code"}
+EXTENSIONS["zoocodeorganization.zoo-code"] = "zoo_code"  # issue 27: Roo Code's community fork, Roo's task format
 EDITORS = ("Code", "Code - Insiders", "Cursor", "Windsurf", "VSCodium", "Code - OSS")
 UI = "ui_messages.json"
 OPENAI_STYLE = {"openai", "openai-native", "deepseek", "xai", "openrouter", "requesty", "together", "fireworks",

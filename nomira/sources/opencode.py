@@ -108,20 +108,26 @@ def records_for(msg: dict, steps: list[tuple[str, dict]], session: str | None = 
     return rows
 
 
+def step_parts(db: sqlite3.Connection, stats: ScanStats) -> dict[str, list[tuple[str, dict]]]:
+    """message id -> its (part id, step-finish part) rows: one per API request (Kilo CLI's store too)."""
+    steps: dict[str, list] = {}
+    for pid, mid, data in db.execute("SELECT id, message_id, data FROM part ORDER BY id"):
+        if not isinstance(data, str) or '"step-finish"' not in data:
+            continue
+        try:
+            part = json.loads(data)
+        except ValueError:
+            stats.malformed += 1
+            continue
+        if isinstance(part, dict) and part.get("type") == "step-finish":
+            steps.setdefault(mid, []).append((pid, part))
+    return steps
+
+
 def _scan_db(path: Path, stats: ScanStats) -> list[list]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        steps: dict[str, list] = {}
-        for pid, mid, data in db.execute("SELECT id, message_id, data FROM part ORDER BY id"):
-            if '"step-finish"' not in data:
-                continue
-            try:
-                part = json.loads(data)
-            except ValueError:
-                stats.malformed += 1
-                continue
-            if part.get("type") == "step-finish":
-                steps.setdefault(mid, []).append((pid, part))
+        steps = step_parts(db, stats)
         out = []
         for mid, sid, data in db.execute("SELECT id, session_id, data FROM message ORDER BY id"):
             stats.candidates += 1

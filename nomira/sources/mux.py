@@ -1,0 +1,87 @@
+"""Mux (coder/mux) workspaces: `~/.mux/sessions/<workspace id>/session-usage.json`.
+
+Format (coder/mux `src/common/orpc/schemas` `SessionUsageFileSchema`, written on every
+stream end; `src/common/utils/tokens/displayUsage.ts` `createDisplayUsage`): one JSON
+document per workspace, rewritten whole: `{version: 1, byModel: {"<provider>:<model>":
+{input, cached, cacheCreate, output, reasoning}}, lastRequest?: {model, usage,
+timestamp (epoch ms)}}`, each bucket `{tokens, cost_usd?}`. Buckets are disjoint: `input`
+is uncached input (Mux subtracts `cachedInputTokens` for `openai:` models; for other
+OpenAI-style providers it is the SDK's figure, UNCONFIRMED), `cached` cache reads,
+`cacheCreate` Anthropic cache writes, `output` EXCLUDES reasoning (`reasoning` is apart).
+Mux's own figure is the sum of the buckets' `cost_usd` (its models.json rates), kept
+beside the computed one.
+
+Per model per workspace totals only: one `aggregated` event per model, dated at the
+workspace's last request (the only time the file holds; a long-lived workspace's whole
+usage lands on that day). Dedup key: (workspace id, model key): a copy counts once.
+Locations: `$MUX_ROOT` (Mux's own override), `~/.mux`, `~/.mux-dev`. Project: not in
+the file (`unknown`).
+
+Regime: API. Mux calls the providers with the user's keys: the figures are the bill.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from nomira.scan import ScanStats
+from nomira.sources import calls
+from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
+
+NAME = "mux"
+USAGE = "session-usage.json"
+
+
+def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
+    if env.get("MUX_ROOT"):
+        roots = [Path(env["MUX_ROOT"]).expanduser()]
+    else:
+        roots = [calls.home(env) / ".mux", calls.home(env) / ".mux-dev"]
+    return calls.existing(r / "sessions" for r in roots if (r / "sessions").is_dir())
+
+
+def claims(name: str, parent: str) -> bool:
+    return name == USAGE and os.path.basename(os.path.dirname(parent)) == "sessions"
+
+
+def find_files(roots: Iterable[Path]) -> list[Path]:
+    return calls.find_claimed(roots, claims)
+
+
+def _bucket(m: dict, k: str) -> tuple[int, float | None]:
+    b = m.get(k) if isinstance(m.get(k), dict) else {}
+    return calls.count(b.get("tokens")), calls.money(b.get("cost_usd"))
+
+
+def _parse(path: Path, stats: ScanStats) -> list[list]:
+    doc = calls.read_json(path, stats)
+    if doc is None:
+        return []
+    by_model = doc.get("byModel")
+    if not isinstance(by_model, dict):
+        stats.malformed += 1
+        return []
+    workspace = path.parent.name
+    out = []
+    for key, m in sorted(by_model.items()):
+        if not isinstance(m, dict):
+            stats.malformed += 1
+            continue
+        (inp, c1), (cr, c2), (cw, c3), (out_, c4), (reasoning, c5) = (
+            _bucket(m, k) for k in ("input", "cached", "cacheCreate", "output", "reasoning"))
+        if not (inp or cr or cw or out_ or reasoning):
+            continue
+        ts = calls.stamp(stats, calls.dig(doc, "lastRequest", "timestamp"))
+        if ts is None:
+            continue
+        model = key.partition(":")[2] or key
+        costs = [c for c in (c1, c2, c3, c4, c5) if c is not None]
+        out.append(calls.record(NAME, ts, f"{workspace}:{key}", workspace, model, input=inp,
+                                output=out_ + reasoning, cache_read=cr, cache_write=cw, reasoning=reasoning,
+                                reported_input=inp, agent_cost=sum(costs) if costs else None, aggregated=True))
+    return out
+
+
+def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
+    return calls.whole_file(path, _parse)

@@ -1,0 +1,13 @@
+"""Oh My Pi: `~/.omp/agent/sessions`, pi's format and layout (see `pi_family`)."""
+from __future__ import annotations
+
+from nomira.sources import pi_family
+from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
+
+NAME = "oh_my_pi"
+DIRS = (".omp/agent/sessions",)
+PLACES = "$OMP_DIR, " + ", ".join(f"~/{d}" for d in DIRS)
+
+claims = pi_family.under(".omp")
+
+default_paths, find_files, scan_file = pi_family.functions(NAME, "OMP_DIR", DIRS, claims)

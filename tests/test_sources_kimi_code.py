@@ -1,0 +1,26 @@
+"""Kimi Code: Kimi CLI's wire format under ~/.kimi-code, its own source name; copies count once."""
+import shutil
+
+import pytest
+
+import test_sources_kimi as kimi_test
+from conftest import FIXTURES
+from nomira.sources import collect, kimi_code
+
+
+def test_same_calls_as_kimi_cli_under_its_own_name(isolated_env, run_json, tmp_path):
+    shutil.copytree(FIXTURES / "kimi" / ".kimi", isolated_env / ".kimi-code")
+    assert kimi_code.default_paths() == [isolated_env / ".kimi-code" / "sessions"]
+    mine = collect(("kimi_code",))
+    theirs = collect(("kimi",), [FIXTURES / "kimi"])
+    assert {e.source for e in mine.events} == {"kimi_code"}
+    assert [(e.model, e.project, e.tokens) for e in mine.events] == [(e.model, e.project, e.tokens)
+                                                                       for e in theirs.events]
+    assert mine.stats.malformed == theirs.stats.malformed
+    r = run_json("--source", "kimi_code")
+    assert r["totals"]["cost_usd"] == pytest.approx(kimi_test.C1 + kimi_test.C2, abs=1e-12)
+    assert r["regime"] == "subscription"
+    shutil.copytree(isolated_env / ".kimi-code", tmp_path / "copy")
+    roots = [isolated_env / ".kimi-code" / "sessions", tmp_path / "copy" / "sessions"]
+    c = collect(("kimi_code",), found={"kimi_code": kimi_code.find_files(roots)})
+    assert len(c.events) == len(mine.events) and c.stats.skipped["duplicate_call"] >= len(mine.events)

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Scan time of a history holding every agent Nomira reads, against the same bytes of Claude Code logs.
+
+Builds a tree with every source's test fixture in its real on-disk format (the SQLite
+stores built from the agents' schemas by the tests' own builders), each text file padded
+to session size with content the parsers skip as real logs are mostly content (a JSONL
+line or Markdown paragraph of text; a text field in whole-file JSON documents), then a
+Claude Code history of the same number of bytes (`bench_scan.generate`). Times
+`nomira --json --no-cache --path ROOT` on each, interleaved, median of --runs (wall and CPU of
+the process tree) and prints the ratios per byte: the issue asks for at most 1.20.
+
+    python tools/bench_sources.py                 # ~100 MB each
+    python tools/bench_sources.py --size-mb 300 --runs 5
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import time
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tools")]
+
+import bench_scan  # noqa: E402
+
+FILLER = bench_scan.FILLER
+
+
+def _pad_text(path: Path, target: int) -> None:
+    """The file's own records again (parsed and deduplicated like real re-written records),
+    each round with a 4 kB content line, until the file is about `target` bytes: about as many
+    usage records per byte as the Claude Code history's (a tool result and two snapshots per call)."""
+    size = path.stat().st_size
+    if size >= target:
+        return
+    text = (FILLER * 60)[:4000]
+    raw = path.read_text()
+    if path.suffix == ".md":
+        block = raw.split("# aider chat started at ", 1)[-1]
+        block = "# aider chat started at " + block + f"\n{text}\n\n"
+    else:
+        own = [ln for ln in raw.splitlines() if ln.strip() and _is_json(ln)]
+        block = "\n".join(own) + "\n" + json.dumps({"type": "user", "role": "user", "content": text}) + "\n"
+    with open(path, "a") as fh:
+        if not raw.endswith("\n"):
+            fh.write("\n")
+        fh.write(block * max((target - size) // len(block), 1))
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _pad_json(path: Path, target: int) -> None:
+    """A content field added to a whole-file JSON document (a say-text message for a list)."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except ValueError:
+        return  # a fixture's deliberately broken file stays as it is
+    need = max(target - path.stat().st_size, 0)
+    text = (FILLER * (need // len(FILLER) + 1))[:need]
+    if isinstance(doc, dict):
+        doc["benchContent"] = text
+    elif isinstance(doc, list):
+        doc.append({"ts": 1762419600000, "type": "say", "say": "text", "text": text})
+    path.write_text(json.dumps(doc))
+
+
+def build_all(root: Path, size_mb: int) -> int:
+    """Every fixture (and the SQLite stores the tests build), padded to about `size_mb` in total."""
+    import test_sources_goose
+    import test_sources_hermes
+    import test_sources_kilo
+    import test_sources_zed
+    fixtures = REPO / "tests" / "fixtures"
+    for d in fixtures.iterdir():
+        if d.is_dir() and d.name != "claude_tools":
+            shutil.copytree(d, root / d.name)
+    test_sources_goose.make_db(root / "goose" / "sessions")
+    test_sources_zed.make_db(root / "zed" / "threads")
+    test_sources_kilo.make_db(root / "kilo")
+    test_sources_hermes.make_db(root / ".hermes")
+    texts = [f for f in root.rglob("*") if f.is_file() and f.suffix in (".jsonl", ".md", ".json")]
+    per_file = size_mb * 1_000_000 // max(len(texts), 1)
+    for f in texts:
+        (_pad_text if f.suffix in (".jsonl", ".md") else _pad_json)(f, per_file)
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+
+
+def _timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the command and its workers, stdout)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mb", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="nomira-bench-sources-"))
+    try:
+        every, claude = tmp / "every", tmp / "claude"
+        every.mkdir()
+        size = build_all(every, args.size_mb)
+        _calls, csize = bench_scan.generate(claude, max(size // 1_000_000, 1))
+        env = dict(__import__("os").environ, XDG_CACHE_HOME=str(tmp / ".cache"), NO_COLOR="1", HOME=str(tmp))
+        cmds = {name: [sys.executable, "-m", "nomira", "--json", "--no-cache", "--path", str(root)]
+                for name, root in (("every source", every), ("claude only", claude))}
+        nbytes = {"every source": size, "claude only": csize}
+        walls: dict[str, list] = {n: [] for n in cmds}
+        cpus: dict[str, list] = {n: [] for n in cmds}
+        reports = {}
+        for _ in range(args.runs):  # interleaved, so load on the machine weighs on both alike
+            for name, cmd in cmds.items():
+                wall, cpu, out = _timed(cmd, env)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+                reports[name] = json.loads(out)
+        per_byte = {}
+        for name in cmds:
+            wall, cpu, report = statistics.median(walls[name]), statistics.median(cpus[name]), reports[name]
+            per_byte[name] = (wall / nbytes[name], cpu / nbytes[name])
+            print(f"{name:<13} {nbytes[name] / 1e6:7.1f} MB  wall {wall:6.3f} s ({nbytes[name] / 1e6 / wall:6.1f} MB/s)"
+                  f"  cpu {cpu:6.3f} s  sources {len(report['sources'])}  calls {report['totals']['calls']}  "
+                  f"records parsed {report['scan']['candidate_lines']} (duplicates folded "
+                  f"{report['scan']['skipped'].get('duplicate_call', 0)})")
+        ratio = per_byte["every source"][0] / per_byte["claude only"][0]
+        cpu_ratio = per_byte["every source"][1] / per_byte["claude only"][1]
+        print(f"time per byte, every source / Claude Code only (median of {args.runs}): wall {ratio:.2f}, "
+              f"cpu {cpu_ratio:.2f} (target <= 1.20)")
+        return 0 if ratio <= 1.2 else 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
