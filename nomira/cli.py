@@ -49,7 +49,8 @@ class Failure(UserError):
 # Which shared options each command reads: its help lists only those, and any other is a usage error.
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
-    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "sources", "clients", "migrate"),
+    "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "spool", "sources", "clients",
+             "migrate"),
     "input": (*REPORTS, "ship", "export"),
     "terminal": (*REPORTS, "sources", "clients"),
 }
@@ -114,6 +115,8 @@ COMMANDS = {
     "import": ("ship", "load an exported events.json into a store", "nomira import events.json --db team.db"),
     "replay": ("ship", "rebuild canonical events from the raw events a store received", "nomira replay --db team.db"),
     "tenant": ("ship", "create a tenant (prints its API key once) or list tenants", "nomira tenant create acme"),
+    "spool": ("spool", "what `ship --remote` has queued and its dead letters: status, retry after a fix, drop",
+              "nomira spool retry --remote https://nomira.example.com"),
     "serve": ("serve", "run the collector: ingest API, import, team dashboard", "nomira serve --port 8787"),
     "cursor": ("cursor", "import Cursor team usage (tokens, charged cost) from Cursor's Admin API",
                "NOMIRA_CURSOR_ADMIN_KEY=key_... nomira cursor fetch --from 2026-11-01 --to 2026-11-30"),

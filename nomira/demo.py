@@ -7,6 +7,7 @@ token_count with repeats and rate limits), in the agents' real on-disk formats.
 from __future__ import annotations
 
 import json
+import os
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -120,9 +121,18 @@ def codex_rollout(rng: random.Random, start: datetime, turns: int) -> tuple[str,
     return sid, lines
 
 
+def reference_now(env=os.environ) -> datetime:
+    """The instant the history ends at: NOMIRA_DEMO_NOW (ISO 8601) pins it, so generated docs never drift."""
+    pinned = env.get("NOMIRA_DEMO_NOW")
+    if pinned:
+        at = datetime.fromisoformat(pinned.replace("Z", "+00:00"))
+        return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc)
+
+
 def write_demo(root: Path, seed: int = 7, now: datetime | None = None) -> Path:
     rng = random.Random(seed)
-    now = now or datetime.now(timezone.utc)
+    now = now or reference_now()
     projects = root / "claude" / "projects"
     for day in range(6, -1, -1):
         for _ in range(rng.randint(1, 3)):

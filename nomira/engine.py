@@ -77,6 +77,8 @@ PG_REWRITES: list[tuple[re.Pattern, str]] = [(re.compile(p, re.S), r) for p, r i
     (r"\bREAL\b", "DOUBLE PRECISION"),                        # PostgreSQL REAL is 32-bit
     (r"\s*\bWITHOUT ROWID\b", ""),
     (r"\bTOTAL\(", "SUM("),                                   # SUM of BIGINT is NUMERIC: no overflow
+    (r"\btemp\.", "pg_temp."),                                # the session's temp schema
+    (r"\bIS NOT (?!NULL\b)", "IS DISTINCT FROM "),            # null-safe comparison
     (r"\bINSERT OR IGNORE INTO\b(.*)$", r"INSERT INTO\1 ON CONFLICT DO NOTHING"),
     (r"\bCREATE TEMP TABLE IF NOT EXISTS\b(.*)$", r"CREATE TEMP TABLE IF NOT EXISTS\1 ON COMMIT DELETE ROWS"),
 )]
@@ -123,6 +125,14 @@ class Dialect:
     def reset_ids(self, db, table: str) -> None:
         """After rows were copied in with their ids: new rows continue after them (SQLite does so itself)."""
 
+    def raw_events_immutable(self, db) -> None:
+        """Raw rows are evidence: the database itself refuses to change or delete one (0010). Retention
+        (not built yet) will drop the delete trigger inside its own transaction and recreate it."""
+        db.execute("CREATE TRIGGER raw_events_no_update BEFORE UPDATE ON raw_events "
+                   "BEGIN SELECT RAISE(ABORT, 'raw_events are immutable'); END")
+        db.execute("CREATE TRIGGER raw_events_no_delete BEFORE DELETE ON raw_events "
+                   "BEGIN SELECT RAISE(ABORT, 'raw_events are deleted only by retention'); END")
+
     def copy_rows(self, db, table: str, cols, rows) -> None:
         """Bulk-load rows (tuples in `cols` order) into a table, inside the caller's transaction."""
         db.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
@@ -166,6 +176,14 @@ class PostgresDialect(Dialect):
     def tables(self, db) -> set[str]:
         return {r[0] for r in db.execute("SELECT table_name FROM information_schema.tables "
                                          "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'")}
+
+    def raw_events_immutable(self, db) -> None:
+        db.execute("CREATE OR REPLACE FUNCTION nomira_raw_events_immutable() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN IF TG_OP = 'DELETE' THEN RAISE EXCEPTION 'raw_events are deleted only by retention'; "
+                   "END IF; RAISE EXCEPTION 'raw_events are immutable'; END $$")
+        for op in ("update", "delete"):
+            db.execute(f"CREATE TRIGGER raw_events_no_{op} BEFORE {op.upper()} ON raw_events "
+                       "FOR EACH ROW EXECUTE FUNCTION nomira_raw_events_immutable()")
 
     def insert_rows(self, db, table: str, cols, rows, conflict: str = "") -> None:
         # COPY is ~10x a row-at-a-time INSERT; rows that may conflict go through a staging table

@@ -1,15 +1,20 @@
 """A durable on-disk queue between `nomira ship --remote` and a collector.
 
-Batches are written atomically (temp file, fsync, rename) before any network call,
-and deleted only after the collector accepted them: at-least-once delivery, and the
-collector's dedup key makes a re-sent batch harmless. A batch the collector rejects
-as invalid is split until the bad events are isolated; those go to a dead-letter
-file, the rest are delivered. Network and server errors back off exponentially
-with jitter; an authentication error or a redirect stops the flush and keeps everything.
+A spool record (one file in `pending/`) is a batch: `spool_id` (UUID), `created_at`,
+`source_system`, `source_channel`, `destination`, `attempt`, `last_error` and the `payload`
+(usage-only events). Records are written atomically (temp file, fsync, rename) before any
+network call, sent oldest first, and deleted only after the collector accepted them:
+at-least-once delivery, and the collector's dedup key makes a re-sent batch harmless. A
+batch the collector rejects as invalid (a permanent 4xx) is split until the bad events are
+isolated; those go to the dead-letter file with their error, the rest are delivered. Network
+and server errors back off exponentially with jitter and are recorded on the record (attempt,
+last_error); an authentication error or a redirect stops the flush and keeps everything.
+`nomira spool status | retry | drop` shows, re-sends or discards what is queued and dead.
 
 A batch belongs to the destination it was queued for (collector URL and a SHA-256 of
 the credential): it is only ever sent there, never to whichever collector answers next
 nor under another key. Batches for other destinations stay queued and are reported.
+Records of older versions (`{"destination", "events"}`) are read and sent the same way.
 """
 from __future__ import annotations
 
@@ -18,9 +23,13 @@ import json
 import os
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
+
+from nomira.wire import channel_of
 
 Post = Callable[[list[dict]], tuple[int, str]]  # events -> (HTTP status or 0 for no connection, body)
 
@@ -46,17 +55,16 @@ class Spool:
         self.pending_dir.mkdir(parents=True, exist_ok=True)
 
     def put(self, events: list[dict], batch_size: int = 5000, destination: dict | None = None) -> int:
-        """Write events as durable batches for `destination`; returns how many batch files were written."""
+        """Write events as durable records for `destination`; returns how many were written."""
         n = 0
         for i in range(0, len(events), batch_size):
+            chunk = events[i:i + batch_size]
+            record = {"spool_id": str(uuid.uuid4()), "created_at": _now(),
+                      "source_system": _one({e.get("source") or "unknown" for e in chunk}),
+                      "source_channel": _one({channel_of(e) for e in chunk}), "destination": destination,
+                      "attempt": 0, "last_error": None, "payload": chunk}
             name = f"batch-{time.time_ns():020d}-{os.getpid()}-{random.getrandbits(32):08x}-{_tag(destination)}.json"
-            tmp = self.pending_dir / ("." + name + ".tmp")
-            with open(tmp, "w") as fh:
-                json.dump({"destination": destination, "events": events[i:i + batch_size]}, fh,
-                          separators=(",", ":"))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.pending_dir / name)
+            _write(self.pending_dir / name, record)
             n += 1
         return n
 
@@ -67,14 +75,19 @@ class Spool:
     def batches_for(self, destination: dict | None) -> list[Path]:
         return [p for p in self.batches() if _tag_of(p) == _tag(destination)]
 
-    def _dead(self, events: list[dict], status: int, body: str) -> None:
+    def _dead(self, events: list[dict], status: int, body: str, record: dict | None = None) -> None:
+        record = record or {}
         with open(self.dead_letter, "a") as fh:
             for e in events:
-                fh.write(json.dumps({"status": status, "response": body[:500], "event": e}) + "\n")
+                fh.write(json.dumps({
+                    "spool_id": record.get("spool_id"), "created_at": record.get("created_at"), "dead_at": _now(),
+                    "source_system": record.get("source_system"), "source_channel": record.get("source_channel"),
+                    "destination": record.get("destination"), "attempt": record.get("attempt", 0) + 1,
+                    "status": status, "last_error": _shown(body[:500]), "event": e}) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
 
-    def _deliver(self, events: list[dict], post: Post, result: FlushResult) -> str | None:
+    def _deliver(self, events: list[dict], post: Post, result: FlushResult, record: dict | None = None) -> str | None:
         """Deliver or dead-letter `events`; returns 'retry', or 'stop' when retrying cannot help."""
         status, body = post(events)
         result.attempts += 1
@@ -83,12 +96,13 @@ class Spool:
             return None
         if status in (400, 413, 422):
             if len(events) == 1:
-                self._dead(events, status, body)
+                self._dead(events, status, body, record)
                 result.dead_lettered += 1
                 result.rejected.append(body[:200])
                 return None
             half = len(events) // 2
-            return self._deliver(events[:half], post, result) or self._deliver(events[half:], post, result)
+            return (self._deliver(events[:half], post, result, record)
+                    or self._deliver(events[half:], post, result, record))
         if status in (401, 403):
             result.error = f"collector refused the token (HTTP {status}); events kept in {self.pending_dir}"
             return "stop"
@@ -115,16 +129,15 @@ class Spool:
         result.other_destinations = [_url_of(p) for p in others.values()]
         for path in self.batches_for(destination):
             try:
-                doc = json.loads(path.read_text())
-                events = doc["events"]
-                if doc.get("destination") != destination or not isinstance(events, list):
+                record = _read(path)
+                if record.get("destination") != destination:
                     raise ValueError("not a batch for this destination")
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 os.replace(path, path.with_suffix(".unreadable"))
                 result.unreadable.append(f"{path.name}: {exc}")
                 continue
             for attempt in range(max_attempts):
-                outcome = self._deliver_batch(path, events, post, result, destination)
+                outcome = self._deliver_batch(path, record, post, result)
                 if outcome is None:
                     break
                 if outcome == "stop" or attempt == max_attempts - 1:
@@ -135,21 +148,148 @@ class Spool:
         result.pending_batches = len(self.batches_for(destination))
         return result
 
-    def _deliver_batch(self, path: Path, events: list[dict], post: Post, result: FlushResult,
-                       destination: dict | None) -> str | None:
+    def _deliver_batch(self, path: Path, record: dict, post: Post, result: FlushResult) -> str | None:
+        events = record["payload"]
         before = result.delivered + result.dead_lettered
-        outcome = self._deliver(events, post, result)
+        outcome = self._deliver(events, post, result, record)
         if outcome is None:
             path.unlink()
-        elif result.delivered + result.dead_lettered > before:
-            # part of a split batch got through: keep only what is left, so it is not re-sent
-            done = result.delivered + result.dead_lettered - before
-            remaining = events[done:]
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"destination": destination, "events": remaining}, separators=(",", ":")))
-            os.replace(tmp, path)
-            events[:] = remaining
+            return None
+        # part of a split batch got through: keep only what is left, so it is not re-sent
+        record["payload"] = events[result.delivered + result.dead_lettered - before:]
+        record["attempt"] = record.get("attempt", 0) + 1
+        record["last_error"] = result.error
+        _write(path, record)
         return outcome
+
+    # --- inspecting and repairing: `nomira spool status | retry | drop` ---
+
+    def dead_letters(self) -> list[dict]:
+        """The dead-letter file's entries; lines of older versions get their `response` as `last_error`
+        and no destination; an unreadable line is kept as such (never a crash)."""
+        try:
+            lines = self.dead_letter.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                d = json.loads(line)
+                if not isinstance(d, dict) or not isinstance(d.get("event"), dict):
+                    raise ValueError("no event")
+            except ValueError:
+                out.append({"unreadable": line})
+                continue
+            d.setdefault("last_error", d.get("response"))
+            d.setdefault("destination", None)
+            out.append(d)
+        return out
+
+    def status(self) -> dict:
+        """Depth, oldest record, attempts and errors of the queue; dead letters with their error."""
+        pending, events, by_url = [], 0, {}
+        for path in self.batches():
+            try:
+                record = _read(path)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                pending.append({"file": path.name, "error": f"unreadable: {exc}"})
+                continue
+            dest = record.get("destination") or {}
+            url = dest.get("url") or "a destination older nomira versions did not record"
+            by_url[url] = by_url.get(url, 0) + len(record["payload"])
+            events += len(record["payload"])
+            pending.append({"spool_id": record.get("spool_id"),
+                            "created_at": record.get("created_at") or _created(path),
+                            "events": len(record["payload"]), "destination": url, "attempt": record.get("attempt", 0),
+                            "last_error": record.get("last_error"), "source_system": record.get("source_system")})
+        dead = self.dead_letters()
+        errors: dict[str, int] = {}
+        for d in dead:
+            key = f"HTTP {d.get('status')}: {d.get('last_error')}" if "event" in d else "unreadable line"
+            errors[key] = errors.get(key, 0) + 1
+        return {"spool": str(self.root), "pending_batches": len(pending), "pending_events": events,
+                "oldest": pending[0] if pending else None, "pending_by_destination": by_url,
+                "batches": pending, "dead_letters": len(dead), "dead_letter_file": str(self.dead_letter),
+                "dead_letter_errors": errors,
+                "unreadable_batches": sorted(p.name for p in self.pending_dir.glob("*.unreadable"))}
+
+    def requeue_dead(self, destination: dict | None = None) -> tuple[int, int]:
+        """Move dead letters back into the queue, each for the destination it failed at (its own
+        URL and key, never another). Letters of older versions recorded none: they are bound to
+        `destination` when one is given, else kept. Returns (requeued, kept)."""
+        groups: dict[str, tuple[dict | None, list[dict]]] = {}
+        kept = []
+        for d in self.dead_letters():
+            dest = d.get("destination") if "event" in d else None
+            if "event" not in d or (dest is None and destination is None):
+                kept.append(d)
+                continue
+            dest = dest if dest is not None else destination
+            groups.setdefault(_tag(dest), (dest, []))[1].append(d["event"])
+        for dest, events in groups.values():
+            self.put(events, destination=dest)
+        self._rewrite_dead(kept)
+        return sum(len(e) for _, e in groups.values()), len(kept)
+
+    def drop_dead(self) -> int:
+        n = len(self.dead_letters())
+        self.dead_letter.unlink(missing_ok=True)
+        return n
+
+    def drop_pending(self) -> tuple[int, int]:
+        """Discard every queued record: (batches, events)."""
+        batches = events = 0
+        for path in self.batches():
+            try:
+                events += len(_read(path)["payload"])
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                pass
+            path.unlink(missing_ok=True)
+            batches += 1
+        return batches, events
+
+    def _rewrite_dead(self, entries: list[dict]) -> None:
+        if not entries:
+            self.dead_letter.unlink(missing_ok=True)
+            return
+        tmp = self.dead_letter.with_suffix(".tmp")
+        tmp.write_text("".join((d["unreadable"] if "unreadable" in d else json.dumps(d)) + "\n" for d in entries))
+        os.replace(tmp, self.dead_letter)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _one(values: set[str]) -> str:
+    return next(iter(values)) if len(values) == 1 else "mixed"
+
+
+def _read(path: Path) -> dict:
+    """A spool record; a batch of an older version (`events`, no id) is read as one."""
+    doc = json.loads(path.read_text())
+    payload = doc["payload"] if "payload" in doc else doc["events"]
+    if not isinstance(payload, list):
+        raise ValueError("payload is not a list")
+    return {**doc, "payload": payload}
+
+
+def _write(path: Path, record: dict) -> None:
+    record = {k: v for k, v in record.items() if k != "events"}
+    tmp = path.with_name("." + path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(record, fh, separators=(",", ":"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _created(path: Path) -> str:
+    """When a record of an older version was queued: the nanoseconds in its file name."""
+    try:
+        return datetime.fromtimestamp(int(path.name.split("-")[1]) / 1e9, timezone.utc).isoformat()
+    except (IndexError, ValueError, OverflowError, OSError):
+        return ""
 
 
 def _shown(text: str) -> str:

@@ -1,10 +1,12 @@
 """SQLite store: usage events only, never a content column.
 
-- `raw_events`: every wire event exactly as received (usage-only, already validated),
-  immutable, so canonical rows can be rebuilt (`replay`).
-- `events`: one canonical row per API call (dedup key). A later copy of the same call
-  with more tokens (a final streaming snapshot) replaces it; any other copy is marked
-  superseded in `raw_events`, never lost.
+- `raw_events`: every accepted event exactly as received (usage-only, validated), with its
+  provenance (UUID, source system/channel/schema version, payload SHA-256, workspace, agent
+  session). Immutable: triggers refuse UPDATE and DELETE (retention, later, is the one exception).
+- `events`: one canonical row per API call (dedup key), derived from a raw row by `normalize`
+  (NORMALIZATION_VERSION). When several copies of one call arrive, source priority picks the
+  winner (agent-native > transcript > derived), then completeness; every loser is listed in
+  `superseded_events`, never lost. `replay` rebuilds all of it from raw rows, deterministically.
 - `rollups`: per UTC day and tenant, at several grains (by developer, project, model,
   regime and the pairs drill-downs need), kept in step with `events` in the same
   transaction, so dashboards never scan millions of rows.
@@ -18,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import operator
 import os
 import secrets
 import sqlite3
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -28,7 +32,9 @@ from typing import Callable, Iterable
 from nomira import engine
 from nomira.engine import dialect_of
 from nomira.events import parse_timestamp
-from nomira.wire import ALLOWANCE_FIELDS, TAG_FIELDS, TOKEN_FIELDS, dedup_key
+from nomira.pricing.table import canonical_model
+from nomira.wire import ALLOWANCE_FIELDS, CHANNEL_PRIORITY, TAG_FIELDS, TOKEN_FIELDS, billable_tokens, channel_of, \
+    dedup_key
 
 ROLLUP_KEYS = ("tenant", "day", "developer", "project", "model", "source", "regime")  # daily_rollups (0002)
 # Multi-grain rollups (0005): one set of rows per question a dashboard asks, so no page
@@ -43,7 +49,22 @@ ROLLUP_COLS = ("calls", *TOKEN_FIELDS, "cost_usd", "unpriced_calls")
 EVENT_COLUMNS = ("dedup_key", "tenant", "developer", "project", "feature", "workflow", "tier", "customer", "env",
                  "source", "provider", "model", "occurred_at", "day", "session_id", "turn_id", "message_id",
                  "request_id", "tool_call_id", *TOKEN_FIELDS, "cost_usd", "cost_source", "regime", "is_sidechain",
-                 "allowance", "raw_id", "received_at")
+                 "allowance", "raw_id", "received_at",
+                 # the ledger's canonical columns (0010), derived from the raw row by `normalize`; the design's
+                 # names for what the columns above already hold (model_raw, source_system, workspace, agent,
+                 # raw_event_id) are given by the `canonical_events` view, so no fact is stored twice
+                 "event_id", "event_type", "status", "model_canonical", "model_lineage", "total_tokens", "requests",
+                 "tool_name", "account_id", "workspace_id", "agent", "source_channel", "source_priority",
+                 "normalization_version")
+LEDGER_COLUMNS = EVENT_COLUMNS[EVENT_COLUMNS.index("event_id"):]
+RAW_COLUMNS = ("id", "received_at", "dedup_key", "body", "raw_event_id", "source_system", "source_channel",
+               "source_schema_version", "source_payload_hash", "workspace", "agent_session_id")
+# What `normalize` derives from a raw row. Bump it when a rule changes: `nomira replay` re-derives
+# every canonical row and reports what changed. 1: rows derived before the ledger (migrated).
+NORMALIZATION_VERSION = 2
+EVENT_ID_NAMESPACE = uuid.UUID("5b0f3d2a-9c1e-4e57-a2f4-6e0c1d7a8b24")  # event_id = uuid5(this, dedup_key)
+_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+_EMPTY_NOT_NULL = ("tool_name", "account_id", "workspace_id", "agent")
 
 
 # --- migrations: an ordered list of named functions; never edit an applied one ---
@@ -140,6 +161,92 @@ def _m0009_reconcile(db: sqlite3.Connection) -> None:
         raw_watermark INTEGER NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL)""")
 
 
+def _m0010_ledger(db: sqlite3.Connection) -> None:
+    """The ledger (issue 24). raw_events is rebuilt without its mutable `status` (which copy won is
+    the canonical side's business now: `superseded_events`) and with its provenance backfilled;
+    events gain the design's columns, derived from each row's own values (normalization_version 1),
+    so every total stays what it was."""
+    db.execute("""CREATE TABLE raw_events_v10 (id INTEGER PRIMARY KEY, received_at TEXT NOT NULL,
+        dedup_key TEXT NOT NULL, body TEXT NOT NULL, raw_event_id TEXT NOT NULL, source_system TEXT NOT NULL,
+        source_channel TEXT NOT NULL, source_schema_version TEXT NOT NULL, source_payload_hash TEXT NOT NULL,
+        workspace TEXT, agent_session_id TEXT)""")
+    sid = store_id(db)
+    last = 0
+    while True:
+        rows = db.execute("SELECT id, received_at, dedup_key, body FROM raw_events WHERE id > ? ORDER BY id LIMIT 5000",
+                          (last,)).fetchall()
+        if not rows:
+            break
+        values = []
+        for i, at, key, body in rows:
+            try:
+                event = json.loads(body)
+            except ValueError:
+                event = None
+            values.append((i, at, key, body, *_provenance(event if isinstance(event, dict) else {}, body,
+                                                          str(uuid.uuid5(EVENT_ID_NAMESPACE, f"raw:{sid}:{i}")))))
+        db.executemany(f"INSERT INTO raw_events_v10 ({', '.join(RAW_COLUMNS)}) VALUES "
+                       f"({', '.join('?' * len(RAW_COLUMNS))})", values)
+        last = rows[-1][0]
+    db.execute("""CREATE TABLE superseded_events (raw_id INTEGER PRIMARY KEY, dedup_key TEXT NOT NULL,
+        reason TEXT NOT NULL, normalization_version INTEGER NOT NULL)""")
+    db.execute("INSERT INTO superseded_events (raw_id, dedup_key, reason, normalization_version) "
+               "SELECT id, dedup_key, 'legacy', 1 FROM raw_events WHERE status = 'superseded'")
+    db.execute("DROP TABLE raw_events")
+    db.execute("ALTER TABLE raw_events_v10 RENAME TO raw_events")
+    dialect_of(db).reset_ids(db, "raw_events")  # ids were copied in: new ones continue after them
+    dialect_of(db).raw_events_immutable(db)
+    # '' rather than NULL for an absent tool, account, workspace or agent: the canonical_events view
+    # gives NULL back, and binding '' is ~30x cheaper than binding None in sqlite3 (no adapter lookup)
+    types = {"total_tokens": "INTEGER", "requests": "INTEGER", "source_priority": "INTEGER",
+             "normalization_version": "INTEGER", **dict.fromkeys(_EMPTY_NOT_NULL, "TEXT NOT NULL DEFAULT ''")}
+    for col in LEDGER_COLUMNS:
+        db.execute(f"ALTER TABLE events ADD COLUMN {col} {types.get(col, 'TEXT')}")
+    db.execute(f"UPDATE events SET total_tokens = {' + '.join(t for t in TOKEN_FIELDS if t != 'reasoning')}, "
+               "requests = 1, status = 'ok', normalization_version = 1")
+    last = ""
+    while True:  # in chunks, by key (PostgreSQL has no rowid): millions of events in bounded memory
+        rows = db.execute("SELECT dedup_key, dedup_key, source, model, tool_call_id, turn_id, message_id FROM events "
+                          "WHERE dedup_key > ? ORDER BY dedup_key LIMIT 5000", (last,)).fetchall()
+        if not rows:
+            break
+        last = rows[-1][0]
+        values = []
+        for row_key, key, source, model, tool_call, turn, message in rows:
+            channel = channel_of({"source": source or ""})
+            values.append((event_id(key),
+                           _event_type({"tool_call_id": tool_call, "turn_id": turn, "message_id": message}),
+                           *canonical_model(model or ""), channel, CHANNEL_PRIORITY[channel], row_key))
+        db.executemany("UPDATE events SET event_id = ?, event_type = ?, model_canonical = ?, model_lineage = ?, "
+                       "source_channel = ?, source_priority = ? WHERE dedup_key = ?", values)
+    # serving views: daily by provider and by tool (materialized like rollups); model and project
+    # are rollup grains already. Current limits: the newest allowance snapshot per developer.
+    db.execute(f"""CREATE TABLE daily_views (view TEXT NOT NULL, tenant TEXT NOT NULL, day TEXT NOT NULL,
+        name TEXT NOT NULL, calls INTEGER NOT NULL, {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)},
+        cost_usd REAL NOT NULL, unpriced_calls INTEGER NOT NULL, PRIMARY KEY (view, tenant, day, name))
+        WITHOUT ROWID""")
+    db.execute(f"""CREATE TABLE current_limits (tenant TEXT NOT NULL, developer TEXT NOT NULL, provider TEXT NOT NULL,
+        occurred_at TEXT NOT NULL, {", ".join(f"{f} REAL" for f in ALLOWANCE_FIELDS)},
+        PRIMARY KEY (tenant, developer, provider))""")
+    sums = ", ".join(f"{c}" for c in ("calls", *TOKEN_FIELDS, "cost_usd", "unpriced_calls"))
+    for view, source, col in (("provider", "daily_views", "name"), ("tool", "daily_views", "name"),
+                              ("model", "rollups", "model"), ("project", "rollups", "project")):
+        where = f"view = '{view}'" if source == "daily_views" else f"grain = '{view}'"
+        db.execute(f"CREATE VIEW usage_daily_by_{view} AS SELECT tenant, day, {col} AS {view}, {sums} "
+                   f"FROM {source} WHERE {where}")
+    _rebuild_views(db)
+    db.execute(f"""CREATE VIEW canonical_events AS SELECT e.event_id, e.dedup_key, e.occurred_at, e.day, e.provider,
+        COALESCE(NULLIF(e.agent, ''), e.source) AS agent, NULLIF(e.account_id, '') AS account_id,
+        COALESCE(NULLIF(e.workspace_id, ''), e.project) AS workspace,
+        e.session_id, e.turn_id, e.message_id, e.request_id, e.tool_call_id, e.event_type, e.model AS model_raw,
+        e.model_canonical, e.model_lineage, {", ".join(f"e.{t}" for t in TOKEN_FIELDS)}, e.total_tokens, e.cost_usd,
+        e.cost_source, e.requests, NULLIF(e.tool_name, '') AS tool_name, e.status, e.source AS source_system,
+        e.source_channel,
+        e.source_priority, e.raw_id, r.raw_event_id, e.normalization_version, e.regime, e.is_sidechain, e.allowance,
+        {", ".join(f"e.{t}" for t in TAG_FIELDS)}, e.received_at
+        FROM events e LEFT JOIN raw_events r ON r.id = e.raw_id""")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -150,6 +257,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0007_dashboard_sessions", _m0007_dashboard_sessions),
     ("0008_store_identity", _m0008_store_identity),
     ("0009_reconcile", _m0009_reconcile),
+    ("0010_ledger", _m0010_ledger),
 ]
 
 
@@ -224,42 +332,115 @@ def _now() -> str:
 COL = {c: i for i, c in enumerate(EVENT_COLUMNS)}
 _TOKENS_AT = [COL[t] for t in TOKEN_FIELDS]
 _BILLED_AT = [COL[t] for t in TOKEN_FIELDS if t != "reasoning"]
-_FINE_AT = [COL[c] for c in ("tenant", "day", "developer", "project", "model", "regime")]
+_FINE_AT = [COL[c] for c in ("tenant", "day", "developer", "project", "model", "regime", "provider", "tool_name")]
 _COST_AT, _RAW_AT, _KEY_AT = COL["cost_usd"], COL["raw_id"], COL["dedup_key"]
+_PRIORITY_AT, _EVENT_ID_AT = COL["source_priority"], COL["event_id"]
+_ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"], COL["provider"]
+_TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
+VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
+_fine_key = operator.itemgetter(*_FINE_AT)
+_tokens_of = operator.itemgetter(*_TOKENS_AT)
 _TAG_COLUMNS = EVENT_COLUMNS[1:1 + len(TAG_FIELDS)]
+_BILLED = TOKEN_FIELDS.index("reasoning")  # the billed token types come first; reasoning is inside output
+assert _BILLED == len(TOKEN_FIELDS) - 1
 assert set(_TAG_COLUMNS) == set(TAG_FIELDS)
 
 
-def _row(event: dict, key: str, raw_id: int, received_at: str) -> tuple:
-    """An `events` row, as a tuple in EVENT_COLUMNS order (the shape SELECT returns)."""
+def event_id(key: str) -> str:
+    """A canonical event's UUID: uuid5(EVENT_ID_NAMESPACE, dedup key), so every replay and every
+    duplicate submit gives the same id, and no lookup is needed to answer one."""
+    return _uuid_text(hashlib.sha1(_NAMESPACE_BYTES + key.encode()).hexdigest(), 5)
+
+
+def _uuid_text(h: str, version: int) -> str:
+    """RFC 4122 text of 32 hex digits with `version` and the variant set (what uuid.UUID does,
+    without its objects: this runs twice per ingested event)."""
+    return f"{h[:8]}-{h[8:12]}-{version}{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122 variant bits
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps(**kw) builds one per call
+
+
+def _event_type(event: dict) -> str:
+    if event.get("event_type"):
+        return event["event_type"]
+    if event.get("tool_call_id") or event.get("tool_name"):
+        return "tool_usage"
+    if event.get("turn_id") and not event.get("message_id"):
+        return "turn_completed"
+    return "message_usage"
+
+
+def _provenance(event: dict, body: str, raw_event_id: str) -> tuple:
+    """A raw row's columns after (id, received_at, dedup_key, body), in RAW_COLUMNS order."""
+    tags = event.get("tags") if isinstance(event.get("tags"), dict) else {}
+    return (raw_event_id, event.get("source") or "unknown", event.get("source_channel") or channel_of(event),
+            str(event.get("source_schema_version") or event.get("schema_version") or ""),
+            hashlib.sha256(body.encode()).hexdigest(), event.get("workspace_id") or tags.get("project") or None,
+            event.get("session_id"))
+
+
+def normalize(event: dict, key: str, raw_id: int, received_at: str) -> tuple:
+    """The canonical `events` row of a raw event, as a tuple in EVENT_COLUMNS order (the shape
+    SELECT returns). Pure: replay gets the same row from the same raw row, every run."""
     tags = event.get("tags") or {}
     at = parse_timestamp(event["occurred_at"])
     tokens = event["tokens"]
+    counts = [int(tokens.get(t, 0)) for t in TOKEN_FIELDS]
     allowance = event.get("allowance")
     g = event.get
-    return (key, *(tags.get(t) or "" for t in _TAG_COLUMNS), event["source"], event["provider"], event["model"],
+    model = event["model"]
+    channel = g("source_channel") or channel_of(event)
+    total = g("total_tokens")
+    requests = g("requests")
+    return (key, *(tags.get(t) or "" for t in _TAG_COLUMNS), event["source"], event["provider"], model,
             at.isoformat(), at.date().isoformat(), g("session_id"), g("turn_id"), g("message_id"), g("request_id"),
-            g("tool_call_id"), *(int(tokens.get(t, 0)) for t in TOKEN_FIELDS), g("cost_usd"), g("cost_source"),
+            g("tool_call_id"), *counts, g("cost_usd"), g("cost_source"),
             g("regime") or "api", int(bool(g("is_sidechain"))),
-            json.dumps({k: allowance.get(k) for k in ALLOWANCE_FIELDS}) if allowance else None, raw_id, received_at)
+            json.dumps({k: allowance.get(k) for k in ALLOWANCE_FIELDS}) if allowance else None, raw_id, received_at,
+            event_id(key), _event_type(event), g("status") or "ok", *canonical_model(model),
+            sum(counts[:_BILLED]) if total is None else total, 1 if requests is None else requests,
+            g("tool_name") or "", g("account_id") or "", g("workspace_id") or "", g("agent") or "", channel,
+            CHANNEL_PRIORITY.get(channel, 2),
+            NORMALIZATION_VERSION)
 
 
 def _total(row: tuple) -> int:
     return sum(row[i] for i in _BILLED_AT)
 
 
+def _wins(new: tuple, old: tuple) -> str | None:
+    """Why `new` replaces the canonical `old` copy of the same call (None: it does not). Source
+    priority first (agent-native > transcript > derived), whatever the arrival order; within one
+    priority, the more complete copy (a final streaming snapshot) wins."""
+    if new[_PRIORITY_AT] != old[_PRIORITY_AT]:
+        return "lower_priority" if new[_PRIORITY_AT] < old[_PRIORITY_AT] else None
+    return "less_complete" if _total(new) > _total(old) else None
+
+
 class Rollups:
     """Per-batch rollup deltas: summed per finest key first, expanded to every grain on write."""
 
-    FINE = ("tenant", "day", *GRAIN_DIMS)
+    FINE = ("tenant", "day", *GRAIN_DIMS, "provider", "tool")
 
     def __init__(self):
         self.delta: dict[tuple, list] = {}
+        self.limits: list[tuple] = []
 
     def add(self, row: tuple, sign: int) -> None:
-        key = tuple(row[i] for i in _FINE_AT)
+        key = _fine_key(row)
+        if sign > 0 and row[_ALLOWANCE_AT]:
+            allowance = json.loads(row[_ALLOWANCE_AT])
+            self.limits.append((row[_TENANT_AT], row[_DEVELOPER_AT], row[_PROVIDER_AT], row[_OCCURRED_AT],
+                                *(allowance.get(f) for f in ALLOWANCE_FIELDS)))
         cost = row[_COST_AT]
-        values = (sign, *(sign * row[i] for i in _TOKENS_AT), sign * (cost or 0.0), sign * (cost is None))
+        if sign == 1:  # nearly every row: no products to build
+            values = (1, *_tokens_of(row), cost or 0.0, int(cost is None))
+        else:
+            values = (sign, *(sign * row[i] for i in _TOKENS_AT), sign * (cost or 0.0), sign * (cost is None))
         d = self.delta.get(key)
         if d is None:
             self.delta[key] = list(values)
@@ -268,12 +449,25 @@ class Rollups:
                 d[i] += v
 
     def write(self, db: sqlite3.Connection) -> None:
-        """Fine deltas into a temp table; SQLite sums them into every grain."""
-        fine_cols = (*self.FINE, *ROLLUP_COLS)
+        """Fine deltas into a temp table; SQLite sums them into every grain. The serving views
+        (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch."""
+        grain_key = len(self.FINE) - len(VIEWS)
+        fine_cols = (*self.FINE[:grain_key], *ROLLUP_COLS)
         types = {c: "TEXT" for c in self.FINE} | {c: "INTEGER" for c in ROLLUP_COLS} | {"cost_usd": "REAL"}
         db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(f'{c} {types[c]}' for c in fine_cols)})")
         db.execute("DELETE FROM rollup_delta")
-        dialect_of(db).insert_rows(db, "rollup_delta", fine_cols, [(*k, *v) for k, v in self.delta.items()])
+        dialect_of(db).insert_rows(db, "rollup_delta", fine_cols,
+                                   [(*k[:grain_key], *v) for k, v in self.delta.items()])
+        views: dict[tuple, list] = {}
+        for k, v in self.delta.items():
+            for pos, view in enumerate(VIEWS, grain_key):
+                vk = (view, k[0], k[1], k[pos])
+                d = views.get(vk)
+                if d is None:
+                    views[vk] = list(v)
+                else:
+                    for i, x in enumerate(v):
+                        d[i] += x
         keys = ("grain", "tenant", "day", *GRAIN_DIMS)
         for grain, dims in GRAINS.items():
             select = ", ".join(["?", "tenant", "day", *(d if d in dims else "''" for d in GRAIN_DIMS),
@@ -283,16 +477,29 @@ class Rollups:
                        f"ORDER BY {', '.join(['tenant', 'day', *dims])} "  # one lock order for every writer
                        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
                        f"{', '.join(f'{c} = rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}", (grain,))
+        db.executemany(f"INSERT INTO daily_views (view, tenant, day, name, {', '.join(ROLLUP_COLS)}) VALUES "
+                       f"({', '.join('?' * (4 + len(ROLLUP_COLS)))}) ON CONFLICT (view, tenant, day, name) DO UPDATE "
+                       f"SET {', '.join(f'{c} = daily_views.{c} + excluded.{c}' for c in ROLLUP_COLS)}",
+                       [(*k, *v) for k, v in sorted(views.items())])
+        if self.limits:
+            db.executemany(f"INSERT INTO current_limits (tenant, developer, provider, occurred_at, "
+                           f"{', '.join(ALLOWANCE_FIELDS)}) VALUES ({', '.join('?' * (4 + len(ALLOWANCE_FIELDS)))}) "
+                           "ON CONFLICT (tenant, developer, provider) DO UPDATE SET "
+                           "occurred_at = excluded.occurred_at, "
+                           f"{', '.join(f'{f} = excluded.{f}' for f in ALLOWANCE_FIELDS)} "
+                           "WHERE excluded.occurred_at > current_limits.occurred_at", self.limits)
         self.delta.clear()
+        self.limits.clear()
 
 
-def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> tuple[int, int]:
+def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> list[tuple[bool, str]]:
     """Make raw events canonical or superseded. items: (raw_id, event, key, received_at).
+    Returns (deduped, event_id) per item.
 
     Nearly every call arrives once, so rows are inserted first (ON CONFLICT DO NOTHING);
     only when some were not inserted are their keys looked up and resolved in order.
     """
-    rows = [_row(event, key, raw_id, received_at) for raw_id, event, key, received_at in items]
+    rows = [normalize(event, key, raw_id, at) for raw_id, event, key, at in items]
     cols = ", ".join(EVENT_COLUMNS)
     before = db.total_changes
     # in key order (stable: a key's first copy in the batch still goes in): concurrent writers lock alike
@@ -303,7 +510,7 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> t
         for row in rows:
             rollups.add(row, +1)
         rollups.write(db)
-        return len(rows), 0
+        return [(False, row[_EVENT_ID_AT]) for row in rows]
     keys = sorted({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
     lock = dialect_of(db).lock_rows
@@ -314,33 +521,35 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> t
             current[r[_KEY_AT]] = r
     # the rows this batch inserted, by raw id; every other row met an existing copy
     inserted = {r[_RAW_AT] for r in current.values()} & {r[_RAW_AT] for r in rows}
-    accepted = deduped = 0
+    results = []
     state: dict[str, tuple] = {}  # the canonical row per key as of each step, replayed in batch order
     replaces, superseded = {}, []
     for row in rows:
         key = row[_KEY_AT]
+        results.append((row[_RAW_AT] not in inserted, row[_EVENT_ID_AT]))
         if row[_RAW_AT] in inserted:
             state[key] = row
             rollups.add(row, +1)
-            accepted += 1
             continue
         old = state.get(key) or current[key]
-        deduped += 1
-        if _total(row) > _total(old):  # a more complete copy of the same call (final streaming snapshot)
-            superseded.append(old[_RAW_AT])
+        reason = _wins(row, old)
+        if reason:
+            superseded.append((old[_RAW_AT], key, reason, NORMALIZATION_VERSION))
             rollups.add(old, -1)
             rollups.add(row, +1)
             state[key] = replaces[key] = row
         else:
-            superseded.append(row[_RAW_AT])
+            superseded.append((row[_RAW_AT], key, "duplicate" if row[_PRIORITY_AT] == old[_PRIORITY_AT]
+                               else "lower_priority", NORMALIZATION_VERSION))
     db.executemany(f"UPDATE events SET {', '.join(f'{c} = ?' for c in EVENT_COLUMNS[1:])} WHERE dedup_key = ?",
                    [(*r[1:], r[0]) for _k, r in sorted(replaces.items())])
-    db.executemany("UPDATE raw_events SET status = 'superseded' WHERE id = ?", [(i,) for i in sorted(superseded)])
+    db.executemany("INSERT INTO superseded_events (raw_id, dedup_key, reason, normalization_version) "
+                   "VALUES (?, ?, ?, ?)", sorted(superseded))
     if superseded:
         db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
                    "SET value = CAST(CAST(settings.value AS INTEGER) + ? AS TEXT)", (len(superseded), len(superseded)))
     rollups.write(db)
-    return accepted, deduped
+    return results
 
 
 def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None) -> tuple[int, int]:
@@ -348,22 +557,34 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
 
     Returns (accepted, deduped). Idempotent: the same events twice add no rows to `events`.
     """
+    results = ingest_each(db, events, tenant)
+    deduped = sum(d for d, _ in results)
+    return len(results) - deduped, deduped
+
+
+def ingest_each(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None) -> list[tuple[bool, str]]:
+    """`ingest`, answering (deduped, event_id) per event, in order."""
     received_at = _now()
+    hash_key = setting_value(db, "identifier_hash_key") if setting_value(db, "hash_identifiers") == "1" else None
     prepared = []
     for e in events:
         if tenant is not None:
             e = dict(e, tags=dict(e.get("tags") or {}, tenant=tenant))
-        prepared.append((json.dumps(e, separators=(",", ":")), e))
+        if hash_key:
+            e = _hash_identifiers(e, hash_key)
+        prepared.append((_COMPACT(e), e))
     keys = [dedup_key(e) for _b, e in prepared]
-    for attempt in range(5):
+    randomness = os.urandom(16 * len(prepared)).hex()  # raw_event_id: a version-4 UUID each
+    provenance = [_provenance(e, body, _uuid_text(randomness[32 * i:32 * i + 32], 4))
+                  for i, (body, e) in enumerate(prepared)]
+    for attempt in range(5):  # a deadlock between concurrent writers (PostgreSQL): the batch runs again
         db.execute("BEGIN IMMEDIATE")
         try:
             # ids assigned here, inside the write transaction (SQLite: dense; PostgreSQL: a sequence)
             ids = dialect_of(db).next_raw_ids(db, len(prepared))
+            raws = [(i, received_at, key, body, *p) for i, (body, _e), key, p in zip(ids, prepared, keys, provenance)]
             items = [(i, e, key, received_at) for i, (_b, e), key in zip(ids, prepared, keys)]
-            dialect_of(db).insert_rows(db, "raw_events", ("id", "received_at", "dedup_key", "body", "status"),
-                                       [(i, received_at, key, body, "canonical")
-                                        for i, (body, _e), key in zip(ids, prepared, keys)])
+            dialect_of(db).insert_rows(db, "raw_events", RAW_COLUMNS, raws)
             result = _apply(db, items)
             db.execute("COMMIT")
             return result
@@ -372,6 +593,39 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
             if not engine.retryable(exc) or attempt == 4:
                 raise
     raise AssertionError("unreachable")
+
+
+# --- identifier hashing (optional, per store) ---
+
+HASHED_IDENTIFIERS = ("tags.developer", "account_id")  # what joins never need in clear (emails, org ids)
+
+
+def enable_identifier_hashing(db: sqlite3.Connection) -> bool:
+    """From now on, store developer names and account ids as keyed hashes (HMAC-SHA256 under a key
+    born here, kept in `settings`): the same person stays one name, which no one can read back.
+    One-way on purpose: turning it off would split each developer in two. True if newly enabled."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("INSERT INTO settings (key, value) VALUES ('identifier_hash_key', ?) ON CONFLICT (key) DO NOTHING",
+                   (secrets.token_hex(32),))
+        changed = db.execute("INSERT INTO settings (key, value) VALUES ('hash_identifiers', '1') "
+                             "ON CONFLICT (key) DO NOTHING").rowcount
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return bool(changed)
+
+
+def _hash_identifiers(event: dict, key: str) -> dict:
+    def digest(value: str) -> str:
+        return "h-" + hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:20]
+    tags = event.get("tags") or {}
+    if tags.get("developer"):
+        event = dict(event, tags=dict(tags, developer=digest(tags["developer"])))
+    if event.get("account_id"):
+        event = dict(event, account_id=digest(event["account_id"]))
+    return event
 
 
 def rebuild_rollups(db: sqlite3.Connection) -> None:
@@ -392,28 +646,68 @@ def rebuild_rollups(db: sqlite3.Connection) -> None:
                    (grain,))
 
 
-def replay(db: sqlite3.Connection, batch: int = 5000) -> int:
-    """Rebuild `events` and `rollups` from `raw_events`, deterministically (id order)."""
+def _rebuild_views(db: sqlite3.Connection) -> None:
+    """Recompute the serving views (0010) from `events`."""
+    sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
+                      "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
+    db.execute("DELETE FROM daily_views")
+    for view, col in (("provider", "provider"), ("tool", "tool_name")):
+        db.execute(f"INSERT INTO daily_views SELECT ?, tenant, day, {col}, {sums} FROM events "
+                   f"GROUP BY tenant, day, {col}", (view,))
+    db.execute("DELETE FROM current_limits")
+    rollups = Rollups()
+    for row in db.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE allowance IS NOT NULL"):
+        rollups.add(row, +1)
+    rollups.delta.clear()
+    rollups.write(db)
+
+
+def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
+    """Rebuild `events`, `rollups` and the superseded marks from `raw_events`, deterministically (id
+    order, ids derived from dedup keys), under today's NORMALIZATION_VERSION; report what changed."""
+    cols = ", ".join(EVENT_COLUMNS)
     db.execute("BEGIN IMMEDIATE")
     try:
         dialect_of(db).no_timeout(db)
+        versions = [r[0] for r in db.execute("SELECT DISTINCT normalization_version FROM events "
+                                             "ORDER BY normalization_version")]
+        db.execute("DROP TABLE IF EXISTS temp.replay_before")
+        db.execute(f"CREATE TEMP TABLE replay_before AS SELECT {cols} FROM events")
         db.execute("DELETE FROM events")
         db.execute("DELETE FROM rollups")
-        db.execute("UPDATE raw_events SET status = 'canonical'")
+        db.execute("DELETE FROM daily_views")
+        db.execute("DELETE FROM current_limits")
+        db.execute("DELETE FROM superseded_events")
         db.execute("DELETE FROM settings WHERE key = 'superseded_count'")
         last, n = 0, 0
         while True:
-            rows = db.execute("SELECT id, body, dedup_key, received_at FROM raw_events WHERE id > ? ORDER BY id "
-                              "LIMIT ?", (last, batch)).fetchall()
+            rows = db.execute("SELECT id, body, dedup_key, received_at FROM raw_events WHERE id > ? "
+                              "ORDER BY id LIMIT ?", (last, batch)).fetchall()
             if not rows:
                 break
             _apply(db, [(i, json.loads(body), key, at) for i, body, key, at in rows])
             last, n = rows[-1][0], n + len(rows)
+        changes = _replay_changes(db)
+        db.execute("DROP TABLE temp.replay_before")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return n
+    return {"replayed": n, "normalization_version": NORMALIZATION_VERSION, "previous_versions": versions, **changes}
+
+
+def _replay_changes(db: sqlite3.Connection) -> dict:
+    """Canonical rows replay added, removed or changed, and how many changed in each column."""
+    added = db.execute("SELECT COUNT(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM temp.replay_before b "
+                       "WHERE b.dedup_key = e.dedup_key)").fetchone()[0]
+    removed = db.execute("SELECT COUNT(*) FROM temp.replay_before b WHERE NOT EXISTS (SELECT 1 FROM events e "
+                         "WHERE e.dedup_key = b.dedup_key)").fetchone()[0]
+    diff = [f"(e.{c} IS NOT b.{c})" for c in EVENT_COLUMNS[1:]]  # PostgreSQL: IS DISTINCT FROM (PG_REWRITES)
+    row = db.execute(f"SELECT COUNT(*), {', '.join(f'TOTAL(CASE WHEN {d} THEN 1 ELSE 0 END)' for d in diff)} "
+                     f"FROM events e "
+                     f"JOIN temp.replay_before b ON b.dedup_key = e.dedup_key WHERE {' OR '.join(diff)}").fetchone()
+    return {"added": added, "removed": removed, "changed": row[0],
+            "columns": {c: int(v) for c, v in zip(EVENT_COLUMNS[1:], row[1:]) if v}}
 
 
 # --- tenants and keys ---
@@ -467,6 +761,13 @@ def store_id(db: sqlite3.Connection) -> str:
 
 def has_api_keys(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
+
+
+def canonical_event(db: sqlite3.Connection, event_id_: str) -> dict | None:
+    """One canonical event by its UUID, under the design's column names."""
+    cur = db.execute("SELECT * FROM canonical_events WHERE event_id = ?", (event_id_,))
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row)) if row else None
 
 
 def canonical_rows(db: sqlite3.Connection) -> list[tuple]:

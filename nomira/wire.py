@@ -23,13 +23,25 @@ TOKEN_FIELDS = (*TOKEN_TYPES, "reasoning")  # reasoning is part of output, carri
 TAG_FIELDS = ("developer", "project", "feature", "workflow", "tier", "customer", "env", "tenant")
 ALLOWANCE_FIELDS = ("primary_used_percent", "primary_window_minutes", "secondary_used_percent",
                     "secondary_window_minutes")
-ID_FIELDS = ("session_id", "turn_id", "message_id", "request_id", "tool_call_id")
+ID_FIELDS = ("session_id", "turn_id", "message_id", "request_id", "tool_call_id", "account_id", "workspace_id")
+# The ledger's optional fields (issue 24): how the event arrived and what kind of usage it is.
+CHANNEL_PRIORITY = {  # lower wins when one call arrives by several channels
+    "hook": 1, "sse": 1, "otlp": 1, "sdk": 1, "gateway": 1, "api": 1,  # agent-native, explicit usage
+    "jsonl": 2, "import": 2,  # transcripts and logs (an export is a copy of them)
+    "derived": 3, "estimate": 3,  # reconstructed, not reported
+}
+EVENT_TYPES = ("turn_completed", "message_usage", "tool_usage", "limit_snapshot", "reconcile_adjustment")
+STATUSES = ("ok", "error", "aborted", "unknown")
+LEDGER_FIELDS = {"source_channel": CHANNEL_PRIORITY, "event_type": EVENT_TYPES, "status": STATUSES}
 TOP_FIELDS = {
     "schema_version": int, "source": str, "provider": str, "model": str, "occurred_at": str,
     "tokens": dict, "cost_usd": (int, float, type(None)), "cost_source": (str, type(None)),
     "regime": str, "tags": dict, "is_sidechain": bool, "model_is_fallback": bool,
     "modifiers": dict, "allowance": (dict, type(None)),
     **{f: (str, type(None)) for f in ID_FIELDS},
+    **{f: (str, type(None)) for f in LEDGER_FIELDS},
+    "source_schema_version": (str, type(None)), "tool_name": (str, type(None)), "agent": (str, type(None)),
+    "requests": (int, type(None)), "total_tokens": (int, type(None)),
 }
 REQUIRED = ("schema_version", "source", "provider", "model", "occurred_at", "tokens")
 MAX_TAG = 64
@@ -63,6 +75,23 @@ _PROJECT_PATHLIKE = re.compile(
     r"|authorized_keys|known_hosts)$|[" + re.escape(_SLASHES) + "]", re.I)
 _PATH_ROOTS = {"", "home", "users", "root", "tmp", "var", "etc", "usr", "opt", "mnt", "private", "volumes", "srv",
                "proc", "dev", "workspace", "workspaces", "src"}
+# Credential-like strings, refused in every string field (ids and tags included) before anything is
+# stored, spooled or exported: a key pasted into a tag must never reach a collector's disk.
+_CREDENTIAL = re.compile(
+    r"sk-(?:ant|proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}"  # Anthropic, OpenAI project/service/admin keys
+    r"|(?<![A-Za-z0-9])sk-[A-Za-z0-9]{32,}"  # OpenAI legacy user keys
+    r"|(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"  # GitHub tokens
+    r"|(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"  # AWS access key ids
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}"  # an Authorization header value
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\."  # a JWT (header.payload.signature)
+    r"|[A-Za-z0-9_.\-]+=[^;\s]+;")  # a cookie (name=value;)
+def _maybe_credential(v: str) -> bool:
+    """A cheap test every credential pattern above passes (the regex then decides): most strings
+    are ids and names checked per event, and this is 7x faster than the regex."""
+    return ("sk-" in v or "gh" in v or "github_pat_" in v or "AKIA" in v or "ASIA" in v or "earer" in v
+            or "EARER" in v or "eyJ" in v or "=" in v)
+
+
 _BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}  # controls, format (bidi, zero-width), surrogates, line breaks
 
 
@@ -96,6 +125,8 @@ def _check_str(field: str, value, limit: int, pattern=None) -> None:
 
 
 def _str_problem(value: str, limit: int, pattern) -> str | None:
+    if _maybe_credential(value) and _CREDENTIAL.search(value):  # first: a key is named for what it is, never echoed
+        return "looks like a credential (API key, token or cookie); credentials are never stored"
     if len(value) > limit:
         return f"longer than {limit} characters (content is never allowed)"
     if not (value.isascii() and value.isprintable()) and any(
@@ -148,9 +179,17 @@ def assert_no_content(event: dict, now: datetime | None = None) -> None:
             raise SchemaError(key, "required")
     if event["schema_version"] != SCHEMA_VERSION:
         raise SchemaError("schema_version", f"unsupported (this collector speaks {SCHEMA_VERSION})")
-    for key in ("source", "provider", "regime", "cost_source"):
+    for key in ("source", "provider", "regime", "cost_source", "tool_name", "agent"):
         if event.get(key) is not None:
             _check_label(key, event[key], "name")
+    for key, allowed in LEDGER_FIELDS.items():
+        if event.get(key) is not None and event[key] not in allowed:
+            raise SchemaError(key, f"must be one of {', '.join(allowed)}")
+    if event.get("source_schema_version") is not None:
+        _check_str("source_schema_version", event["source_schema_version"], 32, _ID)
+    for key in ("requests", "total_tokens"):
+        if event.get(key) is not None:
+            _check_count(key, event[key])
     _check_label("model", event["model"], "model")
     _check_time("occurred_at", event["occurred_at"], now or datetime.now(timezone.utc))
     for key in ID_FIELDS:
@@ -158,11 +197,85 @@ def assert_no_content(event: dict, now: datetime | None = None) -> None:
             _check_str(key, event[key], MAX_ID, _ID)
     if event.get("cost_usd") is not None:
         _check_number("cost_usd", event["cost_usd"], MAX_COST_USD)
-    _check_mapping("tokens", event["tokens"], TOKEN_FIELDS, _check_count)
-    _check_mapping("tags", event.get("tags") or {}, TAG_FIELDS, _check_tag)
+    tokens = event["tokens"]
+    if not all(type(v) is int and 0 <= v <= MAX_COUNT for v in tokens.values()) or not _TOKEN_KEYS.issuperset(tokens):
+        _check_mapping("tokens", tokens, TOKEN_FIELDS, _check_count)  # names the bad one
+    tags = event.get("tags")
+    if tags:
+        try:
+            _check_tags_cached(tuple(tags.items()))
+        except TypeError:  # an unhashable value (a list): not a label either
+            _check_mapping("tags", tags, TAG_FIELDS, _check_tag)
     _check_mapping("allowance", event.get("allowance") or {}, ALLOWANCE_FIELDS, _check_allowance)
     _check_mapping("modifiers", event.get("modifiers") or {}, ("speed", "service_tier", "inference_geo"),
                    lambda f, v: _check_label(f, v, "modifier"))
+
+
+# The design's ingest envelope (POST /v1/usage/events): provenance and ids outside, usage inside `payload`.
+ENVELOPE_FIELDS = {
+    "source_system": str, "source_channel": str, "source_schema_version": (str, int), "occurred_at": str,
+    "provider_id": str, "agent": (str, type(None)), "payload": dict,
+    **{f: (str, type(None)) for f in ("workspace_id", "session_id", "turn_id", "message_id", "tool_call_id",
+                                      "request_id", "account_id")},
+}
+ENVELOPE_REQUIRED = ("source_system", "source_channel", "source_schema_version", "occurred_at", "provider_id",
+                     "payload")
+PAYLOAD_FIELDS = ("model", "tokens", "cost_usd", "cost_source", "regime", "tags", "event_type", "status", "tool_name",
+                  "requests", "total_tokens", "allowance", "is_sidechain", "model_is_fallback", "modifiers")
+_PASSED_ON = ("workspace_id", "session_id", "turn_id", "message_id", "tool_call_id", "request_id", "account_id",
+              "agent")
+_ENVELOPE_NAMES = {"source": "source_system", "provider": "provider_id", "schema_version": "source_schema_version"}
+
+
+def is_envelope(item) -> bool:
+    return isinstance(item, dict) and ("payload" in item or "source_system" in item)
+
+
+def from_envelope(doc: dict, now: datetime | None = None) -> dict:
+    """The wire event an envelope describes, validated; SchemaError names the envelope's field
+    (`payload.tokens.input`, `workspace_id`). Everything is checked by the wire allowlist."""
+    for key, value in doc.items():
+        if key not in ENVELOPE_FIELDS:
+            raise SchemaError(key, "not in the usage event envelope (allowlist)")
+        if not isinstance(value, ENVELOPE_FIELDS[key]) or isinstance(value, bool):
+            raise SchemaError(key, "wrong type")
+    for key in ENVELOPE_REQUIRED:
+        if key not in doc:
+            raise SchemaError(key, "required")
+    payload = doc["payload"]
+    for key in payload:
+        if key not in PAYLOAD_FIELDS:
+            raise SchemaError(f"payload.{key}", "not in the usage payload (allowlist)")
+    wire = {"schema_version": SCHEMA_VERSION, "source": doc["source_system"], "source_channel": doc["source_channel"],
+            "source_schema_version": str(doc["source_schema_version"]), "provider": doc["provider_id"],
+            "occurred_at": doc["occurred_at"], **payload, **{k: doc[k] for k in _PASSED_ON if k in doc}}
+    tags = payload.get("tags")
+    from_workspace = bool(doc.get("workspace_id")) and (tags is None or isinstance(tags, dict)
+                                                         and not tags.get("project"))
+    if from_workspace:
+        wire["tags"] = dict(tags or {}, project=doc["workspace_id"])  # the design's workspace: Nomira's project
+    try:
+        assert_no_content(wire, now)
+    except SchemaError as exc:
+        top = exc.field.split(".")[0]
+        if exc.field == "tags.project" and from_workspace:
+            field = "workspace_id"
+        elif top in _ENVELOPE_NAMES:
+            field = _ENVELOPE_NAMES[top]
+        elif top in PAYLOAD_FIELDS:
+            field = "payload." + exc.field
+        else:
+            field = exc.field
+        raise SchemaError(field, exc.reason) from None
+    return wire
+
+
+def event_of(item, now: datetime | None = None) -> dict:
+    """A received item as a validated wire event: an envelope is converted, a wire event checked."""
+    if is_envelope(item):
+        return from_envelope(item, now)
+    assert_no_content(item, now)
+    return item
 
 
 def _check_time(field: str, value, now: datetime) -> None:
@@ -171,6 +284,16 @@ def _check_time(field: str, value, now: datetime) -> None:
         raise SchemaError(field, "not an ISO-8601 timestamp")
     if not EARLIEST <= at <= now + FUTURE_SLACK:
         raise SchemaError(field, f"outside {EARLIEST.date()} .. now + 1 day")
+
+
+_TOKEN_KEYS = frozenset(TOKEN_FIELDS)
+
+
+@lru_cache(maxsize=4096)
+def _check_tags_cached(items: tuple) -> None:
+    """Tags repeat across a batch (one developer, project, tenant): each set is checked once.
+    Only success is cached (an lru_cache does not keep a call that raised)."""
+    _check_mapping("tags", dict(items), TAG_FIELDS, _check_tag)
 
 
 def check_tags(tags: dict) -> None:
@@ -211,6 +334,20 @@ def _check_tag(field: str, value) -> None:
 def billable_tokens(tokens: dict) -> int:
     """Total billed tokens of a wire event (reasoning is inside output): the completeness measure."""
     return sum(tokens.get(t, 0) for t in TOKEN_TYPES)
+
+
+def channel_of(event: dict) -> str:
+    """How an event arrived: its `source_channel`, else what its source name says (`claude_code_hook`
+    is a hook); Nomira's own shipped events are read from transcripts (jsonl)."""
+    return event.get("source_channel") or _channel_of_source(event.get("source") or "")
+
+
+@lru_cache(maxsize=1024)
+def _channel_of_source(source: str) -> str:
+    for c in ("hook", "sse", "otlp", "sdk", "gateway", "derived", "estimate"):
+        if source == c or source.endswith("_" + c):
+            return c
+    return "jsonl"
 
 
 def dedup_key(event: dict) -> str:

@@ -82,8 +82,10 @@ def test_ingest_and_dedup_localhost_open(server):
     sid = store.store_id(app.db)
     assert c.post("/ingest", {"events": [ev(1), ev(2)]}) == (200, {"status": "accepted", "accepted": 2, "deduped": 0,
                                                                   "store_id": sid})
-    assert c.post("/v1/usage/events", {"events": [ev(1), ev(3)]}) == (
-        200, {"status": "accepted", "accepted": 1, "deduped": 1, "store_id": sid})
+    status, body = c.post("/v1/usage/events", {"events": [ev(1), ev(3)]})
+    assert status == 200 and {k: body[k] for k in ("status", "accepted", "deduped", "store_id")} == {
+        "status": "accepted", "accepted": 1, "deduped": 1, "store_id": sid}
+    assert [(e["status"], e["deduped"]) for e in body["events"]] == [("accepted", True), ("accepted", False)]
     status, text = c.get("/api/summary?period=all")
     assert status == 200 and json.loads(text)["kpis"]["calls"] == 3
 

@@ -75,8 +75,10 @@ def test_same_call_from_two_sources_counts_once_and_is_superseded_not_lost(db):
     assert store.ingest(db, [log]) == (1, 0)
     assert store.ingest(db, [hook]) == (0, 1)
     assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
-    assert db.execute("SELECT status, COUNT(*) FROM raw_events GROUP BY status ORDER BY status").fetchall() == \
-        [("canonical", 1), ("superseded", 1)]
+    # the hook (agent-native) copy wins over the transcript copy that arrived first; both raw rows stay
+    assert db.execute("SELECT raw_id, source_channel, cost_usd FROM events").fetchall() == [(2, "hook", 0.002)]
+    assert db.execute("SELECT raw_id, reason FROM superseded_events").fetchall() == [(1, "lower_priority")]
+    assert db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 2
 
 
 def test_later_streaming_snapshot_replaces_and_rollups_follow(db):
@@ -222,11 +224,11 @@ def test_replay_reproduces_canonical_table_exactly(store_target, capsys):
     store.ingest(db, [good(tokens={"input": 10, "output": 1}), good(tokens={"input": 10, "output": 300}), good()])
     before = store.canonical_rows(db)
     rollups = db.execute("SELECT * FROM rollups ORDER BY 1,2,3,4,5,6,7").fetchall()
-    statuses = db.execute("SELECT id, status FROM raw_events ORDER BY id").fetchall()
+    statuses = db.execute("SELECT * FROM superseded_events ORDER BY raw_id").fetchall()
     assert main(["--replay", "--db", str(dbp)]) == 0
     assert store.canonical_rows(db) == before
     assert db.execute("SELECT * FROM rollups ORDER BY 1,2,3,4,5,6,7").fetchall() == rollups
-    assert db.execute("SELECT id, status FROM raw_events ORDER BY id").fetchall() == statuses
+    assert db.execute("SELECT * FROM superseded_events ORDER BY raw_id").fetchall() == statuses
 
 
 def test_export_import_roundtrip_and_tenant_forced(tmp_path, store_target, capsys):

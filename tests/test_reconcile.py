@@ -468,10 +468,10 @@ def test_page_tenant_scoping_escaping_and_twins(store_target, monkeypatch):
 
 def test_migration_on_an_old_store_and_empty_import(tmp_path, capsys):
     path = tmp_path / "old.db"
-    old = store.open_db(path, migrate_upto=6)  # the shape before reconciliation
-    store.ingest(old, [ev(1, "2026-11-03", 1.0)])
+    old = store.open_db(path, migrate_upto=6)  # the shape before reconciliation (today's ingest needs 0010)
     old.close()
     db = store.open_db(path)
+    store.ingest(db, [ev(1, "2026-11-03", 1.0)])
     assert "0009_reconcile" in {r[0] for r in db.execute("SELECT name FROM _nomira_migrations")}
     assert ledger.bill_lines(db, None) == [] and len(store.canonical_rows(db)) == 1
     f = tmp_path / "eur.csv"

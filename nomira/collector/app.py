@@ -7,6 +7,8 @@ collector processes can serve the same database.
 from __future__ import annotations
 
 import hmac
+from datetime import datetime, timezone
+from json import dumps
 import re
 import secrets
 import sys
@@ -19,7 +21,7 @@ from nomira.collector import auth, costsplit, csvout, filters, pages, queries, r
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.exchange import parse_export
 from nomira.reports.aggregate import REGIME_LABELS
-from nomira.wire import SchemaError, assert_no_content
+from nomira.wire import SchemaError
 
 PLAN_USD = 200.0  # default subscription price per developer and month (Claude Max 20x), for "value vs plan"
 
@@ -153,26 +155,43 @@ class App:
             if exc.status == 400:
                 self.metrics.add(ingest_rejected=1)
             raise
-        events = doc.get("events") if isinstance(doc, dict) else doc
-        if not isinstance(events, list):
+        single = req.path == "/v1/usage/events" and isinstance(doc, dict) and "events" not in doc
+        items = [doc] if single else doc.get("events") if isinstance(doc, dict) else doc
+        if not isinstance(items, list):
             raise HTTPError(400, "expected {\"events\": [...]}", "events")
-        for i, e in enumerate(events):
+        events = []
+        now = datetime.now(timezone.utc)
+        for i, item in enumerate(items):
             try:
-                assert_no_content(e)
+                e = wire.event_of(item, now)
             except (SchemaError, RecursionError) as exc:
                 if isinstance(exc, RecursionError):
                     exc = SchemaError("event", "nested too deeply")
-                self.metrics.add(ingest_rejected=len(events))
-                raise HTTPError(400, f"events[{i}].{exc}", f"events[{i}].{exc.field}")
+                self.metrics.add(ingest_rejected=len(items))
+                where = "" if single else f"events[{i}]."
+                raise HTTPError(400, f"{where}{exc}", f"{where}{exc.field}")
             claimed = (e.get("tags") or {}).get("tenant")
             if tenant is not None and claimed not in (None, "", tenant):
-                self.metrics.add(ingest_rejected=len(events))
+                self.metrics.add(ingest_rejected=len(items))
+                where = "" if single else f"events[{i}]."
                 raise HTTPError(403, f"this key writes for tenant {tenant!r}, not {claimed!r}",
-                                f"events[{i}].tags.tenant")
-        accepted, deduped = store.ingest(self.db, events, tenant=tenant) if events else (0, 0)
-        self.metrics.add(ingest_events=accepted, ingest_deduped=deduped)
-        return Response.json({"status": "accepted", "accepted": accepted, "deduped": deduped,
-                              "store_id": store.store_id(self.db)})
+                                f"{where}{'payload.' if wire.is_envelope(item) else ''}tags.tenant")
+            events.append(e)
+        results = store.ingest_each(self.db, events, tenant=tenant) if events else []
+        deduped = sum(d for d, _ in results)
+        self.metrics.add(ingest_events=len(results) - deduped, ingest_deduped=deduped)
+        if single:
+            return Response.json({"status": "accepted", "deduped": results[0][0], "event_id": results[0][1],
+                                  "store_id": store.store_id(self.db)})
+        body = {"status": "accepted", "accepted": len(results) - deduped, "deduped": deduped,
+                "store_id": store.store_id(self.db)}
+        if req.path == "/ingest":
+            return Response.json(body)
+        # one answer per event, written as text: a 5,000-event answer costs no dict per event
+        answers = ",".join(f'{{"status":"accepted","deduped":{"true" if d else "false"},"event_id":"{eid}"}}'
+                           for d, eid in results)
+        return Response(dumps(body, separators=(",", ":"))[:-1] + f',"events":[{answers}]}}', 200,
+                        "application/json")
 
     # --- operations ---
 

@@ -41,7 +41,7 @@ def _open(target, what: str):
 
 
 def checks(db) -> dict:
-    """What must match after the copy: rows per table, event and rollup totals, raw events by status."""
+    """What must match after the copy: rows per table, event and rollup totals."""
     out = {"rows": {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                     for t in sorted(dialect_of(db).tables(db))}}
     sums = ", ".join(f"SUM({c})" for c in TOKEN_SUMS)
@@ -50,8 +50,6 @@ def checks(db) -> dict:
     out["rollups"] = {g: {"calls": int(c or 0), "output": int(o or 0), "cost_usd": float(u or 0)} for g, c, o, u in
                       db.execute("SELECT grain, SUM(calls), SUM(output), SUM(cost_usd) FROM rollups GROUP BY grain "
                                  "ORDER BY grain")}
-    out["raw_events"] = {s: int(n) for s, n in db.execute("SELECT status, COUNT(*) FROM raw_events GROUP BY status "
-                                                          "ORDER BY status")}
     return out
 
 

@@ -45,6 +45,9 @@ def add_arguments(name, p) -> None:
                    help="trust X-Forwarded-Proto/-For from a reverse proxy (Secure cookies, per-client login limits)")
     p.add_argument("--workers", type=int, default=WORKERS,
                    help=f"request worker threads, and at most as many store connections (default {WORKERS})")
+    p.add_argument("--hash-developer", action="store_true",
+                   help="store developer names and account ids as keyed hashes from now on (kept by the store; "
+                        "see docs/PRIVACY.md)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -305,6 +308,10 @@ def cmd_serve(args) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     db_path = args.db or paths.default_db()
     app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy, max(1, args.workers))
+    if args.hash_developer:
+        from nomira import store
+        if store.enable_identifier_hashing(app.db):
+            print("nomira: developer names and account ids are stored hashed from now on", file=sys.stderr)
     gc_enable()
     try:
         httpd = make_collector_server(args.host, args.port, app, args.workers)

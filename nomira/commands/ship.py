@@ -93,7 +93,7 @@ def deliver(args, events: list[dict]) -> dict:
     `args.db`; the ledger skips what that destination already has."""
     from nomira import store
     from nomira.ship import Ledger
-    from nomira.spool import Spool
+    from nomira.commands.spool import open_spool
     post = _remote(args)
     ledger_path = paths.state_home() / "shipped.sqlite"
     try:
@@ -104,7 +104,7 @@ def deliver(args, events: list[dict]) -> dict:
         locator = f"remote:{post.url}#{post.destination['credential_sha256'] or ''}"
         dest = ledger.destination(locator, post.identity())
         new = ledger.new_events(dest, events)
-        spool = Spool(paths.state_home() / "spool")
+        spool = open_spool()
         spool.put(new, destination=post.destination)
         ledger.mark(dest, new)  # durable in the spool now: delivery is the spool's job
         r = spool.flush(post, destination=post.destination)
@@ -215,8 +215,14 @@ def cmd_import(args) -> int:
 def cmd_replay(args) -> int:
     from nomira import store
     db = _open_store(args)
-    n = store.replay(db)
-    print(json.dumps({"replayed": n}) if args.json else f"nomira: rebuilt canonical events from {n} raw events")
+    r = store.replay(db)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"nomira: rebuilt canonical events from {r['replayed']} raw events (normalization version "
+          f"{r['normalization_version']}); {r['changed']} changed, {r['added']} added, {r['removed']} removed")
+    for col, n in sorted(r["columns"].items()):
+        print(f"  {col}: {n} row(s) changed")
     return 0
 
 

@@ -147,6 +147,20 @@ def normal(name: str) -> str:
     return name.replace(".", "-").replace("@", "-")
 
 
+@lru_cache(maxsize=4096)
+def canonical_model(model: str) -> tuple[str, str]:
+    """(canonical name, lineage) of a logged model name: lowercase, without `provider/` prefixes or a
+    Bedrock region, `anthropic.` prefix and `-v1:0` suffix; the lineage also drops the release date.
+    `us.anthropic.claude-sonnet-4-5-20250929-v1:0` -> (`claude-sonnet-4-5-20250929`, `claude-sonnet-4-5`)."""
+    bare = model.strip().lower().split("/")[-1]
+    r = _REGION.match(bare)
+    if r:
+        bare = r.group("rest")
+    if bare.startswith("anthropic."):
+        bare = _BEDROCK_VERSION.sub("", bare[len("anthropic."):])
+    return bare, _DATE.sub("", bare)
+
+
 def candidate_keys(model: str) -> list[tuple[str, str]]:
     """(spelling, what it leaves unpriced) to try, most specific first: the name as logged, then without
     each `provider/` prefix, without a trailing release date, a Bedrock id without its region."""
