@@ -159,6 +159,13 @@ def test_postgres_url_without_psycopg_is_one_line_and_nomira_imports(tmp_path):
         assert r.stderr.count("\n") == 1 and "pip install 'nomira[postgres]'" in r.stderr, r.stderr
 
 
+def test_nomira_db_may_name_a_postgres_store(pg_url, monkeypatch, capsys):
+    monkeypatch.setenv("NOMIRA_DB", pg_url)
+    assert main(["--json", "tenant", "create", "acme"]) == 0
+    assert json.loads(capsys.readouterr().out)["tenant"] == "acme"
+    assert [t["name"] for t in store.list_tenants(store.open_db(pg_url))] == ["acme"]
+
+
 def test_statement_timeout_and_a_broken_pool_connection_is_replaced(pg_url, monkeypatch):
     monkeypatch.setenv("NOMIRA_PG_STATEMENT_TIMEOUT", "200")
     import psycopg
