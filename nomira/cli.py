@@ -8,18 +8,14 @@
 """
 from __future__ import annotations
 
-import argparse
 import gc
 import os
-import signal
-import sqlite3
 import sys
-from pathlib import Path
-from typing import Callable
 
 from nomira import __version__, scancache
-from nomira.reports.render import Style, use_color
-from nomira.sources import collect, discover, fingerprint
+
+# The rest is imported where used: a run that replays a finished output (scancache.quick_replay)
+# starts nothing else.
 
 SOURCE_CHOICES = {"claude": ("claude",), "codex": ("codex",), "opencode": ("opencode",),
                   "all": ("claude", "codex", "opencode")}
@@ -51,7 +47,7 @@ REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "opti
 OPTION_SETS = {
     "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "spool", "sources", "clients",
              "migrate"),
-    "input": (*REPORTS, "ship", "export"),
+    "input": (*REPORTS, "ship", "export", "mcp"),
     "terminal": (*REPORTS, "sources", "clients"),
 }
 OPTION_DEFAULTS = {"json": {"json": False},
@@ -60,8 +56,10 @@ OPTION_DEFAULTS = {"json": {"json": False},
                    "terminal": {"no_color": False, "wide": False}}
 
 
-def common_options(command: str | None = None) -> argparse.ArgumentParser:
+def common_options(command: str | None = None) -> "argparse.ArgumentParser":
     """The shared options `command` reads (all of them when None)."""
+    import argparse
+    from pathlib import Path
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("input and output")
     wants = {k for k, cmds in OPTION_SETS.items() if command is None or command in cmds}
@@ -126,6 +124,12 @@ COMMANDS = {
                 "nomira gateway --port 8788 --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
     "prices": ("prices", "rates in force and their source; --update refreshes feeds, --diff compares",
                "nomira prices claude-opus-4-7"),
+    "capture": ("capture", "run a headless agent (claude -p, codex exec --json, gemini -p -o json), pass its "
+                "output through, record its usage", "nomira capture --db ci.db -- codex exec --json 'fix it'"),
+    "mcp": ("mcp", "Model Context Protocol server on stdio: read-only usage, sessions, advice and limits tools",
+            "nomira mcp --path ~/.claude/projects"),
+    "budget": ("budget", "budgets per developer, project, tenant or tag; alerts at 50/80/100% to a webhook",
+               "nomira budget set shop-monthly --project shop --usd 500 && nomira budget check"),
     "reconcile": ("reconcile", "compare bills with observed usage; import a bill export or fetch the cost API",
                   "nomira reconcile import anthropic-costs.csv && nomira reconcile"),
     "sources": ("sources", "every agent Nomira reads: where it looked, files, sessions, calls, what it cannot read",
@@ -141,9 +145,10 @@ FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--
                 "--reconcile-fetch": (["reconcile", "fetch"], False)}
 
 
-def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+def build_parser(selected: str | None = None) -> "argparse.ArgumentParser":
     """Every command gets a help line; only the `selected` one imports its module for its options
     (so a warm `nomira --json` never imports the collector or the shipper)."""
+    import argparse
     p = argparse.ArgumentParser(
         prog="nomira",
         description="Where the money for AI coding assistants went: cost per session, project, model "
@@ -187,6 +192,11 @@ class Run:
     """What one command reads: the input files, the cache, and (lazily) the priced events."""
 
     def __init__(self, args, env=os.environ):
+        import time
+
+        from nomira.reports.render import Style, use_color
+        from nomira.sources import discover
+        self.started_ns = time.time_ns()
         self.args, self.env = args, env
         explicit = args.path
         if args.source in NO_LOCAL_DATA:
@@ -231,6 +241,7 @@ class Run:
         return self._table
 
     def _open_cache(self) -> scancache.ScanCache | None:
+        import sqlite3
         try:
             return scancache.ScanCache(scancache.default_path(self.env))
         except (sqlite3.Error, OSError) as exc:
@@ -243,20 +254,47 @@ class Run:
             return None, None
         from nomira.pricing.table import resolved_digest
         a = self.args
+        from nomira.sources import fingerprint
+        self.fingerprint = fingerprint(self.found)
         key = scancache.output_key(
             [*parts, a.json, a.regime, self.color, [str(p) for p in a.path or []], a.source, a.since, a.until,
              str(self.tz), resolved_digest(self.env), os.environ.get("TZ"), self.style.width],
-            fingerprint(self.found))
+            self.fingerprint)
         hit = self.cache.get_output(key)
-        return (hit.decode() if hit is not None else None), key
+        if hit is None:
+            return None, key
+        if QUICK_ARGV is not None and self.env is os.environ and not self.unreadable:
+            self._store_quick(hit)  # (outputs stored before this invocation was seen)
+        return hit.decode(), key
 
     def store_output(self, key: str | None, text: str) -> None:
         if self.cache is not None and key is not None and not self.unreadable:
-            self.cache.put_output(key, text.encode())
+            output = text.encode()
+            self.cache.put_output(key, output)
+            if QUICK_ARGV is not None and self.env is os.environ:
+                self._store_quick(output)
+
+    def _store_quick(self, output: bytes) -> None:
+        """Keep `output` for `scancache.quick_replay`, with every path it depended on."""
+        from nomira.pricing import feed
+        from nomira.sources import SOURCES
+        env = self.env
+        roots = self.explicit or [r for name in self.selected for r in SOURCES[name].default_paths(env)]
+        prices = [feed.override_path(env), *(feed.cache_dir(env) / f"{n}.json" for n in feed.FEEDS)]
+        extra = [str(p) for p in prices if p is not None] + ["/etc/localtime", *scancache.package_sources()]
+        try:
+            checks = scancache.quick_checks([(p, size, mtime) for _s, p, size, mtime in self.fingerprint],
+                                            [str(r) for r in roots], extra, env, self.started_ns)
+            if checks is not None:
+                scancache.quick_store(QUICK_ARGV, env, checks, output)
+        except OSError:
+            pass  # only a shortcut: the next run does the work
 
     def collect(self):
+        from nomira.sources import collect
+        known = {p: (size, mtime) for _s, p, size, mtime in getattr(self, "fingerprint", ())}
         collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
-                            progress=True, found=self.found)
+                            progress=True, found=self.found, known=known)
         self.unreadable += collected.unreadable
         if self.unreadable:
             n = len(self.unreadable)
@@ -295,7 +333,7 @@ class Run:
         since, until, tz = self.since, self.until, self.tz
         return (e for e in events if in_range(e.occurred_at.astimezone(tz).date(), since, until))
 
-    def fold(self, collected, fold: Callable, merge: Callable):
+    def fold(self, collected, fold: "Callable", merge: "Callable"):
         """`fold` of the priced in-range events, a bounded group at a time (in worker processes
         when the history was spilled), partials merged with `merge`."""
         self.table  # noqa: B018 - resolve prices once, before any worker forks
@@ -413,6 +451,8 @@ def _label_values(argv: list[str]) -> list[str]:
     out = []
     i = 0
     while i < len(argv):
+        if argv[i] == "--":  # what follows is another program's command line (capture)
+            return out + argv[i:]
         if argv[i] in LABEL_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") \
                 and not argv[i + 1].startswith("--"):
             out.append(f"{argv[i]}={argv[i + 1]}")
@@ -435,10 +475,30 @@ def _unknown_command(argv: list[str]) -> None:
         raise UserError(f"unknown command {a!r}; {hint} (nomira --help lists them)")
 
 
+QUICK_ARGV: list[str] | None = None  # the command line of this process, when it may store a replay
+
+
 def main(argv: list[str] | None = None) -> int:
     # A report run allocates hundreds of thousands of small containers and no cycles
     # on its hot path: the cyclic collector would only rescan them (~12% of a cold run).
     gc.disable()
+    global QUICK_ARGV
+    QUICK_ARGV = list(sys.argv[1:]) if argv is None else None
+    if QUICK_ARGV is not None:
+        replayed = scancache.quick_replay(QUICK_ARGV, os.environ)
+        if replayed is not None:
+            out = sys.stdout
+            try:
+                if os.linesep == "\n" and (out.encoding or "").lower().replace("-", "") == "utf8":
+                    out.flush()
+                    out.buffer.write(replayed)  # the bytes as stored: no copy decoded and encoded again
+                else:
+                    out.write(str(replayed, "utf-8", "surrogateescape"))
+                out.flush()
+            except BrokenPipeError:  # `| head`: the reader has what it wanted
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+    import signal
     if argv is None and hasattr(signal, "SIGPIPE"):
         # A report piped into `head` ends quietly. Only for a real command line: a caller of main()
         # in-process (tests, embedders) keeps its own SIGPIPE handling; servers set theirs.
@@ -468,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _describe(exc: Exception, args) -> str:
+    import sqlite3
     text = " ".join(str(exc).split()) or type(exc).__name__
     engine = sys.modules.get("nomira.engine")
     if engine is not None and isinstance(exc, engine.EngineError):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import marshal
 import os
 import sys
-import tempfile
 import zlib
 from array import array
 from typing import Callable, Iterator
@@ -53,6 +52,7 @@ class Partitions:
     def _route(self) -> None:
         """Write the held records to disk, each partition as (records, their file indexes)."""
         if self.spill is None:
+            import tempfile  # (only a history past the budget spills)
             try:
                 self.spill = tempfile.TemporaryFile(prefix="nomira-spill-")
             except OSError as exc:  # no writable temp dir: correct results, unbounded memory

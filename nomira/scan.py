@@ -91,19 +91,29 @@ class LineScan:
         return m.start() if m else -1
 
     def __iter__(self) -> Iterator[bytes]:
+        global _LAST_READ
         find = self._find
-        with open(self.path, "rb") as fh:
-            fh.seek(self.start)
+        with open(self.path, "rb", buffering=0) as fh:  # whole chunks: no second buffer
+            if self.start:
+                fh.seek(self.start)
             base = self.start  # file offset of buf[0]
             buf = b""
+            # a small file in one read of its size (a 4 MB read allocates 4 MB), and a short read
+            # up to the size is the end: one read per file instead of two
+            size = os.fstat(fh.fileno()).st_size
+            want = min(self.chunk_size, max(size - self.start, 0) + 1)
             while True:
-                chunk = fh.read(self.chunk_size)
+                chunk = fh.read(want)
                 if not chunk:
                     break
                 self.bytes_read += len(chunk)
+                _LAST_READ = (self.path, base + len(buf), chunk)
                 buf = buf + chunk if buf else chunk
                 last_nl = buf.rfind(b"\n")
                 if last_nl < 0:
+                    if len(chunk) < want and base + len(buf) >= size:
+                        break
+                    want = self.chunk_size
                     continue  # a line longer than the chunk: keep reading it
                 i = find(buf, 0)
                 while 0 <= i < last_nl:
@@ -112,10 +122,30 @@ class LineScan:
                     i = find(buf, line_end)
                 base += last_nl + 1
                 buf = buf[last_nl + 1:]
+                if len(chunk) < want and base + len(buf) >= size:
+                    break
+                want = self.chunk_size
             self.end_offset = base
             if buf.strip() and find(buf, 0) >= 0:
                 self.tail_start = base
                 yield buf.rstrip(b"\r")
+
+
+_LAST_READ: tuple | None = None  # (path, file offset, bytes) of the last chunk a LineScan read
+
+
+def end_signature(path, end: int) -> bytes:
+    """scancache.signature(path, end), from the bytes the scan just read when it holds them
+    (no second open and read of each file)."""
+    from nomira.scancache import SIG_BYTES, signature
+    last = _LAST_READ
+    if last is not None and last[0] == path:
+        _p, offset, chunk = last
+        start = max(0, end - SIG_BYTES)
+        if offset <= start and end <= offset + len(chunk):
+            import hashlib
+            return hashlib.sha1(chunk[start - offset:end - offset]).digest()
+    return signature(path, end)
 
 
 def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],
@@ -163,39 +193,48 @@ def _merge(module, old: list, new: list, stats: ScanStats) -> list:
     return merged
 
 
-def _job(args: tuple) -> tuple[str, bytes]:
-    """Scan one file (in a worker when there are several): records, state, where it stopped,
-    and the signature of the bytes before that point, for the cache. Paths stay strings."""
-    from nomira.scancache import signature
+def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
+    """Scan one file (in a worker when there are several): (path, where it stopped with its stats
+    and the signature of the bytes before that point, the cache entry's data). The data is made
+    once, here: the parent writes it to the cache as it is and decodes it for the records."""
+    global _LAST_READ
     name, path, start, state = args
     module = importlib.import_module(name)
+    _LAST_READ = None
     try:
         records, state, end, stats = module.scan_file(path, start, state)
-        sig = signature(path, end)
+        sig = end_signature(path, end)
     except OSError as exc:  # vanished or unreadable since discovery: counted, never fatal
         stats = ScanStats(files=1, unreadable=[path])
         stats.skip(f"unreadable_file:{type(exc).__name__}")
-        return path, marshal.dumps((path, [], state or {}, start, stats.as_dict(), None))
+        return path, marshal.dumps((start, stats.as_dict(), None)), marshal.dumps(([], state or {}, {}))
     records = _merge(module, [], records, stats)
-    return path, marshal.dumps((path, records, state, end, stats.as_dict(), sig))
+    stats = stats.as_dict()
+    persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
+    return path, marshal.dumps((end, stats, sig)), marshal.dumps((records, state, persisted))
 
 
-def _plan(files: list[Path], entries: dict, stats: ScanStats) -> tuple[list, dict]:
-    """Split files into reused cache entries and (path, start, state, previous entry) jobs."""
+def _plan(files: list[Path], entries: dict, stats: ScanStats, known: dict | None = None) -> tuple[list, dict]:
+    """Split files into reused cache entries and (path, start, state, previous entry, (size, mtime_ns))
+    jobs. `known`: (size, mtime_ns) by path, stated by the caller before anything was read."""
     from nomira.scancache import signature
     jobs, reused = [], {}
+    known = known or {}
     for f in files:
         key = str(f)
-        try:
-            st = os.stat(key)
-        except OSError as exc:
-            stats.skip(f"unreadable_file:{type(exc).__name__}")
-            stats.unreadable.append(key)
-            continue
+        st = known.get(key)
+        if st is None:
+            try:
+                s = os.stat(key)
+            except OSError as exc:
+                stats.skip(f"unreadable_file:{type(exc).__name__}")
+                stats.unreadable.append(key)
+                continue
+            st = (s.st_size, s.st_mtime_ns)
         e = entries.get(key)
-        if e is not None and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns and e.offset == e.size:
+        if e is not None and e.size == st[0] and e.mtime_ns == st[1] and e.offset == e.size:
             reused[key] = e
-        elif e is not None and e.offset <= st.st_size and e.offset > 0 and signature(key, e.offset) == e.sig:
+        elif e is not None and e.offset <= st[0] and e.offset > 0 and signature(key, e.offset) == e.sig:
             jobs.append((key, e.offset, e.data()[1], e, st))
         else:
             jobs.append((key, 0, None, None, st))
@@ -203,18 +242,19 @@ def _plan(files: list[Path], entries: dict, stats: ScanStats) -> tuple[list, dic
 
 
 def iter_scan(module, files: list[Path], entries: dict | None = None, workers: int = 1, progress=None,
-              writer=None) -> Iterator[tuple[Path, list, dict, ScanStats]]:
+              writer=None, known: dict | None = None) -> Iterator[tuple[Path, list, dict, ScanStats]]:
     """Yield (path string, records, state, stats) per file, in path order, resuming from cache `entries`.
 
     Files stream through one at a time, so a caller that keeps only what it needs holds no
     history in memory. With a cache `writer`, each file's new entry is written as it passes.
-    Path order makes cross-file dedup ties the same with or without the cache.
+    Path order makes cross-file dedup ties the same with or without the cache. `known`: each
+    file's (size, mtime_ns) when the caller already stated it.
     """
     from nomira.scancache import Entry
     entries = entries or {}
     lost = ScanStats()
-    jobs, reused = _plan(sorted(files, key=str), entries, lost)
-    todo_bytes = sum(st.st_size - start for _k, start, _s, _e, st in jobs)
+    jobs, reused = _plan(sorted(files, key=str), entries, lost, known)
+    todo_bytes = sum(st[0] - start for _k, start, _s, _e, st in jobs)
     args = [(module.__name__, key, start, state) for key, start, state, _e, _st in jobs]
     by_key = {j[0]: j for j in jobs}
     if progress:
@@ -236,7 +276,9 @@ def iter_scan(module, files: list[Path], entries: dict | None = None, workers: i
                 records, state, stats = reused[key].data()
                 yield key, records, state, ScanStats.from_dict(stats)
                 continue
-            path, records, state, end, stats, sig = marshal.loads(next(results))
+            meta, blob = next(results)
+            end, stats, sig = marshal.loads(meta)
+            records, state, _persisted = marshal.loads(blob)
             _k, start, _s, prev, st = by_key[key]
             if prev is not None:
                 merged = ScanStats.from_dict(prev.data()[2])
@@ -244,12 +286,15 @@ def iter_scan(module, files: list[Path], entries: dict | None = None, workers: i
                 merged.files = 1
                 records = _merge(module, prev.data()[0], records, merged)
                 stats = merged.as_dict()
+                blob = None
             if sig is None:  # gone or unreadable: report what was read, cache nothing
                 lost.merge(ScanStats.from_dict(stats))
                 continue
             if writer is not None:
-                persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
-                writer.put(key, Entry(st.st_size, st.st_mtime_ns, end, sig, marshal.dumps((records, state, persisted))))
+                if blob is None:
+                    persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
+                    blob = marshal.dumps((records, state, persisted))
+                writer.put(key, Entry(st[0], st[1], end, sig, blob))
             yield key, records, state, ScanStats.from_dict(stats)
     finally:
         if pool is not None:
@@ -267,10 +312,10 @@ def scan_files(module, files: list[Path], entries: dict | None = None, workers: 
 
 
 def _tracked(results, progress, by_key):
-    for key, raw in results:
+    for key, meta, blob in results:
         if progress:
-            progress.step(by_key[key][4].st_size - by_key[key][1])
-        yield raw
+            progress.step(by_key[key][4][0] - by_key[key][1])
+        yield meta, blob
 
 
 class Progress:

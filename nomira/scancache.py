@@ -13,49 +13,60 @@ nothing new skips the work entirely.
 """
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
-import sqlite3
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 from nomira import __version__
 
 RECORD_FORMAT = 2
 SIG_BYTES = 256
+QUICK_FORMAT = 2
 
 
 def code_digest(*parts: str) -> str:
-    """Digest of Nomira's own source files under `parts`: a cache written by other code
-    (an upgrade without a version bump, a local edit) is never read as current."""
-    root = Path(__file__).resolve().parent
+    """Digest of Nomira's own source files under `parts` (their names, sizes and mtimes): a cache
+    written by other code (an upgrade without a version bump, a local edit) is never read as current."""
+    import hashlib
+    root = os.path.dirname(os.path.abspath(__file__))
     h = hashlib.sha1()
     for part in parts:
-        base = root / part
-        for f in sorted(base.rglob("*.py")) if base.is_dir() else [base]:
-            h.update(f.read_bytes())
+        for f in _sources(os.path.join(root, part)):
+            st = os.stat(f)
+            h.update(f"{os.path.relpath(f, root)}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
 
 
-# records depend on the parsers; outputs (below) on all of the code
-FORMAT_TAG = (f"{__version__}/{RECORD_FORMAT}/marshal{marshal.version}/py{sys.version_info[:2]}/"
-              f"{code_digest('sources', 'scan.py', 'events.py')}")
+def _sources(base: str) -> list[str]:
+    if not os.path.isdir(base):
+        return [base]
+    return sorted(os.path.join(d, f) for d, _dirs, files in os.walk(base) for f in files if f.endswith(".py"))
 
 
-@dataclass
+# Records depend on the parsers; outputs (below) on all of the code. Computed on first use (a run
+# that replays a finished output never needs it); a test may set it.
+FORMAT_TAG: str | None = None
+
+
+def format_tag() -> str:
+    global FORMAT_TAG
+    if FORMAT_TAG is None:
+        FORMAT_TAG = (f"{__version__}/{RECORD_FORMAT}/marshal{marshal.version}/py{sys.version_info[:2]}/"
+                      f"{code_digest('sources', 'scan.py', 'events.py')}")
+    return FORMAT_TAG
+
+
 class Entry:
     """One file's scan: where it stopped, and its (records, parser state, stats) as a marshal blob,
     decoded only when the file is used, so a cache of a large history costs little memory."""
 
-    size: int
-    mtime_ns: int
-    offset: int
-    sig: bytes
-    blob: bytes | None = None
-    fetch: Callable[[], bytes] | None = None  # reads the blob from the cache file when first needed
+    __slots__ = ("size", "mtime_ns", "offset", "sig", "blob", "fetch")
+
+    def __init__(self, size: int, mtime_ns: int, offset: int, sig: bytes, blob: bytes | None = None,
+                 fetch=None) -> None:
+        self.size, self.mtime_ns, self.offset, self.sig = size, mtime_ns, offset, sig
+        self.blob = blob
+        self.fetch = fetch  # reads the blob from the cache file when first needed
 
     def data(self) -> tuple[list, dict, dict]:
         return marshal.loads(self.blob if self.blob is not None else self.fetch())
@@ -63,6 +74,7 @@ class Entry:
 
 def signature(path: str | Path, offset: int) -> bytes:
     """Hash of the bytes just before `offset`: detects a file rewritten in place."""
+    import hashlib
     start = max(0, offset - SIG_BYTES)
     with open(path, "rb") as fh:
         fh.seek(start)
@@ -70,7 +82,8 @@ def signature(path: str | Path, offset: int) -> bytes:
 
 
 class ScanCache:
-    def __init__(self, path: Path):
+    def __init__(self, path):
+        import sqlite3
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
@@ -78,10 +91,10 @@ class ScanCache:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         row = self.db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
-        if row is None or row[0] != FORMAT_TAG:
+        if row is None or row[0] != format_tag():
             self.db.execute("DROP TABLE IF EXISTS files")
             self.db.execute("DROP TABLE IF EXISTS outputs")
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (FORMAT_TAG,))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (format_tag(),))
         self.db.execute("""CREATE TABLE IF NOT EXISTS files (
             source TEXT, path TEXT, size INTEGER, mtime_ns INTEGER, offset INTEGER, sig BLOB, data BLOB,
             PRIMARY KEY (source, path))""")
@@ -94,7 +107,7 @@ class ScanCache:
             out[path] = Entry(size, mtime_ns, offset, sig, fetch=self._fetcher(source, path))
         return out
 
-    def _fetcher(self, source: str, path: str) -> Callable[[], bytes]:
+    def _fetcher(self, source: str, path: str):
         return lambda: self.db.execute("SELECT data FROM files WHERE source=? AND path=?",
                                        (source, path)).fetchone()[0]
 
@@ -116,13 +129,14 @@ class ScanCache:
         self.db.close()
 
 
-def default_path(env=os.environ) -> Path:
+def default_path(env=os.environ):
     from nomira.paths import cache_home
     return cache_home(env) / "scan.sqlite"
 
 
 def output_key(parts: list, files: list[tuple[str, str, int, int]]) -> str:
-    h = hashlib.sha256(repr((FORMAT_TAG, code_digest("."), parts)).encode())
+    import hashlib
+    h = hashlib.sha256(repr((format_tag(), code_digest("."), parts)).encode())
     for f in files:
         h.update(repr(f).encode())
     return h.hexdigest()
@@ -132,8 +146,12 @@ class CacheWriter:
     """Writes a source's changed entries as they stream in (one transaction), then prunes
     files that no longer exist: no entry is held in memory longer than its write."""
 
-    def __init__(self, db: sqlite3.Connection, source: str):
+    BATCH, BATCH_BYTES = 256, 1 << 20  # rows held for one executemany (thousands of small files)
+
+    def __init__(self, db, source: str):
         self.db, self.source, self.live = db, source, set()
+        self.rows: list[tuple] = []
+        self.held = 0
         self.db.execute("BEGIN")
 
     def keep(self, path: str) -> None:
@@ -141,15 +159,180 @@ class CacheWriter:
 
     def put(self, path: str, e: Entry) -> None:
         self.live.add(path)
-        self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", (
-            self.source, path, e.size, e.mtime_ns, e.offset, e.sig, e.blob))
+        self.rows.append((self.source, path, e.size, e.mtime_ns, e.offset, e.sig, e.blob))
+        self.held += len(e.blob)
+        if len(self.rows) >= self.BATCH or self.held >= self.BATCH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.rows:
+            return
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", self.rows)
+        self.rows, self.held = [], 0
 
     def commit(self) -> None:
         """Keep what was written without pruning: for a caller that scanned only some files."""
+        self._flush()
         self.db.execute("COMMIT")
 
     def close(self) -> None:
+        self._flush()
         stale = [p for (p,) in self.db.execute("SELECT path FROM files WHERE source=?", (self.source,))
                  if p not in self.live]
         self.db.executemany("DELETE FROM files WHERE source=? AND path=?", [(self.source, p) for p in stale])
         self.db.execute("COMMIT")
+
+
+# --- a finished output replayed before the pipeline starts -----------------------------------
+#
+# A run with nothing new should cost little more than starting Python: before importing the
+# sources, the parser or SQLite, `main` looks up the exact invocation (arguments, environment,
+# working directory, terminal, local zone, UTC day) and checks the paths its output depended on:
+# every input file (size, mtime), every folder under the agents' roots (mtime: an added or removed
+# file changes it), the folders new agent data would appear in (home, XDG config and data, the
+# agents' location variables, and their sub-folders), the price files and Nomira's own code.
+# Any difference, and the normal run decides.
+
+ABSENT, FOLDER = -1, -2  # in place of a size: the path did not exist / only its mtime counts
+LOCATION_VARS = ("APPDATA", "LOCALAPPDATA")
+NOT_LOCATIONS = ("XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "XDG_STATE_HOME")
+QUICK_KEEP = 32
+SHELL_NOISE = ("_", "OLDPWD")  # set by the shell on every command or cd, read by nothing here
+RECENT_NS = 1_000_000_000  # file times lag the clock by a tick: changed this close to the start counts as after
+
+
+def quick_dir(env) -> str:
+    """`paths.cache_home(env) / "quick"`, without importing pathlib."""
+    if env.get("NOMIRA_HOME"):
+        base = os.path.join(env["NOMIRA_HOME"], "cache")
+    else:
+        base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "nomira", "quick")
+
+
+def quick_key(argv: list[str], env) -> tuple[str, str]:
+    """(file name, digest of the invocation): the name finds the file, the digest must match. Only
+    a digest is written: the environment may hold secrets."""
+    import time
+    try:
+        size = tuple(os.get_terminal_size(1))
+    except (OSError, ValueError):
+        size = None
+    day = time.strftime("%Y-%m-%d", time.gmtime())  # price feeds expire by the day
+    ident = repr((QUICK_FORMAT, __version__, sys.version, os.path.abspath(__file__), os.getcwd(), list(argv),
+                  sorted(kv for kv in env.items() if kv[0] not in SHELL_NOISE), os.isatty(1), size, getattr(sys.stdout, "encoding", None), time.tzname,
+                  time.timezone, time.altzone, day))
+    digest = _sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()
+    return digest[:20], digest
+
+
+def _sha256(data: bytes):
+    try:  # the built-in implementation: importing hashlib loads OpenSSL, which costs more than the replay
+        from _sha2 import sha256  # Python 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
+
+
+def quick_replay(argv: list[str], env) -> memoryview | None:
+    """The output (UTF-8) stored for this exact invocation, if nothing it depended on changed."""
+    try:
+        name, ident = quick_key(argv, env)
+        with open(os.path.join(quick_dir(env), name), "rb") as fh:
+            data = fh.read()
+        n = int.from_bytes(data[:8], "little")
+        stored, checks = marshal.loads(data[8:8 + n])
+        if stored != ident:
+            return None
+        stat = os.stat
+        for path, size, mtime_ns in checks:
+            try:
+                st = stat(path)
+            except OSError:
+                if size == ABSENT:
+                    continue
+                return None
+            if size == ABSENT or st.st_mtime_ns != mtime_ns or (size != FOLDER and st.st_size != size):
+                return None
+        return memoryview(data)[8 + n:]
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+
+
+def quick_checks(files: list[tuple[str, int, int]], roots: list[str], extra: list[str], env,
+                 started_ns: int) -> list[tuple] | None:
+    """What an output depends on: `files` as (path, size, mtime_ns) stated before they were read,
+    every folder under `roots`, the folders new agent data would appear in, and `extra` paths.
+    None when a folder changed since about `started_ns` (the run may have missed what changed it)."""
+    if any(mtime >= started_ns - RECENT_NS for _p, _size, mtime in files):
+        return None  # being written: another write in the same clock tick would not show
+    checks = [(p, size, mtime) for p, size, mtime in files]
+    own = os.path.dirname(quick_dir(env))
+    folders: set[str] = set()
+    stack = [str(r) for r in roots]
+    while stack:
+        top = stack.pop()
+        if top in folders or top.startswith(own):
+            continue
+        folders.add(top)
+        try:
+            with os.scandir(top) as it:
+                stack.extend(e.path for e in it if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+    home = env.get("HOME") or os.path.expanduser("~")
+    bases = [home, env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"),
+             env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")]
+    for name, value in env.items():
+        if name in NOT_LOCATIONS or not (name.endswith(("_DIR", "_HOME", "_ROOT")) or name in LOCATION_VARS):
+            continue
+        bases.extend(v.strip() for part in value.split(",") for v in part.split(os.pathsep)
+                     if os.path.isabs(v.strip()))
+    for base in bases:
+        folders.add(base)
+        try:
+            with os.scandir(base) as it:
+                folders.update(e.path for e in it if e.is_dir(follow_symlinks=False) and not
+                               (e.path == own or own.startswith(e.path + os.sep)))
+        except OSError:
+            continue
+    for path in [*sorted(folders), *extra]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            checks.append((path, ABSENT, 0))
+            continue
+        if st.st_mtime_ns >= started_ns - RECENT_NS:
+            return None
+        checks.append((path, FOLDER if path in folders else st.st_size, st.st_mtime_ns))
+    return checks
+
+
+def quick_store(argv: list[str], env, checks: list[tuple], output: bytes) -> None:
+    """Keep `output` (UTF-8) for this invocation, written whole or not at all, after the digest and the
+    checks (no copy of the output is made); the oldest go past QUICK_KEEP."""
+    folder = quick_dir(env)
+    os.makedirs(folder, exist_ok=True)
+    name, ident = quick_key(argv, env)
+    path = os.path.join(folder, name)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    head = marshal.dumps((ident, checks))
+    with open(tmp, "wb") as fh:
+        fh.write(len(head).to_bytes(8, "little"))
+        fh.write(head)
+        fh.write(output)
+    os.replace(tmp, path)
+    kept = sorted(os.scandir(folder), key=lambda e: e.stat().st_mtime_ns)
+    for e in kept[:-QUICK_KEEP]:
+        try:
+            os.unlink(e.path)
+        except OSError:
+            pass
+
+
+def package_sources() -> list[str]:
+    """Nomira's own source files (a replayed output was made by this code)."""
+    return _sources(os.path.dirname(os.path.abspath(__file__)))

@@ -803,3 +803,30 @@ def get_session(db: sqlite3.Connection, sid_hash: str) -> tuple | None:
 
 def revoke_session(db: sqlite3.Connection, sid_hash: str, at: int) -> None:
     db.execute("UPDATE dashboard_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (at, sid_hash))
+
+
+# --- budgets (nomira/alerts): spend in a time window --------------------------------
+
+def _utc19(at: datetime) -> str:
+    """The comparable prefix of a stored occurred_at (always UTC, as `_row` writes it)."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def window_spend(db: sqlite3.Connection, start: datetime, end: datetime, column: str | None = None,
+                 value: str | None = None) -> tuple[float, int]:
+    """(USD of the priced events, number of unpriced events) in [start, end), optionally where a tag
+    column equals `value`."""
+    where, params = "substr(occurred_at, 1, 19) >= ? AND substr(occurred_at, 1, 19) < ?", [_utc19(start), _utc19(end)]
+    if column is not None:
+        if column not in TAG_FIELDS:
+            raise ValueError(column)
+        where += f" AND {column} = ?"
+        params.append(value or "")
+    row = db.execute(f"SELECT TOTAL(cost_usd), TOTAL(cost_usd IS NULL) FROM events WHERE {where}", params).fetchone()
+    return float(row[0]), int(row[1])
+
+
+def event_times(db: sqlite3.Connection, start: datetime, end: datetime) -> list[datetime]:
+    rows = db.execute("SELECT occurred_at FROM events WHERE substr(occurred_at, 1, 19) >= ? AND "
+                      "substr(occurred_at, 1, 19) < ? ORDER BY occurred_at", (_utc19(start), _utc19(end)))
+    return [datetime.fromisoformat(r[0]) for r in rows]

@@ -21,6 +21,7 @@ import pytest
 
 from conftest import FIXTURES
 from nomira.cli import main
+from nomira.collector.local import LocalHistory
 from nomira.commands.serve import ThreadingWSGIServer, make_app
 
 OUTPUT = Path(__file__).parent / "output"
@@ -151,17 +152,20 @@ MEASURE = """(() => {
 def test_every_page_fits_phone_and_desktop_in_chromium(tmp_path):
     assert CHROMIUM, "chromium must be installed in CI"
     db = tmp_path / "team.db"
+    history = [FIXTURES / "claude", FIXTURES / "codex", FIXTURES / "claude_tools", FIXTURES / "claude_context"]
     for dev in ("ana", "bob"):
-        assert main(["ship", "--path", str(FIXTURES / "claude"), "--path", str(FIXTURES / "codex"),
-                     "--path", str(FIXTURES / "claude_tools"), "--db", str(db), "--developer", dev]) == 0
-    app = make_app(db, "127.0.0.1")
+        assert main(["ship", *(a for p in history for a in ("--path", str(p))), "--db", str(db),
+                     "--developer", dev]) == 0
+    # a collector on the laptop that has the transcripts: project and developer pages carry the optimizer
+    app = make_app(db, "127.0.0.1", local=LocalHistory(history, user="ana"))
     httpd = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=Quiet)
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_port}"
-    project = _first_project(app)
+    project = "ctx"  # the optimizer fixture: file paths in tables, the widest rows
     pages = {"dashboard": "/?period=all", "today": "/?period=today", "developers": "/compare/developers?period=all",
              "developer": "/developer/ana?period=all", "project": f"/project/{quote(project, safe='')}?period=all",
-             "filtered": "/?period=all&source=codex", "import": "/import", "404": "/no/such/page"}
+             "filtered": "/?period=all&source=codex", "import": "/import", "404": "/no/such/page",
+             "tenant": "/compare/developers?period=all&tenant=acme"}
     OUTPUT.mkdir(exist_ok=True)
     browser = Browser(tmp_path / "profile")
     seen = {}
@@ -205,6 +209,12 @@ def test_every_page_fits_phone_and_desktop_in_chromium(tmp_path):
                 assert any(t.startswith(("Day", "Hour", "Week", "Month")) for t in c["titles"]), (name, width, c)
                 assert c["ticks"] >= 3 and c["smallest"] >= 9, (name, width, c)  # readable, not ~4 px
     assert seen["404", 390]["h1"].startswith("404")
+    for width in WIDTHS:  # issue 25: the drill-downs show their parts at every width
+        assert "Most expensive file reads" in seen["project", width]["text"]
+        assert "/src/big.py" in seen["project", width]["text"]
+        assert "Where the money went, by tool" in seen["developer", width]["text"]
+        assert "ana and bob spent about the same" in seen["developers", width]["text"]
+        assert "Viewing tenant acme switch to all tenants" in seen["tenant", width]["text"]
     for width in WIDTHS:  # fixtures are old: today explains itself instead of drawing nothing
         assert "No usage in today" in seen["today", width]["text"] or seen["today", width]["charts"]
     assert "Drop events.json here" in seen["import", 390]["text"]
@@ -232,7 +242,3 @@ def _import(browser: Browser, base: str, path: Path) -> tuple:
     return (browser.js("document.getElementById('out').innerText"), browser.js("document.getElementById('prog').value"),
             browser.js("location.pathname"))
 
-
-def _first_project(app) -> str:
-    from nomira.collector import queries
-    return queries.by(app.db, "project", queries.Scope())[0]["name"]

@@ -195,10 +195,28 @@ def test_period_windows_and_drilldowns(server):
 
 def test_compare_developers_headline(server):
     c, _ = server()
-    c.post("/ingest", {"events": [ev(1, developer="ana", cost_usd=0.30), ev(2, developer="bob", cost_usd=0.10)]})
+    tok = lambda out: {"input": 100, "output": out, "cache_read": 5000}  # noqa: E731
+    c.post("/ingest", {"events": [
+        ev(1, developer="ana", cost_usd=0.20, tokens=tok(1000), session_id="s1"),
+        ev(2, developer="ana", project="api", cost_usd=0.10, tokens=tok(1000), session_id="s2"),
+        ev(3, developer="bob", cost_usd=0.10, tokens=tok(100), session_id="s3"),  # $1.00 per 1k output
+        ev(4, developer="cy", cost_usd=0.20, tokens=tok(2000), session_id="s4")]})
     d = json.loads(c.get("/compare/developers.json?period=all")[1])
-    assert [r["name"] for r in d["rows"]] == ["ana", "bob"]
-    assert d["headline"].startswith("ana cost 3.0x bob")
+    rows = {r["name"]: r for r in d["rows"]}
+    assert [r["name"] for r in d["rows"]] == ["ana", "cy", "bob"]
+    assert (rows["ana"]["sessions"], rows["ana"]["projects"], rows["ana"]["calls"]) == (2, 2, 2)
+    assert rows["ana"]["usd_per_1k_output"] == pytest.approx(0.15) and rows["bob"]["usd_per_1k_output"] == 1.0
+    assert d["headline"] == "ana spent 3.0× more than bob ($0.30 vs $0.10); least efficient per output: bob " \
+                            "($1.00/1k output)"
+    page = c.get("/compare/developers?period=all")[1]
+    for column in ("Sessions", "Projects", "$/call", "$/1k output", "Cache reuse"):
+        assert f">{column}</th>" in page.replace("&#x27;", "'"), column
+    assert "least efficient per output: bob" in page
+    csv_text = c.get("/compare/developers.csv?period=all")[1]
+    assert csv_text.splitlines()[0].endswith("sessions,projects,usd_per_1k_output")
+    c.post("/ingest", {"events": [ev(5, developer="dee", cost_usd=0.0, session_id="s5")]})
+    one = json.loads(c.get("/compare/developers.json?period=all&developer=cy")[1])
+    assert one["headline"] is None  # one developer in view: nothing to compare
 
 
 def test_import_requires_csrf_and_validates(server, tmp_path):

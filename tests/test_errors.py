@@ -206,8 +206,8 @@ def test_demo_reuses_one_folder_and_says_how_to_use_it(tmp_path):
 def test_optimize_takes_labels_and_dash_values_and_says_its_scope():
     tools = FIXTURES / "claude_tools"
     ok = nomira("optimize", "--path", tools, "--project", "tools")
-    assert ok.returncode == 0 and "Claude Code only" in ok.stdout
+    assert ok.returncode == 0 and "OpenCode tool calls are not attributed yet" in ok.stdout
     one_line(nomira("optimize", "--path", tools, "--project", "-home-ana-src-tools"), 2,
              "--project -home-ana-src-tools", "projects: tools")
     assert nomira("optimize", "--path", tools, "--project=tools").stdout == ok.stdout
-    one_line(nomira("optimize", "--path", FIXTURES / "codex"), 0, "Claude Code only")
+    one_line(nomira("optimize", "--path", FIXTURES / "opencode"), 0, "Claude Code or Codex usage")

@@ -87,7 +87,8 @@ def test_no_temp_dir_keeps_results_and_says_so(history, monkeypatch, capsys):
     def refuse(*a, **k):
         raise PermissionError("read-only")
     whole = collect(("claude", "codex"), history)
-    monkeypatch.setattr(partition.tempfile, "TemporaryFile", refuse)
+    import tempfile
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
     held = collect(("claude", "codex"), history, budget=5)
     assert sorted(map(_key, held.events)) == sorted(map(_key, whole.events))
     assert "holding the history in memory" in capsys.readouterr().err

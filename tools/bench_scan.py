@@ -87,25 +87,29 @@ def generate(root: Path, size_mb: int, seed: int = 1, sessions: int | None = Non
     return total_calls, written
 
 
-def run(cmd: list[str], env: dict) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB of the command's process tree, stdout)."""
+def run(cmd: list[str], env: dict, cwd: str | None = None) -> tuple[float, float, str, float]:
+    """(wall seconds, peak RSS MiB of the command's process tree, stdout, CPU seconds (user + system)
+    of the tree: on a loaded machine, CPU time moves much less than wall time)."""
     wrapper = [sys.executable, "-c", (
         "import resource,subprocess,sys,time;t=time.perf_counter();"
         "p=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE);w=time.perf_counter()-t;"
-        "sys.stderr.write(f'{w} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n');"
+        "r=resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "sys.stderr.write(f'{w} {r.ru_maxrss} {r.ru_utime + r.ru_stime}\\n');"
         "sys.stdout.buffer.write(p.stdout);sys.exit(p.returncode)"), *cmd]
-    p = subprocess.run(wrapper, env=env, capture_output=True, text=True, check=True)
-    wall, rss_kb = p.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(rss_kb) / 1024, p.stdout
+    p = subprocess.run(wrapper, env=env, capture_output=True, text=True, check=True, cwd=cwd)
+    wall, rss_kb, cpu = p.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(rss_kb) / 1024, p.stdout, float(cpu)
 
 
 def _clear_outputs(cache_dir: Path) -> None:
-    """Forget finished outputs but keep per-file records: times re-aggregation from the cache."""
+    """Forget finished outputs (and their replays) but keep per-file records: times re-aggregation
+    from the cache."""
     import sqlite3
     db = sqlite3.connect(cache_dir / "nomira" / "scan.sqlite")
     db.execute("DELETE FROM outputs")
     db.commit()
     db.close()
+    shutil.rmtree(cache_dir / "nomira" / "quick", ignore_errors=True)
 
 
 def main(argv=None) -> int:
@@ -114,7 +118,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sessions", type=int, help="this many sessions, however large (default: 50-400 calls each)")
     ap.add_argument("--keep", type=Path, help="generate into (and keep) this folder; reused if present")
     ap.add_argument("--ccusage", default=shutil.which("ccusage"), help="ccusage binary")
-    ap.add_argument("--runs", type=int, default=3, help="timed runs per measurement (best is reported)")
+    ap.add_argument("--runs", type=int, default=5, help="timed runs per measurement (best is reported)")
+    ap.add_argument("--baseline", help="a checkout of Nomira to time in the same run (e.g. main, before a change)")
     args = ap.parse_args(argv)
     root = args.keep or Path(tempfile.mkdtemp(prefix="nomira-bench-"))
     if not (root / "projects").is_dir():
@@ -124,31 +129,57 @@ def main(argv=None) -> int:
     size = sum(f.stat().st_size for f in root.rglob("*.jsonl"))
     env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), XDG_CACHE_HOME=str(root / ".cache"), NO_COLOR="1")
     nomira = [sys.executable, "-m", "nomira", "--json", "--source", "claude"]
-    results = {}
-
-    def best(name, cmd, before=None):
-        runs = []
-        for _ in range(args.runs):
+    cache = root / ".cache"
+    # name: (command, prepare, working directory); measured interleaved, round by round, so the
+    # tools share whatever load the machine is under
+    plan = {
+        "nomira cold": (nomira, lambda: shutil.rmtree(cache, ignore_errors=True), None),
+        "nomira warm": (nomira, None, None),  # the first run after cold (keeps the output for a replay)
+        "nomira warm again": (nomira, None, None),  # nothing new since: the finished output replayed
+        "nomira warm, no output": (nomira, lambda: _clear_outputs(cache), None),
+        "nomira --no-cache": (nomira + ["--no-cache"], None, None),
+    }
+    if args.baseline:  # another checkout of Nomira (the code before a change), same files, same run
+        base_env_cache = root / ".cache-baseline"
+        plan["baseline cold"] = (nomira, lambda: shutil.rmtree(base_env_cache, ignore_errors=True), args.baseline)
+        plan["baseline warm"] = (nomira, None, args.baseline)
+    if args.ccusage:
+        plan["ccusage"] = ([args.ccusage, "claude", "daily", "--offline", "--json"], None, None)
+    runs: dict[str, list] = {name: [] for name in plan}
+    for _ in range(args.runs):
+        for name, (cmd, before, cwd) in plan.items():
             if before:
                 before()
-            runs.append(run(cmd, env))
-        wall = min(r[0] for r in runs)
-        rss = max(r[1] for r in runs)
-        results[name] = (wall, rss, runs[-1][2])
-        print(f"{name:<22} {wall:7.3f} s  {size / 1e6 / wall:8.0f} MB/s  peak {rss:6.1f} MiB")
-
-    best("nomira cold", nomira, before=lambda: shutil.rmtree(root / ".cache", ignore_errors=True))
-    best("nomira warm", nomira)
-    best("nomira warm, no output", nomira, before=lambda: _clear_outputs(root / ".cache"))
-    best("nomira --no-cache", nomira + ["--no-cache"])
-    totals = {"nomira": json.loads(results["nomira warm"][2])["totals"]["cost_usd"]}
+            e = env if not name.startswith("baseline") else dict(env, XDG_CACHE_HOME=str(root / ".cache-baseline"))
+            runs[name].append(run(cmd, e, cwd))
+    results = {}
+    for name, rs in runs.items():
+        wall = min(r[0] for r in rs)
+        rss = max(r[1] for r in rs)
+        median = sorted(r[0] for r in rs)[len(rs) // 2]
+        cpu = min(r[3] for r in rs)
+        results[name] = (wall, rss, rs[-1][2], cpu)
+        print(f"{name:<22} {wall:7.3f} s  {size / 1e6 / wall:8.0f} MB/s  peak {rss:6.1f} MiB   median {median:.3f} s"
+              f"  CPU {cpu:.3f} s  (runs: {' '.join(f'{r[0]:.3f}' for r in rs)})")
+    totals = {"nomira": json.loads(results["nomira warm"][2])["totals"]["cost_usd"],
+              "nomira cold": json.loads(results["nomira cold"][2])["totals"]["cost_usd"]}
+    if args.baseline:
+        totals["baseline"] = json.loads(results["baseline cold"][2])["totals"]["cost_usd"]
     if args.ccusage:
-        best("ccusage", [args.ccusage, "claude", "daily", "--offline", "--json"])
         totals["ccusage"] = json.loads(results["ccusage"][2])["totals"]["totalCost"]
         cc = results["ccusage"][0]
         print(f"cold/ccusage = {results['nomira cold'][0] / cc:.2f}x   warm/ccusage = "
-              f"{results['nomira warm'][0] / cc:.2f}x")
+              f"{results['nomira warm'][0] / cc:.2f}x   warm again/ccusage = "
+              f"{results['nomira warm again'][0] / cc:.2f}x   warm, no output/ccusage = "
+              f"{results['nomira warm, no output'][0] / cc:.2f}x" +
+              (f"   baseline cold/ccusage = {results['baseline cold'][0] / cc:.2f}x   baseline warm/ccusage = "
+               f"{results['baseline warm'][0] / cc:.2f}x" if args.baseline else ""))
+    if args.ccusage:
+        cc = results["ccusage"][3]
+        print("CPU / ccusage CPU: " + "   ".join(f"{name} {r[3] / cc:.2f}x" for name, r in results.items()
+                                                 if name != "ccusage"))
     print("totals: " + ", ".join(f"{k} ${v:.6f}" for k, v in totals.items()))
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.keep:
         shutil.rmtree(root)
     return 0

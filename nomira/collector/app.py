@@ -18,11 +18,15 @@ import traceback
 
 from nomira import engine, rollups, store, wire
 from nomira.collector import auth, costsplit, csvout, filters, pages, queries, reconcile_page
+from nomira.collector.local import LocalHistory
 from nomira.collector.http import HTTPError, Request, Response, path_part
+from nomira.collector.queries import Scope
 from nomira.exchange import parse_export
+from nomira.reports import compare
 from nomira.reports.aggregate import REGIME_LABELS
 from nomira.wire import SchemaError
 
+COMPARE_COLUMNS = ("sessions", "projects", "usd_per_1k_output")
 PLAN_USD = 200.0  # default subscription price per developer and month (Claude Max 20x), for "value vs plan"
 
 
@@ -41,8 +45,8 @@ class Metrics:
 
 
 class App:
-    def __init__(self, db_path, config: auth.Config):
-        self.db_path, self.config = db_path, config
+    def __init__(self, db_path, config: auth.Config, history: LocalHistory | None = None):
+        self.db_path, self.config, self.history = db_path, config, history
         self.local = threading.local()
         self.metrics = Metrics()
         db = store.open_db(db_path)  # migrate once, up front
@@ -248,7 +252,8 @@ class App:
         if not viewer.admin and not viewer.tenant:
             raise HTTPError(401, "login required")  # a tenant viewer is always scoped to a tenant
         f = filters.parse(req.query, viewer.admin, viewer.tenant)
-        ctx = {"viewer": viewer, "filters": f, "period": f.period, "tenant": f.tenant, "scope": f.scope(),
+        ctx = {"viewer": viewer, "filters": f, "path": req.path, "period": f.period, "tenant": f.tenant,
+               "scope": f.scope(),
                "since": f.start.isoformat() if f.start else None,
                "login_used": viewer.session is not None,
                "csrf": auth.csrf_token(self.keys, auth.csrf_basis(req, viewer)), "reconcile": True}
@@ -320,6 +325,7 @@ class App:
              "filters": f.params(True), "value_label": label, "kpis": kpis, "totals": total,
              "projects": queries.by(db, "project", scope), "developers": developers,
              "models": queries.by(db, "model", scope), "plan": plan, **trend}
+        d["project_paths"] = self.shown_paths(ctx, (r["name"] for r in d["projects"]))
         if not total["calls"]:
             d["nearest_day"] = queries.nearest_day(db, scope)
         return d
@@ -339,19 +345,64 @@ class App:
         ctx = self.ctx(req)
         name = path_part(name)
         db = self.db
-        scope = ctx["scope"].plus(**{kind: name})
+        team = ctx["scope"]
+        scope = team.plus(**{kind: name})
         ctx["scope"] = scope
         other = "project" if kind == "developer" else "developer"
         total = queries.totals(db, scope)
         if not total["calls"] and queries.span(db, queries.Scope(scope.tenant, eq=((kind, name),)))[0] is None:
             raise HTTPError(404, f"no usage for {kind} {name!r} in this view")
+        team_cost = queries.totals(db, Scope(team.tenant, team.since, team.until,
+                                             tuple((k, v) for k, v in team.eq if k != kind)))["cost_usd"]
+        breakdown = queries.by(db, other, scope)
+        devs = [r["name"] for r in breakdown] if kind == "project" else None  # seek their ranges, no scan
+        kpis = {"value_usd": total["cost_usd"], "share_of_team": total["cost_usd"] / team_cost if team_cost else None,
+                "usd_per_1k_output": compare.usd_per_1k_output(total["cost_usd"], total["output"]),
+                "cache_reuse": total["cache_reuse"], "calls": total["calls"],
+                "sessions": queries.sessions(db, kind, scope, devs).get(name, 0) if total["calls"] else 0}
+        if kind == "project":
+            side = queries.sidechain_cost(db, scope, devs) if total["calls"] else 0.0
+            kpis["subagent_share"] = side / total["cost_usd"] if total["cost_usd"] else None
         d = {"kind": kind, "name": name, "period": ctx["period"], "tenant": ctx["tenant"],
-             "filters": ctx["filters"].params(True), "totals": total, "value_label": "Cost",
-             "breakdown": queries.by(db, other, scope), "models": queries.by(db, "model", scope),
-             **self.trend(ctx, scope)}
+             "filters": ctx["filters"].params(True), "totals": total, "value_label": "Cost", "kpis": kpis,
+             "breakdown": breakdown, "models": queries.by(db, "model", scope),
+             **self.trend(ctx, scope), **self.local_parts(ctx, kind, name)}
+        d["project_paths"] = self.shown_paths(ctx, [name] if kind == "project" else [r["name"] for r in d["breakdown"]])
         if not total["calls"]:
             d["nearest_day"] = queries.nearest_day(db, scope)
         return d, ctx
+
+    def mine(self, ctx: dict) -> LocalHistory | None:
+        """This machine's history, for its owner (an admin) only: a tenant viewer never sees its paths."""
+        return self.history if ctx["viewer"].admin else None
+
+    def shown_paths(self, ctx: dict, labels) -> dict[str, str]:
+        """Full paths of the project labels a page shows, where this machine knows them."""
+        if self.mine(ctx) is None:
+            return {}
+        known = self.history.project_paths()
+        return {n: known[n] for n in labels if n in known}
+
+    def local_parts(self, ctx: dict, kind: str, name: str) -> dict:
+        """The optimizer, from this machine's transcripts only (never the store)."""
+        scope = ctx["scope"]
+        if self.history is not None and self.mine(ctx) is None:
+            return {"local": False, "optimizer": None,
+                    "local_note": "The optimizer reads this machine's transcripts: it is shown to its owner only."}
+        if self.mine(ctx) is None:
+            return {"local": False, "optimizer": None,
+                    "local_note": "The optimizer (attributed cost by tool and file) runs where the transcripts are: "
+                                  "this collector serves a team, so it has none. Run `nomira optimize` on the "
+                                  "developer's machine, or `nomira serve` there."}
+        if kind == "project":
+            result = self.history.optimizer(project=name, since=scope.since, until=scope.until)
+            note = f"No transcripts for project {name} on this machine in this period."
+        else:
+            result = self.history.optimizer(developer=name, since=scope.since, until=scope.until)
+            note = (f"{name} is not this machine's user ({self.history.user}): their transcripts are on their machine."
+                    if name != self.history.user else
+                    "No Claude Code or Codex transcripts on this machine in this period.")
+        return {"local": True, "optimizer": result, "local_note": "" if result else note}
 
     def _detail(self, req: Request, kind: str, name: str, as_json) -> Response:
         d, ctx = self._detail_data(req, kind, name)
@@ -368,18 +419,18 @@ class App:
 
     def compare_data(self, req: Request) -> tuple[dict, dict]:
         ctx = self.ctx(req)
-        rows = queries.by(self.db, "developer", ctx["scope"])
-        priced = [r for r in rows if r["cost_usd"] > 0]
-        headline = None
-        if len(priced) >= 2:
-            top, low = priced[0], priced[-1]
-            headline = (f"{top['name']} cost {top['cost_usd'] / low['cost_usd']:.1f}x {low['name']} "
-                        f"({pages.money(top['cost_usd'])} vs {pages.money(low['cost_usd'])}); cache reuse "
-                        f"{pages.pct(top['cache_reuse'])} vs {pages.pct(low['cache_reuse'])}")
+        db, scope = self.db, ctx["scope"]
+        rows = queries.by(db, "developer", scope)
+        if rows:
+            sessions = queries.sessions(db, "developer", scope)
+            projects = queries.spread(db, "developer", "project", scope)
+            for r in rows:
+                r.update(sessions=sessions.get(r["name"], 0), projects=projects.get(r["name"], 0),
+                         usd_per_1k_output=compare.usd_per_1k_output(r["cost_usd"], r["output"]))
         d = {"period": ctx["period"], "tenant": ctx["tenant"], "filters": ctx["filters"].params(True), "rows": rows,
-             "headline": headline}
+             "headline": compare.headline(rows)}
         if not rows:
-            d["nearest_day"] = queries.nearest_day(self.db, ctx["scope"])
+            d["nearest_day"] = queries.nearest_day(db, scope)
         return d, ctx
 
     def compare(self, req: Request, json: str | None = None) -> Response:
@@ -395,9 +446,9 @@ class App:
         name = req.query.get("table") or next(iter(tables))
         if name not in tables:
             raise HTTPError(400, f"table must be one of {', '.join(tables)}", "table")
-        first, rows = tables[name]
+        first, rows, *columns = tables[name]
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{filename}-{name}")[:120]
-        return Response(csvout.table(first, rows), content_type="text/csv; charset=utf-8",
+        return Response(csvout.table(first, rows, *columns), content_type="text/csv; charset=utf-8",
                         headers=[("Content-Disposition", f'attachment; filename="{safe}.csv"')])
 
     def dashboard_csv(self, req: Request) -> Response:
@@ -422,7 +473,8 @@ class App:
 
     def compare_csv(self, req: Request) -> Response:
         d, _ = self.compare_data(req)
-        return self._csv(req, {"developer": ("developer", d["rows"])}, "nomira-developers")
+        return self._csv(req, {"developer": ("developer", d["rows"], csvout.COLUMNS + COMPARE_COLUMNS)},
+                         "nomira-developers")
 
     # --- login and import ---
 

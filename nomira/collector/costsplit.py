@@ -30,7 +30,7 @@ def split(sums: dict, model: str) -> dict[str, float]:
     """{part: usd} summing to sums['cost_usd']."""
     cost = sums["cost_usd"]
     rates = _rates(model)
-    weights = [sums[t] * r for t, r in zip(_TYPES, rates)] if rates else []
+    weights = [sums[t] * (r or 0.0) for t, r in zip(_TYPES, rates)] if rates else []  # no published rate: no share
     total = sum(weights)
     if not cost:
         return {}

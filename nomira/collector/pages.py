@@ -8,7 +8,7 @@ drop zone) is progressive enhancement.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from nomira.collector import costsplit
 from nomira.collector.markup import Markup, esc, join
@@ -122,7 +122,8 @@ def layout(title: str, body: Markup, ctx: dict) -> str:
     viewer = ctx.get("viewer")
     q = _qs(ctx)
     nav = [Markup('<b>Nomira</b>'), Markup(f'<a href="/{q}">Dashboard</a>'),
-           Markup(f'<a href="/compare/developers{q}">Developers</a>'), Markup('<a href="/import">Import</a>')]
+           Markup(f'<a href="/compare/developers{q}">Developers</a>'),
+           Markup(f'<a href="/import{esc(tenant_qs(ctx))}">Import</a>')]
     if ctx.get("reconcile"):
         nav.append(Markup(f'<a href="/reconcile{q}">Reconcile</a>'))
     if viewer:
@@ -136,7 +137,36 @@ def layout(title: str, body: Markup, ctx: dict) -> str:
             "<meta name=\"color-scheme\" content=\"light dark\">"
             f"<title>{esc(title)} · Nomira</title><style>{CSS}</style></head><body>"
             "<a class=\"skip\" href=\"#main\">Skip to content</a><header><nav aria-label=\"Main\" "
-            "style=\"display:contents\">" + join(nav) + f"</nav></header><main id=\"main\">{body}</main></body></html>")
+            "style=\"display:contents\">" + join(nav) + f"</nav></header><main id=\"main\">{tenant_chip(ctx)}{body}"
+            "</main></body></html>")
+
+
+def tenant_qs(ctx: dict) -> str:
+    """`?tenant=X` for an admin viewing one tenant (pages without other filters keep the tenant too)."""
+    viewer = ctx.get("viewer")
+    return f"?{urlencode({'tenant': ctx['tenant']})}" if viewer and viewer.admin and ctx.get("tenant") else ""
+
+
+def tenant_chip(ctx: dict) -> Markup:
+    """An admin inside one tenant sees which, and a way back to all tenants from the same page."""
+    if not tenant_qs(ctx):
+        return Markup("")
+    back = ctx.get("path", "/") + _qs(ctx, tenant=None)
+    return Markup(f'<div class="chips"><span class="chip tenant">Viewing tenant <b>{esc(ctx["tenant"])}</b> '
+                  f'<a href="{esc(back)}">switch to all tenants</a></span></div>')
+
+
+def project_title(name: str, paths: dict | None) -> str:
+    """A project's full path where this machine knows it (never from the store), else its name."""
+    path = (paths or {}).get(name)
+    return f"{name} — {path}" if path else name
+
+
+def project_cell(paths: dict | None):
+    def cell(name: str) -> Markup:
+        path = (paths or {}).get(name)
+        return Markup(f'<span title="{esc(path)}">{esc(name)}</span>') if path else esc(name)
+    return cell
 
 
 def _qs(ctx: dict, **extra) -> str:
@@ -297,7 +327,7 @@ def empty_state(d: dict, ctx: dict, path: str) -> Markup:
                   "<p class=\"note\">Usage arrives when each developer ships it: "
                   "<code>nomira ship --remote URL --token KEY --watch</code> (the key from "
                   "<code>nomira tenant create NAME</code>), or upload a file from <code>nomira export</code> on "
-                  '<a href="/import">Import</a>.</p></section>')
+                  f'<a href="/import{esc(tenant_qs(ctx))}">Import</a>.</p></section>')
 
 
 # --- pages ---
@@ -314,6 +344,10 @@ def dashboard(d: dict, ctx: dict) -> str:
         kpis.append(kpi("Value vs plan", times(k["value_vs_plan"]), k["plan_note"]))
     kpis += [kpi("Cache reuse", pct(k["cache_reuse"]), "prompt tokens served from cache"),
              kpi("Developers", str(k["developers"])), kpi("Calls", f"{k['calls']:,}")]
+    rec = d.get("reconcile")
+    if rec and rec["billed_days"]:
+        kpis.append(kpi("Billed (reconciled)", money(rec["billed_usd"]),
+                        f"imported bills, {rec['billed_days']} day(s)"))
     proj_link = lambda n: f"/project/{segment(n)}{_qs(ctx, project=None)}"  # noqa: E731
     dev_link = lambda n: f"/developer/{segment(n)}{_qs(ctx, developer=None)}"  # noqa: E731
     csv = lambda table: f"/index.csv{_qs(ctx, table=table)}"  # noqa: E731
@@ -325,9 +359,11 @@ def dashboard(d: dict, ctx: dict) -> str:
         + f"<section><h2>{esc(BUCKET_HEADINGS[d['bucket']])}</h2>" + trend(d, d.get("plan"))
         + csv_link(csv("day")) + "</section>"
         + '<div class="grid"><section><h2>By project</h2>'
-        + responsive(hbar_chart, [(r["name"], r["cost_usd"], proj_link(r["name"]), r["name"])
-                                  for r in d["projects"][:12]], "Cost by project", wide=520)
-        + csv_link(csv("project")) + "</section><section><h2>By developer</h2>"
+        + responsive(hbar_chart, [(project_title(r["name"], d.get("project_paths")), r["cost_usd"],
+                                   proj_link(r["name"]), r["name"]) for r in d["projects"][:12]],
+                     "Cost by project", wide=520)
+        + csv_link(csv("project")) + f'</section><section><h2><a href="/compare/developers{esc(_qs(ctx))}">'
+        "By developer</a></h2>"
         + responsive(hbar_chart, [(r["name"], r["cost_usd"], dev_link(r["name"]), r["name"])
                                   for r in d["developers"][:12]], "Cost by developer", wide=520)
         + csv_link(csv("developer")) + "</section></div><section><h2>By model</h2>"
@@ -349,28 +385,81 @@ def reconcile_card(c: dict, ctx: dict) -> Markup:
 
 
 def detail(d: dict, ctx: dict) -> str:
-    """A developer's or a project's page."""
+    """A developer's or a project's page: KPIs, trends, breakdowns, and the optimizer where the transcripts are."""
     other = "project" if d["kind"] == "developer" else "developer"
     link = lambda n: f"/{other}/{segment(n)}{_qs(ctx, **{other: None})}"  # noqa: E731
     path = f"/{d['kind']}/{segment(d['name'])}"
     csv = lambda table: f"{path}.csv{_qs(ctx, table=table)}"  # noqa: E731
-    t = d["totals"]
-    head = Markup(f"<h1>{esc(d['kind'].capitalize())}: {esc(d['name'])}</h1>" + periods_nav(ctx, path)
+    t, k, paths = d["totals"], d["kpis"], d.get("project_paths") or {}
+    name = project_cell(paths)(d["name"]) if d["kind"] == "project" else esc(d["name"])
+    head = Markup(f"<h1>{esc(d['kind'].capitalize())}: {name}</h1>" + periods_nav(ctx, path)
                   + filter_form(ctx, path, fixed=d["kind"]))
     if not t["calls"]:
         return layout(f"{d['kind']} {d['name']}", Markup(head + empty_state(d, ctx, path)), ctx)
+    kpis = [kpi(d["value_label"], money(t["cost_usd"]), "API-equivalent value of the usage")]
+    if k["share_of_team"] is not None:
+        kpis.append(kpi("Share of team", pct(k["share_of_team"]), "of everyone's cost in this view"))
+    kpis.append(kpi("$/1k output", money(k["usd_per_1k_output"]) if k["usd_per_1k_output"] is not None else "—",
+                    "cost per thousand output tokens"))
+    kpis.append(kpi("Cache reuse", pct(t["cache_reuse"]), "prompt tokens served from cache"))
+    if k.get("subagent_share") is not None:
+        kpis.append(kpi("Sub-agent share", pct(k["subagent_share"]), "cost of sidechain calls"))
+    opt = d.get("optimizer")
+    if opt and d["kind"] == "project":
+        bash = next((r for r in opt["tools"] if r["tool"] == "Bash"), None)
+        kpis.append(kpi("Bash share", pct(bash["share_of_cost"]) if bash else "0%", "attributed, this machine"))
+    kpis += [kpi("Sessions", f"{k['sessions']:,}"), kpi("Calls", f"{t['calls']:,}")]
+    cell = project_cell(paths) if other == "project" else None
     body = Markup(
-        head + '<div class="kpis">' + join([kpi(d["value_label"], money(t["cost_usd"])),
-                                             kpi("Calls", f"{t['calls']:,}"), kpi("Tokens", fmt_tokens(t["tokens"])),
-                                             kpi("Cache reuse", pct(t["cache_reuse"]))]) + "</div>"
+        head + '<div class="kpis">' + join(kpis) + "</div>"
         + f"<section><h2>{esc(BUCKET_HEADINGS[d['bucket']])}</h2>" + trend(d) + csv_link(csv("day"))
         + "</section><section><h2>Tokens by type</h2>" + tokens_trend(d)
         + legend(costsplit.PARTS, set(costsplit.PARTS) - {"unsplit"})
         + f"</section><div class=\"grid\"><section><h2>By {esc(other)}</h2>"
-        + rows_table(d["breakdown"], other.capitalize(), link, csv=csv(other))
+        + rows_table(d["breakdown"], other.capitalize(), link, cell=cell, csv=csv(other))
         + "</section><section><h2>By model</h2>" + rows_table(d["models"], "Model", cell=model_cell,
-                                                              csv=csv("model")) + "</section></div>")
+                                                              csv=csv("model")) + "</section></div>"
+        + optimizer_sections(d))
     return layout(f"{d['kind']} {d['name']}", body, ctx)
+
+
+def optimizer_sections(d: dict) -> Markup:
+    """Attributed cost by tool and file, sub-agents, top sessions, advice: from this machine's transcripts."""
+    opt = d.get("optimizer")
+    if not opt:
+        return Markup(f'<section><h2>Optimizer</h2><p class="note">{esc(d.get("local_note") or "")}</p></section>')
+    total = opt["total_cost_usd"]
+    tools = [Markup(f'<tr><th scope="row">{esc(r["tool"])}</th><td class="opt">{r["calls"]:,}</td>'
+                    f'<td class="opt">{r["uses"]:,}</td><td>{esc(money(r["cost_usd"]))}</td>'
+                    f'<td>{esc(pct(r["share_of_cost"]))}</td></tr>') for r in opt["tools"][:12]]
+    files = [Markup(f'<tr><th scope="row"><code>{esc(r["path"])}</code></th><td>{r["reads"]:,}</td>'
+                    f'<td>{esc(money(r["cost_usd"]))}</td><td class="opt">{esc(money(r["saving_estimate_usd"]))}'
+                    f'</td></tr>') for r in opt["files"][:10]]
+    sessions = [Markup(f'<tr><th scope="row"><code>{esc(r["session_id"][:8])}</code></th><td>{esc(r["project"])}</td>'
+                       f'<td>{esc(money(r["cost_usd"]))}</td></tr>') for r in opt["top_sessions"][:8]]
+    side = opt["sidechain_cost_usd"]
+    advice = [Markup(f"<li>{esc(a)}</li>") for a in opt["recommendations"]]
+
+    def table(cols, rows):
+        return Markup('<div class="scroll"><table><thead><tr>'
+                      + join(Markup(f'<th scope="col" class="{c}">{esc(n)}</th>') for n, c in cols)
+                      + "</tr></thead><tbody>" + join(rows) + "</tbody></table></div>")
+    return Markup(
+        '<section><h2>Where the money went, by tool</h2><p class="note">From this machine\'s transcripts in this '
+        "period (other filters do not apply), read now and never stored: each call's cost attributed by what put "
+        "its tokens into the context (a Read's "
+        f"share of the following calls' prompts; sub-agent calls to the Task that spawned them). Total "
+        f"{esc(money(total))}.</p>"
+        + table([("Tool", ""), ("Calls", "opt"), ("Uses", "opt"), ("Cost", ""), ("Share", "")], tools)
+        + '</section><div class="grid"><section><h2>Most expensive file reads</h2>'
+        + (table([("File", ""), ("Reads", ""), ("Cost", ""), ("Pin saves", "opt")], files) if files else
+           Markup('<p class="empty">No file reads attributed.</p>'))
+        + '<p class="note">Pin saves: the cost of repeat reads in a session; ignoring a file saves all of its '
+        "cost.</p></section><section><h2>Sub-agents and top sessions</h2>"
+        + Markup(f'<p>Sub-agents: {esc(money(side))} ({esc(pct(side / total if total else 0))} of the cost).</p>')
+        + table([("Session", ""), ("Project", ""), ("Cost", "")], sessions) + "</section></div>"
+        + "<section><h2>Savings</h2>" + (Markup("<ul>" + join(advice) + "</ul>") if advice else
+                                         Markup('<p class="empty">Nothing stands out.</p>')) + "</section>")
 
 
 def compare(d: dict, ctx: dict) -> str:
@@ -378,15 +467,23 @@ def compare(d: dict, ctx: dict) -> str:
                   + filter_form(ctx, "/compare/developers", fixed="developer"))
     if not d["rows"]:
         return layout("Developers", Markup(head + empty_state(d, ctx, "/compare/developers")), ctx)
+    per_k = lambda r: money(r["usd_per_1k_output"]) if r["usd_per_1k_output"] is not None else "—"  # noqa: E731
     rows = [Markup(f'<tr><th scope="row"><a href="/developer/{esc(segment(r["name"]))}'
-                   f'{esc(_qs(ctx, developer=None))}">{esc(r["name"])}</a></th><td class="opt">{r["calls"]:,}</td>'
-                   f'<td>{esc(cost_text(r))}</td><td class="opt">{esc(money(r["usd_per_call"]))}</td>'
+                   f'{esc(_qs(ctx, developer=None))}">{esc(r["name"])}</a></th>'
+                   f'<td class="opt">{r["sessions"]:,}</td><td class="opt">{r["projects"]:,}</td>'
+                   f'<td class="opt">{r["calls"]:,}</td><td>{esc(cost_text(r))}</td>'
+                   f'<td class="opt">{esc(money(r["usd_per_call"]))}</td><td>{esc(per_k(r))}</td>'
                    f'<td class="opt">{esc(pct(r["cache_reuse"]))}</td></tr>') for r in d["rows"]]
+    cols = [("Developer", ""), ("Sessions", "opt"), ("Projects", "opt"), ("Calls", "opt"), ("Cost", ""),
+            ("$/call", "opt"), ("$/1k output", ""), ("Cache reuse", "opt")]
     body = Markup(
-        head + (f'<p class="headline">{esc(d["headline"])}</p>' if d["headline"] else "")
-        + '<section><div class="scroll"><table><thead><tr><th scope="col">Developer</th>'
-        '<th scope="col" class="opt">Calls</th><th scope="col">Cost</th><th scope="col" class="opt">$/call</th>'
-        '<th scope="col" class="opt">Cache reuse</th></tr></thead><tbody>' + join(rows) + "</tbody></table></div>"
+        head + (f'<p class="headline">{esc(d["headline"])}</p>' if d["headline"] else
+                '<p class="note">A headline compares developers once two or more have priced usage here.</p>')
+        + '<section><div class="scroll"><table><thead><tr>'
+        + join(Markup(f'<th scope="col" class="{c}">{esc(n)}</th>') for n, c in cols)
+        + "</tr></thead><tbody>" + join(rows) + "</tbody></table></div>"
+        + '<p class="note">$/1k output: cost per thousand output tokens (lower is more efficient); cache reuse: '
+        "share of prompt tokens served from the cache (higher is cheaper).</p>"
         + csv_link(f"/compare/developers.csv{_qs(ctx)}") + "</section>")
     return layout("Developers", body, ctx)
 
@@ -409,7 +506,7 @@ i.addEventListener('change',show);
 ['dragenter','dragover'].forEach(e=>d.addEventListener(e,v=>{v.preventDefault();d.classList.add('over')}));
 ['dragleave','drop'].forEach(e=>d.addEventListener(e,v=>{v.preventDefault();d.classList.remove('over')}));
 d.addEventListener('drop',v=>{i.files=v.dataTransfer.files;show()});
-f.addEventListener('submit',v=>{v.preventDefault();const x=new XMLHttpRequest();x.open('POST','/import');
+f.addEventListener('submit',v=>{v.preventDefault();const x=new XMLHttpRequest();x.open('POST',f.action);
 x.setRequestHeader('Accept','text/html');p.hidden=false;p.value=0;
 x.upload.onprogress=e=>{if(e.lengthComputable)p.value=e.loaded/e.total};
 x.onload=()=>{p.value=1;const r=new DOMParser().parseFromString(x.responseText,'text/html'),t=r.getElementById('out'),
@@ -433,7 +530,7 @@ def import_page(csrf: str, ctx: dict, message: str | None = None, error: str | N
         "<h1>Import usage events</h1><section>"
         "<p>Upload an <code>events.json</code> written by <code>nomira export</code>. Only usage-only events are "
         "accepted; a file with any other field is rejected whole, naming the field.</p>"
-        '<form id="f" method="post" action="/import" enctype="multipart/form-data">'
+        f'<form id="f" method="post" action="/import{esc(tenant_qs(ctx))}" enctype="multipart/form-data">'
         f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
         '<label class="drop" id="drop"><b>Drop events.json here</b> or choose a file'
         '<input type="file" name="file" accept=".json,application/json" required>'

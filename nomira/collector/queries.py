@@ -28,6 +28,11 @@ _FINE = ("day", "model", "regime", "developer", "project")
 INDEX_SQL = (f"CREATE INDEX IF NOT EXISTS {INDEX} ON events ({', '.join(_FINE)}, tenant, source, feature, workflow, "
              "customer, env, occurred_at, input, output, cache_read, cache_write_5m, cache_write_1h, reasoning, "
              "cost_usd)")
+# Sessions and sub-agent cost (compare, detail KPIs): a developer, or a (developer, project) pair, is one
+# range of this narrow index, so a project page seeks its few developers' ranges and never reads the wide rows.
+SESSION_INDEX = "events_sessions"
+SESSION_INDEX_SQL = (f"CREATE INDEX IF NOT EXISTS {SESSION_INDEX} ON events (developer, project, session_id, day, "
+                     "tenant, is_sidechain, cost_usd)")
 ROLLUP_DIMS = ("developer", "project", "model", "regime")
 FILTER_DIMS = ("developer", "project", "model", "source", "feature", "workflow", "customer", "env")
 GROUP_DIMS = (*FILTER_DIMS, "regime", "day", "tenant")
@@ -54,13 +59,15 @@ class Scope:
 
 def ensure_index(db: sqlite3.Connection) -> bool:
     """True when the dashboard index exists (built now if missing: ~6 s per million events, once)."""
-    if dialect_of(db).has_index(db, INDEX):
-        return True
-    try:
-        db.execute(INDEX_SQL)
-    except engine.errors():  # `events` not a table here (a later ledger may serve a view): slower, still right
-        return False
-    return True
+    ok = True
+    for name, sql in ((INDEX, INDEX_SQL), (SESSION_INDEX, SESSION_INDEX_SQL)):
+        if dialect_of(db).has_index(db, name):
+            continue
+        try:
+            db.execute(sql)
+        except engine.errors():  # `events` not a table here (a later ledger may serve a view): slower, still right
+            ok = False
+    return ok
 
 
 def _source(dims: tuple[str, ...], scope: Scope) -> tuple[str, str | None]:
@@ -298,6 +305,43 @@ def hour_model(db: sqlite3.Connection, scope: Scope, day: str) -> list[tuple[str
 def seats(db: sqlite3.Connection, scope: Scope) -> int:
     """Developers with subscription usage in scope (the plan line's seat count)."""
     return len([1 for k, v in group(db, ("developer", "regime"), scope) if k[1] == "subscription" and v["calls"]])
+
+
+def _within(scope: Scope, developers: list[str] | None, extra: str = "") -> tuple[str, list]:
+    """The scope's WHERE, narrowed to `developers` (a project's, from the rollups: index seeks, not a scan)."""
+    where, params = _where(scope, None)
+    clauses = [where[7:]] if where else []
+    if developers is not None:
+        clauses.append(f"developer IN ({', '.join('?' * len(developers)) or 'NULL'})")
+        params += list(developers)
+    if extra:
+        clauses.append(extra)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def sessions(db: sqlite3.Connection, dim: str, scope: Scope, developers: list[str] | None = None) -> dict[str, int]:
+    """Distinct sessions per developer or project in scope (a session id is unique per agent run)."""
+    if dim not in ("developer", "project"):
+        raise ValueError(dim)
+    where, params = _within(scope, developers)
+    sql = f"SELECT {dim}, COUNT(DISTINCT session_id) FROM events{where} GROUP BY {dim}"
+    return _memo(db, ("sessions", sql, tuple(params)), lambda: dict(db.execute(sql, params).fetchall()))
+
+
+def sidechain_cost(db: sqlite3.Connection, scope: Scope, developers: list[str] | None = None) -> float:
+    """Cost of sub-agent (sidechain) calls in scope."""
+    where, params = _within(scope, developers, "is_sidechain = 1")
+    sql = f"SELECT TOTAL(cost_usd) FROM events{where}"
+    return _memo(db, ("sidechain", sql, tuple(params)), lambda: db.execute(sql, params).fetchone()[0] or 0.0)
+
+
+def spread(db: sqlite3.Connection, dim: str, other: str, scope: Scope) -> dict[str, int]:
+    """How many distinct `other` values (projects, developers) each `dim` value has in scope."""
+    out: dict[str, int] = {}
+    for (a, _b), v in group(db, (dim, other), scope):
+        if v["calls"]:
+            out[a] = out.get(a, 0) + 1
+    return out
 
 
 def names(db: sqlite3.Connection, dim: str, scope: Scope, limit: int = 200) -> list[str]:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from nomira.cli import Run, UserError
 from nomira.reports import periods
 from nomira.reports.aggregate import MONEY_COLUMN, Tally
-from nomira.reports.render import fill, render_json, short_id, table, tokens, usd
+from nomira.reports.render import fill, priced_usd, render_json, short_id, table, tokens, usd
 
 def add_arguments(name, p) -> None:
     p.add_argument("--breakdown", "-b", action="store_true", help="a row per model under each period")
@@ -128,6 +128,10 @@ def _period_table(run, grouped, keys, total, label, plans, by_source) -> str:
                             + ([""] if plans is not None else []))
     rows.append(_row(period, "Total", total, None, {}, run) + ([""] if plans is not None else []))
     out = [table(headers, rows, align, style=run.style, shorten=(0,), optional=optional)]
+    if total.unpriced_calls:
+        why = "; ".join(f"{r} ({n})" for r, n in sorted(total.unpriced_reasons.items()))
+        out.append(run.style.warn(fill(f"* {total.unpriced_calls} unpriced calls, not in the money column "
+                                       f"(never counted as $0): {why}", run.style)))
     if plans is not None:
         names = ", ".join(f"{p.name} ${p.monthly_usd:,.0f}/mo" for p in plans.values())
         note = f"vs plan: API-equivalent value ÷ plan price ({names}); a multiple, not a bill"
@@ -136,7 +140,7 @@ def _period_table(run, grouped, keys, total, label, plans, by_source) -> str:
 
 
 def _row(period, key, t: Tally, plans, by_source, run, breakdown=False) -> list[str]:
-    value = usd(t.total_usd) + ("*" if t.unpriced_calls else "")
+    value = priced_usd(t.total_usd, t.calls, t.unpriced_calls)
     if period == "session":
         if breakdown or key == "Total":
             name, project, last = (key, "", "")
@@ -198,10 +202,12 @@ def blocks_text(run: Run, events, label: str) -> str:
     for b in bl:
         status = "ACTIVE" if b.is_active(now) else ""
         rows.append([b.start.astimezone(run.tz).strftime("%Y-%m-%d %H:%M"), status, str(b.tally.calls),
-                     tokens(b.tally.total_tokens), usd(b.tally.total_usd), ", ".join(sorted(b.models))])
+                     tokens(b.tally.total_tokens), priced_usd(b.tally.total_usd, b.tally.calls, b.tally.unpriced_calls),
+                     ", ".join(sorted(b.models))])
         if run.args.breakdown:
             for m, t in sorted(b.models.items(), key=lambda kv: -kv[1].total_usd):
-                rows.append(["", "", str(t.calls), tokens(t.total_tokens), usd(t.total_usd), "  └ " + m])
+                rows.append(["", "", str(t.calls), tokens(t.total_tokens),
+                             priced_usd(t.total_usd, t.calls, t.unpriced_calls), "  └ " + m])
     out = [table(["Block start", "", "Calls", "Tokens", label, "Models"], rows, "llrrrl", style=run.style,
                  shorten=(5,), optional=(2,))]
     for b in bl:

@@ -15,7 +15,9 @@ def add_arguments(name, p) -> None:
 
 def cmd_report(args) -> int:
     run = Run(args)
-    cached, key = run.cached_output("report", args.compare, args.by_project)
+    from nomira.alerts.budgets import path as budgets_path
+    budgets = not args.json and budgets_path(run.env).exists()  # their lines depend on the clock: never cached
+    cached, key = (None, None) if budgets else run.cached_output("report", args.compare, args.by_project)
     if cached is not None:
         sys.stdout.write(cached)
         return 0
@@ -46,20 +48,32 @@ def report_text(run: Run, collected) -> str:
     if allowance:
         as_of, a = allowance
         allowance_dict = {"as_of": as_of, **{k: getattr(a, k) for k in a.__dataclass_fields__}}
-    report = summary.finish(run.fold(collected, summary.fold, summary.merge), run.regime_override,
-                            allowance_dict, run.table.generated)
+    from nomira.commands.budget import report_budgets
+    budgets = None if run.args.json or run.since or run.until else report_budgets(run.env)
+    if budgets:  # one pass: the report's fold, and the calls recent enough for a budget window
+        earliest = budgets.earliest
+
+        def fold(priced):
+            pairs = list(priced)
+            return summary.fold(pairs), [p for p in pairs if p[0].occurred_at >= earliest]
+        folded, recent = run.fold(collected, fold, lambda a, b: (summary.merge(a[0], b[0]), a[1] + b[1]))
+    else:
+        folded, recent = run.fold(collected, summary.fold, summary.merge), []
+    report = summary.finish(folded, run.regime_override, allowance_dict, run.table.generated)
     report["scan"] = {**collected.stats.as_dict(), "unreadable": run.unreadable}  # files and folders
     from nomira.sources import found_without_tokens
     report["found_without_tokens"] = found_without_tokens(collected.stats)
     if run.args.json:
         return render_json(report)
+    if budgets:
+        report["budget_lines"] = budgets.lines(run, recent)
     return render_report(report, run.style) + "\n"
 
 
 def compare_text(run: Run, collected) -> str:
     from nomira.reports.aggregate import MONEY_COLUMN, group, merge_groups
     from nomira.reports.compare import efficiency_rows, headline
-    from nomira.reports.render import fill, pct, short_id, table, usd
+    from nomira.reports.render import fill, pct, priced_usd, short_id, table, usd
     from nomira.reports.text import CACHE_REUSE
     by_project = run.args.by_project
     noun = "project" if by_project else "session"
@@ -74,7 +88,8 @@ def compare_text(run: Run, collected) -> str:
     out = [run.style.bold(fill(line, run.style)) if line else f"(fewer than two priced {noun}s to compare)", ""]
     money = MONEY_COLUMN[regime]
     out.append(table([noun.capitalize(), "Calls", money, "$/call", "$/1k out", CACHE_REUSE],
-                     [[str(r["name"]), str(r["calls"]), usd(r["cost_usd"]), usd(r["usd_per_call"]),
+                     [[str(r["name"]), str(r["calls"]), priced_usd(r["cost_usd"], r["calls"], r["unpriced_calls"]),
+                       usd(r["usd_per_call"]),
                        usd(r["usd_per_1k_output"]) if r["usd_per_1k_output"] is not None else "—",
                        pct(r["cache_reuse"])] for r in rows], "lrrrrr", style=run.style))
     out.append(run.style.dim(fill(f"{CACHE_REUSE}: share of prompt tokens served from the cache (higher is "

@@ -286,12 +286,18 @@ def startup_warnings(config) -> list[str]:
     return warnings
 
 
-def make_app(db_path, host: str, allowed_hosts=(), behind_proxy: bool = False, db_pool: int = WORKERS):
+def make_app(db_path, host: str, allowed_hosts=(), behind_proxy: bool = False, local=None,
+             db_pool: int = WORKERS):
+    """`local`: a LocalHistory, or True for this machine's own when the collector serves only it.
+    `db_pool`: store connections this process may hold (serve: --workers)."""
     from nomira.collector.app import App
     from nomira.collector.auth import Config
+    from nomira.collector.local import LocalHistory
     config = Config.from_env(host, allowed_hosts=allowed_hosts, behind_proxy=behind_proxy)
     config.db_pool = db_pool
-    return App(db_path, config)
+    if local is True:
+        local = LocalHistory() if config.local_only and not behind_proxy else None
+    return App(db_path, config, local or None)
 
 
 def make_collector_server(host: str, port: int, app, workers: int = WORKERS) -> CollectorServer:
@@ -307,7 +313,7 @@ def cmd_serve(args) -> int:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     db_path = args.db or paths.default_db()
-    app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy, max(1, args.workers))
+    app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy, local=True, db_pool=max(1, args.workers))
     if args.hash_developer:
         from nomira import store
         if store.enable_identifier_hashing(app.db):
@@ -325,6 +331,10 @@ def cmd_serve(args) -> int:
         print("!" * 78 + f"\n{w}\n" + "!" * 78, file=sys.stderr)
     print(f"nomira: collector on http://{args.host}:{httpd.server_port}/ (store {redact(db_path)})", file=sys.stderr,
           flush=True)
+    if app.history is not None:  # read this machine's transcripts now, not on the first project page
+        print("nomira: serving this machine only: project pages include the optimizer from its transcripts",
+              file=sys.stderr, flush=True)
+        threading.Thread(target=app.history.project_paths, daemon=True).start()
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

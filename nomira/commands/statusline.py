@@ -72,8 +72,23 @@ def render(raw: bytes, env: Mapping[str, str], now: datetime) -> str:
     parts = [name[:40]] if name else []
     if isinstance(transcript, str) and os.path.isfile(transcript):
         parts += _usage_parts(transcript, claude_cost, env, now)
-    parts += limits_part
+    parts += limits_part + budget_segment(env, now)
     return " · ".join(parts) if parts else NEUTRAL
+
+
+def budget_segment(env, now: datetime) -> list[str]:
+    """The budget furthest past a threshold, from the last `nomira budget check|list` or report
+    (one small file read: the status line never evaluates budgets itself)."""
+    from nomira.paths import state_home
+    try:
+        rows = json.loads((state_home(env) / "budgets_status.json").read_text())
+        live = [r for r in rows if r.get("crossed") and r.get("end") and datetime.fromisoformat(r["end"]) > now]
+    except (OSError, ValueError, TypeError, AttributeError):
+        return []
+    if not live:
+        return []
+    top = max(live, key=lambda r: r["percent"])
+    return [f"budget {str(top['name'])[:20]} {top['percent']:.0f}%"]
 
 
 def _limits(rate_limits, env, now) -> list[str]:

@@ -5,7 +5,9 @@
 - Modifiers the agent logged (fast mode, batch/priority tier, data residency) are
   priced where the table publishes the rule; otherwise the cost says which modifier
   it could not price.
-- An unknown model gets no price at all (None): never a guess.
+- An unknown model, a generic routing label (`auto`, `default`: the model that served the call is
+  not named) and a call using a token type the model has no rate for get no price at all (None),
+  never a guess and never $0; `unpriced_reason` says which.
 """
 from __future__ import annotations
 
@@ -42,13 +44,35 @@ class Cost:
         return {t: getattr(self, f"{t}_usd") for t in TOKEN_TYPES}
 
 
-def _rate(rates: Rates, token_type: str, provider: str) -> tuple[float, bool]:
-    """(rate, explicit?) for one token type."""
+def _rate(rates: Rates, token_type: str, provider: str) -> tuple[float | None, bool]:
+    """(rate or None when there is none, explicit?) for one token type."""
     value = getattr(rates, token_type)
     if value is not None:
         return value, True
-    derived = fallback_rate(provider, token_type, rates.input)
-    return (derived if derived is not None else 0.0), False
+    return fallback_rate(provider, token_type, rates.input), False
+
+
+TYPE_LABELS = {"input": "input", "output": "output", "cache_read": "cache-read", "cache_write_5m": "cache-write",
+               "cache_write_1h": "1-hour cache-write"}
+ROUTING_LABELS = frozenset({"auto", "default", "router", "best"})
+# (model, modifiers) -> why its calls may be unpriced: a reason, or the token types without a rate.
+# Filled by every Pricer as it plans a model, read by the reports through unpriced_reason().
+_WHY: dict[tuple, str | tuple[str, ...]] = {}
+
+
+def is_routing_label(model: str) -> bool:
+    m = model.strip().lower()
+    return m in ROUTING_LABELS or m.rsplit("/", 1)[-1] == "auto"
+
+
+def unpriced_reason(event: UsageEvent) -> str:
+    """Why `event` has no price (for an event a Pricer returned None for)."""
+    why = _WHY.get((event.model, event.modifiers))
+    if isinstance(why, str):
+        return why
+    t = event.tokens
+    missing = [TYPE_LABELS[k] for k in why or () if getattr(t, k)]
+    return f"no {' or '.join(missing)} price" if missing else "unpriced"
 
 
 # Values that mean "no modifier": Claude Code 2.1.38+ logs `"inference_geo":""` and `"service_tier":"standard"`.
@@ -84,7 +108,8 @@ ALL_EXPLICIT = (True,) * len(TOKEN_TYPES)
 def _vector(rates: Rates, provider: str, multiplier: float) -> tuple[tuple[float, ...], tuple[bool, ...]]:
     pairs = [_rate(rates, t, provider) for t in TOKEN_TYPES]
     explicit = tuple(e for _, e in pairs)
-    return tuple(r * multiplier / PER for r, _ in pairs), (ALL_EXPLICIT if all(explicit) else explicit)
+    return (tuple(None if r is None else r * multiplier / PER for r, _ in pairs),
+            ALL_EXPLICIT if all(explicit) else explicit)
 
 
 class Pricer:
@@ -95,13 +120,18 @@ class Pricer:
         self._plans: dict = {}
 
     def _plan(self, model: str, modifiers) -> tuple | None:
-        price = self.table.lookup(model)
+        routing = is_routing_label(model)
+        price = None if routing else self.table.lookup(model)
         if price is None:
+            _WHY[(model, modifiers)] = ("generic routing label (the model that served it is not named)" if routing
+                                        else "unknown model (no rate in the price table)")
             return None
         rates, multiplier, unpriced, tiered = _modifiers(price, modifiers)
         levels = [(0, None, *_vector(rates, price.provider, multiplier))]
         if tiered:
             levels += [(n, n, *_vector(r, price.provider, multiplier)) for n, r in price.tiers]
+        _WHY[(model, modifiers)] = tuple(k for i, k in enumerate(TOKEN_TYPES)
+                                         if any(level[2][i] is None for level in levels))
         naive = (price.base.input / PER, price.base.output / PER)
         return price, levels, multiplier, unpriced, naive
 
@@ -122,11 +152,14 @@ class Pricer:
                 if prompt > threshold:
                     tier_above, rates, explicit = above, r, e
         verified = price.verified
-        if verified and explicit is not ALL_EXPLICIT:
+        if explicit is not ALL_EXPLICIT:
             counts = (t.input, t.output, t.cache_read, t.cache_write_5m, t.cache_write_1h)
-            verified = all(e or not c for c, e in zip(counts, explicit))
-        return Cost(t.input * rates[0], t.output * rates[1], t.cache_read * rates[2], t.cache_write_5m * rates[3],
-                    t.cache_write_1h * rates[4], multiplier, price.key, price.rate_source, verified, tier_above,
+            if any(c and r is None for c, r in zip(counts, rates)):
+                return None  # a token type it used has no rate: unpriced (unpriced_reason says which)
+            verified = verified and all(e or not c for c, e in zip(counts, explicit))
+        r = rates if explicit is ALL_EXPLICIT else tuple(x or 0.0 for x in rates)  # None only where unused
+        return Cost(t.input * r[0], t.output * r[1], t.cache_read * r[2], t.cache_write_5m * r[3],
+                    t.cache_write_1h * r[4], multiplier, price.key, price.rate_source, verified, tier_above,
                     unpriced, t.reported_input * naive[0] + t.output * naive[1])
 
 

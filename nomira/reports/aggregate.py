@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from nomira.events import TOKEN_TYPES, UsageEvent
-from nomira.pricing.engine import Cost
+from nomira.pricing.engine import Cost, unpriced_reason
 
 REGIME_LABELS = {
     "subscription": "API-equivalent value",
@@ -25,7 +25,8 @@ SUBSCRIPTION_SOURCES |= {"kimi_code"}  # issue 27: Kimi CLI's format and sign-in
 class Tally:
     """Running sums for one group of events (tokens and USD by type)."""
 
-    __slots__ = ("calls", "unpriced_calls", "tokens", "cost", "naive_usd", "sidechain_usd", "first", "last")
+    __slots__ = ("calls", "unpriced_calls", "tokens", "cost", "naive_usd", "sidechain_usd", "first", "last",
+                 "unpriced_reasons")
 
     def __init__(self) -> None:
         self.calls = 0
@@ -36,6 +37,7 @@ class Tally:
         self.sidechain_usd = 0.0
         self.first = None
         self.last = None
+        self.unpriced_reasons: dict[str, int] = {}  # why calls are unpriced -> calls (never counted as $0)
 
     def add(self, event: UsageEvent, cost: Cost | None) -> None:
         self.calls += 1
@@ -53,6 +55,8 @@ class Tally:
             self.last = at
         if cost is None:
             self.unpriced_calls += 1
+            why = unpriced_reason(event)
+            self.unpriced_reasons[why] = self.unpriced_reasons.get(why, 0) + 1
             return
         c = self.cost
         c[0] += cost.input_usd
@@ -67,11 +71,13 @@ class Tally:
     def __reduce__(self):
         """Compact pickling: partial tallies travel back from fold workers by the thousand."""
         return _tally, (self.calls, self.unpriced_calls, self.tokens, self.cost, self.naive_usd,
-                        self.sidechain_usd, self.first, self.last)
+                        self.sidechain_usd, self.first, self.last, self.unpriced_reasons)
 
     def merge(self, other: "Tally") -> "Tally":
         self.calls += other.calls
         self.unpriced_calls += other.unpriced_calls
+        for why, n in other.unpriced_reasons.items():
+            self.unpriced_reasons[why] = self.unpriced_reasons.get(why, 0) + n
         self.tokens = [a + b for a, b in zip(self.tokens, other.tokens)]
         self.cost = [a + b for a, b in zip(self.cost, other.cost)]
         self.naive_usd += other.naive_usd
@@ -103,6 +109,7 @@ class Tally:
         return {
             "calls": self.calls,
             "unpriced_calls": self.unpriced_calls,
+            "unpriced_reasons": dict(sorted(self.unpriced_reasons.items())),
             "tokens": dict(zip((*TOKEN_TYPES, "reasoning"), self.tokens), total=self.total_tokens),
             "cost_usd": total,
             "cost_by_type_usd": dict(zip(TOKEN_TYPES, self.cost)),
@@ -116,7 +123,8 @@ class Tally:
 
 def _tally(*state) -> Tally:
     t = Tally()
-    t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd, t.first, t.last = state
+    (t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd, t.first, t.last,
+     t.unpriced_reasons) = state
     return t
 
 

@@ -44,6 +44,14 @@ def usd(x: float | None) -> str:
     return f"${x:,.2f}"
 
 
+def priced_usd(x: float, calls: int, unpriced_calls: int) -> str:
+    """A money cell that never shows unpriced calls as $0: "unpriced" when no call had a price,
+    "$1.23*" when some had none (their reasons are listed under the table)."""
+    if calls and unpriced_calls >= calls:
+        return "unpriced"
+    return usd(x) + ("*" if unpriced_calls else "")
+
+
 def tokens(n: int) -> str:
     for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if n >= div:

@@ -17,9 +17,9 @@ def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
     row = info.get(event.model)
     if row is None:
         row = info[event.model] = {
-            "model": event.model, "provider": event.provider, "priced": cost is not None,
-            "price_key": cost.price_key if cost else None, "rate_source": cost.rate_source if cost else None,
-            "verified": cost is not None, "unpriced_modifiers": set(), "model_assumed": False,
+            "model": event.model, "provider": event.provider, "priced": False,
+            "price_key": None, "rate_source": None,
+            "verified": True, "unpriced_modifiers": set(), "model_assumed": False,
             "long_context_calls": 0, "agent_cost_usd": None,
         }
     if event.model_is_fallback:
@@ -28,6 +28,8 @@ def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
         row["agent_cost_usd"] = (row["agent_cost_usd"] or 0.0) + event.agent_cost_usd
     if cost is None:
         return
+    if not row["priced"]:  # priced when any of its calls is (the others are counted as unpriced, with why)
+        row["priced"], row["price_key"], row["rate_source"] = True, cost.price_key, cost.rate_source
     if not cost.verified:
         row["verified"] = False
     if cost.unpriced_modifiers:
@@ -41,7 +43,7 @@ def model_rows(info: dict, fine: dict) -> list[dict]:
     for model, tally in rollup(fine, lambda k: k[3]).items():
         row = info[model]
         row["unpriced_modifiers"] = sorted(row["unpriced_modifiers"])
-        rows.append({**row, **tally.as_dict()})
+        rows.append({**row, **tally.as_dict(), "verified": row["verified"] and row["priced"]})
     rows.sort(key=lambda r: (-r["cost_usd"], r["model"]))
     return rows
 
@@ -82,6 +84,8 @@ def merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
             info[model] = row
             continue
         mine["verified"] = mine["verified"] and row["verified"]
+        if row["priced"] and not mine["priced"]:
+            mine["priced"], mine["price_key"], mine["rate_source"] = True, row["price_key"], row["rate_source"]
         mine["model_assumed"] = mine["model_assumed"] or row["model_assumed"]
         mine["unpriced_modifiers"] |= row["unpriced_modifiers"]
         mine["long_context_calls"] += row["long_context_calls"]

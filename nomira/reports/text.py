@@ -6,7 +6,7 @@ import textwrap
 from datetime import datetime, timezone
 
 from nomira.reports.aggregate import MONEY_COLUMN
-from nomira.reports.render import Style, pct, short_id, table, tokens, usd
+from nomira.reports.render import Style, pct, priced_usd, short_id, table, tokens, usd
 
 # The two cache figures, named apart: money (report) and tokens (--compare).
 CACHE_SHARE = "Cache share"  # share of the money that went to cache reads and writes
@@ -34,15 +34,17 @@ def render_report(report: dict, style: Style, max_sessions: int = 20, now: datet
     if sessions:
         shown = sorted(sessions, key=lambda r: -r["cost_usd"])[:max_sessions]
         rows = [[short_id(s["session_id"]), s["project"], str(s["calls"]), tokens(s["tokens"]["total"]),
-                 usd(s["cost_usd"]), pct(s["cache_share_of_cost"])] for s in shown]
+                 priced_usd(s["cost_usd"], s["calls"], s["unpriced_calls"]), pct(s["cache_share_of_cost"])]
+                for s in shown]
         out.append(table(["Session", "Project", "Calls", "Tokens", MONEY_COLUMN[report["regime"]], CACHE_SHARE],
                          rows, "llrrrr", style=style, optional=(5, 2)))
         if len(sessions) > len(shown):
             out.append(style.dim(f"… {len(sessions) - len(shown)} more sessions (use --json for all)"))
         out.append("")
     by_type = tot["cost_by_type_usd"]
-    out.append(style.bold(f"Total {label}: {usd(tot['cost_usd'])}") + f"  over {tot['calls']} calls, "
-               f"{tokens(tot['tokens']['total'])} tokens")
+    out.append(style.bold(f"Total {label}: {priced_usd(tot['cost_usd'], tot['calls'], tot['unpriced_calls'])}")
+               + f"  over {tot['calls']} calls, {tokens(tot['tokens']['total'])} tokens"
+               + (f" (* {tot['unpriced_calls']} unpriced calls not in the total)" if tot["unpriced_calls"] else ""))
     out.append(f"  input {usd(by_type['input'])} · output {usd(by_type['output'])} · cache read "
                f"{usd(by_type['cache_read'])} · cache write 5m {usd(by_type['cache_write_5m'])}"
                f" · 1h {usd(by_type['cache_write_1h'])}")
@@ -50,6 +52,8 @@ def render_report(report: dict, style: Style, max_sessions: int = 20, now: datet
                f" · a cache-blind tool would have shown {usd(tot['naive_cost_usd'])}")
     if tot["sidechain_cost_usd"]:
         out.append(f"  sub-agents (sidechains): {usd(tot['sidechain_cost_usd'])}")
+    for line in report.get("budget_lines") or ():
+        out.append(style.warn(f"! {line}") if "threshold reached" in line else f"  {line}")
     out.append("")
     models = report["models"]
     if models:
@@ -58,14 +62,16 @@ def render_report(report: dict, style: Style, max_sessions: int = 20, now: datet
             src = m["rate_source"] or "UNPRICED"
             flag = "" if m["verified"] else " (unverified)" if m["priced"] else ""
             rows.append([m["model"] + (" (assumed)" if m["model_assumed"] else ""), str(m["calls"]),
-                         tokens(m["tokens"]["total"]), usd(m["cost_usd"]) if m["priced"] else "—", src + flag])
+                         tokens(m["tokens"]["total"]), priced_usd(m["cost_usd"], m["calls"], m["unpriced_calls"]),
+                         src + flag])
         out.append(table(["Model", "Calls", "Tokens", MONEY_COLUMN[report["regime"]], "Rates"], rows, "lrrrl",
                          style=style, shorten=(0,)))
         out.append("")
     for m in models:
-        if not m["priced"]:
-            out.append(style.warn(f"! {m['model']}: no published rate in the price table; {m['calls']} calls, "
-                                  f"{tokens(m['tokens']['total'])} tokens left unpriced (not guessed)"))
+        if m["unpriced_calls"]:
+            why = "; ".join(f"{r} ({n} call{'s' * (n != 1)})" for r, n in m["unpriced_reasons"].items())
+            out.append(style.warn(f"! {m['model']}: {m['unpriced_calls']} of {m['calls']} calls unpriced, not "
+                                  f"guessed and not counted as $0: {why}"))
         if m["unpriced_modifiers"]:
             out.append(style.warn(f"! {m['model']}: modifier not priced: {', '.join(m['unpriced_modifiers'])}"))
         if m["model_assumed"]:

@@ -191,8 +191,9 @@ def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[
 def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] | None = None,
             env: Mapping[str, str] = os.environ, cache=None, workers: int = 1,
             progress: bool = False, found: dict[str, list[Path]] | None = None,
-            budget: int | None = None) -> Collected:
-    """Scan every file of the selected sources (through `cache` when given).
+            budget: int | None = None, known: dict | None = None) -> Collected:
+    """Scan every file of the selected sources (through `cache` when given). `known`: (size,
+    mtime_ns) by path for files already stated (`fingerprint`), so none is stated twice.
 
     Records wait for deduplication in `Partitions`: in memory up to `budget` records, on
     disk by dedup key beyond, so no step holds more than about `budget` calls.
@@ -216,7 +217,7 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
                     writer.keep(key) if op == "keep" else writer.put(key, entry)
         else:
             scanned = iter_scan(mod, files, entries, workers, Progress(f"scanning {source}") if progress else None,
-                                writer)
+                                writer, known)
         for path, records, state, st in scanned:
             stats.merge(st)
             kept_states.append(state)

@@ -96,6 +96,10 @@ def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) ->
         d, msg, usage = nested
     if type(usage) is not dict:
         return None
+    return _record(d, msg, usage, stats, fromiso)
+
+
+def _record(d: dict, msg: dict, usage: dict, stats: ScanStats, fromiso) -> list | None:
     ts = d.get("timestamp")
     try:
         fromiso(ts)
@@ -103,10 +107,13 @@ def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) ->
         stats.skip("no_timestamp")
         return None
     version = d.get("version")
-    if version is not None and (type(version) is not str or not _SEMVER.match(version)):
+    if version is not None and not _good_version(version):
         stats.skip("bad_version")
         return None
-    msg_id, req_id, model = _str(msg.get("id")), _str(d.get("requestId")), _str(msg.get("model"))
+    msg_id, req_id, model = msg.get("id"), d.get("requestId"), msg.get("model")
+    msg_id = msg_id if type(msg_id) is str else None
+    req_id = req_id if type(req_id) is str else None
+    model = model if type(model) is str else None
     if msg_id == "" or req_id == "" or model == "" or d.get("sessionId") == "":
         stats.skip("empty_id")
         return None
@@ -114,7 +121,8 @@ def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) ->
         stats.skip("synthetic")
         return None
     g = usage.get
-    cache_total = _int(g("cache_creation_input_tokens"))
+    # (the _int and _str rules, inline: this runs for every call of a history)
+    cache_total = v if type(v := g("cache_creation_input_tokens")) is int and v > 0 else 0
     split = g("cache_creation")
     cw1h = 0
     if type(split) is dict:
@@ -124,10 +132,116 @@ def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) ->
         cw1h = min(cw1h, cache_total)
     return [
         ts, msg_id, req_id, model or "unknown",
-        _int(g("input_tokens")), _int(g("output_tokens")), _int(g("cache_read_input_tokens")),
+        v if type(v := g("input_tokens")) is int and v > 0 else 0,
+        v if type(v := g("output_tokens")) is int and v > 0 else 0,
+        v if type(v := g("cache_read_input_tokens")) is int and v > 0 else 0,
         cache_total - cw1h, cw1h, d.get("isSidechain") is True,
-        _str(g("speed")), _str(g("service_tier")), _str(g("inference_geo")),
+        v if type(v := g("speed")) is str else None,
+        v if type(v := g("service_tier")) is str else None,
+        v if type(v := g("inference_geo")) is str else None,
     ]
+
+
+_VERSIONS: dict[str, bool] = {}  # a history has a few versions and many lines
+
+
+def _good_version(version) -> bool:
+    if type(version) is not str:
+        return False
+    ok = _VERSIONS.get(version)
+    if ok is None:
+        ok = _SEMVER.match(version) is not None
+        if len(_VERSIONS) < 4096:
+            _VERSIONS[version] = ok
+    return ok
+
+
+# --- fast path: the fields of a line without decoding its message content -------------------
+#
+# Most bytes of an assistant line are its content (text, thinking, tool inputs), which no record
+# needs. Claude Code writes compact JSON (JSON.stringify), where every `"` inside a string is
+# escaped, so `"message":{`, `"content":` and `"usage":{` are found by their bytes. The content
+# (from `"content":` to the last `"usage":{`) is checked to hold only valid strings (escapes, no
+# raw control characters) and then decoded with each of its strings emptied: the decoder itself
+# places every field, and what differs from decoding the whole line is only the text of those
+# strings. A key the record reads that appears in that span outside a nested value (a duplicate
+# the decoder would let win) declines, as does every other doubt: the caller then decodes the
+# whole line. Equal to the full decoder on every fixture and randomized history (tests).
+#
+# Measured (docs/PERFORMANCE.md): CPython's C decoder reads content at about 2.5 ns a byte, and
+# the passes that make skipping it safe (escapes, control characters, quote pairing) cost as much
+# or more, so `parse_line` does not use it: it is kept, proven equal, for a faster string scanner.
+
+_BAD_ESCAPE = re.compile(r'\\(?![/bfnrt]|u[0-9a-fA-F]{4})')
+_CTRL = re.compile(r"[\x00-\x1f]")
+_READ_KEYS = re.compile(r'"(?:id|model|usage|message|data|timestamp|version|requestId|sessionId|isSidechain)":')
+
+
+def fast_fields(line: bytes) -> tuple[dict, dict, dict] | None:
+    """(entry, message, usage) as the full decoder would find them (the entry is the line's top
+    level, or a `progress` line's nested `data.message`), or None when unsure."""
+    try:
+        s = line.decode()
+    except UnicodeDecodeError:
+        return None
+    m = s.find('"message":{')
+    if m < 1:
+        return None
+    ms = m + 10
+    c = s.find('"content":', ms)
+    u = s.rfind('"usage":{')
+    if c < 0 or u < c + 10:
+        return None
+    gap = s[c + 10:u]
+    g = gap
+    if "\\" in gap:
+        g = gap.replace("\\\\", "__").replace('\\"', "__")  # `_` is invalid outside a string
+        if _BAD_ESCAPE.search(g):
+            return None
+    if not gap.isprintable() and _CTRL.search(gap):
+        return None
+    parts = g.split('"')
+    if not len(parts) & 1:
+        return None
+    if _READ_KEYS.search(gap):
+        for hit in _READ_KEYS.finditer(gap):
+            if _depth(gap[:hit.start()]) <= 0:
+                return None
+    head = s[ms:c + 10] + '""'.join(parts[0::2])
+    try:
+        obj, end = _scan_once(head + s[u:], 0)
+        end += u - len(head)  # where it ended in the line
+        if end <= u or type(obj) is not dict:
+            return None
+        top = _scan_once(s[:ms] + "0" + s[end:], 0)[0]
+    except (ValueError, StopIteration):
+        return None
+    if type(top) is not dict or s.find('"message":', end) >= 0:  # a later copy would win
+        return None
+    if "message" in top:
+        if top["message"] != 0 or type(top["message"]) is not int:
+            return None
+        entry, msg = top, obj
+    else:  # a sub-agent's entry in a progress line (see _progress_entry)
+        data = top.get("data")
+        if type(data) is not dict or data.get("message") != 0 or type(data["message"]) is not int:
+            return None
+        entry, msg = obj, obj.get("message")
+        if type(msg) is not dict:
+            return None
+    usage = msg.get("usage")
+    return (entry, msg, usage) if type(usage) is dict else None
+
+
+def _depth(prefix: str) -> int:
+    """Brackets open at the end of `prefix` (well-formed JSON text), -1 when it ends in a string."""
+    if "\\" in prefix:
+        prefix = prefix.replace("\\\\", "").replace('\\"', "")
+    parts = prefix.split('"')
+    if not len(parts) & 1:
+        return -1
+    t = "".join(parts[0::2])
+    return t.count("{") + t.count("[") - t.count("}") - t.count("]")
 
 
 def _cwd(line: bytes) -> str | None:
@@ -332,3 +446,30 @@ def iter_tool_uses(path: Path) -> Iterator[tuple[str, str | None, str, str, str 
                 target = inp.get("file_path") or inp.get("notebook_path") or inp.get("path")
                 yield (msg["id"], _str(d.get("requestId")), str(block.get("id", "")),
                        str(block.get("name", "?")), target if isinstance(target, str) else None)
+
+
+RESULT_MARKERS = (b'"tool_result"',)
+
+
+def iter_tool_results(path: Path) -> Iterator[tuple[str, int]]:
+    """(tool_use id, characters of its result) for each tool result in a transcript: how much
+    each tool use put into the next call's context. For the local optimizer only."""
+    for line in LineScan(path, RESULT_MARKERS):
+        try:
+            content = json.loads(line)["message"]["content"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "tool_result" and isinstance(
+                    block.get("tool_use_id"), str):
+                yield block["tool_use_id"], _result_chars(block.get("content"))
+
+
+def _result_chars(content) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(len(b["text"]) for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return 0

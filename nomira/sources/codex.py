@@ -220,3 +220,65 @@ def latest_allowance(states: Iterable[dict]) -> tuple[str, Allowance] | None:
         if a and (best is None or a[0] > best[0]):
             best = a
     return (best[0], Allowance(*best[1])) if best else None
+
+
+TOOL_MARKERS = (b'"function_call', b'"custom_tool_call', b'"token_count"', b'"session_meta"')
+READERS = {"cat", "sed", "head", "tail", "nl", "bat", "less", "more"}
+SHELL_READ = "Read (shell)"
+
+
+def iter_tool_calls(path: Path) -> Iterator[tuple]:
+    """For the local optimizer only (tool inputs and paths never enter a UsageEvent):
+    ("use", session, call time, call_id, tool, file) for each tool call a response made, its
+    time the `token_count` that closed the response (the event's time); ("result", call_id,
+    characters of its output) for each output. A shell command that only reads a file
+    (`cat`, `sed -n`, `head`, `nl` ...) is the tool "Read (shell)" on that file."""
+    session = os.path.splitext(os.path.basename(path))[0]
+    buffered: list[tuple] = []
+    for line in LineScan(path, TOOL_MARKERS):
+        try:
+            d = json.loads(line)
+            kind, payload = d.get("type"), d["payload"]
+            ptype = payload.get("type")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if kind == "session_meta" and isinstance(payload.get("id"), str):
+            session = payload["id"]
+        elif ptype in ("function_call", "custom_tool_call") and isinstance(payload.get("call_id"), str):
+            name = payload.get("name") if isinstance(payload.get("name"), str) else "?"
+            target = _read_target(payload.get("arguments")) if ptype == "function_call" else None
+            buffered.append((payload["call_id"], SHELL_READ if target else name, target))
+        elif ptype in ("function_call_output", "custom_tool_call_output") and isinstance(payload.get("call_id"), str):
+            out = payload.get("output")
+            yield "result", payload["call_id"], len(out) if isinstance(out, str) else len(json.dumps(out))
+        elif ptype == "token_count" and isinstance(payload.get("info"), dict) and buffered:
+            when = parse_timestamp(d.get("timestamp")) if isinstance(d.get("timestamp"), str) else None
+            for call_id, name, target in buffered:
+                yield "use", session, when, call_id, name, target
+            buffered = []
+
+
+def _read_target(arguments) -> str | None:
+    """The file a read-only shell command prints, else None (anything piped or chained is not a read)."""
+    import shlex
+    try:
+        args = json.loads(arguments) if isinstance(arguments, str) else None
+    except ValueError:
+        return None
+    cmd = (args or {}).get("command", (args or {}).get("cmd")) if isinstance(args, dict) else None
+    if isinstance(cmd, list) and len(cmd) == 3 and cmd[1] in ("-lc", "-c") and isinstance(cmd[2], str):
+        cmd = cmd[2]
+    if isinstance(cmd, list):
+        cmd = " ".join(str(c) for c in cmd)
+    if not isinstance(cmd, str) or any(c in cmd for c in "|;&><`$"):
+        return None
+    try:
+        words = shlex.split(cmd)
+    except ValueError:
+        return None
+    if len(words) < 2 or words[0] not in READERS:
+        return None
+    last = words[-1]
+    if last.startswith("-") or (words[0] == "sed" and len(words) == 2):
+        return None
+    return last

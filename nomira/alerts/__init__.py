@@ -1,0 +1,1 @@
+"""Budgets (spend or limit percent per window) and the alerts they raise."""

@@ -1,0 +1,1 @@
+"""Model Context Protocol server (read-only tools over Nomira's reports)."""

@@ -1,0 +1,109 @@
+"""Drill-downs (issue 25): project and developer KPIs, the optimizer only where the transcripts are,
+full paths only from this machine, and an admin's tenant kept on every link."""
+import io
+import json
+import re
+import sqlite3
+
+from conftest import FIXTURES
+from nomira.cli import main
+from nomira.collector.local import LocalHistory
+from nomira.commands.serve import make_app
+
+HISTORY = [FIXTURES / "claude_context", FIXTURES / "claude"]
+
+
+def get(app, path: str) -> tuple[int, str]:
+    out = {}
+    path, _, query = path.partition("?")
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "wsgi.input": io.BytesIO(b""),
+               "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1", "HTTP_ACCEPT": "text/html"}
+    body = b"".join(app(environ, lambda status, headers: out.update(status=int(status.split()[0]))))
+    return out["status"], body.decode()
+
+
+def shipped(tmp_path, *extra):
+    db = tmp_path / "team.db"
+    for dev in ("ana", "bob"):
+        assert main(["ship", *sum((["--path", str(p)] for p in HISTORY), []), "--db", str(db), "--developer", dev,
+                     *extra]) == 0
+    return db
+
+
+def test_local_collector_shows_paths_and_the_optimizer_from_this_machine_only(tmp_path):
+    db = shipped(tmp_path)
+    app = make_app(db, "127.0.0.1", local=LocalHistory(HISTORY, user="ana"))
+    status, page = get(app, "/project/ctx?period=all")
+    assert status == 200
+    assert re.search(r'<h1>Project: <span title="/home/ana/src/ctx">ctx</span></h1>', page)  # tooltip: full path
+    # the optimizer ranks by attributed cost: big.py (2 reads into a huge context) above small.py (4 cheap reads)
+    assert page.index("/src/big.py") < page.index("/src/small.py")
+    assert "Bash share" in page and "Sub-agent share" in page and "Share of team" in page
+    d = json.loads(get(app, "/project/ctx.json?period=all")[1])
+    assert d["project_paths"] == {"ctx": "/home/ana/src/ctx"}
+    assert [f["path"] for f in d["optimizer"]["files"]] == ["/src/big.py", "/src/small.py"]
+    team = json.loads(get(app, "/index.json?period=all")[1])["kpis"]["value_usd"]
+    assert abs(d["kpis"]["share_of_team"] - d["totals"]["cost_usd"] / team) < 1e-12 and d["kpis"]["sessions"] == 1
+    home = get(app, "/?period=all")[1]
+    assert "<title>ctx — /home/ana/src/ctx:" in home  # the project bar's tooltip
+    assert 'href="/compare/developers?period=all">By developer</a>' in home
+    dev = get(app, "/developer/ana?period=all")[1]
+    assert "Where the money went, by tool" in dev and 'title="/home/ana/src/ctx"' in dev
+    other = get(app, "/developer/bob?period=all")[1]
+    assert "bob is not this machine&#x27;s user (ana)" in other and "/src/big.py" not in other
+    # the store holds labels only: no path ever reached it
+    con = sqlite3.connect(db)
+    dump = "\n".join(con.iterdump())
+    assert "/home/ana" not in dump and "/src/big.py" not in dump
+
+
+def test_a_tenant_viewer_never_sees_the_machine_owners_paths(tmp_path):
+    from types import SimpleNamespace
+
+    from nomira.collector.queries import Scope
+    app = make_app(shipped(tmp_path), "127.0.0.1", local=LocalHistory(HISTORY, user="ana"))
+    ctx = {"viewer": SimpleNamespace(admin=False, tenant="acme"), "scope": Scope("acme")}
+    assert app.shown_paths(ctx, ["ctx"]) == {}
+    parts = app.local_parts(ctx, "project", "ctx")
+    assert parts["optimizer"] is None and "shown to its owner only" in parts["local_note"]
+    ctx["viewer"] = SimpleNamespace(admin=True, tenant=None)
+    assert app.shown_paths(ctx, ["ctx"]) == {"ctx": "/home/ana/src/ctx"}
+
+
+def test_team_collector_says_where_the_optimizer_runs_and_shows_no_path(tmp_path):
+    app = make_app(shipped(tmp_path), "127.0.0.1")
+    page = get(app, "/project/ctx?period=all")[1]
+    assert "this collector serves a team" in page and "/home/ana" not in page and "/src/big.py" not in page
+    d = json.loads(get(app, "/developer/ana.json?period=all")[1])
+    assert d["optimizer"] is None and d["project_paths"] == {}
+    # developer KPIs from the store: value, share of the team, $/1k output, cache reuse
+    k, t = d["kpis"], d["totals"]
+    assert k["share_of_team"] == 0.5  # ana and bob shipped the same history
+    assert abs(k["usd_per_1k_output"] - t["cost_usd"] / t["output"] * 1000) < 1e-12
+    assert k["cache_reuse"] == t["cache_reuse"] > 0
+
+
+def test_an_admin_inside_a_tenant_keeps_it_on_every_link_filter_and_export(tmp_path):
+    db = tmp_path / "t.db"
+    for dev, tenant in (("ana", "acme"), ("bob", "acme"), ("cy", "globex")):
+        assert main(["ship", "--path", str(FIXTURES / "claude"), "--db", str(db), "--developer", dev,
+                     "--tenant", tenant]) == 0
+    app = make_app(db, "127.0.0.1")
+    for path in ("/?period=all&tenant=acme", "/developer/ana?period=all&tenant=acme",
+                 "/project/shop?period=all&tenant=acme", "/compare/developers?period=all&tenant=acme",
+                 "/import?tenant=acme", "/?period=today&tenant=acme"):  # the last one empty: its hints too
+        status, page = get(app, path)
+        assert status == 200, path
+        assert "Viewing tenant <b>acme</b>" in page, path
+        hrefs = re.findall(r'href="([^"]+)"', page)
+        switch = [h for h in hrefs if "tenant=" not in h and h not in ("#main",)]
+        # the only link without the tenant is the chip's way back to all tenants (same page)
+        assert len(switch) == 1 and switch[0].startswith(path.split("?")[0]), (path, switch)
+        assert all("tenant=acme" in h for h in hrefs if h not in ("#main", switch[0])), path
+        actions = re.findall(r'<form method="(?:get|post)" action="([^"]+)"', page)
+        assert all("tenant=acme" in a for a in actions if a.startswith("/import")), path
+        if path.startswith("/?period=all"):
+            assert 'name="tenant" list="dl-tenant" value="acme"' in page  # the filter form keeps it
+            assert "/index.csv?period=all&amp;tenant=acme&amp;table=" in page
+    d = json.loads(get(app, "/compare/developers.json?period=all&tenant=acme")[1])
+    assert [r["name"] for r in d["rows"]] == ["ana", "bob"] or [r["name"] for r in d["rows"]] == ["bob", "ana"]

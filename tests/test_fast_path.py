@@ -1,0 +1,189 @@
+"""The Claude Code fast path (fields read without decoding the content) equals the full decoder.
+
+Every candidate line of every fixture, of tools/diff_ccusage.py's randomized histories (every trap
+it writes), of tools/bench_scan.py's sessions, hand-written traps (usage, ids and keys inside
+content and tool results, escapes, progress lines, duplicates, damage) and random mutations of
+them: the same record and the same counted skips either way.
+"""
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+from nomira.scan import LineScan, ScanStats
+from nomira.sources import claude_code
+
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+sys.path.insert(0, str(TOOLS))
+import bench_scan  # noqa: E402
+import diff_ccusage  # noqa: E402
+
+LONG = "x" * 3000  # content much longer than the fields
+
+
+def both(line: bytes) -> tuple[bool, tuple, tuple]:
+    """(fast path taken, (record, stats) by the fast path or its fallback, the same by the full decoder)."""
+    fast_stats, full_stats = ScanStats(), ScanStats()
+    fields = claude_code.fast_fields(line)
+    if fields is not None:
+        fast = claude_code._record(*fields, fast_stats, claude_code.datetime.fromisoformat)
+    else:
+        fast = claude_code.parse_line(line, fast_stats)
+    full = claude_code.parse_line(line, full_stats)
+    return fields is not None, (fast, fast_stats.as_dict()), (full, full_stats.as_dict())
+
+
+def assert_same(lines: list[bytes]) -> int:
+    taken = 0
+    for line in lines:
+        fast_taken, fast, full = both(line)
+        assert fast == full, line[:300]
+        taken += fast_taken
+    return taken
+
+
+def candidates(root: Path) -> list[bytes]:
+    return [line for f in sorted(root.rglob("*.jsonl")) for line in LineScan(f, claude_code.MARKERS)]
+
+
+def _d(o) -> str:
+    return json.dumps(o, separators=(",", ":"), ensure_ascii=False)
+
+
+def assistant(content, usage=None, **top) -> dict:
+    usage = usage or {"input_tokens": 3, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 500,
+                      "cache_creation": {"ephemeral_5m_input_tokens": 4, "ephemeral_1h_input_tokens": 6},
+                      "output_tokens": 42, "service_tier": "standard"}
+    d = {"parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": "/home/ana/src/shop",
+         "sessionId": "3f9a6c2e", "version": "2.0.37", "gitBranch": "main",
+         "message": {"id": "msg_T1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+                     "content": content, "stop_reason": None, "stop_sequence": None, "usage": usage},
+         "requestId": "req_T1", "type": "assistant", "uuid": "u1", "timestamp": "2025-11-03T14:22:07.913Z"}
+    d.update(top)
+    return d
+
+
+def traps() -> list[bytes]:
+    """Hand-written lines, each one a way a field could be taken from the wrong place."""
+    tool_use = {"type": "tool_use", "id": "toolu_1", "name": "Write", "input": {
+        "file_path": "/tmp/a.json", "content": LONG,
+        "usage": {"input_tokens": 999}, "message": {"id": "msg_FAKE", "usage": {"input_tokens": 999}},
+        "model": "fake", "requestId": "req_FAKE", "timestamp": "1999-01-01T00:00:00Z"}}
+    escaped = 'say \\"usage\\":{\\"input_tokens\\":999}} and "message":{"id":"msg_FAKE" \\\\ end\\\\'
+    lines = [
+        assistant([{"type": "text", "text": LONG}]),
+        assistant([tool_use]),
+        assistant([{"type": "text", "text": escaped + LONG}]),
+        assistant([{"type": "text", "text": "ünïcødé ✓ 𝄞 \u2028 \u00a0" + LONG}]),
+        assistant([{"type": "thinking", "thinking": LONG, "signature": "EqQBCkYIBxgCKkA" * 50}]),
+        assistant([{"type": "text", "text": LONG + "\\"}]),
+        assistant([{"type": "text", "text": LONG}], model_extra=1),
+    ]
+    out = [_d(d) for d in lines]
+    # message first at the top level, and last (the FORMATS.md order)
+    d = assistant([{"type": "text", "text": LONG}])
+    msg = d.pop("message")
+    out.append(_d({"message": msg, **d}))
+    out.append(_d({**d, "message": msg}))
+    # members after usage, and a duplicate usage after it
+    out.append(_d(assistant([{"type": "text", "text": LONG}]))[:-len('"requestId":"req_T1","type":"assistant",'
+                                                                    '"uuid":"u1","timestamp":"2025-11-03T14:22:07.913Z"}') - 2]
+               + ',"context_management":null},"requestId":"req_T1","timestamp":"2025-11-03T14:22:07.913Z"}')
+    base = _d(assistant([{"type": "text", "text": LONG}]))
+    out.append(base.replace('"usage":{', '"usage":{"output_tokens":1},"usage":{', 1))
+    out.append(base.replace('}},"requestId"', '},"usage":null},"requestId"'))
+    # duplicate keys the decoder lets win: in the content span, before and after the message
+    out.append(base.replace('"stop_reason":null', '"stop_reason":null,"model":"claude-opus-4-7","id":"msg_DUP"'))
+    out.append(base.replace('"stop_reason":null', '"stop_reason":null,"requestId":"x"'))
+    out.append(base.replace('"requestId":"req_T1"', '"requestId":"req_T1","message":0'))
+    out.append(base.replace('"requestId":"req_T1"', '"requestId":"req_T1","timestamp":"2025-12-01T00:00:00Z"'))
+    out.append('{"message":"hi",' + base[1:])
+    # a Task tool result (user line) carrying its own usage, after a message without usage
+    out.append(_d({"parentUuid": "p", "isSidechain": False, "cwd": "/w", "sessionId": "s", "version": "2.0.37",
+                   "type": "user", "message": {"role": "user", "content": [
+                       {"tool_use_id": "toolu_1", "type": "tool_result", "content": LONG}]},
+                   "uuid": "u2", "timestamp": "2025-11-03T14:22:08.000Z", "toolUseResult": {
+                       "status": "completed", "prompt": "p", "content": [{"type": "text", "text": LONG}],
+                       "totalDurationMs": 5, "totalTokens": 9, "usage": {"input_tokens": 999, "output_tokens": 1}}}))
+    # a progress line nesting a sub-agent's assistant entry, with and without content
+    rng = random.Random(3)
+    entry = json.loads(_d(assistant([{"type": "text", "text": LONG}], isSidechain=True)))
+    out.append(diff_ccusage.progress_line(rng, "s", entry))
+    entry["message"].pop("content")
+    out.append(diff_ccusage.progress_line(rng, "s", entry))
+    out.append(diff_ccusage.progress_line(rng, "s", entry).replace('"toolUseID"', '"data":{},"toolUseID"'))
+    # not what JSON.stringify writes: pretty JSON, whitespace, damage of every kind
+    out.append(json.dumps(assistant([{"type": "text", "text": LONG}])))
+    out.append(base.replace(LONG, LONG[:100] + "\x01" + LONG[100:]))
+    out.append(base.replace(LONG, LONG[:100] + "\\q" + LONG[100:]))
+    out.append(base.replace(LONG, LONG[:100] + "\\u12" + LONG[100:]))
+    out.append(base.replace('"stop_reason":null', '"stop_reason":nul'))
+    out.append(base.replace('"stop_reason":null', '"stop_reason":null\\\\'))
+    out.append(base.replace('"stop_reason":null', '"stop_reason":[null'))
+    out.append(base.replace('"stop_reason":null', '"stop_reason":"a" "b"'))
+    out.append(base[:len(base) // 2])
+    out.append(base[:-1])
+    out.append(base + base)
+    out.append(base + " trailing")
+    out.append(" " + base)
+    out.append(base.replace('"timestamp":"2025-11-03T14:22:07.913Z"', '"timestamp":"yesterday"'))
+    out.append(base.replace('"version":"2.0.37"', '"version":"dev"'))
+    out.append(base.replace('"claude-sonnet-4-5-20250929"', '"<synthetic>"'))
+    out.append(base.replace('"sessionId":"3f9a6c2e"', '"sessionId":""'))
+    lines = [x.encode() for x in out]
+    lines.append(base.replace(LONG, LONG[:100] + "é" + LONG[100:]).encode().replace("é".encode(), b"\xc3("))
+    return lines
+
+
+def test_fixtures_and_bench_sessions(tmp_path):
+    lines = [line for root in (FIXTURES / "claude", FIXTURES / "claude_tools") for line in candidates(root)]
+    bench_scan.write_session(tmp_path / "s.jsonl", random.Random(1), "s", 40, big_every=7)
+    lines += candidates(tmp_path)
+    assert assert_same(lines) >= 80  # the fast path reads the plain assistant lines itself
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_randomized_histories(tmp_path, seed):
+    rng = random.Random(seed)
+    diff_ccusage.claude_history(tmp_path, rng, without_request_id=0.2)
+    lines = candidates(tmp_path)
+    taken = assert_same(lines)
+    assert taken >= len(lines) // 2
+
+
+def test_traps():
+    lines = traps()
+    taken = assert_same(lines)
+    assert taken >= 10
+    # the fast path reads these itself, and reads the message's fields, not the content's
+    for i in (1, 2, 3, 7, 8):
+        fields = claude_code.fast_fields(lines[i])
+        assert fields is not None and fields[1]["id"] == "msg_T1" and fields[2]["input_tokens"] == 3
+
+
+def test_mutations():
+    """Random damage to lines the fast path reads: it still agrees with the full decoder (or declines)."""
+    rng = random.Random(21)
+    pool = [line for line in traps() if claude_code.fast_fields(line) is not None]
+    pieces = [b'"', b"\\", b"{", b"}", b"[", b"]", b",", b":", b"\x00", b'"usage":{', b'"id":', b"\xff", b"0"]
+    lines = []
+    for _ in range(1500):
+        line = bytearray(rng.choice(pool))
+        for _k in range(rng.randint(1, 3)):
+            i = rng.randrange(len(line))
+            if rng.random() < 0.8:  # mostly where the structure is, not inside the long texts
+                i = line.find(rng.choice(b'{}[],:"\\'), i)
+                i = i if i >= 0 else len(line) - 1
+            op = rng.random()
+            if op < 0.4:
+                line[i:i] = rng.choice(pieces)
+            elif op < 0.7:
+                del line[i:i + rng.randint(1, 4)]
+            else:
+                j = rng.randrange(len(line))
+                line[i:i + 1] = line[j:j + rng.randint(1, 30)]
+        lines.append(bytes(line))
+    assert_same(lines)

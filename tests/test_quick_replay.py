@@ -1,0 +1,103 @@
+"""A finished output replayed before the pipeline starts, only while nothing it depended on changed."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+from nomira import paths, scancache
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def nomira(*args: str) -> str:
+    p = subprocess.run([sys.executable, "-m", "nomira", *args], cwd=ROOT, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def age(*roots: Path) -> None:
+    """Every file and folder under `roots` as if written an hour ago (a replay is stored only
+    when nothing it depends on changed around the run)."""
+    old = time.time() - 3600
+    for root in roots:
+        for dirpath, dirs, files in os.walk(root):
+            for name in files:
+                os.utime(os.path.join(dirpath, name), (old, old))
+        for dirpath, dirs, _files in os.walk(root, topdown=False):
+            os.utime(dirpath, (old, old))
+
+
+@pytest.fixture
+def claude_home(isolated_env, monkeypatch):
+    """The Claude fixtures at ~/.claude/projects, the scan cache folder made, everything aged."""
+    shutil.copytree(FIXTURES / "claude" / "projects", isolated_env / ".claude" / "projects")
+    (isolated_env / ".cache" / "nomira").mkdir(parents=True)
+    age(isolated_env)
+    return isolated_env
+
+
+def replayed(home: Path, *args: str) -> tuple[str, bool]:
+    """(output, whether it was replayed): the scan cache is removed first, so a run that did the work
+    recreates it."""
+    db = paths.cache_home() / "scan.sqlite"
+    for f in db.parent.glob("scan.sqlite*"):
+        f.unlink()
+    out = nomira(*args)
+    return out, not db.exists()
+
+
+def test_nothing_new_is_replayed(claude_home, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-value")
+    first = nomira("--json", "--source", "claude")
+    kept = os.listdir(scancache.quick_dir(os.environ))
+    assert kept
+    for name in kept:  # the invocation is kept as a digest: the environment never reaches the disk
+        assert b"sk-ant-secret-value" not in (Path(scancache.quick_dir(os.environ)) / name).read_bytes()
+    out, quick = replayed(claude_home, "--json", "--source", "claude")
+    assert quick and out == first
+    out, quick = replayed(claude_home, "--json", "--source", "claude", "--since", "20250101")
+    assert not quick  # another command line is another output
+
+
+def _session_line(msg_id: str, output_tokens: int) -> str:
+    return json.dumps({"type": "assistant", "timestamp": "2025-11-04T10:00:00.000Z", "sessionId": "n",
+                       "version": "2.0.37", "requestId": f"req_{msg_id}", "cwd": "/home/ana/src/shop",
+                       "message": {"id": msg_id, "model": "claude-sonnet-4-5-20250929", "usage": {
+                           "input_tokens": 10, "output_tokens": output_tokens}}}) + "\n"
+
+
+@pytest.mark.parametrize("change", ["append", "new_file", "new_project", "new_root", "timezone", "prices"])
+def test_any_change_is_read(claude_home, monkeypatch, change):
+    args = ("daily", "--json", "--source", "claude")
+    nomira(*args)
+    assert replayed(claude_home, *args)[1]
+    projects = claude_home / ".claude" / "projects"
+    shop = projects / "-home-ana-src-shop"
+    if change == "append":
+        with open(next(shop.glob("*.jsonl")), "a") as fh:
+            fh.write(_session_line("msg_NEW", 7))
+    elif change == "new_file":
+        (shop / "new.jsonl").write_text(_session_line("msg_NEW", 7))
+    elif change == "new_project":
+        (projects / "-home-ana-src-new").mkdir()
+        (projects / "-home-ana-src-new" / "new.jsonl").write_text(_session_line("msg_NEW", 7))
+    elif change == "new_root":  # Claude Code's XDG location appears next to ~/.claude
+        (claude_home / ".config" / "claude" / "projects" / "p").mkdir(parents=True)
+        (claude_home / ".config" / "claude" / "projects" / "p" / "n.jsonl").write_text(_session_line("msg_NEW", 7))
+    elif change == "timezone":
+        monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    elif change == "prices":  # a price override file appears
+        cfg = paths.config_home()
+        cfg.mkdir(parents=True)
+        (cfg / "prices.toml").write_text('[models."claude-sonnet-4-5-20250929"]\ninput = 100.0\noutput = 100.0\n'
+                                         'cache_read = 1.0\ncache_write_5m = 1.0\ncache_write_1h = 1.0\n')
+    out, quick = replayed(claude_home, *args)
+    assert not quick
+    assert out == nomira(*args, "--no-cache")
