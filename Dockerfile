@@ -5,7 +5,9 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY nomira ./nomira
-RUN pip install --no-cache-dir . \
+# EXTRAS="[postgres]" adds psycopg for a PostgreSQL store (docker compose --profile postgres sets it)
+ARG EXTRAS=""
+RUN pip install --no-cache-dir ./${EXTRAS} \
     && useradd --create-home --uid 10001 nomira \
     && mkdir -p /data && chown 10001:10001 /data
 USER 10001:10001

@@ -46,7 +46,7 @@ class Failure(UserError):
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
     "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "spool", "sources", "clients",
-             "hooks", "opencode"),
+             "hooks", "opencode", "migrate"),
     "input": (*REPORTS, "ship", "export", "mcp"),
     "terminal": (*REPORTS, "sources", "clients"),
 }
@@ -118,6 +118,8 @@ COMMANDS = {
     "serve": ("serve", "run the collector: ingest API, import, team dashboard", "nomira serve --port 8787"),
     "cursor": ("cursor", "import Cursor team usage (tokens, charged cost) from Cursor's Admin API",
                "NOMIRA_CURSOR_ADMIN_KEY=key_... nomira cursor fetch --from 2026-11-01 --to 2026-11-30"),
+    "migrate": ("migrate", "copy a store to another engine (SQLite to PostgreSQL) and verify counts and totals",
+                "nomira migrate --from sqlite:///team.db --to postgresql://nomira@db/nomira"),
     "gateway": ("gateway", "metering reverse proxy for Anthropic/OpenAI API calls (sees prompts in transit)",
                 "nomira gateway --port 8788 --remote https://nomira.example.com --token $NOMIRA_TOKEN"),
     "hooks": ("hooks", "install, remove or check the live-capture hooks of Claude Code, Codex and OpenCode",
@@ -423,8 +425,11 @@ def check_store(args) -> None:
     command (replay, tenant list) never creates an empty store where a mistyped one was meant."""
     if not hasattr(args, "db") or (args.command == "ship" and getattr(args, "remote", None)):
         return
-    from nomira import paths
+    from nomira import engine, paths
     path = args.db or paths.default_db()
+    if engine.is_postgres(path):
+        engine.require_driver()
+        return
     if not path.exists():
         creates = args.command != "replay" and not (args.command == "tenant" and args.action == "list")
         if not creates:
@@ -531,6 +536,9 @@ def main(argv: list[str] | None = None) -> int:
 def _describe(exc: Exception, args) -> str:
     import sqlite3
     text = " ".join(str(exc).split()) or type(exc).__name__
+    engine = sys.modules.get("nomira.engine")
+    if engine is not None and isinstance(exc, engine.EngineError):
+        return str(exc)
     if isinstance(exc, sqlite3.DatabaseError) and args is not None and hasattr(args, "db"):
         from nomira import paths
         path = args.db or paths.default_db()

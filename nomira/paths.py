@@ -68,8 +68,12 @@ def data_home(env: Mapping[str, str] = os.environ) -> Path:
     return xdg(env, "XDG_DATA_HOME", ".local/share") / "nomira"
 
 
-def default_db(env: Mapping[str, str] = os.environ) -> Path:
-    return Path(env["NOMIRA_DB"]) if env.get("NOMIRA_DB") else data_home(env) / "nomira.db"
+def default_db(env: Mapping[str, str] = os.environ) -> Path | str:
+    """$NOMIRA_DB (a path, sqlite:///path or postgresql:// URL), else the data dir's nomira.db."""
+    if env.get("NOMIRA_DB"):
+        from nomira.engine import db_arg
+        return db_arg(env["NOMIRA_DB"])
+    return data_home(env) / "nomira.db"
 
 
 UNREADABLE: list[str] = []  # folders a walk could not list, for the report to name (never silently dropped)

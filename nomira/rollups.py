@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
+from nomira.engine import dialect_of
 from nomira.store import GRAINS
 from nomira.wire import TOKEN_FIELDS
 
@@ -148,9 +149,10 @@ def tenants(db: sqlite3.Connection) -> list[str]:
 
 def ingest_stats(db: sqlite3.Connection) -> dict:
     """Cheap at any size: raw ids are dense, the superseded count is kept by ingest."""
-    raw = db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0] or 0
+    raw = dialect_of(db).raw_count(db)
     row = db.execute("SELECT value FROM settings WHERE key = 'superseded_count'").fetchone()
     last = db.execute("SELECT r.received_at, e.occurred_at FROM raw_events r LEFT JOIN events e "
-                      "ON e.dedup_key = r.dedup_key WHERE r.id = ?", (raw,)).fetchone() or (None, None)
+                      "ON e.dedup_key = r.dedup_key WHERE r.id = (SELECT MAX(id) FROM raw_events)").fetchone() \
+        or (None, None)
     return {"raw_events": raw, "superseded": int(row[0]) if row else 0, "last_received_at": last[0],
             "last_occurred_at": last[1]}

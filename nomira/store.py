@@ -12,9 +12,8 @@
   transaction, so dashboards never scan millions of rows.
 - `tenants`, `api_keys` (SHA-256 hashes only), `bills`.
 
-All SQL lives here, written to run on SQLite and PostgreSQL where it can
-(ON CONFLICT upserts, no SQLite-only functions in dashboard queries; the SQLite-only
-triggers are in `_sqlite_raw_events_immutable`).
+All SQL lives here, written once in SQLite's dialect; nomira/engine.py holds the few
+rewrites and operations PostgreSQL needs (a store is a file path or a postgresql:// URL).
 """
 from __future__ import annotations
 
@@ -30,6 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+from nomira import engine
+from nomira.engine import dialect_of
 from nomira.events import parse_timestamp
 from nomira.pricing.table import canonical_model
 from nomira.wire import ALLOWANCE_FIELDS, CHANNEL_PRIORITY, TAG_FIELDS, TOKEN_FIELDS, billable_tokens, channel_of, \
@@ -193,7 +194,8 @@ def _m0010_ledger(db: sqlite3.Connection) -> None:
                "SELECT id, dedup_key, 'legacy', 1 FROM raw_events WHERE status = 'superseded'")
     db.execute("DROP TABLE raw_events")
     db.execute("ALTER TABLE raw_events_v10 RENAME TO raw_events")
-    _sqlite_raw_events_immutable(db)
+    dialect_of(db).reset_ids(db, "raw_events")  # ids were copied in: new ones continue after them
+    dialect_of(db).raw_events_immutable(db)
     # '' rather than NULL for an absent tool, account, workspace or agent: the canonical_events view
     # gives NULL back, and binding '' is ~30x cheaper than binding None in sqlite3 (no adapter lookup)
     types = {"total_tokens": "INTEGER", "requests": "INTEGER", "source_priority": "INTEGER",
@@ -202,21 +204,21 @@ def _m0010_ledger(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE events ADD COLUMN {col} {types.get(col, 'TEXT')}")
     db.execute(f"UPDATE events SET total_tokens = {' + '.join(t for t in TOKEN_FIELDS if t != 'reasoning')}, "
                "requests = 1, status = 'ok', normalization_version = 1")
-    last = 0
-    while True:  # in chunks: a store of millions of events is migrated in bounded memory
-        rows = db.execute("SELECT rowid, dedup_key, source, model, tool_call_id, turn_id, message_id FROM events "
-                          "WHERE rowid > ? ORDER BY rowid LIMIT 5000", (last,)).fetchall()
+    last = ""
+    while True:  # in chunks, by key (PostgreSQL has no rowid): millions of events in bounded memory
+        rows = db.execute("SELECT dedup_key, dedup_key, source, model, tool_call_id, turn_id, message_id FROM events "
+                          "WHERE dedup_key > ? ORDER BY dedup_key LIMIT 5000", (last,)).fetchall()
         if not rows:
             break
         last = rows[-1][0]
         values = []
-        for rowid, key, source, model, tool_call, turn, message in rows:
+        for row_key, key, source, model, tool_call, turn, message in rows:
             channel = channel_of({"source": source or ""})
             values.append((event_id(key),
                            _event_type({"tool_call_id": tool_call, "turn_id": turn, "message_id": message}),
-                           *canonical_model(model or ""), channel, CHANNEL_PRIORITY[channel], rowid))
+                           *canonical_model(model or ""), channel, CHANNEL_PRIORITY[channel], row_key))
         db.executemany("UPDATE events SET event_id = ?, event_type = ?, model_canonical = ?, model_lineage = ?, "
-                       "source_channel = ?, source_priority = ? WHERE rowid = ?", values)
+                       "source_channel = ?, source_priority = ? WHERE dedup_key = ?", values)
     # serving views: daily by provider and by tool (materialized like rollups); model and project
     # are rollup grains already. Current limits: the newest allowance snapshot per developer.
     db.execute(f"""CREATE TABLE daily_views (view TEXT NOT NULL, tenant TEXT NOT NULL, day TEXT NOT NULL,
@@ -245,18 +247,6 @@ def _m0010_ledger(db: sqlite3.Connection) -> None:
         FROM events e LEFT JOIN raw_events r ON r.id = e.raw_id""")
 
 
-# --- engine-specific: the one place the store relies on SQLite's own dialect ---
-
-def _sqlite_raw_events_immutable(db: sqlite3.Connection) -> None:
-    """Raw rows are evidence: the database itself refuses to change or delete one. Retention (not
-    built yet) will drop the delete trigger inside its own transaction and recreate it. PostgreSQL:
-    the same rule as a BEFORE UPDATE OR DELETE trigger raising an exception."""
-    db.execute("CREATE TRIGGER raw_events_no_update BEFORE UPDATE ON raw_events "
-               "BEGIN SELECT RAISE(ABORT, 'raw_events are immutable'); END")
-    db.execute("CREATE TRIGGER raw_events_no_delete BEFORE DELETE ON raw_events "
-               "BEGIN SELECT RAISE(ABORT, 'raw_events are deleted only by retention'); END")
-
-
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -272,8 +262,20 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
 
 
 def migrate(db: sqlite3.Connection, upto: int | None = None) -> list[str]:
-    """Apply pending migrations in order, each in one transaction with its record."""
-    db.execute("CREATE TABLE IF NOT EXISTS _nomira_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    """Apply pending migrations in order, each in one transaction with its record.
+
+    Several processes may start at once: each migration is re-checked under the lock."""
+    dialect = dialect_of(db)
+    if "_nomira_migrations" not in dialect.tables(db):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            dialect.exclusive(db)
+            db.execute("CREATE TABLE IF NOT EXISTS _nomira_migrations (name TEXT PRIMARY KEY, "
+                       "applied_at TEXT NOT NULL)")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
     done = {r[0] for r in db.execute("SELECT name FROM _nomira_migrations")}
     applied = []
     for name, fn in MIGRATIONS[:upto]:
@@ -281,6 +283,11 @@ def migrate(db: sqlite3.Connection, upto: int | None = None) -> list[str]:
             continue
         db.execute("BEGIN IMMEDIATE")
         try:
+            dialect.exclusive(db)
+            if db.execute("SELECT 1 FROM _nomira_migrations WHERE name = ?", (name,)).fetchone():
+                db.execute("COMMIT")  # another process applied it meanwhile
+                continue
+            dialect.no_timeout(db)
             fn(db)
             db.execute("INSERT INTO _nomira_migrations VALUES (?, ?)", (name, _now()))
             db.execute("COMMIT")
@@ -292,13 +299,20 @@ def migrate(db: sqlite3.Connection, upto: int | None = None) -> list[str]:
 
 
 def open_db(path: str | Path, migrate_upto: int | None = None) -> sqlite3.Connection:
-    """The one way into the database: pragmas, migrations, ready connection."""
+    """The one way into the database: pragmas, migrations, ready connection.
+
+    `path` is an SQLite file, or a postgresql:// URL (needs `nomira[postgres]`)."""
+    if engine.is_postgres(path):
+        db = engine.connect_postgres(path)
+        migrate(db, migrate_upto)
+        return db
     Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:  # created owner-only: it holds the dashboard secret (SQLite gives -wal/-shm the same mode)
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
         pass
-    db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
+    db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False,
+                         factory=engine.SqliteConnection)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=30000")
@@ -439,10 +453,11 @@ class Rollups:
         (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch."""
         grain_key = len(self.FINE) - len(VIEWS)
         fine_cols = (*self.FINE[:grain_key], *ROLLUP_COLS)
-        db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(fine_cols)})")
+        types = {c: "TEXT" for c in self.FINE} | {c: "INTEGER" for c in ROLLUP_COLS} | {"cost_usd": "REAL"}
+        db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(f'{c} {types[c]}' for c in fine_cols)})")
         db.execute("DELETE FROM rollup_delta")
-        db.executemany(f"INSERT INTO rollup_delta VALUES ({', '.join('?' * len(fine_cols))})",
-                       [(*k[:grain_key], *v) for k, v in self.delta.items()])
+        dialect_of(db).insert_rows(db, "rollup_delta", fine_cols,
+                                   [(*k[:grain_key], *v) for k, v in self.delta.items()])
         views: dict[tuple, list] = {}
         for k, v in self.delta.items():
             for pos, view in enumerate(VIEWS, grain_key):
@@ -459,12 +474,13 @@ class Rollups:
                                 *(f"SUM({c})" for c in ROLLUP_COLS)])
             db.execute(f"INSERT INTO rollups ({', '.join(keys + ROLLUP_COLS)}) SELECT {select} FROM rollup_delta "
                        f"WHERE 1 = 1 GROUP BY {', '.join(['tenant', 'day', *dims])} "
+                       f"ORDER BY {', '.join(['tenant', 'day', *dims])} "  # one lock order for every writer
                        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
                        f"{', '.join(f'{c} = rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}", (grain,))
         db.executemany(f"INSERT INTO daily_views (view, tenant, day, name, {', '.join(ROLLUP_COLS)}) VALUES "
                        f"({', '.join('?' * (4 + len(ROLLUP_COLS)))}) ON CONFLICT (view, tenant, day, name) DO UPDATE "
                        f"SET {', '.join(f'{c} = daily_views.{c} + excluded.{c}' for c in ROLLUP_COLS)}",
-                       [(*k, *v) for k, v in views.items()])
+                       [(*k, *v) for k, v in sorted(views.items())])
         if self.limits:
             db.executemany(f"INSERT INTO current_limits (tenant, developer, provider, occurred_at, "
                            f"{', '.join(ALLOWANCE_FIELDS)}) VALUES ({', '.join('?' * (4 + len(ALLOWANCE_FIELDS)))}) "
@@ -486,19 +502,22 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> l
     rows = [normalize(event, key, raw_id, at) for raw_id, event, key, at in items]
     cols = ", ".join(EVENT_COLUMNS)
     before = db.total_changes
-    db.executemany(f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
-                   "ON CONFLICT (dedup_key) DO NOTHING", rows)
+    # in key order (stable: a key's first copy in the batch still goes in): concurrent writers lock alike
+    dialect_of(db).insert_rows(db, "events", EVENT_COLUMNS, sorted(rows, key=lambda r: r[_KEY_AT]),
+                               "ON CONFLICT (dedup_key) DO NOTHING")
     rollups = Rollups()
     if db.total_changes - before == len(rows):
         for row in rows:
             rollups.add(row, +1)
         rollups.write(db)
         return [(False, row[_EVENT_ID_AT]) for row in rows]
-    keys = list({r[_KEY_AT] for r in rows})
+    keys = sorted({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
+    lock = dialect_of(db).lock_rows
     for i in range(0, len(keys), 500):
         chunk = keys[i:i + 500]
-        for r in db.execute(f"SELECT {cols} FROM events WHERE dedup_key IN ({', '.join('?' * len(chunk))})", chunk):
+        for r in db.execute(f"SELECT {cols} FROM events WHERE dedup_key IN ({', '.join('?' * len(chunk))})"
+                            f" ORDER BY dedup_key{lock}", chunk):
             current[r[_KEY_AT]] = r
     # the rows this batch inserted, by raw id; every other row met an existing copy
     inserted = {r[_RAW_AT] for r in current.values()} & {r[_RAW_AT] for r in rows}
@@ -523,9 +542,9 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> l
             superseded.append((row[_RAW_AT], key, "duplicate" if row[_PRIORITY_AT] == old[_PRIORITY_AT]
                                else "lower_priority", NORMALIZATION_VERSION))
     db.executemany(f"UPDATE events SET {', '.join(f'{c} = ?' for c in EVENT_COLUMNS[1:])} WHERE dedup_key = ?",
-                   [(*r[1:], r[0]) for r in replaces.values()])
+                   [(*r[1:], r[0]) for _k, r in sorted(replaces.items())])
     db.executemany("INSERT INTO superseded_events (raw_id, dedup_key, reason, normalization_version) "
-                   "VALUES (?, ?, ?, ?)", superseded)
+                   "VALUES (?, ?, ?, ?)", sorted(superseded))
     if superseded:
         db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
                    "SET value = CAST(CAST(settings.value AS INTEGER) + ? AS TEXT)", (len(superseded), len(superseded)))
@@ -554,25 +573,26 @@ def ingest_each(db: sqlite3.Connection, events: Iterable[dict], tenant: str | No
         if hash_key:
             e = _hash_identifiers(e, hash_key)
         prepared.append((_COMPACT(e), e))
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        # ids assigned here, inside the write transaction: no other writer can take them
-        first = (db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0] or 0) + 1
-        raws, items = [], []
-        randomness = os.urandom(16 * len(prepared)).hex()  # raw_event_id: a version-4 UUID each
-        for i, (body, e) in enumerate(prepared):
-            key = dedup_key(e)
-            raws.append((first + i, received_at, key, body,
-                         *_provenance(e, body, _uuid_text(randomness[32 * i:32 * i + 32], 4))))
-            items.append((first + i, e, key, received_at))
-        db.executemany(f"INSERT INTO raw_events ({', '.join(RAW_COLUMNS)}) VALUES "
-                       f"({', '.join('?' * len(RAW_COLUMNS))})", raws)
-        result = _apply(db, items)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return result
+    keys = [dedup_key(e) for _b, e in prepared]
+    randomness = os.urandom(16 * len(prepared)).hex()  # raw_event_id: a version-4 UUID each
+    provenance = [_provenance(e, body, _uuid_text(randomness[32 * i:32 * i + 32], 4))
+                  for i, (body, e) in enumerate(prepared)]
+    for attempt in range(5):  # a deadlock between concurrent writers (PostgreSQL): the batch runs again
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # ids assigned here, inside the write transaction (SQLite: dense; PostgreSQL: a sequence)
+            ids = dialect_of(db).next_raw_ids(db, len(prepared))
+            raws = [(i, received_at, key, body, *p) for i, (body, _e), key, p in zip(ids, prepared, keys, provenance)]
+            items = [(i, e, key, received_at) for i, (_b, e), key in zip(ids, prepared, keys)]
+            dialect_of(db).insert_rows(db, "raw_events", RAW_COLUMNS, raws)
+            result = _apply(db, items)
+            db.execute("COMMIT")
+            return result
+        except BaseException as exc:
+            db.execute("ROLLBACK")
+            if not engine.retryable(exc) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 # --- identifier hashing (optional, per store) ---
@@ -612,7 +632,7 @@ def rebuild_rollups(db: sqlite3.Connection) -> None:
     """Recompute rollups from `events` (the shape the migrations have reached so far)."""
     sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
                       "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = dialect_of(db).tables(db)
     if "rollups" not in tables:
         db.execute("DELETE FROM daily_rollups")
         db.execute(f"INSERT INTO daily_rollups SELECT {', '.join(ROLLUP_KEYS)}, {sums} FROM events "
@@ -648,6 +668,7 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
     cols = ", ".join(EVENT_COLUMNS)
     db.execute("BEGIN IMMEDIATE")
     try:
+        dialect_of(db).no_timeout(db)
         versions = [r[0] for r in db.execute("SELECT DISTINCT normalization_version FROM events "
                                              "ORDER BY normalization_version")]
         db.execute("DROP TABLE IF EXISTS temp.replay_before")
@@ -681,8 +702,9 @@ def _replay_changes(db: sqlite3.Connection) -> dict:
                        "WHERE b.dedup_key = e.dedup_key)").fetchone()[0]
     removed = db.execute("SELECT COUNT(*) FROM temp.replay_before b WHERE NOT EXISTS (SELECT 1 FROM events e "
                          "WHERE e.dedup_key = b.dedup_key)").fetchone()[0]
-    diff = [f"(e.{c} IS NOT b.{c})" for c in EVENT_COLUMNS[1:]]  # PostgreSQL: IS DISTINCT FROM
-    row = db.execute(f"SELECT COUNT(*), {', '.join(f'TOTAL({d})' for d in diff)} FROM events e "
+    diff = [f"(e.{c} IS NOT b.{c})" for c in EVENT_COLUMNS[1:]]  # PostgreSQL: IS DISTINCT FROM (PG_REWRITES)
+    row = db.execute(f"SELECT COUNT(*), {', '.join(f'TOTAL(CASE WHEN {d} THEN 1 ELSE 0 END)' for d in diff)} "
+                     f"FROM events e "
                      f"JOIN temp.replay_before b ON b.dedup_key = e.dedup_key WHERE {' OR '.join(diff)}").fetchone()
     return {"added": added, "removed": removed, "changed": row[0],
             "columns": {c: int(v) for c, v in zip(EVENT_COLUMNS[1:], row[1:]) if v}}

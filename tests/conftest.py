@@ -93,6 +93,45 @@ def collector(tmp_path, monkeypatch):
     httpd.server_close()
 
 
+# --- PostgreSQL: one throwaway cluster per session, a fresh schema per test ---
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    import sys
+    import warnings
+
+    from pg_cluster import CannotStart, Cluster
+    try:
+        import psycopg  # noqa: F401
+        cluster = Cluster.start()
+    except (ImportError, CannotStart) as exc:
+        msg = f"POSTGRESQL TESTS SKIPPED: {exc} (pip install 'psycopg[binary]'; apt-get install postgresql)"
+        print("\n" + "!" * 78 + f"\n{msg}\n" + "!" * 78, file=sys.__stderr__, flush=True)
+        warnings.warn(msg)
+        pytest.skip(msg)
+    yield cluster
+    cluster.stop()
+
+
+_schemas = iter(range(1, 1 << 30))
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """A postgresql:// URL whose tables live in a schema of their own (the cluster goes at the end)."""
+    name = f"t{next(_schemas)}"
+    pg_cluster.admin(f"CREATE SCHEMA {name}")
+    yield pg_cluster.url(schema=name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request, tmp_path):
+    """The store a test runs against: an SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return tmp_path / "collector.db"
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
 def local_utc(monkeypatch):
     """This machine's local time is UTC: for agents that log naive local timestamps."""

@@ -20,7 +20,7 @@ class Quiet(CollectorHandler):
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
+def server(store_target, monkeypatch):
     monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
     monkeypatch.delenv("NOMIRA_DASHBOARD_PASSWORD", raising=False)
     if hasattr(signal, "SIGPIPE"):  # as `nomira serve` sets it (an in-process cli.main() may have reset it)
@@ -30,7 +30,7 @@ def server(tmp_path, monkeypatch):
     def start(env=None, host="127.0.0.1"):
         for k, v in (env or {}).items():
             monkeypatch.setenv(k, v)
-        app = make_app(tmp_path / "collector.db", host)
+        app = make_app(store_target, host)
         httpd = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=Quiet)
         threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(httpd)
@@ -107,8 +107,8 @@ def test_oversized_body_is_413(server, monkeypatch):
     assert status == 413
 
 
-def test_api_keys_and_tenant_isolation(server, tmp_path):
-    db = store.open_db(tmp_path / "collector.db")
+def test_api_keys_and_tenant_isolation(server, store_target):
+    db = store.open_db(store_target)
     key_a = store.create_tenant(db, "acme")
     key_b = store.create_tenant(db, "zeta")
     c, _ = server()

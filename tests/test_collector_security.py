@@ -95,8 +95,8 @@ def as_cookie(value: str) -> dict:
 
 
 @pytest.fixture
-def two_tenants(server, tmp_path):  # noqa: F811
-    db = store.open_db(tmp_path / "collector.db")
+def two_tenants(server, store_target):  # noqa: F811
+    db = store.open_db(store_target)
     key_a, key_b = store.create_tenant(db, "acme"), store.create_tenant(db, "zeta")
     c, app = server({"NOMIRA_DASHBOARD_PASSWORD": "hunter22-correct"})
     assert c.post("/ingest", {"events": [ev(1, developer="alice")]}, token=key_a)[0] == 200
@@ -182,8 +182,9 @@ def test_malformed_cookies_are_logged_out_never_500(two_tenants):
     sid = "odd-but-signed"
     signed_no_row = f"s1.{sid}.{keys.mac(keys.session, 's1.' + sid)}"
     sid2 = "garbage-row"
+    never = "never" if db.dialect.name == "sqlite" else 2 ** 40  # PostgreSQL's typed column holds no text
     db.execute("INSERT INTO dashboard_sessions (id, role, tenant, credential, issued_at, expires_at) VALUES "
-               "(?, 'root', NULL, 'x', 0, 'never')", (auth._sid_hash(sid2),))
+               "(?, 'root', NULL, 'x', 0, ?)", (auth._sid_hash(sid2), never))
     signed_bad_row = f"s1.{sid2}.{keys.mac(keys.session, 's1.' + sid2)}"
     for cookie in (signed_no_row, signed_bad_row, "s1..", "a.b.c.d", "s1.x.é", "\"unterminated", "s1.x.zz"):
         assert req(c, "GET", "/api/summary", headers=as_cookie(cookie))[0] == 401, cookie
@@ -416,10 +417,10 @@ def test_store_created_owner_only(tmp_path):
 
 # --- 7. sessions never write on read ---
 
-def test_logged_in_pages_take_no_write_lock(server, tmp_path):  # noqa: F811
+def test_logged_in_pages_take_no_write_lock(server, store_target):  # noqa: F811
     c, _ = server({"NOMIRA_DASHBOARD_PASSWORD": "pw-123456"})
     cookie = session_cookie(c, "pw-123456")
-    writer = store.open_db(tmp_path / "collector.db")
+    writer = store.open_db(store_target)
     writer.execute("BEGIN IMMEDIATE")
     writer.execute("INSERT INTO settings (key, value) VALUES ('held', '1')")
     try:
@@ -434,13 +435,13 @@ def test_logged_in_pages_take_no_write_lock(server, tmp_path):  # noqa: F811
 
 # --- 9. /metrics when exposed ---
 
-def test_metrics_need_auth_when_exposed(server, tmp_path):  # noqa: F811
+def test_metrics_need_auth_when_exposed(server, store_target):  # noqa: F811
     c, _ = server({"NOMIRA_DASHBOARD_PASSWORD": "pw-123456", "NOMIRA_METRICS_TOKEN": "m-token-1"}, host="0.0.0.0")
     assert req(c, "GET", "/metrics")[0] == 401
     assert req(c, "GET", "/metrics", headers={"Authorization": "Bearer wrong"})[0] == 401
     assert req(c, "GET", "/metrics", headers={"Authorization": "Bearer m-token-1"})[0] == 200
     assert req(c, "GET", "/metrics", headers=as_cookie(session_cookie(c, "pw-123456")))[0] == 200
-    key = store.create_tenant(store.open_db(tmp_path / "collector.db"), "acme")
+    key = store.create_tenant(store.open_db(store_target), "acme")
     assert req(c, "GET", "/metrics", headers={"Authorization": f"Bearer {key}"})[0] == 401
     assert req(c, "GET", "/healthz")[0] == 200  # liveness stays open
 
@@ -482,12 +483,12 @@ def test_unexpected_error_is_500_without_details(server, capsys):  # noqa: F811
 
 # --- 11. names in links ---
 
-def test_links_round_trip_names_with_odd_characters(server, tmp_path):  # noqa: F811
+def test_links_round_trip_names_with_odd_characters(server, store_target):  # noqa: F811
     c, _ = server()
     names = ["café 東京", "a b", "100%", "50%25", "a+b&c=d?e#f"]
     assert c.post("/ingest", {"events": [ev(i, project=n, developer=n) for i, n in enumerate(names)]})[0] == 200
     odd = ["team/api", "x.json"]  # refused at ingest today, but a store may hold them
-    store.ingest(store.open_db(tmp_path / "collector.db"), [ev(10 + i, project=n, developer=n)
+    store.ingest(store.open_db(store_target), [ev(10 + i, project=n, developer=n)
                                                             for i, n in enumerate(odd)])
     names += odd
     _, html = c.get("/?period=all")
@@ -526,14 +527,16 @@ def _bad_rollup(db, day, **tokens):
             row["developer"] = "ana"
         if "project" in dims:
             row["project"] = "shop"
-        db.execute(f"INSERT OR REPLACE INTO rollups ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+        keys = ("grain", "tenant", "day", *store.GRAIN_DIMS)
+        db.execute(f"DELETE FROM rollups WHERE {' AND '.join(f'{k} = ?' for k in keys)}", [row[k] for k in keys])
+        db.execute(f"INSERT INTO rollups ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                    [row[k] for k in cols])
 
 
-def test_far_dates_in_store_keep_pages_fast_and_short(server, tmp_path):  # noqa: F811
+def test_far_dates_in_store_keep_pages_fast_and_short(server, store_target):  # noqa: F811
     c, _ = server()
     assert c.post("/ingest", {"events": [ev(1)]})[0] == 200
-    db = store.open_db(tmp_path / "collector.db")
+    db = store.open_db(store_target)
     for day in ("9999-12-31", "3000-01-01", "0001-01-01", "not-a-day"):
         _bad_rollup(db, day)
     t0 = time.monotonic()
@@ -564,10 +567,10 @@ def test_day_series_bounds():
     assert len(points) == 1200
 
 
-def test_huge_counts_in_store_do_not_overflow_pages(server, tmp_path):  # noqa: F811
+def test_huge_counts_in_store_do_not_overflow_pages(server, store_target):  # noqa: F811
     c, _ = server()
     assert c.post("/ingest", {"events": [ev(1)]})[0] == 200
-    db = store.open_db(tmp_path / "collector.db")
+    db = store.open_db(store_target)
     _bad_rollup(db, "2025-11-03", input=2 ** 63 - 1, output=2 ** 63 - 1, calls=2 ** 63 - 1)
     _bad_rollup(db, "2025-11-04", cost_usd=float("inf"))
     _bad_rollup(db, "2025-11-05", cost_usd=-float("inf"))

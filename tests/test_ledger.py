@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import FIXTURES
-from nomira import store
+from nomira import engine, store
 from nomira.cli import main
 
 MAIN_STORE = FIXTURES / "stores" / "main-0008.db"  # made by main before the ledger (see make_main_0008.py)
@@ -33,18 +33,18 @@ def table_hash(db) -> str:
     return hashlib.sha256(json.dumps(store.canonical_rows(db)).encode()).hexdigest()
 
 
-def test_raw_rows_cannot_be_updated_or_deleted(tmp_path):
-    db = store.open_db(tmp_path / "s.db")
+def test_raw_rows_cannot_be_updated_or_deleted(tmp_path, store_target):
+    db = store.open_db(store_target)
     store.ingest(db, [call()])
     for sql in ("UPDATE raw_events SET body = '{}'", "UPDATE raw_events SET source_channel = 'hook'",
                 "DELETE FROM raw_events"):
-        with pytest.raises(sqlite3.DatabaseError, match="raw_events"):
+        with pytest.raises(engine.errors(), match="raw_events"):  # SQLite: RAISE(ABORT); PostgreSQL: plpgsql
             db.execute(sql)
     assert json.loads(db.execute("SELECT body FROM raw_events").fetchone()[0])["message_id"] == call()["message_id"]
 
 
-def test_raw_row_carries_its_provenance(tmp_path):
-    db = store.open_db(tmp_path / "s.db")
+def test_raw_row_carries_its_provenance(tmp_path, store_target):
+    db = store.open_db(store_target)
     store.ingest(db, [call()])
     rid, system, channel, version, digest, workspace, session, body = db.execute(
         "SELECT raw_event_id, source_system, source_channel, source_schema_version, source_payload_hash, "
@@ -54,8 +54,8 @@ def test_raw_row_carries_its_provenance(tmp_path):
     assert (workspace, session) == ("shop", call()["session_id"])
 
 
-def test_canonical_row_has_the_design_columns(tmp_path):
-    db = store.open_db(tmp_path / "s.db")
+def test_canonical_row_has_the_design_columns(tmp_path, store_target):
+    db = store.open_db(store_target)
     store.ingest(db, [call(model="us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
                       call(message_id=None, tool_call_id="toolu_01A09q90qw90lq917835lq9", tool_name="Bash",
                            tokens={"input": 5, "output": 7}, total_tokens=12, requests=2)])
@@ -74,14 +74,14 @@ def test_canonical_row_has_the_design_columns(tmp_path):
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(["hook", "jsonl", "derived"])))
-def test_one_call_by_three_channels_in_any_order_keeps_the_agent_native_copy(tmp_path, order):
+def test_one_call_by_three_channels_in_any_order_keeps_the_agent_native_copy(tmp_path, order, store_target):
     copies = {  # the same call; the channels disagree about its usage (the estimate least of all)
         "hook": call(source_channel="hook", tokens={"input": 12, "output": 340, "cache_read": 20480}, cost_usd=0.02),
         "jsonl": call(tokens={"input": 12, "output": 355, "cache_read": 20480}, cost_usd=0.03),
         "derived": call(source_channel="derived", tokens={"input": 12, "output": 900, "cache_read": 20480},
                         cost_usd=0.09),
     }
-    db = store.open_db(tmp_path / "s.db")
+    db = store.open_db(store_target)
     for channel in order:
         store.ingest(db, [copies[channel]])
     assert db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 3
@@ -99,8 +99,8 @@ def test_one_call_by_three_channels_in_any_order_keeps_the_agent_native_copy(tmp
     assert db2.execute("SELECT COUNT(*) FROM superseded_events").fetchone()[0] == 2
 
 
-def test_same_priority_keeps_the_more_complete_copy(tmp_path):
-    db = store.open_db(tmp_path / "s.db")
+def test_same_priority_keeps_the_more_complete_copy(tmp_path, store_target):
+    db = store.open_db(store_target)
     store.ingest(db, [call(tokens={"input": 12, "output": 1}), call(), call(tokens={"input": 12, "output": 1})])
     assert db.execute("SELECT output FROM events").fetchall() == [(340,)]
     assert sorted(r[0] for r in db.execute("SELECT reason FROM superseded_events")) == ["duplicate", "less_complete"]
@@ -152,8 +152,8 @@ def test_store_made_by_main_migrates_in_place_with_equal_totals(tmp_path):
     assert db.execute("SELECT COUNT(*) FROM superseded_events").fetchone()[0] == len(superseded_before)
 
 
-def test_replay_twice_gives_a_byte_identical_canonical_table(tmp_path):
-    db = store.open_db(tmp_path / "s.db")
+def test_replay_twice_gives_a_byte_identical_canonical_table(tmp_path, store_target):
+    db = store.open_db(store_target)
     store.ingest(db, [call(), call(source_channel="hook", cost_usd=0.02), call(message_id="msg_2"),
                       call(message_id="msg_3", tokens={"input": 1, "output": 1}), call(message_id="msg_3")])
     store.ingest(db, [call(message_id="msg_4", source_channel="derived")], tenant="acme")
@@ -481,8 +481,8 @@ def _same(a, b):
     assert [r[-1] for r in a] == pytest.approx([r[-1] for r in b], abs=1e-9)
 
 
-def test_daily_views_by_provider_model_project_tool_follow_ingest(tmp_path):
-    db = store.open_db(tmp_path / "s.db")
+def test_daily_views_by_provider_model_project_tool_follow_ingest(tmp_path, store_target):
+    db = store.open_db(store_target)
     codex = call(source="codex", provider="openai", model="gpt-5-codex", message_id=None, turn_id="turn-1",
                  tags={"developer": "bo", "project": "api"},
                  allowance={"primary_used_percent": 12.0, "primary_window_minutes": 300,

@@ -1,6 +1,5 @@
 """Usage-only pipeline: schema guard, dedup key, store, ship (local/remote/spool), export, replay."""
 import json
-import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -65,12 +64,12 @@ def test_dedup_key_priority_and_scope():
     assert dedup_key(fp) != dedup_key(dict(fp, tokens={"input": 11, "output": 20, "cache_read": 30}))
 
 
-def db_at(tmp_path):
-    return store.open_db(tmp_path / "s.db")
+@pytest.fixture
+def db(store_target):
+    return store.open_db(store_target)
 
 
-def test_same_call_from_two_sources_counts_once_and_is_superseded_not_lost(tmp_path):
-    db = db_at(tmp_path)
+def test_same_call_from_two_sources_counts_once_and_is_superseded_not_lost(db):
     log = good()
     hook = dict(good(), source="claude_code_hook", cost_usd=0.002, cost_source="override")
     assert store.ingest(db, [log]) == (1, 0)
@@ -82,8 +81,7 @@ def test_same_call_from_two_sources_counts_once_and_is_superseded_not_lost(tmp_p
     assert db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 2
 
 
-def test_later_streaming_snapshot_replaces_and_rollups_follow(tmp_path):
-    db = db_at(tmp_path)
+def test_later_streaming_snapshot_replaces_and_rollups_follow(db):
     partial = good(tokens={"input": 10, "output": 1}, cost_usd=0.0001)
     final = good(tokens={"input": 10, "output": 300}, cost_usd=0.0076)
     store.ingest(db, [partial])
@@ -92,17 +90,17 @@ def test_later_streaming_snapshot_replaces_and_rollups_follow(tmp_path):
     assert db.execute("SELECT calls, output, cost_usd FROM rollups WHERE grain = 'day'").fetchall() == [(1, 300, 0.0076)]
 
 
-def test_ship_twice_same_row_count(tmp_path, capsys):
-    dbp = tmp_path / "team.db"
+def test_ship_twice_same_row_count(store_target, capsys):
+    dbp = store_target
     assert main(["--ship", *BOTH, "--db", str(dbp), "--developer", "ana"]) == 0
-    n1 = sqlite3.connect(dbp).execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    n1 = store.open_db(dbp).execute("SELECT COUNT(*) FROM events").fetchone()[0]
     assert main(["ship", *BOTH, "--db", str(dbp), "--developer", "ana", "--no-cache"]) == 0
-    db = sqlite3.connect(dbp)
+    db = store.open_db(dbp)
     assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == n1 == 9
-    assert db.execute("SELECT grain, SUM(calls) FROM rollups GROUP BY grain").fetchall() == [
+    assert db.execute("SELECT grain, SUM(calls) FROM rollups GROUP BY grain ORDER BY grain").fetchall() == [
         (g, 9) for g in sorted(store.GRAINS)]
     # nothing in the store can hold content: no content-like column anywhere
-    cols = {r[1] for t in ("events", "raw_events", "rollups") for r in db.execute(f"PRAGMA table_info({t})")}
+    cols = {d[0] for t in ("events", "raw_events", "rollups") for d in db.execute(f"SELECT * FROM {t} LIMIT 0").description}
     assert not cols & {"prompt", "content", "text", "messages", "completion", "tool_input", "path"}
 
 
@@ -200,8 +198,8 @@ def test_spool_backoff_then_delivery_and_dead_letter(tmp_path):
         collector.close()
 
 
-def test_old_schema_db_migrated_in_place(tmp_path):
-    path = tmp_path / "old.db"
+def test_old_schema_db_migrated_in_place(store_target):
+    path = store_target
     old = store.open_db(path, migrate_upto=1)
     old.execute("INSERT INTO raw_events (received_at, dedup_key, body) VALUES ('2025-11-01', 'k1', '{}')")
     old.execute("INSERT INTO events (dedup_key, developer, project, source, provider, model, occurred_at, day, "
@@ -219,8 +217,8 @@ def test_old_schema_db_migrated_in_place(tmp_path):
         store.MIGRATIONS)
 
 
-def test_replay_reproduces_canonical_table_exactly(tmp_path, capsys):
-    dbp = tmp_path / "r.db"
+def test_replay_reproduces_canonical_table_exactly(store_target, capsys):
+    dbp = store_target
     main(["ship", *BOTH, "--db", str(dbp), "--developer", "ana"])
     db = store.open_db(dbp)
     store.ingest(db, [good(tokens={"input": 10, "output": 1}), good(tokens={"input": 10, "output": 300}), good()])
@@ -233,13 +231,13 @@ def test_replay_reproduces_canonical_table_exactly(tmp_path, capsys):
     assert db.execute("SELECT * FROM superseded_events ORDER BY raw_id").fetchall() == statuses
 
 
-def test_export_import_roundtrip_and_tenant_forced(tmp_path, capsys):
+def test_export_import_roundtrip_and_tenant_forced(tmp_path, store_target, capsys):
     out = tmp_path / "events.json"
     assert main(["--export", str(out), *BOTH, "--tenant", "acme", "--developer", "ana"]) == 0
     events = parse_export(out.read_bytes())
     assert len(events) == 9 and all(e["tags"]["tenant"] == "acme" for e in events)
-    assert main(["import", str(out), "--db", str(tmp_path / "i.db"), "--tenant", "zeta"]) == 0
-    db = sqlite3.connect(tmp_path / "i.db")
+    assert main(["import", str(out), "--db", str(store_target), "--tenant", "zeta"]) == 0
+    db = store.open_db(store_target)
     assert db.execute("SELECT DISTINCT tenant FROM events").fetchall() == [("zeta",)]
 
 

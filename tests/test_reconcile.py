@@ -109,8 +109,8 @@ def ev(i, day, cost, model="claude-opus-4-7", developer="ana", regime="api", pro
 
 
 @pytest.fixture
-def db(tmp_path):
-    return store.open_db(tmp_path / "t.db")
+def db(store_target):
+    return store.open_db(store_target)
 
 
 def bill(db, rows, tenant="", name="bill.csv"):
@@ -416,11 +416,11 @@ def get(app, path, token=None):
     return int(got["status"].split()[0]), got["headers"], body.decode()
 
 
-def test_page_tenant_scoping_escaping_and_twins(tmp_path, monkeypatch):
+def test_page_tenant_scoping_escaping_and_twins(store_target, monkeypatch):
     from nomira.commands.serve import make_app
     monkeypatch.delenv("NOMIRA_DASHBOARD_PASSWORD", raising=False)
     monkeypatch.delenv("NOMIRA_INGEST_TOKEN", raising=False)
-    dbp = tmp_path / "c.db"
+    dbp = store_target
     db = store.open_db(dbp)
     key_a, key_z = store.create_tenant(db, "acme"), store.create_tenant(db, "zeta")
     store.ingest(db, [ev(1, "2026-11-03", 4.0)], tenant="acme")

@@ -1,25 +1,36 @@
 #!/usr/bin/env python3
-"""Benchmark the collector: ingest rate through the WSGI app (validation included) and
-dashboard page times, filters included, over a store of N events (default 1,000,000).
+"""Benchmark the collector on either engine: ingest rate over loopback HTTP into real
+`nomira serve` processes (validation included) with 1 and then 4 concurrent senders, and
+dashboard page times over the resulting store of N events (default 1,000,000).
 
-    python tools/bench_collector.py --events 1000000 --db /tmp/bench.db
-    python tools/bench_collector.py --pages-only --db /tmp/bench.db   # reuse that store
+    python tools/bench_collector.py --events 1000000                        # SQLite in a temp dir
+    python tools/bench_collector.py --events 1000000 --engine postgresql    # a throwaway cluster (durable settings)
+    python tools/bench_collector.py --db postgresql://nomira@db/nomira --processes 4
+
+The first --first events go in with one sender, the rest with --senders senders, spread
+over --processes collector processes (SQLite: one; PostgreSQL: as many as asked).
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import io
 import json
+import os
 import random
+import re
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from nomira import store  # noqa: E402
+from nomira import engine, store  # noqa: E402
 from nomira.collector.app import App  # noqa: E402
 from nomira.collector.auth import Config  # noqa: E402
 
@@ -29,6 +40,18 @@ FEATURES = ["checkout", "search", "onboarding", "billing", "infra"]
 WORKFLOWS = ["review", "refactor", "tests", "docs"]
 CUSTOMERS = ["acme", "globex", "initech", ""]
 ENVS = ["dev", "ci", "prod"]
+PAGES = ("/?period=today", "/?period=30d", "/?period=all", "/?period=all&tenant=team1",
+         "/developer/dev7?period=all", "/project/project-3?period=30d", "/compare/developers?period=all",
+         "/api/summary?period=all",
+         # filters on rollup dimensions (developer, project, model) and dates: answered by the rollups
+         "/?period=90d&developer=dev7", "/?period=30d&model=claude-opus-4-7&tenant=team2",
+         "/developer/dev7?period=all&model=gpt-5-codex", "/?from=2026-10-01&to=2026-10-31&project=project-3",
+         "/compare/developers?period=90d&project=project-3", "/index.csv?period=90d&table=model&developer=dev7",
+         # source and business tags: answered by `events`
+         "/?period=today&feature=search", "/?period=7d&source=codex", "/?period=30d&feature=search",
+         "/?period=30d&tenant=team1&env=prod", "/?period=all&customer=acme",
+         "/developer/dev7?period=30d&workflow=review", "/compare/developers?period=30d&env=ci",
+         "/index.csv?period=30d&table=developer&feature=billing")
 
 
 def events(n: int, seed: int = 3):
@@ -61,73 +84,108 @@ def call(app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
     return out["status"], data
 
 
+def start_collectors(target, n: int, workers: int, log_dir: Path) -> list[tuple[subprocess.Popen, int]]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for var in ("NOMIRA_DASHBOARD_PASSWORD", "NOMIRA_INGEST_TOKEN"):
+        env.pop(var, None)
+    procs = []
+    for i in range(n):
+        log = log_dir / f"serve{i}.log"
+        with open(log, "w") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "nomira", "serve", "--port", "0", "--db", str(target),
+                                     "--workers", str(workers)], cwd=ROOT, env=env, stderr=err)
+        deadline = time.monotonic() + 60
+        while not (m := re.search(r"127\.0\.0\.1:(\d+)/", log.read_text())):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"collector did not start: {log.read_text()}")
+            time.sleep(0.05)
+        procs.append((proc, int(m.group(1))))
+    return procs
+
+
+def send(bodies: list[tuple[int, bytes]], ports: list[int], senders: int) -> float:
+    """Post every body, `senders` at a time (each on its own keep-alive connection); seconds taken."""
+    failures = []
+
+    def sender(k: int):
+        port = ports[k % len(ports)]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        for n, body in bodies[k::senders]:
+            conn.request("POST", "/v1/usage/events", body, {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            answer = r.read()
+            if r.status != 200 or json.loads(answer)["accepted"] != n:
+                failures.append((r.status, answer[:200]))
+        conn.close()
+    t = time.perf_counter()
+    threads = [threading.Thread(target=sender, args=(k,)) for k in range(senders)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if failures:
+        raise SystemExit(f"ingest failed: {failures[:3]}")
+    return time.perf_counter() - t
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--batch", type=int, default=5000)
-    ap.add_argument("--db", type=Path, default=None)
+    ap.add_argument("--first", type=int, default=100_000, help="events sent by one sender before the others join")
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--senders", type=int, default=4)
+    ap.add_argument("--processes", type=int, default=None, help="collector processes (default: 1 SQLite, 2 PostgreSQL)")
+    ap.add_argument("--workers", type=int, default=4, help="worker threads per collector process")
+    ap.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--db", type=engine.db_arg, default=None, help="an existing empty store (path or URL)")
     ap.add_argument("--pages-only", action="store_true", help="reuse an existing --db: time the pages only")
     args = ap.parse_args(argv)
-    db = args.db or Path(tempfile.mkdtemp(prefix="nomira-bench-")) / "bench.db"
-    app = App(db, Config(host="127.0.0.1"))
-    app.config.max_ingest_bytes = 1 << 30
-    if not args.pages_only:
-        bench_ingest(app, db, args)
-    with open(db, "rb") as f:  # the store in the OS page cache, as on a collector that has been serving
-        while f.read(1 << 24):
-            pass
-    return bench_pages(app)
-
-
-def bench_ingest(app, db: Path, args) -> None:
-    t0, n, batch, ingest_s, ingest_cpu = time.perf_counter(), 0, [], 0.0, 0.0
-    # as `nomira ship` sends them: each developer's calls, in time order
+    if args.pages_only:
+        return bench_pages(App(args.db, Config(host="127.0.0.1")))
+    tmp = Path(tempfile.mkdtemp(prefix="nomira-bench-"))
+    cluster = None
+    target = args.db
+    if target is None and args.engine == "postgresql":
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pg_cluster import Cluster
+        cluster = Cluster.start(durable=True, extra=("-c shared_buffers=512MB",))
+        target = cluster.url()
+    target = target or tmp / "bench.db"
+    pg = engine.is_postgres(target)
+    processes = args.processes or (2 if pg else 1)
+    print(f"engine {'postgresql' if pg else 'sqlite'}: {args.events:,} events, batches of {args.batch}, "
+          f"{processes} collector process(es) x {args.workers} workers")
+    store.open_db(target).close()  # migrated before the collectors start
+    t = time.perf_counter()
     ordered = sorted(events(args.events), key=lambda e: (e["tags"]["developer"], e["occurred_at"]))
-    for e in ordered:
-        batch.append(e)
-        if len(batch) == args.batch:
-            body = json.dumps({"events": batch}).encode()
-            t, c = time.perf_counter(), time.process_time()
-            status, _ = call(app, "POST", "/v1/usage/events", body)
-            ingest_s += time.perf_counter() - t
-            ingest_cpu += time.process_time() - c
-            assert status == 200, status
-            n += len(batch)
-            batch = []
-    if batch:
-        t, c = time.perf_counter(), time.process_time()
-        assert call(app, "POST", "/v1/usage/events", json.dumps({"events": batch}).encode())[0] == 200
-        ingest_s += time.perf_counter() - t
-        ingest_cpu += time.process_time() - c
-        n += len(batch)
-    print(f"ingest: {n} events in {ingest_s:.1f} s through the WSGI app = {n / ingest_s:,.0f} events/s "
-          f"(validation + store; total with generation {time.perf_counter() - t0:.1f} s); CPU {ingest_cpu:.1f} s = "
-          f"{n / ingest_cpu:,.0f} events per CPU second (the steadier figure on a loaded machine)")
-    store_db = store.open_db(db.with_name(db.stem + "-store.db"))
-    t, c = time.perf_counter(), time.process_time()
-    for i in range(0, len(ordered), args.batch):
-        store.ingest(store_db, ordered[i:i + args.batch])
-    dt, cpu = time.perf_counter() - t, time.process_time() - c
-    print(f"store only: {len(ordered)} events in {dt:.1f} s = {len(ordered) / dt:,.0f} events/s "
-          f"(store.ingest, events already parsed and validated); CPU {cpu:.1f} s = {len(ordered) / cpu:,.0f} "
-          "events per CPU second")
-
-
-PAGES = ("/?period=today", "/?period=30d", "/?period=all", "/?period=all&tenant=team1",
-         "/developer/dev7?period=all", "/project/project-3?period=30d", "/compare/developers?period=all",
-         "/api/summary?period=all",
-         # filters on rollup dimensions (developer, project, model) and dates: answered by the rollups
-         "/?period=90d&developer=dev7", "/?period=30d&model=claude-opus-4-7&tenant=team2",
-         "/developer/dev7?period=all&model=gpt-5-codex", "/?from=2026-10-01&to=2026-10-31&project=project-3",
-         "/compare/developers?period=90d&project=project-3", "/index.csv?period=90d&table=model&developer=dev7",
-         # source and business tags: answered by `events`
-         "/?period=today&feature=search", "/?period=7d&source=codex", "/?period=30d&feature=search",
-         "/?period=30d&tenant=team1&env=prod", "/?period=all&customer=acme",
-         "/developer/dev7?period=30d&workflow=review", "/compare/developers?period=30d&env=ci",
-         "/index.csv?period=30d&table=developer&feature=billing",
-         # drill-downs (issue 25): sessions per developer or project, sub-agent share, share of the team
-         "/project/project-3?period=all", "/compare/developers?period=30d", "/developer/dev7?period=90d&tenant=team2",
-         "/compare/developers.csv?period=all")
+    bodies = [(len(ordered[i:i + args.batch]), json.dumps({"events": ordered[i:i + args.batch]}).encode())
+              for i in range(0, len(ordered), args.batch)]
+    print(f"generated and encoded in {time.perf_counter() - t:.1f} s")
+    procs = start_collectors(target, processes, args.workers, tmp)
+    try:
+        ports = [port for _, port in procs]
+        first = max(1, min(len(bodies), args.first // args.batch))
+        for senders, part in ((1, bodies[:first]), (args.senders, bodies[first:])):
+            if not part:
+                continue
+            n = sum(k for k, _ in part)
+            dt = send(part, ports, senders)
+            print(f"ingest, {senders} sender(s): {n:,} events in {dt:.1f} s = {n / dt:,.0f} events/s "
+                  f"(HTTP + validation + store)")
+    finally:
+        for proc, _ in procs:
+            proc.terminate()
+            proc.wait(30)
+    db = store.open_db(target)
+    print(f"store holds {db.execute('SELECT COUNT(*) FROM events').fetchone()[0]:,} events")
+    if not pg:
+        with open(target, "rb") as f:  # the store in the OS page cache, as on a collector that has been serving
+            while f.read(1 << 24):
+                pass
+    bench_pages(App(target, Config(host="127.0.0.1")))
+    if cluster:
+        cluster.stop()
+    return 0
 
 
 def bench_pages(app, paths=PAGES) -> int:

@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 
-from nomira import rollups, store, wire
+from nomira import engine, rollups, store, wire
 from nomira.collector import auth, costsplit, csvout, filters, pages, queries, reconcile_page
 from nomira.collector.local import LocalHistory
 from nomira.collector.http import HTTPError, Request, Response, path_part
@@ -52,7 +52,9 @@ class App:
         db = store.open_db(db_path)  # migrate once, up front
         queries.ensure_index(db)
         self.keys = auth.Keys(db)
-        db.close()
+        # at most `db_pool` connections per process, each lent to one request at a time
+        self.pool = engine.Pool(lambda: store.open_db(db_path), config.db_pool)
+        self.pool.idle.put(db)
         self.limiter = auth.LoginLimiter(config.login_free_failures, config.login_max_lockout)
         self.routes = [
             ("POST", r"/ingest", self.ingest), ("POST", r"/v1/usage/events", self.ingest),
@@ -76,9 +78,10 @@ class App:
 
     @property
     def db(self):
-        db = getattr(self.local, "db", None)
+        """The connection lent to this request (outside a request: one of this thread's own)."""
+        db = getattr(self.local, "lent", None) or getattr(self.local, "own", None)
         if db is None:
-            db = self.local.db = store.open_db(self.db_path)
+            db = self.local.own = store.open_db(self.db_path)
         return db
 
     def __call__(self, environ, start_response):
@@ -86,16 +89,25 @@ class App:
         try:
             if not auth.host_allowed(req, self.config):
                 raise HTTPError(421, "unknown Host (add it with --allowed-host or NOMIRA_ALLOWED_HOSTS)")
-            resp = self.dispatch(req)
+            with self.pool.connection() as self.local.lent:
+                try:
+                    resp = self.dispatch(req)
+                finally:
+                    self.local.lent = None
         except HTTPError as exc:
             resp = self.error(req, exc)
         except RecursionError:  # too deeply nested to judge: a bad request, not a crash
             resp = self.error(req, HTTPError(400, "input nested too deeply"))
         except Exception as exc:  # one place renders unexpected errors: the log gets where, never what was sent
-            where = traceback.extract_tb(exc.__traceback__)
-            sys.stderr.write(f"nomira serve: internal error {type(exc).__name__} on {req.method} "
-                             f"{req.path[:200]!r}\n" + "".join(traceback.format_list(where)))
-            resp = self.error(req, HTTPError(500, "internal error"))
+            if engine.unavailable(exc):  # the database is down or unreachable: the shipper retries later
+                sys.stderr.write(f"nomira serve: store unavailable: {engine.first_line(exc)}\n")
+                resp = self.error(req, HTTPError(503, "store unavailable, retry later",
+                                                 headers=[("Retry-After", "30")]))
+            else:
+                where = traceback.extract_tb(exc.__traceback__)
+                sys.stderr.write(f"nomira serve: internal error {type(exc).__name__} on {req.method} "
+                                 f"{req.path[:200]!r}\n" + "".join(traceback.format_list(where)))
+                resp = self.error(req, HTTPError(500, "internal error"))
         if req.has_body and not req.consumed and isinstance(environ.get("nomira.connection"), dict):
             environ["nomira.connection"]["unread_body"] = True  # half-close and drain instead of a reset
         return resp.wsgi(start_response)

@@ -53,6 +53,7 @@ class Config:
     max_form_bytes: int = 16 << 10
     login_free_failures: int = 5  # per client address, then 429 with a doubling lockout
     login_max_lockout: int = 15 * 60
+    db_pool: int = 16  # store connections per process (serve: --workers)
 
     @classmethod
     def from_env(cls, host: str, env=os.environ, allowed_hosts=(), behind_proxy: bool = False) -> "Config":

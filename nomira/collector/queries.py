@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from nomira import engine
+from nomira.engine import dialect_of
 from nomira.rollups import FIELDS, MAX_DAILY_POINTS, MAX_MONTHLY_POINTS, _BY_DIMS, _merge, _row
 from nomira.wire import TOKEN_FIELDS
 
@@ -59,11 +61,11 @@ def ensure_index(db: sqlite3.Connection) -> bool:
     """True when the dashboard index exists (built now if missing: ~6 s per million events, once)."""
     ok = True
     for name, sql in ((INDEX, INDEX_SQL), (SESSION_INDEX, SESSION_INDEX_SQL)):
-        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone():
+        if dialect_of(db).has_index(db, name):
             continue
         try:
             db.execute(sql)
-        except sqlite3.Error:  # `events` not a table here (a later ledger may serve a view): slower, still right
+        except engine.errors():  # `events` not a table here (a later ledger may serve a view): slower, still right
             ok = False
     return ok
 
@@ -135,7 +137,7 @@ MAX_MEMO = 32
 def _version(db: sqlite3.Connection) -> tuple:
     """Changes whenever any connection commits to the store (data_version), this one does, or an
     event arrives (raw ids only grow)."""
-    return (db.execute("PRAGMA data_version").fetchone()[0], db.total_changes,
+    return (dialect_of(db).data_version(db), db.total_changes,
             db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0])
 
 

@@ -6,7 +6,7 @@ import os
 import secrets
 import sys
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
+from nomira.engine import db_arg
 
 from nomira import paths
 from nomira.cli import UserError
@@ -21,7 +21,8 @@ def add_arguments(name, p) -> None:
     p.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day, UTC, included (default: today)")
     p.add_argument("--developer-from", choices=["email", "name", "hash"], default="email",
                    help="developer tag from the user's email: as is, its local part, or a keyed hash")
-    p.add_argument("--db", type=Path, default=None, help="SQLite store (default $XDG_DATA_HOME/nomira/nomira.db)")
+    p.add_argument("--db", type=db_arg, default=None,
+                   help="store: an SQLite file (default $XDG_DATA_HOME/nomira/nomira.db) or a postgresql:// URL")
     p.add_argument("--remote", metavar="URL", help="send to a collector (through the on-disk spool)")
     p.add_argument("--token", default=os.environ.get("NOMIRA_TOKEN"), help="collector API key ($NOMIRA_TOKEN)")
     p.set_defaults(func=cmd_cursor)

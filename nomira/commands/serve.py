@@ -19,10 +19,10 @@ import socket
 import sys
 import threading
 import time
-from pathlib import Path
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 from nomira import paths
+from nomira.engine import db_arg, redact
 
 WORKERS = 16
 IDLE_TIMEOUT = 30.0  # seconds a connection may stay silent before its request starts
@@ -35,13 +35,16 @@ LINGER_SECONDS, LINGER_BYTES = 2.0, 64 << 20
 def add_arguments(name, p) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8787)
-    p.add_argument("--db", type=Path, default=None, help="SQLite store (default $XDG_DATA_HOME/nomira/nomira.db)")
+    p.add_argument("--db", type=db_arg, default=None,
+                   help="store: an SQLite file (default $XDG_DATA_HOME/nomira/nomira.db) or a postgresql:// URL "
+                        "(pip install 'nomira[postgres]'); several collectors may share one PostgreSQL database")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a Host name clients use to reach this collector (repeatable; also NOMIRA_ALLOWED_HOSTS, "
                         "comma-separated); other Host headers get 421 (DNS rebinding)")
     p.add_argument("--behind-proxy", action="store_true",
                    help="trust X-Forwarded-Proto/-For from a reverse proxy (Secure cookies, per-client login limits)")
-    p.add_argument("--workers", type=int, default=WORKERS, help=f"request worker threads (default {WORKERS})")
+    p.add_argument("--workers", type=int, default=WORKERS,
+                   help=f"request worker threads, and at most as many store connections (default {WORKERS})")
     p.add_argument("--hash-developer", action="store_true",
                    help="store developer names and account ids as keyed hashes from now on (kept by the store; "
                         "see docs/PRIVACY.md)")
@@ -283,12 +286,15 @@ def startup_warnings(config) -> list[str]:
     return warnings
 
 
-def make_app(db_path, host: str, allowed_hosts=(), behind_proxy: bool = False, local=None):
-    """`local`: a LocalHistory, or True for this machine's own when the collector serves only it."""
+def make_app(db_path, host: str, allowed_hosts=(), behind_proxy: bool = False, local=None,
+             db_pool: int = WORKERS):
+    """`local`: a LocalHistory, or True for this machine's own when the collector serves only it.
+    `db_pool`: store connections this process may hold (serve: --workers)."""
     from nomira.collector.app import App
     from nomira.collector.auth import Config
     from nomira.collector.local import LocalHistory
     config = Config.from_env(host, allowed_hosts=allowed_hosts, behind_proxy=behind_proxy)
+    config.db_pool = db_pool
     if local is True:
         local = LocalHistory() if config.local_only and not behind_proxy else None
     return App(db_path, config, local or None)
@@ -307,7 +313,7 @@ def cmd_serve(args) -> int:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     db_path = args.db or paths.default_db()
-    app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy, local=True)
+    app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy, local=True, db_pool=max(1, args.workers))
     if args.hash_developer:
         from nomira import store
         if store.enable_identifier_hashing(app.db):
@@ -323,7 +329,7 @@ def cmd_serve(args) -> int:
         raise Failure(f"cannot listen on {args.host}:{args.port}: {reason} ({hint})") from exc
     for w in startup_warnings(app.config):
         print("!" * 78 + f"\n{w}\n" + "!" * 78, file=sys.stderr)
-    print(f"nomira: collector on http://{args.host}:{httpd.server_port}/ (store {db_path})", file=sys.stderr,
+    print(f"nomira: collector on http://{args.host}:{httpd.server_port}/ (store {redact(db_path)})", file=sys.stderr,
           flush=True)
     if app.history is not None:  # read this machine's transcripts now, not on the first project page
         print("nomira: serving this machine only: project pages include the optimizer from its transcripts",

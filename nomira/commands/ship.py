@@ -10,6 +10,7 @@ from pathlib import Path
 
 from nomira import paths
 from nomira.cli import Run, UserError
+from nomira.engine import db_arg, is_postgres, redact
 from nomira.wire import TAG_FIELDS, SchemaError
 
 TAG_NAMES = [t for t in TAG_FIELDS if t not in ("developer", "tenant", "project")]
@@ -22,7 +23,8 @@ def add_arguments(name, p) -> None:
         p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
                        help=f"business tag, one of: {', '.join(TAG_NAMES)} (repeatable)")
     if name in ("ship", "import", "replay", "tenant"):
-        p.add_argument("--db", type=Path, default=None, help="SQLite store (default $XDG_DATA_HOME/nomira/nomira.db)")
+        p.add_argument("--db", type=db_arg, default=None,
+                       help="store: an SQLite file (default $XDG_DATA_HOME/nomira/nomira.db) or a postgresql:// URL")
     if name == "ship":
         p.add_argument("--remote", metavar="URL", help="send to a collector (through the on-disk spool)")
         p.add_argument("--token", default=os.environ.get("NOMIRA_TOKEN"), help="collector API key ($NOMIRA_TOKEN)")
@@ -114,8 +116,9 @@ def deliver(args, events: list[dict], flush: bool = True) -> dict:
     new = ledger.new_events(dest, events)
     accepted, deduped = store.ingest(db, new) if new else (0, 0)
     ledger.mark(dest, new)
-    return {"destination": str((args.db or paths.default_db()).resolve()), "new_events": len(new),
-            "accepted": accepted, "deduped": deduped, "error": None}
+    db_path = args.db or paths.default_db()
+    where = redact(db_path) if is_postgres(db_path) else str(db_path.resolve())
+    return {"destination": where, "new_events": len(new), "accepted": accepted, "deduped": deduped, "error": None}
 
 
 def _locator(post) -> str:
@@ -134,9 +137,10 @@ def open_ledger(args, post, flush: bool = True):
         raise UserError(f"cannot open the ship ledger {ledger_path}: {exc.strerror or exc}") from None
     if post is not None:
         return ledger, ledger.destination(_locator(post), post.identity() if flush else None), None
-    db_path = (args.db or paths.default_db()).resolve()
+    db_path = args.db or paths.default_db()
+    db_path = db_path if is_postgres(db_path) else db_path.resolve()
     db = store.open_db(db_path)
-    return ledger, ledger.destination(f"db:{db_path}", store.store_id(db)), db
+    return ledger, ledger.destination(f"db:{redact(db_path)}", store.store_id(db)), db
 
 
 def _remote(args):
