@@ -60,10 +60,7 @@ WIDEST = "Math.max(document.documentElement.scrollWidth, document.body.scrollWid
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     assert CHROMIUM, "chromium must be installed in CI"
-    try:
-        from test_browser import Browser  # the dashboard test's DevTools client, where it has landed
-    except ImportError:
-        from chromium_cdp import Browser
+    from test_browser import Browser  # the dashboard test's DevTools client
     tmp = tmp_path_factory.mktemp("site")
     site = _site_copy(tmp)
     b = Browser(tmp / "profile")

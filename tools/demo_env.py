@@ -100,7 +100,7 @@ def write_or_check(path: Path, text: str, check: bool, tool: str) -> bool:
     """Write `text` to `path`, or with `check` print a diff when they differ. True when `path` was stale."""
     import difflib
     old = path.read_text() if path.exists() else ""
-    name = path.relative_to(ROOT).as_posix()
+    name = Path(os.path.relpath(path, ROOT)).as_posix()
     if old == text:
         print(f"{name} is up to date")
         return False
@@ -109,6 +109,7 @@ def write_or_check(path: Path, text: str, check: bool, tool: str) -> bool:
                                                    "regenerated", n=1))
         print(f"\n{name} is stale: run python {tool}", file=sys.stderr)
     else:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {name}")
     return True

@@ -9,8 +9,6 @@ the deck read these files (or inline palette.css), so both sides change together
 """
 from __future__ import annotations
 
-import difflib
-import os
 import re
 import sys
 from pathlib import Path
@@ -20,6 +18,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # this checkout's nomira
 
 from nomira.collector import brand  # noqa: E402
+from demo_env import write_or_check  # noqa: E402  (one writer for every generator)
 
 OUT = ROOT / "site" / "brand"
 # Self-contained pages carry the palette and the logo inline, between these markers.
@@ -34,23 +33,6 @@ def inline(text: str) -> str:
             brand.LOGO_SVG.replace("<svg ", '<svg class="logo" ', 1)
         return m.group(1) + body + m.group(3)
     return INLINE.sub(one, text)
-
-
-def write_or_check(path: Path, text: str, check: bool, tool: str) -> bool:
-    """Write `text` to `path`, or with `check` print a diff when they differ. True when it was stale."""
-    old = path.read_text() if path.exists() else ""
-    name = os.path.relpath(path, ROOT)
-    if old == text:
-        return False
-    if check:
-        sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True), name,
-                                                   "regenerated", n=1))
-        print(f"\n{name} is stale: run python {tool}", file=sys.stderr)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(f"wrote {name}")
-    return True
 
 
 def main(argv: list[str]) -> int:

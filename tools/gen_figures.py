@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # this checkout's nomira, whether or not one is installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_brand import write_or_check  # noqa: E402
+from demo_env import write_or_check  # noqa: E402
 
 DEMO_NOW = "2026-12-04T15:00:00Z"  # the same instant tools/demo_env.py pins (issue 18)
 COLUMNS = 100
@@ -195,24 +195,8 @@ def main(argv: list[str]) -> int:
 
 def _run_frozen(args: list[str]) -> int:
     """The child: datetime.now answers DEMO_NOW (isinstance checks still hold), then nomira's CLI."""
-    import datetime as dt
-    real = dt.datetime
-    at = real.fromisoformat(os.environ.get("NOMIRA_DEMO_NOW", DEMO_NOW).replace("Z", "+00:00"))
-
-    class Meta(type):
-        def __instancecheck__(cls, obj):
-            return isinstance(obj, real)
-
-    class Frozen(real, metaclass=Meta):
-        @classmethod
-        def now(cls, tz=None):
-            return at.astimezone(tz) if tz is not None else at.astimezone().replace(tzinfo=None)
-
-        @classmethod
-        def utcnow(cls):
-            return at.astimezone(dt.timezone.utc).replace(tzinfo=None)
-
-    dt.datetime = Frozen
+    from demo_env import freeze_clock
+    freeze_clock(os.environ.get("NOMIRA_DEMO_NOW", DEMO_NOW))
     from nomira.cli import main as cli
     return cli(args)
 
