@@ -46,7 +46,7 @@ class Failure(UserError):
 REPORTS = ("report", "daily", "monthly", "session", "blocks", "forensics", "optimize")
 OPTION_SETS = {
     "json": (*REPORTS, "ship", "import", "replay", "tenant", "prices", "cursor", "spool", "sources", "clients",
-             "hooks", "opencode", "migrate"),
+             "hooks", "opencode", "migrate", "prune"),
     "input": (*REPORTS, "ship", "export", "mcp"),
     "terminal": (*REPORTS, "sources", "clients"),
 }
@@ -112,6 +112,8 @@ COMMANDS = {
                "nomira export events.json --tenant acme"),
     "import": ("ship", "load an exported events.json into a store", "nomira import events.json --db team.db"),
     "replay": ("ship", "rebuild canonical events from the raw events a store received", "nomira replay --db team.db"),
+    "prune": ("prune", "apply retention: raw events 30 days, canonical events 400 days, rollups kept forever",
+              "nomira prune --raw-days 30 --events-days 400 --dry-run"),
     "tenant": ("ship", "create a tenant (prints its API key once) or list tenants", "nomira tenant create acme"),
     "spool": ("spool", "what `ship --remote` has queued and its dead letters: status, retry after a fix, drop",
               "nomira spool retry --remote https://nomira.example.com"),
@@ -431,7 +433,7 @@ def check_store(args) -> None:
         engine.require_driver()
         return
     if not path.exists():
-        creates = args.command != "replay" and not (args.command == "tenant" and args.action == "list")
+        creates = args.command not in ("replay", "prune") and not (args.command == "tenant" and args.action == "list")
         if not creates:
             raise Failure(f"no store at {path} (check --db; `nomira ship --db {path}` or `nomira import` "
                           "creates one)")

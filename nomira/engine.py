@@ -126,11 +126,21 @@ class Dialect:
         """After rows were copied in with their ids: new rows continue after them (SQLite does so itself)."""
 
     def raw_events_immutable(self, db) -> None:
-        """Raw rows are evidence: the database itself refuses to change or delete one (0010). Retention
-        (not built yet) will drop the delete trigger inside its own transaction and recreate it."""
+        """Raw rows are evidence: the database itself refuses to change or delete one (0010); retention
+        is the one exception (0011, `raw_events_retention`)."""
         db.execute("CREATE TRIGGER raw_events_no_update BEFORE UPDATE ON raw_events "
                    "BEGIN SELECT RAISE(ABORT, 'raw_events are immutable'); END")
         db.execute("CREATE TRIGGER raw_events_no_delete BEFORE DELETE ON raw_events "
+                   "BEGIN SELECT RAISE(ABORT, 'raw_events are deleted only by retention'); END")
+
+    def raw_events_retention(self, db) -> None:
+        """Retention (0011) is the one exception: a DELETE passes only while a row in
+        `retention_in_progress` exists, which `retention.prune` inserts and removes inside its own
+        transaction (no other connection ever sees it). UPDATE stays refused."""
+        db.execute("CREATE TABLE retention_in_progress (id INTEGER PRIMARY KEY, started_at TEXT NOT NULL)")
+        db.execute("DROP TRIGGER raw_events_no_delete")
+        db.execute("CREATE TRIGGER raw_events_no_delete BEFORE DELETE ON raw_events "
+                   "WHEN NOT EXISTS (SELECT 1 FROM retention_in_progress) "
                    "BEGIN SELECT RAISE(ABORT, 'raw_events are deleted only by retention'); END")
 
     def copy_rows(self, db, table: str, cols, rows) -> None:
@@ -184,6 +194,15 @@ class PostgresDialect(Dialect):
         for op in ("update", "delete"):
             db.execute(f"CREATE TRIGGER raw_events_no_{op} BEFORE {op.upper()} ON raw_events "
                        "FOR EACH ROW EXECUTE FUNCTION nomira_raw_events_immutable()")
+
+    def raw_events_retention(self, db) -> None:
+        # the dialect's place for 0011: the same function, replaced, lets a DELETE through only
+        # while the retention transaction holds its row (the triggers themselves stay)
+        db.execute("CREATE TABLE retention_in_progress (id INTEGER PRIMARY KEY, started_at TEXT NOT NULL)")
+        db.execute("CREATE OR REPLACE FUNCTION nomira_raw_events_immutable() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN IF TG_OP = 'DELETE' THEN IF EXISTS (SELECT 1 FROM retention_in_progress) THEN "
+                   "RETURN OLD; END IF; RAISE EXCEPTION 'raw_events are deleted only by retention'; "
+                   "END IF; RAISE EXCEPTION 'raw_events are immutable'; END $$")
 
     def insert_rows(self, db, table: str, cols, rows, conflict: str = "") -> None:
         # COPY is ~10x a row-at-a-time INSERT; rows that may conflict go through a staging table

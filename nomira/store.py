@@ -2,7 +2,7 @@
 
 - `raw_events`: every accepted event exactly as received (usage-only, validated), with its
   provenance (UUID, source system/channel/schema version, payload SHA-256, workspace, agent
-  session). Immutable: triggers refuse UPDATE and DELETE (retention, later, is the one exception).
+  session). Immutable: triggers refuse UPDATE and DELETE (retention, 0011, is the one exception).
 - `events`: one canonical row per API call (dedup key), derived from a raw row by `normalize`
   (NORMALIZATION_VERSION). When several copies of one call arrive, source priority picks the
   winner (agent-native > transcript > derived), then completeness; every loser is listed in
@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from nomira import engine
+from nomira import engine, retention
 from nomira.engine import dialect_of
 from nomira.events import parse_timestamp
 from nomira.pricing.table import canonical_model
@@ -247,6 +247,11 @@ def _m0010_ledger(db: sqlite3.Connection) -> None:
         FROM events e LEFT JOIN raw_events r ON r.id = e.raw_id""")
 
 
+def _m0011_retention(db: sqlite3.Connection) -> None:
+    """Retention may delete raw rows (nomira/retention.py); nothing else may, and nothing may update one."""
+    dialect_of(db).raw_events_retention(db)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -258,6 +263,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0008_store_identity", _m0008_store_identity),
     ("0009_reconcile", _m0009_reconcile),
     ("0010_ledger", _m0010_ledger),
+    ("0011_retention", _m0011_retention),
 ]
 
 
@@ -673,15 +679,27 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
                                              "ORDER BY normalization_version")]
         db.execute("DROP TABLE IF EXISTS temp.replay_before")
         db.execute(f"CREATE TEMP TABLE replay_before AS SELECT {cols} FROM events")
-        db.execute("DELETE FROM events")
-        db.execute("DELETE FROM rollups")
-        db.execute("DELETE FROM daily_views")
-        db.execute("DELETE FROM current_limits")
-        db.execute("DELETE FROM superseded_events")
+        # days whose raw rows retention pruned are kept as they are (events, rollups, views, marks):
+        # rebuilt from what is left they would lose calls
+        lost = retention.lost_days(db)
+        db.execute("DROP TABLE IF EXISTS temp.replay_lost")
+        db.execute("CREATE TEMP TABLE replay_lost (day TEXT PRIMARY KEY)")
+        db.executemany("INSERT INTO temp.replay_lost (day) VALUES (?)", [(d,) for d in lost])
+        kept = "day IN (SELECT day FROM temp.replay_lost)"
+        db.execute(f"DELETE FROM events WHERE NOT {kept}")
+        db.execute(f"DELETE FROM rollups WHERE NOT {kept}")
+        db.execute(f"DELETE FROM daily_views WHERE NOT {kept}")
+        if not lost:
+            db.execute("DELETE FROM current_limits")  # else kept: newer snapshots replace them as they replay
+        db.execute("DELETE FROM superseded_events WHERE dedup_key NOT IN (SELECT dedup_key FROM events)")
         db.execute("DELETE FROM settings WHERE key = 'superseded_count'")
+        if lost:
+            db.execute("INSERT INTO settings (key, value) SELECT 'superseded_count', CAST(COUNT(*) AS TEXT) "
+                       "FROM superseded_events")
         last, n = 0, 0
         while True:
-            rows = db.execute("SELECT id, body, dedup_key, received_at FROM raw_events WHERE id > ? "
+            rows = db.execute(f"SELECT id, body, dedup_key, received_at FROM raw_events r WHERE id > ? "
+                              f"AND NOT EXISTS (SELECT 1 FROM events e WHERE e.dedup_key = r.dedup_key AND e.{kept}) "
                               "ORDER BY id LIMIT ?", (last, batch)).fetchall()
             if not rows:
                 break
@@ -689,11 +707,13 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
             last, n = rows[-1][0], n + len(rows)
         changes = _replay_changes(db)
         db.execute("DROP TABLE temp.replay_before")
+        db.execute("DROP TABLE temp.replay_lost")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return {"replayed": n, "normalization_version": NORMALIZATION_VERSION, "previous_versions": versions, **changes}
+    return {"replayed": n, "normalization_version": NORMALIZATION_VERSION, "previous_versions": versions,
+            "lost_days": lost, **changes}
 
 
 def _replay_changes(db: sqlite3.Connection) -> dict:

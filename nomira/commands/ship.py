@@ -240,6 +240,10 @@ def cmd_replay(args) -> int:
           f"{r['normalization_version']}); {r['changed']} changed, {r['added']} added, {r['removed']} removed")
     for col, n in sorted(r["columns"].items()):
         print(f"  {col}: {n} row(s) changed")
+    if r["lost_days"]:
+        days = r["lost_days"]
+        print(f"nomira: {len(days)} day(s) can no longer be rebuilt (raw events pruned by retention), kept as "
+              f"stored: {', '.join(days) if len(days) <= 10 else ', '.join(days[:5]) + ', ... ' + days[-1]}")
     return 0
 
 

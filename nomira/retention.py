@@ -1,0 +1,68 @@
+"""Retention: raw events 30 days, canonical events 400 days, rollups forever (issue 17).
+
+Pruning deletes rows only; rollups and serving views are never touched, so every total stays
+what it was. Cutoffs are by UTC day: raw rows by the day they were received, canonical rows by
+the day of the call. Raw rows are the one thing the database refuses to delete (0010); the
+delete passes here because this transaction holds a row in `retention_in_progress` (0011).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from nomira.engine import dialect_of
+
+RAW_DAYS, EVENTS_DAYS = 30, 400
+
+
+def cutoffs(raw_days: int, events_days: int, now: datetime | None = None) -> tuple[str, str]:
+    """First UTC day kept, for raw rows and for canonical rows (YYYY-MM-DD)."""
+    today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+    return (str(today - timedelta(days=raw_days)), str(today - timedelta(days=events_days)))
+
+
+def check_days(raw_days: int, events_days: int) -> str | None:
+    """Why these settings cannot be used, or None. Canonical rows must outlive their raw rows:
+    replay keeps a day whose raw rows are gone only as long as its canonical rows are there."""
+    if raw_days < 1 or events_days < 1:
+        return "retention days must be at least 1"
+    if events_days < raw_days:
+        return f"canonical events ({events_days} days) must be kept at least as long as raw events ({raw_days} days)"
+    return None
+
+
+def prune(db, raw_days: int = RAW_DAYS, events_days: int = EVENTS_DAYS, now: datetime | None = None,
+          dry_run: bool = False) -> dict:
+    """Delete raw rows received before the raw cutoff and canonical rows dated before the events
+    cutoff, in one transaction; with dry_run, only count them."""
+    raw_cut, events_cut = cutoffs(raw_days, events_days, now)
+    raw_where = "received_at < ?"
+    events_where = "day < ?"
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        dialect_of(db).no_timeout(db)
+        raw = db.execute(f"SELECT COUNT(*) FROM raw_events WHERE {raw_where}", (raw_cut,)).fetchone()[0]
+        events = db.execute(f"SELECT COUNT(*) FROM events WHERE {events_where}", (events_cut,)).fetchone()[0]
+        if not dry_run:
+            db.execute("INSERT INTO retention_in_progress (id, started_at) VALUES (1, ?)",
+                       (datetime.now(timezone.utc).isoformat(),))
+            db.execute(f"DELETE FROM superseded_events WHERE raw_id IN (SELECT id FROM raw_events WHERE {raw_where})",
+                       (raw_cut,))
+            db.execute(f"DELETE FROM raw_events WHERE {raw_where}", (raw_cut,))
+            db.execute("DELETE FROM retention_in_progress")
+            db.execute(f"DELETE FROM events WHERE {events_where}", (events_cut,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return {"raw_cutoff": raw_cut, "events_cutoff": events_cut, "raw_days": raw_days, "events_days": events_days,
+            "raw_events_pruned": raw, "events_pruned": events, "dry_run": dry_run}
+
+
+def lost_days(db) -> list[str]:
+    """Days replay can no longer rebuild from raw rows: days in the rollups with no canonical rows
+    left, or with a canonical row whose raw row was pruned."""
+    return [r[0] for r in db.execute(
+        "SELECT DISTINCT r.day FROM rollups r WHERE r.grain = 'day' AND ("
+        "NOT EXISTS (SELECT 1 FROM events e WHERE e.day = r.day) OR "
+        "EXISTS (SELECT 1 FROM events e WHERE e.day = r.day AND NOT EXISTS "
+        "(SELECT 1 FROM raw_events w WHERE w.id = e.raw_id))) ORDER BY r.day")]
