@@ -66,3 +66,28 @@ def lost_days(db) -> list[str]:
         "NOT EXISTS (SELECT 1 FROM events e WHERE e.day = r.day) OR "
         "EXISTS (SELECT 1 FROM events e WHERE e.day = r.day AND NOT EXISTS "
         "(SELECT 1 FROM raw_events w WHERE w.id = e.raw_id))) ORDER BY r.day")]
+
+
+def prune_loop(target, raw_days: int, events_days: int, stop, first_delay: float = 60.0,
+               interval: float = 86400.0, log=None) -> None:
+    """The collector's daily prune (a background thread of `nomira serve`): first run after
+    `first_delay` seconds, then every `interval`, until `stop` (a threading.Event) is set. Each
+    run opens its own connection; a failure is logged and retried at the next run, never raised."""
+    import sys
+
+    from nomira import engine, store
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    wait = first_delay
+    while not stop.wait(wait):
+        wait = interval
+        db = None
+        try:
+            db = store.open_db(target)
+            r = prune(db, raw_days, events_days)
+            log(f"nomira: retention pruned {r['raw_events_pruned']} raw event(s) before {r['raw_cutoff']} and "
+                f"{r['events_pruned']} canonical event(s) before {r['events_cutoff']}")
+        except Exception as exc:  # the server keeps serving; the next run tries again
+            log(f"nomira: retention prune failed: {engine.first_line(exc)} (next try in {interval:.0f} s)")
+        finally:
+            if db is not None:
+                db.close()

@@ -94,3 +94,38 @@ def test_prune_command(tmp_path, capsys, monkeypatch):
     assert main(["replay", "--db", str(path)]) == 0
     assert "3 day(s) can no longer be rebuilt" in capsys.readouterr().out
     assert main(["prune", "--db", str(tmp_path / "missing.db")]) == 1  # never creates a store
+
+
+def test_collector_prune_thread_runs_and_survives_a_failure(tmp_path, monkeypatch):
+    import threading
+    path = tmp_path / "team.db"
+    db = store.open_db(path)
+    fill(db, monkeypatch)
+    db.close()
+    lines, stop = [], threading.Event()
+
+    def log(line):
+        lines.append(line)
+        if len(lines) == 2:
+            stop.set()
+    broken = tmp_path / "folder"
+    broken.mkdir()
+    for target in (broken, path):  # a store that cannot open: logged, the loop goes on
+        stop.clear()
+        lines.clear()
+        t = threading.Thread(target=retention.prune_loop, args=(target, 1, 100000, stop),
+                             kwargs={"first_delay": 0.01, "interval": 0.01, "log": log})
+        t.start()
+        t.join(10)
+        assert not t.is_alive() and len(lines) == 2
+        if target == broken:
+            assert all(line.startswith("nomira: retention prune failed: ") for line in lines), lines
+    assert lines[0].startswith("nomira: retention pruned 4 raw event(s)") and "pruned 0 raw" in lines[1]
+    db = store.open_db(path)
+    assert db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 0
+
+
+def test_serve_refuses_a_bad_retention_setting(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NOMIRA_RETENTION_EVENTS_DAYS", "soon")
+    assert main(["serve", "--db", str(tmp_path / "t.db"), "--port", "0"]) == 2
+    assert "NOMIRA_RETENTION_EVENTS_DAYS='soon' is not a whole number" in capsys.readouterr().err

@@ -45,6 +45,8 @@ def add_arguments(name, p) -> None:
                    help="trust X-Forwarded-Proto/-For from a reverse proxy (Secure cookies, per-client login limits)")
     p.add_argument("--workers", type=int, default=WORKERS,
                    help=f"request worker threads, and at most as many store connections (default {WORKERS})")
+    from nomira.commands.prune import add_retention_arguments
+    add_retention_arguments(p)  # the daily prune's policy
     p.add_argument("--hash-developer", action="store_true",
                    help="store developer names and account ids as keyed hashes from now on (kept by the store; "
                         "see docs/PRIVACY.md)")
@@ -312,6 +314,9 @@ def cmd_serve(args) -> int:
     # must instead see a closed client connection as an error on that one request.
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    from nomira import retention
+    from nomira.commands.prune import retention_days
+    raw_days, events_days = retention_days(args)  # a bad setting is refused before anything starts
     db_path = args.db or paths.default_db()
     app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy, local=True, db_pool=max(1, args.workers))
     if args.hash_developer:
@@ -335,11 +340,15 @@ def cmd_serve(args) -> int:
         print("nomira: serving this machine only: project pages include the optimizer from its transcripts",
               file=sys.stderr, flush=True)
         threading.Thread(target=app.history.project_paths, daemon=True).start()
+    stop_prune = threading.Event()
+    threading.Thread(target=retention.prune_loop, args=(db_path, raw_days, events_days, stop_prune),
+                     name="nomira-retention", daemon=True).start()
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        stop_prune.set()
         httpd.server_close()
     return 0
 
