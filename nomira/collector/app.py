@@ -36,12 +36,21 @@ class Metrics:
     def __init__(self):
         self.lock = threading.Lock()
         self.counts = {"ingest_requests": 0, "ingest_events": 0, "ingest_deduped": 0, "ingest_rejected": 0,
-                       "auth_failures": 0}
+                       "auth_failures": 0, "ingest_bad_requests": 0}
+        self.by_source: dict[str, list[int]] = {}  # source -> [events received, events dropped]
 
     def add(self, **kw):
         with self.lock:
             for k, v in kw.items():
                 self.counts[k] += v
+
+    def source(self, items, dropped: bool) -> None:
+        from nomira.collector.health import source_label
+        with self.lock:
+            for item in items:
+                n = self.by_source.setdefault(source_label(item, self.by_source), [0, 0])
+                n[0] += 1
+                n[1] += dropped
 
 
 class App:
@@ -95,8 +104,11 @@ class App:
                 finally:
                     self.local.lent = None
         except HTTPError as exc:
+            if exc.status == 400 and req.method == "POST" and req.path.startswith(("/ingest", "/v1/")):
+                self.metrics.add(ingest_bad_requests=1)
             resp = self.error(req, exc)
         except RecursionError:  # too deeply nested to judge: a bad request, not a crash
+            self.metrics.add(ingest_bad_requests=1)
             resp = self.error(req, HTTPError(400, "input nested too deeply"))
         except Exception as exc:  # one place renders unexpected errors: the log gets where, never what was sent
             if engine.unavailable(exc):  # the database is down or unreachable: the shipper retries later
@@ -173,11 +185,13 @@ class App:
                 if isinstance(exc, RecursionError):
                     exc = SchemaError("event", "nested too deeply")
                 self.metrics.add(ingest_rejected=len(items))
+                self.metrics.source(items, dropped=True)
                 where = "" if single else f"events[{i}]."
                 raise HTTPError(400, f"{where}{exc}", f"{where}{exc.field}")
             claimed = (e.get("tags") or {}).get("tenant")
             if tenant is not None and claimed not in (None, "", tenant):
                 self.metrics.add(ingest_rejected=len(items))
+                self.metrics.source(items, dropped=True)
                 where = "" if single else f"events[{i}]."
                 raise HTTPError(403, f"this key writes for tenant {tenant!r}, not {claimed!r}",
                                 f"{where}{'payload.' if wire.is_envelope(item) else ''}tags.tenant")
@@ -185,6 +199,7 @@ class App:
         results = store.ingest_each(self.db, events, tenant=tenant) if events else []
         deduped = sum(d for d, _ in results)
         self.metrics.add(ingest_events=len(results) - deduped, ingest_deduped=deduped)
+        self.metrics.source(events, dropped=False)
         if single:
             return Response.json({"status": "accepted", "deduped": results[0][0], "event_id": results[0][1],
                                   "store_id": store.store_id(self.db)})
@@ -287,8 +302,18 @@ class App:
                 lag = max(0.0, time.time() - parse_timestamp(s["last_occurred_at"]).timestamp())
             except (ValueError, OverflowError, OSError):  # a bad row already stored: no lag, not a 500
                 lag = None
+        from nomira.collector.health import ratio, reconcile_delta_rate
+        delta = reconcile_delta_rate(self.db)
+        with self.metrics.lock:
+            by_source = sorted((k, list(v)) for k, v in self.metrics.by_source.items())
         lines = []
         for name, kind, help_text, value in (
+                ("nomira_ingest_dedup_rate", "gauge", "Duplicate events over events received (this process)",
+                 ratio(c["ingest_deduped"], c["ingest_events"] + c["ingest_deduped"])),
+                ("nomira_ingest_parse_failure_rate", "gauge", "Ingest requests answered 400 over ingest requests "
+                 "(this process)", ratio(c["ingest_bad_requests"], c["ingest_requests"])),
+                ("nomira_reconcile_delta_rate", "gauge", "|billed - estimated| / billed in the last stored "
+                 "reconcile run", delta if delta is not None else float("nan")),
                 ("nomira_ingest_requests_total", "counter", "Ingest requests (this process)", c["ingest_requests"]),
                 ("nomira_ingest_events_total", "counter", "New events accepted (this process)", c["ingest_events"]),
                 ("nomira_ingest_deduped_total", "counter", "Duplicate events (this process)", c["ingest_deduped"]),
@@ -302,6 +327,9 @@ class App:
                 ("nomira_ingest_lag_seconds", "gauge", "Seconds since the newest stored event occurred",
                  lag if lag is not None else float("nan"))):
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        lines += ["# HELP nomira_source_drop_rate Events dropped (rejected) over events received, per source "
+                  "(this process)", "# TYPE nomira_source_drop_rate gauge"]
+        lines += [f'nomira_source_drop_rate{{source="{k}"}} {ratio(d, n)}' for k, (n, d) in by_source]
         return Response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
 
     def require_metrics_access(self, req: Request) -> None:

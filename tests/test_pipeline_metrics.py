@@ -1,0 +1,29 @@
+"""Pipeline health in /metrics (issue 17): dedup rate, parse-failure rate, per-source drop rate,
+reconciliation delta rate, next to the ingest lag."""
+import pytest
+
+from nomira.reconcile import ledger
+from test_collector import ev, server  # noqa: F401 (the collector fixture)
+
+
+def series(text: str) -> dict:
+    return dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+
+
+def test_metrics_pipeline_series(server):  # noqa: F811
+    c, app = server()
+    c.post("/ingest", {"events": [ev(1), ev(1), ev(2, source="codex")]})  # 2 new, 1 duplicate
+    c.post("/ingest", {"events": [ev(3, source="codex"), dict(ev(4, source="codex"), text="x")]})  # 400: both drop
+    c.call("POST", "/ingest", raw=b"{not json")  # 400
+    m = series(c.get("/metrics")[1])
+    assert float(m["nomira_ingest_dedup_rate"]) == pytest.approx(1 / 3)
+    assert float(m["nomira_ingest_parse_failure_rate"]) == pytest.approx(2 / 3)
+    assert float(m['nomira_source_drop_rate{source="claude_code"}']) == 0.0
+    assert float(m['nomira_source_drop_rate{source="codex"}']) == pytest.approx(2 / 3)
+    assert m["nomira_reconcile_delta_rate"] == "nan"  # no reconcile run stored yet
+    assert float(m["nomira_ingest_lag_seconds"]) > 0
+    ledger.save_run(app.db, "*", "2025-11-01", "2025-11-30", {"built": {"windows": [
+        {"billed_usd": 10.0, "estimated_usd": 9.0}, {"billed_usd": 5.0, "estimated_usd": 4.0},
+        {"billed_usd": None, "estimated_usd": 3.0}]}})
+    m = series(c.get("/metrics")[1])
+    assert float(m["nomira_reconcile_delta_rate"]) == pytest.approx(2 / 15)
