@@ -27,3 +27,33 @@ def test_metrics_pipeline_series(server):  # noqa: F811
         {"billed_usd": None, "estimated_usd": 3.0}]}})
     m = series(c.get("/metrics")[1])
     assert float(m["nomira_reconcile_delta_rate"]) == pytest.approx(2 / 15)
+
+
+def test_doctor_pipeline_rates(isolated_env, capsys, monkeypatch):
+    from datetime import datetime, timezone
+
+    from nomira import paths, store
+    from nomira.cli import main
+    from test_doctor import healthy, run
+    from test_ledger import call
+    healthy(isolated_env)
+    _, doc = run(capsys)
+    pipe = next(c for c in doc["checks"] if c["name"] == "pipeline")["data"]
+    claude = next(c for c in doc["checks"] if c["name"] == "source claude")["data"]
+    lines = claude["usage_lines"] + claude["malformed_lines"]
+    assert claude["malformed_lines"] >= 1  # the fixtures' deliberate bad line
+    assert pipe["source_drop_rate"] == {"claude": pytest.approx(claude["malformed_lines"] / lines)}
+    assert pipe["parse_failure_rate"] == pytest.approx(claude["malformed_lines"] / lines)
+    assert pipe["spool_depth"] == 0 and pipe["store"] is None
+    db = store.open_db(paths.default_db())
+    store.ingest(db, [call(), call(), call(message_id="msg_other", occurred_at="2025-11-03T14:00:00Z")])
+    ledger.save_run(db, "*", None, None, {"built": {"windows": [{"billed_usd": 4.0, "estimated_usd": 5.0}]}})
+    db.close()
+    before = datetime.now(timezone.utc)
+    _, doc = run(capsys)
+    pipe = next(c for c in doc["checks"] if c["name"] == "pipeline")["data"]
+    assert pipe["dedup_rate"] == pytest.approx(1 / 3) and pipe["reconcile_delta_rate"] == pytest.approx(0.25)
+    newest = datetime(2025, 11, 3, 14, 0, tzinfo=timezone.utc)  # the newest raw row's call
+    after = datetime.now(timezone.utc)
+    assert (before - newest).total_seconds() <= pipe["ingest_lag_seconds"] <= (after - newest).total_seconds()
+    assert main(["doctor"]) == 0 and "pipeline" in capsys.readouterr().out

@@ -265,9 +265,58 @@ def check_remote(url: str, timeout: float = 5.0) -> Check:
     return Check("collector", "ok", detail, data)
 
 
+def check_pipeline(checks: list[Check], env, now: datetime) -> Check:
+    """The /metrics pipeline series, from what is local: per-source drop (malformed) and parse-failure
+    rates from the sources read, spool depth, and from a local store (if there is one) ingest lag,
+    dedup rate and the last reconcile run's delta rate. Informational: the other checks judge."""
+    from nomira import engine, paths
+    from nomira.collector.health import ratio
+    sources = {c.name[len("source "):]: c.data for c in checks if c.name.startswith("source ") and c.data.get("files")}
+    lines = sum(d["usage_lines"] + d["malformed_lines"] for d in sources.values())
+    data = {"parse_failure_rate": ratio(sum(d["malformed_lines"] for d in sources.values()), lines),
+            "source_drop_rate": {k: ratio(d["malformed_lines"], d["usage_lines"] + d["malformed_lines"])
+                                 for k, d in sorted(sources.items())},
+            "spool_depth": next((c.data.get("batches", 0) for c in checks if c.name == "spool"), 0),
+            "store": None, "ingest_lag_seconds": None, "dedup_rate": None, "reconcile_delta_rate": None}
+    target = paths.default_db(env)
+    if not engine.is_postgres(target) and Path(target).is_file():
+        data["store"] = str(target)
+        try:
+            data.update(_store_rates(target, now))
+        except Exception as exc:  # noqa: BLE001 - a store doctor cannot read is reported, never raised
+            return Check("pipeline", "warn", f"cannot read the store {target}: {engine.first_line(exc)}", data)
+    detail = f"parse failures {data['parse_failure_rate']:.2%}, spool depth {data['spool_depth']}"
+    if data["store"]:
+        lag = data["ingest_lag_seconds"]
+        detail += (f"; store: ingest lag {'n/a' if lag is None else f'{lag:.0f} s'}, dedup {data['dedup_rate']:.2%}"
+                   + ("" if data["reconcile_delta_rate"] is None
+                      else f", reconcile delta {data['reconcile_delta_rate']:.2%}"))
+    return Check("pipeline", "info", detail, data)
+
+
+def _store_rates(target, now: datetime) -> dict:
+    import sqlite3
+
+    from nomira.collector.health import ratio, reconcile_delta_rate
+    from nomira.events import parse_timestamp
+    from nomira.rollups import ingest_stats
+    db = sqlite3.connect(f"file:{target}?mode=ro", uri=True)  # never migrates or writes someone's store
+    try:
+        s = ingest_stats(db)
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        delta = reconcile_delta_rate(db) if "reconcile_runs" in tables else None
+    finally:
+        db.close()
+    last = parse_timestamp(s["last_occurred_at"]) if s["last_occurred_at"] else None
+    lag = max(0.0, (now - last).total_seconds()) if last else None
+    return {"ingest_lag_seconds": lag, "dedup_rate": ratio(s["superseded"], s["raw_events"]),
+            "reconcile_delta_rate": delta}
+
+
 def run_checks(selected, explicit, env: Mapping[str, str], cache, now: datetime, remote: str | None) -> list[Check]:
     checks = check_sources(selected, explicit, env, cache)
     checks += [check_spool(env, now), check_ledger(env), check_prices(env, now), *check_hooks(env)]
+    checks.append(check_pipeline(checks, env, now))
     if remote:
         checks.append(check_remote(remote))
     return checks
