@@ -61,11 +61,12 @@ def prune(db, raw_days: int = RAW_DAYS, events_days: int = EVENTS_DAYS, now: dat
 def lost_days(db) -> list[str]:
     """Days replay can no longer rebuild from raw rows: days in the rollups with no canonical rows
     left, or with a canonical row whose raw row was pruned."""
+    # one pass over events (a primary-key probe each) and one index probe per rollup day
     return [r[0] for r in db.execute(
-        "SELECT DISTINCT r.day FROM rollups r WHERE r.grain = 'day' AND ("
-        "NOT EXISTS (SELECT 1 FROM events e WHERE e.day = r.day) OR "
-        "EXISTS (SELECT 1 FROM events e WHERE e.day = r.day AND NOT EXISTS "
-        "(SELECT 1 FROM raw_events w WHERE w.id = e.raw_id))) ORDER BY r.day")]
+        "SELECT day FROM (SELECT e.day FROM events e WHERE NOT EXISTS "
+        "(SELECT 1 FROM raw_events w WHERE w.id = e.raw_id) UNION SELECT r.day FROM rollups r "
+        "WHERE r.grain = 'day' AND NOT EXISTS (SELECT 1 FROM events e WHERE e.tenant = r.tenant AND e.day = r.day)) "
+        "AS lost ORDER BY day")]
 
 
 def prune_loop(target, raw_days: int, events_days: int, stop, first_delay: float = 60.0,
