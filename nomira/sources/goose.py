@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from nomira.scan import ScanStats
-from nomira.sources import calls
+from nomira.sources import calls, sqlite_ro
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
 NAME = "goose"
@@ -57,15 +57,8 @@ def claims(name: str, parent: str) -> bool:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    """The database, and its -wal (fingerprinted, never parsed) so a cached report notices new rows."""
-    out: list[Path] = []
-    for root in roots:
-        root = Path(root)
-        if root.is_file():
-            out.append(root)
-            continue
-        out += [root / n for n in (DB, DB + "-wal") if (root / n).is_file()]
-    return sorted(set(out), key=str)
+    """The database and its -wal (fingerprinted, never parsed) so a cached report notices new rows."""
+    return sqlite_ro.find_db(roots, DB)
 
 
 def _model(config) -> str | None:
