@@ -12,7 +12,8 @@ import gc
 import os
 import sys
 
-from nomira import __version__, scancache
+from nomira import __version__
+from nomira.sources import scancache
 
 # The rest is imported where used: a run that replays a finished output (scancache.quick_replay)
 # starts nothing else.
@@ -203,7 +204,7 @@ class Run:
         import time
 
         from nomira.reports.render import Style, use_color
-        from nomira.sources import discover
+        from nomira.sources.registry import discover
         self.started_ns = time.time_ns()
         self.args, self.env = args, env
         explicit = args.path
@@ -214,7 +215,7 @@ class Run:
             explicit = [demo_history(env)]
         self.explicit = explicit
         self.selected = SOURCE_CHOICES[args.source]
-        from nomira import paths
+        from nomira.sources import paths
         paths.UNREADABLE.clear()
         try:
             self.found = discover(self.selected, explicit, env)
@@ -241,7 +242,7 @@ class Run:
     @property
     def table(self):
         if self._table is None:
-            from nomira.pricing.table import resolved
+            from nomira.pricing.feed import resolved
             try:
                 self._table = resolved(self.env)
             except ValueError as exc:
@@ -260,9 +261,9 @@ class Run:
         """(cached output, key) for a command whose output depends only on the inputs and `parts`."""
         if self.cache is None:
             return None, None
-        from nomira.pricing.table import resolved_digest
+        from nomira.pricing.feed import resolved_digest
         a = self.args
-        from nomira.sources import fingerprint
+        from nomira.sources.registry import fingerprint
         self.fingerprint = fingerprint(self.found)
         key = scancache.output_key(
             [*parts, a.json, a.regime, self.color, [str(p) for p in a.path or []], a.source, a.since, a.until,
@@ -285,7 +286,7 @@ class Run:
     def _store_quick(self, output: bytes) -> None:
         """Keep `output` for `scancache.quick_replay`, with every path it depended on."""
         from nomira.pricing import feed
-        from nomira.sources import SOURCES
+        from nomira.sources.registry import SOURCES
         env = self.env
         roots = self.explicit or [r for name in self.selected for r in SOURCES[name].default_paths(env)]
         prices = [feed.override_path(env), *(feed.cache_dir(env) / f"{n}.json" for n in feed.FEEDS)]
@@ -299,7 +300,7 @@ class Run:
             pass  # only a shortcut: the next run does the work
 
     def collect(self):
-        from nomira.sources import collect
+        from nomira.sources.registry import collect
         known = {p: (size, mtime) for _s, p, size, mtime in getattr(self, "fingerprint", ())}
         collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
                             progress=True, found=self.found, known=known)
@@ -373,7 +374,7 @@ class Run:
     def searched(self) -> str:
         if self.explicit:
             return ", ".join(str(p) for p in self.explicit)
-        from nomira.sources import SOURCES
+        from nomira.sources.registry import SOURCES
         from nomira.reports.text import SOURCE_NAMES
         parts = []
         for name in self.selected:
@@ -408,7 +409,7 @@ def demo_history(env) -> Path:
     """The sample history, regenerated in one folder under the cache dir (not a new temp folder per run)."""
     import shutil
 
-    from nomira import paths
+    from nomira.sources import paths
     from nomira.demo import write_demo
     root = paths.cache_home(env) / "demo"
     try:
@@ -427,7 +428,8 @@ def check_store(args) -> None:
     command (replay, tenant list) never creates an empty store where a mistyped one was meant."""
     if not hasattr(args, "db") or (args.command == "ship" and getattr(args, "remote", None)):
         return
-    from nomira import engine, paths
+    from nomira.ledger import engine
+    from nomira.sources import paths
     path = args.db or paths.default_db()
     if engine.is_postgres(path):
         engine.require_driver()
@@ -538,11 +540,11 @@ def main(argv: list[str] | None = None) -> int:
 def _describe(exc: Exception, args) -> str:
     import sqlite3
     text = " ".join(str(exc).split()) or type(exc).__name__
-    engine = sys.modules.get("nomira.engine")
+    engine = sys.modules.get("nomira.ledger.engine")
     if engine is not None and isinstance(exc, engine.EngineError):
         return str(exc)
     if isinstance(exc, sqlite3.DatabaseError) and args is not None and hasattr(args, "db"):
-        from nomira import paths
+        from nomira.sources import paths
         path = args.db or paths.default_db()
         return f"the store {path} is damaged or not a Nomira store ({text}); check --db or restore a backup"
     return f"unexpected error: {type(exc).__name__}: {text} (run with NOMIRA_DEBUG=1 for the traceback)"

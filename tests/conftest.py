@@ -59,11 +59,11 @@ def stored_events():
     background writer has written what it queued."""
     import sys
 
-    from nomira import store
+    from nomira.ledger import store
 
     def read(path):
-        if "nomira.tracking" in sys.modules:
-            sys.modules["nomira.tracking"].flush(10)
+        if "nomira.integrations.tracking" in sys.modules:
+            sys.modules["nomira.integrations.tracking"].flush(10)
         db = store.open_db(path)
         try:
             return [json.loads(b) for (b,) in db.execute("SELECT body FROM raw_events ORDER BY id")]

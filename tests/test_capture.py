@@ -108,7 +108,7 @@ def test_parser_counts_bad_json_and_skips_plain_lines():
 
 
 def test_capture_through_the_spool_to_a_collector(tmp_path):
-    from nomira import store
+    from nomira.ledger import store
     from test_shipping import Collector
     db = tmp_path / "team.db"
     con = store.open_db(db)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from nomira import store
+from nomira.ledger import store
 from nomira.commands.serve import make_app
 
 FIX = Path(__file__).parent / "fixtures"

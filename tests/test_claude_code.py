@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from nomira.scan import ScanStats
-from nomira.sources import claude_code, collect
+from nomira.sources.scan import ScanStats
+from nomira.sources import claude_code
+from nomira.sources.registry import collect
 
 CLAUDE = FIXTURES / "claude"
 

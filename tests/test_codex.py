@@ -1,6 +1,7 @@
 """Codex rollouts: cumulative totals diffed, repeats skipped, resets, fallback model, allowance."""
 from conftest import FIXTURES
-from nomira.sources import codex, collect
+from nomira.sources import codex
+from nomira.sources.registry import collect
 
 CODEX = FIXTURES / "codex"
 

@@ -9,7 +9,7 @@ from wsgiref.simple_server import make_server
 
 import pytest
 
-from nomira import store
+from nomira.ledger import store
 from nomira.commands.serve import CollectorHandler, ThreadingWSGIServer, make_app, startup_warnings
 from nomira.collector.auth import Config
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from nomira import store
+from nomira.ledger import store
 from nomira.collector import auth
 from test_collector import Client, ev, server  # noqa: F401 - `server` is the shared fixture
 
@@ -544,7 +544,7 @@ def test_far_dates_in_store_keep_pages_fast_and_short(server, store_target):  # 
         status, text = c.get(f"/api/summary?period={period}")
         assert status == 200
         daily = json.loads(text)["daily"]
-        from nomira.rollups import MAX_DAILY_POINTS, MAX_MONTHLY_POINTS, PERIODS
+        from nomira.ledger.rollups import MAX_DAILY_POINTS, MAX_MONTHLY_POINTS, PERIODS
         assert len(daily) <= (PERIODS[period] or max(MAX_DAILY_POINTS, MAX_MONTHLY_POINTS))
         for path in (f"/?period={period}", f"/project/shop?period={period}", f"/developer/ana?period={period}"):
             status, html = c.get(path)
@@ -554,7 +554,7 @@ def test_far_dates_in_store_keep_pages_fast_and_short(server, store_target):  # 
 
 def test_day_series_bounds():
     from datetime import date
-    from nomira.rollups import MAX_DAILY_POINTS, _row, FIELDS, day_series
+    from nomira.ledger.rollups import MAX_DAILY_POINTS, _row, FIELDS, day_series
     today = date(2026, 12, 2)
     mk = lambda d: {"name": d, **_row([1] * len(FIELDS))}  # noqa: E731
     rows = [mk("2020-01-01"), mk("2026-11-30"), mk("2026-12-02"), mk("9999-12-31")]

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from nomira import store
+from nomira.ledger import store
 from nomira.cli import main
 from nomira.sources import cursor_admin as ca
 

@@ -6,7 +6,7 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 
-from nomira import store
+from nomira.ledger import store
 from nomira.collector import costsplit, csvout
 from nomira.collector.pages import short_model
 from nomira.collector.svg import nice_ticks, trend_chart

@@ -149,7 +149,7 @@ def _fields_under(heading: str) -> set[str]:
 def test_privacy_page_lists_exactly_the_wire_allowlist():
     import re
 
-    from nomira import wire
+    from nomira.ledger import wire
     source = Path(wire.__file__).read_text()
     modifiers = re.search(r'_check_mapping\("modifiers", [^,]+, \(([^)]*)\)', source).group(1)
     nested = {"tokens": wire.TOKEN_FIELDS, "tags": wire.TAG_FIELDS, "allowance": wire.ALLOWANCE_FIELDS,

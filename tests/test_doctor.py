@@ -153,7 +153,7 @@ def test_spool_depth_oldest_and_dead_letters(isolated_env, capsys):
     import os
     import time
 
-    from nomira.spool import Spool
+    from nomira.ledger.spool import Spool
     healthy(isolated_env)
     spool = Spool(isolated_env / ".local" / "state" / "nomira" / "spool")
     spool.put([{"n": 1}], batch_size=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from nomira.scan import LineScan, ScanStats
+from nomira.sources.scan import LineScan, ScanStats
 from nomira.sources import claude_code
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools"

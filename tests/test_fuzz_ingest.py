@@ -7,9 +7,9 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from nomira import store
+from nomira.ledger import store
 from nomira.commands.serve import make_app
-from nomira.wire import (ALLOWANCE_FIELDS, ID_FIELDS, MAX_COUNT, TAG_FIELDS, TOKEN_FIELDS, TOP_FIELDS, SchemaError,
+from nomira.ledger.wire import (ALLOWANCE_FIELDS, ID_FIELDS, MAX_COUNT, TAG_FIELDS, TOKEN_FIELDS, TOP_FIELDS, SchemaError,
                          assert_no_content)
 
 MODELS = ["claude-opus-4-5-20251101", "gpt-5.1-codex", "openrouter/anthropic/claude-3.5-sonnet", "gemini-2.5-pro",

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from nomira import store, tracking
+from nomira.ledger import store
+from nomira.integrations import tracking
 from nomira.pricing.engine import Pricer
-from nomira.pricing.table import resolved
-from nomira.wire import from_wire
+from nomira.pricing.feed import resolved
+from nomira.ledger.wire import from_wire
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_PROMPT = "the launch code is swordfish"

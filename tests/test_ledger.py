@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import FIXTURES
-from nomira import engine, store
+from nomira.ledger import engine, store
 from nomira.cli import main
 
 MAIN_STORE = FIXTURES / "stores" / "main-0008.db"  # made by main before the ledger (see make_main_0008.py)
@@ -302,7 +302,7 @@ def _set(doc, dotted, value):
 
 @pytest.mark.parametrize("field", WIRE_STRINGS + [f"envelope:{f}" for f in ENVELOPE_STRINGS])
 def test_a_credential_in_any_field_is_refused_and_never_stored(app, tmp_path, field):
-    from nomira.ship import validated
+    from nomira.ledger.ship import validated
     envelope = field.startswith("envelope:")
     name = field.split(":")[-1]
     i = (WIRE_STRINGS + ENVELOPE_STRINGS).index(name) if not envelope else len(WIRE_STRINGS) + ENVELOPE_STRINGS.index(
@@ -381,7 +381,7 @@ def spool_cli(capsys, *args):
 
 def test_a_dead_lettered_batch_is_resent_after_the_fix_and_stored_exactly_once(collector, capsys):
     from nomira.commands.spool import open_spool
-    from nomira.ship import http_post
+    from nomira.ledger.ship import http_post
     url, app_, state = collector
     post = http_post(url, None)
     events = [call(message_id=f"msg_{i}") for i in range(4)] + [
@@ -412,7 +412,7 @@ def test_a_dead_lettered_batch_is_resent_after_the_fix_and_stored_exactly_once(c
 def test_a_spool_record_carries_its_id_attempts_and_last_error(isolated_env, capsys):
     import socket
     from nomira.commands.spool import open_spool
-    from nomira.ship import http_post
+    from nomira.ledger.ship import http_post
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -439,8 +439,8 @@ def test_a_spool_record_carries_its_id_attempts_and_last_error(isolated_env, cap
 
 def test_spool_files_of_the_previous_format_are_delivered_or_reported(collector, capsys):
     from nomira.commands.spool import open_spool
-    from nomira.ship import http_post
-    from nomira.spool import _tag
+    from nomira.ledger.ship import http_post
+    from nomira.ledger.spool import _tag
     url, app_, state = collector
     post = http_post(url, None)
     spool = open_spool()

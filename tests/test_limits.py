@@ -4,11 +4,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from nomira import limits
-from nomira.events import Allowance
-from nomira.limits import LimitSnapshot
+from nomira.ledger import limits
+from nomira.ledger.events import Allowance
+from nomira.ledger.limits import LimitSnapshot
 from nomira.reports.limits import describe, duration, project, render_text
-from nomira.wire import SchemaError, assert_limit_snapshot, limit_to_wire
+from nomira.ledger.wire import SchemaError, assert_limit_snapshot, limit_to_wire
 
 UTC = timezone.utc
 RESET = datetime(2026, 1, 1, 15, 0, tzinfo=UTC)  # a 5-hour window that opened at 10:00

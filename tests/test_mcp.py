@@ -96,7 +96,7 @@ def strip_clock(doc):
 
 
 def test_unknown_protocol_version_gets_ours_and_team_usage_reads_a_store(tmp_path):
-    from nomira import store
+    from nomira.ledger import store
     from nomira.commands.ship import deliver  # noqa: F401 - the store is filled the way ship fills it
     db = tmp_path / "team.db"
     con = store.open_db(db)

@@ -2,7 +2,8 @@
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, opencode
+from nomira.sources import opencode
+from nomira.sources.registry import collect
 
 OC = FIXTURES / "opencode"
 # Sonnet 4.5: 3 / 15 / read 0.30 / write 3.75; GPT-5: 1.25 / cached 0.125 / 10; Gemini 2.5 Pro: 1.25 / 10;

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from nomira import partition, sources
+from nomira.sources import partition
+from nomira.sources import registry as sources
 from nomira.cli import main
-from nomira.sources import collect
+from nomira.sources.registry import collect
 
 spec = importlib.util.spec_from_file_location("diff_ccusage", Path(__file__).parents[1] / "tools/diff_ccusage.py")
 traps = importlib.util.module_from_spec(spec)

@@ -6,11 +6,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import FIXTURES
-from nomira import store
+from nomira.ledger import store
 from nomira.cli import main
-from nomira.exchange import parse_export
-from nomira.spool import Spool
-from nomira.wire import SchemaError, assert_no_content, dedup_key
+from nomira.ledger.exchange import parse_export
+from nomira.ledger.spool import Spool
+from nomira.ledger.wire import SchemaError, assert_no_content, dedup_key
 
 BOTH = ["--path", str(FIXTURES / "claude"), "--path", str(FIXTURES / "codex")]
 
@@ -105,7 +105,7 @@ def test_ship_twice_same_row_count(store_target, capsys):
 
 
 class FakeCollector:
-    """A loopback collector that can be down; stores through nomira.store like the real one."""
+    """A loopback collector that can be down; stores through nomira.ledger.store like the real one."""
 
     def __init__(self, tmp_path, port=0):
         self.db = store.open_db(tmp_path / "collector.db")
@@ -156,7 +156,7 @@ def test_collector_down_then_up_nothing_lost_nothing_duplicated(tmp_path, isolat
     dead_port = s.getsockname()[1]
     s.close()  # nothing listens here: connection refused
     args = ["ship", *BOTH, "--developer", "ana", "--remote", f"http://127.0.0.1:{dead_port}"]
-    import nomira.spool as spool_mod
+    import nomira.ledger.spool as spool_mod
     real_flush = spool_mod.Spool.flush
     spool_mod.Spool.flush = lambda self, post, **kw: real_flush(self, post, sleep=lambda s: None, **kw)
     try:
@@ -179,7 +179,7 @@ def test_collector_down_then_up_nothing_lost_nothing_duplicated(tmp_path, isolat
 def test_spool_backoff_then_delivery_and_dead_letter(tmp_path):
     collector = FakeCollector(tmp_path)
     try:
-        from nomira.ship import http_post
+        from nomira.ledger.ship import http_post
         spool = Spool(tmp_path / "spool")
         events = [good(message_id=f"msg_{i}") for i in range(5)] + [good(model="reject-me", message_id="msg_x")]
         spool.put(events)

@@ -32,7 +32,8 @@ def test_metrics_pipeline_series(server):  # noqa: F811
 def test_doctor_pipeline_rates(isolated_env, capsys, monkeypatch):
     from datetime import datetime, timezone
 
-    from nomira import paths, store
+    from nomira.sources import paths
+    from nomira.ledger import store
     from nomira.cli import main
     from test_doctor import healthy, run
     from test_ledger import call

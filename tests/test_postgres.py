@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from nomira import store
+from nomira.ledger import store
 from nomira.cli import main
 from test_pipeline import good
 
@@ -144,7 +144,7 @@ def test_postgres_url_without_psycopg_is_one_line_and_nomira_imports(tmp_path):
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('psycopg blocked for this test')\n")
     env = {**os.environ, "PYTHONPATH": f"{blocker.parent}{os.pathsep}{ROOT}", "XDG_DATA_HOME": str(tmp_path)}
-    probe = ("import sys, nomira.store, nomira.rollups, nomira.collector.app, nomira.commands.serve, "
+    probe = ("import sys, nomira.ledger.store, nomira.ledger.rollups, nomira.collector.app, nomira.commands.serve, "
              "nomira.commands.migrate; print('psycopg' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nomira.events import TokenCounts, UsageEvent
+from nomira.ledger.events import TokenCounts, UsageEvent
 from nomira.pricing import load_bundled, price_event
 from nomira.pricing.engine import Pricer
 from nomira.pricing.table import LazyModels, PriceTable, _bundled_bytes, _split_table

@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from nomira.cli import main
-from nomira.events import TokenCounts, UsageEvent
+from nomira.ledger.events import TokenCounts, UsageEvent
 from nomira.pricing import feed
 from nomira.pricing.engine import Pricer
-from nomira.pricing.table import resolved
+from nomira.pricing.feed import resolved
 from nomira.reports.aggregate import Tally
 
 LITELLM = {

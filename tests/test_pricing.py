@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from nomira.events import TokenCounts, UsageEvent
+from nomira.ledger.events import TokenCounts, UsageEvent
 from nomira.pricing import load_bundled, price_event
 from nomira.pricing.table import candidate_keys
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from nomira import paths, scancache
+from nomira.sources import paths, scancache
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from nomira import store
+from nomira.ledger import store
 from nomira.reconcile import ledger
 from nomira.reconcile.bills import BillFormatError, merge, parse_file
 from nomira.reconcile.windows import DEFAULT_TOLERANCES, Tolerance, compare, parse_tolerance, reconcile

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import FIXTURES
-from nomira.events import TokenCounts, UsageEvent
+from nomira.ledger.events import TokenCounts, UsageEvent
 from nomira.pricing import load_bundled
 from nomira.pricing.engine import Pricer
 from nomira.reports import periods
@@ -214,7 +214,7 @@ def test_codex_shell_reads_are_attributed_like_claude_reads(run_json):
 def test_attributed_shares_sum_to_each_calls_cost():
     from nomira.reports.optimizer import SUBAGENT, Owner, split_calls
     from nomira.sources.tool_calls import tool_uses
-    from nomira.sources import collect
+    from nomira.sources.registry import collect
     pricer = Pricer(load_bundled())
     files = sorted(CONTEXT.rglob("*.jsonl")) + sorted(TOOLS.rglob("*.jsonl"))
     events = collect(("claude",), files).events
@@ -260,7 +260,7 @@ def test_every_command_is_documented():
 
 
 def test_project_labels_survive_spilling_and_forked_folds():
-    from nomira.sources import collect
+    from nomira.sources.registry import collect
     expect = {("claude_code", "shop"), ("claude_code", "tools"), ("claude_code", "ctx"), ("codex", "billing"),
               ("codex", "shop"), ("codex", "cx"),
               ("opencode", "old"), ("opencode", "shop")}

@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from nomira import engine, retention, store
+from nomira.ledger import engine, retention, store
 from nomira.cli import main
-from nomira.wire import TOKEN_FIELDS
+from nomira.ledger.wire import TOKEN_FIELDS
 from test_ledger import call
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)  # raw cutoff 2026-01-30, events cutoff 2025-01-25

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import FIXTURES
 from nomira.cli import main
-from nomira.scan import LineScan
+from nomira.sources.scan import LineScan
 
 
 def report(capsys, *args):
@@ -109,7 +109,7 @@ def test_codex_append_resumes_cumulative_state(capsys, fixture_copy):
 
 def test_cache_from_other_version_is_rebuilt(capsys, hist, monkeypatch):
     report(capsys, "--path", hist)
-    from nomira import scancache
+    from nomira.sources import scancache
     monkeypatch.setattr(scancache, "FORMAT_TAG", "0.0.0/other")
     assert report(capsys, "--path", hist) == report(capsys, "--path", hist, "--no-cache")
 
@@ -127,7 +127,7 @@ def test_linescan_long_lines_and_offsets(tmp_path):
 
 
 def test_parallel_scan_equals_serial(capsys, tmp_path, monkeypatch):
-    from nomira import scan
+    from nomira.sources import scan
     from nomira.demo import write_demo
     root = write_demo(tmp_path / "demo")
     serial = report(capsys, "--path", root, "--no-cache")
@@ -147,7 +147,7 @@ def test_unfinished_line_counted_every_run_until_finished(capsys, hist):
 
 
 def test_file_vanishing_mid_run_is_counted_not_fatal(tmp_path, monkeypatch):
-    from nomira.scan import scan_files
+    from nomira.sources.scan import scan_files
     from nomira.sources import claude_code
     f = tmp_path / "gone.jsonl"
     f.write_text(ASSISTANT % ("G", "G", 1, 1))

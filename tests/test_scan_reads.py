@@ -1,9 +1,9 @@
 """The scanner's read economies: one read for a small file, the cache signature from the bytes read."""
 import random
 
-from nomira import scan
-from nomira.scan import LineScan, end_signature
-from nomira.scancache import signature
+from nomira.sources import scan
+from nomira.sources.scan import LineScan, end_signature
+from nomira.sources.scancache import signature
 
 
 def test_end_signature_equals_reading_the_file(tmp_path):

@@ -11,11 +11,11 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 
 from conftest import FIXTURES
-from nomira import store
+from nomira.ledger import store
 from nomira.cli import main
 from nomira.commands.serve import ThreadingWSGIServer, make_app
-from nomira.ship import http_post
-from nomira.spool import Spool
+from nomira.ledger.ship import http_post
+from nomira.ledger.spool import Spool
 
 BOTH = ["--path", str(FIXTURES / "claude"), "--path", str(FIXTURES / "codex")]
 N = 9  # calls in those fixtures

@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import aider, collect
+from nomira.sources import aider
+from nomira.sources.registry import collect
 
 AI = FIXTURES / "aider"
 # claude-sonnet-4-5: 3 in / 15 out / 0.30 read / 3.75 write; gpt-4.1: 2 in / 8 out. "sent" includes the cache figures.

@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import amp, collect
+from nomira.sources import amp
+from nomira.sources.registry import collect
 
 AMP = FIXTURES / "amp"
 # Bundled rates (USD per MTok): claude-sonnet-4-5 3 in / 15 out / 0.30 read / 3.75 5m-write;

@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import cline, collect
+from nomira.sources import cline
+from nomira.sources.registry import collect
 
 CL = FIXTURES / "cline"
 # claude-sonnet-4-5 (from task_metadata.json's model_usage): 3 in / 15 out / 0.30 read / 3.75 write per MTok.

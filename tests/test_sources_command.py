@@ -12,7 +12,7 @@ import test_sources_kilo as kilo
 import test_sources_zed as zed
 from conftest import FIXTURES
 from nomira.cli import main
-from nomira.sources import SOURCES
+from nomira.sources.registry import SOURCES
 
 # fixture folder -> where the agent keeps it under $HOME (XDG dirs as conftest sets them)
 LAYOUT = {"claude": ".claude", "codex": ".codex", "opencode": ".local/share/opencode", "gemini/.gemini": ".gemini",
@@ -93,8 +93,8 @@ def test_report_over_the_home_prices_known_models_and_lists_the_rest(isolated_en
 
 def test_small_sources_scanned_apart_in_workers_match_one_by_one(isolated_env, monkeypatch, tmp_path):
     """Many agents, few files each: scanned one source per worker, through the cache, the same calls."""
-    import nomira.sources as sources
-    from nomira import scancache
+    import nomira.sources.registry as sources
+    from nomira.sources import scancache
     from nomira.cli import SOURCE_CHOICES
     populate(isolated_env, monkeypatch)
     every = SOURCE_CHOICES["all"]

@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, copilot
+from nomira.sources import copilot
+from nomira.sources.registry import collect
 
 CP = FIXTURES / "copilot"
 # Bundled rates (USD per MTok): claude-sonnet-4-5 3 in / 15 out / 0.30 read / 3.75 write; gpt-5-mini 0.25 / 0.025 / 2.

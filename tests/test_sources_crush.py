@@ -2,7 +2,8 @@
 import json
 import sqlite3
 
-from nomira.sources import collect, crush
+from nomira.sources import crush
+from nomira.sources.registry import collect
 
 # charmbracelet/crush internal/db/migrations/20250424200609_initial.sql (sessions, messages)
 SCHEMA = """

@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, droid
+from nomira.sources import droid
+from nomira.sources.registry import collect
 
 DR = FIXTURES / "droid"
 # Bundled rates (USD per MTok): claude-sonnet-4-5 3 / 15 / read 0.30 / write 3.75; gpt-4.1 2 / 8.

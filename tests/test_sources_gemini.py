@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, gemini
+from nomira.sources import gemini
+from nomira.sources.registry import collect
 
 GEM = FIXTURES / "gemini"
 # Bundled rates (USD per MTok): gemini-2.5-pro 1.25 in / 0.125 cached / 10 out;

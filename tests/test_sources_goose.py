@@ -3,7 +3,8 @@ import sqlite3
 
 import pytest
 
-from nomira.sources import collect, goose
+from nomira.sources import goose
+from nomira.sources.registry import collect
 
 # block/goose session_manager.rs: CREATE TABLE sessions (schema v5), plus the provider/model columns newer
 # schemas add (read by ccusage's goose adapter).

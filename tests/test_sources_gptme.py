@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, gptme
+from nomira.sources import gptme
+from nomira.sources.registry import collect
 
 GP = FIXTURES / "gptme"
 # claude-sonnet-4-5: 3 / 15 / 0.30 read / 3.75 write; gpt-4.1: 2 / 8 / 0.50 read. input_tokens are uncached.

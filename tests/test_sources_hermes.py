@@ -4,7 +4,8 @@ import sqlite3
 
 import pytest
 
-from nomira.sources import collect, hermes
+from nomira.sources import hermes
+from nomira.sources.registry import collect
 
 # hermes-agent hermes_state_schema.py: sessions and session_model_usage as the current schema creates them.
 SCHEMA = """

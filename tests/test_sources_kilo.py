@@ -5,7 +5,8 @@ import sqlite3
 
 import pytest
 
-from nomira.sources import collect, kilo
+from nomira.sources import kilo
+from nomira.sources.registry import collect
 
 # OpenCode's tables (packages/opencode session schema), which Kilo CLI keeps as they are.
 SCHEMA = """

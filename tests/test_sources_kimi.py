@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, kimi
+from nomira.sources import kimi
+from nomira.sources.registry import collect
 
 KIMI = FIXTURES / "kimi"
 # config.toml's default model resolves to gpt-4.1: 2.00 in / 0.50 cached / 8.00 out (USD per MTok).

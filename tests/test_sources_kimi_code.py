@@ -5,7 +5,8 @@ import pytest
 
 import test_sources_kimi as kimi_test
 from conftest import FIXTURES
-from nomira.sources import collect, kimi_code
+from nomira.sources import kimi_code
+from nomira.sources.registry import collect
 
 
 def test_same_calls_as_kimi_cli_under_its_own_name(isolated_env, run_json, tmp_path):

@@ -3,7 +3,8 @@ import shutil
 
 from conftest import FIXTURES
 from nomira.reports.local_models import REASON
-from nomira.sources import collect, lmstudio
+from nomira.sources import lmstudio
+from nomira.sources.registry import collect
 
 LM = FIXTURES / "lmstudio"
 

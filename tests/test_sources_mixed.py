@@ -86,7 +86,7 @@ def test_wrong_typed_fields_are_skipped_never_a_crash(name, tmp_path):
 
     from nomira.pricing.engine import Pricer
     from nomira.pricing.table import load_bundled
-    from nomira.sources import collect
+    from nomira.sources.registry import collect
     rng = random.Random(name)
     pricer = Pricer(load_bundled())
     for trial in range(12):

@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, mux
+from nomira.sources import mux
+from nomira.sources.registry import collect
 
 MX = FIXTURES / "mux"
 # claude-sonnet-4-5: 3 / 15 / 0.30 read / 3.75 write; gpt-5: 1.25 in / 10 out / 0.125 read. Mux's output excludes

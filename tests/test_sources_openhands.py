@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, openhands
+from nomira.sources import openhands
+from nomira.sources.registry import collect
 
 OH = FIXTURES / "openhands"
 # claude-sonnet-4-5: 3 in / 15 out / 0.30 read / 3.75 write per MTok; gpt-4.1: 2 in / 8 out.

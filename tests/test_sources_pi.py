@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, pi
+from nomira.sources import pi
+from nomira.sources.registry import collect
 
 PI = FIXTURES / "pi"
 # Bundled rates (USD per MTok): claude-sonnet-4-5 3 / 15 / read 0.30 / write 3.75; gpt-5 1.25 / cached 0.125 / 10.

@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, openclaw
+from nomira.sources import openclaw
+from nomira.sources.registry import collect
 
 OC = FIXTURES / "openclaw"
 # claude-sonnet-4-5: 3 / 15 / 0.30 read / 3.75 write; gpt-4.1: 2 / 8 / 0.50 read (pi-ai: input is cache-miss).

@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, poolside
+from nomira.sources import poolside
+from nomira.sources.registry import collect
 
 PS = FIXTURES / "poolside"
 S = (1200 * 3 + 300 * 15 + 5000 * 0.30 + 2000 * 3.75) / 1e6  # claude-sonnet-4-5; laguna-m.1 is unpriced

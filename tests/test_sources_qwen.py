@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, qwen
+from nomira.sources import qwen
+from nomira.sources.registry import collect
 
 QW = FIXTURES / "qwen"
 # Bundled rates (USD per MTok): gpt-4.1 2.00 in / 0.50 cached / 8.00 out; gemini-2.5-flash 0.30 / 2.50.

@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import collect, vibe
+from nomira.sources import vibe
+from nomira.sources.registry import collect
 
 VB = FIXTURES / "vibe"
 # mistral-medium-latest and mistral-vibe-cli-latest: 1.50 in / 7.50 out per MTok (bundled); no cache split logged.

@@ -5,7 +5,8 @@ import sqlite3
 
 import pytest
 
-from nomira.sources import collect, zed
+from nomira.sources import zed
+from nomira.sources.registry import collect
 
 # zed crates/agent/src/db.rs: the threads table and the columns later migrations added (as tokscale's tests build it)
 SCHEMA = """CREATE TABLE threads (id TEXT PRIMARY KEY, summary TEXT NOT NULL, updated_at TEXT NOT NULL,

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from nomira import limits
+from nomira.ledger import limits
 from nomira.commands import statusline
 
 ROOT = Path(__file__).parent.parent
@@ -98,7 +98,7 @@ def test_statusline_never_fails():
 
 
 def test_statusline_updates_the_scan_cache_without_pruning_it(isolated_env, monkeypatch, capsys):
-    from nomira import scancache
+    from nomira.sources import scancache
     from nomira.cli import main
     transcript, now = setup_history(isolated_env)
     old = isolated_env / ".claude" / "projects" / "-home-ana-src-shop" / "0a0a0a0a-0000-4000-8000-000000000009.jsonl"
@@ -120,7 +120,7 @@ def test_statusline_does_not_wait_for_a_busy_scan_cache(isolated_env, monkeypatc
     import sqlite3
     import time
 
-    from nomira import scancache
+    from nomira.sources import scancache
     transcript, now = setup_history(isolated_env)
     payload = PAYLOAD.replace("TRANSCRIPT", str(transcript))
     render(payload, now)  # creates the cache

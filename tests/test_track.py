@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 import nomira
-from nomira import store, tracking
+from nomira.ledger import store
+from nomira.integrations import tracking
 from nomira.pricing.engine import Pricer
-from nomira.pricing.table import resolved
-from nomira.wire import from_wire
+from nomira.pricing.feed import resolved
+from nomira.ledger.wire import from_wire
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@ import json
 from datetime import datetime, timezone
 
 from nomira.cli import main
-from nomira.events import TokenCounts, UsageEvent
+from nomira.ledger.events import TokenCounts, UsageEvent
 from nomira.pricing.engine import Pricer, unpriced_reason
 from nomira.pricing.table import load_bundled
 

@@ -6,8 +6,8 @@ import pytest
 
 from conftest import FIXTURES
 from nomira.cli import main
-from nomira.exchange import parse_export
-from nomira.wire import MAX_COUNT, SchemaError, assert_no_content, loads
+from nomira.ledger.exchange import parse_export
+from nomira.ledger.wire import MAX_COUNT, SchemaError, assert_no_content, loads
 from test_pipeline import good
 
 
@@ -143,7 +143,7 @@ def test_every_fixture_and_demo_event_exports(tmp_path, capsys):
 
 def test_export_holds_back_invalid_events_naming_the_field(tmp_path, capsys, monkeypatch):
     """An event outside the schema never leaves; it is counted with its field, and the rest ship."""
-    import nomira.wire as wire
+    import nomira.ledger.wire as wire
     real = wire.to_wire
     calls = []
 

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nomira import engine, store  # noqa: E402
+from nomira.ledger import engine, store  # noqa: E402
 from nomira.collector.app import App  # noqa: E402
 from nomira.collector.auth import Config  # noqa: E402
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_collector import MODELS, call, events  # noqa: E402
 
-from nomira import store  # noqa: E402
+from nomira.ledger import store  # noqa: E402
 from nomira.collector.app import App  # noqa: E402
 from nomira.collector.auth import Config  # noqa: E402
 from nomira.reconcile import ledger  # noqa: E402

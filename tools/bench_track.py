@@ -25,7 +25,7 @@ USAGE = {"input_tokens": 12, "output_tokens": 340, "cache_read_input_tokens": 90
 
 def run(calls: int) -> list[float]:
     import nomira
-    from nomira import tracking
+    from nomira.integrations import tracking
     tracking.reset()
     nomira.track("anthropic", "claude-sonnet-4-5", USAGE)  # warm: imports, price table, store open
     times = []
@@ -59,7 +59,7 @@ def main() -> None:
         os.environ.pop("NOMIRA_REMOTE", None)
         report("local store", run(args.calls))
         os.environ["NOMIRA_REMOTE"] = "http://127.0.0.1:9"
-        from nomira import tracking
+        from nomira.integrations import tracking
         tracking.FLUSH_OPTIONS.update(max_attempts=1)
         report("spool", run(args.calls))
 

@@ -94,7 +94,7 @@ def short_tokens(n: int) -> str:
 
 
 def figures() -> dict[str, str]:
-    from nomira import wire
+    from nomira.ledger import wire
     from nomira.cli import SOURCE_CHOICES
     from nomira.collector import brand
     from nomira.pricing.table import load_bundled

@@ -23,7 +23,7 @@ from nomira.collector.markup import esc  # noqa: E402
 from nomira.collector import svg  # noqa: E402
 from nomira.reports.render import pct, short_model, tokens, usd  # noqa: E402
 from nomira.reports.text import SOURCE_NAMES  # noqa: E402
-from nomira import wire  # noqa: E402
+from nomira.ledger import wire  # noqa: E402
 from build_docs import PALETTE  # noqa: E402
 
 PAGES = [ROOT / "site" / "index.html", ROOT / "site" / "deck.html"]
@@ -120,7 +120,7 @@ def _hbars(rows: list[tuple[str, float, str]], title: str) -> str:
 
 def _source_names() -> list[str]:
     """Every agent `--source all` reads, by the name the reports use."""
-    from nomira.sources import SOURCES
+    from nomira.sources.registry import SOURCES
     return [SOURCES[n].NAME for n in SOURCE_CHOICES["all"]]
 
 

@@ -109,8 +109,8 @@ def from_events(budgets: list[Budget], priced, now: datetime, tz: tzinfo, limits
 
 def from_store(budgets: list[Budget], db, now: datetime, tz: tzinfo, limits=()) -> list[Status]:
     """Budgets over a store's events (every developer, tenant and tag the team shipped)."""
-    from nomira import store
-    from nomira.events import TokenCounts, UsageEvent
+    from nomira.ledger import store
+    from nomira.ledger.events import TokenCounts, UsageEvent
     from nomira.reports.periods import blocks
     out = []
     block_start = None

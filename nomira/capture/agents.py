@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from nomira.events import TokenCounts, UsageEvent
+from nomira.ledger.events import TokenCounts, UsageEvent
 
 _CONTEXT_SUFFIX = re.compile(r"\[[0-9a-z]+\]$")  # `claude-opus-4-6[1m]`: the 1M-context variant's key
 

@@ -6,7 +6,7 @@ import os
 import threading
 from typing import Iterable, Mapping
 
-from nomira.events import UsageEvent
+from nomira.ledger.events import UsageEvent
 
 _lock = threading.Lock()
 _pricers: dict = {}
@@ -18,7 +18,7 @@ def pricer(env: Mapping[str, str] = os.environ):
         p = _pricers.get("p")
         if p is None:
             from nomira.pricing.engine import Pricer
-            from nomira.pricing.table import resolved
+            from nomira.pricing.feed import resolved
             p = _pricers["p"] = Pricer(resolved(env))
         return p
 
@@ -26,7 +26,7 @@ def pricer(env: Mapping[str, str] = os.environ):
 def with_channel(wire: list[dict], channel: str) -> list[dict]:
     """Say how the events arrived (`source_channel`: hook, sse, otlp, derived), where the wire schema
     has the field, so the store's source priority applies; the dedup key does not include it."""
-    from nomira.wire import TOP_FIELDS
+    from nomira.ledger.wire import TOP_FIELDS
     if "source_channel" in TOP_FIELDS:
         for e in wire:
             e["source_channel"] = channel
@@ -37,8 +37,8 @@ def to_wire_events(events: Iterable[UsageEvent], tags: dict, channel: str,
                    env: Mapping[str, str] = os.environ) -> tuple[list[dict], dict[str, int]]:
     """(valid wire events, refused counts by reason); tags are the caller's, checked like ship's."""
     from nomira.reports.aggregate import regime_of
-    from nomira.ship import validated
-    from nomira.wire import to_wire
+    from nomira.ledger.ship import validated
+    from nomira.ledger.wire import to_wire
     events = list(events)
     price = pricer(env)
     regime = regime_of({e.source for e in events})

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Mapping
 
-from nomira import paths
+from nomira.sources import paths
 
 KEYS = ("remote", "token", "db", "developer", "tenant")
 

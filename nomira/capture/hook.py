@@ -19,7 +19,7 @@ from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Mapping
 
-from nomira import paths
+from nomira.sources import paths
 from nomira.capture import destination
 from nomira.capture.convert import with_channel
 
@@ -150,7 +150,7 @@ def codex_rollout(thread_id: str, env: Mapping[str, str] = os.environ) -> Path |
 
 def turn_window(rollout: Path, turn_id: str) -> tuple[str | None, str | None]:
     """(started, completed) timestamps of a turn: its `task_started` / `task_complete` event_msg lines."""
-    from nomira.scan import LineScan
+    from nomira.sources.scan import LineScan
     started = completed = None
     for line in LineScan(rollout, (b'"task_started"', b'"task_complete"')):
         try:
@@ -181,7 +181,7 @@ def run_codex(payload: dict, env: Mapping[str, str] = os.environ) -> dict:
 def _calls_between(events: list[dict], started: str | None, completed: str | None) -> int | None:
     """How many of the rollout's calls the turn made (its token_count lines between the turn's
     task_started and task_complete); None when the rollout does not log the turn's bounds."""
-    from nomira.events import parse_timestamp
+    from nomira.ledger.events import parse_timestamp
     lo, hi = parse_timestamp(started or ""), parse_timestamp(completed or "")
     if lo is None:
         return None

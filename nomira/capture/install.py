@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
-from nomira import paths
+from nomira.sources import paths
 
 CLAUDE_EVENTS = ("Stop", "SubagentStop", "SessionEnd")
 AGENTS = ("claude", "codex", "opencode")

@@ -15,8 +15,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterator
 
-from nomira.events import UsageEvent
-from nomira.scan import ScanStats
+from nomira.ledger.events import UsageEvent
+from nomira.sources.scan import ScanStats
 from nomira.sources import opencode
 
 KEEP = 2048  # messages remembered (late step parts of a finished message still find it)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.ledger.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
 from nomira.sources.calls import count as _count
 
 CLAUDE_REQUEST = ("claude_code.api_request", "api_request")
@@ -219,7 +219,7 @@ def link_logged(db, found: list[tuple[UsageEvent, dict]], tenant: str | None) ->
     the store to match on request id at ingest (see docs/CAPTURE.md, "Limits")."""
     from dataclasses import replace
     from datetime import timedelta
-    from nomira import store
+    from nomira.ledger import store
     out, hashed = [], None  # a store that keys developers by hash cannot be given the name again
     for event, tags in found:
         if event.message_id is None and event.request_id:

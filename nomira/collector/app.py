@@ -16,15 +16,15 @@ import threading
 import time
 import traceback
 
-from nomira import engine, rollups, store, wire
+from nomira.ledger import engine, rollups, store, wire
 from nomira.collector import auth, costsplit, csvout, filters, pages, queries, reconcile_page
 from nomira.collector.local import LocalHistory
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.collector.queries import Scope
-from nomira.exchange import parse_export
+from nomira.ledger.exchange import parse_export
 from nomira.reports import compare
 from nomira.reports.aggregate import REGIME_LABELS
-from nomira.wire import SchemaError
+from nomira.ledger.wire import SchemaError
 
 COMPARE_COLUMNS = ("sessions", "projects", "usd_per_1k_output")
 PLAN_USD = 200.0  # default subscription price per developer and month (Claude Max 20x), for "value vs plan"
@@ -297,7 +297,7 @@ class App:
         c = dict(self.metrics.counts)
         lag = None
         if s["last_occurred_at"]:
-            from nomira.events import parse_timestamp
+            from nomira.ledger.events import parse_timestamp
             try:
                 lag = max(0.0, time.time() - parse_timestamp(s["last_occurred_at"]).timestamp())
             except (ValueError, OverflowError, OSError):  # a bad row already stored: no lag, not a 500

@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from nomira import store
+from nomira.ledger import store
 from nomira.collector.http import HTTPError, Request
 
 SESSION_TTL = 12 * 3600

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 
-from nomira.wire import TOKEN_FIELDS
+from nomira.ledger.wire import TOKEN_FIELDS
 
 COLUMNS = ("calls", *TOKEN_FIELDS, "tokens", "cache_reuse", "cost_usd", "unpriced_calls", "usd_per_call")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")

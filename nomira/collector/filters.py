@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from nomira.collector.http import HTTPError
 from nomira.collector.queries import FILTER_DIMS, Scope
-from nomira.rollups import PERIODS
+from nomira.ledger.rollups import PERIODS
 
 PERIOD_LABELS = {"today": "Today", "7d": "7 days", "30d": "30 days", "90d": "90 days", "all": "All time"}
 MAX_VALUE = 200

@@ -33,10 +33,10 @@ class LocalHistory:
         with self._lock:
             if self._data is not None and time.monotonic() - self._at < self.ttl:
                 return self._data
-            from nomira import scancache
+            from nomira.sources import scancache
             from nomira.pricing.engine import Pricer
-            from nomira.pricing.table import resolved
-            from nomira.sources import collect, discover
+            from nomira.pricing.feed import resolved
+            from nomira.sources.registry import collect, discover
             from nomira.sources.tool_calls import tool_uses
             try:
                 cache = scancache.ScanCache(scancache.default_path(self.env))

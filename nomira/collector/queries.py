@@ -13,10 +13,10 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from nomira import engine
-from nomira.engine import dialect_of
-from nomira.rollups import FIELDS, MAX_DAILY_POINTS, MAX_MONTHLY_POINTS, _BY_DIMS, _merge, _row
-from nomira.wire import TOKEN_FIELDS
+from nomira.ledger import engine
+from nomira.ledger.engine import dialect_of
+from nomira.ledger.rollups import FIELDS, MAX_DAILY_POINTS, MAX_MONTHLY_POINTS, _BY_DIMS, _merge, _row
+from nomira.ledger.wire import TOKEN_FIELDS
 
 # Covers every column the events path reads, led by day: a period or today's hours is a range of
 # this index, never a scan of the wide `events` rows; then in the order a filtered view groups by

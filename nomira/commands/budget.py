@@ -114,7 +114,7 @@ def evaluate(args, budgets) -> list:
     run = Run(args)
     snaps = gather(run, False, now)[0] if any(b.limit for b in budgets) else []
     if args.db is not None:
-        from nomira import store
+        from nomira.ledger import store
         if not args.db.is_file():
             raise Failure(f"no store at {args.db} (check --db)")
         db = store.open_db(args.db)
@@ -166,7 +166,7 @@ def report_budgets(env) -> ReportBudgets | None:
 
 
 def save_status(statuses, env) -> None:
-    from nomira.paths import state_home
+    from nomira.sources.paths import state_home
     path = state_home(env) / STATUS_FILE
     rows = [{"name": s.budget.name, "percent": s.percent, "crossed": s.crossed,
              "end": s.end.isoformat() if s.end else None} for s in statuses if s.percent is not None]

@@ -106,10 +106,10 @@ def cmd_capture(args) -> int:
 def record(args, cap, tags: dict, labels: dict) -> dict:
     from nomira.commands.ship import deliver
     from nomira.pricing.engine import Pricer
-    from nomira.pricing.table import resolved
+    from nomira.pricing.feed import resolved
     from nomira.reports.aggregate import regime_of
-    from nomira.ship import validated
-    from nomira.wire import to_wire
+    from nomira.ledger.ship import validated
+    from nomira.ledger.wire import to_wire
     summary = {"events": len(cap.events), "malformed_lines": cap.malformed, "ci": labels, "delivery": None,
                "models": sorted({e.model for e in cap.events})}
     if not cap.events:

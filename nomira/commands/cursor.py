@@ -6,9 +6,9 @@ import os
 import secrets
 import sys
 from datetime import date, datetime, timedelta, timezone
-from nomira.engine import db_arg
+from nomira.ledger.engine import db_arg
 
-from nomira import paths
+from nomira.sources import paths
 from nomira.cli import UserError
 
 KEY_ENV = "NOMIRA_CURSOR_ADMIN_KEY"
@@ -61,7 +61,7 @@ def hash_key(args) -> bytes:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
-    from nomira import store
+    from nomira.ledger import store
     db = store.open_db(args.db or paths.default_db())
     try:
         return store.setting(db, "developer_hash_key", lambda: secrets.token_hex(32)).encode()
@@ -71,9 +71,9 @@ def hash_key(args) -> bytes:
 
 def fetch(args, base: str | None = None) -> tuple[list[dict], dict]:
     """(wire events, summary) for the requested window; CursorAPIError when an endpoint fails."""
-    from nomira.pricing.table import resolved
+    from nomira.pricing.feed import resolved
     from nomira.sources import cursor_admin as ca
-    from nomira.wire import SchemaError, assert_no_content
+    from nomira.ledger.wire import SchemaError, assert_no_content
     key = os.environ.get(KEY_ENV, "").strip()
     if not key:
         raise UserError(f"set {KEY_ENV} to a Cursor team Admin API key (Cursor dashboard > Settings > "

@@ -60,7 +60,7 @@ def _malformed_lines(path: str, markers: tuple[bytes, ...], limit: int) -> list[
 
 
 def check_source(name: str, mod, files: list[Path], roots: list[Path], cache, prune: bool = True) -> Check:
-    from nomira.scan import ScanStats, iter_scan
+    from nomira.sources.scan import ScanStats, iter_scan
     where = ", ".join(str(r) for r in roots)
     if not files:
         return Check(f"source {name}", "info", f"not found{f' (no log files in {where})' if roots else ''}",
@@ -98,7 +98,7 @@ def check_source(name: str, mod, files: list[Path], roots: list[Path], cache, pr
 
 
 def check_sources(selected, explicit, env, cache) -> list[Check]:
-    from nomira.sources import SOURCES, discover
+    from nomira.sources.registry import SOURCES, discover
     try:
         found = discover(selected, explicit, env)
     except FileNotFoundError as exc:
@@ -124,14 +124,14 @@ def _writable(path: Path) -> bool:
 
 
 def check_spool(env, now: datetime) -> Check:
-    from nomira.paths import state_home
+    from nomira.sources.paths import state_home
     root = state_home(env) / "spool"
     if not _writable(root) or (root.exists() and not _writable(root / "pending")):
         return Check("spool", "fail", f"{root} is not writable: `nomira ship --remote` cannot queue events",
                      {"path": str(root)})
     if not (root / "pending").is_dir():
         return Check("spool", "ok", "empty (nothing queued)", {"path": str(root), "batches": 0})
-    from nomira.spool import Spool
+    from nomira.ledger.spool import Spool
     spool = Spool(root)
     batches = spool.batches()
     dead = 0
@@ -167,7 +167,7 @@ def check_spool(env, now: datetime) -> Check:
 def check_ledger(env) -> Check:
     import sqlite3
 
-    from nomira.paths import state_home
+    from nomira.sources.paths import state_home
     path = state_home(env) / "shipped.sqlite"
     if not path.exists():
         return Check("last ship", "info", "nothing shipped yet", {"destinations": {}})
@@ -216,7 +216,7 @@ def _mentions_nomira_hook(node) -> bool:
 
 
 def check_hooks(env) -> list[Check]:
-    from nomira.paths import claude_config_dir, codex_home
+    from nomira.sources.paths import claude_config_dir, codex_home
     settings = claude_config_dir(env) / "settings.json"
     try:
         hooks = json.loads(settings.read_text()).get("hooks")
@@ -269,7 +269,8 @@ def check_pipeline(checks: list[Check], env, now: datetime) -> Check:
     """The /metrics pipeline series, from what is local: per-source drop (malformed) and parse-failure
     rates from the sources read, spool depth, and from a local store (if there is one) ingest lag,
     dedup rate and the last reconcile run's delta rate. Informational: the other checks judge."""
-    from nomira import engine, paths
+    from nomira.ledger import engine
+    from nomira.sources import paths
     from nomira.collector.health import ratio
     sources = {c.name[len("source "):]: c.data for c in checks if c.name.startswith("source ") and c.data.get("files")}
     lines = sum(d["usage_lines"] + d["malformed_lines"] for d in sources.values())
@@ -298,8 +299,8 @@ def _store_rates(target, now: datetime) -> dict:
     import sqlite3
 
     from nomira.collector.health import ratio, reconcile_delta_rate
-    from nomira.events import parse_timestamp
-    from nomira.rollups import ingest_stats
+    from nomira.ledger.events import parse_timestamp
+    from nomira.ledger.rollups import ingest_stats
     db = sqlite3.connect(f"file:{target}?mode=ro", uri=True)  # never migrates or writes someone's store
     try:
         s = ingest_stats(db)
@@ -326,9 +327,9 @@ MARK = {"ok": "ok  ", "info": "--  ", "warn": "warn", "fail": "FAIL"}
 
 
 def cmd_doctor(args) -> int:
-    from nomira import scancache
+    from nomira.sources import scancache
     from nomira.cli import SOURCE_CHOICES
-    from nomira.sources import SOURCES
+    from nomira.sources.registry import SOURCES
     env = os.environ
     selected = list(SOURCES) if args.source == "all" else SOURCE_CHOICES[args.source]
     try:

@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from nomira import paths
+from nomira.sources import paths
 from nomira.cli import UserError
 
 DEFAULT_UPSTREAMS = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com"}
@@ -34,7 +34,7 @@ def make_gateway(args, env=os.environ, log=sys.stderr):
     from nomira.gateway.upstream import Upstream
     from nomira.gateway.record import Metrics, Recorder, SpoolSink, StoreSink
     from nomira.pricing.engine import Pricer
-    from nomira.pricing.table import resolved
+    from nomira.pricing.feed import resolved
     try:
         upstreams = {"anthropic": Upstream.parse(args.upstream_anthropic),
                      "openai": Upstream.parse(args.upstream_openai)}
@@ -45,7 +45,7 @@ def make_gateway(args, env=os.environ, log=sys.stderr):
         raise UserError("--db and --remote are exclusive: record into a local store or send to a collector")
     metrics = Metrics()
     if args.remote:
-        from nomira.ship import http_post
+        from nomira.ledger.ship import http_post
         spool_dir = paths.state_home(env) / "gateway-spool"
         sink, destination = SpoolSink(spool_dir, http_post(args.remote, args.token, timeout=10.0), metrics), \
             f"{args.remote} (spool {spool_dir})"

@@ -49,13 +49,13 @@ def cmd_hooks(args) -> int:
         if args.remote and args.db:
             raise UserError("give --remote or --db, not both")
         if args.remote:
-            from nomira.ship import ingest_url
+            from nomira.ledger.ship import ingest_url
             try:
                 ingest_url(args.remote)
             except ValueError as exc:
                 raise UserError(str(exc)) from None
             args.token = args.token or env.get("NOMIRA_TOKEN")  # hooks run without the shell's environment
-        from nomira.wire import SchemaError, check_tags
+        from nomira.ledger.wire import SchemaError, check_tags
         try:
             check_tags({k: v for k, v in (("developer", args.developer), ("tenant", args.tenant)) if v})
         except SchemaError as exc:

@@ -27,8 +27,9 @@ def add_arguments(name, p) -> None:
 
 def codex_log_snapshots(run: Run) -> list:
     """The newest `rate_limits` any Codex rollout logged (through the scan cache)."""
-    from nomira.limits import from_allowance
-    from nomira.sources import codex, collect
+    from nomira.ledger.limits import from_allowance
+    from nomira.sources import codex
+    from nomira.sources.registry import collect
     files = run.found.get("codex") or []
     if not files:
         return []
@@ -40,7 +41,7 @@ def codex_log_snapshots(run: Run) -> list:
 def gather(run: Run, fetch: bool, now: datetime) -> tuple[list, list[str], list[str]]:
     """(latest snapshot per window, fetch errors, notes): logs, the statusline's state file, endpoints.
     An agent without a saved login is a note, not an error, unless it was the one asked for."""
-    from nomira import limits
+    from nomira.ledger import limits
     snaps = [*codex_log_snapshots(run), *(s for s in limits.load_state(run.env)
                                           if _agent_source(s.agent) in run.selected)]
     errors, notes = [], []

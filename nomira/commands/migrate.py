@@ -13,7 +13,7 @@ import sys
 import time
 
 from nomira.cli import Failure, UserError
-from nomira.engine import db_arg, dialect_of, redact
+from nomira.ledger.engine import db_arg, dialect_of, redact
 
 FIRST = ("tenants",)  # referenced by others (api_keys): copied before them
 BATCH = 5000
@@ -31,7 +31,7 @@ def add_arguments(name, p) -> None:
 def _open(target, what: str):
     from pathlib import Path
 
-    from nomira import engine, store
+    from nomira.ledger import engine, store
     if not engine.is_postgres(target):
         if what == "source" and not Path(target).is_file():
             raise Failure(f"no store at {target} (check --from)")

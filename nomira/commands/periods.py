@@ -13,7 +13,7 @@ from nomira.reports.render import fill, priced_usd, render_json, short_id, table
 def add_arguments(name, p) -> None:
     p.add_argument("--breakdown", "-b", action="store_true", help="a row per model under each period")
     if name == "monthly":
-        from nomira.plans import PLANS
+        from nomira.reports.plans import PLANS
         p.add_argument("--plan", action="append", choices=sorted(PLANS), default=[],
                        help="your plan (one per agent; default Claude Max 20x and ChatGPT Plus)")
         p.add_argument("--plan-price", type=float, action="append", default=[], metavar="USD",
@@ -85,7 +85,7 @@ def period_text(run: Run, collected) -> str:
     label = MONEY_COLUMN[run.regime()]
     plans = None
     if period == "monthly" and label != "Cost":
-        from nomira.plans import PLANS, plans_for
+        from nomira.reports.plans import PLANS, plans_for
         plans = plans_for({PLANS[k].source: k for k in run.args.plan}, _plan_prices(run.args))
     keys = sorted(grouped.rows, key=lambda k: (grouped.rows[k]["all"].last, k) if period == "session" else k)
     total = Tally()

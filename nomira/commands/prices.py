@@ -9,7 +9,7 @@ import sys
 
 from nomira.cli import UserError
 
-from nomira.events import TOKEN_TYPES as FIELDS
+from nomira.ledger.events import TOKEN_TYPES as FIELDS
 
 
 def add_arguments(name, p) -> None:
@@ -35,7 +35,8 @@ def describe(price) -> dict:
 
 def cmd_prices(args) -> int:
     from nomira.pricing import feed
-    from nomira.pricing.table import load_bundled, resolved
+    from nomira.pricing.feed import resolved
+    from nomira.pricing.table import load_bundled
     env = os.environ
     out: dict = {}
     if args.update:

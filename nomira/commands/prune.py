@@ -1,12 +1,12 @@
-"""`nomira prune`: apply the retention policy to a store (see nomira/retention.py)."""
+"""`nomira prune`: apply the retention policy to a store (see nomira/ledger/retention.py)."""
 from __future__ import annotations
 
 import json
 import os
 
-from nomira import paths
+from nomira.sources import paths
 from nomira.cli import UserError
-from nomira.engine import db_arg
+from nomira.ledger.engine import db_arg
 
 
 def env_days(name: str, default: int) -> int:
@@ -22,7 +22,7 @@ def env_days(name: str, default: int) -> int:
 
 def add_retention_arguments(p) -> None:
     """The retention options `prune` and `serve` share."""
-    from nomira.retention import EVENTS_DAYS, RAW_DAYS
+    from nomira.ledger.retention import EVENTS_DAYS, RAW_DAYS
     p.add_argument("--raw-days", type=int, default=None, metavar="N",
                    help=f"keep raw events N days (default {RAW_DAYS}; $NOMIRA_RETENTION_RAW_DAYS)")
     p.add_argument("--events-days", type=int, default=None, metavar="N",
@@ -31,7 +31,7 @@ def add_retention_arguments(p) -> None:
 
 
 def retention_days(args) -> tuple[int, int]:
-    from nomira import retention
+    from nomira.ledger import retention
     raw = args.raw_days if args.raw_days is not None else env_days("NOMIRA_RETENTION_RAW_DAYS", retention.RAW_DAYS)
     events = args.events_days if args.events_days is not None else \
         env_days("NOMIRA_RETENTION_EVENTS_DAYS", retention.EVENTS_DAYS)
@@ -50,7 +50,7 @@ def add_arguments(name, p) -> None:
 
 
 def cmd_prune(args) -> int:
-    from nomira import retention, store
+    from nomira.ledger import retention, store
     raw_days, events_days = retention_days(args)
     db = store.open_db(args.db or paths.default_db())
     r = retention.prune(db, raw_days, events_days, dry_run=args.dry_run)

@@ -8,7 +8,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from nomira import paths
+from nomira.sources import paths
 from nomira.cli import UserError
 from nomira.reports.render import table, usd
 
@@ -41,7 +41,7 @@ def add_arguments(name, p) -> None:
 
 
 def _open(args):
-    from nomira import store
+    from nomira.ledger import store
     return store.open_db(args.db or paths.default_db())
 
 

@@ -61,7 +61,7 @@ def report_text(run: Run, collected) -> str:
         folded, recent = run.fold(collected, summary.fold, summary.merge), []
     report = summary.finish(folded, run.regime_override, allowance_dict, run.table.generated)
     report["scan"] = {**collected.stats.as_dict(), "unreadable": run.unreadable}  # files and folders
-    from nomira.sources import found_without_tokens
+    from nomira.sources.registry import found_without_tokens
     report["found_without_tokens"] = found_without_tokens(collected.stats)
     if run.args.json:
         return render_json(report)

@@ -21,8 +21,8 @@ import threading
 import time
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
-from nomira import paths
-from nomira.engine import db_arg, redact
+from nomira.sources import paths
+from nomira.ledger.engine import db_arg, redact
 
 WORKERS = 16
 IDLE_TIMEOUT = 30.0  # seconds a connection may stay silent before its request starts
@@ -314,13 +314,13 @@ def cmd_serve(args) -> int:
     # must instead see a closed client connection as an error on that one request.
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    from nomira import retention
+    from nomira.ledger import retention
     from nomira.commands.prune import retention_days
     raw_days, events_days = retention_days(args)  # a bad setting is refused before anything starts
     db_path = args.db or paths.default_db()
     app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy, local=True, db_pool=max(1, args.workers))
     if args.hash_developer:
-        from nomira import store
+        from nomira.ledger import store
         if store.enable_identifier_hashing(app.db):
             print("nomira: developer names and account ids are stored hashed from now on", file=sys.stderr)
     gc_enable()

@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from nomira import paths
+from nomira.sources import paths
 from nomira.cli import Run, UserError
-from nomira.engine import db_arg, is_postgres, redact
-from nomira.wire import TAG_FIELDS, SchemaError
+from nomira.ledger.engine import db_arg, is_postgres, redact
+from nomira.ledger.wire import TAG_FIELDS, SchemaError
 
 TAG_NAMES = [t for t in TAG_FIELDS if t not in ("developer", "tenant", "project")]
 
@@ -61,8 +61,8 @@ def _tags(args, project_free=True) -> dict:
 def wire_events(run: Run, tags: dict, keep=None) -> list[dict]:
     """The usage-only events of the run; calls outside the schema are held back and said (stderr).
     `keep` (wire events -> the ones wanted) runs before the allowlist check, which costs the most."""
-    from nomira.ship import validated
-    from nomira.wire import check_tags, to_wire
+    from nomira.ledger.ship import validated
+    from nomira.ledger.wire import check_tags, to_wire
     try:
         check_tags(tags)  # the user's own tags: a mistake there is the user's to fix, for every call
     except SchemaError as exc:
@@ -77,7 +77,7 @@ def wire_events(run: Run, tags: dict, keep=None) -> list[dict]:
 
 
 def _open_store(args):
-    from nomira import store
+    from nomira.ledger import store
     return store.open_db(args.db or paths.default_db())
 
 
@@ -94,7 +94,7 @@ def deliver(args, events: list[dict], flush: bool = True) -> dict:
     """Validated wire events to the collector at `args.remote` (through the spool) or the store at
     `args.db`; the ledger skips what that destination already has. `flush=False` only queues them
     (a hook must not wait for the network; `nomira hook flush` sends them)."""
-    from nomira import store
+    from nomira.ledger import store
     from nomira.commands.spool import open_spool
     post = _remote(args)
     ledger, dest, db = open_ledger(args, post, flush)
@@ -128,8 +128,8 @@ def _locator(post) -> str:
 def open_ledger(args, post, flush: bool = True):
     """(ledger, its key for the destination, the open store or None for a collector). Without `flush`
     the collector is not asked who it is (no network wait): the last known identity is used."""
-    from nomira import store
-    from nomira.ship import Ledger
+    from nomira.ledger import store
+    from nomira.ledger.ship import Ledger
     ledger_path = paths.state_home() / "shipped.sqlite"
     try:
         ledger = Ledger(ledger_path, warn=_warn)
@@ -147,7 +147,7 @@ def _remote(args):
     """The collector to ship to (None: a local store); a bad --remote is a one-line error, exit 2."""
     if not args.remote:
         return None
-    from nomira.ship import http_post
+    from nomira.ledger.ship import http_post
     try:
         return http_post(args.remote, args.token)
     except ValueError as exc:
@@ -198,7 +198,7 @@ def cmd_ship(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from nomira.exchange import export_document
+    from nomira.ledger.exchange import export_document
     run = Run(args)
     doc = export_document(wire_events(run, _tags(args)))
     text = json.dumps(doc, indent=1) + "\n"
@@ -215,8 +215,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from nomira import store
-    from nomira.exchange import parse_export
+    from nomira.ledger import store
+    from nomira.ledger.exchange import parse_export
     try:
         events = parse_export(Path(args.file).read_bytes())
     except OSError as exc:
@@ -230,7 +230,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from nomira import store
+    from nomira.ledger import store
     db = _open_store(args)
     r = store.replay(db)
     if args.json:
@@ -248,7 +248,7 @@ def cmd_replay(args) -> int:
 
 
 def cmd_tenant(args) -> int:
-    from nomira import store
+    from nomira.ledger import store
     db = _open_store(args)
     if args.action == "create":
         if not args.name:

@@ -35,7 +35,8 @@ PLACES = {"crush": "projects.json in $CRUSH_GLOBAL_DATA, $XDG_DATA_HOME/crush or
 def survey(run: Run) -> dict:
     """What each source found (scanned through the cache), and the opaque agents present."""
     from nomira.reports.text import SOURCE_NAMES
-    from nomira.sources import SOURCES, collect, opaque
+    from nomira.sources import opaque
+    from nomira.sources.registry import SOURCES, collect
     rows = []
     for key in run.selected:
         mod = SOURCES[key]

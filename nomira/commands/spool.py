@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from nomira import paths
+from nomira.sources import paths
 from nomira.cli import UserError
 
 
@@ -21,7 +21,7 @@ def add_arguments(name, p) -> None:
 
 
 def open_spool():
-    from nomira.spool import Spool
+    from nomira.ledger.spool import Spool
     return Spool(paths.state_home() / "spool")
 
 
@@ -39,7 +39,7 @@ def cmd_spool(args) -> int:
         return 0
     post = None
     if args.remote:
-        from nomira.ship import http_post
+        from nomira.ledger.ship import http_post
         try:
             post = http_post(args.remote, args.token)
         except ValueError as exc:
@@ -84,7 +84,7 @@ def _status(spool, args) -> int:
 
 
 def _shown(text) -> str:
-    from nomira.spool import _shown as shown
+    from nomira.ledger.spool import _shown as shown
     return shown(str(text))
 
 

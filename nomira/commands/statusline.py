@@ -79,7 +79,7 @@ def render(raw: bytes, env: Mapping[str, str], now: datetime) -> str:
 def budget_segment(env, now: datetime) -> list[str]:
     """The budget furthest past a threshold, from the last `nomira budget check|list` or report
     (one small file read: the status line never evaluates budgets itself)."""
-    from nomira.paths import state_home
+    from nomira.sources.paths import state_home
     try:
         rows = json.loads((state_home(env) / "budgets_status.json").read_text())
         live = [r for r in rows if r.get("crossed") and r.get("end") and datetime.fromisoformat(r["end"]) > now]
@@ -92,7 +92,7 @@ def budget_segment(env, now: datetime) -> list[str]:
 
 
 def _limits(rate_limits, env, now) -> list[str]:
-    from nomira import limits
+    from nomira.ledger import limits
     snaps = limits.from_claude_windows(rate_limits, now, "statusline") if isinstance(rate_limits, dict) else []
     if not snaps:
         return []
@@ -112,7 +112,7 @@ def _limits(rate_limits, env, now) -> list[str]:
 
 def _recent_files(env, cutoff: float) -> list[str]:
     """Claude transcripts modified since `cutoff` (epoch s): the only ones that can hold later calls."""
-    from nomira.paths import claude_roots, walk_files
+    from nomira.sources.paths import claude_roots, walk_files
 
     def keep(name, parent):
         if not name.endswith(".jsonl"):
@@ -151,7 +151,7 @@ def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
     cutoff = min(midnight, local_now - RECENT)
     files = sorted(set(_session_files(transcript)) | set(_recent_files(env, cutoff.timestamp())))
     fp = _fingerprint(files)
-    from nomira.paths import state_home
+    from nomira.sources.paths import state_home
     result_path = state_home(env) / RESULT_FILE
     key = json.dumps([transcript, claude_cost, f"{local_now:%Y-%m-%d %H:%M}", fp, _prices_stamp(env)])
     try:
@@ -173,7 +173,7 @@ def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
 
 def _prices_stamp(env) -> list:
     """What the rates in force depend on besides the code: override and feed files (size, mtime)."""
-    from nomira.paths import cache_home, config_home
+    from nomira.sources.paths import cache_home, config_home
     stamp = []
     for p in (config_home(env) / "prices.toml", config_home(env) / "prices.json",
               cache_home(env) / "prices" / "litellm.json", cache_home(env) / "prices" / "openrouter.json"):
@@ -202,8 +202,8 @@ def _unscanned_bytes(files: list[str], entries: dict) -> int:
 def load_events(files: list[str], env) -> list:
     """Deduplicated Claude Code events of `files`, through the scan cache (which is updated for
     these files only: the other files' entries are kept, not pruned)."""
-    from nomira import scancache
-    from nomira.scan import ScanStats, iter_scan
+    from nomira.sources import scancache
+    from nomira.sources.scan import ScanStats, iter_scan
     from nomira.sources import claude_code
     import sqlite3
 
@@ -229,7 +229,7 @@ def load_events(files: list[str], env) -> list:
 
 def _compute(transcript: str, files: list[str], claude_cost, env, now: datetime, cutoff: datetime) -> list[str]:
     from nomira.pricing.engine import Pricer
-    from nomira.pricing.table import resolved
+    from nomira.pricing.feed import resolved
     from nomira.reports.periods import blocks
     from nomira.reports.render import usd
     from nomira.sources.claude_code import file_identity

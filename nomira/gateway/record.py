@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from nomira.events import UsageEvent
+from nomira.ledger.events import UsageEvent
 from nomira.gateway.usage import Found
-from nomira.wire import SchemaError, assert_no_content, to_wire
+from nomira.ledger.wire import SchemaError, assert_no_content, to_wire
 
 SOURCE = "gateway"
 TAG_HEADERS = {f"x-nomira-{t}": t for t in ("developer", "project", "feature", "workflow", "tier", "customer", "env")}
@@ -180,7 +180,7 @@ class StoreSink:
     """Events into a local SQLite store (the writer thread is its only writer)."""
 
     def __init__(self, db_path: Path):
-        from nomira import store
+        from nomira.ledger import store
         self.store, self.db = store, store.open_db(db_path)
 
     def write(self, events: list[dict]) -> None:
@@ -195,7 +195,7 @@ class SpoolSink:
     """Events into the durable spool, then on to a collector; delivery failures are retried later."""
 
     def __init__(self, spool_dir: Path, post, metrics: Metrics, retry_every: float = 5.0):
-        from nomira.spool import Spool
+        from nomira.ledger.spool import Spool
         self.spool, self.post, self.metrics = Spool(spool_dir), post, metrics
         self.retry_every, self.next_try = retry_every, 0.0
 

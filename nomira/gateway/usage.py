@@ -12,7 +12,7 @@ import json
 import zlib
 from dataclasses import dataclass, field
 
-from nomira.events import TokenCounts
+from nomira.ledger.events import TokenCounts
 from nomira.sources.api_usage import from_anthropic, from_openai, merge_anthropic_stream
 
 MAX_HELD = 32 * 1024 * 1024  # a JSON body or one SSE line larger than this is passed on but not read

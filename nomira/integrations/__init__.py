@@ -1,7 +1,7 @@
 """SDK adapters (architecture Mode B): a team's own application reports each call's usage.
 
 Each adapter reads the provider's usage object from a response or stream it only observes,
-maps it with nomira.sources.api_usage and records it through nomira.tracking.track (priced,
+maps it with nomira.sources.api_usage and records it through nomira.integrations.tracking.track (priced,
 allowlisted, stored or spooled). Frameworks are optional: importing an adapter never imports
 its framework; using it without the framework raises one clear ImportError.
 """
@@ -21,13 +21,13 @@ def require(module: str, package: str | None = None):
 
 def record(provider: str, model, tokens, tags: dict, **ident) -> None:
     """Record one call; never raises (track counts and logs its own failures)."""
-    from nomira.tracking import track
+    from nomira.integrations.tracking import track
     track(provider, model or "unknown", tokens, **{**tags, **{k: v for k, v in ident.items() if v}})
 
 
 def failed(what: str, exc: BaseException | None = None) -> None:
     """Count and log an adapter failure without disturbing the caller."""
-    from nomira.tracking import error
+    from nomira.integrations.tracking import error
     error(f"{what}{f': {type(exc).__name__}: {exc}' if exc is not None else ''}")
 
 

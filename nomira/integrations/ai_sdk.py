@@ -18,7 +18,7 @@ PAYLOAD_KEYS = {"model", "provider", "usage", "cacheWriteTokens", "responseId", 
 def provider_name(provider: str | None, model: str) -> str:
     """The AI SDK's provider id ("openai.chat", "anthropic.messages", "google.generative-ai") or a
     gateway model id ("anthropic/claude-sonnet-4.5") -> anthropic | openai | google | ..."""
-    from nomira.events import provider_for_model
+    from nomira.ledger.events import provider_for_model
     name = (provider or "").split(".")[0].lower() or (model.split("/")[0].lower() if "/" in model else "")
     return {"google-vertex": "google", "vertex": "google", "azure": "openai"}.get(name, name) or \
         provider_for_model(model)
@@ -26,9 +26,9 @@ def provider_name(provider: str | None, model: str) -> str:
 
 def track_usage(model: str, usage: dict, provider: str | None = None, cache_write_tokens: int = 0,
                 response_id: str | None = None, **tags) -> dict | None:
-    """Record one AI SDK call from its `usage` object; never raises (see nomira.tracking)."""
+    """Record one AI SDK call from its `usage` object; never raises (see nomira.integrations.tracking)."""
     from nomira.sources.api_usage import from_ai_sdk
-    from nomira.tracking import error, track
+    from nomira.integrations.tracking import error, track
     try:
         name = provider_name(provider, model)
         tokens = from_ai_sdk(usage, name, cache_write_tokens)
@@ -42,7 +42,7 @@ def track_usage(model: str, usage: dict, provider: str | None = None, cache_writ
 def track_payload(payload: dict) -> dict | None:
     """Record the JSON the TypeScript helper posts; refuses (counts, logs, returns None) a payload
     with any key beyond the usage-only ones."""
-    from nomira.tracking import error
+    from nomira.integrations.tracking import error
     if not isinstance(payload, dict) or set(payload) - PAYLOAD_KEYS or not isinstance(payload.get("usage"), dict):
         extra = sorted(set(payload) - PAYLOAD_KEYS) if isinstance(payload, dict) else []
         error(f"ai-sdk payload refused: {'unexpected keys ' + ', '.join(extra) if extra else 'no usage object'}")

@@ -42,7 +42,7 @@ def handler_class():
 
 def record_result(response, tags: dict, run_id=None) -> int:
     """Record the usage of one `LLMResult`; returns how many events were recorded."""
-    from nomira.events import provider_for_model
+    from nomira.ledger.events import provider_for_model
     from nomira.sources.api_usage import as_dict, from_langchain, from_provider
     llm_output = getattr(response, "llm_output", None) or {}
     n = 0

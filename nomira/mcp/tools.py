@@ -106,13 +106,13 @@ def _only(argv: list[str], flags: tuple[str, ...]) -> list[str]:
 
 def team_usage_tool(db_path):
     """Usage by developer/project/model/day from a store (what the team dashboard shows)."""
-    from nomira import rollups
+    from nomira.ledger import rollups
 
     def team_usage(args):
         by, period = args.get("group_by", "developer"), args.get("period", "30d")
         if by not in ("developer", "project", "model", "day") or period not in rollups.PERIODS:
             raise ToolError(f"group_by: developer|project|model|day; period: {'|'.join(rollups.PERIODS)}")
-        from nomira import store
+        from nomira.ledger import store
         db = store.open_db(db_path)
         try:
             since = rollups.since_day(period)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nomira.events import TOKEN_TYPES, UsageEvent
+from nomira.ledger.events import TOKEN_TYPES, UsageEvent
 from nomira.pricing.providers import fallback_rate
 from nomira.pricing.table import ModelPrice, PriceTable, Rates
 

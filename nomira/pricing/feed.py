@@ -9,6 +9,7 @@ enters a rate.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -17,8 +18,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Mapping
 
-from nomira.events import TOKEN_TYPES
-from nomira.pricing.table import LazyModels, ModelPrice, model_price_from_dict
+from nomira.ledger.events import TOKEN_TYPES
+from nomira.pricing.table import LazyModels, ModelPrice, PriceTable, load_bundled, model_price_from_dict, table_digest
 
 LITELLM_URL = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 OPENROUTER_URL = "https://openrouter.ai/api/v1/models"
@@ -172,7 +173,7 @@ FEEDS = {"litellm": (LITELLM_URL, "NOMIRA_LITELLM_URL", litellm_models),
 
 
 def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
-    from nomira.paths import cache_home
+    from nomira.sources.paths import cache_home
     return cache_home(env) / "prices"
 
 
@@ -234,12 +235,12 @@ def now_utc() -> datetime:
 
 
 def config_home_hint(env: Mapping[str, str] = os.environ) -> str:
-    from nomira.paths import config_home
+    from nomira.sources.paths import config_home
     return f"create {config_home(env) / 'prices.toml'} to override rates"
 
 
 def override_path(env: Mapping[str, str] = os.environ) -> Path | None:
-    from nomira.paths import config_home
+    from nomira.sources.paths import config_home
     for name in ("prices.toml", "prices.json"):
         p = config_home(env) / name
         if p.exists():
@@ -265,3 +266,22 @@ def load_overrides(env: Mapping[str, str] = os.environ) -> dict[str, ModelPrice]
         entry.update(provider=rates.get("provider", "anthropic" if "claude" in name else "other"), verified=True)
         out[name] = model_price_from_dict(name, entry, source="override")
     return out
+
+
+def resolved(env=None) -> PriceTable:
+    """The rates in force: local overrides, then fresh feeds, then the bundled table."""
+    env = os.environ if env is None else env
+    bundled = load_bundled()
+    return PriceTable(bundled.models, bundled.generated, [load_overrides(env), *fresh_feeds(env)])
+
+
+def resolved_digest(env=None) -> str:
+    """Changes whenever the rates in force could: bundled table, override file, feed caches."""
+    env = os.environ if env is None else env
+    h = hashlib.sha1(table_digest().encode())
+    for p in [override_path(env), *(cache_dir(env) / f"{n}.json" for n in FEEDS)]:
+        if p is not None and p.exists():
+            st = p.stat()
+            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(datetime.now(timezone.utc).strftime("%Y-%m-%d").encode())  # feeds expire by the day
+    return h.hexdigest()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from nomira.events import TOKEN_TYPES
+from nomira.ledger.events import TOKEN_TYPES
 
 _DATE = re.compile(r"-(?:20\d{6}|20\d{2}-\d{2}-\d{2})$")
 # Bedrock cross-region inference profiles: `us.anthropic.claude-...-v1:0`. `global.` is the global rate.
@@ -247,29 +247,3 @@ class PriceTable:
 
     def all_keys(self) -> list[str]:
         return sorted({k for layer in self.layers for k in layer})
-
-
-def resolved(env=None) -> PriceTable:
-    """The rates in force: local overrides, then fresh feeds, then the bundled table."""
-    import os
-
-    from nomira.pricing import feed
-    env = os.environ if env is None else env
-    bundled = load_bundled()
-    return PriceTable(bundled.models, bundled.generated, [feed.load_overrides(env), *feed.fresh_feeds(env)])
-
-
-def resolved_digest(env=None) -> str:
-    """Changes whenever the rates in force could: bundled table, override file, feed caches."""
-    import os
-
-    from nomira.pricing import feed
-    env = os.environ if env is None else env
-    h = hashlib.sha1(table_digest().encode())
-    for p in [feed.override_path(env), *(feed.cache_dir(env) / f"{n}.json" for n in feed.FEEDS)]:
-        if p is not None and p.exists():
-            st = p.stat()
-            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    from datetime import datetime, timezone
-    h.update(datetime.now(timezone.utc).strftime("%Y-%m-%d").encode())  # feeds expire by the day
-    return h.hexdigest()

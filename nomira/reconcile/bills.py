@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 
-from nomira.events import provider_for_model
+from nomira.ledger.events import provider_for_model
 from nomira.pricing.table import candidate_keys
 
 PROVIDERS = ("anthropic", "openai")

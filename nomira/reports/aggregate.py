@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from nomira.events import TOKEN_TYPES, UsageEvent
+from nomira.ledger.events import TOKEN_TYPES, UsageEvent
 from nomira.pricing.engine import Cost, unpriced_reason
 
 REGIME_LABELS = {

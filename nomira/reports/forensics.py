@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Iterable
 
-from nomira.events import UsageEvent
+from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
 
 TTL_5M = timedelta(minutes=5)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from nomira.limits import LimitSnapshot
+from nomira.ledger.limits import LimitSnapshot
 
 MIN_ELAPSED = timedelta(minutes=1)
 

@@ -6,7 +6,7 @@ has no rate for the model (a model the table does price keeps its rate).
 """
 from __future__ import annotations
 
-from nomira.events import UsageEvent
+from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
 
 PROVIDER = "local"

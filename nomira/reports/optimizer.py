@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable, Iterator, NamedTuple
 
-from nomira.events import UsageEvent
+from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
 
 READ_TOOLS = {"Read", "NotebookRead", "Read (shell)"}

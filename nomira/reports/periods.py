@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Callable, Iterable
 
-from nomira.events import UsageEvent
+from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
 from nomira.reports.aggregate import Tally, merge_groups
 

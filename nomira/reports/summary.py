@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from nomira import __version__
-from nomira.events import UsageEvent
+from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
 from nomira.reports.aggregate import REGIME_LABELS, Tally, merge_groups, regime_of, rollup
 

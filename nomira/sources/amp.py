@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 from urllib.parse import unquote, urlparse
 
-from nomira.scan import ScanStats
+from nomira.sources.scan import ScanStats
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 

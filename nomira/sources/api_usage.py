@@ -8,7 +8,7 @@ uncached input for every provider). Reasoning is part of billed output everywher
 """
 from __future__ import annotations
 
-from nomira.events import TokenCounts
+from nomira.ledger.events import TokenCounts
 
 
 def _count(obj, key: str) -> int:

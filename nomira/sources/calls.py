@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
-from nomira.scan import ScanStats
+from nomira.ledger.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.sources.scan import ScanStats
 from nomira.sources import project
 
 # Record layout (a plain list so the scan cache can store it with marshal).
@@ -235,7 +235,7 @@ def stamp(stats: ScanStats, *values) -> str | None:
 
 def find_claimed(roots: Iterable[Path], claims) -> list[Path]:
     """Files under `roots` that a source's `claims(name, parent)` accepts, once each, sorted."""
-    from nomira import paths
+    from nomira.sources import paths
     files: list[Path] = []
     for root in roots:
         files.extend(paths.files_under(root, claims))

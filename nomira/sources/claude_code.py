@@ -15,10 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from nomira import paths
+from nomira.sources import paths
 from nomira.sources.project import label as project_label
-from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
-from nomira.scan import UNFINISHED, LineScan, ScanStats
+from nomira.ledger.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.sources.scan import UNFINISHED, LineScan, ScanStats
 
 NAME = "claude_code"
 MARKERS = (b'"usage":',)

@@ -16,10 +16,10 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from nomira import paths
+from nomira.sources import paths
 from nomira.sources.project import label as project_label
-from nomira.events import Allowance, TokenCounts, UsageEvent, parse_timestamp, provider_for_model
-from nomira.scan import LineScan, ScanStats, scan_json_lines
+from nomira.ledger.events import Allowance, TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.sources.scan import LineScan, ScanStats, scan_json_lines
 
 NAME = "codex"
 MARKERS = (b'"token_count"', b'"turn_context"', b'"session_meta"')

@@ -34,7 +34,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nomira.scan import ScanStats, scan_json_lines
+from nomira.sources.scan import ScanStats, scan_json_lines
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 

@@ -21,7 +21,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nomira.scan import ScanStats
+from nomira.sources.scan import ScanStats
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 

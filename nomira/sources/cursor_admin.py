@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
-from nomira.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.ledger.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
 
 API = "https://api.cursor.com"
 EVENTS_PATH = "/teams/filtered-usage-events"
@@ -215,7 +215,7 @@ def model_name(raw, table) -> tuple[str, str]:
 
 def to_event(row: dict, table, developer: str, ordinal: int = 0) -> tuple[dict, str]:
     """One usage-event row as a wire event, and its kind: 'token' or 'request'."""
-    from nomira.wire import to_wire
+    from nomira.ledger.wire import to_wire
     ms = _num(row.get("timestamp"))
     at = datetime.fromtimestamp(ms / 1000, timezone.utc) if ms is not None else parse_timestamp(row.get("timestamp"))
     if at is None:  # epoch ms (number or numeric string) as documented, or an ISO-8601 string
@@ -294,7 +294,7 @@ def estimated_split(events: list[dict], table) -> dict[str, dict]:
     """Per model: the charged total split by token type in proportion to list rates. An estimate
     (Cursor states one amount per call), so it is labelled so; None for models we cannot price."""
     from nomira.pricing.engine import Pricer
-    from nomira.wire import from_wire
+    from nomira.ledger.wire import from_wire
     pricer = Pricer(table)
     out: dict[str, dict] = {}
     for e in events:

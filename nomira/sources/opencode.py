@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from nomira import paths
+from nomira.sources import paths
 from nomira.sources.project import label as project_label
-from nomira.events import TokenCounts, UsageEvent
-from nomira.scan import ScanStats
+from nomira.ledger.events import TokenCounts, UsageEvent
+from nomira.sources.scan import ScanStats
 
 NAME = "opencode"
 # record: ts, message id, step id, model, provider, input, output, cache_read, cache_write, reasoning, session, cwd

@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nomira.scan import ScanStats
+from nomira.sources.scan import ScanStats
 from nomira.sources import calls, pi
 
 

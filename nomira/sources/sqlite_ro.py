@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from nomira.scan import ScanStats
+from nomira.sources.scan import ScanStats
 
 
 @contextmanager

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
-from nomira.events import parse_timestamp
-from nomira.limits import LimitSnapshot, from_claude_windows
+from nomira.ledger.events import parse_timestamp
+from nomira.ledger.limits import LimitSnapshot, from_claude_windows
 
 CLAUDE_BASE = "https://api.anthropic.com"
 CODEX_BASE = "https://chatgpt.com/backend-api"
@@ -63,12 +63,12 @@ def _read_json(path: Path) -> dict | None:
 
 
 def claude_credentials_path(env: Mapping[str, str]) -> Path:
-    from nomira.paths import claude_config_dir
+    from nomira.sources.paths import claude_config_dir
     return claude_config_dir(env) / ".credentials.json"
 
 
 def codex_auth_path(env: Mapping[str, str]) -> Path:
-    from nomira.paths import codex_home
+    from nomira.sources.paths import codex_home
     return codex_home(env) / "auth.json"
 
 
@@ -151,7 +151,7 @@ def fetch_codex(env: Mapping[str, str] = os.environ, now: datetime | None = None
 
 
 def codex_windows(body: dict, now: datetime) -> list[LimitSnapshot]:
-    from nomira.limits import _epoch, _number
+    from nomira.ledger.limits import _epoch, _number
     rl = body.get("rate_limit") if isinstance(body.get("rate_limit"), dict) else {}
     out = []
     for key, window in (("primary_window", "primary"), ("secondary_window", "secondary")):

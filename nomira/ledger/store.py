@@ -12,7 +12,7 @@
   transaction, so dashboards never scan millions of rows.
 - `tenants`, `api_keys` (SHA-256 hashes only), `bills`.
 
-All SQL lives here, written once in SQLite's dialect; nomira/engine.py holds the few
+All SQL lives here, written once in SQLite's dialect; nomira/ledger/engine.py holds the few
 rewrites and operations PostgreSQL needs (a store is a file path or a postgresql:// URL).
 """
 from __future__ import annotations
@@ -29,11 +29,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from nomira import engine, retention
-from nomira.engine import dialect_of
-from nomira.events import parse_timestamp
+from nomira.ledger import engine, retention
+from nomira.ledger.engine import dialect_of
+from nomira.ledger.events import parse_timestamp
 from nomira.pricing.table import canonical_model
-from nomira.wire import ALLOWANCE_FIELDS, CHANNEL_PRIORITY, TAG_FIELDS, TOKEN_FIELDS, billable_tokens, channel_of, \
+from nomira.ledger.wire import ALLOWANCE_FIELDS, CHANNEL_PRIORITY, TAG_FIELDS, TOKEN_FIELDS, billable_tokens, channel_of, \
     dedup_key
 
 ROLLUP_KEYS = ("tenant", "day", "developer", "project", "model", "source", "regime")  # daily_rollups (0002)
@@ -248,7 +248,7 @@ def _m0010_ledger(db: sqlite3.Connection) -> None:
 
 
 def _m0011_retention(db: sqlite3.Connection) -> None:
-    """Retention may delete raw rows (nomira/retention.py); nothing else may, and nothing may update one."""
+    """Retention may delete raw rows (nomira/ledger/retention.py); nothing else may, and nothing may update one."""
     dialect_of(db).raw_events_retention(db)
 
 

@@ -54,9 +54,9 @@ def track(provider: str, model: str, usage, **tags) -> dict | None:
 
 def build_event(provider: str, model: str, usage, tags: dict, env: Mapping[str, str] = os.environ) -> dict:
     """The validated, priced wire event of one call (raises on bad input)."""
-    from nomira.events import UsageEvent, parse_timestamp
+    from nomira.ledger.events import UsageEvent, parse_timestamp
     from nomira.sources.api_usage import from_provider
-    from nomira.wire import assert_no_content, to_wire
+    from nomira.ledger.wire import assert_no_content, to_wire
     tags = dict(tags)
     ident = {k: tags.pop(k) for k in RESERVED if k in tags}
     provider = str(provider or "other").lower()
@@ -84,7 +84,7 @@ def build_event(provider: str, model: str, usage, tags: dict, env: Mapping[str, 
 def deliver(event: dict, env: Mapping[str, str] = os.environ) -> None:
     """Queue `event` for the background writer: the local store, or (NOMIRA_REMOTE) the durable
     spool and then the collector. The caller pays for a list append, not a disk write."""
-    from nomira import paths
+    from nomira.sources import paths
     remote = env.get("NOMIRA_REMOTE")
     if remote:
         dest = ("remote", remote, env.get("NOMIRA_TOKEN"), str(paths.state_home(env)))
@@ -127,12 +127,12 @@ def _write_loop() -> None:
 
 def _write(dest: tuple, events: list[dict]) -> None:
     if dest[0] == "remote":
-        from nomira.spool import Spool
+        from nomira.ledger.spool import Spool
         _, remote, token, state = dest
         Spool(Path(state) / "spool").put(events, **_bound(_post(remote, token)))
         _kick_flusher(remote, token, state)
         return
-    from nomira import store
+    from nomira.ledger import store
     db = _cache.get(dest)
     if db is None:
         db = _cache[dest] = store.open_db(dest[1])
@@ -144,7 +144,7 @@ def _pricer(env):
         pricer = _cache.get("pricer")
         if pricer is None:
             from nomira.pricing.engine import Pricer
-            from nomira.pricing.table import resolved
+            from nomira.pricing.feed import resolved
             pricer = _cache["pricer"] = Pricer(resolved(env))
         return pricer
 
@@ -162,7 +162,7 @@ def _kick_flusher(remote: str, token: str | None, state: str) -> None:
 
 
 def _post(remote: str, token: str | None):
-    from nomira.ship import http_post
+    from nomira.ledger.ship import http_post
     return http_post(remote, token, timeout=10.0)
 
 
@@ -174,7 +174,7 @@ def _bound(post) -> dict:
 
 
 def _flush_loop(remote: str, token: str | None, state: str) -> None:
-    from nomira.spool import Spool
+    from nomira.ledger.spool import Spool
     while True:
         with _lock:
             if not _cache.pop("again", False):
@@ -226,7 +226,7 @@ def error(message: str, count: int = 1, env: Mapping[str, str] = os.environ) -> 
         if "file_log" not in _cache:
             _cache["file_log"] = None
             try:
-                from nomira import paths
+                from nomira.sources import paths
                 path = paths.state_home(env) / "track.log"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 handler = logging.FileHandler(path, delay=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
-from nomira.engine import dialect_of
-from nomira.store import GRAINS
-from nomira.wire import TOKEN_FIELDS
+from nomira.ledger.engine import dialect_of
+from nomira.ledger.store import GRAINS
+from nomira.ledger.wire import TOKEN_FIELDS
 
 PERIODS = {"today": 1, "7d": 7, "30d": 30, "90d": 90, "all": None}
 DIMENSIONS = ("developer", "project", "model", "day", "regime", "tenant")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from nomira.wire import SCHEMA_VERSION, SchemaError, assert_no_content, loads
+from nomira.ledger.wire import SCHEMA_VERSION, SchemaError, assert_no_content, loads
 
 
 def export_document(events: list[dict]) -> dict:

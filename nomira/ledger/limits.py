@@ -73,7 +73,7 @@ def _epoch(v) -> datetime | None:
 
 def from_allowance(observed: str | datetime, allowance, source: str = "log") -> list[LimitSnapshot]:
     """Codex `rate_limits` (an `events.Allowance`) observed at a rollout line's timestamp."""
-    from nomira.events import parse_timestamp
+    from nomira.ledger.events import parse_timestamp
     at = observed if isinstance(observed, datetime) else parse_timestamp(observed)
     if at is None:
         return []
@@ -108,7 +108,7 @@ def from_claude_windows(windows: Mapping, observed: datetime, source: str, reset
 # --- the local state file: the latest snapshot per (agent, window) -----------------
 
 def state_path(env: Mapping[str, str] = os.environ) -> Path:
-    from nomira.paths import state_home
+    from nomira.sources.paths import state_home
     return state_home(env) / STATE_FILE
 
 

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from nomira.wire import channel_of
+from nomira.ledger.wire import channel_of
 
 Post = Callable[[list[dict]], tuple[int, str]]  # events -> (HTTP status or 0 for no connection, body)
 

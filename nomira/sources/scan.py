@@ -137,7 +137,7 @@ _LAST_READ: tuple | None = None  # (path, file offset, bytes) of the last chunk 
 def end_signature(path, end: int) -> bytes:
     """scancache.signature(path, end), from the bytes the scan just read when it holds them
     (no second open and read of each file)."""
-    from nomira.scancache import SIG_BYTES, signature
+    from nomira.sources.scancache import SIG_BYTES, signature
     last = _LAST_READ
     if last is not None and last[0] == path:
         _p, offset, chunk = last
@@ -217,7 +217,7 @@ def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
 def _plan(files: list[Path], entries: dict, stats: ScanStats, known: dict | None = None) -> tuple[list, dict]:
     """Split files into reused cache entries and (path, start, state, previous entry, (size, mtime_ns))
     jobs. `known`: (size, mtime_ns) by path, stated by the caller before anything was read."""
-    from nomira.scancache import signature
+    from nomira.sources.scancache import signature
     jobs, reused = [], {}
     known = known or {}
     for f in files:
@@ -250,7 +250,7 @@ def iter_scan(module, files: list[Path], entries: dict | None = None, workers: i
     Path order makes cross-file dedup ties the same with or without the cache. `known`: each
     file's (size, mtime_ns) when the caller already stated it.
     """
-    from nomira.scancache import Entry
+    from nomira.sources.scancache import Entry
     entries = entries or {}
     lost = ScanStats()
     jobs, reused = _plan(sorted(files, key=str), entries, lost, known)

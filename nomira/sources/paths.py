@@ -71,7 +71,7 @@ def data_home(env: Mapping[str, str] = os.environ) -> Path:
 def default_db(env: Mapping[str, str] = os.environ) -> Path | str:
     """$NOMIRA_DB (a path, sqlite:///path or postgresql:// URL), else the data dir's nomira.db."""
     if env.get("NOMIRA_DB"):
-        from nomira.engine import db_arg
+        from nomira.ledger.engine import db_arg
         return db_arg(env["NOMIRA_DB"])
     return data_home(env) / "nomira.db"
 

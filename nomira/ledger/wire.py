@@ -16,7 +16,7 @@ import unicodedata
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
-from nomira.events import TOKEN_TYPES, TokenCounts, UsageEvent, parse_timestamp
+from nomira.ledger.events import TOKEN_TYPES, TokenCounts, UsageEvent, parse_timestamp
 
 SCHEMA_VERSION = 1
 TOKEN_FIELDS = (*TOKEN_TYPES, "reasoning")  # reasoning is part of output, carried for display only
@@ -413,7 +413,7 @@ def from_wire(wire: dict) -> UsageEvent:
 
 
 # --- limit snapshots: a second, separate kind of wire record -----------------------
-# Subscription windows (nomira/limits.py): a percentage, a window, two instants, where it
+# Subscription windows (nomira/ledger/limits.py): a percentage, a window, two instants, where it
 # came from, and who. Checked by its own allowlist; never mixed into a usage event.
 LIMIT_KIND = "limit_snapshot"
 LIMIT_FIELDS = {

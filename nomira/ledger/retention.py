@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from nomira.engine import dialect_of
+from nomira.ledger.engine import dialect_of
 
 RAW_DAYS, EVENTS_DAYS = 30, 400
 
@@ -76,7 +76,7 @@ def prune_loop(target, raw_days: int, events_days: int, stop, first_delay: float
     run opens its own connection; a failure is logged and retried at the next run, never raised."""
     import sys
 
-    from nomira import engine, store
+    from nomira.ledger import engine, store
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     wait = first_delay
     while not stop.wait(wait):

@@ -24,11 +24,14 @@ SIG_BYTES = 256
 QUICK_FORMAT = 2
 
 
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # nomira/
+
+
 def code_digest(*parts: str) -> str:
     """Digest of Nomira's own source files under `parts` (their names, sizes and mtimes): a cache
     written by other code (an upgrade without a version bump, a local edit) is never read as current."""
     import hashlib
-    root = os.path.dirname(os.path.abspath(__file__))
+    root = PACKAGE_ROOT
     h = hashlib.sha1()
     for part in parts:
         for f in _sources(os.path.join(root, part)):
@@ -52,7 +55,7 @@ def format_tag() -> str:
     global FORMAT_TAG
     if FORMAT_TAG is None:
         FORMAT_TAG = (f"{__version__}/{RECORD_FORMAT}/marshal{marshal.version}/py{sys.version_info[:2]}/"
-                      f"{code_digest('sources', 'scan.py', 'events.py')}")
+                      f"{code_digest('sources', os.path.join('ledger', 'events.py'))}")
     return FORMAT_TAG
 
 
@@ -130,7 +133,7 @@ class ScanCache:
 
 
 def default_path(env=os.environ):
-    from nomira.paths import cache_home
+    from nomira.sources.paths import cache_home
     return cache_home(env) / "scan.sqlite"
 
 
@@ -335,4 +338,4 @@ def quick_store(argv: list[str], env, checks: list[tuple], output: bytes) -> Non
 
 def package_sources() -> list[str]:
     """Nomira's own source files (a replayed output was made by this code)."""
-    return _sources(os.path.dirname(os.path.abspath(__file__)))
+    return _sources(PACKAGE_ROOT)

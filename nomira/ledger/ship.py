@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
-from nomira.wire import SchemaError, assert_no_content, billable_tokens, dedup_key, loads
+from nomira.ledger.wire import SchemaError, assert_no_content, billable_tokens, dedup_key, loads
 
 INGEST_PATHS = ("/ingest", "/v1/usage/events")
 

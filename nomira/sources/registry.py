@@ -1,0 +1,296 @@
+"""Local agent log sources. Each module has `default_paths(env)`, `find_files(roots)`,
+`scan_file(path, start, state) -> (records, state, end_offset, stats)` and
+`events_from_files(per_file, stats)`; a new agent is one module and one line here."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Mapping
+
+from nomira.sources import partition
+from nomira.ledger.events import UsageEvent
+from nomira.sources.scan import Progress, ScanStats, iter_scan
+from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droid, gemini, goose, kimi, opencode, pi,
+                            project, qwen)
+from nomira.sources import (aider, gptme, hermes, kilo, kimi_code, lmstudio, mux, poolside, oh_my_pi, openclaw, openhands,  # issue 27 agents
+                            prime_agent, vibe, zed)
+
+SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
+# Agents whose files are recognised by `claims(name, parent)` (checked before the generic rules below).
+# qwen before gemini: Qwen's chats/archive/ folders look like Gemini sub-agent folders.
+CLAIMING = {"qwen": qwen, "gemini": gemini, "amp": amp, "copilot": copilot, "goose": goose, "kimi": kimi,
+            "droid": droid, "pi": pi, "cline": cline, "crush": crush}
+CLAIMING.update({"openhands": openhands, "aider": aider, "zed": zed, "kilo": kilo, "mux": mux, "gptme": gptme, "vibe": vibe, "openclaw": openclaw,
+                 "omp": oh_my_pi, "prime": prime_agent, "hermes": hermes, "lmstudio": lmstudio, "kimi_code": kimi_code,
+                 "poolside": poolside})  # issue 27 agents
+SOURCES.update(CLAIMING)
+
+
+class Collected:
+    """A scanned history: stats and per-file states now, deduplicated events on demand.
+
+    `fold()` reduces the events a bounded group at a time (in worker processes when the
+    history was spilled and there are several cores) for reports that aggregate as they
+    go; `events` holds them all, sorted, for the few that need the whole timeline.
+    Duplicates are counted while deduplicating, so `stats` is complete once the events
+    have been produced (reading it first produces them).
+    """
+
+    def __init__(self, pending: list, stats: ScanStats, states: dict[str, list[dict]]) -> None:
+        self._pending = pending  # (source module, Partitions) not yet deduplicated
+        self._stats = stats
+        self.states = states
+        self._events: list[UsageEvent] | None = None
+
+    def _tasks(self) -> list[tuple]:
+        if self._pending is None:
+            raise RuntimeError("the events of this history were already produced")
+        return [(mod, parts, group) for mod, parts in self._pending for group in parts.plan()]
+
+    def _done(self) -> None:
+        for _mod, parts in self._pending:
+            parts.close()
+        self._pending = None
+
+    def batches(self) -> Iterator[list[UsageEvent]]:
+        """Every event once, a group at a time (folds need no order; `events` sorts)."""
+        if self._events is not None:
+            yield self._events
+            return
+        tasks = self._tasks()
+        for task in tasks:
+            yield _dedup(task, self._stats)
+        self._done()
+
+    def fold(self, fn: Callable[[list[UsageEvent]], object], merge: Callable[[object, object], object],
+             workers: int = 1):
+        """merge(...merge(fn(group 1), fn(group 2))...) over the groups of events, in order."""
+        if self._events is not None:
+            return fn(self._events)
+        records = sum(parts.records for _mod, parts in self._pending)
+        files = sum(len(parts.files) for _mod, parts in self._pending)
+        # A partial carries up to a tally per session (file): with few calls per file, shipping
+        # the partials back from workers costs more than folding in parallel saves.
+        forking = workers > 1 and records >= FOLD_MIN_CALLS_PER_FILE * files and sys.platform != "win32"
+        partials = self._fold_in_workers(fn, workers) if forking else map(fn, self.batches())
+        result = None
+        for partial in partials:
+            result = partial if result is None else merge(result, partial)
+        return result
+
+    def _fold_in_workers(self, fn, workers: int) -> Iterator[object]:
+        """fn of each group in forked workers (which inherit `fn` and the spill file), in order."""
+        global _FOLDING
+        tasks = self._tasks()
+        if len(tasks) == 1:
+            yield fn(_dedup(tasks[0], self._stats))
+        else:
+            import multiprocessing
+            _FOLDING = (tasks, fn)
+            try:
+                with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
+                    for partial, stats in pool.imap(_fold_task, range(len(tasks))):
+                        self._stats.merge(ScanStats.from_dict(stats))
+                        yield partial
+            finally:
+                _FOLDING = None
+        self._done()
+
+    @property
+    def events(self) -> list[UsageEvent]:
+        if self._events is None:
+            events = [e for batch in self.batches() for e in batch]
+            events.sort(key=_occurred_at)
+            self._events = events
+        return self._events
+
+    @property
+    def unreadable(self) -> list[str]:
+        """Files that could not be read (known once scanned, before deduplication)."""
+        return list(self._stats.unreadable)
+
+    @property
+    def stats(self) -> ScanStats:
+        if self._pending is not None:
+            self.events  # noqa: B018 - deduplicate, which counts the duplicates
+        return self._stats
+
+
+_FOLDING = None  # (tasks, fn) for forked fold workers
+FOLD_MIN_CALLS_PER_FILE = 16
+
+
+def _dedup(task: tuple, stats: ScanStats) -> list[UsageEvent]:
+    mod, parts, group = task
+    return list(mod.events_from_files(parts.read(group), stats))
+
+
+def _fold_task(i: int) -> tuple[object, dict]:
+    tasks, fn = _FOLDING
+    stats = ScanStats()
+    partial = fn(_dedup(tasks[i], stats))
+    return partial, stats.as_dict()
+
+
+def _occurred_at(e: UsageEvent):
+    return e.occurred_at
+
+
+def found_without_tokens(stats: ScanStats) -> list[dict]:
+    """What was found but could not be priced (`no_token_data:<source>` skips), with what to use instead."""
+    out = []
+    for reason, n in sorted(stats.skipped.items()):
+        if reason.startswith("no_token_data:"):
+            mod = SOURCES.get(reason.split(":", 1)[1])
+            out.append({"source": reason.split(":", 1)[1], "sessions": n,
+                        "use_instead": getattr(mod, "NO_TOKEN_DATA", None)})
+    return out
+
+
+def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
+    """Split explicitly given files between sources by their on-disk naming."""
+    out: dict[str, list[Path]] = {name: [] for name in SOURCES}
+    for f in files:
+        claimed = next((name for name, mod in CLAIMING.items() if mod.claims(f.name, str(f.parent))), None)
+        if claimed is not None:
+            out[claimed].append(f)
+        elif f.name.startswith("rollout-"):
+            out["codex"].append(f)
+        elif f.suffix == ".jsonl":
+            out["claude"].append(f)
+        elif f.name.startswith("opencode") and ".db" in f.name or "storage" in f.parts and f.suffix == ".json":
+            out["opencode"].append(f)
+    return out
+
+
+def _walk_explicit(explicit: list[Path]) -> list[Path]:
+    """Every file under the given paths that some source reads, in one walk."""
+    from nomira.sources import paths
+    def keep(name: str, parent: str) -> bool:
+        return name.endswith(".jsonl") or opencode._is_opencode_file(name, parent) or any(
+            mod.claims(name, parent) for mod in CLAIMING.values())
+    files: list[Path] = []
+    for p in explicit:
+        files.extend(paths.files_under(p, keep))
+    return sorted(set(files), key=str)
+
+
+def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[str, str]) -> dict[str, list[Path]]:
+    selected = list(selected)
+    if explicit:
+        missing = [p for p in explicit if not p.exists()]
+        if missing:
+            raise FileNotFoundError(f"no such file or directory: {missing[0]}")
+        by_source = classify(_walk_explicit(explicit))
+    else:
+        by_source = {name: SOURCES[name].find_files(SOURCES[name].default_paths(env)) for name in selected}
+    return {name: by_source.get(name, []) for name in selected}
+
+
+def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] | None = None,
+            env: Mapping[str, str] = os.environ, cache=None, workers: int = 1,
+            progress: bool = False, found: dict[str, list[Path]] | None = None,
+            budget: int | None = None, known: dict | None = None) -> Collected:
+    """Scan every file of the selected sources (through `cache` when given). `known`: (size,
+    mtime_ns) by path for files already stated (`fingerprint`), so none is stated twice.
+
+    Records wait for deduplication in `Partitions`: in memory up to `budget` records, on
+    disk by dedup key beyond, so no step holds more than about `budget` calls.
+    """
+    stats = ScanStats()
+    states: dict[str, list[dict]] = {}
+    pending = []
+    if found is None:
+        found = discover(selected, explicit, env)
+    apart = _scan_small_sources_apart(found, cache, workers)
+    for source, files in found.items():
+        mod = SOURCES[source]
+        entries = cache.load(source) if cache is not None and source not in apart else None
+        writer = cache.writer(source) if cache is not None else None
+        kept_states = states[source] = []
+        parts = partition.Partitions(mod.partition_key, budget or partition.BUDGET)
+        if source in apart:
+            scanned, ops = apart[source]
+            for op, key, entry in ops:  # the cache writes the worker recorded, in its order
+                if writer is not None:
+                    writer.keep(key) if op == "keep" else writer.put(key, entry)
+        else:
+            scanned = iter_scan(mod, files, entries, workers, Progress(f"scanning {source}") if progress else None,
+                                writer, known)
+        for path, records, state, st in scanned:
+            stats.merge(st)
+            kept_states.append(state)
+            parts.add(path, records, state)
+        if writer is not None:
+            writer.close()
+        pending.append((mod, parts))
+    project.assign(st for kept in states.values() for st in kept)  # one label per cwd, across agents
+    return Collected(pending, stats, states)
+
+
+APART_MIN_BYTES = 8 << 20  # below this, forking workers costs more than scanning the small sources in turn
+_APART = None  # [(module, files, entries)] for forked source workers
+
+
+class _RecordedWrites:
+    """A cache writer for a worker process: records keep/put for the parent to replay."""
+
+    def __init__(self) -> None:
+        self.ops: list[tuple] = []
+
+    def keep(self, key: str) -> None:
+        self.ops.append(("keep", key, None))
+
+    def put(self, key: str, entry) -> None:
+        self.ops.append(("put", key, entry))
+
+
+def _scan_source(i: int) -> tuple[list, list]:
+    mod, files, entries = _APART[i]
+    writes = _RecordedWrites()
+    return list(iter_scan(mod, files, entries, 1, None, writes)), writes.ops
+
+
+def _scan_small_sources_apart(found: dict[str, list[Path]], cache, workers: int) -> dict[str, tuple[list, list]]:
+    """The sources too small for parallel file scanning (`scan.PARALLEL_MIN_BYTES`), scanned one
+    source per worker process when there are several and enough bytes: a home holding many
+    agents' logs, a few files each, uses every core as one large Claude history does."""
+    global _APART
+    from nomira.sources.scan import PARALLEL_MIN_BYTES
+    if workers < 2 or sys.platform == "win32":
+        return {}
+    sizes = {}
+    for source, files in found.items():
+        sizes[source] = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+    small = [s for s, n in sizes.items() if found[s] and n < PARALLEL_MIN_BYTES]
+    if len(small) < 2 or sum(sizes[s] for s in small) < APART_MIN_BYTES:
+        return {}
+    small.sort(key=lambda s: -sizes[s])  # the largest first: the pool ends together
+    tasks = []
+    for source in small:
+        entries = cache.load(source) if cache is not None else None
+        for e in (entries or {}).values():  # workers must not read the parent's cache connection
+            if e.blob is None and e.fetch is not None:
+                e.blob, e.fetch = e.fetch(), None
+        tasks.append((SOURCES[source], found[source], entries))
+    import multiprocessing
+    _APART = tasks
+    try:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
+            return dict(zip(small, pool.map(_scan_source, range(len(tasks)), 1)))
+    finally:
+        _APART = None
+
+
+def fingerprint(found: dict[str, list[Path]]) -> list[tuple]:
+    """(source, path, size, mtime_ns) of every input file: what a cached output depends on."""
+    out = []
+    for source, files in found.items():
+        for f in files:
+            try:
+                st = os.stat(f)
+            except OSError:
+                continue
+            out.append((source, str(f), st.st_size, st.st_mtime_ns))
+    return out
