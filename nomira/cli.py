@@ -409,9 +409,9 @@ def demo_history(env) -> Path:
     """The sample history, regenerated in one folder under the cache dir (not a new temp folder per run)."""
     import shutil
 
-    from nomira.sources import paths
+    from nomira import dirs
     from nomira.demo import write_demo
-    root = paths.cache_home(env) / "demo"
+    root = dirs.cache_home(env) / "demo"
     try:
         if root.exists():
             shutil.rmtree(root)
@@ -429,8 +429,8 @@ def check_store(args) -> None:
     if not hasattr(args, "db") or (args.command == "ship" and getattr(args, "remote", None)):
         return
     from nomira.ledger import engine
-    from nomira.sources import paths
-    path = args.db or paths.default_db()
+    from nomira import dirs
+    path = args.db or dirs.default_db()
     if engine.is_postgres(path):
         engine.require_driver()
         return
@@ -544,7 +544,7 @@ def _describe(exc: Exception, args) -> str:
     if engine is not None and isinstance(exc, engine.EngineError):
         return str(exc)
     if isinstance(exc, sqlite3.DatabaseError) and args is not None and hasattr(args, "db"):
-        from nomira.sources import paths
-        path = args.db or paths.default_db()
+        from nomira import dirs
+        path = args.db or dirs.default_db()
         return f"the store {path} is damaged or not a Nomira store ({text}); check --db or restore a backup"
     return f"unexpected error: {type(exc).__name__}: {text} (run with NOMIRA_DEBUG=1 for the traceback)"

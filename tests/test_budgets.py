@@ -146,7 +146,7 @@ def test_report_and_statusline_show_the_budget(tmp_path):
     out = r.stdout.decode()
     assert "budget everything: $0.00 of $0.01 this month (0%)" in out
     assert out.index("budget everything") > out.index("Total ")
-    from nomira.sources.paths import state_home
+    from nomira.dirs import state_home
     (state_home() / "budgets_status.json").write_text(json.dumps(
         [{"name": "everything", "percent": 82.4, "crossed": [50, 80], "end": "2999-01-01T00:00:00+00:00"},
          {"name": "old", "percent": 120, "crossed": [100], "end": "2001-01-01T00:00:00+00:00"}]))
@@ -155,7 +155,7 @@ def test_report_and_statusline_show_the_budget(tmp_path):
 
 
 def test_bad_budgets_file_is_one_line():
-    from nomira.sources.paths import config_home
+    from nomira.dirs import config_home
     config_home().mkdir(parents=True, exist_ok=True)
     (config_home() / "budgets.toml").write_text('[[budget]]\nname = "x"\nusd = 5\nwindow = "fortnight"\n')
     r = run_cli("budget", "list")

@@ -32,7 +32,7 @@ def test_metrics_pipeline_series(server):  # noqa: F811
 def test_doctor_pipeline_rates(isolated_env, capsys, monkeypatch):
     from datetime import datetime, timezone
 
-    from nomira.sources import paths
+    from nomira import dirs
     from nomira.ledger import store
     from nomira.cli import main
     from test_doctor import healthy, run
@@ -46,7 +46,7 @@ def test_doctor_pipeline_rates(isolated_env, capsys, monkeypatch):
     assert pipe["source_drop_rate"] == {"claude": pytest.approx(claude["malformed_lines"] / lines)}
     assert pipe["parse_failure_rate"] == pytest.approx(claude["malformed_lines"] / lines)
     assert pipe["spool_depth"] == 0 and pipe["store"] is None
-    db = store.open_db(paths.default_db())
+    db = store.open_db(dirs.default_db())
     store.ingest(db, [call(), call(), call(message_id="msg_other", occurred_at="2025-11-03T14:00:00Z")])
     ledger.save_run(db, "*", None, None, {"built": {"windows": [{"billed_usd": 4.0, "estimated_usd": 5.0}]}})
     db.close()

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import paths, scancache
+from nomira import dirs
+from nomira.sources import scancache
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +47,7 @@ def claude_home(isolated_env, monkeypatch):
 def replayed(home: Path, *args: str) -> tuple[str, bool]:
     """(output, whether it was replayed): the scan cache is removed first, so a run that did the work
     recreates it."""
-    db = paths.cache_home() / "scan.sqlite"
+    db = dirs.cache_home() / "scan.sqlite"
     for f in db.parent.glob("scan.sqlite*"):
         f.unlink()
     out = nomira(*args)
@@ -94,7 +95,7 @@ def test_any_change_is_read(claude_home, monkeypatch, change):
     elif change == "timezone":
         monkeypatch.setenv("TZ", "Pacific/Kiritimati")
     elif change == "prices":  # a price override file appears
-        cfg = paths.config_home()
+        cfg = dirs.config_home()
         cfg.mkdir(parents=True)
         (cfg / "prices.toml").write_text('[models."claude-sonnet-4-5-20250929"]\ninput = 100.0\noutput = 100.0\n'
                                          'cache_read = 1.0\ncache_write_5m = 1.0\ncache_write_1h = 1.0\n')

@@ -58,7 +58,7 @@ class Config:
 
 
 def path(env: Mapping[str, str] = os.environ) -> Path:
-    from nomira.sources.paths import config_home
+    from nomira.dirs import config_home
     return config_home(env) / FILE
 
 

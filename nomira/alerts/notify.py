@@ -25,7 +25,7 @@ KEEP = timedelta(days=62)  # a month window and its neighbour; older entries are
 
 
 def state_path(env: Mapping[str, str] = os.environ) -> Path:
-    from nomira.sources.paths import state_home
+    from nomira.dirs import state_home
     return state_home(env) / STATE
 
 

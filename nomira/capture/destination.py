@@ -11,13 +11,13 @@ import tomllib
 from pathlib import Path
 from typing import Mapping
 
-from nomira.sources import paths
+from nomira import dirs
 
 KEYS = ("remote", "token", "db", "developer", "tenant")
 
 
 def config_path(env: Mapping[str, str] = os.environ) -> Path:
-    return paths.config_home(env) / "ship.toml"
+    return dirs.config_home(env) / "ship.toml"
 
 
 def load(env: Mapping[str, str] = os.environ) -> dict:

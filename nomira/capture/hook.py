@@ -19,6 +19,7 @@ from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Mapping
 
+from nomira import dirs
 from nomira.sources import paths
 from nomira.capture import destination
 from nomira.capture.convert import with_channel
@@ -28,7 +29,7 @@ LOG_MAX = 1 << 20
 
 
 def log_path(env: Mapping[str, str] = os.environ) -> Path:
-    return paths.state_home(env) / "hook.log"
+    return dirs.state_home(env) / "hook.log"
 
 
 def log(line: str, env: Mapping[str, str] = os.environ) -> None:
@@ -97,7 +98,7 @@ def flush(env: Mapping[str, str] = os.environ) -> dict:
     args = ship_args(destination.load(env))
     if not args.remote:
         return {"destination": None, "delivered": 0, "error": None}
-    lock_path = paths.state_home(env) / "hook-flush.lock"
+    lock_path = dirs.state_home(env) / "hook-flush.lock"
     with open(lock_path, "a") as lock:
         try:
             import fcntl

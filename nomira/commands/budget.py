@@ -166,7 +166,7 @@ def report_budgets(env) -> ReportBudgets | None:
 
 
 def save_status(statuses, env) -> None:
-    from nomira.sources.paths import state_home
+    from nomira.dirs import state_home
     path = state_home(env) / STATUS_FILE
     rows = [{"name": s.budget.name, "percent": s.percent, "crossed": s.crossed,
              "end": s.end.isoformat() if s.end else None} for s in statuses if s.percent is not None]

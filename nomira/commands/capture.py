@@ -82,7 +82,7 @@ def cmd_capture(args) -> int:
         raise UserError("capture needs a command after --, e.g. nomira capture -- claude -p 'fix it' "
                         "--output-format json")
     from nomira.capture import agents, ci
-    from nomira.commands.ship import _remote, _tags, deliver, print_result
+    from nomira.commands.ship import _remote, _tags, print_result
     _remote(args)  # a bad URL fails before the agent runs (and spends)
     labels = ci.labels(os.environ)
     if not args.developer and labels.get("actor"):

@@ -8,7 +8,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from nomira.ledger.engine import db_arg
 
-from nomira.sources import paths
+from nomira import dirs
 from nomira.cli import UserError
 
 KEY_ENV = "NOMIRA_CURSOR_ADMIN_KEY"
@@ -54,7 +54,7 @@ def hash_key(args) -> bytes:
     if os.environ.get(HASH_KEY_ENV):
         return os.environ[HASH_KEY_ENV].encode()
     if args.remote:
-        path = paths.state_home() / "developer-hash.key"
+        path = dirs.state_home() / "developer-hash.key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -62,7 +62,7 @@ def hash_key(args) -> bytes:
                 fh.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
     from nomira.ledger import store
-    db = store.open_db(args.db or paths.default_db())
+    db = store.open_db(args.db or dirs.default_db())
     try:
         return store.setting(db, "developer_hash_key", lambda: secrets.token_hex(32)).encode()
     finally:

@@ -124,7 +124,7 @@ def _writable(path: Path) -> bool:
 
 
 def check_spool(env, now: datetime) -> Check:
-    from nomira.sources.paths import state_home
+    from nomira.dirs import state_home
     root = state_home(env) / "spool"
     if not _writable(root) or (root.exists() and not _writable(root / "pending")):
         return Check("spool", "fail", f"{root} is not writable: `nomira ship --remote` cannot queue events",
@@ -167,7 +167,7 @@ def check_spool(env, now: datetime) -> Check:
 def check_ledger(env) -> Check:
     import sqlite3
 
-    from nomira.sources.paths import state_home
+    from nomira.dirs import state_home
     path = state_home(env) / "shipped.sqlite"
     if not path.exists():
         return Check("last ship", "info", "nothing shipped yet", {"destinations": {}})
@@ -270,7 +270,7 @@ def check_pipeline(checks: list[Check], env, now: datetime) -> Check:
     rates from the sources read, spool depth, and from a local store (if there is one) ingest lag,
     dedup rate and the last reconcile run's delta rate. Informational: the other checks judge."""
     from nomira.ledger import engine
-    from nomira.sources import paths
+    from nomira import dirs
     from nomira.collector.health import ratio
     sources = {c.name[len("source "):]: c.data for c in checks if c.name.startswith("source ") and c.data.get("files")}
     lines = sum(d["usage_lines"] + d["malformed_lines"] for d in sources.values())
@@ -279,7 +279,7 @@ def check_pipeline(checks: list[Check], env, now: datetime) -> Check:
                                  for k, d in sorted(sources.items())},
             "spool_depth": next((c.data.get("batches", 0) for c in checks if c.name == "spool"), 0),
             "store": None, "ingest_lag_seconds": None, "dedup_rate": None, "reconcile_delta_rate": None}
-    target = paths.default_db(env)
+    target = dirs.default_db(env)
     if not engine.is_postgres(target) and Path(target).is_file():
         data["store"] = str(target)
         try:

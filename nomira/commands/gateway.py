@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from nomira.sources import paths
+from nomira import dirs
 from nomira.cli import UserError
 
 DEFAULT_UPSTREAMS = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com"}
@@ -46,11 +46,11 @@ def make_gateway(args, env=os.environ, log=sys.stderr):
     metrics = Metrics()
     if args.remote:
         from nomira.ledger.ship import http_post
-        spool_dir = paths.state_home(env) / "gateway-spool"
+        spool_dir = dirs.state_home(env) / "gateway-spool"
         sink, destination = SpoolSink(spool_dir, http_post(args.remote, args.token, timeout=10.0), metrics), \
             f"{args.remote} (spool {spool_dir})"
     else:
-        db_path = args.db or paths.default_db(env)
+        db_path = args.db or dirs.default_db(env)
         sink, destination = StoreSink(db_path), str(db_path)
     recorder = Recorder(sink, metrics, pricer)
     gateway = Gateway(upstreams, recorder, metrics, log=None if args.quiet else log, timeout=args.timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 
-from nomira.sources import paths
+from nomira import dirs
 from nomira.cli import UserError
 from nomira.ledger.engine import db_arg
 
@@ -52,7 +52,7 @@ def add_arguments(name, p) -> None:
 def cmd_prune(args) -> int:
     from nomira.ledger import retention, store
     raw_days, events_days = retention_days(args)
-    db = store.open_db(args.db or paths.default_db())
+    db = store.open_db(args.db or dirs.default_db())
     r = retention.prune(db, raw_days, events_days, dry_run=args.dry_run)
     if args.json:
         print(json.dumps(r))

@@ -8,7 +8,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from nomira.sources import paths
+from nomira import dirs
 from nomira.cli import UserError
 from nomira.reports.render import table, usd
 
@@ -42,7 +42,7 @@ def add_arguments(name, p) -> None:
 
 def _open(args):
     from nomira.ledger import store
-    return store.open_db(args.db or paths.default_db())
+    return store.open_db(args.db or dirs.default_db())
 
 
 def _day(text: str | None) -> str | None:

@@ -21,7 +21,7 @@ import threading
 import time
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
-from nomira.sources import paths
+from nomira import dirs
 from nomira.ledger.engine import db_arg, redact
 
 WORKERS = 16
@@ -317,7 +317,7 @@ def cmd_serve(args) -> int:
     from nomira.ledger import retention
     from nomira.commands.prune import retention_days
     raw_days, events_days = retention_days(args)  # a bad setting is refused before anything starts
-    db_path = args.db or paths.default_db()
+    db_path = args.db or dirs.default_db()
     app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy, local=True, db_pool=max(1, args.workers))
     if args.hash_developer:
         from nomira.ledger import store

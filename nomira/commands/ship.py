@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from nomira.sources import paths
+from nomira import dirs
 from nomira.cli import Run, UserError
 from nomira.ledger.engine import db_arg, is_postgres, redact
 from nomira.ledger.wire import TAG_FIELDS, SchemaError
@@ -78,7 +78,7 @@ def wire_events(run: Run, tags: dict, keep=None) -> list[dict]:
 
 def _open_store(args):
     from nomira.ledger import store
-    return store.open_db(args.db or paths.default_db())
+    return store.open_db(args.db or dirs.default_db())
 
 
 def _warn(line: str) -> None:
@@ -116,7 +116,7 @@ def deliver(args, events: list[dict], flush: bool = True) -> dict:
     new = ledger.new_events(dest, events)
     accepted, deduped = store.ingest(db, new) if new else (0, 0)
     ledger.mark(dest, new)
-    db_path = args.db or paths.default_db()
+    db_path = args.db or dirs.default_db()
     where = redact(db_path) if is_postgres(db_path) else str(db_path.resolve())
     return {"destination": where, "new_events": len(new), "accepted": accepted, "deduped": deduped, "error": None}
 
@@ -130,14 +130,14 @@ def open_ledger(args, post, flush: bool = True):
     the collector is not asked who it is (no network wait): the last known identity is used."""
     from nomira.ledger import store
     from nomira.ledger.ship import Ledger
-    ledger_path = paths.state_home() / "shipped.sqlite"
+    ledger_path = dirs.state_home() / "shipped.sqlite"
     try:
         ledger = Ledger(ledger_path, warn=_warn)
     except OSError as exc:
         raise UserError(f"cannot open the ship ledger {ledger_path}: {exc.strerror or exc}") from None
     if post is not None:
         return ledger, ledger.destination(_locator(post), post.identity() if flush else None), None
-    db_path = args.db or paths.default_db()
+    db_path = args.db or dirs.default_db()
     db_path = db_path if is_postgres(db_path) else db_path.resolve()
     db = store.open_db(db_path)
     return ledger, ledger.destination(f"db:{redact(db_path)}", store.store_id(db)), db

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from nomira.sources import paths
+from nomira import dirs
 from nomira.cli import UserError
 
 
@@ -22,7 +22,7 @@ def add_arguments(name, p) -> None:
 
 def open_spool():
     from nomira.ledger.spool import Spool
-    return Spool(paths.state_home() / "spool")
+    return Spool(dirs.state_home() / "spool")
 
 
 def cmd_spool(args) -> int:

@@ -79,7 +79,7 @@ def render(raw: bytes, env: Mapping[str, str], now: datetime) -> str:
 def budget_segment(env, now: datetime) -> list[str]:
     """The budget furthest past a threshold, from the last `nomira budget check|list` or report
     (one small file read: the status line never evaluates budgets itself)."""
-    from nomira.sources.paths import state_home
+    from nomira.dirs import state_home
     try:
         rows = json.loads((state_home(env) / "budgets_status.json").read_text())
         live = [r for r in rows if r.get("crossed") and r.get("end") and datetime.fromisoformat(r["end"]) > now]
@@ -151,7 +151,7 @@ def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
     cutoff = min(midnight, local_now - RECENT)
     files = sorted(set(_session_files(transcript)) | set(_recent_files(env, cutoff.timestamp())))
     fp = _fingerprint(files)
-    from nomira.sources.paths import state_home
+    from nomira.dirs import state_home
     result_path = state_home(env) / RESULT_FILE
     key = json.dumps([transcript, claude_cost, f"{local_now:%Y-%m-%d %H:%M}", fp, _prices_stamp(env)])
     try:
@@ -173,7 +173,7 @@ def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
 
 def _prices_stamp(env) -> list:
     """What the rates in force depend on besides the code: override and feed files (size, mtime)."""
-    from nomira.sources.paths import cache_home, config_home
+    from nomira.dirs import cache_home, config_home
     stamp = []
     for p in (config_home(env) / "prices.toml", config_home(env) / "prices.json",
               cache_home(env) / "prices" / "litellm.json", cache_home(env) / "prices" / "openrouter.json"):

@@ -84,12 +84,12 @@ def build_event(provider: str, model: str, usage, tags: dict, env: Mapping[str, 
 def deliver(event: dict, env: Mapping[str, str] = os.environ) -> None:
     """Queue `event` for the background writer: the local store, or (NOMIRA_REMOTE) the durable
     spool and then the collector. The caller pays for a list append, not a disk write."""
-    from nomira.sources import paths
+    from nomira import dirs
     remote = env.get("NOMIRA_REMOTE")
     if remote:
-        dest = ("remote", remote, env.get("NOMIRA_TOKEN"), str(paths.state_home(env)))
+        dest = ("remote", remote, env.get("NOMIRA_TOKEN"), str(dirs.state_home(env)))
     else:
-        dest = ("db", str(paths.default_db(env)))
+        dest = ("db", str(dirs.default_db(env)))
     with _idle:
         _queue.append((dest, event))
         _cache["busy"] = _cache.get("busy", 0) + 1
@@ -226,8 +226,8 @@ def error(message: str, count: int = 1, env: Mapping[str, str] = os.environ) -> 
         if "file_log" not in _cache:
             _cache["file_log"] = None
             try:
-                from nomira.sources import paths
-                path = paths.state_home(env) / "track.log"
+                from nomira import dirs
+                path = dirs.state_home(env) / "track.log"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 handler = logging.FileHandler(path, delay=True)
                 handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))

@@ -108,7 +108,7 @@ def from_claude_windows(windows: Mapping, observed: datetime, source: str, reset
 # --- the local state file: the latest snapshot per (agent, window) -----------------
 
 def state_path(env: Mapping[str, str] = os.environ) -> Path:
-    from nomira.sources.paths import state_home
+    from nomira.dirs import state_home
     return state_home(env) / STATE_FILE
 
 

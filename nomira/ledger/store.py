@@ -33,7 +33,7 @@ from nomira.ledger import engine, retention
 from nomira.ledger.engine import dialect_of
 from nomira.ledger.events import parse_timestamp
 from nomira.pricing.table import canonical_model
-from nomira.ledger.wire import ALLOWANCE_FIELDS, CHANNEL_PRIORITY, TAG_FIELDS, TOKEN_FIELDS, billable_tokens, channel_of, \
+from nomira.ledger.wire import ALLOWANCE_FIELDS, CHANNEL_PRIORITY, TAG_FIELDS, TOKEN_FIELDS, channel_of, \
     dedup_key
 
 ROLLUP_KEYS = ("tenant", "day", "developer", "project", "model", "source", "regime")  # daily_rollups (0002)

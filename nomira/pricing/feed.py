@@ -173,7 +173,7 @@ FEEDS = {"litellm": (LITELLM_URL, "NOMIRA_LITELLM_URL", litellm_models),
 
 
 def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
-    from nomira.sources.paths import cache_home
+    from nomira.dirs import cache_home
     return cache_home(env) / "prices"
 
 
@@ -235,12 +235,12 @@ def now_utc() -> datetime:
 
 
 def config_home_hint(env: Mapping[str, str] = os.environ) -> str:
-    from nomira.sources.paths import config_home
+    from nomira.dirs import config_home
     return f"create {config_home(env) / 'prices.toml'} to override rates"
 
 
 def override_path(env: Mapping[str, str] = os.environ) -> Path | None:
-    from nomira.sources.paths import config_home
+    from nomira.dirs import config_home
     for name in ("prices.toml", "prices.json"):
         p = config_home(env) / name
         if p.exists():

@@ -15,7 +15,6 @@ its own. Deduplication, partitioning and the event are the same for all of them:
 from __future__ import annotations
 
 import os
-import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path

@@ -15,7 +15,7 @@ import os
 import sys
 import zlib
 from array import array
-from typing import Callable, Iterator
+from typing import Callable
 
 PARTS = 128
 BUDGET = 8192  # records held in memory (waiting, or one group being deduplicated)

@@ -1,32 +1,11 @@
-"""Environment in, paths out: one place resolves every directory Nomira reads or writes."""
+"""Where the agents keep their logs (environment in, paths out), and walking those folders."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 from typing import Mapping
 
-
-def _home(env: Mapping[str, str]) -> Path:
-    return Path(env.get("HOME") or Path.home())
-
-
-def xdg(env: Mapping[str, str], var: str, default: str) -> Path:
-    if env.get("NOMIRA_HOME"):
-        return Path(env["NOMIRA_HOME"]) / var.split("_")[1].lower()
-    value = env.get(var)
-    return Path(value) if value else _home(env) / default
-
-
-def cache_home(env: Mapping[str, str] = os.environ) -> Path:
-    return xdg(env, "XDG_CACHE_HOME", ".cache") / "nomira"
-
-
-def state_home(env: Mapping[str, str] = os.environ) -> Path:
-    return xdg(env, "XDG_STATE_HOME", ".local/state") / "nomira"
-
-
-def config_home(env: Mapping[str, str] = os.environ) -> Path:
-    return xdg(env, "XDG_CONFIG_HOME", ".config") / "nomira"
+from nomira.dirs import _home
 
 
 def claude_roots(env: Mapping[str, str] = os.environ) -> list[Path]:
@@ -62,18 +41,6 @@ def codex_home(env: Mapping[str, str] = os.environ) -> Path:
     """Where Codex keeps config.toml and auth.json: the first $CODEX_HOME, else ~/.codex."""
     homes = [p.strip() for p in env.get("CODEX_HOME", "").split(",") if p.strip()]
     return Path(homes[0]).expanduser() if homes else _home(env) / ".codex"
-
-
-def data_home(env: Mapping[str, str] = os.environ) -> Path:
-    return xdg(env, "XDG_DATA_HOME", ".local/share") / "nomira"
-
-
-def default_db(env: Mapping[str, str] = os.environ) -> Path | str:
-    """$NOMIRA_DB (a path, sqlite:///path or postgresql:// URL), else the data dir's nomira.db."""
-    if env.get("NOMIRA_DB"):
-        from nomira.ledger.engine import db_arg
-        return db_arg(env["NOMIRA_DB"])
-    return data_home(env) / "nomira.db"
 
 
 UNREADABLE: list[str] = []  # folders a walk could not list, for the report to name (never silently dropped)

@@ -133,7 +133,7 @@ class ScanCache:
 
 
 def default_path(env=os.environ):
-    from nomira.sources.paths import cache_home
+    from nomira.dirs import cache_home
     return cache_home(env) / "scan.sqlite"
 
 
@@ -205,7 +205,7 @@ RECENT_NS = 1_000_000_000  # file times lag the clock by a tick: changed this cl
 
 
 def quick_dir(env) -> str:
-    """`paths.cache_home(env) / "quick"`, without importing pathlib."""
+    """`dirs.cache_home(env) / "quick"`, without importing pathlib."""
     if env.get("NOMIRA_HOME"):
         base = os.path.join(env["NOMIRA_HOME"], "cache")
     else:
