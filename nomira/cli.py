@@ -155,8 +155,9 @@ FLAG_ALIASES = {"--ship": (["ship"], False), "--export": (["export"], True), "--
 
 
 def build_parser(selected: str | None = None) -> "argparse.ArgumentParser":
-    """Every command gets a help line; only the `selected` one imports its module for its options
-    (so a warm `nomira --json` never imports the collector or the shipper)."""
+    """Every command gets a help line when none is selected (`nomira --help`); otherwise only the
+    `selected` one is built and imports its module (a warm `nomira --json` or a statusline never
+    builds thirty parsers or imports the collector)."""
     import argparse
     p = argparse.ArgumentParser(
         prog="nomira",
@@ -169,6 +170,8 @@ def build_parser(selected: str | None = None) -> "argparse.ArgumentParser":
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
     for name, (module, help_text, example) in COMMANDS.items():
+        if selected is not None and name != selected:
+            continue  # the others' help lines only matter to `nomira --help`, which selects none
         sp = sub.add_parser(name, parents=[common_options(name)], help=help_text.replace("%", "%%"), description=help_text,
                             epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == selected:
