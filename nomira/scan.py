@@ -208,7 +208,8 @@ def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
         stats = ScanStats(files=1, unreadable=[path])
         stats.skip(f"unreadable_file:{type(exc).__name__}")
         return path, marshal.dumps((start, stats.as_dict(), None)), marshal.dumps(([], state or {}, {}))
-    records = _merge(module, [], records, stats)
+    if not getattr(module, "MERGED", False):
+        records = _merge(module, [], records, stats)
     stats = stats.as_dict()
     persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
     return path, marshal.dumps((end, stats, sig)), marshal.dumps((records, state, persisted))
