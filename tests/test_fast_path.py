@@ -1,9 +1,11 @@
-"""The Claude Code fast path (fields read without decoding the content) equals the full decoder.
+"""The Claude Code fast path (`scan_file`: decoding, records and the merge of a call's streaming
+snapshots fused into one loop) equals the plain path (each candidate line through `parse_line`,
+then `merge_records`).
 
-Every candidate line of every fixture, of tools/diff_ccusage.py's randomized histories (every trap
-it writes), of tools/bench_scan.py's sessions, hand-written traps (usage, ids and keys inside
-content and tool results, escapes, progress lines, duplicates, damage) and random mutations of
-them: the same record and the same counted skips either way.
+On every fixture file, on tools/diff_ccusage.py's randomized histories (every trap it writes), on
+tools/bench_scan.py's sessions, on hand-written traps (usage, ids and keys inside content and tool
+results, escapes, progress lines, duplicates, damage) and on random mutations of them: the same
+records, state, resume offset and counted skips either way.
 """
 import json
 import random
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources.scan import LineScan, ScanStats
+from nomira.sources.scan import UNFINISHED, LineScan, ScanStats
 from nomira.sources import claude_code
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
@@ -24,25 +26,51 @@ import diff_ccusage  # noqa: E402
 LONG = "x" * 3000  # content much longer than the fields
 
 
-def both(line: bytes) -> tuple[bool, tuple, tuple]:
-    """(fast path taken, (record, stats) by the fast path or its fallback, the same by the full decoder)."""
-    fast_stats, full_stats = ScanStats(), ScanStats()
-    fields = claude_code.fast_fields(line)
-    if fields is not None:
-        fast = claude_code._record(*fields, fast_stats, claude_code.datetime.fromisoformat)
-    else:
-        fast = claude_code.parse_line(line, fast_stats)
-    full = claude_code.parse_line(line, full_stats)
-    return fields is not None, (fast, fast_stats.as_dict()), (full, full_stats.as_dict())
+def plain_scan(path: Path, start: int = 0) -> tuple:
+    """scan_file the plain way: LineScan, parse_line per line, merge_records after."""
+    stats = ScanStats(files=1)
+    records, state = [], {}
+    scan = LineScan(path, claude_code.MARKERS, start)
+    end = None
+    for line in scan:
+        stats.candidates += 1
+        one = ScanStats()
+        rec = claude_code.parse_line(line, one)
+        if scan.tail_start is not None and one.malformed:
+            end = scan.tail_start
+            stats.skip(UNFINISHED)
+            continue
+        stats.merge(one)
+        if rec is not None:
+            records.append(rec)
+            if "cwd" not in state and (cwd := claude_code._cwd(line)):
+                state["cwd"] = cwd
+    merged = claude_code.merge_records([], records)
+    if len(merged) < len(records):
+        stats.skip("duplicate_call", len(records) - len(merged))
+    if end is None:
+        end = scan.end_offset + (0 if scan.tail_start is None else path.stat().st_size - scan.tail_start)
+    stats.bytes = end - start
+    return merged, state, end, stats.as_dict()
 
 
-def assert_same(lines: list[bytes]) -> int:
-    taken = 0
-    for line in lines:
-        fast_taken, fast, full = both(line)
-        assert fast == full, line[:300]
-        taken += fast_taken
-    return taken
+def assert_same_file(path: Path) -> int:
+    """The fast and the plain scan of `path` agree; returns how many records they found."""
+    records, state, end, stats = claude_code.scan_file(path)
+    fast = (records, state, end, stats.as_dict())
+    assert fast == plain_scan(path), path
+    return len(records)
+
+
+def assert_same(lines: list[bytes], folder: Path, per_file: int = 1) -> int:
+    """Each group of `per_file` lines as one file (a last group without its final newline too)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    found = 0
+    for n, i in enumerate(range(0, len(lines), per_file)):
+        f = folder / f"{n}.jsonl"
+        f.write_bytes(b"\n".join(lines[i:i + per_file]) + (b"\n" if n % 5 else b""))
+        found += assert_same_file(f)
+    return found
 
 
 def candidates(root: Path) -> list[bytes]:
@@ -139,36 +167,39 @@ def traps() -> list[bytes]:
 
 
 def test_fixtures_and_bench_sessions(tmp_path):
-    lines = [line for root in (FIXTURES / "claude", FIXTURES / "claude_tools") for line in candidates(root)]
+    files = [f for root in (FIXTURES / "claude", FIXTURES / "claude_tools") for f in sorted(root.rglob("*.jsonl"))]
     bench_scan.write_session(tmp_path / "s.jsonl", random.Random(1), "s", 40, big_every=7)
-    lines += candidates(tmp_path)
-    assert assert_same(lines) >= 80  # the fast path reads the plain assistant lines itself
+    found = sum(assert_same_file(f) for f in files + [tmp_path / "s.jsonl"])
+    assert found >= 45
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_randomized_histories(tmp_path, seed):
     rng = random.Random(seed)
     diff_ccusage.claude_history(tmp_path, rng, without_request_id=0.2)
-    lines = candidates(tmp_path)
-    taken = assert_same(lines)
-    assert taken >= len(lines) // 2
+    files = sorted(tmp_path.rglob("*.jsonl"))
+    assert sum(assert_same_file(f) for f in files) > 0
 
 
-def test_traps():
+def test_traps(tmp_path):
     lines = traps()
-    taken = assert_same(lines)
-    assert taken >= 10
-    # the fast path reads these itself, and reads the message's fields, not the content's
-    for i in (1, 2, 3, 7, 8):
-        fields = claude_code.fast_fields(lines[i])
-        assert fields is not None and fields[1]["id"] == "msg_T1" and fields[2]["input_tokens"] == 3
+    assert assert_same(lines, tmp_path / "one") >= 10  # each line alone
+    assert assert_same(lines, tmp_path / "all", len(lines)) >= 1  # all in one file: merged as one call
+    # the same call logged twice, the later snapshot with more tokens / as a sidechain replay / with `speed`
+    base = lines[0].decode()
+    more = base.replace('"output_tokens":42', '"output_tokens":43')
+    side = base.replace('"isSidechain":false', '"isSidechain":true').replace('"output_tokens":42', '"output_tokens":99')
+    fast = base.replace('"service_tier"', '"speed":"fast","service_tier"')
+    later = fast.replace('"2025-11-03T14:22:07.913Z"', '"2025-11-03T14:22:09.000Z"')
+    for pair in ((base, more), (more, base), (side, base), (base, side), (base, fast), (fast, base), (fast, later)):
+        assert assert_same([x.encode() for x in pair], tmp_path / "pairs", 2) == 1
 
 
-def test_mutations():
-    """Random damage to lines the fast path reads: it still agrees with the full decoder (or declines)."""
+def test_mutations(tmp_path):
+    """Random damage to the trap lines: the fast scan still agrees with the plain one."""
     rng = random.Random(21)
-    pool = [line for line in traps() if claude_code.fast_fields(line) is not None]
-    pieces = [b'"', b"\\", b"{", b"}", b"[", b"]", b",", b":", b"\x00", b'"usage":{', b'"id":', b"\xff", b"0"]
+    pool = traps()
+    pieces = [b'"', b"\\", b"{", b"}", b"[", b"]", b",", b":", b"\x00", b'"usage":{', b'"id":', b"\xff", b"0", b"\n"]
     lines = []
     for _ in range(1500):
         line = bytearray(rng.choice(pool))
@@ -186,4 +217,4 @@ def test_mutations():
                 j = rng.randrange(len(line))
                 line[i:i + 1] = line[j:j + rng.randint(1, 30)]
         lines.append(bytes(line))
-    assert_same(lines)
+    assert_same(lines, tmp_path, 25)

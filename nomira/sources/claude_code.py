@@ -81,11 +81,17 @@ def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) ->
     """One transcript line -> a usage record, or None (counted in `stats` when it is a skip)."""
     try:
         d = _scan_once(line.decode(), 0)[0]
-        msg = d["message"]
-        usage = msg["usage"]
     except (ValueError, StopIteration):
         stats.malformed += 1
         return None
+    return _entry_record(d, stats, fromiso)
+
+
+def _entry_record(d, stats: ScanStats, fromiso) -> list | None:
+    """The record of a decoded line: its message's usage, or a progress line's nested entry's."""
+    try:
+        msg = d["message"]
+        usage = msg["usage"]
     except (KeyError, TypeError, IndexError):
         if type(d) is not dict:
             stats.malformed += 1
@@ -156,94 +162,6 @@ def _good_version(version) -> bool:
     return ok
 
 
-# --- fast path: the fields of a line without decoding its message content -------------------
-#
-# Most bytes of an assistant line are its content (text, thinking, tool inputs), which no record
-# needs. Claude Code writes compact JSON (JSON.stringify), where every `"` inside a string is
-# escaped, so `"message":{`, `"content":` and `"usage":{` are found by their bytes. The content
-# (from `"content":` to the last `"usage":{`) is checked to hold only valid strings (escapes, no
-# raw control characters) and then decoded with each of its strings emptied: the decoder itself
-# places every field, and what differs from decoding the whole line is only the text of those
-# strings. A key the record reads that appears in that span outside a nested value (a duplicate
-# the decoder would let win) declines, as does every other doubt: the caller then decodes the
-# whole line. Equal to the full decoder on every fixture and randomized history (tests).
-#
-# Measured (docs/PERFORMANCE.md): CPython's C decoder reads content at about 2.5 ns a byte, and
-# the passes that make skipping it safe (escapes, control characters, quote pairing) cost as much
-# or more, so `parse_line` does not use it: it is kept, proven equal, for a faster string scanner.
-
-_BAD_ESCAPE = re.compile(r'\\(?![/bfnrt]|u[0-9a-fA-F]{4})')
-_CTRL = re.compile(r"[\x00-\x1f]")
-_READ_KEYS = re.compile(r'"(?:id|model|usage|message|data|timestamp|version|requestId|sessionId|isSidechain)":')
-
-
-def fast_fields(line: bytes) -> tuple[dict, dict, dict] | None:
-    """(entry, message, usage) as the full decoder would find them (the entry is the line's top
-    level, or a `progress` line's nested `data.message`), or None when unsure."""
-    try:
-        s = line.decode()
-    except UnicodeDecodeError:
-        return None
-    m = s.find('"message":{')
-    if m < 1:
-        return None
-    ms = m + 10
-    c = s.find('"content":', ms)
-    u = s.rfind('"usage":{')
-    if c < 0 or u < c + 10:
-        return None
-    gap = s[c + 10:u]
-    g = gap
-    if "\\" in gap:
-        g = gap.replace("\\\\", "__").replace('\\"', "__")  # `_` is invalid outside a string
-        if _BAD_ESCAPE.search(g):
-            return None
-    if not gap.isprintable() and _CTRL.search(gap):
-        return None
-    parts = g.split('"')
-    if not len(parts) & 1:
-        return None
-    if _READ_KEYS.search(gap):
-        for hit in _READ_KEYS.finditer(gap):
-            if _depth(gap[:hit.start()]) <= 0:
-                return None
-    head = s[ms:c + 10] + '""'.join(parts[0::2])
-    try:
-        obj, end = _scan_once(head + s[u:], 0)
-        end += u - len(head)  # where it ended in the line
-        if end <= u or type(obj) is not dict:
-            return None
-        top = _scan_once(s[:ms] + "0" + s[end:], 0)[0]
-    except (ValueError, StopIteration):
-        return None
-    if type(top) is not dict or s.find('"message":', end) >= 0:  # a later copy would win
-        return None
-    if "message" in top:
-        if top["message"] != 0 or type(top["message"]) is not int:
-            return None
-        entry, msg = top, obj
-    else:  # a sub-agent's entry in a progress line (see _progress_entry)
-        data = top.get("data")
-        if type(data) is not dict or data.get("message") != 0 or type(data["message"]) is not int:
-            return None
-        entry, msg = obj, obj.get("message")
-        if type(msg) is not dict:
-            return None
-    usage = msg.get("usage")
-    return (entry, msg, usage) if type(usage) is dict else None
-
-
-def _depth(prefix: str) -> int:
-    """Brackets open at the end of `prefix` (well-formed JSON text), -1 when it ends in a string."""
-    if "\\" in prefix:
-        prefix = prefix.replace("\\\\", "").replace('\\"', "")
-    parts = prefix.split('"')
-    if not len(parts) & 1:
-        return -1
-    t = "".join(parts[0::2])
-    return t.count("{") + t.count("[") - t.count("}") - t.count("]")
-
-
 def _cwd(line: bytes) -> str | None:
     """The working directory a line logged (its top-level `cwd`: the first one on the line)."""
     i = line.find(b'"cwd":"')
@@ -258,32 +176,71 @@ def _cwd(line: bytes) -> str | None:
 
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
     """Records from `path` starting at byte `start`. Claude lines are independent: the only
-    state is the session's working directory (`cwd`), for its project label."""
+    state is the session's working directory (`cwd`), for its project label.
+
+    The fast path of the scan: `parse_line` and `merge_records` fused into one loop (a line
+    decoded once, its record merged with the call's earlier snapshots as it is read, no second
+    pass); equal to them on every fixture, randomized history and damaged line (tests)."""
     state = dict(state) if state else {}
     stats = ScanStats(files=1)
     records: list[list] = []
+    index: dict[tuple, int] = {}  # (message.id, requestId) -> position in records
+    candidates = malformed = duplicates = 0
+    need_cwd = "cwd" not in state
+    fromiso, scan_once = datetime.fromisoformat, _scan_once
     scan = LineScan(path, MARKERS, start)
     end = None
     for line in scan:
-        stats.candidates += 1
-        if scan.tail_start is not None:
+        candidates += 1
+        if scan.tail_start is not None:  # a last line without its newline
             tail = ScanStats()
-            rec = parse_line(line, tail)
+            rec = parse_line(line, tail, fromiso)
             if tail.malformed:  # the writer is mid-line: resume here next time
                 end = scan.tail_start
                 stats.skip(UNFINISHED)
                 continue
             stats.merge(tail)
         else:
-            rec = parse_line(line, stats)
-        if rec is not None:
+            try:
+                d = scan_once(line.decode(), 0)[0]
+            except (ValueError, StopIteration):
+                malformed += 1
+                continue
+            rec = _entry_record(d, stats, fromiso)
+        if rec is None:
+            continue
+        if need_cwd and (cwd := _cwd(line)):
+            state["cwd"] = cwd
+            need_cwd = False
+        if rec[MSG_ID] is None:
             records.append(rec)
-            if "cwd" not in state and (cwd := _cwd(line)):
-                state["cwd"] = cwd
+            continue
+        key = (rec[MSG_ID], rec[REQ_ID])
+        i = index.get(key)
+        if i is None:
+            index[key] = len(records)
+            records.append(rec)
+            continue
+        duplicates += 1
+        old = records[i]  # _should_replace, inline: the parent's line, then the most tokens, then `speed`
+        if rec[SIDECHAIN] is not old[SIDECHAIN]:
+            if old[SIDECHAIN]:
+                records[i] = rec
+        else:
+            new_total, old_total = sum(rec[IN:CW1H + 1]), sum(old[IN:CW1H + 1])
+            if new_total > old_total or new_total == old_total and rec[SPEED] is not None and old[SPEED] is None:
+                records[i] = rec
+    stats.candidates += candidates
+    stats.malformed += malformed
+    if duplicates:
+        stats.skip("duplicate_call", duplicates)
     if end is None:
         end = scan.end_offset + (0 if scan.tail_start is None else _tail_len(path, scan.tail_start))
     stats.bytes = end - start
     return records, state, end, stats
+
+
+MERGED = True  # scan_file's records are already merged (scan._job skips merge_records)
 
 
 def merge_records(old: list[list], new: list[list]) -> list[list]:

@@ -92,12 +92,13 @@ class LineScan:
 
     def __iter__(self) -> Iterator[bytes]:
         global _LAST_READ
+        rx, search = self._rx, self._search if self._rx is None else None
         find = self._find
         with open(self.path, "rb", buffering=0) as fh:  # whole chunks: no second buffer
             if self.start:
                 fh.seek(self.start)
-            base = self.start  # file offset of buf[0]
-            buf = b""
+            base = self.start  # file offset of the pending partial line (or of the next chunk)
+            pending = b""  # the start of a line the previous chunks did not finish
             # a small file in one read of its size (a 4 MB read allocates 4 MB), and a short read
             # up to the size is the end: one read per file instead of two
             size = os.fstat(fh.fileno()).st_size
@@ -107,28 +108,49 @@ class LineScan:
                 if not chunk:
                     break
                 self.bytes_read += len(chunk)
-                _LAST_READ = (self.path, base + len(buf), chunk)
-                buf = buf + chunk if buf else chunk
-                last_nl = buf.rfind(b"\n")
-                if last_nl < 0:
-                    if len(chunk) < want and base + len(buf) >= size:
-                        break
-                    want = self.chunk_size
-                    continue  # a line longer than the chunk: keep reading it
-                i = find(buf, 0)
-                while 0 <= i < last_nl:
-                    line_end = buf.find(b"\n", i)
-                    yield buf[buf.rfind(b"\n", 0, i) + 1:line_end]
-                    i = find(buf, line_end)
-                base += last_nl + 1
-                buf = buf[last_nl + 1:]
-                if len(chunk) < want and base + len(buf) >= size:
+                _LAST_READ = (self.path, base + len(pending), chunk)
+                # the chunk is searched where it lies: only the line the previous chunk left
+                # unfinished is joined (a copy of that line, not of the chunk)
+                pos = 0
+                if pending:
+                    first_nl = chunk.find(b"\n")
+                    if first_nl < 0:  # a line longer than the chunk: keep reading it
+                        pending += chunk
+                        if len(chunk) < want and base + len(pending) >= size:
+                            break
+                        want = self.chunk_size
+                        continue
+                    line = pending + chunk[:first_nl]
+                    if find(line, 0) >= 0:
+                        yield line
+                    base += len(line) + 1
+                    pending = b""
+                    pos = first_nl + 1
+                last_nl = chunk.rfind(b"\n")
+                if last_nl >= pos:
+                    if rx is None:
+                        cfind = chunk.find
+                        i = cfind(search, pos)
+                        while 0 <= i < last_nl:
+                            line_end = cfind(b"\n", i)
+                            yield chunk[chunk.rfind(b"\n", 0, i) + 1:line_end]
+                            i = cfind(search, line_end)
+                    else:
+                        i = find(chunk, pos)
+                        while 0 <= i < last_nl:
+                            line_end = chunk.find(b"\n", i)
+                            yield chunk[chunk.rfind(b"\n", 0, i) + 1:line_end]
+                            i = find(chunk, line_end)
+                    base += last_nl + 1 - pos
+                    pos = last_nl + 1
+                pending = chunk[pos:]
+                if len(chunk) < want and base + len(pending) >= size:
                     break
                 want = self.chunk_size
             self.end_offset = base
-            if buf.strip() and find(buf, 0) >= 0:
+            if pending.strip() and find(pending, 0) >= 0:
                 self.tail_start = base
-                yield buf.rstrip(b"\r")
+                yield pending.rstrip(b"\r")
 
 
 _LAST_READ: tuple | None = None  # (path, file offset, bytes) of the last chunk a LineScan read
@@ -208,7 +230,8 @@ def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
         stats = ScanStats(files=1, unreadable=[path])
         stats.skip(f"unreadable_file:{type(exc).__name__}")
         return path, marshal.dumps((start, stats.as_dict(), None)), marshal.dumps(([], state or {}, {}))
-    records = _merge(module, [], records, stats)
+    if not getattr(module, "MERGED", False):
+        records = _merge(module, [], records, stats)
     stats = stats.as_dict()
     persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
     return path, marshal.dumps((end, stats, sig)), marshal.dumps((records, state, persisted))

@@ -31,19 +31,38 @@ def code_digest(*parts: str) -> str:
     """Digest of Nomira's own source files under `parts` (their names, sizes and mtimes): a cache
     written by other code (an upgrade without a version bump, a local edit) is never read as current."""
     import hashlib
-    root = PACKAGE_ROOT
     h = hashlib.sha1()
     for part in parts:
-        for f in _sources(os.path.join(root, part)):
-            st = os.stat(f)
-            h.update(f"{os.path.relpath(f, root)}:{st.st_size}:{st.st_mtime_ns}".encode())
+        whole = part in (".", "")
+        prefix = part + os.sep
+        for rel, size, mtime_ns in _code():
+            if whole or rel == part or rel.startswith(prefix):
+                h.update(f"{rel}:{size}:{mtime_ns}".encode())
     return h.hexdigest()[:16]
 
 
-def _sources(base: str) -> list[str]:
-    if not os.path.isdir(base):
-        return [base]
-    return sorted(os.path.join(d, f) for d, _dirs, files in os.walk(base) for f in files if f.endswith(".py"))
+_CODE: list[tuple[str, int, int]] | None = None
+
+
+def _code() -> list[tuple[str, int, int]]:
+    """(path under the package, size, mtime_ns) of each of Nomira's .py files, sorted: stated once a
+    run (the record format, the outputs' key and the replay's checks all read it)."""
+    global _CODE
+    if _CODE is None:
+        root = PACKAGE_ROOT
+        found: list[tuple[str, int, int]] = []
+        folders = [("", root)]
+        while folders:
+            rel, folder = folders.pop()
+            with os.scandir(folder) as entries:
+                for e in entries:
+                    if e.name.endswith(".py") and e.is_file():
+                        st = e.stat()
+                        found.append((rel + e.name, st.st_size, st.st_mtime_ns))
+                    elif e.is_dir(follow_symlinks=False) and e.name != "__pycache__":
+                        folders.append((rel + e.name + os.sep, e.path))
+        _CODE = sorted(found)
+    return _CODE
 
 
 # Records depend on the parsers; outputs (below) on all of the code. Computed on first use (a run
@@ -338,4 +357,4 @@ def quick_store(argv: list[str], env, checks: list[tuple], output: bytes) -> Non
 
 def package_sources() -> list[str]:
     """Nomira's own source files (a replayed output was made by this code)."""
-    return _sources(PACKAGE_ROOT)
+    return [os.path.join(PACKAGE_ROOT, rel) for rel, _size, _mtime in _code()]
