@@ -191,14 +191,18 @@ def main(argv=None) -> int:
 def bench_pages(app, paths=PAGES) -> int:
     """Each page 5 times: the first (nothing of this view cached by the process: what a view costs
     after any ingest) and the median (repeat views until the store changes)."""
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; wall ms (CPU ms of this process)")
     for path in paths:
-        times = []
+        times, cpus = [], []
         for _ in range(5):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             status, _ = call(app, "GET", path)
             times.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
             assert status == 200, (path, status)
-        print(f"{path:<58} first {times[0] * 1000:6.1f} ms   median {sorted(times)[2] * 1000:6.1f} ms", flush=True)
+        print(f"{path:<58} first {times[0] * 1000:6.1f} ({cpus[0] * 1000:6.1f}) ms   "
+              f"median {sorted(times)[2] * 1000:6.1f} ({sorted(cpus)[2] * 1000:6.1f}) ms", flush=True)
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 
