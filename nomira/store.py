@@ -259,12 +259,72 @@ TAG_ROLLUPS = ("", "source", "feature", "workflow", "customer", "env")
 TAG_ROLLUP_KEYS = ("tag", "value", "day", "tenant", *GRAIN_DIMS)
 
 
+# Sessions (0012): one row per (tenant, developer, project, session id) with its first call's day and
+# tags, and per tag value, day, developer and project the number of sessions that started there, so a
+# sessions column is a sum of a few rows, never a distinct count over millions of events.
+SESSION_KEYS = ("tenant", "developer", "project", "session_id")
+SESSION_COLS = (*SESSION_KEYS, "day", *TAG_ROLLUPS[1:])
+SESSION_COUNT_KEYS = ("tag", "value", "day", "tenant", "developer", "project")
+
+
 def _m0012_tag_rollups(db: sqlite3.Connection) -> None:
     db.execute(f"""CREATE TABLE tag_rollups (tag TEXT NOT NULL, value TEXT NOT NULL, day TEXT NOT NULL,
         tenant TEXT NOT NULL, {", ".join(f"{d} TEXT NOT NULL" for d in GRAIN_DIMS)}, calls INTEGER NOT NULL,
         {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)}, cost_usd REAL NOT NULL,
         unpriced_calls INTEGER NOT NULL, PRIMARY KEY ({", ".join(TAG_ROLLUP_KEYS)})) WITHOUT ROWID""")
     rebuild_tag_rollups(db)
+    db.execute(f"""CREATE TABLE usage_sessions ({", ".join(f"{c} TEXT NOT NULL" for c in SESSION_COLS)},
+        PRIMARY KEY ({", ".join(SESSION_KEYS)})) WITHOUT ROWID""")
+    db.execute(f"""CREATE TABLE session_counts ({", ".join(f"{c} TEXT NOT NULL" for c in SESSION_COUNT_KEYS)},
+        sessions INTEGER NOT NULL, PRIMARY KEY ({", ".join(SESSION_COUNT_KEYS)})) WITHOUT ROWID""")
+    rebuild_sessions(db)
+
+
+def rebuild_sessions(db: sqlite3.Connection) -> None:
+    """Sessions and their counts from `events`: each session's first call (by time, then key)."""
+    db.execute("DELETE FROM usage_sessions")
+    db.execute("DELETE FROM session_counts")
+    cols = ", ".join(SESSION_COLS)
+    firsts = ", ".join([*SESSION_KEYS, "day", *(f"COALESCE({t}, '') AS {t}" for t in TAG_ROLLUPS[1:])])
+    db.execute(f"INSERT INTO usage_sessions ({cols}) SELECT {cols} FROM (SELECT {firsts}, ROW_NUMBER() OVER "
+               f"(PARTITION BY {', '.join(SESSION_KEYS)} ORDER BY occurred_at, dedup_key) AS n_ FROM events "
+               "WHERE session_id IS NOT NULL AND session_id != '') AS first_calls WHERE n_ = 1")
+    for tag in TAG_ROLLUPS:
+        value = tag or "''"
+        group = ", ".join([*([tag] if tag else []), "day", "tenant", "developer", "project"])
+        db.execute(f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) SELECT ?, {value}, day, "
+                   f"tenant, developer, project, COUNT(*) FROM usage_sessions GROUP BY {group}", (tag,))
+
+
+def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Record the sessions these new canonical rows start (the first of each to reach the store; its
+    earliest call in the batch), and count them by tag value, day, developer and project."""
+    first: dict[tuple, tuple] = {}
+    for r in rows:
+        if not r[_SESSION_AT]:
+            continue
+        key = (r[_TENANT_AT], r[_DEVELOPER_AT], r[COL["project"]], r[_SESSION_AT])
+        seen = first.get(key)
+        order = (r[_OCCURRED_AT], r[_KEY_AT])  # as the backfill orders a session's calls
+        if seen is None or order < seen[0]:
+            first[key] = (order, r[COL["day"]], *(r[COL[t]] or "" for t in TAG_ROLLUPS[1:]))
+    if not first:
+        return
+    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS session_delta ({', '.join(f'{c} TEXT' for c in SESSION_COLS)})")
+    db.execute("DELETE FROM session_delta")
+    dialect_of(db).insert_rows(db, "session_delta", SESSION_COLS, [(*k, *v[1:]) for k, v in sorted(first.items())])
+    cols = ", ".join(SESSION_COLS)
+    new = db.execute(f"INSERT INTO usage_sessions ({cols}) SELECT {cols} FROM session_delta WHERE 1 = 1 "
+                     f"ORDER BY {', '.join(SESSION_KEYS)} ON CONFLICT ({', '.join(SESSION_KEYS)}) DO NOTHING "
+                     f"RETURNING {cols}").fetchall()
+    counts: dict[tuple, int] = {}
+    for tenant, developer, project, _sid, day, *tags in new:
+        for tag, value in zip(TAG_ROLLUPS, ("", *tags)):
+            k = (tag, value, day, tenant, developer, project)
+            counts[k] = counts.get(k, 0) + 1
+    db.executemany(f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) VALUES "
+                   f"(?, ?, ?, ?, ?, ?, ?) ON CONFLICT ({', '.join(SESSION_COUNT_KEYS)}) DO UPDATE SET "
+                   "sessions = session_counts.sessions + excluded.sessions", [(*k, n) for k, n in sorted(counts.items())])
 
 
 def rebuild_tag_rollups(db: sqlite3.Connection) -> None:
@@ -371,6 +431,7 @@ _COST_AT, _RAW_AT, _KEY_AT = COL["cost_usd"], COL["raw_id"], COL["dedup_key"]
 _PRIORITY_AT, _EVENT_ID_AT = COL["source_priority"], COL["event_id"]
 _ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"], COL["provider"]
 _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
+_SESSION_AT = COL["session_id"]
 VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
 _fine_key = operator.itemgetter(*_FINE_AT)
 _tagged_key = operator.itemgetter(*(COL[c] for c in ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:])))
@@ -574,6 +635,7 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> l
         for row in rows:
             rollups.add(row, +1)
         rollups.write(db)
+        _count_new_sessions(db, rows)
         return [(False, row[_EVENT_ID_AT]) for row in rows]
     keys = sorted({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
@@ -613,6 +675,7 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> l
         db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
                    "SET value = CAST(CAST(settings.value AS INTEGER) + ? AS TEXT)", (len(superseded), len(superseded)))
     rollups.write(db)
+    _count_new_sessions(db, [r for r in rows if r[_RAW_AT] in inserted])
     return results
 
 
@@ -750,6 +813,8 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
         db.execute(f"DELETE FROM events WHERE NOT {kept}")
         db.execute(f"DELETE FROM rollups WHERE NOT {kept}")
         db.execute(f"DELETE FROM tag_rollups WHERE NOT {kept}")
+        db.execute(f"DELETE FROM session_counts WHERE NOT {kept}")
+        db.execute(f"DELETE FROM usage_sessions WHERE NOT {kept}")
         db.execute(f"DELETE FROM daily_views WHERE NOT {kept}")
         if not lost:
             db.execute("DELETE FROM current_limits")  # else kept: newer snapshots replace them as they replay

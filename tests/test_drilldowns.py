@@ -43,7 +43,8 @@ def test_local_collector_shows_paths_and_the_optimizer_from_this_machine_only(tm
     assert d["project_paths"] == {"ctx": "/home/ana/src/ctx"}
     assert [f["path"] for f in d["optimizer"]["files"]] == ["/src/big.py", "/src/small.py"]
     team = json.loads(get(app, "/index.json?period=all")[1])["kpis"]["value_usd"]
-    assert abs(d["kpis"]["share_of_team"] - d["totals"]["cost_usd"] / team) < 1e-12 and d["kpis"]["sessions"] == 1
+    # the same transcript shipped as ana and as bob: one session each in ctx (a session belongs to its developer)
+    assert abs(d["kpis"]["share_of_team"] - d["totals"]["cost_usd"] / team) < 1e-12 and d["kpis"]["sessions"] == 2
     home = get(app, "/?period=all")[1]
     assert "<title>ctx — /home/ana/src/ctx:" in home  # the project bar's tooltip
     assert 'href="/compare/developers?period=all">By developer</a>' in home

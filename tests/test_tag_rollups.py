@@ -68,14 +68,20 @@ def test_ingest_keeps_tag_rollups_equal_to_the_canonical_rows(store_target):
 
 def test_migration_backfills_from_canonical_events(store_target):
     db = store.open_db(store_target)
-    store.ingest(db, history())
+    # (not the last copy: a session keeps the tags of its first call as first received, and the backfill
+    # sees only the winning copy)
+    store.ingest(db, history()[:4])
     want = rows(db)
     # a store made before 0012: no tag_rollups, the migration not recorded
-    db.execute("DROP TABLE tag_rollups")
+    sessions = db.execute("SELECT * FROM session_counts ORDER BY tag, value, day, tenant, developer, project").fetchall()
+    for table in ("tag_rollups", "usage_sessions", "session_counts"):
+        db.execute(f"DROP TABLE {table}")
     db.execute("DELETE FROM _nomira_migrations WHERE name = '0012_tag_rollups'")
     db.close()
     db = store.open_db(store_target)
     assert rows(db) == want
+    assert db.execute("SELECT * FROM session_counts ORDER BY tag, value, day, tenant, developer, project").fetchall() \
+        == sessions
 
 
 def test_prune_keeps_every_tag_total(store_target, monkeypatch):
@@ -110,3 +116,25 @@ def test_filtered_views_equal_the_events_they_sum(store_target):
         want_devs = dict(db.execute(f"SELECT developer, COUNT(*) FROM events WHERE {where} GROUP BY developer",
                                     ["2025-11-01", *(v for _, v in eq)]).fetchall())
         assert devs == want_devs, eq
+
+
+def test_sessions_are_counted_on_their_first_call(store_target):
+    """ana runs s1 (day 3 search, day 4 billing) and s2 (day 4 billing); bo runs his own s1 on day 4."""
+    db = store.open_db(store_target)
+    store.ingest(db, [
+        call(message_id="a", session_id="s1", occurred_at="2025-11-03T10:00:00Z", tags={"developer": "ana",
+                                                                                        "feature": "search"}),
+        call(message_id="b", session_id="s1", occurred_at="2025-11-04T10:00:00Z", tags={"developer": "ana",
+                                                                                        "feature": "billing"}),
+        call(message_id="c", session_id="s2", occurred_at="2025-11-04T11:00:00Z", tags={"developer": "ana",
+                                                                                        "feature": "billing"})])
+    store.ingest(db, [call(message_id="d", session_id="s1", occurred_at="2025-11-04T12:00:00Z", model="gpt-5-codex",
+                           tags={"developer": "bo", "feature": "billing"})])
+    count = lambda **kw: queries.sessions(db, "developer", queries.Scope(**kw))  # noqa: E731
+    assert count() == {"ana": 2, "bo": 1}
+    assert count(since="2025-11-04") == {"ana": 1, "bo": 1}  # ana's s1 started the day before
+    assert count(eq=(("feature", "billing"),)) == {"ana": 1, "bo": 1}
+    assert count(eq=(("developer", "ana"), ("feature", "search"))) == {"ana": 1}
+    # a model filter: the distinct sessions with a call of that model, from `events`
+    assert count(eq=(("model", "gpt-5-codex"),)) == {"bo": 1}
+    assert queries.sessions(db, "project", queries.Scope()) == {"": 3}

@@ -336,9 +336,17 @@ def _within(scope: Scope, developers: list[str] | None, extra: str = "") -> tupl
 
 
 def sessions(db: sqlite3.Connection, dim: str, scope: Scope, developers: list[str] | None = None) -> dict[str, int]:
-    """Distinct sessions per developer or project in scope (a session id is unique per agent run)."""
+    """Sessions per developer or project in scope (a session id is unique per agent run). With at most
+    one tag filter beside developer and project: the sessions that started in scope (a session is
+    counted on its first call, with that call's tags), summed from `session_counts` (0012). A model
+    filter or two tag filters: the distinct sessions with a call in scope, counted from `events`."""
     if dim not in ("developer", "project"):
         raise ValueError(dim)
+    tags = [(k, v) for k, v in scope.eq if k in TAG_DIMS]
+    if len(tags) <= 1 and {k for k, _ in scope.eq} - {k for k, _ in tags} <= {"developer", "project"}:
+        where, params = _where(scope, ("tag_rollups", tags[0] if tags else ("", "")))
+        sql = f"SELECT {dim}, TOTAL(sessions) FROM session_counts{where} GROUP BY {dim}"
+        return {k: int(n) for k, n in db.execute(sql, params) if n}
     where, params = _within(scope, developers)
     sql = f"SELECT {dim}, COUNT(DISTINCT session_id) FROM events{where} GROUP BY {dim}"
     return _memo(db, ("sessions", sql, tuple(params)), lambda: dict(db.execute(sql, params).fetchall()))
