@@ -141,6 +141,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pages-only", action="store_true", help="reuse an existing --db: time the pages only")
     args = ap.parse_args(argv)
     if args.pages_only:
+        if not engine.is_postgres(args.db):
+            warm(args.db)
         return bench_pages(App(args.db, Config(host="127.0.0.1")))
     tmp = Path(tempfile.mkdtemp(prefix="nomira-bench-"))
     cluster = None
@@ -179,13 +181,18 @@ def main(argv=None) -> int:
     db = store.open_db(target)
     print(f"store holds {db.execute('SELECT COUNT(*) FROM events').fetchone()[0]:,} events")
     if not pg:
-        with open(target, "rb") as f:  # the store in the OS page cache, as on a collector that has been serving
-            while f.read(1 << 24):
-                pass
+        warm(target)
     bench_pages(App(target, Config(host="127.0.0.1")))
     if cluster:
         cluster.stop()
     return 0
+
+
+def warm(path) -> None:
+    """The store in the OS page cache, as on a collector that has been serving."""
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
 
 
 def bench_pages(app, paths=PAGES) -> int:

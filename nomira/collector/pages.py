@@ -478,8 +478,9 @@ def compare(d: dict, ctx: dict) -> str:
         + '<section><div class="scroll"><table><thead><tr>'
         + join(Markup(f'<th scope="col" class="{c}">{esc(n)}</th>') for n, c in cols)
         + "</tr></thead><tbody>" + join(rows) + "</tbody></table></div>"
-        + '<p class="note">$/1k output: cost per thousand output tokens (lower is more efficient); cache reuse: '
-        "share of prompt tokens served from the cache (higher is cheaper).</p>"
+        + '<p class="note">Sessions: counted on the day of their first call (with a model filter: sessions '
+        "with a call of that model); $/1k output: cost per thousand output tokens (lower is more efficient); "
+        "cache reuse: share of prompt tokens served from the cache (higher is cheaper).</p>"
         + csv_link(f"/compare/developers.csv{_qs(ctx)}") + "</section>")
     return layout("Developers", body, ctx)
 

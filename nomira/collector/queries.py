@@ -157,12 +157,14 @@ def _version(db: sqlite3.Connection) -> tuple:
 
 def _cubes_sql(scope: Scope, source: tuple[str, object]) -> tuple[str, list]:
     where, params = _where(scope, source)
-    exprs = _EVENT_SUM_EXPRS if source[0] == "events" else [f"TOTAL({c})" for c in FIELDS]
-    inner = ", ".join(f"{e} AS s{i}" for i, e in enumerate(exprs))
-    outer = ", ".join(f"TOTAL(s{i})" for i in range(len(exprs)))
-    fine = ", ".join(_FINE)
     a, b = (", ".join(c) for c in _CUBES_DIMS)
-    return (f"WITH fine AS MATERIALIZED (SELECT {fine}, {inner} FROM {source[0]}{where} GROUP BY {fine}) "
+    if source[0] == "tag_rollups":  # already fine rows: each sum straight from the range (twice the cheaper)
+        return (f"SELECT 0, {a}, {_ROLLUP_SUMS} FROM tag_rollups{where} GROUP BY {a} "
+                f"UNION ALL SELECT 1, {b}, {_ROLLUP_SUMS} FROM tag_rollups{where} GROUP BY {b}"), params + params
+    inner = ", ".join(f"{e} AS s{i}" for i, e in enumerate(_EVENT_SUM_EXPRS))
+    outer = ", ".join(f"TOTAL(s{i})" for i in range(len(_EVENT_SUM_EXPRS)))
+    fine = ", ".join(_FINE)
+    return (f"WITH fine AS MATERIALIZED (SELECT {fine}, {inner} FROM events{where} GROUP BY {fine}) "
             f"SELECT 0, {a}, {outer} FROM fine GROUP BY {a} "
             f"UNION ALL SELECT 1, {b}, {outer} FROM fine GROUP BY {b}"), params
 
