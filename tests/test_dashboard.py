@@ -186,22 +186,35 @@ def test_events_path_reads_the_dashboard_index(server):
     if app.db.dialect.name != "sqlite":  # PostgreSQL plans by table statistics: a few rows are read by seq scan
         assert app.db.dialect.has_index(app.db, queries.INDEX)
         return
-    scope = queries.Scope("acme", "2026-11-01", "2026-11-30", (("feature", "search"),))
+    # two tag filters at once: the events path
+    scope = queries.Scope("acme", "2026-11-01", "2026-11-30", (("env", "prod"), ("feature", "search")))
+    source = queries._source((), scope)
+    assert source == ("events", None)
     for sql, params in (("SELECT substr(occurred_at, 12, 2), " + queries._EVENT_SUMS + " FROM events"
-                         + queries._where(scope.days("2026-11-30", "2026-11-30"), None)[0] + " GROUP BY 1",
-                         queries._where(scope.days("2026-11-30", "2026-11-30"), None)[1]),
-                        ("SELECT developer, " + queries._EVENT_SUMS + " FROM events" + queries._where(scope, None)[0]
-                         + " GROUP BY developer", queries._where(scope, None)[1])):
+                         + queries._where(scope.days("2026-11-30", "2026-11-30"))[0] + " GROUP BY 1",
+                         queries._where(scope.days("2026-11-30", "2026-11-30"))[1]),
+                        ("SELECT developer, " + queries._EVENT_SUMS + " FROM events" + queries._where(scope)[0]
+                         + " GROUP BY developer", queries._where(scope)[1])):
         plan = " ".join(str(r) for r in app.db.execute("EXPLAIN QUERY PLAN " + sql, params))
         assert f"COVERING INDEX {queries.INDEX}" in plan, plan
     # a filtered view: one range of the index, grouped as it streams; only the two small outer sums sort
-    plan = [r[3] for r in app.db.execute("EXPLAIN QUERY PLAN " + queries._cubes_sql(scope)[0],
-                                         queries._cubes_sql(scope)[1])]
+    plan = [r[3] for r in app.db.execute("EXPLAIN QUERY PLAN " + queries._cubes_sql(scope, source)[0],
+                                         queries._cubes_sql(scope, source)[1])]
     assert f"SEARCH events USING COVERING INDEX {queries.INDEX} (day>? AND day<?)" in plan, plan
     assert plan.count("USE TEMP B-TREE FOR GROUP BY") == 2, plan
-    # filters on rollup dimensions never touch `events`
+    # one tag filter: one range of tag_rollups' primary key, never `events`
+    one = queries.Scope("acme", "2026-11-01", "2026-11-30", (("developer", "ana"), ("feature", "search")))
+    source = queries._source((), one)
+    assert source == ("tag_rollups", ("feature", "search"))
+    plan = " ".join(r[3] for r in app.db.execute("EXPLAIN QUERY PLAN " + queries._cubes_sql(one, source)[0],
+                                                 queries._cubes_sql(one, source)[1]))
+    assert "SEARCH tag_rollups USING PRIMARY KEY (tag=? AND value=? AND day>? AND day<?)" in plan, plan
+    assert "events" not in plan, plan
+    # filters on rollup dimensions never touch `events`: a grain, or tag_rollups' every-event rows
     assert queries.on_rollups(("day", "model"), queries.Scope(eq=(("developer", "ana"),)))
-    assert not queries.on_rollups(("developer",), queries.Scope(eq=(("env", "prod"),)))
+    assert queries._source(("model",), queries.Scope(eq=(("developer", "ana"), ("project", "p")))) == \
+        ("tag_rollups", ("", ""))
+    assert queries._source(("developer",), queries.Scope(eq=(("env", "prod"),))) == ("tag_rollups", ("env", "prod"))
 
 
 def test_events_view_is_fresh_after_every_ingest(server):

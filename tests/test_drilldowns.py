@@ -43,7 +43,8 @@ def test_local_collector_shows_paths_and_the_optimizer_from_this_machine_only(tm
     assert d["project_paths"] == {"ctx": "/home/ana/src/ctx"}
     assert [f["path"] for f in d["optimizer"]["files"]] == ["/src/big.py", "/src/small.py"]
     team = json.loads(get(app, "/index.json?period=all")[1])["kpis"]["value_usd"]
-    assert abs(d["kpis"]["share_of_team"] - d["totals"]["cost_usd"] / team) < 1e-12 and d["kpis"]["sessions"] == 1
+    # the same transcript shipped as ana and as bob: one session each in ctx (a session belongs to its developer)
+    assert abs(d["kpis"]["share_of_team"] - d["totals"]["cost_usd"] / team) < 1e-12 and d["kpis"]["sessions"] == 2
     home = get(app, "/?period=all")[1]
     assert "<title>ctx — /home/ana/src/ctx:" in home  # the project bar's tooltip
     assert 'href="/compare/developers?period=all">By developer</a>' in home
@@ -107,3 +108,32 @@ def test_an_admin_inside_a_tenant_keeps_it_on_every_link_filter_and_export(tmp_p
             assert "/index.csv?period=all&amp;tenant=acme&amp;table=" in page
     d = json.loads(get(app, "/compare/developers.json?period=all&tenant=acme")[1])
     assert [r["name"] for r in d["rows"]] == ["ana", "bob"] or [r["name"] for r in d["rows"]] == ["bob", "ana"]
+
+
+def test_value_vs_plan_on_project_and_developer_pages_known_by_hand(tmp_path):
+    """ana: $30 of subscription value in shop, $10 in web; bo: $20 in shop; one API call in shop that no
+    plan covers. Over 30 days a seat's plan is $200: shop = $50 / ($200 x 30/40 + $200 x 20/20) = 0.14x,
+    web = $10 / ($200 x 10/40) = 0.20x, ana = $40 / $200 = 0.20x, bo = 0.10x; a slice (a model filter) shows none."""
+    from datetime import datetime, timezone
+
+    from nomira.ledger import store
+    from test_collector import ev
+    db_path = tmp_path / "team.db"
+    db = store.open_db(db_path)
+    day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
+    store.ingest(db, [ev(1, cost_usd=30.0, occurred_at=day), ev(2, project="web", cost_usd=10.0, occurred_at=day),
+                      ev(3, developer="bo", cost_usd=20.0, occurred_at=day),
+                      ev(4, developer="cy", cost_usd=99.0, regime="api", occurred_at=day)])
+    db.close()
+    app = make_app(db_path, "127.0.0.1")
+    want = {"project/shop": "0.14x", "project/web": "0.20x", "developer/ana": "0.20x", "developer/bo": "0.10x"}
+    for page, multiple in want.items():
+        status, body = get(app, f"/{page}.json?period=30d")
+        k = json.loads(body)["kpis"]
+        assert status == 200 and f"{k['value_vs_plan']:.2f}x" == multiple, (page, k)
+        assert "bill" not in k["plan_note"]
+        status, html = get(app, f"/{page}?period=30d")
+        assert f'<div class="v">{multiple}</div><div class="l">Value vs plan</div>' in html
+    assert json.loads(get(app, "/project/shop.json?period=30d&model=claude-opus-4-7")[1])["kpis"]["value_vs_plan"] \
+        is None
+    assert json.loads(get(app, "/developer/cy.json?period=30d")[1])["kpis"]["value_vs_plan"] is None  # API only

@@ -22,12 +22,13 @@ from nomira.collector.local import LocalHistory
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.collector.queries import Scope
 from nomira.ledger.exchange import parse_export
+from nomira.reports.plans import DEFAULTS, PLANS
 from nomira.reports import compare
 from nomira.reports.aggregate import REGIME_LABELS
 from nomira.ledger.wire import SchemaError
 
 COMPARE_COLUMNS = ("sessions", "projects", "usd_per_1k_output")
-PLAN_USD = 200.0  # default subscription price per developer and month (Claude Max 20x), for "value vs plan"
+PLAN_USD = PLANS[DEFAULTS["claude_code"]].monthly_usd  # per developer and month, for "value vs plan"
 
 
 class Metrics:
@@ -396,12 +397,9 @@ class App:
     def summary(self, ctx: dict) -> dict:
         db, scope, f = self.db, ctx["scope"], ctx["filters"]
         total = queries.totals(db, scope)
-        if queries.on_rollups(("regime",), scope) or not queries.on_rollups((), scope):
-            regimes = {r["name"]: r for r in queries.by(db, "regime", scope)}
-            sub = regimes.get("subscription", {}).get("cost_usd", 0.0)
-            api = regimes.get("api", {}).get("cost_usd", 0.0)
-        else:  # no rollup grain splits a project or model by regime: name both, never scan for a label
-            sub = api = None
+        regimes = {r["name"]: r for r in queries.by(db, "regime", scope)}  # every filter splits by regime
+        sub = regimes.get("subscription", {}).get("cost_usd", 0.0)
+        api = regimes.get("api", {}).get("cost_usd", 0.0)
         trend = self.trend(ctx, scope)
         daily = trend["daily"]
         developers = queries.by(db, "developer", scope)
@@ -410,18 +408,14 @@ class App:
                 "unpriced_calls": total["unpriced_calls"], "value_vs_plan": None, "plan_note": ""}
         plan = None
         if sub and daily and set(dict(scope.eq)) <= {"developer"}:  # seats pay for all use, not a slice
-            first = f.start or queries._day(daily[0]["name"] + ("-01" if len(daily[0]["name"]) == 7 else ""))
-            span = max(1, ((f.end or f.today) - first).days + 1)
+            span = self.plan_days(ctx, daily)
             seats = queries.seats(db, scope)
             monthly = PLAN_USD * seats
             kpis["value_vs_plan"] = sub / (monthly * span / 30) if seats else None
             kpis["plan_note"] = f"vs ${PLAN_USD:.0f}/developer/month × {seats} × {span} days"
             per = monthly / 30 * {"hour": 1 / 24, "month": 30, "week": 7}.get(trend["bucket"], 1)
             plan = (per, f"plan {pages.money(per)}/{trend['bucket']} ({seats} × ${PLAN_USD:.0f}/month)")
-        if sub is None:
-            label = REGIME_LABELS["mixed"][0].upper() + REGIME_LABELS["mixed"][1:]
-        else:
-            label = REGIME_LABELS["subscription"] if sub >= api and sub else "Cost"
+        label = REGIME_LABELS["subscription"] if sub >= api and sub else "Cost"
         d = {"title": f"Usage — {ctx['tenant'] or 'all tenants'}", "period": f.period, "tenant": ctx["tenant"],
              "filters": f.params(True), "value_label": label, "kpis": kpis, "totals": total,
              "projects": queries.by(db, "project", scope), "developers": developers,
@@ -430,6 +424,37 @@ class App:
         if not total["calls"]:
             d["nearest_day"] = queries.nearest_day(db, scope)
         return d
+
+    @staticmethod
+    def plan_days(ctx: dict, daily: list[dict]) -> int:
+        """Days the plan price is counted over: the period, or from the first day with data."""
+        f = ctx["filters"]
+        first = f.start or queries._day(daily[0]["name"] + ("-01" if len(daily[0]["name"]) == 7 else ""))
+        return max(1, ((f.end or f.today) - first).days + 1)
+
+    def detail_vs_plan(self, ctx: dict, kind: str, scope: Scope, daily: list[dict]) -> tuple[float | None, str]:
+        """Subscription value against the plan price paid for it over the period, never a bill: a
+        developer against their own seat; a project against its share of each seat that worked on it,
+        each seat split by where its subscription value went in the period. Only for a whole view
+        (no filter but the page's own): a seat pays for all of its use, not a slice."""
+        if set(dict(scope.eq)) != {kind} or not daily:
+            return None, ""
+        db = self.db
+
+        def values(s: Scope) -> dict[str, float]:
+            return {k[0]: v["cost_usd"] for k, v in queries.group(db, ("developer", "regime"), s)
+                    if k[1] == "subscription" and v["cost_usd"] > 0}
+        here = values(scope)
+        seats = values(Scope(scope.tenant, scope.since, scope.until))
+        days = self.plan_days(ctx, daily)
+        per_seat = PLAN_USD * days / 30
+        paid = sum(per_seat * v / seats[dev] for dev, v in here.items() if seats.get(dev))
+        if not paid:
+            return None, ""
+        if kind == "developer":
+            return sum(here.values()) / paid, f"vs ${PLAN_USD:.0f}/month plan × {days} days"
+        return sum(here.values()) / paid, (f"vs its share of {len(here)} developer plan(s) (${PLAN_USD:.0f}/month, "
+                                           f"{days} days), split by where each seat's subscription value went")
 
     def dashboard(self, req: Request) -> Response:
         ctx = self.ctx(req)
@@ -464,10 +489,12 @@ class App:
         if kind == "project":
             side = queries.sidechain_cost(db, scope, devs) if total["calls"] else 0.0
             kpis["subagent_share"] = side / total["cost_usd"] if total["cost_usd"] else None
+        trend = self.trend(ctx, scope)
+        kpis["value_vs_plan"], kpis["plan_note"] = self.detail_vs_plan(ctx, kind, scope, trend["daily"])
         d = {"kind": kind, "name": name, "period": ctx["period"], "tenant": ctx["tenant"],
              "filters": ctx["filters"].params(True), "totals": total, "value_label": "Cost", "kpis": kpis,
              "breakdown": breakdown, "models": queries.by(db, "model", scope),
-             **self.trend(ctx, scope), **self.local_parts(ctx, kind, name)}
+             **trend, **self.local_parts(ctx, kind, name)}
         d["project_paths"] = self.shown_paths(ctx, [name] if kind == "project" else [r["name"] for r in d["breakdown"]])
         if not total["calls"]:
             d["nearest_day"] = queries.nearest_day(db, scope)

@@ -331,8 +331,6 @@ def empty_state(d: dict, ctx: dict, path: str) -> Markup:
 def dashboard(d: dict, ctx: dict) -> str:
     k = d["kpis"]
     note = ("subscription usage at API rates, not a bill" if d["value_label"].startswith("API") else "")
-    if k["api_cost_usd"] is None:
-        note = "subscription usage at API rates plus API cost (the rollups do not split this filter by regime)"
     kpis = [kpi(d["value_label"], money(k["value_usd"]), note)]
     if k["api_cost_usd"] and k["value_usd"] != k["api_cost_usd"]:
         kpis.append(kpi("API cost (estimated)", money(k["api_cost_usd"])))
@@ -395,6 +393,8 @@ def detail(d: dict, ctx: dict) -> str:
     kpis = [kpi(d["value_label"], money(t["cost_usd"]), "API-equivalent value of the usage")]
     if k["share_of_team"] is not None:
         kpis.append(kpi("Share of team", pct(k["share_of_team"]), "of everyone's cost in this view"))
+    if k.get("value_vs_plan") is not None:
+        kpis.append(kpi("Value vs plan", times(k["value_vs_plan"]), k["plan_note"]))
     kpis.append(kpi("$/1k output", money(k["usd_per_1k_output"]) if k["usd_per_1k_output"] is not None else "—",
                     "cost per thousand output tokens"))
     kpis.append(kpi("Cache reuse", pct(t["cache_reuse"]), "prompt tokens served from cache"))
@@ -478,8 +478,9 @@ def compare(d: dict, ctx: dict) -> str:
         + '<section><div class="scroll"><table><thead><tr>'
         + join(Markup(f'<th scope="col" class="{c}">{esc(n)}</th>') for n, c in cols)
         + "</tr></thead><tbody>" + join(rows) + "</tbody></table></div>"
-        + '<p class="note">$/1k output: cost per thousand output tokens (lower is more efficient); cache reuse: '
-        "share of prompt tokens served from the cache (higher is cheaper).</p>"
+        + '<p class="note">Sessions: counted on the day of their first call (with a model filter: sessions '
+        "with a call of that model); $/1k output: cost per thousand output tokens (lower is more efficient); "
+        "cache reuse: share of prompt tokens served from the cache (higher is cheaper).</p>"
         + csv_link(f"/compare/developers.csv{_qs(ctx)}") + "</section>")
     return layout("Developers", body, ctx)
 

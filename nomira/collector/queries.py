@@ -1,10 +1,12 @@
 """Filtered dashboard queries (store layer, read-only): `rollups` when a grain holds exactly the
-dimensions asked for, else `events` by its existing columns.
+dimensions asked for, `tag_rollups` (0012) for one business-tag filter or three rollup dimensions at
+once, else `events` by its existing columns.
 
 Developer, project and model filters stay on the rollups (days x one or two dimensions, whatever
-the event count). Source and the business tags (feature, workflow, customer, env), three rollup
-dimensions at once, and the hourly `today` view read `events`, bounded by the period's days.
-Portable SQL only; no schema of its own.
+the event count). One filter on source or a business tag (feature, workflow, customer, env), and
+any mix of developer, project, model and regime, read `tag_rollups`: one range of (tag, value, days)
+at the four rollup dimensions. Two tag filters at once and the hourly `today` view read `events`,
+bounded by the period's days. Portable SQL only.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ SESSION_INDEX = "events_sessions"
 SESSION_INDEX_SQL = (f"CREATE INDEX IF NOT EXISTS {SESSION_INDEX} ON events (developer, project, session_id, day, "
                      "tenant, is_sidechain, cost_usd)")
 ROLLUP_DIMS = ("developer", "project", "model", "regime")
-FILTER_DIMS = ("developer", "project", "model", "source", "feature", "workflow", "customer", "env")
+TAG_DIMS = ("source", "feature", "workflow", "customer", "env")  # store.TAG_ROLLUPS, bar '' (every event)
+FILTER_DIMS = ("developer", "project", "model", *TAG_DIMS)
 GROUP_DIMS = (*FILTER_DIMS, "regime", "day", "tenant")
 _EVENT_SUM_EXPRS = ["COUNT(*)", *(f"TOTAL({t})" for t in TOKEN_FIELDS), "TOTAL(cost_usd)",
                     "TOTAL(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"]
@@ -70,11 +73,16 @@ def ensure_index(db: sqlite3.Connection) -> bool:
     return ok
 
 
-def _source(dims: tuple[str, ...], scope: Scope) -> tuple[str, str | None]:
-    """("rollups", grain) when a grain holds these dimensions, else ("events", None)."""
+def _source(dims: tuple[str, ...], scope: Scope) -> tuple[str, object]:
+    """Where a grouping by `dims` in `scope` is answered: ("rollups", grain) when a grain holds these
+    dimensions, ("tag_rollups", (tag, value)) for at most one tag filter over the rollup dimensions
+    (tag '' = every event), else ("events", None)."""
     wanted = frozenset(d for d in (*dims, *dict(scope.eq)) if d not in ("day", "tenant"))
     if wanted <= set(ROLLUP_DIMS) and wanted in _BY_DIMS:
         return "rollups", _BY_DIMS[wanted]
+    tags = [(k, v) for k, v in scope.eq if k in TAG_DIMS]
+    if len(tags) <= 1 and wanted - {k for k, _ in tags} <= set(ROLLUP_DIMS):
+        return "tag_rollups", tags[0] if tags else ("", "")
     return "events", None
 
 
@@ -82,11 +90,15 @@ def on_rollups(dims: tuple[str, ...], scope: Scope) -> bool:
     return _source(dims, scope)[0] == "rollups"
 
 
-def _where(scope: Scope, grain: str | None) -> tuple[str, list]:
+def _where(scope: Scope, source: tuple[str, object] = ("events", None)) -> tuple[str, list]:
+    table, key = source
     clauses, params = [], []
-    if grain is not None:
+    if table == "rollups":
         clauses.append("grain = ?")
-        params.append(grain)
+        params.append(key)
+    elif table == "tag_rollups":
+        clauses.append("tag = ? AND value = ?")
+        params += list(key)
     if scope.tenant is not None:
         clauses.append("tenant = ?")
         params.append(scope.tenant)
@@ -99,6 +111,8 @@ def _where(scope: Scope, grain: str | None) -> tuple[str, list]:
     for col, value in scope.eq:
         if col not in FILTER_DIMS:
             raise ValueError(col)
+        if table == "tag_rollups" and col == key[0]:
+            continue
         clauses.append(f"{col} = ?")
         params.append(value)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
@@ -109,25 +123,25 @@ def group(db: sqlite3.Connection, dims: tuple[str, ...], scope: Scope) -> list[t
     for d in dims:
         if d not in GROUP_DIMS:
             raise ValueError(d)
-    table, grain = _source(dims, scope)
-    if table == "events":
+    source = _source(dims, scope)
+    if source[0] != "rollups":
         for i, cube in enumerate(_CUBES_DIMS):
             if set(dims) <= set(cube):
-                return _from_cube(_cubes(db, scope)[i], cube, dims)
-    where, params = _where(scope, grain)
-    sums = _ROLLUP_SUMS if table == "rollups" else _EVENT_SUMS
+                return _from_cube(_cubes(db, scope, source)[i], cube, dims)
+    where, params = _where(scope, source)
+    sums = _EVENT_SUMS if source[0] == "events" else _ROLLUP_SUMS
     cols = ", ".join(dims)
-    sql = f"SELECT {cols + ', ' if dims else ''}{sums} FROM {table}{where}"
+    sql = f"SELECT {cols + ', ' if dims else ''}{sums} FROM {source[0]}{where}"
     if dims:
         sql += f" GROUP BY {cols}"
     n = len(dims)
     return [(tuple(r[:n]), _row(r[n:])) for r in db.execute(sql, params)]
 
 
-# The events path answers a view's ten or so groupings from one scan, grouped by _FINE as the index
-# streams, then summed two ways: by (day, model, regime) for totals, regimes, days and days x models,
-# and by (developer, project, regime) for developers, projects and seats (a few hundred rows each).
-# Kept until the store changes.
+# The events and tag_rollups paths answer a view's ten or so groupings from one scan, grouped by _FINE
+# (events: as the index streams), then summed two ways: by (day, model, regime) for totals, regimes,
+# days and days x models, and by (developer, project, regime) for developers, projects and seats (a few
+# hundred rows each). Kept until the store changes.
 _CUBES_DIMS = (("day", "model", "regime"), ("developer", "project", "regime"))
 _MEMO: dict[tuple, tuple] = {}
 _LOCK = threading.Lock()
@@ -141,12 +155,15 @@ def _version(db: sqlite3.Connection) -> tuple:
             db.execute("SELECT MAX(id) FROM raw_events").fetchone()[0])
 
 
-def _cubes_sql(scope: Scope) -> tuple[str, list]:
-    where, params = _where(scope, None)
+def _cubes_sql(scope: Scope, source: tuple[str, object]) -> tuple[str, list]:
+    where, params = _where(scope, source)
+    a, b = (", ".join(c) for c in _CUBES_DIMS)
+    if source[0] == "tag_rollups":  # already fine rows: each sum straight from the range (twice the cheaper)
+        return (f"SELECT 0, {a}, {_ROLLUP_SUMS} FROM tag_rollups{where} GROUP BY {a} "
+                f"UNION ALL SELECT 1, {b}, {_ROLLUP_SUMS} FROM tag_rollups{where} GROUP BY {b}"), params + params
     inner = ", ".join(f"{e} AS s{i}" for i, e in enumerate(_EVENT_SUM_EXPRS))
     outer = ", ".join(f"TOTAL(s{i})" for i in range(len(_EVENT_SUM_EXPRS)))
     fine = ", ".join(_FINE)
-    a, b = (", ".join(c) for c in _CUBES_DIMS)
     return (f"WITH fine AS MATERIALIZED (SELECT {fine}, {inner} FROM events{where} GROUP BY {fine}) "
             f"SELECT 0, {a}, {outer} FROM fine GROUP BY {a} "
             f"UNION ALL SELECT 1, {b}, {outer} FROM fine GROUP BY {b}"), params
@@ -169,11 +186,11 @@ def _memo(db: sqlite3.Connection, key: tuple, compute):
     return value
 
 
-def _cubes(db: sqlite3.Connection, scope: Scope) -> tuple[list[tuple], list[tuple]]:
+def _cubes(db: sqlite3.Connection, scope: Scope, source: tuple[str, object]) -> tuple[list[tuple], list[tuple]]:
     def compute():
-        rows = db.execute(*_cubes_sql(scope)).fetchall()
+        rows = db.execute(*_cubes_sql(scope, source)).fetchall()
         return [r[1:] for r in rows if r[0] == 0], [r[1:] for r in rows if r[0] == 1]
-    return _memo(db, ("cubes", scope), compute)
+    return _memo(db, ("cubes", scope, source), compute)
 
 
 def _from_cube(rows: list[tuple], cube: tuple[str, ...], dims: tuple[str, ...]) -> list[tuple[tuple, dict]]:
@@ -214,22 +231,23 @@ def hourly(hour_models: list[tuple[str, str, dict]]) -> list[dict]:
 
 def span(db: sqlite3.Connection, scope: Scope) -> tuple[str | None, str | None]:
     """First and last day with data in this scope's tenant and filters, over all time."""
-    table, grain = _source(("day",), scope)
-    where, params = _where(scope.days(None, None), grain)
-    return db.execute(f"SELECT MIN(day), MAX(day) FROM {table}{where}", params).fetchone()
+    source = _source(("day",), scope)
+    where, params = _where(scope.days(None, None), source)
+    return db.execute(f"SELECT MIN(day), MAX(day) FROM {source[0]}{where}", params).fetchone()
 
 
 def nearest_day(db: sqlite3.Connection, scope: Scope) -> str | None:
     """The day with data nearest to (outside) the scope's days, for an empty page's hint."""
-    table, grain = _source(("day",), scope)
+    source = _source(("day",), scope)
+    table = source[0]
     best = []
     if scope.since:
-        where, params = _where(scope.days(None, None), grain)
+        where, params = _where(scope.days(None, None), source)
         row = db.execute(f"SELECT MAX(day) FROM {table}{where} AND day < ?", params + [scope.since]).fetchone()
         if row[0]:
             best.append((date.fromisoformat(scope.since) - _day(row[0]), row[0]))
     if scope.until:
-        where, params = _where(scope.days(None, None), grain)
+        where, params = _where(scope.days(None, None), source)
         row = db.execute(f"SELECT MIN(day) FROM {table}{where} AND day > ?", params + [scope.until]).fetchone()
         if row[0]:
             best.append((_day(row[0]) - date.fromisoformat(scope.until), row[0]))
@@ -297,7 +315,7 @@ def day_model(db: sqlite3.Connection, scope: Scope) -> list[tuple[str, str, dict
 
 def hour_model(db: sqlite3.Connection, scope: Scope, day: str) -> list[tuple[str, str, dict]]:
     """(hour, model, sums) for one UTC day (occurred_at is stored as UTC ISO text: hour at chars 12-13)."""
-    where, params = _where(scope.days(day, day), None)
+    where, params = _where(scope.days(day, day))
     return [(f"{r[0]}:00", r[1], _row(r[2:])) for r in db.execute(
         f"SELECT substr(occurred_at, 12, 2), model, {_EVENT_SUMS} FROM events{where} GROUP BY 1, 2", params)]
 
@@ -309,7 +327,7 @@ def seats(db: sqlite3.Connection, scope: Scope) -> int:
 
 def _within(scope: Scope, developers: list[str] | None, extra: str = "") -> tuple[str, list]:
     """The scope's WHERE, narrowed to `developers` (a project's, from the rollups: index seeks, not a scan)."""
-    where, params = _where(scope, None)
+    where, params = _where(scope)
     clauses = [where[7:]] if where else []
     if developers is not None:
         clauses.append(f"developer IN ({', '.join('?' * len(developers)) or 'NULL'})")
@@ -320,9 +338,17 @@ def _within(scope: Scope, developers: list[str] | None, extra: str = "") -> tupl
 
 
 def sessions(db: sqlite3.Connection, dim: str, scope: Scope, developers: list[str] | None = None) -> dict[str, int]:
-    """Distinct sessions per developer or project in scope (a session id is unique per agent run)."""
+    """Sessions per developer or project in scope (a session id is unique per agent run). With at most
+    one tag filter beside developer and project: the sessions that started in scope (a session is
+    counted on its first call, with that call's tags), summed from `session_counts` (0012). A model
+    filter or two tag filters: the distinct sessions with a call in scope, counted from `events`."""
     if dim not in ("developer", "project"):
         raise ValueError(dim)
+    tags = [(k, v) for k, v in scope.eq if k in TAG_DIMS]
+    if len(tags) <= 1 and {k for k, _ in scope.eq} - {k for k, _ in tags} <= {"developer", "project"}:
+        where, params = _where(scope, ("tag_rollups", tags[0] if tags else ("", "")))
+        sql = f"SELECT {dim}, TOTAL(sessions) FROM session_counts{where} GROUP BY {dim}"
+        return {k: int(n) for k, n in db.execute(sql, params) if n}
     where, params = _within(scope, developers)
     sql = f"SELECT {dim}, COUNT(DISTINCT session_id) FROM events{where} GROUP BY {dim}"
     return _memo(db, ("sessions", sql, tuple(params)), lambda: dict(db.execute(sql, params).fetchall()))
@@ -348,6 +374,6 @@ def names(db: sqlite3.Connection, dim: str, scope: Scope, limit: int = 200) -> l
     """Values a filter can take (for the form's suggestions), from the rollups only."""
     if dim not in ROLLUP_DIMS:
         return []
-    where, params = _where(Scope(scope.tenant), _BY_DIMS[frozenset((dim,))])
+    where, params = _where(Scope(scope.tenant), ("rollups", _BY_DIMS[frozenset((dim,))]))
     sql = f"SELECT DISTINCT {dim} FROM rollups{where} ORDER BY 1 LIMIT {int(limit)}"
     return _memo(db, ("names", sql, tuple(params)), lambda: [r[0] for r in db.execute(sql, params)])

@@ -252,6 +252,93 @@ def _m0011_retention(db: sqlite3.Connection) -> None:
     dialect_of(db).raw_events_retention(db)
 
 
+# Tag rollups (0012): per value of one business tag (source, feature, workflow, customer, env; '' = every
+# event), by day and the four rollup dimensions, so a tag filter, or three rollup dimensions at once,
+# reads (days x a few hundred) rows of one range, never the events of those days.
+TAG_ROLLUPS = ("", "source", "feature", "workflow", "customer", "env")
+TAG_ROLLUP_KEYS = ("tag", "value", "day", "tenant", *GRAIN_DIMS)
+
+
+# Sessions (0012): one row per (tenant, developer, project, session id) with its first call's day and
+# tags, and per tag value, day, developer and project the number of sessions that started there, so a
+# sessions column is a sum of a few rows, never a distinct count over millions of events.
+SESSION_KEYS = ("tenant", "developer", "project", "session_id")
+SESSION_COLS = (*SESSION_KEYS, "day", *TAG_ROLLUPS[1:])
+SESSION_COUNT_KEYS = ("tag", "value", "day", "tenant", "developer", "project")
+
+
+def _m0012_tag_rollups(db: sqlite3.Connection) -> None:
+    db.execute(f"""CREATE TABLE tag_rollups (tag TEXT NOT NULL, value TEXT NOT NULL, day TEXT NOT NULL,
+        tenant TEXT NOT NULL, {", ".join(f"{d} TEXT NOT NULL" for d in GRAIN_DIMS)}, calls INTEGER NOT NULL,
+        {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)}, cost_usd REAL NOT NULL,
+        unpriced_calls INTEGER NOT NULL, PRIMARY KEY ({", ".join(TAG_ROLLUP_KEYS)})) WITHOUT ROWID""")
+    rebuild_tag_rollups(db)
+    db.execute(f"""CREATE TABLE usage_sessions ({", ".join(f"{c} TEXT NOT NULL" for c in SESSION_COLS)},
+        PRIMARY KEY ({", ".join(SESSION_KEYS)})) WITHOUT ROWID""")
+    db.execute(f"""CREATE TABLE session_counts ({", ".join(f"{c} TEXT NOT NULL" for c in SESSION_COUNT_KEYS)},
+        sessions INTEGER NOT NULL, PRIMARY KEY ({", ".join(SESSION_COUNT_KEYS)})) WITHOUT ROWID""")
+    rebuild_sessions(db)
+
+
+def rebuild_sessions(db: sqlite3.Connection) -> None:
+    """Sessions and their counts from `events`: each session's first call (by time, then key)."""
+    db.execute("DELETE FROM usage_sessions")
+    db.execute("DELETE FROM session_counts")
+    cols = ", ".join(SESSION_COLS)
+    firsts = ", ".join([*SESSION_KEYS, "day", *(f"COALESCE({t}, '') AS {t}" for t in TAG_ROLLUPS[1:])])
+    db.execute(f"INSERT INTO usage_sessions ({cols}) SELECT {cols} FROM (SELECT {firsts}, ROW_NUMBER() OVER "
+               f"(PARTITION BY {', '.join(SESSION_KEYS)} ORDER BY occurred_at, dedup_key) AS n_ FROM events "
+               "WHERE session_id IS NOT NULL AND session_id != '') AS first_calls WHERE n_ = 1")
+    for tag in TAG_ROLLUPS:
+        value = tag or "''"
+        group = ", ".join([*([tag] if tag else []), "day", "tenant", "developer", "project"])
+        db.execute(f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) SELECT ?, {value}, day, "
+                   f"tenant, developer, project, COUNT(*) FROM usage_sessions GROUP BY {group}", (tag,))
+
+
+def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Record the sessions these new canonical rows start (the first of each to reach the store; its
+    earliest call in the batch), and count them by tag value, day, developer and project."""
+    first: dict[tuple, tuple] = {}
+    for r in rows:
+        if not r[_SESSION_AT]:
+            continue
+        key = (r[_TENANT_AT], r[_DEVELOPER_AT], r[COL["project"]], r[_SESSION_AT])
+        seen = first.get(key)
+        order = (r[_OCCURRED_AT], r[_KEY_AT])  # as the backfill orders a session's calls
+        if seen is None or order < seen[0]:
+            first[key] = (order, r[COL["day"]], *(r[COL[t]] or "" for t in TAG_ROLLUPS[1:]))
+    if not first:
+        return
+    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS session_delta ({', '.join(f'{c} TEXT' for c in SESSION_COLS)})")
+    db.execute("DELETE FROM session_delta")
+    dialect_of(db).insert_rows(db, "session_delta", SESSION_COLS, [(*k, *v[1:]) for k, v in sorted(first.items())])
+    cols = ", ".join(SESSION_COLS)
+    new = db.execute(f"INSERT INTO usage_sessions ({cols}) SELECT {cols} FROM session_delta WHERE 1 = 1 "
+                     f"ORDER BY {', '.join(SESSION_KEYS)} ON CONFLICT ({', '.join(SESSION_KEYS)}) DO NOTHING "
+                     f"RETURNING {cols}").fetchall()
+    counts: dict[tuple, int] = {}
+    for tenant, developer, project, _sid, day, *tags in new:
+        for tag, value in zip(TAG_ROLLUPS, ("", *tags)):
+            k = (tag, value, day, tenant, developer, project)
+            counts[k] = counts.get(k, 0) + 1
+    db.executemany(f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) VALUES "
+                   f"(?, ?, ?, ?, ?, ?, ?) ON CONFLICT ({', '.join(SESSION_COUNT_KEYS)}) DO UPDATE SET "
+                   "sessions = session_counts.sessions + excluded.sessions", [(*k, n) for k, n in sorted(counts.items())])
+
+
+def rebuild_tag_rollups(db: sqlite3.Connection) -> None:
+    """Recompute tag rollups from `events` (the canonical rows a store holds)."""
+    sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
+                      "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
+    db.execute("DELETE FROM tag_rollups")
+    for tag in TAG_ROLLUPS:
+        value = f"COALESCE({tag}, '')" if tag else "''"
+        group = ", ".join([*([value] if tag else []), "day", "tenant", *GRAIN_DIMS])
+        db.execute(f"INSERT INTO tag_rollups ({', '.join(TAG_ROLLUP_KEYS + ROLLUP_COLS)}) SELECT ?, {value}, day, "
+                   f"tenant, {', '.join(GRAIN_DIMS)}, {sums} FROM events GROUP BY {group}", (tag,))
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -264,6 +351,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0009_reconcile", _m0009_reconcile),
     ("0010_ledger", _m0010_ledger),
     ("0011_retention", _m0011_retention),
+    ("0012_tag_rollups", _m0012_tag_rollups),
 ]
 
 
@@ -343,8 +431,10 @@ _COST_AT, _RAW_AT, _KEY_AT = COL["cost_usd"], COL["raw_id"], COL["dedup_key"]
 _PRIORITY_AT, _EVENT_ID_AT = COL["source_priority"], COL["event_id"]
 _ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"], COL["provider"]
 _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
+_SESSION_AT = COL["session_id"]
 VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
 _fine_key = operator.itemgetter(*_FINE_AT)
+_tagged_key = operator.itemgetter(*(COL[c] for c in ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:])))
 _tokens_of = operator.itemgetter(*_TOKENS_AT)
 _TAG_COLUMNS = EVENT_COLUMNS[1:1 + len(TAG_FIELDS)]
 _BILLED = TOKEN_FIELDS.index("reasoning")  # the billed token types come first; reasoning is inside output
@@ -435,6 +525,7 @@ class Rollups:
     def __init__(self):
         self.delta: dict[tuple, list] = {}
         self.limits: list[tuple] = []
+        self.tagged: dict[tuple, list] = {}  # by fine key and the five tags: tag_rollups (0012)
 
     def add(self, row: tuple, sign: int) -> None:
         key = _fine_key(row)
@@ -453,6 +544,13 @@ class Rollups:
         else:
             for i, v in enumerate(values):
                 d[i] += v
+        tkey = _tagged_key(row)
+        t = self.tagged.get(tkey)
+        if t is None:
+            self.tagged[tkey] = list(values)
+        else:
+            for i, v in enumerate(values):
+                t[i] += v
 
     def write(self, db: sqlite3.Connection) -> None:
         """Fine deltas into a temp table; SQLite sums them into every grain. The serving views
@@ -494,8 +592,29 @@ class Rollups:
                            "occurred_at = excluded.occurred_at, "
                            f"{', '.join(f'{f} = excluded.{f}' for f in ALLOWANCE_FIELDS)} "
                            "WHERE excluded.occurred_at > current_limits.occurred_at", self.limits)
+        _write_tag_rollups(db, self.tagged)
         self.delta.clear()
         self.limits.clear()
+
+
+def _write_tag_rollups(db: sqlite3.Connection, tagged: dict[tuple, list]) -> None:
+    """Tagged deltas into a temp table; SQLite sums them into each tag's rows (one lock order)."""
+    if not tagged:
+        return
+    cols = ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:], *ROLLUP_COLS)
+    types = {c: "TEXT" for c in cols} | {c: "INTEGER" for c in ROLLUP_COLS} | {"cost_usd": "REAL"}
+    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS tag_delta ({', '.join(f'{c} {types[c]}' for c in cols)})")
+    db.execute("DELETE FROM tag_delta")
+    dialect_of(db).insert_rows(db, "tag_delta", cols, [(*k, *v) for k, v in tagged.items()])
+    for tag in TAG_ROLLUPS:
+        value = tag or "''"
+        group = ", ".join([*([tag] if tag else []), "day", "tenant", *GRAIN_DIMS])
+        db.execute(f"INSERT INTO tag_rollups ({', '.join(TAG_ROLLUP_KEYS + ROLLUP_COLS)}) SELECT ?, {value}, "
+                   f"day, tenant, {', '.join(GRAIN_DIMS)}, {', '.join(f'SUM({c})' for c in ROLLUP_COLS)} "
+                   f"FROM tag_delta WHERE 1 = 1 GROUP BY {group} ORDER BY {group} "
+                   f"ON CONFLICT ({', '.join(TAG_ROLLUP_KEYS)}) DO UPDATE SET "
+                   f"{', '.join(f'{c} = tag_rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}", (tag,))
+    tagged.clear()
 
 
 def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> list[tuple[bool, str]]:
@@ -516,6 +635,7 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> l
         for row in rows:
             rollups.add(row, +1)
         rollups.write(db)
+        _count_new_sessions(db, rows)
         return [(False, row[_EVENT_ID_AT]) for row in rows]
     keys = sorted({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
@@ -555,6 +675,7 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> l
         db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
                    "SET value = CAST(CAST(settings.value AS INTEGER) + ? AS TEXT)", (len(superseded), len(superseded)))
     rollups.write(db)
+    _count_new_sessions(db, [r for r in rows if r[_RAW_AT] in inserted])
     return results
 
 
@@ -665,6 +786,7 @@ def _rebuild_views(db: sqlite3.Connection) -> None:
     for row in db.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE allowance IS NOT NULL"):
         rollups.add(row, +1)
     rollups.delta.clear()
+    rollups.tagged.clear()
     rollups.write(db)
 
 
@@ -690,6 +812,9 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
         kept = "day IN (SELECT day FROM temp.replay_lost)"
         db.execute(f"DELETE FROM events WHERE NOT {kept}")
         db.execute(f"DELETE FROM rollups WHERE NOT {kept}")
+        db.execute(f"DELETE FROM tag_rollups WHERE NOT {kept}")
+        db.execute(f"DELETE FROM session_counts WHERE NOT {kept}")
+        db.execute(f"DELETE FROM usage_sessions WHERE NOT {kept}")
         db.execute(f"DELETE FROM daily_views WHERE NOT {kept}")
         if not lost:
             db.execute("DELETE FROM current_limits")  # else kept: newer snapshots replace them as they replay
