@@ -213,10 +213,11 @@ def aggregate_metrics(doc) -> list[tuple[UsageEvent, dict]]:
 def link_logged(db, found: list[tuple[UsageEvent, dict]], tenant: str | None) -> list[tuple[UsageEvent, dict]]:
     """Claude Code telemetry has the API request id but no message id, the transcript has both: an
     api_request whose request id a stored transcript (hook or log) copy already carries takes that
-    copy's message id, developer and project, so both have one dedup key and count once.
+    copy's message id, developer, project and its cache-write split by TTL (telemetry sends one
+    count), so the telemetry copy is attributed and priced as the transcript copy.
 
-    Only this order can be linked here; a transcript copy arriving after the telemetry copy needs
-    the store to match on request id at ingest (see docs/CAPTURE.md, "Limits")."""
+    This only fills in what telemetry lacks; that the copies count once, in either arrival order,
+    is the store's doing (`store._link_copies`)."""
     from dataclasses import replace
     from datetime import timedelta
     from nomira.ledger import store
@@ -225,13 +226,16 @@ def link_logged(db, found: list[tuple[UsageEvent, dict]], tenant: str | None) ->
         if event.message_id is None and event.request_id:
             days = sorted({(event.occurred_at + timedelta(days=d)).date().isoformat() for d in (-1, 0, 1)})
             row = db.execute(
-                "SELECT message_id, developer, project FROM events WHERE tenant = ? AND day IN (?, ?, ?) AND "
-                "request_id = ? AND message_id IS NOT NULL AND source = ? LIMIT 1",
+                "SELECT message_id, developer, project, cache_write_5m, cache_write_1h FROM events WHERE tenant = ? "
+                "AND day IN (?, ?, ?) AND request_id = ? AND message_id IS NOT NULL AND source = ? LIMIT 1",
                 (tenant or "", *days, event.request_id, event.source)).fetchone()
             if row is not None and hashed is None:
                 hashed = store.setting_value(db, "hash_identifiers") == "1"
             if row is not None and not hashed and tags.get("developer") in (None, "", row[1]):
-                event = replace(event, message_id=row[0], project=row[2] or event.project)
+                t = event.tokens
+                if row[3] + row[4] == t.cache_write_5m + t.cache_write_1h:
+                    t = replace(t, cache_write_5m=row[3], cache_write_1h=row[4])
+                event = replace(event, message_id=row[0], project=row[2] or event.project, tokens=t)
                 tags = dict(tags, developer=row[1]) if row[1] else tags
         out.append((event, tags))
     return out

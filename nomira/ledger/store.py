@@ -25,7 +25,7 @@ import os
 import secrets
 import sqlite3
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -339,6 +339,15 @@ def rebuild_tag_rollups(db: sqlite3.Connection) -> None:
                    f"tenant, {', '.join(GRAIN_DIMS)}, {sums} FROM events GROUP BY {group}", (tag,))
 
 
+def _m0013_call_links(db: sqlite3.Connection) -> None:
+    """Telemetry copies of a call (no message id) by request id or usage fingerprint, so a transcript
+    copy arriving later finds them (`_link_copies`). Only telemetry copies get a row: the transcript
+    rows, nearly all of the store, pay nothing."""
+    db.execute("CREATE TABLE call_links (tenant TEXT NOT NULL, link TEXT NOT NULL, occurred_at TEXT NOT NULL, "
+               "dedup_key TEXT NOT NULL)")
+    db.execute("CREATE INDEX call_links_link ON call_links (tenant, link)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -352,6 +361,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0010_ledger", _m0010_ledger),
     ("0011_retention", _m0011_retention),
     ("0012_tag_rollups", _m0012_tag_rollups),
+    ("0013_call_links", _m0013_call_links),
 ]
 
 
@@ -428,7 +438,7 @@ _TOKENS_AT = [COL[t] for t in TOKEN_FIELDS]
 _BILLED_AT = [COL[t] for t in TOKEN_FIELDS if t != "reasoning"]
 _FINE_AT = [COL[c] for c in ("tenant", "day", "developer", "project", "model", "regime", "provider", "tool_name")]
 _COST_AT, _RAW_AT, _KEY_AT = COL["cost_usd"], COL["raw_id"], COL["dedup_key"]
-_PRIORITY_AT, _EVENT_ID_AT = COL["source_priority"], COL["event_id"]
+_PRIORITY_AT, _EVENT_ID_AT, _MESSAGE_AT = COL["source_priority"], COL["event_id"], COL["message_id"]
 _ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"], COL["provider"]
 _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
 _SESSION_AT = COL["session_id"]
@@ -514,6 +524,8 @@ def _wins(new: tuple, old: tuple) -> str | None:
     priority, the more complete copy (a final streaming snapshot) wins."""
     if new[_PRIORITY_AT] != old[_PRIORITY_AT]:
         return "lower_priority" if new[_PRIORITY_AT] < old[_PRIORITY_AT] else None
+    if _total(new) == _total(old) and new[_MESSAGE_AT] and not old[_MESSAGE_AT]:
+        return "less_complete"  # a linked telemetry copy (0013): the transcript's has the message id, TTL split
     return "less_complete" if _total(new) > _total(old) else None
 
 
@@ -679,6 +691,109 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> l
     return results
 
 
+# --- one call reported by telemetry and by a transcript (0013) ---
+
+LINK_WINDOW_S = 300  # a transcript line and the telemetry event of one request are seconds apart, never minutes
+_SCAN = ("dedup_key", "source", "request_id", "session_id", "model", "occurred_at", "input", "output", "cache_read",
+         "cache_write_5m", "cache_write_1h")
+
+
+def _telemetry(e: dict) -> bool:
+    """A copy from agent telemetry: usage and a request id, but not the message id transcripts are keyed on."""
+    return not e.get("message_id") and e.get("source_channel") == "otlp"
+
+
+def _fingerprint(source, session, model, tokens) -> str:
+    """Exact usage of one call in one session; cache writes summed (telemetry does not split them by TTL)."""
+    return "fp:" + "|".join(map(str, (source, session, model, tokens[0], tokens[1], tokens[2], tokens[3] + tokens[4])))
+
+
+def _links(e: dict, telemetry: bool) -> list[str]:
+    """What a copy is found by: its request id; without one (older Claude Code builds), its fingerprint.
+    A transcript copy also looks for the fingerprint of a telemetry copy that had no request id."""
+    t = e.get("tokens") or {}
+    fp = [_fingerprint(e["source"], e["session_id"], e["model"], [int(t.get(k, 0)) for k in _SCAN[6:]])] \
+        if e.get("session_id") else []
+    req = ["req:" + e["source"] + ":" + e["request_id"]] if e.get("request_id") else []
+    return (req or fp) if telemetry else req + fp
+
+
+def _nearest(candidates: list[tuple[str, str]], link: str, at: datetime) -> str | None:
+    """The key of the copy a link points at: any for a request id; the nearest within the window for a
+    fingerprint (two calls of one session with identical usage minutes apart stay two calls)."""
+    if link.startswith("req:"):
+        return candidates[0][1] if candidates else None
+    best = min(((abs((parse_timestamp(t) - at).total_seconds()), k) for t, k in candidates), default=None)
+    return best[1] if best is not None and best[0] <= LINK_WINDOW_S else None
+
+
+def _link_copies(db: sqlite3.Connection, events: list[dict], keys: list[str]) -> list[str]:
+    """Claude Code's telemetry (`claude_code.api_request`: request id, no message id) and its transcript
+    (message id + request id) give one call two dedup keys. The later copy is filed under the key of the
+    copy already stored, in either arrival order; source priority then keeps one canonical row and the
+    other copy superseded. Match: same tenant, source and request id; for copies without a request id,
+    same session, model and exact token counts within LINK_WINDOW_S (docs/CAPTURE.md, "Limits")."""
+    tele = {i for i, e in enumerate(events) if _telemetry(e)}
+    if not tele and db.execute("SELECT 1 FROM call_links LIMIT 1").fetchone() is None:
+        return keys  # a store that never took telemetry: one indexed probe per batch
+    todo = [(i, e, (e.get("tags") or {}).get("tenant") or "", _links(e, i in tele))
+            for i, e in enumerate(events) if i in tele or e.get("message_id")]
+    wanted = sorted({(tenant, link) for _i, _e, tenant, links in todo for link in links})
+    stored: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for tenant in sorted({t for t, _l in wanted}):
+        links = [link for t, link in wanted if t == tenant]
+        for n in range(0, len(links), 500):
+            chunk = links[n:n + 500]
+            for link, at, key in db.execute(f"SELECT link, occurred_at, dedup_key FROM call_links WHERE tenant = ? "
+                                            f"AND link IN ({', '.join('?' * len(chunk))}) ORDER BY occurred_at, "
+                                            f"dedup_key", (tenant, *chunk)):
+                stored.setdefault((tenant, link), []).append((at, key))
+    keys, scan, new = list(keys), [], []
+    for i, e, tenant, links in todo:
+        at = parse_timestamp(e["occurred_at"])
+        key = next(filter(None, (_nearest(stored.get((tenant, link), []), link, at) for link in links)), None)
+        if key is not None:
+            keys[i] = key
+        elif i in tele:
+            scan.append((i, e, tenant, at))
+            new += [(tenant, link, at.isoformat(), i) for link in links if (tenant, link) not in stored]
+            stored.update({(tenant, link): [] for link in links})  # a second copy in this batch: same key
+    for i, key in _transcript_copies(db, scan):
+        keys[i] = key
+    if new:
+        db.executemany("INSERT INTO call_links (tenant, link, occurred_at, dedup_key) VALUES (?, ?, ?, ?)",
+                       [(tenant, link, at, keys[i]) for tenant, link, at, i in new])
+    return keys
+
+
+def _transcript_copies(db: sqlite3.Connection, scan: list[tuple[int, dict, str, datetime]]):
+    """(index, key) of stored transcript copies (rows with a message id) of new telemetry copies: one read of
+    the tenant's rows of those days and sessions per 400 copies (telemetry batches only)."""
+    for n in range(0, len(scan), 400):
+        part = scan[n:n + 400]
+        for tenant in sorted({t for _i, _e, t, _a in part}):
+            mine = [(i, e, at) for i, e, t, at in part if t == tenant]
+            days = sorted({(at + timedelta(days=d)).date().isoformat() for _i, _e, at in mine for d in (-1, 0, 1)})
+            sessions = sorted({e["session_id"] for _i, e, _a in mine if e.get("session_id")})
+            requests = sorted({e["request_id"] for _i, e, _a in mine if e.get("request_id")})
+            rows = db.execute(
+                f"SELECT {', '.join(_SCAN)} FROM events WHERE tenant = ? AND day IN ({', '.join('?' * len(days))}) "
+                f"AND message_id IS NOT NULL AND (session_id IN ({', '.join('?' * len(sessions)) or 'NULL'}) "
+                f"OR request_id IN ({', '.join('?' * len(requests)) or 'NULL'})) ORDER BY occurred_at, dedup_key",
+                (tenant, *days, *sessions, *requests)).fetchall()
+            by_link: dict[str, list[tuple[str, str]]] = {}
+            for key, source, request, session, model, at, *tokens in rows:
+                if request:
+                    by_link.setdefault(f"req:{source}:{request}", []).append((at, key))
+                if session:
+                    by_link.setdefault(_fingerprint(source, session, model, tokens), []).append((at, key))
+            for i, e, at in mine:
+                link = _links(e, True)
+                key = _nearest(by_link.get(link[0], []), link[0], at) if link else None
+                if key is not None:
+                    yield i, key
+
+
 def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None) -> tuple[int, int]:
     """Store validated wire events; `tenant`, when given, is forced onto every event.
 
@@ -707,10 +822,11 @@ def ingest_each(db: sqlite3.Connection, events: Iterable[dict], tenant: str | No
     for attempt in range(5):  # a deadlock between concurrent writers (PostgreSQL): the batch runs again
         db.execute("BEGIN IMMEDIATE")
         try:
+            filed = _link_copies(db, [e for _b, e in prepared], keys)  # under the write lock
             # ids assigned here, inside the write transaction (SQLite: dense; PostgreSQL: a sequence)
             ids = dialect_of(db).next_raw_ids(db, len(prepared))
-            raws = [(i, received_at, key, body, *p) for i, (body, _e), key, p in zip(ids, prepared, keys, provenance)]
-            items = [(i, e, key, received_at) for i, (_b, e), key in zip(ids, prepared, keys)]
+            raws = [(i, received_at, key, body, *p) for i, (body, _e), key, p in zip(ids, prepared, filed, provenance)]
+            items = [(i, e, key, received_at) for i, (_b, e), key in zip(ids, prepared, filed)]
             dialect_of(db).insert_rows(db, "raw_events", RAW_COLUMNS, raws)
             result = _apply(db, items)
             db.execute("COMMIT")
