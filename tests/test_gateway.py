@@ -570,3 +570,54 @@ def test_https_upstream_with_pooled_connections(gateway, upstream, tmp_path, mon
     finally:
         tls.shutdown()
         tls.server_close()
+
+
+def test_spooled_batches_go_only_to_the_collector_and_key_they_were_spooled_for(gateway, upstream, tmp_path):
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from nomira.commands.serve import make_app
+    from nomira.gateway.record import Metrics, SpoolSink
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+    httpd = make_server("127.0.0.1", 0, make_app(tmp_path / "team.db", "127.0.0.1"), handler_class=Quiet)
+    _serve(httpd)
+    pending = tmp_path / "state" / "nomira" / "gateway-spool" / "pending"
+    try:
+        away = gateway(db=None, remote="http://127.0.0.1:9")  # a collector that is down: its batch stays queued
+        assert call(away.port, "/v1/messages", PROMPT, {**ANTHROPIC_HEADERS, "X-Nomira-Developer": "old"})[0].status \
+            == 200
+        assert away.settle()
+        assert len(list(pending.glob("batch-*"))) == 1
+        # restarted for another collector: the old batch is kept for its own collector, never sent here
+        gw = gateway(db=None, remote=f"http://127.0.0.1:{httpd.server_port}")
+        assert gw.metrics.snapshot()["spool_batches_other_destination"] == 1
+        assert "1 spooled batches are for another collector" in gw.log.getvalue()
+        assert call(gw.port, "/v1/messages", PROMPT, {**ANTHROPIC_HEADERS, "X-Nomira-Developer": "new"})[0].status \
+            == 200
+        assert gw.settle()
+        assert gw.metrics.snapshot()["events_delivered"] == 1
+        assert [r["developer"] for r in rows(tmp_path / "team.db")] == ["new"]
+        [left] = pending.glob("batch-*")
+        assert json.loads(left.read_text())["destination"]["url"] == "http://127.0.0.1:9/v1/usage/events"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+    class Post:  # the same collector URL under two keys (two tenants): each batch goes with its own key only
+        def __init__(self, key, status):
+            self.destination, self.status, self.got = {"url": "http://c/v1/usage/events", "credential_sha256": key}, status, []
+
+        def __call__(self, events):
+            self.got.append(events)
+            return self.status, ""
+    event = {"source": "gateway", "provider": "anthropic", "model": SONNET}
+    a, b = Post("a" * 64, 503), Post("b" * 64, 200)
+    spool_dir = tmp_path / "two-keys"
+    SpoolSink(spool_dir, a, Metrics()).write([{**event, "developer": "a"}])
+    sink_b = SpoolSink(spool_dir, b, Metrics())
+    assert sink_b.others() == 1
+    sink_b.write([{**event, "developer": "b"}])
+    assert b.got == [[{**event, "developer": "b"}]] and len(a.got) == 1
+    assert sink_b.others() == 1 and sink_b.metrics.snapshot()["spool_batches_other_destination"] == 1
