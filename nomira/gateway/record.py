@@ -46,9 +46,10 @@ class Metrics:
 
 
 def tags_from_headers(headers) -> dict:
-    """Business tags from `X-Nomira-*` request headers (the tenant is never taken from a caller)."""
+    """Business tags from `X-Nomira-*` request headers, (name, value) pairs (the tenant is never taken from
+    a caller)."""
     tags = {}
-    for name, value in headers.items():
+    for name, value in headers:
         tag = TAG_HEADERS.get(name.lower())
         if tag and value.strip():
             tags[tag] = value.strip()
