@@ -570,3 +570,133 @@ def test_https_upstream_with_pooled_connections(gateway, upstream, tmp_path, mon
     finally:
         tls.shutdown()
         tls.server_close()
+
+
+def test_spooled_batches_go_only_to_the_collector_and_key_they_were_spooled_for(gateway, upstream, tmp_path):
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from nomira.commands.serve import make_app
+    from nomira.gateway.record import Metrics, SpoolSink
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+    httpd = make_server("127.0.0.1", 0, make_app(tmp_path / "team.db", "127.0.0.1"), handler_class=Quiet)
+    _serve(httpd)
+    pending = tmp_path / "state" / "nomira" / "gateway-spool" / "pending"
+    try:
+        away = gateway(db=None, remote="http://127.0.0.1:9")  # a collector that is down: its batch stays queued
+        assert call(away.port, "/v1/messages", PROMPT, {**ANTHROPIC_HEADERS, "X-Nomira-Developer": "old"})[0].status \
+            == 200
+        assert away.settle()
+        assert len(list(pending.glob("batch-*"))) == 1
+        # restarted for another collector: the old batch is kept for its own collector, never sent here
+        gw = gateway(db=None, remote=f"http://127.0.0.1:{httpd.server_port}")
+        assert gw.metrics.snapshot()["spool_batches_other_destination"] == 1
+        assert "1 spooled batches are for another collector" in gw.log.getvalue()
+        assert call(gw.port, "/v1/messages", PROMPT, {**ANTHROPIC_HEADERS, "X-Nomira-Developer": "new"})[0].status \
+            == 200
+        assert gw.settle()
+        assert gw.metrics.snapshot()["events_delivered"] == 1
+        assert [r["developer"] for r in rows(tmp_path / "team.db")] == ["new"]
+        [left] = pending.glob("batch-*")
+        assert json.loads(left.read_text())["destination"]["url"] == "http://127.0.0.1:9/v1/usage/events"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+    class Post:  # the same collector URL under two keys (two tenants): each batch goes with its own key only
+        def __init__(self, key, status):
+            self.destination, self.status, self.got = {"url": "http://c/v1/usage/events", "credential_sha256": key}, status, []
+
+        def __call__(self, events):
+            self.got.append(events)
+            return self.status, ""
+    event = {"source": "gateway", "provider": "anthropic", "model": SONNET}
+    a, b = Post("a" * 64, 503), Post("b" * 64, 200)
+    spool_dir = tmp_path / "two-keys"
+    SpoolSink(spool_dir, a, Metrics()).write([{**event, "developer": "a"}])
+    sink_b = SpoolSink(spool_dir, b, Metrics())
+    assert sink_b.others() == 1
+    sink_b.write([{**event, "developer": "b"}])
+    assert b.got == [[{**event, "developer": "b"}]] and len(a.got) == 1
+    assert sink_b.others() == 1 and sink_b.metrics.snapshot()["spool_batches_other_destination"] == 1
+
+
+def _raw(port: int, data: bytes, until_close: bool = True) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), 10) as s:
+        s.sendall(data)
+        out = b""
+        while until_close:
+            got = s.recv(65536)
+            if not got:
+                break
+            out += got
+        return out
+
+
+def test_http_framing_edges_http10_head_expect_bad_head_eof_body_and_stale_connection(gateway, upstream, tmp_path):
+    """The raw HTTP/1.1 relay: what http.server and http.client used to handle for the gateway."""
+    gw = gateway()
+    stream = json.dumps({**PROMPT, "stream": True}).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in ANTHROPIC_HEADERS.items())
+    # an HTTP/1.0 client gets a chunked upstream stream de-chunked, ended by the end of the connection
+    got = _raw(gw.port, f"POST /v1/messages HTTP/1.0\r\n{head}Content-Length: {len(stream)}\r\n\r\n".encode() + stream)
+    status, _, body = got.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding" not in status and b"Connection: close" in status
+    assert body == b"".join(ANTHROPIC_SSE)
+    # Expect: 100-continue is answered by the gateway; a HEAD has no body and the connection stays usable
+    with socket.create_connection(("127.0.0.1", gw.port), 10) as s:
+        s.sendall(f"POST /v1/messages HTTP/1.1\r\n{head}Expect: 100-continue\r\nContent-Length: {len(stream)}\r\n\r\n"
+                  .encode())
+        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(stream)
+        resp = http.client.HTTPResponse(s)
+        resp.begin()
+        assert resp.status == 200 and resp.read() == b"".join(ANTHROPIC_SSE)
+        assert "Expect" not in upstream["seen"][-1][1]
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    conn.request("HEAD", "/v1/models", headers={"anthropic-version": "2023-06-01"})
+    resp = conn.getresponse()
+    assert resp.status == 501 and resp.read() == b""  # http.server's answer to HEAD, passed on
+    conn.request("GET", "/__nomira/health")
+    assert conn.getresponse().read() == b'{"ok":true}'
+    conn.close()
+    # a malformed head is a 400 and the connection closes
+    assert _raw(gw.port, b"POST /v1/messages HTTP/1.1\r\n bad fold\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert _raw(gw.port, b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+
+    # an upstream that ends its body by closing, and one that closes a kept-alive connection between calls
+    served = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        for i in range(2):
+            c, _ = listener.accept()
+            with c:
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    buf += c.recv(65536)
+                head_, _, rest = buf.partition(b"\r\n\r\n")
+                n = int(head_.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                while len(rest) < n:
+                    rest += c.recv(65536)
+                served.append(i)
+                if i == 0:  # a keep-alive response, then a close without saying so: a stale pooled connection
+                    doc = json.dumps(ANTHROPIC_JSON).encode()
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                              % (len(doc), doc))
+                else:  # an HTTP/1.0 stream with no length: its end is the end of the connection
+                    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n" + b"".join(ANTHROPIC_SSE))
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    eof = gateway(upstream_anthropic=f"http://127.0.0.1:{listener.getsockname()[1]}")
+    for body in (PROMPT, {**PROMPT, "stream": True}):
+        resp, data = call(eof.port, "/v1/messages", body, ANTHROPIC_HEADERS)
+        assert resp.status == 200
+    assert data == b"".join(ANTHROPIC_SSE) and resp.getheader("Transfer-Encoding") == "chunked"
+    t.join(5)
+    listener.close()
+    assert served == [0, 1]  # the second call found the pooled connection closed and went out on a fresh one
+    assert eof.settle()
+    assert eof.metrics.snapshot()["calls_recorded"] == 2

@@ -47,8 +47,17 @@ def make_gateway(args, env=os.environ, log=sys.stderr):
     if args.remote:
         from nomira.ledger.ship import http_post
         spool_dir = dirs.state_home(env) / "gateway-spool"
-        sink, destination = SpoolSink(spool_dir, http_post(args.remote, args.token, timeout=10.0), metrics), \
-            f"{args.remote} (spool {spool_dir})"
+        try:
+            post = http_post(args.remote, args.token, timeout=10.0)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+        sink = SpoolSink(spool_dir, post, metrics)
+        destination = f"{args.remote} (spool {spool_dir})"
+        others = sink.others()
+        metrics.set("spool_batches_other_destination", others)
+        if others:
+            print(f"nomira gateway: {others} spooled batches are for another collector or key; they stay in "
+                  f"{spool_dir / 'pending'} and are not sent to {args.remote}", file=log)
     else:
         db_path = args.db or dirs.default_db(env)
         sink, destination = StoreSink(db_path), str(db_path)

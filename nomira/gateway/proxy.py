@@ -16,17 +16,18 @@
 """
 from __future__ import annotations
 
-import http.client
 import json
 import socket
+import socketserver
 import struct
 import sys
 import threading
 import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 
 from nomira.gateway.record import Call, Metrics, Recorder, tags_from_headers
+from nomira.gateway.http1 import Chunked, ProtocolError, chunk, lookup, parse_head, read_head, tokens
 from nomira.gateway.upstream import Pool, Upstream, Watchdog
 from nomira.gateway.usage import reader_for
 
@@ -34,15 +35,17 @@ RECORDED = {"/v1/messages": "anthropic", "/v1/chat/completions": "openai", "/v1/
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
                         "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "expect"}
-STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+STALE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)  # a reused connection the upstream closed
+CRLF = "\r\n"
+REASONS = {s.value: s.phrase for s in HTTPStatus}
 IDLE = 300.0  # an idle or stuck client connection is closed after this many seconds
 CHUNK = 65536
 
 
 def kernel_timeouts(sock: socket.socket, seconds: float) -> None:
     """Blocking socket with SO_RCVTIMEO/SO_SNDTIMEO instead of Python's timeout mode, which polls before every
-    send: one system call less per relayed chunk. An expired send raises OSError (EAGAIN); an expired read
-    looks like EOF to a buffered reader, so this is for the client side only, where EOF means "close"."""
+    send: one system call less per relayed chunk. An expired send or read raises OSError (EAGAIN), which on
+    the client side means "close"."""
     if sys.platform == "win32" or not seconds:
         return
     tv = struct.pack("ll", int(seconds), int(seconds % 1 * 1e6))
@@ -85,11 +88,10 @@ class Gateway:
         return self.upstreams[provider]
 
 
-def forward_headers(headers, recorded: bool) -> list[tuple[str, str]]:
+def forward_headers(headers: list[tuple[str, str]], named: set[str], recorded: bool) -> list[tuple[str, str]]:
     """Request headers minus hop-by-hop, those named in Connection, and the X-Nomira-* tags."""
-    named = {h.strip().lower() for h in headers.get("Connection", "").split(",")}
     out = []
-    for name, value in headers.items():
+    for name, value in headers:
         low = name.lower()
         if low in NOT_FORWARDED or low in named or low.startswith("x-nomira-"):
             continue
@@ -101,238 +103,321 @@ def forward_headers(headers, recorded: bool) -> list[tuple[str, str]]:
     return out
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server_version = "nomira-gateway"
+class Request:
+    """One client request: its start line, headers (as sent) and body."""
+
+    __slots__ = ("method", "target", "version", "headers", "h", "body", "close")
+
+    def __init__(self, method, target, version, headers):
+        self.method, self.target, self.version, self.headers = method, target, version, headers
+        self.h = lookup(headers)
+        conn = tokens(self.h.get("connection", ""))
+        self.close = "close" in conn or (version == "HTTP/1.0" and "keep-alive" not in conn)
+        self.body: bytes | None = None
+
+
+class Upstreamed(Exception):
+    """The upstream failed before sending a response (kind: 'timeout', 'unreachable')."""
+
+
+class Handler(socketserver.BaseRequestHandler):
+    """A client connection: requests one after another (keep-alive), each relayed upstream and back."""
+
     gateway: Gateway  # set on the subclass the server builds
 
     def setup(self):
-        super().setup()
-        kernel_timeouts(self.connection, IDLE)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        kernel_timeouts(self.request, IDLE)
+        self.buf = bytearray()
 
-    def do_GET(self):
-        if self.path.startswith("/__nomira/"):
-            return self._own()
-        self.forward()
-
-    def do_POST(self):
-        self.forward()
-
-    do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_POST
-
-    def _own(self) -> None:
-        """The gateway's own endpoints: metrics and health, never forwarded."""
-        path = self.path.split("?", 1)[0]
-        if path == "/__nomira/metrics":
-            body, status = json.dumps(self.gateway.metrics.snapshot()).encode(), 200
-        elif path == "/__nomira/health":
-            body, status = b'{"ok":true}', 200
-        else:
-            body, status = b'{"error":"not found"}', 404
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _read(self, n: int) -> bytes:
-        data = self.rfile.read(n)
-        if len(data) != n:  # the client went away or stalled past IDLE: never forward a truncated body
-            raise ValueError("short body")
-        return data
-
-    def _body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts = []
-            while True:
-                line = self.rfile.readline(1024)
-                if not line.endswith(b"\n"):
-                    raise ValueError("short chunked body")
-                size = int(line.split(b";", 1)[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline(1024).strip():  # trailers
-                        pass
-                    return b"".join(parts)
-                parts.append(self._read(size))
-                self._read(2)
-        length = self.headers.get("Content-Length")
-        return self._read(int(length)) if length else None
-
-    def forward(self) -> None:
-        self.gateway.enter()
-        try:
-            self._forward()
-        finally:
-            self.gateway.leave()
-
-    def _forward(self) -> None:
-        g, started = self.gateway, time.perf_counter()
-        occurred_at = datetime.now(timezone.utc)
-        path = self.path.split("?", 1)[0]
-        provider = RECORDED.get(path) if self.command == "POST" else None
-        g.metrics.add("requests")
-        try:
-            body = self._body()
-        except (ValueError, OSError):
-            self.close_connection = True
-            return self._error(400, "bad request body")
-        up = g.upstream_for(path, self.headers)
-        headers = forward_headers(self.headers, provider is not None)
-        try:
-            conn, resp = self._send(up, headers, body)
-        except socket.timeout:
-            g.metrics.add("upstream_timeouts")
-            return self._error(504, "upstream timed out")
-        except ValueError:  # a header value or path http.client refuses to put on the wire
-            g.metrics.add("requests_refused")
-            return self._error(400, "request cannot be forwarded (invalid header or path)")
-        except (OSError, http.client.HTTPException) as exc:
-            g.metrics.add("upstream_unreachable")
-            return self._error(502, f"upstream unreachable ({type(exc).__name__})")
-        if resp.status >= 400:
-            g.metrics.add(f"upstream_{resp.status // 100}xx")
-        reader = None
-        if provider is not None and 200 <= resp.status < 300:
-            reader = self._reader(provider, resp)
-        complete = self._relay(up, conn, resp, reader)
-        self._log(path, resp.status, started)
-        if reader is not None:
-            self._record(reader, complete, occurred_at, resp)
-
-    def _send(self, up: Upstream, headers, body):
-        """Send the request upstream; a reused connection the upstream had closed is retried once, fresh."""
-        watchdog = self.gateway.watchdog
-        for attempt in (0, 1):
-            conn, reused = self.gateway.pool.get(up)
-            watchdog.arm(conn)
+    def handle(self):
+        sock, buf = self.request, self.buf
+        while True:
             try:
-                conn.putrequest(self.command, up.prefix + self.path, skip_host=True, skip_accept_encoding=True)
-                conn.putheader("Host", up.netloc)
-                for name, value in headers:
-                    conn.putheader(name, value)
-                if body is not None or self.command in ("POST", "PUT", "PATCH"):
-                    conn.putheader("Content-Length", str(len(body or b"")))
-                conn.endheaders(body)
-                return conn, conn.getresponse()
-            except BaseException as exc:
-                watchdog.disarm(conn)
-                conn.close()
-                if conn.timed_out:
-                    raise socket.timeout("upstream timed out") from exc
-                if not (isinstance(exc, STALE) and reused and not attempt):
-                    raise
-
-    def _reader(self, provider: str, resp):
-        reader = reader_for(provider, resp.getheader("Content-Type") or "", resp.getheader("Content-Encoding") or "")
-        if reader is None:
-            self.gateway.metrics.add("unrecorded_compressed")
-        return reader
-
-    def _relay(self, up: Upstream, conn, resp, reader) -> bool:
-        """Status, headers, then each chunk as it arrives. True when the whole response got through."""
-        self.send_response_only(resp.status, resp.reason)
-        for name, value in resp.getheaders():
-            if name.lower() not in HOP_BY_HOP:
-                self.send_header(name, value)
-        no_body = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
-        chunked = not no_body and resp.getheader("Content-Length") is None
-        if chunked and self.request_version == "HTTP/1.0":  # no chunked encoding: the end of the body is EOF
-            chunked, self.close_connection = False, True
-        if chunked:
-            self.send_header("Transfer-Encoding", "chunked")
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self._headers_buffer.append(b"\r\n")
-        head = b"".join(self._headers_buffer)
-        self._headers_buffer = []
-        complete = False
-        try:
-            write = self.wfile.write
-            # An event stream's headers go at once; any other body's go out with its first bytes (one send).
-            if no_body or "event-stream" in (resp.getheader("Content-Type") or ""):
-                write(head)
-                head = b""
-            if no_body:
-                complete = True
-                return True
-            arm = self.gateway.watchdog.arm
-            while True:
+                head = read_head(sock, buf)
+            except ProtocolError:
+                return self._error(None, 400, "bad request head")
+            except OSError:  # the client went away, or was idle past IDLE
+                return
+            if head is None:
+                return
+            try:
+                start, headers = parse_head(head)
+            except ProtocolError:
+                return self._error(None, 400, "bad request head")
+            method, target, version = start
+            if not version.startswith("HTTP/1."):
+                return self._error(None, 505 if version.startswith("HTTP/") else 400, "HTTP/1.x only")
+            req = Request(method, target, version, headers)
+            if method == "GET" and target.startswith("/__nomira/"):
+                self._own(req)
+            else:
+                self.gateway.enter()
                 try:
-                    arm(conn)
-                    data = resp.read1(CHUNK)
-                    if not data:
-                        resp.read()  # marks a Content-Length body as done (closes the response, not the socket)
-                except (OSError, http.client.HTTPException):
-                    data = None
-                if data is None or conn.timed_out:
-                    self.gateway.metrics.add("upstream_timeouts" if conn.timed_out else "upstream_broken_streams")
-                    self.close_connection = True  # the client sees a truncated response, as upstream sent it
-                    if head:
-                        write(head)
-                    return False
-                if not data:
-                    break
-                write(head + (b"%x\r\n%s\r\n" % (len(data), data) if chunked else data))
-                head = b""
-                if reader is not None:
-                    reader.feed(data)
-            if head or chunked:
-                write(head + (b"0\r\n\r\n" if chunked else b""))
-            complete = True
+                    self.forward(req)
+                finally:
+                    self.gateway.leave()
+            if req.close:
+                return
+
+    def _send(self, data: bytes, req: Request) -> bool:
+        try:
+            self.request.sendall(data)
             return True
         except OSError:
-            self.gateway.metrics.add("client_disconnects")
-            self.close_connection = True
+            req.close = True
+            return False
+
+    def _own(self, req: Request) -> None:
+        """The gateway's own endpoints: metrics and health, never forwarded."""
+        path = req.target.split("?", 1)[0]
+        if path == "/__nomira/metrics":
+            body, status = json.dumps(self.gateway.metrics.snapshot()).encode(), "200 OK"
+        elif path == "/__nomira/health":
+            body, status = b'{"ok":true}', "200 OK"
+        else:
+            body, status = b'{"error":"not found"}', "404 Not Found"
+        self._send(f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                   f"{'Connection: close' + CRLF if req.close else ''}\r\n".encode() + body, req)
+
+    def _read(self, n: int) -> bytes:
+        """Exactly n body bytes (buffered first); a client that leaves or stalls past IDLE is a short body."""
+        buf = self.buf
+        while len(buf) < n:
+            data = self.request.recv(max(65536, n - len(buf)))
+            if not data:
+                raise ProtocolError("short body")
+            buf += data
+        out = bytes(buf[:n])
+        del buf[:n]
+        return out
+
+    def _body(self, req: Request) -> bytes | None:
+        h = req.h
+        chunked = "chunked" in h.get("transfer-encoding", "").lower()
+        length = h.get("content-length")
+        if (chunked or (length and length != "0")) and "100-continue" in h.get("expect", "").lower():
+            self.request.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if chunked:
+            framing, parts, buf = Chunked(), [], self.buf
+            while True:
+                if not buf:
+                    data = self.request.recv(65536)
+                    if not data:
+                        raise ProtocolError("short chunked body")
+                    buf += data
+                data = bytes(buf)
+                buf.clear()
+                parts += framing.feed(data)
+                if framing.done:
+                    return b"".join(parts)  # (pipelined bytes after a chunked body are not kept)
+        if length is None:
+            return None
+        if not length.isdigit():
+            raise ProtocolError("bad Content-Length")
+        return self._read(int(length))
+
+    def forward(self, req: Request) -> None:
+        g, started = self.gateway, time.perf_counter()
+        occurred_at = datetime.now(timezone.utc)
+        path = req.target.split("?", 1)[0]
+        provider = RECORDED.get(path) if req.method == "POST" else None
+        g.metrics.add("requests")
+        try:
+            req.body = self._body(req)
+        except (ValueError, OSError):
+            req.close = True
+            return self._error(req, 400, "bad request body")
+        if any(c < " " or c == "\x7f" for c in req.target) or not req.method.isalpha():
+            g.metrics.add("requests_refused")
+            return self._error(req, 400, "request cannot be forwarded (invalid method or path)")
+        up = g.upstream_for(path, req.h)
+        named = tokens(req.h.get("connection", ""))
+        lines = [f"{req.method} {up.prefix}{req.target} HTTP/1.1", f"Host: {up.netloc}"]
+        lines += [f"{name}: {value}" for name, value in forward_headers(req.headers, named, provider is not None)]
+        if req.body is not None or req.method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(req.body or b'')}")
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (req.body or b"")
+        try:
+            conn, version, status, reason, headers = self._exchange(up, message)
+        except Upstreamed as exc:
+            if str(exc) == "timeout":
+                g.metrics.add("upstream_timeouts")
+                return self._error(req, 504, "upstream timed out")
+            g.metrics.add("upstream_unreachable")
+            return self._error(req, 502, f"upstream unreachable ({exc.__cause__.__class__.__name__})")
+        if status >= 400:
+            g.metrics.add(f"upstream_{status // 100}xx")
+        h = lookup(headers)
+        reader = None
+        if provider is not None and 200 <= status < 300:
+            reader = reader_for(provider, h.get("content-type", ""), h.get("content-encoding", ""))
+            if reader is None:
+                g.metrics.add("unrecorded_compressed")
+        complete = self._relay(req, up, conn, version, status, reason, headers, h, reader)
+        self._log(req.method, path, status, started)
+        if reader is not None:
+            self._record(req, reader, complete, occurred_at, h)
+
+    def _exchange(self, up: Upstream, message: bytes):
+        """Send the request, read the response head: (conn, version, status, reason, headers). A reused connection the
+        upstream had closed (nothing came back) is retried once, fresh."""
+        g = self.gateway
+        for attempt in (0, 1):
+            try:
+                conn, reused = g.pool.get(up)
+            except OSError as exc:
+                raise Upstreamed("timeout" if isinstance(exc, socket.timeout) else "unreachable") from exc
+            g.watchdog.arm(conn)
+            try:
+                conn.sock.sendall(message)
+                while True:
+                    head = read_head(conn.sock, conn.buf)
+                    if head is None:
+                        raise ConnectionResetError("upstream closed the connection")
+                    start, headers = parse_head(head)
+                    status = int(start[1])
+                    if status >= 200 or status == 101:
+                        return conn, start[0], status, start[2], headers
+                    # an interim 1xx response: skip it, the final one follows
+            except (OSError, ValueError) as exc:
+                g.watchdog.disarm(conn)
+                conn.close()
+                if conn.timed_out:
+                    raise Upstreamed("timeout") from exc
+                if not (isinstance(exc, STALE) and reused and not attempt):
+                    raise Upstreamed("unreachable") from exc
+
+    def _relay(self, req: Request, up: Upstream, conn, version: str, status: int, reason: str, headers, h,
+               reader) -> bool:
+        """Status, headers, then each upstream read as it arrives, passed on as it came (a chunked body keeps
+        its framing). True when the whole response got through."""
+        g = self.gateway
+        named = tokens(h.get("connection", ""))
+        no_body = req.method == "HEAD" or status in (204, 304) or status < 200
+        framing = None if no_body else "chunked" in h.get("transfer-encoding", "").lower() and Chunked()
+        length = None if no_body or framing else h.get("content-length")
+        remaining = int(length) if length is not None and length.isdigit() else None
+        upstream_closes = "close" in named or status == 101 or (version == "HTTP/1.0" and "keep-alive" not in named)
+        until_eof = not no_body and not framing and remaining is None
+        http10 = req.version == "HTTP/1.0"
+        if http10 and (framing or until_eof):  # no chunked encoding: the end of the body is the end of the connection
+            req.close = True
+        rechunk = until_eof and not http10
+        lines = [f"HTTP/1.1 {status} {reason}"]
+        for name, value in headers:
+            low = name.lower()
+            if low in HOP_BY_HOP or low in named or (framing and low == "content-length"):
+                continue
+            lines.append(f"{name}: {value}")
+        if (framing and not http10) or rechunk:
+            lines.append("Transfer-Encoding: chunked")
+        if req.close:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        sock, buf, client = conn.sock, conn.buf, self.request
+        complete = False
+        try:
+            # An event stream's head goes at once; any other body's goes out with its first bytes (one send).
+            if no_body or remaining == 0 or "event-stream" in h.get("content-type", ""):
+                client.sendall(head)
+                head = b""
+            if no_body or remaining == 0:
+                complete = True
+                return True
+            arm = g.watchdog.arm
+            while True:
+                if buf:
+                    data = bytes(buf)
+                    buf.clear()
+                else:
+                    try:
+                        arm(conn)
+                        data = sock.recv(CHUNK)
+                    except OSError:
+                        data = None
+                    if data is None or conn.timed_out or (not data and not until_eof):
+                        g.metrics.add("upstream_timeouts" if conn.timed_out else "upstream_broken_streams")
+                        req.close = True  # the client sees a truncated response, as upstream sent it
+                        if head:
+                            client.sendall(head)
+                        return False
+                    if not data:
+                        break
+                if framing:
+                    payload = framing.feed(data)
+                    client.sendall(head + (b"".join(payload) if http10 else data))
+                    if reader is not None:
+                        for piece in payload:
+                            reader.feed(piece)
+                    if framing.done:
+                        break
+                else:
+                    if remaining is not None:
+                        data = data[:remaining]
+                        remaining -= len(data)
+                    client.sendall(head + (chunk(data) if rechunk else data))
+                    if reader is not None:
+                        reader.feed(data)
+                    if remaining == 0:
+                        break
+                head = b""
+            if rechunk:
+                client.sendall(b"0\r\n\r\n")
+            complete = True
+            return True
+        except ProtocolError:
+            g.metrics.add("upstream_broken_streams")
+            req.close = True
+            return False
+        except OSError:
+            g.metrics.add("client_disconnects")
+            req.close = True
             return False
         finally:
-            self.gateway.watchdog.disarm(conn)
-            if complete and not resp.will_close and resp.isclosed():
-                self.gateway.pool.put(up, conn)
+            g.watchdog.disarm(conn)
+            if complete and not upstream_closes and not until_eof and not conn.buf:
+                g.pool.put(up, conn)
             else:
                 conn.close()
 
-    def _record(self, reader, complete: bool, occurred_at: datetime, resp) -> None:
+    def _record(self, req: Request, reader, complete: bool, occurred_at: datetime, h: dict) -> None:
         """Hand the call's usage fields to the recorder; pricing and writing happen on its thread."""
         g = self.gateway
         try:
-            request_id = resp.getheader("request-id") or resp.getheader("x-request-id") or ""
-            g.recorder.put(Call(reader.finish(), tags_from_headers(self.headers), occurred_at, request_id, complete))
+            request_id = h.get("request-id") or h.get("x-request-id") or ""
+            g.recorder.put(Call(reader.finish(), tags_from_headers(req.headers), occurred_at, request_id, complete))
         except Exception:  # noqa: BLE001 - recording never fails the user's request
             g.metrics.add("record_errors")
 
-    def _error(self, status: int, message: str) -> None:
+    def _error(self, req: Request | None, status: int, message: str) -> None:
         body = json.dumps({"type": "error", "error": {"type": "nomira_gateway_error",
                                                       "message": f"nomira gateway: {message}"}}).encode()
+        closing = req is None or req.close
+        head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n{'Connection: close' + CRLF if closing else ''}\r\n")
         try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.request.sendall(head.encode() + body)
         except OSError:
-            self.close_connection = True
-        self._log(self.path.split("?", 1)[0], status, None)
+            pass
+        if req is not None:
+            self._log(req.method, req.target.split("?", 1)[0], status, None)
+        elif self.gateway.log is not None:
+            self.gateway.log.write(f"nomira gateway: {status} {message}\n")
 
-    def _log(self, path: str, status: int, started: float | None) -> None:
+    def _log(self, method: str, path: str, status: int, started: float | None) -> None:
         """One line per call: method, path (never the query or a body), status, time."""
         if self.gateway.log is None:
             return
         ms = f" {(time.perf_counter() - started) * 1000:.1f}ms" if started is not None else ""
-        self.gateway.log.write(f"nomira gateway: {self.command} {path} {status}{ms}\n")
-
-    def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
-        if self.gateway.log is not None:
-            self.gateway.log.write("nomira gateway: %s\n" % (format % args))
-
-    def log_request(self, code="-", size="-"):
-        pass  # _log writes the one line per call
+        self.gateway.log.write(f"nomira gateway: {method} {path} {status}{ms}\n")
 
 
-class GatewayServer(ThreadingHTTPServer):
+class GatewayServer(socketserver.ThreadingTCPServer):
     """A thread per client connection, at most `max_threads` at once (the accept loop waits for a slot)."""
 
     daemon_threads = True
+    allow_reuse_address = True
     block_on_close = False
     request_queue_size = 128
 

@@ -35,15 +35,21 @@ class Metrics:
         with self.lock:
             self.counts[name] = self.counts.get(name, 0) + n
 
+    def set(self, name: str, value: int) -> None:
+        """A gauge (a level, not a count of happenings)."""
+        with self.lock:
+            self.counts[name] = value
+
     def snapshot(self) -> dict:
         with self.lock:
             return {"uptime_s": round(time.time() - self.started, 1), **dict(sorted(self.counts.items()))}
 
 
 def tags_from_headers(headers) -> dict:
-    """Business tags from `X-Nomira-*` request headers (the tenant is never taken from a caller)."""
+    """Business tags from `X-Nomira-*` request headers, (name, value) pairs (the tenant is never taken from
+    a caller)."""
     tags = {}
-    for name, value in headers.items():
+    for name, value in headers:
         tag = TAG_HEADERS.get(name.lower())
         if tag and value.strip():
             tags[tag] = value.strip()
@@ -192,19 +198,30 @@ class StoreSink:
 
 
 class SpoolSink:
-    """Events into the durable spool, then on to a collector; delivery failures are retried later."""
+    """Events into the durable spool, then on to a collector; delivery failures are retried later.
+
+    Each batch is bound to the destination it was spooled for (collector URL and a SHA-256 of the key, which
+    is what fixes the tenant): after a restart with another `--remote` or `--token`, batches left for the old
+    one stay queued and are never sent to the new one (`spool_batches_other_destination` counts them).
+    """
 
     def __init__(self, spool_dir: Path, post, metrics: Metrics, retry_every: float = 5.0):
         from nomira.ledger.spool import Spool
         self.spool, self.post, self.metrics = Spool(spool_dir), post, metrics
+        self.destination = getattr(post, "destination", None)
         self.retry_every, self.next_try = retry_every, 0.0
+
+    def others(self) -> int:
+        """Batches queued for another destination (kept, never sent from here)."""
+        return len(self.spool.batches()) - len(self.spool.batches_for(self.destination))
 
     def write(self, events: list[dict]) -> None:
         if events:
-            self.spool.put(events)
-        if time.monotonic() < self.next_try or not self.spool.batches():
+            self.spool.put(events, destination=self.destination)
+        if time.monotonic() < self.next_try or not self.spool.batches_for(self.destination):
             return
-        result = self.spool.flush(self.post, max_attempts=1)
+        result = self.spool.flush(self.post, max_attempts=1, destination=self.destination)
+        self.metrics.set("spool_batches_other_destination", result.other_batches)
         self.metrics.add("events_delivered", result.delivered)
         if result.dead_lettered:
             self.metrics.add("events_dead_lettered", result.dead_lettered)

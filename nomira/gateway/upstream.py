@@ -1,11 +1,11 @@
 """The upstream side of the gateway: where calls go, and the connections that carry them.
 
-Connections are pooled across handler threads (keep-alive), send a request's head and body in one packet,
-and block without Python's per-call poll once connected; the Watchdog enforces the timeout instead.
+Connections are raw sockets pooled across handler threads (keep-alive); a request's head and body go in
+one send, and a connection blocks without Python's per-call poll once connected: the Watchdog enforces
+the timeout instead.
 """
 from __future__ import annotations
 
-import http.client
 import socket
 import threading
 import time
@@ -35,32 +35,21 @@ class Upstream:
         return host if self.port == default else f"{host}:{self.port}"
 
 
-class _OneSend:
-    """Request head and body in one send (http.client sends them apart: two packets per call), and a blocking
-    socket once connected: the Watchdog enforces the timeout, so no poll runs before every recv."""
+class Conn:
+    """One upstream connection: a socket (TLS-wrapped for https) and the bytes read past the last message.
 
-    timed_out = False  # set by the Watchdog when it cut this connection
+    Blocking once connected: the Watchdog enforces the timeout, so no poll runs before every recv."""
 
-    def connect(self):
-        super().connect()  # the connect and TLS handshake keep Python's timeout
-        self.sock.settimeout(None)
+    __slots__ = ("sock", "buf", "timed_out")
 
-    def _send_output(self, message_body=None, encode_chunked=False):
-        if isinstance(message_body, bytes) and not encode_chunked:
-            self._buffer.extend((b"", message_body))
-            msg = b"\r\n".join(self._buffer)
-            del self._buffer[:]
-            self.send(msg)
-            return
-        super()._send_output(message_body, encode_chunked)
+    def __init__(self, sock):
+        self.sock, self.buf, self.timed_out = sock, bytearray(), False  # timed_out: the Watchdog cut it
 
-
-class HTTPConnection(_OneSend, http.client.HTTPConnection):
-    pass
-
-
-class HTTPSConnection(_OneSend, http.client.HTTPSConnection):
-    pass
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
 
 class Watchdog:
@@ -99,18 +88,32 @@ class Pool:
 
     def __init__(self, timeout: float, max_idle: int = 64):
         self.timeout, self.max_idle = timeout, max_idle
-        self.idle: dict[Upstream, list] = {}
+        self.idle: dict[Upstream, list[Conn]] = {}
         self.lock = threading.Lock()
+        self.tls = None  # the TLS context, made on the first https connection (verifies like the SDKs do)
 
-    def get(self, up: Upstream) -> tuple[http.client.HTTPConnection, bool]:
+    def get(self, up: Upstream) -> tuple[Conn, bool]:
+        """(a connection, whether it was reused); a new one is connected here (OSError when it cannot be)."""
         with self.lock:
             conns = self.idle.get(up)
             if conns:
                 return conns.pop(), True
-        cls = HTTPSConnection if up.scheme == "https" else HTTPConnection
-        return cls(up.host, up.port, timeout=self.timeout), False
+        sock = socket.create_connection((up.host, up.port), self.timeout)  # connect and handshake keep a timeout
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if up.scheme == "https":
+                if self.tls is None:
+                    import ssl
+                    self.tls = ssl.create_default_context()
+                    self.tls.set_alpn_protocols(["http/1.1"])
+                sock = self.tls.wrap_socket(sock, server_hostname=up.host)
+            sock.settimeout(None)
+        except BaseException:
+            sock.close()
+            raise
+        return Conn(sock), False
 
-    def put(self, up: Upstream, conn) -> None:
+    def put(self, up: Upstream, conn: Conn) -> None:
         with self.lock:
             conns = self.idle.setdefault(up, [])
             if len(conns) < self.max_idle:
