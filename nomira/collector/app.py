@@ -17,7 +17,7 @@ import time
 import traceback
 
 from nomira import engine, rollups, store, wire
-from nomira.collector import auth, costsplit, csvout, filters, pages, queries, reconcile_page
+from nomira.collector import auth, budget_card, costsplit, csvout, filters, pages, queries, reconcile_page
 from nomira.collector.local import LocalHistory
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.collector.queries import Scope
@@ -58,6 +58,7 @@ class App:
         self.db_path, self.config, self.history = db_path, config, history
         self.local = threading.local()
         self.metrics = Metrics()
+        self.budgets = budget_card.Board()
         db = store.open_db(db_path)  # migrate once, up front
         queries.ensure_index(db)
         self.keys = auth.Keys(db)
@@ -330,6 +331,7 @@ class App:
         lines += ["# HELP nomira_source_drop_rate Events dropped (rejected) over events received, per source "
                   "(this process)", "# TYPE nomira_source_drop_rate gauge"]
         lines += [f'nomira_source_drop_rate{{source="{k}"}} {ratio(d, n)}' for k, (n, d) in by_source]
+        lines += budget_card.metric_lines(self.budgets, self.db)
         return Response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
 
     def require_metrics_access(self, req: Request) -> None:
@@ -433,7 +435,8 @@ class App:
 
     def dashboard(self, req: Request) -> Response:
         ctx = self.ctx(req)
-        d = dict(self.summary(ctx), reconcile=reconcile_page.card(self.db, ctx))
+        d = dict(self.summary(ctx), reconcile=reconcile_page.card(self.db, ctx),
+                 budget_alerts=budget_card.card(self.budgets, self.db, ctx))
         if req.path.endswith(".json"):
             return Response.json(_public(d))
         ctx["suggestions"] = self.suggestions(ctx)
