@@ -17,7 +17,7 @@ import time
 import traceback
 
 from nomira import engine, rollups, store, wire
-from nomira.collector import auth, budget_card, costsplit, csvout, filters, pages, queries, reconcile_page
+from nomira.collector import auth, budget_card, costsplit, csvout, filters, mcp_http, pages, queries, reconcile_page
 from nomira.collector.local import LocalHistory
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.collector.queries import Scope
@@ -83,6 +83,7 @@ class App:
             ("GET", r"/developer/(?P<name>[^/]+?)(?P<json>\.json)?", self.developer),
             ("GET", r"/compare/developers(?P<json>\.json)?", self.compare),
             ("GET", r"/reconcile(?P<ext>\.json|\.csv)?", lambda req, ext=None: reconcile_page.view(self, req, ext)),
+            *((m, r"/mcp", lambda req: mcp_http.handle(self, req)) for m in ("POST", "GET", "DELETE")),
         ]
         self.compiled = [(m, re.compile(f"^{p}$"), v) for m, p, v in self.routes]
 
