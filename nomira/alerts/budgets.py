@@ -58,6 +58,9 @@ class Config:
 
 
 def path(env: Mapping[str, str] = os.environ) -> Path:
+    """NOMIRA_BUDGETS names the file (a collector's container), else the XDG config one."""
+    if env.get("NOMIRA_BUDGETS"):
+        return Path(env["NOMIRA_BUDGETS"])
     from nomira.dirs import config_home
     return config_home(env) / FILE
 

@@ -17,7 +17,7 @@ import time
 import traceback
 
 from nomira.ledger import engine, rollups, store, wire
-from nomira.collector import auth, costsplit, csvout, filters, pages, queries, reconcile_page
+from nomira.collector import auth, budget_card, costsplit, csvout, filters, mcp_http, pages, queries, reconcile_page
 from nomira.collector.local import LocalHistory
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.collector.queries import Scope
@@ -59,6 +59,7 @@ class App:
         self.db_path, self.config, self.history = db_path, config, history
         self.local = threading.local()
         self.metrics = Metrics()
+        self.budgets = budget_card.Board()
         db = store.open_db(db_path)  # migrate once, up front
         queries.ensure_index(db)
         self.keys = auth.Keys(db)
@@ -83,6 +84,7 @@ class App:
             ("GET", r"/developer/(?P<name>[^/]+?)(?P<json>\.json)?", self.developer),
             ("GET", r"/compare/developers(?P<json>\.json)?", self.compare),
             ("GET", r"/reconcile(?P<ext>\.json|\.csv)?", lambda req, ext=None: reconcile_page.view(self, req, ext)),
+            *((m, r"/mcp", lambda req: mcp_http.handle(self, req)) for m in ("POST", "GET", "DELETE")),
         ]
         self.compiled = [(m, re.compile(f"^{p}$"), v) for m, p, v in self.routes]
 
@@ -331,6 +333,7 @@ class App:
         lines += ["# HELP nomira_source_drop_rate Events dropped (rejected) over events received, per source "
                   "(this process)", "# TYPE nomira_source_drop_rate gauge"]
         lines += [f'nomira_source_drop_rate{{source="{k}"}} {ratio(d, n)}' for k, (n, d) in by_source]
+        lines += budget_card.metric_lines(self.budgets, self.db)
         return Response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
 
     def require_metrics_access(self, req: Request) -> None:
@@ -458,7 +461,8 @@ class App:
 
     def dashboard(self, req: Request) -> Response:
         ctx = self.ctx(req)
-        d = dict(self.summary(ctx), reconcile=reconcile_page.card(self.db, ctx))
+        d = dict(self.summary(ctx), reconcile=reconcile_page.card(self.db, ctx),
+                 budget_alerts=budget_card.card(self.budgets, self.db, ctx))
         if req.path.endswith(".json"):
             return Response.json(_public(d))
         ctx["suggestions"] = self.suggestions(ctx)

@@ -6,8 +6,8 @@ import math
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, quote, unquote
 
-STATUS = {200: "OK", 302: "Found", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-          404: "Not Found", 405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
+STATUS = {200: "OK", 202: "Accepted", 302: "Found", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+          404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable", 411: "Length Required", 413: "Payload Too Large",
           415: "Unsupported Media Type", 421: "Misdirected Request", 429: "Too Many Requests",
           500: "Internal Server Error", 503: "Service Unavailable"}
 

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 
 from nomira.collector import brand, costsplit
 from nomira.collector.markup import Markup, esc, join
+from nomira.collector.budget_card import banner as budget_banner
 from nomira.collector.svg import hbar_chart, responsive, trend_chart
 from nomira.reports.render import pct, tokens as fmt_tokens, usd as money
 
@@ -345,7 +346,8 @@ def dashboard(d: dict, ctx: dict) -> str:
     proj_link = lambda n: f"/project/{segment(n)}{_qs(ctx, project=None)}"  # noqa: E731
     dev_link = lambda n: f"/developer/{segment(n)}{_qs(ctx, developer=None)}"  # noqa: E731
     csv = lambda table: f"/index.csv{_qs(ctx, table=table)}"  # noqa: E731
-    head = Markup(f"<h1>{esc(d['title'])}</h1>" + periods_nav(ctx, "/") + filter_form(ctx, "/"))
+    head = Markup(f"<h1>{esc(d['title'])}</h1>" + budget_banner(d.get("budget_alerts")) + periods_nav(ctx, "/")
+                  + filter_form(ctx, "/"))
     if not k["calls"]:
         return layout(d["title"], Markup(head + empty_state(d, ctx, "/")), ctx)
     body = Markup(

@@ -1079,13 +1079,15 @@ def window_spend(db: sqlite3.Connection, start: datetime, end: datetime, column:
                  value: str | None = None) -> tuple[float, int]:
     """(USD of the priced events, number of unpriced events) in [start, end), optionally where a tag
     column equals `value`."""
-    where, params = "substr(occurred_at, 1, 19) >= ? AND substr(occurred_at, 1, 19) < ?", [_utc19(start), _utc19(end)]
+    # the UTC days first: a range of the collector's day-led index instead of a scan of every event
+    where = "day >= ? AND day <= ? AND substr(occurred_at, 1, 19) >= ? AND substr(occurred_at, 1, 19) < ?"
+    params = [_utc19(start)[:10], _utc19(end)[:10], _utc19(start), _utc19(end)]
     if column is not None:
         if column not in TAG_FIELDS:
             raise ValueError(column)
         where += f" AND {column} = ?"
         params.append(value or "")
-    row = db.execute(f"SELECT TOTAL(cost_usd), TOTAL(cost_usd IS NULL) FROM events WHERE {where}", params).fetchone()
+    row = db.execute(f"SELECT TOTAL(cost_usd), TOTAL(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM events WHERE {where}", params).fetchone()
     return float(row[0]), int(row[1])
 
 

@@ -104,8 +104,10 @@ def _only(argv: list[str], flags: tuple[str, ...]) -> list[str]:
     return out
 
 
-def team_usage_tool(db_path):
-    """Usage by developer/project/model/day from a store (what the team dashboard shows)."""
+def team_usage_tool(db_path=None, tenant: str | None = None, connection=None):
+    """Usage by developer/project/model/day from a store (what the team dashboard shows), of one
+    tenant when `tenant` is given (the collector's /mcp: the viewer's own). `connection`: a function
+    returning an open connection to use instead of opening `db_path`."""
     from nomira.ledger import rollups
 
     def team_usage(args):
@@ -113,13 +115,14 @@ def team_usage_tool(db_path):
         if by not in ("developer", "project", "model", "day") or period not in rollups.PERIODS:
             raise ToolError(f"group_by: developer|project|model|day; period: {'|'.join(rollups.PERIODS)}")
         from nomira.ledger import store
-        db = store.open_db(db_path)
+        db = connection() if connection else store.open_db(db_path)
         try:
             since = rollups.since_day(period)
-            return {"period": period, "since": since, "totals": rollups.totals(db, None, since),
-                    "rows": rollups.by(db, by, None, since)}
+            return {"period": period, "since": since, "tenant": tenant, "totals": rollups.totals(db, tenant, since),
+                    "rows": rollups.by(db, by, tenant, since)}
         finally:
-            db.close()
+            if not connection:
+                db.close()
     return ("Team usage from the store: by developer, project, model or day over today, 7d, 30d or all.",
             {"type": "object", "properties": {"group_by": {"type": "string",
                                                            "enum": ["developer", "project", "model", "day"]},
