@@ -146,6 +146,7 @@ def main(argv=None) -> int:
     if args.ccusage:
         plan["ccusage"] = ([args.ccusage, "claude", "daily", "--offline", "--json"], None, None)
     runs: dict[str, list] = {name: [] for name in plan}
+    load_before = os.getloadavg()
     for _ in range(args.runs):
         for name, (cmd, before, cwd) in plan.items():
             if before:
@@ -179,7 +180,8 @@ def main(argv=None) -> int:
         print("CPU / ccusage CPU: " + "   ".join(f"{name} {r[3] / cc:.2f}x" for name, r in results.items()
                                                  if name != "ccusage"))
     print("totals: " + ", ".join(f"{k} ${v:.6f}" for k, v in totals.items()))
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average: before {' '.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.keep:
         shutil.rmtree(root)
     return 0

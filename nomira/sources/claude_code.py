@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
@@ -39,6 +40,7 @@ def find_files(roots: Iterable[Path]) -> list[Path]:
     return sorted(set(files), key=str)
 
 
+@lru_cache(maxsize=1 << 16)  # asked once per file and partition group a file's calls fell in
 def file_identity(path: str | Path) -> tuple[str, str]:
     """(session_id, project label) from the path; sub-agent files belong to their parent session."""
     parts = str(path).split(os.sep)
