@@ -84,6 +84,11 @@ class Cluster:
         url = f"postgresql://postgres@/{db}?host={quote(str(self.socket_dir), safe='')}&port={self.port}"
         return url + (f"&options={quote(f'-csearch_path={schema}', safe='')}" if schema else "")
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's pid (its backends are its children): benchmarks add up their CPU time."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def admin(self, sql: str, db: str = DB) -> None:
         import psycopg
         with psycopg.connect(self.url(db), autocommit=True) as conn:

@@ -223,3 +223,32 @@ def test_concurrent_writers_replacing_the_same_calls_count_each_once(pg_url):
     for grain in store.GRAINS:
         assert dbs[0].execute("SELECT SUM(calls), SUM(output) FROM rollups WHERE grain = ?", (grain,)).fetchone() == (
             rounds * per, want_output), grain
+
+
+def test_new_calls_go_by_copy_and_a_conflicting_batch_by_staging(pg_url):
+    """A batch of new calls is COPied straight into `events`; one that meets a stored key or repeats
+    a key falls back (savepoint) to the staging INSERT ... ON CONFLICT: the same answers and totals."""
+    db = store.open_db(pg_url)
+    assert store.ingest(db, [good(message_id=f"c{i}") for i in range(5)]) == (5, 0)
+    assert store.ingest(db, [good(message_id="c2"), good(message_id="c9"), good(message_id="c9")]) == (1, 2)
+    assert store.ingest(db, [good(message_id="c10")]) == (1, 0)
+    assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 7
+    assert db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 9
+    assert db.execute("SELECT COUNT(*) FROM superseded_events").fetchone()[0] == 2
+    assert db.execute("SELECT SUM(calls) FROM rollups WHERE grain = 'day'").fetchone()[0] == 7
+
+
+def test_a_temp_table_made_in_a_rolled_back_transaction_is_made_again(pg_url):
+    db = store.open_db(pg_url)
+    ddl = "CREATE TEMP TABLE IF NOT EXISTS t_once (a INTEGER)"
+    db.execute("BEGIN")
+    db.execute(ddl)
+    db.execute("ROLLBACK")
+    db.execute("BEGIN")
+    db.execute("COMMIT")
+    for _ in range(2):  # created by the first, skipped (no round trip) by the second
+        db.execute("BEGIN")
+        db.execute(ddl)
+        db.execute("INSERT INTO t_once (a) VALUES (1)")
+        db.execute("COMMIT")
+    assert ddl in db.temp_tables

@@ -6,9 +6,19 @@ dashboard page times over the resulting store of N events (default 1,000,000).
     python tools/bench_collector.py --events 1000000                        # SQLite in a temp dir
     python tools/bench_collector.py --events 1000000 --engine postgresql    # a throwaway cluster (durable settings)
     python tools/bench_collector.py --db postgresql://nomira@db/nomira --processes 4
+    python tools/bench_collector.py --cpu --events 50000 --rounds 5                # CPU per event, in-process
+    python tools/bench_collector.py --cpu --events 50000 --code /tmp/old           # the same, another tree
 
 The first --first events go in with one sender, the rest with --senders senders, spread
-over --processes collector processes (SQLite: one; PostgreSQL: as many as asked).
+over --processes collector processes (SQLite: one; PostgreSQL: as many as asked). The CPU
+seconds of the collectors (and of the PostgreSQL server, when the bench started it) are
+reported with the rates: on a shared machine they are steadier than wall time.
+
+--code also chooses the checkout the collector processes run.
+--cpu measures the ingest path in this process instead (WSGI app called directly: JSON
+parsing, validation, store), as CPU time per event, best of --rounds fresh stores; --code
+runs it on another checkout's `nomira` (e.g. `git archive` of an older commit), so two
+versions are compared with one script.
 """
 from __future__ import annotations
 
@@ -28,9 +38,17 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+CODE = Path(sys.argv[sys.argv.index("--code") + 1]).resolve() if "--code" in sys.argv[:-1] else ROOT
+sys.path.insert(0, str(CODE))
 
-from nomira.ledger import engine, store  # noqa: E402
+try:
+    from nomira.ledger import engine, store  # noqa: E402
+except ImportError:  # --code of a tree from before the nomira/ledger layout
+    try:
+        from nomira import engine, store  # noqa: E402
+    except ImportError:  # before PostgreSQL (SQLite only)
+        from nomira import store  # noqa: E402
+        engine = None
 from nomira.collector.app import App  # noqa: E402
 from nomira.collector.auth import Config  # noqa: E402
 
@@ -85,7 +103,7 @@ def call(app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
 
 
 def start_collectors(target, n: int, workers: int, log_dir: Path) -> list[tuple[subprocess.Popen, int]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(CODE)}
     for var in ("NOMIRA_DASHBOARD_PASSWORD", "NOMIRA_INGEST_TOKEN"):
         env.pop(var, None)
     procs = []
@@ -93,7 +111,7 @@ def start_collectors(target, n: int, workers: int, log_dir: Path) -> list[tuple[
         log = log_dir / f"serve{i}.log"
         with open(log, "w") as err:
             proc = subprocess.Popen([sys.executable, "-m", "nomira", "serve", "--port", "0", "--db", str(target),
-                                     "--workers", str(workers)], cwd=ROOT, env=env, stderr=err)
+                                     "--workers", str(workers)], cwd=CODE, env=env, stderr=err)
         deadline = time.monotonic() + 60
         while not (m := re.search(r"127\.0\.0\.1:(\d+)/", log.read_text())):
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -137,9 +155,15 @@ def main(argv=None) -> int:
     ap.add_argument("--processes", type=int, default=None, help="collector processes (default: 1 SQLite, 2 PostgreSQL)")
     ap.add_argument("--workers", type=int, default=4, help="worker threads per collector process")
     ap.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
-    ap.add_argument("--db", type=engine.db_arg, default=None, help="an existing empty store (path or URL)")
+    ap.add_argument("--db", type=engine.db_arg if engine else Path, default=None,
+                    help="an existing empty store (path or URL)")
     ap.add_argument("--pages-only", action="store_true", help="reuse an existing --db: time the pages only")
+    ap.add_argument("--cpu", action="store_true", help="CPU time per event of the ingest path, in this process")
+    ap.add_argument("--rounds", type=int, default=3, help="--cpu: fresh stores measured (best is reported)")
+    ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose `nomira` is measured (--cpu, and the collectors)")
     args = ap.parse_args(argv)
+    if args.cpu:
+        return bench_cpu(args)
     if args.pages_only:
         if not engine.is_postgres(args.db):
             warm(args.db)
@@ -167,13 +191,19 @@ def main(argv=None) -> int:
     try:
         ports = [port for _, port in procs]
         first = max(1, min(len(bodies), args.first // args.batch))
+        pids = [proc.pid for proc, _ in procs]
+        print(f"load average {os.getloadavg()[0]:.1f}")
         for senders, part in ((1, bodies[:first]), (args.senders, bodies[first:])):
             if not part:
                 continue
             n = sum(k for k, _ in part)
+            cpu = _cpu(pids), _server_cpu(cluster), time.process_time()
             dt = send(part, ports, senders)
+            used = _cpu(pids) - cpu[0], _server_cpu(cluster) - cpu[1], time.process_time() - cpu[2]
             print(f"ingest, {senders} sender(s): {n:,} events in {dt:.1f} s = {n / dt:,.0f} events/s "
-                  f"(HTTP + validation + store)")
+                  f"(HTTP + validation + store); CPU per event: collectors {used[0] / n * 1e6:.0f} us"
+                  + (f", PostgreSQL {used[1] / n * 1e6:.0f} us" if cluster else "")
+                  + f", senders {used[2] / n * 1e6:.0f} us; load average {os.getloadavg()[0]:.1f}", flush=True)
     finally:
         for proc, _ in procs:
             proc.terminate()
@@ -193,6 +223,83 @@ def warm(path) -> None:
     with open(path, "rb") as f:
         while f.read(1 << 24):
             pass
+
+
+def bench_cpu(args) -> int:
+    """Ingest CPU per event in this process, best of --rounds fresh stores: through the WSGI app
+    (JSON parsing, validation, store, answer), then `store.ingest` alone on already-parsed events."""
+    ordered = sorted(events(args.events), key=lambda e: (e["tags"]["developer"], e["occurred_at"]))
+    bodies = [json.dumps({"events": ordered[i:i + args.batch]}).encode() for i in range(0, len(ordered), args.batch)]
+    pg = engine is not None and engine.is_postgres(args.db)
+    if args.engine == "postgresql" and args.db is None:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pg_cluster import Cluster
+        cluster = Cluster.start(durable=True, extra=("-c shared_buffers=512MB",))
+        args.db, pg = cluster.url(), True
+    else:
+        cluster = None
+    print(f"code {CODE}, engine {'postgresql' if pg else 'sqlite'}: {args.events:,} events in batches of "
+          f"{args.batch}, best of {args.rounds}; load average {os.getloadavg()[0]:.1f}")
+    results = {"app": [], "store": []}
+    for r in range(args.rounds):
+        for what in results:
+            target = args.db if pg else Path(tempfile.mkdtemp(prefix="nomira-cpu-")) / "bench.db"
+            if pg:
+                _reset_schema(target)
+            app = App(target, Config(host="127.0.0.1"))
+            db = store.open_db(target)
+            parsed = [json.loads(b)["events"] for b in bodies] if what == "store" else None
+            server = _server_cpu(cluster)
+            c, t = time.process_time(), time.perf_counter()
+            if what == "app":
+                for body in bodies:
+                    status, answer = call(app, "POST", "/v1/usage/events", body)
+                    assert status == 200, answer[:300]
+            else:
+                for batch in parsed:
+                    store.ingest(db, batch)
+            cpu, wall = time.process_time() - c, time.perf_counter() - t
+            server = _server_cpu(cluster) - server
+            results[what].append((cpu + server, cpu, server, wall))
+            n = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            assert n == args.events, n
+            db.close()
+            print(f"  round {r + 1} {what:<5}: {args.events / (cpu + server):,.0f} events per CPU second "
+                  f"(this process {cpu:.2f} s, PostgreSQL server {server:.2f} s), wall {wall:.2f} s "
+                  f"({args.events / wall:,.0f} events/s)", flush=True)
+    for what, rows in results.items():
+        best = min(rows)
+        print(f"best {what:<5}: {args.events / best[0]:,.0f} events per CPU second "
+              f"({best[0] / args.events * 1e6:.1f} us CPU per event: {best[1] / args.events * 1e6:.1f} here, "
+              f"{best[2] / args.events * 1e6:.1f} PostgreSQL)")
+    if cluster:
+        cluster.stop()
+    return 0
+
+
+def _reset_schema(url: str) -> None:
+    import psycopg
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+def _server_cpu(cluster) -> float:
+    """CPU seconds of the bench's own PostgreSQL server so far (postmaster and every backend alive)."""
+    return 0.0 if cluster is None else _cpu([cluster.pid], children=True)
+
+
+def _cpu(pids, children: bool = False) -> float:
+    """CPU seconds (user + system) the live processes `pids` (and, if asked, their children) used so far."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) in pids or (children and int(fields[1]) in pids):
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def bench_pages(app, paths=PAGES) -> int:
