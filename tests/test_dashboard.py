@@ -242,3 +242,28 @@ def test_bar_chart_keeps_its_signature_for_other_pages():
     from nomira.collector.svg import bar_chart
     out = str(bar_chart([("2026-11-03", 1.5), ("2026-11-04", 0.5)], "Billed per day"))
     assert out.count("<svg") == 2 and "Day (UTC)" in out and "<title>2026-11-03: $1.50</title>" in out
+
+
+def test_text_colours_meet_wcag_aa_contrast_in_light_and_dark():
+    """Every text colour on the surface it is drawn on: WCAG 2.1 contrast >= 4.5:1 (AA, normal text)."""
+    from nomira.collector.brand import DASHBOARD_DARK, DASHBOARD_LIGHT
+
+    def luminance(hex_colour: str) -> float:
+        h = hex_colour.lstrip("#")
+        h = "".join(c * 2 for c in h) if len(h) == 3 else h
+        def channel(c: float) -> float:
+            return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+        r, g, b = (channel(int(h[i:i + 2], 16) / 255) for i in (0, 2, 4))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    def ratio(a: str, b: str) -> float:
+        hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+        return (hi + 0.05) / (lo + 0.05)
+    assert abs(ratio("#000", "#fff") - 21) < 1e-9 and abs(ratio("#777", "#fff") - 4.48) < 0.01  # the formula
+    pairs = [("fg", "bg"), ("fg", "card"), ("muted", "card"), ("muted", "bg"), ("link", "card"), ("err", "card"),
+             ("ok", "card"), ("plan", "card"), ("on-accent", "accent"), ("head-link", "head")]
+    for name, theme in (("light", DASHBOARD_LIGHT), ("dark", {**DASHBOARD_LIGHT, **DASHBOARD_DARK})):
+        low = {f"{a} on {b}": round(ratio(theme[a], theme[b]), 2) for a, b in pairs
+               if ratio(theme[a], theme[b]) < 4.5}
+        assert not low, (name, low)
+    assert ratio(DASHBOARD_LIGHT["head-fg"], DASHBOARD_LIGHT["head"]) >= 4.5

@@ -45,9 +45,9 @@ try:
     from nomira.ledger import engine, store  # noqa: E402
 except ImportError:  # --code of a tree from before the nomira/ledger layout
     try:
-        from nomira import engine, store  # noqa: E402
+        from nomira.ledger import engine, store  # noqa: E402
     except ImportError:  # before PostgreSQL (SQLite only)
-        from nomira import store  # noqa: E402
+        from nomira.ledger import store  # noqa: E402
         engine = None
 from nomira.collector.app import App  # noqa: E402
 from nomira.collector.auth import Config  # noqa: E402

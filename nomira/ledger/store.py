@@ -550,19 +550,13 @@ class Rollups:
             values = (1, *_tokens_of(row), cost or 0.0, int(cost is None))
         else:
             values = (sign, *(sign * row[i] for i in _TOKENS_AT), sign * (cost or 0.0), sign * (cost is None))
-        d = self.delta.get(key)
-        if d is None:
-            self.delta[key] = list(values)
-        else:
-            for i, v in enumerate(values):
-                d[i] += v
-        tkey = _tagged_key(row)
-        t = self.tagged.get(tkey)
-        if t is None:
-            self.tagged[tkey] = list(values)
-        else:
-            for i, v in enumerate(values):
-                t[i] += v
+        for acc, k in ((self.delta, key), (self.tagged, _tagged_key(row))):  # the grains; tag_rollups (0012)
+            d = acc.get(k)
+            if d is None:
+                acc[k] = list(values)
+            else:
+                for i, v in enumerate(values):
+                    d[i] += v
 
     def write(self, db: sqlite3.Connection) -> None:
         """Fine deltas into a temp table; SQLite sums them into every grain. The serving views
