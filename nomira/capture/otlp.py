@@ -1,4 +1,5 @@
-"""OTLP/HTTP JSON (logs and metrics) from Claude Code's and Codex's telemetry -> usage events.
+"""OTLP/HTTP (logs and metrics) from Claude Code's and Codex's telemetry -> usage events. Requests
+are read in the proto3 JSON mapping; protobuf ones are decoded into it first (`otlp_proto`).
 
 Only a fixed allowlist of attributes is ever read; every other attribute (prompts, tool
 parameters, e-mail addresses, account ids) is dropped unread, and record kinds other than the
@@ -39,7 +40,7 @@ MAX_RECORDS = 50_000  # per request: far above one export batch (Claude Code's d
 
 
 class OTLPError(ValueError):
-    """The body is not an OTLP/HTTP JSON export request."""
+    """The body is not an OTLP/HTTP export request."""
 
 
 def _value(v):

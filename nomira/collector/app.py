@@ -227,34 +227,46 @@ class App:
             raise
 
     def otlp(self, req: Request, signal: str) -> Response:
-        """OTLP/HTTP JSON export requests (/v1/logs, /v1/metrics); same keys and limits as /ingest."""
-        from nomira.capture import otlp
+        """OTLP/HTTP export requests (/v1/logs, /v1/metrics), JSON or protobuf; same keys and limits as
+        /ingest. A protobuf request is answered in protobuf (Export*ServiceResponse, or a Status on 400)."""
+        from nomira.capture import otlp, otlp_proto
         tenant = self._capture_tenant(req)
         ctype = req.header("Content-Type").split(";")[0].strip().lower()
-        if ctype != "application/json":
-            raise HTTPError(415, "only OTLP/HTTP JSON is accepted: set OTEL_EXPORTER_OTLP_PROTOCOL=http/json "
-                                 "(protobuf and gRPC are not)", "Content-Type")
+        proto = ctype in ("application/x-protobuf", "application/protobuf")
+        if ctype != "application/json" and not proto:
+            raise HTTPError(415, "OTLP/HTTP takes application/json or application/x-protobuf "
+                                 "(set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or http/json; gRPC is not served)",
+                            "Content-Type")
         data = req.body(self.config.max_ingest_bytes)
         if req.header("Content-Encoding").strip().lower() == "gzip":
             data = _gunzip(data, self.config.max_ingest_bytes)
         try:
-            doc = wire.loads(data or b"null")
+            if proto:
+                doc = (otlp_proto.logs_request if signal == "logs" else otlp_proto.metrics_request)(data)
+            else:
+                doc = wire.loads(data or b"null")
             if signal == "logs":
                 found, channel = otlp.link_logged(self.db, otlp.log_events(doc)[0], tenant), "otlp"
             else:
                 found = otlp.aggregate_metrics(doc) if self.config_flag("NOMIRA_OTLP_METRICS") else []
                 points, channel = otlp.metric_points(doc), "derived"
-        except ValueError as exc:  # OTLPError, or not JSON
-            raise HTTPError(400, f"not an OTLP/HTTP JSON export request: {exc}", "body") from None
+        except (ValueError, RecursionError) as exc:  # OTLPError, ProtoError, or not JSON
+            self.metrics.add(ingest_rejected=1)
+            message = f"not an OTLP/HTTP {'protobuf' if proto else 'JSON'} export request: {exc}"
+            if proto:  # google.rpc.Status, code 3 = INVALID_ARGUMENT
+                return Response(otlp_proto.status(3, message), 400, "application/x-protobuf")
+            raise HTTPError(400, message, "body") from None
         accepted, rejected = self._store_captured(found, tenant, channel)
-        kind = "rejectedLogRecords" if signal == "logs" else "rejectedDataPoints"
         if signal == "metrics" and not self.config_flag("NOMIRA_OTLP_METRICS"):
-            return Response.json({"partialSuccess": {kind: points, "errorMessage": (
+            rejected, message = points, (
                 "metrics not stored: the claude_code.api_request log events carry the same usage per request "
-                "(set NOMIRA_OTLP_METRICS=1 on the collector to store metric sums when no logs are exported)")}})
-        body = {"partialSuccess": {kind: rejected, "errorMessage": f"{rejected} outside the usage event schema"}} \
-            if rejected else {}
-        return Response.json(body)
+                "(set NOMIRA_OTLP_METRICS=1 on the collector to store metric sums when no logs are exported)")
+        else:
+            message = f"{rejected} outside the usage event schema" if rejected else ""
+        if proto:
+            return Response(otlp_proto.response(rejected, message), 200, "application/x-protobuf")
+        kind = "rejectedLogRecords" if signal == "logs" else "rejectedDataPoints"
+        return Response.json({"partialSuccess": {kind: rejected, "errorMessage": message}} if message else {})
 
     def opencode(self, req: Request) -> Response:
         """Usage-only OpenCode bus events posted by Nomira's OpenCode plugin."""

@@ -688,6 +688,7 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> l
 # --- one call reported by telemetry and by a transcript (0013) ---
 
 LINK_WINDOW_S = 300  # a transcript line and the telemetry event of one request are seconds apart, never minutes
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SCAN = ("dedup_key", "source", "request_id", "session_id", "model", "occurred_at", "input", "output", "cache_read",
          "cache_write_5m", "cache_write_1h")
 
@@ -768,13 +769,17 @@ def _transcript_copies(db: sqlite3.Connection, scan: list[tuple[int, dict, str, 
         for tenant in sorted({t for _i, _e, t, _a in part}):
             mine = [(i, e, at) for i, e, t, at in part if t == tenant]
             days = sorted({(at + timedelta(days=d)).date().isoformat() for _i, _e, at in mine for d in (-1, 0, 1)})
-            sessions = sorted({e["session_id"] for _i, e, _a in mine if e.get("session_id")})
             requests = sorted({e["request_id"] for _i, e, _a in mine if e.get("request_id")})
+            bare = [(e, at) for _i, e, at in mine if not e.get("request_id") and e.get("session_id")]
+            sessions = sorted({e["session_id"] for e, _a in bare})
+            slack = timedelta(seconds=LINK_WINDOW_S + 1)
+            span = (min(at for _e, at in bare) - slack, max(at for _e, at in bare) + slack) if bare else None
             rows = db.execute(
                 f"SELECT {', '.join(_SCAN)} FROM events WHERE tenant = ? AND day IN ({', '.join('?' * len(days))}) "
-                f"AND message_id IS NOT NULL AND (session_id IN ({', '.join('?' * len(sessions)) or 'NULL'}) "
-                f"OR request_id IN ({', '.join('?' * len(requests)) or 'NULL'})) ORDER BY occurred_at, dedup_key",
-                (tenant, *days, *sessions, *requests)).fetchall()
+                f"AND message_id IS NOT NULL AND (request_id IN ({', '.join('?' * len(requests)) or 'NULL'}) "
+                f"OR session_id IN ({', '.join('?' * len(sessions)) or 'NULL'}) AND occurred_at BETWEEN ? AND ?) "
+                f"ORDER BY occurred_at, dedup_key",
+                (tenant, *days, *requests, *sessions, *(at.isoformat() for at in span or (_EPOCH, _EPOCH)))).fetchall()
             by_link: dict[str, list[tuple[str, str]]] = {}
             for key, source, request, session, model, at, *tokens in rows:
                 if request:
