@@ -252,6 +252,12 @@ def _m0011_retention(db: sqlite3.Connection) -> None:
     dialect_of(db).raw_events_retention(db)
 
 
+def _m0015_limit_windows(db: sqlite3.Connection) -> None:
+    """Each developer's current subscription windows, shipped as limit_snapshot records (nomira/limits.py)."""
+    from nomira.limits import create_table
+    create_table(db)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -264,6 +270,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0009_reconcile", _m0009_reconcile),
     ("0010_ledger", _m0010_ledger),
     ("0011_retention", _m0011_retention),
+    ("0015_limit_windows", _m0015_limit_windows),
 ]
 
 
