@@ -19,6 +19,7 @@ from nomira.ledger.spool import Spool
 
 BOTH = ["--path", str(FIXTURES / "claude"), "--path", str(FIXTURES / "codex")]
 N = 9  # calls in those fixtures
+LIMITS = 2  # the Codex rollout's rate_limits: its primary and secondary window, shipped as limit snapshots
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -182,7 +183,7 @@ def test_replaced_collector_store_gets_everything_again(tmp_path, collectors, ca
     c.close()
     c2 = collectors(tmp_path / "c2.db", port)  # same URL, new database
     rc, err = ship(capsys, "--remote", c2.url)
-    assert rc == 0 and f"delivered {N}" in err
+    assert rc == 0 and f"delivered {N + LIMITS}" in err
     assert c2.rows("SELECT COUNT(*) FROM raw_events") == [(N,)]
 
 
@@ -222,14 +223,14 @@ def test_batches_only_ever_go_to_their_own_collector_and_key(tmp_path, isolated_
     rc, err = ship(capsys, "--remote", b.url, "--token", "nmr_wrong")  # refused: queued for (B, wrong key)
     assert rc == 1 and "refused the token" in err
     rc, err = ship(capsys, "--remote", b.url, "--token", t2)
-    assert rc == 0 and f"delivered {N}" in err
+    assert rc == 0 and f"delivered {N + LIMITS}" in err
     assert "2 spooled batch(es) wait for other collector(s) or keys" in err and url_a in err
     assert b.rows("SELECT tenant, COUNT(*) FROM events GROUP BY tenant") == [("zeta", N)]  # nothing of A's
     assert b.rows("SELECT COUNT(*) FROM raw_events") == [(N,)]
     assert len(spool(isolated_env).batches()) == 2
     a = collectors(tmp_path / "a.db", port_a)  # A comes back
     rc, err = ship(capsys, "--remote", url_a, "--token", t1)
-    assert rc == 0 and "0 new events" in err and f"delivered {N}" in err
+    assert rc == 0 and "0 new events" in err and f"delivered {N + LIMITS}" in err
     assert a.rows("SELECT tenant, COUNT(*) FROM events GROUP BY tenant") == [("acme", N)]
     assert ship(capsys, "--remote", url_a, "--token", t1)[0] == 0
     assert a.rows("SELECT COUNT(*) FROM raw_events") == [(N,)]  # exactly once

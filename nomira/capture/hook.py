@@ -62,18 +62,19 @@ def ship_files(files: list[Path], source: str, env: Mapping[str, str] = os.envir
     from nomira.commands.ship import _remote, _tags, open_ledger, wire_events
     args = ship_args(destination.load(env), files, source)
     ledger, dest, _db = open_ledger(args, _remote(args), flush=False)
-    events = []
+    events, limits = [], []
 
     def new_only(wire: list[dict]) -> list[dict]:  # a long session: check only what was not sent yet
         events.extend(wire)
         return with_channel(ledger.new_events(dest, wire), "hook")
-    return deliver_queued(args, wire_events(Run(args, env), _tags(args), new_only), env), events
+    shipped = wire_events(Run(args, env), _tags(args), new_only, limits)
+    return deliver_queued(args, shipped, env, limits), events
 
 
-def deliver_queued(args, events: list[dict], env: Mapping[str, str] = os.environ) -> dict:
+def deliver_queued(args, events: list[dict], env: Mapping[str, str] = os.environ, limits: list[dict] = ()) -> dict:
     """`deliver` without waiting for a collector; a detached flusher sends what was queued."""
     from nomira.commands.ship import deliver
-    result = deliver(args, events, flush=False)
+    result = deliver(args, events, flush=False, limits=limits)
     if result.get("queued"):
         spawn_flush(env)
     return result

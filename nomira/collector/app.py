@@ -17,7 +17,8 @@ import time
 import traceback
 
 from nomira.ledger import engine, rollups, store, wire
-from nomira.collector import auth, budget_card, costsplit, csvout, filters, mcp_http, pages, queries, reconcile_page
+from nomira.collector import auth, budget_card, costsplit, csvout, filters, limits_page, mcp_http, pages, queries, reconcile_page
+from nomira.collector.limits_page import in_item_order, limit_snapshot, store_limits
 from nomira.collector.local import LocalHistory
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.collector.queries import Scope
@@ -37,7 +38,7 @@ class Metrics:
     def __init__(self):
         self.lock = threading.Lock()
         self.counts = {"ingest_requests": 0, "ingest_events": 0, "ingest_deduped": 0, "ingest_rejected": 0,
-                       "auth_failures": 0, "ingest_bad_requests": 0}
+                       "auth_failures": 0, "ingest_bad_requests": 0, "ingest_limit_snapshots": 0}
         self.by_source: dict[str, list[int]] = {}  # source -> [events received, events dropped]
 
     def add(self, **kw):
@@ -85,6 +86,7 @@ class App:
             ("GET", r"/compare/developers(?P<json>\.json)?", self.compare),
             ("GET", r"/reconcile(?P<ext>\.json|\.csv)?", lambda req, ext=None: reconcile_page.view(self, req, ext)),
             *((m, r"/mcp", lambda req: mcp_http.handle(self, req)) for m in ("POST", "GET", "DELETE")),
+            ("GET", r"/limits(?P<ext>\.json|\.csv)?", lambda req, ext=None: limits_page.view(self, req, ext)),
         ]
         self.compiled = [(m, re.compile(f"^{p}$"), v) for m, p, v in self.routes]
 
@@ -179,11 +181,11 @@ class App:
         items = [doc] if single else doc.get("events") if isinstance(doc, dict) else doc
         if not isinstance(items, list):
             raise HTTPError(400, "expected {\"events\": [...]}", "events")
-        events = []
+        events, limits = [], []
         now = datetime.now(timezone.utc)
         for i, item in enumerate(items):
             try:
-                e = wire.event_of(item, now)
+                e = limit_snapshot(item, now) if wire.is_limit_snapshot(item) else wire.event_of(item, now)
             except (SchemaError, RecursionError) as exc:
                 if isinstance(exc, RecursionError):
                     exc = SchemaError("event", "nested too deeply")
@@ -198,11 +200,14 @@ class App:
                 where = "" if single else f"events[{i}]."
                 raise HTTPError(403, f"this key writes for tenant {tenant!r}, not {claimed!r}",
                                 f"{where}{'payload.' if wire.is_envelope(item) else ''}tags.tenant")
-            events.append(e)
+            (limits if wire.is_limit_snapshot(item) else events).append(e)
         results = store.ingest_each(self.db, events, tenant=tenant) if events else []
         deduped = sum(d for d, _ in results)
         self.metrics.add(ingest_events=len(results) - deduped, ingest_deduped=deduped)
         self.metrics.source(events, dropped=False)
+        if limits:
+            results = in_item_order(items, results, store_limits(self.db, limits, tenant, self.metrics))
+            deduped = sum(d for d, _ in results)
         if single:
             return Response.json({"status": "accepted", "deduped": results[0][0], "event_id": results[0][1],
                                   "store_id": store.store_id(self.db)})

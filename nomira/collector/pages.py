@@ -122,6 +122,7 @@ def layout(title: str, body: Markup, ctx: dict) -> str:
            Markup(f'<a href="/import{esc(tenant_qs(ctx))}">Import</a>')]
     if ctx.get("reconcile"):
         nav.append(Markup(f'<a href="/reconcile{q}">Reconcile</a>'))
+    nav.append(Markup(f'<a href="/limits{q}">Limits</a>'))
     if viewer:
         who = "all tenants" if viewer.admin and not ctx.get("tenant") else f"tenant {ctx.get('tenant') or ''}"
         nav.append(Markup(f'<span class="who">{esc(who)}</span>'))

@@ -27,15 +27,13 @@ def add_arguments(name, p) -> None:
 
 def codex_log_snapshots(run: Run) -> list:
     """The newest `rate_limits` any Codex rollout logged (through the scan cache)."""
-    from nomira.ledger.limits import from_allowance
-    from nomira.sources import codex
+    from nomira.ledger.limits import from_codex_states
     from nomira.sources.registry import collect
     files = run.found.get("codex") or []
     if not files:
         return []
     collected = collect(("codex",), env=run.env, cache=run.cache, found={"codex": files})
-    found = codex.latest_allowance(collected.states.get("codex", []))
-    return from_allowance(*found) if found else []
+    return from_codex_states(collected.states.get("codex", []))
 
 
 def gather(run: Run, fetch: bool, now: datetime) -> tuple[list, list[str], list[str]]:

@@ -58,21 +58,37 @@ def _tags(args, project_free=True) -> dict:
     return tags
 
 
-def wire_events(run: Run, tags: dict, keep=None) -> list[dict]:
+def wire_events(run: Run, tags: dict, keep=None, limits: list | None = None) -> list[dict]:
     """The usage-only events of the run; calls outside the schema are held back and said (stderr).
-    `keep` (wire events -> the ones wanted) runs before the allowlist check, which costs the most."""
+    `keep` (wire events -> the ones wanted) runs before the allowlist check, which costs the most.
+    `limits`, when given, receives the newest limit snapshot records (see `limit_wire`)."""
     from nomira.ledger.ship import validated
     from nomira.ledger.wire import check_tags, to_wire
     try:
         check_tags(tags)  # the user's own tags: a mistake there is the user's to fix, for every call
     except SchemaError as exc:
         raise UserError(f"refusing to ship: {exc}") from exc
-    events = run.collect().events
+    collected = run.collect()
+    events = collected.events
+    if limits is not None:
+        limits.extend(limit_wire(run, tags, collected))
     regime = run.regime(events)
     wire = [to_wire(e, c, regime, tags) for e, c in run.priced(events)]
     ok, refused = validated(keep(wire) if keep is not None else wire)
     for reason, n in sorted(refused.items()):
         _warn(f"{n} call(s) held back, outside the usage event schema: {reason}")
+    return ok
+
+
+def limit_wire(run: Run, tags: dict, collected) -> list[dict]:
+    """The newest snapshot of each window, as limit_snapshot records: the Codex rollouts read, and
+    what `nomira statusline` / `nomira limits --fetch` saved (the state file)."""
+    from nomira.ledger import limits
+    from nomira.ledger.ship import limit_records
+    logged = limits.from_codex_states(collected.states.get("codex", []))
+    ok, refused = limit_records(limits.latest([*logged, *limits.load_state(run.env)]), tags)
+    for reason, n in sorted(refused.items()):
+        _warn(f"{n} limit snapshot(s) held back, outside the limit snapshot schema: {reason}")
     return ok
 
 
@@ -87,38 +103,47 @@ def _warn(line: str) -> None:
 
 def ship_once(args) -> dict:
     _remote(args)  # a bad URL fails before any work
-    return deliver(args, wire_events(Run(args), _tags(args)))
+    limits: list[dict] = []
+    events = wire_events(Run(args), _tags(args), limits=limits)
+    return deliver(args, events, limits=limits)
 
 
-def deliver(args, events: list[dict], flush: bool = True) -> dict:
-    """Validated wire events to the collector at `args.remote` (through the spool) or the store at
-    `args.db`; the ledger skips what that destination already has. `flush=False` only queues them
-    (a hook must not wait for the network; `nomira hook flush` sends them)."""
+def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = ()) -> dict:
+    """Validated wire events (and limit snapshot records) to the collector at `args.remote` (through
+    the spool) or the store at `args.db`; the ledger skips what that destination already has.
+    `flush=False` only queues them (a hook must not wait for the network; `nomira hook flush` sends them)."""
     from nomira.ledger import store
     from nomira.commands.spool import open_spool
     post = _remote(args)
     ledger, dest, db = open_ledger(args, post, flush)
+    new_limits = ledger.new_events(dest, limits) if limits else []
     if post is not None:
         new = ledger.new_events(dest, events)
         spool = open_spool()
-        spool.put(new, destination=post.destination)
-        ledger.mark(dest, new)  # durable in the spool now: delivery is the spool's job
+        spool.put(new + new_limits, destination=post.destination)
+        ledger.mark(dest, new + new_limits)  # durable in the spool now: delivery is the spool's job
         if not flush:
-            return {"destination": args.remote, "new_events": len(new), "queued": bool(new), "error": None}
+            return {"destination": args.remote, "new_events": len(new), "limit_snapshots": len(new_limits),
+                    "queued": bool(new or new_limits), "error": None}
         r = spool.flush(post, destination=post.destination)
         if post.store_id:
             ledger.destination(_locator(post), post.store_id)  # a replaced collector store: next run starts over
-        return {"destination": args.remote, "new_events": len(new), "delivered": r.delivered,
+        return {"destination": args.remote, "new_events": len(new), "limit_snapshots": len(new_limits),
+                "delivered": r.delivered,
                 "dead_lettered": r.dead_lettered, "pending_batches": r.pending_batches, "error": r.error,
                 "dead_letter_file": str(spool.dead_letter) if r.dead_lettered else None,
                 "other_destinations": {"batches": r.other_batches, "urls": r.other_destinations}
                 if r.other_batches else None, "unreadable_batches": r.unreadable or None}
     new = ledger.new_events(dest, events)
     accepted, deduped = store.ingest(db, new) if new else (0, 0)
-    ledger.mark(dest, new)
+    if new_limits:
+        from nomira.ledger.limits import store_snapshots
+        store_snapshots(db, new_limits)
+    ledger.mark(dest, new + new_limits)
     db_path = args.db or dirs.default_db()
     where = redact(db_path) if is_postgres(db_path) else str(db_path.resolve())
-    return {"destination": where, "new_events": len(new), "accepted": accepted, "deduped": deduped, "error": None}
+    return {"destination": where, "new_events": len(new), "limit_snapshots": len(new_limits), "accepted": accepted,
+            "deduped": deduped, "error": None}
 
 
 def _locator(post) -> str:
@@ -158,6 +183,8 @@ def print_result(result: dict) -> None:
     """The summary of a delivery (and its error and warnings), on stderr."""
     where = result["destination"]
     line = f"nomira: {result['new_events']} new events for {where}"
+    if result.get("limit_snapshots"):
+        line += f" (and {result['limit_snapshots']} limit snapshot(s))"
     if "delivered" in result:
         line += f"; delivered {result['delivered']}, pending batches {result['pending_batches']}"
         if result["dead_lettered"]:

@@ -143,3 +143,145 @@ def save_state(new: Iterable[LimitSnapshot], env: Mapping[str, str] = os.environ
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"snapshots": [s.as_dict() for s in merged]}, separators=(",", ":")))
     os.replace(tmp, path)
+
+
+# --- the collector's side: each developer's current window (migration 0015) -------------
+# One row per (tenant, developer, agent, window): the newest snapshot, plus an earlier one of the
+# same window period (the anchor) for the recent pace. Bounded whatever is shipped; a snapshot
+# not newer than the stored one changes nothing (re-shipping is idempotent, counted as deduped).
+# Replay leaves it alone: these rows are not derived from raw events.
+
+TABLE = "limit_windows"
+ANCHOR_SPAN_SECONDS = 3600  # the anchor moves up to the last snapshot once it is older than this
+SAME_PERIOD_SECONDS = 120  # two resets_at this close name the same window period (reported times drift)
+
+
+def create_table(db) -> None:
+    db.execute(f"""CREATE TABLE {TABLE} (tenant TEXT NOT NULL, developer TEXT NOT NULL, agent TEXT NOT NULL,
+        limit_window TEXT NOT NULL, used_percent REAL NOT NULL, window_minutes INTEGER, resets_at TEXT,
+        source TEXT NOT NULL, observed_at TEXT NOT NULL, received_at TEXT NOT NULL, prev_used_percent REAL,
+        prev_observed_at TEXT, PRIMARY KEY (tenant, developer, agent, limit_window))""")
+
+
+def _iso(value: str | None) -> str | None:
+    """UTC, whole seconds: one fixed-width text per instant, so stored times compare as strings."""
+    from nomira.ledger.events import parse_timestamp
+    at = parse_timestamp(value) if value else None
+    return at.astimezone(timezone.utc).isoformat(timespec="seconds") if at else None
+
+
+def _seconds(a: str, b: str) -> float:
+    return (datetime.fromisoformat(a) - datetime.fromisoformat(b)).total_seconds()
+
+
+def _anchor(current: tuple | None, resets_at: str | None, observed_at: str) -> tuple:
+    """(prev_used_percent, prev_observed_at) for a new snapshot, given the stored row
+    (used, resets_at, observed_at, prev_used, prev_observed): kept while it is recent, else the
+    stored snapshot; none when the window rolled over in between."""
+    if current is None:
+        return None, None
+    used, old_resets, old_observed, prev_used, prev_observed = current
+    same = (old_resets is None and resets_at is None) or (
+        old_resets is not None and resets_at is not None and abs(_seconds(old_resets, resets_at)) <= SAME_PERIOD_SECONDS)
+    if not same:
+        return None, None
+    if prev_observed is not None and _seconds(observed_at, prev_observed) <= ANCHOR_SPAN_SECONDS:
+        return prev_used, prev_observed
+    return used, old_observed
+
+
+def store_snapshots(db, records: list[dict], tenant: str | None = None) -> list[tuple[bool, str]]:
+    """Store validated wire limit snapshots (tenant forced when given, developer hashed when the
+    store hashes identifiers); (deduped, key) per record, in order."""
+    from nomira.ledger import engine
+    from nomira.ledger.store import _hash_identifiers, _now, setting_value
+    hash_key = setting_value(db, "identifier_hash_key") if setting_value(db, "hash_identifiers") == "1" else None
+    prepared = []
+    for r in records:
+        if tenant is not None:
+            r = dict(r, tags=dict(r.get("tags") or {}, tenant=tenant))
+        if hash_key:
+            r = _hash_identifiers(r, hash_key)
+        prepared.append(r)
+    received = _now()
+    for attempt in range(5):  # a deadlock between concurrent writers (PostgreSQL): the batch runs again
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            results = [_upsert(db, r, received) for r in prepared]
+            db.execute("COMMIT")
+            return results
+        except BaseException as exc:
+            db.execute("ROLLBACK")
+            if not engine.retryable(exc) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _upsert(db, r: dict, received: str) -> tuple[bool, str]:
+    from nomira.ledger.wire import limit_key
+    tags = r.get("tags") or {}
+    who = (tags.get("tenant") or "", tags.get("developer") or "", r["agent"], r["window"])
+    at, resets = _iso(r["observed_at"]), _iso(r.get("resets_at"))
+    current = db.execute(f"SELECT used_percent, resets_at, observed_at, prev_used_percent, prev_observed_at "
+                         f"FROM {TABLE} WHERE tenant = ? AND developer = ? AND agent = ? AND limit_window = ?",
+                         who).fetchone()
+    key = limit_key(r)
+    if current is not None and current[2] >= at:
+        return True, key  # this snapshot or a newer one is stored
+    prev_used, prev_at = _anchor(current and tuple(current), resets, at)
+    cols = ("tenant", "developer", "agent", "limit_window", "used_percent", "window_minutes", "resets_at", "source",
+            "observed_at", "received_at", "prev_used_percent", "prev_observed_at")
+    db.execute(f"INSERT INTO {TABLE} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+               "ON CONFLICT (tenant, developer, agent, limit_window) DO UPDATE SET "
+               + ", ".join(f"{c} = excluded.{c}" for c in cols[4:])
+               + f" WHERE excluded.observed_at > {TABLE}.observed_at",
+               (*who, float(r["used_percent"]), r.get("window_minutes"), resets, r["source"], at, received,
+                prev_used, prev_at))
+    return False, key
+
+
+@dataclass(frozen=True)
+class CurrentWindow:
+    """A developer's newest snapshot of one window, as the collector holds it."""
+    tenant: str
+    developer: str
+    snapshot: LimitSnapshot
+    prev_used_percent: float | None = None
+    prev_observed_at: datetime | None = None
+
+
+def current(db, tenant: str | None) -> list[CurrentWindow]:
+    """Every developer's current windows (one tenant, or all when None), sorted by tenant, developer,
+    agent, window. Codex allowances carried on usage events (`current_limits`, no reset time) fill
+    in windows no newer snapshot covers."""
+    where, args = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+    out: dict[tuple, CurrentWindow] = {}
+    for (t, dev, agent, window, used, minutes, resets, source, observed, prev_used,
+         prev_at) in db.execute(f"SELECT tenant, developer, agent, limit_window, used_percent, window_minutes, "
+                                f"resets_at, source, observed_at, prev_used_percent, prev_observed_at "
+                                f"FROM {TABLE} {where}", args):
+        snap = LimitSnapshot(agent, window, float(used), minutes, _utc(datetime.fromisoformat(resets)) if resets
+                             else None, source, _utc(datetime.fromisoformat(observed)))
+        out[(t, dev, agent, window)] = CurrentWindow(t, dev, snap, prev_used, _utc(datetime.fromisoformat(prev_at))
+                                                     if prev_at else None)
+    from nomira.ledger.events import parse_timestamp
+    for t, dev, provider, occurred, *figures in db.execute(
+            "SELECT tenant, developer, provider, occurred_at, primary_used_percent, primary_window_minutes, "
+            f"secondary_used_percent, secondary_window_minutes FROM current_limits {where}", args):
+        at = parse_timestamp(occurred)
+        agent = "codex" if provider == "openai" else provider
+        for window, used, minutes in (("primary", *figures[:2]), ("secondary", *figures[2:])):
+            k = (t, dev, agent, window)
+            if used is None or at is None or (k in out and out[k].snapshot.observed_at >= at):
+                continue
+            out[k] = CurrentWindow(t, dev, LimitSnapshot(agent, window, float(used), int(minutes) if minutes
+                                                         else None, None, "event", at))
+    return [out[k] for k in sorted(out)]
+
+
+def from_codex_states(states: Iterable[dict]) -> list[LimitSnapshot]:
+    """The newest `rate_limits` the Codex rollouts logged (their scan states, read once by the scan),
+    including token_count lines that carry no usage."""
+    from nomira.sources import codex
+    found = codex.latest_allowance(states)
+    return from_allowance(*found) if found else []

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
-from nomira.ledger.wire import SchemaError, assert_no_content, billable_tokens, dedup_key, loads
+from nomira.ledger.wire import SchemaError, assert_no_content, billable_tokens, dedup_key, is_limit_snapshot, limit_key, loads
 
 INGEST_PATHS = ("/ingest", "/v1/usage/events")
 
@@ -77,7 +77,7 @@ class Ledger:
 
     def new_events(self, destination: str, events: Iterable[dict]) -> list[dict]:
         events = list(events)
-        keys = [dedup_key(e) for e in events]
+        keys = [_key(e) for e in events]
         if len(keys) > 5000:  # a whole history: one scan of the destination's rows
             known = dict(self.db.execute("SELECT dedup_key, total FROM shipped WHERE destination = ?",
                                          (destination,)))
@@ -87,14 +87,40 @@ class Ledger:
                 chunk = keys[i:i + 500]
                 known.update(self.db.execute(f"SELECT dedup_key, total FROM shipped WHERE destination = ? AND "
                                              f"dedup_key IN ({', '.join('?' * len(chunk))})", (destination, *chunk)))
-        return [e for e, k in zip(events, keys) if known.get(k, -1) < billable_tokens(e["tokens"])]
+        return [e for e, k in zip(events, keys) if known.get(k, -1) < _total(e)]
 
     def mark(self, destination: str, events: Iterable[dict]) -> None:
-        rows = [(destination, dedup_key(e), billable_tokens(e["tokens"])) for e in events]
+        rows = [(destination, _key(e), _total(e)) for e in events]
         self.db.execute("BEGIN")
         self.db.executemany("INSERT INTO shipped VALUES (?, ?, ?) ON CONFLICT (destination, dedup_key) "
                             "DO UPDATE SET total = excluded.total", rows)
         self.db.execute("COMMIT")
+
+
+def _key(record: dict) -> str:
+    """The ledger key of a usage event or a limit snapshot (`limit:` keeps the two kinds apart)."""
+    return "limit:" + limit_key(record) if is_limit_snapshot(record) else dedup_key(record)
+
+
+def _total(record: dict) -> int:
+    """How complete a record is: a call's billed tokens; a limit snapshot never grows (0)."""
+    return 0 if is_limit_snapshot(record) else billable_tokens(record["tokens"])
+
+
+def limit_records(snapshots: Iterable, tags: dict) -> tuple[list[dict], dict[str, int]]:
+    """Limit snapshots as wire records that pass the collector's allowlist, and what did not, by reason."""
+    from nomira.ledger.wire import assert_limit_snapshot, limit_to_wire
+    ok: list[dict] = []
+    refused: dict[str, int] = {}
+    for s in snapshots:
+        record = limit_to_wire(s, tags)
+        try:
+            assert_limit_snapshot(record)
+        except SchemaError as exc:
+            refused[str(exc)] = refused.get(str(exc), 0) + 1
+        else:
+            ok.append(record)
+    return ok, refused
 
 
 def ingest_url(url: str) -> str:

@@ -348,6 +348,12 @@ def _m0013_call_links(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX call_links_link ON call_links (tenant, link)")
 
 
+def _m0015_limit_windows(db: sqlite3.Connection) -> None:
+    """Each developer's current subscription windows, shipped as limit_snapshot records (nomira/ledger/limits.py)."""
+    from nomira.ledger.limits import create_table
+    create_table(db)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -362,6 +368,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0011_retention", _m0011_retention),
     ("0012_tag_rollups", _m0012_tag_rollups),
     ("0013_call_links", _m0013_call_links),
+    ("0015_limit_windows", _m0015_limit_windows),
 ]
 
 

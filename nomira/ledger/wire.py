@@ -430,7 +430,23 @@ def limit_to_wire(snapshot, tags: dict | None = None) -> dict:
             "tags": {k: v for k, v in (tags or {}).items() if k in LIMIT_TAGS and v}}
 
 
-def assert_limit_snapshot(record: dict) -> None:
+def is_limit_snapshot(item) -> bool:
+    """A received item of the second kind: it says so (an event never carries `kind`)."""
+    return isinstance(item, dict) and item.get("kind") == LIMIT_KIND
+
+
+def limit_key(record: dict) -> str:
+    """Stable identity of one limit snapshot: who, which window, when it was observed. Re-shipping
+    the same snapshot gives the same key (the ship ledger skips it; the collector counts it deduped)."""
+    tags = record.get("tags") or {}
+    at = parse_timestamp(record.get("observed_at") or "")
+    stamp = at.astimezone(timezone.utc).isoformat(timespec="seconds") if at else record.get("observed_at", "")
+    raw = "|".join(["limit-v1", tags.get("tenant") or "", tags.get("developer") or "", record.get("agent", ""),
+                    record.get("window", ""), stamp])
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def assert_limit_snapshot(record: dict, now: datetime | None = None) -> None:
     """Raise SchemaError unless `record` is a usage-only limit snapshot (allowlist, as for events)."""
     if not isinstance(record, dict):
         raise SchemaError("record", "must be a JSON object")
@@ -453,4 +469,7 @@ def assert_limit_snapshot(record: dict) -> None:
     for key in ("observed_at", "resets_at"):
         if record.get(key) is not None and (len(record[key]) > 40 or parse_timestamp(record[key]) is None):
             raise SchemaError(key, "not an ISO-8601 timestamp")
+    _check_time("observed_at", record["observed_at"], now or datetime.now(timezone.utc))
+    if record.get("window_minutes") is not None:
+        _check_number("window_minutes", record["window_minutes"], MAX_WINDOW_MINUTES)
     _check_mapping("tags", record.get("tags") or {}, LIMIT_TAGS, _check_tag)

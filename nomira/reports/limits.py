@@ -53,6 +53,30 @@ def project(s: LimitSnapshot, now: datetime) -> Projection:
     return Projection("will_hit" if hit_at < s.resets_at else "wont_hit", hit_at, at_reset)
 
 
+MIN_RECENT = timedelta(minutes=5)
+
+
+def recent_pace(s: LimitSnapshot, prev_used: float | None, prev_at: datetime | None, now: datetime) -> Projection | None:
+    """The same projection at the recent pace: from an earlier snapshot of the same window period
+    (`prev_*`, at least MIN_RECENT before `s`) to `s`, extended to 100% and to the reset.
+    None when there is no such snapshot, the percentage went down, or the reset time is unknown."""
+    if prev_used is None or prev_at is None or s.resets_at is None:
+        return None
+    span = (s.observed_at - prev_at).total_seconds()
+    if span < MIN_RECENT.total_seconds() or s.used_percent < prev_used:
+        return None
+    if s.resets_at <= now:
+        return Projection("reset")
+    if s.used_percent >= 100:
+        return Projection("reached")
+    per_second = (s.used_percent - prev_used) / span
+    at_reset = s.used_percent + per_second * (s.resets_at - s.observed_at).total_seconds()
+    if per_second <= 0:
+        return Projection("wont_hit", None, at_reset)
+    hit_at = s.observed_at + timedelta(seconds=(100 - s.used_percent) / per_second)
+    return Projection("will_hit" if hit_at < s.resets_at else "wont_hit", hit_at, at_reset)
+
+
 def duration(td: timedelta) -> str:
     """'2 h 10 min', '3 d 4 h', '45 s': two units at most, for people."""
     secs = max(int(td.total_seconds()), 0)
