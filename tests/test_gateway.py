@@ -700,3 +700,49 @@ def test_http_framing_edges_http10_head_expect_bad_head_eof_body_and_stale_conne
     assert served == [0, 1]  # the second call found the pooled connection closed and went out on a fresh one
     assert eof.settle()
     assert eof.metrics.snapshot()["calls_recorded"] == 2
+
+
+def test_workers_share_one_port_one_counter_table_and_stop_cleanly(upstream, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "nomira", "gateway", "--port", "0", "--workers", "2", "--quiet",
+                             "--db", str(tmp_path / "w.db"), "--upstream-anthropic", upstream["url"],
+                             "--upstream-openai", upstream["url"]],
+                            cwd=root, env=dict(os.environ, PYTHONPATH=str(root)), stderr=subprocess.PIPE, text=True)
+    try:
+        banner = proc.stderr.readline()
+        assert "2 worker processes" in banner, banner
+        port = int(banner.split("http://127.0.0.1:")[1].split("/")[0])
+        bodies = [(PROMPT, ANTHROPIC_HEADERS), ({**PROMPT, "stream": True}, ANTHROPIC_HEADERS),
+                  ({"model": "gpt-4o", "messages": []}, {})]
+        for body, headers in bodies * 4:  # a new connection each: the two workers take them as they race
+            assert call(port, "/v1/messages" if headers else "/v1/chat/completions", body, headers)[0].status == 200
+        deadline = time.monotonic() + 10
+        while json.loads(call(port, "/__nomira/metrics", {}, method="GET")[1]).get("events_recorded", 0) < 12:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for _ in range(4):  # every worker answers with the sum of all workers' counters
+            metrics = json.loads(call(port, "/__nomira/metrics", {}, method="GET")[1])
+            assert metrics["requests"] == 12 and metrics["calls_recorded"] == 12 and metrics["cpu_s"] > 0
+        pids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(pids) == 2
+        os.kill(int(pids[0]), signal.SIGKILL)  # a worker that dies is started again
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            if len(now) == 2 and pids[0] not in now:
+                break
+            time.sleep(0.05)
+        assert len(now) == 2 and pids[0] not in now
+        proc.send_signal(signal.SIGTERM)  # at once: the restarted worker may still be starting
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+    stderr = proc.stderr.read()
+    assert "worker 0 exited" in stderr or "worker 1 exited" in stderr
+    assert {r["message_id"] for r in rows(tmp_path / "w.db")} == {ANTHROPIC_JSON["id"], "msg_01StreamAbc", CHAT_JSON["id"]}

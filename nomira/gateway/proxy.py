@@ -247,7 +247,7 @@ class Handler(socketserver.BaseRequestHandler):
             g.metrics.add("upstream_unreachable")
             return self._error(req, 502, f"upstream unreachable ({exc.__cause__.__class__.__name__})")
         if status >= 400:
-            g.metrics.add(f"upstream_{status // 100}xx")
+            g.metrics.add(f"upstream_{min(status // 100, 5)}xx")
         h = lookup(headers)
         reader = None
         if provider is not None and 200 <= status < 300:
@@ -421,10 +421,16 @@ class GatewayServer(socketserver.ThreadingTCPServer):
     block_on_close = False
     request_queue_size = 128
 
-    def __init__(self, address, gateway: Gateway, max_threads: int = 256):
+    def __init__(self, address, gateway: Gateway, max_threads: int = 256, listener: socket.socket | None = None):
+        """`listener`: a listening socket shared by several worker processes (made before they forked); it is
+        non-blocking, so a worker whose accept lost the race to another goes back to waiting."""
         self.slots = threading.BoundedSemaphore(max_threads)
         handler = type("BoundHandler", (Handler,), {"gateway": gateway})
-        super().__init__(address, handler)
+        super().__init__(address, handler, bind_and_activate=listener is None)
+        if listener is not None:
+            self.socket.close()
+            self.socket = listener
+            self.server_address = listener.getsockname()
 
     def process_request(self, request, client_address):
         self.slots.acquire()

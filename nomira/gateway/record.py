@@ -23,26 +23,60 @@ SOURCE = "gateway"
 TAG_HEADERS = {f"x-nomira-{t}": t for t in ("developer", "project", "feature", "workflow", "tier", "customer", "env")}
 
 
-class Metrics:
-    """Thread-safe counters, served as JSON at /__nomira/metrics."""
+COUNTERS = (
+    "requests", "calls_recorded", "calls_recorded_partial", "calls_without_usage", "calls_unpriced",
+    "unrecorded_compressed", "fields_dropped", "record_errors", "events_write_errors", "calls_dropped_queue_full",
+    "events_recorded", "events_delivered", "delivery_errors", "events_dead_lettered",
+    "spool_batches_other_destination", "upstream_4xx",
+    "upstream_5xx", "upstream_unreachable", "upstream_timeouts", "upstream_broken_streams", "client_disconnects",
+    "requests_refused", "handler_errors", "usage_body_too_large", "usage_unparseable_json",
+    "usage_sse_line_too_large", "usage_unparseable_event", "usage_bad_compression", "uncategorized", "cpu_us")
+SLOT = 8 * len(COUNTERS)  # bytes of one process's counters in a shared table
 
-    def __init__(self):
+
+class Metrics:
+    """Counters, served as JSON at /__nomira/metrics.
+
+    Each process of the gateway writes its own row of a table of 64-bit counters (`shared`, an anonymous
+    mmap made before the workers fork; private memory with one worker) and the snapshot sums the rows, so any
+    worker answers for all of them without messages between processes.
+    """
+
+    def __init__(self, shared=None, row: int = 0, rows: int = 1):
         self.lock = threading.Lock()
-        self.counts: dict[str, int] = {}
+        self.table = memoryview(shared if shared is not None else bytearray(SLOT * rows)).cast("q")
+        self.base, self.rows = row * len(COUNTERS), rows
+        self.index = {name: i for i, name in enumerate(COUNTERS)}
         self.started = time.time()
 
+    @staticmethod
+    def shared_table(rows: int):
+        import mmap
+        return mmap.mmap(-1, SLOT * rows)  # MAP_SHARED | MAP_ANONYMOUS: shared with the processes forked later
+
     def add(self, name: str, n: int = 1) -> None:
+        i = self.index.get(name)
+        if i is None:  # a name outside the table: still counted, never an error in a request
+            i = self.index["uncategorized"]
         with self.lock:
-            self.counts[name] = self.counts.get(name, 0) + n
+            self.table[self.base + i] += n
 
     def set(self, name: str, value: int) -> None:
-        """A gauge (a level, not a count of happenings)."""
+        """A gauge (a level, not a count of happenings); each process sets its own."""
         with self.lock:
-            self.counts[name] = value
+            self.table[self.base + self.index[name]] = value
+
+    def publish_cpu(self) -> None:
+        """This process's CPU time (precise, user + system), for the snapshot's `cpu_s`."""
+        self.set("cpu_us", int(time.process_time() * 1e6))
 
     def snapshot(self) -> dict:
-        with self.lock:
-            return {"uptime_s": round(time.time() - self.started, 1), **dict(sorted(self.counts.items()))}
+        self.publish_cpu()
+        width, table = len(COUNTERS), self.table
+        totals = {name: sum(table[r * width + i] for r in range(self.rows)) for i, name in enumerate(COUNTERS)}
+        cpu = totals.pop("cpu_us")
+        return {"uptime_s": round(time.time() - self.started, 1), "cpu_s": round(cpu / 1e6, 4),
+                **{name: v for name, v in sorted(totals.items()) if v}}
 
 
 def tags_from_headers(headers) -> dict:
@@ -163,6 +197,7 @@ class Recorder:
                 if events:
                     print(f"nomira gateway: could not record {len(events)} events: {type(exc).__name__}",
                           file=sys.stderr)
+            self.metrics.publish_cpu()
             if self.q.empty():
                 self.idle.set()
             if self.stopping and self.q.empty():
@@ -205,10 +240,11 @@ class SpoolSink:
     one stay queued and are never sent to the new one (`spool_batches_other_destination` counts them).
     """
 
-    def __init__(self, spool_dir: Path, post, metrics: Metrics, retry_every: float = 5.0):
+    def __init__(self, spool_dir: Path, post, metrics: Metrics, retry_every: float = 5.0, deliver: bool = True):
         from nomira.ledger.spool import Spool
         self.spool, self.post, self.metrics = Spool(spool_dir), post, metrics
         self.destination = getattr(post, "destination", None)
+        self.deliver = deliver  # False: only spool (with several workers, one of them delivers for all)
         self.retry_every, self.next_try = retry_every, 0.0
 
     def others(self) -> int:
@@ -218,7 +254,7 @@ class SpoolSink:
     def write(self, events: list[dict]) -> None:
         if events:
             self.spool.put(events, destination=self.destination)
-        if time.monotonic() < self.next_try or not self.spool.batches_for(self.destination):
+        if not self.deliver or time.monotonic() < self.next_try or not self.spool.batches_for(self.destination):
             return
         result = self.spool.flush(self.post, max_attempts=1, destination=self.destination)
         self.metrics.set("spool_batches_other_destination", result.other_batches)
