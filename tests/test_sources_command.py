@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+import test_sources_claude_forks as forks
 import test_sources_crush as crush
 import test_sources_goose as goose
 import test_sources_hermes as hermes
@@ -22,6 +23,9 @@ LAYOUT = {"claude": ".claude", "codex": ".codex", "opencode": ".local/share/open
           "pi/sessions#omp": ".omp/agent/sessions", "pi/sessions#prime": ".prime/agent/sessions",
           "lmstudio": ".lmstudio", "kimi/.kimi#code": ".kimi-code",
           "poolside": ".local/state/poolside"}
+LAYOUT.update({"openclaw#qclaw": ".qclaw",
+               "kimi/.kimi#work": ".config/kimi-desktop/daimon-share/daimon/runtime/kimi-code/home",
+               "openclaude": ".openclaude", "codex/sessions#traex": ".trae/cli/sessions"})
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
@@ -35,6 +39,9 @@ def populate(home, monkeypatch):
     hermes.make_db(home / ".hermes")
     kilo.make_db(home / ".local" / "share" / "kilo")
     zed.make_db(home / ".local" / "share" / "zed" / "threads")
+    kilo.make_db(home / ".local" / "share" / "mimocode", "mimocode.db")
+    kilo.make_db(home / ".local" / "share" / "icodemate", "icodemate.db")
+    forks.cowork_home(home / ".config" / "Claude" / "local-agent-mode-sessions")
     return home
 
 
