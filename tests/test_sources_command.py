@@ -10,6 +10,7 @@ import test_sources_crush as crush
 import test_sources_goose as goose
 import test_sources_hermes as hermes
 import test_sources_kilo as kilo
+import test_sources_shelley as shelley
 import test_sources_zed as zed
 from conftest import FIXTURES
 from nomira.cli import main
@@ -41,6 +42,7 @@ def populate(home, monkeypatch):
     zed.make_db(home / ".local" / "share" / "zed" / "threads")
     kilo.make_db(home / ".local" / "share" / "mimocode", "mimocode.db")
     kilo.make_db(home / ".local" / "share" / "icodemate", "icodemate.db")
+    shelley.make_db(home / ".config" / "shelley")
     forks.cowork_home(home / ".config" / "Claude" / "local-agent-mode-sessions")
     return home
 
