@@ -11,6 +11,7 @@ import test_sources_goose as goose
 import test_sources_hermes as hermes
 import test_sources_kilo as kilo
 import test_sources_shelley as shelley
+import test_sources_zcode as zcode
 import test_sources_zed as zed
 from conftest import FIXTURES
 from nomira.cli import main
@@ -26,7 +27,8 @@ LAYOUT = {"claude": ".claude", "codex": ".codex", "opencode": ".local/share/open
           "poolside": ".local/state/poolside"}
 LAYOUT.update({"openclaw#qclaw": ".qclaw",
                "kimi/.kimi#work": ".config/kimi-desktop/daimon-share/daimon/runtime/kimi-code/home",
-               "openclaude": ".openclaude", "codex/sessions#traex": ".trae/cli/sessions"})
+               "openclaude": ".openclaude", "codex/sessions#traex": ".trae/cli/sessions",
+               "posit": ".posit/assistant"})
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
@@ -43,6 +45,7 @@ def populate(home, monkeypatch):
     kilo.make_db(home / ".local" / "share" / "mimocode", "mimocode.db")
     kilo.make_db(home / ".local" / "share" / "icodemate", "icodemate.db")
     shelley.make_db(home / ".config" / "shelley")
+    zcode.make_db(home / ".zcode" / "cli" / "db")
     forks.cowork_home(home / ".config" / "Claude" / "local-agent-mode-sessions")
     return home
 
