@@ -77,3 +77,19 @@ def test_traex_codex_rollouts_under_its_name(isolated_env, monkeypatch, tmp_path
     assert run_json("--path", isolated_env / ".trae")["sources"] == ["traex"]
     monkeypatch.setenv("TRAEX_SESSIONS_DIR", str(tmp_path))
     assert traex.default_paths() == [tmp_path]
+
+
+def test_qoder_claude_transcripts_under_its_name(isolated_env, monkeypatch, tmp_path, run_json):
+    from nomira.sources import qoder
+    assert qoder.default_paths() == []
+    shutil.copytree(OCL / "projects", isolated_env / ".qoderwork" / "projects")
+    assert qoder.default_paths() == [isolated_env / ".qoderwork" / "projects"]
+    c = collect(("qoder",))
+    assert [(e.source, e.model, e.tokens.total) for e in c.events] == [
+        ("qoder", "gpt-4.1", 4500), ("qoder", "claude-sonnet-4-5", 15650), ("qoder", "qwen2.5-coder:32b", 4200)]
+    assert c.stats.skipped["duplicate_call"] == 1 and c.stats.malformed == 1
+    r = run_json("--path", isolated_env / ".qoderwork")
+    assert r["sources"] == ["qoder"] and r["regime"] == "subscription"
+    assert r["totals"]["cost_usd"] == pytest.approx(GPT + SONNET, abs=1e-12)
+    monkeypatch.setenv("QODER_PROJECTS_DIR", str(tmp_path))
+    assert qoder.default_paths() == [tmp_path]

@@ -28,7 +28,7 @@ LAYOUT = {"claude": ".claude", "codex": ".codex", "opencode": ".local/share/open
 LAYOUT.update({"openclaw#qclaw": ".qclaw",
                "kimi/.kimi#work": ".config/kimi-desktop/daimon-share/daimon/runtime/kimi-code/home",
                "openclaude": ".openclaude", "codex/sessions#traex": ".trae/cli/sessions",
-               "posit": ".posit/assistant"})
+               "posit": ".posit/assistant", "openclaude/projects#qoder": ".qoder/projects"})
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 

@@ -1,4 +1,4 @@
-"""Agents that write Claude Code's or Codex's own record layout in their own folders (OpenClaude,
+"""Agents that write Claude Code's or Codex's own record layout in their own folders (OpenClaude, Qoder,
 Claude Cowork, TraeX): the parent module scans and deduplicates, the events carry the agent's
 own source name. The parent's modules stay untouched; only the name changes, at the edge."""
 from __future__ import annotations
