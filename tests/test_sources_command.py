@@ -5,10 +5,13 @@ import shutil
 
 import pytest
 
+import test_sources_claude_forks as forks
 import test_sources_crush as crush
 import test_sources_goose as goose
 import test_sources_hermes as hermes
 import test_sources_kilo as kilo
+import test_sources_shelley as shelley
+import test_sources_zcode as zcode
 import test_sources_zed as zed
 from conftest import FIXTURES
 from nomira.cli import main
@@ -22,6 +25,10 @@ LAYOUT = {"claude": ".claude", "codex": ".codex", "opencode": ".local/share/open
           "pi/sessions#omp": ".omp/agent/sessions", "pi/sessions#prime": ".prime/agent/sessions",
           "lmstudio": ".lmstudio", "kimi/.kimi#code": ".kimi-code",
           "poolside": ".local/state/poolside"}
+LAYOUT.update({"openclaw#qclaw": ".qclaw",
+               "kimi/.kimi#work": ".config/kimi-desktop/daimon-share/daimon/runtime/kimi-code/home",
+               "openclaude": ".openclaude", "codex/sessions#traex": ".trae/cli/sessions",
+               "posit": ".posit/assistant", "openclaude/projects#qoder": ".qoder/projects"})
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
@@ -35,6 +42,11 @@ def populate(home, monkeypatch):
     hermes.make_db(home / ".hermes")
     kilo.make_db(home / ".local" / "share" / "kilo")
     zed.make_db(home / ".local" / "share" / "zed" / "threads")
+    kilo.make_db(home / ".local" / "share" / "mimocode", "mimocode.db")
+    kilo.make_db(home / ".local" / "share" / "icodemate", "icodemate.db")
+    shelley.make_db(home / ".config" / "shelley")
+    zcode.make_db(home / ".zcode" / "cli" / "db")
+    forks.cowork_home(home / ".config" / "Claude" / "local-agent-mode-sessions")
     return home
 
 

@@ -28,9 +28,9 @@ def tok(i, o, r=0, cr=0, cw=0):
     return {"input": i, "output": o, "reasoning": r, "cache": {"read": cr, "write": cw}}
 
 
-def make_db(folder):
+def make_db(folder, name="kilo.db"):
     folder.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(folder / "kilo.db")
+    db = sqlite3.connect(folder / name)
     db.executescript(SCHEMA)
     db.executemany("INSERT INTO message VALUES (?,?,?,?,?)", [
         # two API requests (step-finish parts); the message's own tokens are only the last step
@@ -50,7 +50,7 @@ def make_db(folder):
     ])
     db.commit()
     db.close()
-    return folder / "kilo.db"
+    return folder / name
 
 
 # claude-sonnet-4-5: 3 in / 15 out / 0.30 read / 3.75 write; gpt-4.1: 2 in / 8 out / 0.50 read.

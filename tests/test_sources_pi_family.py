@@ -39,3 +39,20 @@ def test_default_locations(isolated_env, monkeypatch, tmp_path):
     assert {e.source for e in collect(("prime",)).events} == {"prime_agent"}
     monkeypatch.setenv("OPENCLAW_DIR", str(tmp_path))
     assert openclaw.default_paths() == [tmp_path]
+
+
+def test_qclaw_openclaw_format_under_its_own_name(isolated_env, monkeypatch, tmp_path, run_json):
+    from nomira.sources import qclaw
+    assert qclaw.default_paths() == []
+    shutil.copytree(OC / "agents", isolated_env / ".qclaw" / "agents")
+    assert qclaw.default_paths() == [isolated_env / ".qclaw" / "agents"]
+    c = collect(("qclaw",))
+    alone = collect(("openclaw",), [OC])
+    assert {e.source for e in c.events} == {"qclaw"}
+    assert [(e.model, e.project, e.tokens) for e in c.events] == [(e.model, e.project, e.tokens) for e in alone.events]
+    assert c.stats.skipped["duplicate_call"] == 1 and c.stats.malformed == 1
+    r = run_json("--path", isolated_env / ".qclaw")  # named like OpenClaw's files, classified by their folder
+    assert r["sources"] == ["qclaw"]
+    assert r["totals"]["cost_usd"] == pytest.approx(C1 + C2, abs=1e-12)
+    monkeypatch.setenv("QCLAW_DIR", str(tmp_path))
+    assert qclaw.default_paths() == [tmp_path]

@@ -148,6 +148,19 @@ def existing(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+def split_by_total(inp: int, out: int, cr: int, cw: int, reasoning: int, total: int) -> tuple[int, int, bool]:
+    """(uncached input, output incl. reasoning, matched) for an agent that logs a request's total
+    beside its counts but not whether its input includes the cache: the total says which reading
+    holds (input + output + cache, or input + output with the cache inside input; reasoning inside
+    output or beside it). Unmatched (no total, or neither reading): the counts as disjoint."""
+    for r in (0, reasoning):
+        if total == inp + out + r + cr + cw:
+            return inp, out + r, True
+        if total == inp + out + r and cr + cw <= inp:
+            return inp - cr - cw, out + r, True
+    return inp, out, False
+
+
 def total(rec: list) -> int:
     return rec[IN] + rec[OUT] + rec[CR] + rec[CW]
 

@@ -64,6 +64,32 @@ OPAQUE = {
     "antigravity": ("Antigravity", (".gemini/antigravity", ".gemini/antigravity-cli"),
                     "conversations are AES-encrypted (.pb) with a key that is not in the data folder",
                     "Google's usage console for the account"),
+    # issue 27, second pass: formats read in agentsview's parsers (`internal/parser/<agent>.go`)
+    "iflow": ("iFlow CLI", (".iflow/projects",),
+              "transcripts (Claude-style JSONL) log every reply's usage as zeros (input_tokens 0, output_tokens 0)",
+              "the model provider's usage console"),
+    "reasonix": ("Reasonix", (".reasonix", "AppData/Roaming/reasonix"),
+                 "session transcripts (.jsonl with a .meta sidecar) keep messages and the model, no token usage",
+                 "the DeepSeek platform's usage page"),
+    "deepseek_tui": ("DeepSeek TUI", (".deepseek/sessions", ".codewhale/sessions"),
+                     "session JSON keeps metadata and messages, no per-request token usage",
+                     "the DeepSeek platform's usage page"),
+    "warp": ("Warp", (".local/state/warp-terminal", "AppData/Local/warp/Warp/data",
+                      "Library/Group Containers/2BBY89MBSN.dev.warp/Library/Application Support/dev.warp.Warp-Stable"),
+             "conversations keep only Warp/BYOK token totals (token_usage warp_tokens, byok_tokens): no input/output "
+             "split and no model per request",
+             "Warp's billing page (AI requests)"),
+    "devin": ("Devin CLI", ("Library/Application Support/devin", ".local/share/devin"),
+              "transcripts keep final session metrics in varying shapes (peak context, output total), not per-request "
+              "usage; billing is in ACUs",
+              "Devin's usage page (ACUs)"),
+    "zencoder": ("Zencoder", (".zencoder/sessions",), "session files keep messages without token usage",
+                 "Zencoder's account usage page"),
+    "cortex": ("Snowflake Cortex Code", (".snowflake/cortex/conversations",),
+               "conversation files keep messages without token usage",
+               "Snowflake's credit usage views (CORTEX_*_USAGE_HISTORY)"),
+    "qwenpaw": ("QwenPaw", (".copaw/workspaces",), "session JSON keeps messages without token usage",
+                "the model provider's usage console"),
 }
 
 

@@ -15,6 +15,7 @@ from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droi
                             project, qwen)
 from nomira.sources import (aider, gptme, hermes, kilo, kimi_code, lmstudio, mux, poolside, oh_my_pi, openclaw, openhands,  # issue 27 agents
                             prime_agent, vibe, zed)
+from nomira.sources import cowork, icodemate, kimi_work, mimocode, openclaude, posit, qclaw, qoder, shelley, traex, zcode  # issue 27
 
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
 # Agents whose files are recognised by `claims(name, parent)` (checked before the generic rules below).
@@ -24,6 +25,12 @@ CLAIMING = {"qwen": qwen, "gemini": gemini, "amp": amp, "copilot": copilot, "goo
 CLAIMING.update({"openhands": openhands, "aider": aider, "zed": zed, "kilo": kilo, "mux": mux, "gptme": gptme, "vibe": vibe, "openclaw": openclaw,
                  "omp": oh_my_pi, "prime": prime_agent, "hermes": hermes, "lmstudio": lmstudio, "kimi_code": kimi_code,
                  "poolside": poolside})  # issue 27 agents
+CLAIMING.update({"qclaw": qclaw, "kimi_work": kimi_work, "mimocode": mimocode, "icodemate": icodemate,
+                 "openclaude": openclaude, "cowork": cowork, "traex": traex, "shelley": shelley,
+                 "zcode": zcode, "posit": posit, "qoder": qoder})
+# Sources whose files are named like another's (an agent built on it) but in their own folders:
+# checked first when explicit paths are classified.
+CLAIM_FIRST = ("qclaw",)
 SOURCES.update(CLAIMING)
 
 
@@ -152,7 +159,8 @@ def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
     """Split explicitly given files between sources by their on-disk naming."""
     out: dict[str, list[Path]] = {name: [] for name in SOURCES}
     for f in files:
-        claimed = next((name for name, mod in CLAIMING.items() if mod.claims(f.name, str(f.parent))), None)
+        claimed = next((name for name in (*CLAIM_FIRST, *CLAIMING) if CLAIMING[name].claims(f.name, str(f.parent))),
+                       None)
         if claimed is not None:
             out[claimed].append(f)
         elif f.name.startswith("rollout-"):
