@@ -244,13 +244,14 @@ def _depth(prefix: str) -> int:
     return t.count("{") + t.count("[") - t.count("}") - t.count("]")
 
 
-def _cwd(line: bytes) -> str | None:
-    """The working directory a line logged (its top-level `cwd`: the first one on the line)."""
-    i = line.find(b'"cwd":"')
+def _cwd(line: bytes, key: bytes = b'"cwd":"') -> str | None:
+    """The working directory a line logged (its top-level `cwd`: the first one on the line), or the
+    string value of another top-level `key` (`gitBranch`)."""
+    i = line.find(key)
     if i < 0:
         return None
     try:
-        value = _scan_once(line[i + 6:].decode(), 0)[0]
+        value = _scan_once(line[i + len(key) - 1:].decode(), 0)[0]
     except (ValueError, StopIteration, UnicodeDecodeError):
         return None
     return value if type(value) is str and value else None
@@ -280,6 +281,8 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
             records.append(rec)
             if "cwd" not in state and (cwd := _cwd(line)):
                 state["cwd"] = cwd
+            if "branch" not in state and (branch := _cwd(line, b'"gitBranch":"')):
+                state["branch"] = branch  # the session's first logged branch (attribution, issue 28)
     if end is None:
         end = scan.end_offset + (0 if scan.tail_start is None else _tail_len(path, scan.tail_start))
     stats.bytes = end - start
@@ -409,17 +412,21 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
     """Deduplicate the calls of every file (a file may come in several runs), then emit the kept events."""
     dedup = Deduper()
     identities: dict[str, tuple[str, str]] = {}
+    branches: dict[str, str] = {}
     for path, records, state in per_file:
         ident = identities.get(path)
         if ident is None:
             session, folder = file_identity(path)  # the encoded folder name only when no line logged cwd
             ident = identities[path] = (session, project_label(state.get("cwd"), state.get("labels"), folder))
         session, project = ident
+        if state.get("branch"):
+            branches.setdefault(session, state["branch"])
         for rec in records:
             dedup.add(rec, session, project)
     if dedup.duplicates:
         stats.skip("duplicate_call", dedup.duplicates)
     for event, _logged_speed in dedup.kept:
+        event.branch = branches.get(event.session_id)
         yield event
 
 
