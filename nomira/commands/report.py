@@ -91,7 +91,8 @@ def compare_text(run: Run, collected) -> str:
     line = headline(rows, noun)
     regime = run.regime()
     if run.args.json:
-        return json.dumps({"compare": noun, "regime": regime, "rows": rows, "headline": line}, indent=2) + "\n"
+        from nomira.reports.money import stamp
+        return json.dumps(stamp({"compare": noun, "regime": regime, "rows": rows, "headline": line}), indent=2) + "\n"
     out = [run.style.bold(fill(line, run.style)) if line else f"(fewer than two priced {noun}s to compare)", ""]
     money = MONEY_COLUMN[regime]
     out.append(table([noun.capitalize(), "Calls", money, "$/call", "$/1k out", CACHE_REUSE],
