@@ -56,7 +56,7 @@ OPTION_SETS = {
 }
 OPTION_DEFAULTS = {"json": {"json": False},
                    "input": {"path": None, "source": "all", "since": None, "until": None, "timezone": None,
-                             "regime": "auto", "demo": False, "no_cache": False},
+                             "regime": "auto", "demo": False, "no_cache": False, "merge_worktrees": False},
                    "terminal": {"no_color": False, "wide": False}}
 
 
@@ -83,6 +83,9 @@ def common_options(command: str | None = None) -> "argparse.ArgumentParser":
                        help="report on a generated sample history (kept in $XDG_CACHE_HOME/nomira/demo)")
         g.add_argument("--no-cache", action="store_true",
                        help="ignore the incremental scan cache ($XDG_CACHE_HOME/nomira) and read every file whole")
+        g.add_argument("--merge-worktrees", action="store_true",
+                       help="one project label for a repository and its git worktrees (read from their .git files "
+                            "on this machine; only the label is shipped)")
     if "terminal" in wants:
         g.add_argument("--no-color", action="store_true", help="plain output (NO_COLOR is respected too)")
         g.add_argument("--wide", action="store_true",
@@ -199,7 +202,7 @@ def with_default_command(argv: list[str]) -> list[str]:
     return ["report", *argv]
 
 
-FLAGS = {"--json", "--no-color", "--demo", "--no-cache", "--breakdown", "--compare", "--by-project", "--active",
+FLAGS = {"--json", "--no-color", "--demo", "--no-cache", "--merge-worktrees", "--breakdown", "--compare", "--by-project", "--active",
          "--watch", "--update", "--force", "--diff", "--wide", "-b"}
 
 
@@ -265,8 +268,8 @@ class Run:
 
     def cached_output(self, *parts) -> tuple[str | None, str | None]:
         """(cached output, key) for a command whose output depends only on the inputs and `parts`."""
-        if self.cache is None:
-            return None, None
+        if self.cache is None or getattr(self.args, "merge_worktrees", False):
+            return None, None  # merged labels depend on the worktrees on disk, not only on the logs
         from nomira.pricing.feed import resolved_digest
         a = self.args
         from nomira.sources.registry import fingerprint
@@ -309,7 +312,8 @@ class Run:
         from nomira.sources.registry import collect
         known = {p: (size, mtime) for _s, p, size, mtime in getattr(self, "fingerprint", ())}
         collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
-                            progress=True, found=self.found, known=known)
+                            progress=True, found=self.found, known=known,
+                            merge_worktrees=getattr(self.args, "merge_worktrees", False))
         self.unreadable += collected.unreadable
         if self.unreadable:
             n = len(self.unreadable)

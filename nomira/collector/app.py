@@ -209,12 +209,14 @@ class App:
             results = in_item_order(items, results, store_limits(self.db, limits, tenant, self.metrics))
             deduped = sum(d for d, _ in results)
         if single:
-            return Response.json({"status": "accepted", "deduped": results[0][0], "event_id": results[0][1],
+            return Response.json({"schema_version": wire.SCHEMA_VERSION, "status": "accepted",
+                                  "deduped": results[0][0], "event_id": results[0][1],
                                   "store_id": store.store_id(self.db)})
         body = {"status": "accepted", "accepted": len(results) - deduped, "deduped": deduped,
                 "store_id": store.store_id(self.db)}
         if req.path == "/ingest":
             return Response.json(body)
+        body = {"schema_version": wire.SCHEMA_VERSION, **body}  # docs/schemas/usage-events-response
         # one answer per event, written as text: a 5,000-event answer costs no dict per event
         answers = ",".join(f'{{"status":"accepted","deduped":{"true" if d else "false"},"event_id":"{eid}"}}'
                            for d, eid in results)
@@ -585,7 +587,8 @@ class App:
     def compare(self, req: Request, json: str | None = None) -> Response:
         d, ctx = self.compare_data(req)
         if json:
-            return Response.json(d)
+            from nomira.reports.money import stamp
+            return Response.json(stamp(dict(d)))
         ctx["suggestions"] = self.suggestions(ctx)
         return Response.html(pages.compare(d, ctx))
 
@@ -720,10 +723,11 @@ def _trend_table(d: dict) -> tuple[str, list[dict]]:
 
 
 def _public(d: dict) -> dict:
-    """A view's JSON: chart tuples stay in the HTML."""
+    """A view's JSON: chart tuples stay in the HTML; micro-dollars beside the dollars (reports.money)."""
+    from nomira.reports.money import stamp
     out = {k: v for k, v in d.items() if k not in ("trend", "trend_rows")}
     out["buckets"] = [dict(r, split=split) for (_, r), (_, _, split) in zip(d["trend_rows"], d["trend"])]
-    return out
+    return stamp(out)
 
 
 def _multipart(ctype: str, body: bytes) -> dict[str, bytes]:

@@ -59,6 +59,7 @@ def _config(env=os.environ):
 
 def cmd_budget(args) -> int:
     from nomira.alerts.budgets import BudgetError, budget_from, save
+    from nomira.reports.money import stamp
     cfg = _config()
     if args.action == "set":
         scope, match = next(((k, getattr(args, k)) for k in ("developer", "project", "tenant", "tag")
@@ -87,7 +88,7 @@ def cmd_budget(args) -> int:
     if not cfg.budgets:
         print("nomira: no budgets yet (nomira budget set NAME --usd 200 --window month)", file=sys.stderr)
         if args.json:
-            print(json.dumps({"budgets": [], "alerts": []}))
+            print(json.dumps(stamp({"budgets": [], "alerts": []})))
         return 0
     statuses = evaluate(args, cfg.budgets)
     alerts = []
@@ -96,7 +97,7 @@ def cmd_budget(args) -> int:
         alerts = fire(statuses, cfg.webhook)
     from nomira.alerts.evaluate import text
     if args.json:
-        print(json.dumps({"budgets": [s.as_dict() for s in statuses], "alerts": alerts}, indent=1))
+        print(json.dumps(stamp({"budgets": [s.as_dict() for s in statuses], "alerts": alerts}), indent=1))
     else:
         for s in statuses:
             print(text(s))

@@ -40,8 +40,9 @@ def cmd_optimize(args) -> int:
     waste = forensics.waste(priced)
     advice = optimizer.recommendations(result, waste)
     if args.json:
-        sys.stdout.write(json.dumps({**result, "cache_rebuilds": waste["cache_rebuilds"],
-                                     "recommendations": advice, "scope": SCOPE}, indent=2) + "\n")
+        from nomira.reports.money import stamp
+        sys.stdout.write(json.dumps(stamp({**result, "cache_rebuilds": waste["cache_rebuilds"],
+                                           "recommendations": advice, "scope": SCOPE}), indent=2) + "\n")
         return 0
     top = args.top
     money = MONEY_COLUMN[run.regime(events)]  # Value on a subscription, Cost on API billing

@@ -191,13 +191,14 @@ def blocks_text(run: Run, events, label: str) -> str:
     if run.args.active:
         bl = [b for b in bl if b.is_active(now)]
     if run.args.json:
-        return json.dumps({"blocks": [{
+        from nomira.reports.money import stamp
+        return json.dumps(stamp({"blocks": [{
             "start": b.start.isoformat(), "end": b.end.isoformat(), "first": b.first.isoformat(),
             "last": b.last.isoformat(), "active": b.is_active(now), "models": sorted(b.models),
             **({"breakdown": [{"model": m, **t.as_dict()} for m, t in sorted(b.models.items())]}
                if run.args.breakdown else {}),
             **b.tally.as_dict(), **({"burn": b.burn(now)} if b.is_active(now) else {})} for b in bl],
-            "value_label": label}, indent=2) + "\n"
+            "value_label": label}), indent=2) + "\n"
     rows = []
     for b in bl:
         status = "ACTIVE" if b.is_active(now) else ""

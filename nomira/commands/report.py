@@ -10,6 +10,8 @@ from nomira.cli import Run
 def add_arguments(name, p) -> None:
     p.add_argument("--compare", action="store_true", help="efficiency table across sessions (or projects)")
     p.add_argument("--by-project", action="store_true", help="compare projects (implies --compare)")
+    p.add_argument("--by", choices=["session", "project", "branch"], default=None,
+                   help="compare by this dimension (implies --compare); branch: the git branch the agent logged")
     p.set_defaults(func=cmd_report)
 
 
@@ -17,12 +19,14 @@ def cmd_report(args) -> int:
     run = Run(args)
     from nomira.alerts.budgets import path as budgets_path
     budgets = not args.json and budgets_path(run.env).exists()  # their lines depend on the clock: never cached
-    cached, key = (None, None) if budgets else run.cached_output("report", args.compare, args.by_project)
+    if args.by_project:
+        args.by = "project"
+    cached, key = (None, None) if budgets else run.cached_output("report", args.compare, args.by_project, args.by)
     if cached is not None:
         sys.stdout.write(cached)
         return 0
     collected = run.collect()
-    if args.compare or args.by_project:
+    if args.compare or args.by:
         text = compare_text(run, collected)
     else:
         text = report_text(run, collected)
@@ -32,6 +36,9 @@ def cmd_report(args) -> int:
     if run.seen_sources and not (allowance_shown(text) and not args.json):
         run.store_output(key, text)  # (the allowance line says how old it is: never replayed)
     return 0
+
+
+NO_BRANCH = "(no branch)"  # calls whose agent logs no git branch (every source but Claude Code)
 
 
 def allowance_shown(text: str) -> bool:
@@ -75,16 +82,17 @@ def compare_text(run: Run, collected) -> str:
     from nomira.reports.compare import efficiency_rows, headline
     from nomira.reports.render import fill, pct, priced_usd, short_id, table, usd
     from nomira.reports.text import CACHE_REUSE
-    by_project = run.args.by_project
-    noun = "project" if by_project else "session"
-    key = (lambda e, c: e.project) if by_project else (lambda e, c: (e.session_id, e.project))
+    noun = run.args.by or "session"
+    key = {"project": lambda e, c: e.project, "branch": lambda e, c: e.branch or NO_BRANCH,
+           "session": lambda e, c: (e.session_id, e.project)}[noun]
     groups = run.fold(collected, lambda priced: group(priced, key), merge_groups)
-    label = (lambda k: k) if by_project else (lambda k: short_id(k[0]))
+    label = (lambda k: short_id(k[0])) if noun == "session" else (lambda k: k)
     rows = efficiency_rows(groups, label)
     line = headline(rows, noun)
     regime = run.regime()
     if run.args.json:
-        return json.dumps({"compare": noun, "regime": regime, "rows": rows, "headline": line}, indent=2) + "\n"
+        from nomira.reports.money import stamp
+        return json.dumps(stamp({"compare": noun, "regime": regime, "rows": rows, "headline": line}), indent=2) + "\n"
     out = [run.style.bold(fill(line, run.style)) if line else f"(fewer than two priced {noun}s to compare)", ""]
     money = MONEY_COLUMN[regime]
     out.append(table([noun.capitalize(), "Calls", money, "$/call", "$/1k out", CACHE_REUSE],

@@ -82,6 +82,8 @@ class UsageEvent:
     # True when the agent logs only a total (per session or per run), not each request: such
     # an event is many requests, so a per-request rule (a long-context tier) does not apply to it.
     aggregated: bool = False
+    # The git branch the agent logged for the session (Claude Code `gitBranch`): a label, never a path.
+    branch: str | None = None
 
 
 def parse_timestamp(ts: str) -> datetime | None:

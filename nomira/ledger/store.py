@@ -55,8 +55,9 @@ EVENT_COLUMNS = ("dedup_key", "tenant", "developer", "project", "feature", "work
                  # raw_event_id) are given by the `canonical_events` view, so no fact is stored twice
                  "event_id", "event_type", "status", "model_canonical", "model_lineage", "total_tokens", "requests",
                  "tool_name", "account_id", "workspace_id", "agent", "source_channel", "source_priority",
-                 "normalization_version")
-LEDGER_COLUMNS = EVENT_COLUMNS[EVENT_COLUMNS.index("event_id"):]
+                 "normalization_version",
+                 "branch")  # 0016: the git branch tag (wire.BRANCH_TAG)
+LEDGER_COLUMNS = EVENT_COLUMNS[EVENT_COLUMNS.index("event_id"):EVENT_COLUMNS.index("normalization_version") + 1]
 RAW_COLUMNS = ("id", "received_at", "dedup_key", "body", "raw_event_id", "source_system", "source_channel",
                "source_schema_version", "source_payload_hash", "workspace", "agent_session_id")
 # What `normalize` derives from a raw row. Bump it when a rule changes: `nomira replay` re-derives
@@ -354,6 +355,11 @@ def _m0015_limit_windows(db: sqlite3.Connection) -> None:
     create_table(db)
 
 
+def _m0016_branch(db: sqlite3.Connection) -> None:
+    """The git branch tag (issue 28); '' for rows stored before (replay derives it from the raw body)."""
+    db.execute("ALTER TABLE events ADD COLUMN branch TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -369,6 +375,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0012_tag_rollups", _m0012_tag_rollups),
     ("0013_call_links", _m0013_call_links),
     ("0015_limit_windows", _m0015_limit_windows),
+    ("0016_branch", _m0016_branch),
 ]
 
 
@@ -518,7 +525,7 @@ def normalize(event: dict, key: str, raw_id: int, received_at: str) -> tuple:
             sum(counts[:_BILLED]) if total is None else total, 1 if requests is None else requests,
             g("tool_name") or "", g("account_id") or "", g("workspace_id") or "", g("agent") or "", channel,
             CHANNEL_PRIORITY.get(channel, 2),
-            NORMALIZATION_VERSION)
+            NORMALIZATION_VERSION, tags.get("branch") or "")
 
 
 def _total(row: tuple) -> int:
@@ -905,7 +912,9 @@ def _rebuild_views(db: sqlite3.Connection) -> None:
                    f"GROUP BY tenant, day, {col}", (view,))
     db.execute("DELETE FROM current_limits")
     rollups = Rollups()
-    for row in db.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE allowance IS NOT NULL"):
+    # the columns up to the ledger's: this also runs inside migration 0010, before later columns exist
+    for row in db.execute(f"SELECT {', '.join(EVENT_COLUMNS[:COL['normalization_version'] + 1])} FROM events "
+                          "WHERE allowance IS NOT NULL"):
         rollups.add(row, +1)
     rollups.delta.clear()
     rollups.tagged.clear()

@@ -21,6 +21,10 @@ from nomira.ledger.events import TOKEN_TYPES, TokenCounts, UsageEvent, parse_tim
 SCHEMA_VERSION = 1
 TOKEN_FIELDS = (*TOKEN_TYPES, "reasoning")  # reasoning is part of output, carried for display only
 TAG_FIELDS = ("developer", "project", "feature", "workflow", "tier", "customer", "env", "tenant")
+# Tags with their own rule: a git branch ("feature/login" has a slash, and is no path). Stored in
+# their own columns (store migration 0016), so TAG_FIELDS keeps its order and meaning.
+BRANCH_TAG = "branch"
+WIRE_TAGS = (*TAG_FIELDS, BRANCH_TAG)
 ALLOWANCE_FIELDS = ("primary_used_percent", "primary_window_minutes", "secondary_used_percent",
                     "secondary_window_minutes")
 ID_FIELDS = ("session_id", "turn_id", "message_id", "request_id", "tool_call_id", "account_id", "workspace_id")
@@ -56,6 +60,7 @@ FUTURE_SLACK = timedelta(days=1)  # clock skew; a later date would stretch every
 # Per-field character allowlists (whole value, fullmatch: `$` would let a trailing newline through)
 _NAME = re.compile(r"[A-Za-z0-9._:@+\-\[\] ]+")
 _ID = re.compile(r"[A-Za-z0-9._:\-]+")
+_BRANCH = re.compile(r"[A-Za-z0-9._/+\-]+")
 _MODEL = re.compile(r"[A-Za-z0-9._:@+/\-\[\]]+")  # provider-prefixed names ("openai/gpt-5") are not paths
 _MAX_MODEL_SEGMENTS = 4  # "openrouter/anthropic/claude-3.5-sonnet" has 3
 _SLASHES = "/\\\u2044\u2215\u2216\u29f5\u29f8\u29f9\ufe68\uff0f\uff3c"  # ASCII and look-alike (back)slashes
@@ -154,6 +159,13 @@ def _label_problem(value: str, kind: str) -> str | None:
         if not problem and (rule.search(value) or rule.search(unicodedata.normalize("NFKC", value))):
             problem = "looks like a file path or file name; tags carry labels only"
         return problem
+    if kind == "branch":  # git ref names: segments joined by `/`, never a path (root, `..`, dot-files, files)
+        segments = value.split("/")
+        return _str_problem(value, MAX_NAME, _BRANCH) or (
+            "looks like a file path or file name, not a git branch"
+            if (value.startswith(("/", "~", ".")) or ".." in value or any(not s or s.startswith(".") for s in segments)
+                or (len(segments) > 1 and segments[0].lower() in _PATH_ROOTS) or _FILE_NAME.search(value))
+            else None)
     if kind != "model":
         return _str_problem(value, MAX_NAME if kind == "name" else 32, _NAME)
     # provider model names ("us.anthropic.claude-...-v1:0", "openrouter/anthropic/claude-3.5-sonnet"), not paths
@@ -205,7 +217,7 @@ def assert_no_content(event: dict, now: datetime | None = None) -> None:
         try:
             _check_tags_cached(tuple(tags.items()))
         except TypeError:  # an unhashable value (a list): not a label either
-            _check_mapping("tags", tags, TAG_FIELDS, _check_tag)
+            _check_mapping("tags", tags, WIRE_TAGS, _check_tag)
     _check_mapping("allowance", event.get("allowance") or {}, ALLOWANCE_FIELDS, _check_allowance)
     _check_mapping("modifiers", event.get("modifiers") or {}, ("speed", "service_tier", "inference_geo"),
                    lambda f, v: _check_label(f, v, "modifier"))
@@ -293,12 +305,12 @@ _TOKEN_KEYS = frozenset(TOKEN_FIELDS)
 def _check_tags_cached(items: tuple) -> None:
     """Tags repeat across a batch (one developer, project, tenant): each set is checked once.
     Only success is cached (an lru_cache does not keep a call that raised)."""
-    _check_mapping("tags", dict(items), TAG_FIELDS, _check_tag)
+    _check_mapping("tags", dict(items), WIRE_TAGS, _check_tag)
 
 
 def check_tags(tags: dict) -> None:
     """The tags alone (what a user sets with --developer, --tag): SchemaError naming the field."""
-    _check_mapping("tags", tags, TAG_FIELDS, _check_tag)
+    _check_mapping("tags", tags, WIRE_TAGS, _check_tag)
 
 
 def _check_mapping(name: str, mapping: dict, allowed, check) -> None:
@@ -328,7 +340,7 @@ def _check_allowance(field: str, value) -> None:
 
 def _check_tag(field: str, value) -> None:
     if value is not None:
-        _check_label(field, value, "project" if field == "tags.project" else "tag")
+        _check_label(field, value, {"tags.project": "project", "tags.branch": "branch"}.get(field, "tag"))
 
 
 def billable_tokens(tokens: dict) -> int:
@@ -390,6 +402,8 @@ def to_wire(event: UsageEvent, cost=None, regime: str = "subscription", tags: di
         "modifiers": dict(event.modifiers),
     }
     wire["tags"].setdefault("project", event.project)
+    if event.branch and not _label_problem(event.branch, "branch"):  # an odd ref name stays local, never a 400
+        wire["tags"].setdefault(BRANCH_TAG, event.branch)
     a = event.allowance
     if a is not None:
         wire["allowance"] = {k: getattr(a, k) for k in ALLOWANCE_FIELDS}
@@ -402,7 +416,7 @@ def from_wire(wire: dict) -> UsageEvent:
     return UsageEvent(
         source=wire["source"], provider=wire["provider"], model=wire["model"],
         occurred_at=parse_timestamp(wire["occurred_at"]) or datetime.now(timezone.utc),
-        session_id=wire.get("session_id") or "", project=tags.get("project") or "",
+        session_id=wire.get("session_id") or "", project=tags.get("project") or "", branch=tags.get(BRANCH_TAG),
         tokens=TokenCounts(input=t.get("input", 0), output=t.get("output", 0), cache_read=t.get("cache_read", 0),
                            cache_write_5m=t.get("cache_write_5m", 0), cache_write_1h=t.get("cache_write_1h", 0),
                            reasoning=t.get("reasoning", 0), reported_input=t.get("input", 0)),

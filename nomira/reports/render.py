@@ -202,6 +202,8 @@ def render_json(doc: dict) -> str:
     `json.dumps(indent=...)` falls back to CPython's pure-Python encoder (seconds for thousands
     of sessions); each piece here goes through the C encoder.
     """
+    from nomira.reports.money import stamp
+    doc = stamp(doc)  # schema_version, and micro-dollars beside the dollars
     dumps = json.dumps
     out = ["{"]  # one join at the end: no intermediate copies of a long sessions list
     for i, (key, value) in enumerate(doc.items()):

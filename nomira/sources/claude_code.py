@@ -164,13 +164,14 @@ def _good_version(version) -> bool:
     return ok
 
 
-def _cwd(line: bytes) -> str | None:
-    """The working directory a line logged (its top-level `cwd`: the first one on the line)."""
-    i = line.find(b'"cwd":"')
+def _cwd(line: bytes, key: bytes = b'"cwd":"') -> str | None:
+    """The working directory a line logged (its top-level `cwd`: the first one on the line), or the
+    string value of another top-level `key` (`gitBranch`)."""
+    i = line.find(key)
     if i < 0:
         return None
     try:
-        value = _scan_once(line[i + 6:].decode(), 0)[0]
+        value = _scan_once(line[i + len(key) - 1:].decode(), 0)[0]
     except (ValueError, StopIteration, UnicodeDecodeError):
         return None
     return value if type(value) is str and value else None
@@ -188,7 +189,7 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     records: list[list] = []
     index: dict[tuple, int] = {}  # (message.id, requestId) -> position in records
     candidates = malformed = duplicates = 0
-    need_cwd = "cwd" not in state
+    need_cwd, need_branch = "cwd" not in state, "branch" not in state
     fromiso, scan_once = datetime.fromisoformat, _scan_once
     scan = LineScan(path, MARKERS, start)
     end = None
@@ -214,6 +215,9 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
         if need_cwd and (cwd := _cwd(line)):
             state["cwd"] = cwd
             need_cwd = False
+        if need_branch and (branch := _cwd(line, b'"gitBranch":"')):
+            state["branch"] = branch  # the session's first logged branch (attribution, issue 28)
+            need_branch = False
         if rec[MSG_ID] is None:
             records.append(rec)
             continue
@@ -368,17 +372,21 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
     """Deduplicate the calls of every file (a file may come in several runs), then emit the kept events."""
     dedup = Deduper()
     identities: dict[str, tuple[str, str]] = {}
+    branches: dict[str, str] = {}
     for path, records, state in per_file:
         ident = identities.get(path)
         if ident is None:
             session, folder = file_identity(path)  # the encoded folder name only when no line logged cwd
             ident = identities[path] = (session, project_label(state.get("cwd"), state.get("labels"), folder))
         session, project = ident
+        if state.get("branch"):
+            branches.setdefault(session, state["branch"])
         for rec in records:
             dedup.add(rec, session, project)
     if dedup.duplicates:
         stats.skip("duplicate_call", dedup.duplicates)
     for event, _logged_speed in dedup.kept:
+        event.branch = branches.get(event.session_id)
         yield event
 
 

@@ -9,7 +9,9 @@ the wire schema rejects path-like tags.
 """
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Iterable
 
 MAX = 64  # the wire schema's tag limit
@@ -59,15 +61,56 @@ def label(cwd: str | None, labels: dict[str, str] | None, fallback: str = "unkno
     return (labels or {}).get(cwd) or basename(cwd)
 
 
-def assign(states: Iterable[dict]) -> dict[str, str]:
-    """Give every per-file parser state (`cwd`: one directory, `cwds`: several) the history's labels."""
+def assign(states: Iterable[dict], merge_worktrees: bool = False) -> dict[str, str]:
+    """Give every per-file parser state (`cwd`: one directory, `cwds`: several) the history's labels;
+    with `merge_worktrees`, a git worktree's directories get their main checkout's label."""
     states = list(states)
     cwds: set[str] = set()
     for st in states:
         if st.get("cwd"):
             cwds.add(st["cwd"])
         cwds.update(st.get("cwds") or ())
-    labels = labels_for(cwds)
+    if merge_worktrees:
+        main = {c: main_checkout(c) or c for c in cwds}
+        merged = labels_for(main.values())
+        labels = {c: merged[m] for c, m in main.items()}
+    else:
+        labels = labels_for(cwds)
     for st in states:
         st["labels"] = labels
     return labels
+
+
+MAX_UP = 64  # parent folders searched for a .git entry
+
+
+def main_checkout(cwd: str) -> str | None:
+    """The main checkout's directory (the same subfolder of it) when `cwd` is inside a linked git
+    worktree, else None. A worktree's `.git` is a file `gitdir: <main>/.git/worktrees/<name>`
+    (git-worktree(1)); read here, on this machine, and never shipped: only the label is."""
+    here = Path(cwd)
+    if not here.is_absolute():
+        return None
+    for depth, folder in enumerate([here, *here.parents][:MAX_UP]):
+        dot_git = folder / ".git"
+        try:
+            if dot_git.is_dir():
+                return None  # a main checkout (or a plain repository)
+            if not dot_git.is_file():
+                continue
+            with open(dot_git, encoding="utf-8", errors="replace") as fh:
+                text = fh.read(4096)
+        except OSError:
+            return None
+        m = re.match(r"gitdir:\s*(.+)", text.strip())
+        if not m:
+            return None
+        gitdir = Path(m.group(1).strip())
+        if not gitdir.is_absolute():  # worktree.useRelativePaths
+            gitdir = Path(os.path.normpath(folder / gitdir))
+        parts = gitdir.parts
+        if len(parts) < 4 or parts[-3] != ".git" or parts[-2] != "worktrees":
+            return None  # a submodule (.git/modules/...) or a separate git dir: not a worktree
+        rest = here.parts[len(here.parts) - depth:] if depth else ()
+        return str(Path(*parts[:-3], *rest))
+    return None

@@ -199,7 +199,7 @@ def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[
 def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] | None = None,
             env: Mapping[str, str] = os.environ, cache=None, workers: int = 1,
             progress: bool = False, found: dict[str, list[Path]] | None = None,
-            budget: int | None = None, known: dict | None = None) -> Collected:
+            budget: int | None = None, known: dict | None = None, merge_worktrees: bool = False) -> Collected:
     """Scan every file of the selected sources (through `cache` when given). `known`: (size,
     mtime_ns) by path for files already stated (`fingerprint`), so none is stated twice.
 
@@ -233,7 +233,7 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
         if writer is not None:
             writer.close()
         pending.append((mod, parts))
-    project.assign(st for kept in states.values() for st in kept)  # one label per cwd, across agents
+    project.assign((st for kept in states.values() for st in kept), merge_worktrees)  # one label per cwd
     return Collected(pending, stats, states)
 
 
