@@ -41,14 +41,21 @@ ROOT = Path(__file__).resolve().parent.parent
 CODE = Path(sys.argv[sys.argv.index("--code") + 1]).resolve() if "--code" in sys.argv[:-1] else ROOT
 sys.path.insert(0, str(CODE))
 
-try:
-    from nomira.ledger import engine, store  # noqa: E402
-except ImportError:  # --code of a tree from before the nomira/ledger layout
-    try:
-        from nomira.ledger import engine, store  # noqa: E402
-    except ImportError:  # before PostgreSQL (SQLite only)
-        from nomira.ledger import store  # noqa: E402
-        engine = None
+import importlib  # noqa: E402
+
+
+def _module(*names):
+    """The first of `names` that imports: --code may point at a tree from before the ledger/ layout."""
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+store = _module("nomira.ledger.store", "nomira." + "store")
+engine = _module("nomira.ledger.engine", "nomira." + "engine")  # None before PostgreSQL (SQLite only)
 from nomira.collector.app import App  # noqa: E402
 from nomira.collector.auth import Config  # noqa: E402
 
