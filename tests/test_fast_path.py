@@ -45,6 +45,8 @@ def plain_scan(path: Path, start: int = 0) -> tuple:
             records.append(rec)
             if "cwd" not in state and (cwd := claude_code._cwd(line)):
                 state["cwd"] = cwd
+            if "branch" not in state and (branch := claude_code._cwd(line, b'"gitBranch":"')):
+                state["branch"] = branch
     merged = claude_code.merge_records([], records)
     if len(merged) < len(records):
         stats.skip("duplicate_call", len(records) - len(merged))
