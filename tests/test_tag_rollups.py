@@ -116,6 +116,10 @@ def test_filtered_views_equal_the_events_they_sum(store_target):
         want_devs = dict(db.execute(f"SELECT developer, COUNT(*) FROM events WHERE {where} GROUP BY developer",
                                     ["2025-11-01", *(v for _, v in eq)]).fetchall())
         assert devs == want_devs, eq
+    # grouped by a tag (no tag_rollups column holds one): from `events`
+    scope = queries.Scope(eq=(("source", "codex"),))
+    assert queries._source(("source",), scope) == ("events", None)
+    assert queries.by(db, "source", scope)[0]["calls"] == 1
 
 
 def test_sessions_are_counted_on_their_first_call(store_target):

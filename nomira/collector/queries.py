@@ -81,7 +81,7 @@ def _source(dims: tuple[str, ...], scope: Scope) -> tuple[str, object]:
     if wanted <= set(ROLLUP_DIMS) and wanted in _BY_DIMS:
         return "rollups", _BY_DIMS[wanted]
     tags = [(k, v) for k, v in scope.eq if k in TAG_DIMS]
-    if len(tags) <= 1 and wanted - {k for k, _ in tags} <= set(ROLLUP_DIMS):
+    if len(tags) <= 1 and wanted - {k for k, _ in tags} <= set(ROLLUP_DIMS) and not set(dims) & set(TAG_DIMS):
         return "tag_rollups", tags[0] if tags else ("", "")
     return "events", None
 

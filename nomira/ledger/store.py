@@ -304,11 +304,11 @@ def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
     for r in rows:
         if not r[_SESSION_AT]:
             continue
-        key = (r[_TENANT_AT], r[_DEVELOPER_AT], r[COL["project"]], r[_SESSION_AT])
+        key = _session_key(r)
         seen = first.get(key)
         order = (r[_OCCURRED_AT], r[_KEY_AT])  # as the backfill orders a session's calls
         if seen is None or order < seen[0]:
-            first[key] = (order, r[COL["day"]], *(r[COL[t]] or "" for t in TAG_ROLLUPS[1:]))
+            first[key] = (order, *_session_first(r))  # tags are '' when absent (normalize); source is required
     if not first:
         return
     db.execute(f"CREATE TEMP TABLE IF NOT EXISTS session_delta ({', '.join(f'{c} TEXT' for c in SESSION_COLS)})")
@@ -456,6 +456,8 @@ _PRIORITY_AT, _EVENT_ID_AT, _MESSAGE_AT = COL["source_priority"], COL["event_id"
 _ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"], COL["provider"]
 _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
 _SESSION_AT = COL["session_id"]
+_session_key = operator.itemgetter(*(COL[c] for c in SESSION_KEYS))
+_session_first = operator.itemgetter(*(COL[c] for c in SESSION_COLS[len(SESSION_KEYS):]))
 VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
 _fine_key = operator.itemgetter(*_FINE_AT)
 _tagged_key = operator.itemgetter(*(COL[c] for c in ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:])))
