@@ -82,6 +82,8 @@ def build_all(root: Path, size_mb: int) -> int:
     import test_sources_goose
     import test_sources_hermes
     import test_sources_kilo
+    import test_sources_shelley
+    import test_sources_zcode
     import test_sources_zed
     fixtures = REPO / "tests" / "fixtures"
     for d in fixtures.iterdir():
@@ -91,6 +93,9 @@ def build_all(root: Path, size_mb: int) -> int:
     test_sources_zed.make_db(root / "zed" / "threads")
     test_sources_kilo.make_db(root / "kilo")
     test_sources_hermes.make_db(root / ".hermes")
+    test_sources_kilo.make_db(root / "mimocode", "mimocode.db")
+    test_sources_shelley.make_db(root / "shelley")
+    test_sources_zcode.make_db(root / ".zcode" / "cli" / "db")
     texts = [f for f in root.rglob("*") if f.is_file() and f.suffix in (".jsonl", ".md", ".json")]
     per_file = size_mb * 1_000_000 // max(len(texts), 1)
     for f in texts:

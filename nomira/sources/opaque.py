@@ -88,6 +88,10 @@ OPAQUE = {
     "cortex": ("Snowflake Cortex Code", (".snowflake/cortex/conversations",),
                "conversation files keep messages without token usage",
                "Snowflake's credit usage views (CORTEX_*_USAGE_HISTORY)"),
+    "omnigent": ("Omnigent", (".omnigent",),
+                 "a meta-harness: the usage in its chat.db is its child agents' (Claude Code, Codex, OpenCode), which "
+                 "their own sources read; counting both would double-count",
+                 "the child agents' own sources (already read)"),
     "qwenpaw": ("QwenPaw", (".copaw/workspaces",), "session JSON keeps messages without token usage",
                 "the model provider's usage console"),
 }
