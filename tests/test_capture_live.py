@@ -259,8 +259,11 @@ def test_opencode_sse_plugin_and_storage_copies_count_once(app, sse_server, tmp_
     assert main(["opencode", "watch", "--url", sse_server, "--once", "--db", str(db), "--developer", "ana"]) == 0
     rows = [(e["message_id"], e["request_id"], e["input"], e["output"], e["cache_read"], e["cache_write_5m"])
             for e in events(app)]
-    # the store keys a message's calls by message id (wire.dedup_key): its largest step is kept
-    assert sorted(rows) == [(MSG, "prt_9c1f2a3b5002", 812, 344, 30112, 0), ("msg_9c1f2a3b4002", None, 10, 20, 0, 0)]
+    # each step-finish part is one API call: both steps of the first message are kept (a step's id
+    # joins its message's id, so the store's key by message id does not fold them into one)
+    assert sorted(rows) == [(f"{MSG}:prt_9c1f2a3b5001", "prt_9c1f2a3b5001", 500, 120, 20000, 1450),
+                            (f"{MSG}:prt_9c1f2a3b5002", "prt_9c1f2a3b5002", 812, 344, 30112, 0),
+                            ("msg_9c1f2a3b4002", None, 10, 20, 0, 0)]
     raw_after_sse = raw_bodies(app)
     assert SECRET not in "".join(raw_after_sse) and "/home/ana" not in "".join(raw_after_sse)
 
@@ -271,7 +274,7 @@ def test_opencode_sse_plugin_and_storage_copies_count_once(app, sse_server, tmp_
     assert sorted((e["message_id"], e["request_id"], e["input"]) for e in events(app)) == \
         sorted((r[0], r[1], r[2]) for r in rows)
     totals = store.open_db(db).execute("SELECT SUM(input), SUM(output), COUNT(*) FROM events").fetchone()
-    assert totals == (822, 364, 2)
+    assert totals == (500 + 812 + 10, 120 + 344 + 20, 3)  # both steps of the first message, and the second
 
     # and OpenCode's own storage, shipped from the logs, adds nothing either
     capsys.readouterr()
@@ -405,6 +408,8 @@ def test_the_opencode_plugin_itself_posts_usage_only_and_dedupes(app, tmp_path, 
         httpd.shutdown()
         httpd.server_close()
     rows = sorted((e["message_id"], e["request_id"], e["input"], e["developer"], e["project"]) for e in events(app))
-    assert rows == [(MSG, "prt_9c1f2a3b5002", 812, "ana", "shop"), ("msg_9c1f2a3b4002", None, 10, "ana", "shop")]
+    assert rows == [(f"{MSG}:prt_9c1f2a3b5001", "prt_9c1f2a3b5001", 500, "ana", "shop"),
+                    (f"{MSG}:prt_9c1f2a3b5002", "prt_9c1f2a3b5002", 812, "ana", "shop"),
+                    ("msg_9c1f2a3b4002", None, 10, "ana", "shop")]
     bodies = "".join(raw_bodies(app))
     assert SECRET not in bodies and "/home/ana" not in bodies

@@ -16,14 +16,14 @@ L1 = (100 * 1 + 100 * 5) / 1e6
 
 
 def test_step_finish_parts_are_the_calls():
-    evs = [e for e in collect(("opencode",), [OC]).events if e.message_id == "msg_M1"]
+    evs = [e for e in collect(("opencode",), [OC]).events if e.message_id.split(":")[0] == "msg_M1"]
     assert [(e.request_id, e.tokens.input, e.tokens.output, e.tokens.cache_write_5m) for e in evs] == [
         ("prt_1", 20, 40, 2000), ("prt_2", 30, 60, 0)]
 
 
 def test_database_wins_over_legacy_copy_and_bad_rows_counted():
     c = collect(("opencode",), [OC])
-    assert sorted(e.message_id for e in c.events) == ["msg_L1", "msg_M1", "msg_M1", "msg_M2", "msg_M3"]
+    assert sorted(e.message_id for e in c.events) == ["msg_L1", "msg_M1:prt_1", "msg_M1:prt_2", "msg_M2", "msg_M3"]
     assert c.stats.skipped["duplicate_call"] == 1 and c.stats.malformed == 1
 
 

@@ -206,5 +206,7 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
                 project=project_label(r[PROJECT], labels),
                 tokens=TokenCounts(input=r[IN], output=r[OUT] + (r[REASONING] if google else 0), cache_read=r[CR],
                                    cache_write_5m=r[CW], reasoning=r[REASONING], reported_input=r[IN] + r[CR]),
-                message_id=r[MSG], request_id=r[STEP],
+                # each step is its own API call: the step's id joins the message's, so a store keyed
+                # by message id keeps every step (as the OpenCode-format agents' records do)
+                message_id=r[MSG] if r[STEP] is None else f"{r[MSG]}:{r[STEP]}", request_id=r[STEP],
             )
