@@ -242,3 +242,16 @@ def test_codex_otlp_and_the_rollout_through_the_collector(app, tmp_path, capsys)
     rows = events(app)
     assert len(rows) == len(logged) == 3
     assert sorted(r["output"] for r in rows) == sorted(e["tokens"]["output"] for e in logged)
+
+
+def test_prune_drops_the_links_of_pruned_calls_and_keeps_the_markers(tmp_path):
+    from datetime import datetime, timezone
+
+    from nomira import retention
+    db = store.open_db(tmp_path / "s.db")
+    store.ingest(db, [telemetry(request_id=None), codex_copy("otlp", occurred_at="2026-11-30T10:00:00Z")])
+    assert db.execute("SELECT COUNT(*) FROM call_links").fetchone()[0] == 3  # two links, one "fp" marker
+    retention.prune(db, 30, 400, now=datetime(2027, 6, 1, tzinfo=timezone.utc))  # events before 2026-04-27
+    assert sorted(r[0][:8] for r in db.execute("SELECT link FROM call_links")) == ["fp", "fp:codex"]
+    store.ingest(db, [codex_copy(occurred_at="2026-11-30T10:00:01Z")])  # still linked after the prune
+    assert counted(db)[0] == 1
