@@ -1,6 +1,7 @@
 """One Claude call reported by telemetry (OTLP `claude_code.api_request`: request id, no message id) and by
-its transcript (hook or log: message id + request id) is one event, in every arrival order; two different
-calls with identical usage are never merged (store._link_copies, migration 0013).
+its transcript (hook or log: message id + request id) is one event, in every arrival order; so is a Codex
+call by telemetry (`codex.sse_event`, no id) and by its rollout (notify hook or log); two different calls
+with identical usage are never merged (store._link_copies, migration 0013).
 
 The copies are the wire events Nomira itself makes of each channel (capture/otlp.py for telemetry,
 the Claude Code transcript reader for hook and log), so the fields are the ones each channel carries."""
@@ -183,3 +184,74 @@ def test_the_same_calls_by_hook_otlp_and_log_count_once_in_every_order(app, orde
     assert (a2["message_id"], a2["developer"] != "", a2["cache_write_5m"], a2["cache_write_1h"]) == (
         "msg_A2", True, 0, 2000)
     assert a2["source_channel"] in ("hook", "otlp")
+
+
+# --- Codex: telemetry (`codex.sse_event` response.completed, no id at all) and its rollout (no id either) ---
+
+CONVERSATION = "0199a3b2-7c4d-7e10-9f21-3a4b5c6d7e8f"
+
+
+def codex_copy(channel=None, **over):
+    """A rollout `token_count` call as the Codex reader ships it (hook: the notify hook's copy)."""
+    e = {"schema_version": 1, "source": "codex", "provider": "openai", "model": "gpt-5-codex",
+         "occurred_at": "2025-11-03T09:15:31.660Z", "cost_usd": 0.0019, "regime": "subscription",
+         "tokens": {"input": 200, "output": 100, "cache_read": 800, "reasoning": 40},
+         "tags": {"developer": "ana", "project": "shop"}, "session_id": CONVERSATION}
+    if channel:
+        e["source_channel"] = channel
+    e.update(over)
+    return e
+
+
+CODEX = {"otlp": lambda: codex_copy("otlp", occurred_at="2025-11-03T09:15:31.702Z", tags={}),
+         "hook": lambda: codex_copy("hook"), "jsonl": codex_copy}
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(CODEX)))
+def test_a_codex_call_by_otlp_notify_and_rollout_in_any_order_is_one_event(order, store_target):
+    db = store.open_db(store_target)
+    for channel in order:
+        store.ingest(db, [CODEX[channel]()])
+    assert counted(db) == (1, 3, 2, 1)
+    # the notify hook's copy: agent-native, and the agent's own record (developer, project) over telemetry
+    assert db.execute("SELECT source_channel, developer, project FROM events").fetchall() == [("hook", "ana", "shop")]
+    # the next call of the conversation, identical usage two minutes later, is another call
+    store.ingest(db, [codex_copy("otlp", occurred_at="2025-11-03T09:17:40Z", tags={})])
+    store.ingest(db, [codex_copy(occurred_at="2025-11-03T09:17:39.9Z")])
+    assert counted(db)[0] == 2
+
+
+def test_codex_otlp_and_the_rollout_through_the_collector(app, tmp_path, capsys):
+    from nomira.cli import main
+    from test_capture_live import i, s
+    rollout = FIX / "codex" / "sessions" / "2025" / "11" / "03" / f"rollout-2025-11-03T09-15-00-{CONVERSATION}.jsonl"
+
+    def sse(ts, nanos, tokens):  # codex.sse_event as Codex exports it (openai/codex PR #2103)
+        return {"timeUnixNano": nanos, "attributes": [
+            s("event.name", "codex.sse_event"), s("event.timestamp", ts), s("event.kind", "response.completed"),
+            s("conversation.id", CONVERSATION), s("app.version", "0.53.0"), s("model", "gpt-5-codex"),
+            i("input_token_count", tokens[0]), i("cached_token_count", tokens[1]),
+            i("output_token_count", tokens[2]), i("reasoning_token_count", tokens[3])]}
+    doc = claude_logs(sse("2025-11-03T09:15:31.702Z", "1762161331702000000", (1000, 800, 100, 40)),
+                      sse("2025-11-03T09:18:00.311Z", "1762161480311000000", (500, 100, 50, 0)))
+    capsys.readouterr()
+    assert main(["export", "-", "--path", str(rollout)]) == 0
+    logged = json.loads(capsys.readouterr().out)["events"]
+    assert call(app, "/v1/logs", doc)[0] == 200  # telemetry first: 2 calls
+    assert call(app, "/ingest", {"events": logged})[0] == 200  # then the rollout: 3 calls, 2 already in
+    rows = events(app)
+    assert len(rows) == len(logged) == 3
+    assert sorted(r["output"] for r in rows) == sorted(e["tokens"]["output"] for e in logged)
+
+
+def test_prune_drops_the_links_of_pruned_calls_and_keeps_the_markers(tmp_path):
+    from datetime import datetime, timezone
+
+    from nomira.ledger import retention
+    db = store.open_db(tmp_path / "s.db")
+    store.ingest(db, [telemetry(request_id=None), codex_copy("otlp", occurred_at="2026-11-30T10:00:00Z")])
+    assert db.execute("SELECT COUNT(*) FROM call_links").fetchone()[0] == 3  # two links, one "fp" marker
+    retention.prune(db, 30, 400, now=datetime(2027, 6, 1, tzinfo=timezone.utc))  # events before 2026-04-27
+    assert sorted(r[0][:8] for r in db.execute("SELECT link FROM call_links")) == ["fp", "fp:codex"]
+    store.ingest(db, [codex_copy(occurred_at="2026-11-30T10:00:01Z")])  # still linked after the prune
+    assert counted(db)[0] == 1

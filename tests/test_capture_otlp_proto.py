@@ -17,7 +17,8 @@ import struct
 import pytest
 
 from nomira.capture import otlp_proto
-from test_capture_live import SECRET, api_request, app, call, claude_logs, events, raw_bodies, token_metrics  # noqa: F401
+from test_capture_live import (SECRET, api_request, app, call, claude_logs, codex_sse, events, raw_bodies,  # noqa: F401
+                               token_metrics, user_prompt)
 
 
 # --- a tiny protobuf encoder ---
@@ -124,17 +125,19 @@ STORED = ("source", "model", "session_id", "request_id", "occurred_at", "input",
 
 def test_a_protobuf_api_request_stores_what_its_json_twin_stores(app, tmp_path, monkeypatch):
     from nomira.commands.serve import make_app
-    doc = claude_logs(api_request(), api_request("req_2", "2025-11-03T14:23:00.000Z", (9, 20, 30, 40)))
+    doc = claude_logs(api_request(), user_prompt(), api_request("req_2", "2025-11-03T14:23:00.000Z", (9, 20, 30, 40)),
+                      codex_sse(), codex_sse("response.output_item.done"))
     status, ctype, body = post(app, "/v1/logs", export(doc))
     assert (status, ctype, body) == (200, "application/x-protobuf", b"")  # an empty ExportLogsServiceResponse
     twin = make_app(tmp_path / "json.db", "127.0.0.1")
     assert call(twin, "/v1/logs", doc)[0] == 200
     mine = [tuple(e[c] for c in STORED) for e in events(app)]
-    assert len(mine) == 2 and mine == [tuple(e[c] for c in STORED) for e in events(twin)]
+    assert len(mine) == 3 and mine == [tuple(e[c] for c in STORED) for e in events(twin)]
+    assert sorted(e["source"] for e in events(app)) == ["claude_code", "claude_code", "codex"]
     assert not any(SECRET in b or "ana@example.com" in b for b in raw_bodies(app))  # the prompt attribute
     # gzip, as the exporters send with OTEL_EXPORTER_OTLP_COMPRESSION=gzip: the same request deduplicates
     status, _c, _b = post(app, "/v1/logs", gzip.compress(export(doc)), headers={"Content-Encoding": "gzip"})
-    assert status == 200 and len(events(app)) == 2
+    assert status == 200 and len(events(app)) == 3
 
 
 def test_protobuf_metrics_are_answered_in_protobuf_and_stored_only_when_asked(app, monkeypatch):

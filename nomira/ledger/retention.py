@@ -50,6 +50,8 @@ def prune(db, raw_days: int = RAW_DAYS, events_days: int = EVENTS_DAYS, now: dat
             db.execute(f"DELETE FROM raw_events WHERE {raw_where}", (raw_cut,))
             db.execute("DELETE FROM retention_in_progress")
             db.execute(f"DELETE FROM events WHERE {events_where}", (events_cut,))
+            # telemetry links (0013) of calls as old as the pruned events; the tenants' "fp" markers stay
+            db.execute("DELETE FROM call_links WHERE occurred_at < ? AND link <> 'fp'", (events_cut,))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

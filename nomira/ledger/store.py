@@ -452,7 +452,7 @@ _TOKENS_AT = [COL[t] for t in TOKEN_FIELDS]
 _BILLED_AT = [COL[t] for t in TOKEN_FIELDS if t != "reasoning"]
 _FINE_AT = [COL[c] for c in ("tenant", "day", "developer", "project", "model", "regime", "provider", "tool_name")]
 _COST_AT, _RAW_AT, _KEY_AT = COL["cost_usd"], COL["raw_id"], COL["dedup_key"]
-_PRIORITY_AT, _EVENT_ID_AT, _MESSAGE_AT = COL["source_priority"], COL["event_id"], COL["message_id"]
+_PRIORITY_AT, _EVENT_ID_AT, _CHANNEL_AT = COL["source_priority"], COL["event_id"], COL["source_channel"]
 _ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"], COL["provider"]
 _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
 _SESSION_AT = COL["session_id"]
@@ -540,8 +540,8 @@ def _wins(new: tuple, old: tuple) -> str | None:
     priority, the more complete copy (a final streaming snapshot) wins."""
     if new[_PRIORITY_AT] != old[_PRIORITY_AT]:
         return "lower_priority" if new[_PRIORITY_AT] < old[_PRIORITY_AT] else None
-    if _total(new) == _total(old) and new[_MESSAGE_AT] and not old[_MESSAGE_AT]:
-        return "less_complete"  # a linked telemetry copy (0013): the transcript's has the message id, TTL split
+    if _total(new) == _total(old) and old[_CHANNEL_AT] == "otlp" != new[_CHANNEL_AT]:
+        return "less_complete"  # a linked telemetry copy (0013): the agent's own record has its ids and tags
     return "less_complete" if _total(new) > _total(old) else None
 
 
@@ -710,7 +710,8 @@ _SCAN = ("dedup_key", "source", "request_id", "session_id", "model", "occurred_a
 
 
 def _telemetry(e: dict) -> bool:
-    """A copy from agent telemetry: usage and a request id, but not the message id transcripts are keyed on."""
+    """A copy from agent telemetry: usage (and for Claude Code a request id) but not the message id
+    transcripts are keyed on (Codex rollouts have none either: their copies are keyed on usage)."""
     return not e.get("message_id") and e.get("source_channel") == "otlp"
 
 
@@ -719,80 +720,106 @@ def _fingerprint(source, session, model, tokens) -> str:
     return "fp:" + "|".join(map(str, (source, session, model, tokens[0], tokens[1], tokens[2], tokens[3] + tokens[4])))
 
 
-def _links(e: dict, telemetry: bool) -> list[str]:
+def _links(e: dict, telemetry: bool, fingerprints: bool = True) -> list[str]:
     """What a copy is found by: its request id; without one (older Claude Code builds), its fingerprint.
-    A transcript copy also looks for the fingerprint of a telemetry copy that had no request id."""
-    t = e.get("tokens") or {}
-    fp = [_fingerprint(e["source"], e["session_id"], e["model"], [int(t.get(k, 0)) for k in _SCAN[6:]])] \
-        if e.get("session_id") else []
+    A transcript copy also looks for the fingerprint of a telemetry copy that had no request id
+    (`fingerprints`: only where the tenant has such copies)."""
     req = ["req:" + e["source"] + ":" + e["request_id"]] if e.get("request_id") else []
-    return (req or fp) if telemetry else req + fp
+    if (telemetry and req) or not fingerprints or not e.get("session_id"):
+        return req
+    t = e.get("tokens") or {}
+    return req + [_fingerprint(e["source"], e["session_id"], e["model"], [int(t.get(k, 0)) for k in _SCAN[6:]])]
 
 
-def _nearest(candidates: list[tuple[str, str]], link: str, at: datetime) -> str | None:
+def _nearest(candidates: list[tuple[str, str]], link: str, at: datetime, window: float = LINK_WINDOW_S) -> str | None:
     """The key of the copy a link points at: any for a request id; the nearest within the window for a
     fingerprint (two calls of one session with identical usage minutes apart stay two calls)."""
     if link.startswith("req:"):
         return candidates[0][1] if candidates else None
     best = min(((abs((parse_timestamp(t) - at).total_seconds()), k) for t, k in candidates), default=None)
-    return best[1] if best is not None and best[0] <= LINK_WINDOW_S else None
+    return best[1] if best is not None and best[0] <= window else None
+
+
+def _taken(db: sqlite3.Connection, key: str, own: str, telemetry: bool) -> bool:
+    """Whether the call under `key` already has a copy from the same side (telemetry, or the agent's own
+    record) that is another call than `own`: a fingerprint joins one telemetry copy to one record."""
+    return any(dedup_key(json.loads(body)) != own for body, in db.execute(
+        f"SELECT body FROM raw_events WHERE dedup_key = ? AND source_channel {'=' if telemetry else '<>'} 'otlp'",
+        (key,)))
 
 
 def _link_copies(db: sqlite3.Connection, events: list[dict], keys: list[str]) -> list[str]:
     """Claude Code's telemetry (`claude_code.api_request`: request id, no message id) and its transcript
-    (message id + request id) give one call two dedup keys. The later copy is filed under the key of the
-    copy already stored, in either arrival order; source priority then keeps one canonical row and the
-    other copy superseded. Match: same tenant, source and request id; for copies without a request id,
-    same session, model and exact token counts within LINK_WINDOW_S (docs/CAPTURE.md, "Limits")."""
+    (message id + request id) give one call two dedup keys; so do Codex's (`codex.sse_event`: no id) and
+    its rollout (keyed on usage and time). The later copy is filed under the key of the copy already
+    stored, in either arrival order; source priority then keeps one canonical row and the other copy
+    superseded. Match: same tenant, source and request id; without one, same session, model and exact
+    token counts within LINK_WINDOW_S, one to one (docs/CAPTURE.md, "One call, several channels")."""
     tele = {i for i, e in enumerate(events) if _telemetry(e)}
     if not tele and db.execute("SELECT 1 FROM call_links LIMIT 1").fetchone() is None:
         return keys  # a store that never took telemetry: one indexed probe per batch
-    todo = [(i, e, (e.get("tags") or {}).get("tenant") or "", _links(e, i in tele))
-            for i, e in enumerate(events) if i in tele or e.get("message_id")]
-    wanted = sorted({(tenant, link) for _i, _e, tenant, links in todo for link in links})
+    todo, bare = [], {}  # bare: whether a tenant has telemetry copies without a request id
+    for i, e in enumerate(events):
+        telemetry = i in tele
+        tenant = (e.get("tags") or {}).get("tenant") or ""
+        if tenant not in bare:
+            bare[tenant] = db.execute("SELECT 1 FROM call_links WHERE tenant = ? AND link = 'fp' LIMIT 1",
+                                      (tenant,)).fetchone() is not None  # the marker written below
+        links = _links(e, telemetry, telemetry or bare[tenant])
+        if links:
+            todo.append((i, e, tenant, links))
     stored: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for tenant in sorted({t for t, _l in wanted}):
-        links = [link for t, link in wanted if t == tenant]
+    for tenant in sorted(bare):
+        links = sorted({link for _i, _e, t, links in todo if t == tenant for link in links})
         for n in range(0, len(links), 500):
             chunk = links[n:n + 500]
             for link, at, key in db.execute(f"SELECT link, occurred_at, dedup_key FROM call_links WHERE tenant = ? "
                                             f"AND link IN ({', '.join('?' * len(chunk))}) ORDER BY occurred_at, "
                                             f"dedup_key", (tenant, *chunk)):
                 stored.setdefault((tenant, link), []).append((at, key))
-    keys, scan, new = list(keys), [], []
+    own, keys, scan, new = keys, list(keys), [], []
     for i, e, tenant, links in todo:
+        if i not in tele and not any((tenant, link) in stored for link in links):
+            continue  # nearly every transcript copy: no telemetry copy to join
         at = parse_timestamp(e["occurred_at"])
-        key = next(filter(None, (_nearest(stored.get((tenant, link), []), link, at) for link in links)), None)
+        # a telemetry copy finds its own earlier copy (a re-sent export: the same time); a transcript copy, the
+        # telemetry copy of its call
+        window = 0 if i in tele else LINK_WINDOW_S
+        key = next(filter(None, (_nearest([c for c in stored.get((tenant, link), []) if link.startswith("req:")
+                                           or i in tele or not _taken(db, c[1], own[i], False)], link, at, window)
+                                 for link in links)), None)
         if key is not None:
             keys[i] = key
         elif i in tele:
-            scan.append((i, e, tenant, at))
-            new += [(tenant, link, at.isoformat(), i) for link in links if (tenant, link) not in stored]
-            stored.update({(tenant, link): [] for link in links})  # a second copy in this batch: same key
+            scan.append((i, e, tenant, at, own[i]))
+            new += [(tenant, link, at.isoformat(), i) for link in links]
     for i, key in _transcript_copies(db, scan):
         keys[i] = key
+    # a tenant's first fingerprint link also writes the marker "fp": from then on its transcript copies
+    # look fingerprints up too (an equality probe: a range over link would depend on PostgreSQL's collation)
+    marks = sorted({tenant for tenant, link, _at, _i in new if link.startswith("fp:") and not bare.get(tenant)})
     if new:
         db.executemany("INSERT INTO call_links (tenant, link, occurred_at, dedup_key) VALUES (?, ?, ?, ?)",
-                       [(tenant, link, at, keys[i]) for tenant, link, at, i in new])
+                       [(tenant, link, at, keys[i]) for tenant, link, at, i in new] + [(t, "fp", "", "") for t in marks])
     return keys
 
 
-def _transcript_copies(db: sqlite3.Connection, scan: list[tuple[int, dict, str, datetime]]):
-    """(index, key) of stored transcript copies (rows with a message id) of new telemetry copies: one read of
+def _transcript_copies(db: sqlite3.Connection, scan: list[tuple[int, dict, str, datetime, str]]):
+    """(index, key) of stored copies from the agent's own records (not telemetry) of new telemetry copies: one read of
     the tenant's rows of those days and sessions per 400 copies (telemetry batches only)."""
     for n in range(0, len(scan), 400):
         part = scan[n:n + 400]
-        for tenant in sorted({t for _i, _e, t, _a in part}):
-            mine = [(i, e, at) for i, e, t, at in part if t == tenant]
-            days = sorted({(at + timedelta(days=d)).date().isoformat() for _i, _e, at in mine for d in (-1, 0, 1)})
-            requests = sorted({e["request_id"] for _i, e, _a in mine if e.get("request_id")})
-            bare = [(e, at) for _i, e, at in mine if not e.get("request_id") and e.get("session_id")]
+        for tenant in sorted({t for _i, _e, t, _a, _o in part}):
+            mine = [(i, e, at, o) for i, e, t, at, o in part if t == tenant]
+            days = sorted({(at + timedelta(days=d)).date().isoformat() for _i, _e, at, _o in mine for d in (-1, 0, 1)})
+            requests = sorted({e["request_id"] for _i, e, _a, _o in mine if e.get("request_id")})
+            bare = [(e, at) for _i, e, at, _o in mine if not e.get("request_id") and e.get("session_id")]
             sessions = sorted({e["session_id"] for e, _a in bare})
             slack = timedelta(seconds=LINK_WINDOW_S + 1)
             span = (min(at for _e, at in bare) - slack, max(at for _e, at in bare) + slack) if bare else None
             rows = db.execute(
                 f"SELECT {', '.join(_SCAN)} FROM events WHERE tenant = ? AND day IN ({', '.join('?' * len(days))}) "
-                f"AND message_id IS NOT NULL AND (request_id IN ({', '.join('?' * len(requests)) or 'NULL'}) "
+                f"AND source_channel <> 'otlp' AND (request_id IN ({', '.join('?' * len(requests)) or 'NULL'}) "
                 f"OR session_id IN ({', '.join('?' * len(sessions)) or 'NULL'}) AND occurred_at BETWEEN ? AND ?) "
                 f"ORDER BY occurred_at, dedup_key",
                 (tenant, *days, *requests, *sessions, *(at.isoformat() for at in span or (_EPOCH, _EPOCH)))).fetchall()
@@ -802,9 +829,11 @@ def _transcript_copies(db: sqlite3.Connection, scan: list[tuple[int, dict, str, 
                     by_link.setdefault(f"req:{source}:{request}", []).append((at, key))
                 if session:
                     by_link.setdefault(_fingerprint(source, session, model, tokens), []).append((at, key))
-            for i, e, at in mine:
+            for i, e, at, o in mine:
                 link = _links(e, True)
-                key = _nearest(by_link.get(link[0], []), link[0], at) if link else None
+                found = [c for c in by_link.get(link[0], []) if link[0].startswith("req:")
+                         or not _taken(db, c[1], o, True)] if link else []
+                key = _nearest(found, link[0], at) if link else None
                 if key is not None:
                     yield i, key
 
