@@ -313,6 +313,7 @@ def bench_pages(app, paths=PAGES) -> int:
     """Each page 5 times: the first (nothing of this view cached by the process: what a view costs
     after any ingest) and the median (repeat views until the store changes)."""
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; wall ms (CPU ms of this process)")
+    failed = 0
     for path in paths:
         times, cpus = [], []
         for _ in range(5):
@@ -320,11 +321,15 @@ def bench_pages(app, paths=PAGES) -> int:
             status, _ = call(app, "GET", path)
             times.append(time.perf_counter() - t)
             cpus.append(time.process_time() - c)
-            assert status == 200, (path, status)
-        print(f"{path:<58} first {times[0] * 1000:6.1f} ({cpus[0] * 1000:6.1f}) ms   "
-              f"median {sorted(times)[2] * 1000:6.1f} ({sorted(cpus)[2] * 1000:6.1f}) ms", flush=True)
+            if status != 200:  # e.g. 503: PostgreSQL's statement timeout ended the query
+                print(f"{path:<58} HTTP {status} after {times[-1] * 1000:.0f} ms", flush=True)
+                failed += 1
+                break
+        else:
+            print(f"{path:<58} first {times[0] * 1000:6.1f} ({cpus[0] * 1000:6.1f}) ms   "
+                  f"median {sorted(times)[2] * 1000:6.1f} ({sorted(cpus)[2] * 1000:6.1f}) ms", flush=True)
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pages-only", action="store_true", help="time the pages of an existing --db")
     ap.add_argument("--keep", action="store_true", help="leave the throwaway cluster running (prints its URL)")
     args = ap.parse_args(argv)
-    cluster = None
+    cluster, rc = None, 0
     url = args.db
     if url is None:
         sys.path.insert(0, str(ROOT / "tests"))
@@ -128,13 +128,13 @@ def main(argv=None) -> int:
         size = db.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
         db.close()
         print(f"store: {n:,} events, {rows:,} rollup rows, database {size}", flush=True)
-        bench_pages(App(url, Config(host="127.0.0.1")))
+        rc = bench_pages(App(url, Config(host="127.0.0.1")))
     finally:
         if cluster and not args.keep:
             cluster.stop()
         elif cluster:
             print(cluster.url())
-    return 0
+    return rc
 
 
 if __name__ == "__main__":
