@@ -3,11 +3,9 @@
 One type, one rule. Every figure is computed in float US dollars (the price table's per-token
 rates times counts); a JSON output shows it as the decimal it always had (`cost_usd`) and, beside
 it, the same amount as an integer number of millionths of a dollar (`cost_micro_usd`):
-`micro = round(round(usd * 1_000_000, 3))`: first to a thousandth of a micro-dollar, which drops the
-noise of float addition (per-token rates make exact half micro-dollars common, and the same calls
-added in another order, e.g. spilled partitions, land a hair either side of the half), then to the
-nearest integer, halves to even (Python's `round`). So one amount gives one integer however its calls
-were added up, and a script can add integers without float drift; a total's micro-dollars are the
+`micro = round(round(usd, 9) * 1_000_000)` (Python's `round`, halves to even): the float is first
+taken to nano-dollars so that one amount summed in another order (a partitioned scan, forked
+workers) gives the same integer, not one that flips on the last bit of a float. So a script can add integers without float drift; a total's micro-dollars are the
 rounded total, which may differ from the sum of its rows' micro-dollars by at most one per row.
 Names: `<name>_usd` gets `<name>_micro_usd`; a dict of amounts (`cost_by_type_usd`) gets a dict
 of integers (`cost_by_type_micro_usd`); null stays null. Every such document also says which
@@ -25,7 +23,7 @@ _SUFFIX, _MICRO_SUFFIX = "_usd", "_micro_usd"
 def micros(usd: float | None) -> int | None:
     if usd is None or isinstance(usd, bool) or not math.isfinite(usd):
         return None
-    return int(round(round(usd * MICRO, 3)))
+    return int(round(round(usd, 9) * MICRO))
 
 
 def _amount(v) -> bool:
