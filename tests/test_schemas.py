@@ -26,7 +26,9 @@ def cli(*argv, env_home):
 
 def test_micros_rule():
     assert micros(0.0285) == 28500 and micros(1.5) == 1_500_000 and micros(None) is None
-    assert micros(0.0000005) == 0 and micros(0.0000015) == 2  # halves to even, on the float shown
+    assert micros(0.0000005) == 0 and micros(0.0000015) == 2  # halves to even
+    # float-addition noise either side of a half micro-dollar gives one integer (summation order)
+    assert micros(31.4007915 + 1e-14) == micros(31.4007915 - 1e-14) == 31400792
     doc = with_micros({"cost_usd": 1.25, "x": [{"budget_usd": None}], "cost_by_type_usd": {"input": 0.5},
                        "usd_per_call": 3.0})
     assert doc["cost_micro_usd"] == 1_250_000 and doc["x"][0]["budget_micro_usd"] is None
@@ -39,8 +41,8 @@ def test_report_json_validates_and_micros_match(tmp_path):
     validate(doc, "report.schema.json")
     assert list(doc)[0] == "schema_version" and doc["schema_version"] == 1
     for row in [doc["totals"], *doc["models"], *doc["sessions"]]:
-        assert row["cost_micro_usd"] == round(row["cost_usd"] * 1_000_000)
-        assert row["cost_by_type_micro_usd"] == {k: round(v * 1e6) for k, v in row["cost_by_type_usd"].items()}
+        assert row["cost_micro_usd"] == micros(row["cost_usd"]) and abs(row["cost_micro_usd"] - row["cost_usd"] * 1e6) <= 0.5
+        assert row["cost_by_type_micro_usd"] == {k: micros(v) for k, v in row["cost_by_type_usd"].items()}
     assert doc["totals"]["cost_micro_usd"] > 0
     # a break of the contract is caught: a removed key, a dollar figure turned into a string
     broken = dict(doc, totals={k: v for k, v in doc["totals"].items() if k != "cost_micro_usd"})
@@ -98,7 +100,7 @@ def test_usage_events_answers_validate(tmp_path):
         validate(body, "usage-events-response.schema.json")
         status, text = c.get("/index.json?period=all")
         page = json.loads(text)
-        assert page["schema_version"] == 1 and page["kpis"]["value_micro_usd"] == round(page["kpis"]["value_usd"] * 1e6)
+        assert page["schema_version"] == 1 and page["kpis"]["value_micro_usd"] == micros(page["kpis"]["value_usd"])
     finally:
         httpd.shutdown()
         httpd.server_close()
