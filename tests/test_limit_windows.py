@@ -187,8 +187,9 @@ def test_hashed_developers_hash_limit_snapshots_alike(tmp_path):
     store.enable_identifier_hashing(db)
     now = datetime.now(UTC)
     limits.store_snapshots(db, [rec(10.0, now, resets=now + timedelta(hours=1), developer="ana@example.com")])
+    from nomira.wire import to_wire  # noqa: F401 - the same hash as usage events get
     dev = limits.current(db, None)[0].developer
-    assert dev.startswith("h-") and "ana" not in dev  # the same keyed hash usage events get:
+    assert dev.startswith("h-") and "ana" not in dev
     assert dev == store._hash_identifiers({"tags": {"developer": "ana@example.com"}},
                                           store.setting_value(db, "identifier_hash_key"))["tags"]["developer"]
 

@@ -17,9 +17,9 @@ import traceback
 
 from nomira import engine, rollups, store, wire
 from nomira.collector import auth, costsplit, csvout, filters, limits_page, pages, queries, reconcile_page
-from nomira.collector.health import Metrics
 from nomira.collector.limits_page import in_item_order, limit_snapshot, store_limits
 from nomira.collector.local import LocalHistory
+from nomira.collector.health import Metrics
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.collector.queries import Scope
 from nomira.exchange import parse_export
