@@ -265,3 +265,31 @@ def test_limits_page_scoping_escaping_stale_projection_and_twins(store_target, m
     _, _, home = get(app, "/", key_a)
     assert 'href="/limits' in home  # the nav links the page
     assert get(app, "/limits.xml")[0] == 404
+
+
+# --- doctor: the last successful ship per destination (issue 17) ------------------------
+
+def test_doctor_shows_the_last_successful_ship_per_destination(tmp_path, capsys, collector, monkeypatch):
+    from nomira.ledger.spool import Spool
+    real = Spool.flush
+    monkeypatch.setattr(Spool, "flush", lambda self, post, **kw: real(self, post, **dict(kw, sleep=lambda s: None)))
+    url, _path = collector
+    capsys.readouterr()
+    main(["--json", "doctor"])
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["last ship"]["detail"] == "nothing shipped yet"
+    before = datetime.now(UTC).replace(microsecond=0)
+    assert ship(capsys, "--db", tmp_path / "local.db")[0] == 0
+    assert ship(capsys, "--remote", url)[0] == 0
+    main(["--json", "doctor"])
+    check = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}["last ship"]
+    last = check["data"]["last_success"]
+    assert set(last) == {str((tmp_path / "local.db").resolve()), url}
+    assert all(before <= datetime.fromisoformat(at) <= datetime.now(UTC) for at in last.values())
+    assert f"{url}: last successful ship" in check["detail"] and "(6 records that run)" in check["detail"]
+    # a collector that is down: the last success stays the earlier one
+    down = "http://127.0.0.1:9"
+    assert ship(capsys, "--remote", down)[0] == 1
+    main(["--json", "doctor"])
+    last = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}["last ship"]["data"]["last_success"]
+    assert down not in last

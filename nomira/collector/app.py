@@ -13,13 +13,13 @@ import re
 import secrets
 import sys
 import threading
-import time
 import traceback
 
 from nomira.ledger import engine, rollups, store, wire
 from nomira.collector import auth, budget_card, costsplit, csvout, filters, limits_page, mcp_http, pages, queries, reconcile_page
 from nomira.collector.limits_page import in_item_order, limit_snapshot, store_limits
 from nomira.collector.local import LocalHistory
+from nomira.collector.health import Metrics
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.collector.queries import Scope
 from nomira.ledger.exchange import parse_export
@@ -30,29 +30,6 @@ from nomira.ledger.wire import SchemaError
 
 COMPARE_COLUMNS = ("sessions", "projects", "usd_per_1k_output")
 PLAN_USD = PLANS[DEFAULTS["claude_code"]].monthly_usd  # per developer and month, for "value vs plan"
-
-
-class Metrics:
-    """Per-process counters for /metrics (Prometheus scrapes each process)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.counts = {"ingest_requests": 0, "ingest_events": 0, "ingest_deduped": 0, "ingest_rejected": 0,
-                       "auth_failures": 0, "ingest_bad_requests": 0, "ingest_limit_snapshots": 0}
-        self.by_source: dict[str, list[int]] = {}  # source -> [events received, events dropped]
-
-    def add(self, **kw):
-        with self.lock:
-            for k, v in kw.items():
-                self.counts[k] += v
-
-    def source(self, items, dropped: bool) -> None:
-        from nomira.collector.health import source_label
-        with self.lock:
-            for item in items:
-                n = self.by_source.setdefault(source_label(item, self.by_source), [0, 0])
-                n[0] += 1
-                n[1] += dropped
 
 
 class App:
@@ -315,45 +292,9 @@ class App:
 
     def prometheus(self, req: Request) -> Response:
         self.require_metrics_access(req)
-        s = rollups.ingest_stats(self.db)
-        c = dict(self.metrics.counts)
-        lag = None
-        if s["last_occurred_at"]:
-            from nomira.ledger.events import parse_timestamp
-            try:
-                lag = max(0.0, time.time() - parse_timestamp(s["last_occurred_at"]).timestamp())
-            except (ValueError, OverflowError, OSError):  # a bad row already stored: no lag, not a 500
-                lag = None
-        from nomira.collector.health import ratio, reconcile_delta_rate
-        delta = reconcile_delta_rate(self.db)
-        with self.metrics.lock:
-            by_source = sorted((k, list(v)) for k, v in self.metrics.by_source.items())
-        lines = []
-        for name, kind, help_text, value in (
-                ("nomira_ingest_dedup_rate", "gauge", "Duplicate events over events received (this process)",
-                 ratio(c["ingest_deduped"], c["ingest_events"] + c["ingest_deduped"])),
-                ("nomira_ingest_parse_failure_rate", "gauge", "Ingest requests answered 400 over ingest requests "
-                 "(this process)", ratio(c["ingest_bad_requests"], c["ingest_requests"])),
-                ("nomira_reconcile_delta_rate", "gauge", "|billed - estimated| / billed in the last stored "
-                 "reconcile run", delta if delta is not None else float("nan")),
-                ("nomira_ingest_requests_total", "counter", "Ingest requests (this process)", c["ingest_requests"]),
-                ("nomira_ingest_events_total", "counter", "New events accepted (this process)", c["ingest_events"]),
-                ("nomira_ingest_deduped_total", "counter", "Duplicate events (this process)", c["ingest_deduped"]),
-                ("nomira_ingest_rejected_total", "counter", "Events rejected by the schema (this process)",
-                 c["ingest_rejected"]),
-                ("nomira_auth_failures_total", "counter", "Ingest or login requests with a bad key or password",
-                 c["auth_failures"]),
-                ("nomira_raw_events", "gauge", "Raw events stored", s["raw_events"]),
-                ("nomira_dedup_ratio", "gauge", "Share of raw events superseded as duplicates",
-                 s["superseded"] / s["raw_events"] if s["raw_events"] else 0.0),
-                ("nomira_ingest_lag_seconds", "gauge", "Seconds since the newest stored event occurred",
-                 lag if lag is not None else float("nan"))):
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
-        lines += ["# HELP nomira_source_drop_rate Events dropped (rejected) over events received, per source "
-                  "(this process)", "# TYPE nomira_source_drop_rate gauge"]
-        lines += [f'nomira_source_drop_rate{{source="{k}"}} {ratio(d, n)}' for k, (n, d) in by_source]
-        lines += budget_card.metric_lines(self.budgets, self.db)
-        return Response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+        from nomira.collector.health import exposition
+        text = exposition(self.metrics, self.db) + "".join(f"{ln}\n" for ln in budget_card.metric_lines(self.budgets, self.db))
+        return Response(text, content_type="text/plain; version=0.0.4")
 
     def require_metrics_access(self, req: Request) -> None:
         """Open in localhost-only mode without a password; else an admin session or NOMIRA_METRICS_TOKEN."""

@@ -171,15 +171,20 @@ def check_ledger(env) -> Check:
     path = state_home(env) / "shipped.sqlite"
     if not path.exists():
         return Check("last ship", "info", "nothing shipped yet", {"destinations": {}})
+    from nomira.ledger.ship import last_deliveries
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         rows = dict(db.execute("SELECT destination, COUNT(*) FROM shipped GROUP BY destination"))
+        deliveries = last_deliveries(db)
         db.close()
     except sqlite3.Error as exc:
         return Check("last ship", "warn", f"cannot read the ship ledger {path}: {exc}")
-    parts = [f"{d}: {n:,} events" for d, n in rows.items()]
-    return Check("last ship", "info", "; ".join(parts) + " (time of the last successful ship: unknown, the "
-                 "ledger records what was shipped, not when)", {"destinations": rows, "last_success": None})
+    parts = [f"{d['destination']}: last successful ship {d['last_success']} ({d['events']:,} records that run)"
+             for d in deliveries]
+    if not deliveries:
+        parts = [f"{d}: {n:,} events (time of the last successful ship not recorded yet)" for d, n in rows.items()]
+    return Check("last ship", "info", "; ".join(parts) or "nothing shipped yet",
+                 {"destinations": rows, "last_success": {d["destination"]: d["last_success"] for d in deliveries}})
 
 
 def check_prices(env, now: datetime) -> Check:

@@ -127,7 +127,9 @@ def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (
                     "queued": bool(new or new_limits), "error": None}
         r = spool.flush(post, destination=post.destination)
         if post.store_id:
-            ledger.destination(_locator(post), post.store_id)  # a replaced collector store: next run starts over
+            dest = ledger.destination(_locator(post), post.store_id)  # a replaced collector store: next run starts over
+        if r.error is None and not r.pending_batches:
+            ledger.delivered(dest, args.remote, r.delivered)
         return {"destination": args.remote, "new_events": len(new), "limit_snapshots": len(new_limits),
                 "delivered": r.delivered,
                 "dead_lettered": r.dead_lettered, "pending_batches": r.pending_batches, "error": r.error,
@@ -142,6 +144,7 @@ def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (
     ledger.mark(dest, new + new_limits)
     db_path = args.db or dirs.default_db()
     where = redact(db_path) if is_postgres(db_path) else str(db_path.resolve())
+    ledger.delivered(dest, where, len(new) + len(new_limits))
     return {"destination": where, "new_events": len(new), "limit_snapshots": len(new_limits), "accepted": accepted,
             "deduped": deduped, "error": None}
 

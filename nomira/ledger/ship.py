@@ -49,6 +49,8 @@ class Ledger:
             db.execute("CREATE TABLE IF NOT EXISTS shipped (destination TEXT, dedup_key TEXT, total INTEGER, "
                        "PRIMARY KEY (destination, dedup_key))")
             db.execute("CREATE TABLE IF NOT EXISTS identities (locator TEXT PRIMARY KEY, store_id TEXT NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS deliveries (destination TEXT PRIMARY KEY, label TEXT NOT NULL, "
+                       "last_success TEXT NOT NULL, events INTEGER NOT NULL)")
             db.execute("SELECT COUNT(*) FROM shipped").fetchone()
         except BaseException:
             db.close()
@@ -95,6 +97,29 @@ class Ledger:
         self.db.executemany("INSERT INTO shipped VALUES (?, ?, ?) ON CONFLICT (destination, dedup_key) "
                             "DO UPDATE SET total = excluded.total", rows)
         self.db.execute("COMMIT")
+
+
+    def delivered(self, destination: str, label: str, events: int, at: str | None = None) -> None:
+        """A ship to `destination` succeeded (everything queued for it accepted): when, and how many
+        records that run delivered. `label` is what `nomira doctor` shows (the URL or store path)."""
+        from datetime import datetime, timezone
+        at = at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.db.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?) ON CONFLICT (destination) DO UPDATE SET "
+                        "label = excluded.label, last_success = excluded.last_success, events = excluded.events",
+                        (destination, label, at, events))
+
+
+def last_deliveries(db) -> list[dict]:
+    """Each destination's last successful ship, newest first ([] for a ledger from before they were kept)."""
+    try:
+        rows = db.execute("SELECT label, last_success, events, destination FROM deliveries "
+                          "ORDER BY last_success DESC").fetchall()
+    except sqlite3.OperationalError:  # no such table: written by an older nomira
+        return []
+    out: dict[str, dict] = {}  # one per URL or path: a replaced collector store left an older key behind
+    for label, at, n, key in rows:
+        out.setdefault(label, {"destination": label, "last_success": at, "events": n, "ledger_key": key})
+    return list(out.values())
 
 
 def _key(record: dict) -> str:
