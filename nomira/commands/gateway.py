@@ -38,8 +38,8 @@ def make_gateway(args, env=os.environ, log=sys.stderr, listener=None, metrics=No
     With several workers each calls this after the fork, on the shared `listener` and its row of the shared
     `metrics`; worker 0 alone delivers the spool."""
     from nomira.gateway.proxy import Gateway, GatewayServer
-    from nomira.gateway.upstream import Upstream
     from nomira.gateway.record import Metrics, Recorder, SpoolSink, StoreSink
+    from nomira.gateway.upstream import Upstream
     from nomira.pricing.engine import Pricer
     from nomira.pricing.table import resolved
     try:
