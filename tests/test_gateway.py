@@ -418,7 +418,9 @@ def test_many_concurrent_streams(gateway, upstream):
     assert len(rows(gw.db)) == 1  # one id, one call: the fake upstream answers every call with the same id
 
 
-def test_remote_mode_delivers_to_a_real_collector(gateway, upstream, tmp_path):
+@pytest.fixture
+def collector(tmp_path):
+    """The real collector app (store team.db) on plain wsgiref on 127.0.0.1."""
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     from nomira.commands.serve import make_app
@@ -428,20 +430,22 @@ def test_remote_mode_delivers_to_a_real_collector(gateway, upstream, tmp_path):
             pass
     httpd = make_server("127.0.0.1", 0, make_app(tmp_path / "team.db", "127.0.0.1"), handler_class=Quiet)
     _serve(httpd)
-    try:
-        gw = gateway(db=None, remote=f"http://127.0.0.1:{httpd.server_port}")
-        for body in ({**PROMPT, "stream": True}, PROMPT):
-            assert call(gw.port, "/v1/messages", body, {**ANTHROPIC_HEADERS, "X-Nomira-Developer": "ana"})[0].status \
-                == 200
-        assert gw.settle()
-        assert gw.metrics.snapshot()["events_delivered"] == 2
-        got = rows(tmp_path / "team.db")
-        assert [(r["developer"], r["source"], r["output"]) for r in got] == [("ana", "gateway", 340),
-                                                                           ("ana", "gateway", 15)]
-        assert not list((tmp_path / "state" / "nomira" / "gateway-spool" / "pending").glob("batch-*"))
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_remote_mode_delivers_to_a_real_collector(gateway, upstream, tmp_path, collector):
+    gw = gateway(db=None, remote=f"http://127.0.0.1:{collector.server_port}")
+    for body in ({**PROMPT, "stream": True}, PROMPT):
+        assert call(gw.port, "/v1/messages", body, {**ANTHROPIC_HEADERS, "X-Nomira-Developer": "ana"})[0].status \
+            == 200
+    assert gw.settle()
+    assert gw.metrics.snapshot()["events_delivered"] == 2
+    got = rows(tmp_path / "team.db")
+    assert [(r["developer"], r["source"], r["output"]) for r in got] == [("ana", "gateway", 340),
+                                                                       ("ana", "gateway", 15)]
+    assert not list((tmp_path / "state" / "nomira" / "gateway-spool" / "pending").glob("batch-*"))
 
 
 def test_sse_reader_any_chunking_crlf_and_content_that_mentions_usage():
@@ -572,38 +576,26 @@ def test_https_upstream_with_pooled_connections(gateway, upstream, tmp_path, mon
         tls.server_close()
 
 
-def test_spooled_batches_go_only_to_the_collector_and_key_they_were_spooled_for(gateway, upstream, tmp_path):
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
-
-    from nomira.commands.serve import make_app
+def test_spooled_batches_go_only_to_the_collector_and_key_they_were_spooled_for(gateway, upstream, tmp_path,
+                                                                               collector):
     from nomira.gateway.record import Metrics, SpoolSink
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, *args):
-            pass
-    httpd = make_server("127.0.0.1", 0, make_app(tmp_path / "team.db", "127.0.0.1"), handler_class=Quiet)
-    _serve(httpd)
     pending = tmp_path / "state" / "nomira" / "gateway-spool" / "pending"
-    try:
-        away = gateway(db=None, remote="http://127.0.0.1:9")  # a collector that is down: its batch stays queued
-        assert call(away.port, "/v1/messages", PROMPT, {**ANTHROPIC_HEADERS, "X-Nomira-Developer": "old"})[0].status \
-            == 200
-        assert away.settle()
-        assert len(list(pending.glob("batch-*"))) == 1
-        # restarted for another collector: the old batch is kept for its own collector, never sent here
-        gw = gateway(db=None, remote=f"http://127.0.0.1:{httpd.server_port}")
-        assert gw.metrics.snapshot()["spool_batches_other_destination"] == 1
-        assert "1 spooled batches are for another collector" in gw.log.getvalue()
-        assert call(gw.port, "/v1/messages", PROMPT, {**ANTHROPIC_HEADERS, "X-Nomira-Developer": "new"})[0].status \
-            == 200
-        assert gw.settle()
-        assert gw.metrics.snapshot()["events_delivered"] == 1
-        assert [r["developer"] for r in rows(tmp_path / "team.db")] == ["new"]
-        [left] = pending.glob("batch-*")
-        assert json.loads(left.read_text())["destination"]["url"] == "http://127.0.0.1:9/v1/usage/events"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    away = gateway(db=None, remote="http://127.0.0.1:9")  # a collector that is down: its batch stays queued
+    assert call(away.port, "/v1/messages", PROMPT, {**ANTHROPIC_HEADERS, "X-Nomira-Developer": "old"})[0].status \
+        == 200
+    assert away.settle()
+    assert len(list(pending.glob("batch-*"))) == 1
+    # restarted for another collector: the old batch is kept for its own collector, never sent here
+    gw = gateway(db=None, remote=f"http://127.0.0.1:{collector.server_port}")
+    assert gw.metrics.snapshot()["spool_batches_other_destination"] == 1
+    assert "1 spooled batches are for another collector" in gw.log.getvalue()
+    assert call(gw.port, "/v1/messages", PROMPT, {**ANTHROPIC_HEADERS, "X-Nomira-Developer": "new"})[0].status \
+        == 200
+    assert gw.settle()
+    assert gw.metrics.snapshot()["events_delivered"] == 1
+    assert [r["developer"] for r in rows(tmp_path / "team.db")] == ["new"]
+    [left] = pending.glob("batch-*")
+    assert json.loads(left.read_text())["destination"]["url"] == "http://127.0.0.1:9/v1/usage/events"
 
     class Post:  # the same collector URL under two keys (two tenants): each batch goes with its own key only
         def __init__(self, key, status):

@@ -38,8 +38,8 @@ def make_gateway(args, env=os.environ, log=sys.stderr, listener=None, metrics=No
     With several workers each calls this after the fork, on the shared `listener` and its row of the shared
     `metrics`; worker 0 alone delivers the spool."""
     from nomira.gateway.proxy import Gateway, GatewayServer
-    from nomira.gateway.upstream import Upstream
     from nomira.gateway.record import Metrics, Recorder, SpoolSink, StoreSink
+    from nomira.gateway.upstream import Upstream
     from nomira.pricing.engine import Pricer
     from nomira.pricing.feed import resolved
     try:
@@ -97,20 +97,30 @@ def _interrupt(signum, frame):
 def cmd_gateway(args) -> int:
     if args.workers > 1:
         return _prefork(args)
-    from nomira.commands.serve import gc_enable
     server, destination = make_gateway(args)
-    gc_enable()
     _banner(args, server.server_address, destination)
+    _stop_signals()
+    _run(server)
+    return 0
+
+
+def _stop_signals() -> None:
     signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`, systemd: finish and record, like Ctrl-C
+    signal.signal(signal.SIGINT, _interrupt)
     if hasattr(signal, "SIGPIPE"):  # the CLI dies quietly on SIGPIPE; a server must not die when a client leaves
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+
+def _run(server) -> None:
+    """Serve until SIGTERM / Ctrl-C, then let calls in flight finish and record."""
+    from nomira.commands.serve import gc_enable
+    gc_enable()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         close(server)
-    return 0
 
 
 def _banner(args, address, destination: str, workers: int = 1) -> None:
@@ -202,21 +212,10 @@ def _fork_worker(args, listener, table, n: int) -> int:
         return pid
     code = 1
     try:
-        from nomira.commands.serve import gc_enable
         from nomira.gateway.record import Metrics
-        signal.signal(signal.SIGTERM, _interrupt)
-        signal.signal(signal.SIGINT, _interrupt)
-        if hasattr(signal, "SIGPIPE"):
-            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        _stop_signals()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
-        server, _ = make_gateway(args, listener=listener, metrics=Metrics(table, n, args.workers), worker=n)
-        gc_enable()
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            close(server)
+        _run(make_gateway(args, listener=listener, metrics=Metrics(table, n, args.workers), worker=n)[0])
         code = 0
     except KeyboardInterrupt:  # stopped while starting
         code = 0

@@ -26,8 +26,8 @@ import time
 from datetime import datetime, timezone
 from http import HTTPStatus
 
-from nomira.gateway.record import Call, Metrics, Recorder, tags_from_headers
 from nomira.gateway.http1 import Chunked, ProtocolError, chunk, lookup, parse_head, read_head, tokens
+from nomira.gateway.record import Call, Metrics, Recorder, tags_from_headers
 from nomira.gateway.upstream import Pool, Upstream, Watchdog
 from nomira.gateway.usage import reader_for
 
