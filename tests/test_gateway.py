@@ -131,13 +131,19 @@ class FakeUpstream(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
             self.send_header("request-id", "req_011CUkq3Zx9")
             self.end_headers()
-            for i, event in enumerate(events):
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
-                self.wfile.flush()
-                if i == 0 and self.script.get("hold"):
-                    self.script["released"] = self.script["hold"].wait(3)
-            self.wfile.write(b"0\r\n\r\n")
-            self.script["finished"].set()
+            try:
+                for i, event in enumerate(events):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                    self.wfile.flush()
+                    if i == 0 and self.script.get("hold"):
+                        self.script["released"] = self.script["hold"].wait(3)
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                # the gateway may close its upstream leg when its client leaves (a proxy's choice,
+                # like nginx's default): the stream ends here either way, it never hangs
+                self.script["aborted"] = True
+            finally:
+                self.script["finished"].set()
             return
         doc = {"/v1/messages": ANTHROPIC_JSON, "/v1/chat/completions": CHAT_JSON,
                "/v1/responses": {**_RESP, "status": "completed", "usage": RESPONSES_USAGE}}.get(path, {"ok": 1})
