@@ -173,7 +173,12 @@ def scandir(p="."):
     if locked(p):
         raise PermissionError(13, "Permission denied", os.fspath(p))
     return _scandir(p)
-builtins.open, os.scandir = open_, scandir
+_os_open = os.open
+def os_open(p, *a, **k):  # the scanner reads through descriptors
+    if isinstance(p, (str, bytes, os.PathLike)) and locked(p):
+        raise PermissionError(13, "Permission denied", os.fspath(p))
+    return _os_open(p, *a, **k)
+builtins.open, os.scandir, os.open = open_, scandir, os_open
 """
 
 

@@ -94,17 +94,19 @@ class LineScan:
         global _LAST_READ
         rx, search = self._rx, self._search if self._rx is None else None
         find = self._find
-        with open(self.path, "rb", buffering=0) as fh:  # whole chunks: no second buffer
+        # the descriptor itself (no file object: thousands of small files), whole chunks, no buffer
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
             if self.start:
-                fh.seek(self.start)
+                os.lseek(fd, self.start, os.SEEK_SET)
             base = self.start  # file offset of the pending partial line (or of the next chunk)
             pending = b""  # the start of a line the previous chunks did not finish
             # a small file in one read of its size (a 4 MB read allocates 4 MB), and a short read
             # up to the size is the end: one read per file instead of two
-            size = os.fstat(fh.fileno()).st_size
+            size = os.fstat(fd).st_size
             want = min(self.chunk_size, max(size - self.start, 0) + 1)
             while True:
-                chunk = fh.read(want)
+                chunk = os.read(fd, want)
                 if not chunk:
                     break
                 self.bytes_read += len(chunk)
@@ -151,6 +153,8 @@ class LineScan:
             if pending.strip() and find(pending, 0) >= 0:
                 self.tail_start = base
                 yield pending.rstrip(b"\r")
+        finally:
+            os.close(fd)
 
 
 _LAST_READ: tuple | None = None  # (path, file offset, bytes) of the last chunk a LineScan read
@@ -159,15 +163,22 @@ _LAST_READ: tuple | None = None  # (path, file offset, bytes) of the last chunk 
 def end_signature(path, end: int) -> bytes:
     """scancache.signature(path, end), from the bytes the scan just read when it holds them
     (no second open and read of each file)."""
-    from nomira.sources.scancache import SIG_BYTES, signature
+    global _SIG
+    if _SIG is None:  # imported once, not per file
+        import hashlib
+        from nomira.sources.scancache import SIG_BYTES, signature
+        _SIG = (SIG_BYTES, signature, hashlib.sha1)
+    sig_bytes, signature, sha1 = _SIG
     last = _LAST_READ
     if last is not None and last[0] == path:
         _p, offset, chunk = last
-        start = max(0, end - SIG_BYTES)
+        start = max(0, end - sig_bytes)
         if offset <= start and end <= offset + len(chunk):
-            import hashlib
-            return hashlib.sha1(chunk[start - offset:end - offset]).digest()
+            return sha1(chunk[start - offset:end - offset]).digest()
     return signature(path, end)
+
+
+_SIG = None  # (scancache.SIG_BYTES, scancache.signature, hashlib.sha1)
 
 
 def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],
