@@ -181,3 +181,11 @@ def test_reprice_never_duplicates_events(feeds, tmp_path, capsys):
     assert main(["ship", "--path", str(tmp_path / "logs"), "--db", str(db), "--no-cache"]) == 0
     import sqlite3
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
+
+
+def test_prices_names_a_token_type_without_a_published_rate(capsys):
+    """A model whose table has no cache-write rate (Qwen3 Coder Plus): said in words, not a crash."""
+    from nomira.cli import main
+    assert main(["prices", "qwen3-coder-plus"]) == 0
+    out = capsys.readouterr().out
+    assert "cache_write_5m  no published rate" in out and "input           $1.0000 / MTok" in out

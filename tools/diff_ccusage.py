@@ -264,7 +264,7 @@ FIXTURE_AGENTS = {
     "qwen": ("qwen", {"QWEN_DATA_DIR": FX / "qwen/.qwen"}, "qwen",
              "ccusage bills promptTokenCount whole although it includes cachedContentTokenCount (cached tokens "
              "billed twice), adds thoughtsTokenCount to candidates that already hold them (OpenAI converter), "
-             "prices qwen3-coder-plus (not in Nomira's table: unpriced) and skips chats/archive/"),
+             "and skips chats/archive/"),
     "amp": ("amp", {"AMP_DATA_DIR": FX / "amp"}, "amp", None),
     "copilot": ("copilot", {"COPILOT_HOME": FX / "copilot"}, "copilot", None),
     "droid": ("droid", {"DROID_SESSIONS_DIR": FX / "droid/sessions"}, "droid", None),

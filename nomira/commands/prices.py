@@ -77,6 +77,9 @@ def cmd_prices(args) -> int:
             flag = "" if m["verified"] else " (unverified)"
             print(f"{args.model} -> {m['model']} ({m['provider']}), rates from {m['rate_source']}{flag}")
             for f, r in m["rates"].items():
+                if r["usd_per_mtok"] is None:  # no published rate: a call that uses this type is unpriced
+                    print(f"  {f:<15} no published rate (a call using it is unpriced)")
+                    continue
                 print(f"  {f:<15} ${r['usd_per_mtok']:,.4f} / MTok" + ("" if r["explicit"] else "  (derived)"))
             for t in m["tiers"]:
                 print(f"  above {t['above_tokens']:,} input tokens: whole request at " + ", ".join(
