@@ -29,6 +29,7 @@ LAYOUT.update({"openclaw#qclaw": ".qclaw",
                "kimi/.kimi#work": ".config/kimi-desktop/daimon-share/daimon/runtime/kimi-code/home",
                "openclaude": ".openclaude", "codex/sessions#traex": ".trae/cli/sessions",
                "posit": ".posit/assistant", "openclaude/projects#qoder": ".qoder/projects"})
+LAYOUT["vscode_copilot/Code"] = ".config/Code"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
