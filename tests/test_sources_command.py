@@ -30,6 +30,7 @@ LAYOUT.update({"openclaw#qclaw": ".qclaw",
                "openclaude": ".openclaude", "codex/sessions#traex": ".trae/cli/sessions",
                "posit": ".posit/assistant", "openclaude/projects#qoder": ".qoder/projects"})
 LAYOUT["vscode_copilot/Code"] = ".config/Code"
+LAYOUT["grok/.grok"] = ".grok"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 

@@ -50,7 +50,7 @@ NO_TOKEN_DATA = "Copilot's usage metrics API or the billing page (this build log
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
     roots = calls.env_paths(env, "VSCODE_COPILOT_DIR")
     if roots is None:
-        users = user_dirs(env)
+        users = [u for u in user_dirs(env) if u.is_dir()]  # one stat per absent editor
         roots = [u / "workspaceStorage" for u in users] + [u / "globalStorage" / "emptyWindowChatSessions" for u in users]
     return calls.existing(r for r in roots if r.is_dir())
 
