@@ -31,6 +31,7 @@ LAYOUT.update({"openclaw#qclaw": ".qclaw",
                "posit": ".posit/assistant", "openclaude/projects#qoder": ".qoder/projects"})
 LAYOUT["vscode_copilot/Code"] = ".config/Code"
 LAYOUT["grok/.grok"] = ".grok"
+LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
