@@ -29,6 +29,9 @@ LAYOUT.update({"openclaw#qclaw": ".qclaw",
                "kimi/.kimi#work": ".config/kimi-desktop/daimon-share/daimon/runtime/kimi-code/home",
                "openclaude": ".openclaude", "codex/sessions#traex": ".trae/cli/sessions",
                "posit": ".posit/assistant", "openclaude/projects#qoder": ".qoder/projects"})
+LAYOUT["vscode_copilot/Code"] = ".config/Code"
+LAYOUT["grok/.grok"] = ".grok"
+LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 

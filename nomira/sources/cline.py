@@ -60,6 +60,9 @@ def _user_dirs(env: Mapping[str, str]) -> list[Path]:
     return out + [home / ".vscode-server" / "data" / "User"]
 
 
+user_dirs = _user_dirs  # the VS Code family's User folders, shared with vscode_copilot
+
+
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
     roots = [u / "globalStorage" / ext / "tasks" for u in _user_dirs(env) if (u / "globalStorage").is_dir()
              for ext in EXTENSIONS]

@@ -4,7 +4,7 @@ when their folders exist, so "no usage found" is never a mystery.
 Each entry: (display name, folders relative to the home directory (Linux, macOS, Windows),
 reason, what to use instead). The facts are the agents' on-disk formats as the open-source
 trackers that looked at them document them (agentsview `internal/parser/types.go` marks
-Windsurf, Trae and VS Code Copilot `NoPerMessageTokenData`; `antigravity_crypto.go`:
+Windsurf and Trae `NoPerMessageTokenData`; `antigravity_crypto.go`:
 Antigravity conversations are AES-encrypted with a key kept outside the data folder).
 """
 from __future__ import annotations
@@ -27,11 +27,6 @@ OPAQUE = {
     "trae_ide": ("Trae IDE", (".config/Trae", "Library/Application Support/Trae", "AppData/Roaming/Trae"),
                  "the IDE keeps its sessions as encrypted state with no token counts",
                  "Trae's account usage page"),
-    "vscode_copilot": ("VS Code Copilot Chat", (".config/Code/User/globalStorage/github.copilot-chat",
-                                                "Library/Application Support/Code/User/globalStorage/github.copilot-chat",
-                                                "AppData/Roaming/Code/User/globalStorage/github.copilot-chat"),
-                       "chat sessions keep no per-request token counts (usage is premium requests, server-side)",
-                       "GitHub's Copilot usage metrics API or the billing page"),
     "kiro": ("Kiro CLI / IDE", (".kiro", ".local/share/kiro-cli", "Library/Application Support/kiro-cli"),
              "the session files and data.sqlite3 keep turn metadata whose token counts are zero (tokscale estimates "
              "from context percentage and response size; Nomira does not guess)",
@@ -44,9 +39,6 @@ OPAQUE = {
               "(OpenAI-style: cached inside prompt; Bedrock: reads and writes outside it) and the message does not "
               "say which adapter served it",
               "the provider's usage API"),
-    "grok": ("Grok Build", (".grok/sessions",),
-             "session updates carry only cumulative totalTokens, no input/output split",
-             "xAI's usage console"),
     "commandcode": ("Command Code", (".commandcode/projects",),
                     "transcripts hold no token usage at all (trackers estimate from text length)",
                     "Command Code's account usage"),

@@ -16,6 +16,7 @@ from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droi
 from nomira.sources import (aider, gptme, hermes, kilo, kimi_code, lmstudio, mux, poolside, oh_my_pi, openclaw, openhands,  # issue 27 agents
                             prime_agent, vibe, zed)
 from nomira.sources import cowork, icodemate, kimi_work, mimocode, openclaude, posit, qclaw, qoder, shelley, traex, zcode  # issue 27
+from nomira.sources import grok, senpi, vscode_copilot  # issue 27, third pass
 
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
 # Agents whose files are recognised by `claims(name, parent)` (checked before the generic rules below).
@@ -28,9 +29,10 @@ CLAIMING.update({"openhands": openhands, "aider": aider, "zed": zed, "kilo": kil
 CLAIMING.update({"qclaw": qclaw, "kimi_work": kimi_work, "mimocode": mimocode, "icodemate": icodemate,
                  "openclaude": openclaude, "cowork": cowork, "traex": traex, "shelley": shelley,
                  "zcode": zcode, "posit": posit, "qoder": qoder})
+CLAIMING.update({"vscode_copilot": vscode_copilot, "grok": grok, "senpi": senpi})
 # Sources whose files are named like another's (an agent built on it) but in their own folders:
 # checked first when explicit paths are classified.
-CLAIM_FIRST = ("qclaw",)
+CLAIM_FIRST = ("qclaw", "senpi")
 SOURCES.update(CLAIMING)
 
 
