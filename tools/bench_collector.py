@@ -8,6 +8,7 @@ dashboard page times over the resulting store of N events (default 1,000,000).
     python tools/bench_collector.py --db postgresql://nomira@db/nomira --processes 4
     python tools/bench_collector.py --cpu --events 50000 --rounds 5                # CPU per event, in-process
     python tools/bench_collector.py --cpu --events 50000 --code /tmp/old           # the same, another tree
+    python tools/bench_collector.py --cpu --events 50000 --sessions                # the same, a realistic history
 
 The first --first events go in with one sender, the rest with --senders senders, spread
 over --processes collector processes (SQLite: one; PostgreSQL: as many as asked). The CPU
@@ -97,6 +98,32 @@ def events(n: int, seed: int = 3):
                "message_id": f"msg_{seed}_{i}", "session_id": f"s{rng.randint(1, 20000)}"}
 
 
+def session_events(n: int, seed: int = 3):
+    """A realistic history: sessions of 50-150 calls by one developer in one project, a few seconds to
+    a minute apart, tags fixed per session (what agents ship), instead of `events`' random tags per call."""
+    rng = random.Random(seed)
+    now = datetime.now(timezone.utc)
+    i = s = 0
+    while i < n:
+        s += 1
+        dev = rng.randint(1, 40)
+        at = now - timedelta(seconds=rng.randint(0, 90 * 86400))
+        tags = {"developer": f"dev{dev}", "project": f"project-{(dev * 7 + rng.randint(0, 3)) % 60 + 1}",
+                "tenant": f"team{dev % 3 + 1}", "feature": rng.choice(FEATURES), "workflow": rng.choice(WORKFLOWS),
+                "customer": rng.choice(CUSTOMERS) or None, "env": rng.choice(ENVS)}
+        source, model = rng.choice(SOURCES), rng.choice(MODELS)
+        for _ in range(min(rng.randint(50, 150), n - i)):
+            at += timedelta(seconds=rng.randint(3, 60))
+            yield {"schema_version": 1, "source": source, "provider": "anthropic", "model": model,
+                   "occurred_at": at.isoformat(), "tokens": {"input": rng.randint(1, 50),
+                                                             "output": rng.randint(10, 2000),
+                                                             "cache_read": rng.randint(0, 150000),
+                                                             "cache_write_5m": rng.randint(0, 5000)},
+                   "cost_usd": rng.random() * 0.05, "cost_source": "bundled:2026-11-24", "regime": "subscription",
+                   "tags": dict(tags), "message_id": f"msg_{seed}_{i}", "session_id": f"r{seed}_{s}"}
+            i += 1
+
+
 def call(app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
     out = {}
 
@@ -166,6 +193,8 @@ def main(argv=None) -> int:
                     help="an existing empty store (path or URL)")
     ap.add_argument("--pages-only", action="store_true", help="reuse an existing --db: time the pages only")
     ap.add_argument("--cpu", action="store_true", help="CPU time per event of the ingest path, in this process")
+    ap.add_argument("--sessions", action="store_true",
+                    help="--cpu: a realistic history (sessions of 50-150 calls, tags fixed per session)")
     ap.add_argument("--rounds", type=int, default=3, help="--cpu: fresh stores measured (best is reported)")
     ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose `nomira` is measured (--cpu, and the collectors)")
     args = ap.parse_args(argv)
@@ -235,7 +264,8 @@ def warm(path) -> None:
 def bench_cpu(args) -> int:
     """Ingest CPU per event in this process, best of --rounds fresh stores: through the WSGI app
     (JSON parsing, validation, store, answer), then `store.ingest` alone on already-parsed events."""
-    ordered = sorted(events(args.events), key=lambda e: (e["tags"]["developer"], e["occurred_at"]))
+    history = session_events if args.sessions else events
+    ordered = sorted(history(args.events), key=lambda e: (e["tags"]["developer"], e["occurred_at"]))
     bodies = [json.dumps({"events": ordered[i:i + args.batch]}).encode() for i in range(0, len(ordered), args.batch)]
     pg = engine is not None and engine.is_postgres(args.db)
     if args.engine == "postgresql" and args.db is None:
@@ -245,7 +275,8 @@ def bench_cpu(args) -> int:
         args.db, pg = cluster.url(), True
     else:
         cluster = None
-    print(f"code {CODE}, engine {'postgresql' if pg else 'sqlite'}: {args.events:,} events in batches of "
+    print(f"code {CODE}, engine {'postgresql' if pg else 'sqlite'}: {args.events:,} "
+          f"{'session-history' if args.sessions else 'bench'} events in batches of "
           f"{args.batch}, best of {args.rounds}; load average {os.getloadavg()[0]:.1f}")
     results = {"app": [], "store": []}
     for r in range(args.rounds):

@@ -25,6 +25,7 @@ import os
 import secrets
 import sqlite3
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -306,26 +307,25 @@ def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
             continue
         key = _session_key(r)
         seen = first.get(key)
+<<<<<<< HEAD
         order = (r[_OCCURRED_AT], r[_KEY_AT])  # as the backfill orders a session's calls
         if seen is None or order < seen[0]:
             first[key] = (order, *_session_first(r))  # tags are '' when absent (normalize); source is required
+=======
+        if seen is None or _session_order(r) < _session_order(seen):  # as the backfill orders a session's calls
+            first[key] = r
+>>>>>>> s24b
     if not first:
         return
-    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS session_delta ({', '.join(f'{c} TEXT' for c in SESSION_COLS)})")
+    db.execute(_SESSION_DELTA_TABLE)
     db.execute("DELETE FROM session_delta")
-    dialect_of(db).insert_rows(db, "session_delta", SESSION_COLS, [(*k, *v[1:]) for k, v in sorted(first.items())])
-    cols = ", ".join(SESSION_COLS)
-    new = db.execute(f"INSERT INTO usage_sessions ({cols}) SELECT {cols} FROM session_delta WHERE 1 = 1 "
-                     f"ORDER BY {', '.join(SESSION_KEYS)} ON CONFLICT ({', '.join(SESSION_KEYS)}) DO NOTHING "
-                     f"RETURNING {cols}").fetchall()
-    counts: dict[tuple, int] = {}
-    for tenant, developer, project, _sid, day, *tags in new:
-        for tag, value in zip(TAG_ROLLUPS, ("", *tags)):
-            k = (tag, value, day, tenant, developer, project)
-            counts[k] = counts.get(k, 0) + 1
-    db.executemany(f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) VALUES "
-                   f"(?, ?, ?, ?, ?, ?, ?) ON CONFLICT ({', '.join(SESSION_COUNT_KEYS)}) DO UPDATE SET "
-                   "sessions = session_counts.sessions + excluded.sessions", [(*k, n) for k, n in sorted(counts.items())])
+    dialect_of(db).insert_rows(db, "session_delta", SESSION_COLS,
+                               [(*k, *_session_first(r)) for k, r in sorted(first.items())])
+    new = db.execute(_NEW_SESSIONS).fetchall()
+    # normalize gives every tag column a string, so the five tags need no `or ""` here
+    counts = Counter((tag, value, day, tenant, developer, project) for tenant, developer, project, _sid, day, *tags
+                     in new for tag, value in zip(TAG_ROLLUPS, ("", *tags)))
+    db.executemany(_COUNT_SESSIONS, [(*k, n) for k, n in sorted(counts.items())])
 
 
 def rebuild_tag_rollups(db: sqlite3.Connection) -> None:
@@ -462,6 +462,16 @@ VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two col
 _fine_key = operator.itemgetter(*_FINE_AT)
 _tagged_key = operator.itemgetter(*(COL[c] for c in ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:])))
 _tokens_of = operator.itemgetter(*_TOKENS_AT)
+_session_key = operator.itemgetter(*(COL[c] for c in SESSION_KEYS))  # sessions (0012)
+_session_order = operator.itemgetter(_OCCURRED_AT, _KEY_AT)
+_session_first = operator.itemgetter(*(COL[c] for c in SESSION_COLS[len(SESSION_KEYS):]))
+_SESSION_DELTA_TABLE = f"CREATE TEMP TABLE IF NOT EXISTS session_delta ({', '.join(f'{c} TEXT' for c in SESSION_COLS)})"
+_NEW_SESSIONS = (f"INSERT INTO usage_sessions ({', '.join(SESSION_COLS)}) SELECT {', '.join(SESSION_COLS)} FROM "
+                 f"session_delta WHERE 1 = 1 ORDER BY {', '.join(SESSION_KEYS)} ON CONFLICT ({', '.join(SESSION_KEYS)}) "
+                 f"DO NOTHING RETURNING {', '.join(SESSION_COLS)}")
+_COUNT_SESSIONS = (f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) VALUES "
+                   f"(?, ?, ?, ?, ?, ?, ?) ON CONFLICT ({', '.join(SESSION_COUNT_KEYS)}) DO UPDATE SET "
+                   "sessions = session_counts.sessions + excluded.sessions")
 _TAG_COLUMNS = EVENT_COLUMNS[1:1 + len(TAG_FIELDS)]
 _BILLED = TOKEN_FIELDS.index("reasoning")  # the billed token types come first; reasoning is inside output
 assert _BILLED == len(TOKEN_FIELDS) - 1
@@ -623,20 +633,24 @@ def _write_tag_rollups(db: sqlite3.Connection, tagged: dict[tuple, list]) -> Non
     """Tagged deltas into a temp table; SQLite sums them into each tag's rows (one lock order)."""
     if not tagged:
         return
-    cols = ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:], *ROLLUP_COLS)
-    types = {c: "TEXT" for c in cols} | {c: "INTEGER" for c in ROLLUP_COLS} | {"cost_usd": "REAL"}
-    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS tag_delta ({', '.join(f'{c} {types[c]}' for c in cols)})")
+    db.execute(_TAG_DELTA_TABLE)
     db.execute("DELETE FROM tag_delta")
-    dialect_of(db).insert_rows(db, "tag_delta", cols, [(*k, *v) for k, v in tagged.items()])
-    for tag in TAG_ROLLUPS:
-        value = tag or "''"
-        group = ", ".join([*([tag] if tag else []), "day", "tenant", *GRAIN_DIMS])
-        db.execute(f"INSERT INTO tag_rollups ({', '.join(TAG_ROLLUP_KEYS + ROLLUP_COLS)}) SELECT ?, {value}, "
-                   f"day, tenant, {', '.join(GRAIN_DIMS)}, {', '.join(f'SUM({c})' for c in ROLLUP_COLS)} "
-                   f"FROM tag_delta WHERE 1 = 1 GROUP BY {group} ORDER BY {group} "
-                   f"ON CONFLICT ({', '.join(TAG_ROLLUP_KEYS)}) DO UPDATE SET "
-                   f"{', '.join(f'{c} = tag_rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}", (tag,))
+    dialect_of(db).insert_rows(db, "tag_delta", _TAG_DELTA_COLS, [(*k, *v) for k, v in tagged.items()])
+    for tag, sql in _TAG_UPSERTS:
+        db.execute(sql, (tag,))
     tagged.clear()
+
+
+_TAG_DELTA_COLS = ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:], *ROLLUP_COLS)
+_TAG_DELTA_TABLE = "CREATE TEMP TABLE IF NOT EXISTS tag_delta ({})".format(", ".join(
+    f"{c} {'REAL' if c == 'cost_usd' else 'INTEGER' if c in ROLLUP_COLS else 'TEXT'}" for c in _TAG_DELTA_COLS))
+_TAG_UPSERTS = [(tag, f"INSERT INTO tag_rollups ({', '.join(TAG_ROLLUP_KEYS + ROLLUP_COLS)}) SELECT ?, {value}, "
+                      f"day, tenant, {', '.join(GRAIN_DIMS)}, {', '.join(f'SUM({c})' for c in ROLLUP_COLS)} "
+                      f"FROM tag_delta WHERE 1 = 1 GROUP BY {group} ORDER BY {group} "
+                      f"ON CONFLICT ({', '.join(TAG_ROLLUP_KEYS)}) DO UPDATE SET "
+                      f"{', '.join(f'{c} = tag_rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}")
+                for tag in TAG_ROLLUPS
+                for value, group in [(tag or "''", ", ".join([*([tag] if tag else []), "day", "tenant", *GRAIN_DIMS]))]]
 
 
 def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> list[tuple[bool, str]]:
