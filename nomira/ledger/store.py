@@ -307,14 +307,8 @@ def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
             continue
         key = _session_key(r)
         seen = first.get(key)
-<<<<<<< HEAD
-        order = (r[_OCCURRED_AT], r[_KEY_AT])  # as the backfill orders a session's calls
-        if seen is None or order < seen[0]:
-            first[key] = (order, *_session_first(r))  # tags are '' when absent (normalize); source is required
-=======
         if seen is None or _session_order(r) < _session_order(seen):  # as the backfill orders a session's calls
             first[key] = r
->>>>>>> s24b
     if not first:
         return
     db.execute(_SESSION_DELTA_TABLE)
