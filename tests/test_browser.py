@@ -65,7 +65,9 @@ class Browser:
     def _read(self, deadline: float) -> dict:
         while b"\0" not in self.buf:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.from_chrome], [], [], left)[0]:
+            poll = select.poll()  # not select(): a long suite's descriptors can pass FD_SETSIZE (1024)
+            poll.register(self.from_chrome, select.POLLIN)
+            if left <= 0 or not poll.poll(left * 1000):
                 raise TimeoutError("chromium did not answer")
             chunk = os.read(self.from_chrome, 1 << 20)
             if not chunk:
