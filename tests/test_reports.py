@@ -318,3 +318,18 @@ def test_optimize_by_table_and_no_paths_in_events(capsys):
     events = collect(("claude",), sorted(MCP.rglob("*.jsonl"))).events
     assert len(events) == 5 and not any("github" in repr(e) or "Explore" in repr(e) or "pdf" in repr(e)
                                         for e in events)
+
+
+def test_codex_mcp_tool_calls_are_attributed_to_their_server(run_json, tmp_path):
+    # Codex names an MCP tool for the model mcp__<server>__<tool> (codex-rs MCP_TOOL_NAME_PREFIX "mcp", "__"):
+    # the codex_tools rollout with its `pytest` call made an MCP call instead; the figures of the test above.
+    (src,) = sorted((FIXTURES / "codex_tools").rglob("*.jsonl"))
+    out = tmp_path / src.relative_to(FIXTURES / "codex_tools")
+    out.parent.mkdir(parents=True)
+    lines = [ln.replace('"name":"shell"', '"name":"mcp__github__create_issue"') if '"call_id":"call_test"' in ln
+             and '"function_call"' in ln else ln for ln in src.read_text().splitlines()]
+    out.write_text("\n".join(lines) + "\n")
+    r = run_json("optimize", "--path", tmp_path, "--by", "mcp-server")
+    rows = {x["name"]: x for x in r["rows"]}
+    assert rows["github"]["cost_usd"] == pytest.approx(25 * 10e-6 + 500 * 1.25e-6) and rows["github"]["uses"] == 1
+    assert rows["github"]["cost_usd"] + rows["(no MCP server)"]["cost_usd"] == pytest.approx(r["total_cost_usd"])
