@@ -151,6 +151,8 @@ def test_local_project_page_shows_cost_by_mcp_server(tmp_path):
     rows = {r["name"]: r for r in d["optimizer"]["mcp_servers"]}
     assert rows["github"]["cost_micro_usd"] == 2055 and rows["linear"]["cost_micro_usd"] == 1185  # test_reports
     assert abs(sum(r["cost_usd"] for r in rows.values()) - d["optimizer"]["total_cost_usd"]) < 1e-12
-    dump = "\n".join(sqlite3.connect(db).iterdump())
+    con = sqlite3.connect(db)
+    dump = "\n".join(con.iterdump())
+    con.close()
     assert "github" not in dump and "mcp__" not in dump and "Explore" not in dump
     assert "By MCP server" not in get(make_app(db, "127.0.0.1"), "/project/mcp?period=all")[1]  # team collector

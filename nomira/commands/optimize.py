@@ -68,9 +68,7 @@ def cmd_optimize(args) -> int:
             table(["Session", "Project", money], [[short_id(s["session_id"]), s["project"], usd(s["cost_usd"])]
                                                    for s in result["top_sessions"][:top]], "llr", style=run.style)]
     out += ["", run.style.dim(fill(f"({SCOPE})", run.style))]
-    if result["unpriced_calls"]:
-        out.append(run.style.warn(fill(f"! {result['unpriced_calls']} unpriced calls are not attributed (no rate "
-                                       "for a token type they use; `nomira report` lists why)", run.style)))
+    out += _unpriced(run, result)
     if advice:
         out += ["", run.style.bold("Recommendations")]
         out += [fill(a, run.style, initial_indent="- ", subsequent_indent="  ") for a in advice]
@@ -96,8 +94,12 @@ def _by(run, args, events, result: dict) -> int:
     if len(result["rows"]) > args.top:
         out.append(run.style.dim(f"({len(result['rows']) - args.top} more rows: --top N)"))
     out += ["", run.style.dim(fill(f"({SCOPE})", run.style))]
-    if result["unpriced_calls"]:
-        out.append(run.style.warn(fill(f"! {result['unpriced_calls']} unpriced calls are not attributed (no rate "
-                                       "for a token type they use; `nomira report` lists why)", run.style)))
+    out += _unpriced(run, result)
     sys.stdout.write("\n".join(out) + "\n")
     return 0
+
+
+def _unpriced(run, result: dict) -> list[str]:
+    n = result["unpriced_calls"]
+    return [run.style.warn(fill(f"! {n} unpriced calls are not attributed (no rate for a token type they use; "
+                                "`nomira report` lists why)", run.style))] if n else []
