@@ -137,3 +137,22 @@ def test_value_vs_plan_on_project_and_developer_pages_known_by_hand(tmp_path):
     assert json.loads(get(app, "/project/shop.json?period=30d&model=claude-opus-4-7")[1])["kpis"]["value_vs_plan"] \
         is None
     assert json.loads(get(app, "/developer/cy.json?period=30d")[1])["kpis"]["value_vs_plan"] is None  # API only
+
+
+def test_local_project_page_shows_cost_by_mcp_server(tmp_path):
+    history = [FIXTURES / "claude_mcp"]
+    db = tmp_path / "t.db"
+    assert main(["ship", "--path", str(history[0]), "--db", str(db), "--developer", "ana"]) == 0
+    app = make_app(db, "127.0.0.1", local=LocalHistory(history, user="ana"))
+    page = get(app, "/project/mcp?period=all")[1]
+    assert "By MCP server" in page and page.index(">github<") < page.index(">linear<") < page.index(
+        ">(no MCP server)<")
+    d = json.loads(get(app, "/project/mcp.json?period=all")[1])
+    rows = {r["name"]: r for r in d["optimizer"]["mcp_servers"]}
+    assert rows["github"]["cost_micro_usd"] == 2055 and rows["linear"]["cost_micro_usd"] == 1185  # test_reports
+    assert abs(sum(r["cost_usd"] for r in rows.values()) - d["optimizer"]["total_cost_usd"]) < 1e-12
+    con = sqlite3.connect(db)
+    dump = "\n".join(con.iterdump())
+    con.close()
+    assert "github" not in dump and "mcp__" not in dump and "Explore" not in dump
+    assert "By MCP server" not in get(make_app(db, "127.0.0.1"), "/project/mcp?period=all")[1]  # team collector

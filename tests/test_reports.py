@@ -261,8 +261,75 @@ def test_every_command_is_documented():
 
 def test_project_labels_survive_spilling_and_forked_folds():
     from nomira.sources.registry import collect
-    expect = {("claude_code", "shop"), ("claude_code", "tools"), ("claude_code", "ctx"), ("codex", "billing"),
+    expect = {("claude_code", "shop"), ("claude_code", "tools"), ("claude_code", "ctx"), ("claude_code", "mcp"), ("codex", "billing"),
               ("codex", "shop"), ("codex", "cx"),
               ("opencode", "old"), ("opencode", "shop")}
     c = collect(("claude", "codex", "opencode"), [FIXTURES], budget=2)  # every record spilled to disk
     assert c.fold(lambda evs: {(e.source, e.project) for e in evs}, lambda a, b: a | b, workers=2) == expect
+
+
+MCP = FIXTURES / "claude_mcp"
+
+
+def test_cost_by_mcp_server_skill_and_subagent_type(run_json):
+    # Sonnet 4.5, no input. M1 (10000 written) calls github and linear: 50 output each, the prompt "(no tool)".
+    # M2 (10000 read, 400 written): the growth splits 300:100 by result size (300 and 100 characters); Skill pdf.
+    # M3 (10400 read, 200 written): the growth -> pdf; its output -> Task Explore. M4, the sub-agent's own call
+    # (1000 written, 100 out), goes whole to that Task. M5 (10600 read) adds nothing: every layer read once more.
+    github = 50 * O + 300 * W + 2 * 300 * R
+    linear = 50 * O + 100 * W + 2 * 100 * R
+    pdf = 100 * O + 200 * W + 200 * R
+    explore = 100 * O + 1000 * W + 100 * O
+    total = 5 * 100 * O + (10000 + 400 + 200 + 1000) * W + (10000 + 10400 + 10600) * R
+    for by, expect, none, calls in (
+            ("mcp-server", {"github": github, "linear": linear}, "(no MCP server)", {"github": 1, "linear": 1}),
+            ("skill", {"pdf": pdf}, "(no skill)", {"pdf": 1}),
+            ("subagent", {"Explore": explore}, "(no sub-agent)", {"Explore": 2})):
+        r = run_json("optimize", "--path", MCP, "--by", by)
+        assert r["schema_version"] == 1 and r["dimension"] == by
+        assert r["total_cost_usd"] == pytest.approx(total)
+        rows = {x["name"]: x for x in r["rows"]}
+        assert set(rows) == {*expect, none} and r["rows"][-1]["name"] == none
+        for name, usd in expect.items():
+            assert rows[name]["cost_usd"] == pytest.approx(usd), (by, name)
+            assert rows[name]["cost_micro_usd"] == round(usd * 1e6)
+            assert rows[name]["calls"] == calls[name]
+        assert rows[none]["cost_usd"] == pytest.approx(total - sum(expect.values()))
+        assert sum(x["share_of_cost"] for x in r["rows"]) == pytest.approx(1)
+    assert run_json("optimize", "--path", MCP, "--by", "mcp-server")["rows"][0]["cost_micro_usd"] == 2055
+
+
+def test_mcp_server_from_tool_names():
+    from nomira.reports.dimensions import mcp_server, value
+    from nomira.reports.optimizer import SUBAGENT, Owner
+    assert mcp_server("mcp__github__create_issue") == "github"
+    assert mcp_server("mcp__claude_ai_Gmail__search__threads") == "claude_ai_Gmail"
+    assert [mcp_server(t) for t in ("Read", "mcp__github", "mcp____x", "mcp__github__", "shell")] == [None] * 5
+    assert value("skill", Owner("a", "Skill", None)) == "(type not logged)"
+    assert value("subagent", SUBAGENT) == "(type not logged)" and value("skill", Owner("b", "Read", "/a")) is None
+
+
+def test_optimize_by_table_and_no_paths_in_events(capsys):
+    from nomira.cli import main
+    from nomira.sources.registry import collect
+    assert main(["optimize", "--path", str(MCP), "--by", "mcp-server"]) == 0
+    out = capsys.readouterr().out
+    assert "MCP server" in out and "github" in out and "(no MCP server)" in out
+    events = collect(("claude",), sorted(MCP.rglob("*.jsonl"))).events
+    assert len(events) == 5 and not any("github" in repr(e) or "Explore" in repr(e) or "pdf" in repr(e)
+                                        for e in events)
+
+
+def test_codex_mcp_tool_calls_are_attributed_to_their_server(run_json, tmp_path):
+    # Codex names an MCP tool for the model mcp__<server>__<tool> (codex-rs MCP_TOOL_NAME_PREFIX "mcp", "__"):
+    # the codex_tools rollout with its `pytest` call made an MCP call instead; the figures of the test above.
+    (src,) = sorted((FIXTURES / "codex_tools").rglob("*.jsonl"))
+    out = tmp_path / src.relative_to(FIXTURES / "codex_tools")
+    out.parent.mkdir(parents=True)
+    lines = [ln.replace('"name":"shell"', '"name":"mcp__github__create_issue"') if '"call_id":"call_test"' in ln
+             and '"function_call"' in ln else ln for ln in src.read_text().splitlines()]
+    out.write_text("\n".join(lines) + "\n")
+    r = run_json("optimize", "--path", tmp_path, "--by", "mcp-server")
+    rows = {x["name"]: x for x in r["rows"]}
+    assert rows["github"]["cost_usd"] == pytest.approx(25 * 10e-6 + 500 * 1.25e-6) and rows["github"]["uses"] == 1
+    assert rows["github"]["cost_usd"] + rows["(no MCP server)"]["cost_usd"] == pytest.approx(r["total_cost_usd"])

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from nomira.reports import forensics, optimizer
+from nomira.reports.dimensions import breakdown
 
 SOURCES = ("claude", "codex")
 OPTIMIZED = ("claude_code", "codex")
@@ -83,6 +84,7 @@ class LocalHistory:
         result = optimizer.attribute(priced, data["uses"], data["sizes"])
         waste = forensics.waste(priced)
         return {**result, "cache_rebuilds": waste["cache_rebuilds"],
+                "mcp_servers": breakdown(priced, data["uses"], data["sizes"], "mcp-server")["rows"],
                 "recommendations": optimizer.recommendations(result, waste)}
 
 

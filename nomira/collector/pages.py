@@ -436,6 +436,9 @@ def optimizer_sections(d: dict) -> Markup:
                     f'</td></tr>') for r in opt["files"][:10]]
     sessions = [Markup(f'<tr><th scope="row"><code>{esc(r["session_id"][:8])}</code></th><td>{esc(r["project"])}</td>'
                        f'<td>{esc(money(r["cost_usd"]))}</td></tr>') for r in opt["top_sessions"][:8]]
+    servers = [Markup(f'<tr><th scope="row">{esc(r["name"])}</th><td class="opt">{r["calls"]:,}</td>'
+                      f'<td class="opt">{r["uses"]:,}</td><td>{esc(money(r["cost_usd"]))}</td>'
+                      f'<td>{esc(pct(r["share_of_cost"]))}</td></tr>') for r in (opt.get("mcp_servers") or [])[:12]]
     side = opt["sidechain_cost_usd"]
     advice = [Markup(f"<li>{esc(a)}</li>") for a in opt["recommendations"]]
 
@@ -450,6 +453,11 @@ def optimizer_sections(d: dict) -> Markup:
         f"share of the following calls' prompts; sub-agent calls to the Task that spawned them). Total "
         f"{esc(money(total))}.</p>"
         + table([("Tool", ""), ("Calls", "opt"), ("Uses", "opt"), ("Cost", ""), ("Share", "")], tools)
+        + (Markup('</section><section><h2>By MCP server</h2><p class="note">The same attribution grouped by the '
+                  'server in <code>mcp__&lt;server&gt;__&lt;tool&gt;</code> tool names; the last row is everything '
+                  'else, so the column sums to the total.</p>')
+           + table([("MCP server", ""), ("Calls", "opt"), ("Uses", "opt"), ("Cost", ""), ("Share", "")], servers)
+           if len(servers) > 1 else Markup(""))
         + '</section><div class="grid"><section><h2>Most expensive file reads</h2>'
         + (table([("File", ""), ("Reads", ""), ("Cost", ""), ("Pin saves", "opt")], files) if files else
            Markup('<p class="empty">No file reads attributed.</p>'))

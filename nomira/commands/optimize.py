@@ -7,6 +7,7 @@ import sys
 from nomira.cli import Run, UserError
 from nomira.reports import forensics, optimizer
 from nomira.reports.aggregate import MONEY_COLUMN
+from nomira.reports.dimensions import DIMENSIONS, breakdown
 from nomira.reports.render import fill, pct, short_id, table, usd
 from nomira.sources.tool_calls import tool_uses
 
@@ -14,6 +15,8 @@ from nomira.sources.tool_calls import tool_uses
 def add_arguments(name, p) -> None:
     p.add_argument("--project", metavar="LABEL", help="only this project (its label as shown in reports, e.g. shop)")
     p.add_argument("--top", type=int, default=10, help="rows per table (default 10)")
+    p.add_argument("--by", choices=tuple(DIMENSIONS), help="only the attributed cost by MCP server (from "
+                   "mcp__<server>__<tool> names), skill (Skill uses) or sub-agent type (Task/Agent subagent_type)")
     p.set_defaults(func=cmd_optimize)
 
 
@@ -36,6 +39,8 @@ def cmd_optimize(args) -> int:
         run.no_usage(what="Claude Code or Codex usage (optimize reads those two)")
         return 0
     priced = list(run.priced(events))
+    if args.by:
+        return _by(run, args, events, breakdown(priced, *tool_uses(run.found), args.by))
     result = optimizer.attribute(priced, *tool_uses(run.found))
     waste = forensics.waste(priced)
     advice = optimizer.recommendations(result, waste)
@@ -63,11 +68,38 @@ def cmd_optimize(args) -> int:
             table(["Session", "Project", money], [[short_id(s["session_id"]), s["project"], usd(s["cost_usd"])]
                                                    for s in result["top_sessions"][:top]], "llr", style=run.style)]
     out += ["", run.style.dim(fill(f"({SCOPE})", run.style))]
-    if result["unpriced_calls"]:
-        out.append(run.style.warn(fill(f"! {result['unpriced_calls']} unpriced calls are not attributed (no rate "
-                                       "for a token type they use; `nomira report` lists why)", run.style)))
+    out += _unpriced(run, result)
     if advice:
         out += ["", run.style.bold("Recommendations")]
         out += [fill(a, run.style, initial_indent="- ", subsequent_indent="  ") for a in advice]
     sys.stdout.write("\n".join(out) + "\n")
     return 0
+
+
+HEADS = {"mcp-server": "MCP server", "skill": "Skill", "subagent": "Sub-agent type"}
+TITLES = {"mcp-server": "MCP server", "skill": "skill", "subagent": "sub-agent type"}
+
+
+def _by(run, args, events, result: dict) -> int:
+    if args.json:
+        from nomira.reports.money import stamp
+        sys.stdout.write(json.dumps(stamp({**result, "scope": SCOPE}), indent=2) + "\n")
+        return 0
+    money = MONEY_COLUMN[run.regime(events)]
+    out = [run.style.bold(fill(f"{money} by {TITLES[args.by]} (by what each put into the context), total "
+                               f"{usd(result['total_cost_usd'])}", run.style)),
+           table([HEADS[args.by], "Calls", "Uses", money, "Share"],
+                 [[r["name"], str(r["calls"]), str(r["uses"]), usd(r["cost_usd"]), pct(r["share_of_cost"])]
+                  for r in result["rows"][:args.top]], "lrrrr", style=run.style)]
+    if len(result["rows"]) > args.top:
+        out.append(run.style.dim(f"({len(result['rows']) - args.top} more rows: --top N)"))
+    out += ["", run.style.dim(fill(f"({SCOPE})", run.style))]
+    out += _unpriced(run, result)
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def _unpriced(run, result: dict) -> list[str]:
+    n = result["unpriced_calls"]
+    return [run.style.warn(fill(f"! {n} unpriced calls are not attributed (no rate for a token type they use; "
+                                "`nomira report` lists why)", run.style))] if n else []

@@ -64,7 +64,7 @@ def split_calls(priced: Iterable[tuple[UsageEvent, Cost | None]], uses: dict, si
             if event.is_sidechain:
                 yield event, usd, {spawner: usd}
                 continue
-            call_uses = [_owner(i, u) for i, u in enumerate(uses.get(call_key(event)) or ())]
+            call_uses = named_uses(uses, event)
             t = event.tokens
             prompt = t.input + t.cache_read + t.cache_write_5m + t.cache_write_1h
             known = sum(n for _, n in layers)
@@ -89,6 +89,11 @@ def split_calls(priced: Iterable[tuple[UsageEvent, Cost | None]], uses: dict, si
             pending = [(o, sizes.get(o.use_id)) for o in call_uses]
             spawner = next((o for o in reversed(call_uses) if o.tool in SUBAGENT_TOOLS), spawner)
             yield event, usd, dict(split)
+
+
+def named_uses(uses: dict, event: UsageEvent) -> list[Owner]:
+    """The tool uses a call made, as owners of its cost."""
+    return [_owner(i, u) for i, u in enumerate(uses.get(call_key(event)) or ())]
 
 
 def _owner(i: int, use: tuple) -> Owner:
@@ -129,9 +134,8 @@ def attribute(priced: Iterable[tuple[UsageEvent, Cost | None]], uses: dict, size
             tools[_label(owner.tool)]["cost_usd"] += share
             if owner.use_id:
                 owners[(event.session_id, owner)] += share
-        call_uses = uses.get(call_key(event)) or ()
         if not event.is_sidechain:
-            named = [_owner(i, u) for i, u in enumerate(call_uses)]
+            named = named_uses(uses, event)
             for name in {o.tool for o in named} or {NO_TOOL.tool}:
                 tools[_label(name)]["calls"] += 1
             for o in named:

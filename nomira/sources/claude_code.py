@@ -393,8 +393,12 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
 TOOL_MARKERS = (b'"tool_use"',)
 
 
+LABEL_INPUTS = {"Skill": "skill", "Task": "subagent_type", "Agent": "subagent_type"}  # the name, not the prompt
+
+
 def iter_tool_uses(path: Path) -> Iterator[tuple[str, str | None, str, str, str | None]]:
-    """(message.id, requestId, tool_use id, tool name, file path) for each tool call in a transcript.
+    """(message.id, requestId, tool_use id, tool name, target) for each tool call in a transcript:
+    the target is the file path, or a Skill's skill name, or a Task/Agent's `subagent_type`.
 
     For the local optimizer only: tool inputs and paths never enter a UsageEvent.
     """
@@ -410,9 +414,12 @@ def iter_tool_uses(path: Path) -> Iterator[tuple[str, str | None, str, str, str 
         for block in content:
             if isinstance(block, dict) and block.get("type") == "tool_use":
                 inp = block.get("input") if isinstance(block.get("input"), dict) else {}
-                target = inp.get("file_path") or inp.get("notebook_path") or inp.get("path")
+                name = str(block.get("name", "?"))
+                named = LABEL_INPUTS.get(name)
+                target = inp.get(named) if named else (inp.get("file_path") or inp.get("notebook_path")
+                                                      or inp.get("path"))
                 yield (msg["id"], _str(d.get("requestId")), str(block.get("id", "")),
-                       str(block.get("name", "?")), target if isinstance(target, str) else None)
+                       name, target if isinstance(target, str) else None)
 
 
 RESULT_MARKERS = (b'"tool_result"',)
