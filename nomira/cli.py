@@ -261,7 +261,9 @@ class Run:
     def _open_cache(self) -> scancache.ScanCache | None:
         import sqlite3
         try:
-            return scancache.ScanCache(scancache.default_path(self.env))
+            cache = scancache.ScanCache(scancache.default_path(self.env))
+            OPEN_CACHES.append(cache)  # closed when the command returns (in-process callers: MCP, tests)
+            return cache
         except (sqlite3.Error, OSError) as exc:
             print(f"nomira: cache unavailable ({exc}); reading every file", file=sys.stderr)
             return None
@@ -495,13 +497,36 @@ def _unknown_command(argv: list[str]) -> None:
         raise UserError(f"unknown command {a!r}; {hint} (nomira --help lists them)")
 
 
+OPEN_CACHES: list = []  # scan caches opened by this command's Runs
+
+
+def close_caches() -> None:
+    """Close the scan caches a command opened: a long-lived caller (`nomira mcp`, the collector's local
+    history, a test suite) runs many commands in one process, and each would keep three descriptors."""
+    while OPEN_CACHES:
+        try:
+            OPEN_CACHES.pop().close()
+        except Exception:  # noqa: BLE001 - closing is best effort; the data is already committed
+            pass
+
+
 QUICK_ARGV: list[str] | None = None  # the command line of this process, when it may store a replay
 
 
 def main(argv: list[str] | None = None) -> int:
     # A report run allocates hundreds of thousands of small containers and no cycles
     # on its hot path: the cyclic collector would only rescan them (~12% of a cold run).
+    # An in-process caller (`nomira mcp`'s tools, embedders, tests) gets it back afterwards.
+    collecting = gc.isenabled()
     gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _main(argv: list[str] | None) -> int:
     global QUICK_ARGV
     QUICK_ARGV = list(sys.argv[1:]) if argv is None else None
     if QUICK_ARGV is not None:
@@ -534,7 +559,10 @@ def main(argv: list[str] | None = None) -> int:
             getattr(parser, "selected", parser).error(
                 f"{argv[0]} does not take {' '.join(extra)} (see nomira {argv[0]} --help)")
         check_store(args)
-        return args.func(args)
+        try:
+            return args.func(args)
+        finally:
+            close_caches()
     except UserError as exc:
         print(f"nomira: {exc}", file=sys.stderr)
         return exc.status
