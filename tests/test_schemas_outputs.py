@@ -80,3 +80,54 @@ def test_money_as_string_is_rejected(out):
     doc = out("optimize", "--json", *PATHS)
     doc["tools"][0]["cost_micro_usd"] = 1.5
     assert rejects(doc, "optimize.schema.json")
+
+
+def test_limits_sources_doctor_prices_spool_validate(out):
+    doc = out("limits", "--json", *PATHS)
+    validate(doc, "limits.schema.json")
+    assert doc["limits"] and doc["limits"][0]["agent"] == "codex"
+    assert rejects(dict(doc, limits=[dict(doc["limits"][0], used_percent="25%")]), "limits.schema.json")
+    doc = out("sources", "--json")
+    validate(doc, "sources.schema.json")
+    assert rejects(dict(doc, extra=1), "sources.schema.json")  # a closed document
+    doc = out("doctor", "--json", *PATHS)
+    validate(doc, "doctor.schema.json")
+    assert rejects(dict(doc, checks=[dict(doc["checks"][0], status="green")]), "doctor.schema.json")
+    for argv in (["prices"], ["prices", "claude-sonnet-4-5"], ["prices", "no-such-model-x"]):
+        validate(out(*argv, "--json"), "prices.schema.json")
+    assert rejects({"schema_version": 1}, "prices.schema.json")
+    doc = out("spool", "status", "--json")
+    validate(doc, "spool-status.schema.json")
+    assert rejects({k: v for k, v in doc.items() if k != "pending_events"}, "spool-status.schema.json")
+
+
+def test_budget_outputs_validate(out):
+    assert out("budget", "list", "--json") == {"schema_version": 1, "budgets": [], "alerts": []}
+    from nomira.cli import main
+    assert main(["budget", "set", "all-month", "--usd", "0.01", "--window", "month"]) == 0
+    assert main(["budget", "set", "shop-day", "--project", "shop", "--usd", "5", "--window", "day"]) == 0
+    for action in ("list", "check"):
+        doc = out("budget", action, "--json", *PATHS)
+        validate(doc, "budget.schema.json")
+        assert len(doc["budgets"]) == 2
+        micros_match(doc)
+    assert rejects(dict(doc, budgets=[dict(doc["budgets"][0], spent_micro_usd=0.5)]), "budget.schema.json")
+
+
+def test_reconcile_report_validates(out, tmp_path):
+    from nomira.cli import main
+    from nomira.ledger import store
+    from test_reconcile import ev
+    doc = out("reconcile", "report", "--json", "--db", tmp_path / "empty.db")
+    validate(doc, "reconcile-report.schema.json")
+    db = store.open_db(tmp_path / "r.db")
+    store.ingest(db, [ev(1, "2026-11-03", 1.0), ev(2, "2026-11-03", 2.0), ev(3, "2026-11-04", 0.5)])
+    db.close()
+    bill = tmp_path / "bill.csv"
+    bill.write_text("date,model,cost\n2026-11-03,claude-opus-4-7,3.00\n2026-11-04,claude-opus-4-7,0.90\n")
+    assert main(["reconcile", "import", str(bill), "--db", str(tmp_path / "r.db")]) == 0
+    doc = out("reconcile", "report", "--json", "--db", tmp_path / "r.db")
+    validate(doc, "reconcile-report.schema.json")
+    assert doc["daily"] and doc["totals"]["reconciled_micro_usd"] > 0
+    micros_match(doc)
+    assert rejects(dict(doc, totals={}), "reconcile-report.schema.json")
