@@ -131,3 +131,23 @@ def test_reconcile_report_validates(out, tmp_path):
     assert doc["daily"] and doc["totals"]["reconciled_micro_usd"] > 0
     micros_match(doc)
     assert rejects(dict(doc, totals={}), "reconcile-report.schema.json")
+
+
+def test_export_document_validates(capsys, tmp_path):
+    from nomira.cli import main
+    assert main(["export", str(tmp_path / "events.json"), *PATHS]) == 0
+    doc = json.loads((tmp_path / "events.json").read_text())
+    validate(doc, "export.schema.json")
+    assert doc["events"]
+    assert rejects(dict(doc, events=[dict(doc["events"][0], prompt="hi")]), "export.schema.json")
+    assert rejects(dict(doc, exported_at=None), "export.schema.json")
+
+
+def test_every_schema_is_listed_and_loads():
+    from jsonschema_lite import SCHEMAS
+    readme = (SCHEMAS / "README.md").read_text()
+    names = sorted(p.name for p in SCHEMAS.glob("*.schema.json"))
+    assert len(names) >= 20
+    for name in names:
+        assert f"[{name}]({name})" in readme, name
+        assert load(name)["$id"].endswith("/" + name)
