@@ -151,3 +151,11 @@ def test_every_schema_is_listed_and_loads():
     for name in names:
         assert f"[{name}]({name})" in readme, name
         assert load(name)["$id"].endswith("/" + name)
+
+
+def test_forensics_session_turns_validate(out):
+    doc = out("forensics", "--json", "--session", "3f9a", *PATHS)
+    validate(doc, "forensics-session.schema.json")
+    assert doc["turns"] and list(doc)[0] == "schema_version"
+    micros_match(doc)
+    assert rejects(dict(doc, turns=[dict(doc["turns"][0], tokens=None)]), "forensics-session.schema.json")
