@@ -159,3 +159,45 @@ def test_forensics_session_turns_validate(out):
     assert doc["turns"] and list(doc)[0] == "schema_version"
     micros_match(doc)
     assert rejects(dict(doc, turns=[dict(doc["turns"][0], tokens=None)]), "forensics-session.schema.json")
+
+
+def test_ship_import_prune_validate(out, tmp_path):
+    db = tmp_path / "s.db"
+    doc = out("ship", "--json", "--db", db, *PATHS)
+    validate(doc, "ship.schema.json")
+    assert doc["accepted"] > 0 and list(doc)[0] == "schema_version"
+    assert rejects({k: v for k, v in doc.items() if k not in ("accepted", "deduped")}, "ship.schema.json")
+    assert main_export(tmp_path / "events.json") == 0
+    doc = out("import", tmp_path / "events.json", "--json", "--db", db)
+    validate(doc, "import.schema.json")
+    assert doc["accepted"] == 0 and doc["deduped"] > 0
+    assert rejects(dict(doc, accepted=-1), "import.schema.json")
+    doc = out("prune", "--json", "--db", db)
+    validate(doc, "prune.schema.json")
+    assert rejects(dict(doc, dry_run="no"), "prune.schema.json")
+
+
+def main_export(path):
+    from nomira.cli import main
+    return main(["export", str(path), *PATHS])
+
+
+def test_ship_to_a_collector_validates(out, tmp_path):
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from nomira.commands.serve import make_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *a):
+            pass
+    httpd = make_server("127.0.0.1", 0, make_app(tmp_path / "c.db", "127.0.0.1"), handler_class=Quiet)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        doc = out("ship", "--json", "--remote", f"http://127.0.0.1:{httpd.server_port}", *PATHS)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    validate(doc, "ship.schema.json")
+    assert doc["delivered"] > 0 and doc["error"] is None
+    assert rejects(dict(doc, delivered="5"), "ship.schema.json")
