@@ -175,6 +175,10 @@ def test_ship_import_prune_validate(out, tmp_path):
     doc = out("prune", "--json", "--db", db)
     validate(doc, "prune.schema.json")
     assert rejects(dict(doc, dry_run="no"), "prune.schema.json")
+    doc = out("replay", "--json", "--db", db)
+    validate(doc, "replay.schema.json")
+    assert doc["replayed"] > 0
+    assert rejects({k: v for k, v in doc.items() if k != "replayed"}, "replay.schema.json")
 
 
 def main_export(path):

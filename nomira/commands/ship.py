@@ -265,7 +265,7 @@ def cmd_replay(args) -> int:
     db = _open_store(args)
     r = store.replay(db)
     if args.json:
-        print(json.dumps(r))
+        print(json.dumps(stamp(dict(r))))
         return 0
     print(f"nomira: rebuilt canonical events from {r['replayed']} raw events (normalization version "
           f"{r['normalization_version']}); {r['changed']} changed, {r['added']} added, {r['removed']} removed")
