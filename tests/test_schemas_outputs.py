@@ -29,6 +29,15 @@ def out(capsys):
     return run
 
 
+@pytest.fixture(autouse=True)
+def release():
+    """main() turns the cyclic collector off; collect after each test so the stores and caches the
+    in-process commands opened are closed, not left as open descriptors for later tests."""
+    yield
+    import gc
+    gc.collect()
+
+
 @pytest.fixture
 def demo(monkeypatch):
     monkeypatch.setenv("NOMIRA_DEMO_NOW", DEMO_NOW)
