@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Mapping
 
+from nomira.reports.money import stamp
+
 PRICES_STALE = timedelta(days=60)
 MAX_SKEW = timedelta(minutes=2)
 MAX_LOCATIONS = 10  # malformed lines listed per source; the count is always complete
@@ -344,7 +346,7 @@ def cmd_doctor(args) -> int:
     checks = run_checks(selected, args.path, env, cache, datetime.now(timezone.utc), args.remote)
     needs_action = any(c.status == "fail" for c in checks)
     if args.json:
-        print(json.dumps({"needs_action": needs_action, "checks": [asdict(c) for c in checks]}, indent=1))
+        print(json.dumps(stamp({"needs_action": needs_action, "checks": [asdict(c) for c in checks]}), indent=1))
     else:
         absent = [c.name[len("source "):] for c in checks if c.name.startswith("source ") and not c.data.get("files")
                   and c.status == "info"]

@@ -9,6 +9,7 @@ from nomira.cli import Run, UserError
 from nomira.reports import forensics
 from nomira.reports.aggregate import MONEY_COLUMN
 from nomira.reports.render import fill, pct, session_matches, short_id, table, tokens, usd
+from nomira.reports.money import stamp
 
 
 def add_arguments(name, p) -> None:
@@ -33,7 +34,7 @@ def cmd_forensics(args) -> int:
             raise UserError(f"{'no' if not match else 'several'} sessions match {args.session!r}")
         rows = forensics.turn_rows(sessions[match[0]])
         if args.json:
-            sys.stdout.write(json.dumps({"session_id": match[0][1], "project": match[0][2], "turns": rows},
+            sys.stdout.write(json.dumps(stamp({"session_id": match[0][1], "project": match[0][2], "turns": rows}),
                                         indent=2) + "\n")
             return 0
         body = [[datetime.fromisoformat(r["at"]).astimezone(run.tz).strftime("%m-%d %H:%M:%S"), r["model"],
@@ -46,7 +47,7 @@ def cmd_forensics(args) -> int:
         return 0
     w = forensics.waste(priced, top=10 if args.top is None else args.top)
     if args.json:
-        sys.stdout.write(json.dumps(w, indent=2) + "\n")
+        sys.stdout.write(json.dumps(stamp(w), indent=2) + "\n")
         return 0
     rb = w["cache_rebuilds"]
     out = [run.style.bold(fill(f"Cache rebuilds: {rb['count']} turns re-wrote an expired cache, "

@@ -6,6 +6,7 @@ import sys
 from datetime import datetime, timezone
 
 from nomira.cli import Run
+from nomira.reports.money import stamp
 
 
 def add_arguments(name, p) -> None:
@@ -69,7 +70,7 @@ def cmd_limits(args) -> int:
     now = datetime.now(timezone.utc)
     snaps, errors, notes = gather(run, args.fetch, now)
     if args.json:
-        print(json.dumps({"limits": rows(snaps, now), "errors": errors, "skipped": notes}, indent=1))
+        print(json.dumps(stamp({"limits": rows(snaps, now), "errors": errors, "skipped": notes}), indent=1))
     else:
         for e in [*notes, *errors]:
             print(f"nomira: {e}", file=sys.stderr)

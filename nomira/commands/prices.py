@@ -8,6 +8,7 @@ import os
 import sys
 
 from nomira.cli import UserError
+from nomira.reports.money import stamp
 
 from nomira.ledger.events import TOKEN_TYPES as FIELDS
 
@@ -57,7 +58,7 @@ def cmd_prices(args) -> int:
     if not args.model and not args.diff:
         out["layers"] = layers(env, table)
     if args.json:
-        print(json.dumps(out, indent=1))
+        print(json.dumps(stamp(out), indent=1))
         return 0
     if "layers" in out:
         for layer in out["layers"]:

@@ -7,6 +7,7 @@ import os
 from nomira import dirs
 from nomira.cli import UserError
 from nomira.ledger.engine import db_arg
+from nomira.reports.money import stamp
 
 
 def env_days(name: str, default: int) -> int:
@@ -55,7 +56,7 @@ def cmd_prune(args) -> int:
     db = store.open_db(args.db or dirs.default_db())
     r = retention.prune(db, raw_days, events_days, dry_run=args.dry_run)
     if args.json:
-        print(json.dumps(r))
+        print(json.dumps(stamp(dict(r))))
         return 0
     verb = "would prune" if r["dry_run"] else "pruned"
     print(f"nomira: {verb} {r['raw_events_pruned']} raw event(s) received before {r['raw_cutoff']} and "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from nomira import dirs
 from nomira.cli import UserError
+from nomira.reports.money import stamp
 from nomira.reports.render import table, usd
 
 STATUS_LABEL = {"billed_not_observed": "not observed", "observed_not_billed": "not billed"}
@@ -145,7 +146,7 @@ def _report(args) -> int:
     from nomira.reconcile.windows import reconcile
     report = reconcile(_open(args), args.tenant or None, _day(args.since), _day(args.until), _tolerances(args))
     if args.json:
-        print(json.dumps(report, indent=1, default=str))
+        print(json.dumps(stamp(report), indent=1, default=str))
         return 0
     print(render_report(report))
     return 0

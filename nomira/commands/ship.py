@@ -12,6 +12,7 @@ from nomira import dirs
 from nomira.cli import Run, UserError
 from nomira.ledger.engine import db_arg, is_postgres, redact
 from nomira.ledger.wire import TAG_FIELDS, SchemaError
+from nomira.reports.money import stamp
 
 TAG_NAMES = [t for t in TAG_FIELDS if t not in ("developer", "tenant", "project")]
 
@@ -216,7 +217,7 @@ def cmd_ship(args) -> int:
         if idle:
             pass  # --watch: say nothing when nothing happened
         elif args.json:
-            print(json.dumps(result))
+            print(json.dumps(stamp(dict(result))))
         else:
             print_result(result)
         if not args.watch:
@@ -254,7 +255,7 @@ def cmd_import(args) -> int:
     except SchemaError as exc:
         raise UserError(f"{args.file} rejected: {exc}") from exc
     accepted, deduped = store.ingest(_open_store(args), events, tenant=args.tenant)
-    print(json.dumps({"accepted": accepted, "deduped": deduped}) if args.json
+    print(json.dumps(stamp({"accepted": accepted, "deduped": deduped})) if args.json
           else f"nomira: imported {accepted} events ({deduped} already stored)")
     return 0
 
@@ -264,7 +265,7 @@ def cmd_replay(args) -> int:
     db = _open_store(args)
     r = store.replay(db)
     if args.json:
-        print(json.dumps(r))
+        print(json.dumps(stamp(dict(r))))
         return 0
     print(f"nomira: rebuilt canonical events from {r['replayed']} raw events (normalization version "
           f"{r['normalization_version']}); {r['changed']} changed, {r['added']} added, {r['removed']} removed")

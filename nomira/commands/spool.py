@@ -7,6 +7,7 @@ import sys
 
 from nomira import dirs
 from nomira.cli import UserError
+from nomira.reports.money import stamp
 
 
 def add_arguments(name, p) -> None:
@@ -64,7 +65,7 @@ def cmd_spool(args) -> int:
 def _status(spool, args) -> int:
     s = spool.status()
     if args.json:
-        print(json.dumps(s))
+        print(json.dumps(stamp(s)))
         return 0
     out = [f"spool {s['spool']}: {s['pending_batches']} batch(es), {s['pending_events']} event(s) queued"]
     if s["oldest"]:
