@@ -194,15 +194,8 @@ def store_snapshots(db, records: list[dict], tenant: str | None = None) -> list[
     """Store validated wire limit snapshots (tenant forced when given, developer hashed when the
     store hashes identifiers); (deduped, key) per record, in order."""
     from nomira.ledger import engine
-    from nomira.ledger.store import _hash_identifiers, _now, setting_value
-    hash_key = setting_value(db, "identifier_hash_key") if setting_value(db, "hash_identifiers") == "1" else None
-    prepared = []
-    for r in records:
-        if tenant is not None:
-            r = dict(r, tags=dict(r.get("tags") or {}, tenant=tenant))
-        if hash_key:
-            r = _hash_identifiers(r, hash_key)
-        prepared.append(r)
+    from nomira.ledger.store import _now, scoped
+    prepared = scoped(db, records, tenant)
     received = _now()
     for attempt in range(5):  # a deadlock between concurrent writers (PostgreSQL): the batch runs again
         db.execute("BEGIN IMMEDIATE")

@@ -135,17 +135,7 @@ def _total(record: dict) -> int:
 def limit_records(snapshots: Iterable, tags: dict) -> tuple[list[dict], dict[str, int]]:
     """Limit snapshots as wire records that pass the collector's allowlist, and what did not, by reason."""
     from nomira.ledger.wire import assert_limit_snapshot, limit_to_wire
-    ok: list[dict] = []
-    refused: dict[str, int] = {}
-    for s in snapshots:
-        record = limit_to_wire(s, tags)
-        try:
-            assert_limit_snapshot(record)
-        except SchemaError as exc:
-            refused[str(exc)] = refused.get(str(exc), 0) + 1
-        else:
-            ok.append(record)
-    return ok, refused
+    return _passing([limit_to_wire(s, tags) for s in snapshots], assert_limit_snapshot)
 
 
 def ingest_url(url: str) -> str:
@@ -243,13 +233,18 @@ def validated(events: list[dict]) -> tuple[list[dict], dict[str, int]]:
     timestamp, a model name that looks like a file) is held back and counted, never shipped and
     never a reason to hold back every other call.
     """
+    return _passing(events, assert_no_content)
+
+
+def _passing(records: list[dict], check) -> tuple[list[dict], dict[str, int]]:
+    """The records `check` lets through, and how many it refused, by reason."""
     ok: list[dict] = []
     refused: dict[str, int] = {}
-    for e in events:
+    for r in records:
         try:
-            assert_no_content(e)
+            check(r)
         except SchemaError as exc:
             refused[str(exc)] = refused.get(str(exc), 0) + 1
         else:
-            ok.append(e)
+            ok.append(r)
     return ok, refused

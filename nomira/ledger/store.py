@@ -854,17 +854,24 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
     return len(results) - deduped, deduped
 
 
+def scoped(db: sqlite3.Connection, records: Iterable[dict], tenant: str | None = None) -> list[dict]:
+    """Records as this store keeps them: the key's tenant forced (when given), the developer hashed
+    when the store hashes identifiers. Usage events and limit snapshots alike."""
+    hash_key = setting_value(db, "identifier_hash_key") if setting_value(db, "hash_identifiers") == "1" else None
+    out = []
+    for r in records:
+        if tenant is not None:
+            r = dict(r, tags=dict(r.get("tags") or {}, tenant=tenant))
+        if hash_key:
+            r = _hash_identifiers(r, hash_key)
+        out.append(r)
+    return out
+
+
 def ingest_each(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None) -> list[tuple[bool, str]]:
     """`ingest`, answering (deduped, event_id) per event, in order."""
     received_at = _now()
-    hash_key = setting_value(db, "identifier_hash_key") if setting_value(db, "hash_identifiers") == "1" else None
-    prepared = []
-    for e in events:
-        if tenant is not None:
-            e = dict(e, tags=dict(e.get("tags") or {}, tenant=tenant))
-        if hash_key:
-            e = _hash_identifiers(e, hash_key)
-        prepared.append((_COMPACT(e), e))
+    prepared = [(_COMPACT(e), e) for e in scoped(db, events, tenant)]
     keys = [dedup_key(e) for _b, e in prepared]
     randomness = os.urandom(16 * len(prepared)).hex()  # raw_event_id: a version-4 UUID each
     provenance = [_provenance(e, body, _uuid_text(randomness[32 * i:32 * i + 32], 4))
