@@ -139,7 +139,7 @@ def test_value_vs_plan_on_project_and_developer_pages_known_by_hand(tmp_path):
     assert json.loads(get(app, "/developer/cy.json?period=30d")[1])["kpis"]["value_vs_plan"] is None  # API only
 
 
-def test_local_project_page_shows_cost_by_mcp_server(tmp_path):
+def test_local_project_page_shows_cost_by_mcp_server_skill_and_subagent_type(tmp_path, run_json):
     history = [FIXTURES / "claude_mcp"]
     db = tmp_path / "t.db"
     assert main(["ship", "--path", str(history[0]), "--db", str(db), "--developer", "ana"]) == 0
@@ -155,4 +155,20 @@ def test_local_project_page_shows_cost_by_mcp_server(tmp_path):
     dump = "\n".join(con.iterdump())
     con.close()
     assert "github" not in dump and "mcp__" not in dump and "Explore" not in dump
-    assert "By MCP server" not in get(make_app(db, "127.0.0.1"), "/project/mcp?period=all")[1]  # team collector
+    # Sonnet 4.5 (test_reports): pdf = 100 out + 200 written + 200 read; Explore = 200 out + 1000 written
+    o, w, r = 15e-6, 3.75e-6, 0.3e-6
+    developer = get(app, "/developer/ana?period=all")[1]
+    for key, heading, name, none, usd in (("skills", "By skill", "pdf", "(no skill)", 100 * o + 200 * w + 200 * r),
+                                          ("subagents", "By sub-agent type", "Explore", "(no sub-agent)",
+                                           200 * o + 1000 * w)):
+        assert heading in page and page.index(f">{name}<") < page.index(f">{none}<") and heading in developer
+        rows = {x["name"]: x for x in d["optimizer"][key]}
+        assert set(rows) == {name, none} and rows[name]["cost_micro_usd"] == round(usd * 1e6)
+        cli = run_json("optimize", "--path", history[0], "--by", "skill" if key == "skills" else "subagent")
+        assert [(x["name"], x["cost_micro_usd"], x["calls"]) for x in cli["rows"]] == [
+            (x["name"], x["cost_micro_usd"], x["calls"]) for x in d["optimizer"][key]]
+    assert "pdf" not in dump
+    team = make_app(db, "127.0.0.1")  # no LocalHistory: no optimizer, none of the three tables
+    page = get(team, "/project/mcp?period=all")[1]
+    assert not [t for t in ("By MCP server", "By skill", "By sub-agent type", "Explore", ">pdf<") if t in page]
+    assert json.loads(get(team, "/project/mcp.json?period=all")[1])["optimizer"] is None

@@ -14,10 +14,12 @@ import time
 from pathlib import Path
 
 from nomira.reports import forensics, optimizer
-from nomira.reports.dimensions import breakdown
+from nomira.reports.dimensions import breakdowns
 
 SOURCES = ("claude", "codex")
 OPTIMIZED = ("claude_code", "codex")
+# optimize --by dimension -> the key of its rows in the optimizer section (pages.DIMENSION_TABLES)
+DASHBOARD_DIMENSIONS = {"mcp-server": "mcp_servers", "skill": "skills", "subagent": "subagents"}
 
 
 class LocalHistory:
@@ -83,8 +85,9 @@ class LocalHistory:
             return None
         result = optimizer.attribute(priced, data["uses"], data["sizes"])
         waste = forensics.waste(priced)
+        by = breakdowns(priced, data["uses"], data["sizes"], DASHBOARD_DIMENSIONS)
         return {**result, "cache_rebuilds": waste["cache_rebuilds"],
-                "mcp_servers": breakdown(priced, data["uses"], data["sizes"], "mcp-server")["rows"],
+                **{key: by[dim]["rows"] for dim, key in DASHBOARD_DIMENSIONS.items()},
                 "recommendations": optimizer.recommendations(result, waste)}
 
 

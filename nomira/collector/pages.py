@@ -422,6 +422,36 @@ def detail(d: dict, ctx: dict) -> str:
     return layout(f"{d['kind']} {d['name']}", body, ctx)
 
 
+# (key in the optimizer result, heading, first column, what groups it); the key comes from local.DASHBOARD_DIMENSIONS
+DIMENSION_TABLES = (
+    ("mcp_servers", "By MCP server", "MCP server",
+     "the server in <code>mcp__&lt;server&gt;__&lt;tool&gt;</code> tool names"),
+    ("skills", "By skill", "Skill", "the skill a <code>Skill</code> use invoked"),
+    ("subagents", "By sub-agent type", "Sub-agent type",
+     "the <code>subagent_type</code> of the <code>Task</code> that spawned each sub-agent"),
+)
+
+
+def table(cols, rows) -> Markup:
+    """An optimizer table: (name, class) columns over rows already marked up."""
+    return Markup('<div class="scroll"><table><thead><tr>'
+                  + join(Markup(f'<th scope="col" class="{c}">{esc(n)}</th>') for n, c in cols)
+                  + "</tr></thead><tbody>" + join(rows) + "</tbody></table></div>")
+
+
+def dimension_table(rows: list[dict], heading: str, column: str, grouped_by: str) -> Markup:
+    """One `optimize --by` table, shown only when something was named (more than the "(no ...)" row)."""
+    if len(rows) < 2:
+        return Markup("")
+    shown = rows if len(rows) <= 12 else rows[:11] + rows[-1:]  # keep the "(no ...)" row: the column sums
+    body = [Markup(f'<tr><th scope="row">{esc(r["name"])}</th><td class="opt">{r["calls"]:,}</td>'
+                   f'<td class="opt">{r["uses"]:,}</td><td>{esc(money(r["cost_usd"]))}</td>'
+                   f'<td>{esc(pct(r["share_of_cost"]))}</td></tr>') for r in shown]
+    return Markup(f'</section><section><h2>{esc(heading)}</h2><p class="note">The same attribution grouped by '
+                  f'{grouped_by}; the last row is everything else, so the column sums to the total.</p>'
+                  + table([(column, ""), ("Calls", "opt"), ("Uses", "opt"), ("Cost", ""), ("Share", "")], body))
+
+
 def optimizer_sections(d: dict) -> Markup:
     """Attributed cost by tool and file, sub-agents, top sessions, advice: from this machine's transcripts."""
     opt = d.get("optimizer")
@@ -436,16 +466,8 @@ def optimizer_sections(d: dict) -> Markup:
                     f'</td></tr>') for r in opt["files"][:10]]
     sessions = [Markup(f'<tr><th scope="row"><code>{esc(r["session_id"][:8])}</code></th><td>{esc(r["project"])}</td>'
                        f'<td>{esc(money(r["cost_usd"]))}</td></tr>') for r in opt["top_sessions"][:8]]
-    servers = [Markup(f'<tr><th scope="row">{esc(r["name"])}</th><td class="opt">{r["calls"]:,}</td>'
-                      f'<td class="opt">{r["uses"]:,}</td><td>{esc(money(r["cost_usd"]))}</td>'
-                      f'<td>{esc(pct(r["share_of_cost"]))}</td></tr>') for r in (opt.get("mcp_servers") or [])[:12]]
     side = opt["sidechain_cost_usd"]
     advice = [Markup(f"<li>{esc(a)}</li>") for a in opt["recommendations"]]
-
-    def table(cols, rows):
-        return Markup('<div class="scroll"><table><thead><tr>'
-                      + join(Markup(f'<th scope="col" class="{c}">{esc(n)}</th>') for n, c in cols)
-                      + "</tr></thead><tbody>" + join(rows) + "</tbody></table></div>")
     return Markup(
         '<section><h2>Where the money went, by tool</h2><p class="note">From this machine\'s transcripts in this '
         "period (other filters do not apply), read now and never stored: each call's cost attributed by what put "
@@ -453,11 +475,7 @@ def optimizer_sections(d: dict) -> Markup:
         f"share of the following calls' prompts; sub-agent calls to the Task that spawned them). Total "
         f"{esc(money(total))}.</p>"
         + table([("Tool", ""), ("Calls", "opt"), ("Uses", "opt"), ("Cost", ""), ("Share", "")], tools)
-        + (Markup('</section><section><h2>By MCP server</h2><p class="note">The same attribution grouped by the '
-                  'server in <code>mcp__&lt;server&gt;__&lt;tool&gt;</code> tool names; the last row is everything '
-                  'else, so the column sums to the total.</p>')
-           + table([("MCP server", ""), ("Calls", "opt"), ("Uses", "opt"), ("Cost", ""), ("Share", "")], servers)
-           if len(servers) > 1 else Markup(""))
+        + join(dimension_table(opt.get(key) or [], *labels) for key, *labels in DIMENSION_TABLES)
         + '</section><div class="grid"><section><h2>Most expensive file reads</h2>'
         + (table([("File", ""), ("Reads", ""), ("Cost", ""), ("Pin saves", "opt")], files) if files else
            Markup('<p class="empty">No file reads attributed.</p>'))

@@ -44,24 +44,37 @@ def breakdown(priced: Iterable[tuple[UsageEvent, Cost | None]], uses: dict, size
               dimension: str) -> dict:
     """Rows of attributed cost per value, "(no ...)" included; `calls` counts the main-thread calls
     that made such a use (a call using two servers counts in each) and a sub-agent's own calls."""
-    none = DIMENSIONS[dimension]
-    rows: dict[str, dict] = defaultdict(lambda: {"calls": 0, "uses": 0, "cost_usd": 0.0})
+    return breakdowns(priced, uses, sizes, (dimension,))[dimension]
+
+
+def breakdowns(priced: Iterable[tuple[UsageEvent, Cost | None]], uses: dict, sizes: dict | None,
+               dimensions: Iterable[str]) -> dict[str, dict]:
+    """`breakdown` for several dimensions from one split of the calls (the dashboard shows all three)."""
+    dimensions = tuple(dimensions)
+    rows = {dim: defaultdict(lambda: {"calls": 0, "uses": 0, "cost_usd": 0.0}) for dim in dimensions}
     total = 0.0
     priced = list(priced)
     for event, usd, split in split_calls(priced, uses, sizes):
         total += usd
-        for owner, share in split.items():
-            rows[value(dimension, owner) or none]["cost_usd"] += share
-        if event.is_sidechain:
-            for owner in split:
-                rows[value(dimension, owner) or none]["calls"] += 1
-            continue
-        named = named_uses(uses, event)
-        for v in {value(dimension, o) for o in named} - {None} or {none}:
-            rows[v]["calls"] += 1
-        for o in named:
-            rows[value(dimension, o) or none]["uses"] += 1
-    out = [{"name": k, **v, "share_of_cost": v["cost_usd"] / total if total else 0.0} for k, v in rows.items()]
-    out.sort(key=lambda r: (r["name"] == none, -r["cost_usd"], r["name"]))
-    return {"dimension": dimension, "total_cost_usd": total, "rows": out,
-            "unpriced_calls": sum(1 for _e, cost in priced if cost is None)}
+        named = None if event.is_sidechain else named_uses(uses, event)
+        for dim in dimensions:
+            none, acc = DIMENSIONS[dim], rows[dim]
+            for owner, share in split.items():
+                acc[value(dim, owner) or none]["cost_usd"] += share
+            if named is None:
+                for owner in split:
+                    acc[value(dim, owner) or none]["calls"] += 1
+                continue
+            for v in {value(dim, o) for o in named} - {None} or {none}:
+                acc[v]["calls"] += 1
+            for o in named:
+                acc[value(dim, o) or none]["uses"] += 1
+    unpriced = sum(1 for _e, cost in priced if cost is None)
+    out = {}
+    for dim in dimensions:
+        none = DIMENSIONS[dim]
+        table = [{"name": k, **v, "share_of_cost": v["cost_usd"] / total if total else 0.0}
+                 for k, v in rows[dim].items()]
+        table.sort(key=lambda r: (r["name"] == none, -r["cost_usd"], r["name"]))
+        out[dim] = {"dimension": dim, "total_cost_usd": total, "rows": table, "unpriced_calls": unpriced}
+    return out
