@@ -214,3 +214,34 @@ def test_ship_to_a_collector_validates(out, tmp_path):
     validate(doc, "ship.schema.json")
     assert doc["delivered"] > 0 and doc["error"] is None
     assert rejects(dict(doc, delivered="5"), "ship.schema.json")
+
+
+def test_hooks_outputs_validate(out, isolated_env):
+    db = isolated_env / "h.db"
+    for argv in (["status"], ["install", "--db", db], ["status"], ["uninstall"]):
+        doc = out("hooks", *argv, "--json")
+        validate(doc, "hooks.schema.json")
+        assert list(doc)[0] == "schema_version" and len(doc["agents"]) == 3
+    assert doc["action"] == "uninstall" and all(a["changed"] for a in doc["agents"])
+    assert rejects(dict(doc, agents=[{"agent": "claude", "path": "x"}]), "hooks.schema.json")
+    assert rejects(dict(doc, action="remove"), "hooks.schema.json")
+
+
+def test_tenant_and_migrate_outputs_validate(out, tmp_path):
+    db = tmp_path / "t.db"
+    doc = out("tenant", "create", "acme", "--json", "--db", db)
+    validate(doc, "tenant-create.schema.json")
+    assert list(doc)[0] == "schema_version" and doc["tenant"] == "acme"
+    assert rejects(dict(doc, api_key=None), "tenant-create.schema.json")
+    rows = out("tenant", "list", "--json", "--db", db)
+    validate(rows, "tenant-list.schema.json")
+    assert rows[0]["name"] == "acme" and rows[0]["keys"] == 1
+    assert rejects({"tenants": rows}, "tenant-list.schema.json")
+    assert rejects([dict(rows[0], keys="1")], "tenant-list.schema.json")
+    assert out("ship", "--json", "--db", db, *PATHS)["accepted"] > 0
+    doc = out("migrate", "--json", "--from", db, "--to", tmp_path / "copy.db")
+    validate(doc, "migrate.schema.json")
+    assert doc["verified"] is True and doc["copied"]["events"] > 0 and doc["copied"]["tenants"] == 1
+    micros_match(doc)
+    assert rejects(dict(doc, verified="yes"), "migrate.schema.json")
+    assert rejects({k: v for k, v in doc.items() if k != "copied"}, "migrate.schema.json")
