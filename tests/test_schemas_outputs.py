@@ -245,3 +245,24 @@ def test_tenant_and_migrate_outputs_validate(out, tmp_path):
     micros_match(doc)
     assert rejects(dict(doc, verified="yes"), "migrate.schema.json")
     assert rejects({k: v for k, v in doc.items() if k != "copied"}, "migrate.schema.json")
+
+
+def test_cursor_fetch_validates(out, tmp_path, monkeypatch):
+    from test_cursor import FakeCursor, KEY
+    from nomira.sources import cursor_admin as ca
+    fake = FakeCursor()  # the fake Cursor Admin API on loopback
+    monkeypatch.setenv("NOMIRA_CURSOR_ADMIN_KEY", KEY)
+    monkeypatch.setenv("NOMIRA_CURSOR_API", fake.url)
+    monkeypatch.setattr(ca, "PAGE_SIZE", 2)
+    try:
+        doc = out("cursor", "fetch", "--from", "2025-06-25", "--to", "2025-06-27", "--json", "--db", tmp_path / "c.db")
+    finally:
+        fake.httpd.shutdown()
+        fake.httpd.server_close()
+    validate(doc, "cursor-fetch.schema.json")
+    assert list(doc)[0] == "schema_version" and doc["accepted"] == 5 and doc["cursor"]["pages"] == 3
+    split = doc["cursor"]["cost_by_type_estimated"]
+    assert split["gpt-5"]["by_type_usd"] and split["cursor/claude-4-opus"]["by_type_usd"] is None
+    micros_match(doc)
+    assert rejects(dict(doc, cursor=dict(doc["cursor"], window={"from": "25 June"})), "cursor-fetch.schema.json")
+    assert rejects({k: v for k, v in doc.items() if k != "new_events"}, "cursor-fetch.schema.json")  # the ship part
