@@ -266,3 +266,26 @@ def test_cursor_fetch_validates(out, tmp_path, monkeypatch):
     micros_match(doc)
     assert rejects(dict(doc, cursor=dict(doc["cursor"], window={"from": "25 June"})), "cursor-fetch.schema.json")
     assert rejects({k: v for k, v in doc.items() if k != "new_events"}, "cursor-fetch.schema.json")  # the ship part
+
+
+def test_reconcile_import_validates(out, tmp_path):
+    bill = tmp_path / "bill.csv"
+    bill.write_text("date,model,cost\n2026-11-03,claude-opus-4-7,3.00\nbad,row\n2026-11-04,claude-opus-4-7,0.90\n")
+    for inserted in (2, 0):  # a second import of the same lines replaces them
+        doc = out("reconcile", "import", bill, "--json", "--db", tmp_path / "r.db")
+        validate(doc, "reconcile-import.schema.json")
+        assert list(doc)[0] == "schema_version" and doc["inserted"] == inserted and doc["garbage"] == 1
+    assert doc["replaced"] == 2 and doc["source"] == "import:bill.csv"
+    assert rejects(dict(doc, garbage_samples="bill.csv:3"), "reconcile-import.schema.json")
+    assert rejects({k: v for k, v in doc.items() if k != "import_id"}, "reconcile-import.schema.json")
+
+
+def test_spool_drop_retry_validate(out):
+    for argv, schema in ((["drop"], "spool-drop"), (["drop", "--pending"], "spool-drop"), (["retry"], "spool-retry"),
+                         (["retry", "--remote", "http://127.0.0.1:9"], "spool-retry")):
+        doc = out("spool", *argv, "--json")
+        validate(doc, f"{schema}.schema.json")
+        assert list(doc)[0] == "schema_version"
+    assert doc["delivered"] == 0 and doc["error"] is None  # nothing queued: nothing sent
+    assert rejects(dict(doc, requeued=-1), "spool-retry.schema.json")
+    assert rejects({"schema_version": 1, "dropped_dead_letters": 0, "dropped": 3}, "spool-drop.schema.json")
