@@ -289,3 +289,22 @@ def test_spool_drop_retry_validate(out):
     assert doc["delivered"] == 0 and doc["error"] is None  # nothing queued: nothing sent
     assert rejects(dict(doc, requeued=-1), "spool-retry.schema.json")
     assert rejects({"schema_version": 1, "dropped_dead_letters": 0, "dropped": 3}, "spool-drop.schema.json")
+
+
+def test_capture_summary_validates(capsys, tmp_path):
+    import sys
+    from nomira.cli import main
+    from test_capture import FAKES
+    fake = [sys.executable, str(FAKES / "fake_claude.py"), "-p", "fix it", "--output-format", "json"]
+    docs = []
+    for argv in (fake, [sys.executable, "-c", "pass"]):  # usage found; none found
+        capsys.readouterr()
+        assert main(["capture", "--db", str(tmp_path / "c.db"), "--json", "--", *argv]) == 0
+        docs.append(json.loads(capsys.readouterr().err.strip().splitlines()[-1]))
+        validate(docs[-1], "capture.schema.json")
+        assert list(docs[-1])[0] == "schema_version"
+    found, none = docs
+    assert found["events"] == 2 and found["delivery"]["accepted"] == 2 and found["tokens"]["cache_write_1h"] == 316
+    assert none["events"] == 0 and none["delivery"] is None
+    assert rejects(dict(found, delivery={"accepted": 2}), "capture.schema.json")
+    assert rejects(dict(found, tokens=dict(found["tokens"], input="2828")), "capture.schema.json")
