@@ -433,7 +433,7 @@ def test_a_spool_record_carries_its_id_attempts_and_last_error(isolated_env, cap
     assert status["oldest"]["spool_id"] == record["spool_id"] and status["oldest"]["attempt"] == 3
     assert status["pending_events"] == 2 and "no connection" in status["oldest"]["last_error"]
     rc, dropped = spool_cli(capsys, "drop", "--pending")
-    assert dropped == {"dropped_dead_letters": 0, "dropped_batches": 1, "dropped_events": 2}
+    assert dropped == {"schema_version": 1, "dropped_dead_letters": 0, "dropped_batches": 1, "dropped_events": 2}
     assert not spool.batches()
 
 
@@ -461,7 +461,7 @@ def test_spool_files_of_the_previous_format_are_delivered_or_reported(collector,
     assert app_.db.execute("SELECT COUNT(*) FROM raw_events").fetchone()[0] == 3
     spool.dead_letter.write_text(json.dumps({"status": 400, "response": "x", "event": call()}) + "\nnot json\n")
     rc, dropped = spool_cli(capsys, "drop")
-    assert dropped == {"dropped_dead_letters": 2} and not spool.dead_letter.exists()
+    assert dropped == {"schema_version": 1, "dropped_dead_letters": 2} and not spool.dead_letter.exists()
 
 
 # --- serving views ---

@@ -214,3 +214,97 @@ def test_ship_to_a_collector_validates(out, tmp_path):
     validate(doc, "ship.schema.json")
     assert doc["delivered"] > 0 and doc["error"] is None
     assert rejects(dict(doc, delivered="5"), "ship.schema.json")
+
+
+def test_hooks_outputs_validate(out, isolated_env):
+    db = isolated_env / "h.db"
+    for argv in (["status"], ["install", "--db", db], ["status"], ["uninstall"]):
+        doc = out("hooks", *argv, "--json")
+        validate(doc, "hooks.schema.json")
+        assert list(doc)[0] == "schema_version" and len(doc["agents"]) == 3
+    assert doc["action"] == "uninstall" and all(a["changed"] for a in doc["agents"])
+    assert rejects(dict(doc, agents=[{"agent": "claude", "path": "x"}]), "hooks.schema.json")
+    assert rejects(dict(doc, action="remove"), "hooks.schema.json")
+
+
+def test_tenant_and_migrate_outputs_validate(out, tmp_path):
+    db = tmp_path / "t.db"
+    doc = out("tenant", "create", "acme", "--json", "--db", db)
+    validate(doc, "tenant-create.schema.json")
+    assert list(doc)[0] == "schema_version" and doc["tenant"] == "acme"
+    assert rejects(dict(doc, api_key=None), "tenant-create.schema.json")
+    rows = out("tenant", "list", "--json", "--db", db)
+    validate(rows, "tenant-list.schema.json")
+    assert rows[0]["name"] == "acme" and rows[0]["keys"] == 1
+    assert rejects({"tenants": rows}, "tenant-list.schema.json")
+    assert rejects([dict(rows[0], keys="1")], "tenant-list.schema.json")
+    assert out("ship", "--json", "--db", db, *PATHS)["accepted"] > 0
+    doc = out("migrate", "--json", "--from", db, "--to", tmp_path / "copy.db")
+    validate(doc, "migrate.schema.json")
+    assert doc["verified"] is True and doc["copied"]["events"] > 0 and doc["copied"]["tenants"] == 1
+    micros_match(doc)
+    assert rejects(dict(doc, verified="yes"), "migrate.schema.json")
+    assert rejects({k: v for k, v in doc.items() if k != "copied"}, "migrate.schema.json")
+
+
+def test_cursor_fetch_validates(out, tmp_path, monkeypatch):
+    from test_cursor import FakeCursor, KEY
+    from nomira.sources import cursor_admin as ca
+    fake = FakeCursor()  # the fake Cursor Admin API on loopback
+    monkeypatch.setenv("NOMIRA_CURSOR_ADMIN_KEY", KEY)
+    monkeypatch.setenv("NOMIRA_CURSOR_API", fake.url)
+    monkeypatch.setattr(ca, "PAGE_SIZE", 2)
+    try:
+        doc = out("cursor", "fetch", "--from", "2025-06-25", "--to", "2025-06-27", "--json", "--db", tmp_path / "c.db")
+    finally:
+        fake.httpd.shutdown()
+        fake.httpd.server_close()
+    validate(doc, "cursor-fetch.schema.json")
+    assert list(doc)[0] == "schema_version" and doc["accepted"] == 5 and doc["cursor"]["pages"] == 3
+    split = doc["cursor"]["cost_by_type_estimated"]
+    assert split["gpt-5"]["by_type_usd"] and split["cursor/claude-4-opus"]["by_type_usd"] is None
+    micros_match(doc)
+    assert rejects(dict(doc, cursor=dict(doc["cursor"], window={"from": "25 June"})), "cursor-fetch.schema.json")
+    assert rejects({k: v for k, v in doc.items() if k != "new_events"}, "cursor-fetch.schema.json")  # the ship part
+
+
+def test_reconcile_import_validates(out, tmp_path):
+    bill = tmp_path / "bill.csv"
+    bill.write_text("date,model,cost\n2026-11-03,claude-opus-4-7,3.00\nbad,row\n2026-11-04,claude-opus-4-7,0.90\n")
+    for inserted in (2, 0):  # a second import of the same lines replaces them
+        doc = out("reconcile", "import", bill, "--json", "--db", tmp_path / "r.db")
+        validate(doc, "reconcile-import.schema.json")
+        assert list(doc)[0] == "schema_version" and doc["inserted"] == inserted and doc["garbage"] == 1
+    assert doc["replaced"] == 2 and doc["source"] == "import:bill.csv"
+    assert rejects(dict(doc, garbage_samples="bill.csv:3"), "reconcile-import.schema.json")
+    assert rejects({k: v for k, v in doc.items() if k != "import_id"}, "reconcile-import.schema.json")
+
+
+def test_spool_drop_retry_validate(out):
+    for argv, schema in ((["drop"], "spool-drop"), (["drop", "--pending"], "spool-drop"), (["retry"], "spool-retry"),
+                         (["retry", "--remote", "http://127.0.0.1:9"], "spool-retry")):
+        doc = out("spool", *argv, "--json")
+        validate(doc, f"{schema}.schema.json")
+        assert list(doc)[0] == "schema_version"
+    assert doc["delivered"] == 0 and doc["error"] is None  # nothing queued: nothing sent
+    assert rejects(dict(doc, requeued=-1), "spool-retry.schema.json")
+    assert rejects({"schema_version": 1, "dropped_dead_letters": 0, "dropped": 3}, "spool-drop.schema.json")
+
+
+def test_capture_summary_validates(capsys, tmp_path):
+    import sys
+    from nomira.cli import main
+    from test_capture import FAKES
+    fake = [sys.executable, str(FAKES / "fake_claude.py"), "-p", "fix it", "--output-format", "json"]
+    docs = []
+    for argv in (fake, [sys.executable, "-c", "pass"]):  # usage found; none found
+        capsys.readouterr()
+        assert main(["capture", "--db", str(tmp_path / "c.db"), "--json", "--", *argv]) == 0
+        docs.append(json.loads(capsys.readouterr().err.strip().splitlines()[-1]))
+        validate(docs[-1], "capture.schema.json")
+        assert list(docs[-1])[0] == "schema_version"
+    found, none = docs
+    assert found["events"] == 2 and found["delivery"]["accepted"] == 2 and found["tokens"]["cache_write_1h"] == 316
+    assert none["events"] == 0 and none["delivery"] is None
+    assert rejects(dict(found, delivery={"accepted": 2}), "capture.schema.json")
+    assert rejects(dict(found, tokens=dict(found["tokens"], input="2828")), "capture.schema.json")

@@ -97,7 +97,8 @@ def cmd_capture(args) -> int:
         print(f"nomira: capture: {exc}", file=sys.stderr)
         return code
     if args.json:
-        print(json.dumps(result), file=sys.stderr)
+        from nomira.reports.money import stamp
+        print(json.dumps(stamp(result)), file=sys.stderr)
     elif result["delivery"] is not None:
         print_result(result["delivery"])
     return code

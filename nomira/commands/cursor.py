@@ -124,7 +124,8 @@ def cmd_cursor(args) -> int:
         raise UserError(f"Cursor Admin API: {exc}") from exc
     result = deliver(args, events)
     if args.json:
-        print(json.dumps({**result, "cursor": summary}))
+        from nomira.reports.money import stamp
+        print(json.dumps(stamp({**result, "cursor": summary})))
     else:
         s = summary
         print(f"nomira: Cursor {s['window']['from']}..{s['window']['to']}: {s['rows']} usage events "

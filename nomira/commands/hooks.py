@@ -83,7 +83,8 @@ def cmd_hooks(args) -> int:
         except OSError as exc:
             results.append({"agent": agent, "error": f"{exc.filename}: {exc.strerror}"})
     if args.json:
-        print(json.dumps({"action": args.action, "ship_config": saved, "agents": results}))
+        from nomira.reports.money import stamp
+        print(json.dumps(stamp({"action": args.action, "ship_config": saved, "agents": results})))
     else:
         if saved:
             print(f"nomira: destination saved in {saved}", file=sys.stderr)

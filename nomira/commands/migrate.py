@@ -107,7 +107,8 @@ def cmd_migrate(args) -> int:
               "totals": after if ok else {"source": before, "destination": after},
               "seconds": round(time.perf_counter() - t0, 3)}
     if args.json:
-        print(json.dumps(result))
+        from nomira.reports.money import stamp
+        print(json.dumps(stamp(result)))
     elif ok:
         print(f"nomira: copied {sum(copied.values()):,} rows ({copied.get('events', 0):,} events, "
               f"{copied.get('raw_events', 0):,} raw events) from {result['from']} to {result['to']}; "

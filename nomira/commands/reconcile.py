@@ -74,7 +74,7 @@ def _store_lines(args, provider: str, source: str, parsed) -> dict:
 
 def _say_import(args, result: dict) -> None:
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(stamp(result)))
         return
     err = sys.stderr
     print(f"nomira: {result['source']}: {result['rows']} rows read, {result['lines']} bill lines "

@@ -285,7 +285,7 @@ def cmd_tenant(args) -> int:
         if not args.name:
             raise UserError("tenant create needs a NAME")
         key = store.create_tenant(db, args.name)
-        print(json.dumps({"tenant": args.name, "api_key": key}) if args.json else
+        print(json.dumps(stamp({"tenant": args.name, "api_key": key})) if args.json else
               f"tenant {args.name}: API key (shown once, store it now):\n{key}")
         return 0
     rows = store.list_tenants(db)

@@ -90,4 +90,4 @@ def _shown(text) -> str:
 
 
 def _say(args, result: dict, line: str) -> None:
-    print(json.dumps(result) if args.json else f"nomira: {line}", file=sys.stdout if args.json else sys.stderr)
+    print(json.dumps(stamp(result)) if args.json else f"nomira: {line}", file=sys.stdout if args.json else sys.stderr)
