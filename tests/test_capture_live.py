@@ -284,6 +284,21 @@ def test_opencode_sse_plugin_and_storage_copies_count_once(app, sse_server, tmp_
     assert SECRET not in "".join(raw_bodies(app))
 
 
+def test_opencode_watch_json_lines_validate_against_the_ship_schema(tmp_path, sse_server, capsys):
+    """`opencode watch --json` prints one ship-style delivery result per finished message."""
+    from jsonschema_lite import errors, load, validate
+    from nomira.cli import main
+    capsys.readouterr()
+    assert main(["opencode", "watch", "--url", sse_server, "--once", "--json", "--db", str(tmp_path / "w.db"),
+                 "--developer", "ana"]) == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert docs and sum(d["new_events"] for d in docs) == 3  # the three calls of the fake stream
+    for doc in docs:
+        validate(doc, "ship.schema.json")
+    schema = load("ship.schema.json")
+    assert errors({k: v for k, v in docs[0].items() if k != "schema_version"}, schema, schema)
+
+
 def test_opencode_plugin_template_is_usage_only_and_filled_safely():
     from nomira.capture.install import PLUGIN_MARKER, plugin_text
     text = plugin_text("http://127.0.0.1:8787", 'k"; evil()', "ana")

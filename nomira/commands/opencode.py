@@ -55,7 +55,8 @@ def cmd_opencode(args) -> int:
         totals["messages"] += 1
         totals["new_events"] += result["new_events"]
         if args.json:
-            print(json.dumps(result), flush=True)
+            from nomira.reports.money import stamp
+            print(json.dumps(stamp(dict(result))), flush=True)
         elif result["new_events"] or result["error"]:
             print_result(result)
 
