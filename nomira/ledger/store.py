@@ -258,7 +258,11 @@ def _m0011_retention(db: sqlite3.Connection) -> None:
 # event), by day and the four rollup dimensions, so a tag filter, or three rollup dimensions at once,
 # reads (days x a few hundred) rows of one range, never the events of those days.
 TAG_ROLLUPS = ("", "source", "feature", "workflow", "customer", "env")
-TAG_ROLLUP_KEYS = ("tag", "value", "day", "tenant", *GRAIN_DIMS)
+# (tenant, developer) first (0018): one developer's batch, whatever days it spans, upserts one contiguous
+# run of each table instead of a row on nearly every leaf (0012 led with tag, value, day). A tag's rows
+# exist only for set values (0018): no view filters on an unset tag; every event is under tag ''.
+TAG_ROLLUP_KEYS = ("tenant", "developer", "tag", "value", "day", "project", "model", "regime")
+assert set(TAG_ROLLUP_KEYS) == {"tag", "value", "day", "tenant", *GRAIN_DIMS}
 
 
 # Sessions (0012): one row per (tenant, developer, project, session id) with its first call's day and
@@ -266,19 +270,28 @@ TAG_ROLLUP_KEYS = ("tag", "value", "day", "tenant", *GRAIN_DIMS)
 # sessions column is a sum of a few rows, never a distinct count over millions of events.
 SESSION_KEYS = ("tenant", "developer", "project", "session_id")
 SESSION_COLS = (*SESSION_KEYS, "day", *TAG_ROLLUPS[1:])
-SESSION_COUNT_KEYS = ("tag", "value", "day", "tenant", "developer", "project")
+SESSION_COUNT_KEYS = ("tenant", "developer", "tag", "value", "day", "project")  # 0018, as TAG_ROLLUP_KEYS
+_TAG_ROLLUP_KEYS_0012 = ("tag", "value", "day", "tenant", *GRAIN_DIMS)  # the keys as 0012 made them
+_SESSION_COUNT_KEYS_0012 = ("tag", "value", "day", "tenant", "developer", "project")
+
+
+def _tag_rollups_ddl(name: str, keys: tuple[str, ...]) -> str:
+    return f"""CREATE TABLE {name} ({", ".join(f"{k} TEXT NOT NULL" for k in keys)}, calls INTEGER NOT NULL,
+        {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)}, cost_usd REAL NOT NULL,
+        unpriced_calls INTEGER NOT NULL, PRIMARY KEY ({", ".join(keys)})) WITHOUT ROWID"""
+
+
+def _session_counts_ddl(name: str, keys: tuple[str, ...]) -> str:
+    return f"""CREATE TABLE {name} ({", ".join(f"{c} TEXT NOT NULL" for c in keys)},
+        sessions INTEGER NOT NULL, PRIMARY KEY ({", ".join(keys)})) WITHOUT ROWID"""
 
 
 def _m0012_tag_rollups(db: sqlite3.Connection) -> None:
-    db.execute(f"""CREATE TABLE tag_rollups (tag TEXT NOT NULL, value TEXT NOT NULL, day TEXT NOT NULL,
-        tenant TEXT NOT NULL, {", ".join(f"{d} TEXT NOT NULL" for d in GRAIN_DIMS)}, calls INTEGER NOT NULL,
-        {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)}, cost_usd REAL NOT NULL,
-        unpriced_calls INTEGER NOT NULL, PRIMARY KEY ({", ".join(TAG_ROLLUP_KEYS)})) WITHOUT ROWID""")
+    db.execute(_tag_rollups_ddl("tag_rollups", _TAG_ROLLUP_KEYS_0012))
     rebuild_tag_rollups(db)
     db.execute(f"""CREATE TABLE usage_sessions ({", ".join(f"{c} TEXT NOT NULL" for c in SESSION_COLS)},
         PRIMARY KEY ({", ".join(SESSION_KEYS)})) WITHOUT ROWID""")
-    db.execute(f"""CREATE TABLE session_counts ({", ".join(f"{c} TEXT NOT NULL" for c in SESSION_COUNT_KEYS)},
-        sessions INTEGER NOT NULL, PRIMARY KEY ({", ".join(SESSION_COUNT_KEYS)})) WITHOUT ROWID""")
+    db.execute(_session_counts_ddl("session_counts", _SESSION_COUNT_KEYS_0012))
     rebuild_sessions(db)
 
 
@@ -294,8 +307,9 @@ def rebuild_sessions(db: sqlite3.Connection) -> None:
     for tag in TAG_ROLLUPS:
         value = tag or "''"
         group = ", ".join([*([tag] if tag else []), "day", "tenant", "developer", "project"])
-        db.execute(f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) SELECT ?, {value}, day, "
-                   f"tenant, developer, project, COUNT(*) FROM usage_sessions GROUP BY {group}", (tag,))
+        db.execute(f"INSERT INTO session_counts (tag, value, day, tenant, developer, project, sessions) SELECT ?, "
+                   f"{value}, day, tenant, developer, project, COUNT(*) FROM usage_sessions WHERE {value} <> '' "
+                   f"OR ? = '' GROUP BY {group}", (tag, tag))
 
 
 def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
@@ -317,8 +331,8 @@ def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
                                [(*k, *_session_first(r)) for k, r in sorted(first.items())])
     new = db.execute(_NEW_SESSIONS).fetchall()
     # normalize gives every tag column a string, so the five tags need no `or ""` here
-    counts = Counter((tag, value, day, tenant, developer, project) for tenant, developer, project, _sid, day, *tags
-                     in new for tag, value in zip(TAG_ROLLUPS, ("", *tags)))
+    counts = Counter((tenant, developer, tag, value, day, project) for tenant, developer, project, _sid, day, *tags
+                     in new for tag, value in zip(TAG_ROLLUPS, ("", *tags)) if value or not tag)  # set tags only
     db.executemany(_COUNT_SESSIONS, [(*k, n) for k, n in sorted(counts.items())])
 
 
@@ -330,8 +344,9 @@ def rebuild_tag_rollups(db: sqlite3.Connection) -> None:
     for tag in TAG_ROLLUPS:
         value = f"COALESCE({tag}, '')" if tag else "''"
         group = ", ".join([*([value] if tag else []), "day", "tenant", *GRAIN_DIMS])
-        db.execute(f"INSERT INTO tag_rollups ({', '.join(TAG_ROLLUP_KEYS + ROLLUP_COLS)}) SELECT ?, {value}, day, "
-                   f"tenant, {', '.join(GRAIN_DIMS)}, {sums} FROM events GROUP BY {group}", (tag,))
+        db.execute(f"INSERT INTO tag_rollups (tag, value, day, tenant, {', '.join(GRAIN_DIMS + ROLLUP_COLS)}) "
+                   f"SELECT ?, {value}, day, tenant, {', '.join(GRAIN_DIMS)}, {sums} FROM events "
+                   f"WHERE {value} <> '' OR ? = '' GROUP BY {group}", (tag, tag))  # set tags only (0018)
 
 
 def _m0013_call_links(db: sqlite3.Connection) -> None:
@@ -354,6 +369,20 @@ def _m0016_branch(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE events ADD COLUMN branch TEXT NOT NULL DEFAULT ''")
 
 
+def _m0018_developer_first(db: sqlite3.Connection) -> None:
+    """tag_rollups and session_counts re-keyed with (tenant, developer) first, in place (TAG_ROLLUP_KEYS),
+    without the rows of unset tags (value '' under a tag other than ''), which no view reads: every
+    figure a page shows stays what it was (issue 24: ingest cost)."""
+    for table, ddl, keys, sums in (("tag_rollups", _tag_rollups_ddl, TAG_ROLLUP_KEYS, ROLLUP_COLS),
+                                   ("session_counts", _session_counts_ddl, SESSION_COUNT_KEYS, ("sessions",))):
+        cols = ", ".join(keys + sums)
+        db.execute(ddl(f"{table}_0018", keys))
+        db.execute(f"INSERT INTO {table}_0018 ({cols}) SELECT {cols} FROM {table} WHERE tag = '' OR value <> '' "
+                   f"ORDER BY {', '.join(keys)}")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_0018 RENAME TO {table}")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -370,6 +399,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0013_call_links", _m0013_call_links),
     ("0015_limit_windows", _m0015_limit_windows),
     ("0016_branch", _m0016_branch),
+    ("0018_developer_first", _m0018_developer_first),
 ]
 
 
@@ -636,13 +666,15 @@ def _write_tag_rollups(db: sqlite3.Connection, tagged: dict[tuple, list]) -> Non
 _TAG_DELTA_COLS = ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:], *ROLLUP_COLS)
 _TAG_DELTA_TABLE = "CREATE TEMP TABLE IF NOT EXISTS tag_delta ({})".format(", ".join(
     f"{c} {'REAL' if c == 'cost_usd' else 'INTEGER' if c in ROLLUP_COLS else 'TEXT'}" for c in _TAG_DELTA_COLS))
-_TAG_UPSERTS = [(tag, f"INSERT INTO tag_rollups ({', '.join(TAG_ROLLUP_KEYS + ROLLUP_COLS)}) SELECT ?, {value}, "
-                      f"day, tenant, {', '.join(GRAIN_DIMS)}, {', '.join(f'SUM({c})' for c in ROLLUP_COLS)} "
-                      f"FROM tag_delta WHERE 1 = 1 GROUP BY {group} ORDER BY {group} "
-                      f"ON CONFLICT ({', '.join(TAG_ROLLUP_KEYS)}) DO UPDATE SET "
+# in the key's order (one lock order for every writer); a tag's rows only where it is set (0018)
+_TAG_UPSERTS = [(tag, f"INSERT INTO tag_rollups ({', '.join(TAG_ROLLUP_KEYS + ROLLUP_COLS)}) SELECT tenant, "
+                      f"developer, ?, {value}, day, project, model, regime, "
+                      f"{', '.join(f'SUM({c})' for c in ROLLUP_COLS)} FROM tag_delta WHERE {where} GROUP BY {group} "
+                      f"ORDER BY {group} ON CONFLICT ({', '.join(TAG_ROLLUP_KEYS)}) DO UPDATE SET "
                       f"{', '.join(f'{c} = tag_rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}")
                 for tag in TAG_ROLLUPS
-                for value, group in [(tag or "''", ", ".join([*([tag] if tag else []), "day", "tenant", *GRAIN_DIMS]))]]
+                for value, where, group in [(tag or "''", f"{tag} <> ''" if tag else "1 = 1", ", ".join(
+                    ["tenant", "developer", *([tag] if tag else []), "day", "project", "model", "regime"]))]]
 
 
 def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> list[tuple[bool, str]]:
