@@ -481,8 +481,8 @@ _ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"]
 _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
 _SESSION_AT = COL["session_id"]
 VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
-_fine_key = operator.itemgetter(*_FINE_AT)
-_tagged_key = operator.itemgetter(*(COL[c] for c in ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:])))
+# rollups' finest key (Rollups.FINE) and the five tags (tag_rollups, 0012): what a batch's rows are grouped by
+_group_key = operator.itemgetter(*_FINE_AT, *(COL[c] for c in TAG_ROLLUPS[1:]))
 _tokens_of = operator.itemgetter(*_TOKENS_AT)
 _session_key = operator.itemgetter(*(COL[c] for c in SESSION_KEYS))  # sessions (0012)
 _session_order = operator.itemgetter(_OCCURRED_AT, _KEY_AT)
@@ -578,46 +578,64 @@ def _wins(new: tuple, old: tuple) -> str | None:
 
 
 class Rollups:
-    """Per-batch rollup deltas: summed per finest key first, expanded to every grain on write."""
+    """Per-batch rollup deltas: the rows added (and taken back) grouped by their finest key and tags,
+    summed once per group on write and expanded to every grain, view and tag there."""
 
     FINE = ("tenant", "day", *GRAIN_DIMS, "provider", "tool")
 
     def __init__(self):
-        self.delta: dict[tuple, list] = {}
+        self.groups: tuple[dict[tuple, list], dict[tuple, list]] = ({}, {})  # rows added (+1), taken back (-1)
         self.limits: list[tuple] = []
-        self.tagged: dict[tuple, list] = {}  # by fine key and the five tags: tag_rollups (0012)
 
     def add(self, row: tuple, sign: int) -> None:
-        key = _fine_key(row)
         if sign > 0 and row[_ALLOWANCE_AT]:
             allowance = json.loads(row[_ALLOWANCE_AT])
             self.limits.append((row[_TENANT_AT], row[_DEVELOPER_AT], row[_PROVIDER_AT], row[_OCCURRED_AT],
                                 *(allowance.get(f) for f in ALLOWANCE_FIELDS)))
-        cost = row[_COST_AT]
-        if sign == 1:  # nearly every row: no products to build
-            values = (1, *_tokens_of(row), cost or 0.0, int(cost is None))
+        groups = self.groups[sign < 0]
+        k = _group_key(row)
+        rows = groups.get(k)
+        if rows is None:  # a list of rows, summed on write: one append per event, not nine additions twice
+            groups[k] = [row]
         else:
-            values = (sign, *(sign * row[i] for i in _TOKENS_AT), sign * (cost or 0.0), sign * (cost is None))
-        for acc, k in ((self.delta, key), (self.tagged, _tagged_key(row))):  # the grains; tag_rollups (0012)
-            d = acc.get(k)
-            if d is None:
-                acc[k] = list(values)
-            else:
-                for i, v in enumerate(values):
-                    d[i] += v
+            rows.append(row)
+
+    def deltas(self) -> list[tuple[tuple, list]]:
+        """(fine key and tags, [calls, tokens..., cost, unpriced]) per group; a taken-back group negative."""
+        out = []
+        for sign, groups in ((1, self.groups[0]), (-1, self.groups[1])):
+            for k, rows in groups.items():
+                cost, unpriced = 0.0, 0
+                for r in rows:
+                    c = r[_COST_AT]
+                    if c is None:
+                        unpriced += 1
+                    else:
+                        cost += c
+                tokens = [sum(col) for col in zip(*map(_tokens_of, rows))] if len(rows) > 1 \
+                    else list(_tokens_of(rows[0]))
+                v = [len(rows), *tokens, cost, unpriced]
+                out.append((k, v if sign > 0 else [-x for x in v]))
+        return out
+
+    def clear(self) -> None:
+        for groups in self.groups:
+            groups.clear()
+        self.limits.clear()
 
     def write(self, db: sqlite3.Connection) -> None:
         """Fine deltas into a temp table; SQLite sums them into every grain. The serving views
         (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch."""
+        deltas = self.deltas()
         grain_key = len(self.FINE) - len(VIEWS)
         fine_cols = (*self.FINE[:grain_key], *ROLLUP_COLS)
         types = {c: "TEXT" for c in self.FINE} | {c: "INTEGER" for c in ROLLUP_COLS} | {"cost_usd": "REAL"}
         db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(f'{c} {types[c]}' for c in fine_cols)})")
         db.execute("DELETE FROM rollup_delta")
-        dialect_of(db).insert_rows(db, "rollup_delta", fine_cols,
-                                   [(*k[:grain_key], *v) for k, v in self.delta.items()])
+        # a fine key may come once per tag combination: the grains' GROUP BY sums them
+        dialect_of(db).insert_rows(db, "rollup_delta", fine_cols, [(*k[:grain_key], *v) for k, v in deltas])
         views: dict[tuple, list] = {}
-        for k, v in self.delta.items():
+        for k, v in deltas:
             for pos, view in enumerate(VIEWS, grain_key):
                 vk = (view, k[0], k[1], k[pos])
                 d = views.get(vk)
@@ -646,21 +664,19 @@ class Rollups:
                            "occurred_at = excluded.occurred_at, "
                            f"{', '.join(f'{f} = excluded.{f}' for f in ALLOWANCE_FIELDS)} "
                            "WHERE excluded.occurred_at > current_limits.occurred_at", self.limits)
-        _write_tag_rollups(db, self.tagged)
-        self.delta.clear()
-        self.limits.clear()
+        _write_tag_rollups(db, [(*k[:grain_key], *k[len(self.FINE):], *v) for k, v in deltas])
+        self.clear()
 
 
-def _write_tag_rollups(db: sqlite3.Connection, tagged: dict[tuple, list]) -> None:
-    """Tagged deltas into a temp table; SQLite sums them into each tag's rows (one lock order)."""
+def _write_tag_rollups(db: sqlite3.Connection, tagged: list[tuple]) -> None:
+    """Tagged deltas (_TAG_DELTA_COLS) into a temp table; SQLite sums them into each tag's rows (one lock order)."""
     if not tagged:
         return
     db.execute(_TAG_DELTA_TABLE)
     db.execute("DELETE FROM tag_delta")
-    dialect_of(db).insert_rows(db, "tag_delta", _TAG_DELTA_COLS, [(*k, *v) for k, v in tagged.items()])
+    dialect_of(db).insert_rows(db, "tag_delta", _TAG_DELTA_COLS, tagged)
     for tag, sql in _TAG_UPSERTS:
         db.execute(sql, (tag,))
-    tagged.clear()
 
 
 _TAG_DELTA_COLS = ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:], *ROLLUP_COLS)
@@ -992,8 +1008,8 @@ def _rebuild_views(db: sqlite3.Connection) -> None:
     for row in db.execute(f"SELECT {', '.join(EVENT_COLUMNS[:COL['normalization_version'] + 1])} FROM events "
                           "WHERE allowance IS NOT NULL"):
         rollups.add(row, +1)
-    rollups.delta.clear()
-    rollups.tagged.clear()
+    for groups in rollups.groups:  # the limits only
+        groups.clear()
     rollups.write(db)
 
 
