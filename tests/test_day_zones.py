@@ -22,7 +22,7 @@ from nomira.cli import main
 from nomira.commands.serve import ThreadingWSGIServer, make_app
 from nomira.ledger import store
 from nomira.ledger.ship import http_post
-from nomira.ledger.spool import Spool
+from nomira.ledger.spool import BATCH_FIELDS, Spool
 
 EAST, WEST, THIRD = "Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kolkata"  # UTC+14, UTC-11, UTC+5:30
 CLAUDE = ["--path", str(FIXTURES / "claude")]
@@ -361,3 +361,10 @@ def test_the_zone_is_read_from_tz_then_the_system():
     assert local_zone_name({"TZ": "/usr/share/zoneinfo/America/New_York"}) == ("America/New_York", "$TZ")
     name, where = local_zone_name({})
     assert where in ("/etc/timezone", "/etc/localtime", "nowhere") and (name is None or isinstance(name, str))
+
+
+def test_the_privacy_page_lists_the_batch_fields():
+    from pathlib import Path
+    text = (Path(__file__).resolve().parent.parent / "docs" / "PRIVACY.md").read_text()
+    section = text.split("## What a batch carries besides its events\n", 1)[1].split("\n## ", 1)[0]
+    assert {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")} == set(BATCH_FIELDS)
