@@ -1,6 +1,7 @@
 """Days and timezones as users type them: cheap to import (the CLI needs them on every run)."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone, tzinfo
 
 
@@ -26,17 +27,13 @@ def parse_day(text: str) -> date:
 
 
 # Day zones (issue 28): the IANA name a collector pins per developer to file calls under days.
-_ZONE_NAME = None
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9][A-Za-z0-9_+\-]*){0,3}")  # no path, no `..`
 _NOT_ZONES = {"localtime", "posixrules", "Factory"}  # files in the tz database that are no place's zone
 
 
 def zone_name(name) -> str:
     """`name` if it is an IANA zone this Python knows ("Europe/Paris", "UTC"); ValueError says why not
     (without echoing the value: a collector answers with it)."""
-    global _ZONE_NAME
-    if _ZONE_NAME is None:
-        import re
-        _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9][A-Za-z0-9_+\-]*){0,3}")
     if not isinstance(name, str) or len(name) > 64 or not _ZONE_NAME.fullmatch(name) or name in _NOT_ZONES:
         raise ValueError("not an IANA timezone name (such as Europe/Paris or UTC)")
     if name != "UTC":

@@ -368,3 +368,20 @@ def test_the_privacy_page_lists_the_batch_fields():
     text = (Path(__file__).resolve().parent.parent / "docs" / "PRIVACY.md").read_text()
     section = text.split("## What a batch carries besides its events\n", 1)[1].split("\n## ", 1)[0]
     assert {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")} == set(BATCH_FIELDS)
+
+
+def test_an_agents_hook_ships_the_laptops_zone_too(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from test_capture_hooks import FIX, SESSION, _claude_payload, _stdin
+    projects = tmp_path / "claude" / "projects"
+    shutil.copytree(FIX / "claude" / "projects", projects)
+    db = tmp_path / "team.db"
+    assert main(["hooks", "install", "--agent", "claude", "--db", str(db)]) == 0
+    monkeypatch.setenv("TZ", EAST)
+    _stdin(monkeypatch, _claude_payload(projects / "-home-ana-src-shop" / f"{SESSION}.jsonl"))
+    assert main(["hook", "claude"]) == 0
+    s = store.open_db(db)
+    rows = occurred(s, "claude_code")
+    assert rows and all(day == day_in(EAST, at) for at, day in rows)
+    assert {r[0] for r in s.execute("SELECT zone FROM day_zones")} == {EAST}

@@ -138,12 +138,12 @@ def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (
     """Validated wire events (and limit snapshot records) to the collector at `args.remote` (through
     the spool) or the store at `args.db`; the ledger skips what that destination already has.
     `flush=False` only queues them (a hook must not wait for the network; `nomira hook flush` sends them).
-    `zone`: the IANA zone the batches are shipped from (None: this machine's, when it says); `repin`
-    moves the developer's pinned day zone to it (a call already sent goes again to carry it: deduped)."""
+    `zone`: the IANA zone of the developer's machine (`day_zone`), sent with the batches to pin their day
+    boundary; None for usage that is not one developer's laptop's (a team's Cursor usage, a CI job), which
+    pins nothing. `repin` moves the pin to `zone` (a call already sent goes again to carry it: deduped)."""
     from nomira.ledger import store
     from nomira.commands.spool import open_spool
     post = _remote(args)
-    zone = zone or day_zone(args, strict=False)
     ledger, dest, db = open_ledger(args, post, flush)
     new_limits = ledger.new_events(dest, limits) if limits else []
     new = ledger.new_events(dest, events)
