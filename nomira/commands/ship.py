@@ -32,8 +32,7 @@ def add_arguments(name, p) -> None:
         p.add_argument("--watch", action="store_true", help="keep running: ship new usage every --interval seconds")
         p.add_argument("--interval", type=float, default=60.0, help="seconds between --watch rounds (default 60)")
         p.add_argument("--repin-day-zone", action="store_true",
-                       help="move your pinned day boundary to this machine's zone (or --timezone) from now on; "
-                            "days already filed do not move")
+                       help="pin your day boundary to this zone from now on (filed days stay)")
         p.set_defaults(func=cmd_ship)
     elif name == "export":
         p.add_argument("file", help="where to write the events (- for stdout)")
