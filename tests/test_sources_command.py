@@ -33,6 +33,7 @@ LAYOUT["vscode_copilot/Code"] = ".config/Code"
 LAYOUT["grok/.grok"] = ".grok"
 LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
 LAYOUT["codex/sessions#augure"] = ".augure/sessions"  # s27d
+LAYOUT["evener"] = ".local/state/evener"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
