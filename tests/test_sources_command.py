@@ -34,6 +34,7 @@ LAYOUT["grok/.grok"] = ".grok"
 LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
 LAYOUT["codex/sessions#augure"] = ".augure/sessions"  # s27d
 LAYOUT["evener"] = ".local/state/evener"
+LAYOUT["workbuddy/.workbuddy"] = ".workbuddy"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 

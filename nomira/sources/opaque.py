@@ -86,6 +86,15 @@ OPAQUE = {
                  "the child agents' own sources (already read)"),
     "qwenpaw": ("QwenPaw", (".copaw/workspaces",), "session JSON keeps messages without token usage",
                 "the model provider's usage console"),
+    # s27d, from agentsview's list: formats whose token semantics cannot be established
+    "piebald": ("Piebald", (".local/share/piebald", "Library/Application Support/piebald", "AppData/Roaming/piebald"),
+                "closed source: app.db keeps per-reply input, output and cache columns, but nothing says whether input "
+                "includes the cache and no total allows checking it (either reading could be off by the whole cache)",
+                "the model provider's usage console"),
+    "codebuddy": ("CodeBuddy", (".codebuddy/projects",),
+                  "lines carry providerData.rawUsage (prompt_tokens beside Anthropic-style cache fields) whose overlap "
+                  "no sample or documentation establishes",
+                  "CodeBuddy's account usage (credits)"),
 }
 
 
