@@ -35,6 +35,7 @@ LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
 LAYOUT["codex/sessions#augure"] = ".augure/sessions"  # s27d
 LAYOUT["evener"] = ".local/state/evener"
 LAYOUT["workbuddy/.workbuddy"] = ".workbuddy"
+LAYOUT["opencodereview/.opencodereview"] = ".opencodereview"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
