@@ -91,6 +91,12 @@ OPAQUE = {
                 "closed source: app.db keeps per-reply input, output and cache columns, but nothing says whether input "
                 "includes the cache and no total allows checking it (either reading could be off by the whole cache)",
                 "the model provider's usage console"),
+    "positron": ("Positron Assistant", (".config/Positron/User", "Library/Application Support/Positron/User",
+                                        "AppData/Roaming/Positron/User"),
+                 "chat sessions (VS Code's format) keep result.metadata.tokenUsage for the last model call of each "
+                 "request only (tool rounds overwrite it), and for providers other than Anthropic the counts are "
+                 "approximations",
+                 "the model provider's usage console"),
     "codebuddy": ("CodeBuddy", (".codebuddy/projects",),
                   "lines carry providerData.rawUsage (prompt_tokens beside Anthropic-style cache fields) whose overlap "
                   "no sample or documentation establishes",
