@@ -36,6 +36,7 @@ LAYOUT["codex/sessions#augure"] = ".augure/sessions"  # s27d
 LAYOUT["evener"] = ".local/state/evener"
 LAYOUT["workbuddy/.workbuddy"] = ".workbuddy"
 LAYOUT["opencodereview/.opencodereview"] = ".opencodereview"
+LAYOUT["copilot_otel/.copilot"] = ".copilot"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
