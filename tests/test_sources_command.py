@@ -37,6 +37,7 @@ LAYOUT["evener"] = ".local/state/evener"
 LAYOUT["workbuddy/.workbuddy"] = ".workbuddy"
 LAYOUT["opencodereview/.opencodereview"] = ".opencodereview"
 LAYOUT["copilot_otel/.copilot"] = ".copilot"
+LAYOUT["codebuddy/.codebuddy"] = ".codebuddy"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 

@@ -97,10 +97,6 @@ OPAQUE = {
                  "request only (tool rounds overwrite it), and for providers other than Anthropic the counts are "
                  "approximations",
                  "the model provider's usage console"),
-    "codebuddy": ("CodeBuddy", (".codebuddy/projects",),
-                  "lines carry providerData.rawUsage (prompt_tokens beside Anthropic-style cache fields) whose overlap "
-                  "no sample or documentation establishes",
-                  "CodeBuddy's account usage (credits)"),
 }
 
 

@@ -13,10 +13,14 @@ reasoning, `totalTokens` is input + output; where `totalTokens` is logged it dec
 token-usage does: fresh = input - cached). A cached count above the input cannot be a part of
 it: read as disjoint and counted `workbuddy_cache_outside_input`.
 
-Which line carries a response's usage: token-usage reads assistant messages, agentsview also
-function-call items. Both are read, and a response's usage seen on several of its items counts
-once: the dedup key is (session, the usage's counts), which differ between a session's calls
-(the context grows). Model: `providerData.model` (the short id), else `requestModelName`.
+Which line carries a response's usage: token-usage reads assistant messages, agentsview and
+tokscale (`crates/tokscale-core/src/sessions/tencent_buddy.rs`) also function-call items. Both
+are read; items still streaming (`status` other than `completed`) are skipped. A response's usage
+seen on several of its items counts once: the dedup key is (session, `providerData.messageId`,
+else `traceId`), else (session, the usage's counts), which differ between a session's calls
+(the context grows). Other key spellings (`message.usage` with `input_tokens` /
+`cache_read_input_tokens` / `total_tokens`, `providerData.rawUsage` with `prompt_tokens` /
+`prompt_cache_hit_tokens`) are CodeBuddy's (`codebuddy.py`) and read by the same rule. Model: `providerData.model` (the short id), else `requestModelName`.
 Locations: `$WORKBUDDY_PROJECTS_DIR` (agentsview's; comma list), `~/.workbuddy/projects` (a
 home-relative folder on every OS). Project: the line's `cwd`.
 
@@ -36,7 +40,7 @@ from nomira.sources.calls import events_from_files, merge_records, partition_key
 
 NAME = "workbuddy"
 PLACES = "$WORKBUDDY_PROJECTS_DIR, ~/.workbuddy/projects"
-MARKERS = (b'"usage"',)
+MARKERS = (b'"usage"', b'"rawUsage"')
 
 
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
@@ -61,40 +65,67 @@ def _first(details) -> dict:
     return details if isinstance(details, dict) else {}
 
 
+def _pick(u: dict, *keys) -> int:
+    return next((n for n in (calls.count(u.get(k)) for k in keys) if n), 0)
+
+
+def _usage(d: dict) -> dict | None:
+    """The response's usage: `message.usage` (CodeBuddy), else `providerData.usage` (Agents SDK), else
+    `providerData.rawUsage` (the provider's own)."""
+    pd = d.get("providerData") if isinstance(d.get("providerData"), dict) else {}
+    for u in (calls.dig(d, "message", "usage"), pd.get("usage"), pd.get("rawUsage")):
+        if isinstance(u, dict):
+            return u
+    return None
+
+
+def _counts(u: dict) -> tuple[int, int, int, int, int, int]:
+    """(input, output, cache read, cache write, reasoning, total) under any of the key spellings seen."""
+    return (_pick(u, "inputTokens", "input_tokens", "prompt_tokens"),
+            _pick(u, "outputTokens", "output_tokens", "completion_tokens"),
+            calls.count(_first(u.get("inputTokensDetails")).get("cached_tokens"))
+            or _pick(u, "cache_read_input_tokens", "cacheReadInputTokens", "prompt_cache_hit_tokens", "cached_tokens"),
+            _pick(u, "cache_creation_input_tokens", "cacheCreationInputTokens", "prompt_cache_write_tokens"),
+            calls.count(_first(u.get("outputTokensDetails")).get("reasoning_tokens"))
+            or _pick(u, "completion_thinking_tokens", "reasoningTokens"),
+            _pick(u, "totalTokens", "total_tokens"))
+
+
 def _visit(d: dict, state: dict, stats: ScanStats) -> list[list]:
-    pd = d.get("providerData")
-    u = pd.get("usage") if isinstance(pd, dict) else None
-    if not isinstance(u, dict):
+    u = _usage(d)
+    if u is None or d.get("status") not in (None, "completed"):  # a streaming item's partial usage
         return []
-    inp, out = calls.count(u.get("inputTokens")), calls.count(u.get("outputTokens"))
-    cached = calls.count(_first(u.get("inputTokensDetails")).get("cached_tokens"))
-    reasoning = calls.count(_first(u.get("outputTokensDetails")).get("reasoning_tokens"))
+    inp, out, cr, cw, reasoning, total = _counts(u)
     if not (inp or out):
         return []
     ts = calls.stamp(stats, d.get("timestamp"))
     if ts is None:
         return []
-    total = calls.count(u.get("totalTokens"))
+    name = state.get("name", NAME)
     if total:
-        fresh, out_, matched = calls.split_by_total(inp, out, cached, 0, reasoning, total)
+        fresh, out_, matched = calls.split_by_total(inp, out, cr, cw, reasoning, total)
         if not matched:
-            stats.skip("workbuddy_total_unmatched")
-    elif cached > inp:
+            stats.skip(f"{name}_total_unmatched")
+    elif cr + cw > inp:
         fresh, out_ = inp, out
-        stats.skip("workbuddy_cache_outside_input")
+        stats.skip(f"{name}_cache_outside_input")
     else:
-        fresh, out_ = inp - cached, out
-    model = next((m for m in (pd.get("model"), pd.get("requestModelName")) if isinstance(m, str) and m.strip()), None)
+        fresh, out_ = inp - cr - cw, out
+    pd = d.get("providerData") if isinstance(d.get("providerData"), dict) else {}
+    model = next((m for m in (pd.get("model"), pd.get("requestModelId"), pd.get("requestModelName"),
+                              calls.dig(d, "message", "model")) if isinstance(m, str) and m.strip()), None)
     cwd = d.get("cwd") if isinstance(d.get("cwd"), str) and d.get("cwd") else state.get("cwd")
     state["cwd"] = cwd
-    key = f"{state['session']}:{inp}:{out}:{cached}:{reasoning}"
-    return [calls.record(NAME, ts, key, state["session"], model, input=fresh, output=out_, cache_read=cached,
-                         reasoning=min(reasoning, out_), reported_input=inp, cwd=cwd)]
+    rid = next((r for r in (pd.get("messageId"), pd.get("traceId")) if isinstance(r, str) and r), None)
+    key = f"{state['session']}:{rid}" if rid else f"{state['session']}:{inp}:{out}:{cr}:{cw}:{reasoning}"
+    return [calls.record(name, ts, key, state["session"], model, input=fresh, output=out_, cache_read=cr,
+                         cache_write=cw, reasoning=min(reasoning, out_), reported_input=inp, cwd=cwd)]
 
 
-def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
+def scan_file(path: Path, start: int = 0, state: dict | None = None, name: str = NAME) -> tuple[list[list], dict, int,
+                                                                                            ScanStats]:
     path = Path(path)
     if not state:
         session = path.parent.parent.name if path.parent.name == "subagents" else path.stem
-        state = {"session": session, "cwd": None}
+        state = {"session": session, "cwd": None, "name": name}
     return scan_json_lines(path, start, dict(state), MARKERS, _visit)
