@@ -24,7 +24,7 @@ def test_responses_by_hand(run_json):
                    (SID, "claude-sonnet-4-5", "shop", 500, 250, 6000, 800, 7300),
                    (SID, "gpt-4.1", "shop", 3000, 120, 0, 0, 3000)]
     assert c.stats.malformed == 1  # the torn response line
-    r = run_json("--path", OCR / "sessions")
+    r = run_json("--path", OCR)  # the whole folder: raw/'s capture is claimed but holds no session records
     assert r["sources"] == ["opencodereview"]
     assert r["totals"]["cost_usd"] == pytest.approx(R1 + R2 + R3, abs=1e-12)
 

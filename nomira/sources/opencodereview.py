@@ -44,7 +44,8 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 
 def claims(name: str, parent: str) -> bool:
-    return name.endswith(".jsonl") and f"{os.sep}.opencodereview{os.sep}sessions{os.sep}" in f"{parent}{os.sep}"
+    """Anything under `.opencodereview` (given by `--path`, its raw captures are claimed too, and yield nothing)."""
+    return name.endswith(".jsonl") and f"{os.sep}.opencodereview{os.sep}" in f"{parent}{os.sep}"
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
