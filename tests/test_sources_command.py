@@ -32,6 +32,12 @@ LAYOUT.update({"openclaw#qclaw": ".qclaw",
 LAYOUT["vscode_copilot/Code"] = ".config/Code"
 LAYOUT["grok/.grok"] = ".grok"
 LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
+LAYOUT["codex/sessions#augure"] = ".augure/sessions"  # s27d
+LAYOUT["evener"] = ".local/state/evener"
+LAYOUT["workbuddy/.workbuddy"] = ".workbuddy"
+LAYOUT["opencodereview/.opencodereview"] = ".opencodereview"
+LAYOUT["copilot_otel/.copilot"] = ".copilot"
+LAYOUT["codebuddy/.codebuddy"] = ".codebuddy"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
@@ -49,6 +55,7 @@ def populate(home, monkeypatch):
     kilo.make_db(home / ".local" / "share" / "icodemate", "icodemate.db")
     shelley.make_db(home / ".config" / "shelley")
     zcode.make_db(home / ".zcode" / "cli" / "db")
+    hermes.make_db(home / ".augure-desktop")  # s27d: Augure Desktop keeps Hermes' state.db
     forks.cowork_home(home / ".config" / "Claude" / "local-agent-mode-sessions")
     return home
 

@@ -86,6 +86,23 @@ OPAQUE = {
                  "the child agents' own sources (already read)"),
     "qwenpaw": ("QwenPaw", (".copaw/workspaces",), "session JSON keeps messages without token usage",
                 "the model provider's usage console"),
+    # s27d, from agentsview's list: formats whose token semantics cannot be established
+    "piebald": ("Piebald", (".local/share/piebald", "Library/Application Support/piebald", "AppData/Roaming/piebald"),
+                "closed source: app.db keeps per-reply input, output and cache columns, but nothing says whether input "
+                "includes the cache and no total allows checking it (either reading could be off by the whole cache)",
+                "the model provider's usage console"),
+    "codebuddy_ide": ("CodeBuddy (IDE extension)", (".config/CodeBuddyExtension/Data",
+                                                    "Library/Application Support/CodeBuddyExtension/Data",
+                                                    "AppData/Local/CodeBuddyExtension/Data"),
+                      "history messages keep only the last model step's tokens (extra.lastStepInputTokens, "
+                      "lastStepOutputTokens, lastStepCachedInputTokens); earlier steps of a message are not logged",
+                      "CodeBuddy's account usage (credits); the CLI's ~/.codebuddy/projects is read (codebuddy)"),
+    "positron": ("Positron Assistant", (".config/Positron/User", "Library/Application Support/Positron/User",
+                                        "AppData/Roaming/Positron/User"),
+                 "chat sessions (VS Code's format) keep result.metadata.tokenUsage for the last model call of each "
+                 "request only (tool rounds overwrite it), and for providers other than Anthropic the counts are "
+                 "approximations",
+                 "the model provider's usage console"),
 }
 
 
