@@ -65,8 +65,8 @@ def test_rewritten_sidecar_replaces_its_totals(tmp_path):
 
 def test_a_session_without_its_session_json_is_dated_at_its_last_checkpoint(tmp_path):
     import os
-    shutil.copytree(FX / "sessions" / A, tmp_path / "s" / A)
-    (tmp_path / "s" / A / "session.json").unlink()
-    os.utime(tmp_path / "s" / A / "usage-v2.json", (1787160000, 1787160000))
-    c = collect(("fx",), [tmp_path / "s"])
+    shutil.copytree(FX / "sessions" / A, tmp_path / "sessions" / A)
+    (tmp_path / "sessions" / A / "session.json").unlink()
+    os.utime(tmp_path / "sessions" / A / "usage-v2.json", (1787160000, 1787160000))
+    c = collect(("fx",), [tmp_path / "sessions"])
     assert [(e.occurred_at.isoformat(), e.project) for e in c.events] == [("2026-08-19T17:20:00+00:00", "unknown")] * 2

@@ -55,11 +55,12 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 
 def claims(name: str, parent: str) -> bool:
-    return name == USAGE
+    """A sidecar in a session folder of a `sessions` folder (given by `--path`)."""
+    return name == USAGE and os.path.basename(os.path.dirname(parent)) == "sessions"
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    return calls.find_claimed(roots, claims)
+    return calls.find_claimed(roots, lambda name, parent: name == USAGE)
 
 
 def _session(path: Path) -> dict:
