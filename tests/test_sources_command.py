@@ -33,6 +33,7 @@ LAYOUT["vscode_copilot/Code"] = ".config/Code"
 LAYOUT["grok/.grok"] = ".grok"
 LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
 LAYOUT["fx"] = ".fx"  # issue 27, s27e
+LAYOUT["cherry_studio"] = ".config/CherryStudio"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 

@@ -48,10 +48,10 @@ OPAQUE = {
     "augment": ("Augment (Auggie)", (".augment",),
                 "no public description of token counts in its local session files; usage is credits, server-side",
                 "Augment's Analytics API (Enterprise) or the usage page"),
-    "cherry_studio": ("Cherry Studio", (".config/CherryStudio", "Library/Application Support/CherryStudio",
-                                        "AppData/Roaming/CherryStudio"),
-                      "topics and messages (with their usage) live in the app's IndexedDB, a Chromium LevelDB store "
-                      "the standard library cannot read",
+    "cherry_studio_chats": ("Cherry Studio (chats)", (".config/CherryStudio", "Library/Application Support/CherryStudio",
+                                                      "AppData/Roaming/CherryStudio"),
+                            "chat topics and messages (with their usage) live in the app's IndexedDB, a Chromium LevelDB "
+                            "store the standard library cannot read (its Agent sessions are read: source `cherry`)",
                       "Cherry Studio's own backup export, or the provider's usage API"),
     "antigravity": ("Antigravity", (".gemini/antigravity", ".gemini/antigravity-cli"),
                     "conversations are AES-encrypted (.pb) with a key that is not in the data folder",
