@@ -34,6 +34,7 @@ LAYOUT["grok/.grok"] = ".grok"
 LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
 LAYOUT["fx"] = ".fx"  # issue 27, s27e
 LAYOUT["cherry_studio"] = ".config/CherryStudio"
+LAYOUT["reasonix/.reasonix"] = ".reasonix"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
