@@ -83,6 +83,12 @@ OPAQUE = {
                  "the child agents' own sources (already read)"),
     "qwenpaw": ("QwenPaw", (".copaw/workspaces",), "session JSON keeps messages without token usage",
                 "the model provider's usage console"),
+    # issue 27, s27e: tokscale's `sessions/meept.rs`; bhodgens/meept `internal/metrics` (its `llm_calls` contract test)
+    "meept": ("Meept", (".meept",),
+              "metrics.db `llm_calls` keeps tokens_sent, tokens_cached and cache_creation_tokens per call, but Meept's "
+              "source does not establish whether tokens_sent includes the cached tokens, and no total is kept to check "
+              "it (reading them as disjoint, as tokscale does, may bill the cache twice)",
+              "the model provider's usage console"),
 }
 
 
