@@ -35,6 +35,7 @@ LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
 LAYOUT["fx"] = ".fx"  # issue 27, s27e
 LAYOUT["cherry_studio"] = ".config/CherryStudio"
 LAYOUT["reasonix/.reasonix"] = ".reasonix"
+LAYOUT["muse"] = ".local/share/muse"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
