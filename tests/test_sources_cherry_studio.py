@@ -50,3 +50,28 @@ def test_default_locations_v1_and_v2_and_override(isolated_env, monkeypatch, tmp
     assert len(c.events) == 3 and c.stats.skipped["duplicate_call"] == 4 + 1  # the v1 copy counts once
     monkeypatch.setenv("CHERRY_STUDIO_CLAUDE_DIR", str(tmp_path / "Roaming" / "CherryStudio" / ".claude" / "projects"))
     assert [e.model for e in collect(("cherry",)).events] == ["kimi-k2-0905-preview"]
+
+
+# Cherry Studio's pi runtime: pi's own session files, flat under Data/Agents/.pi/sessions (pi's fixture).
+PI_SESSIONS = FIXTURES / "pi" / "sessions" / "--home-ana-src-shop--"
+PI_A1 = (12 * 3 + 400 * 15 + 20000 * 0.30 + 3000 * 3.75) / 1e6  # claude-sonnet-4-5 (pi-ai: input is cache-miss)
+PI_A2 = (2000 * 1.25 + 6000 * 0.125 + 700 * 10) / 1e6  # gpt-5
+
+
+def test_pi_sessions_by_hand_under_cherrys_name(isolated_env, run_json, tmp_path, monkeypatch):
+    from nomira.sources import cherry_pi
+    assert cherry_pi.default_paths() == []
+    sessions = isolated_env / ".config" / "CherryStudio" / "Data" / "Agents" / ".pi" / "sessions"
+    shutil.copytree(PI_SESSIONS, sessions)
+    assert cherry_pi.default_paths() == [sessions]
+    c, alone = collect(("cherry_pi",)), collect(("pi",), [PI_SESSIONS])
+    assert {e.source for e in c.events} == {"cherry_studio_pi"}
+    assert [(e.model, e.project, e.tokens) for e in c.events] == [(e.model, e.project, e.tokens) for e in alone.events]
+    assert c.stats.skipped["duplicate_call"] == 1 and c.stats.malformed == 1  # the fork's copy; the cut line
+    r = run_json("--path", isolated_env / ".config" / "CherryStudio")  # pi's file names, classified by the folder
+    assert r["sources"] == ["cherry_studio_pi"]
+    assert r["totals"]["cost_usd"] == pytest.approx(PI_A1 + PI_A2, abs=1e-12)
+    shutil.copytree(PI_SESSIONS, tmp_path / "copy")
+    monkeypatch.setenv("CHERRY_STUDIO_PI_DIR", f"{sessions},{tmp_path / 'copy'}")
+    c = collect(("cherry_pi",))
+    assert len(c.events) == 2 and c.stats.skipped["duplicate_call"] == 1 + 1 + 2  # each file's fork copy, the copy's 2

@@ -37,14 +37,19 @@ CLAUDE_DIRS = ("Data/Agents/.claude/projects", ".claude/projects")  # v2, v1
 PLACES = "$CHERRY_STUDIO_CLAUDE_DIR, Cherry Studio's app data (~/.config/CherryStudio, …): Data/Agents/.claude/projects"
 
 
+def app_dirs(env: Mapping[str, str]) -> list[Path]:
+    """Cherry Studio's per-user data folders (Electron `userData`) on Linux, macOS and Windows."""
+    apps = [calls.home(env) / d for d in APP_DIRS]
+    for var in ("XDG_CONFIG_HOME", "APPDATA"):
+        if env.get(var):
+            apps.insert(0, Path(env[var]) / "CherryStudio")
+    return apps
+
+
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
     roots = calls.env_paths(env, "CHERRY_STUDIO_CLAUDE_DIR")
     if roots is None:
-        apps = [calls.home(env) / d for d in APP_DIRS]
-        for var in ("XDG_CONFIG_HOME", "APPDATA"):
-            if env.get(var):
-                apps.insert(0, Path(env[var]) / "CherryStudio")
-        roots = [a / c for a in apps for c in CLAUDE_DIRS]
+        roots = [a / c for a in app_dirs(env) for c in CLAUDE_DIRS]
     return calls.existing(r for r in roots if r.is_dir())
 
 
