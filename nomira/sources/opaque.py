@@ -89,6 +89,14 @@ OPAQUE = {
               "source does not establish whether tokens_sent includes the cached tokens, and no total is kept to check "
               "it (reading them as disjoint, as tokscale does, may bill the cache twice)",
               "the model provider's usage console"),
+    "aside": ("Aside", (".aside",),
+              "closed source: its per-response `messages.jsonl` usage (input, output, cacheRead, cacheWrite, reasoning) "
+              "is known only from tokscale's parser; whether input includes the cache is not established",
+              "the model provider's usage console"),
+    "devin_desktop": ("Devin Desktop", ("Library/Application Support/Devin/User/acp-events",),
+                      "the ACP event streams (acp-events/*.ndjson) do not reliably carry usage (tokscale's parser finds "
+                      "it in few files) and no schema says where; per-request usage is not established",
+                      "Devin's usage page (ACUs)"),
 }
 
 
