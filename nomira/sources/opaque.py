@@ -93,6 +93,9 @@ OPAQUE = {
               "closed source: its per-response `messages.jsonl` usage (input, output, cacheRead, cacheWrite, reasoning) "
               "is known only from tokscale's parser; whether input includes the cache is not established",
               "the model provider's usage console"),
+    "octofriend": ("Octofriend (Synthetic)", (".local/share/octofriend",),
+                   "sqlite.db keeps only the input history, no token counts (tokscale's `sessions/synthetic.rs`)",
+                   "Synthetic's usage page"),
     "devin_desktop": ("Devin Desktop", ("Library/Application Support/Devin/User/acp-events",),
                       "the ACP event streams (acp-events/*.ndjson) do not reliably carry usage (tokscale's parser finds "
                       "it in few files) and no schema says where; per-request usage is not established",
