@@ -8,7 +8,7 @@ from conftest import FIXTURES
 from nomira.sources import cherry_studio
 from nomira.sources.registry import collect
 
-CS = FIXTURES / "cherry_studio"
+CS = FIXTURES / "cherry_studio" / "CherryStudio"
 # deepseek-v4-pro: 1.32 / 3.96 / 0.044 read; claude-sonnet-4-5: 3 / 15 / 0.30 read / 3.75 5m write (bundled table);
 # kimi-k2-0905-preview: not in the table.
 DS = (1200 * 1.32 + 300 * 3.96 + 8000 * 0.044) / 1e6
