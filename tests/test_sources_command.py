@@ -36,6 +36,7 @@ LAYOUT["fx"] = ".fx"  # issue 27, s27e
 LAYOUT["cherry_studio/CherryStudio"] = ".config/CherryStudio"
 LAYOUT["reasonix/.reasonix"] = ".reasonix"
 LAYOUT["muse"] = ".local/share/muse"
+LAYOUT["commandcode/.commandcode"] = ".commandcode"
 LAYOUT["pi/sessions/--home-ana-src-shop--#cherry_pi"] = ".config/CherryStudio/Data/Agents/.pi/sessions"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 

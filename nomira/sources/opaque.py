@@ -39,9 +39,6 @@ OPAQUE = {
               "(OpenAI-style: cached inside prompt; Bedrock: reads and writes outside it) and the message does not "
               "say which adapter served it",
               "the provider's usage API"),
-    "commandcode": ("Command Code", (".commandcode/projects",),
-                    "transcripts hold no token usage at all (trackers estimate from text length)",
-                    "Command Code's account usage"),
     "junie": ("Junie", (".junie/sessions",),
               "closed source; whether inputTokens includes cacheInputTokens is not established",
               "JetBrains AI usage in the account"),
