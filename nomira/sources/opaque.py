@@ -93,6 +93,10 @@ OPAQUE = {
     "octofriend": ("Octofriend (Synthetic)", (".local/share/octofriend",),
                    "sqlite.db keeps only the input history, no token counts (tokscale's `sessions/synthetic.rs`)",
                    "Synthetic's usage page"),
+    "continue": ("Continue", (".continue/dev_data",),
+                 "dev_data (tokensGenerated.jsonl, devdata.sqlite) keeps Continue's own tokenizer estimates of each prompt "
+                 "and completion (core/llm/index.ts `_logEnd`: countTokens), not the provider's usage, and no cache split",
+                 "the model provider's usage console"),
     "devin_desktop": ("Devin Desktop", ("Library/Application Support/Devin/User/acp-events",),
                       "the ACP event streams (acp-events/*.ndjson) do not reliably carry usage (tokscale's parser finds "
                       "it in few files) and no schema says where; per-request usage is not established",
