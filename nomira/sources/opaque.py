@@ -97,6 +97,10 @@ OPAQUE = {
                  "dev_data (tokensGenerated.jsonl, devdata.sqlite) keeps Continue's own tokenizer estimates of each prompt "
                  "and completion (core/llm/index.ts `_logEnd`: countTokens), not the provider's usage, and no cache split",
                  "the model provider's usage console"),
+    "amazon_q": ("Amazon Q Developer CLI", (".local/share/amazon-q", "Library/Application Support/amazon-q"),
+                 "conversations in data.sqlite3 carry no provider token counts: the CLI estimates context size with "
+                 "its own counter (chat-cli `token_counter`); Kiro CLI, its successor, is listed above",
+                 "the Amazon Q Developer usage in the AWS console"),
     "devin_desktop": ("Devin Desktop", ("Library/Application Support/Devin/User/acp-events",),
                       "the ACP event streams (acp-events/*.ndjson) do not reliably carry usage (tokscale's parser finds "
                       "it in few files) and no schema says where; per-request usage is not established",
