@@ -37,8 +37,10 @@ LAYOUT["cherry_studio/CherryStudio"] = ".config/CherryStudio"
 LAYOUT["reasonix/.reasonix"] = ".reasonix"
 LAYOUT["muse"] = ".local/share/muse"
 LAYOUT["commandcode/.commandcode"] = ".commandcode"
+LAYOUT["trae_agent/work"] = "work"
 LAYOUT["pi/sessions/--home-ana-src-shop--#cherry_pi"] = ".config/CherryStudio/Data/Agents/.pi/sessions"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
+OPT_IN["NOMIRA_TRAE_AGENT_PATHS"] = "work"
 
 
 def populate(home, monkeypatch):
