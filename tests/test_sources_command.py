@@ -38,7 +38,15 @@ LAYOUT["workbuddy/.workbuddy"] = ".workbuddy"
 LAYOUT["opencodereview/.opencodereview"] = ".opencodereview"
 LAYOUT["copilot_otel/.copilot"] = ".copilot"
 LAYOUT["codebuddy/.codebuddy"] = ".codebuddy"
+LAYOUT["fx"] = ".fx"  # issue 27, s27e
+LAYOUT["cherry_studio/CherryStudio"] = ".config/CherryStudio"
+LAYOUT["reasonix/.reasonix"] = ".reasonix"
+LAYOUT["muse"] = ".local/share/muse"
+LAYOUT["commandcode/.commandcode"] = ".commandcode"
+LAYOUT["trae_agent/work"] = "work"
+LAYOUT["pi/sessions/--home-ana-src-shop--#cherry_pi"] = ".config/CherryStudio/Data/Agents/.pi/sessions"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
+OPT_IN["NOMIRA_TRAE_AGENT_PATHS"] = "work"
 
 
 def populate(home, monkeypatch):

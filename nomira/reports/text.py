@@ -20,6 +20,8 @@ SOURCE_NAMES.update({"openhands": "OpenHands CLI", "aider": "Aider", "zed": "Zed
 SOURCE_NAMES.update({"qclaw": "QClaw", "kimi_work": "Kimi Work", "mimocode": "MiMo Code", "icodemate": "IcodeMate",
                      "openclaude": "OpenClaude", "claude_cowork": "Claude Cowork", "traex": "TraeX", "shelley": "Shelley", "zcode": "ZCode", "posit_assistant": "Posit Assistant", "qoder": "Qoder", "vscode_copilot": "VS Code Copilot", "grok": "Grok Build", "senpi": "Senpi"})
 SOURCE_NAMES.update({"augure_code": "Augure Code", "augure_desktop": "Augure Desktop", "evener": "Evener", "workbuddy": "WorkBuddy", "opencodereview": "Open Code Review", "codebuddy": "CodeBuddy"})  # issue 27, s27d
+SOURCE_NAMES.update({"fx": "fx", "cherry_studio": "Cherry Studio", "reasonix": "Reasonix", "muse": "Muse Code", "cherry_studio_pi": "Cherry Studio (pi)",
+                     "commandcode": "Command Code", "trae_agent": "Trae Agent"})  # issue 27, s27e
 _STYLED = re.compile(r"^(\033\[[0-9;]*m)(.*)(\033\[0m)$")
 
 
