@@ -11,6 +11,7 @@ import test_sources_goose as goose
 import test_sources_hermes as hermes
 import test_sources_kilo as kilo
 import test_sources_shelley as shelley
+import test_sources_unsloth as unsloth
 import test_sources_zcode as zcode
 import test_sources_zed as zed
 from conftest import FIXTURES
@@ -50,6 +51,7 @@ def populate(home, monkeypatch):
     shelley.make_db(home / ".config" / "shelley")
     zcode.make_db(home / ".zcode" / "cli" / "db")
     forks.cowork_home(home / ".config" / "Claude" / "local-agent-mode-sessions")
+    unsloth.make_db(home / ".unsloth" / "studio")  # issue 27, s27c
     return home
 
 
