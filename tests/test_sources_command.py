@@ -34,6 +34,7 @@ LAYOUT["vscode_copilot/Code"] = ".config/Code"
 LAYOUT["grok/.grok"] = ".grok"
 LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
 LAYOUT["jcode"] = ".jcode"  # issue 27, s27c
+LAYOUT["kimchi"] = ".config/kimchi"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
