@@ -35,6 +35,7 @@ LAYOUT["grok/.grok"] = ".grok"
 LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
 LAYOUT["jcode"] = ".jcode"  # issue 27, s27c
 LAYOUT["kimchi"] = ".config/kimchi"
+LAYOUT["gjc"] = ".gjc"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
