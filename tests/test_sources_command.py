@@ -36,6 +36,7 @@ LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
 LAYOUT["jcode"] = ".jcode"  # issue 27, s27c
 LAYOUT["kimchi"] = ".config/kimchi"
 LAYOUT["gjc"] = ".gjc"
+LAYOUT["antigravity_cli/antigravity-cli"] = ".gemini/antigravity-cli"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 

@@ -54,7 +54,8 @@ OPAQUE = {
                       "the standard library cannot read",
                       "Cherry Studio's own backup export, or the provider's usage API"),
     "antigravity": ("Antigravity", (".gemini/antigravity", ".gemini/antigravity-cli"),
-                    "conversations are AES-encrypted (.pb) with a key that is not in the data folder",
+                    "conversations are AES-encrypted (.pb) with a key that is not in the data folder (the CLI's "
+                    "decoded trajectory.json sidecars, where present, are read by the antigravity_cli source)",
                     "Google's usage console for the account"),
     # issue 27, second pass: formats read in agentsview's parsers (`internal/parser/<agent>.go`)
     "iflow": ("iFlow CLI", (".iflow/projects",),
