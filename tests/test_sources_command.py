@@ -37,6 +37,7 @@ LAYOUT["jcode"] = ".jcode"  # issue 27, s27c
 LAYOUT["kimchi"] = ".config/kimchi"
 LAYOUT["gjc"] = ".gjc"
 LAYOUT["antigravity_cli/antigravity-cli"] = ".gemini/antigravity-cli"
+LAYOUT["visualstudio_copilot"] = ".cache/VSGitHubCopilotLogs"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 

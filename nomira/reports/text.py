@@ -20,7 +20,8 @@ SOURCE_NAMES.update({"openhands": "OpenHands CLI", "aider": "Aider", "zed": "Zed
 SOURCE_NAMES.update({"qclaw": "QClaw", "kimi_work": "Kimi Work", "mimocode": "MiMo Code", "icodemate": "IcodeMate",
                      "openclaude": "OpenClaude", "claude_cowork": "Claude Cowork", "traex": "TraeX", "shelley": "Shelley", "zcode": "ZCode", "posit_assistant": "Posit Assistant", "qoder": "Qoder", "vscode_copilot": "VS Code Copilot", "grok": "Grok Build", "senpi": "Senpi"})
 SOURCE_NAMES.update({"unsloth_studio": "Unsloth Studio", "jcode": "Jcode", "kimchi": "Kimchi", "gajae_code": "Gajae Code",
-                     "antigravity_cli": "Antigravity CLI"})  # issue 27, s27c
+                     "antigravity_cli": "Antigravity CLI",
+                     "visualstudio_copilot": "Visual Studio Copilot"})  # issue 27, s27c
 _STYLED = re.compile(r"^(\033\[[0-9;]*m)(.*)(\033\[0m)$")
 
 
