@@ -38,6 +38,7 @@ LAYOUT["kimchi"] = ".config/kimchi"
 LAYOUT["gjc"] = ".gjc"
 LAYOUT["antigravity_cli/antigravity-cli"] = ".gemini/antigravity-cli"
 LAYOUT["visualstudio_copilot"] = ".cache/VSGitHubCopilotLogs"
+LAYOUT["dsh"] = ".dsh"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 
