@@ -111,9 +111,15 @@ def _artifact_dirs(path: Path, parent_session) -> list[Path]:
     return dirs
 
 
-def _child_counted(path: Path, child: str, parent_session) -> bool:
+def _child_counted(path: Path, child: str, parent_session, seen: dict) -> bool:
     """The child's transcript is in an artifact folder of this session (or the one it was forked from)
-    and holds usage: then it is counted per call, not from the roll-up."""
+    and holds usage: then it is counted per call, not from the roll-up (remembered per scan in `seen`)."""
+    if child not in seen:
+        seen[child] = _child_on_disk(path, child, parent_session)
+    return seen[child]
+
+
+def _child_on_disk(path: Path, child: str, parent_session) -> bool:
     for d in _artifact_dirs(path, parent_session):
         try:
             data = (d / f"{child}.jsonl").read_bytes()
@@ -124,7 +130,7 @@ def _child_counted(path: Path, child: str, parent_session) -> bool:
     return False
 
 
-def _task(d: dict, msg: dict, path: Path, state: dict, stats: ScanStats) -> list[list]:
+def _task(d: dict, msg: dict, path: Path, state: dict, stats: ScanStats, seen: dict) -> list[list]:
     details = msg.get("details") if isinstance(msg.get("details"), dict) else {}
     ts = calls.stamp(stats, d.get("timestamp"), msg.get("timestamp"))
     if ts is None:
@@ -135,7 +141,7 @@ def _task(d: dict, msg: dict, path: Path, state: dict, stats: ScanStats) -> list
         if not isinstance(child, str) or not child or got is None:
             continue
         children = [a + b for a, b in zip(children, got)]
-        if _child_counted(path, child, state.get("parent")):
+        if _child_counted(path, child, state.get("parent"), seen):
             continue
         out.append(calls.record(NAME, ts, f"task:{child}", child, None, input=got[0], output=got[1],
                                 cache_read=got[2], cache_write=got[3], cwd=state["cwd"], aggregated=True))
@@ -154,6 +160,7 @@ def _task(d: dict, msg: dict, path: Path, state: dict, stats: ScanStats) -> list
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
     path = Path(path)
     state = dict(state) if state else {"session": path.stem.split("_", 1)[-1], "cwd": None}
+    seen: dict = {}
 
     def visit(d: dict, st: dict, stats: ScanStats):
         kind = d.get("type")
@@ -176,6 +183,6 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
         if kind != "message" or not isinstance(msg, dict):
             return None
         if msg.get("role") == "toolResult" and msg.get("toolName") == "task":
-            return _task(d, msg, path, st, stats)
+            return _task(d, msg, path, st, stats, seen)
         return _call(d.get("id"), d.get("timestamp"), msg, st, stats)
     return scan_json_lines(path, start, state, MARKERS, visit)

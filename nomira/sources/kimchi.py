@@ -51,8 +51,17 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
     return calls.existing(p for p in found if p.is_dir())
 
 
-def _child_counted(parent: Path, details: dict) -> bool:
-    """The child's own transcript is on disk with assistant usage (then it is counted per call)."""
+def _child_counted(parent: Path, details: dict, seen: dict) -> bool:
+    """The child's own transcript is on disk with assistant usage (then it is counted per call);
+    `seen` remembers the answer per child for the rest of the file's scan."""
+    child = details.get("sessionId")
+    if child in seen:
+        return seen[child]
+    seen[child] = _child_on_disk(parent, details)
+    return seen[child]
+
+
+def _child_on_disk(parent: Path, details: dict) -> bool:
     child = details.get("sessionId")
     candidates = list(parent.parent.glob(f"*_{child}.jsonl")) \
         if isinstance(child, str) and child.replace("-", "").isalnum() else []
@@ -68,7 +77,7 @@ def _child_counted(parent: Path, details: dict) -> bool:
     return False
 
 
-def _rollup(d: dict, msg: dict, path: Path, state: dict, stats: ScanStats) -> list[list]:
+def _rollup(d: dict, msg: dict, path: Path, state: dict, stats: ScanStats, seen: dict) -> list[list]:
     details = msg.get("details")
     tu = calls.dig(details, "tokenUsage")
     if not isinstance(tu, dict):
@@ -77,7 +86,7 @@ def _rollup(d: dict, msg: dict, path: Path, state: dict, stats: ScanStats) -> li
     cr, cw = calls.count(tu.get("cacheRead")), calls.count(tu.get("cacheWrite"))
     if not (inp or out or cr or cw):
         return []
-    if _child_counted(path, details):
+    if _child_counted(path, details, seen):
         stats.skip("kimchi_rollup_child_counted")
         return []
     ts = calls.stamp(stats, d.get("timestamp"), msg.get("timestamp"))
@@ -103,6 +112,7 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     path = Path(path)
     state = dict(state) if state else {"session": path.stem.split("_", 1)[-1], "cwd": None}
     state["subagent_models"] = dict(state.get("subagent_models") or {})
+    seen: dict = {}
 
     def visit(d: dict, st: dict, stats: ScanStats):
         got = pi._visit(d, st, stats)
@@ -112,6 +122,6 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
         if msg.get("role") == "assistant":
             _note_subagent_calls(msg, st)
         elif msg.get("role") == "toolResult" and msg.get("toolName") == "subagent":
-            return (got or []) + _rollup(d, msg, path, st, stats)
+            return (got or []) + _rollup(d, msg, path, st, stats, seen)
         return got
     return calls.as_source(NAME, scan_json_lines(path, start, state, MARKERS, visit))
