@@ -39,6 +39,7 @@ LAYOUT["gjc"] = ".gjc"
 LAYOUT["antigravity_cli/antigravity-cli"] = ".gemini/antigravity-cli"
 LAYOUT["visualstudio_copilot"] = ".cache/VSGitHubCopilotLogs"
 LAYOUT["dsh"] = ".dsh"
+LAYOUT["aside"] = ".aside"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
 
 

@@ -21,7 +21,7 @@ SOURCE_NAMES.update({"qclaw": "QClaw", "kimi_work": "Kimi Work", "mimocode": "Mi
                      "openclaude": "OpenClaude", "claude_cowork": "Claude Cowork", "traex": "TraeX", "shelley": "Shelley", "zcode": "ZCode", "posit_assistant": "Posit Assistant", "qoder": "Qoder", "vscode_copilot": "VS Code Copilot", "grok": "Grok Build", "senpi": "Senpi"})
 SOURCE_NAMES.update({"unsloth_studio": "Unsloth Studio", "jcode": "Jcode", "kimchi": "Kimchi", "gajae_code": "Gajae Code",
                      "antigravity_cli": "Antigravity CLI",
-                     "visualstudio_copilot": "Visual Studio Copilot", "deepseek_harness": "DeepSeek Harness"})  # issue 27, s27c
+                     "visualstudio_copilot": "Visual Studio Copilot", "deepseek_harness": "DeepSeek Harness", "aside": "Aside"})  # issue 27, s27c
 _STYLED = re.compile(r"^(\033\[[0-9;]*m)(.*)(\033\[0m)$")
 
 

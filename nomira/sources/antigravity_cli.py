@@ -63,8 +63,9 @@ def _workspaces(root: Path) -> dict[str, str]:
             row = json.loads(line)
         except ValueError:
             continue
-        if isinstance(row, dict) and isinstance(row.get("conversationId"), str) and isinstance(row.get("workspace"), str):
-            out[row["conversationId"]] = row["workspace"]
+        conv, ws = (row.get("conversationId"), row.get("workspace")) if isinstance(row, dict) else (None, None)
+        if isinstance(conv, str) and isinstance(ws, str):
+            out[conv] = ws
     return out
 
 

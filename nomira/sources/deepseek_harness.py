@@ -1,4 +1,4 @@
-"""DeepSeek Harness (dsh): `~/.dsh/sessions/--<cwd>--/<id>/session.jsonl` (or `session.jsonl.zstd`), a versioned event log.
+"""DeepSeek Harness (dsh): `~/.dsh/sessions/--<cwd>--/<id>/session.jsonl[.zstd]`, a versioned event log.
 
 Format (agentsview `internal/parser/deepseek_harness.go`, `deepseek_harness_format.go`,
 `deepseek_harness_provider.go`; ccstats `src/source/dsh_usage.rs`): the first line is the header

@@ -17,7 +17,7 @@ from nomira.sources import (aider, gptme, hermes, kilo, kimi_code, lmstudio, mux
                             prime_agent, vibe, zed)
 from nomira.sources import cowork, icodemate, kimi_work, mimocode, openclaude, posit, qclaw, qoder, shelley, traex, zcode  # issue 27
 from nomira.sources import grok, senpi, vscode_copilot  # issue 27, third pass
-from nomira.sources import (antigravity_cli, deepseek_harness, gajae, jcode, kimchi, unsloth,  # issue 27, s27c
+from nomira.sources import (antigravity_cli, aside, deepseek_harness, gajae, jcode, kimchi, unsloth,  # issue 27, s27c
                             visualstudio_copilot)
 
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
@@ -34,7 +34,7 @@ CLAIMING.update({"qclaw": qclaw, "kimi_work": kimi_work, "mimocode": mimocode, "
 CLAIMING.update({"vscode_copilot": vscode_copilot, "grok": grok, "senpi": senpi})
 CLAIMING.update({"unsloth": unsloth, "jcode": jcode, "kimchi": kimchi, "gajae": gajae,
                  "antigravity_cli": antigravity_cli, "visualstudio_copilot": visualstudio_copilot,
-                 "deepseek_harness": deepseek_harness})  # issue 27, s27c
+                 "deepseek_harness": deepseek_harness, "aside": aside})  # issue 27, s27c
 # Sources whose files are named like another's (an agent built on it) but in their own folders:
 # checked first when explicit paths are classified.
 CLAIM_FIRST = ("qclaw", "senpi")
