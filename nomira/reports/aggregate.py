@@ -21,6 +21,7 @@ SUBSCRIPTION_SOURCES = {"claude_code", "codex"}
 SUBSCRIPTION_SOURCES |= {"gemini_cli", "qwen_code", "copilot_cli", "kimi_cli", "droid"}  # issue 22 agents whose default sign-in is a plan
 SUBSCRIPTION_SOURCES |= {"kimi_code"}  # issue 27: Kimi CLI's format and sign-in
 SUBSCRIPTION_SOURCES |= {"kimi_work", "claude_cowork", "qoder", "vscode_copilot"}  # issue 27: Kimi desktop, Claude Cowork, Qoder: plans
+SUBSCRIPTION_SOURCES |= {"visualstudio_copilot"}  # issue 27, s27c: Copilot plans (premium requests)
 
 
 class Tally:

@@ -22,6 +22,9 @@ SOURCE_NAMES.update({"qclaw": "QClaw", "kimi_work": "Kimi Work", "mimocode": "Mi
 SOURCE_NAMES.update({"augure_code": "Augure Code", "augure_desktop": "Augure Desktop", "evener": "Evener", "workbuddy": "WorkBuddy", "opencodereview": "Open Code Review", "codebuddy": "CodeBuddy"})  # issue 27, s27d
 SOURCE_NAMES.update({"fx": "fx", "cherry_studio": "Cherry Studio", "reasonix": "Reasonix", "muse": "Muse Code", "cherry_studio_pi": "Cherry Studio (pi)",
                      "commandcode": "Command Code", "trae_agent": "Trae Agent"})  # issue 27, s27e
+SOURCE_NAMES.update({"unsloth_studio": "Unsloth Studio", "jcode": "Jcode", "kimchi": "Kimchi", "gajae_code": "Gajae Code",
+                     "antigravity_cli": "Antigravity CLI",
+                     "visualstudio_copilot": "Visual Studio Copilot", "deepseek_harness": "DeepSeek Harness", "aside": "Aside"})  # issue 27, s27c
 _STYLED = re.compile(r"^(\033\[[0-9;]*m)(.*)(\033\[0m)$")
 
 

@@ -51,7 +51,8 @@ OPAQUE = {
                             "store the standard library cannot read (its Agent sessions are read: source `cherry`)",
                       "Cherry Studio's own backup export, or the provider's usage API"),
     "antigravity": ("Antigravity", (".gemini/antigravity", ".gemini/antigravity-cli"),
-                    "conversations are AES-encrypted (.pb) with a key that is not in the data folder",
+                    "conversations are AES-encrypted (.pb) with a key that is not in the data folder (the CLI's "
+                    "decoded trajectory.json sidecars, where present, are read by the antigravity_cli source)",
                     "Google's usage console for the account"),
     # issue 27, second pass: formats read in agentsview's parsers (`internal/parser/<agent>.go`)
     "iflow": ("iFlow CLI", (".iflow/projects",),
@@ -102,10 +103,6 @@ OPAQUE = {
               "metrics.db `llm_calls` keeps tokens_sent, tokens_cached and cache_creation_tokens per call, but Meept's "
               "source does not establish whether tokens_sent includes the cached tokens, and no total is kept to check "
               "it (reading them as disjoint, as tokscale does, may bill the cache twice)",
-              "the model provider's usage console"),
-    "aside": ("Aside", (".aside",),
-              "closed source: its per-response `messages.jsonl` usage (input, output, cacheRead, cacheWrite, reasoning) "
-              "is known only from tokscale's parser; whether input includes the cache is not established",
               "the model provider's usage console"),
     "octofriend": ("Octofriend (Synthetic)", (".local/share/octofriend",),
                    "sqlite.db keeps only the input history, no token counts (tokscale's `sessions/synthetic.rs`)",
