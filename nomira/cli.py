@@ -29,7 +29,14 @@ for _name in ("gemini", "qwen", "amp", "copilot", "goose", "kimi", "droid", "pi"
 for _name in ("openhands", "aider", "zed", "kilo", "mux", "gptme", "vibe", "openclaw", "omp", "prime", "hermes", "lmstudio", "kimi_code", "poolside"):
     SOURCE_CHOICES[_name] = (_name,)
     SOURCE_CHOICES["all"] += (_name,)
+for _name in ("unsloth", "jcode", "kimchi", "gajae", "antigravity_cli", "visualstudio_copilot", "deepseek_harness", "aside"):  # issue 27, s27c
+    SOURCE_CHOICES[_name] = (_name,)
+    SOURCE_CHOICES["all"] += (_name,)
 for _name in ("qclaw", "kimi_work", "mimocode", "icodemate", "openclaude", "cowork", "traex", "shelley", "zcode", "posit", "qoder", "vscode_copilot", "grok", "senpi"):  # issue 27, second pass
+    SOURCE_CHOICES[_name] = (_name,)
+    SOURCE_CHOICES["all"] += (_name,)
+for _name in ("augure_code", "augure_desktop", "evener", "workbuddy", "opencodereview", "codebuddy",  # issue 27, s27d
+              "fx", "cherry", "reasonix", "muse", "cherry_pi", "commandcode", "trae_agent"):  # issue 27, s27e
     SOURCE_CHOICES[_name] = (_name,)
     SOURCE_CHOICES["all"] += (_name,)
 

@@ -1,6 +1,7 @@
 """Days and timezones as users type them: cheap to import (the CLI needs them on every run)."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone, tzinfo
 
 
@@ -23,3 +24,49 @@ def parse_day(text: str) -> date:
     if len(t) != 8 or not t.isdigit():
         raise ValueError(f"not a date (YYYYMMDD): {text}")
     return date(int(t[:4]), int(t[4:6]), int(t[6:]))
+
+
+# Day zones (issue 28): the IANA name a collector pins per developer to file calls under days.
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9][A-Za-z0-9_+\-]*){0,3}")  # no path, no `..`
+_NOT_ZONES = {"localtime", "posixrules", "Factory"}  # files in the tz database that are no place's zone
+
+
+def zone_name(name) -> str:
+    """`name` if it is an IANA zone this Python knows ("Europe/Paris", "UTC"); ValueError says why not
+    (without echoing the value: a collector answers with it)."""
+    if not isinstance(name, str) or len(name) > 64 or not _ZONE_NAME.fullmatch(name) or name in _NOT_ZONES:
+        raise ValueError("not an IANA timezone name (such as Europe/Paris or UTC)")
+    if name != "UTC":
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError("not a timezone this system's tz database knows") from None
+    return name
+
+
+def local_zone_name(env=None) -> tuple[str | None, str]:
+    """(the IANA name of this machine's zone or None, where it was read): `$TZ`, then /etc/timezone,
+    then the /etc/localtime link. Not validated (the caller says what to do with a bad one)."""
+    import os
+    env = os.environ if env is None else env
+    tz = (env.get("TZ") or "").lstrip(":")
+    if tz:
+        return _after_zoneinfo(tz) if tz.startswith("/") else tz, "$TZ"
+    try:
+        with open("/etc/timezone") as fh:
+            name = fh.readline().strip()
+        if name:
+            return name, "/etc/timezone"
+    except OSError:
+        pass
+    try:
+        return _after_zoneinfo(os.path.realpath("/etc/localtime")), "/etc/localtime"
+    except OSError:
+        return None, "nowhere"
+
+
+def _after_zoneinfo(path: str) -> str | None:
+    """"Europe/Paris" from /usr/share/zoneinfo/Europe/Paris (or macOS's /var/db/timezone/zoneinfo/...)."""
+    _, sep, name = path.partition("zoneinfo/")
+    return name or None if sep else None

@@ -11,6 +11,7 @@ import test_sources_goose as goose
 import test_sources_hermes as hermes
 import test_sources_kilo as kilo
 import test_sources_shelley as shelley
+import test_sources_unsloth as unsloth
 import test_sources_zcode as zcode
 import test_sources_zed as zed
 from conftest import FIXTURES
@@ -32,7 +33,28 @@ LAYOUT.update({"openclaw#qclaw": ".qclaw",
 LAYOUT["vscode_copilot/Code"] = ".config/Code"
 LAYOUT["grok/.grok"] = ".grok"
 LAYOUT["pi/sessions#senpi"] = ".senpi/agent/sessions"
+LAYOUT["codex/sessions#augure"] = ".augure/sessions"  # s27d
+LAYOUT["evener"] = ".local/state/evener"
+LAYOUT["workbuddy/.workbuddy"] = ".workbuddy"
+LAYOUT["opencodereview/.opencodereview"] = ".opencodereview"
+LAYOUT["copilot_otel/.copilot"] = ".copilot"
+LAYOUT["codebuddy/.codebuddy"] = ".codebuddy"
+LAYOUT["fx"] = ".fx"  # issue 27, s27e
+LAYOUT["cherry_studio/CherryStudio"] = ".config/CherryStudio"
+LAYOUT["reasonix/.reasonix"] = ".reasonix"
+LAYOUT["muse"] = ".local/share/muse"
+LAYOUT["commandcode/.commandcode"] = ".commandcode"
+LAYOUT["trae_agent/work"] = "work"
+LAYOUT["pi/sessions/--home-ana-src-shop--#cherry_pi"] = ".config/CherryStudio/Data/Agents/.pi/sessions"
+LAYOUT["jcode"] = ".jcode"  # issue 27, s27c
+LAYOUT["kimchi"] = ".config/kimchi"
+LAYOUT["gjc"] = ".gjc"
+LAYOUT["antigravity_cli/antigravity-cli"] = ".gemini/antigravity-cli"
+LAYOUT["visualstudio_copilot"] = ".cache/VSGitHubCopilotLogs"
+LAYOUT["dsh"] = ".dsh"
+LAYOUT["aside"] = ".aside"
 OPT_IN = {"NOMIRA_AIDER_PATHS": "src"}  # sources that read nothing unasked
+OPT_IN["NOMIRA_TRAE_AGENT_PATHS"] = "work"
 
 
 def populate(home, monkeypatch):
@@ -49,7 +71,9 @@ def populate(home, monkeypatch):
     kilo.make_db(home / ".local" / "share" / "icodemate", "icodemate.db")
     shelley.make_db(home / ".config" / "shelley")
     zcode.make_db(home / ".zcode" / "cli" / "db")
+    hermes.make_db(home / ".augure-desktop")  # s27d: Augure Desktop keeps Hermes' state.db
     forks.cowork_home(home / ".config" / "Claude" / "local-agent-mode-sessions")
+    unsloth.make_db(home / ".unsloth" / "studio")  # issue 27, s27c
     return home
 
 

@@ -47,3 +47,41 @@ def test_rewritten_file_replaces_its_totals(tmp_path):
     f.write_text(f.read_text().replace('"tokens": 1800', '"tokens": 2800'))
     after = {e.model: e.tokens.output for e in collect(("mux",), [tmp_path / "m"]).events}
     assert after["claude-sonnet-4-5"] == before["claude-sonnet-4-5"] + 1000
+
+
+def test_xum_home_and_its_mux_link_read_once(isolated_env, monkeypatch):
+    """Mux renamed Xum: ~/.xum is canonical and ~/.mux a link to it; the sessions count once."""
+    shutil.copytree(MX / "sessions", isolated_env / ".xum" / "sessions")
+    (isolated_env / ".mux").symlink_to(isolated_env / ".xum", target_is_directory=True)
+    assert mux.default_paths() == [isolated_env / ".xum" / "sessions"]
+    c = collect(("mux",))
+    assert len(c.events) == 3 and "duplicate_call" not in c.stats.skipped
+    monkeypatch.setenv("MUX_ROOT", str(isolated_env / "nowhere"))
+    monkeypatch.setenv("XUM_ROOT", str(isolated_env / ".xum"))  # the canonical name wins over its alias
+    assert mux.default_paths() == [isolated_env / ".xum" / "sessions"]
+
+
+def test_rolled_up_child_still_on_disk_counts_once(tmp_path):
+    """A deleted sub-agent workspace's usage is merged into its parent (rolledUpFrom); a child file left
+    behind is skipped, so the merged tokens count once."""
+    import json
+    d = tmp_path / "sessions"
+    shutil.copytree(MX / "sessions", d)
+    parent = d / "a1b2c3d4e5" / "session-usage.json"
+    child = d / "c0ffee0001" / "session-usage.json"
+    child.parent.mkdir()
+    kid = {"version": 1, "lastRequest": {"model": "anthropic:claude-sonnet-4-5", "timestamp": 1762423200000},
+           "byModel": {"anthropic:claude-sonnet-4-5": {k: {"tokens": n} for k, n in
+                                                       (("input", 500), ("cached", 4000), ("cacheCreate", 0),
+                                                        ("output", 300), ("reasoning", 0))}}}
+    child.write_text(json.dumps(kid))
+    before = collect(("mux",), [d])
+    assert len(before.events) == 4  # not rolled up yet: the child's own total counts
+    doc = json.loads(parent.read_text())
+    for k, n in (("input", 500), ("cached", 4000), ("output", 300)):  # the merge, as rollUpUsageIntoParent does
+        doc["byModel"]["anthropic:claude-sonnet-4-5"][k]["tokens"] += n
+    doc["rolledUpFrom"] = {"c0ffee0001": True}
+    parent.write_text(json.dumps(doc))
+    after = collect(("mux",), [d])
+    assert len(after.events) == 3 and after.stats.skipped["mux_rolled_up_child"] == 1
+    assert sum(e.tokens.total for e in after.events) == sum(e.tokens.total for e in before.events)

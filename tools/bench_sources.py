@@ -96,6 +96,8 @@ def build_all(root: Path, size_mb: int) -> int:
     test_sources_kilo.make_db(root / "mimocode", "mimocode.db")
     test_sources_shelley.make_db(root / "shelley")
     test_sources_zcode.make_db(root / ".zcode" / "cli" / "db")
+    import test_sources_unsloth  # issue 27, s27c
+    test_sources_unsloth.make_db(root / ".unsloth" / "studio")
     texts = [f for f in root.rglob("*") if f.is_file() and f.suffix in (".jsonl", ".md", ".json")]
     per_file = size_mb * 1_000_000 // max(len(texts), 1)
     for f in texts:

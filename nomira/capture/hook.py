@@ -73,8 +73,8 @@ def ship_files(files: list[Path], source: str, env: Mapping[str, str] = os.envir
 
 def deliver_queued(args, events: list[dict], env: Mapping[str, str] = os.environ, limits: list[dict] = ()) -> dict:
     """`deliver` without waiting for a collector; a detached flusher sends what was queued."""
-    from nomira.commands.ship import deliver
-    result = deliver(args, events, flush=False, limits=limits)
+    from nomira.commands.ship import day_zone, deliver
+    result = deliver(args, events, flush=False, limits=limits, zone=day_zone(args, env, strict=False))
     if result.get("queued"):
         spawn_flush(env)
     return result

@@ -178,7 +178,14 @@ class App:
                 raise HTTPError(403, f"this key writes for tenant {tenant!r}, not {claimed!r}",
                                 f"{where}{'payload.' if wire.is_envelope(item) else ''}tags.tenant")
             (limits if wire.is_limit_snapshot(item) else events).append(e)
-        results = store.ingest_each(self.db, events, tenant=tenant) if events else []
+        zone, repin = None, False
+        if not single and isinstance(doc, dict):
+            try:
+                zone, repin = wire.batch_day_zone(doc)
+            except SchemaError as exc:
+                self.metrics.add(ingest_rejected=len(items))
+                raise HTTPError(400, str(exc), exc.field) from None
+        results, notes = store.ingest_batch(self.db, events, tenant, zone, repin) if events else ([], [])
         deduped = sum(d for d, _ in results)
         self.metrics.add(ingest_events=len(results) - deduped, ingest_deduped=deduped)
         self.metrics.source(events, dropped=False)
@@ -190,7 +197,7 @@ class App:
                                   "deduped": results[0][0], "event_id": results[0][1],
                                   "store_id": store.store_id(self.db)})
         body = {"status": "accepted", "accepted": len(results) - deduped, "deduped": deduped,
-                "store_id": store.store_id(self.db)}
+                "store_id": store.store_id(self.db), **({"notes": notes} if notes else {})}
         if req.path == "/ingest":
             return Response.json(body)
         body = {"schema_version": wire.SCHEMA_VERSION, **body}  # docs/schemas/usage-events-response

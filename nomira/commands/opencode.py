@@ -31,7 +31,7 @@ def cmd_opencode(args) -> int:
     from nomira.capture.convert import to_wire_events
     from nomira.capture.hook import ship_args
     from nomira.capture.opencode_live import watch
-    from nomira.commands.ship import deliver, print_result
+    from nomira.commands.ship import day_zone, deliver, print_result
     if urlsplit(args.url).scheme not in ("http", "https") or not urlsplit(args.url).hostname:
         raise UserError(f"--url needs an http:// URL of an OpenCode server, e.g. http://127.0.0.1:4096 "
                         f"(got {args.url!r})")
@@ -46,12 +46,13 @@ def cmd_opencode(args) -> int:
     tags = {"developer": dest.get("developer") or getpass.getuser(), **({"tenant": dest["tenant"]}
                                                                          if dest.get("tenant") else {})}
     totals = {"messages": 0, "new_events": 0}
+    zone = day_zone(ship, strict=False)  # this laptop's: pins the developer's day boundary (issue 28)
 
     def on_events(found) -> None:
         events, refused = to_wire_events(found, tags, "sse")
         for reason, n in sorted(refused.items()):
             print(f"nomira: {n} call(s) held back, outside the usage event schema: {reason}", file=sys.stderr)
-        result = deliver(ship, events)
+        result = deliver(ship, events, zone=zone)
         totals["messages"] += 1
         totals["new_events"] += result["new_events"]
         if args.json:

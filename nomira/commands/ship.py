@@ -31,6 +31,8 @@ def add_arguments(name, p) -> None:
         p.add_argument("--token", default=os.environ.get("NOMIRA_TOKEN"), help="collector API key ($NOMIRA_TOKEN)")
         p.add_argument("--watch", action="store_true", help="keep running: ship new usage every --interval seconds")
         p.add_argument("--interval", type=float, default=60.0, help="seconds between --watch rounds (default 60)")
+        p.add_argument("--repin-day-zone", action="store_true",
+                       help="pin your day boundary to this zone from now on (filed days stay)")
         p.set_defaults(func=cmd_ship)
     elif name == "export":
         p.add_argument("file", help="where to write the events (- for stdout)")
@@ -104,28 +106,58 @@ def _warn(line: str) -> None:
 
 def ship_once(args) -> dict:
     _remote(args)  # a bad URL fails before any work
+    zone = day_zone(args)  # and so does a zone that is no IANA zone
     limits: list[dict] = []
     events = wire_events(Run(args), _tags(args), limits=limits)
-    return deliver(args, events, limits=limits)
+    return deliver(args, events, limits=limits, zone=zone, repin=bool(getattr(args, "repin_day_zone", False)))
 
 
-def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = ()) -> dict:
+def day_zone(args, env=None, strict: bool = True) -> str | None:
+    """The IANA zone this machine ships from (`--timezone`, else $TZ / the system's zone): it pins
+    the developer's day boundary at the collector (issue 28). None when the system does not say.
+    `strict`: a zone that is no IANA name is a one-line error (exit 2), else it is not sent."""
+    from nomira import dates
+    name, where = (args.timezone, "--timezone") if getattr(args, "timezone", None) else dates.local_zone_name(env)
+    if name is None:
+        if strict and getattr(args, "repin_day_zone", False):
+            raise UserError("--repin-day-zone: this machine's timezone is unknown; name it with --timezone "
+                            "(an IANA name such as Europe/Paris)")
+        return None
+    try:
+        return dates.zone_name(name)
+    except ValueError as exc:
+        if not strict:
+            return None
+        raise UserError(f"{where} {name[:64]!r}: {exc}; your day boundary is pinned by zone name "
+                        "(set TZ or pass --timezone)") from None
+
+
+def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (), zone: str | None = None,
+            repin: bool = False) -> dict:
     """Validated wire events (and limit snapshot records) to the collector at `args.remote` (through
     the spool) or the store at `args.db`; the ledger skips what that destination already has.
-    `flush=False` only queues them (a hook must not wait for the network; `nomira hook flush` sends them)."""
+    `flush=False` only queues them (a hook must not wait for the network; `nomira hook flush` sends them).
+    `zone`: the IANA zone of the developer's machine (`day_zone`), sent with the batches to pin their day
+    boundary; None for usage that is not one developer's laptop's (a team's Cursor usage, a CI job), which
+    pins nothing. `repin` moves the pin to `zone` (a call already sent goes again to carry it: deduped)."""
     from nomira.ledger import store
     from nomira.commands.spool import open_spool
     post = _remote(args)
     ledger, dest, db = open_ledger(args, post, flush)
     new_limits = ledger.new_events(dest, limits) if limits else []
+    new = ledger.new_events(dest, events)
+    if repin and zone and not new:
+        if not events:
+            raise UserError("--repin-day-zone: no calls to ship, so no developer to re-pin (ship after a call)")
+        new = events[-1:]  # the collector already has it: it moves nothing, and carries the re-pin
+    batch = {"day_zone": zone, **({"repin_day_zone": True} if repin and zone else {})} if zone else {}
     if post is not None:
-        new = ledger.new_events(dest, events)
         spool = open_spool()
-        spool.put(new + new_limits, destination=post.destination)
+        spool.put(new + new_limits, destination=post.destination, batch=batch)
         ledger.mark(dest, new + new_limits)  # durable in the spool now: delivery is the spool's job
         if not flush:
             return {"destination": args.remote, "new_events": len(new), "limit_snapshots": len(new_limits),
-                    "queued": bool(new or new_limits), "error": None}
+                    "queued": bool(new or new_limits), "error": None, "day_zone": zone, "notes": []}
         r = spool.flush(post, destination=post.destination)
         if post.store_id:
             dest = ledger.destination(_locator(post), post.store_id)  # a replaced collector store: next run starts over
@@ -136,9 +168,11 @@ def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (
                 "dead_lettered": r.dead_lettered, "pending_batches": r.pending_batches, "error": r.error,
                 "dead_letter_file": str(spool.dead_letter) if r.dead_lettered else None,
                 "other_destinations": {"batches": r.other_batches, "urls": r.other_destinations}
-                if r.other_batches else None, "unreadable_batches": r.unreadable or None}
-    new = ledger.new_events(dest, events)
-    accepted, deduped = store.ingest(db, new) if new else (0, 0)
+                if r.other_batches else None, "unreadable_batches": r.unreadable or None,
+                "day_zone": zone, "notes": post.notes}
+    results, notes = store.ingest_batch(db, new, None, zone, repin and bool(zone)) if new else ([], [])
+    deduped = sum(d for d, _ in results)
+    accepted = len(results) - deduped
     if new_limits:
         from nomira.ledger.limits import store_snapshots
         store_snapshots(db, new_limits)
@@ -147,7 +181,7 @@ def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (
     where = redact(db_path) if is_postgres(db_path) else str(db_path.resolve())
     ledger.delivered(dest, where, len(new) + len(new_limits))
     return {"destination": where, "new_events": len(new), "limit_snapshots": len(new_limits), "accepted": accepted,
-            "deduped": deduped, "error": None}
+            "deduped": deduped, "error": None, "day_zone": zone, "notes": notes}
 
 
 def _locator(post) -> str:
@@ -205,13 +239,17 @@ def print_result(result: dict) -> None:
               "queued under")
     for bad in result.get("unreadable_batches") or ():
         _warn(f"damaged spool batch moved aside, not sent: {bad}")
+    for note in result.get("notes") or ():
+        _warn(note)
 
 
 def cmd_ship(args) -> int:
     _remote(args)  # a bad URL fails before any work, --watch or not
+    day_zone(args)  # and a timezone that is no IANA zone
     first = True
     while True:
         result = ship_once(args)
+        args.repin_day_zone = False  # --watch: the first round re-pinned; later rounds keep that pin
         idle = not first and not result["new_events"] and not result["error"] and not result.get("delivered")
         first = False
         if idle:

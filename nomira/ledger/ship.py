@@ -168,6 +168,18 @@ def credential_id(token: str | None) -> str | None:
     return hashlib.sha256(token.encode()).hexdigest() if token else None
 
 
+def _notes(body: str) -> list[str]:
+    """The collector's notes in an ingest answer, as safe one-line terminal text (at most 5)."""
+    try:
+        doc = loads(body)
+    except ValueError:
+        return []
+    notes = doc.get("notes") if isinstance(doc, dict) else None
+    if not isinstance(notes, list):
+        return []
+    return ["".join(c if c.isprintable() else " " for c in n[:300]) for n in notes[:5] if isinstance(n, str)]
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Never follow a redirect: the Authorization header would go to whatever host it names."""
 
@@ -206,14 +218,17 @@ class HttpPost:
         self.url, self.token, self.timeout = ingest_url(url), token, timeout
         self.destination = {"url": self.url, "credential_sha256": credential_id(token)}
         self.store_id: str | None = None
+        self.notes: list[str] = []  # what the collector said about the batches (a day zone pinned elsewhere)
 
-    def __call__(self, events: list[dict]) -> tuple[int, str]:
-        body = json.dumps({"events": events}, separators=(",", ":"), allow_nan=False).encode()
+    def __call__(self, events: list[dict], **batch) -> tuple[int, str]:
+        """POST one batch; `batch` holds its batch-level fields (day_zone, repin_day_zone)."""
+        body = json.dumps({"events": events, **batch}, separators=(",", ":"), allow_nan=False).encode()
         req = urllib.request.Request(self.url, data=body, method="POST", headers={
             "Content-Type": "application/json", **({"Authorization": f"Bearer {self.token}"} if self.token else {})})
         status, text = _send(req, self.timeout)
         if 200 <= status < 300:
             self.store_id = _store_id(text) or self.store_id
+            self.notes += [n for n in _notes(text) if n not in self.notes]
         return status, text
 
     def identity(self) -> str | None:

@@ -11,6 +11,10 @@ and server errors back off exponentially with jitter and are recorded on the rec
 last_error); an authentication error or a redirect stops the flush and keeps everything.
 `nomira spool status | retry | drop` shows, re-sends or discards what is queued and dead.
 
+A record may also carry `day_zone` (the IANA zone of the machine that shipped it) and
+`repin_day_zone`: they are sent with the batch whenever it is retried, so a batch keeps the zone it
+was shipped with; a record without them (older versions) is sent without, which pins nothing.
+
 A batch belongs to the destination it was queued for (collector URL and a SHA-256 of
 the credential): it is only ever sent there, never to whichever collector answers next
 nor under another key. Batches for other destinations stay queued and are reported.
@@ -31,7 +35,10 @@ from typing import Callable
 
 from nomira.ledger.wire import channel_of
 
-Post = Callable[[list[dict]], tuple[int, str]]  # events -> (HTTP status or 0 for no connection, body)
+Post = Callable[..., tuple[int, str]]  # (events, **batch fields) -> (HTTP status or 0 for no connection, body)
+# Batch-level fields a record may carry and is sent with (issue 28): the zone the batch was shipped
+# from, and an explicit re-pin. A record without them (older versions) is sent without them.
+BATCH_FIELDS = ("day_zone", "repin_day_zone")
 
 
 @dataclass
@@ -54,15 +61,17 @@ class Spool:
         self.dead_letter = self.root / "dead-letter.jsonl"
         self.pending_dir.mkdir(parents=True, exist_ok=True)
 
-    def put(self, events: list[dict], batch_size: int = 5000, destination: dict | None = None) -> int:
-        """Write events as durable records for `destination`; returns how many were written."""
+    def put(self, events: list[dict], batch_size: int = 5000, destination: dict | None = None,
+            batch: dict | None = None) -> int:
+        """Write events as durable records for `destination`; returns how many were written. `batch`:
+        batch-level fields every record keeps and is sent with (the shipping machine's `day_zone`)."""
         n = 0
         for i in range(0, len(events), batch_size):
             chunk = events[i:i + batch_size]
             record = {"spool_id": str(uuid.uuid4()), "created_at": _now(),
                       "source_system": _one({e.get("source") or "unknown" for e in chunk}),
                       "source_channel": _one({channel_of(e) for e in chunk}), "destination": destination,
-                      "attempt": 0, "last_error": None, "payload": chunk}
+                      "attempt": 0, "last_error": None, "payload": chunk, **(batch or {})}
             name = f"batch-{time.time_ns():020d}-{os.getpid()}-{random.getrandbits(32):08x}-{_tag(destination)}.json"
             _write(self.pending_dir / name, record)
             n += 1
@@ -89,7 +98,8 @@ class Spool:
 
     def _deliver(self, events: list[dict], post: Post, result: FlushResult, record: dict | None = None) -> str | None:
         """Deliver or dead-letter `events`; returns 'retry', or 'stop' when retrying cannot help."""
-        status, body = post(events)
+        batch = {k: record[k] for k in BATCH_FIELDS if record and record.get(k) is not None}
+        status, body = post(events, **batch) if batch else post(events)
         result.attempts += 1
         if 200 <= status < 300:
             result.delivered += len(events)

@@ -7,9 +7,11 @@
   (NORMALIZATION_VERSION). When several copies of one call arrive, source priority picks the
   winner (agent-native > transcript > derived), then completeness; every loser is listed in
   `superseded_events`, never lost. `replay` rebuilds all of it from raw rows, deterministically.
-- `rollups`: per UTC day and tenant, at several grains (by developer, project, model,
+- `rollups`: per day and tenant, at several grains (by developer, project, model,
   regime and the pairs drill-downs need), kept in step with `events` in the same
-  transaction, so dashboards never scan millions of rows.
+  transaction, so dashboards never scan millions of rows. A call's day is taken in its developer's
+  pinned day zone (`day_zones`, 0017: the first shipped batch naming a zone pins it), else UTC, and
+  is never recomputed once filed, so a laptop changing zone moves no team total.
 - `tenants`, `api_keys` (SHA-256 hashes only), `bills`.
 
 All SQL lives here, written once in SQLite's dialect; nomira/ledger/engine.py holds the few
@@ -26,6 +28,7 @@ import secrets
 import sqlite3
 import uuid
 from collections import Counter
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -369,6 +372,16 @@ def _m0016_branch(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE events ADD COLUMN branch TEXT NOT NULL DEFAULT ''")
 
 
+def _m0017_day_zones(db: sqlite3.Connection) -> None:
+    """Pinned day boundaries (issue 28): the IANA zone each developer's calls are filed under, set by
+    their first shipped batch that names one (`pin_day_zones`); `noted_zone` is the other zone a
+    laptop last reported, so the mismatch is said once. `raw_events.day_zone` is the zone a raw row
+    was filed under (NULL: UTC, every row before this), so replay files it on the same day."""
+    db.execute("CREATE TABLE day_zones (tenant TEXT NOT NULL, developer TEXT NOT NULL, zone TEXT NOT NULL, "
+               "pinned_at TEXT NOT NULL, noted_zone TEXT, PRIMARY KEY (tenant, developer))")
+    db.execute("ALTER TABLE raw_events ADD COLUMN day_zone TEXT")
+
+
 def _m0018_developer_first(db: sqlite3.Connection) -> None:
     """tag_rollups and session_counts re-keyed with (tenant, developer) first, in place (TAG_ROLLUP_KEYS),
     without the rows of unset tags (value '' under a tag other than ''), which no view reads: every
@@ -399,6 +412,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0013_call_links", _m0013_call_links),
     ("0015_limit_windows", _m0015_limit_windows),
     ("0016_branch", _m0016_branch),
+    ("0017_day_zones", _m0017_day_zones),
     ("0018_developer_first", _m0018_developer_first),
 ]
 
@@ -480,6 +494,7 @@ _PRIORITY_AT, _EVENT_ID_AT, _CHANNEL_AT = COL["source_priority"], COL["event_id"
 _ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"], COL["provider"]
 _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
 _SESSION_AT = COL["session_id"]
+_DAY_AT = COL["day"]
 VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
 # rollups' finest key (Rollups.FINE) and the five tags (tag_rollups, 0012): what a batch's rows are grouped by
 _group_key = operator.itemgetter(*_FINE_AT, *(COL[c] for c in TAG_ROLLUPS[1:]))
@@ -537,9 +552,10 @@ def _provenance(event: dict, body: str, raw_event_id: str) -> tuple:
             event.get("session_id"))
 
 
-def normalize(event: dict, key: str, raw_id: int, received_at: str) -> tuple:
+def normalize(event: dict, key: str, raw_id: int, received_at: str, zone: str | None = None) -> tuple:
     """The canonical `events` row of a raw event, as a tuple in EVENT_COLUMNS order (the shape
-    SELECT returns). Pure: replay gets the same row from the same raw row, every run."""
+    SELECT returns), its day taken in `zone` (the raw row's `day_zone`; None: UTC). Pure: replay
+    gets the same row from the same raw row, every run."""
     tags = event.get("tags") or {}
     at = parse_timestamp(event["occurred_at"])
     tokens = event["tokens"]
@@ -551,7 +567,7 @@ def normalize(event: dict, key: str, raw_id: int, received_at: str) -> tuple:
     total = g("total_tokens")
     requests = g("requests")
     return (key, *(tags.get(t) or "" for t in _TAG_COLUMNS), event["source"], event["provider"], model,
-            at.isoformat(), at.date().isoformat(), g("session_id"), g("turn_id"), g("message_id"), g("request_id"),
+            at.isoformat(), (at.astimezone(_zone(zone)) if zone else at).date().isoformat(), g("session_id"), g("turn_id"), g("message_id"), g("request_id"),
             g("tool_call_id"), *counts, g("cost_usd"), g("cost_source"),
             g("regime") or "api", int(bool(g("is_sidechain"))),
             json.dumps({k: allowance.get(k) for k in ALLOWANCE_FIELDS}) if allowance else None, raw_id, received_at,
@@ -560,6 +576,18 @@ def normalize(event: dict, key: str, raw_id: int, received_at: str) -> tuple:
             g("tool_name") or "", g("account_id") or "", g("workspace_id") or "", g("agent") or "", channel,
             CHANNEL_PRIORITY.get(channel, 2),
             NORMALIZATION_VERSION, tags.get("branch") or "")
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str):
+    """A pinned zone's tzinfo; a name the tz database of this host lacks files under UTC, never fails."""
+    if name == "UTC":
+        return timezone.utc
+    from zoneinfo import ZoneInfo
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return timezone.utc
 
 
 def _total(row: tuple) -> int:
@@ -693,14 +721,14 @@ _TAG_UPSERTS = [(tag, f"INSERT INTO tag_rollups ({', '.join(TAG_ROLLUP_KEYS + RO
                     ["tenant", "developer", *([tag] if tag else []), "day", "project", "model", "regime"]))]]
 
 
-def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> list[tuple[bool, str]]:
-    """Make raw events canonical or superseded. items: (raw_id, event, key, received_at).
+def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | None]]) -> list[tuple[bool, str]]:
+    """Make raw events canonical or superseded. items: (raw_id, event, key, received_at, day zone).
     Returns (deduped, event_id) per item.
 
     Nearly every call arrives once, so rows are inserted first (ON CONFLICT DO NOTHING);
     only when some were not inserted are their keys looked up and resolved in order.
     """
-    rows = [normalize(event, key, raw_id, at) for raw_id, event, key, at in items]
+    rows = [normalize(event, key, raw_id, at, zone) for raw_id, event, key, at, zone in items]
     cols = ", ".join(EVENT_COLUMNS)
     before = db.total_changes
     # in key order (stable: a key's first copy in the batch still goes in): concurrent writers lock alike
@@ -735,6 +763,8 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str]]) -> l
             continue
         old = state.get(key) or current[key]
         reason = _wins(row, old)
+        if reason and row[_DAY_AT] != old[_DAY_AT]:  # a day already filed never moves (its zone was pinned)
+            row = (*row[:_DAY_AT], old[_DAY_AT], *row[_DAY_AT + 1:])
         if reason:
             superseded.append((old[_RAW_AT], key, reason, NORMALIZATION_VERSION))
             rollups.add(old, -1)
@@ -896,6 +926,7 @@ def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = 
     """Store validated wire events; `tenant`, when given, is forced onto every event.
 
     Returns (accepted, deduped). Idempotent: the same events twice add no rows to `events`.
+    A developer's calls are filed under the day of their pinned day zone, if any (0017), else UTC.
     """
     results = ingest_each(db, events, tenant)
     deduped = sum(d for d, _ in results)
@@ -918,6 +949,13 @@ def scoped(db: sqlite3.Connection, records: Iterable[dict], tenant: str | None =
 
 def ingest_each(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None) -> list[tuple[bool, str]]:
     """`ingest`, answering (deduped, event_id) per event, in order."""
+    return ingest_batch(db, events, tenant)[0]
+
+
+def ingest_batch(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None,
+                 day_zone: str | None = None, repin: bool = False) -> tuple[list[tuple[bool, str]], list[str]]:
+    """`ingest_each` of a batch shipped from a machine in `day_zone` (a validated IANA name, or None:
+    not said): (deduped, event_id) per event, and the day-zone notes (`pin_day_zones`)."""
     received_at = _now()
     prepared = [(_COMPACT(e), e) for e in scoped(db, events, tenant)]
     keys = [dedup_key(e) for _b, e in prepared]
@@ -928,19 +966,75 @@ def ingest_each(db: sqlite3.Connection, events: Iterable[dict], tenant: str | No
         db.execute("BEGIN IMMEDIATE")
         try:
             filed = _link_copies(db, [e for _b, e in prepared], keys)  # under the write lock
+            zones, notes = pin_day_zones(db, [e for _b, e in prepared], day_zone, repin, received_at)
+            filed_in = [zones.get(_pair(e)) for _b, e in prepared] if zones else [None] * len(prepared)
             # ids assigned here, inside the write transaction (SQLite: dense; PostgreSQL: a sequence)
             ids = dialect_of(db).next_raw_ids(db, len(prepared))
-            raws = [(i, received_at, key, body, *p) for i, (body, _e), key, p in zip(ids, prepared, filed, provenance)]
-            items = [(i, e, key, received_at) for i, (_b, e), key in zip(ids, prepared, filed)]
-            dialect_of(db).insert_rows(db, "raw_events", RAW_COLUMNS, raws)
+            raws = [(i, received_at, key, body, *p, z)
+                    for i, (body, _e), key, p, z in zip(ids, prepared, filed, provenance, filed_in)]
+            items = [(i, e, key, received_at, z) for i, (_b, e), key, z in zip(ids, prepared, filed, filed_in)]
+            dialect_of(db).insert_rows(db, "raw_events", (*RAW_COLUMNS, "day_zone"), raws)
             result = _apply(db, items)
             db.execute("COMMIT")
-            return result
+            return result, notes
         except BaseException as exc:
             db.execute("ROLLBACK")
             if not engine.retryable(exc) or attempt == 4:
                 raise
     raise AssertionError("unreachable")
+
+
+# --- pinned day boundaries (0017) ---
+
+def _pair(event: dict) -> tuple[str, str]:
+    tags = event.get("tags") or {}
+    return tags.get("tenant") or "", tags.get("developer") or ""
+
+
+def pin_day_zones(db: sqlite3.Connection, events: list[dict], zone: str | None, repin: bool,
+                  now: str) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """The zone each (tenant, developer) of `events` has its calls filed under, and what to tell the
+    shipper. A developer's first batch that names a zone pins it; a batch from another zone is filed
+    under the pinned one (said once per new zone, in a note); `repin` moves the pin to `zone` from
+    this batch on (days already filed never move: `_apply` keeps a stored call's day). A batch that
+    names no zone (an older nomira, an import) pins nothing. Inside the ingest transaction."""
+    pairs = sorted({_pair(e) for e in events})
+    if zone:
+        db.executemany("INSERT INTO day_zones (tenant, developer, zone, pinned_at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (tenant, developer) DO NOTHING", [(t, d, zone, now) for t, d in pairs])
+    lock = dialect_of(db).lock_rows if zone else ""
+    zones, notes = {}, []
+    for tenant, developer in pairs:
+        row = db.execute(f"SELECT zone, pinned_at, noted_zone FROM day_zones WHERE tenant = ? AND developer = ?{lock}",
+                         (tenant, developer)).fetchone()
+        if row is None:
+            continue
+        pinned, since, noted = row
+        who = f" for developer {developer}" if developer else ""
+        if zone is None or zone == pinned:
+            if zone and noted:  # back in the pinned zone: a later trip is said again
+                db.execute("UPDATE day_zones SET noted_zone = NULL WHERE tenant = ? AND developer = ?",
+                           (tenant, developer))
+        elif repin:
+            db.execute("UPDATE day_zones SET zone = ?, pinned_at = ?, noted_zone = NULL WHERE tenant = ? AND "
+                       "developer = ?", (zone, now, tenant, developer))
+            notes.append(f"day boundary{who} re-pinned to {zone} (was {pinned}): calls from now on are filed "
+                         f"under {zone} days; days already filed do not move")
+            pinned = zone
+        elif noted != zone:
+            db.execute("UPDATE day_zones SET noted_zone = ? WHERE tenant = ? AND developer = ?",
+                       (zone, tenant, developer))
+            notes.append(f"day boundary{who} pinned to {pinned} since {since[:10]}; this laptop is in {zone}; "
+                         f"calls are filed under {pinned} days; use --repin-day-zone to change")
+        zones[(tenant, developer)] = pinned
+    return zones, notes
+
+
+def day_zone_of(db: sqlite3.Connection, developer: str, tenant: str = "") -> dict | None:
+    """A developer's pinned day zone: {"zone", "pinned_at"}, or None when none is pinned."""
+    row = db.execute("SELECT zone, pinned_at FROM day_zones WHERE tenant = ? AND developer = ?",
+                     (tenant, developer)).fetchone()
+    return {"zone": row[0], "pinned_at": row[1]} if row else None
 
 
 # --- identifier hashing (optional, per store) ---
@@ -1048,12 +1142,12 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
                        "FROM superseded_events")
         last, n = 0, 0
         while True:
-            rows = db.execute(f"SELECT id, body, dedup_key, received_at FROM raw_events r WHERE id > ? "
+            rows = db.execute(f"SELECT id, body, dedup_key, received_at, day_zone FROM raw_events r WHERE id > ? "
                               f"AND NOT EXISTS (SELECT 1 FROM events e WHERE e.dedup_key = r.dedup_key AND e.{kept}) "
                               "ORDER BY id LIMIT ?", (last, batch)).fetchall()
             if not rows:
                 break
-            _apply(db, [(i, json.loads(body), key, at) for i, body, key, at in rows])
+            _apply(db, [(i, json.loads(body), key, at, zone) for i, body, key, at, zone in rows])
             last, n = rows[-1][0], n + len(rows)
         changes = _replay_changes(db)
         db.execute("DROP TABLE temp.replay_before")

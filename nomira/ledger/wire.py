@@ -290,6 +290,24 @@ def event_of(item, now: datetime | None = None) -> dict:
     return item
 
 
+def batch_day_zone(doc: dict) -> tuple[str | None, bool]:
+    """(day_zone, repin_day_zone) of a batch {"events": [...]}, validated; SchemaError names the field.
+    `day_zone` is the IANA zone of the machine that shipped it: it pins the day boundary of the
+    batch's developers at the collector (store.pin_day_zones); `repin_day_zone` moves the pin."""
+    from nomira.dates import zone_name
+    zone, repin = doc.get("day_zone"), doc.get("repin_day_zone", False)
+    if zone is not None:
+        try:
+            zone = zone_name(zone)
+        except ValueError:  # the value is not echoed: whatever was sent, it is no zone
+            raise SchemaError("day_zone", "not a known IANA timezone name (such as Europe/Paris or UTC)") from None
+    if not isinstance(repin, bool):
+        raise SchemaError("repin_day_zone", "must be true or false")
+    if repin and zone is None:
+        raise SchemaError("repin_day_zone", "needs day_zone, the zone to pin")
+    return zone, repin
+
+
 def _check_time(field: str, value, now: datetime) -> None:
     at = parse_timestamp(value) if isinstance(value, str) and len(value) <= 40 else None
     if at is None:

@@ -21,6 +21,7 @@ SUBSCRIPTION_SOURCES = {"claude_code", "codex"}
 SUBSCRIPTION_SOURCES |= {"gemini_cli", "qwen_code", "copilot_cli", "kimi_cli", "droid"}  # issue 22 agents whose default sign-in is a plan
 SUBSCRIPTION_SOURCES |= {"kimi_code"}  # issue 27: Kimi CLI's format and sign-in
 SUBSCRIPTION_SOURCES |= {"kimi_work", "claude_cowork", "qoder", "vscode_copilot"}  # issue 27: Kimi desktop, Claude Cowork, Qoder: plans
+SUBSCRIPTION_SOURCES |= {"visualstudio_copilot"}  # issue 27, s27c: Copilot plans (premium requests)
 
 
 class Tally:
@@ -77,16 +78,21 @@ class Tally:
     def merge(self, other: "Tally") -> "Tally":
         self.calls += other.calls
         self.unpriced_calls += other.unpriced_calls
-        for why, n in other.unpriced_reasons.items():
-            self.unpriced_reasons[why] = self.unpriced_reasons.get(why, 0) + n
-        self.tokens = [a + b for a, b in zip(self.tokens, other.tokens)]
-        self.cost = [a + b for a, b in zip(self.cost, other.cost)]
+        if other.unpriced_reasons:
+            mine = self.unpriced_reasons
+            for why, n in other.unpriced_reasons.items():
+                mine[why] = mine.get(why, 0) + n
+        a, b = self.tokens, other.tokens
+        a[0] += b[0]; a[1] += b[1]; a[2] += b[2]; a[3] += b[3]; a[4] += b[4]; a[5] += b[5]  # noqa: E702
+        a, b = self.cost, other.cost
+        a[0] += b[0]; a[1] += b[1]; a[2] += b[2]; a[3] += b[3]; a[4] += b[4]  # noqa: E702
         self.naive_usd += other.naive_usd
         self.sidechain_usd += other.sidechain_usd
-        for at in (other.first, other.last):
-            if at is not None:
-                self.first = at if self.first is None or at < self.first else self.first
-                self.last = at if self.last is None or at > self.last else self.last
+        first, last = other.first, other.last
+        if first is not None and (self.first is None or first < self.first):
+            self.first = first
+        if last is not None and (self.last is None or last > self.last):
+            self.last = last
         return self
 
     @property
@@ -159,7 +165,11 @@ def rollup(groups: dict, key: Callable[[object], object]) -> dict[object, Tally]
     """Merge already-grouped tallies under a coarser key."""
     out: dict[object, Tally] = {}
     for k, tally in groups.items():
-        out.setdefault(key(k), Tally()).merge(tally)
+        coarse = key(k)
+        mine = out.get(coarse)
+        if mine is None:
+            mine = out[coarse] = Tally()
+        mine.merge(tally)
     return out
 
 

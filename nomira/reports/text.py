@@ -19,6 +19,12 @@ SOURCE_NAMES.update({"openhands": "OpenHands CLI", "aider": "Aider", "zed": "Zed
                      "oh_my_pi": "Oh My Pi", "prime_agent": "Prime Agent", "hermes": "Hermes Agent", "lmstudio": "LM Studio", "kimi_code": "Kimi Code", "zoo_code": "Zoo Code", "poolside": "Poolside"})  # issue 27 agents
 SOURCE_NAMES.update({"qclaw": "QClaw", "kimi_work": "Kimi Work", "mimocode": "MiMo Code", "icodemate": "IcodeMate",
                      "openclaude": "OpenClaude", "claude_cowork": "Claude Cowork", "traex": "TraeX", "shelley": "Shelley", "zcode": "ZCode", "posit_assistant": "Posit Assistant", "qoder": "Qoder", "vscode_copilot": "VS Code Copilot", "grok": "Grok Build", "senpi": "Senpi"})
+SOURCE_NAMES.update({"augure_code": "Augure Code", "augure_desktop": "Augure Desktop", "evener": "Evener", "workbuddy": "WorkBuddy", "opencodereview": "Open Code Review", "codebuddy": "CodeBuddy"})  # issue 27, s27d
+SOURCE_NAMES.update({"fx": "fx", "cherry_studio": "Cherry Studio", "reasonix": "Reasonix", "muse": "Muse Code", "cherry_studio_pi": "Cherry Studio (pi)",
+                     "commandcode": "Command Code", "trae_agent": "Trae Agent"})  # issue 27, s27e
+SOURCE_NAMES.update({"unsloth_studio": "Unsloth Studio", "jcode": "Jcode", "kimchi": "Kimchi", "gajae_code": "Gajae Code",
+                     "antigravity_cli": "Antigravity CLI",
+                     "visualstudio_copilot": "Visual Studio Copilot", "deepseek_harness": "DeepSeek Harness", "aside": "Aside"})  # issue 27, s27c
 _STYLED = re.compile(r"^(\033\[[0-9;]*m)(.*)(\033\[0m)$")
 
 

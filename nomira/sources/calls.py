@@ -27,22 +27,27 @@ from nomira.sources import project
 # Record layout (a plain list so the scan cache can store it with marshal).
 (TS, KEY, SESSION, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, REPORTED, CWD, AGENT_COST, SOURCE, ASSUMED,
  AGGREGATED) = range(16)
+CW1H = 16  # 1-hour cache writes: only in records of agents that log them apart (older cached records lack it)
 
 
 def record(source: str, ts: str, key: str | None, session: str, model: str | None, *, provider: str | None = None,
            input: int = 0, output: int = 0, cache_read: int = 0, cache_write: int = 0, reasoning: int = 0,
            reported_input: int | None = None, cwd: str | None = None, agent_cost: float | None = None,
-           model_assumed: bool = False, aggregated: bool = False) -> list:
+           model_assumed: bool = False, aggregated: bool = False, cache_write_1h: int = 0) -> list:
     """A call in canonical terms: `input` uncached, `output` including `reasoning`; `model_assumed`
     when the log does not say which model served the call (a configured default stands in);
-    `aggregated` when the agent logs only a session/run total, not each request."""
+    `aggregated` when the agent logs only a session/run total, not each request; `cache_write` is 5-minute
+    writes, `cache_write_1h` the 1-hour writes of agents that log them apart."""
     model = model.strip() if isinstance(model, str) and model.strip() else "unknown"  # logs hold any JSON value
     provider = provider if isinstance(provider, str) and provider else provider_for_model(model)
     session = session if isinstance(session, str) else str(session)
     cwd = cwd if isinstance(cwd, str) else None
-    return [ts, key, session, model, provider, input, output, cache_read,
-            cache_write, reasoning, input if reported_input is None else reported_input, cwd, agent_cost, source,
-            model_assumed, aggregated]
+    rec = [ts, key, session, model, provider, input, output, cache_read,
+           cache_write, reasoning, input if reported_input is None else reported_input, cwd, agent_cost, source,
+           model_assumed, aggregated]
+    if cache_write_1h:
+        rec.append(cache_write_1h)
+    return rec
 
 
 def as_source(name: str, scanned: tuple) -> tuple:
@@ -161,8 +166,12 @@ def split_by_total(inp: int, out: int, cr: int, cw: int, reasoning: int, total: 
     return inp, out, False
 
 
+def _cw1h(rec: list) -> int:
+    return rec[CW1H] if len(rec) > CW1H else 0
+
+
 def total(rec: list) -> int:
-    return rec[IN] + rec[OUT] + rec[CR] + rec[CW]
+    return rec[IN] + rec[OUT] + rec[CR] + rec[CW] + _cw1h(rec)
 
 
 def _keep_most_complete(records: Iterable[list]) -> tuple[list[list], int]:
@@ -200,7 +209,7 @@ def to_event(rec: list, labels: dict[str, str] | None = None) -> UsageEvent:
     model = sys.intern(rec[MODEL])
     return UsageEvent(
         rec[SOURCE], rec[PROVIDER], model, parse_timestamp(rec[TS]), rec[SESSION], project_label(rec[CWD], labels),
-        TokenCounts(rec[IN], rec[OUT], rec[CR], rec[CW], 0, rec[REASONING], rec[REPORTED]),
+        TokenCounts(rec[IN], rec[OUT], rec[CR], rec[CW], _cw1h(rec), rec[REASONING], rec[REPORTED]),
         message_id=rec[KEY], model_is_fallback=rec[ASSUMED], agent_cost_usd=rec[AGENT_COST],
         aggregated=rec[AGGREGATED],
     )

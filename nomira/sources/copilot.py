@@ -8,8 +8,15 @@ CLI's event log): `{type, data, id, timestamp, parentId}` per line. Per-call usa
 cacheReadTokens, cacheWriteTokens, reasoningTokens?}}}`. So Copilot CLI usage is
 per session and model, dated at shutdown, not per call. A session that never shut
 down cleanly (or a build before the metrics) has no token data: counted as
-`no_token_data:copilot` (use the OTel file exporter, `COPILOT_OTEL_FILE_EXPORTER_PATH`,
-or GitHub's Copilot usage metrics instead; not read here).
+`no_token_data:copilot` (use the OTel file exporter or GitHub's Copilot usage metrics instead).
+
+The OTel file export (`$COPILOT_OTEL_FILE_EXPORTER_PATH`, `~/.copilot/otel/*.jsonl`;
+`copilot_otel.py`) holds the same calls one `chat` span each. Where both exist, the spans win:
+a shutdown total is dropped (counted `copilot_shutdown_covered_by_otel`) when a span of its
+model lies in the run it totals (after the session's start or previous shutdown, up to this
+shutdown) and belongs to its session (`gen_ai.conversation.id` equal to the session id) or to
+no session the logs know. Runs exported without spans keep their totals; spans of a session
+with no log stand alone.
 
 Token semantics (UNCONFIRMED, from Copilot's OpenAI-compatible API): `inputTokens` is
 the prompt total including cache reads and writes; when it is at least their sum they
@@ -34,9 +41,10 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from nomira.ledger.events import parse_timestamp
 from nomira.sources.scan import ScanStats, scan_json_lines
-from nomira.sources import calls
-from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
+from nomira.sources import calls, copilot_otel
+from nomira.sources.calls import merge_records  # noqa: F401
 
 NAME = "copilot_cli"
 NO_TOKEN_DATA = ("Copilot CLI sessions without a clean shutdown keep no token counts; use its OTel file exporter "
@@ -49,18 +57,32 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
     homes = [Path(env["COPILOT_HOME"]).expanduser()] if env.get("COPILOT_HOME") else [calls.home(env) / ".copilot"]
     if env.get("XDG_STATE_HOME") and not env.get("COPILOT_HOME"):
         homes.append(Path(env["XDG_STATE_HOME"]) / ".copilot")
-    return calls.existing(h / "session-state" for h in homes if (h / "session-state").is_dir())
+    roots = [h / sub for h in homes for sub in ("session-state", "otel") if (h / sub).is_dir()]
+    exported = env.get("COPILOT_OTEL_FILE_EXPORTER_PATH")
+    if exported and Path(exported).expanduser().is_file():
+        roots.append(Path(exported).expanduser())
+    return calls.existing(roots)
 
 
-def claims(name: str, parent: str) -> bool:
+def _session_log(name: str, parent: str) -> bool:
     """`session-state/<id>/events.jsonl` or flat `session-state/<id>.jsonl`."""
     if name == "events.jsonl":
         return os.path.basename(os.path.dirname(parent)) == "session-state"
     return name.endswith(".jsonl") and os.path.basename(parent) == "session-state"
 
 
+def claims(name: str, parent: str) -> bool:
+    """A session log, or an OTel export in `.copilot/otel`."""
+    return _session_log(name, parent) or (name.endswith(".jsonl") and parent.endswith(f".copilot{os.sep}otel"))
+
+
 def find_files(roots: Iterable[Path]) -> list[Path]:
     return calls.find_claimed(roots, claims)
+
+
+def partition_key(rec: list) -> str:
+    """One partition: a session's spans and shutdown totals must meet to be reconciled."""
+    return NAME
 
 
 def _usage(metric) -> list[int] | None:
@@ -80,6 +102,7 @@ def _shutdown(d: dict, state: dict, stats: ScanStats) -> list[list]:
     state["shutdowns"] += 1
     out = []
     session = state["session"] or state["stem"]
+    since, state["since"] = state.get("since") or state.get("start"), ts  # the run this shutdown totals
     for model, metric in metrics.items():
         now = _usage(metric)
         if now is None or not any(now):
@@ -93,7 +116,9 @@ def _shutdown(d: dict, state: dict, stats: ScanStats) -> list[list]:
         inp, out_, cr, cw, reasoning = [n - p for n, p in zip(now, prev)] if grew else now
         if inp >= cr + cw:
             inp -= cr + cw
-        out.append(calls.record(NAME, ts, f"{session}:{d.get('id')}:{model}", session, model, input=inp, output=out_,
+        key = f"{session}:{d.get('id')}:{model}"
+        state.setdefault("runs", {})[key] = since
+        out.append(calls.record(NAME, ts, key, session, model, input=inp, output=out_,
                                 cache_read=cr, cache_write=cw, reasoning=min(reasoning, out_),
                                 reported_input=inp + cr + cw, cwd=state["cwd"], aggregated=True))
     return out
@@ -105,6 +130,7 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list[list] | None:
     if kind == "session.start":
         if isinstance(data.get("sessionId"), str) and data["sessionId"]:
             state["session"] = data["sessionId"]
+        state["start"] = calls.iso(d.get("timestamp"))
         data = data.get("context") if isinstance(data.get("context"), dict) else {}
     if kind in ("session.start", "session.context_changed"):
         if isinstance(data.get("cwd"), str) and data["cwd"]:
@@ -115,10 +141,41 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list[list] | None:
 
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
     path = Path(path)
+    if not _session_log(path.name, str(path.parent)):
+        return copilot_otel.scan_file(path, start, state)
     stem = path.parent.name if path.name == "events.jsonl" else path.stem
     state = dict(state) if state else {"stem": stem, "session": None, "cwd": None, "prev": {}, "shutdowns": 0}
     state["prev"] = dict(state["prev"])
+    state["runs"] = dict(state.get("runs") or {})
     result = scan_json_lines(path, start, state, MARKERS, _visit)
     if start == 0 and not state["shutdowns"]:
         result[3].skip("no_token_data:copilot")
     return result
+
+
+def _covered(rec: list, since, spans: list[tuple], known: set[str]) -> bool:
+    """Whether an OTel span of this shutdown's model lies in the run it totals, in its session or in none known."""
+    end = parse_timestamp(rec[calls.TS])
+    start = parse_timestamp(since) if since else None
+    return any(model == rec[calls.MODEL] and (session == rec[calls.SESSION] or session not in known)
+               and (start is None or start < ts) and ts <= end for session, ts, model in spans)
+
+
+def events_from_files(per_file: Iterable[tuple[str, list[list], dict]], stats: ScanStats):
+    """Every call once; a shutdown total dropped where the OTel export holds the run's calls one by one."""
+    items = list(per_file)
+    spans = [(r[calls.SESSION], parse_timestamp(r[calls.TS]), r[calls.MODEL])
+             for _path, recs, st in items if st.get("otel") for r in recs]
+    if spans:
+        known = {r[calls.SESSION] for _path, recs, st in items if not st.get("otel") for r in recs}
+        kept = []
+        for path, recs, st in items:
+            if not st.get("otel"):
+                runs = st.get("runs") or {}
+                keep = [r for r in recs if not _covered(r, runs.get(r[calls.KEY]), spans, known)]
+                if len(keep) < len(recs):
+                    stats.skip("copilot_shutdown_covered_by_otel", len(recs) - len(keep))
+                recs = keep
+            kept.append((path, recs, st))
+        items = kept
+    yield from calls.events_from_files(items, stats)

@@ -14,13 +14,25 @@ beside the computed one.
 Per model per workspace totals only: one `aggregated` event per model, dated at the
 workspace's last request (the only time the file holds; a long-lived workspace's whole
 usage lands on that day). Dedup key: (workspace id, model key): a copy counts once.
-Locations: `$MUX_ROOT` (Mux's own override), `~/.mux`, `~/.mux-dev`. Project: not in
-the file (`unknown`).
+Project: not in the file (`unknown`).
+
+Sub-agent roll-ups (`src/node/services/sessionUsageService.ts` `rollUpUsageIntoParent`): when a
+child workspace is deleted its `byModel` usage is merged into the parent's file and the child id
+recorded in the parent's `rolledUpFrom` ledger. A child file still on disk (a removal that failed
+or is retried) whose id a sibling parent lists is skipped, counted `mux_rolled_up_child`: its
+usage is in the parent's totals. Decided when the child's file is read: a child file unchanged
+since an earlier cached scan keeps that scan's result until it changes (`--no-cache` re-reads).
+
+Mux was renamed Xum (coder/mux, `src/common/constants/paths.ts`, the rename notes in its built-in
+docs): `~/.xum` (`~/.xum-dev`) is canonical and `~/.mux` (`~/.mux-dev`, `~/.cmux`) become links
+to it; `$XUM_ROOT` wins over its alias `$MUX_ROOT`. Homes reached through such a link are read
+once (roots deduplicated by their resolved path).
 
 Regime: API. Mux calls the providers with the user's keys: the figures are the bill.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -34,11 +46,20 @@ USAGE = "session-usage.json"
 
 
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
-    if env.get("MUX_ROOT"):
-        roots = [Path(env["MUX_ROOT"]).expanduser()]
+    explicit = env.get("XUM_ROOT") or env.get("MUX_ROOT")
+    if explicit:
+        roots = [Path(explicit).expanduser()]
     else:
-        roots = [calls.home(env) / ".mux", calls.home(env) / ".mux-dev"]
-    return calls.existing(r / "sessions" for r in roots if (r / "sessions").is_dir())
+        home = calls.home(env)
+        roots = [home / d for d in (".xum", ".xum-dev", ".mux", ".mux-dev", ".cmux")]
+    out, seen = [], set()
+    for r in roots:
+        sessions = r / "sessions"
+        real = sessions.resolve() if sessions.is_dir() else None
+        if real is not None and real not in seen:  # ~/.mux links to ~/.xum after the rename
+            seen.add(real)
+            out.append(sessions)
+    return out
 
 
 def claims(name: str, parent: str) -> bool:
@@ -54,9 +75,39 @@ def _bucket(m: dict, k: str) -> tuple[int, float | None]:
     return calls.count(b.get("tokens")), calls.money(b.get("cost_usd"))
 
 
+_ROLLED_UP: dict[tuple, frozenset] = {}  # (sessions folder, its workspaces' file states) -> child ids rolled up
+
+
+def _rolled_up(sessions: Path) -> frozenset:
+    """Workspace ids that some workspace of this folder lists in its `rolledUpFrom` ledger, read again
+    whenever a workspace file of the folder changed (one stat per workspace)."""
+    files = sorted(sessions.glob(f"*/{USAGE}"))
+    try:
+        key = (str(sessions), tuple((f.parent.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+    except OSError:
+        return frozenset()
+    if key not in _ROLLED_UP:
+        ids = set()
+        for f in files:
+            try:
+                data = f.read_bytes()
+                ledger = json.loads(data).get("rolledUpFrom") if b'"rolledUpFrom"' in data else None
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(ledger, dict):
+                ids.update(k for k in ledger if k != f.parent.name)
+        if len(_ROLLED_UP) > 64:
+            _ROLLED_UP.clear()
+        _ROLLED_UP[key] = frozenset(ids)
+    return _ROLLED_UP[key]
+
+
 def _parse(path: Path, stats: ScanStats) -> list[list]:
     doc = calls.read_json(path, stats)
     if doc is None:
+        return []
+    if path.parent.name in _rolled_up(path.parent.parent):
+        stats.skip("mux_rolled_up_child")
         return []
     by_model = doc.get("byModel")
     if not isinstance(by_model, dict):

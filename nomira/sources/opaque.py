@@ -39,30 +39,25 @@ OPAQUE = {
               "(OpenAI-style: cached inside prompt; Bedrock: reads and writes outside it) and the message does not "
               "say which adapter served it",
               "the provider's usage API"),
-    "commandcode": ("Command Code", (".commandcode/projects",),
-                    "transcripts hold no token usage at all (trackers estimate from text length)",
-                    "Command Code's account usage"),
     "junie": ("Junie", (".junie/sessions",),
               "closed source; whether inputTokens includes cacheInputTokens is not established",
               "JetBrains AI usage in the account"),
     "augment": ("Augment (Auggie)", (".augment",),
                 "no public description of token counts in its local session files; usage is credits, server-side",
                 "Augment's Analytics API (Enterprise) or the usage page"),
-    "cherry_studio": ("Cherry Studio", (".config/CherryStudio", "Library/Application Support/CherryStudio",
-                                        "AppData/Roaming/CherryStudio"),
-                      "topics and messages (with their usage) live in the app's IndexedDB, a Chromium LevelDB store "
-                      "the standard library cannot read",
+    "cherry_studio_chats": ("Cherry Studio (chats)", (".config/CherryStudio", "Library/Application Support/CherryStudio",
+                                                      "AppData/Roaming/CherryStudio"),
+                            "chat topics and messages (with their usage) live in the app's IndexedDB, a Chromium LevelDB "
+                            "store the standard library cannot read (its Agent sessions are read: source `cherry`)",
                       "Cherry Studio's own backup export, or the provider's usage API"),
     "antigravity": ("Antigravity", (".gemini/antigravity", ".gemini/antigravity-cli"),
-                    "conversations are AES-encrypted (.pb) with a key that is not in the data folder",
+                    "conversations are AES-encrypted (.pb) with a key that is not in the data folder (the CLI's "
+                    "decoded trajectory.json sidecars, where present, are read by the antigravity_cli source)",
                     "Google's usage console for the account"),
     # issue 27, second pass: formats read in agentsview's parsers (`internal/parser/<agent>.go`)
     "iflow": ("iFlow CLI", (".iflow/projects",),
               "transcripts (Claude-style JSONL) log every reply's usage as zeros (input_tokens 0, output_tokens 0)",
               "the model provider's usage console"),
-    "reasonix": ("Reasonix", (".reasonix", "AppData/Roaming/reasonix"),
-                 "session transcripts (.jsonl with a .meta sidecar) keep messages and the model, no token usage",
-                 "the DeepSeek platform's usage page"),
     "deepseek_tui": ("DeepSeek TUI", (".deepseek/sessions", ".codewhale/sessions"),
                      "session JSON keeps metadata and messages, no per-request token usage",
                      "the DeepSeek platform's usage page"),
@@ -86,6 +81,44 @@ OPAQUE = {
                  "the child agents' own sources (already read)"),
     "qwenpaw": ("QwenPaw", (".copaw/workspaces",), "session JSON keeps messages without token usage",
                 "the model provider's usage console"),
+    # s27d, from agentsview's list: formats whose token semantics cannot be established
+    "piebald": ("Piebald", (".local/share/piebald", "Library/Application Support/piebald", "AppData/Roaming/piebald"),
+                "closed source: app.db keeps per-reply input, output and cache columns, but nothing says whether input "
+                "includes the cache and no total allows checking it (either reading could be off by the whole cache)",
+                "the model provider's usage console"),
+    "codebuddy_ide": ("CodeBuddy (IDE extension)", (".config/CodeBuddyExtension/Data",
+                                                    "Library/Application Support/CodeBuddyExtension/Data",
+                                                    "AppData/Local/CodeBuddyExtension/Data"),
+                      "history messages keep only the last model step's tokens (extra.lastStepInputTokens, "
+                      "lastStepOutputTokens, lastStepCachedInputTokens); earlier steps of a message are not logged",
+                      "CodeBuddy's account usage (credits); the CLI's ~/.codebuddy/projects is read (codebuddy)"),
+    "positron": ("Positron Assistant", (".config/Positron/User", "Library/Application Support/Positron/User",
+                                        "AppData/Roaming/Positron/User"),
+                 "chat sessions (VS Code's format) keep result.metadata.tokenUsage for the last model call of each "
+                 "request only (tool rounds overwrite it), and for providers other than Anthropic the counts are "
+                 "approximations",
+                 "the model provider's usage console"),
+    # issue 27, s27e: tokscale's `sessions/meept.rs`; bhodgens/meept `internal/metrics` (its `llm_calls` contract test)
+    "meept": ("Meept", (".meept",),
+              "metrics.db `llm_calls` keeps tokens_sent, tokens_cached and cache_creation_tokens per call, but Meept's "
+              "source does not establish whether tokens_sent includes the cached tokens, and no total is kept to check "
+              "it (reading them as disjoint, as tokscale does, may bill the cache twice)",
+              "the model provider's usage console"),
+    "octofriend": ("Octofriend (Synthetic)", (".local/share/octofriend",),
+                   "sqlite.db keeps only the input history, no token counts (tokscale's `sessions/synthetic.rs`)",
+                   "Synthetic's usage page"),
+    "continue": ("Continue", (".continue/dev_data",),
+                 "dev_data (tokensGenerated.jsonl, devdata.sqlite) keeps Continue's own tokenizer estimates of each prompt "
+                 "and completion (core/llm/index.ts `_logEnd`: countTokens), not the provider's usage, and no cache split",
+                 "the model provider's usage console"),
+    "amazon_q": ("Amazon Q Developer CLI", (".local/share/amazon-q", "Library/Application Support/amazon-q"),
+                 "conversations in data.sqlite3 carry no provider token counts: the CLI estimates context size with "
+                 "its own counter (chat-cli `token_counter`); Kiro CLI, its successor, is listed above",
+                 "the Amazon Q Developer usage in the AWS console"),
+    "devin_desktop": ("Devin Desktop", ("Library/Application Support/Devin/User/acp-events",),
+                      "the ACP event streams (acp-events/*.ndjson) do not reliably carry usage (tokscale's parser finds "
+                      "it in few files) and no schema says where; per-request usage is not established",
+                      "Devin's usage page (ACUs)"),
 }
 
 

@@ -17,6 +17,10 @@ from nomira.sources import (aider, gptme, hermes, kilo, kimi_code, lmstudio, mux
                             prime_agent, vibe, zed)
 from nomira.sources import cowork, icodemate, kimi_work, mimocode, openclaude, posit, qclaw, qoder, shelley, traex, zcode  # issue 27
 from nomira.sources import grok, senpi, vscode_copilot  # issue 27, third pass
+from nomira.sources import augure_code, augure_desktop, codebuddy, evener, opencodereview, workbuddy  # issue 27, s27d
+from nomira.sources import cherry_pi, cherry_studio, commandcode, fx, muse, reasonix, trae_agent  # issue 27, s27e
+from nomira.sources import (antigravity_cli, aside, deepseek_harness, gajae, jcode, kimchi, unsloth,  # issue 27, s27c
+                            visualstudio_copilot)
 
 SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
 # Agents whose files are recognised by `claims(name, parent)` (checked before the generic rules below).
@@ -30,9 +34,19 @@ CLAIMING.update({"qclaw": qclaw, "kimi_work": kimi_work, "mimocode": mimocode, "
                  "openclaude": openclaude, "cowork": cowork, "traex": traex, "shelley": shelley,
                  "zcode": zcode, "posit": posit, "qoder": qoder})
 CLAIMING.update({"vscode_copilot": vscode_copilot, "grok": grok, "senpi": senpi})
+CLAIMING.update({"augure_code": augure_code, "augure_desktop": augure_desktop, "evener": evener,
+                 "workbuddy": workbuddy,
+                 "opencodereview": opencodereview, "codebuddy": codebuddy})  # s27d
+CLAIMING.update({"fx": fx, "cherry": cherry_studio, "reasonix": reasonix, "muse": muse, "cherry_pi": cherry_pi,
+                 "commandcode": commandcode, "trae_agent": trae_agent})  # issue 27, s27e
 # Sources whose files are named like another's (an agent built on it) but in their own folders:
 # checked first when explicit paths are classified.
 CLAIM_FIRST = ("qclaw", "senpi")
+CLAIM_FIRST += ("cherry_pi",)  # named like pi's files, in a CherryStudio folder
+CLAIMING.update({"unsloth": unsloth, "jcode": jcode, "kimchi": kimchi, "gajae": gajae,
+                 "antigravity_cli": antigravity_cli, "visualstudio_copilot": visualstudio_copilot,
+                 "deepseek_harness": deepseek_harness, "aside": aside})  # issue 27, s27c
+CLAIM_FIRST += ("kimchi", "gajae")  # issue 27, s27c
 SOURCES.update(CLAIMING)
 
 
