@@ -202,14 +202,17 @@ def test_events_path_reads_the_dashboard_index(server):
                                          queries._cubes_sql(scope, source)[1])]
     assert f"SEARCH events USING COVERING INDEX {queries.INDEX} (day>? AND day<?)" in plan, plan
     assert plan.count("USE TEMP B-TREE FOR GROUP BY") == 2, plan
-    # one tag filter: one range of tag_rollups' primary key, never `events`
-    one = queries.Scope("acme", "2026-11-01", "2026-11-30", (("developer", "ana"), ("feature", "search")))
-    source = queries._source((), one)
-    assert source == ("tag_rollups", ("feature", "search"))
-    plan = " ".join(r[3] for r in app.db.execute("EXPLAIN QUERY PLAN " + queries._cubes_sql(one, source)[0],
-                                                 queries._cubes_sql(one, source)[1]))
-    assert "SEARCH tag_rollups USING PRIMARY KEY (tag=? AND value=? AND day>? AND day<?)" in plan, plan
-    assert "events" not in plan, plan
+    # one tag filter: per (tenant, developer) pair, one range of tag_rollups' primary key (0018: the pairs
+    # from the developer grain), never `events`; with or without a tenant and a developer
+    for one in (queries.Scope("acme", "2026-11-01", "2026-11-30", (("developer", "ana"), ("feature", "search"))),
+                queries.Scope(None, "2026-11-01", "2026-11-30", (("feature", "search"),))):
+        source = queries._source((), one)
+        assert source == ("tag_rollups", ("feature", "search"))
+        plan = " ".join(r[3] for r in app.db.execute("EXPLAIN QUERY PLAN " + queries._cubes_sql(one, source)[0],
+                                                     queries._cubes_sql(one, source)[1]))
+        assert "SEARCH tag_rollups USING PRIMARY KEY (tenant=? AND developer=? AND tag=? AND value=? AND day>? " \
+               "AND day<?)" in plan, plan
+        assert "SCAN tag_rollups" not in plan and "events" not in plan, plan
     # filters on rollup dimensions never touch `events`: a grain, or tag_rollups' every-event rows
     assert queries.on_rollups(("day", "model"), queries.Scope(eq=(("developer", "ana"),)))
     assert queries._source(("model",), queries.Scope(eq=(("developer", "ana"), ("project", "p")))) == \

@@ -8,13 +8,15 @@ from nomira.collector import queries
 from nomira.ledger.wire import TOKEN_FIELDS
 from test_ledger import call
 
-COLS = ", ".join(store.TAG_ROLLUP_KEYS + store.ROLLUP_COLS)
+KEYS = ("tag", "value", "day", "tenant", *store.GRAIN_DIMS)  # read in this order, whatever the table's key
+COLS = ", ".join(KEYS + store.ROLLUP_COLS)
+SESSION_COUNTS = "SELECT tag, value, day, tenant, developer, project, sessions FROM session_counts ORDER BY 1, 2, 3, 4, 5, 6"
 
 
 def rows(db) -> list[tuple]:
     """Every tag rollup row: 8 keys, calls and tokens as ints, cost rounded (engines sum floats apart)."""
     return [(*r[:8], *(int(v) for v in r[8:15]), round(float(r[15]), 9), int(r[16]))
-            for r in db.execute(f"SELECT {COLS} FROM tag_rollups ORDER BY {', '.join(store.TAG_ROLLUP_KEYS)}")
+            for r in db.execute(f"SELECT {COLS} FROM tag_rollups ORDER BY {', '.join(KEYS)}")
             if any(r[8:])]  # a replaced copy leaves a row of zeros behind, as in `rollups`
 
 
@@ -53,9 +55,11 @@ def test_ingest_keeps_tag_rollups_equal_to_the_canonical_rows(store_target):
     for r in got:
         by_tag.setdefault(r[0], {}).setdefault(r[1], 0)
         by_tag[r[0]][r[1]] += r[8]
-    # three canonical calls under every tag; m3's winning copy says workflow=tests, not review
+    # three canonical calls under tag '' (every event); m3's winning copy says workflow=tests, not review.
+    # Since 0018 a tag has rows only where it is set: the two calls without a workflow are under '' only
+    # (no view filters on an unset tag; the rows cost every ingest a write)
     assert by_tag[""] == {"": 3}
-    assert by_tag["workflow"] == {"": 2, "tests": 1}
+    assert by_tag["workflow"] == {"tests": 1}
     assert by_tag["feature"] == {"search": 2, "billing": 1}
     assert by_tag["source"] == {"claude_code": 2, "codex": 1}
     assert by_tag["customer"] == {"acme": 3} and by_tag["env"] == {"prod": 3}
@@ -73,15 +77,14 @@ def test_migration_backfills_from_canonical_events(store_target):
     store.ingest(db, history()[:4])
     want = rows(db)
     # a store made before 0012: no tag_rollups, the migration not recorded
-    sessions = db.execute("SELECT * FROM session_counts ORDER BY tag, value, day, tenant, developer, project").fetchall()
+    sessions = db.execute(SESSION_COUNTS).fetchall()
     for table in ("tag_rollups", "usage_sessions", "session_counts"):
         db.execute(f"DROP TABLE {table}")
-    db.execute("DELETE FROM _nomira_migrations WHERE name = '0012_tag_rollups'")
+    db.execute("DELETE FROM _nomira_migrations WHERE name IN ('0012_tag_rollups', '0018_developer_first')")
     db.close()
     db = store.open_db(store_target)
     assert rows(db) == want
-    assert db.execute("SELECT * FROM session_counts ORDER BY tag, value, day, tenant, developer, project").fetchall() \
-        == sessions
+    assert db.execute(SESSION_COUNTS).fetchall() == sessions
 
 
 def test_prune_keeps_every_tag_total(store_target, monkeypatch):
@@ -142,3 +145,75 @@ def test_sessions_are_counted_on_their_first_call(store_target):
     # a model filter: the distinct sessions with a call of that model, from `events`
     assert count(eq=(("model", "gpt-5-codex"),)) == {"bo": 1}
     assert queries.sessions(db, "project", queries.Scope()) == {"": 3}
+
+
+def as_0012(db) -> None:
+    """Put tag_rollups and session_counts back as 0012 made them (keys led by tag, value, day; rows for
+    unset tags too), 0018 not applied: what a store of main before 0018 holds."""
+    sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
+                      "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
+    db.execute("BEGIN IMMEDIATE")
+    for table in ("tag_rollups", "session_counts"):
+        db.execute(f"DROP TABLE {table}")
+    db.execute(store._tag_rollups_ddl("tag_rollups", store._TAG_ROLLUP_KEYS_0012))
+    db.execute(store._session_counts_ddl("session_counts", store._SESSION_COUNT_KEYS_0012))
+    for tag in store.TAG_ROLLUPS:
+        value = tag or "''"
+        db.execute(f"INSERT INTO tag_rollups ({COLS}) SELECT ?, {value}, day, tenant, {', '.join(store.GRAIN_DIMS)}, "
+                   f"{sums} FROM events GROUP BY {', '.join([*([tag] if tag else []), 'day', 'tenant', *store.GRAIN_DIMS])}",
+                   (tag,))
+        db.execute(f"INSERT INTO session_counts (tag, value, day, tenant, developer, project, sessions) SELECT ?, "
+                   f"{value}, day, tenant, developer, project, COUNT(*) FROM usage_sessions "
+                   f"GROUP BY {', '.join([*([tag] if tag else []), 'day', 'tenant', 'developer', 'project'])}", (tag,))
+    db.execute("DELETE FROM _nomira_migrations WHERE name = '0018_developer_first'")
+    db.execute("COMMIT")
+
+
+def figures(db) -> list:
+    """What the pages read from tag_rollups and session_counts (and the rollups beside them), per scope."""
+    queries._MEMO.clear()  # a new connection may reuse an old one's id: nothing remembered across them
+    out = []
+    for tenant in (None, "", "t2"):
+        for since in (None, "2025-11-04"):
+            for eq in ((), (("feature", "search"),), (("workflow", "tests"),), (("developer", "ana"),),
+                       (("developer", "bo"), ("customer", "acme")), (("project", "shop"), ("env", "prod")),
+                       (("developer", "ana"), ("model", "gpt-5-codex"), ("project", "shop")), (("source", "codex"),)):
+                scope = queries.Scope(tenant, since, None, eq)
+                got = [queries._source(("developer",), scope)[0], queries.totals(db, scope)]
+                for dim in ("developer", "project", "model", "day", "regime"):
+                    got.append([{k: (round(v, 9) if isinstance(v, float) else v) for k, v in r.items()}
+                                for r in queries.by(db, dim, scope)])
+                if "model" not in dict(eq):
+                    got += [queries.sessions(db, "developer", scope), queries.sessions(db, "project", scope)]
+                got.append(queries.span(db, scope))
+                out.append((tenant, since, eq, got))
+    return out
+
+
+def test_0018_rekeys_in_place_with_every_figure_equal(store_target):
+    """A store as 0012 left it migrates to (tenant, developer)-led keys without the unset-tag rows, and
+    every figure a page reads from these tables is what it was."""
+    db = store.open_db(store_target)
+    store.ingest(db, history())
+    store.ingest(db, [call(message_id="t2a", tags={"tenant": "t2", "developer": "cy", "feature": "search"},
+                           session_id="s9"),
+                      call(message_id="t2b", tags={"tenant": "t2", "developer": "cy"}, session_id="s9",
+                           occurred_at="2025-11-05T10:00:00Z")])
+    want_rows, want_sessions, want = rows(db), db.execute(SESSION_COUNTS).fetchall(), figures(db)
+    assert sum(got[0] == "tag_rollups" for *_x, got in want) >= 16, "the test must read tag_rollups"
+    as_0012(db)
+    unset = "SELECT COUNT(*) FROM {} WHERE tag <> '' AND value = ''"
+    assert db.execute(unset.format("tag_rollups")).fetchone()[0] > 0
+    assert db.execute(unset.format("session_counts")).fetchone()[0] > 0
+    assert figures(db) == want  # the old layout answers alike (the queries do not depend on the key)
+    db.close()
+    db = store.open_db(store_target)
+    assert db.execute("SELECT 1 FROM _nomira_migrations WHERE name = '0018_developer_first'").fetchone()
+    assert db.execute(unset.format("tag_rollups")).fetchone()[0] == 0
+    assert db.execute(unset.format("session_counts")).fetchone()[0] == 0
+    assert rows(db) == want_rows
+    assert db.execute(SESSION_COUNTS).fetchall() == want_sessions
+    assert figures(db) == want
+    # and ingest goes on into the re-keyed tables
+    store.ingest(db, [call(message_id="m9", tags={"developer": "ana", "feature": "search"})])
+    assert rows(db) == rebuilt(db)

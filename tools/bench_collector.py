@@ -46,12 +46,15 @@ import importlib  # noqa: E402
 
 
 def _module(*names):
-    """The first of `names` that imports: --code may point at a tree from before the ledger/ layout."""
+    """The first of `names` that imports from CODE: --code may point at a tree from before the ledger/
+    layout, and an editable install of another checkout would otherwise fill in the missing module."""
     for name in names:
         try:
-            return importlib.import_module(name)
+            module = importlib.import_module(name)
         except ImportError:
             continue
+        if Path(module.__file__).resolve().is_relative_to(CODE):
+            return module
     return None
 
 

@@ -4,8 +4,8 @@ once, else `events` by its existing columns.
 
 Developer, project and model filters stay on the rollups (days x one or two dimensions, whatever
 the event count). One filter on source or a business tag (feature, workflow, customer, env), and
-any mix of developer, project, model and regime, read `tag_rollups`: one range of (tag, value, days)
-at the four rollup dimensions. Two tag filters at once and the hourly `today` view read `events`,
+any mix of developer, project, model and regime, read `tag_rollups`: per (tenant, developer) with
+calls in the period, one range of (tag, value, days) at the four rollup dimensions (0018). Two tag filters at once and the hourly `today` view read `events`,
 bounded by the period's days. Portable SQL only.
 """
 from __future__ import annotations
@@ -80,10 +80,17 @@ def _source(dims: tuple[str, ...], scope: Scope) -> tuple[str, object]:
     wanted = frozenset(d for d in (*dims, *dict(scope.eq)) if d not in ("day", "tenant"))
     if wanted <= set(ROLLUP_DIMS) and wanted in _BY_DIMS:
         return "rollups", _BY_DIMS[wanted]
-    tags = [(k, v) for k, v in scope.eq if k in TAG_DIMS]
-    if len(tags) <= 1 and wanted - {k for k, _ in tags} <= set(ROLLUP_DIMS) and not set(dims) & set(TAG_DIMS):
+    tags = _tag_rows(scope)
+    if tags is not None and wanted - {k for k, _ in tags} <= set(ROLLUP_DIMS) and not set(dims) & set(TAG_DIMS):
         return "tag_rollups", tags[0] if tags else ("", "")
     return "events", None
+
+
+def _tag_rows(scope: Scope) -> list[tuple[str, str]] | None:
+    """The scope's tag filters when tag_rollups and session_counts hold their rows (at most one, and
+    set: 0018 keeps no rows for an unset tag), else None."""
+    tags = [(k, v) for k, v in scope.eq if k in TAG_DIMS]
+    return tags if len(tags) <= 1 and all(v for _k, v in tags) else None
 
 
 def on_rollups(dims: tuple[str, ...], scope: Scope) -> bool:
@@ -115,7 +122,25 @@ def _where(scope: Scope, source: tuple[str, object] = ("events", None)) -> tuple
             continue
         clauses.append(f"{col} = ?")
         params.append(value)
+    if table == "tag_rollups":
+        pairs, more = _pairs(scope)
+        clauses.append(pairs)
+        params += more
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _pairs(scope: Scope) -> tuple[str, list]:
+    """tag_rollups and session_counts lead with (tenant, developer) (0018): the pairs with calls in the
+    scope's days, from the developer grain (a range of days x developers), so a read is one seek per
+    pair into a range of (tag, value, days), never a scan of the table."""
+    clauses, params = ["grain = 'developer'"], []
+    for col, op, value in (("tenant", "=", scope.tenant), ("day", ">=", scope.since), ("day", "<=", scope.until),
+                           ("developer", "=", dict(scope.eq).get("developer"))):
+        if value is not None:
+            clauses.append(f"{col} {op} ?")
+            params.append(value)
+    return (f"(tenant, developer) IN (SELECT DISTINCT tenant, developer FROM rollups WHERE "
+            f"{' AND '.join(clauses)})"), params
 
 
 def group(db: sqlite3.Connection, dims: tuple[str, ...], scope: Scope) -> list[tuple[tuple, dict]]:
@@ -344,8 +369,8 @@ def sessions(db: sqlite3.Connection, dim: str, scope: Scope, developers: list[st
     filter or two tag filters: the distinct sessions with a call in scope, counted from `events`."""
     if dim not in ("developer", "project"):
         raise ValueError(dim)
-    tags = [(k, v) for k, v in scope.eq if k in TAG_DIMS]
-    if len(tags) <= 1 and {k for k, _ in scope.eq} - {k for k, _ in tags} <= {"developer", "project"}:
+    tags = _tag_rows(scope)
+    if tags is not None and {k for k, _ in scope.eq} - {k for k, _ in tags} <= {"developer", "project"}:
         where, params = _where(scope, ("tag_rollups", tags[0] if tags else ("", "")))
         sql = f"SELECT {dim}, TOTAL(sessions) FROM session_counts{where} GROUP BY {dim}"
         return {k: int(n) for k, n in db.execute(sql, params) if n}

@@ -261,7 +261,11 @@ def _m0011_retention(db: sqlite3.Connection) -> None:
 # event), by day and the four rollup dimensions, so a tag filter, or three rollup dimensions at once,
 # reads (days x a few hundred) rows of one range, never the events of those days.
 TAG_ROLLUPS = ("", "source", "feature", "workflow", "customer", "env")
-TAG_ROLLUP_KEYS = ("tag", "value", "day", "tenant", *GRAIN_DIMS)
+# (tenant, developer) first (0018): one developer's batch, whatever days it spans, upserts one contiguous
+# run of each table instead of a row on nearly every leaf (0012 led with tag, value, day). A tag's rows
+# exist only for set values (0018): no view filters on an unset tag; every event is under tag ''.
+TAG_ROLLUP_KEYS = ("tenant", "developer", "tag", "value", "day", "project", "model", "regime")
+assert set(TAG_ROLLUP_KEYS) == {"tag", "value", "day", "tenant", *GRAIN_DIMS}
 
 
 # Sessions (0012): one row per (tenant, developer, project, session id) with its first call's day and
@@ -269,19 +273,28 @@ TAG_ROLLUP_KEYS = ("tag", "value", "day", "tenant", *GRAIN_DIMS)
 # sessions column is a sum of a few rows, never a distinct count over millions of events.
 SESSION_KEYS = ("tenant", "developer", "project", "session_id")
 SESSION_COLS = (*SESSION_KEYS, "day", *TAG_ROLLUPS[1:])
-SESSION_COUNT_KEYS = ("tag", "value", "day", "tenant", "developer", "project")
+SESSION_COUNT_KEYS = ("tenant", "developer", "tag", "value", "day", "project")  # 0018, as TAG_ROLLUP_KEYS
+_TAG_ROLLUP_KEYS_0012 = ("tag", "value", "day", "tenant", *GRAIN_DIMS)  # the keys as 0012 made them
+_SESSION_COUNT_KEYS_0012 = ("tag", "value", "day", "tenant", "developer", "project")
+
+
+def _tag_rollups_ddl(name: str, keys: tuple[str, ...]) -> str:
+    return f"""CREATE TABLE {name} ({", ".join(f"{k} TEXT NOT NULL" for k in keys)}, calls INTEGER NOT NULL,
+        {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)}, cost_usd REAL NOT NULL,
+        unpriced_calls INTEGER NOT NULL, PRIMARY KEY ({", ".join(keys)})) WITHOUT ROWID"""
+
+
+def _session_counts_ddl(name: str, keys: tuple[str, ...]) -> str:
+    return f"""CREATE TABLE {name} ({", ".join(f"{c} TEXT NOT NULL" for c in keys)},
+        sessions INTEGER NOT NULL, PRIMARY KEY ({", ".join(keys)})) WITHOUT ROWID"""
 
 
 def _m0012_tag_rollups(db: sqlite3.Connection) -> None:
-    db.execute(f"""CREATE TABLE tag_rollups (tag TEXT NOT NULL, value TEXT NOT NULL, day TEXT NOT NULL,
-        tenant TEXT NOT NULL, {", ".join(f"{d} TEXT NOT NULL" for d in GRAIN_DIMS)}, calls INTEGER NOT NULL,
-        {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)}, cost_usd REAL NOT NULL,
-        unpriced_calls INTEGER NOT NULL, PRIMARY KEY ({", ".join(TAG_ROLLUP_KEYS)})) WITHOUT ROWID""")
+    db.execute(_tag_rollups_ddl("tag_rollups", _TAG_ROLLUP_KEYS_0012))
     rebuild_tag_rollups(db)
     db.execute(f"""CREATE TABLE usage_sessions ({", ".join(f"{c} TEXT NOT NULL" for c in SESSION_COLS)},
         PRIMARY KEY ({", ".join(SESSION_KEYS)})) WITHOUT ROWID""")
-    db.execute(f"""CREATE TABLE session_counts ({", ".join(f"{c} TEXT NOT NULL" for c in SESSION_COUNT_KEYS)},
-        sessions INTEGER NOT NULL, PRIMARY KEY ({", ".join(SESSION_COUNT_KEYS)})) WITHOUT ROWID""")
+    db.execute(_session_counts_ddl("session_counts", _SESSION_COUNT_KEYS_0012))
     rebuild_sessions(db)
 
 
@@ -297,8 +310,9 @@ def rebuild_sessions(db: sqlite3.Connection) -> None:
     for tag in TAG_ROLLUPS:
         value = tag or "''"
         group = ", ".join([*([tag] if tag else []), "day", "tenant", "developer", "project"])
-        db.execute(f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) SELECT ?, {value}, day, "
-                   f"tenant, developer, project, COUNT(*) FROM usage_sessions GROUP BY {group}", (tag,))
+        db.execute(f"INSERT INTO session_counts (tag, value, day, tenant, developer, project, sessions) SELECT ?, "
+                   f"{value}, day, tenant, developer, project, COUNT(*) FROM usage_sessions WHERE {value} <> '' "
+                   f"OR ? = '' GROUP BY {group}", (tag, tag))
 
 
 def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
@@ -320,8 +334,8 @@ def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
                                [(*k, *_session_first(r)) for k, r in sorted(first.items())])
     new = db.execute(_NEW_SESSIONS).fetchall()
     # normalize gives every tag column a string, so the five tags need no `or ""` here
-    counts = Counter((tag, value, day, tenant, developer, project) for tenant, developer, project, _sid, day, *tags
-                     in new for tag, value in zip(TAG_ROLLUPS, ("", *tags)))
+    counts = Counter((tenant, developer, tag, value, day, project) for tenant, developer, project, _sid, day, *tags
+                     in new for tag, value in zip(TAG_ROLLUPS, ("", *tags)) if value or not tag)  # set tags only
     db.executemany(_COUNT_SESSIONS, [(*k, n) for k, n in sorted(counts.items())])
 
 
@@ -333,8 +347,9 @@ def rebuild_tag_rollups(db: sqlite3.Connection) -> None:
     for tag in TAG_ROLLUPS:
         value = f"COALESCE({tag}, '')" if tag else "''"
         group = ", ".join([*([value] if tag else []), "day", "tenant", *GRAIN_DIMS])
-        db.execute(f"INSERT INTO tag_rollups ({', '.join(TAG_ROLLUP_KEYS + ROLLUP_COLS)}) SELECT ?, {value}, day, "
-                   f"tenant, {', '.join(GRAIN_DIMS)}, {sums} FROM events GROUP BY {group}", (tag,))
+        db.execute(f"INSERT INTO tag_rollups (tag, value, day, tenant, {', '.join(GRAIN_DIMS + ROLLUP_COLS)}) "
+                   f"SELECT ?, {value}, day, tenant, {', '.join(GRAIN_DIMS)}, {sums} FROM events "
+                   f"WHERE {value} <> '' OR ? = '' GROUP BY {group}", (tag, tag))  # set tags only (0018)
 
 
 def _m0013_call_links(db: sqlite3.Connection) -> None:
@@ -367,6 +382,20 @@ def _m0017_day_zones(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE raw_events ADD COLUMN day_zone TEXT")
 
 
+def _m0018_developer_first(db: sqlite3.Connection) -> None:
+    """tag_rollups and session_counts re-keyed with (tenant, developer) first, in place (TAG_ROLLUP_KEYS),
+    without the rows of unset tags (value '' under a tag other than ''), which no view reads: every
+    figure a page shows stays what it was (issue 24: ingest cost)."""
+    for table, ddl, keys, sums in (("tag_rollups", _tag_rollups_ddl, TAG_ROLLUP_KEYS, ROLLUP_COLS),
+                                   ("session_counts", _session_counts_ddl, SESSION_COUNT_KEYS, ("sessions",))):
+        cols = ", ".join(keys + sums)
+        db.execute(ddl(f"{table}_0018", keys))
+        db.execute(f"INSERT INTO {table}_0018 ({cols}) SELECT {cols} FROM {table} WHERE tag = '' OR value <> '' "
+                   f"ORDER BY {', '.join(keys)}")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_0018 RENAME TO {table}")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -384,6 +413,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0015_limit_windows", _m0015_limit_windows),
     ("0016_branch", _m0016_branch),
     ("0017_day_zones", _m0017_day_zones),
+    ("0018_developer_first", _m0018_developer_first),
 ]
 
 
@@ -466,8 +496,8 @@ _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
 _SESSION_AT = COL["session_id"]
 _DAY_AT = COL["day"]
 VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
-_fine_key = operator.itemgetter(*_FINE_AT)
-_tagged_key = operator.itemgetter(*(COL[c] for c in ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:])))
+# rollups' finest key (Rollups.FINE) and the five tags (tag_rollups, 0012): what a batch's rows are grouped by
+_group_key = operator.itemgetter(*_FINE_AT, *(COL[c] for c in TAG_ROLLUPS[1:]))
 _tokens_of = operator.itemgetter(*_TOKENS_AT)
 _session_key = operator.itemgetter(*(COL[c] for c in SESSION_KEYS))  # sessions (0012)
 _session_order = operator.itemgetter(_OCCURRED_AT, _KEY_AT)
@@ -576,46 +606,64 @@ def _wins(new: tuple, old: tuple) -> str | None:
 
 
 class Rollups:
-    """Per-batch rollup deltas: summed per finest key first, expanded to every grain on write."""
+    """Per-batch rollup deltas: the rows added (and taken back) grouped by their finest key and tags,
+    summed once per group on write and expanded to every grain, view and tag there."""
 
     FINE = ("tenant", "day", *GRAIN_DIMS, "provider", "tool")
 
     def __init__(self):
-        self.delta: dict[tuple, list] = {}
+        self.groups: tuple[dict[tuple, list], dict[tuple, list]] = ({}, {})  # rows added (+1), taken back (-1)
         self.limits: list[tuple] = []
-        self.tagged: dict[tuple, list] = {}  # by fine key and the five tags: tag_rollups (0012)
 
     def add(self, row: tuple, sign: int) -> None:
-        key = _fine_key(row)
         if sign > 0 and row[_ALLOWANCE_AT]:
             allowance = json.loads(row[_ALLOWANCE_AT])
             self.limits.append((row[_TENANT_AT], row[_DEVELOPER_AT], row[_PROVIDER_AT], row[_OCCURRED_AT],
                                 *(allowance.get(f) for f in ALLOWANCE_FIELDS)))
-        cost = row[_COST_AT]
-        if sign == 1:  # nearly every row: no products to build
-            values = (1, *_tokens_of(row), cost or 0.0, int(cost is None))
+        groups = self.groups[sign < 0]
+        k = _group_key(row)
+        rows = groups.get(k)
+        if rows is None:  # a list of rows, summed on write: one append per event, not nine additions twice
+            groups[k] = [row]
         else:
-            values = (sign, *(sign * row[i] for i in _TOKENS_AT), sign * (cost or 0.0), sign * (cost is None))
-        for acc, k in ((self.delta, key), (self.tagged, _tagged_key(row))):  # the grains; tag_rollups (0012)
-            d = acc.get(k)
-            if d is None:
-                acc[k] = list(values)
-            else:
-                for i, v in enumerate(values):
-                    d[i] += v
+            rows.append(row)
+
+    def deltas(self) -> list[tuple[tuple, list]]:
+        """(fine key and tags, [calls, tokens..., cost, unpriced]) per group; a taken-back group negative."""
+        out = []
+        for sign, groups in ((1, self.groups[0]), (-1, self.groups[1])):
+            for k, rows in groups.items():
+                cost, unpriced = 0.0, 0
+                for r in rows:
+                    c = r[_COST_AT]
+                    if c is None:
+                        unpriced += 1
+                    else:
+                        cost += c
+                tokens = [sum(col) for col in zip(*map(_tokens_of, rows))] if len(rows) > 1 \
+                    else list(_tokens_of(rows[0]))
+                v = [len(rows), *tokens, cost, unpriced]
+                out.append((k, v if sign > 0 else [-x for x in v]))
+        return out
+
+    def clear(self) -> None:
+        for groups in self.groups:
+            groups.clear()
+        self.limits.clear()
 
     def write(self, db: sqlite3.Connection) -> None:
         """Fine deltas into a temp table; SQLite sums them into every grain. The serving views
         (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch."""
+        deltas = self.deltas()
         grain_key = len(self.FINE) - len(VIEWS)
         fine_cols = (*self.FINE[:grain_key], *ROLLUP_COLS)
         types = {c: "TEXT" for c in self.FINE} | {c: "INTEGER" for c in ROLLUP_COLS} | {"cost_usd": "REAL"}
         db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(f'{c} {types[c]}' for c in fine_cols)})")
         db.execute("DELETE FROM rollup_delta")
-        dialect_of(db).insert_rows(db, "rollup_delta", fine_cols,
-                                   [(*k[:grain_key], *v) for k, v in self.delta.items()])
+        # a fine key may come once per tag combination: the grains' GROUP BY sums them
+        dialect_of(db).insert_rows(db, "rollup_delta", fine_cols, [(*k[:grain_key], *v) for k, v in deltas])
         views: dict[tuple, list] = {}
-        for k, v in self.delta.items():
+        for k, v in deltas:
             for pos, view in enumerate(VIEWS, grain_key):
                 vk = (view, k[0], k[1], k[pos])
                 d = views.get(vk)
@@ -644,33 +692,33 @@ class Rollups:
                            "occurred_at = excluded.occurred_at, "
                            f"{', '.join(f'{f} = excluded.{f}' for f in ALLOWANCE_FIELDS)} "
                            "WHERE excluded.occurred_at > current_limits.occurred_at", self.limits)
-        _write_tag_rollups(db, self.tagged)
-        self.delta.clear()
-        self.limits.clear()
+        _write_tag_rollups(db, [(*k[:grain_key], *k[len(self.FINE):], *v) for k, v in deltas])
+        self.clear()
 
 
-def _write_tag_rollups(db: sqlite3.Connection, tagged: dict[tuple, list]) -> None:
-    """Tagged deltas into a temp table; SQLite sums them into each tag's rows (one lock order)."""
+def _write_tag_rollups(db: sqlite3.Connection, tagged: list[tuple]) -> None:
+    """Tagged deltas (_TAG_DELTA_COLS) into a temp table; SQLite sums them into each tag's rows (one lock order)."""
     if not tagged:
         return
     db.execute(_TAG_DELTA_TABLE)
     db.execute("DELETE FROM tag_delta")
-    dialect_of(db).insert_rows(db, "tag_delta", _TAG_DELTA_COLS, [(*k, *v) for k, v in tagged.items()])
+    dialect_of(db).insert_rows(db, "tag_delta", _TAG_DELTA_COLS, tagged)
     for tag, sql in _TAG_UPSERTS:
         db.execute(sql, (tag,))
-    tagged.clear()
 
 
 _TAG_DELTA_COLS = ("tenant", "day", *GRAIN_DIMS, *TAG_ROLLUPS[1:], *ROLLUP_COLS)
 _TAG_DELTA_TABLE = "CREATE TEMP TABLE IF NOT EXISTS tag_delta ({})".format(", ".join(
     f"{c} {'REAL' if c == 'cost_usd' else 'INTEGER' if c in ROLLUP_COLS else 'TEXT'}" for c in _TAG_DELTA_COLS))
-_TAG_UPSERTS = [(tag, f"INSERT INTO tag_rollups ({', '.join(TAG_ROLLUP_KEYS + ROLLUP_COLS)}) SELECT ?, {value}, "
-                      f"day, tenant, {', '.join(GRAIN_DIMS)}, {', '.join(f'SUM({c})' for c in ROLLUP_COLS)} "
-                      f"FROM tag_delta WHERE 1 = 1 GROUP BY {group} ORDER BY {group} "
-                      f"ON CONFLICT ({', '.join(TAG_ROLLUP_KEYS)}) DO UPDATE SET "
+# in the key's order (one lock order for every writer); a tag's rows only where it is set (0018)
+_TAG_UPSERTS = [(tag, f"INSERT INTO tag_rollups ({', '.join(TAG_ROLLUP_KEYS + ROLLUP_COLS)}) SELECT tenant, "
+                      f"developer, ?, {value}, day, project, model, regime, "
+                      f"{', '.join(f'SUM({c})' for c in ROLLUP_COLS)} FROM tag_delta WHERE {where} GROUP BY {group} "
+                      f"ORDER BY {group} ON CONFLICT ({', '.join(TAG_ROLLUP_KEYS)}) DO UPDATE SET "
                       f"{', '.join(f'{c} = tag_rollups.{c} + excluded.{c}' for c in ROLLUP_COLS)}")
                 for tag in TAG_ROLLUPS
-                for value, group in [(tag or "''", ", ".join([*([tag] if tag else []), "day", "tenant", *GRAIN_DIMS]))]]
+                for value, where, group in [(tag or "''", f"{tag} <> ''" if tag else "1 = 1", ", ".join(
+                    ["tenant", "developer", *([tag] if tag else []), "day", "project", "model", "regime"]))]]
 
 
 def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | None]]) -> list[tuple[bool, str]]:
@@ -1054,8 +1102,8 @@ def _rebuild_views(db: sqlite3.Connection) -> None:
     for row in db.execute(f"SELECT {', '.join(EVENT_COLUMNS[:COL['normalization_version'] + 1])} FROM events "
                           "WHERE allowance IS NOT NULL"):
         rollups.add(row, +1)
-    rollups.delta.clear()
-    rollups.tagged.clear()
+    for groups in rollups.groups:  # the limits only
+        groups.clear()
     rollups.write(db)
 
 
