@@ -81,3 +81,41 @@ def test_with_micros_equals_the_generic_walk():
         got = money.with_micros(copy.deepcopy(doc))
         # same keys in the same order, same values (json.dumps: nan equals itself, -0.0 kept)
         assert json.dumps(got) == json.dumps(want)
+
+
+def _random_fine(rnd: random.Random) -> dict:
+    from datetime import datetime, timedelta, timezone
+
+    from nomira.reports.aggregate import Tally
+    fine = {}
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    for _ in range(rnd.randrange(1, 300)):
+        t = Tally()
+        t.calls = rnd.randrange(1, 9)
+        t.unpriced_calls = rnd.randrange(0, t.calls + 1)
+        if t.unpriced_calls:
+            t.unpriced_reasons = {rnd.choice(["unknown_model:x", "no_price:y"]): t.unpriced_calls}
+        t.tokens = [rnd.randrange(10**6) for _ in range(6)]
+        t.cost = [rnd.uniform(0, 3) * 10 ** rnd.randrange(-9, 2) for _ in range(5)]
+        t.naive_usd, t.sidechain_usd = rnd.uniform(0, 9), rnd.choice([0.0, rnd.uniform(0, 1)])
+        if rnd.random() < 0.9:
+            t.first = base + timedelta(seconds=rnd.randrange(10**6))
+            t.last = t.first + timedelta(seconds=rnd.randrange(10**4))
+        key = (rnd.choice(["claude_code", "codex"]), f"s{rnd.randrange(40)}", rnd.choice(["p", "q"]),
+               rnd.choice(["m1", "m2", "m3", "m4"]))
+        fine[key] = t
+    return fine
+
+
+def test_rollups_equal_three_rollups():
+    from nomira.reports import summary
+    from nomira.reports.aggregate import Tally, rollup
+    rnd = random.Random(5)
+    for _ in range(200):
+        fine = _random_fine(rnd)
+        tot, by_model, by_session, models = summary.rollups(fine)
+        assert tot.as_dict() == rollup(fine, lambda k: None).get(None, Tally()).as_dict()
+        for got, want in ((by_model, rollup(fine, lambda k: k[3])), (by_session, rollup(fine, lambda k: k[:3]))):
+            assert list(got) == list(want)
+            assert [t.as_dict() for t in got.values()] == [t.as_dict() for t in want.values()]
+        assert models == {s: {k[3] for k in fine if k[:3] == s} for s in by_session}
