@@ -119,3 +119,13 @@ def test_rollups_equal_three_rollups():
             assert list(got) == list(want)
             assert [t.as_dict() for t in got.values()] == [t.as_dict() for t in want.values()]
         assert models == {s: {k[3] for k in fine if k[:3] == s} for s in by_session}
+
+
+def test_row_encoder_equals_json_dumps():
+    from nomira.reports.render import _row_encoder
+    encode = _row_encoder()
+    rnd = random.Random(8)
+    for _ in range(3000):
+        doc = money.with_micros(_doc(rnd))
+        doc["name"] = rnd.choice(["é", "\u2028", "a\"b\\c", "\x00", "日本"])
+        assert encode(doc) == json.dumps(doc)
