@@ -5,6 +5,7 @@ import copy
 import json
 import math
 import random
+from collections import OrderedDict, defaultdict
 
 from nomira.reports import money
 
@@ -53,7 +54,8 @@ def _value(rnd: random.Random, depth: int):
     if kind in (6, 7):
         return rnd.choice(["x", "cost_usd", ""])
     if kind in (8, 9):
-        return _doc(rnd, depth + 1)
+        d = _doc(rnd, depth + 1)
+        return d if rnd.random() < 0.8 else rnd.choice([OrderedDict, lambda d: defaultdict(int, d)])(d)
     return [_value(rnd, depth + 1) for _ in range(rnd.randrange(4))]
 
 

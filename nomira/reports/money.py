@@ -66,7 +66,7 @@ def _dict_micros(obj: dict) -> None:
                 if twin not in obj:
                     obj[twin] = micros(v)
                 continue
-            if cls is dict and v and all(_amount(x) for x in v.values()):
+            if (cls is dict or isinstance(v, dict)) and v and all(_amount(x) for x in v.values()):
                 if twin not in obj:
                     obj[twin] = {name: micros(x) for name, x in v.items()}
                 continue
