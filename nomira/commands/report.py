@@ -17,8 +17,7 @@ def add_arguments(name, p) -> None:
 
 def cmd_report(args) -> int:
     run = Run(args)
-    from nomira.alerts.budgets import path as budgets_path
-    budgets = not args.json and budgets_path(run.env).exists()  # their lines depend on the clock: never cached
+    budgets = not args.json and _budgets_set(run.env)  # their lines depend on the clock: never cached
     if args.by_project:
         args.by = "project"
     cached, key = (None, None) if budgets else run.cached_output("report", args.compare, args.by_project, args.by)
@@ -38,6 +37,11 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _budgets_set(env) -> bool:
+    from nomira.alerts.budgets import path as budgets_path  # (not imported for --json)
+    return budgets_path(env).exists()
+
+
 NO_BRANCH = "(no branch)"  # calls whose agent logs no git branch (every source but Claude Code)
 
 
@@ -55,8 +59,10 @@ def report_text(run: Run, collected) -> str:
     if allowance:
         as_of, a = allowance
         allowance_dict = {"as_of": as_of, **{k: getattr(a, k) for k in a.__dataclass_fields__}}
-    from nomira.commands.budget import report_budgets
-    budgets = None if run.args.json or run.since or run.until else report_budgets(run.env)
+    budgets = None
+    if not (run.args.json or run.since or run.until):
+        from nomira.commands.budget import report_budgets
+        budgets = report_budgets(run.env)
     if budgets:  # one pass: the report's fold, and the calls recent enough for a budget window
         earliest = budgets.earliest
 

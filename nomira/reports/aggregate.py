@@ -112,20 +112,24 @@ class Tally:
         return sum(self.tokens[:5])
 
     def as_dict(self) -> dict:
-        total = self.total_usd
+        cost, tokens, first, last = self.cost, self.tokens, self.first, self.last
+        total = sum(cost)  # (total_usd, cache_usd and total_tokens inline: one call per session row)
         return {
             "calls": self.calls,
             "unpriced_calls": self.unpriced_calls,
-            "unpriced_reasons": dict(sorted(self.unpriced_reasons.items())),
-            "tokens": dict(zip((*TOKEN_TYPES, "reasoning"), self.tokens), total=self.total_tokens),
+            "unpriced_reasons": dict(sorted(self.unpriced_reasons.items())) if self.unpriced_reasons else {},
+            "tokens": dict(zip(_TOKEN_KEYS, tokens), total=sum(tokens[:5])),
             "cost_usd": total,
-            "cost_by_type_usd": dict(zip(TOKEN_TYPES, self.cost)),
-            "cache_share_of_cost": (self.cache_usd / total) if total else 0.0,
+            "cost_by_type_usd": dict(zip(TOKEN_TYPES, cost)),
+            "cache_share_of_cost": ((cost[2] + cost[3] + cost[4]) / total) if total else 0.0,
             "naive_cost_usd": self.naive_usd,
             "sidechain_cost_usd": self.sidechain_usd,
-            "first": self.first.isoformat() if self.first else None,
-            "last": self.last.isoformat() if self.last else None,
+            "first": first.isoformat() if first else None,
+            "last": last.isoformat() if last else None,
         }
+
+
+_TOKEN_KEYS = (*TOKEN_TYPES, "reasoning")
 
 
 def _tally(*state) -> Tally:

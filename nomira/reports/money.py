@@ -21,6 +21,8 @@ _SUFFIX, _MICRO_SUFFIX = "_usd", "_micro_usd"
 
 
 def micros(usd: float | None) -> int | None:
+    if usd.__class__ is float and usd - usd == 0.0:  # finite (inf - inf and nan - nan are nan)
+        return round(round(usd, 9) * MICRO)  # (round of a float is an int)
     if usd is None or isinstance(usd, bool) or not math.isfinite(usd):
         return None
     return int(round(round(usd, 9) * MICRO))
@@ -33,23 +35,58 @@ def _amount(v) -> bool:
 def with_micros(obj):
     """Add the micro-dollar sibling of every `*_usd` amount, in place, at any depth; idempotent."""
     if isinstance(obj, dict):
-        for k in list(obj):
-            v = obj[k]
-            if k.endswith(_SUFFIX) and not k.endswith(_MICRO_SUFFIX):
-                twin = k[:-len(_SUFFIX)] + _MICRO_SUFFIX
-                if _amount(v):
-                    obj.setdefault(twin, micros(v))
-                    continue
-                if isinstance(v, dict) and v and all(_amount(x) for x in v.values()):
-                    obj.setdefault(twin, {name: micros(x) for name, x in v.items()})
-                    continue
-            if isinstance(v, (dict, list)):
-                with_micros(v)
+        _dict_micros(obj)
     elif isinstance(obj, list):
-        for x in obj:
-            if isinstance(x, (dict, list)):
-                with_micros(x)
+        _list_micros(obj)
     return obj
+
+
+_TWINS: dict[str, str] = {}  # key -> its micro-dollar twin, or "" (a report has thousands of rows of the same keys)
+
+
+def _twin(k: str) -> str:
+    twin = _TWINS.get(k)
+    if twin is None:
+        twin = k[:-len(_SUFFIX)] + _MICRO_SUFFIX if k.endswith(_SUFFIX) and not k.endswith(_MICRO_SUFFIX) else ""
+        if len(_TWINS) < 4096:
+            _TWINS[k] = twin
+    return twin
+
+
+def _dict_micros(obj: dict) -> None:
+    twins = _TWINS
+    for k in list(obj):
+        v = obj[k]
+        cls = v.__class__
+        twin = twins.get(k)
+        if twin is None:
+            twin = _twin(k)
+        if twin:
+            if cls is float or _amount(v):
+                if twin not in obj:
+                    obj[twin] = micros(v)
+                continue
+            if (cls is dict or isinstance(v, dict)) and v and all(_amount(x) for x in v.values()):
+                if twin not in obj:
+                    obj[twin] = {name: micros(x) for name, x in v.items()}
+                continue
+        if cls is dict:
+            _dict_micros(v)
+        elif cls is list:
+            _list_micros(v)
+        elif cls is not str and isinstance(v, (dict, list)):
+            with_micros(v)
+
+
+def _list_micros(obj: list) -> None:
+    for x in obj:
+        cls = x.__class__
+        if cls is dict:
+            _dict_micros(x)
+        elif cls is list:
+            _list_micros(x)
+        elif isinstance(x, (dict, list)):
+            with_micros(x)
 
 
 def stamp(doc: dict) -> dict:

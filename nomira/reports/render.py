@@ -205,6 +205,7 @@ def render_json(doc: dict) -> str:
     from nomira.reports.money import stamp
     doc = stamp(doc)  # schema_version, and micro-dollars beside the dollars
     dumps = json.dumps
+    row = _row_encoder()  # one encoder for the thousands of rows (json.dumps makes one per call)
     out = ["{"]  # one join at the end: no intermediate copies of a long sessions list
     for i, (key, value) in enumerate(doc.items()):
         out.append(",\n " if i else "\n ")
@@ -214,10 +215,23 @@ def render_json(doc: dict) -> str:
             for j, v in enumerate(value):
                 if j:
                     out.append(",\n  ")
-                out.append(dumps(v))
+                out.append(row(v))
             out.append("\n ]")
         else:
             out.append(": ")
             out.append(dumps(value))
     out.append("\n}\n")
     return "".join(out)
+
+
+def _row_encoder():
+    """json.dumps with its default settings, for dicts, made once (the C encoder when there is one)."""
+    from json import encoder
+    make = getattr(encoder, "c_make_encoder", None)
+    if make is None:
+        return json.dumps
+    d = json.JSONEncoder()  # the defaults json.dumps uses: ", " and ": ", ASCII, NaN allowed, circularity checked
+    encode = make({}, d.default, encoder.encode_basestring_ascii, None, d.key_separator, d.item_separator,
+                  False, False, True)
+    join = "".join
+    return lambda v: join(encode(v, 0))

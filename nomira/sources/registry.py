@@ -282,8 +282,8 @@ def _scan_small_sources_apart(found: dict[str, list[Path]], cache, workers: int)
     agents' logs, a few files each, uses every core as one large Claude history does."""
     global _APART
     from nomira.sources.scan import PARALLEL_MIN_BYTES
-    if workers < 2 or sys.platform == "win32":
-        return {}
+    if workers < 2 or sys.platform == "win32" or sum(1 for files in found.values() if files) < 2:
+        return {}  # (one source with files: nothing to scan apart, and no file stated for it)
     sizes = {}
     for source, files in found.items():
         sizes[source] = sum(os.path.getsize(f) for f in files if os.path.isfile(f))

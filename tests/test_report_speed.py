@@ -1,0 +1,133 @@
+"""The faster report paths of issue 21 (many small files) give exactly what the plain ones gave."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+from collections import OrderedDict, defaultdict
+
+from nomira.reports import money
+
+
+def _reference_micros(usd):
+    if usd is None or isinstance(usd, bool) or not math.isfinite(usd):
+        return None
+    return int(round(round(usd, 9) * money.MICRO))
+
+
+def _reference_with_micros(obj):
+    """money.with_micros as it was: the generic walk."""
+    amount = money._amount
+    if isinstance(obj, dict):
+        for k in list(obj):
+            v = obj[k]
+            if k.endswith("_usd") and not k.endswith("_micro_usd"):
+                twin = k[:-len("_usd")] + "_micro_usd"
+                if amount(v):
+                    obj.setdefault(twin, _reference_micros(v))
+                    continue
+                if isinstance(v, dict) and v and all(amount(x) for x in v.values()):
+                    obj.setdefault(twin, {name: _reference_micros(x) for name, x in v.items()})
+                    continue
+            if isinstance(v, (dict, list)):
+                _reference_with_micros(v)
+    elif isinstance(obj, list):
+        for x in obj:
+            if isinstance(x, (dict, list)):
+                _reference_with_micros(x)
+    return obj
+
+
+def _value(rnd: random.Random, depth: int):
+    kind = rnd.randrange(12 if depth < 4 else 8)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rnd.choice([True, False])
+    if kind == 2:
+        return rnd.randrange(-10**7, 10**7)
+    if kind == 3:
+        return rnd.choice([math.inf, -math.inf, math.nan, 0.0, -0.0, 5e-10, 1.5e-9, 2.5e-9, -2.5e-9])
+    if kind in (4, 5):
+        return rnd.uniform(-1, 1) * 10 ** rnd.uniform(-12, 7)
+    if kind in (6, 7):
+        return rnd.choice(["x", "cost_usd", ""])
+    if kind in (8, 9):
+        d = _doc(rnd, depth + 1)
+        return d if rnd.random() < 0.8 else rnd.choice([OrderedDict, lambda d: defaultdict(int, d)])(d)
+    return [_value(rnd, depth + 1) for _ in range(rnd.randrange(4))]
+
+
+def _doc(rnd: random.Random, depth: int = 0) -> dict:
+    keys = ["cost_usd", "naive_cost_usd", "cost_by_type_usd", "cost_micro_usd", "x_micro_usd", "calls",
+            "tokens", "rows", "usd", "_usd", "first", "a_usd"]
+    return {rnd.choice(keys) + ("" if rnd.random() < 0.8 else str(rnd.randrange(3))): _value(rnd, depth)
+            for _ in range(rnd.randrange(6))}
+
+
+def test_micros_equals_the_plain_rounding():
+    rnd = random.Random(21)
+    values = [None, True, False, 0, 7, -3, 10**12, 0.0, -0.0, math.inf, -math.inf, math.nan, 2.5e-7, 5e-10, 1.5e-9]
+    values += [rnd.uniform(-1, 1) * 10 ** rnd.uniform(-12, 7) for _ in range(20000)]
+    values += [(k + 0.5) / 1e9 for k in range(-500, 500)]
+    for v in values:
+        assert money.micros(v) == _reference_micros(v), v
+
+
+def test_with_micros_equals_the_generic_walk():
+    rnd = random.Random(3)
+    for _ in range(3000):
+        doc = _doc(rnd)
+        want = _reference_with_micros(copy.deepcopy(doc))
+        got = money.with_micros(copy.deepcopy(doc))
+        # same keys in the same order, same values (json.dumps: nan equals itself, -0.0 kept)
+        assert json.dumps(got) == json.dumps(want)
+
+
+def _random_fine(rnd: random.Random) -> dict:
+    from datetime import datetime, timedelta, timezone
+
+    from nomira.reports.aggregate import Tally
+    fine = {}
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    for _ in range(rnd.randrange(1, 300)):
+        t = Tally()
+        t.calls = rnd.randrange(1, 9)
+        t.unpriced_calls = rnd.randrange(0, t.calls + 1)
+        if t.unpriced_calls:
+            t.unpriced_reasons = {rnd.choice(["unknown_model:x", "no_price:y"]): t.unpriced_calls}
+        t.tokens = [rnd.randrange(10**6) for _ in range(6)]
+        t.cost = [rnd.uniform(0, 3) * 10 ** rnd.randrange(-9, 2) for _ in range(5)]
+        t.naive_usd, t.sidechain_usd = rnd.uniform(0, 9), rnd.choice([0.0, rnd.uniform(0, 1)])
+        if rnd.random() < 0.9:
+            t.first = base + timedelta(seconds=rnd.randrange(10**6))
+            t.last = t.first + timedelta(seconds=rnd.randrange(10**4))
+        key = (rnd.choice(["claude_code", "codex"]), f"s{rnd.randrange(40)}", rnd.choice(["p", "q"]),
+               rnd.choice(["m1", "m2", "m3", "m4"]))
+        fine[key] = t
+    return fine
+
+
+def test_rollups_equal_three_rollups():
+    from nomira.reports import summary
+    from nomira.reports.aggregate import Tally, rollup
+    rnd = random.Random(5)
+    for _ in range(200):
+        fine = _random_fine(rnd)
+        tot, by_model, by_session, models = summary.rollups(fine)
+        assert tot.as_dict() == rollup(fine, lambda k: None).get(None, Tally()).as_dict()
+        for got, want in ((by_model, rollup(fine, lambda k: k[3])), (by_session, rollup(fine, lambda k: k[:3]))):
+            assert list(got) == list(want)
+            assert [t.as_dict() for t in got.values()] == [t.as_dict() for t in want.values()]
+        assert models == {s: {k[3] for k in fine if k[:3] == s} for s in by_session}
+
+
+def test_row_encoder_equals_json_dumps():
+    from nomira.reports.render import _row_encoder
+    encode = _row_encoder()
+    rnd = random.Random(8)
+    for _ in range(3000):
+        doc = money.with_micros(_doc(rnd))
+        doc["name"] = rnd.choice(["é", "\u2028", "a\"b\\c", "\x00", "日本"])
+        assert encode(doc) == json.dumps(doc)
