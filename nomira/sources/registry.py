@@ -47,6 +47,7 @@ CLAIMING.update({"unsloth": unsloth, "jcode": jcode, "kimchi": kimchi, "gajae": 
                  "antigravity_cli": antigravity_cli, "visualstudio_copilot": visualstudio_copilot,
                  "deepseek_harness": deepseek_harness, "aside": aside})  # issue 27, s27c
 CLAIM_FIRST += ("kimchi", "gajae")  # issue 27, s27c
+CLAIM_FIRST += ("omp", "prime")  # pi's files in .omp / .prime folders (else read as pi under --path)
 SOURCES.update(CLAIMING)
 
 
