@@ -36,7 +36,7 @@ FILLER = bench_scan.FILLER
 def _pad_text(path: Path, target: int, fresh: bool = True) -> None:
     """The file's own records again, each round with a 4 kB content line, until the file is
     about `target` bytes. `fresh`: each round's id fields (keys named `id`, `*Id`, `*_id`,
-    `uuid`; not the session's) carry the round number, so a round is the next calls of a
+    `uuid`; not the session's: not a session header's, nor an id the file is named after) carry the round number, so a round is the next calls of a
     longer session, as the agent writes them, not thousands of copies of one response id
     (which no agent writes, and which the dedup folds away before any pricing)."""
     size = path.stat().st_size
@@ -52,7 +52,9 @@ def _pad_text(path: Path, target: int, fresh: bool = True) -> None:
         content = json.dumps({"type": "user", "role": "user", "content": text}) + "\n"
         rounds = ["\n".join(own) + "\n" + content]
         if fresh:
-            ids = [sorted(_ids(json.loads(ln)), key=len, reverse=True) for ln in own]
+            named = str(path)  # a session id that names the file is the session's (pi, Codex): kept
+            ids = [sorted((i for i in _ids(json.loads(ln)) if i not in named), key=len, reverse=True)
+                   if not _header(ln) else [] for ln in own]
             per = len(rounds[0])
             rounds = ["\n".join(_tagged(ln, line_ids, f"-r{r}") for ln, line_ids in zip(own, ids)) + "\n" + content
                       for r in range(max((target - size) // per, 1))]
@@ -80,6 +82,12 @@ def _ids(obj, out=None) -> set:
             else:
                 _ids(v, out)
     return out
+
+
+def _header(line: str) -> bool:
+    """A session header record (`type` session, session_meta, session.start...): its ids name the session."""
+    d = json.loads(line)
+    return isinstance(d, dict) and "session" in str(d.get("type", "")).lower()
 
 
 def _tagged(line: str, ids: list, tag: str) -> str:
