@@ -35,10 +35,12 @@ FILLER = bench_scan.FILLER
 
 def _pad_text(path: Path, target: int, fresh: bool = True) -> None:
     """The file's own records again, each round with a 4 kB content line, until the file is
-    about `target` bytes. `fresh`: each round's id fields (keys named `id`, `*Id`, `*_id`,
-    `uuid`; not the session's: not a session header's, nor an id the file is named after) carry the round number, so a round is the next calls of a
-    longer session, as the agent writes them, not thousands of copies of one response id
-    (which no agent writes, and which the dedup folds away before any pricing)."""
+    about `target` bytes. `fresh`: a round is the next calls of a longer session, as the agent
+    writes them: its id fields (keys `id`, `*Id`, `*_id`, `uuid`) carry the round number, and the
+    session's header is not written again (a header's ids, a session's, and an id the file is
+    named after stay as they are). `copies` (the first construction) repeats the records as they
+    are: thousands of copies of one response id, which no agent writes, folded away by the dedup
+    before any pricing, so the pricing and report of those calls were never measured."""
     size = path.stat().st_size
     if size >= target:
         return
@@ -53,10 +55,10 @@ def _pad_text(path: Path, target: int, fresh: bool = True) -> None:
         rounds = ["\n".join(own) + "\n" + content]
         if fresh:
             named = str(path)  # a session id that names the file is the session's (pi, Codex): kept
-            ids = [sorted((i for i in _ids(json.loads(ln)) if i not in named), key=len, reverse=True)
-                   if not _header(ln) else [] for ln in own]
-            per = len(rounds[0])
-            rounds = ["\n".join(_tagged(ln, line_ids, f"-r{r}") for ln, line_ids in zip(own, ids)) + "\n" + content
+            body = [ln for ln in own if not _header(ln)]  # one header per session file, as agents write
+            ids = [sorted((i for i in _ids(json.loads(ln)) if i not in named), key=len, reverse=True) for ln in body]
+            per = len("\n".join(body)) + 1 + len(content)
+            rounds = ["\n".join(_tagged(ln, line_ids, f"-r{r}") for ln, line_ids in zip(body, ids)) + "\n" + content
                       for r in range(max((target - size) // per, 1))]
     with open(path, "a") as fh:
         if not raw.endswith("\n"):
