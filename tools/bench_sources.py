@@ -2,8 +2,8 @@
 """Scan time of a history holding every agent Nomira reads, against the same bytes of Claude Code logs.
 
 Builds a tree with every source's test fixture in its real on-disk format (the SQLite
-stores built from the agents' schemas by the tests' own builders), each text file padded
-to session size with content the parsers skip as real logs are mostly content (a JSONL
+stores built from the agents' schemas by the tests' own builders), each log a source reads
+(not its small metadata files) padded to session size with content the parsers skip as real logs are mostly content (a JSONL
 line or Markdown paragraph of text; a text field in whole-file JSON documents), then a
 Claude Code history of the same number of bytes (`bench_scan.generate`). Times
 `nomira --json --no-cache --path ROOT` on each, interleaved, median of --runs (wall and CPU of
@@ -149,6 +149,10 @@ def build_all(root: Path, size_mb: int, fresh: bool = True) -> int:
     test_sources_unsloth.make_db(root / ".unsloth" / "studio")
     _siblings(root, fixtures)
     texts = [f for f in root.rglob("*") if f.is_file() and f.suffix in (".jsonl", ".md", ".json")]
+    if fresh:  # the logs the sources read, not their small metadata (workspace.json, index.json, ...)
+        from nomira.sources import registry
+        logs = {f for files in registry.discover(list(registry.SOURCES), [root], {}).values() for f in files}
+        texts = [f for f in texts if f in logs]
     per_file = size_mb * 1_000_000 // max(len(texts), 1)
     for f in texts:
         if f.suffix in (".jsonl", ".md"):
