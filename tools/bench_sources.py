@@ -54,7 +54,8 @@ def _pad_text(path: Path, target: int, fresh: bool = True) -> None:
         content = json.dumps({"type": "user", "role": "user", "content": text}) + "\n"
         rounds = ["\n".join(own) + "\n" + content]
         if fresh:
-            named = str(path)  # a session id that names the file is the session's (pi, Codex): kept
+            # a session id that names the file or its folder is the session's (pi, Codex, Kimi): kept
+            named = {path.stem, *path.parts} | {path.stem[i + 1:] for i, c in enumerate(path.stem) if c in "_-"}
             body = [ln for ln in own if not _header(ln)]  # one header per session file, as agents write
             ids = [sorted((i for i in _ids(json.loads(ln)) if i not in named), key=len, reverse=True) for ln in body]
             per = len("\n".join(body)) + 1 + len(content)
