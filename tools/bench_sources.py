@@ -2,12 +2,14 @@
 """Scan time of a history holding every agent Nomira reads, against the same bytes of Claude Code logs.
 
 Builds a tree with every source's test fixture in its real on-disk format (the SQLite
-stores built from the agents' schemas by the tests' own builders), each log a source reads
-(not its small metadata files) padded to session size with content the parsers skip as real logs are mostly content (a JSONL
-line or Markdown paragraph of text; a text field in whole-file JSON documents), then a
-Claude Code history of the same number of bytes (`bench_scan.generate`). Times
-`nomira --json --no-cache --path ROOT` on each, interleaved, median of --runs (wall and CPU of
-the process tree) and prints the ratios per byte: the issue asks for at most 1.20.
+stores built from the agents' schemas by the tests' own builders; a copy of the parent's
+fixture in the folders of each agent built on another's format), each log a source reads (not
+its small metadata files) padded to session size with the next calls of a longer session and
+content the parsers skip, as real logs are mostly content (a JSONL line or Markdown paragraph
+of text; a text field in whole-file JSON documents), then a Claude Code history of the same
+number of bytes (`bench_scan.generate`). Times `nomira --json --no-cache --path ROOT` on each,
+interleaved, median of --runs (wall and CPU of the process tree) and prints the ratios per
+byte: the issue asks for at most 1.20.
 
     python tools/bench_sources.py                 # ~100 MB each
     python tools/bench_sources.py --size-mb 300 --runs 5
