@@ -26,7 +26,7 @@ def test_openclaw_by_hand_fork_copy_once(run_json):
     assert r["sources"] == ["openclaw"]
 
 
-def test_default_locations(isolated_env, monkeypatch, tmp_path):
+def test_default_locations(isolated_env, monkeypatch, tmp_path, run_json):
     shutil.copytree(OC / "agents", isolated_env / ".openclaw" / "agents")
     pi_sessions = FIXTURES / "pi" / "sessions"
     shutil.copytree(pi_sessions, isolated_env / ".omp" / "agent" / "sessions")
@@ -37,6 +37,8 @@ def test_default_locations(isolated_env, monkeypatch, tmp_path):
     assert {e.source for e in omp.events} == {"oh_my_pi"}
     assert sorted(e.tokens.total for e in omp.events) == sorted(e.tokens.total for e in alone.events)
     assert {e.source for e in collect(("prime",)).events} == {"prime_agent"}
+    assert run_json("--path", isolated_env / ".omp")["sources"] == ["oh_my_pi"]  # by folder, not read as pi
+    assert run_json("--path", isolated_env / ".prime")["sources"] == ["prime_agent"]
     monkeypatch.setenv("OPENCLAW_DIR", str(tmp_path))
     assert openclaw.default_paths() == [tmp_path]
 

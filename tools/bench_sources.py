@@ -2,12 +2,14 @@
 """Scan time of a history holding every agent Nomira reads, against the same bytes of Claude Code logs.
 
 Builds a tree with every source's test fixture in its real on-disk format (the SQLite
-stores built from the agents' schemas by the tests' own builders), each text file padded
-to session size with content the parsers skip as real logs are mostly content (a JSONL
-line or Markdown paragraph of text; a text field in whole-file JSON documents), then a
-Claude Code history of the same number of bytes (`bench_scan.generate`). Times
-`nomira --json --no-cache --path ROOT` on each, interleaved, median of --runs (wall and CPU of
-the process tree) and prints the ratios per byte: the issue asks for at most 1.20.
+stores built from the agents' schemas by the tests' own builders; a copy of the parent's
+fixture in the folders of each agent built on another's format), each log a source reads (not
+its small metadata files) padded to session size with the next calls of a longer session and
+content the parsers skip, as real logs are mostly content (a JSONL line or Markdown paragraph
+of text; a text field in whole-file JSON documents), then a Claude Code history of the same
+number of bytes (`bench_scan.generate`). Times `nomira --json --no-cache --path ROOT` on each,
+interleaved, median of --runs (wall and CPU of the process tree) and prints the ratios per
+byte: the issue asks for at most 1.20.
 
     python tools/bench_sources.py                 # ~100 MB each
     python tools/bench_sources.py --size-mb 300 --runs 5
@@ -33,10 +35,14 @@ import bench_scan  # noqa: E402
 FILLER = bench_scan.FILLER
 
 
-def _pad_text(path: Path, target: int) -> None:
-    """The file's own records again (parsed and deduplicated like real re-written records),
-    each round with a 4 kB content line, until the file is about `target` bytes: about as many
-    usage records per byte as the Claude Code history's (a tool result and two snapshots per call)."""
+def _pad_text(path: Path, target: int, fresh: bool = True) -> None:
+    """The file's own records again, each round with a 4 kB content line, until the file is
+    about `target` bytes. `fresh`: a round is the next calls of a longer session, as the agent
+    writes them: its id fields (keys `id`, `*Id`, `*_id`, `uuid`) carry the round number, and the
+    session's header is not written again (a header's ids, a session's, and an id the file is
+    named after stay as they are). `copies` (the first construction) repeats the records as they
+    are: thousands of copies of one response id, which no agent writes, folded away by the dedup
+    before any pricing, so the pricing and report of those calls were never measured."""
     size = path.stat().st_size
     if size >= target:
         return
@@ -44,14 +50,57 @@ def _pad_text(path: Path, target: int) -> None:
     raw = path.read_text()
     if path.suffix == ".md":
         block = raw.split("# aider chat started at ", 1)[-1]
-        block = "# aider chat started at " + block + f"\n{text}\n\n"
+        rounds = ["# aider chat started at " + block + f"\n{text}\n\n"]
     else:
         own = [ln for ln in raw.splitlines() if ln.strip() and _is_json(ln)]
-        block = "\n".join(own) + "\n" + json.dumps({"type": "user", "role": "user", "content": text}) + "\n"
+        content = json.dumps({"type": "user", "role": "user", "content": text}) + "\n"
+        rounds = ["\n".join(own) + "\n" + content]
+        if fresh:
+            # a session id that names the file or its folder is the session's (pi, Codex, Kimi): kept
+            named = {path.stem, *path.parts} | {path.stem[i + 1:] for i, c in enumerate(path.stem) if c in "_-"}
+            body = [ln for ln in own if not _header(ln)]  # one header per session file, as agents write
+            ids = [sorted((i for i in _ids(json.loads(ln)) if i not in named), key=len, reverse=True) for ln in body]
+            per = len("\n".join(body)) + 1 + len(content)
+            rounds = ["\n".join(_tagged(ln, line_ids, f"-r{r}") for ln, line_ids in zip(body, ids)) + "\n" + content
+                      for r in range(max((target - size) // per, 1))]
     with open(path, "a") as fh:
         if not raw.endswith("\n"):
             fh.write("\n")
-        fh.write(block * max((target - size) // len(block), 1))
+        if len(rounds) == 1:
+            fh.write(rounds[0] * max((target - size) // len(rounds[0]), 1))
+        else:
+            fh.write("".join(rounds))
+
+
+def _ids(obj, out=None) -> set:
+    """The strings under id-like keys of a JSON value, other than a session's."""
+    out = set() if out is None else out
+    if isinstance(obj, list):
+        for v in obj:
+            _ids(v, out)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            low = k.lower()
+            if isinstance(v, str) and v and (low == "id" or low.endswith(("_id", "uuid")) or k.endswith("Id")) \
+                    and "session" not in low:
+                out.add(v)
+            else:
+                _ids(v, out)
+    return out
+
+
+def _header(line: str) -> bool:
+    """A session header record (`type` session, session_meta, session.start...): its ids name the session."""
+    d = json.loads(line)
+    return isinstance(d, dict) and "session" in str(d.get("type", "")).lower()
+
+
+def _tagged(line: str, ids: list, tag: str) -> str:
+    """The line as written, each id string (quoted) with `tag` appended."""
+    for v in ids:
+        q = json.dumps(v)
+        line = line.replace(q, q[:-1] + tag + '"')
+    return line
 
 
 def _is_json(line: str) -> bool:
@@ -77,8 +126,11 @@ def _pad_json(path: Path, target: int) -> None:
     path.write_text(json.dumps(doc))
 
 
-def build_all(root: Path, size_mb: int) -> int:
-    """Every fixture (and the SQLite stores the tests build), padded to about `size_mb` in total."""
+def build_all(root: Path, size_mb: int, fresh: bool = True) -> int:
+    """Every fixture (and the SQLite stores the tests build), padded to about `size_mb` in total.
+    The agents that keep another agent's format in their own folders get a copy of its fixture
+    there (read under their own names: `--path` tells them apart by folder), except Kimi Code
+    and Kimi Work, whose `wire.jsonl` is told from Kimi CLI's only by its default location."""
     import test_sources_goose
     import test_sources_hermes
     import test_sources_kilo
@@ -98,11 +150,46 @@ def build_all(root: Path, size_mb: int) -> int:
     test_sources_zcode.make_db(root / ".zcode" / "cli" / "db")
     import test_sources_unsloth  # issue 27, s27c
     test_sources_unsloth.make_db(root / ".unsloth" / "studio")
+    _siblings(root, fixtures)
     texts = [f for f in root.rglob("*") if f.is_file() and f.suffix in (".jsonl", ".md", ".json")]
+    if fresh:  # the logs the sources read, not their small metadata (workspace.json, index.json, ...)
+        from nomira.sources import registry
+        logs = {f for files in registry.discover(list(registry.SOURCES), [root], {}).values() for f in files}
+        texts = [f for f in texts if f in logs]
     per_file = size_mb * 1_000_000 // max(len(texts), 1)
     for f in texts:
-        (_pad_text if f.suffix in (".jsonl", ".md") else _pad_json)(f, per_file)
+        if f.suffix in (".jsonl", ".md"):
+            _pad_text(f, per_file, fresh)
+        else:
+            _pad_json(f, per_file)
     return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+
+
+def _siblings(root: Path, fixtures: Path) -> None:
+    """Copies of a parent agent's fixture where each agent built on it keeps its files."""
+    import sqlite3
+    import test_sources_crush
+    import test_sources_hermes
+    import test_sources_kilo
+    (root / "openclaude").rename(root / ".openclaude")  # told from Claude Code by its folder
+    for d in (".omp/agent/sessions", ".prime/agent/sessions", ".senpi/agent/sessions",
+              "CherryStudio/Data/Agents/.pi/sessions"):
+        shutil.copytree(fixtures / "pi" / "sessions", root / d)
+    shutil.copytree(fixtures / "openclaw" / "agents", root / ".qclaw" / "agents")
+    for d in (".trae/cli/sessions", ".augure/sessions"):
+        shutil.copytree(fixtures / "codex" / "sessions", root / d)
+    shutil.copytree(fixtures / "claude" / "projects", root / ".qoder" / "projects")
+    shutil.copytree(fixtures / "openclaude" / "projects",
+                    root / "Claude" / "local-agent-mode-sessions" / "org-1" / "ws-1" / "local_1" / ".claude" / "projects")
+    test_sources_hermes.make_db(root / ".augure-desktop")
+    test_sources_kilo.make_db(root / "icodemate", "icodemate.db")
+    crush = root / "shop" / ".crush"  # sessions' totals only: found, reported without token data
+    crush.mkdir(parents=True)
+    db = sqlite3.connect(crush / "crush.db")
+    db.executescript(test_sources_crush.SCHEMA)
+    db.execute("INSERT INTO sessions VALUES ('s1', NULL, 'Fix the build', 6, 41000, 900, 0.0812, 1762430400, 1762430000)")
+    db.commit()
+    db.close()
 
 
 def _timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
@@ -119,12 +206,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--padding", choices=("fresh", "copies"), default="fresh",
+                    help="fresh: each padding round's records get new ids (default); copies: the "
+                         "fixture's records repeated as they are (the first construction)")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="nomira-bench-sources-"))
     try:
         every, claude = tmp / "every", tmp / "claude"
         every.mkdir()
-        size = build_all(every, args.size_mb)
+        size = build_all(every, args.size_mb, args.padding == "fresh")
         _calls, csize = bench_scan.generate(claude, max(size // 1_000_000, 1))
         env = dict(__import__("os").environ, XDG_CACHE_HOME=str(tmp / ".cache"), NO_COLOR="1", HOME=str(tmp))
         cmds = {name: [sys.executable, "-m", "nomira", "--json", "--no-cache", "--path", str(root)]

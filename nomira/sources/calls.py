@@ -80,7 +80,10 @@ def listed(v) -> list:
 
 def count(v) -> int:
     """A token count as logged (int, float or numeric string); anything else is 0."""
-    if type(v) is bool:
+    t = type(v)
+    if t is int:  # the common case first: this runs for every count of every call
+        return v if v > 0 else 0
+    if v is None or t is bool:
         return 0
     if isinstance(v, str):
         try:

@@ -38,6 +38,7 @@ API-equivalent value (BYOK providers, `isByok`, are not distinguished in the tot
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -153,12 +154,28 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     return result
 
 
-def _covered(rec: list, since, spans: list[tuple], known: set[str]) -> bool:
-    """Whether an OTel span of this shutdown's model lies in the run it totals, in its session or in none known."""
+def _covered(rec: list, since, spans: dict, known: set[str]) -> bool:
+    """Whether an OTel span of this shutdown's model lies in the run it totals, in its session or in none known.
+    `spans`: (times, sessions) by model, sorted by time, so each shutdown looks only at its run's spans
+    (not at every span of the export: shutdowns x spans grows with the history)."""
+    times, sessions = spans.get(rec[calls.MODEL], ((), ()))
     end = parse_timestamp(rec[calls.TS])
     start = parse_timestamp(since) if since else None
-    return any(model == rec[calls.MODEL] and (session == rec[calls.SESSION] or session not in known)
-               and (start is None or start < ts) and ts <= end for session, ts, model in spans)
+    lo = 0 if start is None else bisect_right(times, start)
+    for i in range(lo, bisect_right(times, end)):
+        if sessions[i] == rec[calls.SESSION] or sessions[i] not in known:
+            return True
+    return False
+
+
+def _by_model(spans: list[tuple]) -> dict:
+    """(session, time, model) spans as (times, sessions) by model, sorted by time."""
+    out: dict = {}
+    for session, ts, model in sorted(spans, key=lambda s: s[1]):
+        times, sessions = out.setdefault(model, ([], []))
+        times.append(ts)
+        sessions.append(session)
+    return out
 
 
 def events_from_files(per_file: Iterable[tuple[str, list[list], dict]], stats: ScanStats):
@@ -168,6 +185,7 @@ def events_from_files(per_file: Iterable[tuple[str, list[list], dict]], stats: S
              for _path, recs, st in items if st.get("otel") for r in recs]
     if spans:
         known = {r[calls.SESSION] for _path, recs, st in items if not st.get("otel") for r in recs}
+        spans = _by_model(spans)
         kept = []
         for path, recs, st in items:
             if not st.get("otel"):

@@ -47,6 +47,7 @@ CLAIMING.update({"unsloth": unsloth, "jcode": jcode, "kimchi": kimchi, "gajae": 
                  "antigravity_cli": antigravity_cli, "visualstudio_copilot": visualstudio_copilot,
                  "deepseek_harness": deepseek_harness, "aside": aside})  # issue 27, s27c
 CLAIM_FIRST += ("kimchi", "gajae")  # issue 27, s27c
+CLAIM_FIRST += ("omp", "prime")  # pi's files in .omp / .prime folders (else read as pi under --path)
 SOURCES.update(CLAIMING)
 
 
@@ -174,9 +175,10 @@ def found_without_tokens(stats: ScanStats) -> list[dict]:
 def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
     """Split explicitly given files between sources by their on-disk naming."""
     out: dict[str, list[Path]] = {name: [] for name in SOURCES}
+    order = (*CLAIM_FIRST, *CLAIMING)
     for f in files:
-        claimed = next((name for name in (*CLAIM_FIRST, *CLAIMING) if CLAIMING[name].claims(f.name, str(f.parent))),
-                       None)
+        fname, parent = f.name, str(f.parent)  # once per file, not once per source asked
+        claimed = next((name for name in order if CLAIMING[name].claims(fname, parent)), None)
         if claimed is not None:
             out[claimed].append(f)
         elif f.name.startswith("rollout-"):

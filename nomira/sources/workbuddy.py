@@ -66,7 +66,12 @@ def _first(details) -> dict:
 
 
 def _pick(u: dict, *keys) -> int:
-    return next((n for n in (calls.count(u.get(k)) for k in keys) if n), 0)
+    """The first of `keys` holding a count (a loop, not a generator: several per call)."""
+    for k in keys:
+        v = u.get(k)
+        if v is not None and (n := calls.count(v)):
+            return n
+    return 0
 
 
 def _usage(d: dict) -> dict | None:
