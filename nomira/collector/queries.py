@@ -339,10 +339,17 @@ def day_model(db: sqlite3.Connection, scope: Scope) -> list[tuple[str, str, dict
 
 
 def hour_model(db: sqlite3.Connection, scope: Scope, day: str) -> list[tuple[str, str, dict]]:
-    """(hour, model, sums) for one UTC day (occurred_at is stored as UTC ISO text: hour at chars 12-13)."""
-    where, params = _where(scope.days(day, day))
-    return [(f"{r[0]}:00", r[1], _row(r[2:])) for r in db.execute(
-        f"SELECT substr(occurred_at, 12, 2), model, {_EVENT_SUMS} FROM events{where} GROUP BY 1, 2", params)]
+    """(hour, model, sums) for one UTC day: from `hour_rollups` (0019, one range of the day's rows) under
+    developer, project and model filters; with a tag filter from that day's `events` (occurred_at is
+    stored as UTC ISO text: hour at chars 12-13)."""
+    if set(dict(scope.eq)) <= set(ROLLUP_DIMS):
+        where, params = _where(scope.days(day, day), ("hour_rollups", None))
+        sql = f"SELECT hour, model, {_ROLLUP_SUMS} FROM hour_rollups{where} GROUP BY hour, model"
+    else:
+        where, params = _where(scope.days(day, day))
+        sql = f"SELECT substr(occurred_at, 12, 2), model, {_EVENT_SUMS} FROM events{where} GROUP BY 1, 2"
+    # a replaced copy leaves a row of zeros behind in the rollups (as in `rollups`): not an hour with calls
+    return [(f"{r[0]}:00", r[1], _row(r[2:])) for r in db.execute(sql, params) if r[2]]
 
 
 def seats(db: sqlite3.Connection, scope: Scope) -> int:
@@ -350,9 +357,9 @@ def seats(db: sqlite3.Connection, scope: Scope) -> int:
     return len([1 for k, v in group(db, ("developer", "regime"), scope) if k[1] == "subscription" and v["calls"]])
 
 
-def _within(scope: Scope, developers: list[str] | None, extra: str = "") -> tuple[str, list]:
+def _within(scope: Scope, developers: list[str] | None, extra: str = "", table: str = "events") -> tuple[str, list]:
     """The scope's WHERE, narrowed to `developers` (a project's, from the rollups: index seeks, not a scan)."""
-    where, params = _where(scope)
+    where, params = _where(scope, (table, None))
     clauses = [where[7:]] if where else []
     if developers is not None:
         clauses.append(f"developer IN ({', '.join('?' * len(developers)) or 'NULL'})")
@@ -380,7 +387,11 @@ def sessions(db: sqlite3.Connection, dim: str, scope: Scope, developers: list[st
 
 
 def sidechain_cost(db: sqlite3.Connection, scope: Scope, developers: list[str] | None = None) -> float:
-    """Cost of sub-agent (sidechain) calls in scope."""
+    """Cost of sub-agent (sidechain) calls in scope: from `sidechain_rollups` (0019) under developer,
+    project and model filters, from `events` with a tag filter."""
+    if set(dict(scope.eq)) <= set(ROLLUP_DIMS):
+        where, params = _within(scope, developers, table="sidechain_rollups")
+        return db.execute(f"SELECT TOTAL(cost_usd) FROM sidechain_rollups{where}", params).fetchone()[0] or 0.0
     where, params = _within(scope, developers, "is_sidechain = 1")
     sql = f"SELECT TOTAL(cost_usd) FROM events{where}"
     return _memo(db, ("sidechain", sql, tuple(params)), lambda: db.execute(sql, params).fetchone()[0] or 0.0)

@@ -383,6 +383,41 @@ def _m0018_developer_first(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE {table}_0018 RENAME TO {table}")
 
 
+# Hour and sub-agent rollups (0019): what the dashboard still read from `events` at 10M events. Per UTC
+# hour of a day and the four rollup dimensions, so `today`'s hourly trend is one range of a day's rows;
+# and the sums of sub-agent (sidechain) calls by day, developer, project and model, so a project's
+# sub-agent share is a few rows, not a seek through each of its developers' events. Day first: a view
+# reads a range of days, and a batch appends at the end (today's rows).
+HOUR_KEYS = ("day", "tenant", "developer", "project", "model", "regime", "hour")
+SIDECHAIN_KEYS = ("day", "tenant", "developer", "project", "model")
+_HOUR_EXPR = "COALESCE(substr(occurred_at, 12, 2), '')"  # occurred_at is UTC ISO text: the hour at 12-13
+
+
+def _sums_ddl(name: str, keys: tuple[str, ...]) -> str:
+    return f"""CREATE TABLE {name} ({", ".join(f"{k} TEXT NOT NULL" for k in keys)}, calls INTEGER NOT NULL,
+        {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)}, cost_usd REAL NOT NULL,
+        unpriced_calls INTEGER NOT NULL, PRIMARY KEY ({", ".join(keys)})) WITHOUT ROWID"""
+
+
+def _m0019_hour_sidechain_rollups(db: sqlite3.Connection) -> None:
+    """hour_rollups and sidechain_rollups, backfilled from the canonical events in place."""
+    db.execute(_sums_ddl("hour_rollups", HOUR_KEYS))
+    db.execute(_sums_ddl("sidechain_rollups", SIDECHAIN_KEYS))
+    rebuild_hour_sidechain(db)
+
+
+def rebuild_hour_sidechain(db: sqlite3.Connection, where: str = "1 = 1") -> None:
+    """Recompute hour_rollups and sidechain_rollups from `events` (the rows matching `where`)."""
+    sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
+                      "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
+    for table, keys, exprs, only in (("hour_rollups", HOUR_KEYS, {"hour": _HOUR_EXPR}, ""),
+                                     ("sidechain_rollups", SIDECHAIN_KEYS, {}, " AND is_sidechain = 1")):
+        db.execute(f"DELETE FROM {table} WHERE {where}")
+        select = ", ".join(exprs.get(k, k) for k in keys)
+        db.execute(f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) SELECT {select}, {sums} FROM events "
+                   f"WHERE ({where}){only} GROUP BY {select}")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -400,6 +435,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0015_limit_windows", _m0015_limit_windows),
     ("0016_branch", _m0016_branch),
     ("0018_developer_first", _m0018_developer_first),
+    ("0019_hour_sidechain_rollups", _m0019_hour_sidechain_rollups),
 ]
 
 
@@ -480,6 +516,7 @@ _PRIORITY_AT, _EVENT_ID_AT, _CHANNEL_AT = COL["source_priority"], COL["event_id"
 _ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"], COL["provider"]
 _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
 _SESSION_AT = COL["session_id"]
+_SIDECHAIN_AT = COL["is_sidechain"]
 VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
 # rollups' finest key (Rollups.FINE) and the five tags (tag_rollups, 0012): what a batch's rows are grouped by
 _group_key = operator.itemgetter(*_FINE_AT, *(COL[c] for c in TAG_ROLLUPS[1:]))
@@ -605,17 +642,35 @@ class Rollups:
         out = []
         for sign, groups in ((1, self.groups[0]), (-1, self.groups[1])):
             for k, rows in groups.items():
-                cost, unpriced = 0.0, 0
-                for r in rows:
-                    c = r[_COST_AT]
-                    if c is None:
-                        unpriced += 1
-                    else:
-                        cost += c
-                tokens = [sum(col) for col in zip(*map(_tokens_of, rows))] if len(rows) > 1 \
-                    else list(_tokens_of(rows[0]))
-                v = [len(rows), *tokens, cost, unpriced]
+                v = _sums(rows)
                 out.append((k, v if sign > 0 else [-x for x in v]))
+        return out
+
+    def hour_sidechain(self) -> tuple[list[tuple], list[tuple]]:
+        """hour_rollups and sidechain_rollups deltas (HOUR_KEYS / SIDECHAIN_KEYS, then sums), in key order:
+        the groups' rows bucketed by hour (one slice and one append per row) and their sidechain rows."""
+        out: tuple[list[tuple], list[tuple]] = ([], [])
+        for sign, groups in ((1, self.groups[0]), (-1, self.groups[1])):
+            hours: dict[tuple, list] = {}
+            side: dict[tuple, list] = {}
+            for k, rows in groups.items():
+                tenant, day, developer, project, model, regime = k[:6]
+                base = (day, tenant, developer, project, model, regime)
+                for r in rows:
+                    hk = (*base, (r[_OCCURRED_AT] or "")[11:13])
+                    bucket = hours.get(hk)
+                    if bucket is None:
+                        hours[hk] = [r]
+                    else:
+                        bucket.append(r)
+                    if r[_SIDECHAIN_AT]:
+                        side.setdefault(base[:5], []).append(r)
+            for table, acc in zip(out, (hours, side)):
+                for key, rows in acc.items():
+                    v = _sums(rows)
+                    table.append((*key, *(v if sign > 0 else [-x for x in v])))
+        out[0].sort(key=lambda r: r[:len(HOUR_KEYS)])  # one lock order for every writer
+        out[1].sort(key=lambda r: r[:len(SIDECHAIN_KEYS)])
         return out
 
     def clear(self) -> None:
@@ -665,7 +720,27 @@ class Rollups:
                            f"{', '.join(f'{f} = excluded.{f}' for f in ALLOWANCE_FIELDS)} "
                            "WHERE excluded.occurred_at > current_limits.occurred_at", self.limits)
         _write_tag_rollups(db, [(*k[:grain_key], *k[len(self.FINE):], *v) for k, v in deltas])
+        for (table, keys), rows in zip((("hour_rollups", HOUR_KEYS), ("sidechain_rollups", SIDECHAIN_KEYS)),
+                                       self.hour_sidechain()):
+            if rows:
+                db.executemany(f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) VALUES "
+                               f"({', '.join('?' * (len(keys) + len(ROLLUP_COLS)))}) ON CONFLICT ({', '.join(keys)}) "
+                               f"DO UPDATE SET {', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in ROLLUP_COLS)}",
+                               rows)
         self.clear()
+
+
+def _sums(rows: list[tuple]) -> list:
+    """[calls, tokens..., cost, unpriced] of canonical rows."""
+    cost, unpriced = 0.0, 0
+    for r in rows:
+        c = r[_COST_AT]
+        if c is None:
+            unpriced += 1
+        else:
+            cost += c
+    tokens = [sum(col) for col in zip(*map(_tokens_of, rows))] if len(rows) > 1 else list(_tokens_of(rows[0]))
+    return [len(rows), *tokens, cost, unpriced]
 
 
 def _write_tag_rollups(db: sqlite3.Connection, tagged: list[tuple]) -> None:
@@ -1039,6 +1114,8 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
         db.execute(f"DELETE FROM session_counts WHERE NOT {kept}")
         db.execute(f"DELETE FROM usage_sessions WHERE NOT {kept}")
         db.execute(f"DELETE FROM daily_views WHERE NOT {kept}")
+        db.execute(f"DELETE FROM hour_rollups WHERE NOT {kept}")
+        db.execute(f"DELETE FROM sidechain_rollups WHERE NOT {kept}")
         if not lost:
             db.execute("DELETE FROM current_limits")  # else kept: newer snapshots replace them as they replay
         db.execute("DELETE FROM superseded_events WHERE dedup_key NOT IN (SELECT dedup_key FROM events)")
