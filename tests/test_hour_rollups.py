@@ -64,16 +64,54 @@ def test_ingest_keeps_hour_and_sidechain_rollups_equal_to_the_canonical_rows(sto
     assert both(db) == got
 
 
+MODEL_SESSIONS = "SELECT tenant, developer, value, day, project, sessions FROM session_counts WHERE tag = 'model' " \
+                 "ORDER BY 1, 2, 3, 4, 5"
+
+
 def test_migration_backfills_from_canonical_events(store_target):
     db = store.open_db(store_target)
-    store.ingest(db, history())
-    want = both(db)
-    for table in ("hour_rollups", "sidechain_rollups"):  # a store made before 0019
+    store.ingest(db, history()[:6])  # (not m4's replacing copy: a session's first call stays as first received)
+    want = both(db), db.execute(MODEL_SESSIONS).fetchall()
+    assert want[1]
+    for table in ("hour_rollups", "sidechain_rollups", "session_models"):  # a store made before 0019
         db.execute(f"DROP TABLE {table}")
+    db.execute("DELETE FROM session_counts WHERE tag = 'model'")
     db.execute("DELETE FROM _nomira_migrations WHERE name = '0019_hour_sidechain_rollups'")
     db.close()
     db = store.open_db(store_target)
-    assert both(db) == want
+    assert (both(db), db.execute(MODEL_SESSIONS).fetchall()) == want
+
+
+def test_sessions_under_a_model_filter_are_counted_on_their_first_call_of_it(store_target):
+    """ana's s1 uses sonnet on day 3 and 4 and codex on day 4; s2 codex on day 4 (two batches, out of order)."""
+    db = store.open_db(store_target)
+    sonnet, codex = "claude-sonnet-4-5-20250929", "gpt-5-codex"
+    ana = {"developer": "ana", "project": "shop"}
+    store.ingest(db, [call(message_id="c", session_id="s1", model=codex, occurred_at="2025-11-04T11:00:00Z", tags=ana),
+                      call(message_id="b", session_id="s1", occurred_at="2025-11-04T10:00:00Z", tags=ana)])
+    store.ingest(db, [call(message_id="a", session_id="s1", occurred_at="2025-11-03T10:00:00Z", tags=ana),
+                      call(message_id="d", session_id="s2", model=codex, occurred_at="2025-11-04T12:00:00Z", tags=ana),
+                      call(message_id="e", session_id="s2", model=codex, occurred_at="2025-11-05T12:00:00Z",
+                           tags=dict(ana, project="api"))])
+
+    def count(model, **kw):
+        return queries.sessions(db, "developer", queries.Scope(eq=(("model", model),), **kw))
+    # all time: the distinct sessions with a call of that model, as `events` says (a session is one per
+    # developer and project, as in usage_sessions since 0012: s2 ran in two projects)
+    for model in (sonnet, codex):
+        want = dict(db.execute("SELECT developer, COUNT(*) FROM (SELECT DISTINCT developer, project, session_id "
+                               "FROM events WHERE model = ?) s GROUP BY developer", (model,)).fetchall())
+        assert count(model) == want
+    assert count(codex) == {"ana": 3} and count(sonnet) == {"ana": 1}
+    # s1's day-4 sonnet call reached the store first, day 3's later: counted on the first received, as
+    # usage_sessions counts a session (the backfill, seeing both, says day 3)
+    assert count(sonnet, until="2025-11-03") == {} and count(sonnet, since="2025-11-04") == {"ana": 1}
+    assert count(codex, since="2025-11-05") == {"ana": 1}  # s2 in api; s1 and s2 in shop used codex first on day 4
+    assert count(codex, until="2025-11-04") == {"ana": 2}  # s1 and s2 in shop; s2 in api on day 5
+    assert queries.sessions(db, "project", queries.Scope(eq=(("model", codex),))) == {"shop": 2, "api": 1}
+    # a model and a tag filter: from `events` (the distinct sessions with such a call)
+    both_ = queries.Scope(eq=(("model", codex), ("feature", "search")))
+    assert queries.sessions(db, "developer", both_) == {}
 
 
 def test_hourly_view_and_sidechain_cost_equal_the_events_they_sum(store_target):

@@ -371,13 +371,17 @@ def _within(scope: Scope, developers: list[str] | None, extra: str = "", table: 
 
 def sessions(db: sqlite3.Connection, dim: str, scope: Scope, developers: list[str] | None = None) -> dict[str, int]:
     """Sessions per developer or project in scope (a session id is unique per agent run). With at most
-    one tag filter beside developer and project: the sessions that started in scope (a session is
-    counted on its first call, with that call's tags), summed from `session_counts` (0012). A model
-    filter or two tag filters: the distinct sessions with a call in scope, counted from `events`."""
+    one tag or model filter beside developer and project: the sessions that started in scope (a session
+    is counted on its first call, with that call's tags; under a model filter on its first call of that
+    model), summed from `session_counts` (0012; model rows 0019). A tag and a model filter, or two tag
+    filters: the distinct sessions with a call in scope, counted from `events`."""
     if dim not in ("developer", "project"):
         raise ValueError(dim)
     tags = _tag_rows(scope)
-    if tags is not None and {k for k, _ in scope.eq} - {k for k, _ in tags} <= {"developer", "project"}:
+    eq = dict(scope.eq)
+    if "model" in eq and tags == []:
+        tags = [("model", eq["model"])]
+    if tags is not None and set(eq) - {k for k, _ in tags} <= {"developer", "project"}:
         where, params = _where(scope, ("tag_rollups", tags[0] if tags else ("", "")))
         sql = f"SELECT {dim}, TOTAL(sessions) FROM session_counts{where} GROUP BY {dim}"
         return {k: int(n) for k, n in db.execute(sql, params) if n}

@@ -323,6 +323,7 @@ def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
         seen = first.get(key)
         if seen is None or _session_order(r) < _session_order(seen):  # as the backfill orders a session's calls
             first[key] = r
+    _count_new_session_models(db, rows)
     if not first:
         return
     db.execute(_SESSION_DELTA_TABLE)
@@ -333,6 +334,29 @@ def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
     # normalize gives every tag column a string, so the five tags need no `or ""` here
     counts = Counter((tenant, developer, tag, value, day, project) for tenant, developer, project, _sid, day, *tags
                      in new for tag, value in zip(TAG_ROLLUPS, ("", *tags)) if value or not tag)  # set tags only
+    db.executemany(_COUNT_SESSIONS, [(*k, n) for k, n in sorted(counts.items())])
+
+
+def _count_new_session_models(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Record each session's first call of each model among these new canonical rows (the first to reach
+    the store), and count them in session_counts under tag 'model' (0019)."""
+    first: dict[tuple, tuple] = {}
+    for r in rows:
+        if not r[_SESSION_AT]:
+            continue
+        key = _session_model_key(r)
+        seen = first.get(key)
+        if seen is None or _session_order(r) < _session_order(seen):
+            first[key] = r
+    if not first:
+        return
+    db.execute(_SESSION_MODEL_DELTA_TABLE)
+    db.execute("DELETE FROM session_model_delta")
+    dialect_of(db).insert_rows(db, "session_model_delta", SESSION_MODEL_COLS,
+                               [(*k, r[_DAY_AT]) for k, r in sorted(first.items())])
+    new = db.execute(_NEW_SESSION_MODELS).fetchall()
+    counts = Counter((tenant, developer, "model", model, day, project)
+                     for tenant, developer, project, _sid, model, day in new)
     db.executemany(_COUNT_SESSIONS, [(*k, n) for k, n in sorted(counts.items())])
 
 
@@ -399,11 +423,36 @@ def _sums_ddl(name: str, keys: tuple[str, ...]) -> str:
         unpriced_calls INTEGER NOT NULL, PRIMARY KEY ({", ".join(keys)})) WITHOUT ROWID"""
 
 
+# Sessions by model (0019): each session's first call of each model, and in session_counts under tag
+# 'model' the number of sessions whose first call of that model fell on a day, so a model filter's sessions
+# column is counted like every other (on the first call) and never a distinct count over `events`.
+SESSION_MODEL_KEYS = (*SESSION_KEYS, "model")
+SESSION_MODEL_COLS = (*SESSION_MODEL_KEYS, "day")
+
+
 def _m0019_hour_sidechain_rollups(db: sqlite3.Connection) -> None:
-    """hour_rollups and sidechain_rollups, backfilled from the canonical events in place."""
+    """hour_rollups, sidechain_rollups and session_models, backfilled from the canonical events in place."""
     db.execute(_sums_ddl("hour_rollups", HOUR_KEYS))
     db.execute(_sums_ddl("sidechain_rollups", SIDECHAIN_KEYS))
     rebuild_hour_sidechain(db)
+    db.execute(f"""CREATE TABLE session_models ({", ".join(f"{c} TEXT NOT NULL" for c in SESSION_MODEL_COLS)},
+        PRIMARY KEY ({", ".join(SESSION_MODEL_KEYS)})) WITHOUT ROWID""")
+    rebuild_session_models(db)
+
+
+def rebuild_session_models(db: sqlite3.Connection) -> None:
+    """session_models and session_counts' 'model' rows from `events`: each (session, model)'s first call
+    (by time, then key, as usage_sessions)."""
+    db.execute("DELETE FROM session_models")
+    db.execute("DELETE FROM session_counts WHERE tag = 'model'")
+    cols = ", ".join(SESSION_MODEL_COLS)
+    db.execute(f"INSERT INTO session_models ({cols}) SELECT {cols} FROM (SELECT {', '.join(SESSION_KEYS)}, "
+               f"COALESCE(model, '') AS model, day, ROW_NUMBER() OVER (PARTITION BY {', '.join(SESSION_KEYS)}, "
+               "COALESCE(model, '') ORDER BY occurred_at, dedup_key) AS n_ FROM events "
+               "WHERE session_id IS NOT NULL AND session_id != '') AS first_calls WHERE n_ = 1")
+    db.execute(f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) SELECT tenant, developer, "
+               "'model', model, day, project, COUNT(*) FROM session_models GROUP BY tenant, developer, model, day, "
+               "project")
 
 
 def rebuild_hour_sidechain(db: sqlite3.Connection, where: str = "1 = 1") -> None:
@@ -524,6 +573,14 @@ _tokens_of = operator.itemgetter(*_TOKENS_AT)
 _session_key = operator.itemgetter(*(COL[c] for c in SESSION_KEYS))  # sessions (0012)
 _session_order = operator.itemgetter(_OCCURRED_AT, _KEY_AT)
 _session_first = operator.itemgetter(*(COL[c] for c in SESSION_COLS[len(SESSION_KEYS):]))
+_DAY_AT = COL["day"]
+_session_model_key = operator.itemgetter(*(COL[c] for c in SESSION_MODEL_KEYS))  # session_models (0019)
+_SESSION_MODEL_DELTA_TABLE = (f"CREATE TEMP TABLE IF NOT EXISTS session_model_delta "
+                              f"({', '.join(f'{c} TEXT' for c in SESSION_MODEL_COLS)})")
+_NEW_SESSION_MODELS = (f"INSERT INTO session_models ({', '.join(SESSION_MODEL_COLS)}) SELECT "
+                       f"{', '.join(SESSION_MODEL_COLS)} FROM session_model_delta WHERE 1 = 1 ORDER BY "
+                       f"{', '.join(SESSION_MODEL_KEYS)} ON CONFLICT ({', '.join(SESSION_MODEL_KEYS)}) DO NOTHING "
+                       f"RETURNING {', '.join(SESSION_MODEL_COLS)}")
 _SESSION_DELTA_TABLE = f"CREATE TEMP TABLE IF NOT EXISTS session_delta ({', '.join(f'{c} TEXT' for c in SESSION_COLS)})"
 _NEW_SESSIONS = (f"INSERT INTO usage_sessions ({', '.join(SESSION_COLS)}) SELECT {', '.join(SESSION_COLS)} FROM "
                  f"session_delta WHERE 1 = 1 ORDER BY {', '.join(SESSION_KEYS)} ON CONFLICT ({', '.join(SESSION_KEYS)}) "
@@ -1113,6 +1170,7 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
         db.execute(f"DELETE FROM tag_rollups WHERE NOT {kept}")
         db.execute(f"DELETE FROM session_counts WHERE NOT {kept}")
         db.execute(f"DELETE FROM usage_sessions WHERE NOT {kept}")
+        db.execute(f"DELETE FROM session_models WHERE NOT {kept}")
         db.execute(f"DELETE FROM daily_views WHERE NOT {kept}")
         db.execute(f"DELETE FROM hour_rollups WHERE NOT {kept}")
         db.execute(f"DELETE FROM sidechain_rollups WHERE NOT {kept}")
