@@ -5,8 +5,11 @@ once, else `events` by its existing columns.
 Developer, project and model filters stay on the rollups (days x one or two dimensions, whatever
 the event count). One filter on source or a business tag (feature, workflow, customer, env), and
 any mix of developer, project, model and regime, read `tag_rollups`: per (tenant, developer) with
-calls in the period, one range of (tag, value, days) at the four rollup dimensions (0018). Two tag filters at once and the hourly `today` view read `events`,
-bounded by the period's days. Portable SQL only.
+calls in the period, one range of (tag, value, days) at the four rollup dimensions (0018). The hourly
+`today` view reads `hour_rollups`, a project's sub-agent cost `sidechain_rollups`, and a model filter's
+sessions `session_counts` (0019). Two tag filters at once, and a tag filter on the hourly view, the
+sub-agent cost or beside a model filter's sessions, read `events`, bounded by the period's days.
+Portable SQL only.
 """
 from __future__ import annotations
 
@@ -183,9 +186,12 @@ def _version(db: sqlite3.Connection) -> tuple:
 def _cubes_sql(scope: Scope, source: tuple[str, object]) -> tuple[str, list]:
     where, params = _where(scope, source)
     a, b = (", ".join(c) for c in _CUBES_DIMS)
-    if source[0] == "tag_rollups":  # already fine rows: each sum straight from the range (twice the cheaper)
-        return (f"SELECT 0, {a}, {_ROLLUP_SUMS} FROM tag_rollups{where} GROUP BY {a} "
-                f"UNION ALL SELECT 1, {b}, {_ROLLUP_SUMS} FROM tag_rollups{where} GROUP BY {b}"), params + params
+    if source[0] == "tag_rollups":  # already fine rows: read once, each sum straight from them (PostgreSQL
+        # scanned the table twice when each arm read it: 0.7 s at 10M events, 0.35 s read once)
+        cols = ", ".join(dict.fromkeys((*_CUBES_DIMS[0], *_CUBES_DIMS[1], *FIELDS)))
+        return (f"WITH fine AS MATERIALIZED (SELECT {cols} FROM tag_rollups{where}) "
+                f"SELECT 0, {a}, {_ROLLUP_SUMS} FROM fine GROUP BY {a} "
+                f"UNION ALL SELECT 1, {b}, {_ROLLUP_SUMS} FROM fine GROUP BY {b}"), params
     inner = ", ".join(f"{e} AS s{i}" for i, e in enumerate(_EVENT_SUM_EXPRS))
     outer = ", ".join(f"TOTAL(s{i})" for i in range(len(_EVENT_SUM_EXPRS)))
     fine = ", ".join(_FINE)
