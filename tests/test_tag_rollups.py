@@ -78,9 +78,11 @@ def test_migration_backfills_from_canonical_events(store_target):
     want = rows(db)
     # a store made before 0012: no tag_rollups, the migration not recorded
     sessions = db.execute(SESSION_COUNTS).fetchall()
-    for table in ("tag_rollups", "usage_sessions", "session_counts"):
+    for table in ("tag_rollups", "usage_sessions", "session_counts", "hour_rollups", "sidechain_rollups",
+                  "session_models"):  # (0019's session counts by model live in session_counts)
         db.execute(f"DROP TABLE {table}")
-    db.execute("DELETE FROM _nomira_migrations WHERE name IN ('0012_tag_rollups', '0018_developer_first')")
+    db.execute("DELETE FROM _nomira_migrations WHERE name IN ('0012_tag_rollups', '0018_developer_first', "
+               "'0019_hour_sidechain_rollups')")
     db.close()
     db = store.open_db(store_target)
     assert rows(db) == want
@@ -166,6 +168,9 @@ def as_0012(db) -> None:
                    f"{value}, day, tenant, developer, project, COUNT(*) FROM usage_sessions "
                    f"GROUP BY {', '.join([*([tag] if tag else []), 'day', 'tenant', 'developer', 'project'])}", (tag,))
     db.execute("DELETE FROM _nomira_migrations WHERE name = '0018_developer_first'")
+    for table in ("hour_rollups", "sidechain_rollups", "session_models"):  # and 0019 after it
+        db.execute(f"DROP TABLE {table}")
+    db.execute("DELETE FROM _nomira_migrations WHERE name = '0019_hour_sidechain_rollups'")
     db.execute("COMMIT")
 
 

@@ -64,7 +64,7 @@ def generate_sql(first: int, last: int) -> str:
         "model_lineage": _pick([lineage for _, lineage in canon], "h3 / 3"),
         "total_tokens": "1 + h1 % 50 + 10 + h2 % 1990 + h3 % 150000 + h4 % 5000", "requests": "1",
         "tool_name": "''", "account_id": "''", "workspace_id": "''", "agent": "''", "source_channel": "'jsonl'",
-        "source_priority": "2", "normalization_version": str(store.NORMALIZATION_VERSION),
+        "source_priority": "2", "normalization_version": str(store.NORMALIZATION_VERSION), "branch": "''",
     }
     assert set(values) == set(cols), set(cols) ^ set(values)
     return (f"INSERT INTO events ({', '.join(cols)}) SELECT {', '.join(values[c] for c in cols)} FROM ("
@@ -92,6 +92,8 @@ def generate(url: str, n: int, chunk: int = 1_000_000) -> None:
     print(f"events generated in {time.perf_counter() - t0:.0f} s", flush=True)
     for what, fn in (("dashboard indexes", lambda: queries.ensure_index(db)),
                      ("rollups and serving views", lambda: (store.rebuild_rollups(db), store._rebuild_views(db))),
+                     ("tag rollups and sessions", lambda: (store.rebuild_tag_rollups(db), store.rebuild_sessions(db))),
+                     ("hour and sub-agent rollups", lambda: store.rebuild_hour_sidechain(db)),
                      ("VACUUM ANALYZE", None)):
         t = time.perf_counter()
         if fn is None:

@@ -326,6 +326,7 @@ def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
         seen = first.get(key)
         if seen is None or _session_order(r) < _session_order(seen):  # as the backfill orders a session's calls
             first[key] = r
+    _count_new_session_models(db, rows)
     if not first:
         return
     db.execute(_SESSION_DELTA_TABLE)
@@ -336,6 +337,29 @@ def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
     # normalize gives every tag column a string, so the five tags need no `or ""` here
     counts = Counter((tenant, developer, tag, value, day, project) for tenant, developer, project, _sid, day, *tags
                      in new for tag, value in zip(TAG_ROLLUPS, ("", *tags)) if value or not tag)  # set tags only
+    db.executemany(_COUNT_SESSIONS, [(*k, n) for k, n in sorted(counts.items())])
+
+
+def _count_new_session_models(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Record each session's first call of each model among these new canonical rows (the first to reach
+    the store), and count them in session_counts under tag 'model' (0019)."""
+    first: dict[tuple, tuple] = {}
+    for r in rows:
+        if not r[_SESSION_AT]:
+            continue
+        key = _session_model_key(r)
+        seen = first.get(key)
+        if seen is None or _session_order(r) < _session_order(seen):
+            first[key] = r
+    if not first:
+        return
+    db.execute(_SESSION_MODEL_DELTA_TABLE)
+    db.execute("DELETE FROM session_model_delta")
+    dialect_of(db).insert_rows(db, "session_model_delta", SESSION_MODEL_COLS,
+                               [(*k, r[_DAY_AT]) for k, r in sorted(first.items())])
+    new = db.execute(_NEW_SESSION_MODELS).fetchall()
+    counts = Counter((tenant, developer, "model", model, day, project)
+                     for tenant, developer, project, _sid, model, day in new)
     db.executemany(_COUNT_SESSIONS, [(*k, n) for k, n in sorted(counts.items())])
 
 
@@ -396,6 +420,66 @@ def _m0018_developer_first(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE {table}_0018 RENAME TO {table}")
 
 
+# Hour and sub-agent rollups (0019): what the dashboard still read from `events` at 10M events. Per UTC
+# hour of a day and the four rollup dimensions, so `today`'s hourly trend is one range of a day's rows;
+# and the sums of sub-agent (sidechain) calls by day, developer, project and model, so a project's
+# sub-agent share is a few rows, not a seek through each of its developers' events. Day first: a view
+# reads a range of days, and a batch appends at the end (today's rows).
+HOUR_KEYS = ("day", "tenant", "developer", "project", "model", "regime", "hour")
+SIDECHAIN_KEYS = ("day", "tenant", "developer", "project", "model")
+_HOUR_EXPR = "COALESCE(substr(occurred_at, 12, 2), '')"  # occurred_at is UTC ISO text: the hour at 12-13
+
+
+def _sums_ddl(name: str, keys: tuple[str, ...]) -> str:
+    return f"""CREATE TABLE {name} ({", ".join(f"{k} TEXT NOT NULL" for k in keys)}, calls INTEGER NOT NULL,
+        {", ".join(f"{t} INTEGER NOT NULL" for t in TOKEN_FIELDS)}, cost_usd REAL NOT NULL,
+        unpriced_calls INTEGER NOT NULL, PRIMARY KEY ({", ".join(keys)})) WITHOUT ROWID"""
+
+
+# Sessions by model (0019): each session's first call of each model, and in session_counts under tag
+# 'model' the number of sessions whose first call of that model fell on a day, so a model filter's sessions
+# column is counted like every other (on the first call) and never a distinct count over `events`.
+SESSION_MODEL_KEYS = (*SESSION_KEYS, "model")
+SESSION_MODEL_COLS = (*SESSION_MODEL_KEYS, "day")
+
+
+def _m0019_hour_sidechain_rollups(db: sqlite3.Connection) -> None:
+    """hour_rollups, sidechain_rollups and session_models, backfilled from the canonical events in place."""
+    db.execute(_sums_ddl("hour_rollups", HOUR_KEYS))
+    db.execute(_sums_ddl("sidechain_rollups", SIDECHAIN_KEYS))
+    rebuild_hour_sidechain(db)
+    db.execute(f"""CREATE TABLE session_models ({", ".join(f"{c} TEXT NOT NULL" for c in SESSION_MODEL_COLS)},
+        PRIMARY KEY ({", ".join(SESSION_MODEL_KEYS)})) WITHOUT ROWID""")
+    rebuild_session_models(db)
+
+
+def rebuild_session_models(db: sqlite3.Connection) -> None:
+    """session_models and session_counts' 'model' rows from `events`: each (session, model)'s first call
+    (by time, then key, as usage_sessions)."""
+    db.execute("DELETE FROM session_models")
+    db.execute("DELETE FROM session_counts WHERE tag = 'model'")
+    cols = ", ".join(SESSION_MODEL_COLS)
+    db.execute(f"INSERT INTO session_models ({cols}) SELECT {cols} FROM (SELECT {', '.join(SESSION_KEYS)}, "
+               f"COALESCE(model, '') AS model, day, ROW_NUMBER() OVER (PARTITION BY {', '.join(SESSION_KEYS)}, "
+               "COALESCE(model, '') ORDER BY occurred_at, dedup_key) AS n_ FROM events "
+               "WHERE session_id IS NOT NULL AND session_id != '') AS first_calls WHERE n_ = 1")
+    db.execute(f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) SELECT tenant, developer, "
+               "'model', model, day, project, COUNT(*) FROM session_models GROUP BY tenant, developer, model, day, "
+               "project")
+
+
+def rebuild_hour_sidechain(db: sqlite3.Connection, where: str = "1 = 1") -> None:
+    """Recompute hour_rollups and sidechain_rollups from `events` (the rows matching `where`)."""
+    sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
+                      "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
+    for table, keys, exprs, only in (("hour_rollups", HOUR_KEYS, {"hour": _HOUR_EXPR}, ""),
+                                     ("sidechain_rollups", SIDECHAIN_KEYS, {}, " AND is_sidechain = 1")):
+        db.execute(f"DELETE FROM {table} WHERE {where}")
+        select = ", ".join(exprs.get(k, k) for k in keys)
+        db.execute(f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) SELECT {select}, {sums} FROM events "
+                   f"WHERE ({where}){only} GROUP BY {select}")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -414,6 +498,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0016_branch", _m0016_branch),
     ("0017_day_zones", _m0017_day_zones),
     ("0018_developer_first", _m0018_developer_first),
+    ("0019_hour_sidechain_rollups", _m0019_hour_sidechain_rollups),
 ]
 
 
@@ -495,6 +580,7 @@ _ALLOWANCE_AT, _OCCURRED_AT, _PROVIDER_AT = COL["allowance"], COL["occurred_at"]
 _TENANT_AT, _DEVELOPER_AT = COL["tenant"], COL["developer"]
 _SESSION_AT = COL["session_id"]
 _DAY_AT = COL["day"]
+_SIDECHAIN_AT = COL["is_sidechain"]
 VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
 # rollups' finest key (Rollups.FINE) and the five tags (tag_rollups, 0012): what a batch's rows are grouped by
 _group_key = operator.itemgetter(*_FINE_AT, *(COL[c] for c in TAG_ROLLUPS[1:]))
@@ -502,6 +588,13 @@ _tokens_of = operator.itemgetter(*_TOKENS_AT)
 _session_key = operator.itemgetter(*(COL[c] for c in SESSION_KEYS))  # sessions (0012)
 _session_order = operator.itemgetter(_OCCURRED_AT, _KEY_AT)
 _session_first = operator.itemgetter(*(COL[c] for c in SESSION_COLS[len(SESSION_KEYS):]))
+_session_model_key = operator.itemgetter(*(COL[c] for c in SESSION_MODEL_KEYS))  # session_models (0019)
+_SESSION_MODEL_DELTA_TABLE = (f"CREATE TEMP TABLE IF NOT EXISTS session_model_delta "
+                              f"({', '.join(f'{c} TEXT' for c in SESSION_MODEL_COLS)})")
+_NEW_SESSION_MODELS = (f"INSERT INTO session_models ({', '.join(SESSION_MODEL_COLS)}) SELECT "
+                       f"{', '.join(SESSION_MODEL_COLS)} FROM session_model_delta WHERE 1 = 1 ORDER BY "
+                       f"{', '.join(SESSION_MODEL_KEYS)} ON CONFLICT ({', '.join(SESSION_MODEL_KEYS)}) DO NOTHING "
+                       f"RETURNING {', '.join(SESSION_MODEL_COLS)}")
 _SESSION_DELTA_TABLE = f"CREATE TEMP TABLE IF NOT EXISTS session_delta ({', '.join(f'{c} TEXT' for c in SESSION_COLS)})"
 _NEW_SESSIONS = (f"INSERT INTO usage_sessions ({', '.join(SESSION_COLS)}) SELECT {', '.join(SESSION_COLS)} FROM "
                  f"session_delta WHERE 1 = 1 ORDER BY {', '.join(SESSION_KEYS)} ON CONFLICT ({', '.join(SESSION_KEYS)}) "
@@ -633,17 +726,35 @@ class Rollups:
         out = []
         for sign, groups in ((1, self.groups[0]), (-1, self.groups[1])):
             for k, rows in groups.items():
-                cost, unpriced = 0.0, 0
-                for r in rows:
-                    c = r[_COST_AT]
-                    if c is None:
-                        unpriced += 1
-                    else:
-                        cost += c
-                tokens = [sum(col) for col in zip(*map(_tokens_of, rows))] if len(rows) > 1 \
-                    else list(_tokens_of(rows[0]))
-                v = [len(rows), *tokens, cost, unpriced]
+                v = _sums(rows)
                 out.append((k, v if sign > 0 else [-x for x in v]))
+        return out
+
+    def hour_sidechain(self) -> tuple[list[tuple], list[tuple]]:
+        """hour_rollups and sidechain_rollups deltas (HOUR_KEYS / SIDECHAIN_KEYS, then sums), in key order:
+        the groups' rows bucketed by hour (one slice and one append per row) and their sidechain rows."""
+        out: tuple[list[tuple], list[tuple]] = ([], [])
+        for sign, groups in ((1, self.groups[0]), (-1, self.groups[1])):
+            hours: dict[tuple, list] = {}
+            side: dict[tuple, list] = {}
+            for k, rows in groups.items():
+                tenant, day, developer, project, model, regime = k[:6]
+                base = (day, tenant, developer, project, model, regime)
+                for r in rows:
+                    hk = (*base, (r[_OCCURRED_AT] or "")[11:13])
+                    bucket = hours.get(hk)
+                    if bucket is None:
+                        hours[hk] = [r]
+                    else:
+                        bucket.append(r)
+                    if r[_SIDECHAIN_AT]:
+                        side.setdefault(base[:5], []).append(r)
+            for table, acc in zip(out, (hours, side)):
+                for key, rows in acc.items():
+                    v = _sums(rows)
+                    table.append((*key, *(v if sign > 0 else [-x for x in v])))
+        out[0].sort(key=lambda r: r[:len(HOUR_KEYS)])  # one lock order for every writer
+        out[1].sort(key=lambda r: r[:len(SIDECHAIN_KEYS)])
         return out
 
     def clear(self) -> None:
@@ -693,7 +804,27 @@ class Rollups:
                            f"{', '.join(f'{f} = excluded.{f}' for f in ALLOWANCE_FIELDS)} "
                            "WHERE excluded.occurred_at > current_limits.occurred_at", self.limits)
         _write_tag_rollups(db, [(*k[:grain_key], *k[len(self.FINE):], *v) for k, v in deltas])
+        for (table, keys), rows in zip((("hour_rollups", HOUR_KEYS), ("sidechain_rollups", SIDECHAIN_KEYS)),
+                                       self.hour_sidechain()):
+            if rows:
+                db.executemany(f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) VALUES "
+                               f"({', '.join('?' * (len(keys) + len(ROLLUP_COLS)))}) ON CONFLICT ({', '.join(keys)}) "
+                               f"DO UPDATE SET {', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in ROLLUP_COLS)}",
+                               rows)
         self.clear()
+
+
+def _sums(rows: list[tuple]) -> list:
+    """[calls, tokens..., cost, unpriced] of canonical rows."""
+    cost, unpriced = 0.0, 0
+    for r in rows:
+        c = r[_COST_AT]
+        if c is None:
+            unpriced += 1
+        else:
+            cost += c
+    tokens = [sum(col) for col in zip(*map(_tokens_of, rows))] if len(rows) > 1 else list(_tokens_of(rows[0]))
+    return [len(rows), *tokens, cost, unpriced]
 
 
 def _write_tag_rollups(db: sqlite3.Connection, tagged: list[tuple]) -> None:
@@ -1132,7 +1263,10 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
         db.execute(f"DELETE FROM tag_rollups WHERE NOT {kept}")
         db.execute(f"DELETE FROM session_counts WHERE NOT {kept}")
         db.execute(f"DELETE FROM usage_sessions WHERE NOT {kept}")
+        db.execute(f"DELETE FROM session_models WHERE NOT {kept}")
         db.execute(f"DELETE FROM daily_views WHERE NOT {kept}")
+        db.execute(f"DELETE FROM hour_rollups WHERE NOT {kept}")
+        db.execute(f"DELETE FROM sidechain_rollups WHERE NOT {kept}")
         if not lost:
             db.execute("DELETE FROM current_limits")  # else kept: newer snapshots replace them as they replay
         db.execute("DELETE FROM superseded_events WHERE dedup_key NOT IN (SELECT dedup_key FROM events)")
