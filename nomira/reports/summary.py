@@ -65,7 +65,7 @@ def session_rows(fine: dict, rolled: tuple[dict, dict] | None = None) -> list[di
 def rollups(fine: dict) -> tuple[Tally, dict, dict, dict]:
     """The total, the tallies by model and by session, and each session's models, in one pass:
     `rollup(fine, ...)` three times over (each sum in the same order, so the same floats), without
-    the three loops and a method call per merge (a report of thousands of sessions)."""
+    three loops over the thousands of session tallies of a large report."""
     tot = Tally()
     by_model: dict[str, Tally] = {}
     by_session: dict[tuple, Tally] = {}
@@ -81,26 +81,9 @@ def rollups(fine: dict) -> tuple[Tally, dict, dict, dict]:
             models[session] = {model}
         else:
             models[session].add(model)
-        calls, unpriced, reasons, first, last = t.calls, t.unpriced_calls, t.unpriced_reasons, t.first, t.last
-        (k0, k1, k2, k3, k4, k5), (c0, c1, c2, c3, c4) = t.tokens, t.cost
-        naive, side = t.naive_usd, t.sidechain_usd
-        for a in (tot, m, s):  # Tally.merge, inline
-            a.calls += calls
-            a.unpriced_calls += unpriced
-            if reasons:
-                mine = a.unpriced_reasons
-                for why, n in reasons.items():
-                    mine[why] = mine.get(why, 0) + n
-            x = a.tokens
-            x[0] += k0; x[1] += k1; x[2] += k2; x[3] += k3; x[4] += k4; x[5] += k5  # noqa: E702
-            x = a.cost
-            x[0] += c0; x[1] += c1; x[2] += c2; x[3] += c3; x[4] += c4  # noqa: E702
-            a.naive_usd += naive
-            a.sidechain_usd += side
-            if first is not None and (a.first is None or first < a.first):
-                a.first = first
-            if last is not None and (a.last is None or last > a.last):
-                a.last = last
+        tot.merge(t)
+        m.merge(t)
+        s.merge(t)
     return tot, by_model, by_session, models
 
 
