@@ -145,7 +145,8 @@ def env_paths(env: Mapping[str, str], var: str) -> list[Path] | None:
 
 
 def home(env: Mapping[str, str]) -> Path:
-    return Path(env.get("HOME") or Path.home())
+    """$HOME, else Windows' %USERPROFILE% (an env given without HOME), else the account's home."""
+    return Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
 
 
 def existing(paths: Iterable[Path]) -> list[Path]:

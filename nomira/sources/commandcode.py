@@ -45,8 +45,7 @@ SIDECARS = (".checkpoints.jsonl", ".prompts.jsonl")
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
     roots = calls.env_paths(env, "COMMANDCODE_PROJECTS_DIR")
     if roots is None:
-        home = env.get("HOME") or env.get("USERPROFILE")
-        roots = [(Path(home) if home else Path.home()) / ".commandcode" / "projects"]
+        roots = [calls.home(env) / ".commandcode" / "projects"]
     return calls.existing(r for r in roots if r.is_dir())
 
 

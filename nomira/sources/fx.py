@@ -49,8 +49,7 @@ PLACES = "$FX_SESSIONS_DIR, ~/.fx/sessions: <session>/usage-v2.json"
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
     roots = calls.env_paths(env, "FX_SESSIONS_DIR")
     if roots is None:
-        home = env.get("HOME") or env.get("USERPROFILE")
-        roots = [(Path(home) if home else Path.home()) / ".fx" / "sessions"]
+        roots = [calls.home(env) / ".fx" / "sessions"]
     return calls.existing(r for r in roots if r.is_dir())
 
 
