@@ -193,6 +193,35 @@ def test_statement_timeout_and_a_broken_pool_connection_is_replaced(pg_url, monk
     assert app.pool.size == 2
 
 
+def test_a_view_past_the_statement_timeout_is_a_422_not_an_outage(pg_url, monkeypatch):
+    """A dashboard view that runs past the statement timeout says the view is too wide (422), not that the
+    store is down (503, which a shipper would read as "retry later"); the pool's connection stays usable."""
+    monkeypatch.setenv("NOMIRA_PG_STATEMENT_TIMEOUT", "300")
+    from nomira.collector import queries
+    from nomira.commands.serve import make_app
+    app = make_app(pg_url, "127.0.0.1", db_pool=1)
+    real = queries.totals
+
+    def slow_totals(db, scope):
+        db.execute("SELECT pg_sleep(3)")
+        return real(db, scope)
+
+    def get(path, accept="application/json"):
+        out = {}
+        body = b"".join(app({"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "HTTP_HOST": "localhost",
+                             "HTTP_ACCEPT": accept, "REMOTE_ADDR": "127.0.0.1", "wsgi.input": None},
+                            lambda status, headers: out.setdefault("status", int(status.split()[0]))))
+        return out["status"], body
+    monkeypatch.setattr(queries, "totals", slow_totals)
+    status, body = get("/index.json")
+    assert status == 422 and b"statement timeout" in body and b"Traceback" not in body, body[:300]
+    status, body = get("/", accept="text/html")
+    assert status == 422 and b"shorter period" in body and b"Traceback" not in body
+    monkeypatch.setattr(queries, "totals", real)
+    assert get("/index.json")[0] == 200  # the one pooled connection was rolled back and lent again
+    assert app.pool.size == 1
+
+
 def test_concurrent_writers_replacing_the_same_calls_count_each_once(pg_url):
     """Two connections ingest the same final snapshots at the same instant, round after round:
     each replacement is counted once (the row is read locked, as it is after the other's commit)."""

@@ -29,6 +29,8 @@ from nomira.reports.aggregate import REGIME_LABELS
 from nomira.ledger.wire import SchemaError
 
 COMPARE_COLUMNS = ("sessions", "projects", "usd_per_1k_output")
+TOO_WIDE = ("this view took longer than the store's statement timeout to compute: "
+            "choose a shorter period or fewer filters")
 PLAN_USD = PLANS[DEFAULTS["claude_code"]].monthly_usd  # per developer and month, for "value vs plan"
 
 
@@ -93,7 +95,10 @@ class App:
             self.metrics.add(ingest_bad_requests=1)
             resp = self.error(req, HTTPError(400, "input nested too deeply"))
         except Exception as exc:  # one place renders unexpected errors: the log gets where, never what was sent
-            if engine.unavailable(exc):  # the database is down or unreachable: the shipper retries later
+            if engine.timed_out(exc) and req.method == "GET":  # a view too wide to answer in time, not an outage
+                sys.stderr.write(f"nomira serve: statement timeout on GET {req.path[:200]!r}\n")
+                resp = self.error(req, HTTPError(422, TOO_WIDE))
+            elif engine.unavailable(exc):  # the database is down or unreachable: the shipper retries later
                 sys.stderr.write(f"nomira serve: store unavailable: {engine.first_line(exc)}\n")
                 resp = self.error(req, HTTPError(503, "store unavailable, retry later",
                                                  headers=[("Retry-After", "30")]))

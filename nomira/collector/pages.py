@@ -178,7 +178,9 @@ def _qs(ctx: dict, **extra) -> str:
 
 def error_page(status: int, message: str, ctx: dict) -> str:
     hint = {404: "The page or name you asked for is not here (or not in your tenant).",
-            405: "That address does not take this kind of request."}.get(status, "")
+            405: "That address does not take this kind of request.",
+            422: "The store is up; this one view asks for more rows than it reads within its time limit. "
+                 "Views without tag filters, and views with one, read rollups and stay fast."}.get(status, "")
     body = Markup(f"<h1>{status} — {esc(message)}</h1><section><p>{esc(hint)}</p>"
                   f'<p><a href="/{esc(_qs(ctx))}">Back to the dashboard</a></p></section>')
     return layout(f"{status} {message}", body, ctx)

@@ -348,6 +348,11 @@ def unavailable(exc: BaseException) -> bool:
     return psycopg is not None and isinstance(exc, psycopg.OperationalError) and not retryable(exc)
 
 
+def timed_out(exc: BaseException) -> bool:
+    """The statement ran past the store's statement timeout: the question was too wide, the store is fine."""
+    return getattr(exc, "sqlstate", None) == "57014"
+
+
 def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
