@@ -170,7 +170,7 @@ def end_signature(path, end: int) -> bytes:
         _SIG = (SIG_BYTES, signature, hashlib.sha1)
     sig_bytes, signature, sha1 = _SIG
     last = _LAST_READ
-    if last is not None and last[0] == path:
+    if last is not None and (last[0] == path or os.fspath(last[0]) == os.fspath(path)):  # Path or str
         _p, offset, chunk = last
         start = max(0, end - sig_bytes)
         if offset <= start and end <= offset + len(chunk):
