@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import shutil
 import statistics
@@ -25,6 +26,7 @@ import subprocess
 import time
 import sys
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,8 +72,9 @@ def _pad_text(path: Path, target: int, fresh: bool = True, calls: int = 0) -> No
             body = [ln for ln in own if not _header(ln)]  # one header per session file, as agents write
             ids = [sorted((i for i in _ids(json.loads(ln)) if i not in named), key=len, reverse=True) for ln in body]
             per = len("\n".join(body)) + 1 + len(content)
-            rounds = ["\n".join(_tagged(ln, line_ids, f"-r{r}") for ln, line_ids in zip(body, ids)) + "\n" + content
-                      for r in range(max((target - size) // per, 1))]
+            later = _later if calls else (lambda line, r: line)  # session: round r is r hours later
+            rounds = ["\n".join(later(_tagged(ln, line_ids, f"-r{r}"), r + 1) for ln, line_ids in zip(body, ids))
+                      + "\n" + content for r in range(max((target - size) // per, 1))]
     with open(path, "a") as fh:
         if not raw.endswith("\n"):
             fh.write("\n")
@@ -110,6 +113,23 @@ def _tagged(line: str, ids: list, tag: str) -> str:
         q = json.dumps(v)
         line = line.replace(q, q[:-1] + tag + '"')
     return line
+
+
+_ISO = re.compile(r"(?<![\d.])(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})")
+_EPOCH = re.compile(r"(?<![\d.\w-])(1[6-8]\d{8})(\d{3})?(?![\d.\w-])")
+
+
+def _later(line: str, hours: int) -> str:
+    """The line with every time in it (ISO text, epoch seconds or milliseconds) `hours` later: the
+    agents that key a call by its time (Aider, gptme, Reasonix, WorkBuddy, Muse...) see a new call."""
+    def iso(m):
+        text = m.group(1)
+        t = datetime.strptime(text.replace(" ", "T"), "%Y-%m-%dT%H:%M:%S") + timedelta(hours=hours)
+        return t.strftime("%Y-%m-%d" + text[10] + "%H:%M:%S")
+
+    def epoch(m):
+        return str(int(m.group(1)) + hours * 3600) + (m.group(2) or "")
+    return _EPOCH.sub(epoch, _ISO.sub(iso, line))
 
 
 def _is_json(line: str) -> bool:
