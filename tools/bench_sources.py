@@ -12,7 +12,7 @@ interleaved, median of --runs (wall and CPU of the process tree) and prints the 
 byte: the issue asks for at most 1.20.
 
 `--padding fresh` (default) gives each padding round one 4 kB content line whatever the calls
-in it, so the JSONL sources hold 1.4 to 7 times the Claude history's calls per byte.
+in it, so the JSONL sources keyed by ids hold 1.4 to 5.5 times the Claude history's calls per byte.
 `--padding session` gives every call the Claude history's content (`CONTENT_PER_CALL`, tool
 results and reply text) and moves each round's times later, so every agent logs the same
 session, each in its own format: the same calls per byte on both sides (docs/SOURCES.md).
