@@ -39,3 +39,26 @@ def test_events_from_files_labels_each_call_as_project_label_does():
     events = list(calls.events_from_files([("f", recs, {"labels": labels})], ScanStats()))
     assert [e.project for e in events] == [calls.project_label(r[calls.CWD], labels) for r in recs]
     assert {e.project for e in events} >= {"shop (src)", "shop (work)", "api", "other", "unknown"} - {None}
+
+
+def test_aider_markers_find_every_line_its_visit_acts_on(tmp_path, monkeypatch):
+    """Aider's scan with its line markers equals the scan of every line (no marker filter)."""
+    from pathlib import Path
+
+    from nomira.sources import aider
+    fixtures = sorted(Path(__file__).parent.joinpath("fixtures", "aider").rglob("*.md"))
+    extra = tmp_path / aider.HISTORY
+    extra.write_text("# aider chat started at 2025-11-08 09:00:00\n\n> Main model: gpt-5 with diff edit format\n"
+                     "> Weak model: gpt-5-mini\n> Editor model: x\nmodel: y\n"
+                     "> Tokens: 12k sent, 1.2k cache write, 8.0k cache hit, 512 received.\n"
+                     "> Model: claude-sonnet-4-5 with diff\n"
+                     "> Cost: $0.04 message, $0.12 session.\n> Tokens: 1,234 sent, 56 received. Cost: $0.01 "
+                     "message, $0.13 session.\n")
+    assert fixtures
+    for f in [*fixtures, extra]:
+        fast = aider.scan_file(f)
+        broad = (b"# aider chat started at ", b"odel: ", b"Tokens: ", b"Cost: $", b"#", b">", b":", b" ", b"$")
+        monkeypatch.setattr(aider, "MARKERS", broad)  # the old markers and every line with a space or sign
+        every = aider.scan_file(f)
+        monkeypatch.undo()
+        assert fast[0] == every[0] and fast[1] == every[1], f
