@@ -11,13 +11,21 @@ number of bytes (`bench_scan.generate`). Times `nomira --json --no-cache --path 
 interleaved, median of --runs (wall and CPU of the process tree) and prints the ratios per
 byte: the issue asks for at most 1.20.
 
+`--padding fresh` (default) gives each padding round one 4 kB content line whatever the calls
+in it, so the JSONL sources keyed by ids hold 1.4 to 5.5 times the Claude history's calls per byte.
+`--padding session` gives every call the Claude history's content (`CONTENT_PER_CALL`, tool
+results and reply text) and moves each round's times later, so every agent logs the same
+session, each in its own format: the same calls per byte on both sides (docs/SOURCES.md).
+
     python tools/bench_sources.py                 # ~100 MB each
+    python tools/bench_sources.py --padding session --runs 7
     python tools/bench_sources.py --size-mb 300 --runs 5
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import shutil
 import statistics
@@ -25,6 +33,7 @@ import subprocess
 import time
 import sys
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,25 +44,34 @@ import bench_scan  # noqa: E402
 FILLER = bench_scan.FILLER
 
 
-def _pad_text(path: Path, target: int, fresh: bool = True) -> None:
+CONTENT_PER_CALL = 7_386  # bench_scan's Claude history: tool-result and reply text per call (its format's
+# own bytes, two usage snapshots and the metadata on every line, come on top: 9,848 bytes a call in all)
+
+
+def _pad_text(path: Path, target: int, fresh: bool = True, calls: int = 0) -> None:
     """The file's own records again, each round with a 4 kB content line, until the file is
     about `target` bytes. `fresh`: a round is the next calls of a longer session, as the agent
     writes them: its id fields (keys `id`, `*Id`, `*_id`, `uuid`) carry the round number, and the
     session's header is not written again (a header's ids, a session's, and an id the file is
     named after stay as they are). `copies` (the first construction) repeats the records as they
     are: thousands of copies of one response id, which no agent writes, folded away by the dedup
-    before any pricing, so the pricing and report of those calls were never measured."""
+    before any pricing, so the pricing and report of those calls were never measured.
+    `calls`: the calls one round of this file holds (`--padding session`): each round then carries
+    that many calls' content of the Claude history (`CONTENT_PER_CALL` each, one line a call)
+    instead of one 4 kB line, so every agent logs the same session content per call."""
     size = path.stat().st_size
     if size >= target:
         return
     text = (FILLER * 60)[:4000]
     raw = path.read_text()
+    if calls:
+        text = (FILLER * (CONTENT_PER_CALL // len(FILLER) + 1))[:CONTENT_PER_CALL - 48]
     if path.suffix == ".md":
         block = raw.split("# aider chat started at ", 1)[-1]
-        rounds = ["# aider chat started at " + block + f"\n{text}\n\n"]
+        rounds = ["# aider chat started at " + block + f"\n{text}\n\n" * max(calls, 1)]
     else:
         own = [ln for ln in raw.splitlines() if ln.strip() and _is_json(ln)]
-        content = json.dumps({"type": "user", "role": "user", "content": text}) + "\n"
+        content = (json.dumps({"type": "user", "role": "user", "content": text}) + "\n") * max(calls, 1)
         rounds = ["\n".join(own) + "\n" + content]
         if fresh:
             # a session id that names the file or its folder is the session's (pi, Codex, Kimi): kept
@@ -61,8 +79,9 @@ def _pad_text(path: Path, target: int, fresh: bool = True) -> None:
             body = [ln for ln in own if not _header(ln)]  # one header per session file, as agents write
             ids = [sorted((i for i in _ids(json.loads(ln)) if i not in named), key=len, reverse=True) for ln in body]
             per = len("\n".join(body)) + 1 + len(content)
-            rounds = ["\n".join(_tagged(ln, line_ids, f"-r{r}") for ln, line_ids in zip(body, ids)) + "\n" + content
-                      for r in range(max((target - size) // per, 1))]
+            later = _later if calls else (lambda line, r: line)  # session: round r is r hours later
+            rounds = ["\n".join(later(_tagged(ln, line_ids, f"-r{r}"), r + 1) for ln, line_ids in zip(body, ids))
+                      + "\n" + content for r in range(max((target - size) // per, 1))]
     with open(path, "a") as fh:
         if not raw.endswith("\n"):
             fh.write("\n")
@@ -103,12 +122,45 @@ def _tagged(line: str, ids: list, tag: str) -> str:
     return line
 
 
+_ISO = re.compile(r"(?<![\d.])(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})")
+_EPOCH = re.compile(r"(?<![\d.\w-])(1[6-8]\d{8})(\d{3})?(?![\d.\w-])")
+
+
+def _later(line: str, hours: int) -> str:
+    """The line with every time in it (ISO text, epoch seconds or milliseconds) `hours` later: the
+    agents that key a call by its time (Aider, gptme, Reasonix, WorkBuddy, Muse...) see a new call."""
+    def iso(m):
+        text = m.group(1)
+        t = datetime.strptime(text.replace(" ", "T"), "%Y-%m-%dT%H:%M:%S") + timedelta(hours=hours)
+        return t.strftime("%Y-%m-%d" + text[10] + "%H:%M:%S")
+
+    def epoch(m):
+        return str(int(m.group(1)) + hours * 3600) + (m.group(2) or "")
+    return _EPOCH.sub(epoch, _ISO.sub(iso, line))
+
+
 def _is_json(line: str) -> bool:
     try:
         json.loads(line)
     except ValueError:
         return False
     return True
+
+
+def _calls_per_file(root: Path) -> dict[Path, int]:
+    """The calls each log the sources read holds as built (its source's own scan, copies of a call
+    in one file counted once): how many calls one padding round of it adds."""
+    from nomira.sources import registry
+    out = {}
+    for source, files in registry.discover(list(registry.SOURCES), [root], {}).items():
+        mod = registry.SOURCES[source]
+        for f in files:
+            try:
+                records = mod.scan_file(f)[0]
+            except Exception:  # noqa: BLE001 (a fixture's deliberately broken file: no calls)
+                records = []
+            out[f] = len(mod.merge_records([], records)) if records else 0
+    return out
 
 
 def _pad_json(path: Path, target: int) -> None:
@@ -126,7 +178,7 @@ def _pad_json(path: Path, target: int) -> None:
     path.write_text(json.dumps(doc))
 
 
-def build_all(root: Path, size_mb: int, fresh: bool = True) -> int:
+def build_all(root: Path, size_mb: int, fresh: bool = True, session: bool = False) -> int:
     """Every fixture (and the SQLite stores the tests build), padded to about `size_mb` in total.
     The agents that keep another agent's format in their own folders get a copy of its fixture
     there (read under their own names: `--path` tells them apart by folder), except Kimi Code
@@ -152,6 +204,18 @@ def build_all(root: Path, size_mb: int, fresh: bool = True) -> int:
     test_sources_unsloth.make_db(root / ".unsloth" / "studio")
     _siblings(root, fixtures)
     texts = [f for f in root.rglob("*") if f.is_file() and f.suffix in (".jsonl", ".md", ".json")]
+    if session:  # the Claude history's content per call in every log: JSON documents sized to
+        # their calls, append-only logs padded with rounds of calls up to the size asked
+        per_call = _calls_per_file(root)
+        texts = [f for f in texts if per_call.get(f)]
+        for f in texts:
+            if f.suffix == ".json":
+                _pad_json(f, per_call[f] * CONTENT_PER_CALL)
+        logs = [f for f in texts if f.suffix != ".json"]
+        rest = size_mb * 1_000_000 - sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and f not in logs)
+        for f in logs:
+            _pad_text(f, rest // len(logs), True, per_call[f])
+        return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
     if fresh:  # the logs the sources read, not their small metadata (workspace.json, index.json, ...)
         from nomira.sources import registry
         logs = {f for files in registry.discover(list(registry.SOURCES), [root], {}).values() for f in files}
@@ -206,15 +270,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--padding", choices=("fresh", "copies"), default="fresh",
-                    help="fresh: each padding round's records get new ids (default); copies: the "
-                         "fixture's records repeated as they are (the first construction)")
+    ap.add_argument("--padding", choices=("fresh", "session", "copies"), default="fresh",
+                    help="fresh: each padding round's records get new ids (default); session: as fresh, "
+                         "with the Claude history's content per call (the same calls per byte); copies: "
+                         "the fixture's records repeated as they are (the first construction)")
     args = ap.parse_args(argv)
+    import compileall  # the modules' bytecode, as an installed package has it: with PYTHONDONTWRITEBYTECODE
+    compileall.compile_dir(REPO / "nomira", quiet=1)  # set, every run would compile ~100 modules (~0.2 s)
     tmp = Path(tempfile.mkdtemp(prefix="nomira-bench-sources-"))
     try:
         every, claude = tmp / "every", tmp / "claude"
         every.mkdir()
-        size = build_all(every, args.size_mb, args.padding == "fresh")
+        size = build_all(every, args.size_mb, args.padding != "copies", args.padding == "session")
         _calls, csize = bench_scan.generate(claude, max(size // 1_000_000, 1))
         env = dict(__import__("os").environ, XDG_CACHE_HOME=str(tmp / ".cache"), NO_COLOR="1", HOME=str(tmp))
         cmds = {name: [sys.executable, "-m", "nomira", "--json", "--no-cache", "--path", str(root)]

@@ -116,12 +116,15 @@ def iso_ms(ms) -> str | None:
         return None
 
 
-def iso(ts) -> str | None:
-    """An ISO-8601 string (or epoch number) -> ISO UTC string; None when unparseable."""
+def iso(ts, _fromiso=datetime.fromisoformat, _utc=timezone.utc) -> str | None:
+    """An ISO-8601 string (or epoch number) -> ISO UTC string; None when unparseable.
+    (parse_timestamp, inline: this runs for every call of every source.)"""
     if isinstance(ts, str):
-        dt = parse_timestamp(ts.replace(" ", "T", 1) if len(ts) > 10 and ts[10] == " " else ts)
-        if dt is not None:
-            return dt.isoformat()
+        try:
+            dt = _fromiso(ts.replace(" ", "T", 1) if len(ts) > 10 and ts[10] == " " else ts)
+            return (dt.astimezone(_utc) if dt.tzinfo else dt.replace(tzinfo=_utc)).isoformat()
+        except (TypeError, ValueError, OverflowError):
+            pass
     return iso_ms(ts)
 
 
@@ -209,10 +212,12 @@ def partition_key(rec: list) -> str | None:
     return rec[KEY]
 
 
-def to_event(rec: list, labels: dict[str, str] | None = None) -> UsageEvent:
+def to_event(rec: list, labels: dict[str, str] | None = None, project: str | None = None) -> UsageEvent:
+    """The event of a record; `project`: its cwd's label when the caller already has it."""
     model = sys.intern(rec[MODEL])
     return UsageEvent(
-        rec[SOURCE], rec[PROVIDER], model, parse_timestamp(rec[TS]), rec[SESSION], project_label(rec[CWD], labels),
+        rec[SOURCE], rec[PROVIDER], model, parse_timestamp(rec[TS]), rec[SESSION],
+        project_label(rec[CWD], labels) if project is None else project,
         TokenCounts(rec[IN], rec[OUT], rec[CR], rec[CW], _cw1h(rec), rec[REASONING], rec[REPORTED]),
         message_id=rec[KEY], model_is_fallback=rec[ASSUMED], agent_cost_usd=rec[AGENT_COST],
         aggregated=rec[AGGREGATED],
@@ -230,8 +235,13 @@ def events_from_files(per_file: Iterable[tuple[str, list[list], dict]], stats: S
     kept, duplicates = _keep_most_complete(records())
     if duplicates:
         stats.skip("duplicate_call", duplicates)
+    projects: dict = {}  # cwd -> label: a history has a few directories and many calls
     for rec in kept:
-        yield to_event(rec, labels)
+        cwd = rec[CWD]
+        project = projects.get(cwd)
+        if project is None:
+            project = projects[cwd] = project_label(cwd, labels)
+        yield to_event(rec, labels, project)
 
 
 def read_json(path: Path, stats: ScanStats, kind: type = dict):

@@ -170,7 +170,7 @@ def end_signature(path, end: int) -> bytes:
         _SIG = (SIG_BYTES, signature, hashlib.sha1)
     sig_bytes, signature, sha1 = _SIG
     last = _LAST_READ
-    if last is not None and last[0] == path:
+    if last is not None and (last[0] == path or os.fspath(last[0]) == os.fspath(path)):  # Path or str
         _p, offset, chunk = last
         start = max(0, end - sig_bytes)
         if offset <= start and end <= offset + len(chunk):
@@ -187,15 +187,15 @@ def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],
     `visit(obj, state, stats) -> records | None` (None when the line is not a JSON object); bad
     lines are counted; an unfinished last line is left for the next run, which resumes from the
     returned offset with `state`."""
-    import json
     stats = ScanStats(files=1)
     records: list[list] = []
     scan = LineScan(path, markers, start)
     end = None
+    loads = _line_loads()
     for line in scan:
         stats.candidates += 1
         try:
-            d = json.loads(line)
+            d = loads(line)
         except ValueError:
             if scan.tail_start is not None:  # the writer is mid-line: resume here next time
                 end = scan.tail_start
@@ -212,6 +212,27 @@ def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],
         end = scan.end_offset if scan.tail_start is None else os.path.getsize(path)
     stats.bytes = end - start
     return records, state, end, stats
+
+
+def _line_loads():
+    """json.loads for one JSONL line, without its per-call detour (encoding sniffing, two
+    wrappers, a whitespace regex) on the common line, `{...}` in UTF-8: the C scanner on the
+    decoded text, whole line consumed. Any other line goes through json.loads itself, so the
+    result and the error are always json.loads's (issue 27: 15,000 lines of 60 sources)."""
+    import json
+    loads, scan_once = json.loads, json.JSONDecoder().scan_once
+
+    def line_loads(line: bytes):
+        if line[:1] == b"{" and line[-1:] == b"}" and line[1:2] != b"\x00":
+            try:
+                s = line.decode("utf-8", "surrogatepass")
+                obj, end = scan_once(s, 0)
+            except (ValueError, StopIteration):
+                return loads(line)
+            if end == len(s):
+                return obj
+        return loads(line)
+    return line_loads
 
 
 # --- scanning many files: incremental cache and worker processes -------------------
