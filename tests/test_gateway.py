@@ -97,6 +97,10 @@ RESPONSES_SSE = sse([
 ])
 
 
+BIG_EVENT = sse([("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                          "delta": {"type": "text_delta", "text": "x" * 65536}})])[0]
+
+
 class FakeUpstream(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     script: dict  # set per server: the test's knobs and what the upstream saw
@@ -126,6 +130,8 @@ class FakeUpstream(BaseHTTPRequestHandler):
         if streamed:
             events = {"/v1/messages": ANTHROPIC_SSE, "/v1/chat/completions": CHAT_SSE,
                       "/v1/responses": RESPONSES_SSE}[path]
+            if self.script.get("big"):  # many large content events between the first and the last two
+                events = events[:1] + [BIG_EVENT] * self.script["big"] + events[-2:]
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Transfer-Encoding", "chunked")
@@ -213,7 +219,7 @@ def gateway(upstream, tmp_path):
         server, _ = make_gateway(args, env={"HOME": str(tmp_path / "home"), "XDG_STATE_HOME": str(tmp_path / "state")},
                                  log=log)
         _serve(server)
-        g = server.RequestHandlerClass.gateway
+        g = server.gateway
         gw = Namespace(server=server, gateway=g, recorder=g.recorder, log=log, port=server.server_address[1],
                        metrics=g.metrics, db=args.db, settle=g.settle)
         started.append(gw)
@@ -404,6 +410,48 @@ def test_bad_tag_is_dropped_not_the_call_and_unreachable_upstream_is_502(gateway
     down = gateway(upstream_anthropic="http://127.0.0.1:9")
     resp, data = call(down.port, "/v1/messages", PROMPT, ANTHROPIC_HEADERS)
     assert resp.status == 502 and "upstream unreachable" in json.loads(data)["error"]["message"]
+
+
+def test_a_slow_client_gets_the_whole_stream_and_one_that_leaves_is_counted(gateway, upstream, monkeypatch):
+    """Backpressure: a client that reads slower than upstream sends pauses the upstream reads (its bytes are
+    not queued in the gateway) and still gets every byte; a client that leaves mid-stream ends the upstream
+    leg, is counted, and the usage seen so far is recorded."""
+    from nomira.gateway import proxy
+    waited = []
+    flush = proxy.Client.flush
+    monkeypatch.setattr(proxy.Client, "flush", lambda self: (waited.append(len(self.out)), flush(self))[1])
+    gw = gateway()
+    upstream["big"] = 128  # 8 MB of content events
+    body = json.dumps({**PROMPT, "stream": True}).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in ANTHROPIC_HEADERS.items())
+    request = f"POST /v1/messages HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", gw.port))
+        s.sendall(request)
+        threading.Event().wait(0.5)  # not reading: the gateway's send buffer to us fills up
+        resp = http.client.HTTPResponse(s)
+        resp.begin()
+        data = resp.read()
+    expected = ANTHROPIC_SSE[:1] + [BIG_EVENT] * 128 + ANTHROPIC_SSE[-2:]
+    assert resp.status == 200 and data == b"".join(expected)
+    assert waited  # the gateway did wait for this client to take its bytes
+    assert gw.settle()
+    assert [(r["input"], r["output"]) for r in rows(gw.db)] == [(25, 15)]
+
+    upstream["hold"], upstream["finished"] = threading.Event(), threading.Event()
+    with socket.create_connection(("127.0.0.1", gw.port), 10) as s:
+        s.sendall(request)
+        got = b""
+        while b"event: message_start" not in got:
+            got += s.recv(65536)
+    upstream["hold"].set()  # the rest (8 MB) meets a closed client
+    assert upstream["finished"].wait(10)
+    assert gw.settle()
+    snap = gw.metrics.snapshot()
+    assert (snap["client_disconnects"], snap["calls_recorded_partial"], snap["calls_recorded"]) == (1, 1, 2)
+    assert upstream.get("aborted") is True  # the gateway closed its upstream leg
 
 
 def test_many_concurrent_streams(gateway, upstream):

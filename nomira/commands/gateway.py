@@ -79,11 +79,10 @@ def make_gateway(args, env=os.environ, log=sys.stderr, listener=None, metrics=No
 
 
 def close(server, timeout: float = 10.0) -> None:
-    """Stop accepting, let calls in flight finish recording, write the last events."""
-    server.server_close()
-    gateway = server.RequestHandlerClass.gateway
-    gateway.settle(timeout)
-    gateway.recorder.close(timeout)
+    """Stop accepting, let calls in flight finish (the loop runs on here, `serve_forever` having returned), write
+    the last events."""
+    server.drain(timeout)
+    server.gateway.recorder.close(timeout)
 
 
 def _interrupt(signum, frame):
@@ -115,6 +114,13 @@ def _run(server) -> None:
     """Serve until SIGTERM / Ctrl-C, then let calls in flight finish and record."""
     from nomira.commands.serve import gc_enable
     gc_enable()
+
+    def stop(signum, frame):  # the loop notices at once and returns; no exception cuts into a relayed call
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        server.request_stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

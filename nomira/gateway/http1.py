@@ -15,30 +15,22 @@ class ProtocolError(ValueError):
     """The peer did not speak HTTP/1.1 as this proxy understands it (a 400 from a client, a 502 upstream)."""
 
 
-def read_head(sock, buf: bytearray) -> bytes | None:
-    """The next message head (up to, not including, the blank line) from `buf` and then `sock`; what
-    follows it stays in `buf`. None on a clean end of stream before any byte."""
-    scanned = 0
-    while True:
-        end = buf.find(b"\r\n\r\n", scanned)
-        if end >= 0:
-            head = bytes(buf[:end])
-            del buf[:end + 4]
-            return head
-        end = buf.find(b"\n\n", scanned)  # bare-LF heads, as http.server accepts them
-        if end >= 0:
-            head = bytes(buf[:end])
-            del buf[:end + 2]
-            return head
-        if len(buf) > MAX_HEAD:
-            raise ProtocolError("head too large")
-        scanned = max(0, len(buf) - 3)
-        data = sock.recv(65536)
-        if not data:
-            if buf.strip():
-                raise ProtocolError("connection closed inside a head")
-            return None
-        buf += data
+def split_head(buf: bytearray) -> bytes | None:
+    """The first message head in `buf` (up to, not including, the blank line), taken out of it with that line;
+    None while the blank line has not arrived (ProtocolError past MAX_HEAD)."""
+    end = buf.find(b"\r\n\r\n")
+    if end >= 0:
+        head = bytes(buf[:end])
+        del buf[:end + 4]
+        return head
+    end = buf.find(b"\n\n")  # bare-LF heads, as http.server accepts them
+    if end >= 0:
+        head = bytes(buf[:end])
+        del buf[:end + 2]
+        return head
+    if len(buf) > MAX_HEAD:
+        raise ProtocolError("head too large")
+    return None
 
 
 def parse_head(head: bytes) -> tuple[list[str], list[tuple[str, str]]]:
