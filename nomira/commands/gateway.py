@@ -114,6 +114,9 @@ def _run(server) -> None:
     """Serve until SIGTERM / Ctrl-C, then let calls in flight finish and record."""
     from nomira.commands.serve import gc_enable
     gc_enable()
+    # The recorder thread prices and writes in batches while the loop relays: with the default 5 ms switch
+    # interval a relay waiting for the interpreter lock could wait that long; 0.5 ms bounds it.
+    sys.setswitchinterval(0.0005)
 
     def stop(signum, frame):  # the loop notices at once and returns; no exception cuts into a relayed call
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -34,7 +34,15 @@ from datetime import datetime, timezone
 from http import HTTPStatus
 
 from nomira.gateway import upstream as _up
-from nomira.gateway.http1 import Chunked, ProtocolError, chunk, lookup, parse_head, split_head, tokens
+from nomira.gateway.http1 import (
+    Chunked,
+    ProtocolError,
+    chunk,
+    lookup,
+    parse_head,
+    split_head,
+    tokens,
+)
 from nomira.gateway.record import Call, Metrics, Recorder, tags_from_headers
 from nomira.gateway.upstream import Conn, Connector, Pool, Upstream
 from nomira.gateway.usage import reader_for
@@ -116,7 +124,7 @@ class Client:
     __slots__ = ("server", "g", "sock", "addr", "buf", "events", "out", "after", "state", "req", "exchange",
                  "last", "eof", "closed", "framing", "parts")
 
-    def __init__(self, server: "GatewayServer", sock: socket.socket, addr):
+    def __init__(self, server: GatewayServer, sock: socket.socket, addr):
         self.server, self.g, self.sock, self.addr = server, server.gateway, sock, addr
         self.buf, self.events, self.out, self.after = bytearray(), 0, None, []
         self.state, self.req, self.exchange, self.framing, self.parts = HEAD, None, None, None, None
@@ -539,7 +547,8 @@ class Exchange:
         framing = None if no_body else "chunked" in h.get("transfer-encoding", "").lower() and Chunked()
         length = None if no_body or framing else h.get("content-length")
         self.remaining = int(length) if length is not None and length.isdigit() else None
-        self.upstream_closes = "close" in named or status == 101 or (version == "HTTP/1.0" and "keep-alive" not in named)
+        self.upstream_closes = ("close" in named or status == 101
+                                or (version == "HTTP/1.0" and "keep-alive" not in named))
         self.until_eof = not no_body and not framing and self.remaining is None
         self.http10 = req.version == "HTTP/1.0"
         if self.http10 and (framing or self.until_eof):  # no chunked encoding: the body ends with the connection

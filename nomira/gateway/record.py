@@ -1,8 +1,9 @@
 """One usage-only event per proxied call, priced, validated, and written off the request path.
 
 The event loop only appends what the response said (a `Call`: usage fields, never content) to a bounded
-queue, without waking anyone; one writer thread, which looks at the queue every `interval`, prices and validates each call and batches the events into the local store (one
-writer, so no lock contention) or into the spool and on to a collector. Nothing here may fail a user's
+queue, without waking anyone; one writer thread, which looks at the queue every `interval`, prices and
+validates each call and batches the events into the local store (one writer, so no lock contention) or into
+the spool and on to a collector. Nothing here may fail a user's
 request: every failure is a counter in `Metrics`.
 """
 from __future__ import annotations

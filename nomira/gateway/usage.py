@@ -129,6 +129,9 @@ class SSEReader:
         self.skipping = False  # the current line overflowed MAX_HELD: drop it up to its end
 
     def feed(self, chunk: bytes) -> None:
+        if (not self.partial and not self.data and not self.skipping and chunk.endswith(b"\n\n")
+                and b'"usage"' not in chunk):
+            return  # whole events only (the usual read), none of them mentioning usage: nothing to keep
         lines = (self.partial + chunk).split(b"\n") if self.partial else chunk.split(b"\n")
         self.partial = lines.pop()
         for line in lines:
