@@ -454,6 +454,21 @@ def test_a_slow_client_gets_the_whole_stream_and_one_that_leaves_is_counted(gate
     assert upstream.get("aborted") is True  # the gateway closed its upstream leg
 
 
+def test_a_json_body_is_parsed_by_the_recorder_unless_large():
+    from nomira.gateway.usage import DEFER_HELD, Finished, for_recorder, reader_for
+    small, large = reader_for("anthropic", "application/json"), reader_for("anthropic", "application/json")
+    doc = json.dumps(ANTHROPIC_JSON).encode()
+    small.feed(doc)
+    padded = json.dumps({**ANTHROPIC_JSON, "content": [{"type": "text", "text": "x" * DEFER_HELD}]}).encode()
+    large.feed(padded)
+    assert for_recorder(small) is small  # held until the recorder finishes it
+    done = for_recorder(large)
+    assert isinstance(done, Finished) and large.held is None  # parsed now, the body released
+    for reader in (small, done):
+        found = reader.finish()
+        assert (found.model, found.usage["output_tokens"]) == (SONNET, 340)
+
+
 def test_many_concurrent_streams(gateway, upstream):
     gw = gateway()
     results = []

@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import re
 import selectors
 import socket
 import sys
@@ -43,9 +44,9 @@ from nomira.gateway.http1 import (
     split_head,
     tokens,
 )
-from nomira.gateway.record import Call, Metrics, Recorder, tags_from_headers
+from nomira.gateway.record import Call, Metrics, Recorder
 from nomira.gateway.upstream import Conn, Connector, Pool, Upstream
-from nomira.gateway.usage import reader_for
+from nomira.gateway.usage import for_recorder, reader_for
 
 RECORDED = {"/v1/messages": "anthropic", "/v1/chat/completions": "openai", "/v1/responses": "openai"}
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
@@ -53,6 +54,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "expect"}
 STALE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)  # a reused connection the upstream closed
 CRLF = "\r\n"
+CONTROL = re.compile("[\x00-\x1f\x7f]")  # in a request target: refused, never forwarded
 REASONS = {s.value: s.phrase for s in HTTPStatus}
 IDLE = 300.0  # an idle or stuck client connection is closed after this many seconds
 CHUNK = 65536
@@ -263,7 +265,7 @@ class Client:
 
     def forward(self, req: Request) -> None:
         g = self.g
-        if any(c < " " or c == "\x7f" for c in req.target) or not req.method.isalpha():
+        if CONTROL.search(req.target) or not req.method.isalpha():
             g.metrics.add("requests_refused")
             self.error(req, 400, "request cannot be forwarded (invalid method or path)")
             return self.done(req, counted=False)
@@ -659,7 +661,7 @@ class Exchange:
             try:
                 h = self.h
                 request_id = h.get("request-id") or h.get("x-request-id") or ""
-                g.recorder.put(Call(self.reader.finish(), tags_from_headers(req.headers), req.at, request_id, complete))
+                g.recorder.put(Call(for_recorder(self.reader), req.headers, req.at, request_id, complete))
             except Exception:  # noqa: BLE001 - recording never fails the user's request
                 g.metrics.add("record_errors")
             self.reader = None

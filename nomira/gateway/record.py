@@ -123,19 +123,21 @@ def build_event(found: Found, tags: dict, occurred_at: datetime, request_id: str
 
 @dataclass(slots=True)
 class Call:
-    """What one proxied call leaves behind for the writer: the usage fields its response carried."""
+    """What one proxied call leaves behind for the writer: its usage reader (finished here, on the writer's
+    thread: a JSON body's parse is not the relay's work) and its request headers (for the tags)."""
 
-    found: Found
-    tags: dict
+    reader: object  # a gateway.usage reader: `finish()` gives the Found
+    headers: list  # (name, value) pairs as the client sent them
     occurred_at: datetime
     request_id: str
     complete: bool  # False: the stream broke or the client left; the usage seen so far is recorded
 
 
 def event_for(call: Call, pricer, metrics: Metrics) -> dict | None:
-    for problem in call.found.problems:
+    found = call.reader.finish()
+    for problem in found.problems:
         metrics.add(f"usage_{problem}")
-    event = build_event(call.found, call.tags, call.occurred_at, call.request_id, pricer, metrics)
+    event = build_event(found, tags_from_headers(call.headers), call.occurred_at, call.request_id, pricer, metrics)
     if event is None:
         metrics.add("calls_without_usage")
         return None
