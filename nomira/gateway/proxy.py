@@ -433,7 +433,7 @@ class Exchange:
                 self.fail(result, "timeout" if isinstance(result, socket.timeout) else "unreachable")
             return
         server.adopt(result)
-        if self.over:  # the client left meanwhile: keep the connection for the next call
+        if self.over or self.client.closed:  # the client left meanwhile: keep the connection for the next call
             return server.release(self.up, result, True)
         self.attach(result)
 
@@ -605,6 +605,8 @@ class Exchange:
             finished = self.framing.done
         else:
             if self.remaining is not None:
+                if len(data) > self.remaining:  # more than it announced: that connection is not reused
+                    self.upstream_closes = True
                 data = data[:self.remaining]
                 self.remaining -= len(data)
             payload = (data,)

@@ -77,7 +77,8 @@ class Pool:
 class Connector:
     """Opens upstream connections on a few threads (the blocking steps), made on first use."""
 
-    def __init__(self, timeout: float, threads: int = 8):
+    def __init__(self, timeout: float, threads: int = 64):  # (made as needed: an unreachable upstream that
+        # holds some of them until the timeout leaves the others free for the reachable one)
         self.timeout, self.threads = timeout, threads
         self.executor = None
         self.tls = None  # the TLS context, made on the first https connection (verifies like the SDKs do)
