@@ -454,6 +454,39 @@ def test_a_slow_client_gets_the_whole_stream_and_one_that_leaves_is_counted(gate
     assert upstream.get("aborted") is True  # the gateway closed its upstream leg
 
 
+def test_an_event_stream_head_goes_on_alone_when_its_first_bytes_are_late(gateway):
+    """The head of an event stream waits at most HEAD_HOLD for the first event (to go out in one send with
+    it): a client of an upstream slow to its first token still gets the status and headers at once."""
+    import time
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        c, _ = listener.accept()
+        with c:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+            time.sleep(0.6)  # the first token is slow
+            for event in ANTHROPIC_SSE:
+                c.sendall(b"%x\r\n%s\r\n" % (len(event), event))
+            c.sendall(b"0\r\n\r\n")
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    gw = gateway(upstream_anthropic=f"http://127.0.0.1:{listener.getsockname()[1]}")
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    started = time.monotonic()
+    conn.request("POST", "/v1/messages", body=json.dumps({**PROMPT, "stream": True}), headers=ANTHROPIC_HEADERS)
+    resp = conn.getresponse()
+    assert resp.status == 200 and time.monotonic() - started < 0.4  # the head did not wait for the events
+    assert resp.read() == b"".join(ANTHROPIC_SSE)
+    conn.close()
+    t.join(5)
+    listener.close()
+    assert gw.settle()
+    assert [(r["input"], r["output"]) for r in rows(gw.db)] == [(25, 15)]
+
+
 def test_a_json_body_is_parsed_by_the_recorder_unless_large():
     from nomira.gateway.usage import DEFER_HELD, Finished, for_recorder, reader_for
     small, large = reader_for("anthropic", "application/json"), reader_for("anthropic", "application/json")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import heapq
 import json
 import re
 import selectors
@@ -61,6 +62,7 @@ CHUNK = 65536
 MAX_HEAD = 64 * 1024
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 HEAD, BODY, BUSY = 0, 1, 2  # a client connection: reading a request head, its body, or forwarding it
+HEAD_HOLD = 0.001  # an event stream's head waits this long at most for its first bytes, to go out with them
 
 
 class Gateway:
@@ -533,8 +535,8 @@ class Exchange:
         self.respond(start[0], status, start[2], headers)
 
     def respond(self, version: str, status: int, reason: str, headers) -> None:
-        """Status and headers to the client (an event stream's at once, any other body's with its first
-        bytes), then the body as it comes."""
+        """Status and headers to the client, in one send with the body's first bytes (an event stream's
+        head waits HEAD_HOLD at most for them), then the body as it comes."""
         g, req, conn = self.client.g, self.req, self.conn
         self.phase, self.status = "body", status
         if status >= 400:
@@ -570,18 +572,21 @@ class Exchange:
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         if no_body or self.remaining == 0:
             return self.end(True, head)
+        self.head = head
         if "event-stream" in h.get("content-type", "") and not conn.buf:
-            self.head = b""
-            if not self.client.write(head, self.resume):
-                if not self.over:
-                    self.pause()
-                return
-        else:
-            self.head = head
+            self.client.server.call_later(HEAD_HOLD, self.head_now)
         if conn.buf:
             data = bytes(conn.buf)
             conn.buf.clear()
             self.relay(data)
+
+    def head_now(self) -> None:
+        """An event stream's first bytes did not come within HEAD_HOLD: its head goes alone."""
+        if self.over or not self.head or self.paused:
+            return
+        head, self.head = self.head, b""
+        if not self.client.write(head, self.resume) and not self.over:
+            self.pause()
 
     def relay(self, data: bytes | None) -> None:
         """One upstream read (None: the read failed; b"": the upstream closed) on to the client."""
@@ -727,6 +732,8 @@ class GatewayServer:
         self.clients: set[Client] = set()
         self.conns: set[Conn] = set()  # every open upstream connection (busy or pooled)
         self.soon: collections.deque = collections.deque()
+        self.timers: list = []  # (when, n, fn), a heap
+        self.timer_n = 0
         self.now = time.monotonic()
         self.period = max(0.05, min(1.0, gateway.timeout / 4))
         self.next_tick = self.now + self.period
@@ -749,13 +756,17 @@ class GatewayServer:
         now = self.now = time.monotonic()
         if now >= self.next_tick:
             self._tick(now)
-        events = self.sel.select(0 if self.soon else self.next_tick - now)
+        wake = self.timers[0][0] if self.timers and self.timers[0][0] < self.next_tick else self.next_tick
+        events = self.sel.select(0 if self.soon else max(0.0, wake - now))
         self.now = time.monotonic()
         for key, mask in events:
             try:
                 key.data(mask)
             except Exception as exc:  # noqa: BLE001 - a bug in one connection never stops the others
                 self._failed(key.data, exc)
+        timers = self.timers
+        while timers and timers[0][0] <= self.now:
+            self.soon.append(heapq.heappop(timers)[2])
         soon = self.soon
         while soon:
             fn = soon.popleft()
@@ -763,6 +774,11 @@ class GatewayServer:
                 fn()
             except Exception as exc:  # noqa: BLE001
                 self._failed(fn, exc)
+
+    def call_later(self, delay: float, fn) -> None:
+        """Run `fn()` on the loop after `delay` seconds (the loop's thread only)."""
+        self.timer_n += 1
+        heapq.heappush(self.timers, (self.now + delay, self.timer_n, fn))
 
     def call_soon_threadsafe(self, fn, *args) -> None:
         """Run `fn(*args)` on the loop (from another thread)."""
