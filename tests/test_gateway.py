@@ -487,6 +487,25 @@ def test_an_event_stream_head_goes_on_alone_when_its_first_bytes_are_late(gatewa
     assert [(r["input"], r["output"]) for r in rows(gw.db)] == [(25, 15)]
 
 
+def test_connections_past_max_connections_wait_to_be_accepted(gateway):
+    gw = gateway(max_connections=2)
+    health = b"GET /__nomira/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    first, second = (socket.create_connection(("127.0.0.1", gw.port), 10) for _ in range(2))
+    for s in (first, second):
+        s.sendall(health)
+        assert s.recv(4096).endswith(b'{"ok":true}')  # both served, both kept open
+    third = socket.create_connection(("127.0.0.1", gw.port), 10)  # (the kernel's backlog takes it)
+    third.sendall(health)
+    third.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        third.recv(4096)  # not accepted while two are open
+    first.close()
+    third.settimeout(10)
+    assert third.recv(4096).endswith(b'{"ok":true}')
+    second.close()
+    third.close()
+
+
 def test_a_json_body_is_parsed_by_the_recorder_unless_large():
     from nomira.gateway.usage import DEFER_HELD, Finished, for_recorder, reader_for
     small, large = reader_for("anthropic", "application/json"), reader_for("anthropic", "application/json")
