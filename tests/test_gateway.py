@@ -97,6 +97,10 @@ RESPONSES_SSE = sse([
 ])
 
 
+BIG_EVENT = sse([("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                          "delta": {"type": "text_delta", "text": "x" * 65536}})])[0]
+
+
 class FakeUpstream(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     script: dict  # set per server: the test's knobs and what the upstream saw
@@ -126,6 +130,8 @@ class FakeUpstream(BaseHTTPRequestHandler):
         if streamed:
             events = {"/v1/messages": ANTHROPIC_SSE, "/v1/chat/completions": CHAT_SSE,
                       "/v1/responses": RESPONSES_SSE}[path]
+            if self.script.get("big"):  # many large content events between the first and the last two
+                events = events[:1] + [BIG_EVENT] * self.script["big"] + events[-2:]
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Transfer-Encoding", "chunked")
@@ -213,7 +219,7 @@ def gateway(upstream, tmp_path):
         server, _ = make_gateway(args, env={"HOME": str(tmp_path / "home"), "XDG_STATE_HOME": str(tmp_path / "state")},
                                  log=log)
         _serve(server)
-        g = server.RequestHandlerClass.gateway
+        g = server.gateway
         gw = Namespace(server=server, gateway=g, recorder=g.recorder, log=log, port=server.server_address[1],
                        metrics=g.metrics, db=args.db, settle=g.settle)
         started.append(gw)
@@ -404,6 +410,115 @@ def test_bad_tag_is_dropped_not_the_call_and_unreachable_upstream_is_502(gateway
     down = gateway(upstream_anthropic="http://127.0.0.1:9")
     resp, data = call(down.port, "/v1/messages", PROMPT, ANTHROPIC_HEADERS)
     assert resp.status == 502 and "upstream unreachable" in json.loads(data)["error"]["message"]
+
+
+def test_a_slow_client_gets_the_whole_stream_and_one_that_leaves_is_counted(gateway, upstream, monkeypatch):
+    """Backpressure: a client that reads slower than upstream sends pauses the upstream reads (its bytes are
+    not queued in the gateway) and still gets every byte; a client that leaves mid-stream ends the upstream
+    leg, is counted, and the usage seen so far is recorded."""
+    from nomira.gateway import proxy
+    waited = []
+    flush = proxy.Client.flush
+    monkeypatch.setattr(proxy.Client, "flush", lambda self: (waited.append(len(self.out)), flush(self))[1])
+    gw = gateway()
+    upstream["big"] = 128  # 8 MB of content events
+    body = json.dumps({**PROMPT, "stream": True}).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in ANTHROPIC_HEADERS.items())
+    request = f"POST /v1/messages HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", gw.port))
+        s.sendall(request)
+        threading.Event().wait(0.5)  # not reading: the gateway's send buffer to us fills up
+        resp = http.client.HTTPResponse(s)
+        resp.begin()
+        data = resp.read()
+    expected = ANTHROPIC_SSE[:1] + [BIG_EVENT] * 128 + ANTHROPIC_SSE[-2:]
+    assert resp.status == 200 and data == b"".join(expected)
+    assert waited  # the gateway did wait for this client to take its bytes
+    assert gw.settle()
+    assert [(r["input"], r["output"]) for r in rows(gw.db)] == [(25, 15)]
+
+    upstream["hold"], upstream["finished"] = threading.Event(), threading.Event()
+    with socket.create_connection(("127.0.0.1", gw.port), 10) as s:
+        s.sendall(request)
+        got = b""
+        while b"event: message_start" not in got:
+            got += s.recv(65536)
+    upstream["hold"].set()  # the rest (8 MB) meets a closed client
+    assert upstream["finished"].wait(10)
+    assert gw.settle()
+    snap = gw.metrics.snapshot()
+    assert (snap["client_disconnects"], snap["calls_recorded_partial"], snap["calls_recorded"]) == (1, 1, 2)
+    assert upstream.get("aborted") is True  # the gateway closed its upstream leg
+
+
+def test_an_event_stream_head_goes_on_alone_when_its_first_bytes_are_late(gateway):
+    """The head of an event stream waits at most HEAD_HOLD for the first event (to go out in one send with
+    it): a client of an upstream slow to its first token still gets the status and headers at once."""
+    import time
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        c, _ = listener.accept()
+        with c:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+            time.sleep(0.6)  # the first token is slow
+            for event in ANTHROPIC_SSE:
+                c.sendall(b"%x\r\n%s\r\n" % (len(event), event))
+            c.sendall(b"0\r\n\r\n")
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    gw = gateway(upstream_anthropic=f"http://127.0.0.1:{listener.getsockname()[1]}")
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    started = time.monotonic()
+    conn.request("POST", "/v1/messages", body=json.dumps({**PROMPT, "stream": True}), headers=ANTHROPIC_HEADERS)
+    resp = conn.getresponse()
+    assert resp.status == 200 and time.monotonic() - started < 0.4  # the head did not wait for the events
+    assert resp.read() == b"".join(ANTHROPIC_SSE)
+    conn.close()
+    t.join(5)
+    listener.close()
+    assert gw.settle()
+    assert [(r["input"], r["output"]) for r in rows(gw.db)] == [(25, 15)]
+
+
+def test_connections_past_max_connections_wait_to_be_accepted(gateway):
+    gw = gateway(max_connections=2)
+    health = b"GET /__nomira/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    first, second = (socket.create_connection(("127.0.0.1", gw.port), 10) for _ in range(2))
+    for s in (first, second):
+        s.sendall(health)
+        assert s.recv(4096).endswith(b'{"ok":true}')  # both served, both kept open
+    third = socket.create_connection(("127.0.0.1", gw.port), 10)  # (the kernel's backlog takes it)
+    third.sendall(health)
+    third.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        third.recv(4096)  # not accepted while two are open
+    first.close()
+    third.settimeout(10)
+    assert third.recv(4096).endswith(b'{"ok":true}')
+    second.close()
+    third.close()
+
+
+def test_a_json_body_is_parsed_by_the_recorder_unless_large():
+    from nomira.gateway.usage import DEFER_HELD, Finished, for_recorder, reader_for
+    small, large = reader_for("anthropic", "application/json"), reader_for("anthropic", "application/json")
+    doc = json.dumps(ANTHROPIC_JSON).encode()
+    small.feed(doc)
+    padded = json.dumps({**ANTHROPIC_JSON, "content": [{"type": "text", "text": "x" * DEFER_HELD}]}).encode()
+    large.feed(padded)
+    assert for_recorder(small) is small  # held until the recorder finishes it
+    done = for_recorder(large)
+    assert isinstance(done, Finished) and large.held is None  # parsed now, the body released
+    for reader in (small, done):
+        found = reader.finish()
+        assert (found.model, found.usage["output_tokens"]) == (SONNET, 340)
 
 
 def test_many_concurrent_streams(gateway, upstream):

@@ -11,7 +11,10 @@ connections, 1 and 50 at once; direct and gateway rounds alternate so drift hits
 Per mode it prints p50/p99 of the whole call and of time to first byte (TTFB: request sent -> first body
 bytes read), direct and through the gateway, and the difference of the percentiles; the gateway's CPU time
 per call and per relayed chunk (exact process time from its counters, all workers; the figure that does not
-depend on how loaded the machine is), and the 1-minute load average while the row ran.
+depend on how loaded the machine is), and the 1-minute load average while the row ran. `--json` also lists
+every try's added total and TTFB p50 (`--best-of` keeps the try with the least added total p50). `--aa` runs
+the same rounds with both sides calling the upstream directly: the "added" it prints is the bench's own noise
+floor on this machine at this load.
 """
 from __future__ import annotations
 
@@ -143,7 +146,7 @@ def measure(args, up_port: int, gw_port: int, stream: bool, c: int) -> dict:
     cpu = 0.0
     load = os.getloadavg()[0]
     for _ in range(args.rounds):
-        for name, port in (("direct", up_port), ("gateway", gw_port)):
+        for name, port in (("direct", up_port), ("gateway", up_port if args.aa else gw_port)):
             before = cpu_seconds(gw_port) if name == "gateway" else 0.0
             side[name] += run(port, c, max(c, args.requests // args.rounds), stream)
             cpu += cpu_seconds(gw_port) - before if name == "gateway" else 0.0
@@ -184,6 +187,9 @@ def main() -> int:
                     help="measure each row N times, keep the one with the least added p50 (noise only adds)")
     ap.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     ap.add_argument("--modes", nargs="+", default=["json", "stream"], choices=["json", "stream"])
+    ap.add_argument("--aa", action="store_true",
+                    help="A/A check: the 'gateway' side calls the upstream directly too, so 'added' is the bench's "
+                         "own noise and bias (expect about 0)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="nomira-bench-gw-"))
@@ -205,6 +211,7 @@ def main() -> int:
                 tries = [measure(args, up_port, gw_port, mode == "stream", c) for _ in range(args.best_of)]
                 row = min(tries, key=lambda r: r["added_total_p50_ms"])
                 row["tries_added_total_p50_ms"] = [r["added_total_p50_ms"] for r in tries]
+                row["tries_added_ttfb_p50_ms"] = [r["added_ttfb_p50_ms"] for r in tries]
                 results.append(row)
                 if not args.json:
                     print(show(row), flush=True)

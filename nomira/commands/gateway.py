@@ -1,6 +1,7 @@
 """`nomira gateway`: the metering reverse proxy (see docs/GATEWAY.md: it sees prompts in transit)."""
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -79,11 +80,10 @@ def make_gateway(args, env=os.environ, log=sys.stderr, listener=None, metrics=No
 
 
 def close(server, timeout: float = 10.0) -> None:
-    """Stop accepting, let calls in flight finish recording, write the last events."""
-    server.server_close()
-    gateway = server.RequestHandlerClass.gateway
-    gateway.settle(timeout)
-    gateway.recorder.close(timeout)
+    """Stop accepting, let calls in flight finish (the loop runs on here, `serve_forever` having returned), write
+    the last events."""
+    server.drain(timeout)
+    server.gateway.recorder.close(timeout)
 
 
 def _interrupt(signum, frame):
@@ -115,6 +115,17 @@ def _run(server) -> None:
     """Serve until SIGTERM / Ctrl-C, then let calls in flight finish and record."""
     from nomira.commands.serve import gc_enable
     gc_enable()
+    gc.freeze()  # what start-up made lives as long as the process: a full collection (3.5 ms here) skips it
+    # The recorder thread prices and writes in batches while the loop relays: with the default 5 ms switch
+    # interval a relay waiting for the interpreter lock could wait that long; 0.5 ms bounds it.
+    sys.setswitchinterval(0.0005)
+
+    def stop(signum, frame):  # the loop notices at once and returns; no exception cuts into a relayed call
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        server.request_stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -136,7 +147,7 @@ def _banner(args, address, destination: str, workers: int = 1) -> None:
 
 
 def _prefork(args) -> int:
-    """N worker processes on one listening socket, each a whole gateway (threads, recorder) with its own GIL.
+    """N worker processes on one listening socket, each a whole gateway (event loop, recorder) with its own GIL.
 
     The parent binds, makes the shared counter table and forks before any thread exists; it then only waits,
     restarts a worker that died, and passes SIGTERM / Ctrl-C on (each worker finishes and records its calls).

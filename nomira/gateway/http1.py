@@ -9,57 +9,51 @@ from __future__ import annotations
 
 MAX_HEAD = 64 * 1024  # a request or response head larger than this is refused
 MAX_LINE = 4096  # a chunk-size or trailer line
+WS = " \t\n\r\x0b\x0c"  # what bytes.strip() strips: the same after decoding as latin-1
 
 
 class ProtocolError(ValueError):
     """The peer did not speak HTTP/1.1 as this proxy understands it (a 400 from a client, a 502 upstream)."""
 
 
-def read_head(sock, buf: bytearray) -> bytes | None:
-    """The next message head (up to, not including, the blank line) from `buf` and then `sock`; what
-    follows it stays in `buf`. None on a clean end of stream before any byte."""
-    scanned = 0
-    while True:
-        end = buf.find(b"\r\n\r\n", scanned)
-        if end >= 0:
-            head = bytes(buf[:end])
-            del buf[:end + 4]
-            return head
-        end = buf.find(b"\n\n", scanned)  # bare-LF heads, as http.server accepts them
-        if end >= 0:
-            head = bytes(buf[:end])
-            del buf[:end + 2]
-            return head
-        if len(buf) > MAX_HEAD:
-            raise ProtocolError("head too large")
-        scanned = max(0, len(buf) - 3)
-        data = sock.recv(65536)
-        if not data:
-            if buf.strip():
-                raise ProtocolError("connection closed inside a head")
-            return None
-        buf += data
+def split_head(buf: bytearray) -> bytes | None:
+    """The first message head in `buf` (up to, not including, the blank line), taken out of it with that line;
+    None while the blank line has not arrived (ProtocolError past MAX_HEAD)."""
+    end = buf.find(b"\r\n\r\n")
+    if end >= 0:
+        head = bytes(buf[:end])
+        del buf[:end + 4]
+        return head
+    end = buf.find(b"\n\n")  # bare-LF heads, as http.server accepts them
+    if end >= 0:
+        head = bytes(buf[:end])
+        del buf[:end + 2]
+        return head
+    if len(buf) > MAX_HEAD:
+        raise ProtocolError("head too large")
+    return None
 
 
 def parse_head(head: bytes) -> tuple[list[str], list[tuple[str, str]]]:
     """(the start line split in three, [(name, value)]) of a head; ProtocolError when malformed."""
-    lines = head.replace(b"\r\n", b"\n").split(b"\n")
+    text = head.decode("latin-1")  # once for the whole head
+    lines = (text.replace("\r\n", "\n") if "\r" in text else text).split("\n")
     while lines and not lines[0]:  # stray empty lines before a request (RFC 9112 section 2.2)
-        lines.pop(0)
+        del lines[0]
     if not lines:
         raise ProtocolError("empty head")
-    start = lines[0].decode("latin-1").split(" ", 2)
+    start = lines[0].split(" ", 2)
     if len(start) != 3:
         if len(start) == 2 and start[0].startswith("HTTP/"):  # a status line without a reason phrase
             start.append("")
         else:
             raise ProtocolError("bad start line")
     headers = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
+    for i in range(1, len(lines)):
+        name, colon, value = lines[i].partition(":")
+        if not colon or not name or name[0] in WS or name[-1] in WS:
             raise ProtocolError("bad header line")
-        headers.append((name.decode("latin-1"), value.strip().decode("latin-1")))
+        headers.append((name, value.strip(WS)))
     return start, headers
 
 
@@ -87,6 +81,15 @@ class Chunked:
         self.state, self.left, self.line, self.done = 0, 0, b"", False  # 0 size line, 1 data, 2 CRLF, 3 trailers
 
     def feed(self, data: bytes) -> list[bytes]:
+        if self.state == 0 and not self.line:  # the usual read: exactly one whole chunk
+            j = data.find(b"\r\n")
+            if 0 < j <= 16:
+                try:
+                    size = int(data[:j], 16)
+                except ValueError:
+                    size = 0
+                if size > 0 and len(data) == j + size + 4 and data.endswith(b"\r\n"):
+                    return [data[j + 2:j + 2 + size]]
         out = []
         i, n = 0, len(data)
         while i < n and not self.done:

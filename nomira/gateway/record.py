@@ -1,13 +1,14 @@
 """One usage-only event per proxied call, priced, validated, and written off the request path.
 
-The request thread only puts what the response said (a `Call`: usage fields, never content) on a bounded
-queue; one writer thread prices and validates each call and batches the events into the local store (one
-writer, so no lock contention) or into the spool and on to a collector. Nothing here may fail a user's
+The event loop only appends what the response said (a `Call`: usage fields, never content) to a bounded
+queue, without waking anyone; one writer thread, which looks at the queue every `interval`, prices and
+validates each call and batches the events into the local store (one writer, so no lock contention) or into
+the spool and on to a collector. Nothing here may fail a user's
 request: every failure is a counter in `Metrics`.
 """
 from __future__ import annotations
 
-import queue
+import collections
 import sys
 import threading
 import time
@@ -122,19 +123,21 @@ def build_event(found: Found, tags: dict, occurred_at: datetime, request_id: str
 
 @dataclass(slots=True)
 class Call:
-    """What one proxied call leaves behind for the writer: the usage fields its response carried."""
+    """What one proxied call leaves behind for the writer: its usage reader (finished here, on the writer's
+    thread: a JSON body's parse is not the relay's work) and its request headers (for the tags)."""
 
-    found: Found
-    tags: dict
+    reader: object  # a gateway.usage reader: `finish()` gives the Found
+    headers: list  # (name, value) pairs as the client sent them
     occurred_at: datetime
     request_id: str
     complete: bool  # False: the stream broke or the client left; the usage seen so far is recorded
 
 
 def event_for(call: Call, pricer, metrics: Metrics) -> dict | None:
-    for problem in call.found.problems:
+    found = call.reader.finish()
+    for problem in found.problems:
         metrics.add(f"usage_{problem}")
-    event = build_event(call.found, call.tags, call.occurred_at, call.request_id, pricer, metrics)
+    event = build_event(found, tags_from_headers(call.headers), call.occurred_at, call.request_id, pricer, metrics)
     if event is None:
         metrics.add("calls_without_usage")
         return None
@@ -147,40 +150,40 @@ def event_for(call: Call, pricer, metrics: Metrics) -> dict | None:
 
 
 class Recorder:
-    """A bounded queue of calls and one writer thread; `put` never blocks and never raises."""
+    """A bounded queue of calls and one writer thread; `put` never blocks, never raises, and wakes no thread
+    (a thread woken per call cost the request path more than the append): the writer takes what gathered
+    every `interval`, in batches, one transaction each."""
 
     def __init__(self, sink, metrics: Metrics, pricer, capacity: int = 10_000, batch: int = 500,
                  interval: float = 0.2):
         self.sink, self.metrics, self.pricer = sink, metrics, pricer
-        self.q: queue.Queue = queue.Queue(capacity)
-        self.batch, self.interval = batch, interval
-        self.idle = threading.Event()
-        self.idle.set()
+        self.q: collections.deque = collections.deque()
+        self.capacity, self.batch, self.interval = capacity, batch, interval
+        self.put_count = self.done_count = 0  # calls put; calls the writer is done with (drain compares them)
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name="nomira-recorder", daemon=True)
         self.thread.start()
 
     def put(self, call: Call) -> None:
-        try:
-            self.idle.clear()
-            self.q.put_nowait(call)
-        except queue.Full:
+        if len(self.q) >= self.capacity:
             self.metrics.add("calls_dropped_queue_full")
+            return
+        self.put_count += 1
+        self.q.append(call)
 
     def _run(self) -> None:
+        q, full = self.q, False
         while True:
-            try:
-                first = self.q.get(timeout=self.interval)
-            except queue.Empty:
-                first = None
-            calls = [] if first is None else [first]
-            deadline = time.monotonic() + self.interval  # gather for a moment: one transaction per batch
-            while calls and len(calls) < self.batch and not self.stopping:
-                try:
-                    calls.append(self.q.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            events = []
+            if not full:  # gather for a moment: one transaction per batch (a full batch goes on at once)
+                if self.stopping and not q:
+                    return
+                if not self.stopping:
+                    time.sleep(self.interval)
+            calls = []
+            while q and len(calls) < self.batch:
+                calls.append(q.popleft())
+            full = len(calls) == self.batch
+            events = []  # (an empty batch still goes to the sink: the spool retries its deliveries then)
             for call in calls:
                 try:
                     event = event_for(call, self.pricer, self.metrics)
@@ -198,18 +201,17 @@ class Recorder:
                     print(f"nomira gateway: could not record {len(events)} events: {type(exc).__name__}",
                           file=sys.stderr)
             self.metrics.publish_cpu()
-            if self.q.empty():
-                self.idle.set()
-            if self.stopping and self.q.empty():
-                return
+            self.done_count += len(calls)
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every call put so far went to the sink (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.q.empty() and self.idle.wait(0.05) and self.q.empty():
-                return True
-        return False
+        target = self.put_count
+        while self.done_count < target:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                return False
+            time.sleep(0.01)
+        return True
 
     def close(self, timeout: float = 10.0) -> None:
         self.stopping = True

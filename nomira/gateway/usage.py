@@ -3,8 +3,9 @@
 A reader is fed the response body chunk by chunk (after the chunk went to the client) and keeps only a
 partial SSE line and the few fields it needs; every other event (the content deltas) is dropped as soon as
 its line ends, without JSON parsing unless the line mentions a non-null `usage`. A plain JSON response is
-held (bounded) until it ends, parsed once, and released. Provider semantics are mapped to TokenCounts by
-`nomira.sources.api_usage`, the one mapping shared with the SDK integrations.
+held (bounded) until it ends, parsed once (on the recorder's thread unless large), and released. Provider
+semantics are mapped to TokenCounts by `nomira.sources.api_usage`, the one mapping shared with the SDK
+integrations.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from nomira.ledger.events import TokenCounts
 from nomira.sources.api_usage import from_anthropic, from_openai, merge_anthropic_stream
 
 MAX_HELD = 32 * 1024 * 1024  # a JSON body or one SSE line larger than this is passed on but not read
+DEFER_HELD = 256 * 1024  # a JSON body up to this size is parsed on the recorder's thread, not the relay's
 PRICED_TIERS = ("batch", "priority", "flex")  # service tiers the engine prices apart (others are the base rate)
 
 
@@ -119,6 +121,27 @@ class JSONReader:
         return self.found
 
 
+class Finished:
+    """A reader already finished (its Found ready): what the recorder gets for a large JSON body, parsed on
+    the relay's thread rather than held in the recorder's queue."""
+
+    __slots__ = ("found",)
+
+    def __init__(self, found: Found):
+        self.found = found
+
+    def finish(self) -> Found:
+        return self.found
+
+
+def for_recorder(reader):
+    """The reader to queue for the recorder: itself (finished on the recorder's thread), or finished now when
+    it holds a JSON body over DEFER_HELD bytes (the queue should not hold many large bodies)."""
+    if isinstance(reader, JSONReader) and reader.held is not None and len(reader.held) > DEFER_HELD:
+        return Finished(reader.finish())
+    return reader
+
+
 class SSEReader:
     """A text/event-stream response, read event by event as its bytes pass."""
 
@@ -129,6 +152,9 @@ class SSEReader:
         self.skipping = False  # the current line overflowed MAX_HELD: drop it up to its end
 
     def feed(self, chunk: bytes) -> None:
+        if (not self.partial and not self.data and not self.skipping and chunk.endswith(b"\n\n")
+                and b'"usage"' not in chunk):
+            return  # whole events only (the usual read), none of them mentioning usage: nothing to keep
         lines = (self.partial + chunk).split(b"\n") if self.partial else chunk.split(b"\n")
         self.partial = lines.pop()
         for line in lines:
