@@ -27,8 +27,8 @@ def add_arguments(name, p) -> None:
     p.add_argument("--max-connections", type=int, default=256, help="client connections served at once")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait on the upstream (default 600)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="worker processes sharing the port (default 1; Python threads share one core, so use "
-                        "about one per free core)")
+                   help="worker processes sharing the port (default 1; each is one event loop on one core, so "
+                        "use about one per free core)")
     p.add_argument("--quiet", action="store_true", help="no per-call log line")
     p.set_defaults(func=cmd_gateway)
 
