@@ -220,3 +220,32 @@ def test_mutations(tmp_path):
                 line[i:i + 1] = line[j:j + rng.randint(1, 30)]
         lines.append(bytes(line))
     assert_same(lines, tmp_path, 25)
+
+
+VALUES = [None, 0, -1, 7, 5000, 1.5, True, False, "", "x", "2.0.37", "2025-11-03T14:22:07.913Z", [], [1], {}, {"a": 1}]
+FIELDS = [("timestamp",), ("version",), ("requestId",), ("sessionId",), ("isSidechain",), ("message",),
+          ("message", "id"), ("message", "model"), ("message", "usage"), ("message", "usage", "input_tokens"),
+          ("message", "usage", "output_tokens"), ("message", "usage", "cache_read_input_tokens"),
+          ("message", "usage", "cache_creation_input_tokens"), ("message", "usage", "cache_creation"),
+          ("message", "usage", "cache_creation", "ephemeral_1h_input_tokens"),
+          ("message", "usage", "cache_creation", "ephemeral_5m_input_tokens"), ("message", "usage", "speed"),
+          ("message", "usage", "service_tier"), ("message", "usage", "inference_geo")]
+
+
+def test_field_types(tmp_path):
+    """Every field the record reads, set to a value of every JSON type (and removed): the inline record
+    of the fast path takes what `_record` takes and leaves the rest to it."""
+    lines = []
+    for path in FIELDS:
+        for value in [*VALUES, KeyError]:
+            d = assistant([{"type": "text", "text": "hi"}])
+            obj = d
+            for k in path[:-1]:
+                obj = obj[k]
+            if value is KeyError:
+                obj.pop(path[-1], None)
+            else:
+                obj[path[-1]] = value
+            lines.append(_d(d).encode())
+    assert assert_same(lines, tmp_path / "one") >= 100
+    assert assert_same(lines, tmp_path / "all", len(lines)) >= 1
