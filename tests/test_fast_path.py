@@ -163,14 +163,6 @@ def traps() -> list[bytes]:
     out.append(base.replace('"version":"2.0.37"', '"version":"dev"'))
     out.append(base.replace('"claude-sonnet-4-5-20250929"', '"<synthetic>"'))
     out.append(base.replace('"sessionId":"3f9a6c2e"', '"sessionId":""'))
-    # what follows the message value: the end, nothing, an empty member, whitespace, a bare value
-    upto = base[:base.index(',"requestId"')]
-    out += [upto + "}", upto, upto + ",}", upto + ', "requestId":"r"}', upto + ',"requestId"}', upto + " }"]
-    # the members before `,"message":` closed early, or a first `,"message":` inside a nested value
-    out.append('{"parentUuid":"p"}x' + base[base.index(',"message":'):])
-    out.append('{"a":{"b":1' + base[base.index(',"message":'):].replace('},"requestId"', '}},"requestId"', 1))
-    out.append('{,"message":' + base[base.index(',"message":') + 11:])
-    out.append('{ "parentUuid" : "p" ,"message":' + base[base.index(',"message":') + 11:])
     lines = [x.encode() for x in out]
     lines.append(base.replace(LONG, LONG[:100] + "é" + LONG[100:]).encode().replace("é".encode(), b"\xc3("))
     return lines
@@ -195,10 +187,6 @@ def test_traps(tmp_path):
     lines = traps()
     assert assert_same(lines, tmp_path / "one") >= 10  # each line alone
     assert assert_same(lines, tmp_path / "all", len(lines)) >= 1  # all in one file: merged as one call
-    # each after a line whose members before `message` it shares, and after itself: the template
-    # path (_after_template)
-    assert assert_same([x for line in lines for x in (lines[0], line)], tmp_path / "after", 2) >= 10
-    assert assert_same([x for line in lines for x in (line, line)], tmp_path / "twice", 2) >= 10
     # the same call logged twice, the later snapshot with more tokens / as a sidechain replay / with `speed`
     base = lines[0].decode()
     more = base.replace('"output_tokens":42', '"output_tokens":43')
@@ -261,5 +249,3 @@ def test_field_types(tmp_path):
             lines.append(_d(d).encode())
     assert assert_same(lines, tmp_path / "one") >= 100
     assert assert_same(lines, tmp_path / "all", len(lines)) >= 1
-    first = _d(assistant([{"type": "text", "text": "hi"}])).encode()
-    assert assert_same([x for line in lines for x in (first, line)], tmp_path / "after", 2) >= 100

@@ -195,7 +195,6 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     fromiso, scan_once, versions = datetime.fromisoformat, _scan_once, _VERSIONS
     scan = LineScan(path, MARKERS, start)
     end = None
-    tmpl, templates = None, 0  # _template of an earlier line, templates made that served no line
     for line in scan:
         candidates += 1
         if scan.tail_start is not None:  # a last line without its newline
@@ -207,20 +206,11 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
                 continue
             stats.merge(tail)
         else:
-            d = _after_template(line, tmpl) if tmpl and line.startswith(tmpl[0]) else None
-            if d is None:
-                try:
-                    d = scan_once(line.decode(), 0)[0]
-                except (ValueError, StopIteration):
-                    malformed += 1
-                    continue
-                if templates < 3 and type(d) is dict and (new := _template(line)):
-                    # the members before `message` changed (a new file, or fields that vary per
-                    # line: then after three templates that never served a line, no more)
-                    templates = 0 if tmpl and tmpl[2] else templates + 1
-                    tmpl = new
-            else:
-                tmpl[2] = True
+            try:
+                d = scan_once(line.decode(), 0)[0]
+            except (ValueError, StopIteration):
+                malformed += 1
+                continue
             try:
                 msg = d["message"]
                 usage = msg["usage"]
@@ -301,44 +291,6 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
         end = scan.end_offset + (0 if scan.tail_start is None else _tail_len(path, scan.tail_start))
     stats.bytes = end - start
     return records, state, end, stats
-
-
-def _template(line: bytes) -> list | None:
-    """[the line's bytes up to its top-level `"message":`, the members before it, used] when those
-    members are complete JSON on their own: the lines of a session repeat them byte for byte
-    (parentUuid, cwd, sessionId, version, gitBranch...), so a later line that starts with the same
-    bytes need not decode them again (`_after_template`)."""
-    i = line.find(b',"message":')
-    if i < 0:
-        return None
-    try:
-        head, end = _scan_once(line[:i].decode() + "}", 0)
-    except (ValueError, StopIteration):
-        return None
-    # the object closes exactly where `,"message":` began: that comma separates top-level members
-    if end != i + 1 or type(head) is not dict or not head:
-        return None
-    return [line[:i + 11], head, False]
-
-
-def _after_template(line: bytes, tmpl: list) -> dict | None:
-    """The decoded line that starts with `tmpl`'s bytes: its `message` value and the members after
-    it decoded, the members before taken from the template (the decoder's own value for those
-    bytes); later duplicates win, as in the decoder. None whenever this differs in any way from
-    decoding the whole line (whitespace, an empty member, damage): the caller decodes it whole."""
-    try:
-        s = line[len(tmpl[0]):].decode()
-        msg, end = _scan_once(s, 0)
-        c = s[end]
-        if c == "}":
-            return {**tmpl[1], "message": msg}
-        if c == "," and s[end + 1] == '"':
-            d = {**tmpl[1], "message": msg}
-            d.update(_scan_once("{" + s[end + 1:], 0)[0])  # the members after message, up to the line's `}`
-            return d
-    except (ValueError, StopIteration, IndexError):
-        pass
-    return None
 
 
 MERGED = True  # scan_file's records are already merged (scan._job skips merge_records)
