@@ -163,6 +163,13 @@ def traps() -> list[bytes]:
     out.append(base.replace('"version":"2.0.37"', '"version":"dev"'))
     out.append(base.replace('"claude-sonnet-4-5-20250929"', '"<synthetic>"'))
     out.append(base.replace('"sessionId":"3f9a6c2e"', '"sessionId":""'))
+    # what follows the message value: the end, nothing, an empty member, whitespace, a bare value
+    upto = base[:base.index(',"requestId"')]
+    out += [upto + "}", upto, upto + ",}", upto + ', "requestId":"r"}', upto + ',"requestId"}', upto + " }"]
+    # members closed early, a first `,"message":` inside a nested value, whitespace around members
+    out.append('{"parentUuid":"p"}x' + base[base.index(',"message":'):])
+    out.append('{"a":{"b":1' + base[base.index(',"message":'):].replace('},"requestId"', '}},"requestId"', 1))
+    out.append('{ "parentUuid" : "p" ,"message":' + base[base.index(',"message":') + 11:])
     lines = [x.encode() for x in out]
     lines.append(base.replace(LONG, LONG[:100] + "é" + LONG[100:]).encode().replace("é".encode(), b"\xc3("))
     return lines
