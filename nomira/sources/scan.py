@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-CHUNK = 1 << 20  # read and searched while in the CPU cache: 4 MB chunks were ~10% slower to scan
+CHUNK = 4 << 20
 UNFINISHED = "unfinished_last_line"  # counted in the run that sees it, re-read (not cached) after
 
 
