@@ -170,6 +170,12 @@ def traps() -> list[bytes]:
     out.append('{"parentUuid":"p"}x' + base[base.index(',"message":'):])
     out.append('{"a":{"b":1' + base[base.index(',"message":'):].replace('},"requestId"', '}},"requestId"', 1))
     out.append('{ "parentUuid" : "p" ,"message":' + base[base.index(',"message":') + 11:])
+    out.append('{"parentUuid":"p","a":1}x' + base[base.index(',"message":'):])
+    out.append('{"parentUuid":"p"}"a":1' + base[base.index(',"message":'):])
+    # the first member repeated among the members after it (the later one wins)
+    out.append('{"isSidechain":true,' + base[1:])
+    out.append('{"version":"dev",' + base[1:])
+    out.append('{"version":"dev","timestamp":"2025-11-03T14:22:07.913Z",' + upto[1:] + '}')
     lines = [x.encode() for x in out]
     lines.append(base.replace(LONG, LONG[:100] + "é" + LONG[100:]).encode().replace("é".encode(), b"\xc3("))
     return lines
@@ -194,6 +200,11 @@ def test_traps(tmp_path):
     lines = traps()
     assert assert_same(lines, tmp_path / "one") >= 10  # each line alone
     assert assert_same(lines, tmp_path / "all", len(lines)) >= 1  # all in one file: merged as one call
+    # each after a line that differs only in its first member (parentUuid chains lines), and after
+    # itself twice (the middle one never the unfinished last line): the template path
+    lead = lines[0].replace(b'"parentUuid":"p"', b'"parentUuid":"u-0"')
+    assert assert_same([x for line in lines for x in (lead, line)], tmp_path / "after", 2) >= 10
+    assert assert_same([x for line in lines for x in (line, line, line)], tmp_path / "thrice", 3) >= 10
     # the same call logged twice, the later snapshot with more tokens / as a sidechain replay / with `speed`
     base = lines[0].decode()
     more = base.replace('"output_tokens":42', '"output_tokens":43')
@@ -256,3 +267,5 @@ def test_field_types(tmp_path):
             lines.append(_d(d).encode())
     assert assert_same(lines, tmp_path / "one") >= 100
     assert assert_same(lines, tmp_path / "all", len(lines)) >= 1
+    lead = _d(assistant([{"type": "text", "text": "hi"}], parentUuid="u-0")).encode()
+    assert assert_same([x for line in lines for x in (lead, line)], tmp_path / "after", 2) >= 100
