@@ -195,7 +195,6 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     fromiso, scan_once, versions = datetime.fromisoformat, _scan_once, _VERSIONS
     scan = LineScan(path, MARKERS, start)
     end = None
-    tmpl, templates = None, 0  # _template of an earlier line, templates made that served no line
     for line in scan:
         candidates += 1
         if scan.tail_start is not None:  # a last line without its newline
@@ -208,24 +207,10 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
             stats.merge(tail)
         else:
             try:
-                text = line.decode()
-            except ValueError:
+                d = scan_once(line.decode(), 0)[0]
+            except (ValueError, StopIteration):
                 malformed += 1
                 continue
-            d = _after_template(text, tmpl) if tmpl and text.startswith(tmpl[0]) else None
-            if d is None:
-                try:
-                    d = scan_once(text, 0)[0]
-                except (ValueError, StopIteration):
-                    malformed += 1
-                    continue
-                if templates < 3 and type(d) is dict and (new := _template(text)):
-                    # the members before `message` changed (a new file, or fields that vary per
-                    # line): after three templates that served no line, no more
-                    templates = 0 if tmpl and tmpl[4] else templates + 1
-                    tmpl = new
-            else:
-                tmpl[4] = True
             try:
                 msg = d["message"]
                 usage = msg["usage"]
@@ -306,55 +291,6 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
         end = scan.end_offset + (0 if scan.tail_start is None else _tail_len(path, scan.tail_start))
     stats.bytes = end - start
     return records, state, end, stats
-
-
-def _template(s: str) -> list | None:
-    """[`{"<first key>":`, that key, the text from after its value up to `,"message":`, the members in
-    that text, used] when those members are complete JSON on their own. Within a session each line
-    repeats them character for character (isSidechain, userType, cwd, sessionId, version, gitBranch)
-    after a first member that changes every line (parentUuid: the previous line's uuid), so a later
-    line needs only its first value, its message and what follows decoded (`_after_template`)."""
-    q = s.find('"', 2)
-    if not s.startswith('{"') or q < 0 or s[q + 1:q + 2] != ":" or "\\" in s[2:q]:
-        return None
-    try:
-        _first, vend = _scan_once(s, q + 2)
-        i = s.find(',"message":', vend)
-        if i < 0 or s[vend] != ",":
-            return None
-        if i == vend:
-            head = {}
-        else:
-            head, end = _scan_once("{" + s[vend + 1:i] + "}", 0)
-            # the object closes exactly where `,"message":` began: that comma separates top-level members
-            if end != i - vend + 1 or type(head) is not dict or not head:
-                return None
-    except (ValueError, StopIteration, IndexError):
-        return None
-    return [s[:q + 2], s[2:q], s[vend:i + 11], head, False]
-
-
-def _after_template(s: str, tmpl: list) -> dict | None:
-    """The decoded line `s`, which starts with `tmpl`'s first key: its first value, the template's
-    members when the text after that value is the template's, then its message and the members after
-    it decoded; later duplicates win, as in the decoder. None whenever this could differ from
-    decoding the whole line (whitespace, other members, an empty member, damage): the caller
-    decodes it whole."""
-    try:
-        first, vend = _scan_once(s, len(tmpl[0]))
-        if not s.startswith(tmpl[2], vend):
-            return None
-        msg, end = _scan_once(s, vend + len(tmpl[2]))
-        c = s[end]
-        if c == "}":
-            return {tmpl[1]: first, **tmpl[3], "message": msg}
-        if c == "," and s[end + 1] == '"':
-            d = {tmpl[1]: first, **tmpl[3], "message": msg}
-            d.update(_scan_once("{" + s[end + 1:], 0)[0])  # the members after message, up to the line's `}`
-            return d
-    except (ValueError, StopIteration, IndexError):
-        pass
-    return None
 
 
 MERGED = True  # scan_file's records are already merged (scan._job skips merge_records)
