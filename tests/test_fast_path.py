@@ -163,6 +163,19 @@ def traps() -> list[bytes]:
     out.append(base.replace('"version":"2.0.37"', '"version":"dev"'))
     out.append(base.replace('"claude-sonnet-4-5-20250929"', '"<synthetic>"'))
     out.append(base.replace('"sessionId":"3f9a6c2e"', '"sessionId":""'))
+    # what follows the message value: the end, nothing, an empty member, whitespace, a bare value
+    upto = base[:base.index(',"requestId"')]
+    out += [upto + "}", upto, upto + ",}", upto + ', "requestId":"r"}', upto + ',"requestId"}', upto + " }"]
+    # members closed early, a first `,"message":` inside a nested value, whitespace around members
+    out.append('{"parentUuid":"p"}x' + base[base.index(',"message":'):])
+    out.append('{"a":{"b":1' + base[base.index(',"message":'):].replace('},"requestId"', '}},"requestId"', 1))
+    out.append('{ "parentUuid" : "p" ,"message":' + base[base.index(',"message":') + 11:])
+    out.append('{"parentUuid":"p","a":1}x' + base[base.index(',"message":'):])
+    out.append('{"parentUuid":"p"}"a":1' + base[base.index(',"message":'):])
+    # the first member repeated among the members after it (the later one wins)
+    out.append('{"isSidechain":true,' + base[1:])
+    out.append('{"version":"dev",' + base[1:])
+    out.append('{"version":"dev","timestamp":"2025-11-03T14:22:07.913Z",' + upto[1:] + '}')
     lines = [x.encode() for x in out]
     lines.append(base.replace(LONG, LONG[:100] + "é" + LONG[100:]).encode().replace("é".encode(), b"\xc3("))
     return lines
@@ -187,6 +200,11 @@ def test_traps(tmp_path):
     lines = traps()
     assert assert_same(lines, tmp_path / "one") >= 10  # each line alone
     assert assert_same(lines, tmp_path / "all", len(lines)) >= 1  # all in one file: merged as one call
+    # each after a line that differs only in its first member (parentUuid chains lines), and after
+    # itself twice (the middle one never the unfinished last line): the template path
+    lead = lines[0].replace(b'"parentUuid":"p"', b'"parentUuid":"u-0"')
+    assert assert_same([x for line in lines for x in (lead, line)], tmp_path / "after", 2) >= 10
+    assert assert_same([x for line in lines for x in (line, line, line)], tmp_path / "thrice", 3) >= 10
     # the same call logged twice, the later snapshot with more tokens / as a sidechain replay / with `speed`
     base = lines[0].decode()
     more = base.replace('"output_tokens":42', '"output_tokens":43')
@@ -220,3 +238,34 @@ def test_mutations(tmp_path):
                 line[i:i + 1] = line[j:j + rng.randint(1, 30)]
         lines.append(bytes(line))
     assert_same(lines, tmp_path, 25)
+
+
+VALUES = [None, 0, -1, 7, 5000, 1.5, True, False, "", "x", "2.0.37", "2025-11-03T14:22:07.913Z", [], [1], {}, {"a": 1}]
+FIELDS = [("timestamp",), ("version",), ("requestId",), ("sessionId",), ("isSidechain",), ("message",),
+          ("message", "id"), ("message", "model"), ("message", "usage"), ("message", "usage", "input_tokens"),
+          ("message", "usage", "output_tokens"), ("message", "usage", "cache_read_input_tokens"),
+          ("message", "usage", "cache_creation_input_tokens"), ("message", "usage", "cache_creation"),
+          ("message", "usage", "cache_creation", "ephemeral_1h_input_tokens"),
+          ("message", "usage", "cache_creation", "ephemeral_5m_input_tokens"), ("message", "usage", "speed"),
+          ("message", "usage", "service_tier"), ("message", "usage", "inference_geo")]
+
+
+def test_field_types(tmp_path):
+    """Every field the record reads, set to a value of every JSON type (and removed): the inline record
+    of the fast path takes what `_record` takes and leaves the rest to it."""
+    lines = []
+    for path in FIELDS:
+        for value in [*VALUES, KeyError]:
+            d = assistant([{"type": "text", "text": "hi"}])
+            obj = d
+            for k in path[:-1]:
+                obj = obj[k]
+            if value is KeyError:
+                obj.pop(path[-1], None)
+            else:
+                obj[path[-1]] = value
+            lines.append(_d(d).encode())
+    assert assert_same(lines, tmp_path / "one") >= 100
+    assert assert_same(lines, tmp_path / "all", len(lines)) >= 1
+    lead = _d(assistant([{"type": "text", "text": "hi"}], parentUuid="u-0")).encode()
+    assert assert_same([x for line in lines for x in (lead, line)], tmp_path / "after", 2) >= 100

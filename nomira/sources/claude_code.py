@@ -182,15 +182,17 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     state is the session's working directory (`cwd`), for its project label.
 
     The fast path of the scan: `parse_line` and `merge_records` fused into one loop (a line
-    decoded once, its record merged with the call's earlier snapshots as it is read, no second
-    pass); equal to them on every fixture, randomized history and damaged line (tests)."""
+    decoded once, the record of an ordinary assistant line made inline, merged with the call's
+    earlier snapshots as it is read, no second pass); anything unusual (no `message.usage` dict,
+    a skip, the unfinished last line) takes the plain functions. Equal to them on every
+    fixture, randomized history and damaged line (tests/test_fast_path.py)."""
     state = dict(state) if state else {}
     stats = ScanStats(files=1)
     records: list[list] = []
-    index: dict[tuple, int] = {}  # (message.id, requestId) -> position in records
+    index: dict[tuple, list] = {}  # (message.id, requestId) -> [position in records, its usage total]
     candidates = malformed = duplicates = 0
     need_cwd, need_branch = "cwd" not in state, "branch" not in state
-    fromiso, scan_once = datetime.fromisoformat, _scan_once
+    fromiso, scan_once, versions = datetime.fromisoformat, _scan_once, _VERSIONS
     scan = LineScan(path, MARKERS, start)
     end = None
     for line in scan:
@@ -209,7 +211,50 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
             except (ValueError, StopIteration):
                 malformed += 1
                 continue
-            rec = _entry_record(d, stats, fromiso)
+            try:
+                msg = d["message"]
+                usage = msg["usage"]
+            except (KeyError, TypeError, IndexError):
+                usage = None
+            rec = None
+            if type(usage) is dict and type(msg) is dict:
+                # _record, inline, for the line that is an ordinary call; any doubt or skip goes
+                # through _record itself (same checks, same counts)
+                g = d.get
+                ts, version, req_id, msg_id, model = (g("timestamp"), g("version"), g("requestId"),
+                                                      msg.get("id"), msg.get("model"))
+                if (type(ts) is str and type(msg_id) is str and msg_id and type(req_id) is str and req_id
+                        and type(model) is str and model and model != "<synthetic>"
+                        and (version is None or type(version) is str and versions.get(version) is True)
+                        and g("sessionId") != ""):
+                    try:
+                        fromiso(ts)
+                    except ValueError:
+                        ts = None
+                    if ts is not None:
+                        g = usage.get
+                        cache_total = v if type(v := g("cache_creation_input_tokens")) is int and v > 0 else 0
+                        split = g("cache_creation")
+                        cw1h = 0
+                        if type(split) is dict:
+                            cw1h = v if type(v := split.get("ephemeral_1h_input_tokens")) is int and v > 0 else 0
+                            if not cache_total:
+                                cache_total = cw1h + (v if type(v := split.get("ephemeral_5m_input_tokens")) is int
+                                                      and v > 0 else 0)
+                            if cw1h > cache_total:
+                                cw1h = cache_total
+                        rec = [
+                            ts, msg_id, req_id, model,
+                            v if type(v := g("input_tokens")) is int and v > 0 else 0,
+                            v if type(v := g("output_tokens")) is int and v > 0 else 0,
+                            v if type(v := g("cache_read_input_tokens")) is int and v > 0 else 0,
+                            cache_total - cw1h, cw1h, d.get("isSidechain") is True,
+                            v if type(v := g("speed")) is str else None,
+                            v if type(v := g("service_tier")) is str else None,
+                            v if type(v := g("inference_geo")) is str else None,
+                        ]
+            if rec is None:
+                rec = _entry_record(d, stats, fromiso)
         if rec is None:
             continue
         if need_cwd and (cwd := _cwd(line)):
@@ -222,20 +267,22 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
             records.append(rec)
             continue
         key = (rec[MSG_ID], rec[REQ_ID])
-        i = index.get(key)
-        if i is None:
-            index[key] = len(records)
+        total = rec[IN] + rec[OUT] + rec[CR] + rec[CW5] + rec[CW1H]
+        seen = index.get(key)
+        if seen is None:
+            index[key] = [len(records), total]
             records.append(rec)
             continue
         duplicates += 1
+        i, old_total = seen
         old = records[i]  # _should_replace, inline: the parent's line, then the most tokens, then `speed`
         if rec[SIDECHAIN] is not old[SIDECHAIN]:
             if old[SIDECHAIN]:
                 records[i] = rec
-        else:
-            new_total, old_total = sum(rec[IN:CW1H + 1]), sum(old[IN:CW1H + 1])
-            if new_total > old_total or new_total == old_total and rec[SPEED] is not None and old[SPEED] is None:
-                records[i] = rec
+                seen[1] = total
+        elif total > old_total or total == old_total and rec[SPEED] is not None and old[SPEED] is None:
+            records[i] = rec
+            seen[1] = total
     stats.candidates += candidates
     stats.malformed += malformed
     if duplicates:
