@@ -131,3 +131,66 @@ def test_row_encoder_equals_json_dumps():
         doc = money.with_micros(_doc(rnd))
         doc["name"] = rnd.choice(["é", "\u2028", "a\"b\\c", "\x00", "日本"])
         assert encode(doc) == json.dumps(doc)
+
+
+def _odd_fine(rnd: random.Random) -> dict:
+    """_random_fine with what the encoded rows must hand to the generic path: unpriced reasons (one
+    named like an amount), costs that are not finite floats, odd id types, no times at all."""
+    fine = _random_fine(rnd)
+    for key, t in list(fine.items()):
+        r = rnd.random()
+        if r < 0.05:
+            t.cost[rnd.randrange(5)] = rnd.choice([math.inf, -math.inf, math.nan, -0.0, 7])
+        elif r < 0.08:
+            t.naive_usd = rnd.choice([math.nan, 3, True])
+        elif r < 0.1:
+            t.unpriced_reasons = {"odd_usd": 1}
+        elif r < 0.12:
+            t.first = t.last = None
+        elif r < 0.14:
+            t.tokens[rnd.randrange(6)] = rnd.choice([True, 2.5])
+        elif r < 0.16:
+            del fine[key]
+            fine[(key[0], rnd.randrange(10), key[2], key[3])] = t  # an int session id
+        elif r < 0.18:
+            t.cost = [0.0] * 5  # nothing priced: no share of a zero total
+        elif r < 0.19:
+            t.calls = True
+    return fine
+
+
+def test_encoded_session_rows_equal_the_stamped_dicts():
+    """summary.finish(encoded=True) renders byte for byte what the dict rows, stamped and encoded, render."""
+    from nomira.reports import summary
+    from nomira.reports.render import render_json
+    rnd = random.Random(21)
+    for n in range(120):
+        fine = _odd_fine(rnd) if n % 2 else _random_fine(rnd)
+        if any(k[1].__class__ is not str for k in fine) and any(k[1].__class__ is str for k in fine):
+            fine = {k: t for k, t in fine.items() if k[1].__class__ is str}  # (session ids must sort)
+        info = {m: {"model": m, "provider": "anthropic", "priced": True, "price_key": m, "rate_source": "x",
+                    "verified": True, "unpriced_modifiers": set(), "model_assumed": False,
+                    "long_context_calls": 0, "agent_cost_usd": None} for m in ("m1", "m2", "m3", "m4")}
+        want = render_json(summary.finish(copy.deepcopy((fine, info)), None, None, "t"))
+        got = render_json(summary.finish(copy.deepcopy((fine, info)), None, None, "t", encoded=True))
+        assert got == want
+    assert render_json(summary.finish(({}, {}), encoded=True)) == render_json(summary.finish(({}, {})))
+
+
+def test_encoded_rows_take_the_fast_way_for_plain_rows():
+    """Plain rows are written by the f-string, not the generic encoder (else the test above proves little)."""
+    from nomira.reports import summary
+    rnd = random.Random(4)
+    fine = _random_fine(rnd)
+    for t in fine.values():
+        t.unpriced_calls, t.unpriced_reasons = 0, {}
+    tot, by_model, by_session, models = summary.rollups(fine)
+    import nomira.reports.money as m
+    calls = []
+    real = m.with_micros
+    m.with_micros = lambda obj: calls.append(1) or real(obj)
+    try:
+        rows = summary.session_rows(fine, (by_session, models), encoded=True).rows
+    finally:
+        m.with_micros = real
+    assert len(rows) == len(by_session) and not calls

@@ -72,7 +72,7 @@ def report_text(run: Run, collected) -> str:
         folded, recent = run.fold(collected, fold, lambda a, b: (summary.merge(a[0], b[0]), a[1] + b[1]))
     else:
         folded, recent = run.fold(collected, summary.fold, summary.merge), []
-    report = summary.finish(folded, run.regime_override, allowance_dict, run.table.generated)
+    report = summary.finish(folded, run.regime_override, allowance_dict, run.table.generated, run.args.json)
     report["scan"] = {**collected.stats.as_dict(), "unreadable": run.unreadable}  # files and folders
     from nomira.sources.registry import found_without_tokens
     report["found_without_tokens"] = found_without_tokens(collected.stats)

@@ -210,7 +210,9 @@ def render_json(doc: dict) -> str:
     for i, (key, value) in enumerate(doc.items()):
         out.append(",\n " if i else "\n ")
         out.append(dumps(key))
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        if isinstance(value, EncodedRows):  # rows already stamped and encoded (summary.session_rows)
+            out.append(": [\n  " + ",\n  ".join(value.rows) + "\n ]" if value.rows else ": []")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             out.append(": [\n  ")
             for j, v in enumerate(value):
                 if j:
@@ -222,6 +224,16 @@ def render_json(doc: dict) -> str:
             out.append(dumps(value))
     out.append("\n}\n")
     return "".join(out)
+
+
+class EncodedRows:
+    """Rows of a list already stamped and encoded, one JSON text each, as `render_json` would have
+    written the dicts (money.stamp skips them: not a dict nor a list)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[str]) -> None:
+        self.rows = rows
 
 
 def _row_encoder():

@@ -48,7 +48,9 @@ def model_rows(info: dict, fine: dict, by_model: dict | None = None) -> list[dic
     return rows
 
 
-def session_rows(fine: dict, rolled: tuple[dict, dict] | None = None) -> list[dict]:
+def session_rows(fine: dict, rolled: tuple[dict, dict] | None = None, encoded: bool = False):
+    """The session rows, sorted by last call; `encoded`: as `render.EncodedRows`, each row the JSON
+    text `render_json` writes for its dict (micro-dollars included), made without the dict."""
     if rolled is None:
         tallies = rollup(fine, lambda k: k[:3])
         models: dict[tuple, set] = {}
@@ -56,10 +58,68 @@ def session_rows(fine: dict, rolled: tuple[dict, dict] | None = None) -> list[di
             models.setdefault(k[:3], set()).add(k[3])
     else:
         tallies, models = rolled
+    if encoded:
+        return _encoded_rows(tallies, models)
     rows = [{"source": s, "session_id": sid, "project": proj, "models": sorted(models[(s, sid, proj)]),
              **t.as_dict()} for (s, sid, proj), t in tallies.items()]
     rows.sort(key=lambda r: (r["last"] or "", r["session_id"]))
     return rows
+
+
+def _encoded_rows(tallies: dict, models: dict):
+    """session_rows(...) stamped (money.stamp) and encoded (render_json's row encoder), in one step:
+    at thousands of sessions the dicts, the stamp's walk and the generic encoder cost more than the
+    figures. Any row this does not cover (unpriced reasons, a value of an unexpected type) goes the
+    generic way; tests/test_report_speed.py holds the two equal."""
+    from json import dumps
+    from json.encoder import encode_basestring_ascii as q
+
+    from nomira.reports.money import micros, with_micros
+    from nomira.reports.render import EncodedRows, _row_encoder
+    encode = _row_encoder()
+    f, i = float.__repr__, int.__repr__
+    keyed = []
+    for key, t in tallies.items():
+        last = t.last
+        last = last.isoformat() if last else None
+        keyed.append((last or "", key[1], key, t, last))
+    keyed.sort(key=_sort_key)  # (last or "", session_id), stable: as session_rows sorts its dicts
+    out = []
+    for _k, _sid, key, t, last in keyed:
+        s, sid, proj = key
+        names = sorted(models[key])
+        cost, k, first = t.cost, t.tokens, t.first
+        total = sum(cost)
+        naive, side = t.naive_usd, t.sidechain_usd
+        floats = (*cost, total, naive, side)
+        if (t.unpriced_reasons or s.__class__ is not str or sid.__class__ is not str or proj.__class__ is not str
+                or any(m.__class__ is not str for m in names) or any(x.__class__ is not int for x in k)
+                or t.calls.__class__ is not int or t.unpriced_calls.__class__ is not int
+                or any(x.__class__ is not float or x - x != 0.0 for x in floats)):
+            out.append(encode(with_micros({"source": s, "session_id": sid, "project": proj, "models": names,
+                                     **t.as_dict()})))
+            continue
+        share = ((cost[2] + cost[3] + cost[4]) / total) if total else 0.0
+        first = first.isoformat() if first else None
+        m = [micros(x) for x in floats]
+        out.append(
+            f'{{"source": {q(s)}, "session_id": {q(sid)}, "project": {q(proj)}, "models": '
+            f'[{", ".join(map(q, names))}], "calls": {i(t.calls)}, "unpriced_calls": {i(t.unpriced_calls)}, '
+            f'"unpriced_reasons": {{}}, "tokens": {{"input": {i(k[0])}, "output": {i(k[1])}, "cache_read": '
+            f'{i(k[2])}, "cache_write_5m": {i(k[3])}, "cache_write_1h": {i(k[4])}, "reasoning": {i(k[5])}, '
+            f'"total": {i(k[0] + k[1] + k[2] + k[3] + k[4])}}}, "cost_usd": {f(total)}, "cost_by_type_usd": '
+            f'{{"input": {f(cost[0])}, "output": {f(cost[1])}, "cache_read": {f(cost[2])}, "cache_write_5m": '
+            f'{f(cost[3])}, "cache_write_1h": {f(cost[4])}}}, "cache_share_of_cost": {f(share) if share - share == 0.0 else dumps(share)}, '
+            f'"naive_cost_usd": {f(naive)}, "sidechain_cost_usd": {f(side)}, "first": '
+            f'{"null" if first is None else q(first)}, "last": {"null" if last is None else q(last)}, '
+            f'"cost_micro_usd": {i(m[5])}, "cost_by_type_micro_usd": {{"input": {i(m[0])}, "output": '
+            f'{i(m[1])}, "cache_read": {i(m[2])}, "cache_write_5m": {i(m[3])}, "cache_write_1h": {i(m[4])}}}, '
+            f'"naive_cost_micro_usd": {i(m[6])}, "sidechain_cost_micro_usd": {i(m[7])}}}')
+    return EncodedRows(out)
+
+
+def _sort_key(item: tuple) -> tuple:
+    return item[0], item[1]
 
 
 def rollups(fine: dict) -> tuple[Tally, dict, dict, dict]:
@@ -123,9 +183,9 @@ def merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
 
 
 def finish(folded: tuple[dict, dict], regime_override: str | None = None, allowance=None,
-           table_generated: str = "") -> dict:
+           table_generated: str = "", encoded: bool = False) -> dict:
     """The report; the caller adds "scan" (the stats are complete only once the events
-    have been deduplicated)."""
+    have been deduplicated). `encoded`: the session rows as `render.EncodedRows` (for render_json)."""
     fine, info = folded
     tot, by_model, by_session, models = rollups(fine)
     sources = sorted({k[0] for k in fine})
@@ -138,7 +198,7 @@ def finish(folded: tuple[dict, dict], regime_override: str | None = None, allowa
         "price_table": table_generated,
         "totals": tot.as_dict(),
         "models": model_rows(info, fine, by_model),
-        "sessions": session_rows(fine, (by_session, models)),
+        "sessions": session_rows(fine, (by_session, models), encoded),
         "allowance": allowance,
         "scan": None,
     }

@@ -253,7 +253,7 @@ def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
     once, here: the parent writes it to the cache as it is and decodes it for the records."""
     global _LAST_READ
     name, path, start, state = args
-    module = importlib.import_module(name)
+    module = sys.modules.get(name) or importlib.import_module(name)  # (a dict lookup per file, not the import machinery)
     _LAST_READ = None
     try:
         records, state, end, stats = module.scan_file(path, start, state)
