@@ -11,14 +11,17 @@ number of bytes (`bench_scan.generate`). Times `nomira --json --no-cache --path 
 interleaved, median of --runs (wall and CPU of the process tree) and prints the ratios per
 byte: the issue asks for at most 1.20.
 
-`--padding fresh` (default) gives each padding round one 4 kB content line whatever the calls
-in it, so the JSONL sources keyed by ids hold 1.4 to 5.5 times the Claude history's calls per byte.
-`--padding session` gives every call the Claude history's content (`CONTENT_PER_CALL`, tool
-results and reply text) and moves each round's times later, so every agent logs the same
-session, each in its own format: the same calls per byte on both sides (docs/SOURCES.md).
+`--padding session` (default) gives every call the Claude history's content (`CONTENT_PER_CALL`,
+tool results and reply text) and makes each round the session's next calls as each agent writes
+them: times an hour later, sequence numbers and turns past the file's last, token counts growing,
+a new Aider run, so every agent logs the same session in its own format and neither side folds
+its rounds: the same calls per byte on both sides. `--padding fresh` (the earlier default) gives
+each round one 4 kB content line whatever the calls in it, so the JSONL sources keyed by ids hold
+1.4 to 5.5 times the Claude history's calls per byte, more than real logs of the same work carry
+(the evidence, the formats' own content per call, is in docs/SOURCES.md, "Scanning many agents").
 
-    python tools/bench_sources.py                 # ~100 MB each
-    python tools/bench_sources.py --padding session --runs 7
+    python tools/bench_sources.py --runs 7        # ~100 MB each
+    python tools/bench_sources.py --padding fresh --runs 7
     python tools/bench_sources.py --size-mb 300 --runs 5
 """
 from __future__ import annotations
@@ -58,7 +61,9 @@ def _pad_text(path: Path, target: int, fresh: bool = True, calls: int = 0) -> No
     before any pricing, so the pricing and report of those calls were never measured.
     `calls`: the calls one round of this file holds (`--padding session`): each round then carries
     that many calls' content of the Claude history (`CONTENT_PER_CALL` each, one line a call)
-    instead of one 4 kB line, so every agent logs the same session content per call."""
+    instead of one 4 kB line, so every agent logs the same session content per call; and round r is
+    r hours later, with its sequence numbers, turns and token counts moved on (`_next`) and a DeepSeek
+    Harness fork's copy of its parent left at the head: the agents keying calls by those see new calls."""
     size = path.stat().st_size
     if size >= target:
         return
@@ -67,8 +72,11 @@ def _pad_text(path: Path, target: int, fresh: bool = True, calls: int = 0) -> No
     if calls:
         text = (FILLER * (CONTENT_PER_CALL // len(FILLER) + 1))[:CONTENT_PER_CALL - 48]
     if path.suffix == ".md":
-        block = raw.split("# aider chat started at ", 1)[-1]
-        rounds = ["# aider chat started at " + block + f"\n{text}\n\n" * max(calls, 1)]
+        block = "# aider chat started at " + raw.split("# aider chat started at ", 1)[-1]
+        rounds = [block + f"\n{text}\n\n" * max(calls, 1)]
+        if calls:  # session: each round a new run of Aider, started r hours later (its dedup key's run start)
+            per = len(rounds[0])
+            rounds = [_later(rounds[0], r + 1) for r in range(max((target - size) // per, 1))]
     else:
         own = [ln for ln in raw.splitlines() if ln.strip() and _is_json(ln)]
         content = (json.dumps({"type": "user", "role": "user", "content": text}) + "\n") * max(calls, 1)
@@ -77,9 +85,15 @@ def _pad_text(path: Path, target: int, fresh: bool = True, calls: int = 0) -> No
             # a session id that names the file or its folder is the session's (pi, Codex, Kimi): kept
             named = {path.stem, *path.parts} | {path.stem[i + 1:] for i, c in enumerate(path.stem) if c in "_-"}
             body = [ln for ln in own if not _header(ln)]  # one header per session file, as agents write
+            seed = re.search(r'"seedLength":\s*(\d+)', raw)  # a DeepSeek Harness fork's copy of its parent's
+            if calls and seed:  # events (seq below seedLength) heads the file once, not every round
+                body = [ln for ln in body if int((_SEQ["seq"].search(ln) or [0, 1 << 62])[1]) >= int(seed[1])]
             ids = [sorted((i for i in _ids(json.loads(ln)) if i not in named), key=len, reverse=True) for ln in body]
             per = len("\n".join(body)) + 1 + len(content)
             later = _later if calls else (lambda line, r: line)  # session: round r is r hours later
+            if calls:  # session: and its sequence numbers and counts follow on (_next)
+                spans = {k: max(map(int, rx.findall(raw)), default=0) + 1 for k, rx in _SEQ.items()}
+                later = (lambda line, r: _next(_later(line, r), r, spans))
             rounds = ["\n".join(later(_tagged(ln, line_ids, f"-r{r}"), r + 1) for ln, line_ids in zip(body, ids))
                       + "\n" + content for r in range(max((target - size) // per, 1))]
     with open(path, "a") as fh:
@@ -137,6 +151,24 @@ def _later(line: str, hours: int) -> str:
     def epoch(m):
         return str(int(m.group(1)) + hours * 3600) + (m.group(2) or "")
     return _EPOCH.sub(epoch, _ISO.sub(iso, line))
+
+
+_SEQ = {  # the numbers some agents key a call by, the session's next calls numbered on from the file's last
+    "sequence": re.compile(r'"sequence":\s*(\d+)'),  # Muse: (stream id, sequence)
+    "seq": re.compile(r'"seq":\s*(\d+)'),  # DeepSeek Harness: events' seq (a fork's seedLength compares to it)
+    "turn": re.compile(r'"turn":\s*(\d+)'),  # DeepSeek Harness: (session, turn, step)
+    "id": re.compile(r'^\{"id":\s*(\d+)'),  # Posit: (conversation, line id), the line's own number
+}
+_COUNTS = re.compile(r'("(?:inputTokens|totalTokens)":\s*)(\d+)')
+
+
+def _next(line: str, r: int, spans: dict) -> str:
+    """The line as the `r`th round's: each number `_SEQ` names moved past the file's last (`spans`), and
+    its input and total token counts `r` higher (the context grows, so no two calls count alike: WorkBuddy
+    keys a call without a `messageId` by its counts)."""
+    for k, rx in _SEQ.items():
+        line = rx.sub(lambda m: m.group(0)[:m.start(1) - m.start(0)] + str(int(m.group(1)) + r * spans[k]), line)
+    return _COUNTS.sub(lambda m: m.group(1) + str(int(m.group(2)) + r), line)
 
 
 def _is_json(line: str) -> bool:
@@ -270,9 +302,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--padding", choices=("fresh", "session", "copies"), default="fresh",
-                    help="fresh: each padding round's records get new ids (default); session: as fresh, "
-                         "with the Claude history's content per call (the same calls per byte); copies: "
+    ap.add_argument("--padding", choices=("fresh", "session", "copies"), default="session",
+                    help="session (default): each round the session's next calls, with the Claude history's "
+                         "content per call (the same calls per byte); fresh: each padding round's records get "
+                         "new ids and one 4 kB content line (denser than real logs); copies: "
                          "the fixture's records repeated as they are (the first construction)")
     args = ap.parse_args(argv)
     import compileall  # the modules' bytecode, as an installed package has it: with PYTHONDONTWRITEBYTECODE
