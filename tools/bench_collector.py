@@ -30,6 +30,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -305,6 +306,9 @@ def bench_cpu(args) -> int:
             n = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
             assert n == args.events, n
             db.close()
+            app.pool.close()
+            if not pg:  # each round's store is ~150 MB at 50,000 events: gone with the round
+                shutil.rmtree(Path(target).parent, ignore_errors=True)
             print(f"  round {r + 1} {what:<5}: {args.events / (cpu + server):,.0f} events per CPU second "
                   f"(this process {cpu:.2f} s, PostgreSQL server {server:.2f} s), wall {wall:.2f} s "
                   f"({args.events / wall:,.0f} events/s)", flush=True)
