@@ -56,10 +56,6 @@ def file_identity(path: str | Path) -> tuple[str, str]:
     return session, (folder[-1] if folder and folder[-1] else "unknown")
 
 
-def _int(value) -> int:
-    return value if type(value) is int and value > 0 else 0
-
-
 def _str(value) -> str | None:
     return value if type(value) is str else None
 
@@ -128,18 +124,24 @@ def _record(d: dict, msg: dict, usage: dict, stats: ScanStats, fromiso) -> list 
     if model == "<synthetic>":
         stats.skip("synthetic")
         return None
+    return _fields(ts, msg_id, req_id, model or "unknown", d, usage)
+
+
+def _fields(ts: str, msg_id, req_id, model: str, d: dict, usage: dict) -> list:
+    """The record of a call that passed the checks (scan_file's inline checks or _record's)."""
     g = usage.get
-    # (the _int and _str rules, inline: this runs for every call of a history)
+    # (a count is a positive int, else 0; a label a str, else None: inline, this runs for every call)
     cache_total = v if type(v := g("cache_creation_input_tokens")) is int and v > 0 else 0
     split = g("cache_creation")
     cw1h = 0
     if type(split) is dict:
-        cw1h = _int(split.get("ephemeral_1h_input_tokens"))
+        cw1h = v if type(v := split.get("ephemeral_1h_input_tokens")) is int and v > 0 else 0
         if not cache_total:
-            cache_total = cw1h + _int(split.get("ephemeral_5m_input_tokens"))
-        cw1h = min(cw1h, cache_total)
+            cache_total = cw1h + (v if type(v := split.get("ephemeral_5m_input_tokens")) is int and v > 0 else 0)
+        if cw1h > cache_total:
+            cw1h = cache_total
     return [
-        ts, msg_id, req_id, model or "unknown",
+        ts, msg_id, req_id, model,
         v if type(v := g("input_tokens")) is int and v > 0 else 0,
         v if type(v := g("output_tokens")) is int and v > 0 else 0,
         v if type(v := g("cache_read_input_tokens")) is int and v > 0 else 0,
@@ -232,27 +234,7 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
                     except ValueError:
                         ts = None
                     if ts is not None:
-                        g = usage.get
-                        cache_total = v if type(v := g("cache_creation_input_tokens")) is int and v > 0 else 0
-                        split = g("cache_creation")
-                        cw1h = 0
-                        if type(split) is dict:
-                            cw1h = v if type(v := split.get("ephemeral_1h_input_tokens")) is int and v > 0 else 0
-                            if not cache_total:
-                                cache_total = cw1h + (v if type(v := split.get("ephemeral_5m_input_tokens")) is int
-                                                      and v > 0 else 0)
-                            if cw1h > cache_total:
-                                cw1h = cache_total
-                        rec = [
-                            ts, msg_id, req_id, model,
-                            v if type(v := g("input_tokens")) is int and v > 0 else 0,
-                            v if type(v := g("output_tokens")) is int and v > 0 else 0,
-                            v if type(v := g("cache_read_input_tokens")) is int and v > 0 else 0,
-                            cache_total - cw1h, cw1h, d.get("isSidechain") is True,
-                            v if type(v := g("speed")) is str else None,
-                            v if type(v := g("service_tier")) is str else None,
-                            v if type(v := g("inference_geo")) is str else None,
-                        ]
+                        rec = _fields(ts, msg_id, req_id, model, d, usage)
             if rec is None:
                 rec = _entry_record(d, stats, fromiso)
         if rec is None:
