@@ -67,9 +67,13 @@ class H(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        t0 = time.monotonic()
         for i, chunk in enumerate([START] + [DELTA] * EVENTS + [END]):
+            # event i leaves at t0 + i * GAP, as a remote API's would: a relative sleep after each write
+            # would start late whenever the receiver (client or gateway) took this core first, and so
+            # charge the receiver's CPU to the stream's length on a shared loopback box
             if i and GAP:
-                time.sleep(GAP)
+                time.sleep(max(0.0, t0 + i * GAP - time.monotonic()))
             self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         self.wfile.write(b"0\r\n\r\n")
 class S(ThreadingHTTPServer):
