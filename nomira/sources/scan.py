@@ -110,7 +110,7 @@ class LineScan:
                 if not chunk:
                     break
                 self.bytes_read += len(chunk)
-                _LAST_READ = (self.path, base + len(pending), chunk)
+                _LAST_READ = (os.fspath(self.path), base + len(pending), chunk)
                 # the chunk is searched where it lies: only the line the previous chunk left
                 # unfinished is joined (a copy of that line, not of the chunk)
                 pos = 0
@@ -157,7 +157,7 @@ class LineScan:
             os.close(fd)
 
 
-_LAST_READ: tuple | None = None  # (path, file offset, bytes) of the last chunk a LineScan read
+_LAST_READ: tuple | None = None  # (path as str, file offset, bytes) of the last chunk a LineScan read
 
 
 def end_signature(path, end: int) -> bytes:
@@ -170,7 +170,7 @@ def end_signature(path, end: int) -> bytes:
         _SIG = (SIG_BYTES, signature, hashlib.sha1)
     sig_bytes, signature, sha1 = _SIG
     last = _LAST_READ
-    if last is not None and (last[0] == path or os.fspath(last[0]) == os.fspath(path)):  # Path or str
+    if last is not None and last[0] == os.fspath(path):  # a source may pass a Path or a str
         _p, offset, chunk = last
         start = max(0, end - sig_bytes)
         if offset <= start and end <= offset + len(chunk):
