@@ -126,3 +126,17 @@ def test_progress_nested_subagent_calls_count_once(tmp_path):
     assert evs["msg_only"].tokens.input == 20 and evs["msg_only"].occurred_at.isoformat() == "2026-03-10T06:00:01+00:00"
     assert evs["msg_only"].session_id == "sess-p" and evs["msg_only"].is_sidechain
     assert evs["msg_both"].tokens.output == 9  # the complete copy, once
+
+
+def test_find_files_sorted_once_across_roots(tmp_path):
+    """One root: the walk's own sorted list; several (overlapping) roots: every file once, sorted by path."""
+    names = ["b/z.jsonl", "a/y.jsonl", "a/subagents/x.jsonl", "c.jsonl", "b/notes.txt", "a-b/w.jsonl"]
+    for n in names:
+        (tmp_path / n).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / n).write_text("")
+    every = sorted((tmp_path / n for n in names if n.endswith(".jsonl")), key=str)
+    assert claude_code.find_files([tmp_path]) == every
+    assert claude_code.find_files(iter([tmp_path / "a", tmp_path, tmp_path / "b"])) == every
+    assert claude_code.find_files([tmp_path / "b", tmp_path / "a"]) == [tmp_path / "a" / "subagents" / "x.jsonl",
+                                                                        tmp_path / "a" / "y.jsonl",
+                                                                        tmp_path / "b" / "z.jsonl"]

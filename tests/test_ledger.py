@@ -510,3 +510,23 @@ def test_views_of_a_migrated_store_match_its_events(tmp_path):
     db = store.open_db(path)
     for view, col in (("provider", "provider"), ("model", "model"), ("project", "project"), ("tool", "tool_name")):
         _same(_view(db, view), _group(db, col))
+
+
+def test_parse_timestamp_is_the_plain_rule():
+    """The UTC shortcut gives what fromisoformat + astimezone(UTC) gives (the same object for `Z`)."""
+    from datetime import datetime, timezone
+
+    from nomira.ledger.events import parse_timestamp
+
+    def plain(ts):
+        try:
+            dt = datetime.fromisoformat(ts)
+            return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        except (TypeError, ValueError, OverflowError):
+            return None
+    for ts in ("2026-03-10T06:00:05.000Z", "2026-03-10T06:00:05+00:00", "2026-03-10T06:00:05-00:00",
+               "2026-03-10T06:00:05.123456+05:30", "2026-03-10T23:59:59-08:00", "2026-03-10T06:00:05",
+               "2026-03-10", "0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", "not a time", "", None, 5):
+        got, want = parse_timestamp(ts), plain(ts)
+        assert got == want and (got is None or (got.tzinfo, got.utcoffset(), got.isoformat())
+                                == (want.tzinfo, want.utcoffset(), want.isoformat())), ts

@@ -71,6 +71,15 @@ def test_micros_equals_the_plain_rounding():
     values = [None, True, False, 0, 7, -3, 10**12, 0.0, -0.0, math.inf, -math.inf, math.nan, 2.5e-7, 5e-10, 1.5e-9]
     values += [rnd.uniform(-1, 1) * 10 ** rnd.uniform(-12, 7) for _ in range(20000)]
     values += [(k + 0.5) / 1e9 for k in range(-500, 500)]
+    # halfway and near-halfway nano-dollars at every size (next to a halfway micro-dollar, where one
+    # nano-dollar more or less changes the result), and around the fast path's limits
+    for scale in (1, 10**3, 10**6, 10**9, 10**11, 999_999_999_999, 10**12, 10**13):
+        for k in (scale, -scale, scale + 7, rnd.randrange(1, scale + 2)):
+            for frac in (0.5, 0.499, 0.4989, 0.501, 0.0, 0.999999):
+                for near_half_micro in (0, 499, 500, -501, -500):
+                    x = (k * 1000 + near_half_micro + frac) / 1e9
+                    values += [x, math.nextafter(x, math.inf), math.nextafter(x, -math.inf)]
+    values += [(m * 1000 + 499.5 + d) / 1e9 for m in range(-3000, 3000) for d in (0.0, 1.0)]
     for v in values:
         assert money.micros(v) == _reference_micros(v), v
 

@@ -86,11 +86,14 @@ class UsageEvent:
     branch: str | None = None
 
 
-def parse_timestamp(ts: str) -> datetime | None:
+def parse_timestamp(ts: str, fromiso=datetime.fromisoformat, utc=timezone.utc) -> datetime | None:
     """ISO-8601 (with `Z`) -> aware UTC datetime; None when unparseable or not representable in UTC."""
     try:
-        dt = datetime.fromisoformat(ts)
-        return dt.astimezone(timezone.utc) if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        dt = fromiso(ts)
+        tz = dt.tzinfo
+        if tz is utc:  # (`Z` and +00:00 parse to this one object; astimezone would return dt itself)
+            return dt
+        return dt.astimezone(utc) if tz else dt.replace(tzinfo=utc)
     except (TypeError, ValueError, OverflowError):  # year 1 / 9999 with an offset overflows
         return None
 

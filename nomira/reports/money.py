@@ -21,8 +21,18 @@ _SUFFIX, _MICRO_SUFFIX = "_usd", "_micro_usd"
 
 
 def micros(usd: float | None) -> int | None:
-    if usd.__class__ is float and usd - usd == 0.0:  # finite (inf - inf and nan - nan are nan)
-        return round(round(usd, 9) * MICRO)  # (round of a float is an int)
+    if usd.__class__ is float:
+        # round(usd, 9) without its decimal conversion, where that is exact: n, the float product
+        # rounded, is the nano-dollar round(usd, 9) stands for when the product is within 0.499 of
+        # it (its error is below 1e-4 under 1e12: no halfway case is decided by it), and n / 1e9 is
+        # the float nearest n nano-dollars, as round's is (one correctly rounded division)
+        nano = usd * 1e9
+        if -1e12 < nano < 1e12:
+            n = round(nano)
+            if -0.499 < nano - n < 0.499:
+                return round(n / 1e9 * MICRO)
+        if usd - usd == 0.0:  # finite (inf - inf and nan - nan are nan)
+            return round(round(usd, 9) * MICRO)  # (round of a float is an int)
     if usd is None or isinstance(usd, bool) or not math.isfinite(usd):
         return None
     return int(round(round(usd, 9) * MICRO))

@@ -92,10 +92,18 @@ def _encoded_rows(tallies: dict, models: dict):
         total = sum(cost)
         naive, side = t.naive_usd, t.sidechain_usd
         floats = (*cost, total, naive, side)
+        # (each type checked in turn, no generator: this runs for every row; the floats are finite when
+        # their sum is, since an inf or nan makes any sum inf or nan; a sum that overflows goes the
+        # generic way, which is right for every row)
         if (t.unpriced_reasons or s.__class__ is not str or sid.__class__ is not str or proj.__class__ is not str
-                or any(m.__class__ is not str for m in names) or any(x.__class__ is not int for x in k)
-                or t.calls.__class__ is not int or t.unpriced_calls.__class__ is not int
-                or any(x.__class__ is not float or x - x != 0.0 for x in floats)):
+                or any(m.__class__ is not str for m in names)
+                or k[0].__class__ is not int or k[1].__class__ is not int or k[2].__class__ is not int
+                or k[3].__class__ is not int or k[4].__class__ is not int or k[5].__class__ is not int
+                or len(k) != 6 or t.calls.__class__ is not int or t.unpriced_calls.__class__ is not int
+                or cost[0].__class__ is not float or cost[1].__class__ is not float
+                or cost[2].__class__ is not float or cost[3].__class__ is not float
+                or cost[4].__class__ is not float or len(cost) != 5 or naive.__class__ is not float
+                or side.__class__ is not float or (every := total + naive + side) - every != 0.0):
             out.append(encode(with_micros({"source": s, "session_id": sid, "project": proj, "models": names,
                                      **t.as_dict()})))
             continue

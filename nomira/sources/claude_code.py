@@ -34,10 +34,14 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
+    roots = list(roots)
     files: list[Path] = []
     for root in roots:
         files.extend(paths.files_under(root, lambda name, _parent: name.endswith(".jsonl")))
-    return sorted(set(files), key=str)
+    if len(roots) == 1:
+        return files  # one walk is sorted and has no duplicates (no hash and sort of thousands of Paths)
+    by_path = {str(f): f for f in files}  # (equal Paths are equal strings)
+    return [by_path[k] for k in sorted(by_path)]
 
 
 @lru_cache(maxsize=1 << 16)  # asked once per file and partition group a file's calls fell in
