@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 from nomira.sources import partition
 from nomira.ledger.events import UsageEvent
-from nomira.sources.scan import Progress, ScanStats, iter_scan
+from nomira.sources.scan import Planned, Progress, ScanStats, iter_planned, run_jobs
 from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droid, gemini, goose, kimi, opencode, pi,
                             project, qwen)
 from nomira.sources import (aider, gptme, hermes, kilo, kimi_code, lmstudio, mux, poolside, oh_my_pi, openclaw, openhands,  # issue 27 agents
@@ -229,84 +229,32 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
     pending = []
     if found is None:
         found = discover(selected, explicit, env)
-    apart = _scan_small_sources_apart(found, cache, workers)
-    for source, files in found.items():
-        mod = SOURCES[source]
-        entries = cache.load(source) if cache is not None and source not in apart else None
-        writer = cache.writer(source) if cache is not None else None
-        kept_states = states[source] = []
-        parts = partition.Partitions(mod.partition_key, budget or partition.BUDGET)
-        if source in apart:
-            scanned, ops = apart[source]
-            for op, key, entry in ops:  # the cache writes the worker recorded, in its order
-                if writer is not None:
-                    writer.keep(key) if op == "keep" else writer.put(key, entry)
-        else:
-            scanned = iter_scan(mod, files, entries, workers, Progress(f"scanning {source}") if progress else None,
-                                writer, known)
-        for path, records, state, st in scanned:
-            stats.merge(st)
-            kept_states.append(state)
-            parts.add(path, records, state)
-        if writer is not None:
-            writer.close()
-        pending.append((mod, parts))
+    # every source's files planned first, then read in one pool of workers when there are enough
+    # bytes in all (a home holding many agents' logs, a few files each, uses every core as one large
+    # Claude history does, with the workers and the marshal round trip of one source's scan)
+    planned = {source: Planned(SOURCES[source], files, cache.load(source) if cache is not None else None, known)
+               for source, files in found.items()}
+    results, pool = run_jobs([a for p in planned.values() for a in p.args],
+                             sum(p.todo_bytes for p in planned.values()), workers)
+    try:
+        for source, plan in planned.items():
+            mod = SOURCES[source]
+            writer = cache.writer(source) if cache is not None else None
+            kept_states = states[source] = []
+            parts = partition.Partitions(mod.partition_key, budget or partition.BUDGET)
+            scanned = iter_planned(plan, results, Progress(f"scanning {source}") if progress else None, writer)
+            for path, records, state, st in scanned:
+                stats.merge(st)
+                kept_states.append(state)
+                parts.add(path, records, state)
+            if writer is not None:
+                writer.close()
+            pending.append((mod, parts))
+    finally:
+        if pool is not None:
+            pool.terminate()
     project.assign((st for kept in states.values() for st in kept), merge_worktrees)  # one label per cwd
     return Collected(pending, stats, states)
-
-
-APART_MIN_BYTES = 8 << 20  # below this, forking workers costs more than scanning the small sources in turn
-_APART = None  # [(module, files, entries)] for forked source workers
-
-
-class _RecordedWrites:
-    """A cache writer for a worker process: records keep/put for the parent to replay."""
-
-    def __init__(self) -> None:
-        self.ops: list[tuple] = []
-
-    def keep(self, key: str) -> None:
-        self.ops.append(("keep", key, None))
-
-    def put(self, key: str, entry) -> None:
-        self.ops.append(("put", key, entry))
-
-
-def _scan_source(i: int) -> tuple[list, list]:
-    mod, files, entries = _APART[i]
-    writes = _RecordedWrites()
-    return list(iter_scan(mod, files, entries, 1, None, writes)), writes.ops
-
-
-def _scan_small_sources_apart(found: dict[str, list[Path]], cache, workers: int) -> dict[str, tuple[list, list]]:
-    """The sources too small for parallel file scanning (`scan.PARALLEL_MIN_BYTES`), scanned one
-    source per worker process when there are several and enough bytes: a home holding many
-    agents' logs, a few files each, uses every core as one large Claude history does."""
-    global _APART
-    from nomira.sources.scan import PARALLEL_MIN_BYTES
-    if workers < 2 or sys.platform == "win32" or sum(1 for files in found.values() if files) < 2:
-        return {}  # (one source with files: nothing to scan apart, and no file stated for it)
-    sizes = {}
-    for source, files in found.items():
-        sizes[source] = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
-    small = [s for s, n in sizes.items() if found[s] and n < PARALLEL_MIN_BYTES]
-    if len(small) < 2 or sum(sizes[s] for s in small) < APART_MIN_BYTES:
-        return {}
-    small.sort(key=lambda s: -sizes[s])  # the largest first: the pool ends together
-    tasks = []
-    for source in small:
-        entries = cache.load(source) if cache is not None else None
-        for e in (entries or {}).values():  # workers must not read the parent's cache connection
-            if e.blob is None and e.fetch is not None:
-                e.blob, e.fetch = e.fetch(), None
-        tasks.append((SOURCES[source], found[source], entries))
-    import multiprocessing
-    _APART = tasks
-    try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
-            return dict(zip(small, pool.map(_scan_source, range(len(tasks)), 1)))
-    finally:
-        _APART = None
 
 
 def fingerprint(found: dict[str, list[Path]]) -> list[tuple]:
