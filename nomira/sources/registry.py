@@ -95,8 +95,10 @@ class Collected:
         records = sum(parts.records for _mod, parts in self._pending)
         files = sum(len(parts.files) for _mod, parts in self._pending)
         # A partial carries up to a tally per session (file): with few calls per file, shipping
-        # the partials back from workers costs more than folding in parallel saves.
-        forking = workers > 1 and records >= FOLD_MIN_CALLS_PER_FILE * files and sys.platform != "win32"
+        # the partials back from workers costs more than folding in parallel saves; and a history
+        # that fits one group in memory is folded here, in less time than forking workers takes.
+        forking = workers > 1 and records >= FOLD_MIN_CALLS_PER_FILE * files and sys.platform != "win32" \
+            and records > partition.BUDGET
         partials = self._fold_in_workers(fn, workers) if forking else map(fn, self.batches())
         result = None
         for partial in partials:
@@ -104,19 +106,24 @@ class Collected:
         return result
 
     def _fold_in_workers(self, fn, workers: int) -> Iterator[object]:
-        """fn of each group in forked workers (which inherit `fn` and the spill file), in order."""
+        """fn of each group in forked workers (which inherit `fn` and the spill file), in order:
+        consecutive groups in one worker task (`_bundles`), so sixty sources' small groups cost a
+        few round trips, not sixty."""
         global _FOLDING
         tasks = self._tasks()
-        if len(tasks) == 1:
-            yield fn(_dedup(tasks[0], self._stats))
+        bundles = _bundles([parts.weight(group) for _mod, parts, group in tasks], workers)
+        if len(bundles) == 1:
+            for task in tasks:
+                yield fn(_dedup(task, self._stats))
         else:
             import multiprocessing
-            _FOLDING = (tasks, fn)
+            _FOLDING = (tasks, bundles, fn)
             try:
-                with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
-                    for partial, stats in pool.imap(_fold_task, range(len(tasks))):
-                        self._stats.merge(ScanStats.from_dict(stats))
-                        yield partial
+                with multiprocessing.get_context("fork").Pool(min(workers, len(bundles))) as pool:
+                    for done in pool.imap(_fold_task, range(len(bundles))):
+                        for partial, stats in done:
+                            self._stats.merge(ScanStats.from_dict(stats))
+                            yield partial
             finally:
                 _FOLDING = None
         self._done()
@@ -141,7 +148,7 @@ class Collected:
         return self._stats
 
 
-_FOLDING = None  # (tasks, fn) for forked fold workers
+_FOLDING = None  # (tasks, bundles of task indexes, fn) for forked fold workers
 FOLD_MIN_CALLS_PER_FILE = 16
 
 
@@ -150,11 +157,28 @@ def _dedup(task: tuple, stats: ScanStats) -> list[UsageEvent]:
     return list(mod.events_from_files(parts.read(group), stats))
 
 
-def _fold_task(i: int) -> tuple[object, dict]:
-    tasks, fn = _FOLDING
-    stats = ScanStats()
-    partial = fn(_dedup(tasks[i], stats))
-    return partial, stats.as_dict()
+def _fold_task(i: int) -> list[tuple[object, dict]]:
+    tasks, bundles, fn = _FOLDING
+    out = []
+    for j in bundles[i]:
+        stats = ScanStats()
+        out.append((fn(_dedup(tasks[j], stats)), stats.as_dict()))
+    return out
+
+
+def _bundles(weights: list[int], workers: int) -> list[list[int]]:
+    """Consecutive task indexes in bundles of about a quarter of a worker's share of the records
+    (four bundles a worker: the pool ends together); an empty task joins its neighbours."""
+    target = max(sum(weights) // (workers * 4), 1)
+    out: list[list[int]] = [[]]
+    size = 0
+    for i, w in enumerate(weights):
+        if out[-1] and size >= target:
+            out.append([])
+            size = 0
+        out[-1].append(i)
+        size += w
+    return out
 
 
 def _occurred_at(e: UsageEvent):
