@@ -196,13 +196,25 @@ def found_without_tokens(stats: ScanStats) -> list[dict]:
     return out
 
 
-def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
-    """Split explicitly given files between sources by their on-disk naming."""
+def _claimer(name: str, parent: str) -> str | None:
+    """The source whose on-disk naming claims the file (sources built on another's format first)."""
+    for source, claims in _CLAIMS:
+        if claims(name, parent):
+            return source
+    return None
+
+
+_CLAIMS = [(source, CLAIMING[source].claims) for source in dict.fromkeys((*CLAIM_FIRST, *CLAIMING))]
+
+
+def classify(files: Iterable[Path], claimed_by: dict[str, str | None] | None = None) -> dict[str, list[Path]]:
+    """Split explicitly given files between sources by their on-disk naming. `claimed_by`: the
+    claiming source (or None) by path, as the walk that found the files decided it."""
     out: dict[str, list[Path]] = {name: [] for name in SOURCES}
-    order = (*CLAIM_FIRST, *CLAIMING)
+    claimed_by = claimed_by or {}
     for f in files:
-        fname, parent = f.name, str(f.parent)  # once per file, not once per source asked
-        claimed = next((name for name in order if CLAIMING[name].claims(fname, parent)), None)
+        key = str(f)
+        claimed = claimed_by[key] if key in claimed_by else _claimer(f.name, str(f.parent))
         if claimed is not None:
             out[claimed].append(f)
         elif f.name.startswith("rollout-"):
@@ -214,12 +226,18 @@ def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
     return out
 
 
-def _walk_explicit(explicit: list[Path]) -> list[Path]:
-    """Every file under the given paths that some source reads, in one walk."""
+def _walk_explicit(explicit: list[Path], claimed_by: dict | None = None) -> list[Path]:
+    """Every file under the given paths that some source reads, in one walk. `claimed_by` gets
+    each kept file's claiming source (or None), so `classify` asks no source's claims() again."""
     from nomira.sources import paths
+    claimed_by = {} if claimed_by is None else claimed_by
+
     def keep(name: str, parent: str) -> bool:
-        return name.endswith(".jsonl") or opencode._is_opencode_file(name, parent) or any(
-            mod.claims(name, parent) for mod in CLAIMING.values())
+        claimed = _claimer(name, parent)
+        if claimed is not None or name.endswith(".jsonl") or opencode._is_opencode_file(name, parent):
+            claimed_by[os.path.join(parent, name)] = claimed  # (the path os.scandir gives the file)
+            return True
+        return False
     files: list[Path] = []
     for p in explicit:
         files.extend(paths.files_under(p, keep))
@@ -232,7 +250,8 @@ def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[
         missing = [p for p in explicit if not p.exists()]
         if missing:
             raise FileNotFoundError(f"no such file or directory: {missing[0]}")
-        by_source = classify(_walk_explicit(explicit))
+        claimed_by: dict[str, str | None] = {}
+        by_source = classify(_walk_explicit(explicit, claimed_by), claimed_by)
     else:
         by_source = {name: SOURCES[name].find_files(SOURCES[name].default_paths(env)) for name in selected}
     return {name: by_source.get(name, []) for name in selected}
