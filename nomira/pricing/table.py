@@ -234,6 +234,8 @@ class PriceTable:
         found = None
         keys = candidate_keys(model)
         for i in range(len(self.layers)):
+            if not self.layers[i]:  # (no override file: every spelling of a model tried once, not twice)
+                continue
             for name, flag in keys:
                 found = self._find(i, name)
                 if found is not None:
