@@ -22,6 +22,8 @@ _SUFFIX, _MICRO_SUFFIX = "_usd", "_micro_usd"
 
 def micros(usd: float | None) -> int | None:
     if usd.__class__ is float and usd - usd == 0.0:  # finite (inf - inf and nan - nan are nan)
+        if usd == 0.0:  # (what the roundings give for 0.0 and -0.0, without them: most types cost nothing)
+            return 0
         return round(round(usd, 9) * MICRO)  # (round of a float is an int)
     if usd is None or isinstance(usd, bool) or not math.isfinite(usd):
         return None
