@@ -63,8 +63,8 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 
 def claims(name: str, parent: str) -> bool:
-    if not name.endswith(".jsonl"):  # (the name first: every file of a --path walk is asked)
-        return False
+    if not name.endswith(".jsonl") or "gjc" not in parent:  # (cheap tests first: every file of a --path
+        return False  # walk is asked; both folder names hold "gjc")
     parts = (parent.replace(os.altsep, os.sep) if os.altsep else parent).split(os.sep)
     return any(f in parts for f in FOLDERS)  # (folder names: no Path built per file walked)
 
