@@ -201,3 +201,15 @@ def test_pricer_pays_only_for_the_models_it_uses():
     for model in ("deepseek-chat", "gpt-5-1-codex-2025-11-13", "deepseek-chat"):
         assert pricer(ev(model, provider="other", input=1)) is not None
     assert len(models._built) == 2
+
+
+def test_normal_index_is_the_first_key_in_sorted_order():
+    """One pass without a sort picks what sorted() + setdefault picked: the first key of each spelling."""
+    from nomira.pricing.table import PriceTable, _DOTTED_ID, load_bundled, normal
+    layer = dict.fromkeys(["gpt-5.1", "GPT-5-1", "gpt-5@1", "gpt-5-1", "deepseek.v3.2", "a.b"], None)
+    for models in (load_bundled().models, layer):
+        want: dict = {}
+        for key in sorted(models):
+            if not _DOTTED_ID.match(key):
+                want.setdefault(normal(key.lower()), key)
+        assert PriceTable(models)._normal_index(0) == want

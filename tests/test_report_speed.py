@@ -203,3 +203,14 @@ def test_encoded_rows_take_the_fast_way_for_plain_rows():
     finally:
         m.with_micros = real
     assert len(rows) == len(by_session) and not calls
+    for t in fine.values():  # unpriced calls, with their reasons: the fast way too (sixty agents' unknown models)
+        t.unpriced_calls, t.unpriced_reasons = t.calls, {"unknown model (no rate in the price table)": t.calls,
+                                                          "caf\u00e9 \"x\"": 1}
+    tot, by_model, by_session, models = summary.rollups(fine)
+    m.with_micros = lambda obj: calls.append(1) or real(obj)
+    try:
+        rows = summary.session_rows(fine, (by_session, models), encoded=True).rows
+    finally:
+        m.with_micros = real
+    assert not calls
+    assert rows == [json.dumps(real(d)) for d in summary.session_rows(fine, (by_session, models))]

@@ -130,10 +130,12 @@ def test_report_over_the_home_prices_known_models_and_lists_the_rest(isolated_en
     assert r["totals"]["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in r["models"]), abs=1e-9)
 
 
-def test_small_sources_scanned_apart_in_workers_match_one_by_one(isolated_env, monkeypatch, tmp_path):
-    """Many agents, few files each: scanned one source per worker, through the cache, the same calls."""
+def test_small_sources_scanned_in_one_pool_match_one_by_one(isolated_env, monkeypatch, tmp_path):
+    """Many agents, few files each: every source's files read in one pool of workers, through the
+    cache, the same calls (and one pool forked, not one per source)."""
+    import multiprocessing
     import nomira.sources.registry as sources
-    from nomira.sources import scancache
+    from nomira.sources import scan, scancache
     from nomira.cli import SOURCE_CHOICES
     populate(isolated_env, monkeypatch)
     every = SOURCE_CHOICES["all"]
@@ -141,10 +143,15 @@ def test_small_sources_scanned_apart_in_workers_match_one_by_one(isolated_env, m
     def calls(c):
         return sorted((e.source, e.session_id, e.message_id or "", e.tokens.total) for e in c.events)
     alone = calls(sources.collect(every, workers=1))
-    monkeypatch.setattr(sources, "APART_MIN_BYTES", 0)
-    assert sources._scan_small_sources_apart(sources.discover(every, None, __import__("os").environ), None, 2)
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    forks = []
+    monkeypatch.setattr(multiprocessing.context.ForkContext, "Pool",
+                        lambda self, *a, _pool=multiprocessing.context.ForkContext.Pool, **k:
+                        forks.append(1) or _pool(self, *a, **k))
     cache = scancache.ScanCache(tmp_path / "scan.sqlite")
-    assert calls(sources.collect(every, workers=2, cache=cache)) == alone  # cold: workers fill the cache
+    cold = sources.collect(every, workers=2, cache=cache)
+    assert len(forks) == 1
+    assert calls(cold) == alone  # cold: workers fill the cache
     assert calls(sources.collect(every, workers=2, cache=cache)) == alone  # warm: served from it
     assert calls(sources.collect(every, workers=1, cache=cache)) == alone
 

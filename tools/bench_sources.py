@@ -106,7 +106,8 @@ def _pad_text(path: Path, target: int, fresh: bool = True, calls: int = 0) -> No
 
 
 def _ids(obj, out=None) -> set:
-    """The strings under id-like keys of a JSON value, other than a session's."""
+    """The strings under id-like keys of a JSON value, other than a session's or a model's (`modelId`:
+    an agent logs the same model in each round, not a new one)."""
     out = set() if out is None else out
     if isinstance(obj, list):
         for v in obj:
@@ -115,7 +116,7 @@ def _ids(obj, out=None) -> set:
         for k, v in obj.items():
             low = k.lower()
             if isinstance(v, str) and v and (low == "id" or low.endswith(("_id", "uuid")) or k.endswith("Id")) \
-                    and "session" not in low:
+                    and "session" not in low and "model" not in low:  # (a model's id names the model: kept)
                 out.add(v)
             else:
                 _ids(v, out)

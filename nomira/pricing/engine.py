@@ -105,11 +105,18 @@ def _modifiers(price: ModelPrice, modifiers) -> tuple[Rates, float, tuple[str, .
 ALL_EXPLICIT = (True,) * len(TOKEN_TYPES)
 
 
-def _vector(rates: Rates, provider: str, multiplier: float) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+def _vector(rates: Rates, provider: str, multiplier: float) -> tuple[tuple[float, ...], tuple[bool, ...], tuple | None]:
+    """(rate per token by type, explicit by type, gaps): gaps is None when every rate is explicit, else
+    (types without a rate, types with an implied rate, the rates with 0.0 where none), made once per
+    model, not per call (sixty agents' models: many lack a cache rate)."""
     pairs = [_rate(rates, t, provider) for t in TOKEN_TYPES]
     explicit = tuple(e for _, e in pairs)
-    return (tuple(None if r is None else r * multiplier / PER for r, _ in pairs),
-            ALL_EXPLICIT if all(explicit) else explicit)
+    per_token = tuple(None if r is None else r * multiplier / PER for r, _ in pairs)
+    if all(explicit):
+        return per_token, ALL_EXPLICIT, None
+    gaps = (tuple(j for j, r in enumerate(per_token) if r is None), tuple(j for j, e in enumerate(explicit) if not e),
+            tuple(x or 0.0 for x in per_token))
+    return per_token, explicit, gaps
 
 
 class Pricer:
@@ -145,19 +152,25 @@ class Pricer:
             return None
         price, levels, multiplier, unpriced, naive = plan
         t = event.tokens
-        _, tier_above, rates, explicit = levels[0]
+        _, tier_above, r, _explicit, gaps = levels[0]
         if len(levels) > 1 and not event.aggregated:  # a session total is many requests, not one long one
             prompt = t.input + t.cache_read + t.cache_write_5m + t.cache_write_1h
-            for threshold, above, r, e in levels[1:]:
+            for threshold, above, rates, e, g in levels[1:]:
                 if prompt > threshold:
-                    tier_above, rates, explicit = above, r, e
+                    tier_above, r, gaps = above, rates, g
         verified = price.verified
-        if explicit is not ALL_EXPLICIT:
+        if gaps is not None:
+            missing, implied, r = gaps  # r: the rates with 0.0 where none (None only where unused)
             counts = (t.input, t.output, t.cache_read, t.cache_write_5m, t.cache_write_1h)
-            if any(c and r is None for c, r in zip(counts, rates)):
-                return None  # a token type it used has no rate: unpriced (unpriced_reason says which)
-            verified = verified and all(e or not c for c, e in zip(counts, explicit))
-        r = rates if explicit is ALL_EXPLICIT else tuple(x or 0.0 for x in rates)  # None only where unused
+            for j in missing:
+                if counts[j]:
+                    return None  # a token type it used has no rate: unpriced (unpriced_reason says which)
+            if verified:
+                verified = True
+                for j in implied:
+                    if counts[j]:
+                        verified = False
+                        break
         return Cost(t.input * r[0], t.output * r[1], t.cache_read * r[2], t.cache_write_5m * r[3],
                     t.cache_write_1h * r[4], multiplier, price.key, price.rate_source, verified, tier_above,
                     unpriced, t.reported_input * naive[0] + t.output * naive[1])

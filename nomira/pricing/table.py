@@ -212,13 +212,20 @@ class PriceTable:
         self._memo: dict[str, ModelPrice | None] = {}
 
     def _normal_index(self, i: int) -> dict[str, str]:
-        """normal(key) -> key for layer i, built on the first lookup that needs it (sorted: deterministic)."""
+        """normal(key) -> key for layer i, built on the first lookup that needs it (the first key in sorted
+        order: deterministic). One pass, no sort, and no regex for a key without a dot: the bundled
+        table's 3,600 keys took ~16 M instructions, paid by any history with a model spelled otherwise."""
         index = self._normal.get(i)
         if index is None:
             index = self._normal[i] = {}
-            for key in sorted(self.layers[i]):
-                if not _DOTTED_ID.match(key):  # Bedrock ids (`deepseek.v3.2`) match only as written
-                    index.setdefault(normal(key.lower()), key)
+            get, dotted = index.get, _DOTTED_ID.match
+            for key in self.layers[i]:
+                if "." in key and dotted(key):  # Bedrock ids (`deepseek.v3.2`) match only as written
+                    continue
+                spelled = key.lower().replace(".", "-").replace("@", "-")  # normal(key.lower())
+                first = get(spelled)
+                if first is None or key < first:
+                    index[spelled] = key
         return index
 
     def _find(self, i: int, name: str) -> ModelPrice | None:
@@ -234,6 +241,8 @@ class PriceTable:
         found = None
         keys = candidate_keys(model)
         for i in range(len(self.layers)):
+            if not self.layers[i]:  # (no override file: every spelling of a model tried once, not twice)
+                continue
             for name, flag in keys:
                 found = self._find(i, name)
                 if found is not None:

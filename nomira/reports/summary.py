@@ -69,8 +69,8 @@ def session_rows(fine: dict, rolled: tuple[dict, dict] | None = None, encoded: b
 def _encoded_rows(tallies: dict, models: dict):
     """session_rows(...) stamped (money.stamp) and encoded (render_json's row encoder), in one step:
     at thousands of sessions the dicts, the stamp's walk and the generic encoder cost more than the
-    figures. Any row this does not cover (unpriced reasons, a value of an unexpected type) goes the
-    generic way; tests/test_report_speed.py holds the two equal."""
+    figures. Any row this does not cover (a value of an unexpected type, a reason named like an amount)
+    goes the generic way; tests/test_report_speed.py holds the two equal."""
     from json import dumps
     from json.encoder import encode_basestring_ascii as q
 
@@ -92,10 +92,18 @@ def _encoded_rows(tallies: dict, models: dict):
         total = sum(cost)
         naive, side = t.naive_usd, t.sidechain_usd
         floats = (*cost, total, naive, side)
+        reasons = t.unpriced_reasons
+        if reasons:  # {reason: calls}, as as_dict sorts it (a reason named like an amount: the generic way)
+            if any(r.__class__ is not str or r.endswith("_usd") or n.__class__ is not int for r, n in reasons.items()):
+                reasons = None
+            else:
+                reasons = "{" + ", ".join(f"{q(r)}: {i(n)}" for r, n in sorted(reasons.items())) + "}"
+        else:
+            reasons = "{}"
         # (each type checked in turn, no generator: this runs for every row; the floats are finite when
         # their sum is, since an inf or nan makes any sum inf or nan; a sum that overflows goes the
         # generic way, which is right for every row)
-        if (t.unpriced_reasons or s.__class__ is not str or sid.__class__ is not str or proj.__class__ is not str
+        if (reasons is None or s.__class__ is not str or sid.__class__ is not str or proj.__class__ is not str
                 or any(m.__class__ is not str for m in names)
                 or k[0].__class__ is not int or k[1].__class__ is not int or k[2].__class__ is not int
                 or k[3].__class__ is not int or k[4].__class__ is not int or k[5].__class__ is not int
@@ -113,7 +121,7 @@ def _encoded_rows(tallies: dict, models: dict):
         out.append(
             f'{{"source": {q(s)}, "session_id": {q(sid)}, "project": {q(proj)}, "models": '
             f'[{", ".join(map(q, names))}], "calls": {i(t.calls)}, "unpriced_calls": {i(t.unpriced_calls)}, '
-            f'"unpriced_reasons": {{}}, "tokens": {{"input": {i(k[0])}, "output": {i(k[1])}, "cache_read": '
+            f'"unpriced_reasons": {reasons}, "tokens": {{"input": {i(k[0])}, "output": {i(k[1])}, "cache_read": '
             f'{i(k[2])}, "cache_write_5m": {i(k[3])}, "cache_write_1h": {i(k[4])}, "reasoning": {i(k[5])}, '
             f'"total": {i(k[0] + k[1] + k[2] + k[3] + k[4])}}}, "cost_usd": {f(total)}, "cost_by_type_usd": '
             f'{{"input": {f(cost[0])}, "output": {f(cost[1])}, "cache_read": {f(cost[2])}, "cache_write_5m": '

@@ -39,8 +39,10 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 def claims(name: str, parent: str) -> bool:
     """`u/<account>/sessions/<session>/messages.jsonl`."""
+    if name != FILE:  # (the name first: every file of a --path walk is asked)
+        return False
     up = Path(parent).parts
-    return name == FILE and len(up) >= 4 and up[-2] == "sessions" and up[-4] == "u"
+    return len(up) >= 4 and up[-2] == "sessions" and up[-4] == "u"
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:

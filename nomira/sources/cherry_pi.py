@@ -35,7 +35,7 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 
 def claims(name: str, parent: str) -> bool:
-    return pi.claims(name, parent) and f"{os.sep}CherryStudio{os.sep}" in f"{parent}{os.sep}"
+    return "CherryStudio" in parent and pi.claims(name, parent) and f"{os.sep}CherryStudio{os.sep}" in f"{parent}{os.sep}"
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:

@@ -63,8 +63,10 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 
 def claims(name: str, parent: str) -> bool:
-    parts = set(Path(parent).parts)
-    return name.endswith(".jsonl") and any(f in parts for f in FOLDERS)
+    if not name.endswith(".jsonl") or "gjc" not in parent:  # (cheap tests first: every file of a --path
+        return False  # walk is asked; both folder names hold "gjc")
+    parts = (parent.replace(os.altsep, os.sep) if os.altsep else parent).split(os.sep)
+    return any(f in parts for f in FOLDERS)  # (folder names: no Path built per file walked)
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:

@@ -53,8 +53,8 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 def claims(name: str, parent: str) -> bool:
     """A chat file by its place: `chats/session-*.json(l)` or `chats/<parent session>/*.jsonl`."""
-    if not name.endswith((".json", ".jsonl")):
-        return False
+    if not name.endswith((".json", ".jsonl")) or "chats" not in parent:  # (cheap tests first: every file
+        return False  # of a --path walk is asked)
     up = os.path.basename(parent)
     return (up == "chats" and name.startswith("session-")) or os.path.basename(os.path.dirname(parent)) == "chats"
 

@@ -57,10 +57,10 @@ def find_files(roots: Iterable[Path]) -> list[Path]:
 
 
 def _workspace(conv: Path) -> str | None:
-    import tomllib
+    from nomira.sources import toml_lite  # (tomllib's results, without its import for a plain config)
     try:
         with open(conv / "config.toml", "rb") as fh:
-            ws = calls.dig(tomllib.load(fh), "chat", "workspace")
+            ws = calls.dig(toml_lite.load(fh), "chat", "workspace")
     except (OSError, ValueError):
         return None
     return ws if isinstance(ws, str) and ws else None

@@ -59,8 +59,8 @@ def _config(share_dir: str, _mtimes: tuple) -> tuple[str | None, dict[str, str]]
     """(default model, work dir hash -> path) from the share dir's config and kimi.json."""
     model = None
     try:
-        import tomllib
-        cfg = tomllib.loads(Path(share_dir, "config.toml").read_text())
+        from nomira.sources import toml_lite  # (tomllib's results, without its import for a plain config)
+        cfg = toml_lite.loads(Path(share_dir, "config.toml").read_text())
     except (OSError, ValueError, UnicodeDecodeError):
         try:
             cfg = json.loads(Path(share_dir, "config.json").read_bytes())

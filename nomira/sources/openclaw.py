@@ -13,7 +13,7 @@ PLACES = "$OPENCLAW_DIR, " + ", ".join(f"~/{d}" for d in DIRS)
 
 def claims(name: str, parent: str) -> bool:
     """`agents/<agent>/sessions/<id>.jsonl`."""
-    return name.endswith(".jsonl") and os.path.basename(parent) == "sessions" \
+    return name.endswith(".jsonl") and "agents" in parent and os.path.basename(parent) == "sessions" \
         and os.path.basename(os.path.dirname(os.path.dirname(parent))) == "agents"
 
 

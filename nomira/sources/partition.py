@@ -83,6 +83,10 @@ class Partitions:
     def records(self) -> int:
         return self.held_records + sum(self.counts)
 
+    def weight(self, group: list[int] | None) -> int:
+        """The records of a group `plan` returned."""
+        return self.held_records if group is None else sum(self.counts[p] for p in group)
+
     def plan(self) -> list[list[int] | None]:
         """The groups to read: whole partitions of about `budget` records at most (one group,
         `None`, when nothing was spilled). Call once every file has been added."""

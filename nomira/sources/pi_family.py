@@ -43,7 +43,7 @@ def scan_as(name: str, path: Path, start: int = 0, state: dict | None = None) ->
 def under(marker: str):
     """pi's file naming, inside a `marker` folder."""
     def claims(name: str, parent: str) -> bool:
-        return pi.claims(name, parent) and f"{os.sep}{marker}{os.sep}" in f"{parent}{os.sep}"
+        return marker in parent and pi.claims(name, parent) and f"{os.sep}{marker}{os.sep}" in f"{parent}{os.sep}"
     return claims
 
 

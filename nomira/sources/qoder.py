@@ -35,8 +35,10 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 
 def claims(name: str, parent: str) -> bool:
+    if not name.endswith(".jsonl") or "oder" not in parent:  # (cheap tests first: every file of a --path walk
+        return False  # is asked; "oder" is in each folder name)
     p = f"{parent}{os.sep}"
-    return name.endswith(".jsonl") and any(f"{os.sep}{m}{os.sep}" in p for m in (".qoder", ".qoderwork", "Qoder"))
+    return any(f"{os.sep}{m}{os.sep}" in p for m in (".qoder", ".qoderwork", "Qoder"))
 
 
 events_from_files = relabel.events_as(NAME, claude_code.events_from_files)

@@ -50,8 +50,8 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 def claims(name: str, parent: str) -> bool:
     """`projects/<project>/chats/<id>.jsonl` (and `chats/archive/`); Gemini's `session-*` are not Qwen's."""
-    if not name.endswith(".jsonl") or name.startswith("session-"):
-        return False
+    if not name.endswith(".jsonl") or name.startswith("session-") or "chats" not in parent:  # (cheap tests
+        return False  # first: every file of a --path walk is asked)
     if os.path.basename(parent) == "archive":
         parent = os.path.dirname(parent)
     grand = os.path.basename(os.path.dirname(os.path.dirname(parent)))

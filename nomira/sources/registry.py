@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 from nomira.sources import partition
 from nomira.ledger.events import UsageEvent
-from nomira.sources.scan import Progress, ScanStats, iter_scan
+from nomira.sources.scan import Planned, Progress, ScanStats, iter_planned, run_jobs
 from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droid, gemini, goose, kimi, opencode, pi,
                             project, qwen)
 from nomira.sources import (aider, gptme, hermes, kilo, kimi_code, lmstudio, mux, poolside, oh_my_pi, openclaw, openhands,  # issue 27 agents
@@ -95,8 +95,10 @@ class Collected:
         records = sum(parts.records for _mod, parts in self._pending)
         files = sum(len(parts.files) for _mod, parts in self._pending)
         # A partial carries up to a tally per session (file): with few calls per file, shipping
-        # the partials back from workers costs more than folding in parallel saves.
-        forking = workers > 1 and records >= FOLD_MIN_CALLS_PER_FILE * files and sys.platform != "win32"
+        # the partials back from workers costs more than folding in parallel saves; and a history
+        # that fits one group in memory is folded here, in less time than forking workers takes.
+        forking = workers > 1 and records >= FOLD_MIN_CALLS_PER_FILE * files and sys.platform != "win32" \
+            and records > partition.BUDGET
         partials = self._fold_in_workers(fn, workers) if forking else map(fn, self.batches())
         result = None
         for partial in partials:
@@ -104,19 +106,24 @@ class Collected:
         return result
 
     def _fold_in_workers(self, fn, workers: int) -> Iterator[object]:
-        """fn of each group in forked workers (which inherit `fn` and the spill file), in order."""
+        """fn of each group in forked workers (which inherit `fn` and the spill file), in order:
+        consecutive groups in one worker task (`_bundles`), so sixty sources' small groups cost a
+        few round trips, not sixty."""
         global _FOLDING
         tasks = self._tasks()
-        if len(tasks) == 1:
-            yield fn(_dedup(tasks[0], self._stats))
+        bundles = _bundles([parts.weight(group) for _mod, parts, group in tasks], workers)
+        if len(bundles) == 1:
+            for task in tasks:
+                yield fn(_dedup(task, self._stats))
         else:
             import multiprocessing
-            _FOLDING = (tasks, fn)
+            _FOLDING = (tasks, bundles, fn)
             try:
-                with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
-                    for partial, stats in pool.imap(_fold_task, range(len(tasks))):
-                        self._stats.merge(ScanStats.from_dict(stats))
-                        yield partial
+                with multiprocessing.get_context("fork").Pool(min(workers, len(bundles))) as pool:
+                    for done in pool.imap(_fold_task, range(len(bundles))):
+                        for partial, stats in done:
+                            self._stats.merge(ScanStats.from_dict(stats))
+                            yield partial
             finally:
                 _FOLDING = None
         self._done()
@@ -141,7 +148,7 @@ class Collected:
         return self._stats
 
 
-_FOLDING = None  # (tasks, fn) for forked fold workers
+_FOLDING = None  # (tasks, bundles of task indexes, fn) for forked fold workers
 FOLD_MIN_CALLS_PER_FILE = 16
 
 
@@ -150,11 +157,28 @@ def _dedup(task: tuple, stats: ScanStats) -> list[UsageEvent]:
     return list(mod.events_from_files(parts.read(group), stats))
 
 
-def _fold_task(i: int) -> tuple[object, dict]:
-    tasks, fn = _FOLDING
-    stats = ScanStats()
-    partial = fn(_dedup(tasks[i], stats))
-    return partial, stats.as_dict()
+def _fold_task(i: int) -> list[tuple[object, dict]]:
+    tasks, bundles, fn = _FOLDING
+    out = []
+    for j in bundles[i]:
+        stats = ScanStats()
+        out.append((fn(_dedup(tasks[j], stats)), stats.as_dict()))
+    return out
+
+
+def _bundles(weights: list[int], workers: int) -> list[list[int]]:
+    """Consecutive task indexes in bundles of about a quarter of a worker's share of the records
+    (four bundles a worker: the pool ends together); an empty task joins its neighbours."""
+    target = max(sum(weights) // (workers * 4), 1)
+    out: list[list[int]] = [[]]
+    size = 0
+    for i, w in enumerate(weights):
+        if out[-1] and size >= target:
+            out.append([])
+            size = 0
+        out[-1].append(i)
+        size += w
+    return out
 
 
 def _occurred_at(e: UsageEvent):
@@ -172,13 +196,25 @@ def found_without_tokens(stats: ScanStats) -> list[dict]:
     return out
 
 
-def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
-    """Split explicitly given files between sources by their on-disk naming."""
+def _claimer(name: str, parent: str) -> str | None:
+    """The source whose on-disk naming claims the file (sources built on another's format first)."""
+    for source, claims in _CLAIMS:
+        if claims(name, parent):
+            return source
+    return None
+
+
+_CLAIMS = [(source, CLAIMING[source].claims) for source in dict.fromkeys((*CLAIM_FIRST, *CLAIMING))]
+
+
+def classify(files: Iterable[Path], claimed_by: dict[str, str | None] | None = None) -> dict[str, list[Path]]:
+    """Split explicitly given files between sources by their on-disk naming. `claimed_by`: the
+    claiming source (or None) by path, as the walk that found the files decided it."""
     out: dict[str, list[Path]] = {name: [] for name in SOURCES}
-    order = (*CLAIM_FIRST, *CLAIMING)
+    claimed_by = claimed_by or {}
     for f in files:
-        fname, parent = f.name, str(f.parent)  # once per file, not once per source asked
-        claimed = next((name for name in order if CLAIMING[name].claims(fname, parent)), None)
+        key = str(f)
+        claimed = claimed_by[key] if key in claimed_by else _claimer(f.name, str(f.parent))
         if claimed is not None:
             out[claimed].append(f)
         elif f.name.startswith("rollout-"):
@@ -190,12 +226,18 @@ def classify(files: Iterable[Path]) -> dict[str, list[Path]]:
     return out
 
 
-def _walk_explicit(explicit: list[Path]) -> list[Path]:
-    """Every file under the given paths that some source reads, in one walk."""
+def _walk_explicit(explicit: list[Path], claimed_by: dict | None = None) -> list[Path]:
+    """Every file under the given paths that some source reads, in one walk. `claimed_by` gets
+    each kept file's claiming source (or None), so `classify` asks no source's claims() again."""
     from nomira.sources import paths
+    claimed_by = {} if claimed_by is None else claimed_by
+
     def keep(name: str, parent: str) -> bool:
-        return name.endswith(".jsonl") or opencode._is_opencode_file(name, parent) or any(
-            mod.claims(name, parent) for mod in CLAIMING.values())
+        claimed = _claimer(name, parent)
+        if claimed is not None or name.endswith(".jsonl") or opencode._is_opencode_file(name, parent):
+            claimed_by[os.path.join(parent, name)] = claimed  # (the path os.scandir gives the file)
+            return True
+        return False
     files: list[Path] = []
     for p in explicit:
         files.extend(paths.files_under(p, keep))
@@ -208,7 +250,8 @@ def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[
         missing = [p for p in explicit if not p.exists()]
         if missing:
             raise FileNotFoundError(f"no such file or directory: {missing[0]}")
-        by_source = classify(_walk_explicit(explicit))
+        claimed_by: dict[str, str | None] = {}
+        by_source = classify(_walk_explicit(explicit, claimed_by), claimed_by)
     else:
         by_source = {name: SOURCES[name].find_files(SOURCES[name].default_paths(env)) for name in selected}
     return {name: by_source.get(name, []) for name in selected}
@@ -229,84 +272,32 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
     pending = []
     if found is None:
         found = discover(selected, explicit, env)
-    apart = _scan_small_sources_apart(found, cache, workers)
-    for source, files in found.items():
-        mod = SOURCES[source]
-        entries = cache.load(source) if cache is not None and source not in apart else None
-        writer = cache.writer(source) if cache is not None else None
-        kept_states = states[source] = []
-        parts = partition.Partitions(mod.partition_key, budget or partition.BUDGET)
-        if source in apart:
-            scanned, ops = apart[source]
-            for op, key, entry in ops:  # the cache writes the worker recorded, in its order
-                if writer is not None:
-                    writer.keep(key) if op == "keep" else writer.put(key, entry)
-        else:
-            scanned = iter_scan(mod, files, entries, workers, Progress(f"scanning {source}") if progress else None,
-                                writer, known)
-        for path, records, state, st in scanned:
-            stats.merge(st)
-            kept_states.append(state)
-            parts.add(path, records, state)
-        if writer is not None:
-            writer.close()
-        pending.append((mod, parts))
+    # every source's files planned first, then read in one pool of workers when there are enough
+    # bytes in all (a home holding many agents' logs, a few files each, uses every core as one large
+    # Claude history does, with the workers and the marshal round trip of one source's scan)
+    planned = {source: Planned(SOURCES[source], files, cache.load(source) if cache is not None else None, known)
+               for source, files in found.items()}
+    results, pool = run_jobs([a for p in planned.values() for a in p.args],
+                             sum(p.todo_bytes for p in planned.values()), workers)
+    try:
+        for source, plan in planned.items():
+            mod = SOURCES[source]
+            writer = cache.writer(source) if cache is not None else None
+            kept_states = states[source] = []
+            parts = partition.Partitions(mod.partition_key, budget or partition.BUDGET)
+            scanned = iter_planned(plan, results, Progress(f"scanning {source}") if progress else None, writer)
+            for path, records, state, st in scanned:
+                stats.merge(st)
+                kept_states.append(state)
+                parts.add(path, records, state)
+            if writer is not None:
+                writer.close()
+            pending.append((mod, parts))
+    finally:
+        if pool is not None:
+            pool.terminate()
     project.assign((st for kept in states.values() for st in kept), merge_worktrees)  # one label per cwd
     return Collected(pending, stats, states)
-
-
-APART_MIN_BYTES = 8 << 20  # below this, forking workers costs more than scanning the small sources in turn
-_APART = None  # [(module, files, entries)] for forked source workers
-
-
-class _RecordedWrites:
-    """A cache writer for a worker process: records keep/put for the parent to replay."""
-
-    def __init__(self) -> None:
-        self.ops: list[tuple] = []
-
-    def keep(self, key: str) -> None:
-        self.ops.append(("keep", key, None))
-
-    def put(self, key: str, entry) -> None:
-        self.ops.append(("put", key, entry))
-
-
-def _scan_source(i: int) -> tuple[list, list]:
-    mod, files, entries = _APART[i]
-    writes = _RecordedWrites()
-    return list(iter_scan(mod, files, entries, 1, None, writes)), writes.ops
-
-
-def _scan_small_sources_apart(found: dict[str, list[Path]], cache, workers: int) -> dict[str, tuple[list, list]]:
-    """The sources too small for parallel file scanning (`scan.PARALLEL_MIN_BYTES`), scanned one
-    source per worker process when there are several and enough bytes: a home holding many
-    agents' logs, a few files each, uses every core as one large Claude history does."""
-    global _APART
-    from nomira.sources.scan import PARALLEL_MIN_BYTES
-    if workers < 2 or sys.platform == "win32" or sum(1 for files in found.values() if files) < 2:
-        return {}  # (one source with files: nothing to scan apart, and no file stated for it)
-    sizes = {}
-    for source, files in found.items():
-        sizes[source] = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
-    small = [s for s, n in sizes.items() if found[s] and n < PARALLEL_MIN_BYTES]
-    if len(small) < 2 or sum(sizes[s] for s in small) < APART_MIN_BYTES:
-        return {}
-    small.sort(key=lambda s: -sizes[s])  # the largest first: the pool ends together
-    tasks = []
-    for source in small:
-        entries = cache.load(source) if cache is not None else None
-        for e in (entries or {}).values():  # workers must not read the parent's cache connection
-            if e.blob is None and e.fetch is not None:
-                e.blob, e.fetch = e.fetch(), None
-        tasks.append((SOURCES[source], found[source], entries))
-    import multiprocessing
-    _APART = tasks
-    try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
-            return dict(zip(small, pool.map(_scan_source, range(len(tasks)), 1)))
-    finally:
-        _APART = None
 
 
 def fingerprint(found: dict[str, list[Path]]) -> list[tuple]:

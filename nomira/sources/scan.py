@@ -78,11 +78,14 @@ class LineScan:
         self.end_offset = start
         self.tail_start: int | None = None
         self.bytes_read = 0
+        self._markers = None
         if len(markers) == 1:
             self._search = markers[0]
             self._rx = None
         else:
             self._rx = re.compile(b"|".join(re.escape(m) for m in markers))
+            if len({m[:1] for m in markers}) > 1 and not any(b"\n" in m for m in markers):  # no common first
+                self._markers = tuple(markers)  # byte: the regex tries nearly every byte (Aider's prose: 2x a find)
 
     def _find(self, buf: bytes, pos: int) -> int:
         if self._rx is None:
@@ -137,12 +140,24 @@ class LineScan:
                             line_end = cfind(b"\n", i)
                             yield chunk[chunk.rfind(b"\n", 0, i) + 1:line_end]
                             i = cfind(search, line_end)
-                    else:
+                    elif self._markers is None:
                         i = find(chunk, pos)
                         while 0 <= i < last_nl:
                             line_end = chunk.find(b"\n", i)
                             yield chunk[chunk.rfind(b"\n", 0, i) + 1:line_end]
                             i = find(chunk, line_end)
+                    else:  # every place of each marker by bytes.find, in order: the lines the regex finds
+                        cfind, hits = chunk.find, []
+                        for m in self._markers:
+                            i = cfind(m, pos, last_nl)
+                            while i >= 0:
+                                hits.append(i)
+                                i = cfind(m, i + 1, last_nl)
+                        line_end = -1
+                        for i in sorted(hits):
+                            if i > line_end:  # (a marker in a line already yielded: skipped)
+                                line_end = cfind(b"\n", i)
+                                yield chunk[chunk.rfind(b"\n", 0, i) + 1:line_end]
                     base += last_nl + 1 - pos
                     pos = last_nl + 1
                 pending = chunk[pos:]
@@ -305,24 +320,49 @@ def iter_scan(module, files: list[Path], entries: dict | None = None, workers: i
     Path order makes cross-file dedup ties the same with or without the cache. `known`: each
     file's (size, mtime_ns) when the caller already stated it.
     """
-    from nomira.sources.scancache import Entry
-    entries = entries or {}
-    lost = ScanStats()
-    jobs, reused = _plan(sorted(files, key=str), entries, lost, known)
-    todo_bytes = sum(st[0] - start for _k, start, _s, _e, st in jobs)
-    args = [(module.__name__, key, start, state) for key, start, state, _e, _st in jobs]
-    by_key = {j[0]: j for j in jobs}
-    if progress:
-        progress.start(len(jobs), todo_bytes)
-    pool = None
+    planned = Planned(module, files, entries, known)
+    results, pool = run_jobs(planned.args, planned.todo_bytes, workers)
+    try:
+        yield from iter_planned(planned, results, progress, writer)
+    finally:
+        if pool is not None:
+            pool.terminate()
+
+
+class Planned:
+    """One source's files split into reused cache entries and `_job` arguments (path order), so
+    several sources' jobs can share one pool of workers (`run_jobs`, then `iter_planned` each)."""
+
+    def __init__(self, module, files: list[Path], entries: dict | None = None, known: dict | None = None):
+        self.module = module
+        self.lost = ScanStats()
+        self.jobs, self.reused = _plan(sorted(files, key=str), entries or {}, self.lost, known)
+        self.todo_bytes = sum(st[0] - start for _k, start, _s, _e, st in self.jobs)
+        self.args = [(module.__name__, key, start, state) for key, start, state, _e, _st in self.jobs]
+
+
+def run_jobs(args: list, todo_bytes: int, workers: int):
+    """(`_job` results in the order of `args`, the pool to terminate or None): in worker processes
+    when there are several cores, several files and `PARALLEL_MIN_BYTES` to read; else one after
+    another, as they are consumed."""
     if workers > 1 and len(args) > 1 and todo_bytes >= PARALLEL_MIN_BYTES:
         import multiprocessing
         ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
         pool = ctx.Pool(min(workers, len(args)))
         chunk = max(1, len(args) // (workers * 16))  # thousands of small files: fewer round trips
-        results = _tracked(pool.imap(_job, args, chunk), progress, by_key)  # ordered, dynamically shared
-    else:
-        results = _tracked(map(_job, args), progress, by_key)
+        return pool.imap(_job, args, chunk), pool  # ordered, dynamically shared
+    return map(_job, args), None
+
+
+def iter_planned(planned: Planned, results, progress=None,
+                 writer=None) -> Iterator[tuple[Path, list, dict, ScanStats]]:
+    """iter_scan of a planned source whose jobs' results are the next len(planned.args) of `results`."""
+    from nomira.sources.scancache import Entry
+    module, jobs, reused, lost = planned.module, planned.jobs, planned.reused, planned.lost
+    by_key = {j[0]: j for j in jobs}
+    if progress:
+        progress.start(len(jobs), planned.todo_bytes)
+    results = _tracked(results, progress, by_key)
     try:
         for key in sorted([*reused, *by_key]):
             if key in reused:
@@ -352,8 +392,6 @@ def iter_scan(module, files: list[Path], entries: dict | None = None, workers: i
                 writer.put(key, Entry(st[0], st[1], end, sig, blob))
             yield key, records, state, ScanStats.from_dict(stats)
     finally:
-        if pool is not None:
-            pool.terminate()
         if progress:
             progress.done()
     if lost.skipped:

@@ -56,7 +56,7 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 
 def claims(name: str, parent: str) -> bool:
-    return os.path.basename(parent) in SESSION_DIRS and (name.endswith(".json") or name.endswith(".jsonl"))
+    return (name.endswith(".json") or name.endswith(".jsonl")) and os.path.basename(parent) in SESSION_DIRS
 
 
 def _session_dirs(root: Path) -> list[Path]:
