@@ -65,15 +65,18 @@ def test_ctrl_c_on_a_real_terminal_exits_zero_without_traceback():
             if poll.poll(500):
                 seen += os.read(master, 65536)
         p.send_signal(signal.SIGINT)
-        rc = p.wait(timeout=30)
-        while poll.poll(200):
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
+        # keep reading while it exits, as a terminal does (a pty nobody drains can fill and block a write)
+        deadline = time.monotonic() + 30
+        while p.poll() is None and time.monotonic() < deadline or poll.poll(200):
+            if poll.poll(200):
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+        rc = p.wait(timeout=5)
     finally:
         if p.poll() is None:
             p.kill()
