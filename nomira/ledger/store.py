@@ -315,54 +315,6 @@ def rebuild_sessions(db: sqlite3.Connection) -> None:
                    f"OR ? = '' GROUP BY {group}", (tag, tag))
 
 
-def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
-    """Record the sessions these new canonical rows start (the first of each to reach the store; its
-    earliest call in the batch), and count them by tag value, day, developer and project."""
-    first: dict[tuple, tuple] = {}
-    for r in rows:
-        if not r[_SESSION_AT]:
-            continue
-        key = _session_key(r)
-        seen = first.get(key)
-        if seen is None or _session_order(r) < _session_order(seen):  # as the backfill orders a session's calls
-            first[key] = r
-    _count_new_session_models(db, rows)
-    if not first:
-        return
-    db.execute(_SESSION_DELTA_TABLE)
-    db.execute("DELETE FROM session_delta")
-    dialect_of(db).insert_rows(db, "session_delta", SESSION_COLS,
-                               [(*k, *_session_first(r)) for k, r in sorted(first.items())])
-    new = db.execute(_NEW_SESSIONS).fetchall()
-    # normalize gives every tag column a string, so the five tags need no `or ""` here
-    counts = Counter((tenant, developer, tag, value, day, project) for tenant, developer, project, _sid, day, *tags
-                     in new for tag, value in zip(TAG_ROLLUPS, ("", *tags)) if value or not tag)  # set tags only
-    db.executemany(_COUNT_SESSIONS, [(*k, n) for k, n in sorted(counts.items())])
-
-
-def _count_new_session_models(db: sqlite3.Connection, rows: list[tuple]) -> None:
-    """Record each session's first call of each model among these new canonical rows (the first to reach
-    the store), and count them in session_counts under tag 'model' (0019)."""
-    first: dict[tuple, tuple] = {}
-    for r in rows:
-        if not r[_SESSION_AT]:
-            continue
-        key = _session_model_key(r)
-        seen = first.get(key)
-        if seen is None or _session_order(r) < _session_order(seen):
-            first[key] = r
-    if not first:
-        return
-    db.execute(_SESSION_MODEL_DELTA_TABLE)
-    db.execute("DELETE FROM session_model_delta")
-    dialect_of(db).insert_rows(db, "session_model_delta", SESSION_MODEL_COLS,
-                               [(*k, r[_DAY_AT]) for k, r in sorted(first.items())])
-    new = db.execute(_NEW_SESSION_MODELS).fetchall()
-    counts = Counter((tenant, developer, "model", model, day, project)
-                     for tenant, developer, project, _sid, model, day in new)
-    db.executemany(_COUNT_SESSIONS, [(*k, n) for k, n in sorted(counts.items())])
-
-
 def rebuild_tag_rollups(db: sqlite3.Connection) -> None:
     """Recompute tag rollups from `events` (the canonical rows a store holds)."""
     sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
@@ -480,6 +432,22 @@ def rebuild_hour_sidechain(db: sqlite3.Connection, where: str = "1 = 1") -> None
                    f"WHERE ({where}){only} GROUP BY {select}")
 
 
+# Deferred tag grains (0020, issue 24's "within 10%"): an ingest files each new canonical row's key in
+# `rollup_pending` (one narrow append per call) instead of writing its tag_rollups, hour_rollups,
+# sidechain_rollups, usage_sessions, session_models and session_counts rows; `fold` sums the pending rows
+# into those tables in one pass, before any of them is read (queries), every FOLD_AFTER pending rows,
+# and before replay or prune. `fresh` = the first raw id of the batch that brought the key to the store
+# (its session may start there: a session's first call is its earliest in the first batch that named it,
+# as when counted on ingest); 0 = a winning copy replacing a row already folded (taken back at once).
+PENDING_COLS = ("raw_id", "dedup_key", "fresh")
+
+
+def _m0020_deferred_tag_rollups(db: sqlite3.Connection) -> None:
+    """rollup_pending, empty: every table it feeds is complete when it is created."""
+    db.execute("CREATE TABLE rollup_pending (raw_id INTEGER PRIMARY KEY, dedup_key TEXT NOT NULL, "
+               "fresh INTEGER NOT NULL)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -499,6 +467,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0017_day_zones", _m0017_day_zones),
     ("0018_developer_first", _m0018_developer_first),
     ("0019_hour_sidechain_rollups", _m0019_hour_sidechain_rollups),
+    ("0020_deferred_tag_rollups", _m0020_deferred_tag_rollups),
 ]
 
 
@@ -584,21 +553,8 @@ _SIDECHAIN_AT = COL["is_sidechain"]
 VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
 # rollups' finest key (Rollups.FINE) and the five tags (tag_rollups, 0012): what a batch's rows are grouped by
 _group_key = operator.itemgetter(*_FINE_AT, *(COL[c] for c in TAG_ROLLUPS[1:]))
+_fine_key = operator.itemgetter(*_FINE_AT)  # the grains and views only (0020: tag grains are folded later)
 _tokens_of = operator.itemgetter(*_TOKENS_AT)
-_session_key = operator.itemgetter(*(COL[c] for c in SESSION_KEYS))  # sessions (0012)
-_session_order = operator.itemgetter(_OCCURRED_AT, _KEY_AT)
-_session_first = operator.itemgetter(*(COL[c] for c in SESSION_COLS[len(SESSION_KEYS):]))
-_session_model_key = operator.itemgetter(*(COL[c] for c in SESSION_MODEL_KEYS))  # session_models (0019)
-_SESSION_MODEL_DELTA_TABLE = (f"CREATE TEMP TABLE IF NOT EXISTS session_model_delta "
-                              f"({', '.join(f'{c} TEXT' for c in SESSION_MODEL_COLS)})")
-_NEW_SESSION_MODELS = (f"INSERT INTO session_models ({', '.join(SESSION_MODEL_COLS)}) SELECT "
-                       f"{', '.join(SESSION_MODEL_COLS)} FROM session_model_delta WHERE 1 = 1 ORDER BY "
-                       f"{', '.join(SESSION_MODEL_KEYS)} ON CONFLICT ({', '.join(SESSION_MODEL_KEYS)}) DO NOTHING "
-                       f"RETURNING {', '.join(SESSION_MODEL_COLS)}")
-_SESSION_DELTA_TABLE = f"CREATE TEMP TABLE IF NOT EXISTS session_delta ({', '.join(f'{c} TEXT' for c in SESSION_COLS)})"
-_NEW_SESSIONS = (f"INSERT INTO usage_sessions ({', '.join(SESSION_COLS)}) SELECT {', '.join(SESSION_COLS)} FROM "
-                 f"session_delta WHERE 1 = 1 ORDER BY {', '.join(SESSION_KEYS)} ON CONFLICT ({', '.join(SESSION_KEYS)}) "
-                 f"DO NOTHING RETURNING {', '.join(SESSION_COLS)}")
 _COUNT_SESSIONS = (f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) VALUES "
                    f"(?, ?, ?, ?, ?, ?, ?) ON CONFLICT ({', '.join(SESSION_COUNT_KEYS)}) DO UPDATE SET "
                    "sessions = session_counts.sessions + excluded.sessions")
@@ -704,9 +660,11 @@ class Rollups:
 
     FINE = ("tenant", "day", *GRAIN_DIMS, "provider", "tool")
 
-    def __init__(self):
+    def __init__(self, tagged: bool = True):
         self.groups: tuple[dict[tuple, list], dict[tuple, list]] = ({}, {})  # rows added (+1), taken back (-1)
         self.limits: list[tuple] = []
+        self.tagged = tagged  # False: rollups and views only, the tag grains being deferred (0020)
+        self._key = _group_key if tagged else _fine_key
 
     def add(self, row: tuple, sign: int) -> None:
         if sign > 0 and row[_ALLOWANCE_AT]:
@@ -714,7 +672,7 @@ class Rollups:
             self.limits.append((row[_TENANT_AT], row[_DEVELOPER_AT], row[_PROVIDER_AT], row[_OCCURRED_AT],
                                 *(allowance.get(f) for f in ALLOWANCE_FIELDS)))
         groups = self.groups[sign < 0]
-        k = _group_key(row)
+        k = self._key(row)
         rows = groups.get(k)
         if rows is None:  # a list of rows, summed on write: one append per event, not nine additions twice
             groups[k] = [row]
@@ -762,11 +720,26 @@ class Rollups:
             groups.clear()
         self.limits.clear()
 
-    def write(self, db: sqlite3.Connection) -> None:
+    def write(self, db: sqlite3.Connection, grains: bool = True) -> None:
         """Fine deltas into a temp table; SQLite sums them into every grain. The serving views
-        (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch."""
+        (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch.
+        Tagged: the tag, hour and sub-agent grains too (grains=False: those only)."""
         deltas = self.deltas()
         grain_key = len(self.FINE) - len(VIEWS)
+        if grains:
+            self._write_grains(db, deltas, grain_key)
+        if self.tagged:
+            _write_tag_rollups(db, [(*k[:grain_key], *k[len(self.FINE):], *v) for k, v in deltas])
+            for (table, keys), rows in zip((("hour_rollups", HOUR_KEYS), ("sidechain_rollups", SIDECHAIN_KEYS)),
+                                           self.hour_sidechain()):
+                if rows:
+                    db.executemany(f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) VALUES "
+                                   f"({', '.join('?' * (len(keys) + len(ROLLUP_COLS)))}) ON CONFLICT "
+                                   f"({', '.join(keys)}) DO UPDATE SET "
+                                   f"{', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in ROLLUP_COLS)}", rows)
+        self.clear()
+
+    def _write_grains(self, db: sqlite3.Connection, deltas: list, grain_key: int) -> None:
         fine_cols = (*self.FINE[:grain_key], *ROLLUP_COLS)
         types = {c: "TEXT" for c in self.FINE} | {c: "INTEGER" for c in ROLLUP_COLS} | {"cost_usd": "REAL"}
         db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(f'{c} {types[c]}' for c in fine_cols)})")
@@ -803,15 +776,6 @@ class Rollups:
                            "occurred_at = excluded.occurred_at, "
                            f"{', '.join(f'{f} = excluded.{f}' for f in ALLOWANCE_FIELDS)} "
                            "WHERE excluded.occurred_at > current_limits.occurred_at", self.limits)
-        _write_tag_rollups(db, [(*k[:grain_key], *k[len(self.FINE):], *v) for k, v in deltas])
-        for (table, keys), rows in zip((("hour_rollups", HOUR_KEYS), ("sidechain_rollups", SIDECHAIN_KEYS)),
-                                       self.hour_sidechain()):
-            if rows:
-                db.executemany(f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) VALUES "
-                               f"({', '.join('?' * (len(keys) + len(ROLLUP_COLS)))}) ON CONFLICT ({', '.join(keys)}) "
-                               f"DO UPDATE SET {', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in ROLLUP_COLS)}",
-                               rows)
-        self.clear()
 
 
 def _sums(rows: list[tuple]) -> list:
@@ -865,12 +829,13 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
     # in key order (stable: a key's first copy in the batch still goes in): concurrent writers lock alike
     dialect_of(db).insert_rows(db, "events", EVENT_COLUMNS, sorted(rows, key=lambda r: r[_KEY_AT]),
                                "ON CONFLICT (dedup_key) DO NOTHING")
-    rollups = Rollups()
+    rollups = Rollups(tagged=False)  # the tag grains of new rows are folded later (0020)
     if db.total_changes - before == len(rows):
         for row in rows:
             rollups.add(row, +1)
         rollups.write(db)
-        _count_new_sessions(db, rows)
+        batch = min(r[_RAW_AT] for r in rows)
+        _defer(db, sorted((r[_RAW_AT], r[_KEY_AT], batch) for r in rows))
         return [(False, row[_EVENT_ID_AT]) for row in rows]
     keys = sorted({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
@@ -912,8 +877,144 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
         db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
                    "SET value = CAST(CAST(settings.value AS INTEGER) + ? AS TEXT)", (len(superseded), len(superseded)))
     rollups.write(db)
-    _count_new_sessions(db, [r for r in rows if r[_RAW_AT] in inserted])
+    _defer_replacing(db, state, {k: r for k, r in current.items() if r[_RAW_AT] not in inserted},
+                     min(r[_RAW_AT] for r in rows))
     return results
+
+
+def _defer(db: sqlite3.Connection, pending: list[tuple]) -> None:
+    """File canonical rows (raw_id, dedup_key, fresh) for the next fold (0020), in raw id order."""
+    if pending:
+        dialect_of(db).insert_rows(db, "rollup_pending", PENDING_COLS, pending)
+
+
+def _defer_replacing(db: sqlite3.Connection, state: dict[str, tuple], before: dict[str, tuple], batch: int) -> None:
+    """The pending rows of a batch that met existing copies: each key's canonical row as the batch left it.
+    A replaced row still pending leaves the queue (it never reached the tag grains) and hands its `fresh`
+    on; one already folded is taken back from the tag, hour and sub-agent grains at once (its session,
+    counted on the first call as first received, stays)."""
+    replaced = {before[k][_RAW_AT]: k for k in state if k in before}
+    queued: dict[int, int] = {}
+    ids = sorted(replaced)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        marks = ", ".join("?" * len(chunk))
+        queued.update(db.execute(f"SELECT raw_id, fresh FROM rollup_pending WHERE raw_id IN ({marks})", chunk))
+        db.execute(f"DELETE FROM rollup_pending WHERE raw_id IN ({marks})", chunk)
+    takeback = Rollups()
+    pending = []
+    for key, row in state.items():
+        old = before.get(key)
+        if old is None:
+            pending.append((row[_RAW_AT], key, batch))
+        elif old[_RAW_AT] in queued:
+            pending.append((row[_RAW_AT], key, queued[old[_RAW_AT]]))
+        else:
+            takeback.add(old, -1)
+            pending.append((row[_RAW_AT], key, 0))
+    _defer(db, sorted(pending))
+    takeback.write(db, grains=False)
+
+
+# --- the fold (0020): pending canonical rows summed into the tag, hour and sub-agent grains and sessions ---
+FOLD_AFTER = 50_000  # pending rows an ingest folds at (after its commit), so no page read meets a long queue
+_FOLD_CHUNK = 20_000  # rows per pass (bounded memory and temp table)
+_FOLD_KEYS = ("tenant", "developer", "project", "model", "regime", "day", "hour", "is_sidechain", "session_id",
+              "occurred_at", "dedup_key", *TAG_ROLLUPS[1:])
+_FOLD_COLS = (*_FOLD_KEYS, *TOKEN_FIELDS, "cost_usd", "fresh")
+_FOLD_TABLE = "CREATE TEMP TABLE IF NOT EXISTS fold_rows ({})".format(", ".join(
+    f"{c} {'REAL' if c == 'cost_usd' else 'INTEGER' if c in (*TOKEN_FIELDS, 'is_sidechain', 'fresh') else 'TEXT'}"
+    for c in _FOLD_COLS))
+_FOLD_FILL = (f"INSERT INTO fold_rows ({', '.join(_FOLD_COLS)}) SELECT "
+              + ", ".join({"hour": f"COALESCE(substr(e.occurred_at, 12, 2), '') AS hour",
+                           "fresh": "p.fresh", **{t: f"COALESCE(e.{t}, '')" for t in TAG_ROLLUPS[1:]}}.get(c, f"e.{c}")
+                          for c in _FOLD_COLS)
+              + " FROM rollup_pending p JOIN events e ON e.dedup_key = p.dedup_key WHERE p.raw_id <= ?")
+_FOLD_SUMS = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
+                        "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
+
+
+def _fold_upsert(table: str, keys: tuple[str, ...], select: str, where: str, group: str) -> str:
+    return (f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) SELECT {select}, {_FOLD_SUMS} FROM fold_rows "
+            f"WHERE {where} GROUP BY {group} ORDER BY {group} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+            f"{', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in ROLLUP_COLS)}")
+
+
+_FOLD_UPSERTS = [
+    *((_fold_upsert("tag_rollups", TAG_ROLLUP_KEYS, f"tenant, developer, '{tag}', {tag or chr(39) * 2}, day, "
+                    "project, model, regime", f"{tag} <> ''" if tag else "1 = 1",
+                    ", ".join(["tenant", "developer", *([tag] if tag else []), "day", "project", "model", "regime"])))
+      for tag in TAG_ROLLUPS),
+    _fold_upsert("hour_rollups", HOUR_KEYS, ", ".join(HOUR_KEYS), "1 = 1", ", ".join(HOUR_KEYS)),
+    _fold_upsert("sidechain_rollups", SIDECHAIN_KEYS, ", ".join(SIDECHAIN_KEYS), "is_sidechain = 1",
+                 ", ".join(SIDECHAIN_KEYS)),
+]
+
+
+def _firsts(table: str, cols: tuple[str, ...], keys: tuple[str, ...]) -> str:
+    """Each key's first call among the folded rows that brought it: the earliest (by time, then dedup key, as
+    the backfill) of the first batch, stored unless the key has one already; RETURNING what was stored."""
+    return (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM (SELECT {', '.join(cols)}, "
+            f"ROW_NUMBER() OVER (PARTITION BY {', '.join(keys)} ORDER BY fresh, occurred_at, dedup_key) AS n_ "
+            "FROM fold_rows WHERE fresh > 0 AND session_id IS NOT NULL AND session_id <> '') AS first_calls "
+            f"WHERE n_ = 1 ORDER BY {', '.join(keys)} ON CONFLICT ({', '.join(keys)}) DO NOTHING "
+            f"RETURNING {', '.join(cols)}")
+
+
+_FOLD_SESSIONS = _firsts("usage_sessions", SESSION_COLS, SESSION_KEYS)
+_FOLD_SESSION_MODELS = _firsts("session_models", SESSION_MODEL_COLS, SESSION_MODEL_KEYS)
+
+
+def pending_rows(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM rollup_pending LIMIT 1").fetchone() is not None
+
+
+def fold(db: sqlite3.Connection) -> int:
+    """Fold the pending rows (0020) in a transaction of its own; the rows folded (0: none pending).
+    Called before a view reads a table the fold feeds, so every figure is as if summed on ingest."""
+    if not pending_rows(db):
+        return 0
+    for attempt in range(5):  # a deadlock with a concurrent writer (PostgreSQL): again
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            n = fold_in(db)
+            db.execute("COMMIT")
+            return n
+        except BaseException as exc:
+            db.execute("ROLLBACK")
+            if not engine.retryable(exc) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def fold_in(db: sqlite3.Connection) -> int:
+    """`fold` inside the caller's write transaction. PostgreSQL: the queue is locked against ingests
+    (which file rows in it before touching a tag grain: no lock cycle) and other folds."""
+    if dialect_of(db).name == "postgresql":
+        db.execute("LOCK TABLE rollup_pending IN EXCLUSIVE MODE")
+    n = 0
+    while True:
+        bound = db.execute("SELECT raw_id FROM rollup_pending ORDER BY raw_id LIMIT 1 OFFSET ?",
+                           (_FOLD_CHUNK - 1,)).fetchone()
+        bound = bound[0] if bound else db.execute("SELECT MAX(raw_id) FROM rollup_pending").fetchone()[0]
+        if bound is None:
+            return n
+        db.execute(_FOLD_TABLE)
+        db.execute("DELETE FROM fold_rows")
+        db.execute(_FOLD_FILL, (bound,))
+        for sql in _FOLD_UPSERTS:
+            db.execute(sql)
+        for sql, key in ((_FOLD_SESSIONS, None), (_FOLD_SESSION_MODELS, "model")):
+            new = db.execute(sql).fetchall()
+            if key is None:  # normalize gives every tag column a string; a tag's rows only where it is set
+                counts = Counter((tenant, developer, tag, value, day, project)
+                                 for tenant, developer, project, _sid, day, *tags in new
+                                 for tag, value in zip(TAG_ROLLUPS, ("", *tags)) if value or not tag)
+            else:
+                counts = Counter((tenant, developer, "model", model, day, project)
+                                 for tenant, developer, project, _sid, model, day in new)
+            db.executemany(_COUNT_SESSIONS, [(*k, c) for k, c in sorted(counts.items())])
+        n += db.execute("DELETE FROM rollup_pending WHERE raw_id <= ?", (bound,)).rowcount
 
 
 # --- one call reported by telemetry and by a transcript (0013) ---
@@ -1107,6 +1208,9 @@ def ingest_batch(db: sqlite3.Connection, events: Iterable[dict], tenant: str | N
             dialect_of(db).insert_rows(db, "raw_events", (*RAW_COLUMNS, "day_zone"), raws)
             result = _apply(db, items)
             db.execute("COMMIT")
+            if ids and ids[-1] - (db.execute("SELECT MIN(raw_id) FROM rollup_pending").fetchone()[0] or ids[-1]) \
+                    >= FOLD_AFTER:  # raw ids grow: the span from the oldest pending row bounds the queue
+                fold(db)
             return result, notes
         except BaseException as exc:
             db.execute("ROLLBACK")
@@ -1245,6 +1349,7 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
     db.execute("BEGIN IMMEDIATE")
     try:
         dialect_of(db).no_timeout(db)
+        fold_in(db)  # the rows of lost days stay as they are, folded
         versions = [r[0] for r in db.execute("SELECT DISTINCT normalization_version FROM events "
                                              "ORDER BY normalization_version")]
         db.execute("DROP TABLE IF EXISTS temp.replay_before")
@@ -1283,6 +1388,7 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
                 break
             _apply(db, [(i, json.loads(body), key, at, zone) for i, body, key, at, zone in rows])
             last, n = rows[-1][0], n + len(rows)
+        fold_in(db)
         changes = _replay_changes(db)
         db.execute("DROP TABLE temp.replay_before")
         db.execute("DROP TABLE temp.replay_lost")
