@@ -147,3 +147,22 @@ def test_fold_with_nothing_pending_writes_nothing(store_target, n):
         store.fold(db)
     changes = db.total_changes
     assert store.fold(db) == 0 and db.total_changes == changes
+
+
+def test_the_collectors_fold_loop_folds_in_the_background(store_target):
+    import threading
+    db = store.open_db(store_target)
+    store.ingest(db, batches()[0])
+    stop, lines = threading.Event(), []
+    t = threading.Thread(target=store.fold_loop, args=(store_target, stop, 0.05, lines.append))
+    t.start()
+    try:
+        for _ in range(200):
+            if not pending(db):
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        t.join(10)
+    assert pending(db) == 0 and not lines and not t.is_alive()
+    assert tables(db) == recomputed(db)

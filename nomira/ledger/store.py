@@ -553,7 +553,6 @@ _SIDECHAIN_AT = COL["is_sidechain"]
 VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two columns of the fine rollup key
 # rollups' finest key (Rollups.FINE) and the five tags (tag_rollups, 0012): what a batch's rows are grouped by
 _group_key = operator.itemgetter(*_FINE_AT, *(COL[c] for c in TAG_ROLLUPS[1:]))
-_fine_key = operator.itemgetter(*_FINE_AT)  # the grains and views only (0020: tag grains are folded later)
 _tokens_of = operator.itemgetter(*_TOKENS_AT)
 _COUNT_SESSIONS = (f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) VALUES "
                    f"(?, ?, ?, ?, ?, ?, ?) ON CONFLICT ({', '.join(SESSION_COUNT_KEYS)}) DO UPDATE SET "
@@ -664,7 +663,6 @@ class Rollups:
         self.groups: tuple[dict[tuple, list], dict[tuple, list]] = ({}, {})  # rows added (+1), taken back (-1)
         self.limits: list[tuple] = []
         self.tagged = tagged  # False: rollups and views only, the tag grains being deferred (0020)
-        self._key = _group_key if tagged else _fine_key
 
     def add(self, row: tuple, sign: int) -> None:
         if sign > 0 and row[_ALLOWANCE_AT]:
@@ -672,7 +670,7 @@ class Rollups:
             self.limits.append((row[_TENANT_AT], row[_DEVELOPER_AT], row[_PROVIDER_AT], row[_OCCURRED_AT],
                                 *(allowance.get(f) for f in ALLOWANCE_FIELDS)))
         groups = self.groups[sign < 0]
-        k = self._key(row)
+        k = _group_key(row)
         rows = groups.get(k)
         if rows is None:  # a list of rows, summed on write: one append per event, not nine additions twice
             groups[k] = [row]
@@ -985,6 +983,26 @@ def fold(db: sqlite3.Connection) -> int:
             if not engine.retryable(exc) or attempt == 4:
                 raise
     raise AssertionError("unreachable")
+
+
+def fold_loop(target, stop, interval: float = 2.0, log=None) -> None:
+    """The collector's background fold (a thread of `nomira serve`): every `interval` seconds, the calls
+    ingested meanwhile are folded, so neither an ingest nor a view waits for them; until `stop` (a
+    threading.Event) is set. A failure is logged and tried again at the next turn, never raised."""
+    import sys
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    db = None
+    while not stop.wait(interval):
+        try:
+            db = db or open_db(target)
+            fold(db)
+        except Exception as exc:  # the server keeps serving; a view folds what is left
+            log(f"nomira: folding the tag rollups failed: {engine.first_line(exc)} (next try in {interval:.0f} s)")
+            if db is not None:
+                db.close()
+            db = None
+    if db is not None:
+        db.close()
 
 
 def fold_in(db: sqlite3.Connection) -> int:
