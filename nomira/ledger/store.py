@@ -315,6 +315,54 @@ def rebuild_sessions(db: sqlite3.Connection) -> None:
                    f"OR ? = '' GROUP BY {group}", (tag, tag))
 
 
+def _count_new_sessions(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Record the sessions these new canonical rows start (the first of each to reach the store; its
+    earliest call in the batch), and count them by tag value, day, developer and project."""
+    first: dict[tuple, tuple] = {}
+    for r in rows:
+        if not r[_SESSION_AT]:
+            continue
+        key = _session_key(r)
+        seen = first.get(key)
+        if seen is None or _session_order(r) < _session_order(seen):  # as the backfill orders a session's calls
+            first[key] = r
+    _count_new_session_models(db, rows)
+    if not first:
+        return
+    db.execute(_SESSION_DELTA_TABLE)
+    db.execute("DELETE FROM session_delta")
+    dialect_of(db).insert_rows(db, "session_delta", SESSION_COLS,
+                               [(*k, *_session_first(r)) for k, r in sorted(first.items())])
+    new = db.execute(_NEW_SESSIONS).fetchall()
+    # normalize gives every tag column a string, so the five tags need no `or ""` here
+    counts = Counter((tenant, developer, tag, value, day, project) for tenant, developer, project, _sid, day, *tags
+                     in new for tag, value in zip(TAG_ROLLUPS, ("", *tags)) if value or not tag)  # set tags only
+    db.executemany(_COUNT_SESSIONS, [(*k, n) for k, n in sorted(counts.items())])
+
+
+def _count_new_session_models(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Record each session's first call of each model among these new canonical rows (the first to reach
+    the store), and count them in session_counts under tag 'model' (0019)."""
+    first: dict[tuple, tuple] = {}
+    for r in rows:
+        if not r[_SESSION_AT]:
+            continue
+        key = _session_model_key(r)
+        seen = first.get(key)
+        if seen is None or _session_order(r) < _session_order(seen):
+            first[key] = r
+    if not first:
+        return
+    db.execute(_SESSION_MODEL_DELTA_TABLE)
+    db.execute("DELETE FROM session_model_delta")
+    dialect_of(db).insert_rows(db, "session_model_delta", SESSION_MODEL_COLS,
+                               [(*k, r[_DAY_AT]) for k, r in sorted(first.items())])
+    new = db.execute(_NEW_SESSION_MODELS).fetchall()
+    counts = Counter((tenant, developer, "model", model, day, project)
+                     for tenant, developer, project, _sid, model, day in new)
+    db.executemany(_COUNT_SESSIONS, [(*k, n) for k, n in sorted(counts.items())])
+
+
 def rebuild_tag_rollups(db: sqlite3.Connection) -> None:
     """Recompute tag rollups from `events` (the canonical rows a store holds)."""
     sums = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
@@ -554,6 +602,20 @@ VIEWS = ("provider", "tool")  # daily_views (0010), summed from the last two col
 # rollups' finest key (Rollups.FINE) and the five tags (tag_rollups, 0012): what a batch's rows are grouped by
 _group_key = operator.itemgetter(*_FINE_AT, *(COL[c] for c in TAG_ROLLUPS[1:]))
 _tokens_of = operator.itemgetter(*_TOKENS_AT)
+_session_key = operator.itemgetter(*(COL[c] for c in SESSION_KEYS))  # sessions (0012)
+_session_order = operator.itemgetter(_OCCURRED_AT, _KEY_AT)
+_session_first = operator.itemgetter(*(COL[c] for c in SESSION_COLS[len(SESSION_KEYS):]))
+_session_model_key = operator.itemgetter(*(COL[c] for c in SESSION_MODEL_KEYS))  # session_models (0019)
+_SESSION_MODEL_DELTA_TABLE = (f"CREATE TEMP TABLE IF NOT EXISTS session_model_delta "
+                              f"({', '.join(f'{c} TEXT' for c in SESSION_MODEL_COLS)})")
+_NEW_SESSION_MODELS = (f"INSERT INTO session_models ({', '.join(SESSION_MODEL_COLS)}) SELECT "
+                       f"{', '.join(SESSION_MODEL_COLS)} FROM session_model_delta WHERE 1 = 1 ORDER BY "
+                       f"{', '.join(SESSION_MODEL_KEYS)} ON CONFLICT ({', '.join(SESSION_MODEL_KEYS)}) DO NOTHING "
+                       f"RETURNING {', '.join(SESSION_MODEL_COLS)}")
+_SESSION_DELTA_TABLE = f"CREATE TEMP TABLE IF NOT EXISTS session_delta ({', '.join(f'{c} TEXT' for c in SESSION_COLS)})"
+_NEW_SESSIONS = (f"INSERT INTO usage_sessions ({', '.join(SESSION_COLS)}) SELECT {', '.join(SESSION_COLS)} FROM "
+                 f"session_delta WHERE 1 = 1 ORDER BY {', '.join(SESSION_KEYS)} ON CONFLICT ({', '.join(SESSION_KEYS)}) "
+                 f"DO NOTHING RETURNING {', '.join(SESSION_COLS)}")
 _COUNT_SESSIONS = (f"INSERT INTO session_counts ({', '.join(SESSION_COUNT_KEYS)}, sessions) VALUES "
                    f"(?, ?, ?, ?, ?, ?, ?) ON CONFLICT ({', '.join(SESSION_COUNT_KEYS)}) DO UPDATE SET "
                    "sessions = session_counts.sessions + excluded.sessions")
@@ -917,52 +979,6 @@ def _defer_replacing(db: sqlite3.Connection, state: dict[str, tuple], before: di
 # --- the fold (0020): pending canonical rows summed into the tag, hour and sub-agent grains and sessions ---
 FOLD_AFTER = 50_000  # pending rows an ingest folds at (after its commit), so no page read meets a long queue
 _FOLD_CHUNK = 20_000  # rows per pass (bounded memory and temp table)
-_FOLD_KEYS = ("tenant", "developer", "project", "model", "regime", "day", "hour", "is_sidechain", "session_id",
-              "occurred_at", "dedup_key", *TAG_ROLLUPS[1:])
-_FOLD_COLS = (*_FOLD_KEYS, *TOKEN_FIELDS, "cost_usd", "fresh")
-_FOLD_TABLE = "CREATE TEMP TABLE IF NOT EXISTS fold_rows ({})".format(", ".join(
-    f"{c} {'REAL' if c == 'cost_usd' else 'INTEGER' if c in (*TOKEN_FIELDS, 'is_sidechain', 'fresh') else 'TEXT'}"
-    for c in _FOLD_COLS))
-_FOLD_FILL = (f"INSERT INTO fold_rows ({', '.join(_FOLD_COLS)}) SELECT "
-              + ", ".join({"hour": f"COALESCE(substr(e.occurred_at, 12, 2), '') AS hour",
-                           "fresh": "p.fresh", **{t: f"COALESCE(e.{t}, '')" for t in TAG_ROLLUPS[1:]}}.get(c, f"e.{c}")
-                          for c in _FOLD_COLS)
-              + " FROM rollup_pending p JOIN events e ON e.dedup_key = p.dedup_key WHERE p.raw_id <= ?")
-_FOLD_SUMS = ", ".join(["COUNT(*)", *(f"SUM({t})" for t in TOKEN_FIELDS), "SUM(COALESCE(cost_usd, 0))",
-                        "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"])
-
-
-def _fold_upsert(table: str, keys: tuple[str, ...], select: str, where: str, group: str) -> str:
-    return (f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) SELECT {select}, {_FOLD_SUMS} FROM fold_rows "
-            f"WHERE {where} GROUP BY {group} ORDER BY {group} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
-            f"{', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in ROLLUP_COLS)}")
-
-
-_FOLD_UPSERTS = [
-    *((_fold_upsert("tag_rollups", TAG_ROLLUP_KEYS, f"tenant, developer, '{tag}', {tag or chr(39) * 2}, day, "
-                    "project, model, regime", f"{tag} <> ''" if tag else "1 = 1",
-                    ", ".join(["tenant", "developer", *([tag] if tag else []), "day", "project", "model", "regime"])))
-      for tag in TAG_ROLLUPS),
-    _fold_upsert("hour_rollups", HOUR_KEYS, ", ".join(HOUR_KEYS), "1 = 1", ", ".join(HOUR_KEYS)),
-    _fold_upsert("sidechain_rollups", SIDECHAIN_KEYS, ", ".join(SIDECHAIN_KEYS), "is_sidechain = 1",
-                 ", ".join(SIDECHAIN_KEYS)),
-]
-
-
-def _firsts(table: str, cols: tuple[str, ...], keys: tuple[str, ...]) -> str:
-    """Each key's first call among the folded rows that brought it: the earliest (by time, then dedup key, as
-    the backfill) of the first batch, stored unless the key has one already; RETURNING what was stored."""
-    return (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM (SELECT {', '.join(cols)}, "
-            f"ROW_NUMBER() OVER (PARTITION BY {', '.join(keys)} ORDER BY fresh, occurred_at, dedup_key) AS n_ "
-            "FROM fold_rows WHERE fresh > 0 AND session_id IS NOT NULL AND session_id <> '') AS first_calls "
-            f"WHERE n_ = 1 ORDER BY {', '.join(keys)} ON CONFLICT ({', '.join(keys)}) DO NOTHING "
-            f"RETURNING {', '.join(cols)}")
-
-
-_FOLD_SESSIONS = _firsts("usage_sessions", SESSION_COLS, SESSION_KEYS)
-_FOLD_SESSION_MODELS = _firsts("session_models", SESSION_MODEL_COLS, SESSION_MODEL_KEYS)
-
-
 def pending_rows(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM rollup_pending LIMIT 1").fetchone() is not None
 
@@ -1012,27 +1028,34 @@ def fold_in(db: sqlite3.Connection) -> int:
         db.execute("LOCK TABLE rollup_pending IN EXCLUSIVE MODE")
     n = 0
     while True:
-        bound = db.execute("SELECT raw_id FROM rollup_pending ORDER BY raw_id LIMIT 1 OFFSET ?",
+        bound = db.execute("SELECT fresh FROM rollup_pending ORDER BY fresh LIMIT 1 OFFSET ?",
                            (_FOLD_CHUNK - 1,)).fetchone()
-        bound = bound[0] if bound else db.execute("SELECT MAX(raw_id) FROM rollup_pending").fetchone()[0]
+        bound = bound[0] if bound else db.execute("SELECT MAX(fresh) FROM rollup_pending").fetchone()[0]
         if bound is None:
             return n
-        db.execute(_FOLD_TABLE)
-        db.execute("DELETE FROM fold_rows")
-        db.execute(_FOLD_FILL, (bound,))
-        for sql in _FOLD_UPSERTS:
-            db.execute(sql)
-        for sql, key in ((_FOLD_SESSIONS, None), (_FOLD_SESSION_MODELS, "model")):
-            new = db.execute(sql).fetchall()
-            if key is None:  # normalize gives every tag column a string; a tag's rows only where it is set
-                counts = Counter((tenant, developer, tag, value, day, project)
-                                 for tenant, developer, project, _sid, day, *tags in new
-                                 for tag, value in zip(TAG_ROLLUPS, ("", *tags)) if value or not tag)
-            else:
-                counts = Counter((tenant, developer, "model", model, day, project)
-                                 for tenant, developer, project, _sid, model, day in new)
-            db.executemany(_COUNT_SESSIONS, [(*k, c) for k, c in sorted(counts.items())])
-        n += db.execute("DELETE FROM rollup_pending WHERE raw_id <= ?", (bound,)).rowcount
+        rows = db.execute(_FOLD_ROWS, (bound,)).fetchall()
+        start = 0
+        for i in range(1, len(rows) + 1):  # batch by batch, as the ingest would have written them
+            if i == len(rows) or rows[i][0] != rows[start][0]:
+                _fold_batch(db, [r[1:] for r in rows[start:i]], fresh=rows[start][0] > 0)
+                start = i
+        n += db.execute("DELETE FROM rollup_pending WHERE fresh <= ?", (bound,)).rowcount
+
+
+# a batch's pending rows (its first raw id; 0: winners over rows folded before) in raw id order
+_FOLD_ROWS = (f"SELECT p.fresh, {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} FROM rollup_pending p "
+              "JOIN events e ON e.dedup_key = p.dedup_key WHERE p.fresh <= ? ORDER BY p.fresh, p.raw_id")
+
+
+def _fold_batch(db: sqlite3.Connection, rows: list[tuple], fresh: bool) -> None:
+    """One batch's canonical rows into the tag, hour and sub-agent grains, and the sessions they start:
+    the same deltas, summed in the same order, as when they were written on ingest (before 0020)."""
+    rollups = Rollups()
+    for row in rows:
+        rollups.add(row, +1)
+    rollups.write(db, grains=False)
+    if fresh:
+        _count_new_sessions(db, rows)
 
 
 # --- one call reported by telemetry and by a transcript (0013) ---
