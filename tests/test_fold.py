@@ -166,3 +166,22 @@ def test_the_collectors_fold_loop_folds_in_the_background(store_target):
         t.join(10)
     assert pending(db) == 0 and not lines and not t.is_alive()
     assert tables(db) == recomputed(db)
+
+
+def test_a_view_that_cannot_fold_reads_what_is_folded(tmp_path, monkeypatch):
+    """A store the view cannot write (read-only file, a lock held past the timeout): no error, the
+    figures without the pending calls."""
+    import sqlite3
+    db = store.open_db(tmp_path / "s.db")
+    first, second, _ = batches()
+    store.ingest(db, first)
+    store.fold(db)
+    store.ingest(db, second)
+
+    def locked(_db):
+        raise sqlite3.OperationalError("database is locked")
+    monkeypatch.setattr(store, "fold", locked)
+    queries._MEMO.clear()
+    # a; b's first copy taken back at once when its winner came (folded before), the winner and d pending
+    assert queries.totals(db, queries.Scope(eq=(("feature", "search"),)))["calls"] == 1
+    assert pending(db) == 2

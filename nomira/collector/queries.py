@@ -98,8 +98,13 @@ def _tag_rows(scope: Scope) -> list[tuple[str, str]] | None:
 
 def _folded(db: sqlite3.Connection) -> None:
     """The tag, hour and sub-agent grains and session counts with every stored call in them: an ingest
-    leaves its calls pending (0020) and the first view to read these tables folds them."""
-    store.fold(db)
+    leaves its calls pending (0020) and the first view to read these tables folds them (in `nomira serve`
+    a background thread usually has). A store this connection cannot write (read-only, locked past the
+    timeout) is read as it is: the figures then lack the pending calls until a fold runs, never a 5xx."""
+    try:
+        store.fold(db)
+    except engine.errors():
+        pass
 
 
 def on_rollups(dims: tuple[str, ...], scope: Scope) -> bool:
