@@ -1042,9 +1042,14 @@ def fold_in(db: sqlite3.Connection) -> int:
         n += db.execute("DELETE FROM rollup_pending WHERE fresh <= ?", (bound,)).rowcount
 
 
-# a batch's pending rows (its first raw id; 0: winners over rows folded before) in raw id order
-_FOLD_ROWS = (f"SELECT p.fresh, {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} FROM rollup_pending p "
-              "JOIN events e ON e.dedup_key = p.dedup_key WHERE p.fresh <= ? ORDER BY p.fresh, p.raw_id")
+# a batch's pending rows (its first raw id; 0: winners over rows folded before) in raw id order, as
+# canonical rows with the columns the grains and sessions read (the rest NULL: a third of the fold's cost
+# was reading and sorting whole rows; allowance NULL: the limits were written on ingest)
+_FOLD_READS = {*Rollups.FINE[:-1], "tool_name", *TAG_ROLLUPS[1:], *TOKEN_FIELDS, "cost_usd", "occurred_at",
+               "is_sidechain", "session_id", "dedup_key"}
+_FOLD_ROWS = (f"SELECT p.fresh, {', '.join(f'e.{c}' if c in _FOLD_READS else 'NULL' for c in EVENT_COLUMNS)} "
+              "FROM rollup_pending p JOIN events e ON e.dedup_key = p.dedup_key WHERE p.fresh <= ? "
+              "ORDER BY p.fresh, p.raw_id")
 
 
 def _fold_batch(db: sqlite3.Connection, rows: list[tuple], fresh: bool) -> None:
