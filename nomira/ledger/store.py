@@ -480,6 +480,22 @@ def rebuild_hour_sidechain(db: sqlite3.Connection, where: str = "1 = 1") -> None
                    f"WHERE ({where}){only} GROUP BY {select}")
 
 
+# Deferred tag grains (0020, issue 24's "within 10%"): an ingest files each new canonical row's key in
+# `rollup_pending` (one narrow append per call) instead of writing its tag_rollups, hour_rollups,
+# sidechain_rollups, usage_sessions, session_models and session_counts rows; `fold` sums the pending rows
+# into those tables batch by batch with the ingest's own code: in `nomira serve`'s thread every 2 s, before
+# a view reads them (queries), after an ingest at FOLD_AFTER pending rows, and around replay and prune. `fresh` = the first raw id of the batch that brought the key to the store
+# (its session may start there: a session's first call is its earliest in the first batch that named it,
+# as when counted on ingest); 0 = a winning copy replacing a row already folded (taken back at once).
+PENDING_COLS = ("raw_id", "dedup_key", "fresh")
+
+
+def _m0020_deferred_tag_rollups(db: sqlite3.Connection) -> None:
+    """rollup_pending, empty: every table it feeds is complete when it is created."""
+    db.execute("CREATE TABLE rollup_pending (raw_id INTEGER PRIMARY KEY, dedup_key TEXT NOT NULL, "
+               "fresh INTEGER NOT NULL)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -499,6 +515,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0017_day_zones", _m0017_day_zones),
     ("0018_developer_first", _m0018_developer_first),
     ("0019_hour_sidechain_rollups", _m0019_hour_sidechain_rollups),
+    ("0020_deferred_tag_rollups", _m0020_deferred_tag_rollups),
 ]
 
 
@@ -704,9 +721,10 @@ class Rollups:
 
     FINE = ("tenant", "day", *GRAIN_DIMS, "provider", "tool")
 
-    def __init__(self):
+    def __init__(self, tagged: bool = True):
         self.groups: tuple[dict[tuple, list], dict[tuple, list]] = ({}, {})  # rows added (+1), taken back (-1)
         self.limits: list[tuple] = []
+        self.tagged = tagged  # False: rollups and views only, the tag grains being deferred (0020)
 
     def add(self, row: tuple, sign: int) -> None:
         if sign > 0 and row[_ALLOWANCE_AT]:
@@ -762,11 +780,26 @@ class Rollups:
             groups.clear()
         self.limits.clear()
 
-    def write(self, db: sqlite3.Connection) -> None:
+    def write(self, db: sqlite3.Connection, grains: bool = True) -> None:
         """Fine deltas into a temp table; SQLite sums them into every grain. The serving views
-        (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch."""
+        (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch.
+        Tagged: the tag, hour and sub-agent grains too (grains=False: those only)."""
         deltas = self.deltas()
         grain_key = len(self.FINE) - len(VIEWS)
+        if grains:
+            self._write_grains(db, deltas, grain_key)
+        if self.tagged:
+            _write_tag_rollups(db, [(*k[:grain_key], *k[len(self.FINE):], *v) for k, v in deltas])
+            for (table, keys), rows in zip((("hour_rollups", HOUR_KEYS), ("sidechain_rollups", SIDECHAIN_KEYS)),
+                                           self.hour_sidechain()):
+                if rows:
+                    db.executemany(f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) VALUES "
+                                   f"({', '.join('?' * (len(keys) + len(ROLLUP_COLS)))}) ON CONFLICT "
+                                   f"({', '.join(keys)}) DO UPDATE SET "
+                                   f"{', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in ROLLUP_COLS)}", rows)
+        self.clear()
+
+    def _write_grains(self, db: sqlite3.Connection, deltas: list, grain_key: int) -> None:
         fine_cols = (*self.FINE[:grain_key], *ROLLUP_COLS)
         types = {c: "TEXT" for c in self.FINE} | {c: "INTEGER" for c in ROLLUP_COLS} | {"cost_usd": "REAL"}
         db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(f'{c} {types[c]}' for c in fine_cols)})")
@@ -803,15 +836,6 @@ class Rollups:
                            "occurred_at = excluded.occurred_at, "
                            f"{', '.join(f'{f} = excluded.{f}' for f in ALLOWANCE_FIELDS)} "
                            "WHERE excluded.occurred_at > current_limits.occurred_at", self.limits)
-        _write_tag_rollups(db, [(*k[:grain_key], *k[len(self.FINE):], *v) for k, v in deltas])
-        for (table, keys), rows in zip((("hour_rollups", HOUR_KEYS), ("sidechain_rollups", SIDECHAIN_KEYS)),
-                                       self.hour_sidechain()):
-            if rows:
-                db.executemany(f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) VALUES "
-                               f"({', '.join('?' * (len(keys) + len(ROLLUP_COLS)))}) ON CONFLICT ({', '.join(keys)}) "
-                               f"DO UPDATE SET {', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in ROLLUP_COLS)}",
-                               rows)
-        self.clear()
 
 
 def _sums(rows: list[tuple]) -> list:
@@ -865,12 +889,13 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
     # in key order (stable: a key's first copy in the batch still goes in): concurrent writers lock alike
     dialect_of(db).insert_rows(db, "events", EVENT_COLUMNS, sorted(rows, key=lambda r: r[_KEY_AT]),
                                "ON CONFLICT (dedup_key) DO NOTHING")
-    rollups = Rollups()
+    rollups = Rollups(tagged=False)  # the tag grains of new rows are folded later (0020)
     if db.total_changes - before == len(rows):
         for row in rows:
             rollups.add(row, +1)
         rollups.write(db)
-        _count_new_sessions(db, rows)
+        batch = min(r[_RAW_AT] for r in rows)
+        _defer(db, sorted((r[_RAW_AT], r[_KEY_AT], batch) for r in rows))
         return [(False, row[_EVENT_ID_AT]) for row in rows]
     keys = sorted({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
@@ -912,8 +937,130 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
         db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
                    "SET value = CAST(CAST(settings.value AS INTEGER) + ? AS TEXT)", (len(superseded), len(superseded)))
     rollups.write(db)
-    _count_new_sessions(db, [r for r in rows if r[_RAW_AT] in inserted])
+    _defer_replacing(db, state, {k: r for k, r in current.items() if r[_RAW_AT] not in inserted},
+                     min(r[_RAW_AT] for r in rows))
     return results
+
+
+def _defer(db: sqlite3.Connection, pending: list[tuple]) -> None:
+    """File canonical rows (raw_id, dedup_key, fresh) for the next fold (0020), in raw id order."""
+    if pending:
+        dialect_of(db).insert_rows(db, "rollup_pending", PENDING_COLS, pending)
+
+
+def _defer_replacing(db: sqlite3.Connection, state: dict[str, tuple], before: dict[str, tuple], batch: int) -> None:
+    """The pending rows of a batch that met existing copies: each key's canonical row as the batch left it.
+    A replaced row still pending leaves the queue (it never reached the tag grains) and hands its `fresh`
+    on; one already folded is taken back from the tag, hour and sub-agent grains at once (its session,
+    counted on the first call as first received, stays)."""
+    replaced = {before[k][_RAW_AT]: k for k in state if k in before}
+    queued: dict[int, int] = {}
+    ids = sorted(replaced)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        marks = ", ".join("?" * len(chunk))
+        queued.update(db.execute(f"SELECT raw_id, fresh FROM rollup_pending WHERE raw_id IN ({marks})", chunk))
+        db.execute(f"DELETE FROM rollup_pending WHERE raw_id IN ({marks})", chunk)
+    takeback = Rollups()
+    pending = []
+    for key, row in state.items():
+        old = before.get(key)
+        if old is None:
+            pending.append((row[_RAW_AT], key, batch))
+        elif old[_RAW_AT] in queued:
+            pending.append((row[_RAW_AT], key, queued[old[_RAW_AT]]))
+        else:
+            takeback.add(old, -1)
+            pending.append((row[_RAW_AT], key, 0))
+    _defer(db, sorted(pending))
+    takeback.write(db, grains=False)
+
+
+# --- the fold (0020): pending canonical rows summed into the tag, hour and sub-agent grains and sessions ---
+FOLD_AFTER = 50_000  # pending rows an ingest folds at (after its commit), so no page read meets a long queue
+_FOLD_CHUNK = 20_000  # rows per pass, whole batches (bounded memory)
+def pending_rows(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM rollup_pending LIMIT 1").fetchone() is not None
+
+
+def fold(db: sqlite3.Connection) -> int:
+    """Fold the pending rows (0020) in a transaction of its own; the rows folded (0: none pending).
+    Called before a view reads a table the fold feeds, so every figure is as if summed on ingest."""
+    if not pending_rows(db):
+        return 0
+    for attempt in range(5):  # a deadlock with a concurrent writer (PostgreSQL): again
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            n = fold_in(db)
+            db.execute("COMMIT")
+            return n
+        except BaseException as exc:
+            db.execute("ROLLBACK")
+            if not engine.retryable(exc) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def fold_loop(target, stop, interval: float = 2.0, log=None) -> None:
+    """The collector's background fold (a thread of `nomira serve`): every `interval` seconds, the calls
+    ingested meanwhile are folded, so neither an ingest nor a view waits for them; until `stop` (a
+    threading.Event) is set. A failure is logged and tried again at the next turn, never raised."""
+    import sys
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    db = None
+    while not stop.wait(interval):
+        try:
+            db = db or open_db(target)
+            fold(db)
+        except Exception as exc:  # the server keeps serving; a view folds what is left
+            log(f"nomira: folding the tag rollups failed: {engine.first_line(exc)} (next try in {interval:.0f} s)")
+            if db is not None:
+                db.close()
+            db = None
+    if db is not None:
+        db.close()
+
+
+def fold_in(db: sqlite3.Connection) -> int:
+    """`fold` inside the caller's write transaction. PostgreSQL: the queue is locked against ingests
+    (which file rows in it before touching a tag grain: no lock cycle) and other folds."""
+    if dialect_of(db).name == "postgresql":
+        db.execute("LOCK TABLE rollup_pending IN EXCLUSIVE MODE")
+    n = 0
+    while True:
+        bound = db.execute("SELECT fresh FROM rollup_pending ORDER BY fresh LIMIT 1 OFFSET ?",
+                           (_FOLD_CHUNK - 1,)).fetchone()
+        bound = bound[0] if bound else db.execute("SELECT MAX(fresh) FROM rollup_pending").fetchone()[0]
+        if bound is None:
+            return n
+        rows = db.execute(_FOLD_ROWS, (bound,)).fetchall()
+        start = 0
+        for i in range(1, len(rows) + 1):  # batch by batch, as the ingest would have written them
+            if i == len(rows) or rows[i][0] != rows[start][0]:
+                _fold_batch(db, [r[1:] for r in rows[start:i]], fresh=rows[start][0] > 0)
+                start = i
+        n += db.execute("DELETE FROM rollup_pending WHERE fresh <= ?", (bound,)).rowcount
+
+
+# a batch's pending rows (its first raw id; 0: winners over rows folded before) in raw id order, as
+# canonical rows with the columns the grains and sessions read (the rest NULL: a third of the fold's cost
+# was reading and sorting whole rows; allowance NULL: the limits were written on ingest)
+_FOLD_READS = {*Rollups.FINE[:-1], "tool_name", *TAG_ROLLUPS[1:], *TOKEN_FIELDS, "cost_usd", "occurred_at",
+               "is_sidechain", "session_id", "dedup_key"}
+_FOLD_ROWS = (f"SELECT p.fresh, {', '.join(f'e.{c}' if c in _FOLD_READS else 'NULL' for c in EVENT_COLUMNS)} "
+              "FROM rollup_pending p JOIN events e ON e.dedup_key = p.dedup_key WHERE p.fresh <= ? "
+              "ORDER BY p.fresh, p.raw_id")
+
+
+def _fold_batch(db: sqlite3.Connection, rows: list[tuple], fresh: bool) -> None:
+    """One batch's canonical rows into the tag, hour and sub-agent grains, and the sessions they start:
+    the same deltas, summed in the same order, as when they were written on ingest (before 0020)."""
+    rollups = Rollups()
+    for row in rows:
+        rollups.add(row, +1)
+    rollups.write(db, grains=False)
+    if fresh:
+        _count_new_sessions(db, rows)
 
 
 # --- one call reported by telemetry and by a transcript (0013) ---
@@ -1107,6 +1254,12 @@ def ingest_batch(db: sqlite3.Connection, events: Iterable[dict], tenant: str | N
             dialect_of(db).insert_rows(db, "raw_events", (*RAW_COLUMNS, "day_zone"), raws)
             result = _apply(db, items)
             db.execute("COMMIT")
+            if ids and ids[-1] - (db.execute("SELECT MIN(raw_id) FROM rollup_pending").fetchone()[0] or ids[-1]) \
+                    >= FOLD_AFTER:  # raw ids grow: the span from the oldest pending row bounds the queue
+                try:
+                    fold(db)
+                except engine.errors():  # the batch is stored: a later fold (a view, the serve thread) does it
+                    pass
             return result, notes
         except BaseException as exc:
             db.execute("ROLLBACK")
@@ -1245,6 +1398,7 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
     db.execute("BEGIN IMMEDIATE")
     try:
         dialect_of(db).no_timeout(db)
+        fold_in(db)  # the rows of lost days stay as they are, folded
         versions = [r[0] for r in db.execute("SELECT DISTINCT normalization_version FROM events "
                                              "ORDER BY normalization_version")]
         db.execute("DROP TABLE IF EXISTS temp.replay_before")
@@ -1283,6 +1437,7 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
                 break
             _apply(db, [(i, json.loads(body), key, at, zone) for i, body, key, at, zone in rows])
             last, n = rows[-1][0], n + len(rows)
+        fold_in(db)
         changes = _replay_changes(db)
         db.execute("DROP TABLE temp.replay_before")
         db.execute("DROP TABLE temp.replay_lost")
