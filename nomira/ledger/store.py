@@ -26,6 +26,7 @@ import operator
 import os
 import secrets
 import sqlite3
+import threading
 import uuid
 from collections import Counter
 from functools import lru_cache
@@ -487,13 +488,15 @@ def rebuild_hour_sidechain(db: sqlite3.Connection, where: str = "1 = 1") -> None
 # a view reads them (queries), after an ingest at FOLD_AFTER pending rows, and around replay and prune. `fresh` = the first raw id of the batch that brought the key to the store
 # (its session may start there: a session's first call is its earliest in the first batch that named it,
 # as when counted on ingest); 0 = a winning copy replacing a row already folded (taken back at once).
-PENDING_COLS = ("raw_id", "dedup_key", "fresh")
+# `owner` = a random token of the ingest that filed the row: a fold in the same process takes the row it
+# still holds under that token (`_HELD`) instead of reading it back from `events` (through raw_events).
+PENDING_COLS = ("raw_id", "fresh", "owner")
 
 
 def _m0020_deferred_tag_rollups(db: sqlite3.Connection) -> None:
     """rollup_pending, empty: every table it feeds is complete when it is created."""
-    db.execute("CREATE TABLE rollup_pending (raw_id INTEGER PRIMARY KEY, dedup_key TEXT NOT NULL, "
-               "fresh INTEGER NOT NULL)")
+    db.execute("CREATE TABLE rollup_pending (raw_id INTEGER PRIMARY KEY, fresh INTEGER NOT NULL, "
+               "owner INTEGER NOT NULL)")
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
@@ -894,8 +897,9 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
         for row in rows:
             rollups.add(row, +1)
         rollups.write(db)
-        batch = min(r[_RAW_AT] for r in rows)
-        _defer(db, sorted((r[_RAW_AT], r[_KEY_AT], batch) for r in rows))
+        batch, token = min(r[_RAW_AT] for r in rows), _token()
+        _defer(db, sorted((r[_RAW_AT], batch, token) for r in rows))
+        _hold(token, rows)
         return [(False, row[_EVENT_ID_AT]) for row in rows]
     keys = sorted({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
@@ -943,7 +947,7 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
 
 
 def _defer(db: sqlite3.Connection, pending: list[tuple]) -> None:
-    """File canonical rows (raw_id, dedup_key, fresh) for the next fold (0020), in raw id order."""
+    """File canonical rows (raw_id, fresh, owner) for the next fold (0020), in raw id order."""
     if pending:
         dialect_of(db).insert_rows(db, "rollup_pending", PENDING_COLS, pending)
 
@@ -962,18 +966,50 @@ def _defer_replacing(db: sqlite3.Connection, state: dict[str, tuple], before: di
         queued.update(db.execute(f"SELECT raw_id, fresh FROM rollup_pending WHERE raw_id IN ({marks})", chunk))
         db.execute(f"DELETE FROM rollup_pending WHERE raw_id IN ({marks})", chunk)
     takeback = Rollups()
-    pending = []
+    pending, token = [], _token()
     for key, row in state.items():
         old = before.get(key)
         if old is None:
-            pending.append((row[_RAW_AT], key, batch))
+            pending.append((row[_RAW_AT], batch, token))
         elif old[_RAW_AT] in queued:
-            pending.append((row[_RAW_AT], key, queued[old[_RAW_AT]]))
+            pending.append((row[_RAW_AT], queued[old[_RAW_AT]], token))
         else:
             takeback.add(old, -1)
-            pending.append((row[_RAW_AT], key, 0))
+            pending.append((row[_RAW_AT], 0, token))
     _defer(db, sorted(pending))
+    _hold(token, state.values())
     takeback.write(db, grains=False)
+
+
+# Held rows (s24e): reading the pending rows back from `events` cost the fold more than the inline write it
+# replaced, and the process that ingested a batch still has them. A token is random per batch (per `_apply`),
+# so a queue row's (owner, raw_id) names one content that never changes: a row held under that token is the
+# row stored. Another process, a restart, a rolled-back batch whose ids were taken again, a replaced row or a
+# replay file other tokens, which this process does not hold: the fold reads those back. Bounded: past
+# HOLD_MAX rows the oldest batches are let go (read back if still pending).
+HOLD_MAX = 50_000
+_HELD: dict[int, dict[int, tuple]] = {}  # token -> raw_id -> canonical row, oldest batch first
+_held = [0, threading.Lock()]  # rows held, the lock for _HELD's changes
+os.register_at_fork(after_in_child=lambda: _held.__setitem__(1, threading.Lock()))
+
+
+def _token() -> int:
+    return int.from_bytes(os.urandom(8), "big") >> 1  # 63 bits: a signed 64-bit integer in both engines
+
+
+def _hold(token: int, rows: Iterable[tuple]) -> None:
+    held = {r[_RAW_AT]: r for r in rows}
+    with _held[1]:
+        _HELD[token] = held
+        _held[0] += len(held)
+        while _held[0] > HOLD_MAX and _HELD:
+            _held[0] -= len(_HELD.pop(next(iter(_HELD))))
+
+
+def _let_go(tokens: Iterable[int]) -> None:
+    with _held[1]:
+        for token in tokens:
+            _held[0] -= len(_HELD.pop(token, ()))
 
 
 # --- the fold (0020): pending canonical rows summed into the tag, hour and sub-agent grains and sessions ---
@@ -1028,28 +1064,48 @@ def fold_in(db: sqlite3.Connection) -> int:
         db.execute("LOCK TABLE rollup_pending IN EXCLUSIVE MODE")
     n = 0
     while True:
-        bound = db.execute("SELECT fresh FROM rollup_pending ORDER BY fresh LIMIT 1 OFFSET ?",
-                           (_FOLD_CHUNK - 1,)).fetchone()
-        bound = bound[0] if bound else db.execute("SELECT MAX(fresh) FROM rollup_pending").fetchone()[0]
-        if bound is None:
+        queue = db.execute("SELECT fresh, raw_id, owner FROM rollup_pending LIMIT ?", (_FOLD_CHUNK + 1,)).fetchall()
+        if not queue:
             return n
-        rows = db.execute(_FOLD_ROWS, (bound,)).fetchall()
+        bound = None
+        if len(queue) > _FOLD_CHUNK:  # a long queue: whole batches up to a bound, in passes
+            bound = db.execute("SELECT fresh FROM rollup_pending ORDER BY fresh LIMIT 1 OFFSET ?",
+                               (_FOLD_CHUNK - 1,)).fetchone()[0]
+            queue = db.execute("SELECT fresh, raw_id, owner FROM rollup_pending WHERE fresh <= ?",
+                               (bound,)).fetchall()
+        queue.sort()  # batch by batch (fresh), each in raw id order, as the ingest would have written them
         start = 0
-        for i in range(1, len(rows) + 1):  # batch by batch, as the ingest would have written them
-            if i == len(rows) or rows[i][0] != rows[start][0]:
-                _fold_batch(db, [r[1:] for r in rows[start:i]], fresh=rows[start][0] > 0)
+        for i in range(1, len(queue) + 1):
+            if i == len(queue) or queue[i][0] != queue[start][0]:
+                _fold_batch(db, _pending_rows(db, queue[start:i]), fresh=queue[start][0] > 0)
                 start = i
-        n += db.execute("DELETE FROM rollup_pending WHERE fresh <= ?", (bound,)).rowcount
+        if bound is None:
+            db.execute("DELETE FROM rollup_pending")  # all of it read (no ingest runs meanwhile)
+        else:
+            db.execute("DELETE FROM rollup_pending WHERE fresh <= ?", (bound,))
+        n += len(queue)
+        _let_go({owner for _f, _r, owner in queue})
 
 
-# a batch's pending rows (its first raw id; 0: winners over rows folded before) in raw id order, as
-# canonical rows with the columns the grains and sessions read (the rest NULL: a third of the fold's cost
-# was reading and sorting whole rows; allowance NULL: the limits were written on ingest)
+def _pending_rows(db: sqlite3.Connection, queue: list[tuple]) -> list[tuple]:
+    """One batch's canonical rows, in raw id order: held ones from memory, the rest read back."""
+    rows = [_HELD.get(owner, {}).get(raw_id) for _f, raw_id, owner in queue]
+    missing = [q[1] for q, row in zip(queue, rows) if row is None]
+    if missing:
+        read = {}
+        for i in range(0, len(missing), 500):
+            chunk = missing[i:i + 500]
+            read.update((r[0], r[1:]) for r in db.execute(_FOLD_ROWS.format(", ".join("?" * len(chunk))), chunk))
+        rows = [row or read[q[1]] for q, row in zip(queue, rows)]
+    return rows
+
+
+# pending rows read back (not held: filed by another process, or before a restart), with the columns the
+# grains and sessions read (the rest NULL; allowance NULL: the limits were written on ingest)
 _FOLD_READS = {*Rollups.FINE[:-1], "tool_name", *TAG_ROLLUPS[1:], *TOKEN_FIELDS, "cost_usd", "occurred_at",
                "is_sidechain", "session_id", "dedup_key"}
-_FOLD_ROWS = (f"SELECT p.fresh, {', '.join(f'e.{c}' if c in _FOLD_READS else 'NULL' for c in EVENT_COLUMNS)} "
-              "FROM rollup_pending p JOIN events e ON e.dedup_key = p.dedup_key WHERE p.fresh <= ? "
-              "ORDER BY p.fresh, p.raw_id")
+_FOLD_ROWS = (f"SELECT r.id, {', '.join(f'e.{c}' if c in _FOLD_READS else 'NULL' for c in EVENT_COLUMNS)} "
+              "FROM raw_events r JOIN events e ON e.dedup_key = r.dedup_key WHERE r.id IN ({})")
 
 
 def _fold_batch(db: sqlite3.Connection, rows: list[tuple], fresh: bool) -> None:
