@@ -185,3 +185,169 @@ def test_a_view_that_cannot_fold_reads_what_is_folded(tmp_path, monkeypatch):
     # a; b's first copy taken back at once when its winner came (folded before), the winner and d pending
     assert queries.totals(db, queries.Scope(eq=(("feature", "search"),)))["calls"] == 1
     assert pending(db) == 2
+
+
+# --- held rows (s24e): the fold takes the rows this process filed from memory, the others from the store ---
+
+class _ReadBacks(str):
+    """store._FOLD_ROWS, counting the reads of pending rows back from the store."""
+    n = 0
+
+    def format(self, *args):
+        _ReadBacks.n += 1
+        return str.format(self, *args)
+
+
+@pytest.fixture
+def read_backs(monkeypatch):
+    _ReadBacks.n = 0
+    monkeypatch.setattr(store, "_FOLD_ROWS", _ReadBacks(store._FOLD_ROWS))
+    return _ReadBacks
+
+
+def elsewhere(target, batches: list[list[dict]], kill: bool = False) -> None:
+    """Ingest the batches in another process (a second writer; kill: it dies by SIGKILL before any fold)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = ("import json, os, signal, sys\nfrom nomira.ledger import store\ndb = store.open_db(sys.argv[1])\n"
+            "for batch in json.loads(sys.stdin.read()):\n    store.ingest(db, batch)\n"
+            "if sys.argv[2] == 'kill':\n    os.kill(os.getpid(), signal.SIGKILL)\ndb.close()\n")
+    done = subprocess.run([sys.executable, "-c", code, str(target), "kill" if kill else "exit"],
+                          input=json.dumps(batches), text=True, capture_output=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert done.returncode == (-9 if kill else 0), done.stderr
+
+
+def many(seed: int, n: int = 240) -> list[list[dict]]:
+    """Calls with random tags, sessions, sub-agent flags and costs in four batches; the last re-sends a
+    third of the calls, some as winning copies (more tokens). A session's calls span batches out of time
+    order, so its first call is the first to arrive (as on ingest), not what a recompute finds."""
+    import random
+    rnd = random.Random(seed)
+    values = {"feature": ["search", "cart", None], "env": ["prod", "ci"], "workflow": ["review", None],
+              "customer": ["acme", "globex", None]}
+    calls = []
+    for i in range(n):
+        tags = {"developer": rnd.choice(["ana", "bo", "cy"]), "project": rnd.choice(["shop", "api"])}
+        tags.update({k: v for k, vs in values.items() if (v := rnd.choice(vs))})
+        calls.append(call(message_id=f"m{seed}-{i}", session_id=f"s{seed}-{rnd.randrange(12)}", tags=tags,
+                          occurred_at=f"2025-11-{3 + rnd.randrange(4):02d}T{rnd.randrange(24):02d}:{i % 60:02d}:00Z",
+                          is_sidechain=rnd.random() < 0.2, cost_usd=round(rnd.uniform(0.001, 0.4), 6),
+                          tokens={"input": rnd.randrange(1, 90), "output": rnd.randrange(1, 3000),
+                                  "cache_read": rnd.randrange(40000)}))
+    again = [dict(c, tokens=dict(c["tokens"], output=c["tokens"]["output"] + 7)) if j % 2 else c
+             for j, c in enumerate(calls[::3])]
+    return [calls[:n // 3], calls[n // 3:2 * n // 3], calls[2 * n // 3:], again]
+
+
+def exact(db) -> dict[str, list[tuple]]:
+    """Every row of the tables the fold feeds, as stored (floats unrounded)."""
+    return {t: db.execute(f"SELECT * FROM {t} ORDER BY {', '.join(keys)}").fetchall() for t, keys in TABLES.items()}
+
+
+def one_process(path, *runs: list[list[dict]]):
+    """A store fed the runs' batches one run after the other in this process, then folded."""
+    db = store.open_db(path)
+    for run in runs:
+        for batch in run:
+            store.ingest(db, batch)
+    store.fold(db)
+    return tables(db)
+
+
+def grains(got: dict) -> dict:
+    return {t: rows for t, rows in got.items() if t.endswith("rollups")}
+
+
+def test_a_fold_from_memory_equals_one_read_back(store_target, tmp_path, read_backs, monkeypatch):
+    held, back = store.open_db(store_target), store.open_db(tmp_path / "back.db")
+    for batch in many(1):
+        store.ingest(held, batch)
+        store.ingest(back, batch)
+    assert store.fold(held) == pending(back) > 0
+    assert read_backs.n == 0  # every pending row came from memory
+    monkeypatch.setattr(store, "_HELD", {})  # a restarted process: nothing held
+    store.fold(back)
+    assert read_backs.n > 0
+    assert tables(held) == tables(back)
+    assert grains(tables(back)) == grains(recomputed(back))
+    if not isinstance(store_target, str):  # both SQLite: the same floats to the last bit
+        assert exact(held) == exact(back)
+
+
+def test_a_collector_killed_before_the_fold_loses_nothing(store_target, tmp_path, read_backs):
+    elsewhere(store_target, many(2), kill=True)
+    db = store.open_db(store_target)
+    assert pending(db) > 0
+    store.fold(db)
+    assert read_backs.n > 0 and pending(db) == 0
+    assert tables(db) == one_process(tmp_path / "one.db", many(2))
+    assert grains(tables(db)) == grains(recomputed(db))
+
+
+def test_pending_rows_replaced_here_and_by_another_process(store_target, tmp_path, read_backs):
+    """a, b, c filed here; another process sends b's winner and d (b's held copy must not be folded); then
+    a's winner here: the same tables as one process sending all three batches."""
+    first, second, third = batches()
+    db, one = store.open_db(store_target), store.open_db(tmp_path / "one.db")
+    for batch in (first, second, third):
+        store.ingest(one, batch)
+    store.fold(one)
+    store.ingest(db, first)
+    elsewhere(store_target, [second])
+    store.ingest(db, third)
+    assert pending(db) == 5
+    store.fold(db)
+    assert read_backs.n > 0  # b's winner and d: filed by the other process
+    assert tables(db) == tables(one) == recomputed(db)
+
+
+def test_two_writers_at_once(store_target, tmp_path):
+    import threading
+    mine, theirs = many(3), many(4)
+    other = threading.Thread(target=elsewhere, args=(store_target, theirs))
+    other.start()
+    db = store.open_db(store_target)
+    for batch in mine:
+        store.ingest(db, batch)
+    other.join(120)
+    store.ingest(db, theirs[-1])  # copies of the other writer's calls, pending or folded
+    store.fold(db)
+    assert tables(db) == one_process(tmp_path / "one.db", mine, theirs)
+    assert grains(tables(db)) == grains(recomputed(db))
+
+
+def test_a_rolled_back_batch_is_never_folded_from_memory(store_target, tmp_path, monkeypatch):
+    """A batch rolled back after it was held; another writer then takes the same raw ids (SQLite) for other
+    calls: the fold folds theirs, not the held rows of the batch that never was."""
+    monkeypatch.setattr(store, "_HELD", {})
+    monkeypatch.setattr(store, "_held", [0, store._held[1]])
+    db = store.open_db(store_target)
+    apply = store._apply
+
+    def fails(*args):
+        apply(*args)
+        raise ValueError("the batch fails after its rows were filed")
+    monkeypatch.setattr(store, "_apply", fails)
+    with pytest.raises(ValueError):
+        store.ingest(db, many(5)[0])
+    monkeypatch.setattr(store, "_apply", apply)
+    assert len(store._HELD) == 1 and pending(db) == 0  # held, never stored
+    elsewhere(store_target, many(6)[:1])
+    store.fold(db)
+    assert tables(db) == one_process(tmp_path / "one.db", many(6)[:1])
+
+
+def test_held_rows_are_bounded(store_target, tmp_path, monkeypatch, read_backs):
+    monkeypatch.setattr(store, "HOLD_MAX", 100)
+    monkeypatch.setattr(store, "_HELD", {})
+    monkeypatch.setattr(store, "_held", [0, store._held[1]])
+    db = store.open_db(store_target)
+    for batch in many(7)[:3]:  # 80 calls each
+        store.ingest(db, batch)
+        assert sum(map(len, store._HELD.values())) == store._held[0] <= 100
+    store.fold(db)
+    assert read_backs.n > 0 and not store._HELD and store._held[0] == 0
+    assert tables(db) == one_process(tmp_path / "one.db", many(7)[:3])
