@@ -48,7 +48,9 @@ def recomputed(db) -> dict[str, list[tuple]]:
 
 
 def pending(db) -> int:
-    return db.execute("SELECT COUNT(*) FROM rollup_pending").fetchone()[0]
+    """Calls pending: rows per call, and the calls of whole batches (fresh..last)."""
+    return db.execute("SELECT COUNT(*) FROM rollup_pending").fetchone()[0] + \
+        int(db.execute("SELECT COALESCE(SUM(last - fresh + 1), 0) FROM rollup_batches").fetchone()[0])
 
 
 ANA = {"developer": "ana", "project": "shop", "feature": "search", "env": "prod"}
@@ -351,3 +353,32 @@ def test_held_rows_are_bounded(store_target, tmp_path, monkeypatch, read_backs):
     store.fold(db)
     assert read_backs.n > 0 and not store._HELD and store._held[0] == 0
     assert tables(db) == one_process(tmp_path / "one.db", many(7)[:3])
+
+
+def test_a_batch_of_new_calls_is_one_queue_row_until_a_copy_wins(store_target, tmp_path):
+    db = store.open_db(store_target)
+    first, second, third = batches()
+    store.ingest(db, first)
+    assert db.execute("SELECT fresh, last FROM rollup_batches").fetchall() == [(1, 3)] if not isinstance(
+        store_target, str) else len(db.execute("SELECT * FROM rollup_batches").fetchall()) == 1
+    assert db.execute("SELECT COUNT(*) FROM rollup_pending").fetchone()[0] == 0
+    store.ingest(db, second)  # b's winner: the batch becomes rows per call, b's place taken by the winner
+    assert db.execute("SELECT COUNT(*) FROM rollup_batches").fetchone()[0] == 0 and pending(db) == 4
+    store.ingest(db, third)
+    store.fold(db)
+    assert tables(db) == one_process(tmp_path / "one.db", [first, second, third]) == recomputed(db)
+
+
+def test_a_long_queue_folds_in_passes(store_target, tmp_path, monkeypatch):
+    """Rows per call past _FOLD_CHUNK (batches that met copies) and whole batches: folded in passes,
+    batch by batch, as in one pass."""
+    runs = [*many(8), many(8)[1][:5] + many(9)[0], many(10)[0]]  # copies of calls of every batch, then new
+    want = one_process(tmp_path / "one.db", runs)
+    monkeypatch.setattr(store, "_FOLD_CHUNK", 7)
+    db = store.open_db(store_target)
+    for batch in runs:
+        store.ingest(db, batch)
+    assert db.execute("SELECT COUNT(*) FROM rollup_pending").fetchone()[0] > 7
+    assert db.execute("SELECT COUNT(*) FROM rollup_batches").fetchone()[0] > 0
+    assert store.fold(db) == 240 + 80 + 80 and pending(db) == 0
+    assert tables(db) == want

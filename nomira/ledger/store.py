@@ -490,12 +490,17 @@ def rebuild_hour_sidechain(db: sqlite3.Connection, where: str = "1 = 1") -> None
 # as when counted on ingest); 0 = a winning copy replacing a row already folded (taken back at once).
 # `owner` = a random token of the ingest that filed the row: a fold in the same process takes the row it
 # still holds under that token (`_HELD`) instead of reading it back from `events` (through raw_events).
+# A batch of new calls only, with raw ids fresh..last and nothing else between (SQLite always), is filed as
+# one `rollup_batches` row instead of a row per call; a copy replacing one of its calls before the fold
+# turns it back into rows per call (`_explode`).
 PENDING_COLS = ("raw_id", "fresh", "owner")
 
 
 def _m0020_deferred_tag_rollups(db: sqlite3.Connection) -> None:
     """rollup_pending, empty: every table it feeds is complete when it is created."""
     db.execute("CREATE TABLE rollup_pending (raw_id INTEGER PRIMARY KEY, fresh INTEGER NOT NULL, "
+               "owner INTEGER NOT NULL)")
+    db.execute("CREATE TABLE rollup_batches (fresh INTEGER PRIMARY KEY, last INTEGER NOT NULL, "
                "owner INTEGER NOT NULL)")
 
 
@@ -897,8 +902,11 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
         for row in rows:
             rollups.add(row, +1)
         rollups.write(db)
-        batch, token = min(r[_RAW_AT] for r in rows), _token()
-        _defer(db, sorted((r[_RAW_AT], batch, token) for r in rows))
+        batch, last, token = min(r[_RAW_AT] for r in rows), max(r[_RAW_AT] for r in rows), _token()
+        if last - batch + 1 == len(rows):  # raw ids batch..last, nobody else's between: one row for all
+            db.execute("INSERT INTO rollup_batches (fresh, last, owner) VALUES (?, ?, ?)", (batch, last, token))
+        else:
+            _defer(db, sorted((r[_RAW_AT], batch, token) for r in rows))
         _hold(token, rows)
         return [(False, row[_EVENT_ID_AT]) for row in rows]
     keys = sorted({r[_KEY_AT] for r in rows})
@@ -960,6 +968,7 @@ def _defer_replacing(db: sqlite3.Connection, state: dict[str, tuple], before: di
     replaced = {before[k][_RAW_AT]: k for k in state if k in before}
     queued: dict[int, int] = {}
     ids = sorted(replaced)
+    _explode(db, ids)
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
         marks = ", ".join("?" * len(chunk))
@@ -979,6 +988,22 @@ def _defer_replacing(db: sqlite3.Connection, state: dict[str, tuple], before: di
     _defer(db, sorted(pending))
     _hold(token, state.values())
     takeback.write(db, grains=False)
+
+
+def _explode(db: sqlite3.Connection, ids: list[int]) -> None:
+    """The pending batches holding any of these raw ids (sorted) filed again as one row per call, with
+    their fresh and owner, so the per-call logic can take a replaced call out (rare: a copy that wins
+    over a call not yet folded). PostgreSQL: a batch two writers explode at once is filed once (the
+    second's DELETE, after the first commits, finds no row)."""
+    if not ids:
+        return
+    import bisect
+    for fresh, last, owner in db.execute("SELECT fresh, last, owner FROM rollup_batches WHERE fresh <= ? AND "
+                                         "last >= ? ORDER BY fresh", (ids[-1], ids[0])).fetchall():
+        i = bisect.bisect_left(ids, fresh)
+        if i < len(ids) and ids[i] <= last and \
+                db.execute("DELETE FROM rollup_batches WHERE fresh = ?", (fresh,)).rowcount == 1:
+            _defer(db, [(raw_id, fresh, owner) for raw_id in range(fresh, last + 1)])
 
 
 # Held rows (s24e): reading the pending rows back from `events` cost the fold more than the inline write it
@@ -1016,7 +1041,14 @@ def _let_go(tokens: Iterable[int]) -> None:
 FOLD_AFTER = 50_000  # pending rows an ingest folds at (after its commit), so no page read meets a long queue
 _FOLD_CHUNK = 20_000  # rows per pass, whole batches (bounded memory)
 def pending_rows(db: sqlite3.Connection) -> bool:
-    return db.execute("SELECT 1 FROM rollup_pending LIMIT 1").fetchone() is not None
+    return any(db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in ("rollup_batches", "rollup_pending"))
+
+
+def oldest_pending(db: sqlite3.Connection) -> int | None:
+    """The lowest raw id still pending (raw ids grow: the span to the newest bounds the queue)."""
+    ids = [db.execute(sql).fetchone()[0] for sql in ("SELECT MIN(fresh) FROM rollup_batches",
+                                                    "SELECT MIN(raw_id) FROM rollup_pending")]
+    return min((i for i in ids if i is not None), default=None)
 
 
 def fold(db: sqlite3.Connection) -> int:
@@ -1061,30 +1093,45 @@ def fold_in(db: sqlite3.Connection) -> int:
     """`fold` inside the caller's write transaction. PostgreSQL: the queue is locked against ingests
     (which file rows in it before touching a tag grain: no lock cycle) and other folds."""
     if dialect_of(db).name == "postgresql":
-        db.execute("LOCK TABLE rollup_pending IN EXCLUSIVE MODE")
+        db.execute("LOCK TABLE rollup_batches, rollup_pending IN EXCLUSIVE MODE")
     n = 0
     while True:
-        queue = db.execute("SELECT fresh, raw_id, owner FROM rollup_pending LIMIT ?", (_FOLD_CHUNK + 1,)).fetchall()
-        if not queue:
-            return n
-        bound = None
-        if len(queue) > _FOLD_CHUNK:  # a long queue: whole batches up to a bound, in passes
+        singles = db.execute("SELECT fresh, raw_id, owner FROM rollup_pending LIMIT ?", (_FOLD_CHUNK + 1,)).fetchall()
+        bound, where = None, ""
+        if len(singles) > _FOLD_CHUNK:  # a long queue: whole batches up to a bound, in passes
             bound = db.execute("SELECT fresh FROM rollup_pending ORDER BY fresh LIMIT 1 OFFSET ?",
                                (_FOLD_CHUNK - 1,)).fetchone()[0]
-            queue = db.execute("SELECT fresh, raw_id, owner FROM rollup_pending WHERE fresh <= ?",
-                               (bound,)).fetchall()
-        queue.sort()  # batch by batch (fresh), each in raw id order, as the ingest would have written them
-        start = 0
-        for i in range(1, len(queue) + 1):
-            if i == len(queue) or queue[i][0] != queue[start][0]:
-                _fold_batch(db, _pending_rows(db, queue[start:i]), fresh=queue[start][0] > 0)
-                start = i
-        if bound is None:
-            db.execute("DELETE FROM rollup_pending")  # all of it read (no ingest runs meanwhile)
-        else:
-            db.execute("DELETE FROM rollup_pending WHERE fresh <= ?", (bound,))
-        n += len(queue)
-        _let_go({owner for _f, _r, owner in queue})
+            where = " WHERE fresh <= ?"
+            singles = db.execute(f"SELECT fresh, raw_id, owner FROM rollup_pending{where}", (bound,)).fetchall()
+        batches = db.execute(f"SELECT fresh, last, owner FROM rollup_batches{where}",
+                             () if bound is None else (bound,)).fetchall()
+        if not singles and not batches:
+            return n
+        # batch by batch (fresh), each in raw id order, as the ingest would have written them; a batch is
+        # either one rollup_batches row or rows per call (`_explode` leaves no row behind)
+        groups: dict[int, list] = {fresh: [(fresh, last, owner)] for fresh, last, owner in batches}
+        for q in sorted(singles):
+            groups.setdefault(q[0], []).append(q)
+        whole = {b[0] for b in batches}
+        for fresh in sorted(groups):
+            queue = groups[fresh]
+            _fold_batch(db, _batch_rows(db, *queue[0]) if fresh in whole else _pending_rows(db, queue),
+                        fresh=fresh > 0)
+        for table in ("rollup_batches", "rollup_pending"):  # all of it read: no ingest runs meanwhile
+            db.execute(f"DELETE FROM {table}{where}", () if bound is None else (bound,))
+        n += len(singles) + sum(last - fresh + 1 for fresh, last, _o in batches)
+        _let_go({owner for _f, _r, owner in singles} | {owner for _f, _l, owner in batches})
+
+
+def _batch_rows(db: sqlite3.Connection, fresh: int, last: int, owner: int) -> list[tuple]:
+    """A rollup_batches row's canonical rows (raw ids fresh..last): held, or read back."""
+    held = _HELD.get(owner)
+    if held is not None and len(held) == last - fresh + 1:
+        try:
+            return [held[raw_id] for raw_id in range(fresh, last + 1)]
+        except KeyError:
+            pass
+    return [r[1:] for r in db.execute(_FOLD_ROWS.format("BETWEEN ? AND ? ORDER BY r.id"), (fresh, last))]
 
 
 def _pending_rows(db: sqlite3.Connection, queue: list[tuple]) -> list[tuple]:
@@ -1095,7 +1142,8 @@ def _pending_rows(db: sqlite3.Connection, queue: list[tuple]) -> list[tuple]:
         read = {}
         for i in range(0, len(missing), 500):
             chunk = missing[i:i + 500]
-            read.update((r[0], r[1:]) for r in db.execute(_FOLD_ROWS.format(", ".join("?" * len(chunk))), chunk))
+            read.update((r[0], r[1:]) for r in db.execute(_FOLD_ROWS.format(f"IN ({', '.join('?' * len(chunk))})"),
+                                                          chunk))
         rows = [row or read[q[1]] for q, row in zip(queue, rows)]
     return rows
 
@@ -1105,7 +1153,7 @@ def _pending_rows(db: sqlite3.Connection, queue: list[tuple]) -> list[tuple]:
 _FOLD_READS = {*Rollups.FINE[:-1], "tool_name", *TAG_ROLLUPS[1:], *TOKEN_FIELDS, "cost_usd", "occurred_at",
                "is_sidechain", "session_id", "dedup_key"}
 _FOLD_ROWS = (f"SELECT r.id, {', '.join(f'e.{c}' if c in _FOLD_READS else 'NULL' for c in EVENT_COLUMNS)} "
-              "FROM raw_events r JOIN events e ON e.dedup_key = r.dedup_key WHERE r.id IN ({})")
+              "FROM raw_events r JOIN events e ON e.dedup_key = r.dedup_key WHERE r.id {}")
 
 
 def _fold_batch(db: sqlite3.Connection, rows: list[tuple], fresh: bool) -> None:
@@ -1310,8 +1358,7 @@ def ingest_batch(db: sqlite3.Connection, events: Iterable[dict], tenant: str | N
             dialect_of(db).insert_rows(db, "raw_events", (*RAW_COLUMNS, "day_zone"), raws)
             result = _apply(db, items)
             db.execute("COMMIT")
-            if ids and ids[-1] - (db.execute("SELECT MIN(raw_id) FROM rollup_pending").fetchone()[0] or ids[-1]) \
-                    >= FOLD_AFTER:  # raw ids grow: the span from the oldest pending row bounds the queue
+            if ids and ids[-1] - (oldest_pending(db) or ids[-1]) >= FOLD_AFTER:  # raw ids grow: the span from the oldest pending row bounds the queue
                 try:
                     fold(db)
                 except engine.errors():  # the batch is stored: a later fold (a view, the serve thread) does it
