@@ -784,15 +784,15 @@ class Rollups:
         return out
 
     def clear(self) -> None:
-        for groups in self.groups:
-            groups.clear()
+        self.groups = ({}, {})  # new dicts: a batch's groups may be held for its fold (s24e)
         self.limits.clear()
 
-    def write(self, db: sqlite3.Connection, grains: bool = True) -> None:
+    def write(self, db: sqlite3.Connection, grains: bool = True, deltas: list | None = None) -> list:
         """Fine deltas into a temp table; SQLite sums them into every grain. The serving views
         (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch.
-        Tagged: the tag, hour and sub-agent grains too (grains=False: those only)."""
-        deltas = self.deltas()
+        Tagged: the tag, hour and sub-agent grains too (grains=False: those only). Returns the deltas
+        (`deltas`: the ones an ingest already summed from these groups)."""
+        deltas = self.deltas() if deltas is None else deltas
         grain_key = len(self.FINE) - len(VIEWS)
         if grains:
             self._write_grains(db, deltas, grain_key)
@@ -806,6 +806,7 @@ class Rollups:
                                    f"({', '.join(keys)}) DO UPDATE SET "
                                    f"{', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in ROLLUP_COLS)}", rows)
         self.clear()
+        return deltas
 
     def _write_grains(self, db: sqlite3.Connection, deltas: list, grain_key: int) -> None:
         fine_cols = (*self.FINE[:grain_key], *ROLLUP_COLS)
@@ -901,13 +902,15 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
     if db.total_changes - before == len(rows):
         for row in rows:
             rollups.add(row, +1)
-        rollups.write(db)
+        groups = rollups.groups[0]
+        deltas = rollups.write(db)
         batch, last, token = min(r[_RAW_AT] for r in rows), max(r[_RAW_AT] for r in rows), _token()
         if last - batch + 1 == len(rows):  # raw ids batch..last, nobody else's between: one row for all
             db.execute("INSERT INTO rollup_batches (fresh, last, owner) VALUES (?, ?, ?)", (batch, last, token))
+            _hold(token, rows, (groups, deltas))  # its fold sums nothing again: these are its groups
         else:
             _defer(db, sorted((r[_RAW_AT], batch, token) for r in rows))
-        _hold(token, rows)
+            _hold(token, rows)
         return [(False, row[_EVENT_ID_AT]) for row in rows]
     keys = sorted({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
@@ -1015,6 +1018,7 @@ def _explode(db: sqlite3.Connection, ids: list[int]) -> None:
 # are let go (read back if still pending); `nomira serve`'s fold thread lets go every 2 s.
 HOLD_MAX = 60_000
 _HELD: dict[int, dict[int, tuple]] = {}  # token -> raw_id -> canonical row, oldest batch first
+_GROUPED: dict[int, tuple[dict, list]] = {}  # token of a whole batch -> its Rollups groups and deltas
 _held = [0, threading.Lock()]  # rows held, the lock for _HELD's changes
 os.register_at_fork(after_in_child=lambda: _held.__setitem__(1, threading.Lock()))
 
@@ -1023,19 +1027,24 @@ def _token() -> int:
     return int.from_bytes(os.urandom(8), "big") >> 1  # 63 bits: a signed 64-bit integer in both engines
 
 
-def _hold(token: int, rows: Iterable[tuple]) -> None:
+def _hold(token: int, rows: Iterable[tuple], grouped: tuple[dict, list] | None = None) -> None:
     held = {r[_RAW_AT]: r for r in rows}
     with _held[1]:
         _HELD[token] = held
+        if grouped is not None:
+            _GROUPED[token] = grouped
         _held[0] += len(held)
         while _held[0] > HOLD_MAX and _HELD:
-            _held[0] -= len(_HELD.pop(next(iter(_HELD))))
+            oldest = next(iter(_HELD))
+            _held[0] -= len(_HELD.pop(oldest))
+            _GROUPED.pop(oldest, None)
 
 
 def _let_go(tokens: Iterable[int]) -> None:
     with _held[1]:
         for token in tokens:
             _held[0] -= len(_HELD.pop(token, ()))
+            _GROUPED.pop(token, None)
 
 
 # --- the fold (0020): pending canonical rows summed into the tag, hour and sub-agent grains and sessions ---
@@ -1116,23 +1125,27 @@ def fold_in(db: sqlite3.Connection) -> int:
         whole = {b[0] for b in batches}
         for fresh in sorted(groups):
             queue = groups[fresh]
-            _fold_batch(db, _batch_rows(db, *queue[0]) if fresh in whole else _pending_rows(db, queue),
-                        fresh=fresh > 0)
+            if fresh in whole:
+                rows, grouped = _batch_rows(db, *queue[0])
+                _fold_batch(db, rows, fresh > 0, grouped)
+            else:
+                _fold_batch(db, _pending_rows(db, queue), fresh=fresh > 0)
         for table in ("rollup_batches", "rollup_pending"):  # all of it read: no ingest runs meanwhile
             db.execute(f"DELETE FROM {table}{where}", () if bound is None else (bound,))
         n += len(singles) + sum(last - fresh + 1 for fresh, last, _o in batches)
         _let_go({owner for _f, _r, owner in singles} | {owner for _f, _l, owner in batches})
 
 
-def _batch_rows(db: sqlite3.Connection, fresh: int, last: int, owner: int) -> list[tuple]:
-    """A rollup_batches row's canonical rows (raw ids fresh..last): held, or read back."""
+def _batch_rows(db: sqlite3.Connection, fresh: int, last: int, owner: int) -> tuple[list[tuple], tuple | None]:
+    """A rollup_batches row's canonical rows (raw ids fresh..last) and, when held, the ingest's groups of
+    them; else read back (None)."""
     held = _HELD.get(owner)
     if held is not None and len(held) == last - fresh + 1:
         try:
-            return [held[raw_id] for raw_id in range(fresh, last + 1)]
+            return [held[raw_id] for raw_id in range(fresh, last + 1)], _GROUPED.get(owner)
         except KeyError:
             pass
-    return [r[1:] for r in db.execute(_FOLD_ROWS.format("BETWEEN ? AND ? ORDER BY r.id"), (fresh, last))]
+    return [r[1:] for r in db.execute(_FOLD_ROWS.format("BETWEEN ? AND ? ORDER BY r.id"), (fresh, last))], None
 
 
 def _pending_rows(db: sqlite3.Connection, queue: list[tuple]) -> list[tuple]:
@@ -1157,13 +1170,18 @@ _FOLD_ROWS = (f"SELECT r.id, {', '.join(f'e.{c}' if c in _FOLD_READS else 'NULL'
               "FROM raw_events r JOIN events e ON e.dedup_key = r.dedup_key WHERE r.id {}")
 
 
-def _fold_batch(db: sqlite3.Connection, rows: list[tuple], fresh: bool) -> None:
+def _fold_batch(db: sqlite3.Connection, rows: list[tuple], fresh: bool, grouped: tuple | None = None) -> None:
     """One batch's canonical rows into the tag, hour and sub-agent grains, and the sessions they start:
-    the same deltas, summed in the same order, as when they were written on ingest (before 0020)."""
+    the same deltas, summed in the same order, as when they were written on ingest (before 0020).
+    grouped: the (groups, deltas) the ingest made of these very rows (held), not made again."""
     rollups = Rollups()
-    for row in rows:
-        rollups.add(row, +1)
-    rollups.write(db, grains=False)
+    if grouped is None:
+        for row in rows:
+            rollups.add(row, +1)
+        rollups.write(db, grains=False)
+    else:
+        rollups.groups = (grouped[0], {})
+        rollups.write(db, grains=False, deltas=grouped[1])
     if fresh:
         _count_new_sessions(db, rows)
 
