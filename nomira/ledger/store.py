@@ -1014,8 +1014,9 @@ def _explode(db: sqlite3.Connection, ids: list[int]) -> None:
 # so a queue row's (owner, raw_id) names one content that never changes: a row held under that token is the
 # row stored. Another process, a restart, a rolled-back batch whose ids were taken again, a replaced row or a
 # replay file other tokens, which this process does not hold: the fold reads those back. Bounded: past
-# HOLD_MAX rows (~0.8 kB each: FOLD_AFTER's queue and the batch that crosses it, ~50 MB) the oldest batches
-# are let go (read back if still pending); `nomira serve`'s fold thread lets go every 2 s.
+# HOLD_MAX rows (0.8-1.3 kB each with their batch's groups: FOLD_AFTER's queue and the batch that crosses it,
+# 50-80 MB) the oldest batches are let go (read back if still pending); `nomira serve`'s fold thread lets go
+# every 2 s.
 HOLD_MAX = 60_000
 _HELD: dict[int, dict[int, tuple]] = {}  # token -> raw_id -> canonical row, oldest batch first
 _GROUPED: dict[int, tuple[dict, list]] = {}  # token of a whole batch -> its Rollups groups and deltas
