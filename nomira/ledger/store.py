@@ -481,8 +481,8 @@ def rebuild_hour_sidechain(db: sqlite3.Connection, where: str = "1 = 1") -> None
                    f"WHERE ({where}){only} GROUP BY {select}")
 
 
-# Deferred tag grains (0020, issue 24's "within 10%"): an ingest files each new canonical row's key in
-# `rollup_pending` (one narrow append per call) instead of writing its tag_rollups, hour_rollups,
+# Deferred tag grains (0020, issue 24's "within 10%"): an ingest files its new canonical rows in a queue
+# (`rollup_batches` / `rollup_pending`, below) instead of writing their tag_rollups, hour_rollups,
 # sidechain_rollups, usage_sessions, session_models and session_counts rows; `fold` sums the pending rows
 # into those tables batch by batch with the ingest's own code: in `nomira serve`'s thread every 2 s, before
 # a view reads them (queries), after an ingest at FOLD_AFTER pending rows, and around replay and prune. `fresh` = the first raw id of the batch that brought the key to the store
@@ -497,7 +497,7 @@ PENDING_COLS = ("raw_id", "fresh", "owner")
 
 
 def _m0020_deferred_tag_rollups(db: sqlite3.Connection) -> None:
-    """rollup_pending, empty: every table it feeds is complete when it is created."""
+    """rollup_pending and rollup_batches, empty: every table they feed is complete when they are created."""
     db.execute("CREATE TABLE rollup_pending (raw_id INTEGER PRIMARY KEY, fresh INTEGER NOT NULL, "
                "owner INTEGER NOT NULL)")
     db.execute("CREATE TABLE rollup_batches (fresh INTEGER PRIMARY KEY, last INTEGER NOT NULL, "
