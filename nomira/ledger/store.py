@@ -19,6 +19,7 @@ rewrites and operations PostgreSQL needs (a store is a file path or a postgresql
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import json
@@ -1000,7 +1001,6 @@ def _explode(db: sqlite3.Connection, ids: list[int]) -> None:
     second's DELETE, after the first commits, finds no row)."""
     if not ids:
         return
-    import bisect
     for fresh, last, owner in db.execute("SELECT fresh, last, owner FROM rollup_batches WHERE fresh <= ? AND "
                                          "last >= ? ORDER BY fresh", (ids[-1], ids[0])).fetchall():
         i = bisect.bisect_left(ids, fresh)
@@ -1130,7 +1130,7 @@ def fold_in(db: sqlite3.Connection) -> int:
                 rows, grouped = _batch_rows(db, *queue[0])
                 _fold_batch(db, rows, fresh > 0, grouped)
             else:
-                _fold_batch(db, _pending_rows(db, queue), fresh=fresh > 0)
+                _fold_batch(db, _queued_rows(db, queue), fresh=fresh > 0)
         for table in ("rollup_batches", "rollup_pending"):  # all of it read: no ingest runs meanwhile
             db.execute(f"DELETE FROM {table}{where}", () if bound is None else (bound,))
         n += len(singles) + sum(last - fresh + 1 for fresh, last, _o in batches)
@@ -1149,7 +1149,7 @@ def _batch_rows(db: sqlite3.Connection, fresh: int, last: int, owner: int) -> tu
     return [r[1:] for r in db.execute(_FOLD_ROWS.format("BETWEEN ? AND ? ORDER BY r.id"), (fresh, last))], None
 
 
-def _pending_rows(db: sqlite3.Connection, queue: list[tuple]) -> list[tuple]:
+def _queued_rows(db: sqlite3.Connection, queue: list[tuple]) -> list[tuple]:
     """One batch's canonical rows, in raw id order: held ones from memory, the rest read back."""
     rows = [_HELD.get(owner, {}).get(raw_id) for _f, raw_id, owner in queue]
     missing = [q[1] for q, row in zip(queue, rows) if row is None]
@@ -1378,7 +1378,8 @@ def ingest_batch(db: sqlite3.Connection, events: Iterable[dict], tenant: str | N
             dialect_of(db).insert_rows(db, "raw_events", (*RAW_COLUMNS, "day_zone"), raws)
             result = _apply(db, items)
             db.execute("COMMIT")
-            if ids and ids[-1] - (oldest_pending(db) or ids[-1]) >= FOLD_AFTER:  # raw ids grow: the span from the oldest pending row bounds the queue
+            # raw ids grow: the span from the oldest pending row bounds the queue
+            if ids and ids[-1] - (oldest_pending(db) or ids[-1]) >= FOLD_AFTER:
                 try:
                     fold(db)
                 except engine.errors():  # the batch is stored: a later fold (a view, the serve thread) does it
