@@ -1,7 +1,9 @@
-"""Deferred tag grains (0020, issue 24): an ingest files its canonical rows in `rollup_pending` and the fold
+"""Deferred tag grains (0020, issue 24): an ingest files its canonical rows in a queue and the fold
 sums them into tag_rollups, hour_rollups, sidechain_rollups, usage_sessions, session_models and
 session_counts. Folding late must give exactly what folding after every batch gives (the old inline write),
-and what a recompute from `events` gives; a view, replay, prune and a long queue fold."""
+and what a recompute from `events` gives; a view, replay, prune and a long queue fold. s24e: the queue is one
+`rollup_batches` row per batch of new calls (else rows per call), and the fold takes the rows its process
+still holds from memory: it must equal a fold that reads them back, whoever filed them."""
 from datetime import datetime, timezone
 
 import pytest
