@@ -14,14 +14,22 @@ SESSION_COUNTS = "SELECT tag, value, day, tenant, developer, project, sessions F
 
 
 def rows(db) -> list[tuple]:
-    """Every tag rollup row: 8 keys, calls and tokens as ints, cost rounded (engines sum floats apart)."""
+    """Every tag rollup row: 8 keys, calls and tokens as ints, cost rounded (engines sum floats apart),
+    the pending rows folded first (0020), as a view does."""
+    store.fold(db)
     return [(*r[:8], *(int(v) for v in r[8:15]), round(float(r[15]), 9), int(r[16]))
             for r in db.execute(f"SELECT {COLS} FROM tag_rollups ORDER BY {', '.join(KEYS)}")
             if any(r[8:])]  # a replaced copy leaves a row of zeros behind, as in `rollups`
 
 
+def session_counts(db) -> list[tuple]:
+    store.fold(db)
+    return db.execute(SESSION_COUNTS).fetchall()
+
+
 def rebuilt(db) -> list[tuple]:
     """What a recompute from today's canonical rows gives (rolled back: the store is left as it was)."""
+    store.fold(db)
     db.execute("BEGIN IMMEDIATE")
     try:
         store.rebuild_tag_rollups(db)
@@ -77,7 +85,7 @@ def test_migration_backfills_from_canonical_events(store_target):
     store.ingest(db, history()[:4])
     want = rows(db)
     # a store made before 0012: no tag_rollups, the migration not recorded
-    sessions = db.execute(SESSION_COUNTS).fetchall()
+    sessions = session_counts(db)
     for table in ("tag_rollups", "usage_sessions", "session_counts", "hour_rollups", "sidechain_rollups",
                   "session_models"):  # (0019's session counts by model live in session_counts)
         db.execute(f"DROP TABLE {table}")
@@ -86,7 +94,7 @@ def test_migration_backfills_from_canonical_events(store_target):
     db.close()
     db = store.open_db(store_target)
     assert rows(db) == want
-    assert db.execute(SESSION_COUNTS).fetchall() == sessions
+    assert session_counts(db) == sessions
 
 
 def test_prune_keeps_every_tag_total(store_target, monkeypatch):
@@ -204,7 +212,7 @@ def test_0018_rekeys_in_place_with_every_figure_equal(store_target):
                            session_id="s9"),
                       call(message_id="t2b", tags={"tenant": "t2", "developer": "cy"}, session_id="s9",
                            occurred_at="2025-11-05T10:00:00Z")])
-    want_rows, want_sessions, want = rows(db), db.execute(SESSION_COUNTS).fetchall(), figures(db)
+    want_rows, want_sessions, want = rows(db), session_counts(db), figures(db)
     assert sum(got[0] == "tag_rollups" for *_x, got in want) >= 16, "the test must read tag_rollups"
     as_0012(db)
     unset = "SELECT COUNT(*) FROM {} WHERE tag <> '' AND value = ''"
@@ -217,7 +225,7 @@ def test_0018_rekeys_in_place_with_every_figure_equal(store_target):
     assert db.execute(unset.format("tag_rollups")).fetchone()[0] == 0
     assert db.execute(unset.format("session_counts")).fetchone()[0] == 0
     assert rows(db) == want_rows
-    assert db.execute(SESSION_COUNTS).fetchall() == want_sessions
+    assert session_counts(db) == want_sessions
     assert figures(db) == want
     # and ingest goes on into the re-keyed tables
     store.ingest(db, [call(message_id="m9", tags={"developer": "ana", "feature": "search"})])

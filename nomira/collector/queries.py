@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from nomira.ledger import engine
+from nomira.ledger import engine, store
 from nomira.ledger.engine import dialect_of
 from nomira.ledger.rollups import FIELDS, MAX_DAILY_POINTS, MAX_MONTHLY_POINTS, _BY_DIMS, _merge, _row
 from nomira.ledger.wire import TOKEN_FIELDS
@@ -96,6 +96,17 @@ def _tag_rows(scope: Scope) -> list[tuple[str, str]] | None:
     return tags if len(tags) <= 1 and all(v for _k, v in tags) else None
 
 
+def _folded(db: sqlite3.Connection) -> None:
+    """The tag, hour and sub-agent grains and session counts with every stored call in them: an ingest
+    leaves its calls pending (0020) and the first view to read these tables folds them (in `nomira serve`
+    a background thread usually has). A store this connection cannot write (read-only, locked past the
+    timeout) is read as it is: the figures then lack the pending calls until a fold runs, never a 5xx."""
+    try:
+        store.fold(db)
+    except engine.errors():
+        pass
+
+
 def on_rollups(dims: tuple[str, ...], scope: Scope) -> bool:
     return _source(dims, scope)[0] == "rollups"
 
@@ -152,6 +163,8 @@ def group(db: sqlite3.Connection, dims: tuple[str, ...], scope: Scope) -> list[t
         if d not in GROUP_DIMS:
             raise ValueError(d)
     source = _source(dims, scope)
+    if source[0] == "tag_rollups":
+        _folded(db)
     if source[0] != "rollups":
         for i, cube in enumerate(_CUBES_DIMS):
             if set(dims) <= set(cube):
@@ -349,6 +362,7 @@ def hour_model(db: sqlite3.Connection, scope: Scope, day: str) -> list[tuple[str
     developer, project and model filters; with a tag filter from that day's `events` (occurred_at is
     stored as UTC ISO text: hour at chars 12-13)."""
     if set(dict(scope.eq)) <= set(ROLLUP_DIMS):
+        _folded(db)
         where, params = _where(scope.days(day, day), ("hour_rollups", None))
         sql = f"SELECT hour, model, {_ROLLUP_SUMS} FROM hour_rollups{where} GROUP BY hour, model"
     else:
@@ -388,6 +402,7 @@ def sessions(db: sqlite3.Connection, dim: str, scope: Scope, developers: list[st
     if "model" in eq and tags == []:
         tags = [("model", eq["model"])]
     if tags is not None and set(eq) - {k for k, _ in tags} <= {"developer", "project"}:
+        _folded(db)
         where, params = _where(scope, ("tag_rollups", tags[0] if tags else ("", "")))
         sql = f"SELECT {dim}, TOTAL(sessions) FROM session_counts{where} GROUP BY {dim}"
         return {k: int(n) for k, n in db.execute(sql, params) if n}
@@ -400,6 +415,7 @@ def sidechain_cost(db: sqlite3.Connection, scope: Scope, developers: list[str] |
     """Cost of sub-agent (sidechain) calls in scope: from `sidechain_rollups` (0019) under developer,
     project and model filters, from `events` with a tag filter."""
     if set(dict(scope.eq)) <= set(ROLLUP_DIMS):
+        _folded(db)
         where, params = _within(scope, developers, table="sidechain_rollups")
         return db.execute(f"SELECT TOTAL(cost_usd) FROM sidechain_rollups{where}", params).fetchone()[0] or 0.0
     where, params = _within(scope, developers, "is_sidechain = 1")

@@ -314,13 +314,12 @@ def cmd_serve(args) -> int:
     # must instead see a closed client connection as an error on that one request.
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    from nomira.ledger import retention
+    from nomira.ledger import retention, store
     from nomira.commands.prune import retention_days
     raw_days, events_days = retention_days(args)  # a bad setting is refused before anything starts
     db_path = args.db or dirs.default_db()
     app = make_app(db_path, args.host, args.allowed_host, args.behind_proxy, local=True, db_pool=max(1, args.workers))
     if args.hash_developer:
-        from nomira.ledger import store
         if store.enable_identifier_hashing(app.db):
             print("nomira: developer names and account ids are stored hashed from now on", file=sys.stderr)
     gc_enable()
@@ -343,6 +342,7 @@ def cmd_serve(args) -> int:
     stop_prune = threading.Event()
     threading.Thread(target=retention.prune_loop, args=(db_path, raw_days, events_days, stop_prune),
                      name="nomira-retention", daemon=True).start()
+    threading.Thread(target=store.fold_loop, args=(db_path, stop_prune), name="nomira-fold", daemon=True).start()
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

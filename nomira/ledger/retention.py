@@ -49,6 +49,8 @@ def prune(db, raw_days: int = RAW_DAYS, events_days: int = EVENTS_DAYS, now: dat
                        (raw_cut,))
             db.execute(f"DELETE FROM raw_events WHERE {raw_where}", (raw_cut,))
             db.execute("DELETE FROM retention_in_progress")
+            from nomira.ledger.store import fold_in  # here: store imports this module
+            fold_in(db)  # pending rows (0020) reach the tag grains before their events go
             db.execute(f"DELETE FROM events WHERE {events_where}", (events_cut,))
             # telemetry links (0013) of calls as old as the pruned events; the tenants' "fp" markers stay
             db.execute("DELETE FROM call_links WHERE occurred_at < ? AND link <> 'fp'", (events_cut,))

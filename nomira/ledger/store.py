@@ -19,6 +19,7 @@ rewrites and operations PostgreSQL needs (a store is a file path or a postgresql
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import json
@@ -26,6 +27,7 @@ import operator
 import os
 import secrets
 import sqlite3
+import threading
 import uuid
 from collections import Counter
 from functools import lru_cache
@@ -480,6 +482,29 @@ def rebuild_hour_sidechain(db: sqlite3.Connection, where: str = "1 = 1") -> None
                    f"WHERE ({where}){only} GROUP BY {select}")
 
 
+# Deferred tag grains (0020, issue 24's "within 10%"): an ingest files its new canonical rows in a queue
+# (`rollup_batches` / `rollup_pending`, below) instead of writing their tag_rollups, hour_rollups,
+# sidechain_rollups, usage_sessions, session_models and session_counts rows; `fold` sums the pending rows
+# into those tables batch by batch with the ingest's own code: in `nomira serve`'s thread every 2 s, before
+# a view reads them (queries), after an ingest at FOLD_AFTER pending rows, and around replay and prune. `fresh` = the first raw id of the batch that brought the key to the store
+# (its session may start there: a session's first call is its earliest in the first batch that named it,
+# as when counted on ingest); 0 = a winning copy replacing a row already folded (taken back at once).
+# `owner` = a random token of the ingest that filed the row: a fold in the same process takes the row it
+# still holds under that token (`_HELD`) instead of reading it back from `events` (through raw_events).
+# A batch of new calls only, with raw ids fresh..last and nothing else between (SQLite always), is filed as
+# one `rollup_batches` row instead of a row per call; a copy replacing one of its calls before the fold
+# turns it back into rows per call (`_explode`).
+PENDING_COLS = ("raw_id", "fresh", "owner")
+
+
+def _m0020_deferred_tag_rollups(db: sqlite3.Connection) -> None:
+    """rollup_pending and rollup_batches, empty: every table they feed is complete when they are created."""
+    db.execute("CREATE TABLE rollup_pending (raw_id INTEGER PRIMARY KEY, fresh INTEGER NOT NULL, "
+               "owner INTEGER NOT NULL)")
+    db.execute("CREATE TABLE rollup_batches (fresh INTEGER PRIMARY KEY, last INTEGER NOT NULL, "
+               "owner INTEGER NOT NULL)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _m0001_initial),
     ("0002_tags_ids_rollups", _m0002_tags_ids_rollups),
@@ -499,6 +524,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0017_day_zones", _m0017_day_zones),
     ("0018_developer_first", _m0018_developer_first),
     ("0019_hour_sidechain_rollups", _m0019_hour_sidechain_rollups),
+    ("0020_deferred_tag_rollups", _m0020_deferred_tag_rollups),
 ]
 
 
@@ -704,9 +730,10 @@ class Rollups:
 
     FINE = ("tenant", "day", *GRAIN_DIMS, "provider", "tool")
 
-    def __init__(self):
+    def __init__(self, tagged: bool = True):
         self.groups: tuple[dict[tuple, list], dict[tuple, list]] = ({}, {})  # rows added (+1), taken back (-1)
         self.limits: list[tuple] = []
+        self.tagged = tagged  # False: rollups and views only, the tag grains being deferred (0020)
 
     def add(self, row: tuple, sign: int) -> None:
         if sign > 0 and row[_ALLOWANCE_AT]:
@@ -758,15 +785,31 @@ class Rollups:
         return out
 
     def clear(self) -> None:
-        for groups in self.groups:
-            groups.clear()
+        self.groups = ({}, {})  # new dicts: a batch's groups may be held for its fold (s24e)
         self.limits.clear()
 
-    def write(self, db: sqlite3.Connection) -> None:
+    def write(self, db: sqlite3.Connection, grains: bool = True, deltas: list | None = None) -> list:
         """Fine deltas into a temp table; SQLite sums them into every grain. The serving views
-        (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch."""
-        deltas = self.deltas()
+        (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch.
+        Tagged: the tag, hour and sub-agent grains too (grains=False: those only). Returns the deltas
+        (`deltas`: the ones an ingest already summed from these groups)."""
+        deltas = self.deltas() if deltas is None else deltas
         grain_key = len(self.FINE) - len(VIEWS)
+        if grains:
+            self._write_grains(db, deltas, grain_key)
+        if self.tagged:
+            _write_tag_rollups(db, [(*k[:grain_key], *k[len(self.FINE):], *v) for k, v in deltas])
+            for (table, keys), rows in zip((("hour_rollups", HOUR_KEYS), ("sidechain_rollups", SIDECHAIN_KEYS)),
+                                           self.hour_sidechain()):
+                if rows:
+                    db.executemany(f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) VALUES "
+                                   f"({', '.join('?' * (len(keys) + len(ROLLUP_COLS)))}) ON CONFLICT "
+                                   f"({', '.join(keys)}) DO UPDATE SET "
+                                   f"{', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in ROLLUP_COLS)}", rows)
+        self.clear()
+        return deltas
+
+    def _write_grains(self, db: sqlite3.Connection, deltas: list, grain_key: int) -> None:
         fine_cols = (*self.FINE[:grain_key], *ROLLUP_COLS)
         types = {c: "TEXT" for c in self.FINE} | {c: "INTEGER" for c in ROLLUP_COLS} | {"cost_usd": "REAL"}
         db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta ({', '.join(f'{c} {types[c]}' for c in fine_cols)})")
@@ -803,15 +846,6 @@ class Rollups:
                            "occurred_at = excluded.occurred_at, "
                            f"{', '.join(f'{f} = excluded.{f}' for f in ALLOWANCE_FIELDS)} "
                            "WHERE excluded.occurred_at > current_limits.occurred_at", self.limits)
-        _write_tag_rollups(db, [(*k[:grain_key], *k[len(self.FINE):], *v) for k, v in deltas])
-        for (table, keys), rows in zip((("hour_rollups", HOUR_KEYS), ("sidechain_rollups", SIDECHAIN_KEYS)),
-                                       self.hour_sidechain()):
-            if rows:
-                db.executemany(f"INSERT INTO {table} ({', '.join(keys + ROLLUP_COLS)}) VALUES "
-                               f"({', '.join('?' * (len(keys) + len(ROLLUP_COLS)))}) ON CONFLICT ({', '.join(keys)}) "
-                               f"DO UPDATE SET {', '.join(f'{c} = {table}.{c} + excluded.{c}' for c in ROLLUP_COLS)}",
-                               rows)
-        self.clear()
 
 
 def _sums(rows: list[tuple]) -> list:
@@ -865,12 +899,19 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
     # in key order (stable: a key's first copy in the batch still goes in): concurrent writers lock alike
     dialect_of(db).insert_rows(db, "events", EVENT_COLUMNS, sorted(rows, key=lambda r: r[_KEY_AT]),
                                "ON CONFLICT (dedup_key) DO NOTHING")
-    rollups = Rollups()
+    rollups = Rollups(tagged=False)  # the tag grains of new rows are folded later (0020)
     if db.total_changes - before == len(rows):
         for row in rows:
             rollups.add(row, +1)
-        rollups.write(db)
-        _count_new_sessions(db, rows)
+        groups = rollups.groups[0]
+        deltas = rollups.write(db)
+        batch, last, token = min(r[_RAW_AT] for r in rows), max(r[_RAW_AT] for r in rows), _token()
+        if last - batch + 1 == len(rows):  # raw ids batch..last, nobody else's between: one row for all
+            db.execute("INSERT INTO rollup_batches (fresh, last, owner) VALUES (?, ?, ?)", (batch, last, token))
+            _hold(token, rows, (groups, deltas))  # its fold sums nothing again: these are its groups
+        else:
+            _defer(db, sorted((r[_RAW_AT], batch, token) for r in rows))
+            _hold(token, rows)
         return [(False, row[_EVENT_ID_AT]) for row in rows]
     keys = sorted({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
@@ -912,8 +953,238 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
         db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
                    "SET value = CAST(CAST(settings.value AS INTEGER) + ? AS TEXT)", (len(superseded), len(superseded)))
     rollups.write(db)
-    _count_new_sessions(db, [r for r in rows if r[_RAW_AT] in inserted])
+    _defer_replacing(db, state, {k: r for k, r in current.items() if r[_RAW_AT] not in inserted},
+                     min(r[_RAW_AT] for r in rows))
     return results
+
+
+def _defer(db: sqlite3.Connection, pending: list[tuple]) -> None:
+    """File canonical rows (raw_id, fresh, owner) for the next fold (0020), in raw id order."""
+    if pending:
+        dialect_of(db).insert_rows(db, "rollup_pending", PENDING_COLS, pending)
+
+
+def _defer_replacing(db: sqlite3.Connection, state: dict[str, tuple], before: dict[str, tuple], batch: int) -> None:
+    """The pending rows of a batch that met existing copies: each key's canonical row as the batch left it.
+    A replaced row still pending leaves the queue (it never reached the tag grains) and hands its `fresh`
+    on; one already folded is taken back from the tag, hour and sub-agent grains at once (its session,
+    counted on the first call as first received, stays)."""
+    replaced = {before[k][_RAW_AT]: k for k in state if k in before}
+    queued: dict[int, int] = {}
+    ids = sorted(replaced)
+    _explode(db, ids)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        marks = ", ".join("?" * len(chunk))
+        queued.update(db.execute(f"SELECT raw_id, fresh FROM rollup_pending WHERE raw_id IN ({marks})", chunk))
+        db.execute(f"DELETE FROM rollup_pending WHERE raw_id IN ({marks})", chunk)
+    takeback = Rollups()
+    pending, token = [], _token()
+    for key, row in state.items():
+        old = before.get(key)
+        if old is None:
+            pending.append((row[_RAW_AT], batch, token))
+        elif old[_RAW_AT] in queued:
+            pending.append((row[_RAW_AT], queued[old[_RAW_AT]], token))
+        else:
+            takeback.add(old, -1)
+            pending.append((row[_RAW_AT], 0, token))
+    _defer(db, sorted(pending))
+    _hold(token, state.values())
+    takeback.write(db, grains=False)
+
+
+def _explode(db: sqlite3.Connection, ids: list[int]) -> None:
+    """The pending batches holding any of these raw ids (sorted) filed again as one row per call, with
+    their fresh and owner, so the per-call logic can take a replaced call out (rare: a copy that wins
+    over a call not yet folded). PostgreSQL: a batch two writers explode at once is filed once (the
+    second's DELETE, after the first commits, finds no row)."""
+    if not ids:
+        return
+    for fresh, last, owner in db.execute("SELECT fresh, last, owner FROM rollup_batches WHERE fresh <= ? AND "
+                                         "last >= ? ORDER BY fresh", (ids[-1], ids[0])).fetchall():
+        i = bisect.bisect_left(ids, fresh)
+        if i < len(ids) and ids[i] <= last and \
+                db.execute("DELETE FROM rollup_batches WHERE fresh = ?", (fresh,)).rowcount == 1:
+            _defer(db, [(raw_id, fresh, owner) for raw_id in range(fresh, last + 1)])
+
+
+# Held rows (s24e): reading the pending rows back from `events` cost the fold more than the inline write it
+# replaced, and the process that ingested a batch still has them. A token is random per batch (per `_apply`),
+# so a queue row's (owner, raw_id) names one content that never changes: a row held under that token is the
+# row stored. Another process, a restart, a rolled-back batch whose ids were taken again, a replaced row or a
+# replay file other tokens, which this process does not hold: the fold reads those back. Bounded: past
+# HOLD_MAX rows (0.8-1.3 kB each with their batch's groups: FOLD_AFTER's queue and the batch that crosses it,
+# 50-80 MB) the oldest batches are let go (read back if still pending); `nomira serve`'s fold thread lets go
+# every 2 s.
+HOLD_MAX = 60_000
+_HELD: dict[int, dict[int, tuple]] = {}  # token -> raw_id -> canonical row, oldest batch first
+_GROUPED: dict[int, tuple[dict, list]] = {}  # token of a whole batch -> its Rollups groups and deltas
+_held = [0, threading.Lock()]  # rows held, the lock for _HELD's changes
+os.register_at_fork(after_in_child=lambda: _held.__setitem__(1, threading.Lock()))
+
+
+def _token() -> int:
+    return int.from_bytes(os.urandom(8), "big") >> 1  # 63 bits: a signed 64-bit integer in both engines
+
+
+def _hold(token: int, rows: Iterable[tuple], grouped: tuple[dict, list] | None = None) -> None:
+    held = {r[_RAW_AT]: r for r in rows}
+    with _held[1]:
+        _HELD[token] = held
+        if grouped is not None:
+            _GROUPED[token] = grouped
+        _held[0] += len(held)
+        while _held[0] > HOLD_MAX and _HELD:
+            oldest = next(iter(_HELD))
+            _held[0] -= len(_HELD.pop(oldest))
+            _GROUPED.pop(oldest, None)
+
+
+def _let_go(tokens: Iterable[int]) -> None:
+    with _held[1]:
+        for token in tokens:
+            _held[0] -= len(_HELD.pop(token, ()))
+            _GROUPED.pop(token, None)
+
+
+# --- the fold (0020): pending canonical rows summed into the tag, hour and sub-agent grains and sessions ---
+FOLD_AFTER = 50_000  # pending rows an ingest folds at (after its commit), so no page read meets a long queue
+_FOLD_CHUNK = 20_000  # rows per pass, whole batches (bounded memory)
+def pending_rows(db: sqlite3.Connection) -> bool:
+    return any(db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in ("rollup_batches", "rollup_pending"))
+
+
+def oldest_pending(db: sqlite3.Connection) -> int | None:
+    """The lowest raw id still pending (raw ids grow: the span to the newest bounds the queue)."""
+    ids = [db.execute(sql).fetchone()[0] for sql in ("SELECT MIN(fresh) FROM rollup_batches",
+                                                    "SELECT MIN(raw_id) FROM rollup_pending")]
+    return min((i for i in ids if i is not None), default=None)
+
+
+def fold(db: sqlite3.Connection) -> int:
+    """Fold the pending rows (0020) in a transaction of its own; the rows folded (0: none pending).
+    Called before a view reads a table the fold feeds, so every figure is as if summed on ingest."""
+    if not pending_rows(db):
+        return 0
+    for attempt in range(5):  # a deadlock with a concurrent writer (PostgreSQL): again
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            n = fold_in(db)
+            db.execute("COMMIT")
+            return n
+        except BaseException as exc:
+            db.execute("ROLLBACK")
+            if not engine.retryable(exc) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def fold_loop(target, stop, interval: float = 2.0, log=None) -> None:
+    """The collector's background fold (a thread of `nomira serve`): every `interval` seconds, the calls
+    ingested meanwhile are folded, so neither an ingest nor a view waits for them; until `stop` (a
+    threading.Event) is set. A failure is logged and tried again at the next turn, never raised."""
+    import sys
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    db = None
+    while not stop.wait(interval):
+        try:
+            db = db or open_db(target)
+            fold(db)
+        except Exception as exc:  # the server keeps serving; a view folds what is left
+            log(f"nomira: folding the tag rollups failed: {engine.first_line(exc)} (next try in {interval:.0f} s)")
+            if db is not None:
+                db.close()
+            db = None
+    if db is not None:
+        db.close()
+
+
+def fold_in(db: sqlite3.Connection) -> int:
+    """`fold` inside the caller's write transaction. PostgreSQL: the queue is locked against ingests
+    (which file rows in it before touching a tag grain: no lock cycle) and other folds."""
+    if dialect_of(db).name == "postgresql":
+        db.execute("LOCK TABLE rollup_batches, rollup_pending IN EXCLUSIVE MODE")
+    n = 0
+    while True:
+        singles = db.execute("SELECT fresh, raw_id, owner FROM rollup_pending LIMIT ?", (_FOLD_CHUNK + 1,)).fetchall()
+        bound, where = None, ""
+        if len(singles) > _FOLD_CHUNK:  # a long queue: whole batches up to a bound, in passes
+            bound = db.execute("SELECT fresh FROM rollup_pending ORDER BY fresh LIMIT 1 OFFSET ?",
+                               (_FOLD_CHUNK - 1,)).fetchone()[0]
+            where = " WHERE fresh <= ?"
+            singles = db.execute(f"SELECT fresh, raw_id, owner FROM rollup_pending{where}", (bound,)).fetchall()
+        batches = db.execute(f"SELECT fresh, last, owner FROM rollup_batches{where}",
+                             () if bound is None else (bound,)).fetchall()
+        if not singles and not batches:
+            return n
+        # batch by batch (fresh), each in raw id order, as the ingest would have written them; a batch is
+        # either one rollup_batches row or rows per call (`_explode` leaves no row behind)
+        groups: dict[int, list] = {fresh: [(fresh, last, owner)] for fresh, last, owner in batches}
+        for q in sorted(singles):
+            groups.setdefault(q[0], []).append(q)
+        whole = {b[0] for b in batches}
+        for fresh in sorted(groups):
+            queue = groups[fresh]
+            if fresh in whole:
+                rows, grouped = _batch_rows(db, *queue[0])
+                _fold_batch(db, rows, fresh > 0, grouped)
+            else:
+                _fold_batch(db, _queued_rows(db, queue), fresh=fresh > 0)
+        for table in ("rollup_batches", "rollup_pending"):  # all of it read: no ingest runs meanwhile
+            db.execute(f"DELETE FROM {table}{where}", () if bound is None else (bound,))
+        n += len(singles) + sum(last - fresh + 1 for fresh, last, _o in batches)
+        _let_go({owner for _f, _r, owner in singles} | {owner for _f, _l, owner in batches})
+
+
+def _batch_rows(db: sqlite3.Connection, fresh: int, last: int, owner: int) -> tuple[list[tuple], tuple | None]:
+    """A rollup_batches row's canonical rows (raw ids fresh..last) and, when held, the ingest's groups of
+    them; else read back (None)."""
+    held = _HELD.get(owner)
+    if held is not None and len(held) == last - fresh + 1:
+        try:
+            return [held[raw_id] for raw_id in range(fresh, last + 1)], _GROUPED.get(owner)
+        except KeyError:
+            pass
+    return [r[1:] for r in db.execute(_FOLD_ROWS.format("BETWEEN ? AND ? ORDER BY r.id"), (fresh, last))], None
+
+
+def _queued_rows(db: sqlite3.Connection, queue: list[tuple]) -> list[tuple]:
+    """One batch's canonical rows, in raw id order: held ones from memory, the rest read back."""
+    rows = [_HELD.get(owner, {}).get(raw_id) for _f, raw_id, owner in queue]
+    missing = [q[1] for q, row in zip(queue, rows) if row is None]
+    if missing:
+        read = {}
+        for i in range(0, len(missing), 500):
+            chunk = missing[i:i + 500]
+            read.update((r[0], r[1:]) for r in db.execute(_FOLD_ROWS.format(f"IN ({', '.join('?' * len(chunk))})"),
+                                                          chunk))
+        rows = [row or read[q[1]] for q, row in zip(queue, rows)]
+    return rows
+
+
+# pending rows read back (not held: filed by another process, or before a restart), with the columns the
+# grains and sessions read (the rest NULL; allowance NULL: the limits were written on ingest)
+_FOLD_READS = {*Rollups.FINE[:-1], "tool_name", *TAG_ROLLUPS[1:], *TOKEN_FIELDS, "cost_usd", "occurred_at",
+               "is_sidechain", "session_id", "dedup_key"}
+_FOLD_ROWS = (f"SELECT r.id, {', '.join(f'e.{c}' if c in _FOLD_READS else 'NULL' for c in EVENT_COLUMNS)} "
+              "FROM raw_events r JOIN events e ON e.dedup_key = r.dedup_key WHERE r.id {}")
+
+
+def _fold_batch(db: sqlite3.Connection, rows: list[tuple], fresh: bool, grouped: tuple | None = None) -> None:
+    """One batch's canonical rows into the tag, hour and sub-agent grains, and the sessions they start:
+    the same deltas, summed in the same order, as when they were written on ingest (before 0020).
+    grouped: the (groups, deltas) the ingest made of these very rows (held), not made again."""
+    rollups = Rollups()
+    if grouped is None:
+        for row in rows:
+            rollups.add(row, +1)
+        rollups.write(db, grains=False)
+    else:
+        rollups.groups = (grouped[0], {})
+        rollups.write(db, grains=False, deltas=grouped[1])
+    if fresh:
+        _count_new_sessions(db, rows)
 
 
 # --- one call reported by telemetry and by a transcript (0013) ---
@@ -1107,6 +1378,12 @@ def ingest_batch(db: sqlite3.Connection, events: Iterable[dict], tenant: str | N
             dialect_of(db).insert_rows(db, "raw_events", (*RAW_COLUMNS, "day_zone"), raws)
             result = _apply(db, items)
             db.execute("COMMIT")
+            # raw ids grow: the span from the oldest pending row bounds the queue
+            if ids and ids[-1] - (oldest_pending(db) or ids[-1]) >= FOLD_AFTER:
+                try:
+                    fold(db)
+                except engine.errors():  # the batch is stored: a later fold (a view, the serve thread) does it
+                    pass
             return result, notes
         except BaseException as exc:
             db.execute("ROLLBACK")
@@ -1245,6 +1522,7 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
     db.execute("BEGIN IMMEDIATE")
     try:
         dialect_of(db).no_timeout(db)
+        fold_in(db)  # the rows of lost days stay as they are, folded
         versions = [r[0] for r in db.execute("SELECT DISTINCT normalization_version FROM events "
                                              "ORDER BY normalization_version")]
         db.execute("DROP TABLE IF EXISTS temp.replay_before")
@@ -1283,6 +1561,7 @@ def replay(db: sqlite3.Connection, batch: int = 5000) -> dict:
                 break
             _apply(db, [(i, json.loads(body), key, at, zone) for i, body, key, at, zone in rows])
             last, n = rows[-1][0], n + len(rows)
+        fold_in(db)
         changes = _replay_changes(db)
         db.execute("DROP TABLE temp.replay_before")
         db.execute("DROP TABLE temp.replay_lost")
