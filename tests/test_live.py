@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from nomira.commands.live import CLEAR, refresh
 
 ROOT = Path(__file__).parent.parent
@@ -13,7 +15,7 @@ ROOT = Path(__file__).parent.parent
 def test_blocks_live_prints_once_when_not_a_tty():
     r = subprocess.run([sys.executable, "-m", "nomira", "blocks", "--live", "--interval", "0.5", "--path",
                         "tests/fixtures/claude"], capture_output=True, cwd=ROOT, timeout=60,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+                       env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"})
     out = r.stdout.decode()
     assert r.returncode == 0 and out.count("Block start") == 1 and CLEAR not in out
 
@@ -55,7 +57,7 @@ def test_ctrl_c_on_a_real_terminal_exits_zero_without_traceback():
     master, slave = pty.openpty()
     p = subprocess.Popen([sys.executable, "-m", "nomira", "blocks", "--live", "--interval", "0.5", "--path",
                           "tests/fixtures/claude"], stdin=slave, stdout=slave, stderr=slave, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"})
     os.close(slave)
     poll = select.poll()  # not select(): a long suite's descriptors can pass FD_SETSIZE (1024)
     poll.register(master, select.POLLIN)
@@ -66,17 +68,28 @@ def test_ctrl_c_on_a_real_terminal_exits_zero_without_traceback():
                 seen += os.read(master, 65536)
         p.send_signal(signal.SIGINT)
         # keep reading while it exits, as a terminal does (a pty nobody drains can fill and block a write)
-        deadline = time.monotonic() + 30
-        while p.poll() is None and time.monotonic() < deadline or poll.poll(200):
-            if poll.poll(200):
+        deadline, closed = time.monotonic() + 30, False
+        while p.poll() is None and time.monotonic() < deadline:
+            if closed or not poll.poll(200):
+                time.sleep(0.05)
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal's other end closed: it is exiting
+                closed = True
+                continue
+            closed = not chunk
+            seen += chunk
+        if p.poll() is None:  # where it hangs (faulthandler's dump on SIGABRT), for the failure message
+            p.send_signal(signal.SIGABRT)
+            time.sleep(1)
+            while not closed and poll.poll(200):
                 try:
-                    chunk = os.read(master, 65536)
+                    seen += os.read(master, 65536)
                 except OSError:
                     break
-                if not chunk:
-                    break
-                seen += chunk
-        rc = p.wait(timeout=5)
+            pytest.fail("no exit 30 s after Ctrl-C:\n" + seen[-4000:].decode(errors="replace"))
+        rc = p.returncode
     finally:
         if p.poll() is None:
             p.kill()

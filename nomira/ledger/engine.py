@@ -368,6 +368,22 @@ def retryable(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) in ("40P01", "40001")
 
 
+def write_transaction(db, work, attempts: int = 5):
+    """`work()` between BEGIN IMMEDIATE and COMMIT, its result returned; run again after a deadlock or
+    serialization failure between concurrent writers (PostgreSQL), at most `attempts` times."""
+    for attempt in range(attempts):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            out = work()
+            db.execute("COMMIT")
+            return out
+        except BaseException as exc:
+            db.execute("ROLLBACK")
+            if not retryable(exc) or attempt == attempts - 1:
+                raise
+    raise ValueError("attempts must be at least 1")
+
+
 # --- a per-process pool ------------------------------------------------------------------------
 
 class Pool:

@@ -197,17 +197,7 @@ def store_snapshots(db, records: list[dict], tenant: str | None = None) -> list[
     from nomira.ledger.store import _now, scoped
     prepared = scoped(db, records, tenant)
     received = _now()
-    for attempt in range(5):  # a deadlock between concurrent writers (PostgreSQL): the batch runs again
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            results = [_upsert(db, r, received) for r in prepared]
-            db.execute("COMMIT")
-            return results
-        except BaseException as exc:
-            db.execute("ROLLBACK")
-            if not engine.retryable(exc) or attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+    return engine.write_transaction(db, lambda: [_upsert(db, r, received) for r in prepared])
 
 
 def _upsert(db, r: dict, received: str) -> tuple[bool, str]:

@@ -1067,17 +1067,7 @@ def fold(db: sqlite3.Connection) -> int:
     Called before a view reads a table the fold feeds, so every figure is as if summed on ingest."""
     if not pending_rows(db):
         return 0
-    for attempt in range(5):  # a deadlock with a concurrent writer (PostgreSQL): again
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            n = fold_in(db)
-            db.execute("COMMIT")
-            return n
-        except BaseException as exc:
-            db.execute("ROLLBACK")
-            if not engine.retryable(exc) or attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+    return engine.write_transaction(db, lambda: fold_in(db))
 
 
 def fold_loop(target, stop, interval: float = 2.0, log=None) -> None:
@@ -1364,32 +1354,25 @@ def ingest_batch(db: sqlite3.Connection, events: Iterable[dict], tenant: str | N
     randomness = os.urandom(16 * len(prepared)).hex()  # raw_event_id: a version-4 UUID each
     provenance = [_provenance(e, body, _uuid_text(randomness[32 * i:32 * i + 32], 4))
                   for i, (body, e) in enumerate(prepared)]
-    for attempt in range(5):  # a deadlock between concurrent writers (PostgreSQL): the batch runs again
-        db.execute("BEGIN IMMEDIATE")
+    def write():  # under the write lock; again after a deadlock between concurrent writers (PostgreSQL)
+        filed = _link_copies(db, [e for _b, e in prepared], keys)
+        zones, notes = pin_day_zones(db, [e for _b, e in prepared], day_zone, repin, received_at)
+        filed_in = [zones.get(_pair(e)) for _b, e in prepared] if zones else [None] * len(prepared)
+        # ids assigned here, inside the write transaction (SQLite: dense; PostgreSQL: a sequence)
+        ids = dialect_of(db).next_raw_ids(db, len(prepared))
+        raws = [(i, received_at, key, body, *p, z)
+                for i, (body, _e), key, p, z in zip(ids, prepared, filed, provenance, filed_in)]
+        items = [(i, e, key, received_at, z) for i, (_b, e), key, z in zip(ids, prepared, filed, filed_in)]
+        dialect_of(db).insert_rows(db, "raw_events", (*RAW_COLUMNS, "day_zone"), raws)
+        return _apply(db, items), notes, ids
+    result, notes, ids = engine.write_transaction(db, write)
+    # raw ids grow: the span from the oldest pending row bounds the queue
+    if ids and ids[-1] - (oldest_pending(db) or ids[-1]) >= FOLD_AFTER:
         try:
-            filed = _link_copies(db, [e for _b, e in prepared], keys)  # under the write lock
-            zones, notes = pin_day_zones(db, [e for _b, e in prepared], day_zone, repin, received_at)
-            filed_in = [zones.get(_pair(e)) for _b, e in prepared] if zones else [None] * len(prepared)
-            # ids assigned here, inside the write transaction (SQLite: dense; PostgreSQL: a sequence)
-            ids = dialect_of(db).next_raw_ids(db, len(prepared))
-            raws = [(i, received_at, key, body, *p, z)
-                    for i, (body, _e), key, p, z in zip(ids, prepared, filed, provenance, filed_in)]
-            items = [(i, e, key, received_at, z) for i, (_b, e), key, z in zip(ids, prepared, filed, filed_in)]
-            dialect_of(db).insert_rows(db, "raw_events", (*RAW_COLUMNS, "day_zone"), raws)
-            result = _apply(db, items)
-            db.execute("COMMIT")
-            # raw ids grow: the span from the oldest pending row bounds the queue
-            if ids and ids[-1] - (oldest_pending(db) or ids[-1]) >= FOLD_AFTER:
-                try:
-                    fold(db)
-                except engine.errors():  # the batch is stored: a later fold (a view, the serve thread) does it
-                    pass
-            return result, notes
-        except BaseException as exc:
-            db.execute("ROLLBACK")
-            if not engine.retryable(exc) or attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+            fold(db)
+        except engine.errors():  # the batch is stored: a later fold (a view, the serve thread) does it
+            pass
+    return result, notes
 
 
 # --- pinned day boundaries (0017) ---
