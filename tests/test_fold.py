@@ -143,6 +143,17 @@ def test_prune_folds_first(store_target, monkeypatch):
     assert pending(db) == 0 and tables(db) == want  # the pruned call stays in every grain
 
 
+def test_prune_folds_rows_it_does_not_hold_before_their_raw_rows_go(store_target, monkeypatch):
+    db = store.open_db(store_target)
+    monkeypatch.setattr(store, "_now", lambda: "2026-01-01T09:00:00+00:00")
+    store.ingest(db, [call(occurred_at="2025-01-10T08:00:00Z", message_id="old", tags={"feature": "search"}),
+                      call(occurred_at="2025-12-31T23:00:00Z", message_id="dec", tags={"feature": "billing"})])
+    want = recomputed(db)
+    monkeypatch.setattr(store, "_HELD", {})  # a restarted process: the fold reads them back
+    retention.prune(db, 30, 400, now=datetime(2026, 3, 1, 12, tzinfo=timezone.utc))  # raw rows pruned
+    assert pending(db) == 0 and tables(db) == want
+
+
 @pytest.mark.parametrize("n", [0, 1])
 def test_fold_with_nothing_pending_writes_nothing(store_target, n):
     db = store.open_db(store_target)

@@ -43,14 +43,16 @@ def prune(db, raw_days: int = RAW_DAYS, events_days: int = EVENTS_DAYS, now: dat
         raw = db.execute(f"SELECT COUNT(*) FROM raw_events WHERE {raw_where}", (raw_cut,)).fetchone()[0]
         events = db.execute(f"SELECT COUNT(*) FROM events WHERE {events_where}", (events_cut,)).fetchone()[0]
         if not dry_run:
+            from nomira.ledger.store import fold_in  # here: store imports this module
+            # pending rows (0020) reach the tag grains first: a fold reads a row it does not hold back
+            # through its raw row, and the events go below
+            fold_in(db)
             db.execute("INSERT INTO retention_in_progress (id, started_at) VALUES (1, ?)",
                        (datetime.now(timezone.utc).isoformat(),))
             db.execute(f"DELETE FROM superseded_events WHERE raw_id IN (SELECT id FROM raw_events WHERE {raw_where})",
                        (raw_cut,))
             db.execute(f"DELETE FROM raw_events WHERE {raw_where}", (raw_cut,))
             db.execute("DELETE FROM retention_in_progress")
-            from nomira.ledger.store import fold_in  # here: store imports this module
-            fold_in(db)  # pending rows (0020) reach the tag grains before their events go
             db.execute(f"DELETE FROM events WHERE {events_where}", (events_cut,))
             # telemetry links (0013) of calls as old as the pruned events; the tenants' "fp" markers stay
             db.execute("DELETE FROM call_links WHERE occurred_at < ? AND link <> 'fp'", (events_cut,))
