@@ -33,7 +33,7 @@ from collections import Counter
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from nomira.ledger import engine, retention
 from nomira.ledger.engine import dialect_of
@@ -730,10 +730,9 @@ class Rollups:
 
     FINE = ("tenant", "day", *GRAIN_DIMS, "provider", "tool")
 
-    def __init__(self, tagged: bool = True):
+    def __init__(self):
         self.groups: tuple[dict[tuple, list], dict[tuple, list]] = ({}, {})  # rows added (+1), taken back (-1)
         self.limits: list[tuple] = []
-        self.tagged = tagged  # False: rollups and views only, the tag grains being deferred (0020)
 
     def add(self, row: tuple, sign: int) -> None:
         if sign > 0 and row[_ALLOWANCE_AT]:
@@ -788,16 +787,18 @@ class Rollups:
         self.groups = ({}, {})  # new dicts: a batch's groups may be held for its fold (s24e)
         self.limits.clear()
 
-    def write(self, db: sqlite3.Connection, grains: bool = True, deltas: list | None = None) -> list:
+    def write(self, db: sqlite3.Connection, grains: bool = True, tags: bool = True,
+              deltas: list | None = None) -> list:
         """Fine deltas into a temp table; SQLite sums them into every grain. The serving views
         (by provider, by tool) are summed here from the same deltas: a few hundred rows a batch.
-        Tagged: the tag, hour and sub-agent grains too (grains=False: those only). Returns the deltas
-        (`deltas`: the ones an ingest already summed from these groups)."""
+        grains: the rollups, views and limits; tags: the tag, hour and sub-agent grains (an ingest
+        writes the first and leaves the second to the fold, 0020). Returns the deltas (`deltas`: the
+        ones an ingest already summed from these groups)."""
         deltas = self.deltas() if deltas is None else deltas
         grain_key = len(self.FINE) - len(VIEWS)
         if grains:
             self._write_grains(db, deltas, grain_key)
-        if self.tagged:
+        if tags:
             _write_tag_rollups(db, [(*k[:grain_key], *k[len(self.FINE):], *v) for k, v in deltas])
             for (table, keys), rows in zip((("hour_rollups", HOUR_KEYS), ("sidechain_rollups", SIDECHAIN_KEYS)),
                                            self.hour_sidechain()):
@@ -899,12 +900,12 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
     # in key order (stable: a key's first copy in the batch still goes in): concurrent writers lock alike
     dialect_of(db).insert_rows(db, "events", EVENT_COLUMNS, sorted(rows, key=lambda r: r[_KEY_AT]),
                                "ON CONFLICT (dedup_key) DO NOTHING")
-    rollups = Rollups(tagged=False)  # the tag grains of new rows are folded later (0020)
+    rollups = Rollups()  # written without the tag grains: new rows are folded later (0020)
     if db.total_changes - before == len(rows):
         for row in rows:
             rollups.add(row, +1)
         groups = rollups.groups[0]
-        deltas = rollups.write(db)
+        deltas = rollups.write(db, tags=False)
         batch, last, token = min(r[_RAW_AT] for r in rows), max(r[_RAW_AT] for r in rows), _token()
         if last - batch + 1 == len(rows):  # raw ids batch..last, nobody else's between: one row for all
             db.execute("INSERT INTO rollup_batches (fresh, last, owner) VALUES (?, ?, ?)", (batch, last, token))
@@ -916,10 +917,9 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
     keys = sorted({r[_KEY_AT] for r in rows})
     current: dict[str, tuple] = {}
     lock = dialect_of(db).lock_rows
-    for i in range(0, len(keys), 500):
-        chunk = keys[i:i + 500]
-        for r in db.execute(f"SELECT {cols} FROM events WHERE dedup_key IN ({', '.join('?' * len(chunk))})"
-                            f" ORDER BY dedup_key{lock}", chunk):
+    for chunk, marks in _in_lists(keys):
+        for r in db.execute(f"SELECT {cols} FROM events WHERE dedup_key IN ({marks}) ORDER BY dedup_key{lock}",
+                            chunk):
             current[r[_KEY_AT]] = r
     # the rows this batch inserted, by raw id; every other row met an existing copy
     inserted = {r[_RAW_AT] for r in current.values()} & {r[_RAW_AT] for r in rows}
@@ -952,10 +952,18 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
     if superseded:
         db.execute("INSERT INTO settings (key, value) VALUES ('superseded_count', ?) ON CONFLICT (key) DO UPDATE "
                    "SET value = CAST(CAST(settings.value AS INTEGER) + ? AS TEXT)", (len(superseded), len(superseded)))
-    rollups.write(db)
+    rollups.write(db, tags=False)
     _defer_replacing(db, state, {k: r for k, r in current.items() if r[_RAW_AT] not in inserted},
                      min(r[_RAW_AT] for r in rows))
     return results
+
+
+def _in_lists(values: list, size: int = 500) -> Iterator[tuple[list, str]]:
+    """(chunk, its "?, ?, ..." placeholders): an IN list of at most `size` values, within every engine's
+    limit on parameters."""
+    for i in range(0, len(values), size):
+        chunk = values[i:i + size]
+        yield chunk, ", ".join("?" * len(chunk))
 
 
 def _defer(db: sqlite3.Connection, pending: list[tuple]) -> None:
@@ -969,13 +977,10 @@ def _defer_replacing(db: sqlite3.Connection, state: dict[str, tuple], before: di
     A replaced row still pending leaves the queue (it never reached the tag grains) and hands its `fresh`
     on; one already folded is taken back from the tag, hour and sub-agent grains at once (its session,
     counted on the first call as first received, stays)."""
-    replaced = {before[k][_RAW_AT]: k for k in state if k in before}
     queued: dict[int, int] = {}
-    ids = sorted(replaced)
+    ids = sorted(before[k][_RAW_AT] for k in state if k in before)  # the rows replaced
     _explode(db, ids)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        marks = ", ".join("?" * len(chunk))
+    for chunk, marks in _in_lists(ids):
         queued.update(db.execute(f"SELECT raw_id, fresh FROM rollup_pending WHERE raw_id IN ({marks})", chunk))
         db.execute(f"DELETE FROM rollup_pending WHERE raw_id IN ({marks})", chunk)
     takeback = Rollups()
@@ -1051,6 +1056,8 @@ def _let_go(tokens: Iterable[int]) -> None:
 # --- the fold (0020): pending canonical rows summed into the tag, hour and sub-agent grains and sessions ---
 FOLD_AFTER = 50_000  # pending rows an ingest folds at (after its commit), so no page read meets a long queue
 _FOLD_CHUNK = 20_000  # rows per pass, whole batches (bounded memory)
+
+
 def pending_rows(db: sqlite3.Connection) -> bool:
     return any(db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in ("rollup_batches", "rollup_pending"))
 
@@ -1145,10 +1152,8 @@ def _queued_rows(db: sqlite3.Connection, queue: list[tuple]) -> list[tuple]:
     missing = [q[1] for q, row in zip(queue, rows) if row is None]
     if missing:
         read = {}
-        for i in range(0, len(missing), 500):
-            chunk = missing[i:i + 500]
-            read.update((r[0], r[1:]) for r in db.execute(_FOLD_ROWS.format(f"IN ({', '.join('?' * len(chunk))})"),
-                                                          chunk))
+        for chunk, marks in _in_lists(missing):
+            read.update((r[0], r[1:]) for r in db.execute(_FOLD_ROWS.format(f"IN ({marks})"), chunk))
         rows = [row or read[q[1]] for q, row in zip(queue, rows)]
     return rows
 
@@ -1247,11 +1252,9 @@ def _link_copies(db: sqlite3.Connection, events: list[dict], keys: list[str]) ->
     stored: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for tenant in sorted(bare):
         links = sorted({link for _i, _e, t, links in todo if t == tenant for link in links})
-        for n in range(0, len(links), 500):
-            chunk = links[n:n + 500]
+        for chunk, marks in _in_lists(links):
             for link, at, key in db.execute(f"SELECT link, occurred_at, dedup_key FROM call_links WHERE tenant = ? "
-                                            f"AND link IN ({', '.join('?' * len(chunk))}) ORDER BY occurred_at, "
-                                            f"dedup_key", (tenant, *chunk)):
+                                            f"AND link IN ({marks}) ORDER BY occurred_at, dedup_key", (tenant, *chunk)):
                 stored.setdefault((tenant, link), []).append((at, key))
     own, keys, scan, new = keys, list(keys), [], []
     for i, e, tenant, links in todo:
