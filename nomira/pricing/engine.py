@@ -102,21 +102,17 @@ def _modifiers(price: ModelPrice, modifiers) -> tuple[Rates, float, tuple[str, .
     return rates, multiplier, tuple(unpriced), rates is price.base
 
 
-ALL_EXPLICIT = (True,) * len(TOKEN_TYPES)
-
-
-def _vector(rates: Rates, provider: str, multiplier: float) -> tuple[tuple[float, ...], tuple[bool, ...], tuple | None]:
-    """(rate per token by type, explicit by type, gaps): gaps is None when every rate is explicit, else
-    (types without a rate, types with an implied rate, the rates with 0.0 where none), made once per
-    model, not per call (sixty agents' models: many lack a cache rate)."""
+def _vector(rates: Rates, provider: str, multiplier: float) -> tuple[tuple[float | None, ...], tuple | None]:
+    """(rate per token by type, gaps): gaps is None when every rate is explicit, else (types without a
+    rate, types with an implied rate, the rates with 0.0 where none), made once per model, not per call
+    (sixty agents' models: many lack a cache rate)."""
     pairs = [_rate(rates, t, provider) for t in TOKEN_TYPES]
-    explicit = tuple(e for _, e in pairs)
     per_token = tuple(None if r is None else r * multiplier / PER for r, _ in pairs)
-    if all(explicit):
-        return per_token, ALL_EXPLICIT, None
-    gaps = (tuple(j for j, r in enumerate(per_token) if r is None), tuple(j for j, e in enumerate(explicit) if not e),
+    if all(e for _, e in pairs):
+        return per_token, None
+    gaps = (tuple(j for j, r in enumerate(per_token) if r is None), tuple(j for j, (_, e) in enumerate(pairs) if not e),
             tuple(x or 0.0 for x in per_token))
-    return per_token, explicit, gaps
+    return per_token, gaps
 
 
 class Pricer:
@@ -152,10 +148,10 @@ class Pricer:
             return None
         price, levels, multiplier, unpriced, naive = plan
         t = event.tokens
-        _, tier_above, r, _explicit, gaps = levels[0]
+        _, tier_above, r, gaps = levels[0]
         if len(levels) > 1 and not event.aggregated:  # a session total is many requests, not one long one
             prompt = t.input + t.cache_read + t.cache_write_5m + t.cache_write_1h
-            for threshold, above, rates, e, g in levels[1:]:
+            for threshold, above, rates, g in levels[1:]:
                 if prompt > threshold:
                     tier_above, r, gaps = above, rates, g
         verified = price.verified
@@ -166,7 +162,6 @@ class Pricer:
                 if counts[j]:
                     return None  # a token type it used has no rate: unpriced (unpriced_reason says which)
             if verified:
-                verified = True
                 for j in implied:
                     if counts[j]:
                         verified = False
