@@ -327,12 +327,24 @@ class Run:
         except OSError:
             pass  # only a shortcut: the next run does the work
 
-    def collect(self):
+    def collect(self, prefold: "tuple[Callable, Callable] | None" = None):
+        """The history scanned. `prefold`: (the fold `self.fold` will be asked for, a function that
+        makes one of its results plain values); the scan workers then fold each whole file they read
+        (see `sources.prefold`)."""
         from nomira.sources.registry import collect
         known = {p: (size, mtime) for _s, p, size, mtime in getattr(self, "fingerprint", ())}
+        hook = None
+        if prefold is not None:
+            self.pricer  # noqa: B018 - resolved before the scan workers fork
+            fold, pack = self._prefold = prefold
+            task = self._task(fold)
+
+            def hook(events):
+                partial, seen = task(events)
+                return pack(partial), sorted(seen)
         collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
                             progress=True, found=self.found, known=known,
-                            merge_worktrees=getattr(self.args, "merge_worktrees", False))
+                            merge_worktrees=getattr(self.args, "merge_worktrees", False), prefold=hook)
         self.unreadable += collected.unreadable
         if self.unreadable:
             n = len(self.unreadable)
@@ -370,18 +382,27 @@ class Run:
         since, until, tz = self.since, self.until, self.tz
         return (e for e in events if in_range(e.occurred_at.astimezone(tz).date(), since, until))
 
-    def fold(self, collected, fold: "Callable", merge: "Callable"):
-        """`fold` of the priced in-range events, a bounded group at a time (in worker processes
-        when the history was spilled), partials merged with `merge`."""
-        self.pricer  # noqa: B018 - resolve prices once, before any worker forks
-
+    def _task(self, fold: "Callable"):
         def task(events):
             seen: set[str] = set()
             return fold(self.priced(self.in_range(events), seen)), seen
+        return task
+
+    def fold(self, collected, fold: "Callable", merge: "Callable", unpack: "Callable | None" = None):
+        """`fold` of the priced in-range events, a bounded group at a time (in worker processes
+        when the history was spilled), partials merged with `merge`. `unpack(packed, project)`: a
+        packed fold of one file's events as a fold, with that project label (for the files the scan
+        workers folded, when `fold` is the one `collect` was given)."""
+        self.pricer  # noqa: B018 - resolve prices once, before any worker forks
+        task = self._task(fold)
 
         def both(a, b):
             return merge(a[0], b[0]), a[1] | b[1]
-        result = collected.fold(task, both, os.cpu_count() or 1)
+
+        def unpacked(packed, project):
+            return unpack(packed[0], project), set(packed[1])
+        prefolded = unpack is not None and fold is getattr(self, "_prefold", (None,))[0]
+        result = collected.fold(task, both, os.cpu_count() or 1, unpacked if prefolded else None)
         partial, seen = result if result is not None else task([])
         self.seen_sources |= seen
         return partial

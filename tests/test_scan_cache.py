@@ -129,10 +129,11 @@ def test_linescan_long_lines_and_offsets(tmp_path):
 def test_parallel_scan_equals_serial(capsys, tmp_path, monkeypatch):
     from nomira.sources import scan
     from nomira.demo import write_demo
+    from test_prefold import assert_same
     root = write_demo(tmp_path / "demo")
     serial = report(capsys, "--path", root, "--no-cache")
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
-    assert report(capsys, "--path", root, "--no-cache") == serial
+    assert_same(report(capsys, "--path", root, "--no-cache"), serial)  # (the workers' folds: floats summed in another order)
 
 
 def test_unfinished_line_counted_every_run_until_finished(capsys, hist):

@@ -5,6 +5,7 @@ parts of a history merge, so the parts can be folded apart (and in parallel).
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Iterable
 
 from nomira import __version__
@@ -175,6 +176,34 @@ def fold(priced: Iterable[tuple[UsageEvent, Cost | None]]) -> tuple[dict, dict]:
             tally = fine[key] = Tally()
         tally.add(event, cost)
         _note_model(info, event, cost)
+    return fine, info
+
+
+def pack(folded: tuple[dict, dict]) -> tuple:
+    """A fold of one file's events as plain values (marshal's), for a scan worker to send: pickling
+    thousands of small folds' objects cost the parent more than folding the files itself."""
+    fine, info = folded
+    rows = []
+    for k, t in fine.items():
+        first, last = t.first, t.last
+        rows.append((k[0], k[1], k[3], t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd,
+                     first.isoformat() if first is not None else None, last.isoformat() if last is not None else None,
+                     t.unpriced_reasons))
+    return rows, info
+
+
+def unpack(packed: tuple, project: str) -> tuple[dict, dict]:
+    """`pack`'s fold again, its calls under `project` (the history's label for the file's directory,
+    which the worker could not know)."""
+    rows, info = packed
+    fine: dict[tuple, Tally] = {}
+    parse = datetime.fromisoformat
+    for source, session, model, calls, unpriced, tokens, cost, naive, side, first, last, reasons in rows:
+        t = fine[(source, session, project, model)] = Tally()
+        t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd = calls, unpriced, tokens, cost, naive, side
+        t.first = parse(first) if first is not None else None
+        t.last = parse(last) if last is not None else None
+        t.unpriced_reasons = reasons
     return fine, info
 
 

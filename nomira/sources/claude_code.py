@@ -401,6 +401,14 @@ def partition_key(rec: list) -> str | None:
     return rec[MSG_ID]
 
 
+PREFOLD = True  # a file whose calls meet no other record's keeps its own events: foldable where it is read
+
+
+def file_project(path: str, state: dict) -> str:
+    """The project label of a file's calls (the encoded folder name only when no line logged cwd)."""
+    return project_label(state.get("cwd"), state.get("labels"), file_identity(path)[1])
+
+
 def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
     """Deduplicate the calls of every file (a file may come in several runs), then emit the kept events."""
     dedup = Deduper()
@@ -409,8 +417,7 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
     for path, records, state in per_file:
         ident = identities.get(path)
         if ident is None:
-            session, folder = file_identity(path)  # the encoded folder name only when no line logged cwd
-            ident = identities[path] = (session, project_label(state.get("cwd"), state.get("labels"), folder))
+            ident = identities[path] = (file_identity(path)[0], file_project(path, state))
         session, project = ident
         if state.get("branch"):
             branches.setdefault(session, state["branch"])

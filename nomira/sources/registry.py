@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 from nomira.sources import partition
 from nomira.ledger.events import UsageEvent
-from nomira.sources.scan import Planned, Progress, ScanStats, iter_planned, run_jobs
+from nomira.sources.scan import Planned, Progress, ScanStats, iter_planned, pooled, run_jobs
 from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droid, gemini, goose, kimi, opencode, pi,
                             project, qwen)
 from nomira.sources import (aider, gptme, hermes, kilo, kimi_code, lmstudio, mux, poolside, oh_my_pi, openclaw, openhands,  # issue 27 agents
@@ -61,16 +61,32 @@ class Collected:
     have been produced (reading it first produces them).
     """
 
-    def __init__(self, pending: list, stats: ScanStats, states: dict[str, list[dict]]) -> None:
+    def __init__(self, pending: list, stats: ScanStats, states: dict[str, list[dict]],
+                 held: dict | None = None) -> None:
         self._pending = pending  # (source module, Partitions) not yet deduplicated
         self._stats = stats
         self.states = states
         self._events: list[UsageEvent] | None = None
+        self._held = held or {}  # Partitions -> prefold.Held: files folded where they were read
 
     def _tasks(self) -> list[tuple]:
         if self._pending is None:
             raise RuntimeError("the events of this history were already produced")
+        self._settle(None)
         return [(mod, parts, group) for mod, parts in self._pending for group in parts.plan()]
+
+    def _settle(self, unpack) -> list:
+        """The folds of the files the workers folded that stand (`unpack(packed, project)` each); the
+        other files, all of them without `unpack`, sent to their partitions."""
+        standing = []
+        for mod, parts in self._pending:
+            held = self._held.pop(id(parts), None)
+            if held is not None:
+                for path, state, (packed, skipped) in held.settle(parts, everything=unpack is None):
+                    standing.append(unpack(packed, mod.file_project(path, state)))  # (none without unpack)
+                    for reason, n in skipped.items():
+                        self._stats.skip(reason, n)
+        return standing
 
     def _done(self) -> None:
         for _mod, parts in self._pending:
@@ -88,10 +104,20 @@ class Collected:
         self._done()
 
     def fold(self, fn: Callable[[list[UsageEvent]], object], merge: Callable[[object, object], object],
-             workers: int = 1):
-        """merge(...merge(fn(group 1), fn(group 2))...) over the groups of events, in order."""
+             workers: int = 1, unpack: Callable | None = None):
+        """merge(...merge(fn(group 1), fn(group 2))...) over the groups of events, in order. `unpack`:
+        `fn` is the fold `collect(prefold=...)` had the workers make of whole files, and
+        `unpack(packed, project)` makes a worker's packed fold of one file a partial with the
+        history's project label: the folds that stand are merged after the groups, in path order."""
         if self._events is not None:
             return fn(self._events)
+        standing = self._settle(unpack) if self._pending is not None else []
+        result = self._fold_groups(fn, merge, workers)
+        for partial in standing:
+            result = partial if result is None else merge(result, partial)
+        return result
+
+    def _fold_groups(self, fn, merge, workers: int):
         records = sum(parts.records for _mod, parts in self._pending)
         files = sum(len(parts.files) for _mod, parts in self._pending)
         # A partial carries up to a tally per session (file): with few calls per file, shipping
@@ -260,12 +286,15 @@ def discover(selected: Iterable[str], explicit: list[Path] | None, env: Mapping[
 def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] | None = None,
             env: Mapping[str, str] = os.environ, cache=None, workers: int = 1,
             progress: bool = False, found: dict[str, list[Path]] | None = None,
-            budget: int | None = None, known: dict | None = None, merge_worktrees: bool = False) -> Collected:
+            budget: int | None = None, known: dict | None = None, merge_worktrees: bool = False,
+            prefold: Callable[[list[UsageEvent]], object] | None = None) -> Collected:
     """Scan every file of the selected sources (through `cache` when given). `known`: (size,
     mtime_ns) by path for files already stated (`fingerprint`), so none is stated twice.
 
     Records wait for deduplication in `Partitions`: in memory up to `budget` records, on
-    disk by dedup key beyond, so no step holds more than about `budget` calls.
+    disk by dedup key beyond, so no step holds more than about `budget` calls. `prefold`: the
+    fold the caller will ask `Collected.fold` for; when files are read in worker processes, each
+    worker folds the whole files it reads of a source that allows it (`PREFOLD`), see `prefold`.
     """
     stats = ScanStats()
     states: dict[str, list[dict]] = {}
@@ -277,8 +306,14 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
     # Claude history does, with the workers and the marshal round trip of one source's scan)
     planned = {source: Planned(SOURCES[source], files, cache.load(source) if cache is not None else None, known)
                for source, files in found.items()}
-    results, pool = run_jobs([a for p in planned.values() for a in p.args],
-                             sum(p.todo_bytes for p in planned.values()), workers)
+    todo = sum(p.todo_bytes for p in planned.values())
+    hook = None
+    if prefold is not None and pooled([a for p in planned.values() for a in p.args], todo, workers):
+        from nomira.sources import prefold as prefolding
+        if any(getattr(SOURCES[s], "PREFOLD", False) and p.ask_prefold() for s, p in planned.items()):
+            hook = prefolding.hook(prefold)
+    results, pool = run_jobs([a for p in planned.values() for a in p.args], todo, workers, hook)
+    held = {}
     try:
         for source, plan in planned.items():
             mod = SOURCES[source]
@@ -286,10 +321,17 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
             kept_states = states[source] = []
             parts = partition.Partitions(mod.partition_key, budget or partition.BUDGET)
             scanned = iter_planned(plan, results, Progress(f"scanning {source}") if progress else None, writer)
-            for path, records, state, st in scanned:
-                stats.merge(st)
-                kept_states.append(state)
-                parts.add(path, records, state)
+            if plan.prefold:
+                keep = held[id(parts)] = prefolding.Held(mod)
+                for path, records, state, st, folded in scanned:
+                    stats.merge(st)
+                    kept_states.append(state)
+                    keep.add(path, records, state, folded)
+            else:
+                for path, records, state, st in scanned:
+                    stats.merge(st)
+                    kept_states.append(state)
+                    parts.add(path, records, state)
             if writer is not None:
                 writer.close()
             pending.append((mod, parts))
@@ -297,7 +339,7 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
         if pool is not None:
             pool.terminate()
     project.assign((st for kept in states.values() for st in kept), merge_worktrees)  # one label per cwd
-    return Collected(pending, stats, states)
+    return Collected(pending, stats, states, held)
 
 
 def fingerprint(found: dict[str, list[Path]]) -> list[tuple]:

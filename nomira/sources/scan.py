@@ -262,12 +262,16 @@ def _merge(module, old: list, new: list, stats: ScanStats) -> list:
     return merged
 
 
-def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
+PREFOLD = None  # in a scan worker: fn(module, path, records, state) -> what `prefold` returns, or None
+
+
+def _job(args: tuple) -> tuple[str, bytes, bytes | None, object]:
     """Scan one file (in a worker when there are several): (path, where it stopped with its stats
-    and the signature of the bytes before that point, the cache entry's data). The data is made
-    once, here: the parent writes it to the cache as it is and decodes it for the records."""
+    and the signature of the bytes before that point, the cache entry's data, the file's prefold or
+    None). The data is made once, here: the parent writes it to the cache as it is and decodes it
+    for the records (of a prefolded file, only when its calls meet another file's)."""
     global _LAST_READ
-    name, path, start, state = args
+    name, path, start, state, prefold = args
     module = sys.modules.get(name) or importlib.import_module(name)  # (a dict lookup per file, not the import machinery)
     _LAST_READ = None
     try:
@@ -276,12 +280,18 @@ def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
     except OSError as exc:  # vanished or unreadable since discovery: counted, never fatal
         stats = ScanStats(files=1, unreadable=[path])
         stats.skip(f"unreadable_file:{type(exc).__name__}")
-        return path, marshal.dumps((start, stats.as_dict(), None)), marshal.dumps(([], state or {}, {}))
+        return path, marshal.dumps((start, stats.as_dict(), None)), marshal.dumps(([], state or {}, {})), None
     if not getattr(module, "MERGED", False):
         records = _merge(module, [], records, stats)
+    folded = None
+    if prefold and PREFOLD is not None:
+        try:
+            folded = PREFOLD(module, path, records, state)
+        except Exception:  # noqa: BLE001 - the parent folds the file itself (and meets any error there)
+            folded = None
     stats = stats.as_dict()
     persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
-    return path, marshal.dumps((end, stats, sig)), marshal.dumps((records, state, persisted))
+    return path, marshal.dumps((end, stats, sig)), marshal.dumps((records, state, persisted)), folded
 
 
 def _plan(files: list[Path], entries: dict, stats: ScanStats, known: dict | None = None) -> tuple[list, dict]:
@@ -331,24 +341,47 @@ def iter_scan(module, files: list[Path], entries: dict | None = None, workers: i
 
 class Planned:
     """One source's files split into reused cache entries and `_job` arguments (path order), so
-    several sources' jobs can share one pool of workers (`run_jobs`, then `iter_planned` each)."""
+    several sources' jobs can share one pool of workers (`run_jobs`, then `iter_planned` each).
+
+    `prefold` (see `ask_prefold`): each file's fold is made by the worker that reads it."""
 
     def __init__(self, module, files: list[Path], entries: dict | None = None, known: dict | None = None):
         self.module = module
         self.lost = ScanStats()
         self.jobs, self.reused = _plan(sorted(files, key=str), entries or {}, self.lost, known)
         self.todo_bytes = sum(st[0] - start for _k, start, _s, _e, st in self.jobs)
-        self.args = [(module.__name__, key, start, state) for key, start, state, _e, _st in self.jobs]
+        self.prefold = False
+        self.args = [(module.__name__, key, start, state, False) for key, start, state, _e, _st in self.jobs]
+
+    def ask_prefold(self) -> bool:
+        """Have the workers fold each file as they read it, when every file is read whole (no
+        cache entry reused or resumed: a fold of part of a file would not be the file's)."""
+        if not self.reused and all(start == 0 for _k, start, *_r in self.jobs):
+            self.prefold = True
+            self.args = [(*a[:4], True) for a in self.args]
+        return self.prefold
 
 
-def run_jobs(args: list, todo_bytes: int, workers: int):
+def pooled(args: list, todo_bytes: int, workers: int) -> bool:
+    """Whether `run_jobs` reads in worker processes: several cores, several files and
+    `PARALLEL_MIN_BYTES` to read."""
+    return workers > 1 and len(args) > 1 and todo_bytes >= PARALLEL_MIN_BYTES
+
+
+def run_jobs(args: list, todo_bytes: int, workers: int, prefold=None):
     """(`_job` results in the order of `args`, the pool to terminate or None): in worker processes
-    when there are several cores, several files and `PARALLEL_MIN_BYTES` to read; else one after
-    another, as they are consumed."""
-    if workers > 1 and len(args) > 1 and todo_bytes >= PARALLEL_MIN_BYTES:
+    when `pooled`, else one after another, as they are consumed. `prefold(module, path, records,
+    state)`: run by the workers (forked: they inherit it) on each file a plan marked."""
+    global PREFOLD
+    if pooled(args, todo_bytes, workers):
         import multiprocessing
-        ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
-        pool = ctx.Pool(min(workers, len(args)))
+        fork = sys.platform != "win32"
+        ctx = multiprocessing.get_context("fork" if fork else "spawn")
+        PREFOLD = prefold if fork else None
+        try:
+            pool = ctx.Pool(min(workers, len(args)))
+        finally:
+            PREFOLD = None  # (the parent folds what it reads itself)
         chunk = max(1, len(args) // (workers * 16))  # thousands of small files: fewer round trips
         return pool.imap(_job, args, chunk), pool  # ordered, dynamically shared
     return map(_job, args), None
@@ -356,7 +389,8 @@ def run_jobs(args: list, todo_bytes: int, workers: int):
 
 def iter_planned(planned: Planned, results, progress=None,
                  writer=None) -> Iterator[tuple[Path, list, dict, ScanStats]]:
-    """iter_scan of a planned source whose jobs' results are the next len(planned.args) of `results`."""
+    """iter_scan of a planned source whose jobs' results are the next len(planned.args) of `results`.
+    Of a `planned.prefold` source: (path, `Packed` records, state, stats, the file's prefold or None)."""
     from nomira.sources.scancache import Entry
     module, jobs, reused, lost = planned.module, planned.jobs, planned.reused, planned.lost
     by_key = {j[0]: j for j in jobs}
@@ -371,8 +405,21 @@ def iter_planned(planned: Planned, results, progress=None,
                 records, state, stats = reused[key].data()
                 yield key, records, state, ScanStats.from_dict(stats)
                 continue
-            meta, blob = next(results)
+            meta, blob, folded = next(results)
             end, stats, sig = marshal.loads(meta)
+            if planned.prefold:  # (whole files: no previous entry to merge with)
+                if sig is None:
+                    lost.merge(ScanStats.from_dict(stats))
+                    continue
+                if writer is not None:
+                    writer.put(key, Entry(by_key[key][4][0], by_key[key][4][1], end, sig, blob))
+                if folded is None:
+                    records, state, _persisted = marshal.loads(blob)
+                    yield key, records, state, ScanStats.from_dict(stats), None
+                else:
+                    state, hashes, folded = marshal.loads(folded)
+                    yield key, Packed(blob), state, ScanStats.from_dict(stats), (hashes, folded)
+                continue
             records, state, _persisted = marshal.loads(blob)
             _k, start, _s, prev, st = by_key[key]
             if prev is not None:
@@ -405,10 +452,22 @@ def scan_files(module, files: list[Path], entries: dict | None = None, workers: 
 
 
 def _tracked(results, progress, by_key):
-    for key, meta, blob in results:
+    for key, meta, blob, folded in results:
         if progress:
             progress.step(by_key[key][4][0] - by_key[key][1])
-        yield meta, blob
+        yield meta, blob, folded
+
+
+class Packed:
+    """A file's records as the worker packed them (the cache entry's data), unpacked only if used."""
+
+    __slots__ = ("blob",)
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+
+    def unpack(self) -> list:
+        return marshal.loads(self.blob)[0]
 
 
 class Progress:

@@ -1,0 +1,117 @@
+"""Folds made where a file is read, and the audit that says which of them stand.
+
+After a cold scan of a large history the parent had everything left to do alone: unpack each
+file's records, route them to partitions, read them back, deduplicate, price and fold, while
+the other core idled. A scan worker that also folds the file it just read (`scan.PREFOLD`)
+moves that work into the parallel part. A file's fold stands only when deduplicating the
+whole history could not change it: none of its calls' dedup keys (the source's
+`partition_key`) appears in another file of the source. The parent
+checks that on 64-bit hashes of the keys (a collision only sends a file the long way; calls that
+meet only within the file were deduplicated by the worker as the parent would); every
+other file (and all of them once `AUDIT_MAX` keys are exceeded, or when the caller wants the
+events themselves) goes through `Partitions` as before, in path order, so deduplication
+decides exactly what it decided before. Memory: 8 bytes a call for the hashes, the set of
+hashes up to `AUDIT_MAX`, each file's small fold, and the packed records in a temporary file.
+"""
+from __future__ import annotations
+
+import marshal
+import tempfile
+from array import array
+
+from nomira.sources.partition import _pread
+from nomira.sources.scan import Packed, ScanStats
+
+AUDIT_MAX = 1 << 19  # distinct keys held for the audit (about 30 MB); past it, every file the long way
+_hash = hash
+
+
+def hook(task):
+    """The function scan workers run on each whole file (`scan.run_jobs(prefold=...)`): marshal's
+    bytes of (state, hashes of the records' dedup keys, (task(the file's events), what the file's
+    own deduplication counted)), or None when a record has no key (it could not be audited).
+    `task` returns plain values."""
+
+    def prefold(module, path, records, state):
+        key = module.partition_key
+        keys = [key(r) for r in records]
+        if None in keys:
+            return None
+        hashes = array("q", map(_hash, keys)).tobytes()  # (forked: the parent's hash seed)
+        stats = ScanStats()
+        events = list(module.events_from_files([(path, records, state)], stats))
+        return marshal.dumps((state, hashes, (task(events), stats.skipped)))
+    return prefold
+
+
+class Held:
+    """One source's files as the workers returned them, in path order, until the fold decides."""
+
+    def __init__(self, module) -> None:
+        self.module = module
+        self.files: list[list] = []  # [path, state, fold or None, hashes or None, offset, length]
+        self.seen: set[int] | None = set()  # None once past AUDIT_MAX
+        self.dups: set[int] = set()
+        self.spill = None
+        self.size = 0
+
+    def add(self, path: str, records, state: dict, folded) -> None:
+        blob = records.blob if type(records) is Packed else marshal.dumps((records, state, {}))
+        if self.spill is None:
+            self.spill = tempfile.TemporaryFile(prefix="nomira-held-")
+        self.spill.write(blob)
+        hashes, fold = folded if folded is not None else (self._hashes(records), None)
+        self.files.append([path, state, fold, hashes, self.size, len(blob)])
+        self.size += len(blob)
+        seen = self.seen
+        if seen is None or hashes is None:
+            return
+        own = array("q")
+        own.frombytes(hashes)
+        mine = set(own)  # (a key twice in the file alone: its own dedup, the same in the worker)
+        common = seen.intersection(mine) if len(mine) < len(seen) else mine.intersection(seen)
+        if common:
+            self.dups |= common
+        seen |= mine
+        if len(seen) > AUDIT_MAX:
+            self.seen = None
+            self.dups = set()
+
+    def _hashes(self, records) -> bytes | None:
+        if type(records) is Packed:
+            records = records.unpack()
+        key = self.module.partition_key
+        keys = [key(r) for r in records]
+        return None if None in keys else array("q", map(_hash, keys)).tobytes()
+
+    def settle(self, parts, everything: bool = False) -> list[tuple[str, dict, object]]:
+        """Send the files whose folds do not stand (all of them with `everything`) to `parts`, in
+        path order; the others' (path, state, (fold, what their deduplication counted))."""
+        standing = []
+        audited = self.seen is not None and not everything
+        dups = self.dups
+        if self.spill is not None:
+            self.spill.flush()
+        fd = self.spill.fileno() if self.spill is not None else -1
+        for path, state, fold, hashes, offset, length in self.files:
+            if audited and fold is not None and hashes is not None:
+                if not dups:
+                    standing.append((path, state, fold))
+                    continue
+                own = array("q")
+                own.frombytes(hashes)
+                if dups.isdisjoint(own):
+                    standing.append((path, state, fold))
+                    continue
+            records = marshal.loads(_pread(self.spill, fd, length, offset))[0]
+            parts.add(path, records, state)
+        self.close()
+        return standing
+
+    def close(self) -> None:
+        self.files = []
+        self.seen = None
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
+

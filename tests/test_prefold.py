@@ -1,0 +1,152 @@
+"""Files folded by the scan workers that read them (nomira/sources/prefold.py).
+
+The report a forked pool makes (workers fold whole files, the parent audits the dedup keys and
+folds the rest) must be the report the parent makes alone, up to the order floats are summed in:
+every count, label, row and micro-dollar equal, every dollar figure within 1e-12 relative. On
+tools/diff_ccusage.py's randomized histories (resumed sessions copying calls, sub-agent replays
+under new request ids, progress lines nesting a sub-agent's calls, calls without a request id,
+unfinished lines), with directories whose names clash (the label is the history's, which a worker
+cannot know), with a time window, with every key colliding, past the audit's limit, and when a
+worker's fold fails.
+"""
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from nomira.cli import main
+from nomira.sources import prefold, scan
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import diff_ccusage  # noqa: E402
+
+CWDS = {"-w-p1": "/a/app", "-w-p2": "/b/app", "-w-p3": "/c/other"}  # two labels "app (a)", "app (b)"
+
+
+def report(capsys, *args) -> dict:
+    assert main(["--json", "--source", "claude", *map(str, args)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def assert_same(a, b, where="") -> None:
+    """Equal, floats up to summation order."""
+    if isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-15), where
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b and type(a) is type(b), where
+
+
+def history(root: Path, seed: int) -> Path:
+    diff_ccusage.claude_history(root, random.Random(seed), without_request_id=0.2)
+    for folder, cwd in CWDS.items():
+        for f in (root / "projects" / folder).rglob("*.jsonl") if (root / "projects" / folder).is_dir() else ():
+            f.write_text(f.read_text().replace('"cwd":"/w/p"', f'"cwd":"{cwd}"'))
+    return root
+
+
+@pytest.fixture
+def settled(monkeypatch):
+    """Forces the scan pool on small histories; counts the folds that stood and the files sent on."""
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    counts = {"standing": 0, "sent": 0}
+    real = prefold.Held.settle
+
+    def settle(self, parts, everything=False):
+        files = len(self.files)
+        standing = real(self, parts, everything)
+        counts["standing"] += len(standing)
+        counts["sent"] += files - len(standing)
+        return standing
+    monkeypatch.setattr(prefold.Held, "settle", settle)
+    return counts
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_workers_folds_equal_the_parents(capsys, tmp_path, monkeypatch, settled, seed):
+    root = history(tmp_path / "h", seed)
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1 << 40)
+    alone = report(capsys, "--path", root, "--no-cache")
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    assert_same(report(capsys, "--path", root, "--no-cache"), alone)
+    assert_same(report(capsys, "--path", root), alone)  # cold, with the cache written as it goes
+    assert_same(report(capsys, "--path", root), alone)  # warm: from the cache, no worker folds
+    assert settled["standing"] > 0
+
+
+def test_duplicates_across_files_go_the_long_way(capsys, tmp_path, settled):
+    """Seeds whose resumed sessions and sub-agent replays share calls with other files: those files
+    are deduplicated in the parent, the others stand (a fold that stood for them would count a call
+    twice: the totals would differ)."""
+    sent = 0
+    for seed in range(8):
+        root = history(tmp_path / f"h{seed}", seed)
+        report(capsys, "--path", root, "--no-cache")
+        sent += settled["sent"]
+    assert sent > 0 and settled["standing"] > 0
+
+
+def test_clashing_directory_names_get_the_historys_labels(capsys, tmp_path, settled):
+    root = history(tmp_path / "h", 3)
+    got = report(capsys, "--path", root, "--no-cache")
+    assert {"app (a)", "app (b)"} <= {r["project"] for r in got["sessions"]}
+    assert "app" not in {r["project"] for r in got["sessions"]}
+
+
+def test_time_window(capsys, tmp_path, monkeypatch, settled):
+    root = history(tmp_path / "h", 5)
+    window = ("--since", "20261112", "--until", "20261113")
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1 << 40)
+    alone = report(capsys, "--path", root, "--no-cache", *window)
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    assert_same(report(capsys, "--path", root, "--no-cache", *window), alone)
+    assert settled["standing"] > 0
+
+
+@pytest.mark.parametrize("fault", ["every key collides", "past the audit's limit", "the fold fails"])
+def test_faults_fall_back_to_the_parent(capsys, tmp_path, monkeypatch, settled, fault):
+    root = history(tmp_path / "h", 6)
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1 << 40)
+    alone = report(capsys, "--path", root, "--no-cache")
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    if fault == "every key collides":
+        monkeypatch.setattr(prefold, "_hash", lambda key: 7)
+    elif fault == "past the audit's limit":
+        monkeypatch.setattr(prefold, "AUDIT_MAX", 3)
+    else:
+        from nomira.commands import report as report_command
+
+        def broken(folded):
+            raise RuntimeError("a bug in a worker's fold")
+        monkeypatch.setattr(report_command, "_pack", broken)
+    assert_same(report(capsys, "--path", root, "--no-cache"), alone)
+    assert settled["standing"] == 0 and settled["sent"] > 0
+
+
+def test_a_call_twice_in_one_file_is_counted_as_the_parent_counts_it(capsys, tmp_path, monkeypatch, settled):
+    """A sub-agent replay in the same file (same message id, another request id, sidechain): the
+    worker's own deduplication keeps one and counts the other, as the parent does."""
+    root = history(tmp_path / "h", 1)
+    rng = random.Random(9)
+    f = next((root / "projects").rglob("*.jsonl"))
+    line = json.loads(next(ln for ln in f.read_text().splitlines() if '"requestId":"req_' in ln and "<synthetic>" not in ln))
+    line.update(isSidechain=True, requestId="req_replay1")
+    line["message"]["usage"]["cache_read_input_tokens"] += 5
+    with open(f, "a") as fh:
+        fh.write(json.dumps(line) + "\n" + diff_ccusage.claude_line(rng, "x", diff_ccusage.datetime(2026, 11, 11), "msg_own",
+                                                                     "req_own", "claude-haiku-4-5-20251001",
+                                                                     {"input_tokens": 1, "output_tokens": 2}) + "\n")
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1 << 40)
+    alone = report(capsys, "--path", root, "--no-cache")
+    assert alone["scan"]["skipped"].get("duplicate_call")
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    assert_same(report(capsys, "--path", root, "--no-cache"), alone)
