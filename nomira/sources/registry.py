@@ -3,6 +3,7 @@
 `events_from_files(per_file, stats)`; a new agent is one module and one line here."""
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -11,41 +12,52 @@ from typing import Callable, Iterable, Iterator, Mapping
 from nomira.sources import partition
 from nomira.ledger.events import UsageEvent
 from nomira.sources.scan import Planned, Progress, ScanStats, iter_planned, pooled, run_jobs
-from nomira.sources import (amp, claude_code, cline, codex, copilot, crush, droid, gemini, goose, kimi, opencode, pi,
-                            project, qwen)
-from nomira.sources import (aider, gptme, hermes, kilo, kimi_code, lmstudio, mux, poolside, oh_my_pi, openclaw, openhands,  # issue 27 agents
-                            prime_agent, vibe, zed)
-from nomira.sources import cowork, icodemate, kimi_work, mimocode, openclaude, posit, qclaw, qoder, shelley, traex, zcode  # issue 27
-from nomira.sources import grok, senpi, vscode_copilot  # issue 27, third pass
-from nomira.sources import augure_code, augure_desktop, codebuddy, evener, opencodereview, workbuddy  # issue 27, s27d
-from nomira.sources import cherry_pi, cherry_studio, commandcode, fx, muse, reasonix, trae_agent  # issue 27, s27e
-from nomira.sources import (antigravity_cli, aside, deepseek_harness, gajae, jcode, kimchi, unsloth,  # issue 27, s27c
-                            visualstudio_copilot)
+from nomira.sources import project
 
-SOURCES = {"claude": claude_code, "codex": codex, "opencode": opencode}
+
+class Modules(dict):
+    """name -> source module, each imported when first asked for: a run that reads one agent's logs
+    (`--source claude`) imports one parser, not sixty (about 40 ms of a cold start, and of every
+    worker's copy of the parent). Values are module names until then; `get`, `items` and `values`
+    import what they hand out, iteration over the names imports nothing."""
+
+    def __getitem__(self, name: str):
+        mod = dict.__getitem__(self, name)
+        if type(mod) is str:
+            mod = importlib.import_module(f"nomira.sources.{mod}")
+            dict.__setitem__(self, name, mod)
+        return mod
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def values(self):
+        return [self[k] for k in self]
+
+    def items(self):
+        return [(k, self[k]) for k in self]
+
+
+SOURCES = Modules({"claude": "claude_code", "codex": "codex", "opencode": "opencode"})
 # Agents whose files are recognised by `claims(name, parent)` (checked before the generic rules below).
 # qwen before gemini: Qwen's chats/archive/ folders look like Gemini sub-agent folders.
-CLAIMING = {"qwen": qwen, "gemini": gemini, "amp": amp, "copilot": copilot, "goose": goose, "kimi": kimi,
-            "droid": droid, "pi": pi, "cline": cline, "crush": crush}
-CLAIMING.update({"openhands": openhands, "aider": aider, "zed": zed, "kilo": kilo, "mux": mux, "gptme": gptme, "vibe": vibe, "openclaw": openclaw,
-                 "omp": oh_my_pi, "prime": prime_agent, "hermes": hermes, "lmstudio": lmstudio, "kimi_code": kimi_code,
-                 "poolside": poolside})  # issue 27 agents
-CLAIMING.update({"qclaw": qclaw, "kimi_work": kimi_work, "mimocode": mimocode, "icodemate": icodemate,
-                 "openclaude": openclaude, "cowork": cowork, "traex": traex, "shelley": shelley,
-                 "zcode": zcode, "posit": posit, "qoder": qoder})
-CLAIMING.update({"vscode_copilot": vscode_copilot, "grok": grok, "senpi": senpi})
-CLAIMING.update({"augure_code": augure_code, "augure_desktop": augure_desktop, "evener": evener,
-                 "workbuddy": workbuddy,
-                 "opencodereview": opencodereview, "codebuddy": codebuddy})  # s27d
-CLAIMING.update({"fx": fx, "cherry": cherry_studio, "reasonix": reasonix, "muse": muse, "cherry_pi": cherry_pi,
-                 "commandcode": commandcode, "trae_agent": trae_agent})  # issue 27, s27e
+CLAIMING = Modules({k: k for k in ("qwen", "gemini", "amp", "copilot", "goose", "kimi", "droid", "pi", "cline", "crush")})
+CLAIMING.update({k: k for k in ("openhands", "aider", "zed", "kilo", "mux", "gptme", "vibe", "openclaw")})  # issue 27 agents
+CLAIMING.update({"omp": "oh_my_pi", "prime": "prime_agent", "hermes": "hermes", "lmstudio": "lmstudio",
+                 "kimi_code": "kimi_code", "poolside": "poolside"})  # issue 27 agents
+CLAIMING.update({k: k for k in ("qclaw", "kimi_work", "mimocode", "icodemate", "openclaude", "cowork", "traex",
+                                "shelley", "zcode", "posit", "qoder")})
+CLAIMING.update({k: k for k in ("vscode_copilot", "grok", "senpi")})
+CLAIMING.update({k: k for k in ("augure_code", "augure_desktop", "evener", "workbuddy", "opencodereview",
+                                "codebuddy")})  # s27d
+CLAIMING.update({"fx": "fx", "cherry": "cherry_studio", "reasonix": "reasonix", "muse": "muse", "cherry_pi": "cherry_pi",
+                 "commandcode": "commandcode", "trae_agent": "trae_agent"})  # issue 27, s27e
 # Sources whose files are named like another's (an agent built on it) but in their own folders:
 # checked first when explicit paths are classified.
 CLAIM_FIRST = ("qclaw", "senpi")
 CLAIM_FIRST += ("cherry_pi",)  # named like pi's files, in a CherryStudio folder
-CLAIMING.update({"unsloth": unsloth, "jcode": jcode, "kimchi": kimchi, "gajae": gajae,
-                 "antigravity_cli": antigravity_cli, "visualstudio_copilot": visualstudio_copilot,
-                 "deepseek_harness": deepseek_harness, "aside": aside})  # issue 27, s27c
+CLAIMING.update({k: k for k in ("unsloth", "jcode", "kimchi", "gajae", "antigravity_cli", "visualstudio_copilot",
+                                "deepseek_harness", "aside")})  # issue 27, s27c
 CLAIM_FIRST += ("kimchi", "gajae")  # issue 27, s27c
 CLAIM_FIRST += ("omp", "prime")  # pi's files in .omp / .prime folders (else read as pi under --path)
 SOURCES.update(CLAIMING)
@@ -224,13 +236,16 @@ def found_without_tokens(stats: ScanStats) -> list[dict]:
 
 def _claimer(name: str, parent: str) -> str | None:
     """The source whose on-disk naming claims the file (sources built on another's format first)."""
+    global _CLAIMS
+    if _CLAIMS is None:  # (only explicit paths are classified: the claiming sources imported then)
+        _CLAIMS = [(source, CLAIMING[source].claims) for source in dict.fromkeys((*CLAIM_FIRST, *CLAIMING))]
     for source, claims in _CLAIMS:
         if claims(name, parent):
             return source
     return None
 
 
-_CLAIMS = [(source, CLAIMING[source].claims) for source in dict.fromkeys((*CLAIM_FIRST, *CLAIMING))]
+_CLAIMS: list | None = None
 
 
 def classify(files: Iterable[Path], claimed_by: dict[str, str | None] | None = None) -> dict[str, list[Path]]:
@@ -260,7 +275,7 @@ def _walk_explicit(explicit: list[Path], claimed_by: dict | None = None) -> list
 
     def keep(name: str, parent: str) -> bool:
         claimed = _claimer(name, parent)
-        if claimed is not None or name.endswith(".jsonl") or opencode._is_opencode_file(name, parent):
+        if claimed is not None or name.endswith(".jsonl") or SOURCES["opencode"]._is_opencode_file(name, parent):
             claimed_by[os.path.join(parent, name)] = claimed  # (the path os.scandir gives the file)
             return True
         return False
