@@ -56,8 +56,10 @@ def history(root: Path, seed: int) -> Path:
 
 @pytest.fixture
 def settled(monkeypatch):
-    """Forces the scan pool on small histories; counts the folds that stood and the files sent on."""
+    """Forces the scan pool on small histories, has every file folded by its worker (unless a test
+    says otherwise); counts the folds that stood and the files sent on."""
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(prefold, "MIN_CALLS", 0)
     counts = {"standing": 0, "sent": 0}
     real = prefold.Held.settle
 
@@ -72,7 +74,9 @@ def settled(monkeypatch):
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_workers_folds_equal_the_parents(capsys, tmp_path, monkeypatch, settled, seed):
+@pytest.mark.parametrize("min_calls", [0, prefold.MIN_CALLS])
+def test_workers_folds_equal_the_parents(capsys, tmp_path, monkeypatch, settled, seed, min_calls):
+    monkeypatch.setattr(prefold, "MIN_CALLS", min_calls)  # (0: every file folded by its worker)
     root = history(tmp_path / "h", seed)
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1 << 40)
     alone = report(capsys, "--path", root, "--no-cache")
@@ -150,3 +154,24 @@ def test_a_call_twice_in_one_file_is_counted_as_the_parent_counts_it(capsys, tmp
     assert alone["scan"]["skipped"].get("duplicate_call")
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
     assert_same(report(capsys, "--path", root, "--no-cache"), alone)
+
+
+def test_a_file_with_a_call_without_id_is_still_audited(capsys, tmp_path, monkeypatch, settled):
+    """A file that cannot be folded where it is read (a call logged without message.id) still has
+    its other calls' keys audited: the resumed copy of one of them in another file must not stand
+    (it would count that call twice)."""
+    rng = random.Random(3)
+    project = tmp_path / "h" / "projects" / "-w-p1"
+    project.mkdir(parents=True)
+    t = diff_ccusage.datetime(2026, 11, 11, 9, tzinfo=diff_ccusage.timezone.utc)
+    usage = {"input_tokens": 10, "output_tokens": 20, "cache_read_input_tokens": 300}
+    shared = diff_ccusage.claude_line(rng, "s1", t, "msg_shared", "req_shared", "claude-sonnet-4-5-20250929", usage)
+    no_id = json.loads(diff_ccusage.claude_line(rng, "s1", t, "x", "req_x", "claude-sonnet-4-5-20250929", usage))
+    del no_id["message"]["id"]
+    (project / "s1.jsonl").write_text(shared + "\n" + json.dumps(no_id) + "\n")
+    (project / "s2.jsonl").write_text(shared.replace('"s1"', '"s2"') + "\n")
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1 << 40)
+    alone = report(capsys, "--path", tmp_path / "h", "--no-cache")
+    assert alone["totals"]["calls"] == 2
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    assert_same(report(capsys, "--path", tmp_path / "h", "--no-cache"), alone)

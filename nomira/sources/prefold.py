@@ -23,25 +23,35 @@ from nomira.sources.partition import _pread
 from nomira.sources.scan import Packed, ScanStats
 
 AUDIT_MAX = 1 << 19  # distinct keys held for the audit (about 30 MB); past it, every file the long way
+MIN_CALLS = 16  # a file with fewer calls is folded by the parent: a fold's fixed cost (~40 us) weighs more
 _hash = hash
 
 
 def hook(task):
-    """The function scan workers run on each whole file (`scan.run_jobs(prefold=...)`): marshal's
-    bytes of (state, hashes of the records' dedup keys, (task(the file's events), what the file's
-    own deduplication counted)), or None when a record has no key (it could not be audited).
-    `task` returns plain values."""
+    """The function scan workers run on each whole file (`scan.run_jobs(prefold=...)`): (state,
+    hashes of the records' dedup keys, (task(the file's events), what the file's own deduplication
+    counted), or None below `MIN_CALLS` or when a record has no key). `task` returns values marshal
+    takes (the worker sends them with the file's scan result)."""
 
     def prefold(module, path, records, state):
-        key = module.partition_key
-        keys = [key(r) for r in records]
-        if None in keys:
-            return None
-        hashes = array("q", map(_hash, keys)).tobytes()  # (forked: the parent's hash seed)
+        hashes, keyless = _hashes(module, records)
+        if keyless or len(records) < MIN_CALLS:
+            return state, hashes, None  # (its keys still audited: another file's fold may meet them)
         stats = ScanStats()
         events = list(module.events_from_files([(path, records, state)], stats))
-        return marshal.dumps((state, hashes, (task(events), stats.skipped)))
+        return state, hashes, (task(events), stats.skipped)
     return prefold
+
+
+def _hashes(module, records) -> tuple[bytes, bool]:
+    """(hashes of the records' dedup keys, whether a record has none: such a file is not foldable,
+    but its keys are audited all the same)."""
+    key = module.partition_key
+    keys = [key(r) for r in records]
+    keyless = None in keys
+    if keyless:
+        keys = [k for k in keys if k is not None]
+    return array("q", map(_hash, keys)).tobytes(), keyless  # (forked: the parent's hash seed)
 
 
 class Held:
@@ -49,7 +59,7 @@ class Held:
 
     def __init__(self, module) -> None:
         self.module = module
-        self.files: list[list] = []  # [path, state, fold or None, hashes or None, offset, length]
+        self.files: list[list] = []  # [path, state, fold or None, hashes, offset, length]
         self.seen: set[int] | None = set()  # None once past AUDIT_MAX
         self.dups: set[int] = set()
         self.spill = None
@@ -60,11 +70,11 @@ class Held:
         if self.spill is None:
             self.spill = tempfile.TemporaryFile(prefix="nomira-held-")
         self.spill.write(blob)
-        hashes, fold = folded if folded is not None else (self._hashes(records), None)
+        hashes, fold = folded if folded is not None else (_hashes(self.module, _unpacked(records))[0], None)
         self.files.append([path, state, fold, hashes, self.size, len(blob)])
         self.size += len(blob)
         seen = self.seen
-        if seen is None or hashes is None:
+        if seen is None:
             return
         own = array("q")
         own.frombytes(hashes)
@@ -77,13 +87,6 @@ class Held:
             self.seen = None
             self.dups = set()
 
-    def _hashes(self, records) -> bytes | None:
-        if type(records) is Packed:
-            records = records.unpack()
-        key = self.module.partition_key
-        keys = [key(r) for r in records]
-        return None if None in keys else array("q", map(_hash, keys)).tobytes()
-
     def settle(self, parts, everything: bool = False) -> list[tuple[str, dict, object]]:
         """Send the files whose folds do not stand (all of them with `everything`) to `parts`, in
         path order; the others' (path, state, (fold, what their deduplication counted))."""
@@ -94,7 +97,7 @@ class Held:
             self.spill.flush()
         fd = self.spill.fileno() if self.spill is not None else -1
         for path, state, fold, hashes, offset, length in self.files:
-            if audited and fold is not None and hashes is not None:
+            if audited and fold is not None:
                 if not dups:
                     standing.append((path, state, fold))
                     continue
@@ -115,3 +118,6 @@ class Held:
             self.spill.close()
             self.spill = None
 
+
+def _unpacked(records) -> list:
+    return records.unpack() if type(records) is Packed else records

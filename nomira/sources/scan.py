@@ -262,13 +262,13 @@ def _merge(module, old: list, new: list, stats: ScanStats) -> list:
     return merged
 
 
-PREFOLD = None  # in a scan worker: fn(module, path, records, state) -> what `prefold` returns, or None
+PREFOLD = None  # in a scan worker: fn(module, path, records, state) -> marshal's values, or None
 
 
-def _job(args: tuple) -> tuple[str, bytes, bytes | None, object]:
-    """Scan one file (in a worker when there are several): (path, where it stopped with its stats
-    and the signature of the bytes before that point, the cache entry's data, the file's prefold or
-    None). The data is made once, here: the parent writes it to the cache as it is and decodes it
+def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
+    """Scan one file (in a worker when there are several): (path, where it stopped with its stats,
+    the signature of the bytes before that point and the file's prefold or None, the cache entry's
+    data). The data is made once, here: the parent writes it to the cache as it is and decodes it
     for the records (of a prefolded file, only when its calls meet another file's)."""
     global _LAST_READ
     name, path, start, state, prefold = args
@@ -280,7 +280,7 @@ def _job(args: tuple) -> tuple[str, bytes, bytes | None, object]:
     except OSError as exc:  # vanished or unreadable since discovery: counted, never fatal
         stats = ScanStats(files=1, unreadable=[path])
         stats.skip(f"unreadable_file:{type(exc).__name__}")
-        return path, marshal.dumps((start, stats.as_dict(), None)), marshal.dumps(([], state or {}, {})), None
+        return path, marshal.dumps((start, stats.as_dict(), None, None)), marshal.dumps(([], state or {}, {}))
     if not getattr(module, "MERGED", False):
         records = _merge(module, [], records, stats)
     folded = None
@@ -291,7 +291,11 @@ def _job(args: tuple) -> tuple[str, bytes, bytes | None, object]:
             folded = None
     stats = stats.as_dict()
     persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
-    return path, marshal.dumps((end, stats, sig)), marshal.dumps((records, state, persisted)), folded
+    try:
+        meta = marshal.dumps((end, stats, sig, folded))
+    except ValueError:  # a prefold of values marshal does not take: the parent folds the file
+        meta = marshal.dumps((end, stats, sig, None))
+    return path, meta, marshal.dumps((records, state, persisted))
 
 
 def _plan(files: list[Path], entries: dict, stats: ScanStats, known: dict | None = None) -> tuple[list, dict]:
@@ -405,8 +409,8 @@ def iter_planned(planned: Planned, results, progress=None,
                 records, state, stats = reused[key].data()
                 yield key, records, state, ScanStats.from_dict(stats)
                 continue
-            meta, blob, folded = next(results)
-            end, stats, sig = marshal.loads(meta)
+            meta, blob = next(results)
+            end, stats, sig, folded = marshal.loads(meta)
             if planned.prefold:  # (whole files: no previous entry to merge with)
                 if sig is None:
                     lost.merge(ScanStats.from_dict(stats))
@@ -417,7 +421,7 @@ def iter_planned(planned: Planned, results, progress=None,
                     records, state, _persisted = marshal.loads(blob)
                     yield key, records, state, ScanStats.from_dict(stats), None
                 else:
-                    state, hashes, folded = marshal.loads(folded)
+                    state, hashes, folded = folded
                     yield key, Packed(blob), state, ScanStats.from_dict(stats), (hashes, folded)
                 continue
             records, state, _persisted = marshal.loads(blob)
@@ -452,10 +456,10 @@ def scan_files(module, files: list[Path], entries: dict | None = None, workers: 
 
 
 def _tracked(results, progress, by_key):
-    for key, meta, blob, folded in results:
+    for key, meta, blob in results:
         if progress:
             progress.step(by_key[key][4][0] - by_key[key][1])
-        yield meta, blob, folded
+        yield meta, blob
 
 
 class Packed:
