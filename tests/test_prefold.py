@@ -60,6 +60,7 @@ def settled(monkeypatch):
     says otherwise); counts the folds that stood and the files sent on."""
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(prefold, "MIN_CALLS", 0)
+    monkeypatch.setattr(prefold, "MIN_AVERAGE_BYTES", 0)
     counts = {"standing": 0, "sent": 0}
     real = prefold.Held.settle
 
@@ -116,7 +117,7 @@ def test_time_window(capsys, tmp_path, monkeypatch, settled):
     assert settled["standing"] > 0
 
 
-@pytest.mark.parametrize("fault", ["every key collides", "past the audit's limit", "the fold fails"])
+@pytest.mark.parametrize("fault", ["every key collides", "past the audit's limit", "the fold fails", "held on disk"])
 def test_faults_fall_back_to_the_parent(capsys, tmp_path, monkeypatch, settled, fault):
     root = history(tmp_path / "h", 6)
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1 << 40)
@@ -126,6 +127,11 @@ def test_faults_fall_back_to_the_parent(capsys, tmp_path, monkeypatch, settled, 
         monkeypatch.setattr(prefold, "_hash", lambda key: 7)
     elif fault == "past the audit's limit":
         monkeypatch.setattr(prefold, "AUDIT_MAX", 3)
+    elif fault == "held on disk":  # (not a fault: the records past HOLD_BYTES wait in a file)
+        monkeypatch.setattr(prefold, "HOLD_BYTES", 1000)
+        assert_same(report(capsys, "--path", root, "--no-cache"), alone)
+        assert settled["standing"] > 0 and settled["sent"] > 0
+        return
     else:
         from nomira.commands import report as report_command
 
@@ -175,3 +181,10 @@ def test_a_file_with_a_call_without_id_is_still_audited(capsys, tmp_path, monkey
     assert alone["totals"]["calls"] == 2
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
     assert_same(report(capsys, "--path", tmp_path / "h", "--no-cache"), alone)
+
+
+def test_a_history_of_small_files_is_folded_by_the_parent(capsys, tmp_path, monkeypatch, settled):
+    root = history(tmp_path / "h", 2)
+    monkeypatch.setattr(prefold, "MIN_AVERAGE_BYTES", 1 << 30)
+    report(capsys, "--path", root, "--no-cache")
+    assert settled == {"standing": 0, "sent": 0}  # (no file held back for the audit)

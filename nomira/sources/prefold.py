@@ -23,7 +23,12 @@ from nomira.sources.partition import _pread
 from nomira.sources.scan import Packed, ScanStats
 
 AUDIT_MAX = 1 << 19  # distinct keys held for the audit (about 30 MB); past it, every file the long way
+HOLD_BYTES = 16 << 20  # packed records held in memory; the rest waits in a temporary file
 MIN_CALLS = 16  # a file with fewer calls is folded by the parent: a fold's fixed cost (~40 us) weighs more
+# A source whose files average less is read as before (records to the parent as they come, folded
+# after): its files would mostly be under MIN_CALLS, and the parent, holding them back until
+# the audit, would do their routing after the scan instead of during it.
+MIN_AVERAGE_BYTES = 128 << 10
 _hash = hash
 
 
@@ -59,20 +64,20 @@ class Held:
 
     def __init__(self, module) -> None:
         self.module = module
-        self.files: list[list] = []  # [path, state, fold or None, hashes, offset, length]
+        self.files: list[list] = []  # [path, state, fold or None, hashes, packed records or (offset, length)]
         self.seen: set[int] | None = set()  # None once past AUDIT_MAX
         self.dups: set[int] = set()
         self.spill = None
-        self.size = 0
+        self.size = 0  # of the spill file
+        self.held = 0  # bytes of packed records in memory
 
     def add(self, path: str, records, state: dict, folded) -> None:
         blob = records.blob if type(records) is Packed else marshal.dumps((records, state, {}))
-        if self.spill is None:
-            self.spill = tempfile.TemporaryFile(prefix="nomira-held-")
-        self.spill.write(blob)
         hashes, fold = folded if folded is not None else (_hashes(self.module, _unpacked(records))[0], None)
-        self.files.append([path, state, fold, hashes, self.size, len(blob)])
-        self.size += len(blob)
+        self.files.append([path, state, fold, hashes, blob])
+        self.held += len(blob)
+        if self.held > HOLD_BYTES:
+            self._spill()
         seen = self.seen
         if seen is None:
             return
@@ -87,6 +92,18 @@ class Held:
             self.seen = None
             self.dups = set()
 
+    def _spill(self) -> None:
+        """The packed records held in memory to the temporary file."""
+        if self.spill is None:
+            self.spill = tempfile.TemporaryFile(prefix="nomira-held-")
+        for f in self.files:
+            blob = f[4]
+            if type(blob) is bytes:
+                self.spill.write(blob)
+                f[4] = (self.size, len(blob))
+                self.size += len(blob)
+        self.held = 0
+
     def settle(self, parts, everything: bool = False) -> list[tuple[str, dict, object]]:
         """Send the files whose folds do not stand (all of them with `everything`) to `parts`, in
         path order; the others' (path, state, (fold, what their deduplication counted))."""
@@ -96,7 +113,7 @@ class Held:
         if self.spill is not None:
             self.spill.flush()
         fd = self.spill.fileno() if self.spill is not None else -1
-        for path, state, fold, hashes, offset, length in self.files:
+        for path, state, fold, hashes, blob in self.files:
             if audited and fold is not None:
                 if not dups:
                     standing.append((path, state, fold))
@@ -106,8 +123,10 @@ class Held:
                 if dups.isdisjoint(own):
                     standing.append((path, state, fold))
                     continue
-            records = marshal.loads(_pread(self.spill, fd, length, offset))[0]
-            parts.add(path, records, state)
+            if type(blob) is not bytes:
+                offset, length = blob
+                blob = _pread(self.spill, fd, length, offset)
+            parts.add(path, marshal.loads(blob)[0], state)
         self.close()
         return standing
 

@@ -325,7 +325,9 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
     hook = None
     if prefold is not None and pooled([a for p in planned.values() for a in p.args], todo, workers):
         from nomira.sources import prefold as prefolding
-        if any(getattr(SOURCES[s], "PREFOLD", False) and p.ask_prefold() for s, p in planned.items()):
+        asked = [p.ask_prefold() for s, p in planned.items() if getattr(SOURCES[s], "PREFOLD", False)
+                 and p.todo_bytes >= prefolding.MIN_AVERAGE_BYTES * len(p.jobs)]
+        if any(asked):
             hook = prefolding.hook(prefold)
     results, pool = run_jobs([a for p in planned.values() for a in p.args], todo, workers, hook)
     held = {}
