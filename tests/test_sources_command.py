@@ -133,9 +133,8 @@ def test_report_over_the_home_prices_known_models_and_lists_the_rest(isolated_en
 def test_small_sources_scanned_in_one_pool_match_one_by_one(isolated_env, monkeypatch, tmp_path):
     """Many agents, few files each: every source's files read in one pool of workers, through the
     cache, the same calls (and one pool forked, not one per source)."""
-    import multiprocessing
     import nomira.sources.registry as sources
-    from nomira.sources import scan, scancache
+    from nomira.sources import scan, scancache, workers
     from nomira.cli import SOURCE_CHOICES
     populate(isolated_env, monkeypatch)
     every = SOURCE_CHOICES["all"]
@@ -145,9 +144,8 @@ def test_small_sources_scanned_in_one_pool_match_one_by_one(isolated_env, monkey
     alone = calls(sources.collect(every, workers=1))
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
     forks = []
-    monkeypatch.setattr(multiprocessing.context.ForkContext, "Pool",
-                        lambda self, *a, _pool=multiprocessing.context.ForkContext.Pool, **k:
-                        forks.append(1) or _pool(self, *a, **k))
+    real = workers.Forked.__init__
+    monkeypatch.setattr(workers.Forked, "__init__", lambda self, *a: forks.append(1) or real(self, *a))
     cache = scancache.ScanCache(tmp_path / "scan.sqlite")
     cold = sources.collect(every, workers=2, cache=cache)
     assert len(forks) == 1

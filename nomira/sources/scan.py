@@ -378,16 +378,18 @@ def run_jobs(args: list, todo_bytes: int, workers: int, prefold=None):
     state)`: run by the workers (forked: they inherit it) on each file a plan marked."""
     global PREFOLD
     if pooled(args, todo_bytes, workers):
-        import multiprocessing
-        fork = sys.platform != "win32"
-        ctx = multiprocessing.get_context("fork" if fork else "spawn")
-        PREFOLD = prefold if fork else None
-        try:
-            pool = ctx.Pool(min(workers, len(args)))
-        finally:
-            PREFOLD = None  # (the parent folds what it reads itself)
         chunk = max(1, len(args) // (workers * 16))  # thousands of small files: fewer round trips
-        return pool.imap(_job, args, chunk), pool  # ordered, dynamically shared
+        from nomira.sources import workers as forked
+        if forked.usable():
+            PREFOLD = prefold
+            try:
+                pool = forked.Forked(_job, args, min(workers, len(args)), chunk)
+            finally:
+                PREFOLD = None  # (the parent folds what it reads itself)
+            return iter(pool), pool  # ordered, dynamically shared
+        import multiprocessing
+        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(args)))  # (Windows: no fork)
+        return pool.imap(_job, args, chunk), pool
     return map(_job, args), None
 
 

@@ -1,0 +1,79 @@
+"""The scan's forked workers (nomira/sources/workers.py): results in job order whatever worker
+made them and whenever, a job's exception raised in the parent with the worker's traceback, a
+worker that dies reported (never a hang, never a result silently missing), no process left behind."""
+import os
+import signal
+import time
+
+import pytest
+
+from nomira.sources import workers
+
+pytestmark = pytest.mark.skipif(not workers.usable(), reason="POSIX fork only")
+
+
+def slow_square(i):
+    time.sleep(0.002 * ((i * 7) % 5))  # jobs finish out of order across workers
+    return i * i, b"x" * (i * 997 % 70_000), str(i)
+
+
+def boom(i):
+    if i == 13:
+        raise ValueError("job thirteen is bad")
+    return i
+
+
+def die(i):
+    if i == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return i
+
+
+def alive(pids):
+    out = []
+    for pid in pids:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            out.append(done == 0)
+        except ChildProcessError:
+            out.append(False)
+    return out
+
+
+@pytest.mark.parametrize("n, n_workers, chunk", [(1, 1, 1), (50, 2, 1), (50, 2, 7), (200, 3, 4), (5, 4, 10)])
+def test_results_in_job_order(n, n_workers, chunk):
+    pool = workers.Forked(slow_square, list(range(n)), n_workers, chunk)
+    try:
+        assert list(pool) == [slow_square(i) for i in range(n)]  # (large payloads span many reads)
+    finally:
+        pids = list(pool.pids)
+        pool.terminate()
+    assert not any(alive(pids))
+
+
+def test_a_jobs_exception_is_raised_with_the_workers_traceback():
+    pool = workers.Forked(boom, list(range(40)), 2, 3)
+    try:
+        with pytest.raises(workers.WorkerError, match="job thirteen is bad") as info:
+            list(pool)
+        assert "ValueError" in str(info.value) and "Traceback" in str(info.value)
+    finally:
+        pool.terminate()
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for():
+    pool = workers.Forked(die, list(range(20)), 2, 2)
+    start = time.monotonic()
+    try:
+        with pytest.raises(workers.WorkerError, match="stopped before finishing"):
+            list(pool)
+    finally:
+        pool.terminate()
+    assert time.monotonic() - start < 10
+
+
+def test_terminate_before_reading_stops_every_worker():
+    pool = workers.Forked(slow_square, list(range(500)), 2, 1)
+    pids = list(pool.pids)
+    pool.terminate()
+    assert pids and not any(alive(pids))
