@@ -554,17 +554,37 @@ def main(argv: list[str] | None = None) -> int:
     # A report run allocates hundreds of thousands of small containers and no cycles
     # on its hot path: the cyclic collector would only rescan them (~12% of a cold run).
     # An in-process caller (`nomira mcp`'s tools, embedders, tests) gets it back afterwards.
+    global DONE
     collecting = gc.isenabled()
     gc.disable()
+    DONE = False
     try:
-        return _main(argv)
+        rc = _main(argv)
     finally:
         if collecting:
             gc.enable()
+    if argv is None and DONE:
+        _exit_now(rc)
+    return rc
+
+
+DONE = False  # the command finished with nothing left open: the process may end without tearing down
+QUICK_EXIT = {"report", "daily", "monthly", "session"}  # read-only reports that close what they open
+
+
+def _exit_now(rc: int) -> None:
+    """End a finished report's process without Python's teardown (freeing every object and module:
+    15-30 ms, a fifth of a replayed report), its output flushed first."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # (a closed pipe: the reader has what it wanted)
+        pass
+    os._exit(rc)
 
 
 def _main(argv: list[str] | None) -> int:
-    global QUICK_ARGV
+    global QUICK_ARGV, DONE
     QUICK_ARGV = list(sys.argv[1:]) if argv is None else None
     if QUICK_ARGV is not None:
         replayed = scancache.quick_replay(QUICK_ARGV, os.environ)
@@ -579,6 +599,7 @@ def _main(argv: list[str] | None) -> int:
                 out.flush()
             except BrokenPipeError:  # `| head`: the reader has what it wanted
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            DONE = True
             return 0
     import signal
     if argv is None and hasattr(signal, "SIGPIPE"):
@@ -597,9 +618,11 @@ def _main(argv: list[str] | None) -> int:
                 f"{argv[0]} does not take {' '.join(extra)} (see nomira {argv[0]} --help)")
         check_store(args)
         try:
-            return args.func(args)
+            rc = args.func(args)
         finally:
             close_caches()
+        DONE = args.command in QUICK_EXIT
+        return rc
     except UserError as exc:
         print(f"nomira: {exc}", file=sys.stderr)
         return exc.status
