@@ -23,7 +23,7 @@ from nomira.sources.partition import _pread
 from nomira.sources.scan import Packed, ScanStats
 
 AUDIT_MAX = 1 << 19  # distinct keys held for the audit (about 30 MB); past it, every file the long way
-HOLD_BYTES = 16 << 20  # packed records held in memory; the rest waits in a temporary file
+HOLD_BYTES = 8 << 20  # packed records held in memory; the rest waits in a temporary file
 MIN_CALLS = 16  # a file with fewer calls is folded by the parent: a fold's fixed cost (~40 us) weighs more
 # A source whose files average less is read as before (records to the parent as they come, folded
 # after): its files would mostly be under MIN_CALLS, and the parent, holding them back until
