@@ -188,3 +188,16 @@ def test_a_history_of_small_files_is_folded_by_the_parent(capsys, tmp_path, monk
     monkeypatch.setattr(prefold, "MIN_AVERAGE_BYTES", 1 << 30)
     report(capsys, "--path", root, "--no-cache")
     assert settled == {"standing": 0, "sent": 0}  # (no file held back for the audit)
+
+
+def test_every_source_at_once(capsys, tmp_path, monkeypatch, settled):
+    """Claude Code's files folded by the workers beside Codex's, which the parent folds."""
+    root = history(tmp_path / "h", 4)
+    diff_ccusage.codex_history(tmp_path / "codex", random.Random(4))
+    args = ("--source", "all", "--path", root, "--path", tmp_path / "codex", "--no-cache")
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1 << 40)
+    alone = json.loads((main(["--json", *map(str, args)]), capsys.readouterr().out)[1])
+    assert {"claude_code", "codex"} <= set(alone["sources"])
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    assert_same(json.loads((main(["--json", *map(str, args)]), capsys.readouterr().out)[1]), alone)
+    assert settled["standing"] > 0
