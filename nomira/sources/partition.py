@@ -18,7 +18,7 @@ from array import array
 from typing import Callable
 
 PARTS = 128
-BUDGET = 8192  # records held in memory (waiting, or one group being deduplicated)
+BUDGET = 32768  # records held in memory (waiting, or one group being deduplicated)
 
 
 def _pread(fh, fd: int, length: int, offset: int) -> bytes:
