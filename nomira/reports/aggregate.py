@@ -4,7 +4,9 @@ Money is summed in float at full precision and rounded only for display.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from itertools import chain
+from operator import attrgetter
+from typing import Callable, Iterable, Sequence
 
 from nomira.ledger.events import TOKEN_TYPES, UsageEvent
 from nomira.pricing.engine import Cost, unpriced_reason
@@ -79,9 +81,7 @@ class Tally:
         self.calls += other.calls
         self.unpriced_calls += other.unpriced_calls
         if other.unpriced_reasons:
-            mine = self.unpriced_reasons
-            for why, n in other.unpriced_reasons.items():
-                mine[why] = mine.get(why, 0) + n
+            _add_reasons(self.unpriced_reasons, other.unpriced_reasons)
         a, b = self.tokens, other.tokens
         a[0] += b[0]; a[1] += b[1]; a[2] += b[2]; a[3] += b[3]; a[4] += b[4]; a[5] += b[5]  # noqa: E702
         a, b = self.cost, other.cost
@@ -94,6 +94,14 @@ class Tally:
         if last is not None and (self.last is None or last > self.last):
             self.last = last
         return self
+
+    def copy(self) -> "Tally":
+        """A tally of the same figures (its own lists and reasons, so merging into it leaves this one as it is)."""
+        t = Tally.__new__(Tally)
+        t.calls, t.unpriced_calls, t.tokens, t.cost = self.calls, self.unpriced_calls, self.tokens[:], self.cost[:]
+        t.naive_usd, t.sidechain_usd, t.first, t.last = self.naive_usd, self.sidechain_usd, self.first, self.last
+        t.unpriced_reasons = dict(self.unpriced_reasons)
+        return t
 
     @property
     def priced_calls(self) -> int:
@@ -130,6 +138,48 @@ class Tally:
 
 
 _TOKEN_KEYS = (*TOKEN_TYPES, "reasoning")
+
+
+def _add_reasons(mine: dict, other: dict) -> None:
+    for why, n in other.items():
+        mine[why] = mine.get(why, 0) + n
+
+
+_FIELD = {name: attrgetter(name) for name in Tally.__slots__}
+_FEW = 8  # up to this many tallies, merging them in turn costs less than the columns' set-up
+
+
+def merged(tallies: Sequence[Tally]) -> Tally:
+    """A new tally of `tallies`: what merging each in turn into an empty one gives, each figure summed in
+    their order (a few start from the first's copy: a -0.0 may stay -0.0; Python 3.12+'s `sum` compensates
+    float rounding: as close or closer). Many (a model's thousands of fine tallies) are summed a column at
+    a time in C, without a merge call per tally."""
+    n = len(tallies)
+    if not n:
+        return Tally()
+    if n <= _FEW:
+        out = tallies[0].copy()
+        for i in range(1, n):
+            out.merge(tallies[i])
+        return out
+    out = Tally()
+    get = _FIELD
+    out.calls = sum(map(get["calls"], tallies))
+    out.unpriced_calls = sum(map(get["unpriced_calls"], tallies))
+    for reasons in filter(None, map(get["unpriced_reasons"], tallies)):
+        _add_reasons(out.unpriced_reasons, reasons)
+    tokens = list(chain.from_iterable(map(get["tokens"], tallies)))
+    cost = list(chain.from_iterable(map(get["cost"], tallies)))
+    if len(tokens) != 6 * n or len(cost) != 5 * n:
+        raise ValueError("a tally without 6 token counts and 5 costs")
+    out.tokens = [sum(tokens[i::6]) for i in range(6)]
+    out.cost = [sum(cost[i::5], 0.0) for i in range(5)]
+    out.naive_usd = sum(map(get["naive_usd"], tallies), 0.0)
+    out.sidechain_usd = sum(map(get["sidechain_usd"], tallies), 0.0)
+    # (min and max keep the first of equal times, as merge does; a time is never false, None is)
+    out.first = min(filter(None, map(get["first"], tallies)), default=None)
+    out.last = max(filter(None, map(get["last"], tallies)), default=None)
+    return out
 
 
 def _tally(*state) -> Tally:

@@ -11,7 +11,7 @@ from typing import Iterable
 from nomira import __version__
 from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
-from nomira.reports.aggregate import REGIME_LABELS, Tally, merge_groups, regime_of, rollup
+from nomira.reports.aggregate import REGIME_LABELS, Tally, merge_groups, merged, regime_of, rollup
 
 
 def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
@@ -140,28 +140,30 @@ def _sort_key(item: tuple) -> tuple:
 
 
 def rollups(fine: dict) -> tuple[Tally, dict, dict, dict]:
-    """The total, the tallies by model and by session, and each session's models, in one pass:
-    `rollup(fine, ...)` three times over (each sum in the same order, so the same floats), without
-    three loops over the thousands of session tallies of a large report."""
-    tot = Tally()
-    by_model: dict[str, Tally] = {}
-    by_session: dict[tuple, Tally] = {}
+    """The total, the tallies by model and by session, and each session's models, from one pass over
+    the fine tallies (thousands in a large report): each model's and each session's `merged`, the total
+    the models' merged (floats summed in another order than over every fine tally: equal to 1e-12), and
+    a session of one fine tally that tally itself (read, never changed), not a copy."""
+    per_model: dict[str, list] = {}
+    per_session: dict[tuple, list] = {}
     models: dict[tuple, set] = {}
     for k, t in fine.items():
         session, model = k[:3], k[3]
-        m = by_model.get(model)
-        if m is None:
-            m = by_model[model] = Tally()
-        s = by_session.get(session)
-        if s is None:
-            s = by_session[session] = Tally()
+        parts = per_session.get(session)
+        if parts is None:
+            per_session[session] = [t]
             models[session] = {model}
         else:
+            parts.append(t)
             models[session].add(model)
-        tot.merge(t)
-        m.merge(t)
-        s.merge(t)
-    return tot, by_model, by_session, models
+        parts = per_model.get(model)
+        if parts is None:
+            per_model[model] = [t]
+        else:
+            parts.append(t)
+    by_model = {model: merged(parts) for model, parts in per_model.items()}
+    by_session = {s: parts[0] if len(parts) == 1 else merged(parts) for s, parts in per_session.items()}
+    return merged(list(by_model.values())), by_model, by_session, models
 
 
 def fold(priced: Iterable[tuple[UsageEvent, Cost | None]]) -> tuple[dict, dict]:
