@@ -7,6 +7,7 @@ import math
 import random
 import sys
 from collections import OrderedDict, defaultdict
+from datetime import datetime
 
 from nomira.reports import money
 
@@ -209,7 +210,23 @@ def _odd_fine(rnd: random.Random) -> dict:
             t.cost = [0.0] * 5  # nothing priced: no share of a zero total
         elif r < 0.19:
             t.calls = True
+        elif r < 0.21 and t.first is not None:  # a time whose isoformat must be escaped (first, last or both)
+            which = rnd.choice([("first",), ("last",), ("first", "last")])
+            for name in which:
+                setattr(t, name, _Moment.fromtimestamp(getattr(t, name).timestamp(), t.first.tzinfo))
+        elif r < 0.23:  # a label to escape, as a str or a subclass of str (written as the same JSON)
+            del fine[key]
+            fine[(key[0], key[1], rnd.choice(["caf\u00e9 \"p\"", _Label("caf\u00e9 \"p\"")]), key[3])] = t
     return fine
+
+
+class _Moment(datetime):
+    def isoformat(self, *a, **kw) -> str:
+        return 'at "' + super().isoformat(*a, **kw) + '"'
+
+
+class _Label(str):
+    pass
 
 
 def test_encoded_session_rows_equal_the_stamped_dicts():
