@@ -275,3 +275,23 @@ def test_encoded_rows_take_the_fast_way_for_plain_rows():
         m.with_micros = real
     assert not calls
     assert rows == [json.dumps(real(d)) for d in summary.session_rows(fine, (by_session, models))]
+
+
+def test_isoformat_equals_datetime_isoformat():
+    """summary._isoformat (the session rows' times) writes what datetime.isoformat writes, for any time."""
+    from datetime import timedelta, timezone
+
+    from nomira.reports.summary import _isoformat
+    rnd = random.Random(9)
+    zones = [timezone.utc, timezone(timedelta(0)), timezone(timedelta(hours=5, minutes=30)), None,
+             timezone(timedelta(hours=-3), "X")]
+    fast = 0
+    for _ in range(20000):
+        t = datetime(rnd.choice([1, 999, 1000, rnd.randrange(1, 10000), 2026]), rnd.randrange(1, 13), rnd.randrange(1, 29),
+                     rnd.randrange(24), rnd.randrange(60), rnd.randrange(60), rnd.choice([0, 1, 999999, rnd.randrange(10**6)]),
+                     rnd.choice(zones), fold=rnd.randrange(2))
+        if rnd.random() < 0.05:
+            t = _Moment.fromtimestamp(t.timestamp(), t.tzinfo) if t.tzinfo else t
+        assert _isoformat(t) == t.isoformat(), t
+        fast += t.tzinfo is timezone.utc and t.microsecond and t.year >= 1000 and type(t) is datetime
+    assert fast > 1000
