@@ -5,7 +5,6 @@ Money is summed in float at full precision and rounded only for display.
 from __future__ import annotations
 
 from itertools import chain
-from operator import attrgetter
 from typing import Callable, Iterable, Sequence
 
 from nomira.ledger.events import TOKEN_TYPES, UsageEvent
@@ -145,7 +144,6 @@ def _add_reasons(mine: dict, other: dict) -> None:
         mine[why] = mine.get(why, 0) + n
 
 
-_FIELD = {name: attrgetter(name) for name in Tally.__slots__}
 _FEW = 8  # up to this many tallies, merging them in turn costs less than the columns' set-up
 
 
@@ -153,7 +151,7 @@ def merged(tallies: Sequence[Tally]) -> Tally:
     """A new tally of `tallies`: what merging each in turn into an empty one gives, each figure summed in
     their order (a few start from the first's copy: a -0.0 may stay -0.0; Python 3.12+'s `sum` compensates
     float rounding: as close or closer). Many (a model's thousands of fine tallies) are summed a column at
-    a time in C, without a merge call per tally."""
+    a time (`sum` in C), without a merge call per tally."""
     n = len(tallies)
     if not n:
         return Tally()
@@ -163,22 +161,22 @@ def merged(tallies: Sequence[Tally]) -> Tally:
             out.merge(tallies[i])
         return out
     out = Tally()
-    get = _FIELD
-    out.calls = sum(map(get["calls"], tallies))
-    out.unpriced_calls = sum(map(get["unpriced_calls"], tallies))
-    for reasons in filter(None, map(get["unpriced_reasons"], tallies)):
+    # (list comprehensions read a slot in a specialized instruction: cheaper than attrgetter's lookup)
+    out.calls = sum([t.calls for t in tallies])
+    out.unpriced_calls = sum([t.unpriced_calls for t in tallies])
+    for reasons in filter(None, [t.unpriced_reasons for t in tallies]):
         _add_reasons(out.unpriced_reasons, reasons)
-    tokens = list(chain.from_iterable(map(get["tokens"], tallies)))
-    cost = list(chain.from_iterable(map(get["cost"], tallies)))
+    tokens = list(chain.from_iterable([t.tokens for t in tallies]))
+    cost = list(chain.from_iterable([t.cost for t in tallies]))
     if len(tokens) != 6 * n or len(cost) != 5 * n:
         raise ValueError("a tally without 6 token counts and 5 costs")
     out.tokens = [sum(tokens[i::6]) for i in range(6)]
     out.cost = [sum(cost[i::5], 0.0) for i in range(5)]
-    out.naive_usd = sum(map(get["naive_usd"], tallies), 0.0)
-    out.sidechain_usd = sum(map(get["sidechain_usd"], tallies), 0.0)
+    out.naive_usd = sum([t.naive_usd for t in tallies], 0.0)
+    out.sidechain_usd = sum([t.sidechain_usd for t in tallies], 0.0)
     # (min and max keep the first of equal times, as merge does; a time is never false, None is)
-    out.first = min(filter(None, map(get["first"], tallies)), default=None)
-    out.last = max(filter(None, map(get["last"], tallies)), default=None)
+    out.first = min(filter(None, [t.first for t in tallies]), default=None)
+    out.last = max(filter(None, [t.last for t in tallies]), default=None)
     return out
 
 
