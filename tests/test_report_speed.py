@@ -5,7 +5,9 @@ import copy
 import json
 import math
 import random
+import sys
 from collections import OrderedDict, defaultdict
+from datetime import datetime
 
 from nomira.reports import money
 
@@ -118,18 +120,61 @@ def _random_fine(rnd: random.Random) -> dict:
     return fine
 
 
+def _close(a, b, typed: bool = True) -> bool:
+    """Equal, floats up to the order they were summed in (1e-12 relative): ints, strings, keys exactly
+    (not `typed`: a number may be another type of the same value, 3 for 3.0)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or abs(a - b) <= 1e-12 * max(abs(a), abs(b)) or (a != a and b != b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_close(a[k], b[k], typed) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y, typed) for x, y in zip(a, b))
+    if not typed and isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return _close(float(a), float(b))
+    return a == b and type(a) is type(b)
+
+
+def test_merged_equals_merging_in_turn():
+    """aggregate.merged, a few tallies or many (by columns), is Tally.merge of each in turn into an empty tally."""
+    from nomira.reports.aggregate import Tally, merged
+    rnd = random.Random(12)
+    assert merged([]).as_dict() == Tally().as_dict()
+    for _ in range(300):
+        odd = rnd.random() < 0.5  # (odd values: a few tallies start from the first's, an int cost stays an int)
+        fine = _odd_fine(rnd) if odd else _random_fine(rnd)
+        tallies = list(fine.values())[:rnd.choice([1, 2, 3, 8, 9, 40, 300])]
+        before = [copy.deepcopy(t.as_dict()) for t in tallies]
+        want = Tally()
+        for t in tallies:
+            want.merge(t)
+        got = merged(tallies)
+        assert _close(got.as_dict(), want.as_dict(), typed=not odd)
+        if not odd and sys.version_info < (3, 12):  # (no compensated sum: each float summed as merge sums it)
+            assert json.dumps(got.as_dict()) == json.dumps(want.as_dict())
+        assert all(got is not t for t in tallies) and _close([t.as_dict() for t in tallies], before)  # theirs unchanged
+
+
 def test_rollups_equal_three_rollups():
+    """summary.rollups: the total, each model's and each session's figures are three `rollup`s' (floats up to
+    their order: the total is the models' merged), a session of one fine tally is that tally."""
     from nomira.reports import summary
     from nomira.reports.aggregate import Tally, rollup
     rnd = random.Random(5)
+    singles = 0
     for _ in range(200):
         fine = _random_fine(rnd)
         tot, by_model, by_session, models = summary.rollups(fine)
-        assert tot.as_dict() == rollup(fine, lambda k: None).get(None, Tally()).as_dict()
+        assert _close(tot.as_dict(), rollup(fine, lambda k: None).get(None, Tally()).as_dict())
         for got, want in ((by_model, rollup(fine, lambda k: k[3])), (by_session, rollup(fine, lambda k: k[:3]))):
             assert list(got) == list(want)
-            assert [t.as_dict() for t in got.values()] == [t.as_dict() for t in want.values()]
+            assert _close([t.as_dict() for t in got.values()], [t.as_dict() for t in want.values()])
         assert models == {s: {k[3] for k in fine if k[:3] == s} for s in by_session}
+        for s, t in by_session.items():
+            parts = [f for k, f in fine.items() if k[:3] == s]
+            assert (t is parts[0]) == (len(parts) == 1)
+            singles += len(parts) == 1
+    assert singles > 100
+    assert summary.rollups({})[0].as_dict() == Tally().as_dict()
 
 
 def test_row_encoder_equals_json_dumps():
@@ -165,7 +210,23 @@ def _odd_fine(rnd: random.Random) -> dict:
             t.cost = [0.0] * 5  # nothing priced: no share of a zero total
         elif r < 0.19:
             t.calls = True
+        elif r < 0.21 and t.first is not None:  # a time whose isoformat must be escaped (first, last or both)
+            which = rnd.choice([("first",), ("last",), ("first", "last")])
+            for name in which:
+                setattr(t, name, _Moment.fromtimestamp(getattr(t, name).timestamp(), t.first.tzinfo))
+        elif r < 0.23:  # a label to escape, as a str or a subclass of str (written as the same JSON)
+            del fine[key]
+            fine[(key[0], key[1], rnd.choice(["caf\u00e9 \"p\"", _Label("caf\u00e9 \"p\"")]), key[3])] = t
     return fine
+
+
+class _Moment(datetime):
+    def isoformat(self, *a, **kw) -> str:
+        return 'at "' + super().isoformat(*a, **kw) + '"'
+
+
+class _Label(str):
+    pass
 
 
 def test_encoded_session_rows_equal_the_stamped_dicts():
@@ -214,3 +275,23 @@ def test_encoded_rows_take_the_fast_way_for_plain_rows():
         m.with_micros = real
     assert not calls
     assert rows == [json.dumps(real(d)) for d in summary.session_rows(fine, (by_session, models))]
+
+
+def test_isoformat_equals_datetime_isoformat():
+    """summary._isoformat (the session rows' times) writes what datetime.isoformat writes, for any time."""
+    from datetime import timedelta, timezone
+
+    from nomira.reports.summary import _isoformat
+    rnd = random.Random(9)
+    zones = [timezone.utc, timezone(timedelta(0)), timezone(timedelta(hours=5, minutes=30)), None,
+             timezone(timedelta(hours=-3), "X")]
+    fast = 0
+    for _ in range(20000):
+        t = datetime(rnd.choice([1, 999, 1000, rnd.randrange(1, 10000), 2026]), rnd.randrange(1, 13), rnd.randrange(1, 29),
+                     rnd.randrange(24), rnd.randrange(60), rnd.randrange(60), rnd.choice([0, 1, 999999, rnd.randrange(10**6)]),
+                     rnd.choice(zones), fold=rnd.randrange(2))
+        if rnd.random() < 0.05:
+            t = _Moment.fromtimestamp(t.timestamp(), t.tzinfo) if t.tzinfo else t
+        assert _isoformat(t) == t.isoformat(), t
+        fast += t.tzinfo is timezone.utc and t.microsecond and t.year >= 1000 and type(t) is datetime
+    assert fast > 1000

@@ -4,7 +4,8 @@ Money is summed in float at full precision and rounded only for display.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from itertools import chain
+from typing import Callable, Iterable, Sequence
 
 from nomira.ledger.events import TOKEN_TYPES, UsageEvent
 from nomira.pricing.engine import Cost, unpriced_reason
@@ -79,13 +80,14 @@ class Tally:
         self.calls += other.calls
         self.unpriced_calls += other.unpriced_calls
         if other.unpriced_reasons:
-            mine = self.unpriced_reasons
-            for why, n in other.unpriced_reasons.items():
-                mine[why] = mine.get(why, 0) + n
-        a, b = self.tokens, other.tokens
-        a[0] += b[0]; a[1] += b[1]; a[2] += b[2]; a[3] += b[3]; a[4] += b[4]; a[5] += b[5]  # noqa: E702
-        a, b = self.cost, other.cost
-        a[0] += b[0]; a[1] += b[1]; a[2] += b[2]; a[3] += b[3]; a[4] += b[4]  # noqa: E702
+            _add_reasons(self.unpriced_reasons, other.unpriced_reasons)
+        # (new lists of the sums, from unpacked items: fewer instructions than adding in place item by item)
+        a0, a1, a2, a3, a4, a5 = self.tokens
+        b0, b1, b2, b3, b4, b5 = other.tokens
+        self.tokens = [a0 + b0, a1 + b1, a2 + b2, a3 + b3, a4 + b4, a5 + b5]
+        a0, a1, a2, a3, a4 = self.cost
+        b0, b1, b2, b3, b4 = other.cost
+        self.cost = [a0 + b0, a1 + b1, a2 + b2, a3 + b3, a4 + b4]
         self.naive_usd += other.naive_usd
         self.sidechain_usd += other.sidechain_usd
         first, last = other.first, other.last
@@ -94,6 +96,14 @@ class Tally:
         if last is not None and (self.last is None or last > self.last):
             self.last = last
         return self
+
+    def copy(self) -> "Tally":
+        """A tally of the same figures (its own lists and reasons, so merging into it leaves this one as it is)."""
+        t = Tally.__new__(Tally)
+        t.calls, t.unpriced_calls, t.tokens, t.cost = self.calls, self.unpriced_calls, self.tokens[:], self.cost[:]
+        t.naive_usd, t.sidechain_usd, t.first, t.last = self.naive_usd, self.sidechain_usd, self.first, self.last
+        t.unpriced_reasons = dict(self.unpriced_reasons)
+        return t
 
     @property
     def priced_calls(self) -> int:
@@ -130,6 +140,47 @@ class Tally:
 
 
 _TOKEN_KEYS = (*TOKEN_TYPES, "reasoning")
+
+
+def _add_reasons(mine: dict, other: dict) -> None:
+    for why, n in other.items():
+        mine[why] = mine.get(why, 0) + n
+
+
+_FEW = 8  # up to this many tallies, merging them in turn costs less than the columns' set-up
+
+
+def merged(tallies: Sequence[Tally]) -> Tally:
+    """A new tally of `tallies`: what merging each in turn into an empty one gives, each figure summed in
+    their order (a few start from the first's copy: a -0.0 may stay -0.0; Python 3.12+'s `sum` compensates
+    float rounding: as close or closer). Many (a model's thousands of fine tallies) are summed a column at
+    a time (`sum` in C), without a merge call per tally."""
+    n = len(tallies)
+    if not n:
+        return Tally()
+    if n <= _FEW:
+        out = tallies[0].copy()
+        for i in range(1, n):
+            out.merge(tallies[i])
+        return out
+    out = Tally()
+    # (list comprehensions read a slot in a specialized instruction: cheaper than attrgetter's lookup)
+    out.calls = sum([t.calls for t in tallies])
+    out.unpriced_calls = sum([t.unpriced_calls for t in tallies])
+    for reasons in filter(None, [t.unpriced_reasons for t in tallies]):
+        _add_reasons(out.unpriced_reasons, reasons)
+    tokens = list(chain.from_iterable([t.tokens for t in tallies]))
+    cost = list(chain.from_iterable([t.cost for t in tallies]))
+    if len(tokens) != 6 * n or len(cost) != 5 * n:
+        raise ValueError("a tally without 6 token counts and 5 costs")
+    out.tokens = [sum(tokens[i::6]) for i in range(6)]
+    out.cost = [sum(cost[i::5], 0.0) for i in range(5)]
+    out.naive_usd = sum([t.naive_usd for t in tallies], 0.0)
+    out.sidechain_usd = sum([t.sidechain_usd for t in tallies], 0.0)
+    # (min and max keep the first of equal times, as merge does; a time is never false, None is)
+    out.first = min(filter(None, [t.first for t in tallies]), default=None)
+    out.last = max(filter(None, [t.last for t in tallies]), default=None)
+    return out
 
 
 def _tally(*state) -> Tally:

@@ -27,12 +27,13 @@ def micros(usd: float | None) -> int | None:
         # round(usd, 9) without its decimal conversion, where that is exact: n, the float product
         # rounded, is the nano-dollar round(usd, 9) stands for when the product is within 0.499 of
         # it (its error is below 1e-4 under 1e12: no halfway case is decided by it), and n / 1e9 is
-        # the float nearest n nano-dollars, as round's is (one correctly rounded division)
+        # the float nearest n nano-dollars, as round's is (one correctly rounded division). (x.__round__()
+        # is round(x) of a float without round's look-up and bound method: a third of its cost.)
         nano = usd * 1e9
         if -1e12 < nano < 1e12:
-            n = round(nano)
+            n = nano.__round__()
             if -0.499 < nano - n < 0.499:
-                return round(n / 1e9 * MICRO)
+                return (n / 1e9 * MICRO).__round__()
         if usd - usd == 0.0:  # finite (inf - inf and nan - nan are nan)
             return round(round(usd, 9) * MICRO)  # (round of a float is an int)
     if usd is None or isinstance(usd, bool) or not math.isfinite(usd):

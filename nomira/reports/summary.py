@@ -11,7 +11,7 @@ from typing import Iterable
 from nomira import __version__
 from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
-from nomira.reports.aggregate import REGIME_LABELS, Tally, merge_groups, regime_of, rollup
+from nomira.reports.aggregate import REGIME_LABELS, Tally, merge_groups, merged, regime_of, rollup
 
 
 def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
@@ -74,94 +74,124 @@ def _encoded_rows(tallies: dict, models: dict):
     goes the generic way; tests/test_report_speed.py holds the two equal."""
     from json import dumps
     from json.encoder import encode_basestring_ascii as q
+    from operator import itemgetter
 
     from nomira.reports.money import micros, with_micros
     from nomira.reports.render import EncodedRows, _row_encoder
     encode = _row_encoder()
-    f, i = float.__repr__, int.__repr__
     keyed = []
     for key, t in tallies.items():
         last = t.last
-        last = last.isoformat() if last else None
+        last = _isoformat(last) if last else None
         keyed.append((last or "", key[1], key, t, last))
-    keyed.sort(key=_sort_key)  # (last or "", session_id), stable: as session_rows sorts its dicts
+    keyed.sort(key=itemgetter(0, 1))  # (last or "", session_id), stable: as session_rows sorts its dicts
+    # the JSON of the labels and model lists thousands of rows share, each made (and its type checked) once
+    texts: dict = {}
+    lists: dict = {}
     out = []
-    for _k, _sid, key, t, last in keyed:
-        s, sid, proj = key
-        names = sorted(models[key])
+    for _k, sid, key, t, last in keyed:
+        s, _sid, proj = key
+        names = models[key]
         cost, k, first = t.cost, t.tokens, t.first
         total = sum(cost)
         naive, side = t.naive_usd, t.sidechain_usd
-        floats = (*cost, total, naive, side)
         reasons = t.unpriced_reasons
         if reasons:  # {reason: calls}, as as_dict sorts it (a reason named like an amount: the generic way)
             if any(r.__class__ is not str or r.endswith("_usd") or n.__class__ is not int for r, n in reasons.items()):
                 reasons = None
             else:
-                reasons = "{" + ", ".join(f"{q(r)}: {i(n)}" for r, n in sorted(reasons.items())) + "}"
+                reasons = "{" + ", ".join(f"{q(r)}: {n}" for r, n in sorted(reasons.items())) + "}"
         else:
             reasons = "{}"
+        s_text = texts.get(s) or texts.setdefault(s, _json_str(s, q))
+        proj_text = texts.get(proj) or texts.setdefault(proj, _json_str(proj, q))
+        names_text = lists.get(frozen := frozenset(names)) or lists.setdefault(frozen, _json_strs(names, q))
         # (each type checked in turn, no generator: this runs for every row; the floats are finite when
         # their sum is, since an inf or nan makes any sum inf or nan; a sum that overflows goes the
-        # generic way, which is right for every row)
-        if (reasons is None or s.__class__ is not str or sid.__class__ is not str or proj.__class__ is not str
-                or any(m.__class__ is not str for m in names)
+        # generic way, which is right for every row; an exact int, float or datetime is written as its
+        # repr or isoformat, which has nothing to escape)
+        if (reasons is None or not s_text or not proj_text or not names_text or sid.__class__ is not str
                 or k[0].__class__ is not int or k[1].__class__ is not int or k[2].__class__ is not int
                 or k[3].__class__ is not int or k[4].__class__ is not int or k[5].__class__ is not int
                 or len(k) != 6 or t.calls.__class__ is not int or t.unpriced_calls.__class__ is not int
                 or cost[0].__class__ is not float or cost[1].__class__ is not float
                 or cost[2].__class__ is not float or cost[3].__class__ is not float
                 or cost[4].__class__ is not float or len(cost) != 5 or naive.__class__ is not float
-                or side.__class__ is not float or (every := total + naive + side) - every != 0.0):
-            out.append(encode(with_micros({"source": s, "session_id": sid, "project": proj, "models": names,
+                or side.__class__ is not float or (every := total + naive + side) - every != 0.0
+                or (first is not None and first.__class__ is not datetime)
+                or (t.last is not None and t.last.__class__ is not datetime)):
+            out.append(encode(with_micros({"source": s, "session_id": sid, "project": proj, "models": sorted(names),
                                      **t.as_dict()})))
             continue
         share = ((cost[2] + cost[3] + cost[4]) / total) if total else 0.0
-        first = first.isoformat() if first else None
-        m = [micros(x) for x in floats]
+        first = f'"{_isoformat(first)}"' if first is not None else "null"
+        last = f'"{last}"' if last is not None else "null"
         out.append(
-            f'{{"source": {q(s)}, "session_id": {q(sid)}, "project": {q(proj)}, "models": '
-            f'[{", ".join(map(q, names))}], "calls": {i(t.calls)}, "unpriced_calls": {i(t.unpriced_calls)}, '
-            f'"unpriced_reasons": {reasons}, "tokens": {{"input": {i(k[0])}, "output": {i(k[1])}, "cache_read": '
-            f'{i(k[2])}, "cache_write_5m": {i(k[3])}, "cache_write_1h": {i(k[4])}, "reasoning": {i(k[5])}, '
-            f'"total": {i(k[0] + k[1] + k[2] + k[3] + k[4])}}}, "cost_usd": {f(total)}, "cost_by_type_usd": '
-            f'{{"input": {f(cost[0])}, "output": {f(cost[1])}, "cache_read": {f(cost[2])}, "cache_write_5m": '
-            f'{f(cost[3])}, "cache_write_1h": {f(cost[4])}}}, "cache_share_of_cost": {f(share) if share - share == 0.0 else dumps(share)}, '
-            f'"naive_cost_usd": {f(naive)}, "sidechain_cost_usd": {f(side)}, "first": '
-            f'{"null" if first is None else q(first)}, "last": {"null" if last is None else q(last)}, '
-            f'"cost_micro_usd": {i(m[5])}, "cost_by_type_micro_usd": {{"input": {i(m[0])}, "output": '
-            f'{i(m[1])}, "cache_read": {i(m[2])}, "cache_write_5m": {i(m[3])}, "cache_write_1h": {i(m[4])}}}, '
-            f'"naive_cost_micro_usd": {i(m[6])}, "sidechain_cost_micro_usd": {i(m[7])}}}')
+            f'{{"source": {s_text}, "session_id": {q(sid)}, "project": {proj_text}, "models": {names_text}, '
+            f'"calls": {t.calls}, "unpriced_calls": {t.unpriced_calls}, '
+            f'"unpriced_reasons": {reasons}, "tokens": {{"input": {k[0]}, "output": {k[1]}, "cache_read": '
+            f'{k[2]}, "cache_write_5m": {k[3]}, "cache_write_1h": {k[4]}, "reasoning": {k[5]}, '
+            f'"total": {k[0] + k[1] + k[2] + k[3] + k[4]}}}, "cost_usd": {total}, "cost_by_type_usd": '
+            f'{{"input": {cost[0]}, "output": {cost[1]}, "cache_read": {cost[2]}, "cache_write_5m": '
+            f'{cost[3]}, "cache_write_1h": {cost[4]}}}, "cache_share_of_cost": {share if share - share == 0.0 else dumps(share)}, '
+            f'"naive_cost_usd": {naive}, "sidechain_cost_usd": {side}, "first": {first}, "last": {last}, '
+            f'"cost_micro_usd": {micros(total)}, "cost_by_type_micro_usd": {{"input": {micros(cost[0])}, "output": '
+            f'{micros(cost[1])}, "cache_read": {micros(cost[2])}, "cache_write_5m": {micros(cost[3])}, '
+            f'"cache_write_1h": {micros(cost[4])}}}, '
+            f'"naive_cost_micro_usd": {micros(naive)}, "sidechain_cost_micro_usd": {micros(side)}}}')
     return EncodedRows(out)
 
 
-def _sort_key(item: tuple) -> tuple:
-    return item[0], item[1]
+_TWO_DIGITS = [f"{n:02}" for n in range(100)]
+
+
+def _isoformat(t) -> str:
+    """t.isoformat(), for a UTC time with microseconds from year 1000 on (what the logs hold) at 60% of its
+    cost: two per session row, and isoformat's C formats each field with sprintf. Any other time (or type)
+    by its own isoformat."""
+    if t.__class__ is datetime and t.tzinfo is timezone.utc:
+        us, y, d = t.microsecond, t.year, _TWO_DIGITS
+        if us and y >= 1000:
+            return f"{y}-{d[t.month]}-{d[t.day]}T{d[t.hour]}:{d[t.minute]}:{d[t.second]}.{str(us + 1_000_000)[1:]}+00:00"
+    return t.isoformat()
+
+
+def _json_str(value, q) -> str:
+    """`value`'s JSON when it is a str, else "" (its row goes the generic way)."""
+    return q(value) if value.__class__ is str else ""
+
+
+def _json_strs(names, q) -> str:
+    """The JSON list of `names` sorted, when each is a str, else "" (its row goes the generic way)."""
+    names = sorted(names)
+    return f"[{', '.join(map(q, names))}]" if all(n.__class__ is str for n in names) else ""
 
 
 def rollups(fine: dict) -> tuple[Tally, dict, dict, dict]:
-    """The total, the tallies by model and by session, and each session's models, in one pass:
-    `rollup(fine, ...)` three times over (each sum in the same order, so the same floats), without
-    three loops over the thousands of session tallies of a large report."""
-    tot = Tally()
-    by_model: dict[str, Tally] = {}
-    by_session: dict[tuple, Tally] = {}
+    """The total, the tallies by model and by session, and each session's models, from one pass over
+    the fine tallies (thousands in a large report): each model's and each session's `merged`, the total
+    the models' merged (floats summed in another order than over every fine tally: equal to 1e-12), and
+    a session of one fine tally that tally itself (read, never changed), not a copy."""
+    per_model: dict[str, list] = {}
+    per_session: dict[tuple, list] = {}
     models: dict[tuple, set] = {}
     for k, t in fine.items():
         session, model = k[:3], k[3]
-        m = by_model.get(model)
-        if m is None:
-            m = by_model[model] = Tally()
-        s = by_session.get(session)
-        if s is None:
-            s = by_session[session] = Tally()
+        parts = per_session.get(session)
+        if parts is None:
+            per_session[session] = [t]
             models[session] = {model}
         else:
+            parts.append(t)
             models[session].add(model)
-        tot.merge(t)
-        m.merge(t)
-        s.merge(t)
-    return tot, by_model, by_session, models
+        parts = per_model.get(model)
+        if parts is None:
+            per_model[model] = [t]
+        else:
+            parts.append(t)
+    by_model = {model: merged(parts) for model, parts in per_model.items()}
+    by_session = {s: parts[0] if len(parts) == 1 else merged(parts) for s, parts in per_session.items()}
+    return merged(list(by_model.values())), by_model, by_session, models
 
 
 def fold(priced: Iterable[tuple[UsageEvent, Cost | None]]) -> tuple[dict, dict]:
@@ -249,7 +279,7 @@ def finish(folded: tuple[dict, dict], regime_override: str | None = None, allowa
     have been deduplicated). `encoded`: the session rows as `render.EncodedRows` (for render_json)."""
     fine, info = folded
     tot, by_model, by_session, models = rollups(fine)
-    sources = sorted({k[0] for k in fine})
+    sources = sorted({k[0] for k in by_session})
     regime = regime_of(sources, regime_override)
     return {
         "nomira_version": __version__,
