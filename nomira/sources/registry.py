@@ -329,7 +329,8 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
                  and p.todo_bytes >= prefolding.MIN_AVERAGE_BYTES * len(p.jobs)]
         if any(asked):
             hook = prefolding.hook(prefold)
-    results, pool = run_jobs([a for p in planned.values() for a in p.args], todo, workers, hook)
+    results, pool = run_jobs([a for p in planned.values() for a in p.args],
+                             [n for p in planned.values() for n in p.sizes], workers, hook)
     held = {}
     try:
         for source, plan in planned.items():

@@ -335,7 +335,7 @@ def iter_scan(module, files: list[Path], entries: dict | None = None, workers: i
     file's (size, mtime_ns) when the caller already stated it.
     """
     planned = Planned(module, files, entries, known)
-    results, pool = run_jobs(planned.args, planned.todo_bytes, workers)
+    results, pool = run_jobs(planned.args, planned.sizes, workers)
     try:
         yield from iter_planned(planned, results, progress, writer)
     finally:
@@ -353,7 +353,8 @@ class Planned:
         self.module = module
         self.lost = ScanStats()
         self.jobs, self.reused = _plan(sorted(files, key=str), entries or {}, self.lost, known)
-        self.todo_bytes = sum(st[0] - start for _k, start, _s, _e, st in self.jobs)
+        self.sizes = [st[0] - start for _k, start, _s, _e, st in self.jobs]  # bytes each job reads
+        self.todo_bytes = sum(self.sizes)
         self.prefold = False
         self.args = [(module.__name__, key, start, state, False) for key, start, state, _e, _st in self.jobs]
 
@@ -372,23 +373,25 @@ def pooled(args: list, todo_bytes: int, workers: int) -> bool:
     return workers > 1 and len(args) > 1 and todo_bytes >= PARALLEL_MIN_BYTES
 
 
-def run_jobs(args: list, todo_bytes: int, workers: int, prefold=None):
+def run_jobs(args: list, sizes: list[int], workers: int, prefold=None):
     """(`_job` results in the order of `args`, the pool to terminate or None): in worker processes
-    when `pooled`, else one after another, as they are consumed. `prefold(module, path, records,
-    state)`: run by the workers (forked: they inherit it) on each file a plan marked."""
+    when `pooled` (`sizes`: the bytes each job reads), else one after another, as they are
+    consumed. `prefold(module, path, records, state)`: run by the workers (forked: they inherit it)
+    on each file a plan marked."""
     global PREFOLD
-    if pooled(args, todo_bytes, workers):
-        chunk = max(1, len(args) // (workers * 16))  # thousands of small files: fewer round trips
+    if pooled(args, sum(sizes), workers):
+        workers = min(workers, len(args))
         from nomira.sources import workers as forked
         if forked.usable():
             PREFOLD = prefold
             try:
-                pool = forked.Forked(_job, args, min(workers, len(args)), chunk)
+                pool = forked.Forked(_job, args, workers, forked.guided(sizes, workers))
             finally:
                 PREFOLD = None  # (the parent folds what it reads itself)
-            return iter(pool), pool  # ordered, dynamically shared
+            return iter(pool), pool  # in order, each run of files to the first free worker
         import multiprocessing
-        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(args)))  # (Windows: no fork)
+        chunk = max(1, len(args) // (workers * 16))  # thousands of small files: fewer round trips
+        pool = multiprocessing.get_context("spawn").Pool(workers)  # (Windows: no fork)
         return pool.imap(_job, args, chunk), pool
     return map(_job, args), None
 

@@ -109,6 +109,9 @@ class ScanCache:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
+        # (a new file only) a file's records are a 1-50 KB blob: in 4 KB pages each is a chain of
+        # overflow pages; 16 KB pages write a cold 1 GB history's 20 MB of entries in 60% of the CPU
+        self.db.execute("PRAGMA page_size=16384")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")

@@ -31,13 +31,42 @@ def usable() -> bool:
     return hasattr(os, "fork") and os.name == "posix"
 
 
-class Forked:
-    """fn(args[i]) for every i, computed by `workers` forked processes, yielded in order of i.
-    Results are marshal's values. `terminate()` stops the workers (always call it)."""
+MAX_RUNS = 4096  # every run is written at once: 32 KB at most, within a pipe's buffer
 
-    def __init__(self, fn, args: list, workers: int, chunk: int) -> None:
+
+def guided(sizes: list[int], workers: int) -> list[tuple[int, int]]:
+    """Runs of consecutive jobs (first, count), each about a 2*workers-th of the bytes not yet handed
+    out: long runs first (few round trips), single files at the end, so the workers finish together
+    (runs of a fixed number of files left one worker reading a last run of 30 MB alone on 1 GB)."""
+    total = left = sum(sizes)
+    floor = max(1 << 20, total // (MAX_RUNS // 2))
+    runs: list[tuple[int, int]] = []
+    i, n = 0, len(sizes)
+    while i < n:
+        target, j, got = max(left // (2 * workers), floor), i, 0
+        while j < n and (j == i or got < target):
+            got += sizes[j]
+            j += 1
+        runs.append((i, j - i))
+        left -= got
+        i = j
+    return runs
+
+
+def even(n: int, chunk: int) -> list[tuple[int, int]]:
+    """Runs of `chunk` jobs (fewer in the last), at most MAX_RUNS of them."""
+    chunk = max(chunk, 1, -(-n // MAX_RUNS))
+    return [(s, min(chunk, n - s)) for s in range(0, n, chunk)]
+
+
+class Forked:
+    """fn(args[i]) for every i, computed by `workers` forked processes, yielded in order of i, each
+    worker taking the next of `runs` (first, count: `guided` or `even`) when it is free. Results
+    are marshal's values. `terminate()` stops the workers (always call it)."""
+
+    def __init__(self, fn, args: list, workers: int, runs: list[tuple[int, int]]) -> None:
         self.args, self.pids, self.fds = args, [], []
-        chunk = max(chunk, 1, -(-len(args) // 4096))  # every run written at once: 32 KB at most, in the pipe's buffer
+        assert len(runs) <= MAX_RUNS and sum(c for _f, c in runs) == len(args)
         task_r, task_w = os.pipe()
         try:
             for _ in range(workers):
@@ -52,8 +81,7 @@ class Forked:
                 os.close(w)
                 self.pids.append(pid)
                 self.fds.append(r)
-            runs = b"".join(_TASK.pack(s, min(chunk, len(args) - s)) for s in range(0, len(args), chunk))
-            os.write(task_w, runs)
+            os.write(task_w, b"".join(_TASK.pack(first, count) for first, count in runs))
         except BaseException:
             self.terminate()
             raise
