@@ -71,9 +71,13 @@ class Held:
         self.size = 0  # of the spill file
         self.held = 0  # bytes of packed records in memory
 
-    def add(self, path: str, records, state: dict, folded) -> None:
-        blob = records.blob if type(records) is Packed else marshal.dumps((records, state, {}))
-        hashes, fold = folded if folded is not None else (_hashes(self.module, _unpacked(records))[0], None)
+    def add(self, path: str, records: Packed, state: dict, folded: tuple) -> None:
+        """`folded`: (hashes of the records' keys, None when the worker could not make them; the
+        file's fold or None)."""
+        hashes, fold = folded
+        if hashes is None:
+            hashes = _hashes(self.module, records.unpack())[0]
+        blob = records.blob
         self.files.append([path, state, fold, hashes, blob])
         self.held += len(blob)
         if self.held > HOLD_BYTES:
@@ -136,7 +140,3 @@ class Held:
         if self.spill is not None:
             self.spill.close()
             self.spill = None
-
-
-def _unpacked(records) -> list:
-    return records.unpack() if type(records) is Packed else records

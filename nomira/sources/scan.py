@@ -399,7 +399,8 @@ def run_jobs(args: list, sizes: list[int], workers: int, prefold=None):
 def iter_planned(planned: Planned, results, progress=None,
                  writer=None) -> Iterator[tuple[Path, list, dict, ScanStats]]:
     """iter_scan of a planned source whose jobs' results are the next len(planned.args) of `results`.
-    Of a `planned.prefold` source: (path, `Packed` records, state, stats, the file's prefold or None)."""
+    Of a `planned.prefold` source: (path, `Packed` records, state, stats, (hashes of the records'
+    dedup keys or None, the file's fold or None))."""
     from nomira.sources.scancache import Entry
     module, jobs, reused, lost = planned.module, planned.jobs, planned.reused, planned.lost
     by_key = {j[0]: j for j in jobs}
@@ -422,12 +423,11 @@ def iter_planned(planned: Planned, results, progress=None,
                     continue
                 if writer is not None:
                     writer.put(key, Entry(by_key[key][4][0], by_key[key][4][1], end, sig, blob))
-                if folded is None:
-                    records, state, _persisted = marshal.loads(blob)
-                    yield key, records, state, ScanStats.from_dict(stats), None
+                if folded is None:  # (the worker's fold failed: the parent folds the file)
+                    state, hashes = marshal.loads(blob)[1], None
                 else:
                     state, hashes, folded = folded
-                    yield key, Packed(blob), state, ScanStats.from_dict(stats), (hashes, folded)
+                yield key, Packed(blob), state, ScanStats.from_dict(stats), (hashes, folded)
                 continue
             records, state, _persisted = marshal.loads(blob)
             _k, start, _s, prev, st = by_key[key]
