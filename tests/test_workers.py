@@ -29,6 +29,11 @@ def die(i):
     return i
 
 
+def even(n, chunk):
+    """Runs of `chunk` jobs (fewer in the last)."""
+    return [(s, min(chunk, n - s)) for s in range(0, n, chunk)]
+
+
 def alive(pids):
     out = []
     for pid in pids:
@@ -42,7 +47,7 @@ def alive(pids):
 
 @pytest.mark.parametrize("n, n_workers, chunk", [(1, 1, 1), (50, 2, 1), (50, 2, 7), (200, 3, 4), (5, 4, 10)])
 def test_results_in_job_order(n, n_workers, chunk):
-    pool = workers.Forked(slow_square, list(range(n)), n_workers, workers.even(n, chunk))
+    pool = workers.Forked(slow_square, list(range(n)), n_workers, even(n, chunk))
     try:
         assert list(pool) == [slow_square(i) for i in range(n)]  # (large payloads span many reads)
     finally:
@@ -52,7 +57,7 @@ def test_results_in_job_order(n, n_workers, chunk):
 
 
 def test_a_jobs_exception_is_raised_with_the_workers_traceback():
-    pool = workers.Forked(boom, list(range(40)), 2, workers.even(40, 3))
+    pool = workers.Forked(boom, list(range(40)), 2, even(40, 3))
     try:
         with pytest.raises(workers.WorkerError, match="job thirteen is bad") as info:
             list(pool)
@@ -62,7 +67,7 @@ def test_a_jobs_exception_is_raised_with_the_workers_traceback():
 
 
 def test_a_worker_that_dies_is_reported_not_waited_for():
-    pool = workers.Forked(die, list(range(20)), 2, workers.even(20, 2))
+    pool = workers.Forked(die, list(range(20)), 2, even(20, 2))
     start = time.monotonic()
     try:
         with pytest.raises(workers.WorkerError, match="stopped before finishing"):
@@ -73,7 +78,7 @@ def test_a_worker_that_dies_is_reported_not_waited_for():
 
 
 def test_terminate_before_reading_stops_every_worker():
-    pool = workers.Forked(slow_square, list(range(500)), 2, workers.even(500, 1))
+    pool = workers.Forked(slow_square, list(range(500)), 2, even(500, 1))
     pids = list(pool.pids)
     pool.terminate()
     assert pids and not any(alive(pids))
@@ -92,4 +97,3 @@ def test_guided_runs_cover_every_job_once_and_end_short(sizes):
 def test_runs_of_a_huge_history_stay_within_the_pipe():
     runs = workers.guided([1 << 20] * 20_000, 2)  # 20 GB in 20,000 files
     assert len(runs) <= workers.MAX_RUNS and sum(c for _f, c in runs) == 20_000
-    assert len(workers.even(100_000, 1)) <= workers.MAX_RUNS

@@ -53,15 +53,9 @@ def guided(sizes: list[int], workers: int) -> list[tuple[int, int]]:
     return runs
 
 
-def even(n: int, chunk: int) -> list[tuple[int, int]]:
-    """Runs of `chunk` jobs (fewer in the last), at most MAX_RUNS of them."""
-    chunk = max(chunk, 1, -(-n // MAX_RUNS))
-    return [(s, min(chunk, n - s)) for s in range(0, n, chunk)]
-
-
 class Forked:
     """fn(args[i]) for every i, computed by `workers` forked processes, yielded in order of i, each
-    worker taking the next of `runs` (first, count: `guided` or `even`) when it is free. Results
+    worker taking the next of `runs` (first, count, e.g. `guided`) when it is free. Results
     are marshal's values. `terminate()` stops the workers (always call it)."""
 
     def __init__(self, fn, args: list, workers: int, runs: list[tuple[int, int]]) -> None:
