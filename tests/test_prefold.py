@@ -133,11 +133,11 @@ def test_faults_fall_back_to_the_parent(capsys, tmp_path, monkeypatch, settled, 
         assert settled["standing"] > 0 and settled["sent"] > 0
         return
     else:
-        from nomira.commands import report as report_command
+        from nomira.reports import summary
 
         def broken(folded):
             raise RuntimeError("a bug in a worker's fold")
-        monkeypatch.setattr(report_command, "_pack", broken)
+        monkeypatch.setattr(summary, "pack", broken)
     assert_same(report(capsys, "--path", root, "--no-cache"), alone)
     assert settled["standing"] == 0 and settled["sent"] > 0
 

@@ -24,7 +24,11 @@ def cmd_report(args) -> int:
     if cached is not None:
         sys.stdout.write(cached)
         return 0
-    collected = run.collect(None if args.compare or args.by or budgets else (_report_fold, _pack))
+    prefold = None
+    if not (args.compare or args.by or budgets):  # the plain report: its fold made where files are read
+        from nomira.reports import summary
+        prefold = summary.fold, summary.pack
+    collected = run.collect(prefold)
     if args.compare or args.by:
         text = compare_text(run, collected)
     else:
@@ -71,7 +75,7 @@ def report_text(run: Run, collected) -> str:
             return summary.fold(pairs), [p for p in pairs if p[0].occurred_at >= earliest]
         folded, recent = run.fold(collected, fold, lambda a, b: (summary.merge(a[0], b[0]), a[1] + b[1]))
     else:
-        folded, recent = run.fold(collected, _report_fold, summary.merge, summary.unpack), []
+        folded, recent = run.fold(collected, summary.fold, summary.merge, summary.unpack), []
     report = summary.finish(folded, run.regime_override, allowance_dict, run.table.generated, run.args.json)
     report["scan"] = {**collected.stats.as_dict(), "unreadable": run.unreadable}  # files and folders
     from nomira.sources.registry import found_without_tokens
@@ -81,16 +85,6 @@ def report_text(run: Run, collected) -> str:
     if budgets:
         report["budget_lines"] = budgets.lines(run, recent)
     return render_report(report, run.style) + "\n"
-
-
-def _report_fold(priced):
-    from nomira.reports import summary
-    return summary.fold(priced)
-
-
-def _pack(folded):
-    from nomira.reports import summary
-    return summary.pack(folded)
 
 
 def compare_text(run: Run, collected) -> str:
