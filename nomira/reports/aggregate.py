@@ -73,7 +73,7 @@ class Tally:
 
     def __reduce__(self):
         """Compact pickling: partial tallies travel back from fold workers by the thousand."""
-        return _tally, (self.calls, self.unpriced_calls, self.tokens, self.cost, self.naive_usd,
+        return from_state, (self.calls, self.unpriced_calls, self.tokens, self.cost, self.naive_usd,
                         self.sidechain_usd, self.first, self.last, self.unpriced_reasons)
 
     def merge(self, other: "Tally") -> "Tally":
@@ -183,7 +183,9 @@ def merged(tallies: Sequence[Tally]) -> Tally:
     return out
 
 
-def _tally(*state) -> Tally:
+def from_state(*state) -> Tally:
+    """A tally of (calls, unpriced_calls, tokens, cost, naive_usd, sidechain_usd, first, last,
+    unpriced_reasons): what it pickles as, and what a worker's packed fold is read back into."""
     t = Tally()
     (t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd, t.first, t.last,
      t.unpriced_reasons) = state

@@ -11,7 +11,7 @@ from typing import Iterable
 from nomira import __version__
 from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
-from nomira.reports.aggregate import REGIME_LABELS, Tally, merge_groups, merged, regime_of, rollup
+from nomira.reports.aggregate import REGIME_LABELS, Tally, from_state, merge_groups, merged, regime_of, rollup
 
 
 def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
@@ -247,9 +247,8 @@ def unpack(packed: tuple, project: str) -> tuple[dict, dict]:
     rows, info = packed
     fine: dict[tuple, Tally] = {}
     for source, session, model, calls, unpriced, tokens, cost, naive, side, first, last, reasons in rows:
-        t = fine[(source, session, project, model)] = Tally()
-        t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd = calls, unpriced, tokens, cost, naive, side
-        t.first, t.last, t.unpriced_reasons = _at(first), _at(last), reasons
+        fine[(source, session, project, model)] = from_state(calls, unpriced, tokens, cost, naive, side, _at(first),
+                                                             _at(last), reasons)
     return fine, info
 
 
