@@ -137,3 +137,65 @@ def test_statusline_does_not_wait_for_a_busy_scan_cache(isolated_env, monkeypatc
         other.execute("ROLLBACK")
         other.close()
     assert "session $7.19 (Claude says $5.69) · today $8.09" in text
+
+
+def test_statusline_records_rate_limits_as_before_with_its_shortcut(isolated_env, monkeypatch):
+    """The parts of unchanged figures are reused, but the state is written exactly when the plain
+    check would write it: figures changed, the state file changed by another writer, or 5 minutes."""
+    transcript, now = setup_history(isolated_env)
+    payload = PAYLOAD.replace("TRANSCRIPT", str(transcript))
+    saves = []
+    real_save = limits.save_state
+    monkeypatch.setattr(limits, "save_state", lambda snaps, env: saves.append(now) or real_save(snaps, env))
+    loads = []
+    real_load = limits.load_state
+    monkeypatch.setattr(limits, "load_state", lambda env=os.environ: loads.append(1) or real_load(env))
+    assert render(payload, now).endswith(" · 5h 42% · 7d 18%\n")
+    assert len(saves) == 1
+    assert render(payload, now + timedelta(minutes=1)).endswith(" · 5h 42% · 7d 18%\n")
+    assert len(saves) == 1 and len(loads) == 2  # (save_state's own load) the shortcut: no snapshot read
+    assert render(payload, now + timedelta(minutes=6)).endswith(" · 5h 42% · 7d 18%\n")
+    assert len(saves) == 2  # the same figures, written again after 5 minutes
+    changed = json.loads(payload)
+    changed["rate_limits"]["five_hour"]["used_percentage"] = 50.0
+    assert render(json.dumps(changed), now + timedelta(minutes=7)).endswith(" · 5h 50% · 7d 18%\n")
+    assert len(saves) == 3
+    assert {s.window: s.used_percent for s in real_load()} == {"five_hour": 50.0, "seven_day": 17.6}
+    # another writer replaces the state file: the plain check runs (and the figures it finds current)
+    state = limits.state_path()
+    state.write_text(json.dumps({"snapshots": []}))
+    render(json.dumps(changed), now + timedelta(minutes=8))
+    assert len(saves) == 4
+    assert {s.window: s.used_percent for s in real_load()} == {"five_hour": 50.0, "seven_day": 17.6}
+    # within the 5 minutes of the plain check's own write, nothing is written twice
+    loads.clear()
+    render(json.dumps(changed), now + timedelta(minutes=9))
+    assert len(saves) == 4 and loads == []
+
+
+WARM_PROBE = """
+import json, sys, time
+minute = time.strftime("%H:%M")
+from nomira.commands.statusline import main
+main()
+print(json.dumps({"minute": minute, "modules": sorted(m for m in sys.modules
+                                                     if m.startswith("nomira") or m == "dataclasses")}))
+"""
+
+
+def test_statusline_warm_render_imports_only_what_it_reads(isolated_env):
+    """A render with nothing new serves the last line: no pricing, scanning or snapshot modules
+    (their imports were most of a warm render's own time)."""
+    transcript, _now = setup_history(isolated_env)
+    payload = PAYLOAD.replace("TRANSCRIPT", str(transcript)).encode()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _attempt in range(3):  # (the last line is kept per minute: both renders in one minute)
+        runs = [subprocess.run([sys.executable, "-c", WARM_PROBE], input=payload, capture_output=True, cwd=ROOT,
+                               env=env, timeout=60) for _ in range(2)]
+        first, warm = (r.stdout.decode().splitlines() for r in runs)
+        if json.loads(first[1])["minute"] == json.loads(warm[1])["minute"]:
+            break
+    assert first[0] == warm[0] and first[0].endswith("· 5h 42% · 7d 18%")
+    assert "nomira.pricing.engine" in json.loads(first[1])["modules"]
+    assert json.loads(warm[1])["modules"] == ["nomira", "nomira.commands", "nomira.commands.statusline",
+                                              "nomira.dirs", "nomira.sources", "nomira.sources.paths"]

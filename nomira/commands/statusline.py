@@ -22,11 +22,12 @@ import json
 import os
 import sys
 from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from collections.abc import Mapping
 
 NEUTRAL = "nomira: no session data"
 RECENT = timedelta(hours=10)
 RESULT_FILE = "statusline.json"
+LIMITS_SEEN = "statusline_limits.json"  # the last render's rate-limit figures and parts
 PERSIST_BYTES = 1 << 20
 BUSY_MS = 100
 LIMITS_REFRESH = timedelta(minutes=5)
@@ -92,36 +93,81 @@ def budget_segment(env, now: datetime) -> list[str]:
 
 
 def _limits(rate_limits, env, now) -> list[str]:
-    from nomira.ledger import limits
-    snaps = limits.from_claude_windows(rate_limits, now, "statusline") if isinstance(rate_limits, dict) else []
-    if not snaps:
+    """The 5h / 7d parts, and the figures recorded for `nomira limits` when they changed or were last
+    written over LIMITS_REFRESH ago. A subscriber's every render sends them: while the figures and the
+    state file are as the last render left them, its parts are reused without the snapshots' module."""
+    if not isinstance(rate_limits, dict):
         return []
-    known = {(s.window, s.used_percent, s.resets_at): s.observed_at for s in limits.load_state(env)
-             if s.agent == "claude_code" and s.source == "statusline"}
-    if any(now - known.get((s.window, s.used_percent, s.resets_at), now - 2 * LIMITS_REFRESH) > LIMITS_REFRESH
-           for s in snaps):  # a change, or the same figures last written over 5 minutes ago
-        try:
-            limits.save_state(snaps, env)
-        except OSError:
-            pass  # the line still shows them; `nomira limits` will not
+    from nomira.dirs import state_home
+    state = state_home(env)
+    seen_path = state / LIMITS_SEEN
+    figures = json.dumps(rate_limits, sort_keys=True, default=str)
+    try:
+        seen = json.loads(seen_path.read_text())
+        if (seen["figures"] == figures and seen["state"] == _stamp(state / "limits.json")
+                and timedelta(0) <= now - datetime.fromisoformat(seen["written"]) <= LIMITS_REFRESH):
+            return seen["parts"]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    from nomira.ledger import limits
+    snaps = limits.from_claude_windows(rate_limits, now, "statusline")
+    written = now
+    if snaps:
+        known = {(s.window, s.used_percent, s.resets_at): s.observed_at for s in limits.load_state(env)
+                 if s.agent == "claude_code" and s.source == "statusline"}
+        ages = [known.get((s.window, s.used_percent, s.resets_at), now - 2 * LIMITS_REFRESH) for s in snaps]
+        if any(now - at > LIMITS_REFRESH for at in ages):  # a change, or the same figures written over 5 minutes ago
+            try:
+                limits.save_state(snaps, env)
+            except OSError:
+                return _limit_parts(snaps)  # the line still shows them; `nomira limits` will not
+        else:
+            written = min(ages)
+    parts = _limit_parts(snaps)
+    _write_json(seen_path, {"figures": figures, "state": _stamp(state / "limits.json"),
+                            "written": written.isoformat(), "parts": parts})
+    return parts
+
+
+def _limit_parts(snaps) -> list[str]:
     label = {"five_hour": "5h", "seven_day": "7d"}
     return [f"{label[s.window]} {s.used_percent:.0f}%" for s in snaps if s.window in label]
+
+
+def _stamp(path) -> list | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _write_json(path, doc) -> None:
+    """`doc` to `path` whole or not at all (temp file, then rename); a status line never fails on it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 # --- usage: session, today, block -------------------------------------------------
 
 def _recent_files(env, cutoff: float) -> list[str]:
     """Claude transcripts modified since `cutoff` (epoch s): the only ones that can hold later calls."""
-    from nomira.sources.paths import claude_roots, walk_files
+    from nomira.sources.paths import claude_roots, walk_paths
+    stat, sep = os.stat, os.sep
 
-    def keep(name, parent):
+    def keep(name, parent):  # (every transcript of the history is stated on every render: kept lean)
         if not name.endswith(".jsonl"):
             return False
         try:
-            return os.stat(os.path.join(parent, name)).st_mtime >= cutoff
+            return stat(parent + sep + name).st_mtime >= cutoff
         except OSError:
             return False
-    return [str(f) for root in claude_roots(env) for f in walk_files(root, keep)]
+    return [f for root in claude_roots(env) for f in walk_paths(root, keep)]
 
 
 def _session_files(transcript: str) -> list[str]:
@@ -161,13 +207,7 @@ def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
     except (OSError, ValueError, AttributeError, KeyError):
         pass
     parts = _compute(transcript, [f for f, _s, _m in fp], claude_cost, env, now, cutoff)
-    try:
-        result_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = result_path.with_name(f".{RESULT_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": key, "parts": parts}))
-        os.replace(tmp, result_path)
-    except OSError:
-        pass
+    _write_json(result_path, {"key": key, "parts": parts})
     return parts
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 from nomira.dirs import _home
 
@@ -49,6 +49,19 @@ UNREADABLE: list[str] = []  # folders a walk could not list, for the report to n
 def walk_files(root: Path, keep) -> list[Path]:
     """Files under `root` (recursively, links not followed) whose name `keep(name, parent)` accepts,
     sorted by path. os.scandir, not pathlib: histories hold thousands of files."""
+    folders: dict[str, Path] = {}  # (a Path per folder, each file's made from it: a third of the cost)
+    paths = []
+    for p in walk_paths(root, keep):
+        folder, _, name = p.rpartition(os.sep)
+        parent = folders.get(folder)
+        if parent is None:
+            parent = folders[folder] = Path(folder or os.sep)  # ("" is the root's: "/x")
+        paths.append(parent / name)
+    return paths
+
+
+def walk_paths(root: str | Path, keep) -> list[str]:
+    """`walk_files` as sorted path strings, for a caller that needs no Path (the status line)."""
     out: list[str] = []
     stack = [str(root)]
     while stack:
@@ -67,15 +80,7 @@ def walk_files(root: Path, keep) -> list[Path]:
             UNREADABLE.append(top)
             continue
     out.sort()
-    folders: dict[str, Path] = {}  # (a Path per folder, each file's made from it: a third of the cost)
-    paths = []
-    for p in out:
-        folder, _, name = p.rpartition(os.sep)
-        parent = folders.get(folder)
-        if parent is None:
-            parent = folders[folder] = Path(folder or os.sep)  # ("" is the root's: "/x")
-        paths.append(parent / name)
-    return paths
+    return out
 
 
 def files_under(root: Path, keep) -> list[Path]:
