@@ -306,8 +306,15 @@ class Run:
 
     def store_output(self, key: str | None, text: str) -> None:
         if self.cache is not None and key is not None and not self.unreadable:
+            import sqlite3
             output = text.encode()
-            self.cache.put_output(key, output)
+            try:
+                self.cache.put_output(key, output)
+            except scancache.CacheDamaged as exc:  # (the output is out: only the next run's shortcut is lost)
+                discard_cache(exc)
+                return
+            except sqlite3.Error:
+                return
             if QUICK_ARGV is not None and self.env is os.environ:
                 self._store_quick(output)
 
@@ -537,6 +544,17 @@ def _unknown_command(argv: list[str]) -> None:
 OPEN_CACHES: list = []  # scan caches opened by this command's Runs
 
 
+def discard_cache(exc: "scancache.CacheDamaged") -> bool:
+    """A damaged scan cache closed and removed (the next run makes a new one), and said on stderr;
+    False when it could not be removed."""
+    close_caches()
+    scancache.discard(exc.path)
+    removed = not os.path.exists(exc.path)
+    print(f"nomira: {exc}; {'removed it' if removed else 'cannot remove it, not using it'} (reading every file)",
+          file=sys.stderr)
+    return removed
+
+
 def close_caches() -> None:
     """Close the scan caches a command opened: a long-lived caller (`nomira mcp`, the collector's local
     history, a test suite) runs many commands in one process, and each would keep three descriptors."""
@@ -618,7 +636,12 @@ def _main(argv: list[str] | None) -> int:
                 f"{argv[0]} does not take {' '.join(extra)} (see nomira {argv[0]} --help)")
         check_store(args)
         try:
-            rc = args.func(args)
+            try:
+                rc = args.func(args)
+            except scancache.CacheDamaged as exc:  # met before any output (store_output keeps its own)
+                if not discard_cache(exc):
+                    args.no_cache = True
+                rc = args.func(args)  # again, every file read
         finally:
             close_caches()
         DONE = args.command in QUICK_EXIT

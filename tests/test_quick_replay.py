@@ -102,3 +102,16 @@ def test_any_change_is_read(claude_home, monkeypatch, change):
     out, quick = replayed(claude_home, *args)
     assert not quick
     assert out == nomira(*args, "--no-cache")
+
+
+def test_damaged_replay_file_is_not_replayed(claude_home):
+    """A replay file cut short or with a changed byte runs the report instead (the output's length
+    and checksum are in its head)."""
+    first = nomira("--json", "--source", "claude")
+    folder = Path(scancache.quick_dir(os.environ))
+    (stored,) = folder.iterdir()
+    whole = stored.read_bytes()
+    for damaged in (whole[:-40], whole[:-40] + bytes([whole[-40] ^ 1]) + whole[-39:]):
+        stored.write_bytes(damaged)
+        out, quick = replayed(claude_home, "--json", "--source", "claude")
+        assert out == first and not quick

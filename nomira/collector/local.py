@@ -47,7 +47,13 @@ class LocalHistory:
                 cache = None
             try:
                 found = discover(SOURCES, self.roots, self.env)
-                collected = collect(SOURCES, None, self.env, cache=cache, found=found)
+                try:
+                    collected = collect(SOURCES, None, self.env, cache=cache, found=found)
+                except scancache.CacheDamaged as exc:  # removed (the next scan makes a new one); every file read
+                    cache.close()
+                    cache = None
+                    scancache.discard(exc.path)
+                    collected = collect(SOURCES, None, self.env, cache=None, found=found)
                 events = [e for e in collected.events if e.source in OPTIMIZED]
                 pricer = Pricer(resolved(self.env))
                 priced = [(e, pricer(e)) for e in events]

@@ -343,7 +343,12 @@ def cmd_doctor(args) -> int:
         cache = None if args.no_cache else scancache.ScanCache(scancache.default_path(env))
     except Exception:  # noqa: BLE001 - the cache is an optimisation; doctor reads the files instead
         cache = None
-    checks = run_checks(selected, args.path, env, cache, datetime.now(timezone.utc), args.remote)
+    try:
+        checks = run_checks(selected, args.path, env, cache, datetime.now(timezone.utc), args.remote)
+    except scancache.CacheDamaged as exc:  # removed (the next run makes a new one); every file read
+        cache.close()
+        scancache.discard(exc.path)
+        checks = run_checks(selected, args.path, env, None, datetime.now(timezone.utc), args.remote)
     needs_action = any(c.status == "fail" for c in checks)
     if args.json:
         print(json.dumps(stamp({"needs_action": needs_action, "checks": [asdict(c) for c in checks]}), indent=1))

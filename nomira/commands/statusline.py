@@ -259,7 +259,12 @@ def load_events(files: list[str], env) -> list:
         per_file = scan(entries, writer)
         if writer is not None:
             writer.commit()
-    except (sqlite3.Error, OSError):  # no cache, or it is busy: read the files whole, write nothing
+    except (sqlite3.Error, OSError, scancache.CacheDamaged) as exc:  # read the files whole, write nothing
+        if isinstance(exc, scancache.CacheDamaged):  # (not when there is no cache, or it is busy)
+            if cache is not None:
+                cache.close()
+                cache = None
+            scancache.discard(exc.path)  # the next render makes a new one
         per_file = scan(None, None)
     finally:
         if cache is not None:

@@ -5,7 +5,10 @@ the byte offset parsed to, a signature of the bytes just before that offset, the
 parser's state and the usage records parsed so far. A second run re-reads nothing
 for an unchanged file and only the appended bytes of a grown one; a file that
 shrank, or whose bytes before the offset changed (rewritten), is re-read whole.
-A cache written by another Nomira version or record format is dropped, never misread.
+A cache written by another Nomira version or record format is dropped, never misread, and so is
+a damaged one: SQLite's corruption errors and a checksum of every entry and output (SQLite does
+not checksum its pages: a flipped byte in a record would otherwise be read as a token count)
+raise `CacheDamaged`, and the caller discards the file and reads every log again.
 
 It also keeps finished report outputs keyed by the exact inputs (every file's
 size and mtime, the arguments, the price table, the version), so a run with
@@ -16,12 +19,13 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+from zlib import crc32
 
 from nomira import __version__
 
-RECORD_FORMAT = 2
+RECORD_FORMAT = 3  # 3: each entry and output with its checksum
 SIG_BYTES = 256
-QUICK_FORMAT = 2
+QUICK_FORMAT = 3  # 3: the output's length and checksum in the head
 
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # nomira/
@@ -78,20 +82,67 @@ def format_tag() -> str:
     return FORMAT_TAG
 
 
+class CacheDamaged(Exception):
+    """The scan cache file is damaged: its caller discards it (`discard`) and reads every file."""
+
+    def __init__(self, path, reason: str) -> None:
+        super().__init__(f"the scan cache {path} is damaged ({reason})")
+        self.path = path
+
+
+def damage(path, exc: Exception) -> CacheDamaged | None:
+    """`CacheDamaged` for an SQLite error that says the file is corrupt or not a database, or a value
+    the module cannot read (a changed type: no SQLite code), else None (a busy, full or read-only
+    cache is not damaged: it is left alone)."""
+    import sqlite3
+    code = getattr(exc, "sqlite_errorcode", None)
+    if (code & 0xFF in (11, 26) if code is not None  # SQLITE_CORRUPT, SQLITE_NOTADB (any extended code)
+            else type(exc) in (sqlite3.OperationalError, sqlite3.DatabaseError)):
+        return CacheDamaged(path, " ".join(str(exc).split()) or "corrupt")
+    return None
+
+
+def discard(path) -> None:
+    """Remove a damaged cache file with its journal files (a derived cache: the logs are the truth;
+    a process still reading it keeps its own open copy)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.unlink(f"{path}{suffix}")
+        except OSError:
+            pass
+
+
+def entry_check(size: int, mtime_ns: int, offset: int, sig: bytes, blob: bytes) -> int:
+    """The checksum an entry is stored with, over everything a later run trusts it for."""
+    return crc32(blob, crc32(sig, crc32(f"{size}:{mtime_ns}:{offset}".encode())))
+
+
 class Entry:
     """One file's scan: where it stopped, and its (records, parser state, stats) as a marshal blob,
     decoded only when the file is used, so a cache of a large history costs little memory."""
 
-    __slots__ = ("size", "mtime_ns", "offset", "sig", "blob", "fetch")
+    __slots__ = ("size", "mtime_ns", "offset", "sig", "blob", "fetch", "check")
 
     def __init__(self, size: int, mtime_ns: int, offset: int, sig: bytes, blob: bytes | None = None,
-                 fetch=None) -> None:
+                 fetch=None, check: int | None = None) -> None:
         self.size, self.mtime_ns, self.offset, self.sig = size, mtime_ns, offset, sig
         self.blob = blob
         self.fetch = fetch  # reads the blob from the cache file when first needed
+        self.check = check  # of an entry read from the file: its stored checksum
 
     def data(self) -> tuple[list, dict, dict]:
-        return marshal.loads(self.blob if self.blob is not None else self.fetch())
+        if self.blob is not None:  # (made by this run)
+            return marshal.loads(self.blob)
+        blob = self.fetch()
+        if entry_check(self.size, self.mtime_ns, self.offset, self.sig, blob) != self.check:
+            raise CacheDamaged(self.fetch.path, "an entry does not match its checksum")
+        try:
+            data = marshal.loads(blob)
+        except (ValueError, EOFError, TypeError) as exc:
+            raise CacheDamaged(self.fetch.path, f"an entry does not decode: {exc}") from None
+        if type(data) is not tuple or len(data) != 3:
+            raise CacheDamaged(self.fetch.path, "an entry is not a scan")
+        return data
 
 
 def signature(path: str | Path, offset: int) -> bytes:
@@ -104,16 +155,36 @@ def signature(path: str | Path, offset: int) -> bytes:
 
 
 class ScanCache:
+    """The cache file. A file SQLite finds damaged when it is opened is replaced by a new one at once
+    (said on stderr); damage found later raises `CacheDamaged` from the call that met it."""
+
     def __init__(self, path):
         import sqlite3
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            damaged = damage(path, exc)
+            if damaged is None:
+                raise
+            self.db.close()
+            discard(path)
+            print(f"nomira: {damaged}; replaced it with a new one (this run reads every file)", file=sys.stderr)
+            self._open()
+
+    def _open(self) -> None:
+        import sqlite3
+        path = self.path
         self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
         # (a new file only) a file's records are a 1-50 KB blob: in 4 KB pages each is a chain of
         # overflow pages; 16 KB pages write a cold 1 GB history's 20 MB of entries in 60% of the CPU
         self.db.execute("PRAGMA page_size=16384")
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        # no fsync, not even when the last connection copies the log into the file: that wait was
+        # 30 ms of a cold run's end; a power cut mid-copy leaves damage that the checksums or SQLite
+        # find, and a damaged cache is replaced (the logs are the truth)
+        self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         row = self.db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
         if row is None or row[0] != format_tag():
@@ -122,36 +193,76 @@ class ScanCache:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (format_tag(),))
         self.db.execute("""CREATE TABLE IF NOT EXISTS files (
             source TEXT, path TEXT, size INTEGER, mtime_ns INTEGER, offset INTEGER, sig BLOB, data BLOB,
-            PRIMARY KEY (source, path))""")
-        self.db.execute("CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, output BLOB)")
+            checksum INTEGER, PRIMARY KEY (source, path))""")
+        self.db.execute("CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, output BLOB, checksum INTEGER)")
+
+    def _guard(self, exc: Exception) -> Exception:
+        """What to raise for an SQLite error met after opening: `CacheDamaged` when the file is."""
+        return damage(self.path, exc) or exc
 
     def load(self, source: str) -> dict[str, Entry]:
+        import sqlite3
         out = {}
-        for path, size, mtime_ns, offset, sig in self.db.execute(
-                "SELECT path, size, mtime_ns, offset, sig FROM files WHERE source=?", (source,)):
-            out[path] = Entry(size, mtime_ns, offset, sig, fetch=self._fetcher(source, path))
+        try:
+            for path, size, mtime_ns, offset, sig, check in self.db.execute(
+                    "SELECT path, size, mtime_ns, offset, sig, checksum FROM files WHERE source=?", (source,)):
+                out[path] = Entry(size, mtime_ns, offset, sig, fetch=_Fetch(self, source, path), check=check)
+        except sqlite3.DatabaseError as exc:
+            raise self._guard(exc) from None
         return out
 
-    def _fetcher(self, source: str, path: str):
-        return lambda: self.db.execute("SELECT data FROM files WHERE source=? AND path=?",
-                                       (source, path)).fetchone()[0]
-
     def writer(self, source: str) -> "CacheWriter":
-        return CacheWriter(self.db, source)
+        return CacheWriter(self, source)
 
     def get_output(self, key: str) -> bytes | None:
-        row = self.db.execute("SELECT output FROM outputs WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
+        import sqlite3
+        try:
+            row = self.db.execute("SELECT output, checksum FROM outputs WHERE key=?", (key,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._guard(exc) from None
+        if row is None:
+            return None
+        if type(row[0]) is not bytes or crc32(row[0]) != row[1]:
+            raise CacheDamaged(self.path, "a stored output does not match its checksum")
+        return row[0]
 
     def put_output(self, key: str, output: bytes) -> None:
-        self.db.execute("BEGIN")
-        self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?)", (key, output))
-        self.db.execute("DELETE FROM outputs WHERE rowid NOT IN "
-                        "(SELECT rowid FROM outputs ORDER BY rowid DESC LIMIT 16)")
-        self.db.execute("COMMIT")
+        import sqlite3
+        try:
+            self.db.execute("BEGIN")
+            self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?)", (key, output, crc32(output)))
+            self.db.execute("DELETE FROM outputs WHERE rowid NOT IN "
+                            "(SELECT rowid FROM outputs ORDER BY rowid DESC LIMIT 16)")
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise self._guard(exc) from None
 
     def close(self) -> None:
         self.db.close()
+
+
+class _Fetch:
+    """Reads one entry's blob when it is first needed (and names the cache file if that fails)."""
+
+    __slots__ = ("cache", "source", "file")
+
+    def __init__(self, cache: ScanCache, source: str, file: str) -> None:
+        self.cache, self.source, self.file = cache, source, file
+
+    @property
+    def path(self):
+        return self.cache.path
+
+    def __call__(self) -> bytes:
+        import sqlite3
+        try:
+            row = self.cache.db.execute("SELECT data FROM files WHERE source=? AND path=?",
+                                        (self.source, self.file)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self.cache._guard(exc) from None
+        if row is None or type(row[0]) is not bytes:
+            raise CacheDamaged(self.cache.path, "an entry has no data")
+        return row[0]
 
 
 def default_path(env=os.environ):
@@ -173,18 +284,26 @@ class CacheWriter:
 
     BATCH, BATCH_BYTES = 256, 1 << 20  # rows held for one executemany (thousands of small files)
 
-    def __init__(self, db, source: str):
-        self.db, self.source, self.live = db, source, set()
+    def __init__(self, cache: ScanCache, source: str):
+        self.cache, self.db, self.source, self.live = cache, cache.db, source, set()
         self.rows: list[tuple] = []
         self.held = 0
-        self.db.execute("BEGIN")
+        self._run(self.db.execute, "BEGIN")
+
+    def _run(self, fn, *args):
+        import sqlite3
+        try:
+            return fn(*args)
+        except sqlite3.DatabaseError as exc:
+            raise self.cache._guard(exc) from None
 
     def keep(self, path: str) -> None:
         self.live.add(path)
 
     def put(self, path: str, e: Entry) -> None:
         self.live.add(path)
-        self.rows.append((self.source, path, e.size, e.mtime_ns, e.offset, e.sig, e.blob))
+        self.rows.append((self.source, path, e.size, e.mtime_ns, e.offset, e.sig, e.blob,
+                          entry_check(e.size, e.mtime_ns, e.offset, e.sig, e.blob)))
         self.held += len(e.blob)
         if len(self.rows) >= self.BATCH or self.held >= self.BATCH_BYTES:
             self._flush()
@@ -192,20 +311,22 @@ class CacheWriter:
     def _flush(self) -> None:
         if not self.rows:
             return
-        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", self.rows)
+        self._run(self.db.executemany, "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", self.rows)
         self.rows, self.held = [], 0
 
     def commit(self) -> None:
         """Keep what was written without pruning: for a caller that scanned only some files."""
         self._flush()
-        self.db.execute("COMMIT")
+        self._run(self.db.execute, "COMMIT")
 
     def close(self) -> None:
         self._flush()
-        stale = [p for (p,) in self.db.execute("SELECT path FROM files WHERE source=?", (self.source,))
+        stale = [p for (p,) in self._run(lambda: list(self.db.execute("SELECT path FROM files WHERE source=?",
+                                                                           (self.source,))))
                  if p not in self.live]
-        self.db.executemany("DELETE FROM files WHERE source=? AND path=?", [(self.source, p) for p in stale])
-        self.db.execute("COMMIT")
+        self._run(self.db.executemany, "DELETE FROM files WHERE source=? AND path=?",
+                  [(self.source, p) for p in stale])
+        self._run(self.db.execute, "COMMIT")
 
 
 # --- a finished output replayed before the pipeline starts -----------------------------------
@@ -269,7 +390,7 @@ def quick_replay(argv: list[str], env) -> memoryview | None:
         with open(os.path.join(quick_dir(env), name), "rb") as fh:
             data = fh.read()
         n = int.from_bytes(data[:8], "little")
-        stored, checks = marshal.loads(data[8:8 + n])
+        stored, checks, length, check = marshal.loads(data[8:8 + n])
         if stored != ident:
             return None
         stat = os.stat
@@ -282,7 +403,8 @@ def quick_replay(argv: list[str], env) -> memoryview | None:
                 return None
             if size == ABSENT or st.st_mtime_ns != mtime_ns or (size != FOLDER and st.st_size != size):
                 return None
-        return memoryview(data)[8 + n:]
+        output = memoryview(data)[8 + n:]
+        return output if len(output) == length and crc32(output) == check else None  # (damaged: run)
     except (OSError, ValueError, EOFError, TypeError):
         return None
 
@@ -344,7 +466,7 @@ def quick_store(argv: list[str], env, checks: list[tuple], output: bytes) -> Non
     name, ident = quick_key(argv, env)
     path = os.path.join(folder, name)
     tmp = f"{path}.{os.getpid()}.tmp"
-    head = marshal.dumps((ident, checks))
+    head = marshal.dumps((ident, checks, len(output), crc32(output)))
     with open(tmp, "wb") as fh:
         fh.write(len(head).to_bytes(8, "little"))
         fh.write(head)
