@@ -43,3 +43,12 @@ def default_db(env: Mapping[str, str] = os.environ) -> Path | str:
         from nomira.ledger.engine import db_arg
         return db_arg(env["NOMIRA_DB"])
     return data_home(env) / "nomira.db"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """`text` to `path` whole or not at all (a temporary file beside it, then a rename): a reader never
+    sees half a state file. Raises OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

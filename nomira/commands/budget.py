@@ -167,14 +167,11 @@ def report_budgets(env) -> ReportBudgets | None:
 
 
 def save_status(statuses, env) -> None:
-    from nomira.dirs import state_home
+    from nomira.dirs import state_home, write_atomic
     path = state_home(env) / STATUS_FILE
     rows = [{"name": s.budget.name, "percent": s.percent, "crossed": s.crossed,
              "end": s.end.isoformat() if s.end else None} for s in statuses if s.percent is not None]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(rows))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(rows))
     except OSError:
         pass  # the statusline then shows no budget segment; the report and check are unaffected

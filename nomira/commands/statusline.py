@@ -143,14 +143,11 @@ def _stamp(path) -> list | None:
 
 
 def _write_json(path, doc) -> None:
-    """`doc` to `path` whole or not at all (temp file, then rename); a status line never fails on it."""
+    from nomira.dirs import write_atomic
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(doc))
     except OSError:
-        pass
+        pass  # a status line never fails on its own files
 
 
 # --- usage: session, today, block -------------------------------------------------

@@ -138,11 +138,8 @@ def save_state(new: Iterable[LimitSnapshot], env: Mapping[str, str] = os.environ
     if not new:
         return
     merged = latest([*load_state(env), *new])
-    path = state_path(env)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"snapshots": [s.as_dict() for s in merged]}, separators=(",", ":")))
-    os.replace(tmp, path)
+    from nomira.dirs import write_atomic
+    write_atomic(state_path(env), json.dumps({"snapshots": [s.as_dict() for s in merged]}, separators=(",", ":")))
 
 
 # --- the collector's side: each developer's current window (migration 0015) -------------
