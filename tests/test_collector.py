@@ -247,3 +247,40 @@ def test_healthz_and_metrics(server):
     assert metrics["nomira_ingest_events_total"] == "1" and metrics["nomira_ingest_deduped_total"] == "1"
     assert metrics["nomira_ingest_rejected_total"] == "1"
     assert float(metrics["nomira_dedup_ratio"]) == pytest.approx(0.5)
+
+
+def _real_corruption_error(tmp_path):
+    """The exception SQLite raises for a damaged file (pages overwritten, as a disk fault leaves them)."""
+    import sqlite3
+    path = tmp_path / "damaged.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t (x)")
+    db.executemany("INSERT INTO t VALUES (?)", [("x" * 500,)] * 200)
+    db.commit()
+    db.close()
+    with open(path, "r+b") as fh:
+        fh.seek(4096 + 8)
+        fh.write(b"\xff" * 64)
+    try:
+        sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone()
+    except sqlite3.DatabaseError as exc:
+        return exc
+    raise AssertionError("the damage went unseen")
+
+
+def test_damaged_store_is_a_plain_503_not_a_traceback(server, tmp_path, monkeypatch, capfd):
+    """A store that SQLite finds damaged: 503 with Retry-After (shippers keep their events) and one log line."""
+    from nomira.ledger import engine
+    c, app = server()
+    damage = _real_corruption_error(tmp_path)
+    assert engine.damaged(damage) and not engine.damaged(ValueError("x"))
+
+    def broken(req):
+        raise damage
+    monkeypatch.setattr(app, "dispatch", broken)
+    for method, path in (("POST", "/ingest"), ("POST", "/v1/usage/events"), ("GET", "/?period=all"),
+                         ("GET", "/healthz")):
+        status, text, headers = c.call(method, path, {"events": [ev(1)]} if method == "POST" else None)
+        assert status == 503 and "store damaged" in text and headers.get("Retry-After") == "300", (path, status)
+    err = capfd.readouterr().err
+    assert "the store is damaged (database disk image is malformed)" in err and "Traceback" not in err

@@ -98,6 +98,10 @@ class App:
             if engine.timed_out(exc) and req.method == "GET":  # a view too wide to answer in time, not an outage
                 sys.stderr.write(f"nomira serve: statement timeout on GET {req.path[:200]!r}\n")
                 resp = self.error(req, HTTPError(422, TOO_WIDE))
+            elif engine.damaged(exc):  # said once per request, plainly: no traceback of ours to read
+                sys.stderr.write(f"nomira serve: the store is damaged ({engine.first_line(exc)}); check it or "
+                                 "restore a backup (docs/DEPLOY.md); shippers keep their events meanwhile\n")
+                resp = self.error(req, HTTPError(503, "store damaged, retry later", headers=[("Retry-After", "300")]))
             elif engine.unavailable(exc):  # the database is down or unreachable: the shipper retries later
                 sys.stderr.write(f"nomira serve: store unavailable: {engine.first_line(exc)}\n")
                 resp = self.error(req, HTTPError(503, "store unavailable, retry later",

@@ -348,6 +348,15 @@ def unavailable(exc: BaseException) -> bool:
     return psycopg is not None and isinstance(exc, psycopg.OperationalError) and not retryable(exc)
 
 
+def damaged(exc: BaseException) -> bool:
+    """The store's file or pages are corrupt (SQLite: SQLITE_CORRUPT or SQLITE_NOTADB; PostgreSQL:
+    data_corrupted, index_corrupted): nothing a retry fixes; it needs a check or a backup."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(exc, sqlite3.DatabaseError) and code is not None:
+        return code & 0xFF in (11, 26)
+    return getattr(exc, "sqlstate", None) in ("XX001", "XX002")
+
+
 def timed_out(exc: BaseException) -> bool:
     """The statement ran past the store's statement timeout: the question was too wide, the store is fine."""
     return getattr(exc, "sqlstate", None) == "57014"
