@@ -140,3 +140,47 @@ def test_find_files_sorted_once_across_roots(tmp_path):
     assert claude_code.find_files([tmp_path / "b", tmp_path / "a"]) == [tmp_path / "a" / "subagents" / "x.jsonl",
                                                                         tmp_path / "a" / "y.jsonl",
                                                                         tmp_path / "b" / "z.jsonl"]
+
+
+def test_logged_cost_kept_beside_never_billed(tmp_path, isolated_env, capsys):
+    """Older Claude Code logged its own estimate (`costUSD`). ccusage's default mode bills it; Nomira
+    prices the tokens and shows the agent's figure beside, per model (the kept snapshot's only)."""
+    import json
+    from nomira.cli import main
+
+    def line(msg, out, cost, uuid):
+        d = {"parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": "/home/x/shop",
+             "sessionId": "s1", "version": "1.0.30", "type": "assistant", "uuid": uuid,
+             "timestamp": "2025-11-05T10:00:00.000Z", "requestId": f"req_{msg}",
+             "message": {"id": f"msg_{msg}", "type": "message", "role": "assistant",
+                         "model": "claude-sonnet-4-5-20250929", "content": [],
+                         "usage": {"input_tokens": 1000, "output_tokens": out, "cache_read_input_tokens": 0,
+                                   "cache_creation_input_tokens": 0}}}
+        if cost is not None:
+            d["costUSD"] = cost
+        return json.dumps(d, separators=(",", ":")) + "\n"
+    proj = tmp_path / "projects" / "-home-x-shop"
+    proj.mkdir(parents=True)
+    (proj / "s1.jsonl").write_text(
+        line("A", 10, 4.0, "u1") + line("A", 1000, 5.0, "u2")  # two snapshots: the kept one's figure
+        + line("B", 1000, None, "u3")  # no figure
+        + line("C", 1000, True, "u4") + line("D", 1000, "2.5", "u5")  # not a number: none
+        + line("E", 1000, 0.25, "u6"))
+    assert main(["--json", "--path", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["totals"]["calls"] == 5
+    assert report["totals"]["cost_usd"] == pytest.approx(5 * (1000 * 3 + 1000 * 15) / 1e6)  # the tokens, priced
+    (model,) = report["models"]
+    assert model["agent_cost_usd"] == pytest.approx(5.25)
+    assert main(["--path", str(tmp_path)]) == 0
+    assert "the agent's own estimate is $5.25" in capsys.readouterr().out
+
+
+def test_logged_cost_that_is_not_a_finite_number_is_none():
+    stats = ScanStats()
+    base = ('{"type":"assistant","timestamp":"2025-11-05T10:00:00.000Z","sessionId":"s","version":"1.0.30",'
+            '"requestId":"req_1","message":{"id":"msg_1","model":"claude-sonnet-4-5-20250929",'
+            '"usage":{"input_tokens":1,"output_tokens":1}},"costUSD":%s}')
+    got = [claude_code.parse_line((base % v).encode(), stats)[claude_code.AGENT_COST]
+           for v in ("NaN", "Infinity", "-Infinity", "true", '"1.5"', "null", "2", "0.5")]
+    assert got == [None, None, None, None, None, None, 2.0, 0.5]

@@ -85,6 +85,9 @@ def render_report(report: dict, style: Style, max_sessions: int = 20, now: datet
         if m["model_assumed"]:
             out.append(style.warn(f"! {m['model']}: some calls logged no model (Codex's fallback, or the agent's "
                                   f"configured default); priced as {m['model']}"))
+        if m.get("agent_cost_usd") is not None:  # (e.g. older Claude Code's costUSD, which ccusage's auto mode bills)
+            out.append(style.dim(f"  {m['model']}: the agent's own estimate is {usd(m['agent_cost_usd'])} "
+                                 f"(shown beside; the value above prices the tokens)"))
     allowance = report.get("allowance")
     if allowance:
         a = allowance

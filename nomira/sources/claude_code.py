@@ -26,7 +26,7 @@ MARKERS = (b'"usage":',)
 _SEMVER = re.compile(r"^\d+\.\d+\.\d")
 
 # Record layout (a plain list so the incremental cache can store it as JSON).
-TS, MSG_ID, REQ_ID, MODEL, IN, OUT, CR, CW5, CW1H, SIDECHAIN, SPEED, TIER, GEO = range(13)
+TS, MSG_ID, REQ_ID, MODEL, IN, OUT, CR, CW5, CW1H, SIDECHAIN, SPEED, TIER, GEO, AGENT_COST = range(14)
 
 
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
@@ -153,9 +153,13 @@ def _fields(ts: str, msg_id, req_id, model: str, d: dict, usage: dict) -> list:
         v if type(v := g("speed")) is str else None,
         v if type(v := g("service_tier")) is str else None,
         v if type(v := g("inference_geo")) is str else None,
+        # older Claude Code logged its own estimate (`costUSD`, top level): kept beside, never the price
+        float(v) if (type(v := d.get("costUSD")) is float or type(v) is int) and v == v and v not in (_INF, -_INF)
+        else None,
     ]
 
 
+_INF = float("inf")
 _VERSIONS: dict[str, bool] = {}  # a history has a few versions and many lines
 
 
@@ -393,6 +397,7 @@ def to_event(rec: list, session: str, project: str) -> UsageEvent:
         NAME, provider_for_model(model), model, parse_timestamp(rec[TS]), session, project,
         TokenCounts(rec[IN], rec[OUT], rec[CR], rec[CW5], rec[CW1H], 0, rec[IN]),
         rec[MSG_ID], rec[REQ_ID], rec[SIDECHAIN], False, _modifiers(rec),
+        agent_cost_usd=rec[AGENT_COST],
     )
 
 
