@@ -162,3 +162,24 @@ def test_file_vanishing_mid_run_is_counted_not_fatal(tmp_path, monkeypatch):
     assert [s.skipped for *_r, s in out] == [{"unreadable_file:FileNotFoundError": 1}]
     missing = scan_files(claude_code, [tmp_path / "never-there.jsonl"])
     assert missing[-1][3].skipped == {"unreadable_file:FileNotFoundError": 1}
+
+
+def test_entries_read_a_batch_at_a_time(capsys, hist, monkeypatch):
+    """A warm run reads its cached entries in batches (one query each), in scan order, with the same
+    result as reading them one by one and as no cache at all."""
+    from nomira.sources import scancache
+    truth = report(capsys, "--path", hist, "--no-cache")
+    assert report(capsys, "--path", hist) == truth  # every entry cached
+    queries = []
+    real_call = scancache._Fetch.__call__
+
+    def one_by_one(self):
+        queries.append(self.ready is None)
+        return real_call(self)
+    monkeypatch.setattr(scancache._Fetch, "__call__", one_by_one)
+    monkeypatch.setattr(scancache, "PREFETCH_FILES", 2)  # batches of two: several batches, one left over
+    db = scancache.ScanCache(scancache.default_path())
+    db.db.execute("DELETE FROM outputs")  # (else the finished output answers without reading entries)
+    db.close()
+    assert report(capsys, "--path", hist) == truth
+    assert len(queries) >= 3 and queries.count(True) <= 1  # (a lone last entry may be read by itself)

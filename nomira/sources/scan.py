@@ -401,17 +401,22 @@ def iter_planned(planned: Planned, results, progress=None,
     """iter_scan of a planned source whose jobs' results are the next len(planned.args) of `results`.
     Of a `planned.prefold` source: (path, `Packed` records, state, stats, (hashes of the records'
     dedup keys or None, the file's fold or None))."""
-    from nomira.sources.scancache import Entry
+    from nomira.sources.scancache import Entry, prefetch
     module, jobs, reused, lost = planned.module, planned.jobs, planned.reused, planned.lost
     by_key = {j[0]: j for j in jobs}
     if progress:
         progress.start(len(jobs), planned.todo_bytes)
     results = _tracked(results, progress, by_key)
+    in_order = [reused[k] for k in sorted(reused)]  # (read a batch at a time, as they come)
+    used = fetched = 0
     try:
         for key in sorted([*reused, *by_key]):
             if key in reused:
                 if writer is not None:
                     writer.keep(key)
+                if used == fetched:
+                    fetched += prefetch(in_order, used)
+                used += 1
                 records, state, stats = reused[key].data()
                 yield key, records, state, ScanStats.from_dict(stats)
                 continue

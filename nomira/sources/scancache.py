@@ -242,12 +242,14 @@ class ScanCache:
 
 
 class _Fetch:
-    """Reads one entry's blob when it is first needed (and names the cache file if that fails)."""
+    """Reads one entry's blob when it is first needed (and names the cache file if that fails), or
+    hands over the one `prefetch` read with others."""
 
-    __slots__ = ("cache", "source", "file")
+    __slots__ = ("cache", "source", "file", "ready")
 
     def __init__(self, cache: ScanCache, source: str, file: str) -> None:
         self.cache, self.source, self.file = cache, source, file
+        self.ready: bytes | None = None
 
     @property
     def path(self):
@@ -255,6 +257,10 @@ class _Fetch:
 
     def __call__(self) -> bytes:
         import sqlite3
+        blob = self.ready
+        if blob is not None:
+            self.ready = None
+            return blob
         try:
             row = self.cache.db.execute("SELECT data FROM files WHERE source=? AND path=?",
                                         (self.source, self.file)).fetchone()
@@ -263,6 +269,41 @@ class _Fetch:
         if row is None or type(row[0]) is not bytes:
             raise CacheDamaged(self.cache.path, "an entry has no data")
         return row[0]
+
+
+PREFETCH_FILES, PREFETCH_BYTES = 256, 32 << 20  # entries read in one query, and their files' bytes at most
+
+
+def prefetch(entries: list[Entry], start: int = 0) -> int:
+    """Read the blobs of `entries` from `start` on (those a scan uses next, in order) in one query: one
+    query per entry was most of a warm run's reading of thousands of small files' entries (82 against
+    26 ms for 6,386). Returns how many of `entries` it covered; each blob is kept by its entry's
+    fetcher until used, so at most one batch is held."""
+    import sqlite3
+    batch: list[_Fetch] = []
+    size = 0
+    n = 0
+    for i in range(start, len(entries)):
+        e = entries[i]
+        if n and (n >= PREFETCH_FILES or size >= PREFETCH_BYTES):
+            break
+        n += 1
+        size += e.size
+        f = e.fetch
+        if e.blob is None and type(f) is _Fetch and f.ready is None:
+            batch.append(f)
+    if len(batch) > 1 and all(f.cache is batch[0].cache and f.source == batch[0].source for f in batch):
+        cache = batch[0].cache
+        try:
+            got = dict(cache.db.execute(f"SELECT path, data FROM files WHERE source=? AND path IN "
+                                        f"({','.join('?' * len(batch))})", (batch[0].source, *(f.file for f in batch))))
+        except sqlite3.DatabaseError as exc:
+            raise cache._guard(exc) from None
+        for f in batch:
+            blob = got.get(f.file)
+            if type(blob) is bytes:
+                f.ready = blob  # (a missing or odd one: its own read says so)
+    return n
 
 
 def default_path(env=os.environ):
