@@ -168,7 +168,8 @@ class ScanCache:
             damaged = damage(path, exc)
             if damaged is None:
                 raise
-            self.db.close()
+            if getattr(self, "db", None) is not None:
+                self.db.close()
             discard(path)
             print(f"nomira: {damaged}; replaced it with a new one (this run reads every file)", file=sys.stderr)
             self._open()
