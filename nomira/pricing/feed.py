@@ -9,7 +9,6 @@ enters a rate.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -278,6 +277,7 @@ def resolved(env=None) -> PriceTable:
 def resolved_digest(env=None) -> str:
     """Changes whenever the rates in force could: bundled table, override file, feed caches."""
     env = os.environ if env is None else env
+    import hashlib
     h = hashlib.sha1(table_digest().encode())
     for p in [override_path(env), *(cache_dir(env) / f"{n}.json" for n in FEEDS)]:
         if p is not None and p.exists():

@@ -6,7 +6,6 @@ a prefix: `claude-opus-4-7` is not `claude-opus-4`, and `-fast` is not the base 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -82,6 +81,7 @@ def _bundled_bytes() -> bytes:
 @lru_cache(maxsize=1)
 def table_digest() -> str:
     """Identifies the rates in force, without parsing them (cached outputs depend on it)."""
+    import hashlib  # (here: loading OpenSSL is a tenth of a status line's render, which needs no digest)
     return hashlib.sha1(_bundled_bytes()).hexdigest()
 
 

@@ -180,9 +180,8 @@ def end_signature(path, end: int) -> bytes:
     (no second open and read of each file)."""
     global _SIG
     if _SIG is None:  # imported once, not per file
-        import hashlib
-        from nomira.sources.scancache import SIG_BYTES, signature
-        _SIG = (SIG_BYTES, signature, hashlib.sha1)
+        from nomira.sources.scancache import SIG_BYTES, sha1, signature
+        _SIG = (SIG_BYTES, signature, sha1())
     sig_bytes, signature, sha1 = _SIG
     last = _LAST_READ
     if last is not None and last[0] == os.fspath(path):  # a source may pass a Path or a str
@@ -193,7 +192,7 @@ def end_signature(path, end: int) -> bytes:
     return signature(path, end)
 
 
-_SIG = None  # (scancache.SIG_BYTES, scancache.signature, hashlib.sha1)
+_SIG = None  # (scancache.SIG_BYTES, scancache.signature, sha1)
 
 
 def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],

@@ -34,8 +34,7 @@ PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # no
 def code_digest(*parts: str) -> str:
     """Digest of Nomira's own source files under `parts` (their names, sizes and mtimes): a cache
     written by other code (an upgrade without a version bump, a local edit) is never read as current."""
-    import hashlib
-    h = hashlib.sha1()
+    h = sha1()()
     for part in parts:
         whole = part in (".", "")
         prefix = part + os.sep
@@ -147,11 +146,20 @@ class Entry:
 
 def signature(path: str | Path, offset: int) -> bytes:
     """Hash of the bytes just before `offset`: detects a file rewritten in place."""
-    import hashlib
     start = max(0, offset - SIG_BYTES)
     with open(path, "rb") as fh:
         fh.seek(start)
-        return hashlib.sha1(fh.read(offset - start)).digest()
+        return sha1()(fh.read(offset - start)).digest()
+
+
+def sha1():
+    """hashlib.sha1 without loading OpenSSL (the built-in module, as `_sha256`; hashlib's where there
+    is none): a status line that resumes a grown transcript needs no other hash."""
+    try:
+        from _sha1 import sha1 as built_in
+    except ImportError:
+        from hashlib import sha1 as built_in
+    return built_in
 
 
 class ScanCache:
@@ -313,8 +321,7 @@ def default_path(env=os.environ):
 
 
 def output_key(parts: list, files: list[tuple[str, str, int, int]]) -> str:
-    import hashlib
-    h = hashlib.sha256(repr((format_tag(), code_digest("."), parts)).encode())
+    h = _sha256(repr((format_tag(), code_digest("."), parts)).encode())
     for f in files:
         h.update(repr(f).encode())
     return h.hexdigest()
