@@ -135,6 +135,7 @@ def _limit_parts(snaps) -> list[str]:
 
 
 def _stamp(path) -> list | None:
+    """[size, mtime_ns] of a file the line depends on (as JSON keeps it), None when it is not there."""
     try:
         st = os.stat(path)
     except OSError:
@@ -178,14 +179,7 @@ def _session_files(transcript: str) -> list[str]:
 
 
 def _fingerprint(files: list[str]) -> list[tuple]:
-    out = []
-    for f in files:
-        try:
-            st = os.stat(f)
-        except OSError:
-            continue
-        out.append((f, st.st_size, st.st_mtime_ns))
-    return out
+    return [(f, *st) for f in files if (st := _stamp(f)) is not None]
 
 
 def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
@@ -211,15 +205,8 @@ def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
 def _prices_stamp(env) -> list:
     """What the rates in force depend on besides the code: override and feed files (size, mtime)."""
     from nomira.dirs import cache_home, config_home
-    stamp = []
-    for p in (config_home(env) / "prices.toml", config_home(env) / "prices.json",
-              cache_home(env) / "prices" / "litellm.json", cache_home(env) / "prices" / "openrouter.json"):
-        try:
-            st = os.stat(p)
-            stamp.append((st.st_size, st.st_mtime_ns))
-        except OSError:
-            stamp.append(None)
-    return stamp
+    return [_stamp(p) for p in (config_home(env) / "prices.toml", config_home(env) / "prices.json",
+                                cache_home(env) / "prices" / "litellm.json", cache_home(env) / "prices" / "openrouter.json")]
 
 
 def _unscanned_bytes(files: list[str], entries: dict) -> int:
