@@ -94,9 +94,10 @@ def damage(path, exc: Exception) -> CacheDamaged | None:
     the module cannot read (a changed type: no SQLite code), else None (a busy, full or read-only
     cache is not damaged: it is left alone)."""
     import sqlite3
-    code = getattr(exc, "sqlite_errorcode", None)
-    if (code & 0xFF in (11, 26) if code is not None  # SQLITE_CORRUPT, SQLITE_NOTADB (any extended code)
-            else type(exc) in (sqlite3.OperationalError, sqlite3.DatabaseError)):
+
+    from nomira.ledger.engine import damaged  # (the store's test: only on an error path)
+    if damaged(exc) or (getattr(exc, "sqlite_errorcode", None) is None
+                        and type(exc) in (sqlite3.OperationalError, sqlite3.DatabaseError)):
         return CacheDamaged(path, " ".join(str(exc).split()) or "corrupt")
     return None
 
@@ -205,30 +206,25 @@ class ScanCache:
             checksum INTEGER, PRIMARY KEY (source, path))""")
         self.db.execute("CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, output BLOB, checksum INTEGER)")
 
-    def _guard(self, exc: Exception) -> Exception:
-        """What to raise for an SQLite error met after opening: `CacheDamaged` when the file is."""
-        return damage(self.path, exc) or exc
+    def run(self, fn, *args):
+        """fn(*args), an SQLite error met after opening raised as `CacheDamaged` when the file is."""
+        import sqlite3
+        try:
+            return fn(*args)
+        except sqlite3.DatabaseError as exc:
+            raise (damage(self.path, exc) or exc) from None
 
     def load(self, source: str) -> dict[str, Entry]:
-        import sqlite3
-        out = {}
-        try:
-            for path, size, mtime_ns, offset, sig, check in self.db.execute(
-                    "SELECT path, size, mtime_ns, offset, sig, checksum FROM files WHERE source=?", (source,)):
-                out[path] = Entry(size, mtime_ns, offset, sig, fetch=_Fetch(self, source, path), check=check)
-        except sqlite3.DatabaseError as exc:
-            raise self._guard(exc) from None
-        return out
+        rows = self.run(lambda: self.db.execute("SELECT path, size, mtime_ns, offset, sig, checksum FROM files "
+                                                "WHERE source=?", (source,)).fetchall())
+        return {path: Entry(size, mtime_ns, offset, sig, fetch=_Fetch(self, source, path), check=check)
+                for path, size, mtime_ns, offset, sig, check in rows}
 
     def writer(self, source: str) -> "CacheWriter":
         return CacheWriter(self, source)
 
     def get_output(self, key: str) -> bytes | None:
-        import sqlite3
-        try:
-            row = self.db.execute("SELECT output, checksum FROM outputs WHERE key=?", (key,)).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise self._guard(exc) from None
+        row = self.run(lambda: self.db.execute("SELECT output, checksum FROM outputs WHERE key=?", (key,)).fetchone())
         if row is None:
             return None
         if type(row[0]) is not bytes or crc32(row[0]) != row[1]:
@@ -236,15 +232,13 @@ class ScanCache:
         return row[0]
 
     def put_output(self, key: str, output: bytes) -> None:
-        import sqlite3
-        try:
+        def put():
             self.db.execute("BEGIN")
             self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?)", (key, output, crc32(output)))
             self.db.execute("DELETE FROM outputs WHERE rowid NOT IN "
                             "(SELECT rowid FROM outputs ORDER BY rowid DESC LIMIT 16)")
             self.db.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise self._guard(exc) from None
+        self.run(put)
 
     def close(self) -> None:
         self.db.close()
@@ -265,16 +259,13 @@ class _Fetch:
         return self.cache.path
 
     def __call__(self) -> bytes:
-        import sqlite3
         blob = self.ready
         if blob is not None:
             self.ready = None
             return blob
-        try:
-            row = self.cache.db.execute("SELECT data FROM files WHERE source=? AND path=?",
-                                        (self.source, self.file)).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise self.cache._guard(exc) from None
+        db = self.cache.db
+        row = self.cache.run(lambda: db.execute("SELECT data FROM files WHERE source=? AND path=?",
+                                                (self.source, self.file)).fetchone())
         if row is None or type(row[0]) is not bytes:
             raise CacheDamaged(self.cache.path, "an entry has no data")
         return row[0]
@@ -288,7 +279,6 @@ def prefetch(entries: list[Entry], start: int = 0) -> int:
     query per entry was most of a warm run's reading of thousands of small files' entries (82 against
     26 ms for 6,386). Returns how many of `entries` it covered; each blob is kept by its entry's
     fetcher until used, so at most one batch is held."""
-    import sqlite3
     batch: list[_Fetch] = []
     size = 0
     n = 0
@@ -302,12 +292,9 @@ def prefetch(entries: list[Entry], start: int = 0) -> int:
         if e.blob is None and type(f) is _Fetch and f.ready is None:
             batch.append(f)
     if len(batch) > 1 and all(f.cache is batch[0].cache and f.source == batch[0].source for f in batch):
-        cache = batch[0].cache
-        try:
-            got = dict(cache.db.execute(f"SELECT path, data FROM files WHERE source=? AND path IN "
-                                        f"({','.join('?' * len(batch))})", (batch[0].source, *(f.file for f in batch))))
-        except sqlite3.DatabaseError as exc:
-            raise cache._guard(exc) from None
+        cache, source = batch[0].cache, batch[0].source
+        query = f"SELECT path, data FROM files WHERE source=? AND path IN ({','.join('?' * len(batch))})"
+        got = dict(cache.run(lambda: cache.db.execute(query, (source, *(f.file for f in batch))).fetchall()))
         for f in batch:
             blob = got.get(f.file)
             if type(blob) is bytes:
@@ -337,14 +324,8 @@ class CacheWriter:
         self.cache, self.db, self.source, self.live = cache, cache.db, source, set()
         self.rows: list[tuple] = []
         self.held = 0
+        self._run = cache.run
         self._run(self.db.execute, "BEGIN")
-
-    def _run(self, fn, *args):
-        import sqlite3
-        try:
-            return fn(*args)
-        except sqlite3.DatabaseError as exc:
-            raise self.cache._guard(exc) from None
 
     def keep(self, path: str) -> None:
         self.live.add(path)
