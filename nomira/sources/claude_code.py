@@ -154,12 +154,10 @@ def _fields(ts: str, msg_id, req_id, model: str, d: dict, usage: dict) -> list:
         v if type(v := g("service_tier")) is str else None,
         v if type(v := g("inference_geo")) is str else None,
         # older Claude Code logged its own estimate (`costUSD`, top level): kept beside, never the price
-        float(v) if (type(v := d.get("costUSD")) is float or type(v) is int) and v == v and v not in (_INF, -_INF)
-        else None,
+        float(v) if (type(v := d.get("costUSD")) is float or type(v) is int) and v - v == 0 else None,  # (finite)
     ]
 
 
-_INF = float("inf")
 _VERSIONS: dict[str, bool] = {}  # a history has a few versions and many lines
 
 

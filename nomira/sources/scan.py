@@ -436,10 +436,11 @@ def iter_planned(planned: Planned, results, progress=None,
             records, state, _persisted = marshal.loads(blob)
             _k, start, _s, prev, st = by_key[key]
             if prev is not None:
-                merged = ScanStats.from_dict(prev.data()[2])
+                prev_records, _prev_state, prev_stats = prev.data()  # (once: each read is a query and a checksum)
+                merged = ScanStats.from_dict(prev_stats)
                 merged.merge(ScanStats.from_dict(stats))
                 merged.files = 1
-                records = _merge(module, prev.data()[0], records, merged)
+                records = _merge(module, prev_records, records, merged)
                 stats = merged.as_dict()
                 blob = None
             if sig is None:  # gone or unreadable: report what was read, cache nothing
