@@ -49,10 +49,9 @@ class LocalHistory:
                 found = discover(SOURCES, self.roots, self.env)
                 try:
                     collected = collect(SOURCES, None, self.env, cache=cache, found=found)
-                except scancache.CacheDamaged as exc:  # removed (the next scan makes a new one); every file read
-                    cache.close()
+                except scancache.CacheDamaged:  # removed (the next scan makes a new one); every file read
+                    cache.drop()
                     cache = None
-                    scancache.discard(exc.path)
                     collected = collect(SOURCES, None, self.env, cache=None, found=found)
                 events = [e for e in collected.events if e.source in OPTIMIZED]
                 pricer = Pricer(resolved(self.env))

@@ -345,9 +345,8 @@ def cmd_doctor(args) -> int:
         cache = None
     try:
         checks = run_checks(selected, args.path, env, cache, datetime.now(timezone.utc), args.remote)
-    except scancache.CacheDamaged as exc:  # removed (the next run makes a new one); every file read
-        cache.close()
-        scancache.discard(exc.path)
+    except scancache.CacheDamaged:  # removed (the next run makes a new one); every file read
+        cache.drop()
         checks = run_checks(selected, args.path, env, None, datetime.now(timezone.utc), args.remote)
     needs_action = any(c.status == "fail" for c in checks)
     if args.json:

@@ -245,10 +245,8 @@ def load_events(files: list[str], env) -> list:
             writer.commit()
     except (sqlite3.Error, OSError, scancache.CacheDamaged) as exc:  # read the files whole, write nothing
         if isinstance(exc, scancache.CacheDamaged):  # (not when there is no cache, or it is busy)
-            if cache is not None:
-                cache.close()
-                cache = None
-            scancache.discard(exc.path)  # the next render makes a new one
+            cache.drop()  # the next render makes a new one
+            cache = None
         per_file = scan(None, None)
     finally:
         if cache is not None:

@@ -243,6 +243,11 @@ class ScanCache:
     def close(self) -> None:
         self.db.close()
 
+    def drop(self) -> None:
+        """Close and remove the file (damaged: the next run makes a new one)."""
+        self.close()
+        discard(self.path)
+
 
 class _Fetch:
     """Reads one entry's blob when it is first needed (and names the cache file if that fails), or
