@@ -134,12 +134,12 @@ def test_find_files_sorted_once_across_roots(tmp_path):
     for n in names:
         (tmp_path / n).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / n).write_text("")
-    every = sorted((tmp_path / n for n in names if n.endswith(".jsonl")), key=str)
+    every = sorted(str(tmp_path / n) for n in names if n.endswith(".jsonl"))  # (path strings: no Path per file)
     assert claude_code.find_files([tmp_path]) == every
     assert claude_code.find_files(iter([tmp_path / "a", tmp_path, tmp_path / "b"])) == every
-    assert claude_code.find_files([tmp_path / "b", tmp_path / "a"]) == [tmp_path / "a" / "subagents" / "x.jsonl",
-                                                                        tmp_path / "a" / "y.jsonl",
-                                                                        tmp_path / "b" / "z.jsonl"]
+    assert claude_code.find_files([tmp_path / "b", tmp_path / "a"]) == [str(tmp_path / "a" / "subagents" / "x.jsonl"),
+                                                                        str(tmp_path / "a" / "y.jsonl"),
+                                                                        str(tmp_path / "b" / "z.jsonl")]
 
 
 def test_logged_cost_kept_beside_never_billed(tmp_path, isolated_env, capsys):

@@ -33,15 +33,19 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
     return paths.claude_roots(env)
 
 
-def find_files(roots: Iterable[Path]) -> list[Path]:
+def find_files(roots: Iterable[Path]) -> list[str]:
+    """Every transcript under `roots`, as sorted path strings (`paths.paths_under`)."""
     roots = list(roots)
-    files: list[Path] = []
+    files: list[str] = []
     for root in roots:
-        files.extend(paths.files_under(root, lambda name, _parent: name.endswith(".jsonl")))
+        files.extend(paths.paths_under(root, _is_transcript))
     if len(roots) == 1:
-        return files  # one walk is sorted and has no duplicates (no hash and sort of thousands of Paths)
-    by_path = {str(f): f for f in files}  # (equal Paths are equal strings)
-    return [by_path[k] for k in sorted(by_path)]
+        return files  # one walk is sorted and has no duplicates
+    return sorted(set(files))
+
+
+def _is_transcript(name: str, _parent: str) -> bool:
+    return name.endswith(".jsonl")
 
 
 @lru_cache(maxsize=1 << 16)  # asked once per file and partition group a file's calls fell in

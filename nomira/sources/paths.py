@@ -83,6 +83,12 @@ def walk_paths(root: str | Path, keep) -> list[str]:
     return out
 
 
+def paths_under(root: str | Path, keep) -> list[str]:
+    """`files_under` as path strings (a Path per file cost more than the walk itself: 13-25 ms for
+    6,400 files, on every run)."""
+    return [str(root)] if os.path.isfile(root) else walk_paths(root, keep)
+
+
 def files_under(root: Path, keep) -> list[Path]:
     """`root` itself when it is a file (given explicitly, so kept as is), else `walk_files`."""
     root = Path(root)
