@@ -289,7 +289,7 @@ class Run:
         """(cached output, key) for a command whose output depends only on the inputs and `parts`."""
         if self.cache is None or getattr(self.args, "merge_worktrees", False):
             return None, None  # merged labels depend on the worktrees on disk, not only on the logs
-        from nomira.pricing.feed import resolved_digest
+        from nomira.pricing.stamp import resolved_digest
         a = self.args
         from nomira.sources.registry import fingerprint
         self.fingerprint = fingerprint(self.found)
@@ -320,12 +320,11 @@ class Run:
 
     def _store_quick(self, output: bytes) -> None:
         """Keep `output` for `scancache.quick_replay`, with every path it depended on."""
-        from nomira.pricing import feed
+        from nomira.pricing.stamp import price_files
         from nomira.sources.registry import SOURCES
         env = self.env
         roots = self.explicit or [r for name in self.selected for r in SOURCES[name].default_paths(env)]
-        prices = [feed.override_path(env), *(feed.cache_dir(env) / f"{n}.json" for n in feed.FEEDS)]
-        extra = [str(p) for p in prices if p is not None] + ["/etc/localtime", *scancache.package_sources()]
+        extra = [str(p) for p in price_files(env)] + ["/etc/localtime", *scancache.package_sources()]
         try:
             checks = scancache.quick_checks([(p, size, mtime) for _s, p, size, mtime in self.fingerprint],
                                             [str(r) for r in roots], extra, env, self.started_ns)

@@ -198,4 +198,5 @@ def test_statusline_warm_render_imports_only_what_it_reads(isolated_env):
     assert first[0] == warm[0] and first[0].endswith("· 5h 42% · 7d 18%")
     assert "nomira.pricing.engine" in json.loads(first[1])["modules"]
     assert json.loads(warm[1])["modules"] == ["nomira", "nomira.commands", "nomira.commands.statusline",
-                                              "nomira.dirs", "nomira.sources", "nomira.sources.paths"]
+                                              "nomira.digests", "nomira.dirs", "nomira.pricing",
+                                              "nomira.pricing.stamp", "nomira.sources", "nomira.sources.paths"]

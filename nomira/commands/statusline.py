@@ -204,9 +204,8 @@ def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
 
 def _prices_stamp(env) -> list:
     """What the rates in force depend on besides the code: override and feed files (size, mtime)."""
-    from nomira.dirs import cache_home, config_home
-    return [_stamp(p) for p in (config_home(env) / "prices.toml", config_home(env) / "prices.json",
-                                cache_home(env) / "prices" / "litellm.json", cache_home(env) / "prices" / "openrouter.json")]
+    from nomira.pricing.stamp import price_files
+    return [_stamp(p) for p in price_files(env)]
 
 
 def _unscanned_bytes(files: list[str], entries: dict) -> int:

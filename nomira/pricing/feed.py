@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Mapping
 
 from nomira.ledger.events import TOKEN_TYPES
+from nomira.pricing import stamp
 from nomira.pricing.table import LazyModels, ModelPrice, PriceTable, load_bundled, model_price_from_dict, table_digest
 
 LITELLM_URL = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
@@ -169,11 +170,11 @@ def openrouter_models(feed: dict) -> dict[str, dict]:
 
 FEEDS = {"litellm": (LITELLM_URL, "NOMIRA_LITELLM_URL", litellm_models),
          "openrouter": (OPENROUTER_URL, "NOMIRA_OPENROUTER_URL", openrouter_models)}
+assert tuple(FEEDS) == stamp.FEED_NAMES  # (the stamp names each feed's cache file without importing this)
 
 
 def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
-    from nomira.dirs import cache_home
-    return cache_home(env) / "prices"
+    return stamp.feed_cache_dir(env)
 
 
 def read_cached(name: str, env: Mapping[str, str] = os.environ) -> tuple[dict, datetime] | None:
@@ -239,12 +240,7 @@ def config_home_hint(env: Mapping[str, str] = os.environ) -> str:
 
 
 def override_path(env: Mapping[str, str] = os.environ) -> Path | None:
-    from nomira.dirs import config_home
-    for name in ("prices.toml", "prices.json"):
-        p = config_home(env) / name
-        if p.exists():
-            return p
-    return None
+    return next((p for p in stamp.override_candidates(env) if p.exists()), None)
 
 
 def load_overrides(env: Mapping[str, str] = os.environ) -> dict[str, ModelPrice]:
@@ -275,13 +271,5 @@ def resolved(env=None) -> PriceTable:
 
 
 def resolved_digest(env=None) -> str:
-    """Changes whenever the rates in force could: bundled table, override file, feed caches."""
-    env = os.environ if env is None else env
-    import hashlib
-    h = hashlib.sha1(table_digest().encode())
-    for p in [override_path(env), *(cache_dir(env) / f"{n}.json" for n in FEEDS)]:
-        if p is not None and p.exists():
-            st = p.stat()
-            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(datetime.now(timezone.utc).strftime("%Y-%m-%d").encode())  # feeds expire by the day
-    return h.hexdigest()
+    """Changes whenever the rates in force could (`stamp.resolved_digest`)."""
+    return stamp.resolved_digest(env)

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from nomira.ledger.events import TOKEN_TYPES
+from nomira.pricing.stamp import BUNDLED, table_digest  # noqa: F401 - table_digest: the table's identity
 
 _DATE = re.compile(r"-(?:20\d{6}|20\d{2}-\d{2}-\d{2})$")
 # Bedrock cross-region inference profiles: `us.anthropic.claude-...-v1:0`. `global.` is the global rate.
@@ -75,14 +76,7 @@ def model_price_from_dict(key: str, d: dict, source: str | None = None) -> Model
 
 
 def _bundled_bytes() -> bytes:
-    return (Path(__file__).parent / "data" / "prices.json").read_bytes()
-
-
-@lru_cache(maxsize=1)
-def table_digest() -> str:
-    """Identifies the rates in force, without parsing them (cached outputs depend on it)."""
-    import hashlib  # (here: loading OpenSSL is a tenth of a status line's render, which needs no digest)
-    return hashlib.sha1(_bundled_bytes()).hexdigest()
+    return BUNDLED.read_bytes()
 
 
 class LazyModels(Mapping):

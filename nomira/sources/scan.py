@@ -180,7 +180,8 @@ def end_signature(path, end: int) -> bytes:
     (no second open and read of each file)."""
     global _SIG
     if _SIG is None:  # imported once, not per file
-        from nomira.sources.scancache import SIG_BYTES, sha1, signature
+        from nomira.digests import sha1
+        from nomira.sources.scancache import SIG_BYTES, signature
         _SIG = (SIG_BYTES, signature, sha1())
     sig_bytes, signature, sha1 = _SIG
     last = _LAST_READ

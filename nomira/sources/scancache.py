@@ -22,6 +22,7 @@ import sys
 from zlib import crc32
 
 from nomira import __version__
+from nomira.digests import sha1, sha256
 
 RECORD_FORMAT = 3  # 3: each entry and output with its checksum
 SIG_BYTES = 256
@@ -151,16 +152,6 @@ def signature(path: str | Path, offset: int) -> bytes:
     with open(path, "rb") as fh:
         fh.seek(start)
         return sha1()(fh.read(offset - start)).digest()
-
-
-def sha1():
-    """hashlib.sha1 without loading OpenSSL (the built-in module, as `_sha256`; hashlib's where there
-    is none): a status line that resumes a grown transcript needs no other hash."""
-    try:
-        from _sha1 import sha1 as built_in
-    except ImportError:
-        from hashlib import sha1 as built_in
-    return built_in
 
 
 class ScanCache:
@@ -313,9 +304,11 @@ def default_path(env=os.environ):
 
 
 def output_key(parts: list, files: list[tuple[str, str, int, int]]) -> str:
-    h = _sha256(repr((format_tag(), code_digest("."), parts)).encode())
-    for f in files:
-        h.update(repr(f).encode())
+    """The key of an output made from `files` ((source, path, size, mtime_ns), the fingerprint) with
+    `parts` (everything else it depends on). The file list is hashed as marshal's bytes, version 2
+    (no back-references, so equal lists give equal bytes): a repr per file cost twice as much."""
+    h = sha256(repr((format_tag(), code_digest("."), parts)).encode())
+    h.update(marshal.dumps(files, 2))
     return h.hexdigest()
 
 
@@ -403,19 +396,8 @@ def quick_key(argv: list[str], env) -> tuple[str, str]:
     ident = repr((QUICK_FORMAT, __version__, sys.version, os.path.abspath(__file__), os.getcwd(), list(argv),
                   sorted(kv for kv in env.items() if kv[0] not in SHELL_NOISE), os.isatty(1), size, getattr(sys.stdout, "encoding", None), time.tzname,
                   time.timezone, time.altzone, day))
-    digest = _sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()
     return digest[:20], digest
-
-
-def _sha256(data: bytes):
-    try:  # the built-in implementation: importing hashlib loads OpenSSL, which costs more than the replay
-        from _sha2 import sha256  # Python 3.12+
-    except ImportError:
-        try:
-            from _sha256 import sha256
-        except ImportError:
-            from hashlib import sha256
-    return sha256(data)
 
 
 def quick_replay(argv: list[str], env) -> memoryview | None:
