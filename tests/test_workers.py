@@ -97,3 +97,20 @@ def test_guided_runs_cover_every_job_once_and_end_short(sizes):
 def test_runs_of_a_huge_history_stay_within_the_pipe():
     runs = workers.guided([1 << 20] * 20_000, 2)  # 20 GB in 20,000 files
     assert len(runs) <= workers.MAX_RUNS and sum(c for _f, c in runs) == 20_000
+
+
+def test_result_pipes_hold_a_megabyte_where_linux_allows():
+    """A worker writes up to 1 MB of results before it waits for the parent (64 KB by default: a
+    worker of thousands of small files waited whenever the parent was writing the cache)."""
+    import fcntl
+    if not hasattr(fcntl, "F_GETPIPE_SZ"):
+        pytest.skip("pipe sizes are Linux's")
+    with open("/proc/sys/fs/pipe-max-size") as fh:
+        if int(fh.read()) < workers.PIPE_BYTES:
+            pytest.skip("pipe-max-size below 1 MB here")
+    pool = workers.Forked(slow_square, list(range(20)), 2, even(20, 3))
+    try:
+        assert [fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) for fd in pool.fds] == [workers.PIPE_BYTES] * 2
+        assert list(pool) == [slow_square(i) for i in range(20)]
+    finally:
+        pool.terminate()
