@@ -339,8 +339,9 @@ class Run:
         (see `sources.prefold`)."""
         from nomira.sources.registry import collect
         known = {p: (size, mtime) for _s, p, size, mtime in getattr(self, "fingerprint", ())}
-        hook = None
+        hook = fold_key = None
         if prefold is not None:
+            fold_key = self._fold_key(prefold[0]) if self.cache is not None else None
             self.pricer  # noqa: B018 - resolved before the scan workers fork
             fold, pack = self._prefold = prefold
             task = self._task(fold)
@@ -350,7 +351,8 @@ class Run:
                 return pack(partial), sorted(seen)
         collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
                             progress=True, found=self.found, known=known,
-                            merge_worktrees=getattr(self.args, "merge_worktrees", False), prefold=hook)
+                            merge_worktrees=getattr(self.args, "merge_worktrees", False), prefold=hook,
+                            fold_key=fold_key)
         self.unreadable += collected.unreadable
         if self.unreadable:
             n = len(self.unreadable)
@@ -358,6 +360,15 @@ class Run:
             print(f"nomira: {n} unreadable file{'s' * (n != 1)} or folder{'s' * (n != 1)} left out of the "
                   f"totals: {shown} (check their permissions)", file=sys.stderr)
         return collected
+
+    def _fold_key(self, fold: "Callable") -> str:
+        """What a file's fold by `fold` depends on besides the file: the code, the rates in force, the
+        time window and its time zone (the scan cache keeps each file's fold under it)."""
+        from nomira.digests import sha256
+        from nomira.pricing.stamp import resolved_digest
+        return sha256(repr((scancache.format_tag(), scancache.code_digest("."), fold.__module__, fold.__qualname__,
+                            str(self.since), str(self.until), str(self.tz), os.environ.get("TZ"),
+                            resolved_digest(self.env))).encode()).hexdigest()
 
     def priced(self, events, seen: set | None = None):
         """(event, cost) pairs, lazily: costs are aggregated as they are made, never all held.

@@ -64,22 +64,27 @@ class Held:
 
     def __init__(self, module) -> None:
         self.module = module
-        self.files: list[list] = []  # [path, state, fold or None, hashes, packed records or (offset, length)]
+        # [path, state, fold or None, hashes, records: packed, a list, a KeptFold or (offset, length) spilled]
+        self.files: list[list] = []
         self.seen: set[int] | None = set()  # None once past AUDIT_MAX
         self.dups: set[int] = set()
         self.spill = None
         self.size = 0  # of the spill file
         self.held = 0  # bytes of packed records in memory
 
-    def add(self, path: str, records: Packed, state: dict, folded: tuple) -> None:
-        """`folded`: (hashes of the records' keys, None when the worker could not make them; the
-        file's fold or None)."""
+    def add(self, path: str, records, state: dict, folded: tuple) -> None:
+        """`records`: a `Packed` (read this run), a `scancache.KeptFold` (reused: read from the
+        cache only if the file goes the long way) or a list. `folded`: (hashes of the records' keys,
+        None when they were not made; the file's fold or None)."""
         hashes, fold = folded
         if hashes is None:
-            hashes = _hashes(self.module, records.unpack())[0]
-        blob = records.blob
-        self.files.append([path, state, fold, hashes, blob])
-        self.held += len(blob)
+            hashes = _hashes(self.module, records if type(records) is list else records.unpack())[0]
+        if type(records) is Packed:
+            records = records.blob
+            self.held += len(records)
+        elif type(records) is list:
+            self.held += 64 * len(records)  # (about what they take packed)
+        self.files.append([path, state, fold, hashes, records])
         if self.held > HOLD_BYTES:
             self._spill()
         seen = self.seen
@@ -102,6 +107,8 @@ class Held:
             self.spill = tempfile.TemporaryFile(prefix="nomira-held-")
         for f in self.files:
             blob = f[4]
+            if type(blob) is list:
+                blob = marshal.dumps((blob,))  # (read back as a packed file's: records first)
             if type(blob) is bytes:
                 self.spill.write(blob)
                 f[4] = (self.size, len(blob))
@@ -127,10 +134,16 @@ class Held:
                 if dups.isdisjoint(own):
                     standing.append((path, state, fold))
                     continue
-            if type(blob) is not bytes:
+            if type(blob) is tuple:
                 offset, length = blob
                 blob = _pread(self.spill, fd, length, offset)
-            parts.add(path, marshal.loads(blob)[0], state)
+            if type(blob) is bytes:
+                records = marshal.loads(blob)[0]
+            elif type(blob) is list:
+                records = blob
+            else:  # (a kept fold's file: its records from the cache)
+                records = blob.unpack()
+            parts.add(path, records, state)
         self.close()
         return standing
 

@@ -302,7 +302,7 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
             env: Mapping[str, str] = os.environ, cache=None, workers: int = 1,
             progress: bool = False, found: dict[str, list[Path]] | None = None,
             budget: int | None = None, known: dict | None = None, merge_worktrees: bool = False,
-            prefold: Callable[[list[UsageEvent]], object] | None = None) -> Collected:
+            prefold: Callable[[list[UsageEvent]], object] | None = None, fold_key: str | None = None) -> Collected:
     """Scan every file of the selected sources (through `cache` when given). `known`: (size,
     mtime_ns) by path for files already stated (`fingerprint`), so none is stated twice.
 
@@ -310,6 +310,9 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
     disk by dedup key beyond, so no step holds more than about `budget` calls. `prefold`: the
     fold the caller will ask `Collected.fold` for; when files are read in worker processes, each
     worker folds the whole files it reads of a source that allows it (`PREFOLD`), see `prefold`.
+    `fold_key`: what `prefold`'s result depends on besides a file (prices, time window, code): the
+    cache keeps each such fold under it, and a later run with the same key uses the folds of the
+    files it reuses instead of their records.
     """
     stats = ScanStats()
     states: dict[str, list[dict]] = {}
@@ -323,6 +326,12 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
                for source, files in found.items()}
     todo = sum(p.todo_bytes for p in planned.values())
     hook = None
+    if prefold is not None and cache is not None and fold_key is not None:
+        from nomira.sources import prefold as prefolding
+        for s, p in planned.items():
+            if getattr(SOURCES[s], "PREFOLD", False) and p.bytes_per_file() >= prefolding.MIN_AVERAGE_BYTES:
+                p.use_kept(cache.kept_folds(s, fold_key, p.reused) if p.reused else {}, fold_key,
+                           prefolding.hook(prefold))
     if prefold is not None and pooled([a for p in planned.values() for a in p.args], todo, workers):
         from nomira.sources import prefold as prefolding
         asked = [p.ask_prefold() for s, p in planned.items() if getattr(SOURCES[s], "PREFOLD", False)
@@ -340,6 +349,7 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
             parts = partition.Partitions(mod.partition_key, budget or partition.BUDGET)
             scanned = iter_planned(plan, results, Progress(f"scanning {source}") if progress else None, writer)
             if plan.prefold:
+                from nomira.sources import prefold as prefolding
                 keep = held[id(parts)] = prefolding.Held(mod)
                 for path, records, state, st, folded in scanned:
                     stats.merge(st)

@@ -351,7 +351,8 @@ class Planned:
     """One source's files split into reused cache entries and `_job` arguments (path order), so
     several sources' jobs can share one pool of workers (`run_jobs`, then `iter_planned` each).
 
-    `prefold` (see `ask_prefold`): each file's fold is made by the worker that reads it."""
+    `prefold` (see `ask_prefold` and `use_kept`): files come with folds made where they were read, or
+    kept from an earlier run, for `prefold.Held` to audit."""
 
     def __init__(self, module, files: list[Path], entries: dict | None = None, known: dict | None = None):
         self.module = module
@@ -360,15 +361,35 @@ class Planned:
         self.sizes = [st[0] - start for _k, start, _s, _e, st in self.jobs]  # bytes each job reads
         self.todo_bytes = sum(self.sizes)
         self.prefold = False
+        self.kept: dict = {}  # path -> scancache.KeptFold of a reused file
+        self.fold_key: str | None = None  # under which the folds made in this run are kept
+        self.fold_here = None  # the workers' fold function, for the files no worker folded (`use_kept`)
         self.args = [(module.__name__, key, start, state, False) for key, start, state, _e, _st in self.jobs]
 
     def ask_prefold(self) -> bool:
-        """Have the workers fold each file as they read it, when every file is read whole (no
-        cache entry reused or resumed: a fold of part of a file would not be the file's)."""
-        if not self.reused and all(start == 0 for _k, start, *_r in self.jobs):
+        """Have the workers fold each file they read whole (a fold of part of a file would not be the
+        file's: a resumed file's records go the long way, as do a reused file's without a kept fold)."""
+        whole = [start == 0 for _k, start, *_r in self.jobs]
+        if any(whole):
             self.prefold = True
-            self.args = [(*a[:4], True) for a in self.args]
+            self.args = [(*a[:4], w) for a, w in zip(self.args, whole)]
         return self.prefold
+
+    def use_kept(self, kept: dict, fold_key: str, fold_here=None) -> None:
+        """`kept`: the reused files' folds kept under `fold_key` (`ScanCache.kept_folds`), used instead
+        of their records; the folds the workers make of whole files this run are kept under it too.
+        `fold_here(module, path, records, state)` (`prefold.hook`): folds, in this process, every
+        other file read whole or reused, so that each is kept (a reused file would otherwise never
+        get a fold again once the key changed, e.g. the next day's prices)."""
+        self.fold_key = fold_key
+        self.kept = kept
+        self.fold_here = fold_here
+        if kept or fold_here is not None:
+            self.prefold = True
+
+    def bytes_per_file(self) -> float:
+        sizes = [e.size for e in self.reused.values()] + [st[0] for *_r, st in self.jobs]
+        return sum(sizes) / len(sizes) if sizes else 0.0
 
 
 def pooled(args: list, todo_bytes: int, workers: int) -> bool:
@@ -403,43 +424,63 @@ def run_jobs(args: list, sizes: list[int], workers: int, prefold=None):
 def iter_planned(planned: Planned, results, progress=None,
                  writer=None) -> Iterator[tuple[Path, list, dict, ScanStats]]:
     """iter_scan of a planned source whose jobs' results are the next len(planned.args) of `results`.
-    Of a `planned.prefold` source: (path, `Packed` records, state, stats, (hashes of the records'
-    dedup keys or None, the file's fold or None))."""
+    Of a `planned.prefold` source: (path, records, state, stats, (hashes of the records' dedup keys
+    or None, the file's fold or None)), the records a `Packed` (read whole this run), a
+    `scancache.KeptFold` (reused with its kept fold) or a list."""
     from nomira.sources.scancache import Entry, prefetch
-    module, jobs, reused, lost = planned.module, planned.jobs, planned.reused, planned.lost
+    module, jobs, reused, lost, kept = planned.module, planned.jobs, planned.reused, planned.lost, planned.kept
+    held, fold_key, fold_here = planned.prefold, planned.fold_key, planned.fold_here
     by_key = {j[0]: j for j in jobs}
     if progress:
         progress.start(len(jobs), planned.todo_bytes)
     results = _tracked(results, progress, by_key)
-    in_order = [reused[k] for k in sorted(reused)]  # (read a batch at a time, as they come)
+    in_order = [reused[k] for k in sorted(reused) if k not in kept]  # (read a batch at a time, as they come)
     used = fetched = 0
     try:
         for key in sorted([*reused, *by_key]):
             if key in reused:
                 if writer is not None:
                     writer.keep(key)
+                k = kept.get(key)
+                if k is not None:  # (its records stay in the cache unless the audit wants them)
+                    state, stats, hashes, fold = k.data()
+                    yield key, k, state, ScanStats.from_dict(stats), (hashes, fold)
+                    continue
                 if used == fetched:
                     fetched += prefetch(in_order, used)
                 used += 1
                 records, state, stats = reused[key].data()
-                yield key, records, state, ScanStats.from_dict(stats)
+                if not held:
+                    yield key, records, state, ScanStats.from_dict(stats)
+                    continue
+                hashes = fold = None
+                if fold_here is not None and reused[key].offset == reused[key].size:
+                    state, hashes, fold = _fold_here(fold_here, module, key, records, state)
+                    if fold is not None and writer is not None:
+                        writer.put_fold(key, reused[key], fold_key, marshal.dumps((state, stats, hashes, fold)))
+                yield key, records, state, ScanStats.from_dict(stats), (hashes, fold)
                 continue
             meta, blob = next(results)
             end, stats, sig, folded = marshal.loads(meta)
-            if planned.prefold:  # (whole files: no previous entry to merge with)
+            _k, start, _s, prev, st = by_key[key]
+            if held and start == 0:  # (read whole: no previous entry to merge with)
                 if sig is None:
                     lost.merge(ScanStats.from_dict(stats))
                     continue
-                if writer is not None:
-                    writer.put(key, Entry(by_key[key][4][0], by_key[key][4][1], end, sig, blob))
-                if folded is None:  # (the worker's fold failed: the parent folds the file)
-                    state, hashes = marshal.loads(blob)[1], None
+                if folded is None:  # (read here, or the worker's fold failed)
+                    state, hashes, fold = marshal.loads(blob)[1], None, None
+                    if fold_here is not None and end == st[0]:
+                        state, hashes, fold = _fold_here(fold_here, module, key, marshal.loads(blob)[0], state)
                 else:
-                    state, hashes, folded = folded
-                yield key, Packed(blob), state, ScanStats.from_dict(stats), (hashes, folded)
+                    state, hashes, fold = folded
+                if writer is not None:
+                    keep = None
+                    if fold is not None and fold_key is not None and end == st[0]:  # (ended cleanly: reusable)
+                        keep = fold_key, marshal.dumps((state, stats, hashes, fold))
+                    writer.put(key, Entry(st[0], st[1], end, sig, blob), keep)
+                yield key, Packed(blob), state, ScanStats.from_dict(stats), (hashes, fold)
                 continue
             records, state, _persisted = marshal.loads(blob)
-            _k, start, _s, prev, st = by_key[key]
             if prev is not None:
                 prev_records, _prev_state, prev_stats = prev.data()  # (once: each read is a query and a checksum)
                 merged = ScanStats.from_dict(prev_stats)
@@ -456,12 +497,23 @@ def iter_planned(planned: Planned, results, progress=None,
                     persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
                     blob = marshal.dumps((records, state, persisted))
                 writer.put(key, Entry(st[0], st[1], end, sig, blob))
-            yield key, records, state, ScanStats.from_dict(stats)
+            yield (key, records, state, ScanStats.from_dict(stats)) + (((None, None),) if held else ())
     finally:
         if progress:
             progress.done()
     if lost.skipped:
-        yield "(unreadable)", [], {}, lost
+        yield ("(unreadable)", [], {}, lost) + (((None, None),) if held else ())
+
+
+def _fold_here(fold_here, module, path: str, records: list, state: dict) -> tuple:
+    """(state, hashes, fold or None): `fold_here` of a file in this process, as a worker makes it
+    (a fold that fails, or is not marshal's values, is left to the parent's own fold, as a worker's)."""
+    try:
+        state, hashes, fold = fold_here(module, path, records, state)
+        marshal.dumps(fold)
+        return state, hashes, fold
+    except Exception:  # noqa: BLE001 - the long way then, where any error shows
+        return state, None, None
 
 
 def scan_files(module, files: list[Path], entries: dict | None = None, workers: int = 1,

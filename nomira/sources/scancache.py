@@ -24,7 +24,7 @@ from zlib import crc32
 from nomira import __version__
 from nomira.digests import sha1, sha256
 
-RECORD_FORMAT = 3  # 3: each entry and output with its checksum
+RECORD_FORMAT = 4  # 3: each entry and output with its checksum; 4: and the file's kept fold
 SIG_BYTES = 256
 QUICK_FORMAT = 3  # 3: the output's length and checksum in the head
 
@@ -118,6 +118,37 @@ def entry_check(size: int, mtime_ns: int, offset: int, sig: bytes, blob: bytes) 
     return crc32(blob, crc32(sig, crc32(f"{size}:{mtime_ns}:{offset}".encode())))
 
 
+def fold_check(size: int, mtime_ns: int, offset: int, sig: bytes, fold_key: str, fold: bytes) -> int:
+    """The checksum a kept fold is stored with: over its file's identity, its key and itself."""
+    return crc32(fold, crc32(fold_key.encode(), entry_check(size, mtime_ns, offset, sig, b"")))
+
+
+class KeptFold:
+    """A whole file's report fold kept beside its entry (`ScanCache.kept_folds`): (parser state,
+    stats, hashes of its records' dedup keys, (the fold, what its own deduplication counted)), as
+    the scan worker that read the file made them (`sources.prefold`). A warm run uses it instead of
+    the file's records when the file is unchanged; the records are read only if the audit sends
+    the file the long way."""
+
+    __slots__ = ("entry", "blob")
+
+    def __init__(self, entry: "Entry", blob: bytes) -> None:
+        self.entry, self.blob = entry, blob
+
+    def data(self) -> tuple:
+        try:
+            data = marshal.loads(self.blob)
+        except (ValueError, EOFError, TypeError) as exc:
+            raise CacheDamaged(self.entry.fetch.path, f"a kept fold does not decode: {exc}") from None
+        if type(data) is not tuple or len(data) != 4:
+            raise CacheDamaged(self.entry.fetch.path, "a kept fold is not a fold")
+        return data
+
+    def unpack(self) -> list:
+        """The file's records (from its entry: the file goes the long way)."""
+        return self.entry.data()[0]
+
+
 class Entry:
     """One file's scan: where it stopped, and its (records, parser state, stats) as a marshal blob,
     decoded only when the file is used, so a cache of a large history costs little memory."""
@@ -192,9 +223,10 @@ class ScanCache:
             self.db.execute("DROP TABLE IF EXISTS files")
             self.db.execute("DROP TABLE IF EXISTS outputs")
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (format_tag(),))
+        # fold_key, fold, fold_check: the report's fold of the whole file (`KeptFold`), when one was made
         self.db.execute("""CREATE TABLE IF NOT EXISTS files (
             source TEXT, path TEXT, size INTEGER, mtime_ns INTEGER, offset INTEGER, sig BLOB, data BLOB,
-            checksum INTEGER, PRIMARY KEY (source, path))""")
+            checksum INTEGER, fold_key TEXT, fold BLOB, fold_check INTEGER, PRIMARY KEY (source, path))""")
         self.db.execute("CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, output BLOB, checksum INTEGER)")
 
     def run(self, fn, *args):
@@ -210,6 +242,22 @@ class ScanCache:
                                                 "WHERE source=?", (source,)).fetchall())
         return {path: Entry(size, mtime_ns, offset, sig, fetch=_Fetch(self, source, path), check=check)
                 for path, size, mtime_ns, offset, sig, check in rows}
+
+    def kept_folds(self, source: str, fold_key: str, entries: dict[str, Entry]) -> dict[str, "KeptFold"]:
+        """The folds kept for `entries` (path -> the entry this run reuses) under `fold_key`: each
+        stands for its file only while the file is the entry's (same size, mtime, end and signature)."""
+        rows = self.run(lambda: self.db.execute(
+            "SELECT path, size, mtime_ns, offset, sig, fold, fold_check FROM files WHERE source=? AND fold_key=?",
+            (source, fold_key)).fetchall())
+        out = {}
+        for path, size, mtime_ns, offset, sig, fold, check in rows:
+            e = entries.get(path)
+            if e is None or (e.size, e.mtime_ns, e.offset, e.sig) != (size, mtime_ns, offset, sig):
+                continue
+            if type(fold) is not bytes or fold_check(size, mtime_ns, offset, sig, fold_key, fold) != check:
+                raise CacheDamaged(self.path, "a kept fold does not match its checksum")
+            out[path] = KeptFold(e, fold)
+        return out
 
     def writer(self, source: str) -> "CacheWriter":
         return CacheWriter(self, source)
@@ -328,18 +376,27 @@ class CacheWriter:
     def keep(self, path: str) -> None:
         self.live.add(path)
 
-    def put(self, path: str, e: Entry) -> None:
+    def put(self, path: str, e: Entry, fold: tuple[str, bytes] | None = None) -> None:
+        """`fold`: (fold key, the file's `KeptFold` data), for a file read whole and folded."""
         self.live.add(path)
+        key, kept = fold if fold is not None else (None, None)
         self.rows.append((self.source, path, e.size, e.mtime_ns, e.offset, e.sig, e.blob,
-                          entry_check(e.size, e.mtime_ns, e.offset, e.sig, e.blob)))
-        self.held += len(e.blob)
+                          entry_check(e.size, e.mtime_ns, e.offset, e.sig, e.blob), key, kept,
+                          None if fold is None else fold_check(e.size, e.mtime_ns, e.offset, e.sig, key, kept)))
+        self.held += len(e.blob) + (len(kept) if kept is not None else 0)
         if len(self.rows) >= self.BATCH or self.held >= self.BATCH_BYTES:
             self._flush()
+
+    def put_fold(self, path: str, e: Entry, fold_key: str, fold: bytes) -> None:
+        """Keep a reused file's fold beside its entry (made in this run: the key changed since)."""
+        self._flush()
+        self._run(self.db.execute, "UPDATE files SET fold_key=?, fold=?, fold_check=? WHERE source=? AND path=?",
+                  (fold_key, fold, fold_check(e.size, e.mtime_ns, e.offset, e.sig, fold_key, fold), self.source, path))
 
     def _flush(self) -> None:
         if not self.rows:
             return
-        self._run(self.db.executemany, "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", self.rows)
+        self._run(self.db.executemany, "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)", self.rows)
         self.rows, self.held = [], 0
 
     def commit(self) -> None:
