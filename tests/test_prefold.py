@@ -201,3 +201,18 @@ def test_every_source_at_once(capsys, tmp_path, monkeypatch, settled):
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
     assert_same(json.loads((main(["--json", *map(str, args)]), capsys.readouterr().out)[1]), alone)
     assert settled["standing"] > 0
+
+
+def test_a_file_gone_before_it_is_read_is_counted(capsys, tmp_path, monkeypatch, settled):
+    """A file found, then gone before the workers read it (a session deleted meanwhile): counted as
+    unreadable in a run whose files are held for the audit, as in any other run (it was a crash:
+    the held files' loop unpacked five values from the tuple that reports the lost files)."""
+    from nomira.sources import claude_code
+    root = history(tmp_path / "h", 2)
+    ghost = str(root / "projects" / "-w-p1" / "gone.jsonl")
+    real = claude_code.find_files
+    monkeypatch.setattr(claude_code, "find_files", lambda roots: sorted([*real(roots), ghost]))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(root))
+    got = report(capsys, "--no-cache")
+    assert got["scan"]["skipped"].get("unreadable_file:FileNotFoundError") == 1
+    assert settled["standing"] > 0
