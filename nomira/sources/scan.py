@@ -468,9 +468,10 @@ def iter_planned(planned: Planned, results, progress=None,
                     lost.merge(ScanStats.from_dict(stats))
                     continue
                 if folded is None:  # (read here, or the worker's fold failed)
-                    state, hashes, fold = marshal.loads(blob)[1], None, None
+                    records, state, _persisted = marshal.loads(blob)
+                    hashes = fold = None
                     if fold_here is not None and end == st[0]:
-                        state, hashes, fold = _fold_here(fold_here, module, key, marshal.loads(blob)[0], state)
+                        state, hashes, fold = _fold_here(fold_here, module, key, records, state)
                 else:
                     state, hashes, fold = folded
                 if writer is not None:
