@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from functools import lru_cache
+from collections.abc import Mapping  # (not typing's: 3 ms of a status line's render)
 from pathlib import Path
-from typing import Mapping
 
 from nomira.digests import sha1
 

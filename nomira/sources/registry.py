@@ -326,14 +326,14 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
                for source, files in found.items()}
     todo = sum(p.todo_bytes for p in planned.values())
     hook = None
-    if prefold is not None and cache is not None and fold_key is not None:
+    if prefold is not None:  # (held files only ever come with a fold to make)
         from nomira.sources import prefold as prefolding
+    if prefold is not None and cache is not None and fold_key is not None:
         for s, p in planned.items():
             if getattr(SOURCES[s], "PREFOLD", False) and p.bytes_per_file() >= prefolding.MIN_AVERAGE_BYTES:
                 p.use_kept(cache.kept_folds(s, fold_key, p.reused) if p.reused else {}, fold_key,
                            prefolding.hook(prefold))
     if prefold is not None and pooled([a for p in planned.values() for a in p.args], todo, workers):
-        from nomira.sources import prefold as prefolding
         asked = [p.ask_prefold() for s, p in planned.items() if getattr(SOURCES[s], "PREFOLD", False)
                  and p.todo_bytes >= prefolding.MIN_AVERAGE_BYTES * len(p.jobs)]
         if any(asked):
@@ -349,7 +349,6 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
             parts = partition.Partitions(mod.partition_key, budget or partition.BUDGET)
             scanned = iter_planned(plan, results, Progress(f"scanning {source}") if progress else None, writer)
             if plan.prefold:
-                from nomira.sources import prefold as prefolding
                 keep = held[id(parts)] = prefolding.Held(mod)
                 for path, records, state, st, folded in scanned:
                     stats.merge(st)
