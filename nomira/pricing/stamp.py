@@ -48,9 +48,12 @@ def resolved_digest(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     h = sha1()(table_digest().encode())
     override = next((p for p in override_candidates(env) if p.exists()), None)  # (`feed.override_path`)
+    feeds = False
     for p in [override, *feed_caches(env)]:
         if p is not None and p.exists():
             st = p.stat()
             h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(datetime.now(timezone.utc).strftime("%Y-%m-%d").encode())  # feeds expire by the day
+            feeds = feeds or p != override
+    if feeds:  # a cached feed is used for 24 hours: what it resolves to changes with the day
+        h.update(datetime.now(timezone.utc).strftime("%Y-%m-%d").encode())
     return h.hexdigest()
