@@ -60,7 +60,8 @@ def test_a_warm_run_folds_only_what_changed(capsys, tmp_path, monkeypatch, settl
     root = history(tmp_path / "h", seed)
     cold = report(capsys, "--path", root)
     with cache_db() as db:
-        files, folds = db.execute("SELECT count(*), count(fold) FROM files").fetchone()
+        files, = db.execute("SELECT count(*) FROM files").fetchone()
+        folds, = db.execute("SELECT count(*) FROM folds").fetchone()
     assert folds > 0
     forget_outputs()
     reads.update(kept=0, records=0)
@@ -82,7 +83,7 @@ def test_a_new_file_copying_a_kept_files_call_sends_both_the_long_way(capsys, tm
     root = history(tmp_path / "h", 2)
     report(capsys, "--path", root)
     with cache_db() as db:
-        path, = db.execute("SELECT path FROM files WHERE fold IS NOT NULL ORDER BY path").fetchone()
+        path, = db.execute("SELECT path FROM folds ORDER BY path").fetchone()
     line = next(ln for ln in open(path).read().splitlines() if '"requestId":"req_' in ln and "<synthetic>" not in ln)
     copy = root / "projects" / "-w-p9" / "resumed.jsonl"
     copy.parent.mkdir(parents=True)
@@ -125,7 +126,7 @@ def test_a_damaged_kept_fold_is_found_and_the_run_reads_everything(capsys, tmp_p
     root = history(tmp_path / "h", 4)
     report(capsys, "--path", root)
     with cache_db() as db:
-        path, fold, key = db.execute("SELECT path, fold, fold_key FROM files WHERE fold IS NOT NULL").fetchone()
+        path, fold, key = db.execute("SELECT path, fold, fold_key FROM folds").fetchone()
         import marshal
         if damage == "a changed figure":  # (still a fold: only the checksum tells)
             state, stats, hashes, ((rows, info), seen), skipped = (lambda d: (*d[:3], *d[3]))(marshal.loads(fold))
@@ -133,11 +134,11 @@ def test_a_damaged_kept_fold_is_found_and_the_run_reads_everything(capsys, tmp_p
             fold = marshal.dumps((state, stats, hashes, (((rows, info), seen), skipped)))
         else:  # (its checksum made for it: only its shape is wrong)
             fold = marshal.dumps(("not", "a fold"))
-            size, mtime, offset, sig = db.execute("SELECT size, mtime_ns, offset, sig FROM files WHERE path=?",
+            size, mtime, offset, sig = db.execute("SELECT size, mtime_ns, offset, sig FROM folds WHERE path=?",
                                                   (path,)).fetchone()
-            db.execute("UPDATE files SET fold_check=? WHERE path=?",
+            db.execute("UPDATE folds SET fold_check=? WHERE path=?",
                        (scancache.fold_check(size, mtime, offset, sig, key, fold), path))
-        db.execute("UPDATE files SET fold=? WHERE path=?", (fold, path))
+        db.execute("UPDATE folds SET fold=? WHERE path=?", (fold, path))
         db.execute("DELETE FROM outputs")
     assert main(["--json", "--source", "claude", "--path", str(root)]) == 0
     out, err = capsys.readouterr()
@@ -153,4 +154,28 @@ def test_no_fold_is_kept_for_a_history_of_small_files(capsys, tmp_path, monkeypa
     forget_outputs()
     report(capsys, "--path", root)
     with cache_db() as db:
-        assert db.execute("SELECT count(fold) FROM files").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM folds").fetchone()[0] == 0
+
+
+def test_folds_of_several_keys_are_kept_side_by_side(capsys, tmp_path, monkeypatch, settled, reads):
+    """Runs that alternate (the report and a time window) each find their own folds; past KEEP_KEYS
+    keys, the folds of the least recently used one go."""
+    root = history(tmp_path / "h", 6)
+    report(capsys, "--path", root)
+    windows = [("--since", f"202611{d:02d}") for d in (10, 11, 12, 13)]
+    report(capsys, "--path", root, *windows[0])
+    forget_outputs()
+    reads.update(kept=0, records=0)
+    assert_same(report(capsys, "--path", root), fresh(capsys, monkeypatch, root))
+    assert reads["kept"] > 0 and reads["records"] <= settled["sent"]  # (the plain report's folds: still there)
+    with cache_db() as db:
+        assert db.execute("SELECT count(DISTINCT fold_key) FROM folds").fetchone()[0] == 2
+    for window in windows[1:]:  # 2 + 3 keys: the oldest used goes
+        report(capsys, "--path", root, *window)
+    with cache_db() as db:
+        assert db.execute("SELECT count(DISTINCT fold_key) FROM folds").fetchone()[0] == scancache.KEEP_KEYS
+        assert db.execute("SELECT count(*) FROM fold_keys").fetchone()[0] == scancache.KEEP_KEYS
+    forget_outputs()
+    reads.update(kept=0)
+    assert_same(report(capsys, "--path", root, *windows[0]), fresh(capsys, monkeypatch, root, *windows[0]))
+    assert reads["kept"] == 0  # (its folds went: made again in this run)

@@ -435,6 +435,8 @@ def iter_planned(planned: Planned, results, progress=None,
         progress.start(len(jobs), planned.todo_bytes)
     results = _tracked(results, progress, by_key)
     in_order = [reused[k] for k in sorted(reused) if k not in kept]  # (read a batch at a time, as they come)
+    if writer is not None and fold_key is not None:
+        writer.keys.add(fold_key)  # (in use: its folds are kept while it is among the newest keys)
     used = fetched = 0
     try:
         for key in sorted([*reused, *by_key]):

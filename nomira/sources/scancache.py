@@ -24,7 +24,7 @@ from zlib import crc32
 from nomira import __version__
 from nomira.digests import sha1, sha256
 
-RECORD_FORMAT = 4  # 3: each entry and output with its checksum; 4: and the file's kept fold
+RECORD_FORMAT = 5  # 3: each entry and output with its checksum; 4: and the file's kept fold; 5: folds of several keys
 SIG_BYTES = 256
 QUICK_FORMAT = 3  # 3: the output's length and checksum in the head
 
@@ -220,13 +220,18 @@ class ScanCache:
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         row = self.db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
         if row is None or row[0] != format_tag():
-            self.db.execute("DROP TABLE IF EXISTS files")
-            self.db.execute("DROP TABLE IF EXISTS outputs")
+            for table in ("files", "outputs", "folds", "fold_keys"):
+                self.db.execute(f"DROP TABLE IF EXISTS {table}")
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (format_tag(),))
-        # fold_key, fold, fold_check: the report's fold of the whole file (`KeptFold`), when one was made
         self.db.execute("""CREATE TABLE IF NOT EXISTS files (
             source TEXT, path TEXT, size INTEGER, mtime_ns INTEGER, offset INTEGER, sig BLOB, data BLOB,
-            checksum INTEGER, fold_key TEXT, fold BLOB, fold_check INTEGER, PRIMARY KEY (source, path))""")
+            checksum INTEGER, PRIMARY KEY (source, path))""")
+        # a whole file's fold by a report (`KeptFold`), for the file as its entry was (size .. sig),
+        # under the key of what else the fold depends on; the newest KEEP_KEYS keys are kept
+        self.db.execute("""CREATE TABLE IF NOT EXISTS folds (
+            source TEXT, path TEXT, fold_key TEXT, size INTEGER, mtime_ns INTEGER, offset INTEGER, sig BLOB,
+            fold BLOB, fold_check INTEGER, PRIMARY KEY (source, path, fold_key))""")
+        self.db.execute("CREATE TABLE IF NOT EXISTS fold_keys (fold_key TEXT PRIMARY KEY, used INTEGER)")
         self.db.execute("CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, output BLOB, checksum INTEGER)")
 
     def run(self, fn, *args):
@@ -247,7 +252,7 @@ class ScanCache:
         """The folds kept for `entries` (path -> the entry this run reuses) under `fold_key`: each
         stands for its file only while the file is the entry's (same size, mtime, end and signature)."""
         rows = self.run(lambda: self.db.execute(
-            "SELECT path, size, mtime_ns, offset, sig, fold, fold_check FROM files WHERE source=? AND fold_key=?",
+            "SELECT path, size, mtime_ns, offset, sig, fold, fold_check FROM folds WHERE source=? AND fold_key=?",
             (source, fold_key)).fetchall())
         out = {}
         for path, size, mtime_ns, offset, sig, fold, check in rows:
@@ -360,6 +365,9 @@ def output_key(parts: list, files: list[tuple[str, str, int, int]]) -> str:
     return h.hexdigest()
 
 
+KEEP_KEYS = 4  # fold keys whose folds are kept (the report, `daily`, a `--since` or two)
+
+
 class CacheWriter:
     """Writes a source's changed entries as they stream in (one transaction), then prunes
     files that no longer exist: no entry is held in memory longer than its write."""
@@ -369,6 +377,8 @@ class CacheWriter:
     def __init__(self, cache: ScanCache, source: str):
         self.cache, self.db, self.source, self.live = cache, cache.db, source, set()
         self.rows: list[tuple] = []
+        self.folds: list[tuple] = []
+        self.keys: set[str] = set()  # the fold keys written under
         self.held = 0
         self._run = cache.run
         self._run(self.db.execute, "BEGIN")
@@ -379,25 +389,27 @@ class CacheWriter:
     def put(self, path: str, e: Entry, fold: tuple[str, bytes] | None = None) -> None:
         """`fold`: (fold key, the file's `KeptFold` data), for a file read whole and folded."""
         self.live.add(path)
-        key, kept = fold if fold is not None else (None, None)
         self.rows.append((self.source, path, e.size, e.mtime_ns, e.offset, e.sig, e.blob,
-                          entry_check(e.size, e.mtime_ns, e.offset, e.sig, e.blob), key, kept,
-                          None if fold is None else fold_check(e.size, e.mtime_ns, e.offset, e.sig, key, kept)))
-        self.held += len(e.blob) + (len(kept) if kept is not None else 0)
+                          entry_check(e.size, e.mtime_ns, e.offset, e.sig, e.blob)))
+        self.held += len(e.blob)
+        if fold is not None:
+            self.put_fold(path, e, *fold)
         if len(self.rows) >= self.BATCH or self.held >= self.BATCH_BYTES:
             self._flush()
 
     def put_fold(self, path: str, e: Entry, fold_key: str, fold: bytes) -> None:
-        """Keep a reused file's fold beside its entry (made in this run: the key changed since)."""
-        self._flush()
-        self._run(self.db.execute, "UPDATE files SET fold_key=?, fold=?, fold_check=? WHERE source=? AND path=?",
-                  (fold_key, fold, fold_check(e.size, e.mtime_ns, e.offset, e.sig, fold_key, fold), self.source, path))
+        """Keep a file's fold under `fold_key`, for the file as `e` is."""
+        self.folds.append((self.source, path, fold_key, e.size, e.mtime_ns, e.offset, e.sig, fold,
+                           fold_check(e.size, e.mtime_ns, e.offset, e.sig, fold_key, fold)))
+        self.held += len(fold)
+        self.keys.add(fold_key)
 
     def _flush(self) -> None:
-        if not self.rows:
-            return
-        self._run(self.db.executemany, "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)", self.rows)
-        self.rows, self.held = [], 0
+        if self.rows:
+            self._run(self.db.executemany, "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", self.rows)
+        if self.folds:
+            self._run(self.db.executemany, "INSERT OR REPLACE INTO folds VALUES (?,?,?,?,?,?,?,?,?)", self.folds)
+        self.rows, self.folds, self.held = [], [], 0
 
     def commit(self) -> None:
         """Keep what was written without pruning: for a caller that scanned only some files."""
@@ -409,9 +421,24 @@ class CacheWriter:
         stale = [p for (p,) in self._run(lambda: list(self.db.execute("SELECT path FROM files WHERE source=?",
                                                                            (self.source,))))
                  if p not in self.live]
-        self._run(self.db.executemany, "DELETE FROM files WHERE source=? AND path=?",
-                  [(self.source, p) for p in stale])
+        for table in ("files", "folds"):
+            self._run(self.db.executemany, f"DELETE FROM {table} WHERE source=? AND path=?",
+                      [(self.source, p) for p in stale])
+        self._keep_newest_keys()
         self._run(self.db.execute, "COMMIT")
+
+    def _keep_newest_keys(self) -> None:
+        """The keys written under now count as the newest; folds under all but the newest KEEP_KEYS go
+        (a key changes with the code, the rates in force or the time window: last week's are dead)."""
+        import time
+        now = time.time_ns()
+        for key in sorted(self.keys):
+            self._run(self.db.execute, "INSERT OR REPLACE INTO fold_keys VALUES (?, ?)", (key, now))
+        old = [k for (k,) in self._run(lambda: list(self.db.execute(
+            "SELECT fold_key FROM fold_keys ORDER BY used DESC, fold_key LIMIT -1 OFFSET ?", (KEEP_KEYS,))))]
+        for key in old:
+            self._run(self.db.execute, "DELETE FROM folds WHERE fold_key=?", (key,))
+            self._run(self.db.execute, "DELETE FROM fold_keys WHERE fold_key=?", (key,))
 
 
 # --- a finished output replayed before the pipeline starts -----------------------------------
