@@ -333,17 +333,18 @@ class Run:
         except OSError:
             pass  # only a shortcut: the next run does the work
 
-    def collect(self, prefold: "tuple[Callable, Callable] | None" = None):
+    def collect(self, prefold: "tuple[Callable, Callable, str] | None" = None):
         """The history scanned. `prefold`: (the fold `self.fold` will be asked for, a function that
-        makes one of its results plain values); the scan workers then fold each whole file they read
-        (see `sources.prefold`)."""
+        makes one of its results plain values, a name saying which fold it is); the scan workers then
+        fold each whole file they read (see `sources.prefold`), and the cache keeps those folds."""
         from nomira.sources.registry import collect
         known = {p: (size, mtime) for _s, p, size, mtime in getattr(self, "fingerprint", ())}
         hook = fold_key = None
         if prefold is not None:
-            fold_key = self._fold_key(prefold[0]) if self.cache is not None else None
+            fold, pack, name = prefold
+            self._prefold = fold, pack
+            fold_key = self._fold_key(name) if self.cache is not None else None
             self.pricer  # noqa: B018 - resolved before the scan workers fork
-            fold, pack = self._prefold = prefold
             task = self._task(fold)
 
             def hook(events):
@@ -361,14 +362,13 @@ class Run:
                   f"totals: {shown} (check their permissions)", file=sys.stderr)
         return collected
 
-    def _fold_key(self, fold: "Callable") -> str:
-        """What a file's fold by `fold` depends on besides the file: the code, the rates in force, the
-        time window and its time zone (the scan cache keeps each file's fold under it)."""
+    def _fold_key(self, name: str) -> str:
+        """What a file's fold (the one called `name`) depends on besides the file: the code, the rates
+        in force, the time window and its time zone (the scan cache keeps each file's fold under it)."""
         from nomira.digests import sha256
         from nomira.pricing.stamp import resolved_digest
-        return sha256(repr((scancache.format_tag(), scancache.code_digest("."), fold.__module__, fold.__qualname__,
-                            str(self.since), str(self.until), str(self.tz), os.environ.get("TZ"),
-                            resolved_digest(self.env))).encode()).hexdigest()
+        return sha256(repr((scancache.format_tag(), scancache.code_digest("."), name, str(self.since), str(self.until),
+                            str(self.tz), os.environ.get("TZ"), resolved_digest(self.env))).encode()).hexdigest()
 
     def priced(self, events, seen: set | None = None):
         """(event, cost) pairs, lazily: costs are aggregated as they are made, never all held.

@@ -27,7 +27,7 @@ def cmd_report(args) -> int:
     prefold = None
     if not (args.compare or args.by or budgets):  # the plain report: its fold made where files are read
         from nomira.reports import summary
-        prefold = summary.fold, summary.pack
+        prefold = summary.fold, summary.pack, "report"
     collected = run.collect(prefold)
     if args.compare or args.by:
         text = compare_text(run, collected)
