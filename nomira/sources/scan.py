@@ -388,6 +388,8 @@ class Planned:
             self.prefold = True
 
     def bytes_per_file(self) -> float:
+        """The source's files' average size (reused and read): below `prefold.MIN_AVERAGE_BYTES` a file's
+        fold costs more than it saves."""
         sizes = [e.size for e in self.reused.values()] + [st[0] for *_r, st in self.jobs]
         return sum(sizes) / len(sizes) if sizes else 0.0
 

@@ -365,7 +365,7 @@ def output_key(parts: list, files: list[tuple[str, str, int, int]]) -> str:
     return h.hexdigest()
 
 
-KEEP_KEYS = 4  # fold keys whose folds are kept (the report, `daily`, a `--since` or two)
+KEEP_KEYS = 4  # fold keys whose folds are kept (the report, and with a time window or two)
 
 
 class CacheWriter:
@@ -378,7 +378,7 @@ class CacheWriter:
         self.cache, self.db, self.source, self.live = cache, cache.db, source, set()
         self.rows: list[tuple] = []
         self.folds: list[tuple] = []
-        self.keys: set[str] = set()  # the fold keys written under
+        self.keys: set[str] = set()  # the fold keys this run used or wrote under
         self.held = 0
         self._run = cache.run
         self._run(self.db.execute, "BEGIN")
