@@ -342,7 +342,7 @@ class Run:
         hook = fold_key = None
         if prefold is not None:
             fold, pack, name = prefold
-            self._prefold = fold, pack
+            self._prefold = fold  # (`fold` then takes the workers' folds of it)
             fold_key = self._fold_key(name) if self.cache is not None else None
             self.pricer  # noqa: B018 - resolved before the scan workers fork
             task = self._task(fold)
@@ -418,7 +418,7 @@ class Run:
 
         def unpacked(packed, project):
             return unpack(packed[0], project), set(packed[1])
-        prefolded = unpack is not None and fold is getattr(self, "_prefold", (None,))[0]
+        prefolded = unpack is not None and fold is getattr(self, "_prefold", None)
         result = collected.fold(task, both, os.cpu_count() or 1, unpacked if prefolded else None)
         partial, seen = result if result is not None else task([])
         self.seen_sources |= seen

@@ -325,19 +325,19 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
     planned = {source: Planned(SOURCES[source], files, cache.load(source) if cache is not None else None, known)
                for source, files in found.items()}
     todo = sum(p.todo_bytes for p in planned.values())
-    hook = None
+    hook = file_fold = None
     if prefold is not None:  # (held files only ever come with a fold to make)
         from nomira.sources import prefold as prefolding
-    if prefold is not None and cache is not None and fold_key is not None:
+        file_fold = prefolding.hook(prefold)  # (one file's fold, in a worker or here)
+    if file_fold is not None and cache is not None and fold_key is not None:
         for s, p in planned.items():
             if getattr(SOURCES[s], "PREFOLD", False) and p.bytes_per_file() >= prefolding.MIN_AVERAGE_BYTES:
-                p.use_kept(cache.kept_folds(s, fold_key, p.reused) if p.reused else {}, fold_key,
-                           prefolding.hook(prefold))
-    if prefold is not None and pooled([a for p in planned.values() for a in p.args], todo, workers):
+                p.use_kept(cache.kept_folds(s, fold_key, p.reused) if p.reused else {}, fold_key, file_fold)
+    if file_fold is not None and pooled([a for p in planned.values() for a in p.args], todo, workers):
         asked = [p.ask_prefold() for s, p in planned.items() if getattr(SOURCES[s], "PREFOLD", False)
                  and p.todo_bytes >= prefolding.MIN_AVERAGE_BYTES * len(p.jobs)]
         if any(asked):
-            hook = prefolding.hook(prefold)
+            hook = file_fold
     results, pool = run_jobs([a for p in planned.values() for a in p.args],
                              [n for p in planned.values() for n in p.sizes], workers, hook)
     held = {}

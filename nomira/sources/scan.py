@@ -429,9 +429,10 @@ def iter_planned(planned: Planned, results, progress=None,
     Of a `planned.prefold` source: (path, records, state, stats, (hashes of the records' dedup keys
     or None, the file's fold or None)), the records a `Packed` (read whole this run), a
     `scancache.KeptFold` (reused with its kept fold) or a list."""
-    from nomira.sources.scancache import Entry, prefetch
+    from nomira.sources.scancache import Entry, KeptFold, prefetch
     module, jobs, reused, lost, kept = planned.module, planned.jobs, planned.reused, planned.lost, planned.kept
     held, fold_key, fold_here = planned.prefold, planned.fold_key, planned.fold_here
+    unfolded = ((None, None),) if held else ()  # (no hashes, no fold: what a held file without them gets)
     by_key = {j[0]: j for j in jobs}
     if progress:
         progress.start(len(jobs), planned.todo_bytes)
@@ -454,14 +455,12 @@ def iter_planned(planned: Planned, results, progress=None,
                     fetched += prefetch(in_order, used)
                 used += 1
                 records, state, stats = reused[key].data()
-                if not held:
-                    yield key, records, state, ScanStats.from_dict(stats)
+                if fold_here is None or reused[key].offset != reused[key].size:
+                    yield (key, records, state, ScanStats.from_dict(stats)) + unfolded
                     continue
-                hashes = fold = None
-                if fold_here is not None and reused[key].offset == reused[key].size:
-                    state, hashes, fold = _fold_here(fold_here, module, key, records, state)
-                    if fold is not None and writer is not None:
-                        writer.put_fold(key, reused[key], fold_key, marshal.dumps((state, stats, hashes, fold)))
+                state, hashes, fold, keep = _fold_here(fold_here, module, key, records, state, stats)
+                if keep is not None and writer is not None:
+                    writer.put_fold(key, reused[key], fold_key, keep)
                 yield key, records, state, ScanStats.from_dict(stats), (hashes, fold)
                 continue
             meta, blob = next(results)
@@ -471,18 +470,17 @@ def iter_planned(planned: Planned, results, progress=None,
                 if sig is None:
                     lost.merge(ScanStats.from_dict(stats))
                     continue
+                keep = hashes = fold = None
                 if folded is None:  # (read here, or the worker's fold failed)
                     records, state, _persisted = marshal.loads(blob)
-                    hashes = fold = None
                     if fold_here is not None and end == st[0]:
-                        state, hashes, fold = _fold_here(fold_here, module, key, records, state)
+                        state, hashes, fold, keep = _fold_here(fold_here, module, key, records, state, stats)
                 else:
                     state, hashes, fold = folded
-                if writer is not None:
-                    keep = None
                     if fold is not None and fold_key is not None and end == st[0]:  # (ended cleanly: reusable)
-                        keep = fold_key, marshal.dumps((state, stats, hashes, fold))
-                    writer.put(key, Entry(st[0], st[1], end, sig, blob), keep)
+                        keep = KeptFold.pack(state, stats, hashes, fold)
+                if writer is not None:
+                    writer.put(key, Entry(st[0], st[1], end, sig, blob), None if keep is None else (fold_key, keep))
                 yield key, Packed(blob), state, ScanStats.from_dict(stats), (hashes, fold)
                 continue
             records, state, _persisted = marshal.loads(blob)
@@ -502,23 +500,24 @@ def iter_planned(planned: Planned, results, progress=None,
                     persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
                     blob = marshal.dumps((records, state, persisted))
                 writer.put(key, Entry(st[0], st[1], end, sig, blob))
-            yield (key, records, state, ScanStats.from_dict(stats)) + (((None, None),) if held else ())
+            yield (key, records, state, ScanStats.from_dict(stats)) + unfolded
     finally:
         if progress:
             progress.done()
     if lost.skipped:
-        yield ("(unreadable)", [], {}, lost) + (((None, None),) if held else ())
+        yield ("(unreadable)", [], {}, lost) + unfolded
 
 
-def _fold_here(fold_here, module, path: str, records: list, state: dict) -> tuple:
-    """(state, hashes, fold or None): `fold_here` of a file in this process, as a worker makes it
-    (a fold that fails, or is not marshal's values, is left to the parent's own fold, as a worker's)."""
+def _fold_here(fold_here, module, path: str, records: list, state: dict, stats: dict) -> tuple:
+    """(state, hashes, fold or None, the fold's `KeptFold` data or None): `fold_here` of a file in this
+    process, as a worker makes it (a fold that fails, or is not marshal's values, is left to the
+    parent's own fold, as a worker's)."""
+    from nomira.sources.scancache import KeptFold
     try:
         state, hashes, fold = fold_here(module, path, records, state)
-        marshal.dumps(fold)
-        return state, hashes, fold
+        return state, hashes, fold, None if fold is None else KeptFold.pack(state, stats, hashes, fold)
     except Exception:  # noqa: BLE001 - the long way then, where any error shows
-        return state, None, None
+        return state, None, None, None
 
 
 def scan_files(module, files: list[Path], entries: dict | None = None, workers: int = 1,

@@ -135,14 +135,13 @@ class KeptFold:
     def __init__(self, entry: "Entry", blob: bytes) -> None:
         self.entry, self.blob = entry, blob
 
+    @staticmethod
+    def pack(state: dict, stats: dict, hashes: bytes, fold) -> bytes:
+        """What `data` reads back. Raises ValueError for a fold of values marshal does not take."""
+        return marshal.dumps((state, stats, hashes, fold))
+
     def data(self) -> tuple:
-        try:
-            data = marshal.loads(self.blob)
-        except (ValueError, EOFError, TypeError) as exc:
-            raise CacheDamaged(self.entry.fetch.path, f"a kept fold does not decode: {exc}") from None
-        if type(data) is not tuple or len(data) != 4:
-            raise CacheDamaged(self.entry.fetch.path, "a kept fold is not a fold")
-        return data
+        return _decoded(self.blob, self.entry.fetch.path, 4, "a kept fold", "a fold")
 
     def unpack(self) -> list:
         """The file's records (from its entry: the file goes the long way)."""
@@ -168,13 +167,18 @@ class Entry:
         blob = self.fetch()
         if entry_check(self.size, self.mtime_ns, self.offset, self.sig, blob) != self.check:
             raise CacheDamaged(self.fetch.path, "an entry does not match its checksum")
-        try:
-            data = marshal.loads(blob)
-        except (ValueError, EOFError, TypeError) as exc:
-            raise CacheDamaged(self.fetch.path, f"an entry does not decode: {exc}") from None
-        if type(data) is not tuple or len(data) != 3:
-            raise CacheDamaged(self.fetch.path, "an entry is not a scan")
-        return data
+        return _decoded(blob, self.fetch.path, 3, "an entry", "a scan")
+
+
+def _decoded(blob: bytes, path, n: int, what: str, kind: str) -> tuple:
+    """A stored blob's tuple of `n` values, or `CacheDamaged` (`what` does not decode / is not `kind`)."""
+    try:
+        data = marshal.loads(blob)
+    except (ValueError, EOFError, TypeError) as exc:
+        raise CacheDamaged(path, f"{what} does not decode: {exc}") from None
+    if type(data) is not tuple or len(data) != n:
+        raise CacheDamaged(path, f"{what} is not {kind}")
+    return data
 
 
 def signature(path: str | Path, offset: int) -> bytes:
