@@ -109,6 +109,11 @@ def _clear_outputs(cache_dir: Path) -> None:
     db.execute("DELETE FROM outputs")
     db.commit()
     db.close()
+    _forget_replays(cache_dir)
+
+
+def _forget_replays(cache_dir: Path) -> None:
+    """Forget the finished outputs kept for a replay (`scancache.quick_replay`), not the scan cache's."""
     shutil.rmtree(cache_dir / "nomira" / "quick", ignore_errors=True)
 
 
@@ -127,22 +132,27 @@ def main(argv=None) -> int:
         calls, size = generate(root, args.size_mb, sessions=args.sessions)
         print(f"generated {size / 1e6:.0f} MB, {calls} calls in {time.perf_counter() - t:.1f}s at {root}")
     size = sum(f.stat().st_size for f in root.rglob("*.jsonl"))
-    env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), XDG_CACHE_HOME=str(root / ".cache"), NO_COLOR="1")
+    # the caches live outside the history, as a user's do (~/.cache): inside it, each cold run's new
+    # cache folder changed the history's root, which a replay's checks watch, so the runs in the
+    # next second kept no replay
+    caches = Path(tempfile.mkdtemp(prefix="nomira-bench-caches-"))
+    cache, base_env_cache = caches / "nomira", caches / "baseline"
+    env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), XDG_CACHE_HOME=str(cache), NO_COLOR="1")
     nomira = [sys.executable, "-m", "nomira", "--json", "--source", "claude"]
-    cache = root / ".cache"
     # name: (command, prepare, working directory); measured interleaved, round by round, so the
     # tools share whatever load the machine is under
     plan = {
         "nomira cold": (nomira, lambda: shutil.rmtree(cache, ignore_errors=True), None),
-        "nomira warm": (nomira, None, None),  # the first run after cold (keeps the output for a replay)
+        # the first run after cold: the finished output from the scan cache (the replay the cold run
+        # kept is removed), kept again for a replay
+        "nomira warm": (nomira, lambda: _forget_replays(cache), None),
         "nomira warm again": (nomira, None, None),  # nothing new since: the finished output replayed
         "nomira warm, no output": (nomira, lambda: _clear_outputs(cache), None),
         "nomira --no-cache": (nomira + ["--no-cache"], None, None),
     }
     if args.baseline:  # another checkout of Nomira (the code before a change), same files, same run
-        base_env_cache = root / ".cache-baseline"
         plan["baseline cold"] = (nomira, lambda: shutil.rmtree(base_env_cache, ignore_errors=True), args.baseline)
-        plan["baseline warm"] = (nomira, None, args.baseline)
+        plan["baseline warm"] = (nomira, lambda: _forget_replays(base_env_cache), args.baseline)
     if args.ccusage:
         plan["ccusage"] = ([args.ccusage, "claude", "daily", "--offline", "--json"], None, None)
     runs: dict[str, list] = {name: [] for name in plan}
@@ -151,7 +161,7 @@ def main(argv=None) -> int:
         for name, (cmd, before, cwd) in plan.items():
             if before:
                 before()
-            e = env if not name.startswith("baseline") else dict(env, XDG_CACHE_HOME=str(root / ".cache-baseline"))
+            e = env if not name.startswith("baseline") else dict(env, XDG_CACHE_HOME=str(base_env_cache))
             runs[name].append(run(cmd, e, cwd))
     results = {}
     for name, rs in runs.items():
@@ -182,6 +192,7 @@ def main(argv=None) -> int:
     print("totals: " + ", ".join(f"{k} ${v:.6f}" for k, v in totals.items()))
     print(f"load average: before {' '.join(f'{x:.2f}' for x in load_before)}, "
           f"after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    shutil.rmtree(caches, ignore_errors=True)
     if not args.keep:
         shutil.rmtree(root)
     return 0
