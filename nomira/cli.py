@@ -304,6 +304,18 @@ class Run:
             self._store_quick(hit)  # (outputs stored before this invocation was seen)
         return hit.decode(), key
 
+    @staticmethod
+    def write(text: str) -> None:
+        """The command's output to stdout; a long one into a wider pipe (fewer waits for the reader)."""
+        out = sys.stdout
+        if len(text) > WIDE_OUTPUT:
+            from nomira.sources.workers import widen
+            try:
+                widen(out.fileno())
+            except (AttributeError, ValueError, OSError):  # (a stream without a descriptor: tests, embedders)
+                pass
+        out.write(text)
+
     def store_output(self, key: str | None, text: str) -> None:
         if self.cache is not None and key is not None and not self.unreadable:
             import sqlite3
@@ -597,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 DONE = False  # the command finished with nothing left open: the process may end without tearing down
+WIDE_OUTPUT = 1 << 16  # an output longer than a pipe holds by default: the pipe is widened first (`write`)
 QUICK_EXIT = {"report", "daily", "monthly", "session"}  # read-only reports that close what they open
 
 
@@ -619,6 +632,9 @@ def _main(argv: list[str] | None) -> int:
         if replayed is not None:
             out = sys.stdout
             try:
+                if len(replayed) > WIDE_OUTPUT:
+                    from nomira.sources.workers import widen
+                    widen(out.fileno())
                 if os.linesep == "\n" and (out.encoding or "").lower().replace("-", "") == "utf8":
                     out.flush()
                     out.buffer.write(replayed)  # the bytes as stored: no copy decoded and encoded again

@@ -115,3 +115,49 @@ def test_damaged_replay_file_is_not_replayed(claude_home):
         stored.write_bytes(damaged)
         out, quick = replayed(claude_home, "--json", "--source", "claude")
         assert out == first and not quick
+
+
+def _pipe_size(fd: int) -> int | None:
+    import fcntl
+    return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) if hasattr(fcntl, "F_GETPIPE_SZ") else None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="pipe sizes are Linux's")
+def test_a_long_report_widens_its_pipe_and_arrives_whole(claude_home, tmp_path_factory):
+    """A report longer than a pipe holds (64 KB) is written into the pipe widened to 1 MB, worked out
+    and replayed alike, and the reader gets all of it, equal to the report written to a file."""
+    shop = claude_home / ".claude" / "projects" / "-home-ana-src-shop"
+    for i in range(150):  # about 1 KB of JSON a session row
+        (shop / f"s{i:03}.jsonl").write_text(_session_line(f"msg_long{i}", 5 + i).replace('"n"', f'"s{i}"'))
+    age(claude_home)
+    args = [sys.executable, "-m", "nomira", "--json", "--source", "claude"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with open(tmp_path_factory.mktemp("out") / "out.json", "w+") as fh:  # (a file: nothing to widen)
+        assert subprocess.run(args + ["--no-cache"], cwd=ROOT, env=env, stdout=fh, timeout=120).returncode == 0
+        fh.seek(0)
+        expected = fh.read()
+    assert len(expected) > 1 << 16
+    db = dirs.cache_home() / "scan.sqlite"
+    for run in ("worked out", "replayed"):
+        if run == "replayed":  # (a replay starts no scan: the scan cache is not made again)
+            assert os.listdir(scancache.quick_dir(os.environ))
+            for f in db.parent.glob("scan.sqlite*"):
+                f.unlink()
+        r, w = os.pipe()
+        try:
+            before = _pipe_size(r)
+            p = subprocess.Popen(args, cwd=ROOT, env=env, stdout=w)
+            os.close(w)
+            w = None
+            chunks = []
+            while chunk := os.read(r, 1 << 16):
+                chunks.append(chunk)
+            assert p.wait(timeout=120) == 0
+            assert b"".join(chunks).decode() == expected, run
+            with open("/proc/sys/fs/pipe-max-size") as fh:
+                assert _pipe_size(r) == (1 << 20 if int(fh.read()) >= 1 << 20 else before), run
+        finally:
+            os.close(r)
+            if w is not None:
+                os.close(w)
+    assert not db.exists()

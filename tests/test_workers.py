@@ -114,3 +114,28 @@ def test_result_pipes_hold_a_megabyte_where_linux_allows():
         assert list(pool) == [slow_square(i) for i in range(20)]
     finally:
         pool.terminate()
+
+
+def test_widen_only_grows_a_pipe_and_leaves_other_files_alone(tmp_path):
+    import fcntl
+    if not hasattr(fcntl, "F_GETPIPE_SZ"):
+        pytest.skip("pipe sizes are Linux's")
+    r, w = os.pipe()
+    try:
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+        workers.widen(w)
+        with open("/proc/sys/fs/pipe-max-size") as fh:
+            widest = int(fh.read())
+        assert fcntl.fcntl(r, fcntl.F_GETPIPE_SZ) == (workers.PIPE_BYTES if widest >= workers.PIPE_BYTES else 4096)
+        try:  # (past pipe-max-size only with CAP_SYS_RESOURCE: a reader's wider pipe is kept)
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4 * workers.PIPE_BYTES)
+        except PermissionError:
+            pass
+        else:
+            workers.widen(w)
+            assert fcntl.fcntl(r, fcntl.F_GETPIPE_SZ) == 4 * workers.PIPE_BYTES
+    finally:
+        os.close(r)
+        os.close(w)
+    with open(tmp_path / "f", "wb") as fh:
+        workers.widen(fh.fileno())  # (not a pipe: nothing happens, nothing raised)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime, timezone
 
 from nomira.cli import Run, UserError
@@ -36,7 +35,7 @@ def cmd_period(args) -> int:
     cached, key = run.cached_output(args.period, args.breakdown, getattr(args, "plan", None),
                                     getattr(args, "plan_price", None)) if cacheable else (None, None)
     if cached is not None:
-        sys.stdout.write(cached)
+        run.write(cached)
         return 0
     collected = run.collect()
     if args.period == "blocks":
@@ -46,7 +45,7 @@ def cmd_period(args) -> int:
         text = period_text(run, collected)
     if not run.seen_sources:
         run.no_usage()
-    sys.stdout.write(text)
+    run.write(text)
     if run.seen_sources and cacheable:
         run.store_output(key, text)
     return 0
