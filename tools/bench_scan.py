@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-7", "claude-haiku-4-5-20251001"]
@@ -33,14 +34,25 @@ def _dump(o) -> str:
     return json.dumps(o, separators=(",", ":"))
 
 
-def write_session(path: Path, rng: random.Random, session: str, calls: int, big_every: int) -> int:
+def write_session(path: Path, rng: random.Random, session: str, calls: int, big_every: int,
+                  working_hours: bool = False) -> int:
+    """`working_hours`: the calls seconds to minutes apart from a random start, as one working session
+    (hours, at times past midnight); else each at a random time of the quarter (the default, as the
+    figures in docs/PERFORMANCE.md were measured; a file then spans about 80 days)."""
     cwd = "/home/bench/src/" + path.parent.name
     n = 0
+    at = datetime(2026, 9, 1, tzinfo=timezone.utc)
+    if working_hours:  # (the default draws nothing more: its histories stay the ones measured before)
+        at += timedelta(seconds=rng.randint(0, 88 * 86_400))
     with open(path, "w") as fh:
         context = 10_000
         for i in range(calls):
-            ts = f"2026-{rng.randint(9, 11):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:" \
-                 f"{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}Z"
+            if working_hours:
+                at += timedelta(seconds=rng.randint(5, 180), milliseconds=rng.randint(0, 999))
+                ts = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+            else:
+                ts = f"2026-{rng.randint(9, 11):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:" \
+                     f"{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}Z"
             size = 1_000_000 if i % big_every == big_every - 1 else rng.randint(1_000, 10_000)
             text = (FILLER * (size // len(FILLER) + 1))[:size]
             fh.write(_dump({"parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": cwd,
@@ -69,7 +81,8 @@ def write_session(path: Path, rng: random.Random, session: str, calls: int, big_
     return n
 
 
-def generate(root: Path, size_mb: int, seed: int = 1, sessions: int | None = None) -> tuple[int, int]:
+def generate(root: Path, size_mb: int, seed: int = 1, sessions: int | None = None,
+             working_hours: bool = False) -> tuple[int, int]:
     """About `size_mb` of sessions of 50-400 calls, or of `sessions` sessions sized to fit."""
     rng = random.Random(seed)
     per_session = (50, 400) if sessions is None else ((n := size_mb * 100 // sessions) * 4 // 5, n * 6 // 5)
@@ -81,7 +94,8 @@ def generate(root: Path, size_mb: int, seed: int = 1, sessions: int | None = Non
         project.mkdir(parents=True, exist_ok=True)
         session = f"{rng.getrandbits(128):032x}"
         f = project / f"{session}.jsonl"
-        total_calls += write_session(f, rng, session, rng.randint(*per_session), big_every=250)
+        total_calls += write_session(f, rng, session, rng.randint(*per_session), big_every=250,
+                                     working_hours=working_hours)
         written += f.stat().st_size
         s += 1
     return total_calls, written
@@ -124,12 +138,16 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", type=Path, help="generate into (and keep) this folder; reused if present")
     ap.add_argument("--ccusage", default=shutil.which("ccusage"), help="ccusage binary")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per measurement (best is reported)")
+    ap.add_argument("--working-hours", action="store_true",
+                    help="generate each session's calls minutes apart (a session of hours), not spread over a quarter")
+    ap.add_argument("--command", default="report", choices=["report", "daily"],
+                    help="time `nomira daily --json` against `ccusage daily` instead of the default report")
     ap.add_argument("--baseline", help="a checkout of Nomira to time in the same run (e.g. main, before a change)")
     args = ap.parse_args(argv)
     root = args.keep or Path(tempfile.mkdtemp(prefix="nomira-bench-"))
     if not (root / "projects").is_dir():
         t = time.perf_counter()
-        calls, size = generate(root, args.size_mb, sessions=args.sessions)
+        calls, size = generate(root, args.size_mb, sessions=args.sessions, working_hours=args.working_hours)
         print(f"generated {size / 1e6:.0f} MB, {calls} calls in {time.perf_counter() - t:.1f}s at {root}")
     size = sum(f.stat().st_size for f in root.rglob("*.jsonl"))
     # the caches live outside the history, as a user's do (~/.cache): inside it, each cold run's new
@@ -138,7 +156,8 @@ def main(argv=None) -> int:
     caches = Path(tempfile.mkdtemp(prefix="nomira-bench-caches-"))
     cache, base_env_cache = caches / "nomira", caches / "baseline"
     env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), XDG_CACHE_HOME=str(cache), NO_COLOR="1")
-    nomira = [sys.executable, "-m", "nomira", "--json", "--source", "claude"]
+    nomira = [sys.executable, "-m", "nomira", *(["daily"] if args.command == "daily" else []), "--json", "--source",
+              "claude"]
     # name: (command, prepare, working directory); measured interleaved, round by round, so the
     # tools share whatever load the machine is under
     plan = {
