@@ -345,21 +345,24 @@ class Run:
         except OSError:
             pass  # only a shortcut: the next run does the work
 
-    def collect(self, prefold: "tuple[Callable, Callable, str] | None" = None):
+    def collect(self, prefold: "tuple | None" = None):
         """The history scanned. `prefold`: (the fold `self.fold` will be asked for, a function that
-        makes one of its results plain values, a name saying which fold it is); the scan workers then
-        fold each whole file they read (see `sources.prefold`), and the cache keeps those folds."""
+        makes one of its results plain values, a name saying which fold it is[, a test of a file's
+        events: whether its fold is worth making]); the scan workers then fold each whole file they
+        read (see `sources.prefold`), and the cache keeps those folds."""
         from nomira.sources.registry import collect
         known = {p: (size, mtime) for _s, p, size, mtime in getattr(self, "fingerprint", ())}
         hook = fold_key = None
         if prefold is not None:
-            fold, pack, name = prefold
+            fold, pack, name, worth = (*prefold, None)[:4]
             self._prefold = fold  # (`fold` then takes the workers' folds of it)
             fold_key = self._fold_key(name) if self.cache is not None else None
             self.pricer  # noqa: B018 - resolved before the scan workers fork
             task = self._task(fold)
 
             def hook(events):
+                if worth is not None and not worth(events):
+                    return None  # (the file goes the long way)
                 partial, seen = task(events)
                 return pack(partial), sorted(seen)
         collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,

@@ -37,12 +37,15 @@ def cmd_period(args) -> int:
     if cached is not None:
         run.write(cached)
         return 0
-    collected = run.collect()
     if args.period == "blocks":
-        events = collected.events  # 5-hour windows need the whole timeline, in order
+        events = run.collect().events  # 5-hour windows need the whole timeline, in order
         text = blocks_text(run, events, MONEY_COLUMN[run.regime(events)])
     else:
-        text = period_text(run, collected)
+        fold = _period_fold(run)
+        # (each whole file folded where it is read, as the report's: see sources.prefold)
+        collected = run.collect((fold, _packer(args.period), args.period,
+                                 _few_days if args.period == "daily" else None))
+        text = period_text(run, collected, fold)
     if not run.seen_sources:
         run.no_usage()
     run.write(text)
@@ -64,9 +67,9 @@ def _blocks_now(args) -> str:
     return blocks_text(run, events, MONEY_COLUMN[run.regime(events)])
 
 
-def period_text(run: Run, collected) -> str:
-    """One pass over the events (a bounded group at a time): the period tallies and, for
-    monthly, the value per (month, source) to set against the plan prices."""
+def _period_fold(run: Run):
+    """The fold of a part of the history: the period tallies and, for monthly, the value per
+    (month, source) to set against the plan prices."""
     period = run.args.period
     fn = {"daily": periods.daily, "monthly": periods.monthly, "session": periods.sessions}[period]
 
@@ -75,12 +78,40 @@ def period_text(run: Run, collected) -> str:
         if period == "monthly":
             priced = _noting_plan_values(run, priced, values)
         return fn(priced, run.tz, run.since, run.until), values
+    return fold
 
-    def merge(a, b):
-        for k, v in b[1].items():
-            a[1][k] = a[1].get(k, 0.0) + v
-        return a[0].merge(b[0]), a[1]
-    grouped, by_source = run.fold(collected, fold, merge)
+
+def _packer(period: str):
+    """A file's fold as plain values (`_period_fold`'s, for a scan worker to send)."""
+    sessions = period == "session"
+    return lambda folded: (periods.pack(folded[0], sessions), list(folded[1].items()))
+
+
+CALLS_A_DAY = 8  # a file's calls on fewer days than its calls / this: its daily fold is worth making apart
+
+
+def _few_days(events) -> bool:
+    """Whether a file's calls fall on few enough days for its own daily fold to pay: a file of calls
+    spread over many days folds to about a tally per call, which costs more to make, send and merge
+    than folding its calls with the others' (UTC days: a guess at the local ones is enough here)."""
+    return len({e.occurred_at.date() for e in events}) * CALLS_A_DAY <= len(events)
+
+
+def _merge(a, b):
+    for k, v in b[1].items():
+        a[1][k] = a[1].get(k, 0.0) + v
+    return a[0].merge(b[0]), a[1]
+
+
+def period_text(run: Run, collected, fold) -> str:
+    """One pass over the events (a bounded group at a time) with `fold` (`_period_fold`), the files
+    folded where they were read merged in."""
+    period = run.args.period
+    sessions = period == "session"
+
+    def unpack(packed, project):
+        return periods.unpack(packed[0], project if sessions else None), dict(packed[1])
+    grouped, by_source = run.fold(collected, fold, _merge, unpack)
     label = MONEY_COLUMN[run.regime()]
     plans = None
     if period == "monthly" and label != "Cost":

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
-from nomira.reports.aggregate import Tally, merge_groups
+from nomira.reports.aggregate import Tally, from_packed, merge_groups, packed
 
 BLOCK = timedelta(hours=5)
 
@@ -43,6 +43,25 @@ class Grouped:
             mine["all"].merge(row["all"])
             merge_groups(mine["models"], row["models"])
         return self
+
+
+def pack(grouped: Grouped, sessions: bool = False) -> list:
+    """A fold of one file's events as plain values (marshal's), for a scan worker to send and the
+    cache to keep; of `sessions`, each key without its project (the worker cannot know the history's
+    label for the file's folder: `unpack` is given it)."""
+    return [(key[:2] if sessions else key, packed(row["all"]), [(m, packed(t)) for m, t in row["models"].items()])
+            for key, row in grouped.rows.items()]
+
+
+def unpack(rows: list, project: str | None = None) -> Grouped:
+    """`pack`'s fold again; `project`: the label of a `sessions` fold's file."""
+    g = Grouped()
+    for key, whole, models in rows:
+        if project is not None:
+            key = (*key, project)
+        g.rows[key] = {
+            "all": from_packed(whole), "models": {m: from_packed(t) for m, t in models}}
+    return g
 
 
 def in_range(day: date, since: date | None, until: date | None) -> bool:

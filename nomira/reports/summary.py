@@ -5,13 +5,14 @@ parts of a history merge, so the parts can be folded apart (and in parallel).
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Iterable
 
 from nomira import __version__
 from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
-from nomira.reports.aggregate import REGIME_LABELS, Tally, from_state, merge_groups, merged, regime_of, rollup
+from nomira.reports.aggregate import (REGIME_LABELS, Tally, _at, _instant, from_state, merge_groups, merged, regime_of,
+                                      rollup)
 
 
 def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
@@ -218,27 +219,6 @@ def pack(folded: tuple[dict, dict]) -> tuple:
         rows.append((k[0], k[1], k[3], t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd,
                      _instant(t.first), _instant(t.last), t.unpriced_reasons))
     return rows, info
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICRO = timedelta(microseconds=1)
-
-
-def _instant(at: datetime | None):
-    """An aware time as (microseconds since the epoch, its UTC offset in seconds): exact, and cheaper
-    to make and read back than its ISO text."""
-    if at is None:
-        return None
-    offset = at.utcoffset()
-    return (at - _EPOCH) // _MICRO, offset // timedelta(seconds=1) if offset else 0
-
-
-def _at(instant) -> datetime | None:
-    if instant is None:
-        return None
-    micros, offset = instant
-    at = _EPOCH + timedelta(microseconds=micros)
-    return at if not offset else at.astimezone(timezone(timedelta(seconds=offset)))
 
 
 def unpack(packed: tuple, project: str) -> tuple[dict, dict]:

@@ -35,8 +35,8 @@ _hash = hash
 def hook(task):
     """The function scan workers run on each whole file (`scan.run_jobs(prefold=...)`): (state,
     hashes of the records' dedup keys, (task(the file's events), what the file's own deduplication
-    counted), or None below `MIN_CALLS` or when a record has no key). `task` returns values marshal
-    takes (the worker sends them with the file's scan result)."""
+    counted), or None below `MIN_CALLS`, when a record has no key or when `task` returns None).
+    `task` returns values marshal takes (the worker sends them with the file's scan result)."""
 
     def prefold(module, path, records, state):
         hashes, keyless = _hashes(module, records)
@@ -44,7 +44,8 @@ def hook(task):
             return state, hashes, None  # (its keys still audited: another file's fold may meet them)
         stats = ScanStats()
         events = list(module.events_from_files([(path, records, state)], stats))
-        return state, hashes, (task(events), stats.skipped)
+        folded = task(events)
+        return state, hashes, None if folded is None else (folded, stats.skipped)
     return prefold
 
 

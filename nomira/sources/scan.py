@@ -477,8 +477,8 @@ def iter_planned(planned: Planned, results, progress=None,
                         state, hashes, fold, keep = _fold_here(fold_here, module, key, records, state, stats)
                 else:
                     state, hashes, fold = folded
-                    if fold is not None and fold_key is not None and end == st[0]:  # (ended cleanly: reusable)
-                        keep = KeptFold.pack(state, stats, hashes, fold)
+                    if fold_key is not None and end == st[0]:  # (ended cleanly: reusable)
+                        keep = KeptFold.pack(state, stats, hashes, fold)  # (None too: no fold, no second try)
                 if writer is not None:
                     writer.put(key, Entry(st[0], st[1], end, sig, blob), None if keep is None else (fold_key, keep))
                 yield key, Packed(blob), state, ScanStats.from_dict(stats), (hashes, fold)
@@ -511,11 +511,12 @@ def iter_planned(planned: Planned, results, progress=None,
 def _fold_here(fold_here, module, path: str, records: list, state: dict, stats: dict) -> tuple:
     """(state, hashes, fold or None, the fold's `KeptFold` data or None): `fold_here` of a file in this
     process, as a worker makes it (a fold that fails, or is not marshal's values, is left to the
-    parent's own fold, as a worker's)."""
+    parent's own fold, as a worker's). A file `fold_here` makes no fold of keeps that (a `KeptFold`
+    of None), so a later run sends it the long way without trying again."""
     from nomira.sources.scancache import KeptFold
     try:
         state, hashes, fold = fold_here(module, path, records, state)
-        return state, hashes, fold, None if fold is None else KeptFold.pack(state, stats, hashes, fold)
+        return state, hashes, fold, KeptFold.pack(state, stats, hashes, fold)
     except Exception:  # noqa: BLE001 - the long way then, where any error shows
         return state, None, None, None
 

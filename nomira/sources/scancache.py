@@ -124,11 +124,11 @@ def fold_check(size: int, mtime_ns: int, offset: int, sig: bytes, fold_key: str,
 
 
 class KeptFold:
-    """A whole file's report fold kept beside its entry (`ScanCache.kept_folds`): (parser state,
-    stats, hashes of its records' dedup keys, (the fold, what its own deduplication counted)), as
-    the scan worker that read the file made them (`sources.prefold`). A warm run uses it instead of
-    the file's records when the file is unchanged; the records are read only if the audit sends
-    the file the long way."""
+    """A whole file's fold (the report's, a period report's) kept beside its entry
+    (`ScanCache.kept_folds`): (parser state, stats, hashes of its records' dedup keys, (the fold, what
+    its own deduplication counted) or None: no fold is made of this file), as the scan worker that
+    read the file made them (`sources.prefold`). A warm run uses it instead of the file's records
+    when the file is unchanged; the records are read only if the audit sends the file the long way."""
 
     __slots__ = ("entry", "blob")
 
