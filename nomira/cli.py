@@ -233,6 +233,7 @@ class Run:
         self.selected = SOURCE_CHOICES[args.source]
         from nomira.sources import paths
         paths.UNREADABLE.clear()
+        paths.WALKED.clear()
         try:
             self.found = discover(self.selected, explicit, env)
         except FileNotFoundError as exc:
@@ -285,8 +286,8 @@ class Run:
             print(f"nomira: cache unavailable ({exc}); reading every file", file=sys.stderr)
             return None
 
-    def cached_output(self, *parts) -> tuple[str | None, str | None]:
-        """(cached output, key) for a command whose output depends only on the inputs and `parts`."""
+    def cached_output(self, *parts) -> tuple[bytes | None, str | None]:
+        """(cached output as UTF-8, key) for a command whose output depends only on the inputs and `parts`."""
         if self.cache is None or getattr(self.args, "merge_worktrees", False):
             return None, None  # merged labels depend on the worktrees on disk, not only on the logs
         from nomira.pricing.stamp import resolved_digest
@@ -302,19 +303,7 @@ class Run:
             return None, key
         if QUICK_ARGV is not None and self.env is os.environ and not self.unreadable:
             self._store_quick(hit)  # (outputs stored before this invocation was seen)
-        return hit.decode(), key
-
-    @staticmethod
-    def write(text: str) -> None:
-        """The command's output to stdout; a long one into a wider pipe (fewer waits for the reader)."""
-        out = sys.stdout
-        if len(text) > WIDE_OUTPUT:
-            from nomira.sources.workers import widen
-            try:
-                widen(out.fileno())
-            except (AttributeError, ValueError, OSError):  # (a stream without a descriptor: tests, embedders)
-                pass
-        out.write(text)
+        return hit, key  # (bytes: written as they are, `emit`)
 
     def store_output(self, key: str | None, text: str) -> None:
         if self.cache is not None and key is not None and not self.unreadable:
@@ -338,8 +327,9 @@ class Run:
         roots = self.explicit or [r for name in self.selected for r in SOURCES[name].default_paths(env)]
         extra = [str(p) for p in price_files(env)] + ["/etc/localtime", *scancache.package_sources()]
         try:
+            from nomira.sources.paths import WALKED
             checks = scancache.quick_checks([(p, size, mtime) for _s, p, size, mtime in self.fingerprint],
-                                            [str(r) for r in roots], extra, env, self.started_ns)
+                                            [str(r) for r in roots], extra, env, self.started_ns, WALKED)
             if checks is not None:
                 scancache.quick_store(QUICK_ARGV, env, checks, output)
         except OSError:
@@ -612,8 +602,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 DONE = False  # the command finished with nothing left open: the process may end without tearing down
-WIDE_OUTPUT = 1 << 16  # an output longer than a pipe holds by default: the pipe is widened first (`write`)
+WIDE_OUTPUT = 1 << 16  # an output longer than a pipe holds by default: the pipe is widened first (`emit`)
 QUICK_EXIT = {"report", "daily", "monthly", "session"}  # read-only reports that close what they open
+
+
+def emit(data: str | bytes) -> None:
+    """A command's output (text, or UTF-8 bytes as stored) to stdout: bytes to a UTF-8 stream's buffer as
+    they are (no copy decoded and encoded again); a long output into the pipe widened first (fewer
+    waits for the reader)."""
+    out = sys.stdout
+    if len(data) > WIDE_OUTPUT:
+        from nomira.sources.workers import widen
+        try:
+            widen(out.fileno())
+        except (AttributeError, ValueError, OSError):  # (a stream without a descriptor: tests, embedders)
+            pass
+    if type(data) is not str:
+        if (os.linesep == "\n" and (getattr(out, "encoding", None) or "").lower().replace("-", "") == "utf8"
+                and hasattr(out, "buffer")):
+            out.flush()
+            out.buffer.write(data)
+            return
+        data = str(data, "utf-8", "surrogateescape")
+    out.write(data)
 
 
 def _exit_now(rc: int) -> None:
@@ -633,17 +644,9 @@ def _main(argv: list[str] | None) -> int:
     if QUICK_ARGV is not None:
         replayed = scancache.quick_replay(QUICK_ARGV, os.environ)
         if replayed is not None:
-            out = sys.stdout
             try:
-                if len(replayed) > WIDE_OUTPUT:
-                    from nomira.sources.workers import widen
-                    widen(out.fileno())
-                if os.linesep == "\n" and (out.encoding or "").lower().replace("-", "") == "utf8":
-                    out.flush()
-                    out.buffer.write(replayed)  # the bytes as stored: no copy decoded and encoded again
-                else:
-                    out.write(str(replayed, "utf-8", "surrogateescape"))
-                out.flush()
+                emit(replayed)
+                sys.stdout.flush()
             except BrokenPipeError:  # `| head`: the reader has what it wanted
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             DONE = True

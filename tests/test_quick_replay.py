@@ -161,3 +161,25 @@ def test_a_long_report_widens_its_pipe_and_arrives_whole(claude_home, tmp_path_f
             if w is not None:
                 os.close(w)
     assert not db.exists()
+
+
+def test_the_folders_discovery_listed_are_the_folders_a_replay_watches(claude_home, monkeypatch):
+    """The replay's checks take the folders from the run's own walk (`paths.WALKED`) instead of
+    listing them again: the same checks, sub-agent folders and a cache kept under a root included."""
+    from nomira.sources import paths, registry
+    projects = claude_home / ".claude" / "projects"
+    (projects / "-home-ana-src-shop" / "s1" / "subagents").mkdir(parents=True)
+    (projects / "-home-ana-src-shop" / "s1" / "subagents" / "a.jsonl").write_text(_session_line("msg_sub", 3))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(projects / "cache-here"))
+    (projects / "cache-here" / "nomira" / "quick").mkdir(parents=True)
+    monkeypatch.setattr(scancache, "RECENT_NS", -(1 << 62))  # (nothing counts as changed during the run)
+    paths.WALKED.clear()
+    found = registry.discover(["claude", "codex"], None, os.environ)
+    files = [(p, size, mtime) for _s, p, size, mtime in registry.fingerprint(found)]
+    roots = [str(r) for name in ("claude", "codex") for r in registry.SOURCES[name].default_paths(os.environ)]
+    assert set(paths.WALKED) == {str(projects)}
+    watched = scancache.quick_checks(files, roots, [], os.environ, time.time_ns(), paths.WALKED)
+    assert watched == scancache.quick_checks(files, roots, [], os.environ, time.time_ns())
+    folders = {p for p, size, _m in watched if size == scancache.FOLDER}
+    assert str(projects / "-home-ana-src-shop" / "s1" / "subagents") in folders
+    assert not any(f.startswith(str(projects / "cache-here" / "nomira")) for f in folders)  # (its own cache)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from nomira.cli import Run, UserError
+from nomira.cli import Run, UserError, emit
 from nomira.reports import periods
 from nomira.reports.aggregate import MONEY_COLUMN, Tally
 from nomira.reports.render import fill, priced_usd, render_json, short_id, table, tokens, usd
@@ -35,7 +35,7 @@ def cmd_period(args) -> int:
     cached, key = run.cached_output(args.period, args.breakdown, getattr(args, "plan", None),
                                     getattr(args, "plan_price", None)) if cacheable else (None, None)
     if cached is not None:
-        run.write(cached)
+        emit(cached)
         return 0
     if args.period == "blocks":
         events = run.collect().events  # 5-hour windows need the whole timeline, in order
@@ -48,7 +48,7 @@ def cmd_period(args) -> int:
         text = period_text(run, collected, fold)
     if not run.seen_sources:
         run.no_usage()
-    run.write(text)
+    emit(text)
     if run.seen_sources and cacheable:
         run.store_output(key, text)
     return 0

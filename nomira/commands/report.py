@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from nomira.cli import Run
+from nomira.cli import Run, emit
 
 
 def add_arguments(name, p) -> None:
@@ -21,7 +21,7 @@ def cmd_report(args) -> int:
         args.by = "project"
     cached, key = (None, None) if budgets else run.cached_output("report", args.compare, args.by_project, args.by)
     if cached is not None:
-        run.write(cached)
+        emit(cached)
         return 0
     prefold = None
     if not (args.compare or args.by or budgets):  # the plain report: its fold made where files are read
@@ -34,7 +34,7 @@ def cmd_report(args) -> int:
         text = report_text(run, collected)
     if not run.seen_sources:
         run.no_usage()
-    run.write(text)
+    emit(text)
     if run.seen_sources and not (allowance_shown(text) and not args.json):
         run.store_output(key, text)  # (the allowance line says how old it is: never replayed)
     return 0

@@ -44,6 +44,7 @@ def codex_home(env: Mapping[str, str] = os.environ) -> Path:
 
 
 UNREADABLE: list[str] = []  # folders a walk could not list, for the report to name (never silently dropped)
+WALKED: dict[str, list[str]] = {}  # root -> every folder a walk under it listed (a replay watches them)
 
 
 def walk_files(root: Path, keep) -> list[Path]:
@@ -64,8 +65,10 @@ def walk_paths(root: str | Path, keep) -> list[str]:
     """`walk_files` as sorted path strings, for a caller that needs no Path (the status line)."""
     out: list[str] = []
     stack = [str(root)]
+    walked = WALKED[stack[0]] = []
     while stack:
         top = stack.pop()
+        walked.append(top)
         try:
             with os.scandir(top) as it:
                 for entry in it:

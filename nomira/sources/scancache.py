@@ -515,16 +515,23 @@ def quick_replay(argv: list[str], env) -> memoryview | None:
 
 
 def quick_checks(files: list[tuple[str, int, int]], roots: list[str], extra: list[str], env,
-                 started_ns: int) -> list[tuple] | None:
+                 started_ns: int, walked: dict | None = None) -> list[tuple] | None:
     """What an output depends on: `files` as (path, size, mtime_ns) stated before they were read,
     every folder under `roots`, the folders new agent data would appear in, and `extra` paths.
-    None when a folder changed since about `started_ns` (the run may have missed what changed it)."""
+    None when a folder changed since about `started_ns` (the run may have missed what changed it).
+    `walked`: root -> the folders the run's discovery listed under it (`paths.WALKED`), not listed again."""
     if any(mtime >= started_ns - RECENT_NS for _p, _size, mtime in files):
         return None  # being written: another write in the same clock tick would not show
     checks = [(p, size, mtime) for p, size, mtime in files]
     own = os.path.dirname(quick_dir(env))
     folders: set[str] = set()
-    stack = [str(r) for r in roots]
+    stack = []
+    for root in map(str, roots):
+        listed = (walked or {}).get(root)
+        if listed is None:
+            stack.append(root)
+        else:
+            folders.update(f for f in listed if not f.startswith(own))
     while stack:
         top = stack.pop()
         if top in folders or top.startswith(own):
