@@ -139,7 +139,9 @@ def test_faults_fall_back_to_the_parent(capsys, tmp_path, monkeypatch, settled, 
             raise RuntimeError("a bug in a worker's fold")
         monkeypatch.setattr(summary, "pack", broken)
     assert_same(report(capsys, "--path", root, "--no-cache"), alone)
-    assert settled["standing"] == 0 and settled["sent"] > 0
+    assert settled["standing"] == 0
+    # (with no fold at all, no file waits for the audit: each goes the long way as it is read)
+    assert settled["sent"] > 0 if fault != "the fold fails" else settled["sent"] == 0
 
 
 def test_a_call_twice_in_one_file_is_counted_as_the_parent_counts_it(capsys, tmp_path, monkeypatch, settled):
@@ -216,3 +218,28 @@ def test_a_file_gone_before_it_is_read_is_counted(capsys, tmp_path, monkeypatch,
     got = report(capsys, "--no-cache")
     assert got["scan"]["skipped"].get("unreadable_file:FileNotFoundError") == 1
     assert settled["standing"] > 0
+
+
+@pytest.mark.parametrize("first", ["without a fold", "with a fold"])
+def test_files_without_a_fold_keep_path_order_with_the_held_ones(capsys, tmp_path, monkeypatch, settled, first):
+    """A file without a fold (here: under MIN_CALLS) that comes before every held file goes the long
+    way as it is read; one after a held file waits for it. Either way the files reach deduplication in
+    path order: the same call logged alike in both files (a tie) is the first file's, as in one process."""
+    monkeypatch.setattr(prefold, "MIN_CALLS", 5)
+    line = ('{"type":"assistant","timestamp":"2026-11-11T10:%02d:00.000Z","sessionId":"x","version":"2.0.37",'
+            '"cwd":"/w/%s","requestId":"req_%s","message":{"id":"msg_%s","model":"claude-sonnet-4-5-20250929",'
+            '"usage":{"input_tokens":%d,"output_tokens":7}}}\n')
+    few = "".join(line % (i, "few", f"f{i}", f"f{i}", 10 + i) for i in range(3)) + line % (9, "few", "same", "same", 99)
+    many = "".join(line % (i, "many", f"m{i}", f"m{i}", 20 + i) for i in range(10)) + line % (9, "many", "same", "same", 99)
+    names = ("a", "b") if first == "without a fold" else ("b", "a")
+    root = tmp_path / "h"
+    for name, text in zip(names, (few, many)):
+        (root / "projects" / f"-w-{name}").mkdir(parents=True)
+        (root / "projects" / f"-w-{name}" / f"{name}.jsonl").write_text(text)
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1 << 40)
+    alone = report(capsys, "--path", root, "--no-cache")
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    pooled = report(capsys, "--path", root, "--no-cache")
+    assert_same(pooled, alone)
+    assert {r["session_id"]: r["calls"] for r in pooled["sessions"]} == (  # (the shared call: a's)
+        {"a": 4, "b": 10} if first == "without a fold" else {"a": 11, "b": 3})

@@ -61,10 +61,14 @@ def _hashes(module, records) -> tuple[bytes, bool]:
 
 
 class Held:
-    """One source's files as the workers returned them, in path order, until the fold decides."""
+    """One source's files as the workers returned them, in path order, until the fold decides.
+    `parts`: where the files that go the long way go; those without a fold that come before any
+    file with one go there at once (nothing before them waits: path order holds), so a history
+    whose files get no fold is routed while it is read, as without folds."""
 
-    def __init__(self, module) -> None:
+    def __init__(self, module, parts=None) -> None:
         self.module = module
+        self.parts = parts
         # [path, state, fold or None, hashes, records: packed, a list, a KeptFold or (offset, length) spilled]
         self.files: list[list] = []
         self.seen: set[int] | None = set()  # None once past AUDIT_MAX
@@ -78,16 +82,22 @@ class Held:
         cache only if the file goes the long way) or a list. `folded`: (hashes of the records' keys,
         None when they were not made; the file's fold or None)."""
         hashes, fold = folded
+        now = fold is None and not self.files and self.parts is not None  # (nothing held before it)
+        if now:
+            records = records if type(records) is list else records.unpack()
         if hashes is None:
             hashes = _hashes(self.module, records if type(records) is list else records.unpack())[0]
-        if type(records) is Packed:
-            records = records.blob
-            self.held += len(records)
-        elif type(records) is list:
-            self.held += 64 * len(records)  # (about what they take packed)
-        self.files.append([path, state, fold, hashes, records])
-        if self.held > HOLD_BYTES:
-            self._spill()
+        if now:
+            self.parts.add(path, records, state)
+        else:
+            if type(records) is Packed:
+                records = records.blob
+                self.held += len(records)
+            elif type(records) is list:
+                self.held += 64 * len(records)  # (about what they take packed)
+            self.files.append([path, state, fold, hashes, records])
+            if self.held > HOLD_BYTES:
+                self._spill()
         seen = self.seen
         if seen is None:
             return

@@ -349,7 +349,7 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
             parts = partition.Partitions(mod.partition_key, budget or partition.BUDGET)
             scanned = iter_planned(plan, results, Progress(f"scanning {source}") if progress else None, writer)
             if plan.prefold:
-                keep = held[id(parts)] = prefolding.Held(mod)
+                keep = held[id(parts)] = prefolding.Held(mod, parts)
                 for path, records, state, st, folded in scanned:
                     stats.merge(st)
                     kept_states.append(state)
