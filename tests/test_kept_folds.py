@@ -130,7 +130,8 @@ def test_a_damaged_kept_fold_is_found_and_the_run_reads_everything(capsys, tmp_p
         import marshal
         if damage == "a changed figure":  # (still a fold: only the checksum tells)
             state, stats, hashes, ((rows, info), seen), skipped = (lambda d: (*d[:3], *d[3]))(marshal.loads(fold))
-            rows[0] = (*rows[0][:3], rows[0][3] + 1, *rows[0][4:])
+            figures = rows[0][3]  # (its tally: calls first)
+            rows[0] = (*rows[0][:3], (figures[0] + 1, *figures[1:]))
             fold = marshal.dumps((state, stats, hashes, (((rows, info), seen), skipped)))
         else:  # (its checksum made for it: only its shape is wrong)
             fold = marshal.dumps(("not", "a fold"))

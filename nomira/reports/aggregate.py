@@ -195,21 +195,21 @@ def from_state(*state) -> Tally:
 
 def packed(t: Tally) -> tuple:
     """A tally as plain values (marshal's), exact: how a scan worker's fold of a file travels and is kept."""
-    return (t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd, _instant(t.first),
-            _instant(t.last), t.unpriced_reasons)
+    return (t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd, instant(t.first),
+            instant(t.last), t.unpriced_reasons)
 
 
 def from_packed(state: tuple) -> Tally:
     """`packed`'s tally again."""
     calls, unpriced, tokens, cost, naive, side, first, last, reasons = state
-    return from_state(calls, unpriced, tokens, cost, naive, side, _at(first), _at(last), reasons)
+    return from_state(calls, unpriced, tokens, cost, naive, side, at_instant(first), at_instant(last), reasons)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO = timedelta(microseconds=1)
 
 
-def _instant(at: datetime | None):
+def instant(at: datetime | None):
     """An aware time as (microseconds since the epoch, its UTC offset in seconds): exact, and cheaper
     to make and read back than its ISO text."""
     if at is None:
@@ -218,10 +218,11 @@ def _instant(at: datetime | None):
     return (at - _EPOCH) // _MICRO, offset // timedelta(seconds=1) if offset else 0
 
 
-def _at(instant) -> datetime | None:
-    if instant is None:
+def at_instant(value) -> datetime | None:
+    """`instant`'s time again (None for None)."""
+    if value is None:
         return None
-    micros, offset = instant
+    micros, offset = value
     at = _EPOCH + timedelta(microseconds=micros)
     return at if not offset else at.astimezone(timezone(timedelta(seconds=offset)))
 

@@ -11,8 +11,8 @@ from typing import Iterable
 from nomira import __version__
 from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
-from nomira.reports.aggregate import (REGIME_LABELS, Tally, _at, _instant, from_state, merge_groups, merged, regime_of,
-                                      rollup)
+from nomira.reports.aggregate import (REGIME_LABELS, Tally, from_packed, merge_groups, merged, packed,
+                                      regime_of, rollup)
 
 
 def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
@@ -214,22 +214,14 @@ def pack(folded: tuple[dict, dict]) -> tuple:
     """A fold of one file's events as plain values (marshal's), for a scan worker to send: pickling
     thousands of small folds' objects cost the parent more than folding the files itself."""
     fine, info = folded
-    rows = []
-    for k, t in fine.items():
-        rows.append((k[0], k[1], k[3], t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd,
-                     _instant(t.first), _instant(t.last), t.unpriced_reasons))
-    return rows, info
+    return [(k[0], k[1], k[3], packed(t)) for k, t in fine.items()], info
 
 
-def unpack(packed: tuple, project: str) -> tuple[dict, dict]:
+def unpack(folded: tuple, project: str) -> tuple[dict, dict]:
     """`pack`'s fold again, its calls under `project` (the history's label for the file's directory,
     which the worker could not know)."""
-    rows, info = packed
-    fine: dict[tuple, Tally] = {}
-    for source, session, model, calls, unpriced, tokens, cost, naive, side, first, last, reasons in rows:
-        fine[(source, session, project, model)] = from_state(calls, unpriced, tokens, cost, naive, side, _at(first),
-                                                             _at(last), reasons)
-    return fine, info
+    rows, info = folded
+    return {(source, session, project, model): from_packed(state) for source, session, model, state in rows}, info
 
 
 def merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
