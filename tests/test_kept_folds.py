@@ -163,7 +163,7 @@ def test_folds_of_several_keys_are_kept_side_by_side(capsys, tmp_path, monkeypat
     keys, the folds of the least recently used one go."""
     root = history(tmp_path / "h", 6)
     report(capsys, "--path", root)
-    windows = [("--since", f"202611{d:02d}") for d in (10, 11, 12, 13)]
+    windows = [("--since", f"202610{d:02d}") for d in range(1, scancache.KEEP_KEYS + 1)]  # (KEEP_KEYS of them)
     report(capsys, "--path", root, *windows[0])
     forget_outputs()
     reads.update(kept=0, records=0)
@@ -171,7 +171,7 @@ def test_folds_of_several_keys_are_kept_side_by_side(capsys, tmp_path, monkeypat
     assert reads["kept"] > 0 and reads["records"] <= settled["sent"]  # (the plain report's folds: still there)
     with cache_db() as db:
         assert db.execute("SELECT count(DISTINCT fold_key) FROM folds").fetchone()[0] == 2
-    for window in windows[1:]:  # 2 + 3 keys: the oldest used goes
+    for window in windows[1:]:  # 2 + KEEP_KEYS - 1 keys: the oldest used goes
         report(capsys, "--path", root, *window)
     with cache_db() as db:
         assert db.execute("SELECT count(DISTINCT fold_key) FROM folds").fetchone()[0] == scancache.KEEP_KEYS

@@ -369,7 +369,7 @@ def output_key(parts: list, files: list[tuple[str, str, int, int]]) -> str:
     return h.hexdigest()
 
 
-KEEP_KEYS = 4  # fold keys whose folds are kept (the report, and with a time window or two)
+KEEP_KEYS = 8  # fold keys whose folds are kept (the report, daily, monthly, session, and with a time window or two)
 
 
 class CacheWriter:
