@@ -611,6 +611,8 @@ def emit(data: str | bytes) -> None:
     they are (no copy decoded and encoded again); a long output into the pipe widened first (fewer
     waits for the reader)."""
     out = sys.stdout
+    if out is None:  # (started with its standard output closed: `nomira >&-`)
+        raise Failure("standard output is closed: nowhere to write the report (redirect it to a file or a pipe)")
     if len(data) > WIDE_OUTPUT:
         from nomira.sources.workers import widen
         try:
@@ -642,7 +644,7 @@ def _main(argv: list[str] | None) -> int:
     global QUICK_ARGV, DONE
     QUICK_ARGV = list(sys.argv[1:]) if argv is None else None
     if QUICK_ARGV is not None:
-        replayed = scancache.quick_replay(QUICK_ARGV, os.environ)
+        replayed = scancache.quick_replay(QUICK_ARGV, os.environ) if sys.stdout is not None else None
         if replayed is not None:
             try:
                 emit(replayed)

@@ -216,3 +216,15 @@ def test_optimize_takes_labels_and_dash_values_and_says_its_scope():
              "--project -home-ana-src-tools", "projects: tools")
     assert nomira("optimize", "--path", tools, "--project=tools").stdout == ok.stdout
     one_line(nomira("optimize", "--path", FIXTURES / "opencode"), 0, "Claude Code or Codex usage")
+
+
+@pytest.mark.parametrize("command", [(), ("daily",)])
+def test_a_closed_standard_output_is_one_line(isolated_env, command):
+    """`nomira >&-`: said in one line, not an 'unexpected error', and no replay is tried instead."""
+    env = {k: v for k, v in os.environ.items() if k != "NOMIRA_DEBUG"}
+    env["PYTHONPATH"] = str(ROOT)
+    for _ in range(2):  # (the second run could find a replay: it must not write to nowhere either)
+        r = subprocess.run([sys.executable, "-m", "nomira", *command, "--json", "--path", str(FIXTURES / "claude")],
+                           cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, timeout=60,
+                           preexec_fn=lambda: os.close(1))  # (the child's standard output closed)
+        one_line(r, 1, "standard output is closed")
