@@ -29,6 +29,12 @@ def state_home(env: Mapping[str, str] = os.environ) -> Path:
     return xdg(env, "XDG_STATE_HOME", ".local/state") / "nomira"
 
 
+def limits_state(env: Mapping[str, str] = os.environ) -> Path:
+    """The latest subscription-limit snapshots (`ledger.limits`), which the status line also checks
+    for changes without importing that module."""
+    return state_home(env) / "limits.json"
+
+
 def config_home(env: Mapping[str, str] = os.environ) -> Path:
     return xdg(env, "XDG_CONFIG_HOME", ".config") / "nomira"
 

@@ -98,13 +98,12 @@ def _limits(rate_limits, env, now) -> list[str]:
     state file are as the last render left them, its parts are reused without the snapshots' module."""
     if not isinstance(rate_limits, dict):
         return []
-    from nomira.dirs import state_home
-    state = state_home(env)
-    seen_path = state / LIMITS_SEEN
+    from nomira.dirs import limits_state, state_home
+    seen_path = state_home(env) / LIMITS_SEEN
     figures = json.dumps(rate_limits, sort_keys=True, default=str)
     try:
         seen = json.loads(seen_path.read_text())
-        if (seen["figures"] == figures and seen["state"] == _stamp(state / "limits.json")
+        if (seen["figures"] == figures and seen["state"] == _stamp(limits_state(env))
                 and timedelta(0) <= now - datetime.fromisoformat(seen["written"]) <= LIMITS_REFRESH):
             return seen["parts"]
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
@@ -124,7 +123,7 @@ def _limits(rate_limits, env, now) -> list[str]:
         else:
             written = min(ages)
     parts = _limit_parts(snaps)
-    _write_json(seen_path, {"figures": figures, "state": _stamp(state / "limits.json"),
+    _write_json(seen_path, {"figures": figures, "state": _stamp(limits_state(env)),
                             "written": written.isoformat(), "parts": parts})
     return parts
 

@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping
 
-STATE_FILE = "limits.json"
 # Claude's windows as the statusline and the OAuth usage endpoint name them.
 CLAUDE_WINDOWS = {"five_hour": 300, "seven_day": 10080, "seven_day_opus": 10080, "seven_day_sonnet": 10080,
                   "seven_day_oauth_apps": 10080}
@@ -108,8 +107,8 @@ def from_claude_windows(windows: Mapping, observed: datetime, source: str, reset
 # --- the local state file: the latest snapshot per (agent, window) -----------------
 
 def state_path(env: Mapping[str, str] = os.environ) -> Path:
-    from nomira.dirs import state_home
-    return state_home(env) / STATE_FILE
+    from nomira.dirs import limits_state
+    return limits_state(env)
 
 
 def load_state(env: Mapping[str, str] = os.environ) -> list[LimitSnapshot]:
