@@ -117,3 +117,16 @@ def test_pack_and_unpack_give_the_same_tallies():
                 assert {s: getattr(theirs, s) for s in Tally.__slots__} == {s: getattr(mine, s) for s in Tally.__slots__}
                 assert theirs.first.utcoffset() == mine.first.utcoffset()
                 assert theirs.unpriced_reasons == mine.unpriced_reasons
+
+
+def test_a_damaged_kept_period_fold_is_found_and_the_run_reads_everything(capsys, tmp_path, monkeypatch, settled):
+    root = history(tmp_path / "h", 4)
+    run(capsys, "daily", "--path", root)
+    with sqlite3.connect(scancache.default_path(os.environ)) as db:
+        path, fold = db.execute("SELECT path, fold FROM folds WHERE fold IS NOT NULL").fetchone()
+        db.execute("UPDATE folds SET fold=? WHERE path=?", (fold[:-1] + bytes([fold[-1] ^ 1]), path))
+        db.execute("DELETE FROM outputs")
+    assert main(["daily", "--json", "--source", "claude", "--path", str(root)]) == 0
+    out, err = capsys.readouterr()
+    assert "damaged" in err
+    assert_same(json.loads(out), fresh(capsys, monkeypatch, "daily", "--path", root))
