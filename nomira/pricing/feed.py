@@ -19,7 +19,8 @@ from typing import Mapping
 
 from nomira.ledger.events import TOKEN_TYPES
 from nomira.pricing import stamp
-from nomira.pricing.table import LazyModels, ModelPrice, PriceTable, load_bundled, model_price_from_dict, table_digest
+from nomira.pricing.stamp import override_path
+from nomira.pricing.table import LazyModels, ModelPrice, PriceTable, load_bundled, model_price_from_dict
 
 LITELLM_URL = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 OPENROUTER_URL = "https://openrouter.ai/api/v1/models"
@@ -239,10 +240,6 @@ def config_home_hint(env: Mapping[str, str] = os.environ) -> str:
     return f"create {config_home(env) / 'prices.toml'} to override rates"
 
 
-def override_path(env: Mapping[str, str] = os.environ) -> Path | None:
-    return next((p for p in stamp.override_candidates(env) if p.exists()), None)
-
-
 def load_overrides(env: Mapping[str, str] = os.environ) -> dict[str, ModelPrice]:
     """`$XDG_CONFIG_HOME/nomira/prices.toml` (or .json): [models."name"] with per-MTok rates."""
     path = override_path(env)
@@ -268,8 +265,3 @@ def resolved(env=None) -> PriceTable:
     env = os.environ if env is None else env
     bundled = load_bundled()
     return PriceTable(bundled.models, bundled.generated, [load_overrides(env), *fresh_feeds(env)])
-
-
-def resolved_digest(env=None) -> str:
-    """Changes whenever the rates in force could (`stamp.resolved_digest`)."""
-    return stamp.resolved_digest(env)

@@ -22,6 +22,11 @@ def override_candidates(env: Mapping[str, str] = os.environ) -> list[Path]:
     return [config_home(env) / name for name in OVERRIDE_NAMES]
 
 
+def override_path(env: Mapping[str, str] = os.environ) -> Path | None:
+    """The local override file in force (the first of `OVERRIDE_NAMES` present), or None."""
+    return next((p for p in override_candidates(env) if p.exists()), None)
+
+
 def feed_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
     from nomira.dirs import cache_home
     return cache_home(env) / "prices"
@@ -47,7 +52,7 @@ def resolved_digest(env: Mapping[str, str] | None = None) -> str:
     """Changes whenever the rates in force could: bundled table, override file, feed caches."""
     env = os.environ if env is None else env
     h = sha1()(table_digest().encode())
-    override = next((p for p in override_candidates(env) if p.exists()), None)  # (`feed.override_path`)
+    override = override_path(env)
     feeds = False
     for p in [override, *feed_caches(env)]:
         if p is not None and p.exists():

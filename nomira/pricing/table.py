@@ -11,10 +11,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from pathlib import Path
 
 from nomira.ledger.events import TOKEN_TYPES
-from nomira.pricing.stamp import BUNDLED, table_digest  # noqa: F401 - table_digest: the table's identity
+from nomira.pricing.stamp import BUNDLED
 
 _DATE = re.compile(r"-(?:20\d{6}|20\d{2}-\d{2}-\d{2})$")
 # Bedrock cross-region inference profiles: `us.anthropic.claude-...-v1:0`. `global.` is the global rate.
