@@ -3,8 +3,6 @@ and kept beside the scan cache: each output equals the one a fresh run in one pr
 (floats up to summation order), cold, warm after a change, in a time window or another zone."""
 import json
 import marshal
-import os
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,8 +13,8 @@ from nomira.pricing.engine import Cost
 from nomira.commands import periods as period_command
 from nomira.reports import periods
 from nomira.reports.aggregate import Tally
-from nomira.sources import scan, scancache
-from test_kept_folds import ASSISTANT, forget_outputs
+from nomira.sources import scan
+from test_kept_folds import ASSISTANT, cache_db, forget_outputs
 from test_prefold import assert_same, history, settled  # noqa: F401 - settled: a fixture
 
 PERIODS = [("daily",), ("monthly",), ("session",), ("daily", "--since", "20261112", "--until", "20261113"),
@@ -39,7 +37,7 @@ def fresh(capsys, monkeypatch, *args) -> dict:
 
 def kept_folds() -> list[tuple]:
     """(path, fold or None) of every kept fold."""
-    with sqlite3.connect(scancache.default_path(os.environ)) as db:
+    with cache_db() as db:
         rows = db.execute("SELECT path, fold FROM folds").fetchall()
     return [(path, marshal.loads(blob)[3]) for path, blob in rows]
 
@@ -122,7 +120,7 @@ def test_pack_and_unpack_give_the_same_tallies():
 def test_a_damaged_kept_period_fold_is_found_and_the_run_reads_everything(capsys, tmp_path, monkeypatch, settled):
     root = history(tmp_path / "h", 4)
     run(capsys, "daily", "--path", root)
-    with sqlite3.connect(scancache.default_path(os.environ)) as db:
+    with cache_db() as db:
         path, fold = db.execute("SELECT path, fold FROM folds WHERE fold IS NOT NULL").fetchone()
         db.execute("UPDATE folds SET fold=? WHERE path=?", (fold[:-1] + bytes([fold[-1] ^ 1]), path))
         db.execute("DELETE FROM outputs")
