@@ -85,6 +85,23 @@ def test_statusline_sees_new_calls(isolated_env):
     assert "session $7.19 (Claude says $5.69) · today $8.09 · block $8.09" in text
 
 
+def test_statusline_sees_another_sessions_new_calls_and_new_files(isolated_env):
+    """Today's total follows every transcript touched today, from the one stat per file each render takes
+    (a kept result is keyed by a digest of those files' sizes and mtimes)."""
+    transcript, now = setup_history(isolated_env)
+    payload = PAYLOAD.replace("TRANSCRIPT", str(transcript))
+    assert "today $6.59" in render(payload, now)
+    other = transcript.parent / "9e8d7c6b-0000-4000-8000-000000000001.jsonl"
+    with open(other, "a") as fh:  # D's session: 100k output more = $1.50
+        fh.write(line(now - timedelta(hours=2), "F", "9e8d7c6b-0000-4000-8000-000000000001", out=100_000))
+    assert "session $5.69 · today $8.09" in render(payload, now)
+    new = transcript.parent / "9e8d7c6b-0000-4000-8000-000000000002.jsonl"
+    new.write_text(line(now - timedelta(hours=3), "G", "9e8d7c6b-0000-4000-8000-000000000002", out=200_000))
+    assert "session $5.69 · today $11.09" in render(payload, now)
+    new.unlink()
+    assert "session $5.69 · today $8.09" in render(payload, now)
+
+
 def test_statusline_never_fails():
     for stdin in (b"", b"not json", b"[1, 2]", b'{"transcript_path": 7, "rate_limits": "x"}'):
         r = subprocess.run([sys.executable, "-m", "nomira", "statusline"], input=stdin, capture_output=True,

@@ -152,19 +152,26 @@ def _write_json(path, doc) -> None:
 
 # --- usage: session, today, block -------------------------------------------------
 
-def _recent_files(env, cutoff: float) -> list[str]:
-    """Claude transcripts modified since `cutoff` (epoch s): the only ones that can hold later calls."""
+def _recent_files(env, cutoff: float) -> dict[str, tuple[int, int]]:
+    """Claude transcripts modified since `cutoff` (epoch s), the only ones that can hold later calls,
+    with their (size, mtime_ns): every transcript of the history is stated on every render, once (the
+    stat that picks a file is the one its fingerprint keeps)."""
     from nomira.sources.paths import claude_roots, walk_paths
-    stat, sep = os.stat, os.sep
+    stat = os.stat
+    recent = {}
+    for root in claude_roots(env):
+        for f in walk_paths(root, _transcript_name):
+            try:
+                st = stat(f)
+            except OSError:
+                continue
+            if st.st_mtime >= cutoff:
+                recent[f] = (st.st_size, st.st_mtime_ns)
+    return recent
 
-    def keep(name, parent):  # (every transcript of the history is stated on every render: kept lean)
-        if not name.endswith(".jsonl"):
-            return False
-        try:
-            return stat(parent + sep + name).st_mtime >= cutoff
-        except OSError:
-            return False
-    return [f for root in claude_roots(env) for f in walk_paths(root, keep)]
+
+def _transcript_name(name: str, _parent: str) -> bool:
+    return name.endswith(".jsonl")
 
 
 def _session_files(transcript: str) -> list[str]:
@@ -177,19 +184,29 @@ def _session_files(transcript: str) -> list[str]:
     return files
 
 
-def _fingerprint(files: list[str]) -> list[tuple]:
-    return [(f, *st) for f in files if (st := _stamp(f)) is not None]
+def _fingerprint(files: list[str], stated: dict[str, tuple[int, int]]) -> list[tuple]:
+    """(path, size, mtime_ns) of each of `files` that is there (`stated`: those already stated)."""
+    return [(f, *st) for f in files if (st := stated.get(f) or _stamp(f)) is not None]
+
+
+def _digest(fp: list[tuple]) -> str:
+    """The fingerprint as a short key: a history touched today has thousands of files, and their JSON
+    in the kept result would be written, read and compared on every render."""
+    from nomira.digests import sha1
+    text = "\n".join(f"{f}\0{size}\0{mtime}" for f, size, mtime in fp)
+    return sha1()(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
     local_now = now.astimezone()
     midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     cutoff = min(midnight, local_now - RECENT)
-    files = sorted(set(_session_files(transcript)) | set(_recent_files(env, cutoff.timestamp())))
-    fp = _fingerprint(files)
+    recent = _recent_files(env, cutoff.timestamp())
+    files = sorted(set(_session_files(transcript)) | recent.keys())
+    fp = _fingerprint(files, recent)
     from nomira.dirs import state_home
     result_path = state_home(env) / RESULT_FILE
-    key = json.dumps([transcript, claude_cost, f"{local_now:%Y-%m-%d %H:%M}", fp, _prices_stamp(env)])
+    key = json.dumps([transcript, claude_cost, f"{local_now:%Y-%m-%d %H:%M}", _digest(fp), _prices_stamp(env)])
     try:
         cached = json.loads(result_path.read_text())
         if cached.get("key") == key:
