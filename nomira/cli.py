@@ -429,6 +429,18 @@ class Run:
         self.seen_sources |= seen
         return partial
 
+    def fold_in_two(self, collected, fn: "Callable") -> tuple | None:
+        """(fn of the priced in-range events of one half of the history's sessions, of the other's), the
+        halves at once in two processes (`Collected.in_two`; fn's results marshal's values), or None when
+        the history is not split (then `fold` as usual)."""
+        self.pricer  # noqa: B018 - resolved before the fork
+        halves = collected.in_two(self._task(fn), os.cpu_count() or 1)
+        if halves is None:
+            return None
+        (a, seen_a), (b, seen_b) = halves
+        self.seen_sources |= seen_a | seen_b
+        return a, b
+
     def no_usage(self, *filters: str, what: str = "usage") -> None:
         """One line: where Nomira looked, and which filters were in force."""
         a = self.args

@@ -62,7 +62,7 @@ def report_text(run: Run, collected) -> str:
     if allowance:
         as_of, a = allowance
         allowance_dict = {"as_of": as_of, **{k: getattr(a, k) for k in a.__dataclass_fields__}}
-    budgets = None
+    budgets = halves = None
     if not (run.args.json or run.since or run.until):
         from nomira.commands.budget import report_budgets
         budgets = report_budgets(run.env)
@@ -74,8 +74,13 @@ def report_text(run: Run, collected) -> str:
             return summary.fold(pairs), [p for p in pairs if p[0].occurred_at >= earliest]
         folded, recent = run.fold(collected, fold, lambda a, b: (summary.merge(a[0], b[0]), a[1] + b[1]))
     else:
-        folded, recent = run.fold(collected, summary.fold, summary.merge, summary.unpack), []
-    report = summary.finish(folded, run.regime_override, allowance_dict, run.table.generated, run.args.json)
+        halves = run.fold_in_two(collected, summary.half) if run.args.json else None
+        if halves is None:
+            folded, recent = run.fold(collected, summary.fold, summary.merge, summary.unpack), []
+    if halves is not None:  # (the JSON report of many small files: each half's rows made in its process)
+        report = summary.finish_halves(*halves, run.regime_override, allowance_dict, run.table.generated)
+    else:
+        report = summary.finish(folded, run.regime_override, allowance_dict, run.table.generated, run.args.json)
     report["scan"] = {**collected.stats.as_dict(), "unreadable": run.unreadable}  # files and folders
     from nomira.sources.registry import found_without_tokens
     report["found_without_tokens"] = found_without_tokens(collected.stats)

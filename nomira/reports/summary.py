@@ -73,12 +73,18 @@ def _encoded_rows(tallies: dict, models: dict):
     at thousands of sessions the dicts, the stamp's walk and the generic encoder cost more than the
     figures. Any row this does not cover (a value of an unexpected type, a reason named like an amount)
     goes the generic way; tests/test_report_speed.py holds the two equal."""
+    from nomira.reports.render import EncodedRows
+    return EncodedRows([text for _last, _sid, text in _keyed_rows(tallies, models)])
+
+
+def _keyed_rows(tallies: dict, models: dict) -> list[tuple[str, str, str]]:
+    """(last call or "", session id, the row's JSON text) of each session, in the rows' order."""
     from json import dumps
     from json.encoder import encode_basestring_ascii as q
     from operator import itemgetter
 
     from nomira.reports.money import micros, with_micros
-    from nomira.reports.render import EncodedRows, _row_encoder
+    from nomira.reports.render import _row_encoder
     encode = _row_encoder()
     keyed = []
     for key, t in tallies.items():
@@ -90,7 +96,7 @@ def _encoded_rows(tallies: dict, models: dict):
     texts: dict = {}
     lists: dict = {}
     out = []
-    for _k, sid, key, t, last in keyed:
+    for order, sid, key, t, last in keyed:
         s, _sid, proj = key
         names = models[key]
         cost, k, first = t.cost, t.tokens, t.first
@@ -121,13 +127,13 @@ def _encoded_rows(tallies: dict, models: dict):
                 or side.__class__ is not float or (every := total + naive + side) - every != 0.0
                 or (first is not None and first.__class__ is not datetime)
                 or (t.last is not None and t.last.__class__ is not datetime)):
-            out.append(encode(with_micros({"source": s, "session_id": sid, "project": proj, "models": sorted(names),
-                                     **t.as_dict()})))
+            out.append((order, sid, encode(with_micros({"source": s, "session_id": sid, "project": proj,
+                                                        "models": sorted(names), **t.as_dict()}))))
             continue
         share = ((cost[2] + cost[3] + cost[4]) / total) if total else 0.0
         first = f'"{_isoformat(first)}"' if first is not None else "null"
         last = f'"{last}"' if last is not None else "null"
-        out.append(
+        out.append((order, sid,
             f'{{"source": {s_text}, "session_id": {q(sid)}, "project": {proj_text}, "models": {names_text}, '
             f'"calls": {t.calls}, "unpriced_calls": {t.unpriced_calls}, '
             f'"unpriced_reasons": {reasons}, "tokens": {{"input": {k[0]}, "output": {k[1]}, "cache_read": '
@@ -139,8 +145,8 @@ def _encoded_rows(tallies: dict, models: dict):
             f'"cost_micro_usd": {micros(total)}, "cost_by_type_micro_usd": {{"input": {micros(cost[0])}, "output": '
             f'{micros(cost[1])}, "cache_read": {micros(cost[2])}, "cache_write_5m": {micros(cost[3])}, '
             f'"cache_write_1h": {micros(cost[4])}}}, '
-            f'"naive_cost_micro_usd": {micros(naive)}, "sidechain_cost_micro_usd": {micros(side)}}}')
-    return EncodedRows(out)
+            f'"naive_cost_micro_usd": {micros(naive)}, "sidechain_cost_micro_usd": {micros(side)}}}'))
+    return out
 
 
 _TWO_DIGITS = [f"{n:02}" for n in range(100)]
@@ -250,7 +256,39 @@ def finish(folded: tuple[dict, dict], regime_override: str | None = None, allowa
     have been deduplicated). `encoded`: the session rows as `render.EncodedRows` (for render_json)."""
     fine, info = folded
     tot, by_model, by_session, models = rollups(fine)
-    sources = sorted({k[0] for k in by_session})
+    return _report(sorted({k[0] for k in by_session}), regime_override, table_generated, tot,
+                   model_rows(info, fine, by_model), session_rows(fine, (by_session, models), encoded), allowance)
+
+
+def half(priced: Iterable[tuple[UsageEvent, Cost | None]]) -> tuple:
+    """What one half of a history split by session (`Collected.in_two`) gives the JSON report, as
+    marshal's values: its models' tallies and notes, its sources, and its sessions' rows finished (a
+    session is whole in one half), so both halves' rows are made at once, in two processes."""
+    fine, info = fold(priced)
+    _tot, by_model, by_session, models = rollups(fine)
+    return ({m: packed(t) for m, t in by_model.items()}, info, sorted({k[0] for k in by_session}),
+            _keyed_rows(by_session, models))
+
+
+def finish_halves(a: tuple, b: tuple, regime_override: str | None = None, allowance=None,
+                  table_generated: str = "") -> dict:
+    """`finish(..., encoded=True)` of the two halves' `half`: models merged, rows in the order one sort of
+    them all gives (a session is in one half, so no two rows of different halves tie)."""
+    from heapq import merge as in_order
+    from operator import itemgetter
+
+    from nomira.reports.render import EncodedRows
+    by_model = {m: from_packed(t) for m, t in a[0].items()}
+    for m, t in b[0].items():
+        mine = by_model.get(m)
+        by_model[m] = from_packed(t) if mine is None else mine.merge(from_packed(t))
+    info = merge(({}, a[1]), ({}, b[1]))[1]
+    rows = EncodedRows([text for _last, _sid, text in in_order(a[3], b[3], key=itemgetter(0, 1))])
+    return _report(sorted({*a[2], *b[2]}), regime_override, table_generated, merged(list(by_model.values())),
+                   model_rows(info, None, by_model), rows, allowance)
+
+
+def _report(sources: list, regime_override, table_generated: str, tot, models: list, sessions, allowance) -> dict:
     regime = regime_of(sources, regime_override)
     return {
         "nomira_version": __version__,
@@ -259,8 +297,8 @@ def finish(folded: tuple[dict, dict], regime_override: str | None = None, allowa
         "sources": sources,
         "price_table": table_generated,
         "totals": tot.as_dict(),
-        "models": model_rows(info, fine, by_model),
-        "sessions": session_rows(fine, (by_session, models), encoded),
+        "models": models,
+        "sessions": sessions,
         "allowance": allowance,
         "scan": None,
     }

@@ -64,6 +64,11 @@ def file_identity(path: str | Path) -> tuple[str, str]:
     return session, (folder[-1] if folder and folder[-1] else "unknown")
 
 
+def file_session(path: str) -> str:
+    """The session a file's calls belong to (a sub-agent file's: its parent session's)."""
+    return file_identity(path)[0]
+
+
 def _str(value) -> str | None:
     return value if type(value) is str else None
 

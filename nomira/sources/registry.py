@@ -129,6 +129,35 @@ class Collected:
             result = partial if result is None else merge(result, partial)
         return result
 
+    def in_two(self, fn: Callable[[list[UsageEvent]], object], workers: int) -> tuple | None:
+        """(fn(the events of one half of the sessions), fn(the other half's)), the halves at once in two
+        processes (`halves`), each fn's result marshal's values; None (nothing done) when a history is
+        not split: one core, few calls, files folded where they were read, or records spilled."""
+        from nomira.sources import halves
+        pending = self._pending
+        if (self._events is not None or pending is None or workers < 2 or self._held or not halves.usable()
+                or any(parts.spill is not None for _mod, parts in pending)
+                or sum(parts.records for _mod, parts in pending) < halves.MIN_RECORDS
+                or not any(getattr(mod, "PREFOLD", False) for mod, _parts in pending)):
+            return None
+        tasks = []
+        for mod, parts in pending:
+            items = parts.read(None)
+            split = halves.sides(items, mod.partition_key, mod.file_session) if getattr(mod, "PREFOLD", False) \
+                else [0] * len(items)
+            tasks.append((mod, items, split))
+
+        def side(s: int):
+            stats = ScanStats()
+            events = [e for mod, items, split in tasks
+                      for e in mod.events_from_files([it for it, k in zip(items, split) if k == s], stats)]
+            return fn(events), stats.as_dict()
+        (a, stats_a), (b, stats_b) = halves.both(side)
+        self._stats.merge(ScanStats.from_dict(stats_a))
+        self._stats.merge(ScanStats.from_dict(stats_b))
+        self._done()
+        return a, b
+
     def _fold_groups(self, fn, merge, workers: int):
         records = sum(parts.records for _mod, parts in self._pending)
         files = sum(len(parts.files) for _mod, parts in self._pending)
