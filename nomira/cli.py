@@ -649,6 +649,9 @@ def _exit_now(rc: int) -> None:
         sys.stderr.flush()
     except (BrokenPipeError, ValueError):  # (a closed pipe: the reader has what it wanted)
         pass
+    halves = sys.modules.get("nomira.sources.halves")
+    if halves is not None:  # (its forked child, long done: waited for, its CPU is counted in this process's)
+        halves.reap(wait=True)
     os._exit(rc)
 
 

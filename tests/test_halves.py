@@ -7,6 +7,7 @@ call would count once in each half), whose sub-agent files belong to their paren
 clashing directory names and a time window; cold, written to the cache, and after a change; and
 when the child fails or dies, whose half the parent then makes itself.
 """
+import itertools
 import os
 import signal
 
@@ -14,7 +15,7 @@ import pytest
 
 from nomira.reports import summary
 from nomira.sources import claude_code, halves
-from test_prefold import CWDS, assert_same, history, report  # noqa: F401 - CWDS: the clashing labels
+from test_prefold import assert_same, history, report
 
 SEEDS = range(8)
 
@@ -144,3 +145,13 @@ def test_a_report_whose_child_fails_is_the_same(capsys, tmp_path, monkeypatch, s
     monkeypatch.setattr(summary, "half", half)
     assert_same(report(capsys, "--path", root, "--no-cache"), want)
     assert split["both"] == 1
+
+
+def test_a_files_session_is_the_one_its_identity_gives():
+    """claude_code.file_session (fast, for every file at once) equals file_identity's session on every
+    path shape: sub-agent folders at every depth, names like the folder, no folder, relative paths."""
+    shapes = ["", "a", "subagents", "x.jsonl", "projects", "s.jsonl", "subagents.jsonl", ".jsonl"]
+    for k in range(1, 6):
+        for combo in itertools.product(shapes, repeat=k):
+            path = os.sep.join(combo)
+            assert claude_code.file_session(path) == claude_code.file_identity(path)[0], path

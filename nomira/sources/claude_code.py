@@ -65,8 +65,14 @@ def file_identity(path: str | Path) -> tuple[str, str]:
 
 
 def file_session(path: str) -> str:
-    """The session a file's calls belong to (a sub-agent file's: its parent session's)."""
-    return file_identity(path)[0]
+    """file_identity(path)[0], the session a file's calls belong to (a sub-agent file's: its parent
+    session's), without splitting the whole path: asked for every file of a history at once."""
+    sep = os.sep
+    rest, _, name = str(path).rpartition(sep)
+    above, found, folder = rest.rpartition(sep)
+    if found and folder == "subagents":
+        return above.rpartition(sep)[2]
+    return name[:-6] if name.endswith(".jsonl") else name
 
 
 def _str(value) -> str | None:

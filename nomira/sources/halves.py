@@ -11,16 +11,20 @@ side can then finish what depends only on its sessions (a session's row), and th
 merges what spans both (totals, models). Only sources whose files' events are their own records
 deduplicated (`PREFOLD`) are split; every other source's files stay on the parent's side.
 
-The child sends its result as marshal's values through a pipe. If it fails in any way (an
-error, a signal, a value marshal does not take), the parent computes that side itself:
-the result never depends on the child.
+The child sends its result as marshal's values through a pipe, after its length. If it fails in
+any way (an error, a signal, a value marshal does not take, a result cut short), the parent
+computes that side itself: the result never depends on the child.
 """
 from __future__ import annotations
 
+import atexit
 import gc
 import marshal
 import os
 import signal
+import struct
+
+from nomira.sources.workers import widen
 
 MIN_RECORDS = 8192  # below, one process folds in less time than a fork and the merge take
 
@@ -29,11 +33,16 @@ def usable() -> bool:
     return hasattr(os, "fork") and os.name == "posix"
 
 
+PARENT_SHARE = 0.55  # of the records, for side 0 (the parent's): the child's side runs slower (its
+# first write to each page it shares with the parent copies the page), and the parent has the merge after
+
+
 def sides(items: list[tuple[str, list, dict]], key, session_of) -> list[int]:
     """0 or 1 for each (path, records, state) item of one source, in order: the files of one session,
-    and of sessions sharing a call's key, on one side; the sides about even in records."""
+    and of sessions sharing a call's key, on one side; side 0 about `PARENT_SHARE` of the records."""
     root: dict[str, str] = {}
     owner: dict = {}  # a call's key -> the first session holding it
+    setdefault = owner.setdefault
 
     def find(u: str) -> str:
         while root[u] != u:
@@ -45,12 +54,11 @@ def sides(items: list[tuple[str, list, dict]], key, session_of) -> list[int]:
         units.append(u)
         if u not in root:
             root[u] = u
-        for rec in records:
-            k = key(rec)
+        for k in map(key, records):
             if k is None:
                 continue
-            v = owner.setdefault(k, u)
-            if v != u:
+            v = setdefault(k, u)
+            if v is not u and v != u:  # (rare: a resumed session's copies, a sub-agent file's calls)
                 a, b = find(u), find(v)
                 if a != b:
                     root[b] = a
@@ -58,18 +66,26 @@ def sides(items: list[tuple[str, list, dict]], key, session_of) -> list[int]:
     for u, (_p, records, _s) in zip(units, items):
         r = find(u)
         weight[r] = weight.get(r, 0) + len(records) + 1
-    load = [0, 0]
+    load = [0.0, 0.0]
     side: dict[str, int] = {}
+    share = (PARENT_SHARE, 1.0 - PARENT_SHARE)
     for r, w in weight.items():  # (first-seen order: the same split on every run of the same history)
-        s = side[r] = 0 if load[0] <= load[1] else 1
+        s = side[r] = 0 if (load[0] + w) / share[0] <= (load[1] + w) / share[1] else 1
         load[s] += w
     return [side[find(u)] for u in units]
+
+
+_LENGTH = struct.Struct("<Q")
+_EXITING: list[int] = []  # children that sent their result whole and were still exiting
+_AT_EXIT: list[bool] = []  # whether `reap` is registered to run at exit (cli._exit_now, which skips it, reaps)
 
 
 def both(fn) -> tuple:
     """(fn(0), fn(1)), fn(1) computed in a forked process while this one computes fn(0); its result
     marshal's values."""
+    reap()
     r, w = os.pipe()
+    widen(w)  # (a result of megabytes: a few writes, not one per 64 KB)
     gc.freeze()  # (a collection in either process would otherwise copy every page it walks)
     try:
         pid = os.fork()
@@ -86,6 +102,7 @@ def both(fn) -> tuple:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             payload = marshal.dumps(fn(1))
             with os.fdopen(w, "wb") as out:
+                out.write(_LENGTH.pack(len(payload)))
                 out.write(payload)
             code = 0
         except BaseException:  # noqa: BLE001 - the parent computes this side itself
@@ -94,6 +111,7 @@ def both(fn) -> tuple:
             os._exit(code)
     os.close(w)
     chunks = []
+    other = None
     try:
         mine = fn(0)
         while True:
@@ -101,14 +119,31 @@ def both(fn) -> tuple:
             if not data:
                 break
             chunks.append(data)
+        data = b"".join(chunks)
+        if len(data) >= _LENGTH.size and _LENGTH.unpack_from(data)[0] == len(data) - _LENGTH.size:
+            try:
+                other = (marshal.loads(memoryview(data)[_LENGTH.size:]),)
+            except (ValueError, EOFError, TypeError):
+                other = None
     finally:
         os.close(r)
-        _, status = os.waitpid(pid, 0)
+        if other is None:
+            os.waitpid(pid, 0)
+        elif os.waitpid(pid, os.WNOHANG)[0] == 0:
+            if not _EXITING and not _AT_EXIT:
+                atexit.register(reap, True)
+                _AT_EXIT.append(True)
+            _EXITING.append(pid)  # (its result is whole: not waited for while the kernel frees its memory)
         gc.unfreeze()
-    other = None
-    if status == 0 and chunks:
-        try:
-            other = (marshal.loads(b"".join(chunks)),)
-        except (ValueError, EOFError, TypeError):
-            other = None
     return mine, (other[0] if other is not None else fn(1))
+
+
+def reap(wait: bool = False) -> None:
+    """Children of earlier calls that have exited since (a long-lived process, e.g. the tests); at exit,
+    all of them (`wait`: by then long gone; waited for, their CPU is counted in this process's)."""
+    for pid in list(_EXITING):
+        try:
+            if os.waitpid(pid, 0 if wait else os.WNOHANG)[0] != 0:
+                _EXITING.remove(pid)
+        except ChildProcessError:
+            _EXITING.remove(pid)
