@@ -130,6 +130,15 @@ def reference_now(env=os.environ) -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _write_log(path: Path, lines: list[str]) -> None:
+    """Write a log whose mtime is its last line's time, as the agent that wrote it would have left it:
+    what picks files by mtime (the status line's today) then reads the demo as of its pinned end, not
+    as of the day the demo was written."""
+    path.write_text("\n".join(lines) + "\n")
+    last = datetime.fromisoformat(json.loads(lines[-1])["timestamp"].replace("Z", "+00:00")).timestamp()
+    os.utime(path, (last, last))
+
+
 def write_demo(root: Path, seed: int = 7, now: datetime | None = None) -> Path:
     rng = random.Random(seed)
     now = now or reference_now()
@@ -141,16 +150,16 @@ def write_demo(root: Path, seed: int = 7, now: datetime | None = None) -> Path:
             session, lines = claude_session(rng, start, project, rng.choice(CLAUDE_MODELS), rng.randint(8, 40))
             folder = projects / project
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{session}.jsonl").write_text("\n".join(lines) + "\n")
+            _write_log(folder / f"{session}.jsonl", lines)
             if rng.random() < 0.4:
                 _, sub = claude_session(rng, start, project, "claude-haiku-4-5-20251001", rng.randint(3, 10),
                                         sidechain=True)
                 (folder / session / "subagents").mkdir(parents=True, exist_ok=True)
-                (folder / session / "subagents" / "agent-demo.jsonl").write_text("\n".join(sub) + "\n")
+                _write_log(folder / session / "subagents" / "agent-demo.jsonl", sub)
     for day in (5, 2, 0):
         t = now - timedelta(days=day, hours=3)
         sid, lines = codex_rollout(rng, t, rng.randint(5, 25))
         folder = root / "codex" / "sessions" / f"{t:%Y/%m/%d}"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"rollout-{t:%Y-%m-%dT%H-%M-%S}-{sid}.jsonl").write_text("\n".join(lines) + "\n")
+        _write_log(folder / f"rollout-{t:%Y-%m-%dT%H-%M-%S}-{sid}.jsonl", lines)
     return root

@@ -45,7 +45,7 @@ RUNS = {
 PURE = {"report", "daily", "monthly", "session", "blocks", "forensics", "optimize", "prices"}
 WHY_HELP = {"serve": "it runs until stopped; see DEPLOY.md",
             "cursor": "it needs a Cursor team admin key and Cursor's Admin API"}
-NETWORK_HINTS = ("--remote", "--fetch", "--watch", "http://", "https://", "fetch")
+NETWORK_HINTS = ("--remote", "--fetch", "--watch", "http://", "https://", "postgresql://", "fetch")
 SECRET = re.compile(r"\b(nmr_)[A-Za-z0-9_-]{8,}")  # API keys are random: masked
 
 
