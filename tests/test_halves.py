@@ -15,7 +15,7 @@ import pytest
 
 from nomira.reports import summary
 from nomira.sources import claude_code, halves
-from test_prefold import assert_same, history, report
+from test_prefold import assert_same, history, reference, report
 
 SEEDS = range(8)
 
@@ -37,11 +37,7 @@ def split(monkeypatch):
 
 def alone(capsys, monkeypatch, root, *args) -> dict:
     """The report made by one process (the reference)."""
-    monkeypatch.setattr(halves, "MIN_RECORDS", 1 << 60)
-    try:
-        return report(capsys, "--path", root, "--no-cache", *args)
-    finally:
-        monkeypatch.setattr(halves, "MIN_RECORDS", 0)
+    return reference(capsys, monkeypatch, root, halves, "MIN_RECORDS", 1 << 60, 0, *args)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

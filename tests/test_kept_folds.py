@@ -10,7 +10,7 @@ import pytest
 
 from nomira.cli import main
 from nomira.sources import prefold, scan, scancache
-from test_prefold import assert_same, history, report, settled  # noqa: F401 - settled: a fixture
+from test_prefold import assert_same, history, reference, report, settled  # noqa: F401 - settled: a fixture
 
 ASSISTANT = ('{"type":"assistant","timestamp":"2026-11-11T10:00:00.000Z","sessionId":"%s","version":"2.0.37",'
              '"cwd":"/w/p","requestId":"req_%s","message":{"id":"msg_%s","model":"claude-sonnet-4-5-20250929",'
@@ -48,11 +48,7 @@ def reads(monkeypatch):
 
 def fresh(capsys, monkeypatch, root, *args) -> dict:
     """The report made without the cache, in one process (the reference)."""
-    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1 << 40)
-    try:
-        return report(capsys, "--path", root, "--no-cache", *args)
-    finally:
-        monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 0)
+    return reference(capsys, monkeypatch, root, scan, "PARALLEL_MIN_BYTES", 1 << 40, 0, *args)
 
 
 @pytest.mark.parametrize("seed", range(4))

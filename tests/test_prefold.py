@@ -30,6 +30,16 @@ def report(capsys, *args) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+def reference(capsys, monkeypatch, root, target, name: str, off, on, *args) -> dict:
+    """The report made without the cache while `target.name` is `off` (a path the test's is compared
+    with), `on` again after."""
+    monkeypatch.setattr(target, name, off)
+    try:
+        return report(capsys, "--path", root, "--no-cache", *args)
+    finally:
+        monkeypatch.setattr(target, name, on)
+
+
 def assert_same(a, b, where="") -> None:
     """Equal, floats up to summation order."""
     if isinstance(a, float) and isinstance(b, float):
