@@ -86,3 +86,21 @@ def test_demo_runs(run_json):
     r = run_json("--demo")
     assert r["totals"]["calls"] > 50 and r["totals"]["cost_usd"] > 0
     assert set(r["sources"]) == {"claude_code", "codex"}
+
+
+def test_demo_logs_end_when_their_last_line_does(tmp_path):
+    """Each demo log's mtime is its last call's time (as the agent that wrote it would leave it), so what
+    picks files by mtime (the status line's today) reads the demo as of its pinned end, on any day."""
+    import json
+    import os
+    from datetime import datetime, timezone
+
+    from nomira.demo import write_demo
+    end = datetime(2026, 12, 4, 15, 0, tzinfo=timezone.utc)
+    root = write_demo(tmp_path / "demo", now=end)
+    logs = sorted(root.rglob("*.jsonl"))
+    assert len(logs) > 10 and any("subagents" in str(p) for p in logs) and any("rollout-" in p.name for p in logs)
+    for path in logs:
+        last = json.loads(path.read_text().splitlines()[-1])["timestamp"]
+        assert abs(os.stat(path).st_mtime - datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()) < 1e-3, path
+        assert os.stat(path).st_mtime <= end.timestamp()
