@@ -410,13 +410,27 @@ class Run:
             return fold(self.priced(self.in_range(events), seen)), seen
         return task
 
-    def fold(self, collected, fold: "Callable", merge: "Callable", unpack: "Callable | None" = None):
+    def fold(self, collected, fold: "Callable", merge: "Callable", unpack: "Callable | None" = None,
+             whole: "tuple[Callable, Callable] | None" = None):
         """`fold` of the priced in-range events, a bounded group at a time (in worker processes
         when the history was spilled), partials merged with `merge`. `unpack(packed, project)`: a
         packed fold of one file's events as a fold, with that project label (for the files the scan
-        workers folded, when `fold` is the one `collect` was given)."""
+        workers folded, when `fold` is the one `collect` was given). `whole`: (pack, unpack) of a
+        fold of any part of the history as marshal's values, labels kept: then a history of many small
+        files is folded in two processes at once, split by session (`Collected.in_two`)."""
         self.pricer  # noqa: B018 - resolve prices once, before any worker forks
         task = self._task(fold)
+        if whole is not None:
+            pack, unpack_whole = whole
+
+            def packed(events):
+                partial, seen = task(events)
+                return pack(partial), seen
+            halves = collected.in_two(packed, os.cpu_count() or 1)
+            if halves is not None:
+                (a, seen_a), (b, seen_b) = halves
+                self.seen_sources |= seen_a | seen_b
+                return merge(unpack_whole(a), unpack_whole(b))
 
         def both(a, b):
             return merge(a[0], b[0]), a[1] | b[1]

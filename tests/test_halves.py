@@ -8,11 +8,13 @@ clashing directory names and a time window; cold, written to the cache, and afte
 when the child fails or dies, whose half the parent then makes itself.
 """
 import itertools
+import json
 import os
 import signal
 
 import pytest
 
+from nomira.cli import main
 from nomira.reports import summary
 from nomira.sources import claude_code, halves
 from test_prefold import assert_same, history, reference, report
@@ -151,3 +153,64 @@ def test_a_files_session_is_the_one_its_identity_gives():
         for combo in itertools.product(shapes, repeat=k):
             path = os.sep.join(combo)
             assert claude_code.file_session(path) == claude_code.file_identity(path)[0], path
+
+
+def period(capsys, command, *args) -> dict:
+    assert main([command, "--json", "--source", "claude", *map(str, args)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("command,seed", [("daily", 0), ("daily", 3), ("monthly", 4), ("session", 6)])
+def test_a_period_report_folded_in_two_is_one_processs(capsys, tmp_path, monkeypatch, split, command, seed):
+    """`daily`, `monthly` and `session` fold both halves at once too (`Run.fold(whole=...)`): a day's or a
+    month's tallies are the two sides' merged; equal to one process's, cold, from the cache, after a
+    change, in another zone, with a time window and with --breakdown."""
+    root = history(tmp_path / "h", seed)
+    extra = [("--timezone", "Asia/Kolkata"), ("--breakdown",), ("--since", "20261110")]
+    for args in [(), *extra]:
+        monkeypatch.setattr(halves, "MIN_RECORDS", 1 << 60)
+        want = period(capsys, command, "--path", root, "--no-cache", *args)
+        monkeypatch.setattr(halves, "MIN_RECORDS", 0)
+        before = split["both"]
+        assert_same(period(capsys, command, "--path", root, "--no-cache", *args), want)
+        assert split["both"] == before + 1
+    want = period(capsys, command, "--path", root, "--no-cache")
+    assert want[command] and want["totals"]["calls"] > 0
+    assert_same(period(capsys, command, "--path", root), want)  # cold, the cache written as it goes
+    first = sorted(root.rglob("*.jsonl"))[0]
+    first.write_text(first.read_text())  # (same bytes, new mtime: the stored output is stale)
+    assert_same(period(capsys, command, "--path", root), want)
+
+
+def test_a_period_report_whose_child_fails_is_the_same(capsys, tmp_path, monkeypatch, split):
+    from nomira.reports import periods
+    root = history(tmp_path / "h", 2)
+    monkeypatch.setattr(halves, "MIN_RECORDS", 1 << 60)
+    want = period(capsys, "daily", "--path", root, "--no-cache")
+    monkeypatch.setattr(halves, "MIN_RECORDS", 0)
+    parent, real = os.getpid(), periods.daily
+
+    def daily(*args):
+        if os.getpid() != parent:
+            raise RuntimeError("a bug in the child's half")
+        return real(*args)
+    monkeypatch.setattr(periods, "daily", daily)
+    assert_same(period(capsys, "daily", "--path", root, "--no-cache"), want)
+    assert split["both"] == 1
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_the_terminal_report_folded_in_two_is_one_processs(capsys, tmp_path, monkeypatch, split, seed):
+    """The report for people (not --json) folds the halves too (`summary.pack_whole`): the same text."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    root = history(tmp_path / "h", seed)
+
+    def text(*args) -> str:
+        assert main(["--source", "claude", "--path", str(root), "--wide", *args]) == 0
+        return capsys.readouterr().out
+    monkeypatch.setattr(halves, "MIN_RECORDS", 1 << 60)
+    want = text("--no-cache")
+    monkeypatch.setattr(halves, "MIN_RECORDS", 0)
+    assert "Total" in want and text("--no-cache") == want
+    assert text() == want
+    assert split["both"] == 2

@@ -87,6 +87,15 @@ def _packer(period: str):
     return lambda folded: (periods.pack(folded[0], sessions), list(folded[1].items()))
 
 
+def _pack_whole(folded) -> tuple:
+    """A fold of part of a history (`_period_fold`'s) as plain values, its keys whole (labels included)."""
+    return periods.pack(folded[0]), list(folded[1].items())
+
+
+def _unpack_whole(packed) -> tuple:
+    return periods.unpack(packed[0]), dict(packed[1])
+
+
 CALLS_A_DAY = 8  # a file's calls on fewer days than its calls / this: its daily fold is worth making apart
 
 
@@ -111,7 +120,7 @@ def period_text(run: Run, collected, fold) -> str:
 
     def unpack(packed, project):
         return periods.unpack(packed[0], project if sessions else None), dict(packed[1])
-    grouped, by_source = run.fold(collected, fold, _merge, unpack)
+    grouped, by_source = run.fold(collected, fold, _merge, unpack, (_pack_whole, _unpack_whole))
     label = MONEY_COLUMN[run.regime()]
     plans = None
     if period == "monthly" and label != "Cost":

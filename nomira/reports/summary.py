@@ -230,6 +230,18 @@ def unpack(folded: tuple, project: str) -> tuple[dict, dict]:
     return {(source, session, project, model): from_packed(state) for source, session, model, state in rows}, info
 
 
+def pack_whole(folded: tuple[dict, dict]) -> tuple:
+    """A fold of any part of a history as plain values, its keys whole (labels included): for the half a
+    forked process folds (`Run.fold(whole=...)`)."""
+    fine, info = folded
+    return [(k, packed(t)) for k, t in fine.items()], info
+
+
+def unpack_whole(folded: tuple) -> tuple[dict, dict]:
+    rows, info = folded
+    return {key: from_packed(state) for key, state in rows}, info
+
+
 def merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
     """Two folds of disjoint parts of a history, as one."""
     fine, info = a
