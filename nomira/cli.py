@@ -305,21 +305,24 @@ class Run:
             self._store_quick(hit)  # (outputs stored before this invocation was seen)
         return hit, key  # (bytes: written as they are, `emit`)
 
-    def store_output(self, key: str | None, text: str) -> None:
+    def store_output(self, key: str | None, text: str | bytes) -> None:
+        """Keep a command's output (text, or the UTF-8 bytes `emit` wrote: encoded once) for the next run."""
         if self.cache is not None and key is not None and not self.unreadable:
             import sqlite3
-            output = text.encode()
+            from zlib import crc32
+            output = text if type(text) is bytes else text.encode()
+            check = crc32(output)  # (once, for both copies: the cache's and the replay's)
             try:
-                self.cache.put_output(key, output)
+                self.cache.put_output(key, output, check)
             except scancache.CacheDamaged as exc:  # (the output is out: only the next run's shortcut is lost)
                 discard_cache(exc)
                 return
             except sqlite3.Error:
                 return
             if QUICK_ARGV is not None and self.env is os.environ:
-                self._store_quick(output)
+                self._store_quick(output, check)
 
-    def _store_quick(self, output: bytes) -> None:
+    def _store_quick(self, output: bytes, checksum: int | None = None) -> None:
         """Keep `output` for `scancache.quick_replay`, with every path it depended on."""
         from nomira.pricing.stamp import price_files
         from nomira.sources.registry import SOURCES
@@ -331,7 +334,7 @@ class Run:
             checks = scancache.quick_checks([(p, size, mtime) for _s, p, size, mtime in self.fingerprint],
                                             [str(r) for r in roots], extra, env, self.started_ns, WALKED)
             if checks is not None:
-                scancache.quick_store(QUICK_ARGV, env, checks, output)
+                scancache.quick_store(QUICK_ARGV, env, checks, output, checksum)
         except OSError:
             pass  # only a shortcut: the next run does the work
 

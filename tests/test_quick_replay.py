@@ -48,8 +48,7 @@ def replayed(home: Path, *args: str) -> tuple[str, bool]:
     """(output, whether it was replayed): the scan cache is removed first, so a run that did the work
     recreates it."""
     db = dirs.cache_home() / "scan.sqlite"
-    for f in db.parent.glob("scan.sqlite*"):
-        f.unlink()
+    scancache.discard(db)  # (the database, its journals and its stored outputs)
     out = nomira(*args)
     return out, not db.exists()
 
@@ -141,8 +140,7 @@ def test_a_long_report_widens_its_pipe_and_arrives_whole(claude_home, tmp_path_f
     for run in ("worked out", "replayed"):
         if run == "replayed":  # (a replay starts no scan: the scan cache is not made again)
             assert os.listdir(scancache.quick_dir(os.environ))
-            for f in db.parent.glob("scan.sqlite*"):
-                f.unlink()
+            scancache.discard(db)
         r, w = os.pipe()
         try:
             before = _pipe_size(r)

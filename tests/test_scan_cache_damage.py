@@ -86,18 +86,67 @@ def test_changed_entry_that_sqlite_cannot_see(capsys, hist):
     assert_recovers(capsys, hist, truth)
 
 
+def stored_output() -> Path:
+    """The file of the one output the cache keeps (a file beside the database, its checksum in it)."""
+    with sqlite3.connect(cache_path()) as db:
+        (key,), = db.execute("SELECT key FROM outputs").fetchall()
+    return Path(f"{cache_path()}{scancache.OUTPUTS}") / key
+
+
 def test_changed_stored_output(capsys, hist):
     truth = warm_cache(capsys, hist)
-    with sqlite3.connect(cache_path()) as db:
-        key, output = db.execute("SELECT key, output FROM outputs").fetchone()
-        db.execute("UPDATE outputs SET output=? WHERE key=?", (output.replace(b'"calls": ', b'"calls": 9', 1), key))
+    out = stored_output()
+    out.write_bytes(out.read_bytes().replace(b'"calls": ', b'"calls": 9', 1))  # (same length: only the checksum sees it)
     assert_recovers(capsys, hist, truth)
+    assert out.parent.is_dir() and len(list(out.parent.iterdir())) == 1  # (the damaged cache's outputs went with it)
+
+
+def test_a_stored_output_cut_short_or_gone(capsys, hist):
+    """A stored output shorter than its row says is damage; one removed is only a run without the shortcut."""
+    truth = warm_cache(capsys, hist)
+    out = stored_output()
+    out.write_bytes(out.read_bytes()[:-1])
+    assert_recovers(capsys, hist, truth)
+    stored_output().unlink()
+    got, err = report(capsys, hist)
+    assert got == truth and err == ""
+    assert stored_output().is_file()  # (stored again)
+
+
+def test_outputs_past_the_newest_are_removed_with_their_files(tmp_path):
+    cache = scancache.ScanCache(tmp_path / "scan.sqlite")
+    for n in range(scancache.KEEP_OUTPUTS + 5):
+        cache.put_output(f"{n:064x}", b"output %d" % n)
+    (tmp_path / f"scan.sqlite{scancache.OUTPUTS}" / "stray").write_bytes(b"a run's leftover")
+    cache.put_output("f" * 64, b"last")
+    files = sorted(p.name for p in (tmp_path / f"scan.sqlite{scancache.OUTPUTS}").iterdir())
+    assert len(files) == scancache.KEEP_OUTPUTS and "f" * 64 in files and f"{0:064x}" not in files
+    assert cache.get_output("f" * 64) == b"last" and cache.get_output(f"{0:064x}") is None
+    assert cache.get_output(f"{20:064x}") == b"output 20"
+    cache.close()
+
+
+def test_an_output_not_written_leaves_no_row(tmp_path, monkeypatch):
+    """A stored output's file that cannot be written (a full disk): no row, no error, only no shortcut."""
+    cache = scancache.ScanCache(tmp_path / "scan.sqlite")
+    real = open
+
+    def full(path, mode="r", *a, **k):
+        if str(path).endswith(".tmp") and "w" in mode:
+            raise OSError(28, "No space left on device")
+        return real(path, mode, *a, **k)
+    monkeypatch.setattr("builtins.open", full)
+    cache.put_output("a" * 64, b"output")
+    monkeypatch.setattr("builtins.open", real)
+    assert cache.get_output("a" * 64) is None
+    assert not list((tmp_path / f"scan.sqlite{scancache.OUTPUTS}").iterdir())
+    cache.close()
 
 
 def test_damage_met_while_saving_the_output_keeps_the_output(capsys, hist, monkeypatch):
     truth = warm_cache(capsys, hist)
 
-    def torn(self, key, output):
+    def torn(self, key, output, checksum=None):
         raise scancache.CacheDamaged(self.path, "test")
     monkeypatch.setattr(scancache.ScanCache, "put_output", torn)
     with sqlite3.connect(cache_path()) as db:

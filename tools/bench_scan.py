@@ -6,7 +6,9 @@ usage, streamed as two snapshots, among large tool-result lines, a few lines of
 megabytes), then times nomira cold (no cache), warm (cache, nothing new) and with
 --no-cache, and `ccusage claude daily --offline --json` on the same files when
 ccusage is on PATH (or given with --ccusage). Prints MB/s, wall time, peak memory
-and the ratios, and checks that both tools report the same total.
+and the ratios, and checks that both tools report the same total. The report writes
+a row per session, as `ccusage session` does (not `daily`): that is timed too, like
+for like. `--command daily|session` times those commands of both tools instead.
 
     python tools/bench_scan.py                # 250 MB
     python tools/bench_scan.py --size-mb 1000 --keep /tmp/hist
@@ -140,8 +142,9 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="timed runs per measurement (best is reported)")
     ap.add_argument("--working-hours", action="store_true",
                     help="generate each session's calls minutes apart (a session of hours), not spread over a quarter")
-    ap.add_argument("--command", default="report", choices=["report", "daily"],
-                    help="time `nomira daily --json` against `ccusage daily` instead of the default report")
+    ap.add_argument("--command", default="report", choices=["report", "daily", "session"],
+                    help="time `nomira daily --json` against `ccusage daily` (or `session` against `session`) "
+                         "instead of the default report")
     ap.add_argument("--baseline", help="a checkout of Nomira to time in the same run (e.g. main, before a change)")
     args = ap.parse_args(argv)
     root = args.keep or Path(tempfile.mkdtemp(prefix="nomira-bench-"))
@@ -156,7 +159,7 @@ def main(argv=None) -> int:
     caches = Path(tempfile.mkdtemp(prefix="nomira-bench-caches-"))
     cache, base_env_cache = caches / "nomira", caches / "baseline"
     env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), XDG_CACHE_HOME=str(cache), NO_COLOR="1")
-    nomira = [sys.executable, "-m", "nomira", *(["daily"] if args.command == "daily" else []), "--json", "--source",
+    nomira = [sys.executable, "-m", "nomira", *([args.command] if args.command != "report" else []), "--json", "--source",
               "claude"]
     # name: (command, prepare, working directory); measured interleaved, round by round, so the
     # tools share whatever load the machine is under
@@ -173,7 +176,10 @@ def main(argv=None) -> int:
         plan["baseline cold"] = (nomira, lambda: shutil.rmtree(base_env_cache, ignore_errors=True), args.baseline)
         plan["baseline warm"] = (nomira, lambda: _forget_replays(base_env_cache), args.baseline)
     if args.ccusage:
-        plan["ccusage"] = ([args.ccusage, "claude", "daily", "--offline", "--json"], None, None)
+        plan["ccusage"] = ([args.ccusage, "claude", "session" if args.command == "session" else "daily", "--offline",
+                            "--json"], None, None)
+        if args.command == "report":  # the same kind of output as the report's: a row per session
+            plan["ccusage session"] = ([args.ccusage, "claude", "session", "--offline", "--json"], None, None)
     runs: dict[str, list] = {name: [] for name in plan}
     load_before = os.getloadavg()
     for _ in range(args.runs):
@@ -204,10 +210,14 @@ def main(argv=None) -> int:
               f"{results['nomira warm, no output'][0] / cc:.2f}x" +
               (f"   baseline cold/ccusage = {results['baseline cold'][0] / cc:.2f}x   baseline warm/ccusage = "
                f"{results['baseline warm'][0] / cc:.2f}x" if args.baseline else ""))
+    if "ccusage session" in results:
+        totals["ccusage session"] = json.loads(results["ccusage session"][2])["totals"]["totalCost"]
+        print(f"like for like (a row per session, `ccusage session`): cold/ccusage session = "
+              f"{results['nomira cold'][0] / results['ccusage session'][0]:.2f}x")
     if args.ccusage:
         cc = results["ccusage"][3]
         print("CPU / ccusage CPU: " + "   ".join(f"{name} {r[3] / cc:.2f}x" for name, r in results.items()
-                                                 if name != "ccusage"))
+                                                 if not name.startswith("ccusage")))
     print("totals: " + ", ".join(f"{k} ${v:.6f}" for k, v in totals.items()))
     print(f"load average: before {' '.join(f'{x:.2f}' for x in load_before)}, "
           f"after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -48,9 +48,10 @@ def cmd_period(args) -> int:
         text = period_text(run, collected, fold)
     if not run.seen_sources:
         run.no_usage()
-    emit(text)
+    output = text.encode()  # (once: written, stored and kept for a replay as these bytes)
+    emit(output)
     if run.seen_sources and cacheable:
-        run.store_output(key, text)
+        run.store_output(key, output)
     return 0
 
 

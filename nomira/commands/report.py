@@ -34,9 +34,10 @@ def cmd_report(args) -> int:
         text = report_text(run, collected)
     if not run.seen_sources:
         run.no_usage()
-    emit(text)
+    output = text.encode()  # (once: written, stored and kept for a replay as these bytes)
+    emit(output)
     if run.seen_sources and not (allowance_shown(text) and not args.json):
-        run.store_output(key, text)  # (the allowance line says how old it is: never replayed)
+        run.store_output(key, output)  # (the allowance line says how old it is: never replayed)
     return 0
 
 

@@ -211,7 +211,13 @@ def render_json(doc: dict) -> str:
         out.append(",\n " if i else "\n ")
         out.append(dumps(key))
         if isinstance(value, EncodedRows):  # rows already stamped and encoded (summary.session_rows)
-            out.append(": [\n  " + ",\n  ".join(value.rows) + "\n ]" if value.rows else ": []")
+            if value.rows:  # (pieces of the one join: a 7 MB list copied once, not four times)
+                rows = value.rows
+                out.append(": [\n  ")
+                out.extend(piece for text in rows for piece in (text, ",\n  "))
+                out[-1] = "\n ]"
+            else:
+                out.append(": []")
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             out.append(": [\n  ")
             for j, v in enumerate(value):

@@ -12,7 +12,8 @@ raise `CacheDamaged`, and the caller discards the file and reads every log again
 
 It also keeps finished report outputs keyed by the exact inputs (every file's
 size and mtime, the arguments, the price table, the version), so a run with
-nothing new skips the work entirely.
+nothing new skips the work entirely: each in a file of its own beside the database
+(`<cache>-outputs/<key>`), its length and checksum in the database.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from zlib import crc32
 from nomira import __version__
 from nomira.digests import sha1, sha256
 
-RECORD_FORMAT = 5  # 3: each entry and output with its checksum; 4: and the file's kept fold; 5: folds of several keys
+RECORD_FORMAT = 6  # 3: each entry and output with its checksum; 4: and the file's kept fold; 5: folds of several
+# keys; 6: outputs in files beside the database (`ScanCache.put_output`)
 SIG_BYTES = 256
 QUICK_FORMAT = 3  # 3: the output's length and checksum in the head
 
@@ -104,13 +106,20 @@ def damage(path, exc: Exception) -> CacheDamaged | None:
 
 
 def discard(path) -> None:
-    """Remove a damaged cache file with its journal files (a derived cache: the logs are the truth;
-    a process still reading it keeps its own open copy)."""
+    """Remove a damaged cache file with its journal files and stored outputs (a derived cache: the logs
+    are the truth; a process still reading it keeps its own open copy)."""
     for suffix in ("", "-wal", "-shm", "-journal"):
         try:
             os.unlink(f"{path}{suffix}")
         except OSError:
             pass
+    if os.path.isdir(f"{path}{OUTPUTS}"):
+        import shutil
+        shutil.rmtree(f"{path}{OUTPUTS}", ignore_errors=True)
+
+
+OUTPUTS = "-outputs"  # the folder of the stored outputs: the cache file's path and this
+KEEP_OUTPUTS = 16
 
 
 def entry_check(size: int, mtime_ns: int, offset: int, sig: bytes, blob: bytes) -> int:
@@ -236,7 +245,7 @@ class ScanCache:
             source TEXT, path TEXT, fold_key TEXT, size INTEGER, mtime_ns INTEGER, offset INTEGER, sig BLOB,
             fold BLOB, fold_check INTEGER, PRIMARY KEY (source, path, fold_key))""")
         self.db.execute("CREATE TABLE IF NOT EXISTS fold_keys (fold_key TEXT PRIMARY KEY, used INTEGER)")
-        self.db.execute("CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, output BLOB, checksum INTEGER)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, length INTEGER, checksum INTEGER)")
 
     def run(self, fn, *args):
         """fn(*args), an SQLite error met after opening raised as `CacheDamaged` when the file is."""
@@ -271,22 +280,53 @@ class ScanCache:
     def writer(self, source: str) -> "CacheWriter":
         return CacheWriter(self, source)
 
+    def _output_path(self, key: str) -> str:
+        return os.path.join(f"{self.path}{OUTPUTS}", key)
+
     def get_output(self, key: str) -> bytes | None:
-        row = self.run(lambda: self.db.execute("SELECT output, checksum FROM outputs WHERE key=?", (key,)).fetchone())
+        row = self.run(lambda: self.db.execute("SELECT length, checksum FROM outputs WHERE key=?", (key,)).fetchone())
         if row is None:
             return None
-        if type(row[0]) is not bytes or crc32(row[0]) != row[1]:
+        try:
+            with open(self._output_path(key), "rb") as fh:
+                output = fh.read()
+        except OSError:  # (removed since: only a shortcut, the run does the work)
+            return None
+        if type(row[0]) is not int or len(output) != row[0] or crc32(output) != row[1]:
             raise CacheDamaged(self.path, "a stored output does not match its checksum")
-        return row[0]
+        return output
 
-    def put_output(self, key: str, output: bytes) -> None:
+    def put_output(self, key: str, output: bytes, checksum: int | None = None) -> None:
+        """Keep `output` (its `crc32` when the caller has it) under `key`, the newest KEEP_OUTPUTS kept. A
+        file of its own, written whole or not at all, not a row: a report of thousands of sessions is
+        megabytes, which SQLite wrote to its log and again into the database (15-25 ms of a cold run of
+        6,386 small files, against 2 ms for a file); the row keeps its length and checksum."""
+        folder = f"{self.path}{OUTPUTS}"
+        path = self._output_path(key)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(output)
+            os.replace(tmp, path)
+        except OSError:  # (a full disk, a read-only cache folder: only the next run's shortcut is lost)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return
+        check = crc32(output) if checksum is None else checksum
+
         def put():
             self.db.execute("BEGIN")
-            self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?)", (key, output, crc32(output)))
+            self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?)", (key, len(output), check))
             self.db.execute("DELETE FROM outputs WHERE rowid NOT IN "
-                            "(SELECT rowid FROM outputs ORDER BY rowid DESC LIMIT 16)")
+                            f"(SELECT rowid FROM outputs ORDER BY rowid DESC LIMIT {KEEP_OUTPUTS})")
+            kept = {k for (k,) in self.db.execute("SELECT key FROM outputs")}
             self.db.execute("COMMIT")
-        self.run(put)
+            return kept
+        kept = self.run(put)
+        _prune_outputs(folder, kept)
 
     def close(self) -> None:
         self.db.close()
@@ -295,6 +335,29 @@ class ScanCache:
         """Close and remove the file (damaged: the next run makes a new one)."""
         self.close()
         discard(self.path)
+
+
+def _prune_outputs(folder: str, kept: set[str]) -> None:
+    """Remove the stored outputs the database no longer names (and another run's leftovers: a write an
+    hour old that never finished)."""
+    import time
+    try:
+        with os.scandir(folder) as entries:
+            for e in entries:
+                if e.name in kept:
+                    continue
+                if e.name.endswith(".tmp"):
+                    try:
+                        if time.time() - e.stat().st_mtime < 3600:
+                            continue  # (another run writing it now)
+                    except OSError:
+                        continue
+                try:
+                    os.unlink(e.path)
+                except OSError:
+                    pass
+    except OSError:
+        pass
 
 
 class _Fetch:
@@ -570,15 +633,16 @@ def quick_checks(files: list[tuple[str, int, int]], roots: list[str], extra: lis
     return checks
 
 
-def quick_store(argv: list[str], env, checks: list[tuple], output: bytes) -> None:
-    """Keep `output` (UTF-8) for this invocation, written whole or not at all, after the digest and the
-    checks (no copy of the output is made); the oldest go past QUICK_KEEP."""
+def quick_store(argv: list[str], env, checks: list[tuple], output: bytes, checksum: int | None = None) -> None:
+    """Keep `output` (UTF-8; `checksum`: its crc32, when the caller has it) for this invocation, written
+    whole or not at all, after the digest and the checks (no copy of the output is made); the oldest go
+    past QUICK_KEEP."""
     folder = quick_dir(env)
     os.makedirs(folder, exist_ok=True)
     name, ident = quick_key(argv, env)
     path = os.path.join(folder, name)
     tmp = f"{path}.{os.getpid()}.tmp"
-    head = marshal.dumps((ident, checks, len(output), crc32(output)))
+    head = marshal.dumps((ident, checks, len(output), crc32(output) if checksum is None else checksum))
     with open(tmp, "wb") as fh:
         fh.write(len(head).to_bytes(8, "little"))
         fh.write(head)
