@@ -214,3 +214,30 @@ def test_the_terminal_report_folded_in_two_is_one_processs(capsys, tmp_path, mon
     assert "Total" in want and text("--no-cache") == want
     assert text() == want
     assert split["both"] == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])
+def test_the_split_made_as_the_files_come_is_the_one_made_after(capsys, tmp_path, monkeypatch, split, seed):
+    """`Linked`, fed by the scan file by file, splits the history as `sides` of every file at once does;
+    the report uses it (a `sides` that raises is never called) and is one process's."""
+    from nomira.sources import registry
+    root = history(tmp_path / "h", seed)
+    want = alone(capsys, monkeypatch, root)
+    made = []
+    real_in_two = registry.Collected.in_two
+
+    def in_two(self, fn, workers):
+        for mod, parts in self._pending:
+            items = parts.read(None)
+            linked = self._links[id(parts)]
+            assert len(linked.units) == len(items)
+            made.append((linked.sides(), real_sides(items, mod.partition_key, mod.file_session)))
+        return real_in_two(self, fn, workers)
+    real_sides = halves.sides
+
+    def no_sides(*a):
+        raise AssertionError("the split was made again after the scan")
+    monkeypatch.setattr(registry.Collected, "in_two", in_two)
+    monkeypatch.setattr(halves, "sides", no_sides)
+    assert_same(report(capsys, "--path", root, "--no-cache"), want)
+    assert made and all(a == b and set(a) == {0, 1} for a, b in made)

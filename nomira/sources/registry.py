@@ -74,12 +74,13 @@ class Collected:
     """
 
     def __init__(self, pending: list, stats: ScanStats, states: dict[str, list[dict]],
-                 held: dict | None = None) -> None:
+                 held: dict | None = None, links: dict | None = None) -> None:
         self._pending = pending  # (source module, Partitions) not yet deduplicated
         self._stats = stats
         self.states = states
         self._events: list[UsageEvent] | None = None
         self._held = held or {}  # Partitions -> prefold.Held: files folded where they were read
+        self._links = links or {}  # Partitions -> halves.Linked of its files (or None), made as they came
 
     def _tasks(self) -> list[tuple]:
         if self._pending is None:
@@ -143,8 +144,13 @@ class Collected:
         tasks = []
         for mod, parts in pending:
             items = parts.read(None)
-            split = halves.sides(items, mod.partition_key, mod.file_session) if getattr(mod, "PREFOLD", False) \
-                else [0] * len(items)
+            linked = self._links.get(id(parts))
+            if not getattr(mod, "PREFOLD", False):
+                split = [0] * len(items)
+            elif linked is not None and len(linked.units) == len(items):
+                split = linked.sides()
+            else:
+                split = halves.sides(items, mod.partition_key, mod.file_session)
             tasks.append((mod, items, split))
 
         def side(s: int):
@@ -369,7 +375,7 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
             hook = file_fold
     results, pool = run_jobs([a for p in planned.values() for a in p.args],
                              [n for p in planned.values() for n in p.sizes], workers, hook)
-    held = {}
+    held, links = {}, {}
     try:
         for source, plan in planned.items():
             mod = SOURCES[source]
@@ -384,10 +390,19 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
                     kept_states.append(state)
                     keep.add(path, records, state, folded)
             else:
+                linked = None
+                if workers > 1 and getattr(mod, "PREFOLD", False):  # (for `Collected.in_two`)
+                    from nomira.sources.halves import Linked
+                    linked = links[id(parts)] = Linked(mod.partition_key, mod.file_session)
                 for path, records, state, st in scanned:
                     stats.merge(st)
                     kept_states.append(state)
                     parts.add(path, records, state)
+                    if linked is not None and records:  # (in the order of `parts.read(None)`'s items)
+                        if parts.spill is None:
+                            linked.add(path, records)
+                        else:  # (spilled: never split; its dicts would only grow)
+                            linked = links[id(parts)] = None
             if writer is not None:
                 writer.close()
             pending.append((mod, parts))
@@ -395,7 +410,7 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
         if pool is not None:
             pool.terminate()
     project.assign((st for kept in states.values() for st in kept), merge_worktrees)  # one label per cwd
-    return Collected(pending, stats, states, held)
+    return Collected(pending, stats, states, held, links)
 
 
 def fingerprint(found: dict[str, list[Path]]) -> list[tuple]:
