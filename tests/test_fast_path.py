@@ -269,3 +269,35 @@ def test_field_types(tmp_path):
     assert assert_same(lines, tmp_path / "all", len(lines)) >= 1
     lead = _d(assistant([{"type": "text", "text": "hi"}], parentUuid="u-0")).encode()
     assert assert_same([x for line in lines for x in (lead, line)], tmp_path / "after", 2) >= 100
+
+
+def _count(v) -> int:
+    return v if type(v) is int and v > 0 else 0  # (a bool is not a count)
+
+
+def test_a_records_fields_are_what_the_usage_says():
+    """`_fields` (every call's record, written for speed) against the rule written plainly, on random
+    usages of every shape: counts positive ints else 0; the cache write total from
+    `cache_creation_input_tokens`, else the split's two parts; the 1h part capped at the total; labels
+    strings else None; `costUSD` a finite number else None."""
+    import math
+    values = [None, 0, 3, -5, 10**12, 1.5, float("inf"), float("nan"), True, False, "7", "fast", "", [], {},
+              {"ephemeral_1h_input_tokens": 5}, {"ephemeral_5m_input_tokens": 3, "ephemeral_1h_input_tokens": 9},
+              {"ephemeral_1h_input_tokens": -1, "ephemeral_5m_input_tokens": True}]
+    keys = ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+            "cache_creation", "speed", "service_tier", "inference_geo"]
+    rng = random.Random(7)
+    for _ in range(20000):
+        usage = {k: rng.choice(values) for k in keys if rng.random() < 0.7}
+        d = {k: rng.choice(values) for k in ("costUSD", "isSidechain") if rng.random() < 0.5}
+        split = usage.get("cache_creation") if type(usage.get("cache_creation")) is dict else {}
+        total = _count(usage.get("cache_creation_input_tokens")) or (
+            _count(split.get("ephemeral_1h_input_tokens")) + _count(split.get("ephemeral_5m_input_tokens")))
+        one_hour = min(_count(split.get("ephemeral_1h_input_tokens")), total)
+        cost = d.get("costUSD")
+        want = ["t", "m", "r", "x", _count(usage.get("input_tokens")), _count(usage.get("output_tokens")),
+                _count(usage.get("cache_read_input_tokens")), total - one_hour, one_hour, d.get("isSidechain") is True,
+                *(usage.get(k) if type(usage.get(k)) is str else None for k in ("speed", "service_tier", "inference_geo")),
+                float(cost) if type(cost) in (int, float) and math.isfinite(cost) else None]
+        got = claude_code._fields("t", "m", "r", "x", d, usage)
+        assert got == want and [type(v) for v in got] == [type(v) for v in want], (usage, d)
