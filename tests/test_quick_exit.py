@@ -1,7 +1,9 @@
 """A finished report's process ends without Python's teardown (cli._exit_now): its output complete
 and flushed (to a file, a pipe, a reader that stops early), its exit status kept, its scan cache
-committed and closed (the next runs answer from it, equal), for a cold run, a warm one, a replay."""
+committed (left open: SQLite's log holds what the run wrote, and the next runs answer from it, equal),
+for a cold run, a warm one, a replay."""
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -40,3 +42,27 @@ def test_a_reader_that_stops_early_and_a_usage_error(tmp_path):
     assert b"Traceback" not in p.stderr
     bad = run(env, "--since", "not-a-day", "--path", str(FIXTURES / "claude"))
     assert bad.returncode == 2 and b"--since" in bad.stderr
+
+
+def test_a_cache_left_open_is_whole_for_the_next_run(tmp_path):
+    """The cold run's process ends with the scan cache open, its writes in SQLite's log (no copy into the
+    database at close): another connection sees every entry and the output, and a run after a change
+    (the stored output stale) reads the entries, not the logs."""
+    env = environment(tmp_path)
+    history = tmp_path / "history"
+    history.mkdir()
+    for f in (FIXTURES / "claude").rglob("*.jsonl"):
+        target = history / f.relative_to(FIXTURES / "claude")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(f.read_bytes())
+    cold = run(env, "--json", "--path", str(history))
+    assert cold.returncode == 0 and cold.stderr == b""
+    db_path = tmp_path / "cache" / "nomira" / "scan.sqlite"
+    assert os.path.getsize(f"{db_path}-wal") > 0  # (left in the log: the process did not close it)
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        files = db.execute("SELECT count(*) FROM files").fetchone()[0]
+        assert files == len(list(history.rglob("*.jsonl"))) and db.execute("SELECT count(*) FROM outputs").fetchone()[0] == 1
+        db.execute("DELETE FROM outputs")
+    again = run(env, "--json", "--path", str(history), "--no-color")  # (another invocation: no replay)
+    assert again.returncode == 0 and again.stdout == cold.stdout and again.stderr == b""
