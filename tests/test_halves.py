@@ -241,3 +241,23 @@ def test_the_split_made_as_the_files_come_is_the_one_made_after(capsys, tmp_path
     monkeypatch.setattr(halves, "sides", no_sides)
     assert_same(report(capsys, "--path", root, "--no-cache"), want)
     assert made and all(a == b and set(a) == {0, 1} for a, b in made)
+
+
+def test_session_rows_whose_child_fails_are_the_same(capsys, tmp_path, monkeypatch, split):
+    """`session --json` makes each half's rows in its process (`periods.session_half`); a child that
+    fails: the parent makes that half's rows itself."""
+    from nomira.reports import periods
+    root = history(tmp_path / "h", 3)
+    monkeypatch.setattr(halves, "MIN_RECORDS", 1 << 60)
+    want = period(capsys, "session", "--path", root, "--no-cache")
+    monkeypatch.setattr(halves, "MIN_RECORDS", 0)
+    parent, real = os.getpid(), periods.sessions
+
+    def sessions(*args):
+        if os.getpid() != parent:
+            raise RuntimeError("a bug in the child's half")
+        return real(*args)
+    monkeypatch.setattr(periods, "sessions", sessions)
+    got = period(capsys, "session", "--path", root, "--no-cache")
+    assert_same(got, want)
+    assert split["both"] == 1 and len(got["session"]) > 10

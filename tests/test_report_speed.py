@@ -278,10 +278,10 @@ def test_encoded_rows_take_the_fast_way_for_plain_rows():
 
 
 def test_isoformat_equals_datetime_isoformat():
-    """summary._isoformat (the session rows' times) writes what datetime.isoformat writes, for any time."""
+    """tally_text.isoformat (the session rows' times) writes what datetime.isoformat writes, for any time."""
     from datetime import timedelta, timezone
 
-    from nomira.reports.summary import _isoformat
+    from nomira.reports.tally_text import isoformat as _isoformat
     rnd = random.Random(9)
     zones = [timezone.utc, timezone(timedelta(0)), timezone(timedelta(hours=5, minutes=30)), None,
              timezone(timedelta(hours=-3), "X")]
@@ -295,3 +295,48 @@ def test_isoformat_equals_datetime_isoformat():
         assert _isoformat(t) == t.isoformat(), t
         fast += t.tzinfo is timezone.utc and t.microsecond and t.year >= 1000 and type(t) is datetime
     assert fast > 1000
+
+
+def test_encoded_period_rows_equal_the_stamped_dicts():
+    """`periods.encoded_rows` (the rows of `daily`, `monthly` and `session --json`, made without their
+    dicts) writes byte for byte what each row's dict, stamped and encoded, gives; odd values (not finite,
+    odd types, a reason named like an amount, odd labels and keys) go the generic way, still equal."""
+    from nomira.reports import periods
+    from nomira.reports.aggregate import merged
+    from nomira.reports.money import with_micros
+    rnd = random.Random(33)
+    for n in range(80):
+        fine = _odd_fine(rnd) if n % 2 else _random_fine(rnd)
+        for period in ("session", "daily", "monthly"):
+            g = periods.Grouped()
+            for (source, sid, project, model), t in fine.items():
+                key = (source, sid, project) if period == "session" else (
+                    f"2026-11-{sid[1:]:0>2}" if sid.__class__ is str else sid)
+                row = g.rows.setdefault(key, {"all": [], "models": {}})
+                row["all"].append(t)
+                row["models"][model] = t
+            for row in g.rows.values():
+                row["all"] = merged(row["all"])
+            keys = list(g.rows)
+            got = periods.encoded_rows(g, keys, period).rows
+            want = [json.dumps(with_micros(periods.row_dict(k, copy.deepcopy(g.rows[k]), period))) for k in keys]
+            assert got == want
+
+
+def test_encoded_period_rows_take_the_fast_way():
+    """Plain rows are written by `tally_text`, not the generic encoder (else the test above proves little)."""
+    from nomira.reports import periods
+    import nomira.reports.money as m
+    rnd = random.Random(5)
+    g = periods.Grouped()
+    for (source, sid, project, model), t in _random_fine(rnd).items():
+        row = g.rows.setdefault((source, sid, project), {"all": t.copy(), "models": {}})
+        row["models"][model] = t
+    calls = []
+    real = m.with_micros
+    m.with_micros = lambda obj: calls.append(1) or real(obj)
+    try:
+        rows = periods.encoded_rows(g, list(g.rows), "session").rows
+    finally:
+        m.with_micros = real
+    assert len(rows) == len(g.rows) and not calls

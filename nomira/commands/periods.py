@@ -118,6 +118,11 @@ def period_text(run: Run, collected, fold) -> str:
     folded where they were read merged in."""
     period = run.args.period
     sessions = period == "session"
+    if sessions and run.args.json:  # (each half's rows made in its process: a session is whole in one)
+        halves = run.fold_in_two(collected, periods.session_half(run.tz, run.since, run.until))
+        if halves is not None:
+            rows, total = periods.finish_session_halves(*halves)
+            return _json(run, period, rows, total, MONEY_COLUMN[run.regime()])
 
     def unpack(packed, project):
         return periods.unpack(packed[0], project if sessions else None), dict(packed[1])
@@ -132,19 +137,21 @@ def period_text(run: Run, collected, fold) -> str:
     for k in keys:
         total.merge(grouped.rows[k]["all"])
     if run.args.json:
-        rows = []
-        for k in keys:
-            row = grouped.rows[k]
-            head = ({"source": k[0], "session_id": k[1], "project": k[2]} if period == "session"
-                    else {"date" if period == "daily" else "month": k})
-            entry = {**head, **row["all"].as_dict(),
-                     "models": [{"model": m, **t.as_dict()} for m, t in sorted(row["models"].items())]}
-            if plans is not None:
+        if plans is None:  # (each row's JSON made without its dicts: thousands of sessions)
+            rows = periods.encoded_rows(grouped, keys, period)
+        else:
+            rows = []
+            for k in keys:
+                entry = periods.row_dict(k, grouped.rows[k], period)
                 entry["value_vs_plan"] = _vs_plan_json(k, by_source, plans)
-            rows.append(entry)
-        return render_json({period: rows, "totals": total.as_dict(), "value_label": label,
-                            "timezone": str(run.tz), **({"unreadable": run.unreadable} if run.unreadable else {})})
+                rows.append(entry)
+        return _json(run, period, rows, total, label)
     return _period_table(run, grouped, keys, total, label, plans, by_source)
+
+
+def _json(run: Run, period: str, rows, total: Tally, label: str) -> str:
+    return render_json({period: rows, "totals": total.as_dict(), "value_label": label,
+                        "timezone": str(run.tz), **({"unreadable": run.unreadable} if run.unreadable else {})})
 
 
 def _period_table(run, grouped, keys, total, label, plans, by_source) -> str:

@@ -7,7 +7,7 @@ and ends 5 hours later, or earlier when activity stops for 5 hours.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Callable, Iterable
 
 from nomira.ledger.events import UsageEvent
@@ -62,6 +62,88 @@ def unpack(rows: list, project: str | None = None) -> Grouped:
         g.rows[key] = {
             "all": from_packed(whole), "models": {m: from_packed(t) for m, t in models}}
     return g
+
+
+def row_dict(key, row: dict, period: str) -> dict:
+    """One row of `daily`/`monthly`/`session --json`: the period (or the session), its tally, its models'."""
+    head = ({"source": key[0], "session_id": key[1], "project": key[2]} if period == "session"
+            else {"date" if period == "daily" else "month": key})
+    return {**head, **row["all"].as_dict(),
+            "models": [{"model": m, **t.as_dict()} for m, t in sorted(row["models"].items())]}
+
+
+def encoded_rows(grouped: Grouped, keys: list, period: str):
+    """`row_dict` of each key, stamped and encoded as `render_json` writes it, as `render.EncodedRows`:
+    made without the dicts (`tally_text`); a row with anything else in it the generic way."""
+    from json.encoder import encode_basestring_ascii as q
+
+    from nomira.reports.money import with_micros
+    from nomira.reports.render import EncodedRows, _row_encoder
+    from nomira.reports.tally_text import fields, string
+    encode = _row_encoder()
+    texts: dict = {}
+    out = []
+    for key in keys:
+        row = grouped.rows[key]
+        if period == "session":
+            parts = [texts.get(v) or texts.setdefault(v, string(v)) if v.__class__ is str else ""
+                     for v in key] if key.__class__ is tuple and len(key) == 3 else [""]
+            head = "" if "" in parts else (f'"source": {parts[0]}, "session_id": {parts[1]}, '
+                                           f'"project": {parts[2]}')
+        else:
+            head = f'"{"date" if period == "daily" else "month"}": {q(key)}' if key.__class__ is str else ""
+        made = fields(row["all"]) if head else None
+        models = []
+        if made is not None:
+            for m, t in sorted(row["models"].items()):
+                mine = fields(t) if m.__class__ is str else None
+                if mine is None:
+                    made = None
+                    break
+                models.append(f'{{"model": {texts.get(m) or texts.setdefault(m, q(m))}, {mine[0]}, {mine[1]}}}')
+        if made is None:
+            out.append(encode(with_micros(row_dict(key, row, period))))
+            continue
+        out.append(f'{{{head}, {made[0]}, "models": [{", ".join(models)}], {made[1]}}}')
+    return EncodedRows(out)
+
+
+def session_half(tz: tzinfo, since: date | None = None, until: date | None = None):
+    """The fold of `session --json` for one half of a history split by session (`Run.fold_in_two`): a
+    session is whole in one half, so each half makes its own rows' JSON, in two processes at once. A
+    half: ([(last call in microseconds since the epoch, session key, row JSON)] in the rows' order, its
+    rows' total packed)."""
+    def half(priced) -> tuple:
+        g = sessions(priced, tz, since, until)
+        keys = sorted(g.rows, key=lambda k: (g.rows[k]["all"].last, k))
+        total = Tally()
+        for k in keys:
+            total.merge(g.rows[k]["all"])
+        texts = encoded_rows(g, keys, "session").rows
+        return [(_micros_since_epoch(g.rows[k]["all"].last), k, text) for k, text in zip(keys, texts)], packed(total)
+    return half
+
+
+def finish_session_halves(a: tuple, b: tuple) -> tuple:
+    """(`render.EncodedRows` of both halves' rows in the order one sort of them all gives, the total)."""
+    from heapq import merge as in_order
+    from operator import itemgetter
+
+    from nomira.reports.render import EncodedRows
+    rows = EncodedRows([text for _last, _key, text in in_order(a[0], b[0], key=itemgetter(0, 1))])
+    total = Tally()
+    total.merge(from_packed(a[1]))
+    total.merge(from_packed(b[1]))
+    return rows, total
+
+
+def _micros_since_epoch(at: datetime) -> int:
+    """An aware time's instant, for ordering (two times of one instant compare equal, as datetimes do)."""
+    return (at - _EPOCH) // _MICRO
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICRO = timedelta(microseconds=1)
 
 
 def in_range(day: date, since: date | None, until: date | None) -> bool:

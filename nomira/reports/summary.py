@@ -5,7 +5,6 @@ parts of a history merge, so the parts can be folded apart (and in parallel).
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Iterable
 
 from nomira import __version__
@@ -79,17 +78,17 @@ def _encoded_rows(tallies: dict, models: dict):
 
 def _keyed_rows(tallies: dict, models: dict) -> list[tuple[str, str, str]]:
     """(last call or "", session id, the row's JSON text) of each session, in the rows' order."""
-    from json import dumps
-    from json.encoder import encode_basestring_ascii as q
     from operator import itemgetter
 
-    from nomira.reports.money import micros, with_micros
+    from nomira.reports.money import with_micros
     from nomira.reports.render import _row_encoder
+    from nomira.reports.tally_text import fields, isoformat, string, strings
+    from json.encoder import encode_basestring_ascii as q
     encode = _row_encoder()
     keyed = []
     for key, t in tallies.items():
         last = t.last
-        last = _isoformat(last) if last else None
+        last = isoformat(last) if last else None
         keyed.append((last or "", key[1], key, t, last))
     keyed.sort(key=itemgetter(0, 1))  # (last or "", session_id), stable: as session_rows sorts its dicts
     # the JSON of the labels and model lists thousands of rows share, each made (and its type checked) once
@@ -99,79 +98,19 @@ def _keyed_rows(tallies: dict, models: dict) -> list[tuple[str, str, str]]:
     for order, sid, key, t, last in keyed:
         s, _sid, proj = key
         names = models[key]
-        cost, k, first = t.cost, t.tokens, t.first
-        total = sum(cost)
-        naive, side = t.naive_usd, t.sidechain_usd
-        reasons = t.unpriced_reasons
-        if reasons:  # {reason: calls}, as as_dict sorts it (a reason named like an amount: the generic way)
-            if any(r.__class__ is not str or r.endswith("_usd") or n.__class__ is not int for r, n in reasons.items()):
-                reasons = None
-            else:
-                reasons = "{" + ", ".join(f"{q(r)}: {n}" for r, n in sorted(reasons.items())) + "}"
-        else:
-            reasons = "{}"
-        s_text = texts.get(s) or texts.setdefault(s, _json_str(s, q))
-        proj_text = texts.get(proj) or texts.setdefault(proj, _json_str(proj, q))
-        names_text = lists.get(frozen := frozenset(names)) or lists.setdefault(frozen, _json_strs(names, q))
-        # (each type checked in turn, no generator: this runs for every row; the floats are finite when
-        # their sum is, since an inf or nan makes any sum inf or nan; a sum that overflows goes the
-        # generic way, which is right for every row; an exact int, float or datetime is written as its
-        # repr or isoformat, which has nothing to escape)
-        if (reasons is None or not s_text or not proj_text or not names_text or sid.__class__ is not str
-                or k[0].__class__ is not int or k[1].__class__ is not int or k[2].__class__ is not int
-                or k[3].__class__ is not int or k[4].__class__ is not int or k[5].__class__ is not int
-                or len(k) != 6 or t.calls.__class__ is not int or t.unpriced_calls.__class__ is not int
-                or cost[0].__class__ is not float or cost[1].__class__ is not float
-                or cost[2].__class__ is not float or cost[3].__class__ is not float
-                or cost[4].__class__ is not float or len(cost) != 5 or naive.__class__ is not float
-                or side.__class__ is not float or (every := total + naive + side) - every != 0.0
-                or (first is not None and first.__class__ is not datetime)
-                or (t.last is not None and t.last.__class__ is not datetime)):
+        s_text = texts.get(s) or texts.setdefault(s, string(s))
+        proj_text = texts.get(proj) or texts.setdefault(proj, string(proj))
+        names_text = lists.get(frozen := frozenset(names)) or lists.setdefault(frozen, strings(names))
+        made = fields(t, last) if s_text and proj_text and names_text and sid.__class__ is str else None
+        if made is None:
             out.append((order, sid, encode(with_micros({"source": s, "session_id": sid, "project": proj,
                                                         "models": sorted(names), **t.as_dict()}))))
             continue
-        share = ((cost[2] + cost[3] + cost[4]) / total) if total else 0.0
-        first = f'"{_isoformat(first)}"' if first is not None else "null"
-        last = f'"{last}"' if last is not None else "null"
-        out.append((order, sid,
-            f'{{"source": {s_text}, "session_id": {q(sid)}, "project": {proj_text}, "models": {names_text}, '
-            f'"calls": {t.calls}, "unpriced_calls": {t.unpriced_calls}, '
-            f'"unpriced_reasons": {reasons}, "tokens": {{"input": {k[0]}, "output": {k[1]}, "cache_read": '
-            f'{k[2]}, "cache_write_5m": {k[3]}, "cache_write_1h": {k[4]}, "reasoning": {k[5]}, '
-            f'"total": {k[0] + k[1] + k[2] + k[3] + k[4]}}}, "cost_usd": {total}, "cost_by_type_usd": '
-            f'{{"input": {cost[0]}, "output": {cost[1]}, "cache_read": {cost[2]}, "cache_write_5m": '
-            f'{cost[3]}, "cache_write_1h": {cost[4]}}}, "cache_share_of_cost": {share if share - share == 0.0 else dumps(share)}, '
-            f'"naive_cost_usd": {naive}, "sidechain_cost_usd": {side}, "first": {first}, "last": {last}, '
-            f'"cost_micro_usd": {micros(total)}, "cost_by_type_micro_usd": {{"input": {micros(cost[0])}, "output": '
-            f'{micros(cost[1])}, "cache_read": {micros(cost[2])}, "cache_write_5m": {micros(cost[3])}, '
-            f'"cache_write_1h": {micros(cost[4])}}}, '
-            f'"naive_cost_micro_usd": {micros(naive)}, "sidechain_cost_micro_usd": {micros(side)}}}'))
+        out.append((order, sid, f'{{"source": {s_text}, "session_id": {q(sid)}, "project": {proj_text}, '
+                                f'"models": {names_text}, {made[0]}, {made[1]}}}'))
     return out
 
 
-_TWO_DIGITS = [f"{n:02}" for n in range(100)]
-
-
-def _isoformat(t) -> str:
-    """t.isoformat(), for a UTC time with microseconds from year 1000 on (what the logs hold) at 60% of its
-    cost: two per session row, and isoformat's C formats each field with sprintf. Any other time (or type)
-    by its own isoformat."""
-    if t.__class__ is datetime and t.tzinfo is timezone.utc:
-        us, y, d = t.microsecond, t.year, _TWO_DIGITS
-        if us and y >= 1000:
-            return f"{y}-{d[t.month]}-{d[t.day]}T{d[t.hour]}:{d[t.minute]}:{d[t.second]}.{str(us + 1_000_000)[1:]}+00:00"
-    return t.isoformat()
-
-
-def _json_str(value, q) -> str:
-    """`value`'s JSON when it is a str, else "" (its row goes the generic way)."""
-    return q(value) if value.__class__ is str else ""
-
-
-def _json_strs(names, q) -> str:
-    """The JSON list of `names` sorted, when each is a str, else "" (its row goes the generic way)."""
-    names = sorted(names)
-    return f"[{', '.join(map(q, names))}]" if all(n.__class__ is str for n in names) else ""
 
 
 def rollups(fine: dict) -> tuple[Tally, dict, dict, dict]:
