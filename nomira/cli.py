@@ -242,6 +242,7 @@ class Run:
         self.cache = None if (args.no_cache or args.demo) else self._open_cache()
         self._table = None
         self._pricer = None
+        self.deferred = None  # the parts of an output key made after the scan (`cached_output`)
         self.seen_sources: set[str] = set()
         self.color = use_color() and not args.no_color
         self.style = Style(self.color, None if args.wide else terminal_width())
@@ -287,17 +288,18 @@ class Run:
             return None
 
     def cached_output(self, *parts) -> tuple[bytes | None, str | None]:
-        """(cached output as UTF-8, key) for a command whose output depends only on the inputs and `parts`."""
+        """(cached output as UTF-8, key) for a command whose output depends only on the inputs and `parts`.
+        A history of many files the cache holds nothing of: no output can be found, and its files are not
+        stated first (`registry.collect(stat_later=True)`: the workers state each file as they open it);
+        the key is `DEFERRED`, made by `store_output` from those stats."""
         if self.cache is None or getattr(self.args, "merge_worktrees", False):
             return None, None  # merged labels depend on the worktrees on disk, not only on the logs
-        from nomira.pricing.stamp import resolved_digest
-        a = self.args
+        if self._nothing_cached():
+            self.deferred = parts
+            return None, DEFERRED
         from nomira.sources.registry import fingerprint
         self.fingerprint = fingerprint(self.found)
-        key = scancache.output_key(
-            [*parts, a.json, a.regime, self.color, [str(p) for p in a.path or []], a.source, a.since, a.until,
-             str(self.tz), resolved_digest(self.env), os.environ.get("TZ"), self.style.width],
-            self.fingerprint)
+        key = self._output_key(parts)
         hit = self.cache.get_output(key)
         if hit is None:
             return None, key
@@ -305,8 +307,29 @@ class Run:
             self._store_quick(hit)  # (outputs stored before this invocation was seen)
         return hit, key  # (bytes: written as they are, `emit`)
 
+    def _output_key(self, parts) -> str:
+        from nomira.pricing.stamp import resolved_digest
+        a = self.args
+        return scancache.output_key(
+            [*parts, a.json, a.regime, self.color, [str(p) for p in a.path or []], a.source, a.since, a.until,
+             str(self.tz), resolved_digest(self.env), os.environ.get("TZ"), self.style.width],
+            self.fingerprint)
+
+    def _nothing_cached(self) -> bool:
+        """Whether this run may state its files as it reads them: many files (stating 6,386 first took 20-25
+        ms before anything else could start), none of them in the cache."""
+        n = sum(len(files) for files in self.found.values())
+        if n < STAT_LATER_MIN:
+            return False
+        try:
+            return not any(files and self.cache.has_entries(source) for source, files in self.found.items())
+        except Exception:  # noqa: BLE001 - (a damaged cache: the usual path meets and reports it)
+            return False
+
     def store_output(self, key: str | None, text: str | bytes) -> None:
         """Keep a command's output (text, or the UTF-8 bytes `emit` wrote: encoded once) for the next run."""
+        if key is DEFERRED:  # (keyed by what the files were before they were read, as the workers stated them)
+            key = self._deferred_key()
         if self.cache is not None and key is not None and not self.unreadable:
             import sqlite3
             from zlib import crc32
@@ -358,10 +381,13 @@ class Run:
                     return None  # (the file goes the long way)
                 partial, seen = task(events)
                 return pack(partial), sorted(seen)
+        later = self.deferred is not None
         collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
                             progress=True, found=self.found, known=known,
                             merge_worktrees=getattr(self.args, "merge_worktrees", False), prefold=hook,
-                            fold_key=fold_key)
+                            fold_key=fold_key, stat_later=later)
+        if later:
+            self.collected_stats = collected.stated, collected.unstated
         self.unreadable += collected.unreadable
         if self.unreadable:
             n = len(self.unreadable)
@@ -369,6 +395,16 @@ class Run:
             print(f"nomira: {n} unreadable file{'s' * (n != 1)} or folder{'s' * (n != 1)} left out of the "
                   f"totals: {shown} (check their permissions)", file=sys.stderr)
         return collected
+
+    def _deferred_key(self) -> str | None:
+        """The output key of a run whose files were stated as they were read (`cached_output`), or None
+        when one was not (nothing is kept under a key it cannot vouch for)."""
+        stated, unstated = getattr(self, "collected_stats", ({}, 1))
+        if unstated:
+            return None
+        self.fingerprint = [(source, str(f), *stated[source][str(f)]) for source, files in self.found.items()
+                            for f in files if str(f) in stated.get(source, ())]
+        return self._output_key(self.deferred)
 
     def _fold_key(self, name: str) -> str:
         """What a file's fold (the one called `name`) depends on besides the file: the code, the rates
@@ -610,6 +646,8 @@ def close_caches() -> None:
 
 
 QUICK_ARGV: list[str] | None = None  # the command line of this process, when it may store a replay
+DEFERRED = "(made after the scan)"  # cached_output's key when the files are stated as they are read
+STAT_LATER_MIN = 2048  # files: fewer are stated first (a few ms), as a run with a cache does
 
 
 def main(argv: list[str] | None = None) -> int:

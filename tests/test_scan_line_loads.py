@@ -67,5 +67,5 @@ def test_a_source_scanning_a_path_signs_from_the_bytes_it_read(tmp_path, monkeyp
     monkeypatch.setattr(scancache, "signature", lambda *a: reads.append(a) or real(*a))
     scan._SIG = None
     _path, head, _data = scan._job(("nomira.sources.pi", str(f), 0, None, False))
-    end, _stats, sig, _folded = marshal.loads(head)
+    end, _stats, sig, _folded, _stated = marshal.loads(head)
     assert end == f.stat().st_size and sig == want and reads == []

@@ -301,6 +301,7 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
 
 
 MERGED = True  # scan_file's records are already merged (scan._job skips merge_records)
+STATED_BY_SCAN = True  # scan_file opens the file with a LineScan, which states it before reading (scan._job)
 
 
 def merge_records(old: list[list], new: list[list]) -> list[list]:

@@ -81,6 +81,8 @@ class Collected:
         self._events: list[UsageEvent] | None = None
         self._held = held or {}  # Partitions -> prefold.Held: files folded where they were read
         self._links = links or {}  # Partitions -> halves.Linked of its files (or None), made as they came
+        self.stated: dict[str, dict[str, tuple]] = {}  # source -> path -> (size, mtime_ns) before it was read
+        self.unstated = 0  # files read that no one stated before reading them (nothing may be keyed by them)
 
     def _tasks(self) -> list[tuple]:
         if self._pending is None:
@@ -337,7 +339,8 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
             env: Mapping[str, str] = os.environ, cache=None, workers: int = 1,
             progress: bool = False, found: dict[str, list[Path]] | None = None,
             budget: int | None = None, known: dict | None = None, merge_worktrees: bool = False,
-            prefold: Callable[[list[UsageEvent]], object] | None = None, fold_key: str | None = None) -> Collected:
+            prefold: Callable[[list[UsageEvent]], object] | None = None, fold_key: str | None = None,
+            stat_later: bool = False) -> Collected:
     """Scan every file of the selected sources (through `cache` when given). `known`: (size,
     mtime_ns) by path for files already stated (`fingerprint`), so none is stated twice.
 
@@ -347,7 +350,9 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
     worker folds the whole files it reads of a source that allows it (`PREFOLD`), see `prefold`.
     `fold_key`: what `prefold`'s result depends on besides a file (prices, time window, code): the
     cache keeps each such fold under it, and a later run with the same key uses the folds of the
-    files it reuses instead of their records.
+    files it reuses instead of their records. `stat_later`: the files of a source whose scan states
+    each file as it opens it (`STATED_BY_SCAN`) and that has no cache entry are not stated first: the
+    workers do it (`Collected.stated` then holds every file's (size, mtime_ns) before it was read).
     """
     stats = ScanStats()
     states: dict[str, list[dict]] = {}
@@ -357,7 +362,8 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
     # every source's files planned first, then read in one pool of workers when there are enough
     # bytes in all (a home holding many agents' logs, a few files each, uses every core as one large
     # Claude history does, with the workers and the marshal round trip of one source's scan)
-    planned = {source: Planned(SOURCES[source], files, cache.load(source) if cache is not None else None, known)
+    planned = {source: Planned(SOURCES[source], files, cache.load(source) if cache is not None else None, known,
+                               stat_later)
                for source, files in found.items()}
     todo = sum(p.todo_bytes for p in planned.values())
     hook = file_fold = None
@@ -410,7 +416,10 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
         if pool is not None:
             pool.terminate()
     project.assign((st for kept in states.values() for st in kept), merge_worktrees)  # one label per cwd
-    return Collected(pending, stats, states, held, links)
+    collected = Collected(pending, stats, states, held, links)
+    collected.stated = {source: p.stated for source, p in planned.items()}
+    collected.unstated = sum(p.unstated for p in planned.values())
+    return collected
 
 
 def fingerprint(found: dict[str, list[Path]]) -> list[tuple]:

@@ -98,7 +98,7 @@ class LineScan:
         return m.start() if m else -1
 
     def __iter__(self) -> Iterator[bytes]:
-        global _LAST_READ
+        global _LAST_READ, _LAST_STATED
         rx, search = self._rx, self._search if self._rx is None else None
         find = self._find
         # the descriptor itself (no file object: thousands of small files), whole chunks, no buffer
@@ -110,7 +110,10 @@ class LineScan:
             pending = b""  # the start of a line the previous chunks did not finish
             # a small file in one read of its size (a 4 MB read allocates 4 MB), and a short read
             # up to the size is the end: one read per file instead of two
-            size = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            size = st.st_size
+            if not self.start:  # (before any read: what the file was when it was read whole)
+                _LAST_STATED = (os.fspath(self.path), size, st.st_mtime_ns)
             want = min(self.chunk_size, max(size - self.start, 0) + 1)
             while True:
                 chunk = os.read(fd, want)
@@ -177,6 +180,7 @@ class LineScan:
 
 
 _LAST_READ: tuple | None = None  # (path as str, file offset, bytes) of the last chunk a LineScan read
+_LAST_STATED: tuple | None = None  # (path as str, size, mtime_ns) of the file a LineScan last opened at 0
 
 
 def end_signature(path, end: int) -> bytes:
@@ -274,17 +278,22 @@ def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
     the signature of the bytes before that point and the file's prefold or None, the cache entry's
     data). The data is made once, here: the parent writes it to the cache as it is and decodes it
     for the records (of a prefolded file, only when its calls meet another file's)."""
-    global _LAST_READ
-    name, path, start, state, prefold = args
+    global _LAST_READ, _LAST_STATED
+    name, path, start, state, prefold, *stat = args
     module = sys.modules.get(name) or importlib.import_module(name)  # (a dict lookup per file, not the import machinery)
-    _LAST_READ = None
+    _LAST_READ = _LAST_STATED = None
     try:
         records, state, end, stats = module.scan_file(path, start, state)
         sig = end_signature(path, end)
     except OSError as exc:  # vanished or unreadable since discovery: counted, never fatal
         stats = ScanStats(files=1, unreadable=[path])
         stats.skip(f"unreadable_file:{type(exc).__name__}")
-        return path, marshal.dumps((start, stats.as_dict(), None, None)), marshal.dumps(([], state or {}, {}))
+        return path, marshal.dumps((start, stats.as_dict(), None, None, None)), marshal.dumps(([], state or {}, {}))
+    stated = None  # (a job planned without a stat: the file's size and mtime when the scan opened it, before
+    if stat and stat[0]:  # reading; none when the source's scan did not open it with a LineScan at 0)
+        last = _LAST_STATED
+        if last is not None and last[0] == os.fspath(path):
+            stated = last[1:]
     if not getattr(module, "MERGED", False):
         records = _merge(module, [], records, stats)
     folded = None
@@ -296,21 +305,27 @@ def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
     stats = stats.as_dict()
     persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
     try:
-        meta = marshal.dumps((end, stats, sig, folded))
+        meta = marshal.dumps((end, stats, sig, folded, stated))
     except ValueError:  # a prefold of values marshal does not take: the parent folds the file
-        meta = marshal.dumps((end, stats, sig, None))
+        meta = marshal.dumps((end, stats, sig, None, stated))
     return path, meta, marshal.dumps((records, state, persisted))
 
 
-def _plan(files: list[Path], entries: dict, stats: ScanStats, known: dict | None = None) -> tuple[list, dict]:
+def _plan(files: list[Path], entries: dict, stats: ScanStats, known: dict | None = None,
+          later: bool = False) -> tuple[list, dict]:
     """Split files into reused cache entries and (path, start, state, previous entry, (size, mtime_ns))
-    jobs. `known`: (size, mtime_ns) by path, stated by the caller before anything was read."""
+    jobs. `known`: (size, mtime_ns) by path, stated by the caller before anything was read. `later`: a
+    file without an entry is not stated here (its job's (size, mtime_ns) is None): the worker's scan
+    states it as it opens it (`_job`)."""
     from nomira.sources.scancache import signature
     jobs, reused = [], {}
     known = known or {}
     for f in files:
         key = str(f)
         st = known.get(key)
+        if st is None and later and key not in entries:
+            jobs.append((key, 0, None, None, None))
+            continue
         if st is None:
             try:
                 s = os.stat(key)
@@ -354,17 +369,25 @@ class Planned:
     `prefold` (see `ask_prefold` and `use_kept`): files come with folds made where they were read, or
     kept from an earlier run, for `prefold.Held` to audit."""
 
-    def __init__(self, module, files: list[Path], entries: dict | None = None, known: dict | None = None):
+    def __init__(self, module, files: list[Path], entries: dict | None = None, known: dict | None = None,
+                 later: bool = False):
         self.module = module
         self.lost = ScanStats()
-        self.jobs, self.reused = _plan(sorted(files, key=str), entries or {}, self.lost, known)
-        self.sizes = [st[0] - start for _k, start, _s, _e, st in self.jobs]  # bytes each job reads
+        later = later and getattr(module, "STATED_BY_SCAN", False)
+        self.jobs, self.reused = _plan(sorted(files, key=str), entries or {}, self.lost, known, later)
+        # (size, mtime_ns) of each file as it was before it was read: stated here, or by the worker (`later`)
+        self.stated: dict[str, tuple] = {k: st for k, _s, _st, _e, st in self.jobs if st is not None}
+        self.stated.update((k, (e.size, e.mtime_ns)) for k, e in self.reused.items())
+        self.guess = guess = _typical_size(self.jobs) if later else 0
+        self.sizes = [st[0] - start if st is not None else guess for _k, start, _s, _e, st in self.jobs]  # bytes to read
         self.todo_bytes = sum(self.sizes)
+        self.unstated = 0  # jobs planned without a stat whose worker could not state the file either
         self.prefold = False
         self.kept: dict = {}  # path -> scancache.KeptFold of a reused file
         self.fold_key: str | None = None  # under which the folds made in this run are kept
         self.fold_here = None  # the workers' fold function, for the files no worker folded (`use_kept`)
-        self.args = [(module.__name__, key, start, state, False) for key, start, state, _e, _st in self.jobs]
+        self.args = [(module.__name__, key, start, state, False, st is None)
+                     for key, start, state, _e, st in self.jobs]
 
     def ask_prefold(self) -> bool:
         """Have the workers fold each file they read whole (a fold of part of a file would not be the
@@ -372,7 +395,7 @@ class Planned:
         whole = [start == 0 for _k, start, *_r in self.jobs]
         if any(whole):
             self.prefold = True
-            self.args = [(*a[:4], w) for a, w in zip(self.args, whole)]
+            self.args = [(*a[:4], w, *a[5:]) for a, w in zip(self.args, whole)]
         return self.prefold
 
     def use_kept(self, kept: dict, fold_key: str, fold_here=None) -> None:
@@ -390,8 +413,27 @@ class Planned:
     def bytes_per_file(self) -> float:
         """The source's files' average size (reused and read): below `prefold.MIN_AVERAGE_BYTES` a file's
         fold costs more than it saves."""
-        sizes = [e.size for e in self.reused.values()] + [st[0] for *_r, st in self.jobs]
+        sizes = [e.size for e in self.reused.values()] + [st[0] if st is not None else self.guess
+                                                           for *_r, st in self.jobs]
         return sum(sizes) / len(sizes) if sizes else 0.0
+
+
+SAMPLE = 32  # files stated to guess the size of files planned without a stat
+
+
+def _typical_size(jobs: list) -> int:
+    """The mean size of up to SAMPLE files planned without a stat, spread over them (for the workers'
+    runs, and whether files are large enough to be folded where they are read): 0.1 ms, not a stat each."""
+    unstated = [k for k, _s, _st, _e, st in jobs if st is None]
+    if not unstated:
+        return 0
+    sizes = []
+    for key in unstated[::max(1, len(unstated) // SAMPLE)][:SAMPLE]:
+        try:
+            sizes.append(os.stat(key).st_size)
+        except OSError:
+            continue
+    return sum(sizes) // len(sizes) if sizes else 1 << 16
 
 
 def pooled(args: list, todo_bytes: int, workers: int) -> bool:
@@ -436,7 +478,7 @@ def iter_planned(planned: Planned, results, progress=None,
     by_key = {j[0]: j for j in jobs}
     if progress:
         progress.start(len(jobs), planned.todo_bytes)
-    results = _tracked(results, progress, by_key)
+    results = _tracked(results, progress, by_key, planned.guess)
     in_order = [reused[k] for k in sorted(reused) if k not in kept]  # (read a batch at a time, as they come)
     if writer is not None and fold_key is not None:
         writer.keys.add(fold_key)  # (in use: its folds are kept while it is among the newest keys)
@@ -464,8 +506,14 @@ def iter_planned(planned: Planned, results, progress=None,
                 yield key, records, state, ScanStats.from_dict(stats), (hashes, fold)
                 continue
             meta, blob = next(results)
-            end, stats, sig, folded = marshal.loads(meta)
+            end, stats, sig, folded, stated = marshal.loads(meta)
             _k, start, _s, prev, st = by_key[key]
+            if st is None:  # (planned without a stat: the worker's, made as it opened the file to read it)
+                st = stated
+                if st is not None:
+                    planned.stated[key] = tuple(st)
+                elif sig is not None:  # (not stated before it was read: no entry, nor an output, is kept of it)
+                    planned.unstated += 1
             if held and start == 0:  # (read whole: no previous entry to merge with)
                 if sig is None:
                     lost.merge(ScanStats.from_dict(stats))
@@ -473,13 +521,13 @@ def iter_planned(planned: Planned, results, progress=None,
                 keep = hashes = fold = None
                 if folded is None:  # (read here, or the worker's fold failed)
                     records, state, _persisted = marshal.loads(blob)
-                    if fold_here is not None and end == st[0]:
+                    if fold_here is not None and st is not None and end == st[0]:
                         state, hashes, fold, keep = _fold_here(fold_here, module, key, records, state, stats)
                 else:
                     state, hashes, fold = folded
-                    if fold_key is not None and end == st[0]:  # (ended cleanly: reusable)
+                    if fold_key is not None and st is not None and end == st[0]:  # (ended cleanly: reusable)
                         keep = KeptFold.pack(state, stats, hashes, fold)  # (None too: no fold, no second try)
-                if writer is not None:
+                if writer is not None and st is not None:
                     writer.put(key, Entry(st[0], st[1], end, sig, blob), None if keep is None else (fold_key, keep))
                 yield key, Packed(blob), state, ScanStats.from_dict(stats), (hashes, fold)
                 continue
@@ -495,7 +543,7 @@ def iter_planned(planned: Planned, results, progress=None,
             if sig is None:  # gone or unreadable: report what was read, cache nothing
                 lost.merge(ScanStats.from_dict(stats))
                 continue
-            if writer is not None:
+            if writer is not None and st is not None:
                 if blob is None:
                     persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
                     blob = marshal.dumps((records, state, persisted))
@@ -527,10 +575,11 @@ def scan_files(module, files: list[Path], entries: dict | None = None, workers: 
     return list(iter_scan(module, files, entries, workers, progress))
 
 
-def _tracked(results, progress, by_key):
+def _tracked(results, progress, by_key, guess: int = 0):
     for key, meta, blob in results:
         if progress:
-            progress.step(by_key[key][4][0] - by_key[key][1])
+            st = by_key[key][4]
+            progress.step(st[0] - by_key[key][1] if st is not None else guess)  # (a job planned without a stat: the guess)
         yield meta, blob
 
 

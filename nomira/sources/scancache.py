@@ -261,6 +261,10 @@ class ScanCache:
         return {path: Entry(size, mtime_ns, offset, sig, fetch=_Fetch(self, source, path), check=check)
                 for path, size, mtime_ns, offset, sig, check in rows}
 
+    def has_entries(self, source: str) -> bool:
+        return self.run(lambda: self.db.execute("SELECT 1 FROM files WHERE source=? LIMIT 1", (source,)).fetchone()
+                        ) is not None
+
     def kept_folds(self, source: str, fold_key: str, entries: dict[str, Entry]) -> dict[str, "KeptFold"]:
         """The folds kept for `entries` (path -> the entry this run reuses) under `fold_key`: each
         stands for its file only while the file is the entry's (same size, mtime, end and signature)."""
