@@ -182,23 +182,6 @@ def test_a_period_report_folded_in_two_is_one_processs(capsys, tmp_path, monkeyp
     assert_same(period(capsys, command, "--path", root), want)
 
 
-def test_a_period_report_whose_child_fails_is_the_same(capsys, tmp_path, monkeypatch, split):
-    from nomira.reports import periods
-    root = history(tmp_path / "h", 2)
-    monkeypatch.setattr(halves, "MIN_RECORDS", 1 << 60)
-    want = period(capsys, "daily", "--path", root, "--no-cache")
-    monkeypatch.setattr(halves, "MIN_RECORDS", 0)
-    parent, real = os.getpid(), periods.daily
-
-    def daily(*args):
-        if os.getpid() != parent:
-            raise RuntimeError("a bug in the child's half")
-        return real(*args)
-    monkeypatch.setattr(periods, "daily", daily)
-    assert_same(period(capsys, "daily", "--path", root, "--no-cache"), want)
-    assert split["both"] == 1
-
-
 @pytest.mark.parametrize("seed", [1, 3])
 def test_the_terminal_report_folded_in_two_is_one_processs(capsys, tmp_path, monkeypatch, split, seed):
     """The report for people (not --json) folds the halves too (`summary.pack_whole`): the same text."""
@@ -243,21 +226,22 @@ def test_the_split_made_as_the_files_come_is_the_one_made_after(capsys, tmp_path
     assert made and all(a == b and set(a) == {0, 1} for a, b in made)
 
 
-def test_session_rows_whose_child_fails_are_the_same(capsys, tmp_path, monkeypatch, split):
-    """`session --json` makes each half's rows in its process (`periods.session_half`); a child that
-    fails: the parent makes that half's rows itself."""
+@pytest.mark.parametrize("command,fold,seed", [("daily", "daily", 2), ("session", "sessions", 3)])
+def test_a_period_report_whose_child_fails_is_the_same(capsys, tmp_path, monkeypatch, split, command, fold, seed):
+    """A child whose fold fails (`daily`'s; `session --json`'s rows, made in each half's process by
+    `periods.session_half`): the parent makes that half itself."""
     from nomira.reports import periods
-    root = history(tmp_path / "h", 3)
+    root = history(tmp_path / "h", seed)
     monkeypatch.setattr(halves, "MIN_RECORDS", 1 << 60)
-    want = period(capsys, "session", "--path", root, "--no-cache")
+    want = period(capsys, command, "--path", root, "--no-cache")
     monkeypatch.setattr(halves, "MIN_RECORDS", 0)
-    parent, real = os.getpid(), periods.sessions
+    parent, real = os.getpid(), getattr(periods, fold)
 
-    def sessions(*args):
+    def failing(*args):
         if os.getpid() != parent:
             raise RuntimeError("a bug in the child's half")
         return real(*args)
-    monkeypatch.setattr(periods, "sessions", sessions)
-    got = period(capsys, "session", "--path", root, "--no-cache")
+    monkeypatch.setattr(periods, fold, failing)
+    got = period(capsys, command, "--path", root, "--no-cache")
     assert_same(got, want)
-    assert split["both"] == 1 and len(got["session"]) > 2
+    assert split["both"] == 1 and len(got[command]) > 1
