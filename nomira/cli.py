@@ -373,8 +373,7 @@ class Run:
             fold, pack, name, worth = (*prefold, None)[:4]
             self._prefold = fold  # (`fold` then takes the workers' folds of it)
             fold_key = self._fold_key(name) if self.cache is not None else None
-            self.pricer  # noqa: B018 - resolved before the scan workers fork
-            task = self._task(fold)
+            task = self._task(fold)  # (a worker that folds resolves the prices itself, once: `meanwhile`)
 
             def hook(events):
                 if worth is not None and not worth(events):
@@ -385,7 +384,7 @@ class Run:
         collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
                             progress=True, found=self.found, known=known,
                             merge_worktrees=getattr(self.args, "merge_worktrees", False), prefold=hook,
-                            fold_key=fold_key, stat_later=later)
+                            fold_key=fold_key, stat_later=later, meanwhile=lambda: self.pricer)
         if later:
             self.collected_stats = collected.stated, collected.unstated
         self.unreadable += collected.unreadable
