@@ -211,7 +211,7 @@ def main(argv=None) -> int:
         rss = max(r[1] for r in rs)
         median = sorted(r[0] for r in rs)[len(rs) // 2]
         cpu = min(r[3] for r in rs)
-        results[name] = (wall, rss, rs[-1][2], cpu)
+        results[name] = (wall, rss, rs[-1][2], cpu, median)
         print(f"{name:<22} {wall:7.3f} s  {size / 1e6 / wall:8.0f} MB/s  peak {rss:6.1f} MiB   median {median:.3f} s"
               f"  CPU {cpu:.3f} s  (runs: {' '.join(f'{r[0]:.3f}' for r in rs)})")
     totals = {"nomira": json.loads(results["nomira warm"][2])["totals"]["cost_usd"],
@@ -227,6 +227,10 @@ def main(argv=None) -> int:
               f"{results['nomira warm, no output'][0] / cc:.2f}x" +
               (f"   baseline cold/ccusage = {results['baseline cold'][0] / cc:.2f}x   baseline warm/ccusage = "
                f"{results['baseline warm'][0] / cc:.2f}x" if args.baseline else ""))
+    if args.ccusage:  # (a best of five moves by ±10% with ccusage's spread; the medians move less)
+        print(f"medians: cold/ccusage = {results['nomira cold'][4] / results['ccusage'][4]:.2f}x" +
+              (f"   cold/ccusage session = {results['nomira cold'][4] / results['ccusage session'][4]:.2f}x"
+               if "ccusage session" in results else ""))
     if "ccusage session" in results:
         totals["ccusage session"] = json.loads(results["ccusage session"][2])["totals"]["totalCost"]
         print(f"like for like (a row per session, `ccusage session`): cold/ccusage session = "
