@@ -54,8 +54,6 @@ def test_line_loads_equals_json_loads_on_damaged_lines():
 def test_a_source_scanning_a_path_signs_from_the_bytes_it_read(tmp_path, monkeypatch):
     """A source that opens its file as a Path (scan_json_lines) is signed from the bytes just read,
     not by a second open and read of the file, and the signature is the file's."""
-    import marshal
-
     from nomira.sources import scancache
     f = tmp_path / "2025-11-08T09-00-00-000Z_abc.jsonl"
     f.write_bytes(b'{"type":"session","id":"abc","cwd":"/w"}\n' + b'{"type":"message","id":"m1","timestamp":'
@@ -67,5 +65,5 @@ def test_a_source_scanning_a_path_signs_from_the_bytes_it_read(tmp_path, monkeyp
     monkeypatch.setattr(scancache, "signature", lambda *a: reads.append(a) or real(*a))
     scan._SIG = None
     _path, head, _data = scan._job(("nomira.sources.pi", str(f), 0, None, False))
-    end, _stats, sig, _folded, _stated = marshal.loads(head)
+    end, _stats, sig, _folded, _stated = head
     assert end == f.stat().st_size and sig == want and reads == []

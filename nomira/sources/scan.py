@@ -273,11 +273,12 @@ def _merge(module, old: list, new: list, stats: ScanStats) -> list:
 PREFOLD = None  # in a scan worker: fn(module, path, records, state) -> marshal's values, or None
 
 
-def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
-    """Scan one file (in a worker when there are several): (path, where it stopped with its stats,
-    the signature of the bytes before that point and the file's prefold or None, the cache entry's
-    data). The data is made once, here: the parent writes it to the cache as it is and decodes it
-    for the records (of a prefolded file, only when its calls meet another file's)."""
+def _job(args: tuple) -> tuple[str, tuple, bytes]:
+    """Scan one file (in a worker when there are several): (path, (where it stopped, its stats, the
+    signature of the bytes before that point, the file's prefold or None, its (size, mtime_ns) as the
+    scan opened it or None), the cache entry's data). The data is made once, here: the parent writes
+    it to the cache as it is and decodes it for the records (of a prefolded file, only when its calls
+    meet another file's). The rest are plain values, sent in the worker's one frame for the file."""
     global _LAST_READ, _LAST_STATED
     name, path, start, state, prefold, *stat = args
     module = sys.modules.get(name) or importlib.import_module(name)  # (a dict lookup per file, not the import machinery)
@@ -288,7 +289,7 @@ def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
     except OSError as exc:  # vanished or unreadable since discovery: counted, never fatal
         stats = ScanStats(files=1, unreadable=[path])
         stats.skip(f"unreadable_file:{type(exc).__name__}")
-        return path, marshal.dumps((start, stats.as_dict(), None, None, None)), marshal.dumps(([], state or {}, {}))
+        return path, (start, stats.as_dict(), None, None, None), marshal.dumps(([], state or {}, {}))
     stated = None  # (a job planned without a stat: the file's size and mtime when the scan opened it, before
     if stat and stat[0]:  # reading; none when the source's scan did not open it with a LineScan at 0)
         last = _LAST_STATED
@@ -302,13 +303,15 @@ def _job(args: tuple) -> tuple[str, bytes, bytes | None]:
             folded = PREFOLD(module, path, records, state)
         except Exception:  # noqa: BLE001 - the parent folds the file itself (and meets any error there)
             folded = None
+    if folded is not None:
+        try:
+            marshal.dumps(folded)
+        except ValueError:  # a prefold of values marshal does not take: the parent folds the file
+            folded = None
     stats = stats.as_dict()
-    persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
-    try:
-        meta = marshal.dumps((end, stats, sig, folded, stated))
-    except ValueError:  # a prefold of values marshal does not take: the parent folds the file
-        meta = marshal.dumps((end, stats, sig, None, stated))
-    return path, meta, marshal.dumps((records, state, persisted))
+    persisted = stats if UNFINISHED not in stats["skipped"] else dict(
+        stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
+    return path, (end, stats, sig, folded, stated), marshal.dumps((records, state, persisted))
 
 
 def _plan(files: list[Path], entries: dict, stats: ScanStats, known: dict | None = None,
@@ -506,7 +509,7 @@ def iter_planned(planned: Planned, results, progress=None,
                 yield key, records, state, ScanStats.from_dict(stats), (hashes, fold)
                 continue
             meta, blob = next(results)
-            end, stats, sig, folded, stated = marshal.loads(meta)
+            end, stats, sig, folded, stated = meta
             _k, start, _s, prev, st = by_key[key]
             if st is None:  # (planned without a stat: the worker's, made as it opened the file to read it)
                 st = stated
