@@ -182,23 +182,6 @@ def test_a_period_report_folded_in_two_is_one_processs(capsys, tmp_path, monkeyp
     assert_same(period(capsys, command, "--path", root), want)
 
 
-@pytest.mark.parametrize("seed", [1, 3])
-def test_the_terminal_report_folded_in_two_is_one_processs(capsys, tmp_path, monkeypatch, split, seed):
-    """The report for people (not --json) folds the halves too (`summary.pack_whole`): the same text."""
-    monkeypatch.setenv("NO_COLOR", "1")
-    root = history(tmp_path / "h", seed)
-
-    def text(*args) -> str:
-        assert main(["--source", "claude", "--path", str(root), "--wide", *args]) == 0
-        return capsys.readouterr().out
-    monkeypatch.setattr(halves, "MIN_RECORDS", 1 << 60)
-    want = text("--no-cache")
-    monkeypatch.setattr(halves, "MIN_RECORDS", 0)
-    assert "Total" in want and text("--no-cache") == want
-    assert text() == want
-    assert split["both"] == 2
-
-
 @pytest.mark.parametrize("seed", [0, 1, 4])
 def test_the_split_made_as_the_files_come_is_the_one_made_after(capsys, tmp_path, monkeypatch, split, seed):
     """`Linked`, fed by the scan file by file, splits the history as `sides` of every file at once does;

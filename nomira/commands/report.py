@@ -77,8 +77,7 @@ def report_text(run: Run, collected) -> str:
     else:
         halves = run.fold_in_two(collected, summary.half) if run.args.json else None
         if halves is None:
-            folded, recent = run.fold(collected, summary.fold, summary.merge, summary.unpack,
-                                      (summary.pack_whole, summary.unpack_whole)), []
+            folded, recent = run.fold(collected, summary.fold, summary.merge, summary.unpack), []
     if halves is not None:  # (the JSON report of many small files: each half's rows made in its process)
         report = summary.finish_halves(*halves, run.regime_override, allowance_dict, run.table.generated)
     else:

@@ -112,7 +112,6 @@ def _keyed_rows(tallies: dict, models: dict) -> list[tuple[str, str, str]]:
 
 
 
-
 def rollups(fine: dict) -> tuple[Tally, dict, dict, dict]:
     """The total, the tallies by model and by session, and each session's models, from one pass over
     the fine tallies (thousands in a large report): each model's and each session's `merged`, the total
@@ -168,17 +167,6 @@ def unpack(folded: tuple, project: str) -> tuple[dict, dict]:
     rows, info = folded
     return {(source, session, project, model): from_packed(state) for source, session, model, state in rows}, info
 
-
-def pack_whole(folded: tuple[dict, dict]) -> tuple:
-    """A fold of any part of a history as plain values, its keys whole (labels included): for the half a
-    forked process folds (`Run.fold(whole=...)`)."""
-    fine, info = folded
-    return [(k, packed(t)) for k, t in fine.items()], info
-
-
-def unpack_whole(folded: tuple) -> tuple[dict, dict]:
-    rows, info = folded
-    return {key: from_packed(state) for key, state in rows}, info
 
 
 def merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
