@@ -7,12 +7,12 @@ and ends 5 hours later, or earlier when activity stops for 5 hours.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Callable, Iterable
 
 from nomira.ledger.events import UsageEvent
 from nomira.pricing.engine import Cost
-from nomira.reports.aggregate import Tally, from_packed, merge_groups, packed
+from nomira.reports.aggregate import Tally, from_packed, instant, merge_groups, packed
 
 BLOCK = timedelta(hours=5)
 
@@ -86,8 +86,8 @@ def encoded_rows(grouped: Grouped, keys: list, period: str):
     for key in keys:
         row = grouped.rows[key]
         if period == "session":
-            parts = [texts.get(v) or texts.setdefault(v, string(v)) if v.__class__ is str else ""
-                     for v in key] if key.__class__ is tuple and len(key) == 3 else [""]
+            parts = [texts.get(v) or texts.setdefault(v, string(v)) for v in key] \
+                if key.__class__ is tuple and len(key) == 3 else [""]
             head = "" if "" in parts else (f'"source": {parts[0]}, "session_id": {parts[1]}, '
                                            f'"project": {parts[2]}')
         else:
@@ -120,7 +120,8 @@ def session_half(tz: tzinfo, since: date | None = None, until: date | None = Non
         for k in keys:
             total.merge(g.rows[k]["all"])
         texts = encoded_rows(g, keys, "session").rows
-        return [(_micros_since_epoch(g.rows[k]["all"].last), k, text) for k, text in zip(keys, texts)], packed(total)
+        # (ordered by the last call's instant in microseconds, as datetimes of one instant compare equal)
+        return [(instant(g.rows[k]["all"].last)[0], k, text) for k, text in zip(keys, texts)], packed(total)
     return half
 
 
@@ -135,15 +136,6 @@ def finish_session_halves(a: tuple, b: tuple) -> tuple:
     total.merge(from_packed(a[1]))
     total.merge(from_packed(b[1]))
     return rows, total
-
-
-def _micros_since_epoch(at: datetime) -> int:
-    """An aware time's instant, for ordering (two times of one instant compare equal, as datetimes do)."""
-    return (at - _EPOCH) // _MICRO
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICRO = timedelta(microseconds=1)
 
 
 def in_range(day: date, since: date | None, until: date | None) -> bool:

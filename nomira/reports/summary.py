@@ -78,12 +78,12 @@ def _encoded_rows(tallies: dict, models: dict):
 
 def _keyed_rows(tallies: dict, models: dict) -> list[tuple[str, str, str]]:
     """(last call or "", session id, the row's JSON text) of each session, in the rows' order."""
+    from json.encoder import encode_basestring_ascii as q
     from operator import itemgetter
 
     from nomira.reports.money import with_micros
     from nomira.reports.render import _row_encoder
     from nomira.reports.tally_text import fields, isoformat, string, strings
-    from json.encoder import encode_basestring_ascii as q
     encode = _row_encoder()
     keyed = []
     for key, t in tallies.items():
@@ -166,7 +166,6 @@ def unpack(folded: tuple, project: str) -> tuple[dict, dict]:
     which the worker could not know)."""
     rows, info = folded
     return {(source, session, project, model): from_packed(state) for source, session, model, state in rows}, info
-
 
 
 def merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:

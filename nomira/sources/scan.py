@@ -309,9 +309,15 @@ def _job(args: tuple) -> tuple[str, tuple, bytes]:
         except ValueError:  # a prefold of values marshal does not take: the parent folds the file
             folded = None
     stats = stats.as_dict()
-    persisted = stats if UNFINISHED not in stats["skipped"] else dict(
-        stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
-    return path, (end, stats, sig, folded, stated), marshal.dumps((records, state, persisted))
+    return path, (end, stats, sig, folded, stated), marshal.dumps((records, state, entry_stats(stats)))
+
+
+def entry_stats(stats: dict) -> dict:
+    """A file's stats as its cache entry keeps them: without the unfinished last line, counted (and read
+    again) by the run that meets it, not by a run that reuses the entry."""
+    if UNFINISHED not in stats["skipped"]:
+        return stats
+    return dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
 
 
 def _plan(files: list[Path], entries: dict, stats: ScanStats, known: dict | None = None,
@@ -548,8 +554,7 @@ def iter_planned(planned: Planned, results, progress=None,
                 continue
             if writer is not None and st is not None:
                 if blob is None:
-                    persisted = dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
-                    blob = marshal.dumps((records, state, persisted))
+                    blob = marshal.dumps((records, state, entry_stats(stats)))
                 writer.put(key, Entry(st[0], st[1], end, sig, blob))
             yield (key, records, state, ScanStats.from_dict(stats)) + unfolded
     finally:
