@@ -243,6 +243,7 @@ class Run:
         self._table = None
         self._pricer = None
         self.deferred = None  # the parts of an output key made after the scan (`cached_output`)
+        self.collected_stats = None  # (then: the scan's stats of each file, the files no one stated)
         self.seen_sources: set[str] = set()
         self.color = use_color() and not args.no_color
         self.style = Style(self.color, None if args.wide else terminal_width())
@@ -398,9 +399,9 @@ class Run:
     def _deferred_key(self) -> str | None:
         """The output key of a run whose files were stated as they were read (`cached_output`), or None
         when one was not (nothing is kept under a key it cannot vouch for)."""
-        stated, unstated = getattr(self, "collected_stats", ({}, 1))
-        if unstated:
+        if self.collected_stats is None or self.collected_stats[1]:
             return None
+        stated = self.collected_stats[0]
         self.fingerprint = [(source, str(f), *stated[source][str(f)]) for source, files in self.found.items()
                             for f in files if str(f) in stated.get(source, ())]
         return self._output_key(self.deferred)
