@@ -87,3 +87,36 @@ def test_restart_that_still_grows_uses_last(tmp_path):
     assert [(e.tokens.reported_input, e.tokens.cache_read, e.tokens.output) for e in c.events] == [
         (32052, 5173, 1348), (47575, 33347, 2608)]
     assert c.stats.skipped["counter_reset_uses_last"] == 1
+
+
+def test_subagent_replay_of_one_line_skipped(tmp_path):
+    """A parent with one call before it spawned a sub-agent: the sub-agent's file replays that one
+    token line in its spawn second (the session_meta's), which is no call of its own."""
+    import json
+    keys = ["input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens"]
+
+    def tc(ts, total, last):
+        return json.dumps({"timestamp": ts, "type": "event_msg", "payload": {"type": "token_count", "info": {
+            "total_token_usage": dict(zip(keys, total)), "last_token_usage": dict(zip(keys, last))}}})
+
+    def meta(ts, id_, source):
+        return json.dumps({"timestamp": ts, "type": "session_meta", "payload": {
+            "id": id_, "timestamp": ts, "cwd": "/w/p", "originator": "codex_cli_rs", "source": source}})
+    ctx = json.dumps({"timestamp": "2025-11-05T09:59:00.000Z", "type": "turn_context", "payload": {"model": "gpt-5"}})
+    parent = tmp_path / "rollout-2025-11-05T09-59-00-p.jsonl"
+    parent.write_text("\n".join([meta("2025-11-05T09:59:00.000Z", "p", "cli"), ctx,
+                                 tc("2025-11-05T09:59:30.000Z", (100, 0, 10, 0, 110), (100, 0, 10, 0, 110))]) + "\n")
+    child = tmp_path / "rollout-2025-11-05T10-00-00-sub.jsonl"
+    spawn = {"subagent": {"thread_spawn": {"parent_thread_id": "p", "depth": 1}}}
+    child.write_text("\n".join([meta("2025-11-05T10:00:00.010Z", "sub", spawn), ctx,
+                                tc("2025-11-05T10:00:00.020Z", (100, 0, 10, 0, 110), (100, 0, 10, 0, 110)),
+                                tc("2025-11-05T10:00:07.000Z", (1100, 0, 60, 0, 1160), (1000, 0, 50, 0, 1050))]) + "\n")
+    c = collect(("codex",), [tmp_path])
+    assert sorted((e.session_id, e.tokens.reported_input, e.tokens.output) for e in c.events) == [
+        ("p", 100, 10), ("sub", 1000, 50)]
+    assert c.stats.skipped["subagent_replay"] == 1
+    # A sub-agent whose first call is its own (no replay: the first token line is seconds after the spawn).
+    child.write_text("\n".join([meta("2025-11-05T10:00:00.010Z", "sub", spawn), ctx,
+                                tc("2025-11-05T10:00:05.000Z", (700, 0, 70, 0, 770), (700, 0, 70, 0, 770))]) + "\n")
+    c = collect(("codex",), [tmp_path])
+    assert sorted((e.session_id, e.tokens.reported_input) for e in c.events) == [("p", 100), ("sub", 700)]

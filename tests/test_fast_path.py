@@ -277,11 +277,13 @@ def _count(v) -> int:
 
 def test_a_records_fields_are_what_the_usage_says():
     """`_fields` (every call's record, written for speed) against the rule written plainly, on random
-    usages of every shape: counts positive ints else 0; the cache write total from
+    usages of every shape: no record when a count is there (not null) and not an int from 0 to
+    MAX_COUNT (a string, a fraction, a bool, a negative, too large: the line is counted and skipped);
+    else counts the ints, 0 when absent; the cache write total from
     `cache_creation_input_tokens`, else the split's two parts; the 1h part capped at the total; labels
     strings else None; `costUSD` a finite number else None."""
     import math
-    values = [None, 0, 3, -5, 10**12, 1.5, float("inf"), float("nan"), True, False, "7", "fast", "", [], {},
+    values = [None, 0, 3, -5, 10**12, 10**12 + 1, 10**400, 1.5, float("inf"), float("nan"), True, False, "7", "fast", "", [], {},
               {"ephemeral_1h_input_tokens": 5}, {"ephemeral_5m_input_tokens": 3, "ephemeral_1h_input_tokens": 9},
               {"ephemeral_1h_input_tokens": -1, "ephemeral_5m_input_tokens": True}]
     keys = ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
@@ -295,9 +297,15 @@ def test_a_records_fields_are_what_the_usage_says():
             _count(split.get("ephemeral_1h_input_tokens")) + _count(split.get("ephemeral_5m_input_tokens")))
         one_hour = min(_count(split.get("ephemeral_1h_input_tokens")), total)
         cost = d.get("costUSD")
+        counts = [usage.get(k) for k in keys[:4]] + [split.get("ephemeral_1h_input_tokens"),
+                                                      split.get("ephemeral_5m_input_tokens")]
+        if any(v is not None and not (type(v) is int and 0 <= v <= 10**12) for v in counts):
+            assert claude_code._fields("t", "m", "r", "x", d, usage) is None, (usage, d)
+            continue
         want = ["t", "m", "r", "x", _count(usage.get("input_tokens")), _count(usage.get("output_tokens")),
                 _count(usage.get("cache_read_input_tokens")), total - one_hour, one_hour, d.get("isSidechain") is True,
                 *(usage.get(k) if type(usage.get(k)) is str else None for k in ("speed", "service_tier", "inference_geo")),
-                float(cost) if type(cost) in (int, float) and math.isfinite(cost) else None]
+                float(cost) if type(cost) is float and math.isfinite(cost) or type(cost) is int and abs(cost) <= 10**12
+                else None]
         got = claude_code._fields("t", "m", "r", "x", d, usage)
         assert got == want and [type(v) for v in got] == [type(v) for v in want], (usage, d)

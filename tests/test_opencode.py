@@ -27,6 +27,22 @@ def test_database_wins_over_legacy_copy_and_bad_rows_counted():
     assert c.stats.skipped["duplicate_call"] == 1 and c.stats.malformed == 1
 
 
+def test_legacy_copy_without_its_parts_does_not_count_a_database_message_again(tmp_path):
+    """A message the database holds (with its step parts) also left as legacy JSON whose part/ folder
+    is gone: the legacy copy is keyed by the message alone, the rows by their steps; the message id
+    decides (as ccusage does: the database's entries win by id)."""
+    import shutil
+    import sqlite3
+    root = tmp_path / "opencode"
+    shutil.copytree(OC, root)
+    with sqlite3.connect(root / "opencode.db") as db:
+        data = db.execute("SELECT data FROM message WHERE id = 'msg_M1'").fetchone()[0]
+    (root / "storage" / "message" / "ses_A" / "msg_M1.json").write_text(data[:-1] + ',"id":"msg_M1","sessionID":"ses_A"}')
+    c = collect(("opencode",), [root])
+    assert sorted(e.message_id for e in c.events) == ["msg_L1", "msg_M1:prt_1", "msg_M1:prt_2", "msg_M2", "msg_M3"]
+    assert c.stats.skipped["duplicate_call"] == 2
+
+
 def test_totals_by_hand(run_json):
     r = run_json("--path", OC)
     assert r["totals"]["cost_usd"] == pytest.approx(P1 + P2 + M2 + M3 + L1, abs=1e-12)

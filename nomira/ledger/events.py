@@ -10,6 +10,19 @@ from functools import lru_cache
 from datetime import datetime, timezone
 
 TOKEN_TYPES = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+# Tokens in one call: far above any context window, far below SQLite's 2**63. A log's count past it
+# (or negative, or not an integer) is no call's: its line is counted and skipped, never priced.
+MAX_COUNT = 10 ** 12
+
+
+def plausible_count(v) -> bool:
+    return type(v) is int and 0 <= v <= MAX_COUNT
+
+
+def plausible(t: "TokenCounts") -> bool:
+    """Whether every count of an event could be a call's (`MAX_COUNT`)."""
+    return all(map(plausible_count, (t.input, t.output, t.cache_read, t.cache_write_5m, t.cache_write_1h,
+                                     t.reasoning)))
 
 
 # Hot-path types are slots dataclasses but not frozen: frozen __init__ costs ~4x, and a

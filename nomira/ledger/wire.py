@@ -16,6 +16,7 @@ import unicodedata
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
+from nomira.ledger import events
 from nomira.ledger.events import TOKEN_TYPES, TokenCounts, UsageEvent, parse_timestamp
 
 SCHEMA_VERSION = 1
@@ -51,7 +52,7 @@ REQUIRED = ("schema_version", "source", "provider", "model", "occurred_at", "tok
 MAX_TAG = 64
 MAX_ID = 128
 MAX_NAME = 96
-MAX_COUNT = 10 ** 12  # tokens in one call: far above any context window, far below SQLite's 2**63
+MAX_COUNT = events.MAX_COUNT  # tokens in one call
 MAX_COST_USD = 10 ** 7  # one call's cost
 MAX_PERCENT = 1000.0
 MAX_WINDOW_MINUTES = 10 ** 7

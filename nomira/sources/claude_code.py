@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Mapping
 
 from nomira.sources import paths
 from nomira.sources.project import label as project_label
-from nomira.ledger.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.ledger.events import MAX_COUNT, TokenCounts, UsageEvent, parse_timestamp, plausible_count, provider_for_model
 from nomira.sources.scan import UNFINISHED, LineScan, ScanStats
 
 NAME = "claude_code"
@@ -98,7 +98,7 @@ def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) ->
     """One transcript line -> a usage record, or None (counted in `stats` when it is a skip)."""
     try:
         d = _scan_once(line.decode(), 0)[0]
-    except (ValueError, StopIteration):
+    except (ValueError, StopIteration, RecursionError):
         stats.malformed += 1
         return None
     return _entry_record(d, stats, fromiso)
@@ -143,38 +143,54 @@ def _record(d: dict, msg: dict, usage: dict, stats: ScanStats, fromiso) -> list 
     if model == "<synthetic>":
         stats.skip("synthetic")
         return None
-    return _fields(ts, msg_id, req_id, model or "unknown", d, usage)
+    rec = _fields(ts, msg_id, req_id, model or "unknown", d, usage)
+    if rec is None:
+        stats.skip("bad_token_count")
+    return rec
 
 
-def _fields(ts: str, msg_id, req_id, model: str, d: dict, usage: dict) -> list:
-    """The record of a call that passed the checks (scan_file's inline checks or _record's)."""
+def _fields(ts: str, msg_id, req_id, model: str, d: dict, usage: dict) -> list | None:
+    """The record of a call that passed the checks (scan_file's inline checks or _record's); None when
+    a count is not one (`_counts_ok`: a string, a fraction, a negative, past `MAX_COUNT`)."""
     g = usage.get
-    # (a count is a positive int, else 0; a label a str, else None: inline, this runs for every call; the
-    # values fetched together first, then checked: 15% less than a lookup inside each check)
+    # (inline, this runs for every call: the values fetched together first, then checked, 15% less than
+    # a lookup inside each check; an absent or null count is 0; a label a str, else None)
     i, o, r, c = g("input_tokens"), g("output_tokens"), g("cache_read_input_tokens"), g("cache_creation_input_tokens")
+    if not (type(i) is int and type(o) is int and type(r) is int and type(c) is int
+            and 0 <= i <= MAX_COUNT and 0 <= o <= MAX_COUNT and 0 <= r <= MAX_COUNT and 0 <= c <= MAX_COUNT):
+        if not _counts_ok(i, o, r, c):
+            return None
+        i, o, r, c = i or 0, o or 0, r or 0, c or 0
     split = g("cache_creation")
-    cache_total = c if type(c) is int and c > 0 else 0
+    cache_total = c
     cw1h = 0
     if type(split) is dict:
-        cw1h = v if type(v := split.get("ephemeral_1h_input_tokens")) is int and v > 0 else 0
+        cw1h, cw5m = split.get("ephemeral_1h_input_tokens"), split.get("ephemeral_5m_input_tokens")
+        if not (type(cw1h) is int and type(cw5m) is int and 0 <= cw1h <= MAX_COUNT and 0 <= cw5m <= MAX_COUNT
+                or _counts_ok(cw1h, cw5m)):
+            return None
+        cw1h = cw1h or 0
         if not cache_total:
-            cache_total = cw1h + (v if type(v := split.get("ephemeral_5m_input_tokens")) is int and v > 0 else 0)
+            cache_total = cw1h + (cw5m or 0)
         if cw1h > cache_total:
             cw1h = cache_total
     speed, tier, geo, cost = g("speed"), g("service_tier"), g("inference_geo"), d.get("costUSD")
     return [
-        ts, msg_id, req_id, model,
-        i if type(i) is int and i > 0 else 0,
-        o if type(o) is int and o > 0 else 0,
-        r if type(r) is int and r > 0 else 0,
+        ts, msg_id, req_id, model, i, o, r,
         cache_total - cw1h, cw1h, d.get("isSidechain") is True,
         speed if type(speed) is str else None,
         tier if type(tier) is str else None,
         geo if type(geo) is str else None,
         # older Claude Code logged its own estimate (`costUSD`, top level): kept beside, never the price
-        None if cost is None else float(cost) if (type(cost) is float or type(cost) is int) and cost - cost == 0
-        else None,  # (finite)
+        None if cost is None else cost if type(cost) is float and cost - cost == 0  # (finite)
+        else float(cost) if type(cost) is int and -MAX_COUNT <= cost <= MAX_COUNT else None,
     ]
+
+
+def _counts_ok(*counts) -> bool:
+    """Each count absent (None) or an integer a call can have: no string, fraction, bool, negative or
+    count past `MAX_COUNT` (ccusage drops such a line too: its counts are unsigned integers)."""
+    return all(v is None or plausible_count(v) for v in counts)
 
 
 _VERSIONS: dict[str, bool] = {}  # a history has a few versions and many lines
@@ -235,7 +251,7 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
         else:
             try:
                 d = scan_once(line.decode(), 0)[0]
-            except (ValueError, StopIteration):
+            except (ValueError, StopIteration, RecursionError):  # (nesting deeper than the decoder goes)
                 malformed += 1
                 continue
             try:
@@ -300,6 +316,7 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     return records, state, end, stats
 
 
+COUNTS_CHECKED = True  # (`_fields`: scan.events_of need not check its events again)
 MERGED = True  # scan_file's records are already merged (scan._job skips merge_records)
 STATED_BY_SCAN = True  # scan_file opens the file with a LineScan, which states it before reading (scan._job)
 

@@ -18,11 +18,12 @@ from typing import Iterable, Iterator, Mapping
 
 from nomira.sources import paths
 from nomira.sources.project import label as project_label
-from nomira.ledger.events import Allowance, TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.ledger.events import Allowance, TokenCounts, UsageEvent, parse_timestamp, plausible_count, provider_for_model
 from nomira.sources.scan import LineScan, ScanStats, scan_json_lines
 
 NAME = "codex"
 MARKERS = (b'"token_count"', b'"turn_context"', b'"session_meta"')
+COUNTS_CHECKED = True  # (`_usage_tuple`: scan.events_of need not check its events again)
 FALLBACK_MODEL = "gpt-5"  # builds from Sept 2025 logged no turn_context; flagged as assumed
 USAGE_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
 
@@ -43,26 +44,44 @@ def find_files(roots: Iterable[Path]) -> list[Path]:
     return sorted(seen.values(), key=str)
 
 
+BAD = ()  # a usage with a count no call can have (`_usage_tuple`)
+
+
 def _usage_tuple(u) -> tuple[int, ...] | None:
+    """The usage's counts; None without a usage, BAD when a count is a string, a fraction, negative or
+    past `MAX_COUNT` (the line is counted and skipped: ccusage's counts are unsigned integers too)."""
     if not isinstance(u, dict):
         return None
     vals = []
     for f in USAGE_FIELDS:
-        v = u.get(f, 0)
-        vals.append(v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0)
+        v = u.get(f)
+        if v is None:
+            v = 0
+        elif not plausible_count(v):
+            return BAD
+        vals.append(v)
     if not vals[4]:
         vals[4] = vals[0] + vals[2]
     return tuple(vals)
+
+
+def _number(v, kind):
+    """v as `kind` when it is a finite JSON number of a sane size, else None."""
+    if type(v) not in (int, float) or not -1e15 < v < 1e15:  # (also NaN, which compares false)
+        return None
+    return kind(v)
 
 
 def _allowance(rl) -> list | None:
     if not isinstance(rl, dict):
         return None
     out: list = []
-    for key in ("primary", "secondary"):
+    for key in ("primary", "secondary"):  # (a value of another type than the protocol's is left out)
         w = rl.get(key) if isinstance(rl.get(key), dict) else {}
-        out += [w.get("used_percent"), w.get("window_minutes"), w.get("resets_at")]
-    out.append(rl.get("plan_type"))
+        out += [_number(w.get("used_percent"), float), _number(w.get("window_minutes"), int),
+                _number(w.get("resets_at"), int)]
+    plan = rl.get("plan_type")
+    out.append(plan if isinstance(plan, str) else None)
     return out if any(v is not None for v in out) else None
 
 
@@ -75,25 +94,33 @@ def new_state(path: Path) -> dict:
 
 
 def _subagent_replay_second(path: Path) -> str | None:
-    """A thread_spawn sub-agent file starts with a burst of the parent's token lines,
-    all within the spawn second; return that second so the burst is skipped."""
+    """A thread_spawn sub-agent file starts with a burst of the parent's token lines, all within the
+    spawn second; return that second so the burst is skipped. A burst is its first token lines sharing
+    one second: two or more of them (ccusage's rule), or a single one in the second of the file's
+    `session_meta` (the spawn itself: a parent with one call before the spawn replays one line, and no
+    call of the sub-agent's own is answered within the second it was spawned)."""
     with open(path, "rb") as fh:
         if b"thread_spawn" not in fh.read(16 * 1024):
             return None
-    seconds = []
-    for line in LineScan(path, (b'"token_count"',)):
+    spawned, first = None, None
+    for line in LineScan(path, (b'"token_count"', b'"session_meta"')):
         try:
             d = json.loads(line)
         except ValueError:
             continue
-        info = (d.get("payload") or {}).get("info") if isinstance(d, dict) else None
+        payload = d.get("payload") if isinstance(d, dict) else None
         ts = d.get("timestamp") if isinstance(d, dict) else None
-        if not isinstance(info, dict) or not isinstance(ts, str) or len(ts) < 19:
+        if not isinstance(payload, dict) or not isinstance(ts, str) or len(ts) < 19:
             continue
-        seconds.append(ts[:19])
-        if len(seconds) == 2:
-            return seconds[0] if seconds[0] == seconds[1] else None
-    return None
+        if d.get("type") == "session_meta":
+            spawned = spawned or ts[:19]
+            continue
+        if not isinstance(payload.get("info"), dict):
+            continue
+        if first is not None:
+            return first if first == ts[:19] else (first if first == spawned else None)
+        first = ts[:19]
+    return first if first is not None and first == spawned else None
 
 
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
@@ -142,6 +169,9 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
     if not isinstance(info, dict):
         return None
     total, last = _usage_tuple(info.get("total_token_usage")), _usage_tuple(info.get("last_token_usage"))
+    if total is BAD or last is BAD:
+        stats.skip("bad_token_count")
+        return None
     prev = tuple(state["prev"]) if state["prev"] is not None else None
     if state["replay"] is not None:
         if ts[:19] == state["replay"]:

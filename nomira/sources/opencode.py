@@ -19,10 +19,11 @@ from typing import Iterable, Iterator, Mapping
 
 from nomira.sources import paths
 from nomira.sources.project import label as project_label
-from nomira.ledger.events import TokenCounts, UsageEvent
+from nomira.ledger.events import TokenCounts, UsageEvent, plausible_count
 from nomira.sources.scan import ScanStats
 
 NAME = "opencode"
+COUNTS_CHECKED = True  # (`_int`: scan.events_of need not check its events again)
 # record: ts, message id, step id, model, provider, input, output, cache_read, cache_write, reasoning, session, cwd
 TS, MSG, STEP, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, SESSION, PROJECT = range(12)
 PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "google": "google", "google-vertex": "google",
@@ -72,8 +73,16 @@ def find_files(roots: Iterable[Path]) -> list[Path]:
     return sorted(out, key=str)
 
 
+class BadCount(ValueError):
+    """A token count no call can have (`MAX_COUNT`, a string, a fraction, a negative)."""
+
+
 def _int(v) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+    if v is None:
+        return 0
+    if not plausible_count(v):
+        raise BadCount(v)
+    return v
 
 
 def _tokens(t) -> tuple[int, int, int, int, int] | None:
@@ -84,18 +93,37 @@ def _tokens(t) -> tuple[int, int, int, int, int] | None:
         _int(t.get("reasoning"))
 
 
-def records_for(msg: dict, steps: list[tuple[str, dict]], session: str | None = None) -> list[list]:
-    """Usage records of one assistant message: one per step-finish part, else the message itself."""
+def records_for(msg: dict, steps: list[tuple[str, dict]], session: str | None = None,
+                stats: ScanStats | None = None) -> list[list]:
+    """Usage records of one assistant message: one per step-finish part, else the message itself; none
+    (counted in `stats`) when its time or a count is not one a message can have."""
+    stats = stats if stats is not None else ScanStats()
     if msg.get("role") != "assistant" or not isinstance(msg.get("id"), str):
         return []
-    created = (msg.get("time") or {}).get("created")
-    if not isinstance(created, (int, float)):
+    created = msg.get("time").get("created") if isinstance(msg.get("time"), dict) else None
+    if type(created) not in (int, float):
         return []
-    ts = datetime.fromtimestamp(created / 1000, timezone.utc).isoformat()
+    try:
+        ts = datetime.fromtimestamp(created / 1000, timezone.utc).isoformat()
+    except (OverflowError, ValueError, OSError):  # (a time past the year 9999, or NaN)
+        stats.skip("bad_timestamp")
+        return []
+    try:
+        return _records(msg, steps, session, ts)
+    except BadCount:
+        stats.skip("bad_token_count")
+        return []
+
+
+def _text(v) -> str | None:
+    return v if type(v) is str and v else None
+
+
+def _records(msg: dict, steps: list[tuple[str, dict]], session: str | None, ts: str) -> list[list]:
     path = msg.get("path") if isinstance(msg.get("path"), dict) else {}
-    cwd = path.get("cwd") or path.get("root") or None  # the directory; labelled across agents later
-    head = [msg.get("modelID") or "unknown", msg.get("providerID") or "other"]
-    sid = session or msg.get("sessionID") or ""
+    cwd = _text(path.get("cwd")) or _text(path.get("root"))  # the directory; labelled across agents later
+    head = [_text(msg.get("modelID")) or "unknown", _text(msg.get("providerID")) or "other"]
+    sid = session or _text(msg.get("sessionID")) or ""
     rows = []
     for step_id, part in steps:
         t = _tokens(part.get("tokens"))
@@ -121,6 +149,8 @@ def step_parts(db: sqlite3.Connection, stats: ScanStats) -> dict[str, list[tuple
             continue
         if isinstance(part, dict) and part.get("type") == "step-finish":
             steps.setdefault(mid, []).append((pid, part))
+        elif not isinstance(part, dict):
+            stats.malformed += 1
     return steps
 
 
@@ -132,11 +162,14 @@ def _scan_db(path: Path, stats: ScanStats) -> list[list]:
         for mid, sid, data in db.execute("SELECT id, session_id, data FROM message ORDER BY id"):
             stats.candidates += 1
             try:
-                msg = dict(json.loads(data), id=mid)
-            except ValueError:
+                msg = json.loads(data)
+            except (ValueError, TypeError, RecursionError):
+                msg = None
+            if not isinstance(msg, dict):
                 stats.malformed += 1
                 continue
-            out += records_for(msg, steps.get(mid, []), sid)
+            msg["id"] = mid
+            out += records_for(msg, steps.get(mid, []), sid, stats)
         return out
     finally:
         db.close()
@@ -146,21 +179,31 @@ def _scan_legacy(path: Path, stats: ScanStats) -> list[list]:
     stats.candidates += 1
     try:
         msg = json.loads(path.read_bytes())
-    except ValueError:
+    except (ValueError, RecursionError):
+        msg = None
+    if not isinstance(msg, dict):
         stats.malformed += 1
         return []
     msg.setdefault("id", path.stem)
+    if not isinstance(msg["id"], str) or not msg["id"] or "/" in msg["id"] or msg["id"] in (".", ".."):
+        stats.malformed += 1
+        return []
     parts_dir = path.parents[2] / "part" / msg["id"]
     steps = []
     for p in sorted(parts_dir.glob("*.json")) if parts_dir.is_dir() else []:
         try:
             part = json.loads(p.read_bytes())
-        except ValueError:
+        except IsADirectoryError:  # (a folder named like a part: none)
+            continue
+        except (ValueError, RecursionError):
+            part = None
+        if not isinstance(part, dict):
             stats.malformed += 1
             continue
         if part.get("type") == "step-finish":
             steps.append((part.get("id") or p.stem, part))
-    return records_for(msg, steps, msg.get("sessionID") or path.parent.name)
+    session = msg.get("sessionID") if isinstance(msg.get("sessionID"), str) else None
+    return records_for(msg, steps, session or path.parent.name, stats)
 
 
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
@@ -188,17 +231,22 @@ def partition_key(rec: list) -> str | None:
 
 
 def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
-    """Database rows first, so they win over legacy JSON copies of the same message."""
+    """Database rows first, so they win over legacy JSON copies of the same message: by its id, for a
+    legacy copy whose step parts are missing is keyed by the message alone, a database row by its step."""
     seen: set[tuple] = set()
+    in_db: set[str] = set()
     ordered = sorted(per_file, key=lambda f: not f[2].get("db"))  # OpenCode stores are small
     for _path, records, state in ordered:
         labels = state.get("labels")
+        db = state.get("db")
         for r in records:
             key = (r[MSG], r[STEP])
-            if key in seen:
+            if key in seen or (not db and r[MSG] in in_db):
                 stats.skip("duplicate_call")
                 continue
             seen.add(key)
+            if db:
+                in_db.add(r[MSG])
             google = PROVIDERS.get(r[PROVIDER]) == "google" or "gemini" in r[MODEL]
             yield UsageEvent(
                 source=NAME, provider=PROVIDERS.get(r[PROVIDER], r[PROVIDER]), model=r[MODEL],

@@ -39,7 +39,7 @@ def records(name: str, db: sqlite3.Connection, stats: ScanStats) -> list[list]:
             continue
         msg["id"] = mid
         costs = {pid: calls.money(p.get("cost")) for pid, p in steps.get(mid, [])}
-        for r in opencode.records_for(msg, steps.get(mid, []), sid):
+        for r in opencode.records_for(msg, steps.get(mid, []), sid, stats):
             step = r[opencode.STEP]
             google = "google" in str(r[opencode.PROVIDER]) or "gemini" in r[opencode.MODEL]
             out.append(calls.record(

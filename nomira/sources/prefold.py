@@ -20,7 +20,7 @@ import tempfile
 from array import array
 
 from nomira.sources.partition import _pread
-from nomira.sources.scan import Packed, ScanStats
+from nomira.sources.scan import Packed, ScanStats, events_of
 
 AUDIT_MAX = 1 << 19  # distinct keys held for the audit (about 30 MB); past it, every file the long way
 HOLD_BYTES = 8 << 20  # packed records held in memory; the rest waits in a temporary file
@@ -43,7 +43,7 @@ def hook(task):
         if keyless or len(records) < MIN_CALLS:
             return state, hashes, None  # (its keys still audited: another file's fold may meet them)
         stats = ScanStats()
-        events = list(module.events_from_files([(path, records, state)], stats))
+        events = list(events_of(module, [(path, records, state)], stats))
         folded = task(events)
         return state, hashes, None if folded is None else (folded, stats.skipped)
     return prefold

@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 from nomira.sources import partition
 from nomira.ledger.events import UsageEvent
-from nomira.sources.scan import Planned, Progress, ScanStats, iter_planned, pooled, run_jobs
+from nomira.sources.scan import Planned, Progress, ScanStats, events_of, iter_planned, pooled, run_jobs
 from nomira.sources import project
 
 
@@ -158,7 +158,7 @@ class Collected:
         def side(s: int):
             stats = ScanStats()
             events = [e for mod, items, split in tasks
-                      for e in mod.events_from_files([it for it, k in zip(items, split) if k == s], stats)]
+                      for e in events_of(mod, [it for it, k in zip(items, split) if k == s], stats)]
             return fn(events), stats.as_dict()
         (a, stats_a), (b, stats_b) = halves.both(side)
         self._stats.merge(ScanStats.from_dict(stats_a))
@@ -229,7 +229,7 @@ FOLD_MIN_CALLS_PER_FILE = 16
 
 def _dedup(task: tuple, stats: ScanStats) -> list[UsageEvent]:
     mod, parts, group = task
-    return list(mod.events_from_files(parts.read(group), stats))
+    return list(events_of(mod, parts.read(group), stats))
 
 
 def _fold_task(i: int) -> list[tuple[object, dict]]:

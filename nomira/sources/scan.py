@@ -219,7 +219,7 @@ def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],
         stats.candidates += 1
         try:
             d = loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # (RecursionError: nesting deeper than the decoder goes)
             if scan.tail_start is not None:  # the writer is mid-line: resume here next time
                 end = scan.tail_start
                 stats.skip(UNFINISHED)
@@ -235,6 +235,25 @@ def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],
         end = scan.end_offset if scan.tail_start is None else os.path.getsize(path)
     stats.bytes = end - start
     return records, state, end, stats
+
+
+def events_of(module, per_file, stats: ScanStats):
+    """`module.events_from_files`, without an event whose token counts no call can have (a count past
+    `MAX_COUNT`, negative or not an integer: `implausible_token_count`, counted and skipped, never
+    priced). Claude Code, Codex and OpenCode check their counts as they read them (`COUNTS_CHECKED`)."""
+    events = module.events_from_files(per_file, stats)
+    if getattr(module, "COUNTS_CHECKED", False):
+        return events
+    return _plausible_only(events, stats)
+
+
+def _plausible_only(events, stats: ScanStats):
+    from nomira.ledger.events import plausible
+    for e in events:
+        if plausible(e.tokens):
+            yield e
+        else:
+            stats.skip("implausible_token_count")
 
 
 def _line_loads():
@@ -289,6 +308,12 @@ def _job(args: tuple) -> tuple[str, tuple, bytes]:
     except OSError as exc:  # vanished or unreadable since discovery: counted, never fatal
         stats = ScanStats(files=1, unreadable=[path])
         stats.skip(f"unreadable_file:{type(exc).__name__}")
+        return path, (start, stats.as_dict(), None, None, None), marshal.dumps(([], state or {}, {}))
+    except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError, RecursionError) as exc:
+        # a parser met content it did not expect (its bad lines are counted where it knows them):
+        # this file is counted as skipped, the rest of the history is still read
+        stats = ScanStats(files=1)
+        stats.skip(f"unparsable_file:{type(exc).__name__}")
         return path, (start, stats.as_dict(), None, None, None), marshal.dumps(([], state or {}, {}))
     stated = None  # (a job planned without a stat: the file's size and mtime when the scan opened it, before
     if stat and stat[0]:  # reading; none when the source's scan did not open it with a LineScan at 0)
