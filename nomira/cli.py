@@ -13,7 +13,7 @@ import os
 import sys
 
 from nomira import __version__
-from nomira.sources import scancache
+from nomira.sources import behind, scancache
 
 # The rest is imported where used: a run that replays a finished output (scancache.quick_replay)
 # starts nothing else.
@@ -328,7 +328,9 @@ class Run:
             return False
 
     def store_output(self, key: str | None, text: str | bytes) -> None:
-        """Keep a command's output (text, or the UTF-8 bytes `emit` wrote: encoded once) for the next run."""
+        """Keep a command's output (text, or the UTF-8 bytes `emit` wrote: encoded once) for the next run:
+        its row here, its files after the command has answered when this is a command line's process
+        (`behind`: 20-50 ms of a cold run of many small files)."""
         if key is DEFERRED:  # (keyed by what the files were before they were read, as the workers stated them)
             key = self._deferred_key()
         if self.cache is not None and key is not None and not self.unreadable:
@@ -337,14 +339,29 @@ class Run:
             output = text if type(text) is bytes else text.encode()
             check = crc32(output)  # (once, for both copies: the cache's and the replay's)
             try:
-                self.cache.put_output(key, output, check)
+                kept = self.cache.name_output(key, len(output), check)
             except scancache.CacheDamaged as exc:  # (the output is out: only the next run's shortcut is lost)
                 discard_cache(exc)
                 return
             except sqlite3.Error:
                 return
-            if QUICK_ARGV is not None and self.env is os.environ:
-                self._store_quick(output, check)
+            quick = QUICK_ARGV is not None and self.env is os.environ
+
+            def write():
+                self.cache.write_output(key, output, kept)
+                if quick:
+                    self._store_quick(output, check)
+            if not (quick and self._behind(write)):
+                write()
+
+    def _behind(self, work) -> bool:
+        """work() in a child of this process, once the output is out (`behind.run`)."""
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            return False
+        return behind.run(work, os.path.dirname(scancache.quick_dir(self.env)))
 
     def _store_quick(self, output: bytes, checksum: int | None = None) -> None:
         """Keep `output` for `scancache.quick_replay`, with every path it depended on."""
@@ -713,6 +730,7 @@ def _exit_now(rc: int) -> None:
 def _main(argv: list[str] | None) -> int:
     global QUICK_ARGV, DONE
     QUICK_ARGV = list(sys.argv[1:]) if argv is None else None
+    behind.wait(os.path.dirname(scancache.quick_dir(os.environ)))  # (an earlier run's cache writes, if any)
     if QUICK_ARGV is not None:
         replayed = scancache.quick_replay(QUICK_ARGV, os.environ) if sys.stdout is not None else None
         if replayed is not None:

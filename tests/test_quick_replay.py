@@ -11,7 +11,7 @@ import pytest
 
 from conftest import FIXTURES
 from nomira import dirs
-from nomira.sources import scancache
+from nomira.sources import behind, scancache
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +20,7 @@ def nomira(*args: str) -> str:
     p = subprocess.run([sys.executable, "-m", "nomira", *args], cwd=ROOT, capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     assert p.returncode == 0, p.stderr
+    behind.wait(str(dirs.cache_home()))  # (its cache writes, done after it answered, are read here)
     return p.stdout
 
 

@@ -127,7 +127,8 @@ def test_outputs_past_the_newest_are_removed_with_their_files(tmp_path):
 
 
 def test_an_output_not_written_leaves_no_row(tmp_path, monkeypatch):
-    """A stored output's file that cannot be written (a full disk): no row, no error, only no shortcut."""
+    """A stored output's file that cannot be written (a full disk): its row finds nothing, no error, only
+    no shortcut."""
     cache = scancache.ScanCache(tmp_path / "scan.sqlite")
     real = open
 
@@ -146,9 +147,9 @@ def test_an_output_not_written_leaves_no_row(tmp_path, monkeypatch):
 def test_damage_met_while_saving_the_output_keeps_the_output(capsys, hist, monkeypatch):
     truth = warm_cache(capsys, hist)
 
-    def torn(self, key, output, checksum=None):
+    def torn(self, key, length, checksum):
         raise scancache.CacheDamaged(self.path, "test")
-    monkeypatch.setattr(scancache.ScanCache, "put_output", torn)
+    monkeypatch.setattr(scancache.ScanCache, "name_output", torn)
     with sqlite3.connect(cache_path()) as db:
         db.execute("DELETE FROM outputs")
     got, err = report(capsys, hist)

@@ -302,9 +302,29 @@ class ScanCache:
 
     def put_output(self, key: str, output: bytes, checksum: int | None = None) -> None:
         """Keep `output` (its `crc32` when the caller has it) under `key`, the newest KEEP_OUTPUTS kept. A
-        file of its own, written whole or not at all, not a row: a report of thousands of sessions is
-        megabytes, which SQLite wrote to its log and again into the database (15-25 ms of a cold run of
-        6,386 small files, against 2 ms for a file); the row keeps its length and checksum."""
+        file of its own, not a row: a report of thousands of sessions is megabytes, which SQLite wrote
+        to its log and again into the database (15-25 ms of a cold run of 6,386 small files, against 2
+        ms for a file); the row keeps its length and checksum. In two steps, so a command can write the
+        file after it has answered (`behind`): the row, then the file (a row whose file is missing is a
+        miss, never damage)."""
+        kept = self.name_output(key, len(output), crc32(output) if checksum is None else checksum)
+        self.write_output(key, output, kept)
+
+    def name_output(self, key: str, length: int, checksum: int) -> set[str]:
+        """The row of an output about to be written (`write_output`): the keys of the outputs kept."""
+        def put():
+            self.db.execute("BEGIN")
+            self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?)", (key, length, checksum))
+            self.db.execute("DELETE FROM outputs WHERE rowid NOT IN "
+                            f"(SELECT rowid FROM outputs ORDER BY rowid DESC LIMIT {KEEP_OUTPUTS})")
+            kept = {k for (k,) in self.db.execute("SELECT key FROM outputs")}
+            self.db.execute("COMMIT")
+            return kept
+        return self.run(put)
+
+    def write_output(self, key: str, output: bytes, kept: set[str]) -> None:
+        """The file of an output `name_output` named, written whole or not at all, and the files of the
+        outputs no longer kept removed. No SQLite: it may run in a forked child."""
         folder = f"{self.path}{OUTPUTS}"
         path = self._output_path(key)
         tmp = f"{path}.{os.getpid()}.tmp"
@@ -319,17 +339,6 @@ class ScanCache:
             except OSError:
                 pass
             return
-        check = crc32(output) if checksum is None else checksum
-
-        def put():
-            self.db.execute("BEGIN")
-            self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?)", (key, len(output), check))
-            self.db.execute("DELETE FROM outputs WHERE rowid NOT IN "
-                            f"(SELECT rowid FROM outputs ORDER BY rowid DESC LIMIT {KEEP_OUTPUTS})")
-            kept = {k for (k,) in self.db.execute("SELECT key FROM outputs")}
-            self.db.execute("COMMIT")
-            return kept
-        kept = self.run(put)
         _prune_outputs(folder, kept)
 
     def close(self) -> None:
