@@ -138,3 +138,19 @@ def test_a_file_a_parser_cannot_read_is_counted_not_fatal(run_json, tmp_path, mo
     (projects / "-home-a-p" / "s2.jsonl").write_text(json.dumps(claude_line(2, GOOD)) + "\n")
     r = run_json("--path", projects, "--no-cache")
     assert r["totals"]["calls"] == 1 and r["scan"]["skipped"] == {"unparsable_file:TypeError": 1}
+
+
+def test_optimize_with_a_transcript_gone_after_the_scan(capsys, tmp_path, monkeypatch):
+    """`optimize` reads tool calls in a second pass: a file removed or made unreadable in between is
+    left out of that pass (the scan counted what it read), not the end of the command."""
+    from nomira.cli import main
+    from nomira.sources import claude_code
+    projects = write_claude(tmp_path, [json.dumps(claude_line(1, GOOD))])
+    real = claude_code.iter_tool_uses
+
+    def gone(path):
+        raise PermissionError(13, "Permission denied", str(path))
+        yield from real(path)
+    monkeypatch.setattr(claude_code, "iter_tool_uses", gone)
+    assert main(["optimize", "--path", str(projects), "--no-cache"]) == 0
+    assert "Traceback" not in capsys.readouterr().err

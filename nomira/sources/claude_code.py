@@ -487,7 +487,7 @@ def iter_tool_uses(path: Path) -> Iterator[tuple[str, str | None, str, str, str 
             d = json.loads(line)
             msg = d["message"]
             content = msg["content"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             continue
         if not isinstance(content, list) or not isinstance(msg.get("id"), str):
             continue
@@ -511,7 +511,7 @@ def iter_tool_results(path: Path) -> Iterator[tuple[str, int]]:
     for line in LineScan(path, RESULT_MARKERS):
         try:
             content = json.loads(line)["message"]["content"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             continue
         if not isinstance(content, list):
             continue

@@ -270,7 +270,7 @@ def iter_tool_calls(path: Path) -> Iterator[tuple]:
             d = json.loads(line)
             kind, payload = d.get("type"), d["payload"]
             ptype = payload.get("type")
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             continue
         if kind == "session_meta" and isinstance(payload.get("id"), str):
             session = payload["id"]
@@ -293,7 +293,7 @@ def _read_target(arguments) -> str | None:
     import shlex
     try:
         args = json.loads(arguments) if isinstance(arguments, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     cmd = (args or {}).get("command", (args or {}).get("cmd")) if isinstance(args, dict) else None
     if isinstance(cmd, list) and len(cmd) == 3 and cmd[1] in ("-lc", "-c") and isinstance(cmd[2], str):

@@ -17,15 +17,21 @@ def tool_uses(found: dict[str, list[Path]]) -> tuple[dict, dict]:
     by_call: dict[tuple, dict] = {}
     sizes: dict[str, int] = {}
     for f in found.get("claude", ()):
-        for msg_id, req_id, use_id, name, target in claude_code.iter_tool_uses(f):
-            by_call.setdefault((msg_id, req_id), {})[use_id] = (use_id, name, target)
-        for use_id, chars in claude_code.iter_tool_results(f):
-            sizes[use_id] = max(chars, sizes.get(use_id, 0))
+        try:
+            for msg_id, req_id, use_id, name, target in claude_code.iter_tool_uses(f):
+                by_call.setdefault((msg_id, req_id), {})[use_id] = (use_id, name, target)
+            for use_id, chars in claude_code.iter_tool_results(f):
+                sizes[use_id] = max(chars, sizes.get(use_id, 0))
+        except OSError:  # (gone or unreadable since the scan, which reported it: its tool calls unknown)
+            continue
     for f in found.get("codex", ()):
-        for item in codex.iter_tool_calls(f):
-            if item[0] == "result":
-                sizes[item[1]] = max(item[2], sizes.get(item[1], 0))
-            elif item[2] is not None:
-                _, session, when, call_id, name, target = item
-                by_call.setdefault((session, when), {})[call_id] = (call_id, name, target)
+        try:
+            for item in codex.iter_tool_calls(f):
+                if item[0] == "result":
+                    sizes[item[1]] = max(item[2], sizes.get(item[1], 0))
+                elif item[2] is not None:
+                    _, session, when, call_id, name, target = item
+                    by_call.setdefault((session, when), {})[call_id] = (call_id, name, target)
+        except OSError:
+            continue
     return {k: list(v.values()) for k, v in by_call.items()}, sizes
