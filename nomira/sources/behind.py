@@ -15,6 +15,7 @@ import os
 
 LOCK = "writing.lock"  # in the cache folder (`dirs.cache_home`)
 WAIT_S = 5.0  # a run waits this long at most for an earlier run's writes, then goes on without them
+LIFE_S = 60  # a writer still writing after this long is ended (SIGALRM): a run never waits on it again
 
 
 def lock_path(cache_folder: str) -> str:
@@ -75,6 +76,10 @@ def run(work, cache_folder: str) -> bool:
         null = os.open(os.devnull, os.O_RDWR)
         for std in (0, 1, 2):
             os.dup2(null, std)
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # (a Ctrl-C meant for the shell's next command)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(LIFE_S)  # a writer stuck for any reason ends, and with it its lock
         work()
         code = 0
     except BaseException:  # noqa: BLE001 - only a cache: the next run does the work
