@@ -154,3 +154,45 @@ def test_optimize_with_a_transcript_gone_after_the_scan(capsys, tmp_path, monkey
     monkeypatch.setattr(claude_code, "iter_tool_uses", gone)
     assert main(["optimize", "--path", str(projects), "--no-cache"]) == 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ts", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59.000-01:00", "0001-01-01T00:00:00Z",
+                                "0002-01-01T00:00:00+05:00", "9999-12-31T20:00:00.000Z"])
+def test_a_time_at_the_calendars_ends_is_no_time(run_json, capsys, tmp_path, ts):
+    """A timestamp that parses but lies in datetime's first or last year (no log does; in UTC or in the
+    report's time zone it may not exist): its line is skipped as `no_timestamp`, every command runs."""
+    from nomira.cli import main
+    odd = claude_line(2, GOOD)
+    odd["timestamp"] = ts
+    projects = write_claude(tmp_path, [json.dumps(claude_line(1, GOOD)), json.dumps(odd)])
+    for command in ([], ["daily"], ["monthly"], ["session"]):
+        r = run_json(*command, "--path", projects, "--no-cache", "--timezone", "America/New_York")
+        assert r["totals"]["calls"] == 1
+    r = run_json("blocks", "--path", projects, "--no-cache", "--timezone", "America/New_York")
+    assert sum(b["calls"] for b in r["blocks"]) == 1
+    r = run_json("--path", projects, "--no-cache", "--timezone", "Pacific/Kiritimati")
+    assert r["totals"]["calls"] == 1 and r["scan"]["skipped"] == {"no_timestamp": 1}
+    capsys.readouterr()
+    assert main(["--path", str(projects), "--no-cache"]) == 0
+
+
+def test_a_codex_child_keeps_its_own_session_when_it_copies_its_parents_meta(run_json, tmp_path):
+    """A sub-agent's or fork's rollout starts with its own session_meta, then copies its parent's: its
+    calls are its own session's, in its own project."""
+    parent_meta = {"timestamp": "2025-11-03T09:00:00.000Z", "type": "session_meta", "payload": {
+        "id": "parent-1", "timestamp": "2025-11-03T09:00:00.000Z", "cwd": "/home/a/parentproj",
+        "originator": "codex_cli_rs", "cli_version": "0.53.0", "source": "cli", "model_provider": "openai"}}
+    child_meta = {"timestamp": "2025-11-03T10:00:00.000Z", "type": "session_meta", "payload": {
+        "id": "child-1", "timestamp": "2025-11-03T10:00:00.000Z", "cwd": "/home/a/childproj",
+        "originator": "codex_cli_rs", "cli_version": "0.53.0", "forked_from_id": "parent-1",
+        "source": {"subagent": {"thread_spawn": {"parent_thread_id": "parent-1", "depth": 1}}},
+        "model_provider": "openai"}}
+    ctx = {"timestamp": "2025-11-03T10:00:01.000Z", "type": "turn_context", "payload": {
+        "cwd": "/home/a/childproj", "approval_policy": "on-request", "model": "gpt-5-codex", "summary": "auto"}}
+    f = tmp_path / "sessions" / "2025" / "11" / "03" / "rollout-2025-11-03T10-00-00-child-1.jsonl"
+    f.parent.mkdir(parents=True)
+    f.write_text("\n".join(json.dumps(x) for x in (child_meta, parent_meta, ctx)) + "\n"
+                 + token_count("2025-11-03T10:01:00.000Z", (100, 0, 10, 0, 110)) + "\n")
+    r = run_json("session", "--path", tmp_path / "sessions", "--no-cache")
+    rows = r["session"]
+    assert [(s["session_id"], s["project"]) for s in rows] == [("child-1", "childproj")]

@@ -78,6 +78,26 @@ def test_rewritten_or_truncated_file_is_reread(capsys, hist):
     assert r2 == report(capsys, "--path", hist, "--no-cache")
 
 
+def test_rewritten_in_place_far_from_its_end_is_reread(capsys, hist):
+    """The same size, a newer mtime, a change more than the signature's 256 bytes before the end: no
+    append happened, so the file is read whole again (resuming at its end read nothing: the old figures
+    stayed, run after run)."""
+    f = session_file(hist)
+    with open(f, "a") as fh:
+        for i in range(6):
+            fh.write(ASSISTANT % (f"F{i}", f"F{i}", 20, 100 + i))
+    before = report(capsys, "--path", hist)
+    data = f.read_bytes()
+    at = data.index(b'"output_tokens":100,')
+    assert len(data) - at > 1024
+    f.write_bytes(data[:at] + b'"output_tokens":900,' + data[at + len(b'"output_tokens":100,'):])
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    after = report(capsys, "--path", hist)
+    assert after["totals"]["tokens"]["output"] == before["totals"]["tokens"]["output"] + 800
+    assert after == report(capsys, "--path", hist, "--no-cache")
+
+
 def test_partial_last_line_is_not_lost(capsys, hist):
     f = session_file(hist)
     line = ASSISTANT % ("P", "P", 7, 7)

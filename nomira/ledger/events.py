@@ -100,15 +100,21 @@ class UsageEvent:
 
 
 def parse_timestamp(ts: str, fromiso=datetime.fromisoformat, utc=timezone.utc) -> datetime | None:
-    """ISO-8601 (with `Z`) -> aware UTC datetime; None when unparseable or not representable in UTC."""
+    """ISO-8601 (with `Z`) -> aware UTC datetime; None when unparseable, or in datetime's first or last
+    year (`usable_time`: no log is, and a time zone's conversion there overflows)."""
     try:
         dt = fromiso(ts)
         tz = dt.tzinfo
-        if tz is utc:  # (`Z` and +00:00 parse to this one object; astimezone would return dt itself)
-            return dt
-        return dt.astimezone(utc) if tz else dt.replace(tzinfo=utc)
+        if tz is not utc:  # (`Z` and +00:00 parse to this one object; astimezone would return dt itself)
+            dt = dt.astimezone(utc) if tz else dt.replace(tzinfo=utc)
     except (TypeError, ValueError, OverflowError):  # year 1 / 9999 with an offset overflows
         return None
+    return dt if 1 < dt.year < 9999 else None
+
+
+def usable_time(dt: datetime | None) -> bool:
+    """A time every report can show in any time zone: not in datetime's first or last year."""
+    return dt is not None and 1 < dt.year < 9999
 
 
 @lru_cache(maxsize=4096)

@@ -124,9 +124,7 @@ def _entry_record(d, stats: ScanStats, fromiso) -> list | None:
 
 def _record(d: dict, msg: dict, usage: dict, stats: ScanStats, fromiso) -> list | None:
     ts = d.get("timestamp")
-    try:
-        fromiso(ts)
-    except (TypeError, ValueError):
+    if parse_timestamp(ts, fromiso) is None:  # (also a time of year 1 or 9999 that UTC cannot hold)
         stats.skip("no_timestamp")
         return None
     version = d.get("version")
@@ -192,6 +190,8 @@ def _counts_ok(*counts) -> bool:
     count past `MAX_COUNT` (ccusage drops such a line too: its counts are unsigned integers)."""
     return all(v is None or plausible_count(v) for v in counts)
 
+
+EDGE_YEARS = ("000", "999")  # near datetime's first and last year: `parse_timestamp` decides (no log is there)
 
 _VERSIONS: dict[str, bool] = {}  # a history has a few versions and many lines
 
@@ -273,6 +273,8 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
                     try:
                         fromiso(ts)
                     except ValueError:
+                        ts = None
+                    if ts is not None and ts[:3] in EDGE_YEARS:  # (years 0001-0009, 9990-9999: _record's check)
                         ts = None
                     if ts is not None:
                         rec = _fields(ts, msg_id, req_id, model, d, usage)

@@ -148,9 +148,11 @@ def _model_of(payload: dict) -> str | None:
 
 def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
     kind, payload, ts = d.get("type"), d["payload"], d.get("timestamp")
-    if kind == "session_meta":
-        state["session"] = payload.get("id") if isinstance(payload.get("id"), str) else state["session"]
-        state["cwd"] = payload.get("cwd") if isinstance(payload.get("cwd"), str) else state["cwd"]
+    if kind == "session_meta":  # the file's own, its first: a fork or sub-agent copies its parent's after it
+        if state["session"] is None and isinstance(payload.get("id"), str):
+            state["session"] = payload["id"]
+        if state["cwd"] is None and isinstance(payload.get("cwd"), str):
+            state["cwd"] = payload["cwd"]
         return None
     if kind == "turn_context":
         state["model"] = _model_of(payload) or state["model"]

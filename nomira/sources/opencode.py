@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Mapping
 
 from nomira.sources import paths
 from nomira.sources.project import label as project_label
-from nomira.ledger.events import TokenCounts, UsageEvent, plausible_count
+from nomira.ledger.events import TokenCounts, UsageEvent, plausible_count, usable_time
 from nomira.sources.scan import ScanStats
 
 NAME = "opencode"
@@ -104,10 +104,13 @@ def records_for(msg: dict, steps: list[tuple[str, dict]], session: str | None = 
     if type(created) not in (int, float):
         return []
     try:
-        ts = datetime.fromtimestamp(created / 1000, timezone.utc).isoformat()
+        when = datetime.fromtimestamp(created / 1000, timezone.utc)
     except (OverflowError, ValueError, OSError):  # (a time past the year 9999, or NaN)
+        when = None
+    if not usable_time(when):
         stats.skip("bad_timestamp")
         return []
+    ts = when.isoformat()
     try:
         return _records(msg, steps, session, ts)
     except BadCount:

@@ -240,7 +240,8 @@ def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],
 def events_of(module, per_file, stats: ScanStats):
     """`module.events_from_files`, without an event whose token counts no call can have (a count past
     `MAX_COUNT`, negative or not an integer: `implausible_token_count`, counted and skipped, never
-    priced). Claude Code, Codex and OpenCode check their counts as they read them (`COUNTS_CHECKED`)."""
+    priced) or without a time (`no_timestamp`). Claude Code, Codex and OpenCode check both as they read
+    them (`COUNTS_CHECKED`)."""
     events = module.events_from_files(per_file, stats)
     if getattr(module, "COUNTS_CHECKED", False):
         return events
@@ -248,9 +249,11 @@ def events_of(module, per_file, stats: ScanStats):
 
 
 def _plausible_only(events, stats: ScanStats):
-    from nomira.ledger.events import plausible
+    from nomira.ledger.events import plausible, usable_time
     for e in events:
-        if plausible(e.tokens):
+        if not usable_time(e.occurred_at):
+            stats.skip("no_timestamp")
+        elif plausible(e.tokens):
             yield e
         else:
             stats.skip("implausible_token_count")
@@ -371,7 +374,9 @@ def _plan(files: list[Path], entries: dict, stats: ScanStats, known: dict | None
         e = entries.get(key)
         if e is not None and e.size == st[0] and e.mtime_ns == st[1] and e.offset == e.size:
             reused[key] = e
-        elif e is not None and e.offset <= st[0] and e.offset > 0 and signature(key, e.offset) == e.sig:
+        elif e is not None and 0 < e.offset < st[0] and signature(key, e.offset) == e.sig:
+            # (grown past where the scan stopped: an append. A file no longer than that whose mtime
+            # changed was rewritten in place, maybe far from its end: read whole)
             jobs.append((key, e.offset, e.data()[1], e, st))
         else:
             jobs.append((key, 0, None, None, st))
