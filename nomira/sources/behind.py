@@ -54,7 +54,7 @@ def run(work, cache_folder: str) -> bool:
     be flushed first: the child's are /dev/null (a reader of this process's pipe sees its end when this
     process ends, not when the child does), so the child's errors are not shown: it writes only a
     cache, which a later run rebuilds if it is missing."""
-    if not hasattr(os, "fork"):
+    if not hasattr(os, "fork") or os.getpid() == 1:  # (a container's first process: its end ends them all)
         return False
     try:
         import fcntl
