@@ -100,6 +100,17 @@ def test_content_rejected_with_field(server):
     assert json.loads(text)["kpis"]["calls"] == 0  # a rejected batch stores nothing
 
 
+def test_a_batch_member_outside_the_schema_is_rejected(server):
+    """The batch is an allowlist too (docs/schemas/usage-events-request.schema.json): `events`,
+    `day_zone`, `repin_day_zone`; anything else is a 400 naming it, and nothing of the batch is kept."""
+    c, app = server()
+    for path in ("/ingest", "/v1/usage/events"):
+        status, body = c.post(path, {"events": [ev(1)], "prompt": "secret text"})
+        assert status == 400 and body["field"] == "prompt", body
+    assert app.db.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 0
+    assert c.post("/ingest", {"events": [ev(1)], "day_zone": "UTC", "repin_day_zone": False})[0] == 200
+
+
 def test_oversized_body_is_413(server, monkeypatch):
     c, app = server()
     app.config.max_ingest_bytes = 1000

@@ -284,3 +284,69 @@ def test_server_text_in_errors_cannot_drive_the_terminal(tmp_path):
     assert r.error and "\x1b" not in r.error and "\n" not in r.error and r.pending_batches == 1
     r = s.flush(lambda events: (503, "\x1b]0;title\x07down"), max_attempts=1, sleep=lambda d: None)
     assert "\x1b" not in r.error and "\x07" not in r.error
+
+
+def test_a_mixed_history_ships_each_call_under_its_own_sources_regime(capsys, tmp_path, isolated_env):
+    """Claude Code (a plan) beside OpenCode (an API key): each call is shipped with its own source's
+    regime, never the history's "mixed", so the dashboard shows the subscription value and the API cost
+    apart, each equal to the local report's; an older client's "mixed" event is filed the same way."""
+    import urllib.request
+    paths = ["--path", str(FIXTURES / "claude"), "--path", str(FIXTURES / "opencode")]
+
+    def local(path):
+        capsys.readouterr()
+        assert main(["--json", "--path", str(path)]) == 0
+        return json.loads(capsys.readouterr().out)["totals"]
+    claude, opencode = local(FIXTURES / "claude"), local(FIXTURES / "opencode")
+    db_path = tmp_path / "mixed.db"
+    assert main(["ship", *paths, "--developer", "ana", "--db", str(db_path)]) == 0
+    db = store.open_db(db_path)
+    try:
+        regimes = dict(db.execute("SELECT source, group_concat(DISTINCT regime) FROM events GROUP BY source"))
+        assert regimes == {"claude_code": "subscription", "opencode": "api"}
+        bodies = [json.loads(b) for (b,) in db.execute("SELECT body FROM raw_events")]
+    finally:
+        db.close()
+    older = store.open_db(tmp_path / "older.db")  # (what a client before this change sent)
+    try:
+        store.ingest(older, [dict(b, regime="mixed") for b in bodies])
+        assert dict(older.execute("SELECT source, group_concat(DISTINCT regime) FROM events GROUP BY source")) == regimes
+    finally:
+        older.close()
+    c = Collector(db_path)
+    try:
+        with urllib.request.urlopen(c.url + "/api/summary?period=all") as r:
+            kpis = json.loads(r.read())["kpis"]
+    finally:
+        c.close()
+    assert kpis["subscription_value_usd"] == pytest.approx(claude["cost_usd"], abs=1e-9)
+    assert kpis["api_cost_usd"] == pytest.approx(opencode["cost_usd"], abs=1e-9)
+    assert kpis["value_usd"] == pytest.approx(claude["cost_usd"] + opencode["cost_usd"], abs=1e-9)
+
+
+def test_two_calls_under_one_message_id_are_two_calls_in_the_store(capsys, tmp_path, isolated_env):
+    """One message.id under two requestIds, neither a sidechain copy: the report counts two calls (the
+    key is (message.id, requestId), as ccusage's), and so does the store they are shipped to, however
+    often they are shipped."""
+    line = ('{"parentUuid":null,"isSidechain":false,"userType":"external","cwd":"/home/a/p","sessionId":"%s",'
+            '"version":"2.0.31","type":"assistant","uuid":"u%s","timestamp":"2025-11-03T10:0%s:00.000Z",'
+            '"requestId":"%s","message":{"model":"claude-sonnet-4-5-20250929","id":"%s","type":"message",'
+            '"role":"assistant","content":[],"usage":{"input_tokens":%d,"output_tokens":100,'
+            '"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}}\n')
+    folder = tmp_path / "projects" / "-home-a-p"
+    folder.mkdir(parents=True)
+    (folder / "s1.jsonl").write_text(line % ("s1", 1, 1, "req_1", "msg_same", 10) + line % ("s1", 2, 2, "req_x", "msg_x", 30))
+    (folder / "s2.jsonl").write_text(line % ("s2", 3, 3, "req_2", "msg_same", 20))
+    capsys.readouterr()
+    assert main(["--json", "--path", str(tmp_path / "projects")]) == 0
+    totals = json.loads(capsys.readouterr().out)["totals"]
+    assert totals["calls"] == 3
+    db_path = tmp_path / "s.db"
+    for _ in range(2):
+        assert main(["ship", "--path", str(tmp_path / "projects"), "--developer", "ana", "--db", str(db_path)]) == 0
+    db = store.open_db(db_path)
+    try:
+        calls, cost, tokens_in = db.execute("SELECT count(*), sum(cost_usd), sum(input) FROM events").fetchone()
+    finally:
+        db.close()
+    assert (calls, tokens_in) == (3, 60) and cost == pytest.approx(totals["cost_usd"], abs=1e-9)

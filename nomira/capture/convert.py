@@ -36,10 +36,9 @@ def with_channel(wire: list[dict], channel: str) -> list[dict]:
 def to_wire_events(events: Iterable[UsageEvent], tags: dict, channel: str,
                    env: Mapping[str, str] = os.environ) -> tuple[list[dict], dict[str, int]]:
     """(valid wire events, refused counts by reason); tags are the caller's, checked like ship's."""
-    from nomira.reports.aggregate import regime_of
+    from nomira.reports.aggregate import event_regime
     from nomira.ledger.ship import validated
     from nomira.ledger.wire import to_wire
     events = list(events)
     price = pricer(env)
-    regime = regime_of({e.source for e in events})
-    return validated(with_channel([to_wire(e, price(e), regime, tags) for e in events], channel))
+    return validated(with_channel([to_wire(e, price(e), event_regime(e.source), tags) for e in events], channel))

@@ -167,6 +167,11 @@ class App:
         items = [doc] if single else doc.get("events") if isinstance(doc, dict) else doc
         if not isinstance(items, list):
             raise HTTPError(400, "expected {\"events\": [...]}", "events")
+        if isinstance(doc, dict) and not single and not wire.BATCH_FIELDS.issuperset(doc):
+            self.metrics.add(ingest_rejected=len(items))
+            field = sorted(set(doc) - wire.BATCH_FIELDS)[0]
+            raise HTTPError(400, f"unknown field in the batch (allowed: {', '.join(sorted(wire.BATCH_FIELDS))})",
+                            field if len(field) <= 64 and field.isprintable() else "batch")
         events, limits = [], []
         now = datetime.now(timezone.utc)
         for i, item in enumerate(items):

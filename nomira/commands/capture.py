@@ -108,7 +108,7 @@ def record(args, cap, tags: dict, labels: dict) -> dict:
     from nomira.commands.ship import deliver
     from nomira.pricing.engine import Pricer
     from nomira.pricing.feed import resolved
-    from nomira.reports.aggregate import regime_of
+    from nomira.reports.aggregate import event_regime
     from nomira.ledger.ship import validated
     from nomira.ledger.wire import to_wire
     summary = {"events": len(cap.events), "malformed_lines": cap.malformed, "ci": labels, "delivery": None,
@@ -118,12 +118,12 @@ def record(args, cap, tags: dict, labels: dict) -> dict:
               "json|stream-json, codex exec --json, gemini --output-format json); nothing recorded", file=sys.stderr)
         return summary
     pricer = Pricer(resolved())
-    regime = regime_of({e.source for e in cap.events}, None if args.regime == "auto" else args.regime)
+    override = None if args.regime == "auto" else args.regime
     wires = []
     for e in cap.events:
         if labels.get("run_id") and e.request_id:
             e.request_id = f"{labels['run_id']}:{e.request_id}"[:128]
-        w = to_wire(e, pricer(e), regime, tags)
+        w = to_wire(e, pricer(e), event_regime(e.source, override), tags)
         w["turn_id"] = e.request_id  # the identity of a run's usage row (no message id in these formats)
         wires.append(w)
     ok, refused = validated(wires)

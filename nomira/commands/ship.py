@@ -75,8 +75,9 @@ def wire_events(run: Run, tags: dict, keep=None, limits: list | None = None) -> 
     events = collected.events
     if limits is not None:
         limits.extend(limit_wire(run, tags, collected))
-    regime = run.regime(events)
-    wire = [to_wire(e, c, regime, tags) for e, c in run.priced(events)]
+    from nomira.reports.aggregate import event_regime
+    override = run.regime_override
+    wire = [to_wire(e, c, event_regime(e.source, override), tags) for e, c in run.priced(events)]
     ok, refused = validated(keep(wire) if keep is not None else wire)
     for reason, n in sorted(refused.items()):
         _warn(f"{n} call(s) held back, outside the usage event schema: {reason}")

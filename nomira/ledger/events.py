@@ -10,6 +10,12 @@ from functools import lru_cache
 from datetime import datetime, timezone
 
 TOKEN_TYPES = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+# Sources whose usage is paid by a plan by default (its dollars are API-equivalent value, not a bill).
+SUBSCRIPTION_SOURCES = {"claude_code", "codex"}
+SUBSCRIPTION_SOURCES |= {"gemini_cli", "qwen_code", "copilot_cli", "kimi_cli", "droid"}  # issue 22 agents whose default sign-in is a plan
+SUBSCRIPTION_SOURCES |= {"kimi_code"}  # issue 27: Kimi CLI's format and sign-in
+SUBSCRIPTION_SOURCES |= {"kimi_work", "claude_cowork", "qoder", "vscode_copilot"}  # issue 27: Kimi desktop, Claude Cowork, Qoder: plans
+SUBSCRIPTION_SOURCES |= {"visualstudio_copilot"}  # issue 27, s27c: Copilot plans (premium requests)
 # Tokens in one call: far above any context window, far below SQLite's 2**63. A log's count past it
 # (or negative, or not an integer) is no call's: its line is counted and skipped, never priced.
 MAX_COUNT = 10 ** 12

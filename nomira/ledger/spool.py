@@ -33,12 +33,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from nomira.ledger.wire import channel_of
+from nomira.ledger.wire import BATCH_OPTIONS, channel_of
 
 Post = Callable[..., tuple[int, str]]  # (events, **batch fields) -> (HTTP status or 0 for no connection, body)
 # Batch-level fields a record may carry and is sent with (issue 28): the zone the batch was shipped
 # from, and an explicit re-pin. A record without them (older versions) is sent without them.
-BATCH_FIELDS = ("day_zone", "repin_day_zone")
+BATCH_FIELDS = BATCH_OPTIONS
 
 
 @dataclass

@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Iterator
 
 from nomira.ledger import engine, retention
 from nomira.ledger.engine import dialect_of
-from nomira.ledger.events import parse_timestamp
+from nomira.ledger.events import SUBSCRIPTION_SOURCES, parse_timestamp
 from nomira.pricing.table import canonical_model
 from nomira.ledger.wire import ALLOWANCE_FIELDS, CHANNEL_PRIORITY, TAG_FIELDS, TOKEN_FIELDS, channel_of, \
     dedup_key
@@ -67,8 +67,10 @@ LEDGER_COLUMNS = EVENT_COLUMNS[EVENT_COLUMNS.index("event_id"):EVENT_COLUMNS.ind
 RAW_COLUMNS = ("id", "received_at", "dedup_key", "body", "raw_event_id", "source_system", "source_channel",
                "source_schema_version", "source_payload_hash", "workspace", "agent_session_id")
 # What `normalize` derives from a raw row. Bump it when a rule changes: `nomira replay` re-derives
-# every canonical row and reports what changed. 1: rows derived before the ledger (migrated).
-NORMALIZATION_VERSION = 2
+# every canonical row and reports what changed. 1: rows derived before the ledger (migrated). 3: an
+# event sent with the regime "mixed" (a whole history's, by clients before 2026-12-05) takes its own
+# source's (`SUBSCRIPTION_SOURCES`): the dashboard sums subscription value and API cost apart.
+NORMALIZATION_VERSION = 3
 EVENT_ID_NAMESPACE = uuid.UUID("5b0f3d2a-9c1e-4e57-a2f4-6e0c1d7a8b24")  # event_id = uuid5(this, dedup_key)
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 _EMPTY_NOT_NULL = ("tool_name", "account_id", "workspace_id", "agent")
@@ -688,13 +690,19 @@ def normalize(event: dict, key: str, raw_id: int, received_at: str, zone: str | 
     return (key, *(tags.get(t) or "" for t in _TAG_COLUMNS), event["source"], event["provider"], model,
             at.isoformat(), (at.astimezone(_zone(zone)) if zone else at).date().isoformat(), g("session_id"), g("turn_id"), g("message_id"), g("request_id"),
             g("tool_call_id"), *counts, g("cost_usd"), g("cost_source"),
-            g("regime") or "api", int(bool(g("is_sidechain"))),
+            _regime(g("regime"), event["source"]), int(bool(g("is_sidechain"))),
             json.dumps({k: allowance.get(k) for k in ALLOWANCE_FIELDS}) if allowance else None, raw_id, received_at,
             event_id(key), _event_type(event), g("status") or "ok", *canonical_model(model),
             sum(counts[:_BILLED]) if total is None else total, 1 if requests is None else requests,
             g("tool_name") or "", g("account_id") or "", g("workspace_id") or "", g("agent") or "", channel,
             CHANNEL_PRIORITY.get(channel, 2),
             NORMALIZATION_VERSION, tags.get("branch") or "")
+
+
+def _regime(regime: str | None, source: str) -> str:
+    if regime == "mixed":  # (no single call is both: it is its source's)
+        return "subscription" if source in SUBSCRIPTION_SOURCES else "api"
+    return regime or "api"
 
 
 @lru_cache(maxsize=64)

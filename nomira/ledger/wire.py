@@ -291,6 +291,10 @@ def event_of(item, now: datetime | None = None) -> dict:
     return item
 
 
+BATCH_OPTIONS = ("day_zone", "repin_day_zone")  # a batch's members beside its events (docs/API.md)
+BATCH_FIELDS = frozenset(("events", *BATCH_OPTIONS))  # every member a batch may have: an allowlist too
+
+
 def batch_day_zone(doc: dict) -> tuple[str | None, bool]:
     """(day_zone, repin_day_zone) of a batch {"events": [...]}, validated; SchemaError names the field.
     `day_zone` is the IANA zone of the machine that shipped it: it pins the day boundary of the

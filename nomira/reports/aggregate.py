@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import chain
 from typing import Callable, Iterable, Sequence
 
-from nomira.ledger.events import TOKEN_TYPES, UsageEvent
+from nomira.ledger.events import SUBSCRIPTION_SOURCES, TOKEN_TYPES, UsageEvent
 from nomira.pricing.engine import Cost, unpriced_reason
 
 REGIME_LABELS = {
@@ -19,11 +19,6 @@ REGIME_LABELS = {
 }
 # column header for the money figure in each regime
 MONEY_COLUMN = {"subscription": "Value", "api": "Cost", "mixed": "Value+Cost"}
-SUBSCRIPTION_SOURCES = {"claude_code", "codex"}
-SUBSCRIPTION_SOURCES |= {"gemini_cli", "qwen_code", "copilot_cli", "kimi_cli", "droid"}  # issue 22 agents whose default sign-in is a plan
-SUBSCRIPTION_SOURCES |= {"kimi_code"}  # issue 27: Kimi CLI's format and sign-in
-SUBSCRIPTION_SOURCES |= {"kimi_work", "claude_cowork", "qoder", "vscode_copilot"}  # issue 27: Kimi desktop, Claude Cowork, Qoder: plans
-SUBSCRIPTION_SOURCES |= {"visualstudio_copilot"}  # issue 27, s27c: Copilot plans (premium requests)
 
 
 class Tally:
@@ -273,3 +268,9 @@ def regime_of(sources: Iterable[str], override: str | None = None) -> str:
     if sources <= SUBSCRIPTION_SOURCES:
         return "subscription"
     return "mixed" if sources & SUBSCRIPTION_SOURCES else "api"
+
+
+def event_regime(source: str, override: str | None = None) -> str:
+    """The regime a single event carries on the wire: its own source's, never "mixed" (a history of
+    Claude Code beside OpenCode ships subscription value and API cost, each where it belongs)."""
+    return regime_of((source,), override)

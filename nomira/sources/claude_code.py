@@ -403,6 +403,18 @@ class Deduper:
                 self._by_msg[msg_id] = len(kept)
         kept.append((to_event(rec, session, project), rec[SPEED] is not None))
 
+    def name_apart(self) -> None:
+        """Calls kept apart under one message.id (several requestIds, none a sidechain copy) get message
+        ids of their own beyond the first (by time, then requestId): `message.id:requestId`. A collector
+        deduplicates on the message id (`wire.dedup_key`); it then keeps what this report counts, and
+        the first call's id, which an earlier ship may have sent alone, stays what it was."""
+        for msg_id, found in self._by_msg.items():
+            if type(found) is int:
+                continue
+            events = sorted((self.kept[j][0] for j in found), key=lambda e: (e.occurred_at, e.request_id or ""))
+            for e in events[1:]:
+                e.message_id = f"{msg_id}:{e.request_id or ''}"[:128]  # (wire.MAX_ID)
+
 
 def _prefer(rec: list, event: UsageEvent, logged_speed: bool) -> bool:
     """`_should_replace` for a record against an already kept event."""
@@ -467,6 +479,7 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
             dedup.add(rec, session, project)
     if dedup.duplicates:
         stats.skip("duplicate_call", dedup.duplicates)
+    dedup.name_apart()
     for event, _logged_speed in dedup.kept:
         event.branch = branches.get(event.session_id)
         yield event
