@@ -657,6 +657,13 @@ class App:
                                      400)
             raise HTTPError(400, f"rejected: {exc}", exc.field)
         tenant = ctx["viewer"].tenant if not ctx["viewer"].admin else ctx["tenant"]
+        for i, e in enumerate(events):  # (as /ingest: a tenant's import writes its own tenant only)
+            claimed = ((e.get("payload") if wire.is_envelope(e) else e).get("tags") or {}).get("tenant")
+            if not ctx["viewer"].admin and claimed not in (None, "", tenant):
+                message = f"events[{i}] is for tenant {claimed!r}, not {tenant!r}: nothing imported"
+                if html:
+                    return Response.html(pages.import_page(ctx["csrf"], ctx, error=f"Rejected, {message}"), 403)
+                raise HTTPError(403, message, f"events[{i}].tags.tenant")
         accepted, deduped = store.ingest(self.db, events, tenant=tenant) if events else (0, 0)
         if html:
             return Response.html(pages.import_page(ctx["csrf"], ctx, result={"accepted": accepted,

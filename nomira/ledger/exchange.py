@@ -6,8 +6,11 @@ from datetime import datetime, timezone
 from nomira.ledger.wire import SCHEMA_VERSION, SchemaError, assert_no_content, loads
 
 
+EXPORT_FORMAT = 1  # the file's own layout (`nomira_export`); its events are wire events of SCHEMA_VERSION
+
+
 def export_document(events: list[dict]) -> dict:
-    return {"nomira_export": 1, "schema_version": SCHEMA_VERSION,
+    return {"nomira_export": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION,
             "exported_at": datetime.now(timezone.utc).isoformat(), "events": events}
 
 
@@ -23,6 +26,11 @@ def parse_export(data: bytes | str) -> list[dict]:
         unknown = set(doc) - {"nomira_export", "schema_version", "exported_at", "events"}
         if unknown:
             raise SchemaError(sorted(unknown)[0], "not in the export format (allowlist)")
+        for field, known in (("nomira_export", EXPORT_FORMAT), ("schema_version", SCHEMA_VERSION)):
+            value = doc.get(field, known)
+            if type(value) is not int or not 1 <= value <= known:  # (a newer Nomira's file: its meaning unknown here)
+                raise SchemaError(field, f"must be an integer from 1 to {known}: written by a newer Nomira? "
+                                         "upgrade this collector")
         events = doc["events"]
     else:
         raise SchemaError("file", "expected an object with an 'events' list")
