@@ -698,7 +698,7 @@ def emit(data: str | bytes) -> None:
     if out is None:  # (started with its standard output closed: `nomira >&-`)
         raise Failure("standard output is closed: nowhere to write the report (redirect it to a file or a pipe)")
     if len(data) > WIDE_OUTPUT:
-        from nomira.sources.workers import widen
+        from nomira.sources.pipes import widen
         try:
             widen(out.fileno())
         except (AttributeError, ValueError, OSError):  # (a stream without a descriptor: tests, embedders)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from nomira.sources import workers
+from nomira.sources import pipes, workers
 
 pytestmark = pytest.mark.skipif(not workers.usable(), reason="POSIX fork only")
 
@@ -106,11 +106,11 @@ def test_result_pipes_hold_a_megabyte_where_linux_allows():
     if not hasattr(fcntl, "F_GETPIPE_SZ"):
         pytest.skip("pipe sizes are Linux's")
     with open("/proc/sys/fs/pipe-max-size") as fh:
-        if int(fh.read()) < workers.PIPE_BYTES:
+        if int(fh.read()) < pipes.PIPE_BYTES:
             pytest.skip("pipe-max-size below 1 MB here")
     pool = workers.Forked(slow_square, list(range(20)), 2, even(20, 3))
     try:
-        assert [fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) for fd in pool.fds] == [workers.PIPE_BYTES] * 2
+        assert [fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) for fd in pool.fds] == [pipes.PIPE_BYTES] * 2
         assert list(pool) == [slow_square(i) for i in range(20)]
     finally:
         pool.terminate()
@@ -123,19 +123,19 @@ def test_widen_only_grows_a_pipe_and_leaves_other_files_alone(tmp_path):
     r, w = os.pipe()
     try:
         fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
-        workers.widen(w)
+        pipes.widen(w)
         with open("/proc/sys/fs/pipe-max-size") as fh:
             widest = int(fh.read())
-        assert fcntl.fcntl(r, fcntl.F_GETPIPE_SZ) == (workers.PIPE_BYTES if widest >= workers.PIPE_BYTES else 4096)
+        assert fcntl.fcntl(r, fcntl.F_GETPIPE_SZ) == (pipes.PIPE_BYTES if widest >= pipes.PIPE_BYTES else 4096)
         try:  # (past pipe-max-size only with CAP_SYS_RESOURCE: a reader's wider pipe is kept)
-            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4 * workers.PIPE_BYTES)
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4 * pipes.PIPE_BYTES)
         except PermissionError:
             pass
         else:
-            workers.widen(w)
-            assert fcntl.fcntl(r, fcntl.F_GETPIPE_SZ) == 4 * workers.PIPE_BYTES
+            pipes.widen(w)
+            assert fcntl.fcntl(r, fcntl.F_GETPIPE_SZ) == 4 * pipes.PIPE_BYTES
     finally:
         os.close(r)
         os.close(w)
     with open(tmp_path / "f", "wb") as fh:
-        workers.widen(fh.fileno())  # (not a pipe: nothing happens, nothing raised)
+        pipes.widen(fh.fileno())  # (not a pipe: nothing happens, nothing raised)

@@ -24,7 +24,7 @@ import os
 import signal
 import struct
 
-from nomira.sources.workers import widen
+from nomira.sources.pipes import widen
 
 MIN_RECORDS = 8192  # below, one process folds in less time than a fork and the merge take
 
