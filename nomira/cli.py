@@ -283,6 +283,9 @@ class Run:
         try:
             cache = scancache.ScanCache(scancache.default_path(self.env))
             OPEN_CACHES.append(cache)  # closed when the command returns (in-process callers: MCP, tests)
+            if QUICK_ARGV is not None and self.env is os.environ and self.args.command in QUICK_EXIT \
+                    and hasattr(os, "fork"):
+                cache.defer()  # (a command line's report: its writes made after it has answered, `write_behind`)
             return cache
         except (sqlite3.Error, OSError) as exc:
             print(f"nomira: cache unavailable ({exc}); reading every file", file=sys.stderr)
@@ -305,7 +308,11 @@ class Run:
         if hit is None:
             return None, key
         if QUICK_ARGV is not None and self.env is os.environ and not self.unreadable:
-            self._store_quick(hit)  # (outputs stored before this invocation was seen)
+            # (outputs stored before this invocation was seen)
+            if self.cache.spool is not None:
+                self.cache.spool.later.append(lambda _cache: self._store_quick(hit))
+            else:
+                self._store_quick(hit)
         return hit, key  # (bytes: written as they are, `emit`)
 
     def _output_key(self, parts) -> str:
@@ -328,40 +335,34 @@ class Run:
             return False
 
     def store_output(self, key: str | None, text: str | bytes) -> None:
-        """Keep a command's output (text, or the UTF-8 bytes `emit` wrote: encoded once) for the next run:
-        its row here, its files after the command has answered when this is a command line's process
-        (`behind`: 20-50 ms of a cold run of many small files)."""
+        """Keep a command's output (text, or the UTF-8 bytes `emit` wrote: encoded once) for the next run.
+        A command line's process keeps it after it has answered, with the scan's entries (`Spool`)."""
+        if self.cache is None or key is None or self.unreadable:
+            return
+        output = text if type(text) is bytes else text.encode()
+        if self.cache.spool is not None:
+            self.cache.spool.later.append(lambda cache: self._keep_output(cache, key, output))
+        else:
+            self._keep_output(self.cache, key, output)
+
+    def _keep_output(self, cache: scancache.ScanCache, key: str, output: bytes) -> None:
+        """The output's row and file, and the replay's file when this is a command line's process."""
+        import sqlite3
+        from zlib import crc32
         if key is DEFERRED:  # (keyed by what the files were before they were read, as the workers stated them)
             key = self._deferred_key()
-        if self.cache is not None and key is not None and not self.unreadable:
-            import sqlite3
-            from zlib import crc32
-            output = text if type(text) is bytes else text.encode()
-            check = crc32(output)  # (once, for both copies: the cache's and the replay's)
-            try:
-                kept = self.cache.name_output(key, len(output), check)
-            except scancache.CacheDamaged as exc:  # (the output is out: only the next run's shortcut is lost)
-                discard_cache(exc)
+            if key is None:
                 return
-            except sqlite3.Error:
-                return
-            quick = QUICK_ARGV is not None and self.env is os.environ
-
-            def write():
-                self.cache.write_output(key, output, kept)
-                if quick:
-                    self._store_quick(output, check)
-            if not (quick and self._behind(write)):
-                write()
-
-    def _behind(self, work) -> bool:
-        """work() in a child of this process, once the output is out (`behind.run`)."""
+        check = crc32(output)  # (once, for both copies: the cache's and the replay's)
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            return False
-        return behind.run(work, os.path.dirname(scancache.quick_dir(self.env)))
+            cache.put_output(key, output, check)
+        except scancache.CacheDamaged as exc:  # (the output is out: only the next run's shortcut is lost)
+            discard_cache(exc)
+            return
+        except sqlite3.Error:
+            return
+        if QUICK_ARGV is not None and self.env is os.environ:
+            self._store_quick(output, check)
 
     def _store_quick(self, output: bytes, checksum: int | None = None) -> None:
         """Keep `output` for `scancache.quick_replay`, with every path it depended on."""
@@ -652,6 +653,30 @@ def discard_cache(exc: "scancache.CacheDamaged") -> bool:
     return removed
 
 
+def write_behind() -> None:
+    """Close the caches, then make the writes their runs kept (`scancache.Spool`) in a child that holds the
+    cache folder's writer lock, this process free to end (`behind`); here when no child can be made."""
+    spools = [c.spool for c in OPEN_CACHES if c.spool is not None and c.spool.pending()]
+    close_caches()  # (no SQLite connection may cross the fork: the child opens its own)
+    if not spools:
+        return
+
+    def work() -> None:
+        for spool in spools:
+            spool.finish()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if behind.run(work, os.path.dirname(scancache.quick_dir(os.environ))):
+            return
+    except (OSError, ValueError):  # (a closed output: the writes are made here)
+        pass
+    try:
+        work()
+    except Exception:  # noqa: BLE001 - only a cache: a later run finds a damaged one, or does the work again
+        pass
+
+
 def close_caches() -> None:
     """Close the scan caches a command opened: a long-lived caller (`nomira mcp`, the collector's local
     history, a test suite) runs many commands in one process, and each would keep three descriptors."""
@@ -757,6 +782,7 @@ def _main(argv: list[str] | None) -> int:
             getattr(parser, "selected", parser).error(
                 f"{argv[0]} does not take {' '.join(extra)} (see nomira {argv[0]} --help)")
         check_store(args)
+        answered = False
         try:
             try:
                 rc = args.func(args)
@@ -764,13 +790,12 @@ def _main(argv: list[str] | None) -> int:
                 if not discard_cache(exc):
                     args.no_cache = True
                 rc = args.func(args)  # again, every file read
+            answered = True
         finally:
-            if QUICK_ARGV is None or args.command not in QUICK_EXIT:
-                close_caches()
-            # (else the process ends at once (`_exit_now`) with its cache open: everything in it is
-            # committed, and SQLite's log keeps it for the next run to read; closing would copy a cold
-            # run's entries from the log into the database, 10-15 ms of a run of 6,386 files, which a
-            # later write does when the log has grown past SQLite's limit)
+            if answered and QUICK_ARGV is not None and args.command in QUICK_EXIT:
+                write_behind()
+            else:
+                close_caches()  # (a failed command's spooled writes are dropped, as its transaction would be)
         DONE = args.command in QUICK_EXIT
         return rc
     except UserError as exc:

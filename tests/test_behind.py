@@ -110,3 +110,98 @@ def test_the_next_run_waits_for_the_writes_and_replays_them(isolated_env):
     second = _nomira("--json", "--source", "claude", site=site)  # (the same environment: the same command)
     assert second.returncode == 0, second.stderr
     assert second.stdout == first.stdout and not db.exists()
+
+
+def _tables(path) -> dict:
+    import sqlite3
+    with sqlite3.connect(path) as db:
+        return {"files": sorted(db.execute("SELECT * FROM files")),
+                "folds": sorted(db.execute("SELECT * FROM folds")),
+                "keys": sorted(k for (k,) in db.execute("SELECT fold_key FROM fold_keys"))}
+
+
+def _writes(cache) -> None:
+    """Every kind of write a run makes: entries with and without folds, a kept file, a fold of an
+    entry reused, a commit without pruning, a close that prunes, and a writer left open (a failed run)."""
+    from nomira.sources.scancache import Entry
+    w = cache.writer("claude")
+    w.keys.add("k-used")
+    for i in range(600):  # (more than a batch of rows)
+        e = Entry(1000 + i, 7 * i, 900 + i, bytes([i % 256]) * 20, (b"%d," % i) * (600 if i % 7 else 2))
+        w.put(f"/h/{i}.jsonl", e, ("k1", b"fold%d" % i) if i % 3 == 0 else None)
+    w.keep("/h/kept.jsonl")
+    w.put_fold("/h/kept.jsonl", Entry(5, 6, 5, b"s"), "k2", b"reused")
+    w.close()
+    w = cache.writer("codex")
+    w.put("/c/a.jsonl", Entry(1, 2, 1, b"x", b"blob"))
+    w.commit()
+    w = cache.writer("opencode")  # never closed: rolled back
+    w.put("/o/lost.json", Entry(1, 2, 1, b"x", b"lost"))
+
+
+def test_spooled_writes_replayed_equal_the_writes_made_at_once(tmp_path):
+    """What a command line keeps in its spool and its child replays is what the writers would have
+    written as the scan went: the same rows, folds and kept keys, stale files pruned, an unclosed
+    writer rolled back."""
+    from nomira.sources.scancache import Entry, ScanCache
+    results = []
+    for mode in ("at once", "spooled"):
+        path = tmp_path / mode / "scan.sqlite"
+        cache = ScanCache(path)
+        w = cache.writer("claude")  # (a previous run's entries: the stale one is pruned by the close)
+        w.put("/h/gone.jsonl", Entry(1, 1, 1, b"", b"old"))
+        w.put("/h/0.jsonl", Entry(1, 1, 1, b"", b"old"))
+        w.close()
+        if mode == "spooled":
+            spool = cache.defer()
+            _writes(cache)
+            assert spool.pending() and _tables(path)["files"][0][1] == "/h/0.jsonl"  # (nothing written yet)
+            cache.close()
+            spool.finish()
+        else:
+            _writes(cache)
+            cache.db.execute("ROLLBACK")  # (the open writer's transaction, as a process's end would)
+            cache.close()
+        results.append(_tables(path))
+    assert results[0] == results[1]
+    files = results[1]["files"]
+    assert len(files) == 601 and {f[1] for f in files} >= {"/h/0.jsonl", "/h/599.jsonl", "/c/a.jsonl"}
+    assert "/h/gone.jsonl" not in {f[1] for f in files} and "/o/lost.json" not in {f[1] for f in files}
+    assert len(results[1]["folds"]) == 201 and results[1]["keys"] == ["k-used", "k1", "k2"]
+    assert all(n.startswith("scan.sqlite") for n in os.listdir(tmp_path / "spooled"))  # (the spool: unnamed)
+
+
+KILLED_WRITER = """
+import os
+from nomira.sources import scancache
+def finish(self):
+    os._exit(9)  # (killed before any write: the lock is released with it)
+scancache.Spool.finish = finish
+"""
+
+
+def test_a_writer_killed_before_its_writes_leaves_a_cache_the_next_run_fills(isolated_env):
+    """A cold run whose writer dies: the answer was already out and right, nothing is left in the cache
+    folder but the empty database, and the next run reads every file again, with the same output, and
+    keeps it."""
+    import shutil
+    import sqlite3
+    from conftest import FIXTURES
+    shutil.copytree(FIXTURES / "claude" / "projects", isolated_env / ".claude" / "projects")
+    site = isolated_env.parent / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(KILLED_WRITER)
+    first = _nomira("--json", "--source", "claude", "--no-color", site=site)
+    assert first.returncode == 0, first.stderr
+    cache = dirs.cache_home()
+    behind.wait(str(cache))
+    assert sorted(os.listdir(cache)) == ["scan.sqlite", "scan.sqlite-shm", "scan.sqlite-wal", "writing.lock"] or \
+        sorted(os.listdir(cache)) == ["scan.sqlite", "writing.lock"]
+    with sqlite3.connect(cache / "scan.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM files").fetchone() == (0,)
+    second = _nomira("--json", "--source", "claude")
+    assert second.returncode == 0 and second.stdout == first.stdout
+    behind.wait(str(cache))
+    with sqlite3.connect(cache / "scan.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM files").fetchone()[0] > 0
+        assert db.execute("SELECT count(*) FROM outputs").fetchone() == (1,)

@@ -140,6 +140,7 @@ def test_a_long_report_widens_its_pipe_and_arrives_whole(claude_home, tmp_path_f
     db = dirs.cache_home() / "scan.sqlite"
     for run in ("worked out", "replayed"):
         if run == "replayed":  # (a replay starts no scan: the scan cache is not made again)
+            behind.wait(str(dirs.cache_home()))
             assert os.listdir(scancache.quick_dir(os.environ))
             scancache.discard(db)
         r, w = os.pipe()
