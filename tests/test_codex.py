@@ -120,3 +120,41 @@ def test_subagent_replay_of_one_line_skipped(tmp_path):
                                 tc("2025-11-05T10:00:05.000Z", (700, 0, 70, 0, 770), (700, 0, 70, 0, 770))]) + "\n")
     c = collect(("codex",), [tmp_path])
     assert sorted((e.session_id, e.tokens.reported_input) for e in c.events) == [("p", 100), ("sub", 700)]
+
+
+def test_subagent_file_read_while_codex_writes_its_burst(tmp_path):
+    """A sub-agent file scanned through the cache at every moment of its writing (nothing but its
+    session_meta yet, the burst's first line only, then the rest and a call of its own) counts the
+    same as the whole file read once: a file whose first lines do not decide the burst yet is read
+    whole again, not resumed with the first scan's verdict."""
+    import json
+    import os
+    import time
+
+    from nomira.sources import scancache
+    keys = ["input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens"]
+
+    def tc(ts, total, last):
+        return json.dumps({"timestamp": ts, "type": "event_msg", "payload": {"type": "token_count", "info": {
+            "total_token_usage": dict(zip(keys, total)), "last_token_usage": dict(zip(keys, last))}}}) + "\n"
+    meta = json.dumps({"timestamp": "2025-11-05T10:00:00.010Z", "type": "session_meta", "payload": {
+        "id": "sub", "timestamp": "2025-11-05T10:00:00.010Z", "cwd": "/w/p", "originator": "codex_cli_rs",
+        "source": {"subagent": {"thread_spawn": {"parent_thread_id": "p", "depth": 1}}}}}) + "\n"
+    ctx = json.dumps({"timestamp": "2025-11-05T10:00:00.010Z", "type": "turn_context", "payload": {"model": "gpt-5"}}) + "\n"
+    stages = [meta + ctx,  # (the burst is a second after the spawn: only its second line makes it one)
+              tc("2025-11-05T10:00:01.100Z", (100, 0, 10, 0, 110), (100, 0, 10, 0, 110)),
+              tc("2025-11-05T10:00:01.200Z", (300, 0, 30, 0, 330), (200, 0, 20, 0, 220))
+              + tc("2025-11-05T10:00:09.000Z", (1300, 0, 80, 0, 1380), (1000, 0, 50, 0, 1050))]
+    f = tmp_path / "rollout-2025-11-05T10-00-00-sub.jsonl"
+    cache = scancache.ScanCache(tmp_path / "cache" / "scan.sqlite")
+    written = ""
+    for i, part in enumerate(stages):
+        written += part
+        f.write_text(written)
+        os.utime(f, ns=(time.time_ns(), time.time_ns() + i))
+        got = [(e.tokens.reported_input, e.tokens.output) for e in collect(("codex",), [f], cache=cache).events]
+        assert got == [(e.tokens.reported_input, e.tokens.output) for e in collect(("codex",), [f]).events], i
+    assert got == [(1000, 50)]
+    again = collect(("codex",), [f], cache=cache)
+    assert [(e.tokens.reported_input, e.tokens.output) for e in again.events] == [(1000, 50)]
+    cache.close()

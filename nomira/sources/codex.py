@@ -93,15 +93,17 @@ def new_state(path: Path) -> dict:
     return {"prev": None, "model": None, "session": None, "cwd": None, "replay": None, "allowance": None}
 
 
-def _subagent_replay_second(path: Path) -> str | None:
+def _subagent_replay_second(path: Path) -> tuple[str | None, bool]:
     """A thread_spawn sub-agent file starts with a burst of the parent's token lines, all within the
-    spawn second; return that second so the burst is skipped. A burst is its first token lines sharing
-    one second: two or more of them (ccusage's rule), or a single one in the second of the file's
-    `session_meta` (the spawn itself: a parent with one call before the spawn replays one line, and no
-    call of the sub-agent's own is answered within the second it was spawned)."""
+    spawn second; return (that second, so the burst is skipped, whether the file decides it yet). A
+    burst is its first token lines sharing one second: two or more of them (ccusage's rule), or a
+    single one in the second of the file's `session_meta` (the spawn itself: a parent with one call
+    before the spawn replays one line, and no call of the sub-agent's own is answered within the second
+    it was spawned). A sub-agent file holding no token line yet, or a single one outside the spawn
+    second, does not decide it: the next line may make a burst of it."""
     with open(path, "rb") as fh:
         if b"thread_spawn" not in fh.read(16 * 1024):
-            return None
+            return None, True
     spawned, first = None, None
     for line in LineScan(path, (b'"token_count"', b'"session_meta"')):
         try:
@@ -118,16 +120,22 @@ def _subagent_replay_second(path: Path) -> str | None:
         if not isinstance(payload.get("info"), dict):
             continue
         if first is not None:
-            return first if first == ts[:19] else (first if first == spawned else None)
+            return (first if first == ts[:19] else (first if first == spawned else None)), True
         first = ts[:19]
-    return first if first is not None and first == spawned else None
+    if first is not None and first == spawned:
+        return first, True
+    return None, False
 
 
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
     state = dict(state) if state else new_state(path)
+    decided = True
     if start == 0:
-        state["replay"] = _subagent_replay_second(path)
-    return scan_json_lines(path, start, state, MARKERS, _visit_line)
+        state["replay"], decided = _subagent_replay_second(path)
+    records, state, end, stats = scan_json_lines(path, start, state, MARKERS, _visit_line)
+    if not decided:  # (counted as it is now; read whole again, not resumed, until its first lines decide it)
+        end = 0
+    return records, state, end, stats
 
 
 def _visit_line(d: dict, state: dict, stats: ScanStats) -> list[list] | None:
