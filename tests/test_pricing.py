@@ -106,6 +106,37 @@ def test_opus_4_6_fast_mode_at_published_6x():
     assert not c.unpriced_modifiers
 
 
+def test_opus_4_7_fast_mode_at_published_6x():
+    # Claude Code's fast mode ran Opus 4.7 too, at the same $30 / $150 per MTok, until 2026-07-24
+    for model in ("claude-opus-4-7", "claude-opus-4-7-20260416"):
+        c = cost(model, [("speed", "fast")], input=1000, output=2000, cache_read=10000, cache_write_5m=500)
+        assert c.total_usd == pytest.approx((1000 * 30 + 2000 * 150 + 10000 * 3 + 500 * 37.5) / 1e6), model
+        assert not c.unpriced_modifiers and c.verified
+
+
+def test_claude_haiku_3_cache_at_its_published_rates():
+    # Haiku 3 is the Claude model whose cache rates are not 0.1x / 1.25x input: $0.03 read, $0.30 and
+    # $0.50 writes against $0.25 input (Anthropic's pricing page)
+    c = cost("claude-3-haiku-20240307", input=1000, output=100, cache_read=10_000, cache_write_5m=2000,
+             cache_write_1h=3000)
+    assert c.cache_read_usd == pytest.approx(10_000 * 0.03 / 1e6)
+    assert c.cache_write_5m_usd == pytest.approx(2000 * 0.30 / 1e6)
+    assert c.cache_write_1h_usd == pytest.approx(3000 * 0.50 / 1e6)
+    assert c.total_usd == pytest.approx((1000 * 0.25 + 100 * 1.25 + 10_000 * 0.03 + 2000 * 0.3 + 3000 * 0.5) / 1e6)
+    assert c.verified
+
+
+def test_openai_cache_writes_an_agent_logs_apart_are_billed_as_input():
+    # OpenAI bills a prompt token written to its cache as input (no surcharge, and no discount): a proxy
+    # behind Claude Code that reports such tokens as cache_creation_input_tokens, apart from input
+    c = price_event(UsageEvent(source="claude_code", provider="openai", model="gpt-5.1-codex", occurred_at=T,
+                               session_id="s", project="p", tokens=TokenCounts(input=1000, cache_write_5m=3000,
+                                                                              output=100)), load_bundled())
+    assert c.cache_write_5m_usd == pytest.approx(3000 * 1.25 / 1e6)
+    assert c.total_usd == pytest.approx((4000 * 1.25 + 100 * 10) / 1e6)
+    assert not c.verified  # (the write's rate comes from the provider's rule, not the model's entry)
+
+
 def test_data_residency_multiplier():
     base = cost("claude-opus-4-7", input=1000).total_usd
     assert cost("claude-opus-4-7", [("inference_geo", "us")], input=1000).total_usd == pytest.approx(base * 1.1)

@@ -43,9 +43,22 @@ LEGACY_ANTHROPIC = {
 }
 
 
-# Published fast-mode rules missing from the feed: Anthropic prices Opus 4.6 fast mode at
-# $30 / $150 per MTok, 6x its standard rates (the multiplier ccusage also applies).
-PUBLISHED_FAST = {"claude-opus-4-6": 6.0, "claude-opus-4-6-20260205": 6.0}
+# Published fast-mode rules missing from the feed: Anthropic priced Opus 4.6 and Opus 4.7 fast mode
+# at $30 / $150 per MTok, 6x their standard rates (the multiplier ccusage also applies; Claude Code's
+# fast-mode page: Opus 4.7's fast mode deprecated 2026-06-25, removed 2026-07-24, so transcripts
+# before then hold fast calls billed at 6x).
+PUBLISHED_FAST = {"claude-opus-4-6": 6.0, "claude-opus-4-6-20260205": 6.0,
+                  "claude-opus-4-7": 6.0, "claude-opus-4-7-20260416": 6.0}
+
+
+# Published rates of Claude models the feed lists only under a reseller's key without cache rates, whose
+# cache rates do not follow Anthropic's usual multipliers: Claude Haiku 3 (Anthropic's pricing page:
+# $0.25 input, $0.30 5-minute write, $0.50 1-hour write, $0.03 cache read, $1.25 output per MTok,
+# 1.2x and 0.12x input, not 1.25x and 0.1x), kept while the feed still lists the model (its key there).
+PUBLISHED_ANTHROPIC = {
+    "claude-3-haiku-20240307": ("vertex_ai/claude-3-haiku@20240307", {
+        "input": 0.25, "output": 1.25, "cache_write_5m": 0.30, "cache_write_1h": 0.50, "cache_read": 0.03}),
+}
 
 
 def select(feed: dict) -> dict[str, dict]:
@@ -64,6 +77,9 @@ def select(feed: dict) -> dict[str, dict]:
         if name in models and "fast" not in models[name].get("multipliers", {}):
             models[name].setdefault("multipliers", {})["fast"] = mult
             models[name]["fast_from"] = "Anthropic fast-mode pricing (6x standard)"
+    for name, (feed_key, rates) in PUBLISHED_ANTHROPIC.items():
+        if name not in models and feed_key in feed:
+            models[name] = dict(rates, provider="anthropic", rates_from="Anthropic pricing page (Claude Haiku 3)")
     for name, feed_key in LEGACY_ANTHROPIC.items():
         if name not in models and isinstance(feed.get(feed_key), dict):
             model = litellm_entry(feed[feed_key], "anthropic")

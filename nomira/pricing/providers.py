@@ -9,12 +9,14 @@ from __future__ import annotations
 
 # multiplier of the model's input rate, per token type; 0.0 = not billed by this provider.
 PUBLISHED_RULES: dict[str, dict[str, float]] = {
-    # Anthropic (docs.anthropic.com, prompt caching pricing, every model): cache read 0.1x,
-    # 5-minute write 1.25x, 1-hour write 2x the base input rate.
+    # Anthropic (docs.anthropic.com, prompt caching pricing): cache read 0.1x, 5-minute write 1.25x,
+    # 1-hour write 2x the base input rate, for every model but Claude Haiku 3 (0.12x and 1.2x: its
+    # published rates are in the bundled table, tools/update_prices.py).
     "anthropic": {"cache_read": 0.1, "cache_write_5m": 1.25, "cache_write_1h": 2.0},
-    # OpenAI (platform.openai.com prompt caching): caching is automatic, writes cost nothing extra.
+    # OpenAI (platform.openai.com prompt caching): caching is automatic, writes cost nothing extra: a
+    # prompt token written to the cache (a count some agents log apart from input) is billed as input.
     # The cached-input discount differs per model: no rule for cache_read.
-    "openai": {"cache_write_5m": 0.0, "cache_write_1h": 0.0},
+    "openai": {"cache_write_5m": 1.0, "cache_write_1h": 1.0},
 }
 
 
