@@ -137,6 +137,15 @@ def test_openai_cache_writes_an_agent_logs_apart_are_billed_as_input():
     assert not c.verified  # (the write's rate comes from the provider's rule, not the model's entry)
 
 
+def test_anthropic_aliases_at_their_dated_models_rates():
+    # a proxy may log the alias it was asked for (`claude-opus-4-1`), not the dated id the API answers with
+    for alias, dated in (("claude-opus-4-1", "claude-opus-4-1-20250805"), ("claude-sonnet-4-0", "claude-sonnet-4-20250514"),
+                         ("claude-3-7-sonnet-latest", "claude-3-7-sonnet-20250219")):
+        a = cost(alias, input=1000, output=100, cache_read=5000, cache_write_5m=700)
+        assert a.total_usd == cost(dated, input=1000, output=100, cache_read=5000, cache_write_5m=700).total_usd > 0
+    assert cost("claude-opus-4-1", input=1_000_000).total_usd == pytest.approx(15.0)
+
+
 def test_data_residency_multiplier():
     base = cost("claude-opus-4-7", input=1000).total_usd
     assert cost("claude-opus-4-7", [("inference_geo", "us")], input=1000).total_usd == pytest.approx(base * 1.1)

@@ -61,6 +61,17 @@ PUBLISHED_ANTHROPIC = {
 }
 
 
+# Anthropic's documented aliases of retired dated models (the API answers with the dated id, but a proxy
+# may log the alias it was asked for): the dated model's rates, `alias_of` it.
+ANTHROPIC_ALIASES = {
+    "claude-opus-4-1": "claude-opus-4-1-20250805",
+    "claude-opus-4-0": "claude-opus-4-20250514",
+    "claude-sonnet-4-0": "claude-sonnet-4-20250514",
+    "claude-3-7-sonnet-latest": "claude-3-7-sonnet-20250219",
+    "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
+}
+
+
 def select(feed: dict) -> dict[str, dict]:
     models = litellm_models(feed)
     for name, model in models.items():
@@ -85,6 +96,9 @@ def select(feed: dict) -> dict[str, dict]:
             model = litellm_entry(feed[feed_key], "anthropic")
             model.update(verified=False, derived_from=feed_key)
             models[name] = model
+    for alias, dated in ANTHROPIC_ALIASES.items():
+        if alias not in models and dated in models:
+            models[alias] = dict(models[dated], alias_of=dated)
     return models
 
 
