@@ -76,3 +76,62 @@ def test_subscription_agents_next_to_api_usage_are_never_called_a_bill(run_json)
     monthly = run_json("monthly", "--path", OC, "--path", FIXTURES / "codex", "--timezone", "UTC")
     assert monthly["value_label"] == "Value+Cost"
     assert set(monthly["monthly"][0]["value_vs_plan"]) == {"codex"}  # plans cover subscription agents only
+
+
+def _store(root, sessions, messages, parts=()):
+    """An OpenCode v1.2+ database (the real tables' columns) with these rows."""
+    import json
+    import sqlite3
+    root.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(root / "opencode.db") as db:
+        db.execute("CREATE TABLE session (id TEXT PRIMARY KEY, project_id TEXT, parent_id TEXT, slug TEXT, directory TEXT,"
+                   " title TEXT, version TEXT, time_created INTEGER, time_updated INTEGER)")
+        db.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT, time_created INTEGER, "
+                   "time_updated INTEGER, data TEXT)")
+        db.execute("CREATE TABLE part (id TEXT PRIMARY KEY, message_id TEXT, session_id TEXT, time_created INTEGER, "
+                   "time_updated INTEGER, data TEXT)")
+        for sid, version in sessions:
+            db.execute("INSERT INTO session VALUES (?, 'prj', NULL, 's', '/w/p', 't', ?, 1, 1)", (sid, version))
+        for mid, sid, data in messages:
+            db.execute("INSERT INTO message VALUES (?, ?, 1, 1, ?)", (mid, sid, json.dumps(data)))
+        for pid, mid, sid, data in parts:
+            db.execute("INSERT INTO part VALUES (?, ?, ?, 1, 1, ?)", (pid, mid, sid, json.dumps(data)))
+    return root
+
+
+def _assistant(model, provider, tokens, created=1780000000000):
+    return {"role": "assistant", "time": {"created": created, "completed": created + 5000}, "parentID": "msg_u",
+            "modelID": model, "providerID": provider, "mode": "build", "agent": "build",
+            "path": {"cwd": "/w/p", "root": "/w/p"}, "cost": 0, "tokens": tokens, "finish": "stop"}
+
+
+def test_reasoning_apart_from_output_since_v1_3_16(tmp_path):
+    """From OpenCode v1.3.16 `output` no longer holds the reasoning, for every provider (#21047): the
+    call was billed for both. `tokens.total` tells the releases apart (a v1.3.15 total holds the
+    reasoning once, inside output); without it the session's version; without either, the older
+    releases' rule (apart only for Google's models)."""
+    def tok(out, reasoning, total=None):
+        t = {"input": 1000, "output": out, "reasoning": reasoning, "cache": {"read": 4000, "write": 0}}
+        return t if total is None else dict(t, total=total)
+    messages = [
+        ("msg_a", "ses_new", _assistant("gpt-5", "openai", tok(500, 1500, 1000 + 500 + 1500 + 4000))),  # new, total
+        ("msg_b", "ses_new", _assistant("gpt-5", "openai", tok(500, 1500))),                          # new, no total
+        ("msg_c", "ses_old", _assistant("gpt-5", "openai", tok(2000, 1500, 1000 + 2000 + 4000))),    # old, total
+        ("msg_d", "ses_old", _assistant("gpt-5", "openai", tok(2000, 1500))),                         # old, no total
+        ("msg_e", "ses_old", _assistant("gemini-2.5-pro", "google", tok(500, 1500))),                 # old, Google
+        ("msg_f", "ses_none", _assistant("gpt-5", "github-copilot", tok(500, 1500, 7000))),           # no version
+        ("msg_g", "ses_new", _assistant("gpt-5", "openai", tok(0, 0))),                               # steps below
+    ]
+    parts = [("prt_1", "msg_g", "ses_new", {"type": "step-finish", "reason": "tool-calls", "cost": 0,
+                                             "tokens": tok(100, 300, 1000 + 100 + 300 + 4000)}),
+             ("prt_2", "msg_g", "ses_new", {"type": "step-finish", "reason": "stop", "cost": 0, "tokens": tok(50, 0)})]
+    root = _store(tmp_path / "opencode", [("ses_new", "1.18.31"), ("ses_old", "1.3.15")], messages, parts)
+    got = {e.message_id: (e.tokens.output, e.tokens.reasoning) for e in collect(("opencode",), [root]).events}
+    assert got == {"msg_a": (2000, 1500), "msg_b": (2000, 1500), "msg_c": (2000, 1500), "msg_d": (2000, 1500),
+                   "msg_e": (2000, 1500), "msg_f": (2000, 1500), "msg_g:prt_1": (400, 300), "msg_g:prt_2": (50, 0)}
+
+
+@pytest.mark.parametrize("version, want", [("1.3.16", (1, 3, 16)), ("v1.18.31-beta.2", (1, 18, 31)),
+                                           ("0.0.0-dev", None), ("local", None), (None, None), ("1.3", None)])
+def test_release_numbers(version, want):
+    assert opencode.release(version) == want

@@ -4,9 +4,14 @@ Assistant messages carry `tokens {input, output, reasoning, cache {read, write}}
 `input` already excludes cache reads and writes. On multi-step (tool) messages the
 message's `tokens` hold only the last step, so when a message has `step-finish`
 parts (one per API request) those are the calls. `reasoning` comes from the AI
-SDK's reasoningTokens: part of `output` for Anthropic and OpenAI (billed once),
-separate from it for Google models (added to output). The database is opened
-read-only; its rows win over legacy JSON copies of the same message.
+SDK's reasoningTokens, and whether `output` holds it depends on the release: up to
+v1.3.15 it was part of `output` for Anthropic and OpenAI (billed once) and apart
+from it for Google models; from v1.3.16 (anomalyco/opencode#21047) OpenCode stores
+`output` without it for every provider, and bills it on top at the output rate.
+`tokens.total` (input, cache and output as the provider counted them) tells the two
+apart where it is logged, else the session's OpenCode version (`session.version`),
+else the older rule (`reasoning_apart`). The database is opened read-only; its rows
+win over legacy JSON copies of the same message.
 """
 from __future__ import annotations
 
@@ -24,8 +29,10 @@ from nomira.sources.scan import ScanStats
 
 NAME = "opencode"
 COUNTS_CHECKED = True  # (`_int`: scan.events_of need not check its events again)
-# record: ts, message id, step id, model, provider, input, output, cache_read, cache_write, reasoning, session, cwd
-TS, MSG, STEP, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, SESSION, PROJECT = range(12)
+# record: ts, message id, step id, model, provider, input, output, cache_read, cache_write, reasoning, session, cwd,
+# whether the reasoning is apart from the output (`reasoning_apart`)
+TS, MSG, STEP, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, SESSION, PROJECT, APART = range(13)
+SEPARATE_FROM = (1, 3, 16)  # the first release that stores output without the reasoning (anomalyco/opencode#21047)
 PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "google": "google", "google-vertex": "google",
              "amazon-bedrock": "anthropic"}
 
@@ -93,8 +100,41 @@ def _tokens(t) -> tuple[int, int, int, int, int] | None:
         _int(t.get("reasoning"))
 
 
+def reasoning_apart(t: dict, counts: tuple, provider: str, model: str, version: tuple | None) -> bool:
+    """Whether a step's `reasoning` is outside its `output` (then billed on top of it, at the output rate).
+    The step's own `total` decides when it adds up one way or the other; else the session's OpenCode
+    release, when it is v1.3.16 or later; else the older releases' rule: apart only for Google's models."""
+    i, o, cr, cw, r = counts
+    total = t.get("total")
+    if r and type(total) is int:
+        if total == i + o + cr + cw + r:
+            return True
+        if total == i + o + cr + cw:
+            return False
+    if version is not None and version >= SEPARATE_FROM:
+        return True
+    return PROVIDERS.get(provider) == "google" or "gemini" in model  # (not Claude on google-vertex-anthropic)
+
+
+def billed_output(rec: list) -> int:
+    """The output tokens a record's call was billed for: its `output`, and its reasoning when apart."""
+    return rec[OUT] + rec[REASONING] if rec[APART] else rec[OUT]
+
+
+def release(v) -> tuple | None:
+    """An OpenCode version string ("1.3.16", "v1.18.31-beta") as numbers, None when it is none."""
+    if type(v) is not str:
+        return None
+    nums = []
+    for piece in v.lstrip("v").split("-")[0].split(".")[:3]:
+        if not piece.isdigit():
+            return None
+        nums.append(int(piece))
+    return tuple(nums) if len(nums) == 3 and any(nums) else None
+
+
 def records_for(msg: dict, steps: list[tuple[str, dict]], session: str | None = None,
-                stats: ScanStats | None = None) -> list[list]:
+                stats: ScanStats | None = None, version: tuple | None = None) -> list[list]:
     """Usage records of one assistant message: one per step-finish part, else the message itself; none
     (counted in `stats`) when its time or a count is not one a message can have."""
     stats = stats if stats is not None else ScanStats()
@@ -112,7 +152,7 @@ def records_for(msg: dict, steps: list[tuple[str, dict]], session: str | None = 
         return []
     ts = when.isoformat()
     try:
-        return _records(msg, steps, session, ts)
+        return _records(msg, steps, session, ts, version)
     except BadCount:
         stats.skip("bad_token_count")
         return []
@@ -122,20 +162,20 @@ def _text(v) -> str | None:
     return v if type(v) is str and v else None
 
 
-def _records(msg: dict, steps: list[tuple[str, dict]], session: str | None, ts: str) -> list[list]:
+def _records(msg: dict, steps: list[tuple[str, dict]], session: str | None, ts: str,
+             version: tuple | None) -> list[list]:
     path = msg.get("path") if isinstance(msg.get("path"), dict) else {}
     cwd = _text(path.get("cwd")) or _text(path.get("root"))  # the directory; labelled across agents later
-    head = [_text(msg.get("modelID")) or "unknown", _text(msg.get("providerID")) or "other"]
+    model, provider = _text(msg.get("modelID")) or "unknown", _text(msg.get("providerID")) or "other"
     sid = session or _text(msg.get("sessionID")) or ""
     rows = []
-    for step_id, part in steps:
-        t = _tokens(part.get("tokens"))
+    for step_id, holder in [*steps, (None, msg)]:
+        if step_id is None and rows:
+            break  # (the message's own tokens: only when it has no step with usage)
+        t = _tokens(holder.get("tokens"))
         if t and any(t):
-            rows.append([ts, msg["id"], step_id, *head, *t, sid, cwd])
-    if not rows:
-        t = _tokens(msg.get("tokens"))
-        if t and any(t):
-            rows.append([ts, msg["id"], None, *head, *t, sid, cwd])
+            apart = reasoning_apart(holder["tokens"], t, provider, model, version)
+            rows.append([ts, msg["id"], step_id, model, provider, *t, sid, cwd, apart])
     return rows
 
 
@@ -161,6 +201,7 @@ def _scan_db(path: Path, stats: ScanStats) -> list[list]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         steps = step_parts(db, stats)
+        versions = session_versions(db)
         out = []
         for mid, sid, data in db.execute("SELECT id, session_id, data FROM message ORDER BY id"):
             stats.candidates += 1
@@ -172,10 +213,20 @@ def _scan_db(path: Path, stats: ScanStats) -> list[list]:
                 stats.malformed += 1
                 continue
             msg["id"] = mid
-            out += records_for(msg, steps.get(mid, []), sid, stats)
+            out += records_for(msg, steps.get(mid, []), sid, stats, versions.get(sid))
         return out
     finally:
         db.close()
+
+
+def session_versions(db: sqlite3.Connection) -> dict[str, tuple]:
+    """session id -> the OpenCode release that made it (`session.version`), for `reasoning_apart`; empty
+    for a store without the column."""
+    try:
+        rows = db.execute("SELECT id, version FROM session").fetchall()
+    except sqlite3.Error:
+        return {}
+    return {sid: v for sid, raw in rows if (v := release(raw)) is not None}
 
 
 def _scan_legacy(path: Path, stats: ScanStats) -> list[list]:
@@ -250,12 +301,11 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
             seen.add(key)
             if db:
                 in_db.add(r[MSG])
-            google = PROVIDERS.get(r[PROVIDER]) == "google" or "gemini" in r[MODEL]
             yield UsageEvent(
                 source=NAME, provider=PROVIDERS.get(r[PROVIDER], r[PROVIDER]), model=r[MODEL],
                 occurred_at=datetime.fromisoformat(r[TS]), session_id=r[SESSION],
                 project=project_label(r[PROJECT], labels),
-                tokens=TokenCounts(input=r[IN], output=r[OUT] + (r[REASONING] if google else 0), cache_read=r[CR],
+                tokens=TokenCounts(input=r[IN], output=billed_output(r), cache_read=r[CR],
                                    cache_write_5m=r[CW], reasoning=r[REASONING], reported_input=r[IN] + r[CR]),
                 # each step is its own API call: the step's id joins the message's, so a store keyed
                 # by message id keeps every step (as the OpenCode-format agents' records do)

@@ -39,12 +39,11 @@ def records(name: str, db: sqlite3.Connection, stats: ScanStats) -> list[list]:
             continue
         msg["id"] = mid
         costs = {pid: calls.money(p.get("cost")) for pid, p in steps.get(mid, [])}
-        for r in opencode.records_for(msg, steps.get(mid, []), sid, stats):
+        for r in opencode.records_for(msg, steps.get(mid, []), sid, stats):  # (no version: the agent's own numbers)
             step = r[opencode.STEP]
-            google = "google" in str(r[opencode.PROVIDER]) or "gemini" in r[opencode.MODEL]
             out.append(calls.record(
                 name, r[opencode.TS], f"{mid}:{step}", r[opencode.SESSION], r[opencode.MODEL],
-                input=r[opencode.IN], output=r[opencode.OUT] + (r[opencode.REASONING] if google else 0),
+                input=r[opencode.IN], output=opencode.billed_output(r),
                 cache_read=r[opencode.CR], cache_write=r[opencode.CW], reasoning=r[opencode.REASONING],
                 reported_input=r[opencode.IN] + r[opencode.CR], cwd=r[opencode.PROJECT],
                 agent_cost=costs.get(step) if step is not None else calls.money(msg.get("cost"))))
