@@ -205,3 +205,24 @@ def test_a_writer_killed_before_its_writes_leaves_a_cache_the_next_run_fills(iso
     with sqlite3.connect(cache / "scan.sqlite") as db:
         assert db.execute("SELECT count(*) FROM files").fetchone()[0] > 0
         assert db.execute("SELECT count(*) FROM outputs").fetchone() == (1,)
+
+
+def test_a_spool_that_cannot_be_written_keeps_nothing_and_fails_nothing(tmp_path):
+    """A full disk while the scan's entries are spooled: the run goes on (its answer is not the cache's),
+    nothing of this run's entries is written later, the output still is."""
+    from nomira.sources.scancache import Entry, ScanCache
+    path = tmp_path / "scan.sqlite"
+    cache = ScanCache(path)
+    spool = cache.defer()
+    spool.file.close()
+    spool.file = open(os.devnull, "rb")  # (every write fails, as on a full disk)
+    w = cache.writer("claude")
+    w.put("/h/a.jsonl", Entry(1, 2, 1, b"s", b"x" * (2 << 20)))  # (past a batch: written at once)
+    w.close()
+    assert spool.broken and not spool.pending()
+    spool.later.append(lambda c: c.put_output("k", b"output"))
+    cache.close()
+    spool.finish()
+    again = ScanCache(path)
+    assert again.get_output("k") == b"output" and again.load("claude") == {}
+    again.close()

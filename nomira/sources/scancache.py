@@ -398,9 +398,15 @@ class Spool:
         self.cache_path = cache_path
         self.file = os.fdopen(_unnamed_file(os.path.dirname(cache_path)), "w+b")
         self.later: list = []  # fn(cache): each given the child's own ScanCache, after the replay
+        self.broken = False  # (a write failed: a full disk; this run's entries are not kept, its output is)
 
     def add(self, op: tuple) -> None:
-        marshal.dump(op, self.file)
+        if self.broken:
+            return
+        try:
+            marshal.dump(op, self.file)
+        except OSError:
+            self.broken = True
 
     def ops(self):
         fh = self.file
@@ -413,7 +419,7 @@ class Spool:
                 return
 
     def pending(self) -> bool:
-        return bool(self.later) or self.file.tell() > 0
+        return bool(self.later) or (not self.broken and self.file.tell() > 0)
 
     def finish(self) -> None:
         """The writes made, with a connection of this process's own."""
@@ -421,7 +427,8 @@ class Spool:
         try:
             for fn in self.later:
                 fn(cache)
-            cache.replay(self)
+            if not self.broken:
+                cache.replay(self)
         finally:
             cache.close()
             self.file.close()
