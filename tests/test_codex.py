@@ -1,4 +1,5 @@
 """Codex rollouts: cumulative totals diffed, repeats skipped, resets, fallback model, allowance."""
+import pytest
 from conftest import FIXTURES
 from nomira.sources import codex
 from nomira.sources.registry import collect
@@ -158,3 +159,95 @@ def test_subagent_file_read_while_codex_writes_its_burst(tmp_path):
     again = collect(("codex",), [f], cache=cache)
     assert [(e.tokens.reported_input, e.tokens.output) for e in again.events] == [(1000, 50)]
     cache.close()
+
+
+def _rollout_lines():
+    import json
+    keys = ["input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens"]
+
+    def tc(ts, total, last, written=None):
+        t, l_ = dict(zip(keys, total)), dict(zip(keys, last))
+        if written is not None:
+            t["cache_write_input_tokens"], l_["cache_write_input_tokens"] = written
+        return json.dumps({"timestamp": ts, "type": "event_msg", "payload": {"type": "token_count", "info": {
+            "total_token_usage": t, "last_token_usage": l_}}}) + "\n"
+
+    def meta(ts, id_, **extra):
+        return json.dumps({"timestamp": ts, "type": "session_meta", "payload": {
+            "id": id_, "timestamp": ts, "cwd": "/w/p", "originator": "codex_cli_rs", **extra}}) + "\n"
+
+    def ctx(ts, model="gpt-5.2-codex"):
+        return json.dumps({"timestamp": ts, "type": "turn_context", "payload": {"cwd": "/w/p", "model": model}}) + "\n"
+    return tc, meta, ctx
+
+
+def test_a_fork_stamps_its_copy_of_the_parent_anew_and_counts_it_once(tmp_path):
+    """`codex fork` writes the parent's history into the new rollout with the time it copied it: the
+    copied token lines are the parent's calls (same running total and last usage), counted under the
+    parent; the fork's own call after them is the fork's. Without the parent's file the copy counts once."""
+    tc, meta, ctx = _rollout_lines()
+    day = tmp_path / "sessions" / "2026" / "03" / "10"
+    day.mkdir(parents=True)
+    parent = meta("2026-03-10T09:00:00.000Z", "par") + ctx("2026-03-10T09:00:00.000Z") + \
+        tc("2026-03-10T09:00:30.000Z", (10000, 0, 500, 100, 10500), (10000, 0, 500, 100, 10500)) + \
+        tc("2026-03-10T09:01:30.000Z", (22000, 8000, 900, 150, 22900), (12000, 8000, 400, 50, 12400))
+    fork = meta("2026-03-10T09:05:00.100Z", "frk", forked_from_id="par", source="cli") + \
+        meta("2026-03-10T09:05:00.101Z", "par") + ctx("2026-03-10T09:05:00.102Z") + \
+        tc("2026-03-10T09:05:00.103Z", (10000, 0, 500, 100, 10500), (10000, 0, 500, 100, 10500)) + \
+        tc("2026-03-10T09:05:00.104Z", (22000, 8000, 900, 150, 22900), (12000, 8000, 400, 50, 12400)) + \
+        ctx("2026-03-10T09:06:00.000Z") + \
+        tc("2026-03-10T09:06:40.000Z", (35000, 18000, 1200, 200, 36200), (13000, 10000, 300, 50, 13300))
+    (day / "rollout-2026-03-10T09-00-00-par.jsonl").write_text(parent)
+    (day / "rollout-2026-03-10T09-05-00-frk.jsonl").write_text(fork)
+    c = collect(("codex",), [tmp_path])
+    assert sorted((e.session_id, e.tokens.reported_input, e.tokens.output) for e in c.events) == [
+        ("frk", 13000, 300), ("par", 10000, 500), ("par", 12000, 400)]
+    assert c.stats.skipped["copied_from_parent"] == 2
+    (day / "rollout-2026-03-10T09-00-00-par.jsonl").unlink()  # (the parent's file gone: the copy is all there is)
+    c = collect(("codex",), [tmp_path])
+    assert sorted((e.session_id, e.tokens.reported_input) for e in c.events) == [
+        ("frk", 10000), ("frk", 12000), ("frk", 13000)]
+
+
+def test_a_sub_agents_copy_across_a_second_boundary_and_unrelated_equal_calls(tmp_path):
+    """A thread_spawn sub-agent whose copy of its parent's lines straddles a second (written at .999
+    and .001): both copies are the parent's; two sessions that merely start with calls of equal usage
+    are not copies of each other (neither names the other as its parent): both count."""
+    tc, meta, ctx = _rollout_lines()
+    day = tmp_path / "sessions" / "2026" / "03" / "10"
+    day.mkdir(parents=True)
+    spawn = {"subagent": {"thread_spawn": {"parent_thread_id": "par", "depth": 1}}}
+    (day / "rollout-2026-03-10T09-00-00-par.jsonl").write_text(
+        meta("2026-03-10T09:00:00.000Z", "par") + ctx("2026-03-10T09:00:00.000Z") +
+        tc("2026-03-10T09:00:30.000Z", (10000, 0, 500, 100, 10500), (10000, 0, 500, 100, 10500)) +
+        tc("2026-03-10T09:01:30.000Z", (22000, 8000, 900, 150, 22900), (12000, 8000, 400, 50, 12400)))
+    (day / "rollout-2026-03-10T09-05-00-sub.jsonl").write_text(
+        meta("2026-03-10T09:05:00.995Z", "sub", source=spawn) + ctx("2026-03-10T09:05:00.996Z", "gpt-5.1-codex-mini") +
+        tc("2026-03-10T09:05:00.999Z", (10000, 0, 500, 100, 10500), (10000, 0, 500, 100, 10500)) +
+        tc("2026-03-10T09:05:01.001Z", (22000, 8000, 900, 150, 22900), (12000, 8000, 400, 50, 12400)) +
+        tc("2026-03-10T09:05:09.000Z", (26000, 10000, 1100, 250, 27100), (4000, 2000, 200, 100, 4200)))
+    (day / "rollout-2026-03-10T10-00-00-other.jsonl").write_text(
+        meta("2026-03-10T10:00:00.000Z", "other") + ctx("2026-03-10T10:00:00.000Z") +
+        tc("2026-03-10T10:00:30.000Z", (10000, 0, 500, 100, 10500), (10000, 0, 500, 100, 10500)))
+    c = collect(("codex",), [tmp_path])
+    assert sorted((e.session_id, e.tokens.reported_input, e.tokens.output) for e in c.events) == [
+        ("other", 10000, 500), ("par", 10000, 500), ("par", 12000, 400), ("sub", 4000, 200)]
+
+
+def test_cache_writes_in_input_priced_at_the_write_rate(tmp_path):
+    """`cache_write_input_tokens` (gpt-5.6 on bill writing the cache) is part of `input_tokens`, as the
+    cached tokens are: the rest is uncached input. gpt-5.6: $4 input, $0.40 cached, $5 cache write,
+    $20 output per MTok."""
+    tc, meta, ctx = _rollout_lines()
+    f = tmp_path / "rollout-2026-03-10T09-00-00-w.jsonl"
+    f.write_text(meta("2026-03-10T09:00:00.000Z", "w") + ctx("2026-03-10T09:00:00.000Z", "gpt-5.6") +
+                 tc("2026-03-10T09:00:30.000Z", (100000, 0, 1000, 0, 101000), (100000, 0, 1000, 0, 101000),
+                    written=(60000, 60000)) +
+                 tc("2026-03-10T09:01:30.000Z", (230000, 100000, 3000, 0, 233000), (130000, 100000, 2000, 0, 132000),
+                    written=(70000, 10000)))
+    evs = collect(("codex",), [f]).events
+    assert [(e.tokens.input, e.tokens.cache_read, e.tokens.cache_write_5m, e.tokens.reported_input) for e in evs] == [
+        (40000, 0, 60000, 100000), (20000, 100000, 10000, 130000)]
+    from nomira.pricing import load_bundled, price_event
+    got = sum(price_event(e, load_bundled()).total_usd for e in evs)
+    assert got == pytest.approx((60000 * 4 + 100000 * 0.4 + 70000 * 5 + 3000 * 20) / 1e6)  # uncached, cached, written, out

@@ -5,9 +5,13 @@ on UI or rate-limit refreshes. Per-call usage is the delta between successive
 totals; an unchanged total is not a new call. When the total restarts (it goes
 backwards, or grows by less than the last call alone) or is missing,
 `last_token_usage` is the call. `input_tokens`
-includes `cached_input_tokens` and `output_tokens` includes reasoning.
-Forked / sub-agent files copy the parent's token lines: identical (timestamp,
-model, usage) calls are counted once across files.
+includes `cached_input_tokens` and `cache_write_input_tokens` (models that bill
+writing the cache: gpt-5.6 on), and `output_tokens` includes reasoning.
+Forked / sub-agent files copy the parent's token lines, stamped with the time they
+were copied: a line of a file whose `session_meta` names its parent (`forked_from_id`,
+a thread_spawn's `parent_thread_id`) is a copy when the parent's file holds a line
+of the same usage (cumulative and last: no two calls share both); identical
+(timestamp, model, usage) calls are counted once across files (archived copies).
 """
 from __future__ import annotations
 
@@ -25,10 +29,12 @@ NAME = "codex"
 MARKERS = (b'"token_count"', b'"turn_context"', b'"session_meta"')
 COUNTS_CHECKED = True  # (`_usage_tuple`: scan.events_of need not check its events again)
 FALLBACK_MODEL = "gpt-5"  # builds from Sept 2025 logged no turn_context; flagged as assumed
-USAGE_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
+USAGE_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens",
+                "cache_write_input_tokens")
 
-# Record layout: ts, model, model_is_fallback, input(incl. cached), cached, output, reasoning, total, allowance
-TS, MODEL, FALLBACK, IN, CACHED, OUT, REASONING, TOTAL, ALLOW = range(9)
+# Record layout: ts, model, model_is_fallback, input (incl. cached and written), cached, output, reasoning,
+# total, allowance, cache written, the line's usage (cumulative, last: what a copy of it shares)
+TS, MODEL, FALLBACK, IN, CACHED, OUT, REASONING, TOTAL, ALLOW, WRITTEN, USAGE = range(11)
 
 
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
@@ -90,7 +96,19 @@ def merge_records(old: list[list], new: list[list]) -> list[list]:
 
 
 def new_state(path: Path) -> dict:
-    return {"prev": None, "model": None, "session": None, "cwd": None, "replay": None, "allowance": None}
+    return {"prev": None, "model": None, "session": None, "cwd": None, "replay": None, "allowance": None,
+            "parent": None, "meta_seen": False}
+
+
+def _parent_of(meta: dict) -> str | None:
+    """The session a fork or a sub-agent was made from (its `session_meta` says), else None."""
+    if isinstance(meta.get("forked_from_id"), str) and meta["forked_from_id"]:
+        return meta["forked_from_id"]
+    source = meta.get("source")
+    spawn = source.get("subagent") if isinstance(source, dict) else None
+    spawn = spawn.get("thread_spawn") if isinstance(spawn, dict) else None
+    parent = spawn.get("parent_thread_id") if isinstance(spawn, dict) else None
+    return parent if isinstance(parent, str) and parent else None
 
 
 def _subagent_replay_second(path: Path) -> tuple[str | None, bool]:
@@ -161,6 +179,9 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
             state["session"] = payload["id"]
         if state["cwd"] is None and isinstance(payload.get("cwd"), str):
             state["cwd"] = payload["cwd"]
+        if not state.get("meta_seen"):
+            state["meta_seen"] = True
+            state["parent"] = _parent_of(payload)
         return None
     if kind == "turn_context":
         state["model"] = _model_of(payload) or state["model"]
@@ -209,8 +230,11 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
     if delta is None or not any(delta[:4]):
         return None
     model = _model_of(payload) or state["model"]
-    inp, cached = delta[0], min(delta[1], delta[0])
-    return [ts, model or FALLBACK_MODEL, model is None, inp, cached, delta[2], delta[3], delta[4], allowance]
+    inp = delta[0]
+    cached = min(delta[1], inp)
+    written = min(delta[5], inp - cached)
+    return [ts, model or FALLBACK_MODEL, model is None, inp, cached, delta[2], delta[3], delta[4], allowance, written,
+            (total, last)]
 
 
 
@@ -230,16 +254,27 @@ def project_of(state: dict) -> str:
 
 
 def partition_key(rec: list) -> str | None:
-    """What every copy of a call shares (its timestamp, part of the dedup key below)."""
-    return rec[TS]
+    """What every copy of a call shares: its usage where the line has a running total (a fork's copy is
+    stamped anew), else its timestamp (part of the dedup key below)."""
+    return rec[TS] if rec[USAGE][0] is None else repr(rec[USAGE])
 
 
 def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
+    per_file = list(per_file)
+    held_by: dict[tuple, set[str]] = {}  # a line's usage -> the sessions whose files hold it
+    for path, records, state in per_file:
+        session = session_of(path, state)
+        for r in records:
+            if r[USAGE][0] is not None:
+                held_by.setdefault(r[USAGE], set()).add(session)
     seen: set[tuple] = set()
     for path, records, state in per_file:
-        session, project = session_of(path, state), project_of(state)
+        session, project, parent = session_of(path, state), project_of(state), state.get("parent")
         for r in records:
-            key = (r[TS], r[MODEL], r[IN], r[CACHED], r[OUT], r[REASONING], r[TOTAL])
+            if parent is not None and r[USAGE][0] is not None and parent in held_by[r[USAGE]]:
+                stats.skip("copied_from_parent")  # (a fork's or a sub-agent's copy of its parent's call)
+                continue
+            key = (r[TS], r[MODEL], r[IN], r[CACHED], r[OUT], r[REASONING], r[TOTAL], r[WRITTEN])
             if key in seen:
                 stats.skip("duplicate_call")
                 continue
@@ -247,8 +282,8 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
             yield UsageEvent(
                 source=NAME, provider=provider_for_model(r[MODEL], default="openai"), model=r[MODEL],
                 occurred_at=parse_timestamp(r[TS]), session_id=session, project=project,
-                tokens=TokenCounts(input=r[IN] - r[CACHED], output=r[OUT], cache_read=r[CACHED],
-                                   reasoning=r[REASONING], reported_input=r[IN]),
+                tokens=TokenCounts(input=r[IN] - r[CACHED] - r[WRITTEN], output=r[OUT], cache_read=r[CACHED],
+                                   cache_write_5m=r[WRITTEN], reasoning=r[REASONING], reported_input=r[IN]),
                 model_is_fallback=r[FALLBACK], allowance=_to_allowance(r[ALLOW]),
             )
 
