@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone, tzinfo
 def local_tz(name: str | None) -> tzinfo:
     """An IANA zone by name, or the machine's local zone."""
     if not name:
-        return datetime.now().astimezone().tzinfo or timezone.utc
+        return machine_zone()
     if name.upper() == "UTC":
         return timezone.utc
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +16,29 @@ def local_tz(name: str | None) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown timezone: {name}") from exc
+
+
+def machine_zone(env=None) -> tzinfo:
+    """The machine's zone with its rules, not today's offset: a history spans changes of the clock (a
+    call at 00:30 on a summer night in Berlin is that day's, not the day before's at winter's +01:00).
+    Its name from `$TZ`, /etc/timezone or the /etc/localtime link, else the /etc/localtime file itself;
+    today's offset when none gives a zone that agrees with the system's clock now (a POSIX `$TZ` rule
+    such as "CET-1CEST,M3.5.0", a system without a tz database)."""
+    now = datetime.now().astimezone()
+    fixed = now.tzinfo or timezone.utc
+    try:
+        from zoneinfo import ZoneInfo
+        name, _where = local_zone_name(env)
+        if name and _ZONE_NAME.fullmatch(name) and name not in _NOT_ZONES:
+            zone = ZoneInfo(name)
+        elif name is None:
+            with open("/etc/localtime", "rb") as fh:
+                zone = ZoneInfo.from_file(fh, key="localtime")
+        else:
+            return fixed
+    except Exception:  # noqa: BLE001 - (no tz database, an unreadable file: the offset the clock has now)
+        return fixed
+    return zone if zone.utcoffset(now.replace(tzinfo=None)) == now.utcoffset() else fixed
 
 
 def parse_day(text: str) -> date:
