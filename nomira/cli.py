@@ -109,7 +109,7 @@ COMMANDS = {
     "daily": ("periods", "usage and cost per day", "nomira daily --since 20261101 --breakdown"),
     "monthly": ("periods", "usage and cost per month, with value vs plan", "nomira monthly --plan claude-max-5x"),
     "session": ("periods", "usage and cost per session", "nomira session --source codex"),
-    "blocks": ("periods", "5-hour billing windows, burn rate and projection", "nomira blocks --active"),
+    "blocks": ("periods", "5-hour billing windows (each agent's apart), burn rate and projection", "nomira blocks --active"),
     "limits": ("limits", "subscription limit windows: used %, time to reset, when this pace hits 100%",
                "nomira limits --fetch"),
     "statusline": ("statusline", "one line for Claude Code's status bar (reads its JSON on stdin)",

@@ -102,6 +102,41 @@ def test_active_block_burn_rate_and_projection():
     assert burn["projected_cost_usd"] == pytest.approx(cost + cost / 30 * 240)
 
 
+def test_a_single_call_block_has_no_rate_yet():
+    """One call (or calls of one instant) spans no time: no rate and no projection (a floor of a minute
+    made one $0.23 call a $14/h rate and a $70 projection)."""
+    start = datetime(2025, 11, 6, 10, 0, tzinfo=timezone.utc)
+    pricer = Pricer(load_bundled())
+    (b,) = periods.blocks([(e, pricer(e)) for e in [ev(start + timedelta(minutes=10), 100)] * 2], timezone.utc)
+    assert b.is_active(start + timedelta(minutes=13)) and b.burn(start + timedelta(minutes=13)) is None
+
+
+def test_blocks_are_made_over_the_whole_timeline_then_kept_by_their_start():
+    """--since/--until keep the windows that start in the range; the calls before it still fix them: a
+    call at 23:10 opens the 23:00 window, the next day's 00:20 call belongs to it."""
+    from datetime import date
+    t0 = datetime(2026, 3, 2, 23, 10, tzinfo=timezone.utc)
+    pricer = Pricer(load_bundled())
+    pairs = [(e, pricer(e)) for e in (ev(t0, 100), ev(t0 + timedelta(minutes=70), 100))]
+    assert periods.blocks(pairs, timezone.utc, since=date(2026, 3, 3)) == []
+    (b,) = periods.blocks(pairs, timezone.utc, until=date(2026, 3, 2))
+    assert b.start == datetime(2026, 3, 2, 23, 0, tzinfo=timezone.utc) and b.tally.calls == 2
+
+
+def test_each_agents_windows_apart():
+    """Claude Code's 5-hour windows and Codex's run apart: a Codex call at 08:31 opens no window for the
+    Claude calls of 10:20 and 14:40 (together, the 08:00 window took the first and the second opened 14:00)."""
+    import dataclasses
+    day = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    claude = [ev(day + timedelta(hours=10, minutes=20), 100), ev(day + timedelta(hours=14, minutes=40), 100)]
+    codex = dataclasses.replace(ev(day + timedelta(hours=8, minutes=31), 100), source="codex", provider="openai",
+                                model="gpt-5-codex")
+    pricer = Pricer(load_bundled())
+    bl = periods.blocks([(e, pricer(e)) for e in [codex, *claude]], timezone.utc)
+    assert [(b.source, b.start.strftime("%H:%M"), b.tally.calls) for b in bl] == [
+        ("codex", "08:00", 1), ("claude_code", "10:00", 2)]
+
+
 def test_compare_by_project_headline(run_json):
     """Claude Code and Codex both worked in /home/ana/src/shop: one project row, not two."""
     r = run_json("--compare", "--by-project", *BOTH)

@@ -217,3 +217,27 @@ def test_statusline_warm_render_imports_only_what_it_reads(isolated_env):
     assert json.loads(warm[1])["modules"] == ["nomira", "nomira.commands", "nomira.commands.statusline",
                                               "nomira.digests", "nomira.dirs", "nomira.pricing",
                                               "nomira.pricing.stamp", "nomira.sources", "nomira.sources.paths"]
+
+
+def test_statusline_block_of_a_long_run_of_calls(isolated_env, monkeypatch):
+    """Calls every 20 minutes since 22:25 the day before: the active 5-hour window is fixed by where that
+    run began (22:00, 03:00, then 08:00), before local midnight, where the status line read from (it
+    showed the 10:00 window of its own making): the same block `nomira blocks` shows."""
+    import time
+    from nomira.ledger.events import TokenCounts, UsageEvent
+    from nomira.reports import periods
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    now = datetime(2026, 6, 1, 12, 5, tzinfo=timezone.utc)
+    times = [now - timedelta(minutes=20 * k) for k in range(41, -1, -1)]
+    proj = isolated_env / ".claude" / "projects" / "-home-ana-src-shop"
+    proj.mkdir(parents=True)
+    transcript = proj / f"{SESSION}.jsonl"
+    transcript.write_text("".join(line(t, f"L{i}", SESSION, out=1000) for i, t in enumerate(times)))
+    evs = [(UsageEvent("claude_code", "anthropic", "m", t, "s", "p", TokenCounts()), None) for t in times]
+    (active,) = [b for b in periods.blocks(evs, timezone.utc) if b.is_active(now)]
+    assert active.start == datetime(2026, 6, 1, 8, tzinfo=timezone.utc) and active.tally.calls == 13
+    shown = render(PAYLOAD.replace("TRANSCRIPT", str(transcript)), now)
+    monkeypatch.delenv("TZ")
+    time.tzset()
+    assert "block $0.20," in shown, shown  # (13 calls of 1,000 output tokens at $15 per MTok)

@@ -243,31 +243,34 @@ def blocks_text(run: Run, events, label: str) -> str:
     if run.args.json:
         from nomira.reports.money import stamp
         return json.dumps(stamp({"blocks": [{
-            "start": b.start.isoformat(), "end": b.end.isoformat(), "first": b.first.isoformat(),
+            "source": b.source, "start": b.start.isoformat(), "end": b.end.isoformat(), "first": b.first.isoformat(),
             "last": b.last.isoformat(), "active": b.is_active(now), "models": sorted(b.models),
             **({"breakdown": [{"model": m, **t.as_dict()} for m, t in sorted(b.models.items())]}
                if run.args.breakdown else {}),
             **b.tally.as_dict(), **({"burn": b.burn(now)} if b.is_active(now) else {})} for b in bl],
             "value_label": label}), indent=2) + "\n"
     rows = []
+    agents = len({b.source for b in bl}) > 1  # (each agent's windows apart: say whose each is)
     for b in bl:
         status = "ACTIVE" if b.is_active(now) else ""
         rows.append([b.start.astimezone(run.tz).strftime("%Y-%m-%d %H:%M"), status, str(b.tally.calls),
                      tokens(b.tally.total_tokens), priced_usd(b.tally.total_usd, b.tally.calls, b.tally.unpriced_calls),
-                     ", ".join(sorted(b.models))])
+                     f"{b.source}: " * agents + ", ".join(sorted(b.models))])
         if run.args.breakdown:
             for m, t in sorted(b.models.items(), key=lambda kv: -kv[1].total_usd):
                 rows.append(["", "", str(t.calls), tokens(t.total_tokens),
                              priced_usd(t.total_usd, t.calls, t.unpriced_calls), "  └ " + m])
     out = [table(["Block start", "", "Calls", "Tokens", label, "Models"], rows, "llrrrl", style=run.style,
                  shorten=(5,), optional=(2,))]
-    for b in bl:
-        if b.is_active(now):
-            burn = b.burn(now)
-            out.append(run.style.bold(fill(
-                f"Active block: {usd(b.tally.total_usd)} so far, {usd(burn['cost_per_hour_usd'])}/h, "
-                f"{burn['tokens_per_minute']:,.0f} tokens/min; projected {usd(burn['projected_cost_usd'])} "
-                f"by {b.end.astimezone(run.tz):%H:%M} ({burn['remaining_minutes']:.0f} min left)", run.style)))
+    for b in (b for b in bl if b.is_active(now)):
+        burn = b.burn(now)
+        left = max((b.end - now).total_seconds() / 60, 0.0)
+        ends = f"{b.end.astimezone(run.tz):%H:%M} ({left:.0f} min left)"
+        text = (f"no rate yet (its calls span no time); ends {ends}" if burn is None else
+                f"{usd(burn['cost_per_hour_usd'])}/h, {burn['tokens_per_minute']:,.0f} tokens/min; "
+                f"projected {usd(burn['projected_cost_usd'])} by {ends}")
+        whose = f" ({b.source})" * agents
+        out.append(run.style.bold(fill(f"Active block{whose}: {usd(b.tally.total_usd)} so far, {text}", run.style)))
     if run.args.active and not bl:
         out.append("no active block")
     return "\n".join(out) + "\n"

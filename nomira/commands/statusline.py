@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 NEUTRAL = "nomira: no session data"
 RECENT = timedelta(hours=10)
+EXTEND_MAX = 12  # looks back this many times for the start of a run of calls without a 5-hour gap
 RESULT_FILE = "statusline.json"
 LIMITS_SEEN = "statusline_limits.json"  # the last render's rate-limit figures and parts
 PERSIST_BYTES = 1 << 20
@@ -213,7 +214,15 @@ def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
             return cached["parts"]
     except (OSError, ValueError, AttributeError, KeyError):
         pass
-    parts = _compute(transcript, [f for f, _s, _m in fp], claude_cost, env, now, cutoff)
+    files = [f for f, _s, _m in fp]
+    parts, run_start = _compute(transcript, files, claude_cost, env, now, cutoff)
+    from nomira.reports.periods import BLOCK  # (imported by the computation)
+    for _ in range(EXTEND_MAX):  # (the active block's window is fixed by where its run of calls began)
+        if run_start is None or run_start - cutoff >= BLOCK:
+            break
+        cutoff = run_start - BLOCK  # (a file with a call since then was written since then)
+        files = sorted(set(files) | _recent_files(env, cutoff.timestamp()).keys())
+        parts, run_start = _compute(transcript, files, claude_cost, env, now, cutoff)
     _write_json(result_path, {"key": key, "parts": parts})
     return parts
 
@@ -269,10 +278,13 @@ def load_events(files: list[str], env) -> list:
     return list(claude_code.events_from_files(per_file, ScanStats()))
 
 
-def _compute(transcript: str, files: list[str], claude_cost, env, now: datetime, cutoff: datetime) -> list[str]:
+def _compute(transcript: str, files: list[str], claude_cost, env, now: datetime,
+             cutoff: datetime) -> tuple[list[str], datetime | None]:
+    """(the usage parts, the first call of the run of calls still going on: no gap of 5 hours between them
+    and none since the last, None without one), over the calls since `cutoff` for the block."""
     from nomira.pricing.engine import Pricer
     from nomira.pricing.feed import resolved
-    from nomira.reports.periods import blocks
+    from nomira.reports.periods import BLOCK, blocks
     from nomira.reports.render import usd
     from nomira.sources.claude_code import file_identity
     events = load_events(files, env)
@@ -296,14 +308,23 @@ def _compute(transcript: str, files: list[str], claude_cost, env, now: datetime,
         if abs(claude_cost - session_usd) > max(0.01, 0.01 * session_usd):
             parts[0] += f" (Claude says {usd(claude_cost)})"
     parts.append(f"today {usd(totals['today'][0])}{totals['today'][1]}")
+    times = sorted(e.occurred_at for e, _c in recent)
+    run_start = None
+    if times and now - times[-1] < BLOCK:
+        run_start = times[-1]
+        for at in reversed(times):
+            if run_start - at >= BLOCK:
+                break
+            run_start = at
     active = [b for b in blocks(recent, timezone.utc) if b.is_active(now)]
     if active:
         from nomira.reports.limits import duration
         b = active[-1]
         burn = b.burn(now)
-        parts.append(f"block {usd(b.tally.total_usd)}, {usd(burn['cost_per_hour_usd'])}/h, "
-                     f"{duration(timedelta(minutes=burn['remaining_minutes']))} left")
-    return parts
+        rate = "" if burn is None else f", {usd(burn['cost_per_hour_usd'])}/h"  # (one call: no rate yet)
+        left = max((b.end - now).total_seconds() / 60, 0.0)
+        parts.append(f"block {usd(b.tally.total_usd)}{rate}, {duration(timedelta(minutes=left))} left")
+    return parts, run_start
 
 
 if __name__ == "__main__":

@@ -172,13 +172,18 @@ class Block:
     last: datetime
     tally: Tally = field(default_factory=Tally)
     models: dict = field(default_factory=dict)  # model -> Tally
+    source: str = ""  # the agent whose window it is
 
     def is_active(self, now: datetime) -> bool:
         return self.start <= now < self.end and now - self.last < BLOCK
 
-    def burn(self, now: datetime) -> dict:
-        """Rates over the block's active span so far, and the cost projected to its end."""
-        minutes = max((self.last - self.first).total_seconds() / 60, 1.0)
+    def burn(self, now: datetime) -> dict | None:
+        """Rates over the block's active span so far, and the cost projected to its end; None while its
+        calls span no time (one call has no rate: a floor of a minute made one call's cost a rate per
+        minute, about 300 times it by the block's end)."""
+        minutes = (self.last - self.first).total_seconds() / 60
+        if minutes <= 0:
+            return None
         cost = self.tally.total_usd
         per_min = cost / minutes
         remaining = max((self.end - now).total_seconds() / 60, 0.0)
@@ -191,16 +196,18 @@ class Block:
 
 
 def blocks(priced, tz, since=None, until=None) -> list[Block]:
-    """5-hour windows over events sorted by time (all sources together)."""
+    """5-hour windows over events sorted by time, each agent's apart (Claude Code's limits and Codex's run
+    in windows of their own), made over the whole timeline and then kept when they start within the
+    range: a window is fixed by the calls before it, so dropping those first made windows that never
+    were."""
     out: list[Block] = []
+    current: dict[str, Block] = {}
     for event, cost in sorted(priced, key=lambda p: p[0].occurred_at):
         at = event.occurred_at
-        if not in_range(at.astimezone(tz).date(), since, until):
-            continue
-        cur = out[-1] if out else None
+        cur = current.get(event.source)
         if cur is None or at >= cur.end or at - cur.last >= BLOCK:
             start = at.replace(minute=0, second=0, microsecond=0)
-            cur = Block(start=start, end=start + BLOCK, first=at, last=at)
+            cur = current[event.source] = Block(start=start, end=start + BLOCK, first=at, last=at, source=event.source)
             out.append(cur)
         cur.last = max(cur.last, at)
         cur.tally.add(event, cost)
@@ -208,4 +215,7 @@ def blocks(priced, tz, since=None, until=None) -> list[Block]:
         if m is None:
             m = cur.models[event.model] = Tally()
         m.add(event, cost)
+    out.sort(key=lambda b: (b.start, b.source))
+    if since is not None or until is not None:
+        out = [b for b in out if in_range(b.start.astimezone(tz).date(), since, until)]
     return out
