@@ -184,3 +184,28 @@ def test_logged_cost_that_is_not_a_finite_number_is_none():
     got = [claude_code.parse_line((base % v).encode(), stats)[claude_code.AGENT_COST]
            for v in ("NaN", "Infinity", "-Infinity", "true", '"1.5"', "null", "2", "0.5")]
     assert got == [None, None, None, None, None, None, 2.0, 0.5]
+
+
+def test_server_side_compaction_iterations_are_billed(tmp_path):
+    """With Anthropic's server-side compaction the usage lists each sampling iteration and its top-level
+    counts are the message's alone: the compaction iteration's tokens (billed) are added; a message
+    iteration repeats the top level and is not added again; a bad count in one skips the line."""
+    import json
+    def line(mid, usage):
+        return json.dumps({"type": "assistant", "sessionId": "s", "cwd": "/w/p", "requestId": f"req_{mid}",
+                           "timestamp": "2026-11-02T10:00:00.000Z", "version": "2.1.90",
+                           "message": {"id": mid, "model": "claude-opus-4-7", "role": "assistant", "usage": usage}})
+    top = {"input_tokens": 23000, "output_tokens": 1000, "cache_read_input_tokens": 500, "cache_creation_input_tokens": 0}
+    compaction = {"type": "compaction", "input_tokens": 180000, "output_tokens": 3500, "cache_read_input_tokens": 40000,
+                  "cache_creation_input_tokens": 2000, "cache_creation": {"ephemeral_5m_input_tokens": 0,
+                                                                          "ephemeral_1h_input_tokens": 2000}}
+    message = dict(top, type="message")
+    f = tmp_path / "s.jsonl"
+    f.write_text("\n".join([line("msg_a", dict(top, iterations=[compaction, message])),
+                            line("msg_b", dict(top, iterations=[dict(compaction, output_tokens="lots"), message])),
+                            line("msg_c", top)]) + "\n")
+    c = collect(("claude",), [f])
+    got = {e.message_id: (e.tokens.input, e.tokens.output, e.tokens.cache_read, e.tokens.cache_write_5m,
+                          e.tokens.cache_write_1h) for e in c.events}
+    assert got == {"msg_a": (203000, 4500, 40500, 0, 2000), "msg_c": (23000, 1000, 500, 0, 0)}
+    assert c.stats.skipped["bad_token_count"] == 1

@@ -172,6 +172,12 @@ def _fields(ts: str, msg_id, req_id, model: str, d: dict, usage: dict) -> list |
             cache_total = cw1h + (cw5m or 0)
         if cw1h > cache_total:
             cw1h = cache_total
+    its = g("iterations")
+    if its.__class__ is list and its:  # (server-side compaction: iterations billed beside the message's)
+        more = _other_iterations(its)
+        if more is None:
+            return None
+        i, o, r, cache_total, cw1h = i + more[0], o + more[1], r + more[2], cache_total + more[3], cw1h + more[4]
     speed, tier, geo, cost = g("speed"), g("service_tier"), g("inference_geo"), d.get("costUSD")
     return [
         ts, msg_id, req_id, model, i, o, r,
@@ -183,6 +189,26 @@ def _fields(ts: str, msg_id, req_id, model: str, d: dict, usage: dict) -> list |
         None if cost is None else cost if type(cost) is float and cost - cost == 0  # (finite)
         else float(cost) if type(cost) is int and -MAX_COUNT <= cost <= MAX_COUNT else None,
     ]
+
+
+def _other_iterations(its: list) -> tuple | None:
+    """(input, output, cache read, cache write, of it 1h) of a request's sampling iterations other than
+    its message: with Anthropic's server-side compaction the usage lists each iteration, a compaction
+    one first, and the top-level counts are the message's alone ("aggregate across usage.iterations"),
+    so the compaction's tokens, billed, would be missing. None when a count is not one a call can have."""
+    i = o = r = c = c1 = 0
+    for it in its:
+        if type(it) is not dict or it.get("type") == "message":
+            continue
+        g = it.get
+        counts = (g("input_tokens"), g("output_tokens"), g("cache_read_input_tokens"), g("cache_creation_input_tokens"))
+        split = g("cache_creation") if type(g("cache_creation")) is dict else {}
+        hour = split.get("ephemeral_1h_input_tokens")
+        if not _counts_ok(*counts, hour):
+            return None
+        i, o, r, c = i + (counts[0] or 0), o + (counts[1] or 0), r + (counts[2] or 0), c + (counts[3] or 0)
+        c1 += min(hour or 0, counts[3] or 0)
+    return i, o, r, c, c1
 
 
 def _counts_ok(*counts) -> bool:
