@@ -209,3 +209,23 @@ def test_server_side_compaction_iterations_are_billed(tmp_path):
                           e.tokens.cache_write_1h) for e in c.events}
     assert got == {"msg_a": (203000, 4500, 40500, 0, 2000), "msg_c": (23000, 1000, 500, 0, 0)}
     assert c.stats.skipped["bad_token_count"] == 1
+
+
+def test_fast_mode_calls_listed_apart_as_ccusage_names_them(tmp_path, run_json):
+    """A model's fast-mode calls (6x on Opus 4.6) are a row of their own, `<model>-fast`, in the report,
+    `daily --breakdown` and blocks; the model itself prices them."""
+    import json
+    def line(mid, speed=None):
+        usage = {"input_tokens": 1000, "output_tokens": 100, **({"speed": speed} if speed else {})}
+        return json.dumps({"type": "assistant", "sessionId": "s", "cwd": "/w/p", "requestId": f"req_{mid}",
+                           "timestamp": "2026-03-02T10:00:00.000Z", "version": "2.1.90",
+                           "message": {"id": mid, "model": "claude-opus-4-6", "role": "assistant", "usage": usage}})
+    proj = tmp_path / "projects" / "-w-p"
+    proj.mkdir(parents=True)
+    (proj / "s.jsonl").write_text("\n".join([line("msg_a"), line("msg_b", "fast")]) + "\n")
+    standard = (1000 * 5 + 100 * 25) / 1e6
+    r = run_json("--path", tmp_path / "projects")
+    assert {m["model"]: m["cost_usd"] for m in r["models"]} == pytest.approx(
+        {"claude-opus-4-6": standard, "claude-opus-4-6-fast": 6 * standard})
+    d = run_json("daily", "--breakdown", "--path", tmp_path / "projects", "--timezone", "UTC")
+    assert sorted(m["model"] for m in d["daily"][0]["models"]) == ["claude-opus-4-6", "claude-opus-4-6-fast"]

@@ -105,6 +105,15 @@ class UsageEvent:
     branch: str | None = None
 
 
+FAST = ("speed", "fast")
+
+
+def model_label(event: "UsageEvent") -> str:
+    """The model a report lists a call under: fast mode (billed at a multiple of the model's rates) apart,
+    as `<model>-fast` (ccusage's name for it); the model itself still prices the call."""
+    return event.model + "-fast" if event.modifiers and FAST in event.modifiers else event.model
+
+
 def parse_timestamp(ts: str, fromiso=datetime.fromisoformat, utc=timezone.utc) -> datetime | None:
     """ISO-8601 (with `Z`) -> aware UTC datetime; None when unparseable, or in datetime's first or last
     year (`usable_time`: no log is, and a time zone's conversion there overflows)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Callable, Iterable
 
-from nomira.ledger.events import UsageEvent
+from nomira.ledger.events import UsageEvent, model_label
 from nomira.pricing.engine import Cost
 from nomira.reports.aggregate import Tally, from_packed, instant, merge_groups, packed
 
@@ -28,9 +28,10 @@ class Grouped:
         if row is None:
             row = self.rows[key] = {"all": Tally(), "models": {}}
         row["all"].add(event, cost)
-        m = row["models"].get(event.model)
+        label = model_label(event)
+        m = row["models"].get(label)
         if m is None:
-            m = row["models"][event.model] = Tally()
+            m = row["models"][label] = Tally()
         m.add(event, cost)
 
     def merge(self, other: "Grouped") -> "Grouped":
@@ -211,9 +212,10 @@ def blocks(priced, tz, since=None, until=None) -> list[Block]:
             out.append(cur)
         cur.last = max(cur.last, at)
         cur.tally.add(event, cost)
-        m = cur.models.get(event.model)
+        label = model_label(event)
+        m = cur.models.get(label)
         if m is None:
-            m = cur.models[event.model] = Tally()
+            m = cur.models[label] = Tally()
         m.add(event, cost)
     out.sort(key=lambda b: (b.start, b.source))
     if since is not None or until is not None:

@@ -8,17 +8,18 @@ from __future__ import annotations
 from typing import Iterable
 
 from nomira import __version__
-from nomira.ledger.events import UsageEvent
+from nomira.ledger.events import UsageEvent, model_label
 from nomira.pricing.engine import Cost
 from nomira.reports.aggregate import (REGIME_LABELS, Tally, from_packed, merge_groups, merged, packed,
                                       regime_of, rollup)
 
 
 def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
-    row = info.get(event.model)
+    label = model_label(event)
+    row = info.get(label)
     if row is None:
-        row = info[event.model] = {
-            "model": event.model, "provider": event.provider, "priced": False,
+        row = info[label] = {
+            "model": label, "provider": event.provider, "priced": False,
             "price_key": None, "rate_source": None,
             "verified": True, "unpriced_modifiers": set(), "model_assumed": False,
             "long_context_calls": 0, "agent_cost_usd": None,
@@ -145,7 +146,7 @@ def fold(priced: Iterable[tuple[UsageEvent, Cost | None]]) -> tuple[dict, dict]:
     fine: dict[tuple, Tally] = {}
     info: dict[str, dict] = {}
     for event, cost in priced:
-        key = (event.source, event.session_id, event.project, event.model)
+        key = (event.source, event.session_id, event.project, model_label(event))
         tally = fine.get(key)
         if tally is None:
             tally = fine[key] = Tally()
