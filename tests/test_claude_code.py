@@ -229,3 +229,32 @@ def test_fast_mode_calls_listed_apart_as_ccusage_names_them(tmp_path, run_json):
         {"claude-opus-4-6": standard, "claude-opus-4-6-fast": 6 * standard})
     d = run_json("daily", "--breakdown", "--path", tmp_path / "projects", "--timezone", "UTC")
     assert sorted(m["model"] for m in d["daily"][0]["models"]) == ["claude-opus-4-6", "claude-opus-4-6-fast"]
+
+
+def test_an_advisors_calls_are_its_models_and_a_fallback_is_not_added(tmp_path):
+    """Claude Code's /advisor: the executor's line lists the advisor's iteration (`advisor_message`, its
+    own model), billed at the advisor model's rates and not in the top-level counts: a call of its own
+    under that model, counted once across streamed snapshots and a resumed copy. A `fallback_message`
+    iteration is the attempt the top level already is: not added."""
+    import json
+    def line(mid, out, iterations, ts="2026-06-25T10:00:00.000Z"):
+        usage = {"input_tokens": 2, "output_tokens": out, "cache_read_input_tokens": 50000,
+                 "cache_creation_input_tokens": 1000, "iterations": iterations}
+        return json.dumps({"type": "assistant", "sessionId": "s", "cwd": "/w/p", "requestId": f"req_{mid}",
+                           "timestamp": ts, "version": "2.1.90", "advisorModel": "claude-opus-4-7",
+                           "message": {"id": mid, "model": "claude-sonnet-4-6", "role": "assistant", "usage": usage}})
+    advisor = {"type": "advisor_message", "model": "claude-opus-4-7", "input_tokens": 100000, "output_tokens": 1000,
+               "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+    message = {"type": "message", "input_tokens": 2, "output_tokens": 400}
+    fallback = {"type": "fallback_message", "model": "claude-opus-4-8", "input_tokens": 5000, "output_tokens": 300}
+    proj = tmp_path / "projects" / "-w-p"
+    proj.mkdir(parents=True)
+    (proj / "a.jsonl").write_text("\n".join([line("msg_a", 10, [message, advisor, message]),
+                                             line("msg_a", 400, [message, advisor, message]),
+                                             line("msg_f", 300, [fallback, dict(message, output_tokens=300)],
+                                                  "2026-06-25T11:00:00.000Z")]) + "\n")
+    (proj / "b.jsonl").write_text(line("msg_a", 400, [message, advisor, message]) + "\n")  # (a resumed copy)
+    evs = collect(("claude",), [tmp_path / "projects"]).events
+    got = sorted((e.model, e.message_id, e.tokens.input, e.tokens.output) for e in evs)
+    assert got == [("claude-opus-4-7", "msg_a:advisor:0", 100000, 1000), ("claude-sonnet-4-6", "msg_a", 2, 400),
+                   ("claude-sonnet-4-6", "msg_f", 2, 300)]

@@ -27,6 +27,7 @@ _SEMVER = re.compile(r"^\d+\.\d+\.\d")
 
 # Record layout (a plain list so the incremental cache can store it as JSON).
 TS, MSG_ID, REQ_ID, MODEL, IN, OUT, CR, CW5, CW1H, SIDECHAIN, SPEED, TIER, GEO, AGENT_COST = range(14)
+ADVISOR = 14  # (only when the call consulted an advisor) [(model, input, output, cache read, 5m, 1h write)]
 
 
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
@@ -173,13 +174,15 @@ def _fields(ts: str, msg_id, req_id, model: str, d: dict, usage: dict) -> list |
         if cw1h > cache_total:
             cw1h = cache_total
     its = g("iterations")
-    if its.__class__ is list and its:  # (server-side compaction: iterations billed beside the message's)
+    advisors = None
+    if its.__class__ is list and its:  # (iterations billed beside the message's: compaction, an advisor)
         more = _other_iterations(its)
         if more is None:
             return None
-        i, o, r, cache_total, cw1h = i + more[0], o + more[1], r + more[2], cache_total + more[3], cw1h + more[4]
+        (mi, mo, mr, mc, mc1), advisors = more
+        i, o, r, cache_total, cw1h = i + mi, o + mo, r + mr, cache_total + mc, cw1h + mc1
     speed, tier, geo, cost = g("speed"), g("service_tier"), g("inference_geo"), d.get("costUSD")
-    return [
+    rec = [
         ts, msg_id, req_id, model, i, o, r,
         cache_total - cw1h, cw1h, d.get("isSidechain") is True,
         speed if type(speed) is str else None,
@@ -189,16 +192,27 @@ def _fields(ts: str, msg_id, req_id, model: str, d: dict, usage: dict) -> list |
         None if cost is None else cost if type(cost) is float and cost - cost == 0  # (finite)
         else float(cost) if type(cost) is int and -MAX_COUNT <= cost <= MAX_COUNT else None,
     ]
+    if advisors:
+        rec.append(advisors)
+    return rec
 
 
 def _other_iterations(its: list) -> tuple | None:
-    """(input, output, cache read, cache write, of it 1h) of a request's sampling iterations other than
-    its message: with Anthropic's server-side compaction the usage lists each iteration, a compaction
-    one first, and the top-level counts are the message's alone ("aggregate across usage.iterations"),
-    so the compaction's tokens, billed, would be missing. None when a count is not one a call can have."""
-    i = o = r = c = c1 = 0
+    """((input, output, cache read, cache write, of it 1h) to add to the call, [the advisor calls]) of a
+    request's sampling iterations other than its message, which the top-level counts are alone:
+    - `compaction` (Anthropic's server-side compaction, "aggregate across usage.iterations"): billed as
+      the call's model, added;
+    - `advisor_message` (Claude Code's /advisor): billed at the advisor model's rates, a call of its own
+      under that model (`ADVISOR`);
+    - any other (`fallback_message`: the attempt the top level already is) left out.
+    None when a count is not one a call can have."""
+    add = [0, 0, 0, 0, 0]
+    advisors = []
     for it in its:
-        if type(it) is not dict or it.get("type") == "message":
+        if type(it) is not dict:
+            continue
+        kind = it.get("type")
+        if kind != "compaction" and kind != "advisor_message":
             continue
         g = it.get
         counts = (g("input_tokens"), g("output_tokens"), g("cache_read_input_tokens"), g("cache_creation_input_tokens"))
@@ -206,9 +220,14 @@ def _other_iterations(its: list) -> tuple | None:
         hour = split.get("ephemeral_1h_input_tokens")
         if not _counts_ok(*counts, hour):
             return None
-        i, o, r, c = i + (counts[0] or 0), o + (counts[1] or 0), r + (counts[2] or 0), c + (counts[3] or 0)
-        c1 += min(hour or 0, counts[3] or 0)
-    return i, o, r, c, c1
+        i, o, r, c = (v or 0 for v in counts)
+        c1 = min(hour or 0, c)
+        if kind == "compaction":
+            add = [add[0] + i, add[1] + o, add[2] + r, add[3] + c, add[4] + c1]
+        else:
+            model = g("model")
+            advisors.append((model if type(model) is str and model else "unknown", i, o, r, c - c1, c1))
+    return tuple(add), advisors
 
 
 def _counts_ok(*counts) -> bool:
@@ -410,6 +429,12 @@ class Deduper:
         self.duplicates = 0
 
     def add(self, rec: list, session: str, project: str) -> None:
+        if len(rec) > ADVISOR:  # (its advisor's calls: each a call of the advisor's model, its own id)
+            for k, (model, i, o, r, c5, c1) in enumerate(rec[ADVISOR]):
+                mid = None if rec[MSG_ID] is None else f"{rec[MSG_ID]}:advisor:{k}"
+                self.add([rec[TS], mid, rec[REQ_ID], model, i, o, r, c5, c1, rec[SIDECHAIN], None, None, None, None],
+                         session, project)
+            rec = rec[:ADVISOR]
         msg_id = rec[MSG_ID]
         kept = self.kept
         if msg_id is not None:
