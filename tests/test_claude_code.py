@@ -258,3 +258,41 @@ def test_an_advisors_calls_are_its_models_and_a_fallback_is_not_added(tmp_path):
     got = sorted((e.model, e.message_id, e.tokens.input, e.tokens.output) for e in evs)
     assert got == [("claude-opus-4-7", "msg_a:advisor:0", 100000, 1000), ("claude-sonnet-4-6", "msg_a", 2, 400),
                    ("claude-sonnet-4-6", "msg_f", 2, 300)]
+
+
+def test_a_kept_fold_meets_the_calls_of_a_file_read_in_a_later_run(tmp_path):
+    """Two large transcripts sharing calls (a session and its sub-agent's copy): each file's fold is kept
+    in the cache with the hashes of its calls' keys; a later run (another process, another hash seed)
+    reads one anew and reuses the other's fold. The hashes must meet across runs, or the shared calls
+    count twice (they did: Python's str hash is seeded per process)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    pad = "x" * 9000  # (files of 20+ calls averaging over prefold.MIN_AVERAGE_BYTES: folded where read)
+    def line(mid, sidechain=False, minute=0):
+        return json.dumps({"type": "assistant", "sessionId": "s", "cwd": "/w/p", "requestId": f"req_{mid}",
+                           "isSidechain": sidechain, "timestamp": f"2026-06-01T10:{minute:02d}:00.000Z",
+                           "version": "2.1.90",
+                           "message": {"id": f"msg_{mid}", "model": "claude-sonnet-4-5-20250929", "role": "assistant",
+                                       "content": [{"type": "text", "text": pad}],
+                                       "usage": {"input_tokens": 100, "output_tokens": 10 + minute}}}) + "\n"
+    proj = tmp_path / "claude" / "projects" / "-w-p"
+    sub = proj / "s" / "subagents"
+    sub.mkdir(parents=True)
+    main_file = proj / "s.jsonl"
+    main_file.write_text("".join(line(f"m{i}", minute=i) for i in range(24)))
+    (sub / "agent-a.jsonl").write_text("".join(line(f"a{i}", True, i) for i in range(22)) + line("m3", True, 3)
+                                       + line("m4", True, 4))
+    env = dict(os.environ, CLAUDE_CONFIG_DIR=str(tmp_path / "claude"), HOME=str(tmp_path),
+               XDG_CACHE_HOME=str(tmp_path / "cache"), TZ="UTC")
+
+    def calls(seed, *extra):
+        out = subprocess.run([sys.executable, "-m", "nomira", "--json", "--source", "claude", *extra],
+                             env=dict(env, PYTHONHASHSEED=str(seed)), capture_output=True, text=True, timeout=120)
+        return json.loads(out.stdout)["totals"]["calls"]
+    assert calls(1) == calls(1, "--no-cache") == 46  # (24 + 22: the two copies are the parent's calls)
+    with open(main_file, "a") as fh:
+        fh.write(line("m24", minute=24))  # (this file read anew, the sub-agent's fold reused)
+    assert calls(2) == calls(2, "--no-cache") == 47
+    assert calls(3, "--wide") == 47  # (the stored output not replayed: the kept folds again)

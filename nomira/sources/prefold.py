@@ -6,8 +6,11 @@ the other core idled. A scan worker that also folds the file it just read (`scan
 moves that work into the parallel part. A file's fold stands only when deduplicating the
 whole history could not change it: none of its calls' dedup keys (the source's
 `partition_key`) appears in another file of the source. The parent
-checks that on 64-bit hashes of the keys (a collision only sends a file the long way; calls that
-meet only within the file were deduplicated by the worker as the parent would); every
+checks that on 63-bit hashes of the keys (a collision only sends a file the long way; calls that
+meet only within the file were deduplicated by the worker as the parent would), the same in every
+process and run: a kept fold's hashes, made in an earlier run, meet this run's (Python's `hash` of a
+str is seeded per process: a file reused from the cache and one read now never matched, and a call
+both held was counted twice); every
 other file (and all of them once `AUDIT_MAX` keys are exceeded, or when the caller wants the
 events themselves) goes through `Partitions` as before, in path order, so deduplication
 decides exactly what it decided before. Memory: 8 bytes a call for the hashes, the set of
@@ -18,6 +21,7 @@ from __future__ import annotations
 import marshal
 import tempfile
 from array import array
+from zlib import adler32, crc32
 
 from nomira.sources.partition import _pread
 from nomira.sources.scan import Packed, ScanStats, events_of
@@ -29,7 +33,12 @@ MIN_CALLS = 16  # a file with fewer calls is folded by the parent: a fold's fixe
 # after): its files would mostly be under MIN_CALLS, and the parent, holding them back until
 # the audit, would do their routing after the scan instead of during it.
 MIN_AVERAGE_BYTES = 128 << 10
-_hash = hash
+
+
+def _hash(key) -> int:
+    """A key's 63-bit hash, the same in every process and run (CRC-32 and Adler-32 of its UTF-8)."""
+    b = (key if type(key) is str else repr(key)).encode("utf-8", "surrogatepass")
+    return (crc32(b) << 31) ^ adler32(b)
 
 
 def hook(task):
@@ -57,7 +66,7 @@ def _hashes(module, records) -> tuple[bytes, bool]:
     keyless = None in keys
     if keyless:
         keys = [k for k in keys if k is not None]
-    return array("q", map(_hash, keys)).tobytes(), keyless  # (forked: the parent's hash seed)
+    return array("q", map(_hash, keys)).tobytes(), keyless
 
 
 class Held:
