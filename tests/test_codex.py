@@ -251,3 +251,41 @@ def test_cache_writes_in_input_priced_at_the_write_rate(tmp_path):
     from nomira.pricing import load_bundled, price_event
     got = sum(price_event(e, load_bundled()).total_usd for e in evs)
     assert got == pytest.approx((60000 * 4 + 100000 * 0.4 + 70000 * 5 + 3000 * 20) / 1e6)  # uncached, cached, written, out
+
+
+def test_a_forks_own_call_equal_to_its_parents_later_call_counts(tmp_path):
+    """After `codex fork` both sessions may send the same next prompt from the same total: the fork's own
+    call then equals the parent's next call in usage, but it was made after the fork, and a copy is only
+    of a call made before it: both count."""
+    tc, meta, ctx = _rollout_lines()
+    day = tmp_path / "sessions" / "2026" / "03" / "10"
+    day.mkdir(parents=True)
+    first = tc("2026-03-10T09:00:30.000Z", (10000, 0, 500, 100, 10500), (10000, 0, 500, 100, 10500))
+    same_next = ((22000, 8000, 900, 150, 22900), (12000, 8000, 400, 50, 12400))
+    (day / "rollout-2026-03-10T09-00-00-par.jsonl").write_text(
+        meta("2026-03-10T09:00:00.000Z", "par") + ctx("2026-03-10T09:00:00.000Z") + first +
+        tc("2026-03-10T09:06:30.000Z", *same_next))
+    (day / "rollout-2026-03-10T09-05-00-frk.jsonl").write_text(
+        meta("2026-03-10T09:05:00.100Z", "frk", forked_from_id="par") + meta("2026-03-10T09:05:00.101Z", "par") +
+        ctx("2026-03-10T09:05:00.102Z") + first.replace("09:00:30.000Z", "09:05:00.103Z") +
+        ctx("2026-03-10T09:06:00.000Z") + tc("2026-03-10T09:06:40.000Z", *same_next))
+    c = collect(("codex",), [tmp_path])
+    assert sorted((e.session_id, e.tokens.reported_input) for e in c.events) == [
+        ("frk", 12000), ("par", 10000), ("par", 12000)]
+    assert c.stats.skipped["copied_from_parent"] == 1
+
+
+def test_a_sub_agents_first_call_refreshed_in_its_second_is_no_burst(tmp_path):
+    """A sub-agent that copies nothing: its first call's token line, then a rate-limit refresh repeating
+    the same total within the same second. A repeated total is no second line of a replay burst: the
+    call counts once, and so does the next."""
+    tc, meta, ctx = _rollout_lines()
+    spawn = {"subagent": {"thread_spawn": {"parent_thread_id": "par", "depth": 1}}}
+    f = tmp_path / "rollout-2026-03-10T09-05-00-sub.jsonl"
+    call = ((8000, 0, 300, 50, 8300), (8000, 0, 300, 50, 8300))
+    f.write_text(meta("2026-03-10T09:05:10.000Z", "sub", source=spawn) + ctx("2026-03-10T09:05:10.001Z") +
+                 tc("2026-03-10T09:05:14.200Z", *call) + tc("2026-03-10T09:05:14.800Z", *call) +
+                 tc("2026-03-10T09:05:30.000Z", (20000, 6000, 700, 100, 20700), (12000, 6000, 400, 50, 12400)))
+    c = collect(("codex",), [f])
+    assert [e.tokens.reported_input for e in c.events] == [8000, 12000]
+    assert c.stats.skipped["repeated_total"] == 1 and "subagent_replay" not in c.stats.skipped

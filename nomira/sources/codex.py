@@ -97,7 +97,7 @@ def merge_records(old: list[list], new: list[list]) -> list[list]:
 
 def new_state(path: Path) -> dict:
     return {"prev": None, "model": None, "session": None, "cwd": None, "replay": None, "allowance": None,
-            "parent": None, "meta_seen": False}
+            "parent": None, "meta_seen": False, "made": None}
 
 
 def _parent_of(meta: dict) -> str | None:
@@ -117,12 +117,13 @@ def _subagent_replay_second(path: Path) -> tuple[str | None, bool]:
     burst is its first token lines sharing one second: two or more of them (ccusage's rule), or a
     single one in the second of the file's `session_meta` (the spawn itself: a parent with one call
     before the spawn replays one line, and no call of the sub-agent's own is answered within the second
-    it was spawned). A sub-agent file holding no token line yet, or a single one outside the spawn
-    second, does not decide it: the next line may make a burst of it."""
+    it was spawned). A line repeating the first one's total is a refresh of it (a rate-limit update),
+    not a second line of a burst. A sub-agent file holding no token line yet, or a single one outside
+    the spawn second, does not decide it: the next line may make a burst of it."""
     with open(path, "rb") as fh:
         if b"thread_spawn" not in fh.read(16 * 1024):
             return None, True
-    spawned, first = None, None
+    spawned, first, first_total = None, None, None
     for line in LineScan(path, (b'"token_count"', b'"session_meta"')):
         try:
             d = json.loads(line)
@@ -137,9 +138,12 @@ def _subagent_replay_second(path: Path) -> tuple[str | None, bool]:
             continue
         if not isinstance(payload.get("info"), dict):
             continue
+        total = payload["info"].get("total_token_usage")
         if first is not None:
+            if total is not None and total == first_total:
+                continue  # (the same total again: a rate-limit refresh of the first call, no burst)
             return (first if first == ts[:19] else (first if first == spawned else None)), True
-        first = ts[:19]
+        first, first_total = ts[:19], total
     if first is not None and first == spawned:
         return first, True
     return None, False
@@ -182,6 +186,7 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
         if not state.get("meta_seen"):
             state["meta_seen"] = True
             state["parent"] = _parent_of(payload)
+            state["made"] = ts if isinstance(ts, str) else None  # (when it was forked or spawned)
         return None
     if kind == "turn_context":
         state["model"] = _model_of(payload) or state["model"]
@@ -261,17 +266,18 @@ def partition_key(rec: list) -> str | None:
 
 def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: ScanStats) -> Iterator[UsageEvent]:
     per_file = list(per_file)
-    held_by: dict[tuple, set[str]] = {}  # a line's usage -> the sessions whose files hold it
+    held_by: dict[tuple, dict[str, list[str]]] = {}  # a line's usage -> session -> times its files hold it
     for path, records, state in per_file:
         session = session_of(path, state)
         for r in records:
             if r[USAGE][0] is not None:
-                held_by.setdefault(r[USAGE], set()).add(session)
+                held_by.setdefault(r[USAGE], {}).setdefault(session, []).append(r[TS])
     seen: set[tuple] = set()
     for path, records, state in per_file:
         session, project, parent = session_of(path, state), project_of(state), state.get("parent")
+        made = parse_timestamp(state["made"]) if parent is not None and state.get("made") else None
         for r in records:
-            if parent is not None and r[USAGE][0] is not None and parent in held_by[r[USAGE]]:
+            if parent is not None and r[USAGE][0] is not None and _copied(held_by[r[USAGE]].get(parent), made):
                 stats.skip("copied_from_parent")  # (a fork's or a sub-agent's copy of its parent's call)
                 continue
             key = (r[TS], r[MODEL], r[IN], r[CACHED], r[OUT], r[REASONING], r[TOTAL], r[WRITTEN])
@@ -286,6 +292,17 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
                                    cache_write_5m=r[WRITTEN], reasoning=r[REASONING], reported_input=r[IN]),
                 model_is_fallback=r[FALLBACK], allowance=_to_allowance(r[ALLOW]),
             )
+
+
+def _copied(times: list[str] | None, made) -> bool:
+    """Whether a line of a fork (or a forked sub-agent) made at `made` copies its parent's line of the
+    same usage, which the parent's file holds at `times`: a copy is of a call made before the fork (the
+    fork's own call that happens to equal the parent's next one, same prompt, same total, is not)."""
+    if not times:
+        return False
+    if made is None:
+        return True
+    return any((t := parse_timestamp(ts)) is not None and t <= made for ts in times)
 
 
 def latest_allowance(states: Iterable[dict]) -> tuple[str, Allowance] | None:
