@@ -264,7 +264,7 @@ def blocks_text(run: Run, events, label: str) -> str:
                  shorten=(5,), optional=(2,))]
     for b in (b for b in bl if b.is_active(now)):
         burn = b.burn(now)
-        left = max((b.end - now).total_seconds() / 60, 0.0)
+        left = b.minutes_left(now)
         ends = f"{b.end.astimezone(run.tz):%H:%M} ({left:.0f} min left)"
         text = (f"no rate yet (its calls span no time); ends {ends}" if burn is None else
                 f"{usd(burn['cost_per_hour_usd'])}/h, {burn['tokens_per_minute']:,.0f} tokens/min; "

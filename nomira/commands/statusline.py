@@ -322,7 +322,7 @@ def _compute(transcript: str, files: list[str], claude_cost, env, now: datetime,
         b = active[-1]
         burn = b.burn(now)
         rate = "" if burn is None else f", {usd(burn['cost_per_hour_usd'])}/h"  # (one call: no rate yet)
-        left = max((b.end - now).total_seconds() / 60, 0.0)
+        left = b.minutes_left(now)
         parts.append(f"block {usd(b.tally.total_usd)}{rate}, {duration(timedelta(minutes=left))} left")
     return parts, run_start
 

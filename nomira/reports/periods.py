@@ -178,6 +178,9 @@ class Block:
     def is_active(self, now: datetime) -> bool:
         return self.start <= now < self.end and now - self.last < BLOCK
 
+    def minutes_left(self, now: datetime) -> float:
+        return max((self.end - now).total_seconds() / 60, 0.0)
+
     def burn(self, now: datetime) -> dict | None:
         """Rates over the block's active span so far, and the cost projected to its end; None while its
         calls span no time (one call has no rate: a floor of a minute made one call's cost a rate per
@@ -187,7 +190,7 @@ class Block:
             return None
         cost = self.tally.total_usd
         per_min = cost / minutes
-        remaining = max((self.end - now).total_seconds() / 60, 0.0)
+        remaining = self.minutes_left(now)
         return {
             "tokens_per_minute": self.tally.total_tokens / minutes,
             "cost_per_hour_usd": per_min * 60,
