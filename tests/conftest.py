@@ -149,3 +149,21 @@ def local_utc(monkeypatch):
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture
+def no_zstd(monkeypatch):
+    """A Python without a zstd decoder (before 3.14, without the zstandard package)."""
+    from nomira.sources import compressed
+    monkeypatch.setattr(compressed, "_stdlib", lambda: None)
+    monkeypatch.setattr(compressed, "_zstandard", lambda: None)
+
+
+def zstd_compress(data: bytes) -> bytes:
+    """A zstd frame of `data` (Python 3.14's codec, else the zstandard package of the test extra)."""
+    try:
+        from compression import zstd
+        return zstd.compress(data)
+    except ImportError:
+        import zstandard
+        return zstandard.ZstdCompressor().compress(data)

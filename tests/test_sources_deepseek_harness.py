@@ -1,27 +1,24 @@
 """DeepSeek Harness: one call per (turn, step) and per compaction; a fork's seeded copies skipped; zstd logs need
-Python 3.14 (counted unreadable before, decoded with it)."""
+a decoder (counted unreadable without one, decoded with it)."""
+import os
 import shutil
-import subprocess
-import sys
-import types
+import time
 
 import pytest
 
 from conftest import FIXTURES
-from nomira.sources import deepseek_harness as dsh
+from nomira.sources import compressed, deepseek_harness as dsh
 from nomira.sources.registry import collect
 
 DSH = FIXTURES / "dsh"
 SESSIONS = DSH / "sessions"
-HAS_STDLIB_ZSTD = sys.version_info >= (3, 14)
 
 # deepseek-chat and deepseek-reasoner: 0.28 / 0.42 / 0.028 read (per MTok).
 CHAT = ((1200 + 8000 + 300) * 0.28 + (300 + 400 + 80) * 0.42 + (6400 + 8100) * 0.028) / 1e6
 REASONER = (500 * 0.28 + 900 * 0.42 + 7600 * 0.028) / 1e6
 
 
-@pytest.mark.skipif(HAS_STDLIB_ZSTD, reason="the zstd log is readable on 3.14")
-def test_by_hand_steps_compaction_fork_and_zstd_unreadable(run_json):
+def test_by_hand_steps_compaction_fork_and_zstd_unreadable(run_json, no_zstd):
     c = collect(("deepseek_harness",), [DSH])
     got = sorted((e.session_id[-2:], e.model, e.project, e.tokens.input, e.tokens.output, e.tokens.cache_read,
                   e.tokens.reasoning) for e in c.events)
@@ -30,27 +27,39 @@ def test_by_hand_steps_compaction_fork_and_zstd_unreadable(run_json):
                    ("a1", "deepseek-reasoner", "shop", 500, 900, 7600, 600),  # an interrupted step's usage chunk
                    ("b2", "deepseek-chat", "shop", 300, 80, 8100, 0)]  # the fork's own call only
     assert c.stats.skipped["duplicate_call"] == 1
-    assert c.stats.skipped[dsh.ZSTD_MISSING] == 1
+    assert c.stats.skipped[compressed.ZSTD_MISSING] == 1
     assert c.stats.malformed == 1
     r = run_json("--path", DSH)
     assert r["sources"] == ["deepseek_harness"] and r["totals"]["calls"] == 4
     assert r["totals"]["cost_usd"] == pytest.approx(CHAT + REASONER, abs=1e-12)
 
 
-@pytest.mark.skipif(shutil.which("zstd") is None, reason="needs the zstd tool to stand in for compression.zstd")
-def test_zstd_log_is_read_when_python_can_decode_it(monkeypatch):
-    """The decode path, with Python 3.14's module stood in for by the zstd tool on the real frame."""
-    if not HAS_STDLIB_ZSTD:
-        fake = types.ModuleType("compression.zstd")
-        fake.decompress = lambda data: subprocess.run(["zstd", "-d", "-c"], input=data, capture_output=True,
-                                                      check=True).stdout
-        monkeypatch.setitem(sys.modules, "compression", types.ModuleType("compression"))
-        monkeypatch.setitem(sys.modules, "compression.zstd", fake)
-        sys.modules["compression"].zstd = fake
+def test_zstd_log_is_read_with_a_decoder():
+    """The real frame of the fixture, decoded by Python 3.14's codec or the zstandard package."""
     c = collect(("deepseek_harness",), [SESSIONS / "_no-cwd"])
     assert [(e.session_id, e.model, e.tokens.input, e.tokens.output) for e in c.events] == [
         ("s-2025-11-10-c3", "deepseek-chat", 900, 40)]
-    assert dsh.ZSTD_MISSING not in c.stats.skipped
+    assert compressed.ZSTD_MISSING not in c.stats.skipped
+
+
+def test_zstd_log_grown_by_a_frame_is_read_whole_not_resumed(tmp_path):
+    """dsh appends frames to its log: a cached scan of the grown file counts each call once."""
+    from conftest import zstd_compress
+    d = tmp_path / "sessions" / "_no-cwd"
+    shutil.copytree(SESSIONS / "_no-cwd", d)
+    log = next(d.rglob("session.jsonl.zstd"))
+    text = compressed.decompress(log.read_bytes())
+    from nomira.sources.scancache import ScanCache
+    cache = ScanCache(tmp_path / "cache" / "scan.sqlite")
+    assert len(collect(("deepseek_harness",), [d], cache=cache).events) == 1
+    extra = text.splitlines()[-1].replace(b'"step":', b'"step":9').replace(b'"turn":', b'"turn":9')
+    assert extra != text.splitlines()[-1]
+    with open(log, "ab") as fh:
+        fh.write(zstd_compress(extra + b"\n"))
+    os.utime(log, ns=(time.time_ns(), time.time_ns() + 10**9))
+    c = collect(("deepseek_harness",), [d], cache=cache)
+    cache.close()
+    assert len(c.events) == 2 and "duplicate_call" not in c.stats.skipped
 
 
 def test_fork_without_seed_would_count_twice(tmp_path):

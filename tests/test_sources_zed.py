@@ -1,11 +1,12 @@
-"""Zed Agent threads.db: per-request TokenUsage from the thread JSON, read-only, zstd only where Python has it."""
+"""Zed Agent threads.db: per-request TokenUsage from the thread JSON, read-only, zstd where a decoder is installed."""
 import json
 import shutil
 import sqlite3
 
 import pytest
 
-from nomira.sources import zed
+from conftest import zstd_compress
+from nomira.sources import compressed, zed
 from nomira.sources.registry import collect
 
 # zed crates/agent/src/db.rs: the threads table and the columns later migrations added (as tokscale's tests build it)
@@ -43,30 +44,17 @@ def make_db(folder):
             ("t3", "x", "2025-11-07T10:00:00Z", "json", json.dumps(thread("zed.dev", "gpt-4.1", {"a": {
                 **U, "input_tokens": 9}}, U, imported=True)).encode(), None, None, None, None),
             ("t4", "x", "2025-11-07T10:00:00Z", "json", b"{\"version\": \"0.3.0\", \"tit", None, None, None, None),
-            ("t5", "x", "2025-11-07T10:00:00Z", "zstd", _zstd(json.dumps(T2).encode()), None, None, None, None)]
+            ("t5", "x", "2025-11-07T10:00:00Z", "zstd", zstd_compress(json.dumps(T2).encode()), None, None, None, None)]
     db.executemany("INSERT INTO threads VALUES (?,?,?,?,?,?,?,?,?)", rows)
     db.commit()
     db.close()
     return folder / "threads.db"
 
 
-def _zstd(data):
-    try:
-        from compression import zstd as z
-    except ImportError:
-        return b"\x28\xb5\x2f\xfd" + data  # a zstd frame header; unreadable without the codec anyway
-    return z.compress(data)
-
-
-def _has_zstd():
-    try:
-        import compression.zstd  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def test_threads_by_hand(tmp_path, run_json):
+@pytest.mark.parametrize("decoder", [True, False], ids=["zstd_decoder", "no_zstd_decoder"])
+def test_threads_by_hand(tmp_path, run_json, decoder, request):
+    if not decoder:
+        request.getfixturevalue("no_zstd")
     path = make_db(tmp_path / "zed" / "threads")
     c = collect(("zed",), [path])
     got = sorted((e.session_id, e.model, e.project, e.tokens.input, e.tokens.output, e.tokens.cache_read,
@@ -76,11 +64,11 @@ def test_threads_by_hand(tmp_path, run_json):
                        ("t2", "gpt-4.1", "billing", 8000, 600, 0, 0, True)]  # only a cumulative total
     assert c.stats.malformed == 1 and c.stats.skipped["imported_thread"] == 1
     extra = 0.0
-    if _has_zstd():
-        assert len(c.events) == 4
+    if decoder:
+        assert len(c.events) == 4 and compressed.ZSTD_MISSING not in c.stats.skipped
         extra = AGG
     else:
-        assert len(c.events) == 3 and c.stats.skipped[zed.ZSTD_MISSING] == 1
+        assert len(c.events) == 3 and c.stats.skipped[compressed.ZSTD_MISSING] == 1
     r = run_json("--path", path)
     assert r["totals"]["cost_usd"] == pytest.approx(R1 + R2 + AGG + extra, abs=1e-12)
 

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from nomira.reports.aggregate import MONEY_COLUMN
 from nomira.reports.render import Style, pct, priced_usd, short_id, table, tokens, usd
+from nomira.sources import compressed
 
 # The two cache figures, named apart: money (report) and tokens (--compare).
 CACHE_SHARE = "Cache share"  # share of the money that went to cache reads and writes
@@ -103,6 +104,10 @@ def render_report(report: dict, style: Style, max_sessions: int = 20, now: datet
                               f"(not priced); {f['use_instead'] or 'no local usage to read'}"))
     scan = report["scan"]
     skipped = scan["skipped"]
+    if skipped.get(compressed.ZSTD_MISSING):
+        n = skipped[compressed.ZSTD_MISSING]
+        out.append(style.warn(f"! {n} compressed log{'s' if n != 1 else ''} not read (no zstd decoder here); "
+                              f"{compressed.TO_READ}"))
     out.append(style.dim(
         f"Scanned {scan['files']} files, {scan['bytes'] / 1e6:.1f} MB; {scan['malformed_lines']} malformed lines "
         f"skipped; {skipped.get('duplicate_call', 0)} duplicate call records merged"

@@ -15,15 +15,16 @@ of the same usage (cumulative and last: no two calls share both); identical
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from nomira.sources import paths
+from nomira.sources import compressed, paths
 from nomira.sources.project import label as project_label
 from nomira.ledger.events import Allowance, TokenCounts, UsageEvent, parse_timestamp, plausible_count, provider_for_model
-from nomira.sources.scan import LineScan, ScanStats, scan_json_lines
+from nomira.sources.scan import LineScan, ScanStats, scan_compressed_lines, scan_json_lines
 
 NAME = "codex"
 MARKERS = (b'"token_count"', b'"turn_context"', b'"session_meta"')
@@ -42,12 +43,20 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 
 
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    """Rollout files; a file present in both sessions/ and archived_sessions/ counts from sessions/."""
+    """Rollout files, plain or compressed (`.jsonl.zst`: Codex compresses a rollout a week on); a file
+    present in both sessions/ and archived_sessions/ counts from sessions/, a rollout present both
+    plain and compressed (caught mid-compression) counts from the plain one."""
     seen: dict[str, Path] = {}
     for root in roots:
-        for p in paths.files_under(root, lambda name, _parent: name.endswith(".jsonl")):
-            seen.setdefault(p.name, p)
+        for p in paths.files_under(root, is_rollout):
+            key = p.name.removesuffix(".zst")
+            if key not in seen or seen[key].name.endswith(".zst") and not p.name.endswith(".zst"):
+                seen[key] = p
     return sorted(seen.values(), key=str)
+
+
+def is_rollout(name: str, _parent: str = "") -> bool:
+    return name.endswith(".jsonl") or name.endswith(".jsonl.zst")
 
 
 BAD = ()  # a usage with a count no call can have (`_usage_tuple`)
@@ -120,11 +129,40 @@ def _subagent_replay_second(path: Path) -> tuple[str | None, bool]:
     it was spawned). A line repeating the first one's total is a refresh of it (a rate-limit update),
     not a second line of a burst. A sub-agent file holding no token line yet, or a single one outside
     the spawn second, does not decide it: the next line may make a burst of it."""
+    if compressed.is_compressed(str(path)):
+        return _compressed_replay_second(path)
     with open(path, "rb") as fh:
-        if b"thread_spawn" not in fh.read(16 * 1024):
+        if b"thread_spawn" not in fh.read(HEAD):
             return None, True
+    return _replay_second(LineScan(path, REPLAY_MARKERS))
+
+
+HEAD = 16 * 1024  # (where a sub-agent's session_meta names its thread_spawn)
+REPLAY_MARKERS = (b'"token_count"', b'"session_meta"')
+
+
+def _compressed_replay_second(path: Path) -> tuple[str | None, bool]:
+    lines = compressed.lines(path)
+    if lines is None:
+        return None, True
+    try:
+        head, kept = b"", []
+        for line in lines:
+            kept.append(line)
+            head += line[:HEAD]
+            if len(head) >= HEAD:
+                break
+        if b"thread_spawn" not in head[:HEAD]:
+            return None, True
+        marked = (line for line in itertools.chain(kept, lines) if any(m in line for m in REPLAY_MARKERS))
+        return _replay_second(marked)
+    except Exception:  # noqa: BLE001 - a damaged frame: the scan counts the file (scan_compressed_lines)
+        return None, True
+
+
+def _replay_second(lines: Iterable[bytes]) -> tuple[str | None, bool]:
     spawned, first, first_total = None, None, None
-    for line in LineScan(path, (b'"token_count"', b'"session_meta"')):
+    for line in lines:
         try:
             d = json.loads(line)
         except ValueError:
@@ -150,6 +188,10 @@ def _subagent_replay_second(path: Path) -> tuple[str | None, bool]:
 
 
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
+    if compressed.is_compressed(str(path)):  # (a rollout Codex compressed a week on: read whole)
+        state = new_state(path)
+        state["replay"] = _subagent_replay_second(path)[0]
+        return scan_compressed_lines(path, state, MARKERS, _visit_line)
     state = dict(state) if state else new_state(path)
     decided = True
     if start == 0:
@@ -251,7 +293,11 @@ def _to_allowance(a: list | None) -> Allowance | None:
 
 
 def session_of(path: Path, state: dict) -> str:
-    return state.get("session") or os.path.splitext(os.path.basename(path))[0]
+    return state.get("session") or _file_session(path)
+
+
+def _file_session(path) -> str:
+    return os.path.basename(path).removesuffix(".zst").removesuffix(".jsonl")
 
 
 def project_of(state: dict) -> str:
@@ -325,9 +371,9 @@ def iter_tool_calls(path: Path) -> Iterator[tuple]:
     time the `token_count` that closed the response (the event's time); ("result", call_id,
     characters of its output) for each output. A shell command that only reads a file
     (`cat`, `sed -n`, `head`, `nl` ...) is the tool "Read (shell)" on that file."""
-    session = os.path.splitext(os.path.basename(path))[0]
+    session = _file_session(path)
     buffered: list[tuple] = []
-    for line in LineScan(path, TOOL_MARKERS):
+    for line in _marked_lines(path, TOOL_MARKERS):
         try:
             d = json.loads(line)
             kind, payload = d.get("type"), d["payload"]
@@ -348,6 +394,19 @@ def iter_tool_calls(path: Path) -> Iterator[tuple]:
             for call_id, name, target in buffered:
                 yield "use", session, when, call_id, name, target
             buffered = []
+
+
+def _marked_lines(path: Path, markers: tuple[bytes, ...]) -> Iterator[bytes]:
+    """The lines holding a marker, of a plain or a compressed rollout (none when it cannot be decoded)."""
+    if not compressed.is_compressed(str(path)):
+        yield from LineScan(path, markers)
+        return
+    try:
+        for line in compressed.lines(path) or ():
+            if any(m in line for m in markers):
+                yield line
+    except Exception:  # noqa: BLE001 - a damaged frame: the calls before it were given
+        return
 
 
 def _read_target(arguments) -> str | None:

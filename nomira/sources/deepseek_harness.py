@@ -17,21 +17,20 @@ A forked session copies its parent's first `seedLength` events: those are the pa
 are skipped (read in the parent's own log). Retried attempts are not counted apart (one usage per
 step, as agentsview). Version other than 0: the session is counted `unreadable:unsupported_version`.
 
-zstd: `session.jsonl.zstd` (the default encoding) is decompressed with Python 3.14's
-`compression.zstd`; on older Pythons such logs are counted `unreadable:zstd_needs_python_3.14`
-(shown by `nomira sources`), never guessed.
+zstd: `session.jsonl.zstd` (the default encoding) is decoded by `compressed` (Python 3.14, or the
+`zstandard` package); without a decoder such logs are counted `compressed.ZSTD_MISSING` (shown by
+`nomira sources`), never guessed.
 
 Dedup key: (session id, turn, step) and (session id, compaction seq). Project: the header's `cwd`.
 Locations: `$DEEPSEEK_HARNESS_SESSIONS_DIR` (agentsview's), `$DSH_HOME/sessions`, `~/.dsh/sessions`.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nomira.sources.scan import ScanStats, scan_json_lines
+from nomira.sources.scan import ScanStats, scan_compressed_lines, scan_json_lines
 from nomira.sources import calls
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
@@ -39,7 +38,6 @@ NAME = "deepseek_harness"
 PLACES = "$DEEPSEEK_HARNESS_SESSIONS_DIR, $DSH_HOME/sessions, ~/.dsh/sessions: <cwd>/<id>/session.jsonl[.zstd]"
 FILES = ("session.jsonl", "session.jsonl.zstd")
 MARKERS = (b'"usage"', b'"session"', b'"request/header"')
-ZSTD_MISSING = "unreadable:zstd_needs_python_3.14"
 
 
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
@@ -122,34 +120,8 @@ def _start(path: Path) -> dict:
     return {"session": path.parent.name, "cwd": None, "seed": 0}
 
 
-def _zstd(path: Path, stats: ScanStats) -> list[list]:
-    stats.candidates += 1
-    try:
-        from compression import zstd  # Python 3.14+
-    except ImportError:
-        stats.skip(ZSTD_MISSING)
-        return []
-    try:
-        text = zstd.decompress(path.read_bytes())
-    except Exception:  # noqa: BLE001 - a torn or foreign frame: counted, never fatal
-        stats.skip("unreadable:zstd_frame")
-        return []
-    state, out = _start(path), []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except ValueError:
-            stats.malformed += 1
-            continue
-        got = _visit(d, state, stats) if isinstance(d, dict) else None
-        out.extend(got or [])
-    return out
-
-
 def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[list[list], dict, int, ScanStats]:
     path = Path(path)
     if path.name.endswith(".zstd"):
-        return calls.whole_file(path, _zstd)
+        return scan_compressed_lines(path, _start(path), MARKERS, _visit)
     return scan_json_lines(path, start, dict(state) if state else _start(path), MARKERS, _visit)

@@ -312,7 +312,8 @@ def _walk_explicit(explicit: list[Path], claimed_by: dict | None = None) -> list
 
     def keep(name: str, parent: str) -> bool:
         claimed = _claimer(name, parent)
-        if claimed is not None or name.endswith(".jsonl") or SOURCES["opencode"]._is_opencode_file(name, parent):
+        if claimed is not None or name.endswith(".jsonl") or name.startswith("rollout-") and name.endswith(".jsonl.zst") \
+                or SOURCES["opencode"]._is_opencode_file(name, parent):
             claimed_by[os.path.join(parent, name)] = claimed  # (the path os.scandir gives the file)
             return True
         return False

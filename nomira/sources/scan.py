@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from nomira.sources import compressed
+
 CHUNK = 4 << 20
 UNFINISHED = "unfinished_last_line"  # counted in the run that sees it, re-read (not cached) after
 
@@ -237,6 +239,40 @@ def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],
     return records, state, end, stats
 
 
+def scan_compressed_lines(path, state: dict, markers: tuple[bytes, ...],
+                          visit) -> tuple[list[list], dict, int, ScanStats]:
+    """scan_file for a zstd-compressed JSONL log (`compressed.lines`), read whole each time it changes:
+    as `scan_json_lines`, with the file's size as the end offset (an unchanged file is served from the
+    cache; `_plan` never resumes one part-way). Without a decoder the file is counted
+    `compressed.ZSTD_MISSING` and its end offset is 0, so it is read once a decoder is installed; a
+    damaged frame is counted `compressed.ZSTD_BAD`, the calls before it kept."""
+    stats = ScanStats(files=1, bytes=os.path.getsize(path))
+    records: list[list] = []
+    lines = compressed.lines(path)
+    if lines is None:
+        stats.skip(compressed.ZSTD_MISSING)
+        return records, state, 0, stats
+    loads = _line_loads()
+    try:
+        for line in lines:
+            if not any(m in line for m in markers):
+                continue
+            stats.candidates += 1
+            try:
+                d = loads(line)
+            except (ValueError, RecursionError):
+                stats.malformed += 1
+                continue
+            got = visit(d, state, stats) if isinstance(d, dict) else None
+            if got is None and not isinstance(d, dict):
+                stats.malformed += 1
+            elif got:
+                records.extend(got)
+    except Exception:  # noqa: BLE001 - zstd's and the decoder's own errors: a damaged file is counted, never fatal
+        stats.skip(compressed.ZSTD_BAD)
+    return records, state, stats.bytes, stats
+
+
 def events_of(module, per_file, stats: ScanStats):
     """`module.events_from_files`, without an event whose token counts no call can have (a count past
     `MAX_COUNT`, negative or not an integer: `implausible_token_count`, counted and skipped, never
@@ -374,9 +410,11 @@ def _plan(files: list[Path], entries: dict, stats: ScanStats, known: dict | None
         e = entries.get(key)
         if e is not None and e.size == st[0] and e.mtime_ns == st[1] and e.offset == e.size:
             reused[key] = e
-        elif e is not None and 0 < e.offset < st[0] and signature(key, e.offset) == e.sig:
+        elif e is not None and 0 < e.offset < st[0] and not compressed.is_compressed(key) \
+                and signature(key, e.offset) == e.sig:
             # (grown past where the scan stopped: an append. A file no longer than that whose mtime
-            # changed was rewritten in place, maybe far from its end: read whole)
+            # changed was rewritten in place, maybe far from its end, and a compressed log's new
+            # frames resume no line: read whole)
             jobs.append((key, e.offset, e.data()[1], e, st))
         else:
             jobs.append((key, 0, None, None, st))

@@ -15,8 +15,8 @@ with only `cumulative_token_usage` is one aggregated event. Requests carry no ti
 is dated at the thread's `created_at` (else `updated_at`). Threads marked `imported`
 (copied from another store) are skipped, as tokscale does.
 
-zstd: Python's standard library reads it from 3.14 (`compression.zstd`); on older Pythons
-zstd rows cannot be read and are counted `unreadable:zstd_needs_python_3.14` (shown by
+zstd: decoded by `compressed` (Python 3.14, or the `zstandard` package); without a decoder
+zstd rows cannot be read and are counted `compressed.ZSTD_MISSING` (shown by
 `nomira sources`), never guessed.
 
 Locations: `$ZED_DIR` (agentsview's; comma list), `$XDG_DATA_HOME/zed` (`~/.local/share/zed`),
@@ -34,13 +34,12 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from nomira.sources.scan import ScanStats
-from nomira.sources import calls, sqlite_ro
+from nomira.sources import calls, compressed, sqlite_ro
 from nomira.sources.calls import events_from_files, merge_records, partition_key  # noqa: F401
 
 NAME = "zed"
 PLACES = "$ZED_DIR, ~/.local/share/zed, ~/Library/Application Support/Zed, %LOCALAPPDATA%/Zed: threads/threads.db"
 DB = "threads.db"
-ZSTD_MISSING = "unreadable:zstd_needs_python_3.14"
 
 
 def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
@@ -66,11 +65,7 @@ def _decompress(kind: str, data: bytes) -> bytes | None:
     if kind == "json":
         return data
     if kind == "zstd":
-        try:
-            from compression import zstd  # Python 3.14+
-        except ImportError:
-            return None
-        return zstd.decompress(data)
+        return compressed.decompress(data)
     raise ValueError(kind)
 
 
@@ -101,7 +96,7 @@ def _thread(row: dict, stats: ScanStats) -> list[list]:
         stats.malformed += 1
         return []
     if raw is None:
-        stats.skip(ZSTD_MISSING)
+        stats.skip(compressed.ZSTD_MISSING)
         return []
     try:
         doc = json.loads(raw)
