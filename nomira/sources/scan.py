@@ -228,15 +228,20 @@ def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],
             else:
                 stats.malformed += 1
             continue
-        got = visit(d, state, stats) if isinstance(d, dict) else None
-        if got is None and not isinstance(d, dict):
-            stats.malformed += 1
-        elif got:
-            records.extend(got)
+        _take(d, state, stats, visit, records)
     if end is None:
         end = scan.end_offset if scan.tail_start is None else os.path.getsize(path)
     stats.bytes = end - start
     return records, state, end, stats
+
+
+def _take(d, state: dict, stats: ScanStats, visit, records: list) -> None:
+    """A parsed line's records (`visit`'s), or a malformed line counted: JSON that is not an object."""
+    got = visit(d, state, stats) if isinstance(d, dict) else None
+    if got is None and not isinstance(d, dict):
+        stats.malformed += 1
+    elif got:
+        records.extend(got)
 
 
 def scan_compressed_lines(path, state: dict, markers: tuple[bytes, ...],
@@ -263,11 +268,7 @@ def scan_compressed_lines(path, state: dict, markers: tuple[bytes, ...],
             except (ValueError, RecursionError):
                 stats.malformed += 1
                 continue
-            got = visit(d, state, stats) if isinstance(d, dict) else None
-            if got is None and not isinstance(d, dict):
-                stats.malformed += 1
-            elif got:
-                records.extend(got)
+            _take(d, state, stats, visit, records)
     except Exception:  # noqa: BLE001 - zstd's and the decoder's own errors: a damaged file is counted, never fatal
         stats.skip(compressed.ZSTD_BAD)
     return records, state, stats.bytes, stats
