@@ -78,12 +78,12 @@ def test_subscription_agents_next_to_api_usage_are_never_called_a_bill(run_json)
     assert set(monthly["monthly"][0]["value_vs_plan"]) == {"codex"}  # plans cover subscription agents only
 
 
-def _store(root, sessions, messages, parts=()):
+def _store(root, sessions, messages, parts=(), name="opencode.db"):
     """An OpenCode v1.2+ database (the real tables' columns) with these rows."""
     import json
     import sqlite3
     root.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(root / "opencode.db") as db:
+    with sqlite3.connect(root / name) as db:
         db.execute("CREATE TABLE session (id TEXT PRIMARY KEY, project_id TEXT, parent_id TEXT, slug TEXT, directory TEXT,"
                    " title TEXT, version TEXT, time_created INTEGER, time_updated INTEGER)")
         db.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT, time_created INTEGER, "
@@ -135,3 +135,18 @@ def test_reasoning_apart_from_output_since_v1_3_16(tmp_path):
                                            ("0.0.0-dev", None), ("local", None), (None, None), ("1.3", None)])
 def test_release_numbers(version, want):
     assert opencode.release(version) == want
+
+
+def test_every_channels_database_is_read_and_a_call_in_two_counts_once(tmp_path, isolated_env):
+    """OpenCode names its database by install channel: opencode.db (latest, beta, prod), else
+    opencode-<channel>.db. A dev or local build beside a release keeps a history of its own."""
+    tok = {"input": 1000, "output": 500, "reasoning": 0, "cache": {"read": 0, "write": 0}}
+    root = isolated_env / ".local" / "share" / "opencode"
+    _store(root, [("ses_a", "1.18.31")], [("msg_a", "ses_a", _assistant("gpt-5", "openai", tok))])
+    _store(root, [("ses_a", "1.18.31"), ("ses_b", "0.0.0-dev")],
+           [("msg_a", "ses_a", _assistant("gpt-5", "openai", tok)),  # (a copy: counted once)
+            ("msg_b", "ses_b", _assistant("gpt-5", "openai", tok))], name="opencode-dev.db")
+    assert [f.name for f in opencode.find_files(opencode.default_paths())] == ["opencode-dev.db", "opencode.db"]
+    for c in (collect(("opencode",)), collect(("opencode",), [root])):
+        assert sorted(e.message_id for e in c.events) == ["msg_a", "msg_b"]
+        assert c.stats.skipped["duplicate_call"] == 1

@@ -69,14 +69,15 @@ def find_files(roots: Iterable[Path]) -> list[Path]:
                 by_dir.setdefault(f.parent, []).append(f)
             else:
                 out.append(f)
-        for folder, dbs in by_dir.items():  # opencode.db, else the first opencode-<channel>.db
+        for folder, dbs in by_dir.items():
+            # every database: opencode.db (the latest, beta and prod channels) and each
+            # opencode-<channel>.db (a dev or local build keeps a history of its own beside it; a call
+            # in two of them counts once, `events_from_files`)
             names = {f.name for f in dbs}
-            main = "opencode.db" if "opencode.db" in names else next(
-                (n for n in sorted(names) if n.endswith(".db")), None)
-            if main:
-                out.append(folder / main)
-                if main + "-wal" in names:
-                    out.append(folder / (main + "-wal"))
+            for name in sorted(n for n in names if n.endswith(".db")):
+                out.append(folder / name)
+                if name + "-wal" in names:
+                    out.append(folder / (name + "-wal"))
     return sorted(out, key=str)
 
 
