@@ -150,3 +150,30 @@ def test_every_channels_database_is_read_and_a_call_in_two_counts_once(tmp_path,
     for c in (collect(("opencode",)), collect(("opencode",), [root])):
         assert sorted(e.message_id for e in c.events) == ["msg_a", "msg_b"]
         assert c.stats.skipped["duplicate_call"] == 1
+
+
+def test_a_database_a_writer_holds_locked_is_read_as_of_its_last_commit(tmp_path):
+    """A store in rollback-journal mode under a writer's exclusive lock, its uncommitted pages already
+    spilled into the file: read from a copy with the writer's hot journal, rolled back to the last
+    commit (it used to read as no usage, after a 5 s wait)."""
+    import sqlite3
+    import time
+    tok = {"input": 1000, "output": 500, "reasoning": 0, "cache": {"read": 0, "write": 0}}
+    root = _store(tmp_path / "opencode", [("ses_a", "1.18.31")],
+                  [(f"msg_{i:03d}", "ses_a", _assistant("gpt-5", "openai", tok)) for i in range(200)])
+    writer = sqlite3.connect(root / "opencode.db", isolation_level=None)
+    writer.execute("PRAGMA journal_mode=DELETE")
+    writer.execute("PRAGMA cache_size=1")  # (the writer spills its changed pages into the file before commit)
+    writer.execute("BEGIN EXCLUSIVE")
+    writer.execute("UPDATE message SET data = replace(data, '\"output\": 500', '\"output\": 9')")
+    writer.execute("DELETE FROM message WHERE id > 'msg_100'")
+    try:
+        assert (root / "opencode.db-journal").is_file()
+        began = time.monotonic()
+        c = collect(("opencode",), [root])
+        assert time.monotonic() - began < 3
+        assert len(c.events) == 200 and {e.tokens.output for e in c.events} == {500}
+        assert not c.stats.skipped
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

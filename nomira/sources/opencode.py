@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from nomira.sources import paths
+from nomira.sources import paths, sqlite_ro
 from nomira.sources.project import label as project_label
 from nomira.ledger.events import TokenCounts, UsageEvent, plausible_count, usable_time
 from nomira.sources.scan import ScanStats
@@ -199,8 +199,7 @@ def step_parts(db: sqlite3.Connection, stats: ScanStats) -> dict[str, list[tuple
 
 
 def _scan_db(path: Path, stats: ScanStats) -> list[list]:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
+    with sqlite_ro.connect(path) as db:
         steps = step_parts(db, stats)
         versions = session_versions(db)
         out = []
@@ -216,8 +215,6 @@ def _scan_db(path: Path, stats: ScanStats) -> list[list]:
             msg["id"] = mid
             out += records_for(msg, steps.get(mid, []), sid, stats, versions.get(sid))
         return out
-    finally:
-        db.close()
 
 
 def session_versions(db: sqlite3.Connection) -> dict[str, tuple]:

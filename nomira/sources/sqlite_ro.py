@@ -1,9 +1,11 @@
 """An agent's SQLite database, read without ever locking or writing it.
 
 Opened `file:...?mode=ro` (no journal, no lock held beyond a read). A database in WAL
-mode whose `-shm` cannot be created or mapped read-only makes that fail; then the
-database and its `-wal` are copied to a temporary folder and the copy is read
-(copy-on-read), so the running agent is never blocked either way.
+mode whose `-shm` cannot be created or mapped read-only makes that fail, and so does one
+in rollback-journal mode a writer holds locked (after `BUSY_S`); then the database and its
+`-wal` or `-journal` are copied to a temporary folder and the copy is read (copy-on-read:
+a hot journal rolls the copy back to the last commit), so the running agent is never
+blocked and its history never reads as empty.
 """
 from __future__ import annotations
 
@@ -16,18 +18,20 @@ from typing import Callable, Iterable, Iterator
 
 from nomira.sources.scan import ScanStats
 
+BUSY_S = 0.5  # how long a read waits on a writer's lock before it reads a copy instead
+
 
 @contextmanager
 def connect(path: Path) -> Iterator[sqlite3.Connection]:
     path = Path(path)
     try:
-        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_S)
         db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.OperationalError:
         with tempfile.TemporaryDirectory(prefix="nomira-ro-") as tmp:
             copy = Path(tmp) / path.name
             shutil.copyfile(path, copy)
-            for suffix in ("-wal",):
+            for suffix in ("-wal", "-journal"):  # (a writer's hot journal: the copy opens rolled back)
                 side = path.with_name(path.name + suffix)
                 if side.is_file():
                     shutil.copyfile(side, copy.with_name(copy.name + suffix))
