@@ -67,13 +67,42 @@ def test_dedup_without_request_id_uses_message_id(tmp_path):
 
 
 def test_non_semver_version_and_empty_ids_skipped():
+    """An empty requestId is none logged (a third-party endpoint): message.id alone names the call,
+    which was billed (ccusage drops it). An empty message.id leaves nothing to name it by."""
     stats = ScanStats()
     base = ('{"type":"assistant","timestamp":"2025-11-03T14:22:07.913Z","version":"%s","requestId":"%s",'
-            '"message":{"id":"m","model":"claude-sonnet-4-5","usage":{"input_tokens":1,"output_tokens":1}}}')
-    assert claude_code.parse_line((base % ("banana", "r")).encode(), stats) is None
-    assert claude_code.parse_line((base % ("2.0.1", "")).encode(), stats) is None
-    assert claude_code.parse_line((base % ("2.0.1", "r")).encode(), stats) is not None
+            '"message":{"id":"%s","model":"claude-sonnet-4-5","usage":{"input_tokens":1,"output_tokens":1}}}')
+    assert claude_code.parse_line((base % ("banana", "r", "m")).encode(), stats) is None
+    assert claude_code.parse_line((base % ("2.0.1", "r", "")).encode(), stats) is None
+    rec = claude_code.parse_line((base % ("2.0.1", "", "m")).encode(), stats)
+    assert rec[claude_code.MSG_ID] == "m" and rec[claude_code.REQ_ID] is None
+    assert claude_code.parse_line((base % ("2.0.1", "r", "m")).encode(), stats) is not None
     assert stats.skipped == {"bad_version": 1, "empty_id": 1}
+
+
+def test_an_empty_request_id_is_none_logged_and_its_snapshots_count_once(tmp_path):
+    line = ('{"type":"assistant","timestamp":"2025-11-03T14:22:0%d.913Z","sessionId":"s","requestId":"",'
+            '"message":{"id":"msg_nr","model":"claude-sonnet-4-5","usage":{"input_tokens":1000,"output_tokens":%d}}}')
+    f = tmp_path / "s.jsonl"
+    f.write_text("\n".join([line % (1, 1), line % (2, 300), line % (3, 40)]) + "\n")
+    evs = collect(("claude",), [f]).events
+    assert [(e.message_id, e.tokens.output) for e in evs] == [("msg_nr", 300)]
+
+
+def test_a_whole_float_count_is_that_count(tmp_path):
+    """JSON has one number type: `12.0` is the count 12 (the call was dropped, as ccusage drops it);
+    a fraction is no count and the line is counted and skipped."""
+    line = ('{"type":"assistant","timestamp":"2025-11-03T14:22:0%d.913Z","sessionId":"s","requestId":"r%d",'
+            '"message":{"id":"m%d","model":"claude-sonnet-4-5","usage":{"input_tokens":%s,"output_tokens":50,'
+            '"cache_read_input_tokens":1e3,"cache_creation_input_tokens":100.0,'
+            '"cache_creation":{"ephemeral_5m_input_tokens":60.0,"ephemeral_1h_input_tokens":40}}}}')
+    f = tmp_path / "s.jsonl"
+    f.write_text("\n".join([line % (1, 1, 1, "12.0"), line % (2, 2, 2, "12.5")]) + "\n")
+    c = collect(("claude",), [f])
+    assert [(e.tokens.input, e.tokens.cache_read, e.tokens.cache_write_5m, e.tokens.cache_write_1h)
+            for e in c.events] == [(12, 1000, 60, 40)]
+    assert all(type(v) is int for v in (c.events[0].tokens.input, c.events[0].tokens.cache_read))
+    assert c.stats.skipped == {"bad_token_count": 1}
 
 
 @pytest.mark.parametrize("path,expected", [
@@ -126,6 +155,16 @@ def test_progress_nested_subagent_calls_count_once(tmp_path):
     assert evs["msg_only"].tokens.input == 20 and evs["msg_only"].occurred_at.isoformat() == "2026-03-10T06:00:01+00:00"
     assert evs["msg_only"].session_id == "sess-p" and evs["msg_only"].is_sidechain
     assert evs["msg_both"].tokens.output == 9  # the complete copy, once
+
+
+def test_a_progress_entry_without_its_own_time_is_dated_by_its_line(tmp_path):
+    import json
+    line = json.loads(_progress_line("msg_nt", "req_nt", {"input_tokens": 20, "output_tokens": 2}))
+    del line["data"]["message"]["timestamp"]
+    f = tmp_path / "sess-p.jsonl"
+    f.write_text(json.dumps(line, separators=(",", ":")) + "\n")
+    evs = collect(("claude",), [f]).events
+    assert [(e.message_id, e.occurred_at.isoformat()) for e in evs] == [("msg_nt", "2026-03-10T06:00:01.001000+00:00")]
 
 
 def test_find_files_sorted_once_across_roots(tmp_path):

@@ -25,6 +25,17 @@ def plausible_count(v) -> bool:
     return type(v) is int and 0 <= v <= MAX_COUNT
 
 
+def whole_count(v) -> int | None:
+    """A logged token count as an int: an integer, or a float of whole value (JSON has one number type:
+    `12.0` is the count 12), in 0..`MAX_COUNT`; None for anything else (a fraction, a string, a bool,
+    a negative, NaN)."""
+    if type(v) is int:
+        return v if 0 <= v <= MAX_COUNT else None
+    if type(v) is float and 0 <= v <= MAX_COUNT and v.is_integer():
+        return int(v)
+    return None
+
+
 def plausible(t: "TokenCounts") -> bool:
     """Whether every count of an event could be a call's (`MAX_COUNT`)."""
     return all(map(plausible_count, (t.input, t.output, t.cache_read, t.cache_write_5m, t.cache_write_1h,

@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Mapping
 
 from nomira.sources import paths
 from nomira.sources.project import label as project_label
-from nomira.ledger.events import MAX_COUNT, TokenCounts, UsageEvent, parse_timestamp, plausible_count, provider_for_model
+from nomira.ledger.events import MAX_COUNT, TokenCounts, UsageEvent, parse_timestamp, provider_for_model, whole_count
 from nomira.sources.scan import UNFINISHED, LineScan, ScanStats
 
 NAME = "claude_code"
@@ -87,12 +87,17 @@ def _progress_entry(d: dict) -> tuple[dict, dict, dict] | None:
     """A sub-agent's assistant entry nested in a `progress` line (`data.message`), with its message
     and usage. When the sub-agent's own file is missing this is the only record of the call; when
     both exist they share message.id + requestId and count once. The nested entry carries its own
-    timestamp, requestId and isSidechain, and no version or sessionId (as ccusage reads it)."""
+    timestamp (else the progress line's is its time), requestId and isSidechain, and no version or
+    sessionId (as ccusage reads it)."""
     data = d.get("data")
     entry = data.get("message") if type(data) is dict else None
     msg = entry.get("message") if type(entry) is dict else None
     usage = msg.get("usage") if type(msg) is dict else None
-    return (entry, msg, usage) if type(usage) is dict else None
+    if type(usage) is not dict:
+        return None
+    if entry.get("timestamp") is None and d.get("timestamp") is not None:
+        entry = dict(entry, timestamp=d["timestamp"])  # (the line that carried it dates a call that logged none)
+    return entry, msg, usage
 
 
 def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) -> list | None:
@@ -134,9 +139,9 @@ def _record(d: dict, msg: dict, usage: dict, stats: ScanStats, fromiso) -> list 
         return None
     msg_id, req_id, model = msg.get("id"), d.get("requestId"), msg.get("model")
     msg_id = msg_id if type(msg_id) is str else None
-    req_id = req_id if type(req_id) is str else None
+    req_id = req_id if type(req_id) is str and req_id else None  # ("": none logged, message.id alone names the call)
     model = model if type(model) is str else None
-    if msg_id == "" or req_id == "" or model == "" or d.get("sessionId") == "":
+    if msg_id == "" or model == "" or d.get("sessionId") == "":
         stats.skip("empty_id")
         return None
     if model == "<synthetic>":
@@ -150,27 +155,29 @@ def _record(d: dict, msg: dict, usage: dict, stats: ScanStats, fromiso) -> list 
 
 def _fields(ts: str, msg_id, req_id, model: str, d: dict, usage: dict) -> list | None:
     """The record of a call that passed the checks (scan_file's inline checks or _record's); None when
-    a count is not one (`_counts_ok`: a string, a fraction, a negative, past `MAX_COUNT`)."""
+    a count is not one (`_whole`: a string, a fraction, a negative, past `MAX_COUNT`)."""
     g = usage.get
     # (inline, this runs for every call: the values fetched together first, then checked, 15% less than
     # a lookup inside each check; an absent or null count is 0; a label a str, else None)
     i, o, r, c = g("input_tokens"), g("output_tokens"), g("cache_read_input_tokens"), g("cache_creation_input_tokens")
     if not (type(i) is int and type(o) is int and type(r) is int and type(c) is int
             and 0 <= i <= MAX_COUNT and 0 <= o <= MAX_COUNT and 0 <= r <= MAX_COUNT and 0 <= c <= MAX_COUNT):
-        if not _counts_ok(i, o, r, c):
+        counts = _whole(i, o, r, c)
+        if counts is None:
             return None
-        i, o, r, c = i or 0, o or 0, r or 0, c or 0
+        i, o, r, c = counts
     split = g("cache_creation")
     cache_total = c
     cw1h = 0
     if type(split) is dict:
         cw1h, cw5m = split.get("ephemeral_1h_input_tokens"), split.get("ephemeral_5m_input_tokens")
-        if not (type(cw1h) is int and type(cw5m) is int and 0 <= cw1h <= MAX_COUNT and 0 <= cw5m <= MAX_COUNT
-                or _counts_ok(cw1h, cw5m)):
-            return None
-        cw1h = cw1h or 0
+        if not (type(cw1h) is int and type(cw5m) is int and 0 <= cw1h <= MAX_COUNT and 0 <= cw5m <= MAX_COUNT):
+            counts = _whole(cw1h, cw5m)
+            if counts is None:
+                return None
+            cw1h, cw5m = counts
         if not cache_total:
-            cache_total = cw1h + (cw5m or 0)
+            cache_total = cw1h + cw5m
         if cw1h > cache_total:
             cw1h = cache_total
     its = g("iterations")
@@ -215,13 +222,13 @@ def _other_iterations(its: list) -> tuple | None:
         if kind != "compaction" and kind != "advisor_message":
             continue
         g = it.get
-        counts = (g("input_tokens"), g("output_tokens"), g("cache_read_input_tokens"), g("cache_creation_input_tokens"))
         split = g("cache_creation") if type(g("cache_creation")) is dict else {}
-        hour = split.get("ephemeral_1h_input_tokens")
-        if not _counts_ok(*counts, hour):
+        counts = _whole(g("input_tokens"), g("output_tokens"), g("cache_read_input_tokens"),
+                        g("cache_creation_input_tokens"), split.get("ephemeral_1h_input_tokens"))
+        if counts is None:
             return None
-        i, o, r, c = (v or 0 for v in counts)
-        c1 = min(hour or 0, c)
+        i, o, r, c, hour = counts
+        c1 = min(hour, c)
         if kind == "compaction":
             add = [add[0] + i, add[1] + o, add[2] + r, add[3] + c, add[4] + c1]
         else:
@@ -230,10 +237,19 @@ def _other_iterations(its: list) -> tuple | None:
     return tuple(add), advisors
 
 
-def _counts_ok(*counts) -> bool:
-    """Each count absent (None) or an integer a call can have: no string, fraction, bool, negative or
-    count past `MAX_COUNT` (ccusage drops such a line too: its counts are unsigned integers)."""
-    return all(v is None or plausible_count(v) for v in counts)
+def _whole(*counts) -> tuple[int, ...] | None:
+    """The counts as ints, an absent (None) one 0, a float of whole value its integer (`12.0`: ccusage
+    drops such a line, the call was billed all the same); None when one is no count a call can have
+    (a string, a fraction, a bool, a negative, past `MAX_COUNT`: the line is counted and skipped)."""
+    out = []
+    for v in counts:
+        if v is None:
+            out.append(0)
+        elif (n := whole_count(v)) is None:
+            return None
+        else:
+            out.append(n)
+    return tuple(out)
 
 
 EDGE_YEARS = ("000", "999")  # near datetime's first and last year: `parse_timestamp` decides (no log is there)

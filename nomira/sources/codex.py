@@ -23,7 +23,7 @@ from typing import Iterable, Iterator, Mapping
 
 from nomira.sources import compressed, paths
 from nomira.sources.project import label as project_label
-from nomira.ledger.events import Allowance, TokenCounts, UsageEvent, parse_timestamp, plausible_count, provider_for_model
+from nomira.ledger.events import MAX_COUNT, Allowance, TokenCounts, UsageEvent, parse_timestamp, provider_for_model, whole_count
 from nomira.sources.scan import LineScan, ScanStats, scan_compressed_lines, scan_json_lines
 
 NAME = "codex"
@@ -64,7 +64,7 @@ BAD = ()  # a usage with a count no call can have (`_usage_tuple`)
 
 def _usage_tuple(u) -> tuple[int, ...] | None:
     """The usage's counts; None without a usage, BAD when a count is a string, a fraction, negative or
-    past `MAX_COUNT` (the line is counted and skipped: ccusage's counts are unsigned integers too)."""
+    past `MAX_COUNT` (the line is counted and skipped)."""
     if not isinstance(u, dict):
         return None
     vals = []
@@ -72,8 +72,10 @@ def _usage_tuple(u) -> tuple[int, ...] | None:
         v = u.get(f)
         if v is None:
             v = 0
-        elif not plausible_count(v):
-            return BAD
+        elif type(v) is not int or not 0 <= v <= MAX_COUNT:
+            v = whole_count(v)  # (a float of whole value is its integer: `12.0` is 12)
+            if v is None:
+                return BAD
         vals.append(v)
     if not vals[4]:
         vals[4] = vals[0] + vals[2]

@@ -24,7 +24,7 @@ from typing import Iterable, Iterator, Mapping
 
 from nomira.sources import paths, sqlite_ro
 from nomira.sources.project import label as project_label
-from nomira.ledger.events import TokenCounts, UsageEvent, plausible_count, usable_time
+from nomira.ledger.events import TokenCounts, UsageEvent, usable_time, whole_count
 from nomira.sources.scan import ScanStats
 
 NAME = "opencode"
@@ -88,9 +88,10 @@ class BadCount(ValueError):
 def _int(v) -> int:
     if v is None:
         return 0
-    if not plausible_count(v):
+    n = whole_count(v)
+    if n is None:
         raise BadCount(v)
-    return v
+    return n
 
 
 def _tokens(t) -> tuple[int, int, int, int, int] | None:
