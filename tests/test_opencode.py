@@ -177,3 +177,71 @@ def test_a_database_a_writer_holds_locked_is_read_as_of_its_last_commit(tmp_path
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def _v2_store(root, v1_messages=(), v1_parts=(), v2_rows=()):
+    """A store OpenCode 2.x has written to: the 1.x tables (kept), `session_v2` and `session_message`
+    (drizzle `SessionMessageTable`: the role in `type`, `data` the message without id and type)."""
+    import json
+    import sqlite3
+    _store(root, [("ses_1", "1.18.0")], v1_messages, v1_parts)
+    with sqlite3.connect(root / "opencode.db") as db:
+        db.execute("CREATE TABLE session_v2 (id TEXT PRIMARY KEY, project_id TEXT, directory TEXT, title TEXT, "
+                   "time_created INTEGER, time_updated INTEGER)")
+        db.execute("INSERT INTO session_v2 VALUES ('ses_1', 'prj', '/w/shop', 't', 1, 1)")
+        db.execute("CREATE TABLE session_message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, type TEXT NOT NULL, "
+                   "seq INTEGER NOT NULL, time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL, data TEXT NOT NULL)")
+        for seq, (mid, kind, data) in enumerate(v2_rows):
+            db.execute("INSERT INTO session_message VALUES (?, 'ses_1', ?, ?, 1767312000001, 1767312000001, ?)",
+                       (mid, kind, seq, json.dumps(data)))
+    return root
+
+
+V2_TOKENS = {"input": 1000, "output": 200, "reasoning": 50, "cache": {"read": 3000, "write": 400}}
+V2_CALL = {"agent": "build", "model": {"id": "claude-sonnet-4-5", "providerID": "anthropic"},
+           "content": [{"type": "text", "id": "evt_text1", "text": "done"}], "finish": "stop", "cost": 0.05,
+           "tokens": V2_TOKENS, "time": {"created": 1767312000001, "completed": 1767312004001}}
+V2_USER = {"text": "hello", "files": [], "agents": [], "references": [], "time": {"created": 1767312000000}}
+V1_COPY = dict(_assistant("claude-sonnet-4-5", "anthropic", dict(V2_TOKENS, total=4650), created=1767312000001),
+               cost=0.05)
+# Sonnet 4.5: 3 / 15 / read 0.30 / write 3.75 per MTok; the reasoning billed on top of output
+V2_USD = (1000 * 3 + (200 + 50) * 15 + 3000 * 0.3 + 400 * 3.75) / 1e6
+
+
+def test_opencode_2_session_messages_are_the_calls(tmp_path, run_json):
+    """OpenCode 2.x writes `session_message` only: one assistant row per API request; user rows and a
+    request still running (no tokens) are not calls."""
+    root = _v2_store(tmp_path / "opencode", v2_rows=[
+        ("msg_u1", "user", V2_USER), ("msg_a1", "assistant", V2_CALL),
+        ("msg_a2", "assistant", {k: v for k, v in V2_CALL.items() if k not in ("tokens", "cost", "finish")})])
+    c = collect(("opencode",), [root])
+    assert [(e.message_id, e.model, e.project, e.tokens.input, e.tokens.output, e.tokens.reasoning,
+             e.tokens.cache_read, e.tokens.cache_write_5m, e.occurred_at.isoformat()) for e in c.events] == [
+        ("msg_a1", "claude-sonnet-4-5", "shop", 1000, 250, 50, 3000, 400, "2026-01-02T00:00:00.001000+00:00")]
+    assert run_json("--path", root)["totals"]["cost_usd"] == pytest.approx(V2_USD, abs=1e-12)
+
+
+@pytest.mark.parametrize("copy_id", ["msg_a1", "evt_legacy_backfill_m_00000001_0123456789abcdef01234567"])
+def test_opencode_2s_copy_of_a_1x_message_counts_once(tmp_path, copy_id):
+    """2.x copies the 1.x history on its first start and keeps it: a copy under the same id, or under a
+    new one (same session, time and tokens), counts once, from the 1.x rows and their step parts."""
+    root = _v2_store(tmp_path / "opencode", v1_messages=[("msg_a1", "ses_1", V1_COPY)],
+                     v2_rows=[(copy_id, "assistant", V2_CALL)])
+    c = collect(("opencode",), [root])
+    assert [e.message_id for e in c.events] == ["msg_a1"] and c.stats.skipped["duplicate_call"] == 1
+    steps = [("prt_s1", "msg_a1", "ses_1", {"type": "step-finish", "reason": "tool-calls", "cost": 0.03, "tokens": {
+        "total": 2620, "input": 600, "output": 100, "reasoning": 20, "cache": {"read": 1500, "write": 400}}}),
+             ("prt_s2", "msg_a1", "ses_1", {"type": "step-finish", "reason": "stop", "cost": 0.02, "tokens": {
+                 "total": 2030, "input": 400, "output": 100, "reasoning": 30, "cache": {"read": 1500, "write": 0}}})]
+    root = _v2_store(tmp_path / "steps", v1_messages=[("msg_a1", "ses_1", V1_COPY)], v1_parts=steps,
+                     v2_rows=[(copy_id, "assistant", V2_CALL)])
+    evs = collect(("opencode",), [root]).events
+    assert [e.message_id for e in evs] == ["msg_a1:prt_s1", "msg_a1:prt_s2"]
+    assert sum(e.tokens.input for e in evs) == 1000 and sum(e.tokens.output for e in evs) == 250
+
+
+def test_a_1x_call_and_a_2x_call_of_one_session_both_count(tmp_path):
+    later = dict(V2_CALL, time={"created": 1767312099000, "completed": 1767312100000})
+    root = _v2_store(tmp_path / "opencode", v1_messages=[("msg_a1", "ses_1", V1_COPY)],
+                     v2_rows=[("msg_a1", "assistant", V2_CALL), ("msg_b2", "assistant", later)])
+    assert [e.message_id for e in collect(("opencode",), [root]).events] == ["msg_a1", "msg_b2"]

@@ -11,7 +11,8 @@ from it for Google models; from v1.3.16 (anomalyco/opencode#21047) OpenCode stor
 `tokens.total` (input, cache and output as the provider counted them) tells the two
 apart where it is logged, else the session's OpenCode version (`session.version`),
 else the older rule (`reasoning_apart`). The database is opened read-only; its rows
-win over legacy JSON copies of the same message.
+win over legacy JSON copies of the same message. OpenCode 2.x writes `session_message`
+instead (`_v2_messages`), beside the 1.x tables it keeps.
 """
 from __future__ import annotations
 
@@ -204,6 +205,7 @@ def _scan_db(path: Path, stats: ScanStats) -> list[list]:
         steps = step_parts(db, stats)
         versions = session_versions(db)
         out = []
+        ids, prints = set(), set()  # the 1.x messages, for OpenCode 2.x's copies of them (`_v2_messages`)
         for mid, sid, data in db.execute("SELECT id, session_id, data FROM message ORDER BY id"):
             stats.candidates += 1
             try:
@@ -214,8 +216,67 @@ def _scan_db(path: Path, stats: ScanStats) -> list[list]:
                 stats.malformed += 1
                 continue
             msg["id"] = mid
+            ids.add(mid)
+            if msg.get("role") == "assistant":
+                prints.add(_fingerprint(sid, msg))
             out += records_for(msg, steps.get(mid, []), sid, stats, versions.get(sid))
+        if "session_message" in _tables(db):
+            out += _v2_messages(db, ids, prints, stats)
         return out
+
+
+V2 = (2, 0, 0)  # (OpenCode 2.x: output without the reasoning, billed on top, as since v1.3.16)
+
+
+def _tables(db: sqlite3.Connection) -> set[str]:
+    return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _fingerprint(sid, msg: dict) -> tuple:
+    """What a copy of a 1.x message made under another id shares with it: session, time, tokens."""
+    t = msg.get("tokens") if isinstance(msg.get("tokens"), dict) else {}
+    cache = t.get("cache") if isinstance(t.get("cache"), dict) else {}
+    created = msg.get("time").get("created") if isinstance(msg.get("time"), dict) else None
+    return (sid, created, t.get("input"), t.get("output"), t.get("reasoning"), cache.get("read"), cache.get("write"))
+
+
+def _v2_messages(db: sqlite3.Connection, ids: set, prints: set, stats: ScanStats) -> list[list]:
+    """OpenCode 2.x's store: `session_message` rows of type `assistant`, one API request each
+    (`data`: `model {id, providerID}`, `tokens`, `cost`, `time {created, completed}`; no role, no
+    path: the session's `session_v2.directory` is its cwd). On its first start 2.x copies the 1.x
+    messages into it and keeps them: a copy under the same id, or under a new id with the same
+    session, time and tokens, is counted once, from the 1.x rows (their step parts are the finer
+    record; ccusage counts a copy under a new id twice)."""
+    cols = sqlite_ro.columns(db, "session_message")
+    created_col = "time_created" if "time_created" in cols else "NULL"
+    rows = db.execute(f"SELECT id, session_id, data, {created_col} FROM session_message "  # noqa: S608 - a column name
+                      "WHERE type = 'assistant' ORDER BY id")
+    dirs = {}
+    if "session_v2" in _tables(db) and "directory" in sqlite_ro.columns(db, "session_v2"):
+        dirs = dict(db.execute("SELECT id, directory FROM session_v2"))
+    out = []
+    for mid, sid, data, created in rows:
+        stats.candidates += 1
+        try:
+            msg = json.loads(data)
+        except (ValueError, TypeError, RecursionError):
+            msg = None
+        if not isinstance(msg, dict):
+            stats.malformed += 1
+            continue
+        model = msg.get("model") if isinstance(msg.get("model"), dict) else {}
+        when = msg.get("time") if isinstance(msg.get("time"), dict) else {}
+        if when.get("created") is None and created is not None:
+            when = dict(when, created=created)
+        v1 = {"role": "assistant", "id": mid, "time": when, "tokens": msg.get("tokens"),
+              "modelID": model.get("id") or model.get("modelID") or msg.get("modelID"),
+              "providerID": model.get("providerID") or msg.get("providerID"),
+              "path": {"cwd": dirs.get(sid)}}
+        if mid in ids or _fingerprint(sid, v1) in prints:
+            stats.skip("duplicate_call")
+            continue
+        out += records_for(v1, [], sid, stats, V2)
+    return out
 
 
 def session_versions(db: sqlite3.Connection) -> dict[str, tuple]:
