@@ -162,3 +162,32 @@ def test_bundled_table_is_dated_with_source():
     assert table.generated
     for price in table.models.values():
         assert price.as_of and price.source == "bundled"
+
+
+@pytest.mark.parametrize("model,mods,tier_rates", [
+    # (input, cache read, output) per MTok: LiteLLM's combined gpt-5.6 priority rates above 272k; Anthropic's
+    # batch is half of the Sonnet 4.5 >200k tier (6 / 0.6 / 22.5)
+    ("gpt-5.6", [("service_tier", "priority")], (16, 1.6, 60)),
+    ("claude-sonnet-4-5-20250929", [("service_tier", "batch")], (3, 0.3, 11.25)),
+])
+def test_a_service_tiers_long_request_is_billed_at_its_long_context_rate(model, mods, tier_rates):
+    """Its plain service-tier rates billed such a request at about half, unflagged; now the long-context
+    rates as the service tier scales them, marked unverified (the table has no combined rate)."""
+    c = cost(model, mods, input=1000, cache_read=299_000, output=100)
+    assert c.tier_above is not None and not c.verified
+    assert c.total_usd == pytest.approx((1000 * tier_rates[0] + 299_000 * tier_rates[1] + 100 * tier_rates[2]) / 1e6)
+    short = cost(model, mods, input=1000, cache_read=100_000, output=100)
+    assert short.tier_above is None and short.verified
+
+
+@pytest.mark.parametrize("model,key", [
+    ("us.anthropic.claude-sonnet-4-5-20250929-v1", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+    ("eu.anthropic.claude-sonnet-4-5-20250929", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+    ("us.anthropic.claude-opus-4-6-v1:0", "us.anthropic.claude-opus-4-6-v1"),
+    ("anthropic.claude-mythos-preview-v1:0", "anthropic.claude-mythos-preview"),
+])
+def test_a_bedrock_id_with_its_version_spelled_otherwise_gets_its_own_entry(model, key):
+    """LiteLLM keys some Bedrock ids `-v1:0`, some `-v1`, some bare: the regional (or Bedrock) entry, not
+    the global rate with the region flagged (10% low) or Anthropic's own (a third of Bedrock's)."""
+    c = cost(model, input=1_000_000)
+    assert (c.price_key, c.unpriced_modifiers) == (key, ())

@@ -115,6 +115,27 @@ def _vector(rates: Rates, provider: str, multiplier: float) -> tuple[tuple[float
     return per_token, gaps
 
 
+def _service_above(above: Rates, service: Rates, base: Rates) -> Rates:
+    """A service tier's (batch, priority, flex) rates above a long-context threshold the table has no
+    combined rate for: the tier's rates scaled by what the service tier does to the base rates, type
+    by type (LiteLLM's combined rates are that product: gpt-5.6 priority above 272k, $16 / $60 per MTok;
+    Anthropic's batch is half of every rate). A guess the report marks unverified; the service tier's
+    plain rates, as before, billed such a request at about half."""
+    def scale(t: str) -> float | None:
+        a, sv, b = getattr(above, t), getattr(service, t), getattr(base, t)
+        return None if a is None or sv is None or not b else a * sv / b
+    return Rates(*(scale(t) for t in TOKEN_TYPES))
+
+
+def _unverified(vector: tuple) -> tuple:
+    """`_vector`'s (rates, gaps) with every type's rate implied: a call it prices is unverified."""
+    per_token, gaps = vector
+    if gaps is None:
+        return per_token, ((), tuple(range(len(TOKEN_TYPES))), per_token)
+    missing, _implied, zeroed = gaps
+    return per_token, (missing, tuple(range(len(TOKEN_TYPES))), zeroed)
+
+
 class Pricer:
     """Prices events against one table; per (model, modifiers) work is done once."""
 
@@ -133,6 +154,9 @@ class Pricer:
         levels = [(0, None, *_vector(rates, price.provider, multiplier))]
         if tiered:
             levels += [(n, n, *_vector(r, price.provider, multiplier)) for n, r in price.tiers]
+        else:  # a service tier's request above a long-context threshold (`_service_above`)
+            levels += [(n, n, *_unverified(_vector(_service_above(r, rates, price.base), price.provider, multiplier)))
+                       for n, r in price.tiers]
         _WHY[(model, modifiers)] = tuple(k for i, k in enumerate(TOKEN_TYPES)
                                          if any(level[2][i] is None for level in levels))
         naive = (price.base.input / PER, price.base.output / PER)

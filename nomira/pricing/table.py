@@ -156,7 +156,8 @@ def canonical_model(model: str) -> tuple[str, str]:
 
 def candidate_keys(model: str) -> list[tuple[str, str]]:
     """(spelling, what it leaves unpriced) to try, most specific first: the name as logged, then without
-    each `provider/` prefix, without a trailing release date, a Bedrock id without its region."""
+    each `provider/` prefix, without a trailing release date, a Bedrock id with its version spelled the
+    other way (`-v1:0`, `-v1`, none: LiteLLM keys some one way, some the other), then without its region."""
     low = model.strip().lower()
     names = [model.strip(), low]
     parts = low.split("/")
@@ -169,6 +170,9 @@ def candidate_keys(model: str) -> list[tuple[str, str]]:
             out.append((undated, ""))
     bare = parts[-1]
     r = _REGION.match(bare)
+    if r or bare.startswith("anthropic."):  # the same Bedrock id with its version spelled otherwise
+        stem = _BEDROCK_VERSION.sub("", bare)
+        out += [(v, "") for v in (stem + "-v1:0", stem + "-v1", stem) if v != bare]
     if r:  # no entry for the regional id: the global entry, and the region flagged (never its rate silently)
         flag = "" if r.group("r") == "global" else f"bedrock_region={r.group('r')}"
         rest = r.group("rest")
