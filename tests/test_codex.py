@@ -289,3 +289,21 @@ def test_a_sub_agents_first_call_refreshed_in_its_second_is_no_burst(tmp_path):
     c = collect(("codex",), [f])
     assert [e.tokens.reported_input for e in c.events] == [8000, 12000]
     assert c.stats.skipped["repeated_total"] == 1 and "subagent_replay" not in c.stats.skipped
+
+
+def test_a_line_with_only_its_last_usage_is_not_counted_again_by_the_next_total(tmp_path):
+    """A token line without a running total between two with one: its call is `last_token_usage`, and
+    the next total's difference holds it too: counted once (it was counted twice, +71% here)."""
+    import json
+    tc, meta, ctx = _rollout_lines()
+    keys = ["input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens"]
+    last_only = json.dumps({"timestamp": "2026-03-10T09:01:00.000Z", "type": "event_msg", "payload": {
+        "type": "token_count", "info": {"last_token_usage": dict(zip(keys, (20000, 1000, 800, 0, 20800)))}}}) + "\n"
+    f = tmp_path / "rollout-2026-03-10T09-00-00-lo.jsonl"
+    f.write_text(meta("2026-03-10T09:00:00.000Z", "lo") + ctx("2026-03-10T09:00:00.000Z")
+                 + tc("2026-03-10T09:00:30.000Z", (10000, 8000, 500, 200, 10500), (10000, 8000, 500, 200, 10500))
+                 + last_only
+                 + tc("2026-03-10T09:02:00.000Z", (33000, 9000, 1400, 200, 34400), (3000, 0, 100, 0, 3100)))
+    evs = collect(("codex",), [f]).events
+    assert [(e.tokens.reported_input, e.tokens.cache_read, e.tokens.output) for e in evs] == [
+        (10000, 8000, 500), (20000, 1000, 800), (3000, 0, 100)]

@@ -257,6 +257,8 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
         if ts[:19] == state["replay"]:
             if total is not None:
                 state["prev"] = list(total)
+            elif prev is not None and last is not None:
+                state["prev"] = [p + x for p, x in zip(prev, last)]
             stats.skip("subagent_replay")
             return None
         state["replay"] = None
@@ -276,6 +278,8 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
                 delta = last or total
     else:
         delta = last
+        if prev is not None and last is not None:  # (the next running total holds this call: not again)
+            state["prev"] = [p + x for p, x in zip(prev, last)]
     if delta is None or not any(delta[:4]):
         return None
     model = _model_of(payload) or state["model"]
