@@ -307,3 +307,22 @@ def test_a_line_with_only_its_last_usage_is_not_counted_again_by_the_next_total(
     evs = collect(("codex",), [f]).events
     assert [(e.tokens.reported_input, e.tokens.cache_read, e.tokens.output) for e in evs] == [
         (10000, 8000, 500), (20000, 1000, 800), (3000, 0, 100)]
+
+
+@pytest.mark.parametrize("second, counted", [
+    ("2026-03-10T09:05:01.020Z", [(9000, 400)]),  # 70 ms into the next clock second: still the burst
+    ("2026-03-10T09:05:01.950Z", [(9000, 400)]),  # 1 s after the first copy: still the burst (ccusage 20.0.24)
+    ("2026-03-10T09:05:02.500Z", [(12000, 700), (9000, 400)]),  # 1.55 s: the sub-agent's own call
+])
+def test_a_sub_agents_replay_burst_is_its_first_lines_within_a_second(tmp_path, second, counted):
+    """Without the parent's file, the copies are told by time: token lines within a second of the first
+    one (a burst started late in a second ran into the next, and its tail was counted)."""
+    tc, meta, ctx = _rollout_lines()
+    spawn = {"subagent": {"thread_spawn": {"parent_thread_id": "gone", "depth": 1}}}
+    f = tmp_path / "rollout-2026-03-10T09-05-00-sub.jsonl"
+    f.write_text(meta("2026-03-10T09:05:00.900Z", "sub", source=spawn) + ctx("2026-03-10T09:05:00.920Z")
+                 + tc("2026-03-10T09:05:00.950Z", (10000, 8000, 500, 200, 10500), (10000, 8000, 500, 200, 10500))
+                 + tc(second, (22000, 17000, 1200, 500, 23200), (12000, 9000, 700, 300, 12700))
+                 + tc("2026-03-10T09:06:00.000Z", (31000, 22000, 1600, 500, 32600), (9000, 5000, 400, 0, 9400)))
+    evs = collect(("codex",), [f]).events
+    assert [(e.tokens.reported_input, e.tokens.output) for e in evs] == counted

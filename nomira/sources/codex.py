@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
@@ -123,20 +124,31 @@ def _parent_of(meta: dict) -> str | None:
 
 
 def _subagent_replay_second(path: Path) -> tuple[str | None, bool]:
-    """A thread_spawn sub-agent file starts with a burst of the parent's token lines, all within the
-    spawn second; return (that second, so the burst is skipped, whether the file decides it yet). A
-    burst is its first token lines sharing one second: two or more of them (ccusage's rule), or a
-    single one in the second of the file's `session_meta` (the spawn itself: a parent with one call
-    before the spawn replays one line, and no call of the sub-agent's own is answered within the second
-    it was spawned). A line repeating the first one's total is a refresh of it (a rate-limit update),
-    not a second line of a burst. A sub-agent file holding no token line yet, or a single one outside
-    the spawn second, does not decide it: the next line may make a burst of it."""
+    """A thread_spawn sub-agent file starts with a burst of the parent's token lines, stamped as they
+    were copied; return (the burst's first time, so lines up to `BURST` after it are skipped, whether
+    the file decides it yet). A burst is its first token lines within `BURST` of the first one: two or
+    more of them (ccusage 20.0.24's rule, measured on its binary: a copy 70 ms into the next clock
+    second is still the burst), or a single one in the second of the file's `session_meta` (the spawn
+    itself: a parent with one call before the spawn replays one line, and no call of the sub-agent's
+    own is answered within the second it was spawned). A line repeating the first one's total is a
+    refresh of it (a rate-limit update), not a second line of a burst. A sub-agent file holding no
+    token line yet, or a single one outside the spawn second, does not decide it: the next line may
+    make a burst of it."""
     if compressed.is_compressed(str(path)):
         return _compressed_replay_second(path)
     with open(path, "rb") as fh:
         if b"thread_spawn" not in fh.read(HEAD):
             return None, True
     return _replay_second(LineScan(path, REPLAY_MARKERS))
+
+
+BURST = timedelta(seconds=1)
+
+
+def in_burst(ts: str, first: str) -> bool:
+    """Whether a token line stamped `ts` is within `BURST` of a replay burst's first line."""
+    t, f = parse_timestamp(ts), parse_timestamp(first)
+    return t is not None and f is not None and timedelta(0) <= t - f <= BURST
 
 
 HEAD = 16 * 1024  # (where a sub-agent's session_meta names its thread_spawn)
@@ -182,9 +194,9 @@ def _replay_second(lines: Iterable[bytes]) -> tuple[str | None, bool]:
         if first is not None:
             if total is not None and total == first_total:
                 continue  # (the same total again: a rate-limit refresh of the first call, no burst)
-            return (first if first == ts[:19] else (first if first == spawned else None)), True
-        first, first_total = ts[:19], total
-    if first is not None and first == spawned:
+            return (first if in_burst(ts, first) or first[:19] == spawned else None), True
+        first, first_total = ts, total
+    if first is not None and first[:19] == spawned:
         return first, True
     return None, False
 
@@ -254,7 +266,7 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
         return None
     prev = tuple(state["prev"]) if state["prev"] is not None else None
     if state["replay"] is not None:
-        if ts[:19] == state["replay"]:
+        if in_burst(ts, state["replay"]):
             if total is not None:
                 state["prev"] = list(total)
             elif prev is not None and last is not None:
