@@ -326,3 +326,31 @@ def test_a_sub_agents_replay_burst_is_its_first_lines_within_a_second(tmp_path, 
                  + tc("2026-03-10T09:06:00.000Z", (31000, 22000, 1600, 500, 32600), (9000, 5000, 400, 0, 9400)))
     evs = collect(("codex",), [f]).events
     assert [(e.tokens.reported_input, e.tokens.output) for e in evs] == counted
+
+
+def test_a_fork_of_a_sub_agent_skips_its_copies_of_the_sub_agents_replay(tmp_path):
+    """A fork of a sub-agent thread copies the sub-agent's whole file, its replay of its own parent's
+    lines too: those are the grandparent's calls, not the fork's (they counted again, +42% of a day)."""
+    tc, meta, ctx = _rollout_lines()
+    day = tmp_path / "sessions" / "2026" / "03" / "10"
+    day.mkdir(parents=True)
+    spawn = {"subagent": {"thread_spawn": {"parent_thread_id": "par", "depth": 1}}}
+    p1 = ((10000, 0, 500, 100, 10500), (10000, 0, 500, 100, 10500))
+    p2 = ((22000, 8000, 900, 150, 22900), (12000, 8000, 400, 50, 12400))
+    s1 = ((30000, 14000, 1200, 150, 31200), (8000, 6000, 300, 0, 8300))
+    f1 = ((41000, 24000, 1500, 150, 42500), (11000, 10000, 300, 0, 11300))
+    (day / "rollout-2026-03-10T09-00-00-par.jsonl").write_text(
+        meta("2026-03-10T09:00:00.000Z", "par") + ctx("2026-03-10T09:00:00.000Z")
+        + tc("2026-03-10T09:00:30.000Z", *p1) + tc("2026-03-10T09:01:30.000Z", *p2))
+    (day / "rollout-2026-03-10T09-02-00-sub.jsonl").write_text(
+        meta("2026-03-10T09:02:00.000Z", "sub", source=spawn) + ctx("2026-03-10T09:02:00.000Z")
+        + tc("2026-03-10T09:02:00.100Z", *p1) + tc("2026-03-10T09:02:00.200Z", *p2)
+        + tc("2026-03-10T09:02:40.000Z", *s1))
+    (day / "rollout-2026-03-10T09-05-00-frk.jsonl").write_text(
+        meta("2026-03-10T09:05:00.100Z", "frk", forked_from_id="sub", source="cli") + ctx("2026-03-10T09:05:00.102Z")
+        + tc("2026-03-10T09:05:00.103Z", *p1) + tc("2026-03-10T09:05:00.104Z", *p2)
+        + tc("2026-03-10T09:05:00.105Z", *s1) + tc("2026-03-10T09:06:00.000Z", *f1))
+    c = collect(("codex",), [tmp_path])
+    assert sorted((e.session_id, e.tokens.reported_input) for e in c.events) == [
+        ("frk", 11000), ("par", 10000), ("par", 12000), ("sub", 8000)]
+    assert c.stats.skipped["copied_from_parent"] == 3

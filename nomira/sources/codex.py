@@ -271,6 +271,8 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
                 state["prev"] = list(total)
             elif prev is not None and last is not None:
                 state["prev"] = [p + x for p, x in zip(prev, last)]
+            if total is not None:  # (what a fork of this sub-agent copies again: `events_from_files`)
+                state["replayed"] = [*(state.get("replayed") or ()), (ts, total, last)]
             stats.skip("subagent_replay")
             return None
         state["replay"] = None
@@ -336,6 +338,8 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
         for r in records:
             if r[USAGE][0] is not None:
                 held_by.setdefault(r[USAGE], {}).setdefault(session, []).append(r[TS])
+        for ts, total, last in state.get("replayed") or ():  # (a sub-agent's copies of its parent's lines)
+            held_by.setdefault((total, last), {}).setdefault(session, []).append(ts)
     seen: set[tuple] = set()
     for path, records, state in per_file:
         session, project, parent = session_of(path, state), project_of(state), state.get("parent")
