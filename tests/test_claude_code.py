@@ -335,3 +335,19 @@ def test_a_kept_fold_meets_the_calls_of_a_file_read_in_a_later_run(tmp_path):
         fh.write(line("m24", minute=24))  # (this file read anew, the sub-agent's fold reused)
     assert calls(2) == calls(2, "--no-cache") == 47
     assert calls(3, "--wide") == 47  # (the stored output not replayed: the kept folds again)
+
+
+def test_a_bom_leading_spaces_and_bytes_not_utf8_in_a_string_do_not_lose_the_call(tmp_path):
+    """The usage of such a line is intact and the call was billed (each was counted malformed and
+    dropped); a line cut short is still malformed."""
+    line = ('{"type":"assistant","timestamp":"2025-11-03T14:22:0%d.913Z","sessionId":"s","requestId":"r%d",'
+            '"message":{"id":"m%d","model":"claude-sonnet-4-5","content":[{"type":"text","text":"%s"}],'
+            '"usage":{"input_tokens":100,"output_tokens":10}}}')
+    f = tmp_path / "s.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + (line % (1, 1, 1, "a")).encode() + b"\n"
+                  + b"  " + (line % (2, 2, 2, "b")).encode() + b"\n"
+                  + (line % (3, 3, 3, "c")).encode().replace(b'"text":"c"', b'"text":"\xff\xfe"') + b"\n"
+                  + (line % (4, 4, 4, "d")).encode()[:-6] + b"\n")
+    c = collect(("claude",), [f])
+    assert sorted(e.message_id for e in c.events) == ["m1", "m2", "m3"]
+    assert c.stats.malformed == 1

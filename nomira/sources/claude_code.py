@@ -105,9 +105,21 @@ def parse_line(line: bytes, stats: ScanStats, fromiso=datetime.fromisoformat) ->
     try:
         d = _scan_once(line.decode(), 0)[0]
     except (ValueError, StopIteration, RecursionError):
-        stats.malformed += 1
-        return None
+        d = _lenient(line)
+        if d is None:
+            stats.malformed += 1
+            return None
     return _entry_record(d, stats, fromiso)
+
+
+def _lenient(line: bytes):
+    """A line the strict decode refused, read again: a byte-order mark or spaces before its `{`, or
+    bytes that are not UTF-8 inside a string (a tool's output: the usage beside them is intact, and
+    the call was billed). None when it is still not JSON (a line cut short, garbage)."""
+    try:
+        return _scan_once(line.decode(errors="replace").lstrip(" \t\r\ufeff"), 0)[0]
+    except (ValueError, StopIteration, RecursionError):
+        return None
 
 
 def _entry_record(d, stats: ScanStats, fromiso) -> list | None:
@@ -313,8 +325,10 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
             try:
                 d = scan_once(line.decode(), 0)[0]
             except (ValueError, StopIteration, RecursionError):  # (nesting deeper than the decoder goes)
-                malformed += 1
-                continue
+                d = _lenient(line)
+                if d is None:
+                    malformed += 1
+                    continue
             try:
                 msg = d["message"]
                 usage = msg["usage"]
