@@ -512,6 +512,10 @@ class Run:
         self.seen_sources |= seen_a | seen_b
         return a, b
 
+    def scan(self, collected) -> dict:
+        """What was read and skipped (`scan` in --json), complete once the events are folded."""
+        return {**collected.stats.as_dict(), "unreadable": self.unreadable}  # files and folders
+
     def no_usage(self, *filters: str, what: str = "usage") -> None:
         """One line: where Nomira looked, and which filters were in force."""
         a = self.args

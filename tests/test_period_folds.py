@@ -128,3 +128,24 @@ def test_a_damaged_kept_period_fold_is_found_and_the_run_reads_everything(capsys
     out, err = capsys.readouterr()
     assert "damaged" in err
     assert_same(json.loads(out), fresh(capsys, monkeypatch, "daily", "--path", root))
+
+
+@pytest.mark.parametrize("period", ["daily", "monthly", "session"])
+def test_the_period_reports_name_the_lines_they_could_not_count(tmp_path, capsys, period):
+    """The report's scan footer is not in daily, monthly or session: a line lost to a bad count or a
+    malformed line is named there too, and `scan` is in their --json; dedup's skips are not losses."""
+    line = ('{"type":"assistant","timestamp":"2025-11-03T14:22:0%d.913Z","sessionId":"s","requestId":"r%d",'
+            '"message":{"id":"m%d","model":"claude-sonnet-4-5","usage":{"input_tokens":%s,"output_tokens":10}}}')
+    f = tmp_path / "s.jsonl"
+    f.write_text("\n".join([line % (1, 1, 1, "100"), line % (1, 1, 1, "100"), line % (2, 2, 2, '"lots"'),
+                            '{"usage":' + "x" * 10]) + "\n")
+    assert main([period, "--path", str(f), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "not counted: 1 malformed lines, bad_token_count=1" in out and "duplicate" not in out
+    assert main([period, "--path", str(f), "--no-cache", "--json"]) == 0
+    scan = json.loads(capsys.readouterr().out)["scan"]
+    assert (scan["malformed_lines"], scan["skipped"]) == (1, {"bad_token_count": 1, "duplicate_call": 1})
+    g = tmp_path / "clean.jsonl"
+    g.write_text(line % (1, 1, 1, "100") + "\n")
+    assert main([period, "--path", str(g), "--no-cache"]) == 0
+    assert "not counted" not in capsys.readouterr().out

@@ -8,6 +8,7 @@ from nomira.cli import Run, UserError, emit
 from nomira.reports import periods
 from nomira.reports.aggregate import MONEY_COLUMN, Tally
 from nomira.reports.render import fill, priced_usd, render_json, short_id, table, tokens, usd
+from nomira.reports.text import lost_note
 
 def add_arguments(name, p) -> None:
     p.add_argument("--breakdown", "-b", action="store_true", help="a row per model under each period")
@@ -122,7 +123,7 @@ def period_text(run: Run, collected, fold) -> str:
         halves = run.fold_in_two(collected, periods.session_half(run.tz, run.since, run.until))
         if halves is not None:
             rows, total = periods.finish_session_halves(*halves)
-            return _json(run, period, rows, total, MONEY_COLUMN[run.regime()])
+            return _json(run, period, rows, total, MONEY_COLUMN[run.regime()], collected)
 
     def unpack(packed, project):
         return periods.unpack(packed[0], project if sessions else None), dict(packed[1])
@@ -148,16 +149,17 @@ def period_text(run: Run, collected, fold) -> str:
                 entry = periods.row_dict(k, grouped.rows[k], period)
                 entry["value_vs_plan"] = _vs_plan_json(k, by_source, plans)
                 rows.append(entry)
-        return _json(run, period, rows, total, label)
-    return _period_table(run, grouped, keys, total, label, plans, by_source)
+        return _json(run, period, rows, total, label, collected)
+    return _period_table(run, grouped, keys, total, label, plans, by_source, collected)
 
 
-def _json(run: Run, period: str, rows, total: Tally, label: str) -> str:
+def _json(run: Run, period: str, rows, total: Tally, label: str, collected) -> str:
     return render_json({period: rows, "totals": total.as_dict(), "value_label": label,
-                        "timezone": str(run.tz), **({"unreadable": run.unreadable} if run.unreadable else {})})
+                        "timezone": str(run.tz), **({"unreadable": run.unreadable} if run.unreadable else {}),
+                        "scan": run.scan(collected)})
 
 
-def _period_table(run, grouped, keys, total, label, plans, by_source) -> str:
+def _period_table(run, grouped, keys, total, label, plans, by_source, collected) -> str:
     period = run.args.period
     first = {"daily": "Date", "monthly": "Month", "session": "Session"}[period]
     headers = [first, "Input", "Output", "Cache W", "Cache R", "Total", label]
@@ -182,6 +184,9 @@ def _period_table(run, grouped, keys, total, label, plans, by_source) -> str:
         why = "; ".join(f"{r} ({n})" for r, n in sorted(total.unpriced_reasons.items()))
         out.append(run.style.warn(fill(f"* {total.unpriced_calls} unpriced calls, not in the money column "
                                        f"(never counted as $0): {why}", run.style)))
+    lost = lost_note(run.scan(collected))
+    if lost:
+        out.append(run.style.warn(fill(lost, run.style)))
     if plans is not None:
         names = ", ".join(f"{p.name} ${p.monthly_usd:,.0f}/mo" for p in plans.values())
         note = f"vs plan: API-equivalent value ÷ plan price ({names}); a multiple, not a bill"

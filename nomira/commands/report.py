@@ -82,7 +82,7 @@ def report_text(run: Run, collected) -> str:
         report = summary.finish_halves(*halves, run.regime_override, allowance_dict, run.table.generated)
     else:
         report = summary.finish(folded, run.regime_override, allowance_dict, run.table.generated, run.args.json)
-    report["scan"] = {**collected.stats.as_dict(), "unreadable": run.unreadable}  # files and folders
+    report["scan"] = run.scan(collected)
     from nomira.sources.registry import found_without_tokens
     report["found_without_tokens"] = found_without_tokens(collected.stats)
     if run.args.json:

@@ -117,6 +117,24 @@ def render_report(report: dict, style: Style, max_sessions: int = 20, now: datet
     return "\n".join(_fit(line, width) for block in out for line in block.split("\n"))
 
 
+LOST = ("bad_", "no_timestamp", "empty_id", "unreadable", "unparsable", "implausible")  # skips that lose a call
+
+
+def lost_note(scan: dict) -> str | None:
+    """One line for the period reports, which show no scan footer: the lines and files read but not
+    counted because they could not be (malformed, a bad count or time, unreadable), else None. What
+    dedup drops on purpose (copies, repeats, replays) is not a loss and not named here."""
+    lost = {k: v for k, v in scan["skipped"].items() if k.startswith(LOST)}
+    if not (scan["malformed_lines"] or lost):
+        return None
+    parts = [f"{scan['malformed_lines']} malformed lines"] if scan["malformed_lines"] else []
+    parts += [f"{k}={v}" for k, v in sorted(lost.items())]
+    note = f"! not counted: {', '.join(parts)} (every skip: --json, \"scan\")"
+    if lost.get(compressed.ZSTD_MISSING):
+        note += f"; compressed logs: {compressed.TO_READ}"
+    return note
+
+
 def _fit(line: str, width: int = 80) -> str:
     """Wrap prose lines to the terminal width; tables are already sized to it."""
     styled = _STYLED.match(line)
