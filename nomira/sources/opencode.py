@@ -207,13 +207,8 @@ def _scan_db(path: Path, stats: ScanStats) -> list[list]:
         out = []
         ids, prints = set(), set()  # the 1.x messages, for OpenCode 2.x's copies of them (`_v2_messages`)
         for mid, sid, data in db.execute("SELECT id, session_id, data FROM message ORDER BY id"):
-            stats.candidates += 1
-            try:
-                msg = json.loads(data)
-            except (ValueError, TypeError, RecursionError):
-                msg = None
-            if not isinstance(msg, dict):
-                stats.malformed += 1
+            msg = _row_json(data, stats)
+            if msg is None:
                 continue
             msg["id"] = mid
             ids.add(mid)
@@ -223,6 +218,19 @@ def _scan_db(path: Path, stats: ScanStats) -> list[list]:
         if "session_message" in _tables(db):
             out += _v2_messages(db, ids, prints, stats)
         return out
+
+
+def _row_json(data, stats: ScanStats) -> dict | None:
+    """A message row's JSON object; None (counted malformed) when it is not one."""
+    stats.candidates += 1
+    try:
+        msg = json.loads(data)
+    except (ValueError, TypeError, RecursionError):
+        msg = None
+    if not isinstance(msg, dict):
+        stats.malformed += 1
+        return None
+    return msg
 
 
 V2 = (2, 0, 0)  # (OpenCode 2.x: output without the reasoning, billed on top, as since v1.3.16)
@@ -256,13 +264,8 @@ def _v2_messages(db: sqlite3.Connection, ids: set, prints: set, stats: ScanStats
         dirs = dict(db.execute("SELECT id, directory FROM session_v2"))
     out = []
     for mid, sid, data, created in rows:
-        stats.candidates += 1
-        try:
-            msg = json.loads(data)
-        except (ValueError, TypeError, RecursionError):
-            msg = None
-        if not isinstance(msg, dict):
-            stats.malformed += 1
+        msg = _row_json(data, stats)
+        if msg is None:
             continue
         model = msg.get("model") if isinstance(msg.get("model"), dict) else {}
         when = msg.get("time") if isinstance(msg.get("time"), dict) else {}
