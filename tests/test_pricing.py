@@ -191,3 +191,9 @@ def test_a_bedrock_id_with_its_version_spelled_otherwise_gets_its_own_entry(mode
     the global rate with the region flagged (10% low) or Anthropic's own (a third of Bedrock's)."""
     c = cost(model, input=1_000_000)
     assert (c.price_key, c.unpriced_modifiers) == (key, ())
+
+
+def test_an_undated_haiku_3_5_is_anthropics_rate_not_a_resellers():
+    """`anthropic/claude-3.5-haiku` (OpenRouter) fell to Vertex's resale entry ($1 / $5)."""
+    for name in ("openrouter/anthropic/claude-3.5-haiku", "claude-3-5-haiku"):
+        assert cost(name, input=1_000_000, output=1_000_000).total_usd == pytest.approx(0.8 + 4.0)

@@ -69,6 +69,9 @@ ANTHROPIC_ALIASES = {
     "claude-sonnet-4-0": "claude-sonnet-4-20250514",
     "claude-3-7-sonnet-latest": "claude-3-7-sonnet-20250219",
     "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
+    # the undated id of a model with one snapshot (OpenRouter's `anthropic/claude-3.5-haiku`): without it the
+    # name fell to Vertex's resale entry ($1 / $5 against Anthropic's $0.80 / $4)
+    "claude-3-5-haiku": "claude-3-5-haiku-20241022",
 }
 
 
