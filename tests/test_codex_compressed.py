@@ -112,3 +112,24 @@ def test_a_compressed_sub_agents_replay_burst_is_skipped(tmp_path):
     f.unlink()
     assert [(e.tokens.reported_input, e.tokens.output) for e in collect(("codex",), [f.with_suffix("")]).events] \
         == [(1000, 50)]
+
+
+def test_a_line_longer_than_the_cap_is_passed_over_and_lines_across_blocks_are_whole(tmp_path, monkeypatch):
+    """A small compressed file can decode to gigabytes: a line past `MAX_LINE` (a tool's output, never a
+    usage line) is passed over without being held; lines spanning the decoder's blocks come out whole."""
+    tc, meta, ctx = _rollout_lines()
+    pad = '{"timestamp":"x","type":"response_item","payload":{"output":"%s"}}\n'
+    text = (meta("2026-03-10T09:00:00.000Z", "big") + ctx("2026-03-10T09:00:00.000Z")
+            + tc("2026-03-10T09:00:30.000Z", (1000, 0, 50, 0, 1050), (1000, 0, 50, 0, 1050))
+            + pad % ("token_count " * 40_000)
+            + tc("2026-03-10T09:01:30.000Z", (3000, 0, 100, 0, 3100), (2000, 0, 50, 0, 2050)))
+    f = tmp_path / "rollout-2026-03-10T09-00-00-big.jsonl.zst"
+    f.write_bytes(zstd_compress(text.encode()))
+    monkeypatch.setattr(compressed, "BLOCK", 4096)
+    whole = list(compressed.lines(f))
+    assert b"".join(whole) == text.encode() and len(whole) == 5
+    monkeypatch.setattr(compressed, "MAX_LINE", 100_000)
+    assert len(list(compressed.lines(f))) == 4
+    c = collect(("codex",), [f])
+    assert [(e.tokens.reported_input, e.tokens.output) for e in c.events] == [(1000, 50), (2000, 50)]
+    assert c.stats.malformed == 0

@@ -16,6 +16,8 @@ ZSTD_MISSING = "unreadable:zstd_needs_python_3.14_or_zstandard"
 ZSTD_BAD = "unreadable:zstd_frame"
 TO_READ = "pip install 'nomira[zstd]' (or run it on Python 3.14) to read them"
 SUFFIXES = (".zst", ".zstd")
+BLOCK = 1 << 20
+MAX_LINE = 64 << 20
 
 
 def is_compressed(name: str) -> bool:
@@ -65,15 +67,15 @@ def lines(path: str | Path) -> Iterator[bytes] | None:
 
 def _std_lines(std, path) -> Iterator[bytes]:
     with std.open(path, "rb") as fh:
-        yield from fh
+        yield from _split_lines(iter(lambda: fh.read(BLOCK), b""))
 
 
-def _zstandard_blocks(zs, fh: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+def _zstandard_blocks(zs, fh: IO[bytes]) -> Iterator[bytes]:
     """Decoded blocks of each frame in turn, closing `fh` at the end; raises EOFError when the last
     frame is cut short (zstandard's own stream reader ends quietly there)."""
     with fh:
         frame, fed = zs.ZstdDecompressor().decompressobj(), False
-        while block := fh.read(size):
+        while block := fh.read(BLOCK):
             while block:
                 out = frame.decompress(block)
                 fed = True
@@ -88,11 +90,22 @@ def _zstandard_blocks(zs, fh: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]
 
 
 def _split_lines(blocks: Iterator[bytes]) -> Iterator[bytes]:
-    rest = b""
+    """Lines of the decoded blocks. A line longer than `MAX_LINE` (a tool's output; no usage line is
+    near it, and a small compressed file can decode to gigabytes) is passed over, never held whole."""
+    pieces: list[bytes] = []
+    held = 0
     for block in blocks:
-        parts = (rest + block).split(b"\n")
-        rest = parts.pop()
-        for part in parts:
-            yield part + b"\n"
-    if rest:
-        yield rest
+        start = 0
+        while (end := block.find(b"\n", start)) >= 0:
+            if held + end - start < MAX_LINE:
+                pieces.append(block[start:end + 1])
+                yield b"".join(pieces)
+            pieces, held, start = [], 0, end + 1
+        if start < len(block):
+            held += len(block) - start
+            if held < MAX_LINE:
+                pieces.append(block[start:])
+            else:
+                pieces = []
+    if pieces and held < MAX_LINE:
+        yield b"".join(pieces)
