@@ -245,3 +245,27 @@ def test_a_1x_call_and_a_2x_call_of_one_session_both_count(tmp_path):
     root = _v2_store(tmp_path / "opencode", v1_messages=[("msg_a1", "ses_1", V1_COPY)],
                      v2_rows=[("msg_a1", "assistant", V2_CALL), ("msg_b2", "assistant", later)])
     assert [e.message_id for e in collect(("opencode",), [root]).events] == ["msg_a1", "msg_b2"]
+
+
+def test_a_copy_taken_while_the_writer_moved_is_taken_again(tmp_path, monkeypatch):
+    """The database and its journal are copied as one: when the writer changed either while they were
+    copied (its pages and its journal from two moments), the copy is taken again."""
+    from nomira.sources import sqlite_ro
+    db = tmp_path / "opencode.db"
+    db.write_bytes(b"x" * 100)
+    journal = tmp_path / "opencode.db-journal"
+    journal.write_bytes(b"j" * 10)
+    copies, real = [], sqlite_ro.shutil.copyfile
+
+    def copying(src, dst):
+        copies.append(src)
+        real(src, dst)
+        if len(copies) == 1:  # (the writer commits while the first copy is taken)
+            journal.unlink()
+            db.write_bytes(b"y" * 100)
+    monkeypatch.setattr(sqlite_ro.shutil, "copyfile", copying)
+    copy = tmp_path / "c" / "opencode.db"
+    copy.parent.mkdir()
+    sqlite_ro._copy_still(db, copy)
+    assert copy.read_bytes() == b"y" * 100 and not (copy.parent / "opencode.db-journal").exists()
+    assert copies.count(db) == 2  # (taken again once)

@@ -30,11 +30,7 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
     except sqlite3.OperationalError:
         with tempfile.TemporaryDirectory(prefix="nomira-ro-") as tmp:
             copy = Path(tmp) / path.name
-            shutil.copyfile(path, copy)
-            for suffix in ("-wal", "-journal"):  # (a writer's hot journal: the copy opens rolled back)
-                side = path.with_name(path.name + suffix)
-                if side.is_file():
-                    shutil.copyfile(side, copy.with_name(copy.name + suffix))
+            _copy_still(path, copy)
             db = sqlite3.connect(copy)
             try:
                 yield db
@@ -45,6 +41,37 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
         yield db
     finally:
         db.close()
+
+
+SIDES = ("-wal", "-journal")  # (a writer's hot journal: the copy opens rolled back to the last commit)
+
+
+def _stamps(path: Path) -> list:
+    out = []
+    for p in (path, *(path.with_name(path.name + s) for s in SIDES)):
+        try:
+            st = p.stat()
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return out
+
+
+def _copy_still(path: Path, copy: Path, tries: int = 3) -> None:
+    """The database and its -wal or -journal copied as one: again when the writer changed any of them
+    while they were copied (its pages and its journal from two moments would not make one state)."""
+    for _ in range(tries):
+        before = _stamps(path)
+        for old in [copy, *(copy.with_name(copy.name + s) for s in SIDES)]:
+            old.unlink(missing_ok=True)
+        shutil.copyfile(path, copy)
+        for suffix in SIDES:
+            try:
+                shutil.copyfile(path.with_name(path.name + suffix), copy.with_name(copy.name + suffix))
+            except FileNotFoundError:  # (none, or gone with a commit: the stamps below tell)
+                pass
+        if _stamps(path) == before:
+            return
 
 
 def columns(db: sqlite3.Connection, table: str) -> set[str]:
