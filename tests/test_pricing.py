@@ -197,3 +197,11 @@ def test_an_undated_haiku_3_5_is_anthropics_rate_not_a_resellers():
     """`anthropic/claude-3.5-haiku` (OpenRouter) fell to Vertex's resale entry ($1 / $5)."""
     for name in ("openrouter/anthropic/claude-3.5-haiku", "claude-3-5-haiku"):
         assert cost(name, input=1_000_000, output=1_000_000).total_usd == pytest.approx(0.8 + 4.0)
+
+
+def test_a_bedrock_version_is_never_taken_for_another():
+    """Spelling variants keep the version: Claude 2's `-v2` is never priced as Claude 1's `-v1` entry."""
+    from nomira.pricing import load_bundled
+    table = load_bundled()
+    assert table.lookup("anthropic.claude-v1") is not None
+    assert table.lookup("anthropic.claude-v2") is None and table.lookup("anthropic.claude-v2:0") is None

@@ -172,7 +172,9 @@ def candidate_keys(model: str) -> list[tuple[str, str]]:
     r = _REGION.match(bare)
     if r or bare.startswith("anthropic."):  # the same Bedrock id with its version spelled otherwise
         stem = _BEDROCK_VERSION.sub("", bare)
-        out += [(v, "") for v in (stem + "-v1:0", stem + "-v1", stem) if v != bare]
+        v = re.search(r"-v(\d+)(?::\d+)?$", bare)
+        n = v.group(1) if v else "1"  # (the same version only: Claude 2's -v2 is never Claude 1's -v1)
+        out += [(x, "") for x in (f"{stem}-v{n}:0", f"{stem}-v{n}", stem) if x != bare]
     if r:  # no entry for the regional id: the global entry, and the region flagged (never its rate silently)
         flag = "" if r.group("r") == "global" else f"bedrock_region={r.group('r')}"
         rest = r.group("rest")
