@@ -19,7 +19,7 @@ _DATE = re.compile(r"-(?:20\d{6}|20\d{2}-\d{2}-\d{2})$")
 # Bedrock cross-region inference profiles: `us.anthropic.claude-...-v1:0`. `global.` is the global rate.
 _REGION = re.compile(r"^(?P<r>us|eu|apac|au|jp|ca|us-gov|global)\.(?P<rest>[a-z0-9-]+\..+)$")
 _DOTTED_ID = re.compile(r"^[a-z0-9_-]+\.[a-z]")
-_BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$")
+_BEDROCK_VERSION = re.compile(r"-v(\d+)(?::\d+)?$")
 # For a bare model name, the vendors' own API entries in the LiteLLM table (not resellers): the same model
 # name under its vendor's prefix is that vendor's published rate, not a guess. Vertex resells, so last.
 FIRST_PARTY = ("openai/", "anthropic/", "gemini/", "deepseek/", "xai/", "mistral/", "moonshot/", "zai/",
@@ -171,9 +171,8 @@ def candidate_keys(model: str) -> list[tuple[str, str]]:
     bare = parts[-1]
     r = _REGION.match(bare)
     if r or bare.startswith("anthropic."):  # the same Bedrock id with its version spelled otherwise
-        stem = _BEDROCK_VERSION.sub("", bare)
-        v = re.search(r"-v(\d+)(?::\d+)?$", bare)
-        n = v.group(1) if v else "1"  # (the same version only: Claude 2's -v2 is never Claude 1's -v1)
+        v = _BEDROCK_VERSION.search(bare)  # (the same version only: Claude 2's -v2 is never Claude 1's -v1)
+        stem, n = (bare[:v.start()], v.group(1)) if v else (bare, "1")
         out += [(x, "") for x in (f"{stem}-v{n}:0", f"{stem}-v{n}", stem) if x != bare]
     if r:  # no entry for the regional id: the global entry, and the region flagged (never its rate silently)
         flag = "" if r.group("r") == "global" else f"bedrock_region={r.group('r')}"

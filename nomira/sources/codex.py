@@ -24,7 +24,7 @@ from typing import Iterable, Iterator, Mapping
 
 from nomira.sources import compressed, paths
 from nomira.sources.project import label as project_label
-from nomira.ledger.events import MAX_COUNT, Allowance, TokenCounts, UsageEvent, parse_timestamp, provider_for_model, whole_count
+from nomira.ledger.events import Allowance, TokenCounts, UsageEvent, parse_timestamp, provider_for_model, whole_count
 from nomira.sources.scan import LineScan, ScanStats, scan_compressed_lines, scan_json_lines
 
 NAME = "codex"
@@ -73,7 +73,7 @@ def _usage_tuple(u) -> tuple[int, ...] | None:
         v = u.get(f)
         if v is None:
             v = 0
-        elif type(v) is not int or not 0 <= v <= MAX_COUNT:
+        else:
             v = whole_count(v)  # (a float of whole value is its integer: `12.0` is 12)
             if v is None:
                 return BAD
@@ -269,10 +269,10 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
         if in_burst(ts, state["replay"]):
             if total is not None:
                 state["prev"] = list(total)
-            elif prev is not None and last is not None:
-                state["prev"] = [p + x for p, x in zip(prev, last)]
-            if total is not None:  # (what a fork of this sub-agent copies again: `events_from_files`)
+                # (what a fork of this sub-agent copies again: `events_from_files`)
                 state["replayed"] = [*(state.get("replayed") or ()), (ts, total, last)]
+            else:
+                _advance(state, prev, last)
             stats.skip("subagent_replay")
             return None
         state["replay"] = None
@@ -292,8 +292,7 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
                 delta = last or total
     else:
         delta = last
-        if prev is not None and last is not None:  # (the next running total holds this call: not again)
-            state["prev"] = [p + x for p, x in zip(prev, last)]
+        _advance(state, prev, last)
     if delta is None or not any(delta[:4]):
         return None
     model = _model_of(payload) or state["model"]
@@ -304,6 +303,13 @@ def _visit(d: dict, state: dict, stats: ScanStats) -> list | None:
             (total, last)]
 
 
+
+
+def _advance(state: dict, prev: tuple | None, last: tuple | None) -> None:
+    """A line without a running total moves it on by its call: the next total holds that call, which
+    is not to be counted again."""
+    if prev is not None and last is not None:
+        state["prev"] = [p + x for p, x in zip(prev, last)]
 
 
 def _to_allowance(a: list | None) -> Allowance | None:

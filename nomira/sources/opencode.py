@@ -215,8 +215,9 @@ def _scan_db(path: Path, stats: ScanStats) -> list[list]:
             if msg.get("role") == "assistant":
                 prints.add(_fingerprint(sid, msg))
             out += records_for(msg, steps.get(mid, []), sid, stats, versions.get(sid))
-        if "session_message" in _tables(db):
-            out += _v2_messages(db, ids, prints, stats)
+        tables = _tables(db)
+        if "session_message" in tables:
+            out += _v2_messages(db, tables, ids, prints, stats)
         return out
 
 
@@ -248,7 +249,7 @@ def _fingerprint(sid, msg: dict) -> tuple:
     return (sid, created, t.get("input"), t.get("output"), t.get("reasoning"), cache.get("read"), cache.get("write"))
 
 
-def _v2_messages(db: sqlite3.Connection, ids: set, prints: set, stats: ScanStats) -> list[list]:
+def _v2_messages(db: sqlite3.Connection, tables: set[str], ids: set, prints: set, stats: ScanStats) -> list[list]:
     """OpenCode 2.x's store: `session_message` rows of type `assistant`, one API request each
     (`data`: `model {id, providerID}`, `tokens`, `cost`, `time {created, completed}`; no role, no
     path: the session's `session_v2.directory` is its cwd). On its first start 2.x copies the 1.x
@@ -260,7 +261,7 @@ def _v2_messages(db: sqlite3.Connection, ids: set, prints: set, stats: ScanStats
     rows = db.execute(f"SELECT id, session_id, data, {created_col} FROM session_message "  # noqa: S608 - a column name
                       "WHERE type = 'assistant' ORDER BY id")
     dirs = {}
-    if "session_v2" in _tables(db) and "directory" in sqlite_ro.columns(db, "session_v2"):
+    if "session_v2" in tables and "directory" in sqlite_ro.columns(db, "session_v2"):
         dirs = dict(db.execute("SELECT id, directory FROM session_v2"))
     out = []
     for mid, sid, data, created in rows:
