@@ -183,3 +183,45 @@ def test_the_folders_discovery_listed_are_the_folders_a_replay_watches(claude_ho
     folders = {p for p, size, _m in watched if size == scancache.FOLDER}
     assert str(projects / "-home-ana-src-shop" / "s1" / "subagents") in folders
     assert not any(f.startswith(str(projects / "cache-here" / "nomira")) for f in folders)  # (its own cache)
+
+
+@pytest.mark.parametrize("by_fd", [True, False])
+def test_packed_checks_see_what_the_paths_saw(tmp_path, monkeypatch, by_fd):
+    """The checks as a replay reads them (grouped by folder, stated through the folder's descriptor
+    or by whole path where the system has no `dir_fd`): unchanged paths pass, an absent path that
+    stays absent passes, and each kind of change fails."""
+    if not by_fd:
+        monkeypatch.setattr(os, "supports_dir_fd", set())
+    (tmp_path / "a").mkdir()
+    log, other = tmp_path / "a" / "s.jsonl", tmp_path / "b.jsonl"
+    log.write_text("x\n")
+    other.write_text("yy\n")
+
+    def checks():
+        st, so, sd = log.stat(), other.stat(), (tmp_path / "a").stat()
+        return [(str(log), st.st_size, st.st_mtime_ns), (str(tmp_path / "a"), scancache.FOLDER, sd.st_mtime_ns),
+                (str(other), so.st_size, so.st_mtime_ns), (str(tmp_path / "gone" / "x"), scancache.ABSENT, 0),
+                (str(tmp_path / "a" / "new.jsonl"), scancache.ABSENT, 0), ("/", scancache.FOLDER, os.stat("/").st_mtime_ns)]
+
+    def unchanged(kept):
+        folders, counts, names, sizes, mtimes = scancache._pack_checks(kept)
+        return scancache._unchanged(folders, counts, names.split("\0"), memoryview(sizes).cast("q"),
+                                    memoryview(mtimes).cast("q"))
+
+    kept = checks()
+    assert unchanged(kept)
+    with log.open("a") as fh:  # appended: size and time
+        fh.write("more\n")
+    assert not unchanged(kept)
+    kept = checks()
+    (tmp_path / "a" / "new.jsonl").write_text("")  # appeared where nothing was
+    assert not unchanged(kept)
+    (tmp_path / "a" / "new.jsonl").unlink()
+    kept = checks()
+    assert unchanged(kept)
+    other.unlink()  # gone
+    assert not unchanged(kept)
+    other.write_text("yy\n")
+    kept = checks()
+    shutil.rmtree(tmp_path / "a")  # a whole folder gone
+    assert not unchanged(kept)

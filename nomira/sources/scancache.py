@@ -28,7 +28,7 @@ from nomira.digests import sha1, sha256
 RECORD_FORMAT = 6  # 3: each entry and output with its checksum; 4: and the file's kept fold; 5: folds of several
 # keys; 6: outputs in files beside the database (`ScanCache.put_output`)
 SIG_BYTES = 256
-QUICK_FORMAT = 3  # 3: the output's length and checksum in the head
+QUICK_FORMAT = 4  # 3: the output's length and checksum in the head; 4: the checks packed by folder (`_pack_checks`)
 
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # nomira/
@@ -707,29 +707,102 @@ def quick_key(argv: list[str], env) -> tuple[str, str]:
 
 
 def quick_replay(argv: list[str], env) -> memoryview | None:
-    """The output (UTF-8) stored for this exact invocation, if nothing it depended on changed."""
+    """The output (UTF-8) stored for this exact invocation, if nothing it depended on changed. The
+    output is read and checksummed by a second thread while this one `stat`s the paths (both wait on
+    the system, not the interpreter: on 6,386 small files that hid 6 of the replay's 19 ms)."""
     try:
         name, ident = quick_key(argv, env)
-        with open(os.path.join(quick_dir(env), name), "rb") as fh:
-            data = fh.read()
-        n = int.from_bytes(data[:8], "little")
-        stored, checks, length, check = marshal.loads(data[8:8 + n])
-        if stored != ident:
-            return None
-        stat = os.stat
-        for path, size, mtime_ns in checks:
+        with open(os.path.join(quick_dir(env), name), "rb", buffering=0) as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            stored, folders, counts, names, sizes, mtimes, length, check = marshal.loads(fh.read(n))
+            if stored != ident:
+                return None
+            output = bytearray(length)
+            verdict: list[bool] = []
+            done = _start(_read_checked, fh, output, check, verdict)
             try:
-                st = stat(path)
-            except OSError:
-                if size == ABSENT:
-                    continue
-                return None
-            if size == ABSENT or st.st_mtime_ns != mtime_ns or (size != FOLDER and st.st_size != size):
-                return None
-        output = memoryview(data)[8 + n:]
-        return output if len(output) == length and crc32(output) == check else None  # (damaged: run)
-    except (OSError, ValueError, EOFError, TypeError):
+                fresh = _unchanged(folders, counts, names.split("\0"), memoryview(sizes).cast("q"),
+                                   memoryview(mtimes).cast("q"))
+            finally:
+                done.acquire()  # (the reader finished with the file before it is closed)
+        return memoryview(output) if fresh and verdict == [True] else None  # (damaged: run)
+    except (OSError, ValueError, EOFError, TypeError, MemoryError):
         return None
+
+
+def _start(work, *args):
+    """`work(*args)` in a thread of its own; the lock returned is released when it ends (`_thread`,
+    not `threading`: a replay imports as little as it can)."""
+    import _thread
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def run():
+        try:
+            work(*args)
+        finally:
+            done.release()
+    _thread.start_new_thread(run, ())
+    return done
+
+
+def _read_checked(fh, output: bytearray, check: int, verdict: list) -> None:
+    """The rest of `fh` into `output`; True into `verdict` when it filled it exactly with `check`'s bytes."""
+    try:
+        view, got = memoryview(output), 0
+        while got < len(output):
+            step = fh.readinto(view[got:])
+            if not step:
+                break
+            got += step
+        verdict.append(got == len(output) and not fh.read(1) and crc32(output) == check)
+    except (OSError, ValueError):
+        verdict.append(False)
+
+
+def _unchanged(folders: list[str], counts: list[int], names: list[str], sizes, mtimes) -> bool:
+    """Every checked path as it was: each folder's names `stat`ed through the folder's descriptor
+    where the system allows it (no path walked again per file: about a tenth faster)."""
+    stat, by_fd = os.stat, os.stat in os.supports_dir_fd
+    start = 0
+    for folder, count in zip(folders, counts):
+        end = start + count
+        fd = None
+        if by_fd:
+            try:
+                fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            except OSError:
+                pass  # (gone, or not a folder: each name is stated by its whole path, and fails)
+        try:
+            for name, size, mtime_ns in zip(names[start:end], sizes[start:end], mtimes[start:end]):
+                try:
+                    st = stat(name, dir_fd=fd) if fd is not None else stat(os.path.join(folder, name))
+                except OSError:
+                    if size == ABSENT:
+                        continue
+                    return False
+                if size == ABSENT or st.st_mtime_ns != mtime_ns or (size != FOLDER and st.st_size != size):
+                    return False
+        finally:
+            if fd is not None:
+                os.close(fd)
+        start = end
+    return True
+
+
+def _pack_checks(checks: list[tuple]) -> tuple:
+    """(folders, counts, names joined by NUL, sizes, mtimes as int64 bytes): the checks grouped by
+    folder in a form a replay loads in a fraction of the time 6,000 tuples take."""
+    from array import array
+    groups: dict[str, list] = {}
+    for path, size, mtime in checks:
+        folder, name = os.path.split(path)
+        if not name:  # ("/" or a path ending in a separator)
+            folder, name = path, "."
+        groups.setdefault(folder, []).append((name, size, mtime))
+    rows = [row for group in groups.values() for row in group]
+    return (list(groups), [len(g) for g in groups.values()], "\0".join(r[0] for r in rows),
+            array("q", [r[1] for r in rows]).tobytes(), array("q", [r[2] for r in rows]).tobytes())
 
 
 def quick_checks(files: list[tuple[str, int, int]], roots: list[str], extra: list[str], env,
@@ -797,7 +870,7 @@ def quick_store(argv: list[str], env, checks: list[tuple], output: bytes, checks
     name, ident = quick_key(argv, env)
     path = os.path.join(folder, name)
     tmp = f"{path}.{os.getpid()}.tmp"
-    head = marshal.dumps((ident, checks, len(output), crc32(output) if checksum is None else checksum))
+    head = marshal.dumps((ident, *_pack_checks(checks), len(output), crc32(output) if checksum is None else checksum))
     with open(tmp, "wb") as fh:
         fh.write(len(head).to_bytes(8, "little"))
         fh.write(head)
