@@ -199,6 +199,20 @@ def test_an_undated_haiku_3_5_is_anthropics_rate_not_a_resellers():
         assert cost(name, input=1_000_000, output=1_000_000).total_usd == pytest.approx(0.8 + 4.0)
 
 
+@pytest.mark.parametrize("name,dated", [
+    ("claude-sonnet-4", "claude-sonnet-4-20250514"), ("anthropic/claude-sonnet-4", "claude-sonnet-4-20250514"),
+    ("claude-opus-4", "claude-opus-4-20250514"), ("openrouter/anthropic/claude-opus-4", "claude-opus-4-20250514"),
+    ("claude-3.7-sonnet", "claude-3-7-sonnet-20250219"), ("anthropic/claude-3.7-sonnet", "claude-3-7-sonnet-20250219"),
+    ("claude-3-haiku", "claude-3-haiku-20240307"),
+])
+def test_the_undated_id_of_a_one_snapshot_claude_model_is_its_snapshots_rate(name, dated):
+    """OpenRouter and OpenCode's GitHub Copilot provider log undated ids: they were unpriced (Claude Haiku 3:
+    Vertex's entry), though each names one model with one published rate."""
+    tokens = dict(input=1_000_000, output=1_000_000, cache_read=1_000_000, cache_write_5m=1_000_000)
+    got, want = cost(name, **tokens), cost(dated, **tokens)
+    assert got.total_usd == pytest.approx(want.total_usd) and want.total_usd > 0
+
+
 def test_a_bedrock_version_is_never_taken_for_another():
     """Spelling variants keep the version: Claude 2's `-v2` is never priced as Claude 1's `-v1` entry."""
     from nomira.pricing import load_bundled

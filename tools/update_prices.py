@@ -69,9 +69,15 @@ ANTHROPIC_ALIASES = {
     "claude-sonnet-4-0": "claude-sonnet-4-20250514",
     "claude-3-7-sonnet-latest": "claude-3-7-sonnet-20250219",
     "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
-    # the undated id of a model with one snapshot (OpenRouter's `anthropic/claude-3.5-haiku`): without it the
-    # name fell to Vertex's resale entry ($1 / $5 against Anthropic's $0.80 / $4)
+    # the undated id of a model with one snapshot, as OpenRouter (`anthropic/claude-sonnet-4`) and OpenCode's
+    # GitHub Copilot provider (`claude-3.7-sonnet`) log it: without them `claude-3-5-haiku` fell to Vertex's
+    # resale entry ($1 / $5 against Anthropic's $0.80 / $4), `claude-3-haiku` to Vertex's (no cache rates of
+    # its own), and the others were unpriced (ccusage 20.0.24 prices them at the dated model's rates)
     "claude-3-5-haiku": "claude-3-5-haiku-20241022",
+    "claude-sonnet-4": "claude-sonnet-4-20250514",
+    "claude-opus-4": "claude-opus-4-20250514",
+    "claude-3-7-sonnet": "claude-3-7-sonnet-20250219",
+    "claude-3-haiku": "claude-3-haiku-20240307",
 }
 
 
