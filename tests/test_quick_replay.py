@@ -225,3 +225,16 @@ def test_packed_checks_see_what_the_paths_saw(tmp_path, monkeypatch, by_fd):
     kept = checks()
     shutil.rmtree(tmp_path / "a")  # a whole folder gone
     assert not unchanged(kept)
+
+
+def test_a_replay_without_a_thread_to_start_reads_in_line(monkeypatch):
+    """Where no thread can be started (a process at its limit), the replay's read is done in line,
+    not a crash and not a wait on a lock nobody releases."""
+    import _thread
+
+    def refuse(*_a):
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(_thread, "start_new_thread", refuse)
+    ran = []
+    done = scancache._start(ran.append, 1)
+    assert ran == [1] and done.acquire(timeout=1)

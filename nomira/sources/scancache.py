@@ -742,7 +742,10 @@ def _start(work, *args):
             work(*args)
         finally:
             done.release()
-    _thread.start_new_thread(run, ())
+    try:
+        _thread.start_new_thread(run, ())
+    except RuntimeError:  # (no thread to be had: the work is done here, before the caller's)
+        run()
     return done
 
 
