@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 
 def local_tz(name: str | None) -> tzinfo:
-    """An IANA zone by name, or the machine's local zone."""
-    if not name:
+    """An IANA zone by name (in any case, as ccusage takes it), or the machine's local zone (no name, or
+    "local")."""
+    if not name or name.lower() == "local":
         return machine_zone()
     if name.upper() == "UTC":
         return timezone.utc
@@ -15,17 +16,77 @@ def local_tz(name: str | None) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
+        spelled = _zone_spelled(name)
+        if spelled:
+            return ZoneInfo(spelled)
         raise ValueError(f"unknown timezone: {name}") from exc
+
+
+def _zone_spelled(name: str) -> str | None:
+    """The tz database's own spelling of `name` typed in another case ("america/los_angeles")."""
+    from zoneinfo import available_timezones
+    wanted = name.lower()
+    return next((z for z in sorted(available_timezones()) if z.lower() == wanted), None)
+
+
+class SystemZone(tzinfo):
+    """The zone the C library applies to this process's clock: a POSIX `$TZ` rule ("PST8PDT,M3.2.0,M11.1.0",
+    "CET-1CEST,M3.5.0"), its summer time included, where no tz database name gives one. Each offset is
+    the system's for that instant (`time.localtime`), not today's for the whole history."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def fromutc(self, dt: datetime) -> datetime:
+        import time
+        offset = time.localtime((dt.replace(tzinfo=None) - _EPOCH_NAIVE).total_seconds()).tm_gmtoff
+        wall = (dt + timedelta(seconds=offset)).replace(fold=0)
+        return wall if wall.utcoffset() == timedelta(seconds=offset) else wall.replace(fold=1)  # (a repeated hour)
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        """The offset in force at the wall time `dt`: of a repeated hour's two, the first unless `dt.fold`;
+        in a skipped hour, the offset before the change unless `dt.fold` (Python's rule for its zones)."""
+        if dt is None:
+            return None
+        import time
+        wall = (dt.replace(tzinfo=None) - _EPOCH_NAIVE).total_seconds()
+        before, after = (time.localtime(wall - 86_400).tm_gmtoff, time.localtime(wall + 86_400).tm_gmtoff)
+        valid = sorted({o for o in (before, after) if time.localtime(wall - o).tm_gmtoff == o}, reverse=True)
+        if not valid:
+            chosen = after if dt.fold else before
+        else:
+            chosen = valid[-1] if dt.fold and len(valid) > 1 else valid[0]
+        return timedelta(seconds=chosen)
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        import time
+        if dt is None:
+            return self.label
+        wall = (dt.replace(tzinfo=None) - _EPOCH_NAIVE).total_seconds()
+        return time.localtime(wall - self.utcoffset(dt).total_seconds()).tm_zone
+
+    def __repr__(self) -> str:
+        return f"SystemZone({self.label!r})"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+_EPOCH_NAIVE = datetime(1970, 1, 1)
 
 
 def machine_zone(env=None) -> tzinfo:
     """The machine's zone with its rules, not today's offset: a history spans changes of the clock (a
     call at 00:30 on a summer night in Berlin is that day's, not the day before's at winter's +01:00).
     Its name from `$TZ`, /etc/timezone or the /etc/localtime link, else the /etc/localtime file itself;
-    today's offset when none gives a zone that agrees with the system's clock now (a POSIX `$TZ` rule
-    such as "CET-1CEST,M3.5.0", a system without a tz database)."""
+    the C library's own zone (`SystemZone`) when none gives a zone that agrees with the system's clock now
+    (a POSIX `$TZ` rule such as "CET-1CEST,M3.5.0", a system without a tz database)."""
+    import os
     now = datetime.now().astimezone()
-    fixed = now.tzinfo or timezone.utc
+    fixed = SystemZone((os.environ if env is None else env).get("TZ") or "localtime")
     try:
         from zoneinfo import ZoneInfo
         name, _where = local_zone_name(env)

@@ -13,11 +13,54 @@ def test_the_machines_zone_keeps_its_rules_not_todays_offset(monkeypatch):
         time_tzset()
         assert at.astimezone(local_tz(None)).day == day, tz
         assert str(machine_zone()) == tz
-    monkeypatch.setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")  # (a POSIX rule: today's offset, as before)
+    monkeypatch.setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")  # (a POSIX rule: the C library's zone, its rules kept)
     time_tzset()
-    assert machine_zone().utcoffset(None) == datetime.now().astimezone().utcoffset()
+    assert at.astimezone(machine_zone()).day == 1 and str(machine_zone()) == "CET-1CEST,M3.5.0,M10.5.0/3"
     monkeypatch.delenv("TZ")
     time_tzset()
+
+
+def test_a_posix_tz_rule_keeps_its_summer_time_through_the_history(monkeypatch):
+    """TZ="PST8PDT,M3.2.0,M11.1.0" (a POSIX rule, no tz database name): each instant gets the offset the
+    rule gives it, as America/Los_Angeles would (a July call at 07:30 UTC is 00:30 on that day, not 23:30
+    the day before at December's offset), the repeated hour's two halves and the skipped hour included."""
+    import random
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from nomira.dates import machine_zone
+    monkeypatch.setenv("TZ", "PST8PDT,M3.2.0,M11.1.0")
+    time_tzset()
+    try:
+        zone, ref = machine_zone(), ZoneInfo("America/Los_Angeles")
+        rng = random.Random(7)
+        start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+        instants = [start + timedelta(seconds=rng.randint(0, 2 * 365 * 86_400)) for _ in range(3000)]
+        instants += [datetime(2026, 11, 1, 8, 30, tzinfo=timezone.utc), datetime(2026, 11, 1, 9, 30, tzinfo=timezone.utc),
+                     datetime(2026, 3, 8, 9, 59, 59, tzinfo=timezone.utc), datetime(2026, 3, 8, 10, tzinfo=timezone.utc),
+                     datetime(2026, 7, 15, 7, 30, tzinfo=timezone.utc)]
+        for u in instants:
+            mine, theirs = u.astimezone(zone), u.astimezone(ref)
+            assert (mine.replace(tzinfo=None), mine.utcoffset(), mine.tzname(), mine.fold) == \
+                   (theirs.replace(tzinfo=None), theirs.utcoffset(), theirs.tzname(), theirs.fold), u
+            assert mine.astimezone(timezone.utc) == u
+        for wall in (datetime(2026, 3, 8, 2, 30), datetime(2026, 11, 1, 1, 30), datetime(2026, 11, 1, 1, 30, fold=1)):
+            assert wall.replace(tzinfo=zone).astimezone(timezone.utc) == wall.replace(tzinfo=ref).astimezone(timezone.utc)
+    finally:
+        monkeypatch.delenv("TZ")
+        time_tzset()
+
+
+def test_timezone_names_as_ccusage_takes_them():
+    """`-z local` is the machine's zone; a tz database name in another case is that zone."""
+    import pytest
+    from zoneinfo import ZoneInfo
+
+    from nomira.dates import local_tz, machine_zone
+    assert str(local_tz("local")) == str(machine_zone()) and str(local_tz("LOCAL")) == str(machine_zone())
+    assert local_tz("america/los_angeles") == ZoneInfo("America/Los_Angeles")
+    with pytest.raises(ValueError):
+        local_tz("Mars/Olympus_Mons")
 
 
 def time_tzset():
