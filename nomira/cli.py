@@ -714,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     return rc
 
 
+TALKS_TO_SERVERS = {"ship", "spool", "hook", "cursor", "capture", "doctor", "reconcile", "opencode", "mcp"}
 DONE = False  # the command finished with nothing left open: the process may end without tearing down
 WIDE_OUTPUT = 1 << 16  # an output longer than a pipe holds by default: the pipe is widened first (`emit`)
 QUICK_EXIT = {"report", "daily", "monthly", "session"}  # read-only reports that close what they open
@@ -782,6 +783,10 @@ def _main(argv: list[str] | None) -> int:
             _unknown_command(argv[1:])
         parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
         args, extra = parser.parse_known_args(argv)
+        if getattr(args, "command", None) in TALKS_TO_SERVERS and hasattr(signal, "SIGPIPE"):
+            # A collector that resets the connection mid-upload is an error the command reports and
+            # retries (the batch stays spooled), not a signal that kills it without a word.
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         if extra:  # a flag this command does not use is an error, not silently ignored
             getattr(parser, "selected", parser).error(
                 f"{argv[0]} does not take {' '.join(extra)} (see nomira {argv[0]} --help)")

@@ -580,3 +580,22 @@ def test_huge_counts_in_store_do_not_overflow_pages(server, store_target):  # no
     for path in ("/api/summary?period=all", "/?period=all", "/compare/developers?period=all",
                  "/project/shop?period=all", "/developer/ana?period=all", "/metrics"):
         assert c.get(path)[0] == 200, path
+
+
+def test_a_body_that_stops_short_of_its_length_is_408_not_500(tmp_path, monkeypatch):
+    """A client that sends fewer bytes than its Content-Length and waits: the read times out, and the
+    answer is 408 (it was a 500 with a logged TimeoutError)."""
+    from nomira.commands import serve
+    monkeypatch.setattr(serve, "SOCKET_TIMEOUT", 0.5)
+    monkeypatch.setattr(serve.CollectorHandler, "timeout", 0.5)
+    srv = serve.make_collector_server("127.0.0.1", 0, serve.make_app(tmp_path / "c.db", "127.0.0.1"), workers=2)
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.server_port), timeout=10) as s:
+            s.sendall(b"POST /ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100\r\n\r\n{\"events\"")
+            answer = s.recv(200)
+        assert status_of(answer) == 408
+    finally:
+        srv.shutdown()
+        srv.server_close()

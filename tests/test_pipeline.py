@@ -40,6 +40,8 @@ def good(**over):
     ({"tokens": {"input": -1}}, "tokens.input"),
     ({"session_id": "line one\nline two"}, "session_id"),
     ({"model": "x" * 200}, "model"),
+    ({"regime": "free"}, "regime"),  # (a regime outside the three: its money was in neither KPI)
+    ({"regime": "API"}, "regime"),
 ])
 def test_content_fields_rejected(bad, field):
     with pytest.raises(SchemaError) as exc:
@@ -50,6 +52,8 @@ def test_content_fields_rejected(bad, field):
 def test_valid_event_passes():
     assert_no_content(good())
     assert_no_content(good(model="openai/gpt-5", tags={"developer": "ana", "env": "prod"}))
+    for regime in ("subscription", "api", "mixed"):
+        assert_no_content(good(regime=regime))
 
 
 def test_dedup_key_priority_and_scope():
@@ -246,3 +250,4 @@ def test_import_rejects_content_naming_the_field(tmp_path, capsys):
     bad.write_text(json.dumps({"events": [good(), dict(good(), prompt="secret")]}))
     assert main(["import", str(bad), "--db", str(tmp_path / "i.db")]) == 2
     assert "events[1].prompt" in capsys.readouterr().err
+

@@ -7,7 +7,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, quote, unquote
 
 STATUS = {200: "OK", 202: "Accepted", 302: "Found", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-          404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable", 411: "Length Required", 413: "Payload Too Large",
+          404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable", 408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
           415: "Unsupported Media Type", 421: "Misdirected Request", 429: "Too Many Requests",
           500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -83,7 +83,7 @@ class Request:
             if "chunked" in self.header("Transfer-Encoding").lower():
                 if not self.environ.get("wsgi.input_terminated"):  # the server cannot de-chunk it for us
                     raise HTTPError(411, "Content-Length required (chunked bodies are not accepted here)")
-                data = stream.read(limit + 1)
+                data = self._read(stream, limit + 1)
                 if len(data) > limit:
                     raise HTTPError(413, f"body larger than {limit} bytes")
                 self.consumed = True
@@ -96,11 +96,20 @@ class Request:
         length = int(raw)
         if length > limit:
             raise HTTPError(413, f"body larger than {limit} bytes")
-        data = stream.read(length) if length else b""
+        data = self._read(stream, length) if length else b""
         if len(data) != length:
             raise HTTPError(400, "body shorter than its Content-Length")
         self.consumed = True
         return data
+
+    @staticmethod
+    def _read(stream, n: int) -> bytes:
+        """`n` bytes at most; a client that stops sending before them gets 408, not a 500 (the socket's
+        timeout raises TimeoutError out of the read)."""
+        try:
+            return stream.read(n)
+        except (TimeoutError, ConnectionError) as exc:
+            raise HTTPError(408, "the body did not arrive in time (fewer bytes than its Content-Length)") from exc
 
     def form(self, limit: int = 16384) -> dict:
         return {k: v[-1] for k, v in parse_qs(self.body(limit).decode("utf-8", "replace")).items()}

@@ -37,6 +37,7 @@ CHANNEL_PRIORITY = {  # lower wins when one call arrives by several channels
 }
 EVENT_TYPES = ("turn_completed", "message_usage", "tool_usage", "limit_snapshot", "reconcile_adjustment")
 STATUSES = ("ok", "error", "aborted", "unknown")
+REGIMES = ("subscription", "api", "mixed")  # (mixed: an older client's whole history, filed under its source's)
 LEDGER_FIELDS = {"source_channel": CHANNEL_PRIORITY, "event_type": EVENT_TYPES, "status": STATUSES}
 TOP_FIELDS = {
     "schema_version": int, "source": str, "provider": str, "model": str, "occurred_at": str,
@@ -198,6 +199,9 @@ def assert_no_content(event: dict, now: datetime | None = None) -> None:
     for key, allowed in LEDGER_FIELDS.items():
         if event.get(key) is not None and event[key] not in allowed:
             raise SchemaError(key, f"must be one of {', '.join(allowed)}")
+    if event.get("regime") is not None and event["regime"] not in REGIMES:
+        # (any other name was stored as it came: its money in neither the API cost nor the subscription value)
+        raise SchemaError("regime", f"must be one of {', '.join(REGIMES)}")
     if event.get("source_schema_version") is not None:
         _check_str("source_schema_version", event["source_schema_version"], 32, _ID)
     for key in ("requests", "total_tokens"):
