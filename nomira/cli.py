@@ -783,9 +783,9 @@ def _main(argv: list[str] | None) -> int:
             _unknown_command(argv[1:])
         parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
         args, extra = parser.parse_known_args(argv)
-        if getattr(args, "command", None) in TALKS_TO_SERVERS and hasattr(signal, "SIGPIPE"):
-            # A collector that resets the connection mid-upload is an error the command reports and
-            # retries (the batch stays spooled), not a signal that kills it without a word.
+        if QUICK_ARGV is not None and args.command in TALKS_TO_SERVERS and hasattr(signal, "SIGPIPE"):
+            # (the default set above, for a report piped into `head`, undone: a collector that resets the
+            # connection mid-upload is an error the command reports and retries, not a silent death)
             signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         if extra:  # a flag this command does not use is an error, not silently ignored
             getattr(parser, "selected", parser).error(

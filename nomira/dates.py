@@ -86,7 +86,7 @@ def machine_zone(env=None) -> tzinfo:
     (a POSIX `$TZ` rule such as "CET-1CEST,M3.5.0", a system without a tz database)."""
     import os
     now = datetime.now().astimezone()
-    fixed = SystemZone((os.environ if env is None else env).get("TZ") or "localtime")
+    system = SystemZone((os.environ if env is None else env).get("TZ") or "localtime")
     try:
         from zoneinfo import ZoneInfo
         name, _where = local_zone_name(env)
@@ -96,10 +96,10 @@ def machine_zone(env=None) -> tzinfo:
             with open("/etc/localtime", "rb") as fh:
                 zone = ZoneInfo.from_file(fh, key="localtime")
         else:
-            return fixed
-    except Exception:  # noqa: BLE001 - (no tz database, an unreadable file: the offset the clock has now)
-        return fixed
-    return zone if zone.utcoffset(now.replace(tzinfo=None)) == now.utcoffset() else fixed
+            return system
+    except Exception:  # noqa: BLE001 - (no tz database, an unreadable file: the C library's zone)
+        return system
+    return zone if zone.utcoffset(now.replace(tzinfo=None)) == now.utcoffset() else system
 
 
 def parse_day(text: str) -> date:
