@@ -238,3 +238,34 @@ def test_a_replay_without_a_thread_to_start_reads_in_line(monkeypatch):
     ran = []
     done = scancache._start(ran.append, 1)
     assert ran == [1] and done.acquire(timeout=1)
+
+
+@pytest.mark.parametrize("served_by", ["replay", "stored_output"])
+@pytest.mark.parametrize("change", ["new_step", "rewritten_step"])
+def test_an_opencode_legacy_step_is_an_input(isolated_env, change, served_by):
+    """A legacy message's step-finish parts are read with the message, whose own file does not change
+    when a step is added or rewritten: the part files are inputs all the same, so neither the stored
+    output nor the replay serves the report from before."""
+    root = isolated_env / ".local" / "share" / "opencode"
+    shutil.copytree(FIXTURES / "opencode" / "storage", root / "storage")
+    (isolated_env / ".cache" / "nomira").mkdir(parents=True)
+    parts = root / "storage" / "part" / "msg_L1"
+    parts.mkdir(parents=True, exist_ok=True)
+    step = {"id": "prt_a", "type": "step-finish", "reason": "tool-calls", "cost": 0,
+            "tokens": {"input": 100, "output": 300, "reasoning": 0, "cache": {"read": 0, "write": 0}}}
+    (parts / "prt_a.json").write_text(json.dumps(step))
+    age(isolated_env)
+    args = ("--json", "--source", "opencode")
+    before = json.loads(nomira(*args))["totals"]["tokens"]["output"]
+    if change == "new_step":
+        (parts / "prt_b.json").write_text(json.dumps(dict(step, id="prt_b", tokens=dict(step["tokens"], output=7000))))
+    else:  # (in place, the folder's time kept)
+        (parts / "prt_a.json").write_text(json.dumps(dict(step, tokens=dict(step["tokens"], output=900))))
+    age(parts)  # (the message files and their folders as they were)
+    if served_by == "stored_output":  # (no replay: the scan cache's stored output is looked up)
+        shutil.rmtree(scancache.quick_dir(os.environ))
+    cached = json.loads(nomira(*args))["totals"]
+    expected = json.loads(nomira(*args, "--no-cache"))["totals"]
+    assert cached == expected and cached["tokens"]["output"] == before + {"new_step": 7000, "rewritten_step": 600}[change]
+    out, quick = replayed(isolated_env, *args)
+    assert quick and json.loads(out)["totals"] == expected

@@ -51,12 +51,19 @@ def default_paths(env: Mapping[str, str] = os.environ) -> list[Path]:
 def _is_opencode_file(name: str, parent: str) -> bool:
     if name.startswith("opencode") and (name.endswith(".db") or name.endswith(".db-wal")):
         return True
-    return name.endswith(".json") and os.path.basename(os.path.dirname(parent)) == "message" \
+    return name.endswith(".json") and os.path.basename(os.path.dirname(parent)) in ("message", "part") \
         and os.path.basename(os.path.dirname(os.path.dirname(parent))) == "storage"
 
 
+def input_only(path: str) -> bool:
+    """A legacy message's part file: read with its message (`_scan_legacy`), never alone, but an input
+    of the report all the same, so that a cached report notices a new or rewritten step."""
+    return os.path.basename(os.path.dirname(os.path.dirname(path))) == "part"
+
+
 def find_files(roots: Iterable[Path]) -> list[Path]:
-    """The database (with its -wal, so a cached report notices new rows) and legacy message files."""
+    """The database (with its -wal, so a cached report notices new rows) and legacy message files
+    (with their part files, so it notices a new or rewritten step: `input_only`)."""
     out: list[Path] = []
     for root in roots:
         root = Path(root)
@@ -328,7 +335,7 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
     """Not line-based: read whole each time (end offset 0 means 'never resume')."""
     path = Path(path)
     stats = ScanStats(files=1, bytes=path.stat().st_size)
-    if path.name.endswith(("-wal", "-shm")):
+    if path.name.endswith(("-wal", "-shm")) or input_only(str(path)):
         return [], {}, 0, stats
     try:
         records = _scan_db(path, stats) if path.suffix == ".db" else _scan_legacy(path, stats)

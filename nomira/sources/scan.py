@@ -452,6 +452,9 @@ class Planned:
         self.module = module
         self.lost = ScanStats()
         later = later and getattr(module, "STATED_BY_SCAN", False)
+        input_only = getattr(module, "input_only", None)  # (files only stated: the output key's inputs)
+        if input_only is not None:
+            files = [f for f in files if not input_only(str(f))]
         self.jobs, self.reused = _plan(sorted(files, key=str), entries or {}, self.lost, known, later)
         # (size, mtime_ns) of each file as it was before it was read: stated here, or by the worker (`later`)
         self.stated: dict[str, tuple] = {k: st for k, _s, _st, _e, st in self.jobs if st is not None}
