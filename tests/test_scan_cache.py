@@ -167,6 +167,37 @@ def test_unfinished_line_counted_every_run_until_finished(capsys, hist):
     assert report(capsys, "--path", hist) == r1
 
 
+def test_a_finished_line_is_counted_once(capsys, hist):
+    """A run that met the last line half-written, then the line finished: the cached run's scan counts
+    (candidate lines) are the whole read's, the half line not counted a second time."""
+    f = session_file(hist)
+    line = ASSISTANT % ("Q", "Q", 7, 7)
+    with open(f, "a") as fh:
+        fh.write(line[:-30])
+    report(capsys, "--path", hist)
+    with open(f, "a") as fh:
+        fh.write(line[-30:])
+    assert report(capsys, "--path", hist) == report(capsys, "--path", hist, "--no-cache")
+
+
+@pytest.mark.parametrize("next_line", ["glued", "on_its_own"])
+def test_a_last_line_without_its_newline_is_read_as_a_whole_read_does(capsys, hist, next_line):
+    """A last line complete but without its newline (a writer stopped between the two), then more
+    written: glued to it, a whole read sees one line (its first object), on a new line two; the cached
+    run, which counted the line, reads the file whole again and agrees."""
+    f = session_file(hist)
+    with open(f, "a") as fh:
+        fh.write(ASSISTANT.rstrip("\n") % ("T", "T", 5, 500))
+    first = report(capsys, "--path", hist)
+    assert first == report(capsys, "--path", hist, "--no-cache")
+    with open(f, "a") as fh:
+        fh.write(("" if next_line == "glued" else "\n") + ASSISTANT % ("U", "U", 5, 3000))
+    truth = report(capsys, "--path", hist, "--no-cache")
+    assert truth["totals"]["tokens"]["output"] - first["totals"]["tokens"]["output"] == \
+        {"glued": 0, "on_its_own": 3000}[next_line]
+    assert report(capsys, "--path", hist) == truth
+
+
 def test_file_vanishing_mid_run_is_counted_not_fatal(tmp_path, monkeypatch):
     from nomira.sources.scan import scan_files
     from nomira.sources import claude_code

@@ -14,10 +14,13 @@ def test_end_signature_equals_reading_the_file(tmp_path):
         lines = list(LineScan(f, (b'"usage":',), chunk_size=chunk))
         assert len(lines) == n
         for end in {0, 1, 255, 256, 257, f.stat().st_size // 2, f.stat().st_size - 1, f.stat().st_size}:
-            if end <= f.stat().st_size:
-                assert end_signature(str(f), end) == signature(f, end)
-    scan._LAST_READ = None
-    assert end_signature(str(f), 1000) == signature(f, 1000)  # nothing held: read from the file
+            if 0 <= end <= f.stat().st_size:
+                at_line = end == 0 or f.read_bytes()[end - 1:end] == b"\n"
+                assert end_signature(str(f), end) == (signature(f, end) if at_line else scan.MID_LINE)
+    ends = [i + 1 for i, b in enumerate(f.read_bytes()) if b == 10]
+    scan._LAST_READ = None  # nothing held: read from the file
+    assert end_signature(str(f), ends[3]) == signature(f, ends[3])
+    assert end_signature(str(f), ends[3] - 1) == scan.MID_LINE
 
 
 def test_unfinished_last_line_and_resume(tmp_path):

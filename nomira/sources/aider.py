@@ -125,6 +125,7 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
         line = raw.decode("utf-8", "replace").rstrip()
         if scan.tail_start is not None and "Tokens: " in line and not line.rstrip().endswith((".", "session.")):
             end = scan.tail_start  # Aider is mid-line: read it whole next time
+            stats.candidates += 1  # (a candidate, as in every line source: `scan.entry_stats` takes it back)
             stats.skip(UNFINISHED)
             continue
         _visit(line, state, stats, out)

@@ -185,22 +185,32 @@ _LAST_READ: tuple | None = None  # (path as str, file offset, bytes) of the last
 _LAST_STATED: tuple | None = None  # (path as str, size, mtime_ns) of the file a LineScan last opened at 0
 
 
+MID_LINE = b""  # the signature of an end that is not a line's: no file's bytes hash to it
+
+
 def end_signature(path, end: int) -> bytes:
     """scancache.signature(path, end), from the bytes the scan just read when it holds them
-    (no second open and read of each file)."""
+    (no second open and read of each file); `MID_LINE` when the scan stopped after a last line that
+    had no newline: a later write may continue that line, and a whole read would then see one line
+    where a resumed read sees two, so such a file is never resumed (`_plan`), it is read whole."""
     global _SIG
     if _SIG is None:  # imported once, not per file
         from nomira.digests import sha1
-        from nomira.sources.scancache import SIG_BYTES, signature
-        _SIG = (SIG_BYTES, signature, sha1())
-    sig_bytes, signature, sha1 = _SIG
+        from nomira.sources.scancache import SIG_BYTES
+        _SIG = (SIG_BYTES, sha1())
+    sig_bytes, sha1 = _SIG
+    start = max(0, end - sig_bytes)
     last = _LAST_READ
-    if last is not None and last[0] == os.fspath(path):  # a source may pass a Path or a str
-        _p, offset, chunk = last
-        start = max(0, end - sig_bytes)
-        if offset <= start and end <= offset + len(chunk):
-            return sha1(chunk[start - offset:end - offset]).digest()
-    return signature(path, end)
+    if last is not None and last[0] == os.fspath(path) and last[1] <= start \
+            and end <= last[1] + len(last[2]):  # (a source may pass a Path or a str)
+        before = last[2][start - last[1]:end - last[1]]
+    else:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            before = fh.read(end - start)
+    if before and before[-1] != 10:  # (b"\n")
+        return MID_LINE
+    return sha1(before).digest()
 
 
 _SIG = None  # (scancache.SIG_BYTES, scancache.signature, sha1)
@@ -380,9 +390,11 @@ def _job(args: tuple) -> tuple[str, tuple, bytes]:
 def entry_stats(stats: dict) -> dict:
     """A file's stats as its cache entry keeps them: without the unfinished last line, counted (and read
     again) by the run that meets it, not by a run that reuses the entry."""
-    if UNFINISHED not in stats["skipped"]:
+    unfinished = stats["skipped"].get(UNFINISHED)
+    if not unfinished:
         return stats
-    return dict(stats, skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
+    return dict(stats, candidate_lines=stats["candidate_lines"] - unfinished,
+                skipped={k: v for k, v in stats["skipped"].items() if k != UNFINISHED})
 
 
 def _plan(files: list[Path], entries: dict, stats: ScanStats, known: dict | None = None,
