@@ -198,6 +198,30 @@ def test_replaced_collector_store_gets_everything_again(tmp_path, collectors, ca
     assert c2.rows("SELECT COUNT(*) FROM raw_events") == [(N,)]
 
 
+@pytest.mark.parametrize("found_by", ["ship", "spool_retry"])
+def test_a_damaged_spool_batch_sends_its_calls_again(tmp_path, isolated_env, collectors, capsys, found_by):
+    """A batch queued while the collector was down is damaged on disk (its tail lost): which calls it
+    held cannot be read, and the ledger marked them shipped when they were queued, so every call is
+    queued again (the collector counts each once), by the ship that finds the damage or the next one."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    rc, err = ship(capsys, "--remote", url)
+    assert rc == 1 and "will retry" in err
+    [batch] = spool(isolated_env).batches()
+    batch.write_bytes(batch.read_bytes()[:-100])
+    c = collectors(tmp_path / "c.db", port)
+    if found_by == "spool_retry":
+        capsys.readouterr()
+        assert main(["spool", "retry", "--remote", url]) == 0
+        assert "damaged batch(es) set aside" in capsys.readouterr().err
+        assert c.rows("SELECT COUNT(*) FROM raw_events") == [(0,)]
+    rc, err = ship(capsys, "--remote", url)
+    assert rc == 0 and "Traceback" not in err
+    assert c.rows("SELECT COUNT(*) FROM raw_events") == [(N,)]
+    assert [p.suffix for p in spool(isolated_env).pending_dir.iterdir()] == [".resent"]
+    assert "0 new events" in ship(capsys, "--remote", url)[1]  # (sent again once, not at every ship)
+
+
 def http_get(url):
     import urllib.request
     with urllib.request.urlopen(url, timeout=5) as r:
@@ -249,6 +273,38 @@ def test_batches_only_ever_go_to_their_own_collector_and_key(tmp_path, isolated_
     assert len(spool(isolated_env).batches()) == 1  # the wrong-key batch waits for that key, never sent under T2
     batch = json.loads(spool(isolated_env).batches()[0].read_text())
     assert "nmr_wrong" not in json.dumps(batch) and batch["destination"]["url"] == b.url + "/v1/usage/events"
+
+
+def test_a_collector_under_a_new_url_gets_the_batches_queued_for_its_old_one(tmp_path, isolated_env, collectors,
+                                                                             capsys):
+    """Calls queued for a collector's URL that then went down, shipped next under another URL of the same
+    store (localhost for 127.0.0.1, a new name): the ledger counts them shipped to that store, so the
+    batches follow the store to its new URL (the two URLs answered one store id), sent once."""
+    import shutil
+    hist = tmp_path / "claude"
+    shutil.copytree(FIXTURES / "claude", hist)
+    port = free_port()
+    old_url, new_url = f"http://127.0.0.1:{port}", f"http://localhost:{port}"
+
+    def ship_to(url):
+        capsys.readouterr()
+        return main(["ship", "--path", str(hist), "--developer", "ana", "--remote", url]), capsys.readouterr().err
+    c = collectors(tmp_path / "c.db", port)
+    assert ship_to(old_url)[0] == 0
+    n = c.rows("SELECT COUNT(*) FROM raw_events")[0][0]
+    c.close()
+    with open(next(hist.rglob("*.jsonl")), "a") as fh:
+        fh.write(json.dumps({"type": "assistant", "timestamp": "2025-11-05T10:00:00.000Z", "sessionId": "s",
+                             "requestId": "req_late", "message": {"id": "msg_late", "model": "claude-sonnet-4-5-20250929",
+                                                                  "usage": {"input_tokens": 5, "output_tokens": 7}}}) + "\n")
+    rc, err = ship_to(old_url)
+    assert rc == 1 and "1 new events" in err and len(spool(isolated_env).batches()) == 1
+    other = collectors(tmp_path / "other.db")  # another store: its URL never takes them
+    assert ship_to(other.url)[0] == 0 and len(spool(isolated_env).batches()) == 1
+    c = collectors(tmp_path / "c.db", port)
+    rc, err = ship_to(new_url)
+    assert rc == 0 and "0 new events" in err and "delivered 1" in err and "wait for other" not in err
+    assert c.rows("SELECT COUNT(*) FROM raw_events") == [(n + 1,)] and not spool(isolated_env).batches()
 
 
 def test_batch_from_an_older_version_is_kept_and_reported(isolated_env, tmp_path, collectors, capsys):

@@ -134,17 +134,29 @@ def day_zone(args, env=None, strict: bool = True) -> str | None:
 
 
 def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (), zone: str | None = None,
-            repin: bool = False) -> dict:
+            repin: bool = False, resending: bool = False) -> dict:
     """Validated wire events (and limit snapshot records) to the collector at `args.remote` (through
     the spool) or the store at `args.db`; the ledger skips what that destination already has.
     `flush=False` only queues them (a hook must not wait for the network; `nomira hook flush` sends them).
     `zone`: the IANA zone of the developer's machine (`day_zone`), sent with the batches to pin their day
     boundary; None for usage that is not one developer's laptop's (a team's Cursor usage, a CI job), which
-    pins nothing. `repin` moves the pin to `zone` (a call already sent goes again to carry it: deduped)."""
+    pins nothing. `repin` moves the pin to `zone` (a call already sent goes again to carry it: deduped).
+    A damaged spool batch for the destination (`Spool.damaged_for`) sends every call again: which ones
+    it held cannot be read, and the ledger marked them shipped when they were queued."""
     from nomira.ledger import store
     from nomira.commands.spool import open_spool
     post = _remote(args)
     ledger, dest, db = open_ledger(args, post, flush)
+    spool = None
+    if post is not None:
+        spool = open_spool()
+        damaged = spool.damaged_for(post.destination)
+        if damaged:  # (set aside by an earlier flush, of any command): their calls go again
+            ledger.forget(dest)
+            spool.resent(damaged)
+        if dest.startswith("store:"):  # batches queued under another URL of this store go with this one's
+            spool.rebind(post.destination, lambda old: isinstance(old.get("url"), str) and ledger.destination(
+                f"remote:{old['url']}#{old.get('credential_sha256') or ''}", None) == dest)
     new_limits = ledger.new_events(dest, limits) if limits else []
     new = ledger.new_events(dest, events)
     if repin and zone and not new:
@@ -152,8 +164,7 @@ def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (
             raise UserError("--repin-day-zone: no calls to ship, so no developer to re-pin (ship after a call)")
         new = events[-1:]  # the collector already has it: it moves nothing, and carries the re-pin
     batch = {"day_zone": zone, **({"repin_day_zone": True} if repin and zone else {})} if zone else {}
-    if post is not None:
-        spool = open_spool()
+    if spool is not None:
         spool.put(new + new_limits, destination=post.destination, batch=batch)
         ledger.mark(dest, new + new_limits)  # durable in the spool now: delivery is the spool's job
         if not flush:
@@ -162,6 +173,13 @@ def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (
         r = spool.flush(post, destination=post.destination)
         if post.store_id:
             dest = ledger.destination(_locator(post), post.store_id)  # a replaced collector store: next run starts over
+        damaged = spool.damaged_for(post.destination)
+        if damaged and not resending:  # a batch found damaged now: its calls go again at once
+            again = deliver(args, events, flush, limits, zone, repin, resending=True)
+            again["unreadable_batches"] = r.unreadable + (again.get("unreadable_batches") or [])
+            again["delivered"] += r.delivered
+            again["dead_lettered"] += r.dead_lettered
+            return again
         if r.error is None and not r.pending_batches:
             ledger.delivered(dest, args.remote, r.delivered)
         return {"destination": args.remote, "new_events": len(new), "limit_snapshots": len(new_limits),
@@ -239,7 +257,8 @@ def print_result(result: dict) -> None:
               f"({', '.join(other['urls'])}); they are only ever sent there, with the key they were "
               "queued under")
     for bad in result.get("unreadable_batches") or ():
-        _warn(f"damaged spool batch moved aside, not sent: {bad}")
+        _warn(f"damaged spool batch set aside (which calls it held cannot be read, so every call was "
+              f"queued again; the collector counts each once): {bad}")
     for note in result.get("notes") or ():
         _warn(note)
 

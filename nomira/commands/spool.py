@@ -57,6 +57,10 @@ def cmd_spool(args) -> int:
     r = spool.flush(post, destination=post.destination)
     result.update(delivered=r.delivered, dead_lettered=r.dead_lettered, pending_batches=r.pending_batches,
                   error=r.error)
+    if r.unreadable:
+        result["unreadable_batches"] = r.unreadable
+        line += (f"; {len(r.unreadable)} damaged batch(es) set aside: the next `nomira ship` to this collector "
+                 "queues every call again")
     _say(args, result, line + f"; delivered {r.delivered}, rejected again {r.dead_lettered}, "
                               f"pending batches {r.pending_batches}" + (f"\nnomira: {r.error}" if r.error else ""))
     return 1 if r.error else 0

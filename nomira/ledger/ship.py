@@ -99,6 +99,12 @@ class Ledger:
         self.db.execute("COMMIT")
 
 
+    def forget(self, destination: str) -> None:
+        """Nothing is known to have reached `destination`: a damaged spool batch held calls this ledger
+        marked as shipped when they were queued, and which they were cannot be read; every call is
+        then sent again (the collector deduplicates)."""
+        self.db.execute("DELETE FROM shipped WHERE destination = ?", (destination,))
+
     def delivered(self, destination: str, label: str, events: int, at: str | None = None) -> None:
         """A ship to `destination` succeeded (everything queued for it accepted): when, and how many
         records that run delivered. `label` is what `nomira doctor` shows (the URL or store path)."""

@@ -17,7 +17,9 @@ was shipped with; a record without them (older versions) is sent without, which 
 
 A batch belongs to the destination it was queued for (collector URL and a SHA-256 of
 the credential): it is only ever sent there, never to whichever collector answers next
-nor under another key. Batches for other destinations stay queued and are reported.
+nor under another key. Batches for other destinations stay queued and are reported; the one
+exception is a collector reached under a new URL with the same key, which the shipper knows is the
+same store by the id both URLs answered (`rebind`): its batches follow it there.
 Records of older versions (`{"destination", "events"}`) are read and sent the same way.
 """
 from __future__ import annotations
@@ -83,6 +85,43 @@ class Spool:
 
     def batches_for(self, destination: dict | None) -> list[Path]:
         return [p for p in self.batches() if _tag_of(p) == _tag(destination)]
+
+    def rebind(self, destination: dict, same: Callable[[dict], bool]) -> int:
+        """Batches queued for another destination that `same(its destination)` says is `destination`'s
+        store under another URL (the collector moved: a new name, https in front), bound to
+        `destination`, in their place in the queue; returns how many. Only the shipper that knows both
+        URLs reached one store can say so (`commands.ship`); any other batch stays bound to its own."""
+        moved = 0
+        for path in self.batches():
+            if _tag_of(path) == _tag(destination):
+                continue
+            try:
+                record = _read(path)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue  # (flush sets it aside when its own destination is shipped to)
+            old = record.get("destination")
+            if not isinstance(old, dict) or not same(old):
+                continue
+            record["destination"] = destination
+            stem = path.stem.split("-")
+            _write(self.pending_dir / f"{'-'.join(stem[:4])}-{_tag(destination)}.json", record)
+            path.unlink(missing_ok=True)
+            moved += 1
+        return moved
+
+    def damaged_for(self, destination: dict | None) -> list[Path]:
+        """The damaged batches set aside (`flush`) that were queued for `destination` and whose calls
+        were not yet queued again (`resent`)."""
+        return [p for p in sorted(self.pending_dir.glob("batch-*.unreadable")) if _tag_of(p) == _tag(destination)]
+
+    def resent(self, damaged: list[Path]) -> None:
+        """Damaged batches whose calls the shipper queued again (which calls a damaged file held cannot be
+        read, so it sends all it has): kept beside as `*.resent`, for a look, never counted again."""
+        for p in damaged:
+            try:
+                os.replace(p, p.with_suffix(".resent"))
+            except FileNotFoundError:  # (another shipper took it)
+                pass
 
     def _dead(self, events: list[dict], status: int, body: str, record: dict | None = None) -> None:
         record = record or {}
