@@ -24,7 +24,8 @@ def tomorrow_plus(hours):
 
 @pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "9999-12-31T23:59:59Z",
                                    "0001-01-01T00:00:00Z", "3000-01-01T00:00:00Z", "2019-12-31T23:59:59Z",
-                                   "not a date", "2025-13-01T00:00:00Z", "2025-11-03T14:22:07" + "0" * 40])
+                                   "not a date", "2025-13-01T00:00:00Z", "2025-11-03T14:22:07" + "0" * 40,
+                                   "2025-11-03T14:22:07Z\u0000", "2025-11-03T14:22:07\u00a0Z"])
 def test_occurred_at_outside_window_or_unparseable(stamp):
     rejected("occurred_at", occurred_at=stamp)
 

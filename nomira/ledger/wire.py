@@ -316,7 +316,9 @@ def batch_day_zone(doc: dict) -> tuple[str | None, bool]:
 
 
 def _check_time(field: str, value, now: datetime) -> None:
-    at = parse_timestamp(value) if isinstance(value, str) and len(value) <= 40 else None
+    # (printable ASCII only: Python's fromisoformat takes a trailing NUL, which would reach the raw store)
+    at = parse_timestamp(value) if isinstance(value, str) and len(value) <= 40 and value.isascii() \
+        and value.isprintable() else None
     if at is None:
         raise SchemaError(field, "not an ISO-8601 timestamp")
     if not EARLIEST <= at <= now + FUTURE_SLACK:
