@@ -88,6 +88,21 @@ def test_blocks_across_5h_boundary():
     assert bl[0].tally.total_usd == pytest.approx(2 * call)
 
 
+def test_a_call_at_the_window_end_is_in_it_as_ccusage_counts():
+    """A call exactly 5 h after the window's start, or exactly 5 h after the last call, stays in the window
+    (ccusage 20's blocks.rs: a new one only when `since_start > duration || since_last > duration`);
+    a millisecond later opens a new one."""
+    t0 = datetime(2025, 11, 6, 10, 0, tzinfo=timezone.utc)
+    ms = timedelta(milliseconds=1)
+    pricer = Pricer(load_bundled())
+    for later, expected in ((timedelta(hours=5), [2]), (timedelta(hours=5) + ms, [1, 1])):
+        bl = periods.blocks(((e, pricer(e)) for e in [ev(t0, 100), ev(t0 + later, 100)]), timezone.utc)
+        assert [b.tally.calls for b in bl] == expected
+    t1 = t0 + timedelta(minutes=30)  # a gap of exactly 5 h is no gap; the window's end still is one
+    bl = periods.blocks(((e, pricer(e)) for e in [ev(t0, 1), ev(t1, 1), ev(t1 + timedelta(hours=5), 1)]), timezone.utc)
+    assert [b.tally.calls for b in bl] == [2, 1]
+
+
 def test_active_block_burn_rate_and_projection():
     start = datetime(2025, 11, 6, 10, 0, tzinfo=timezone.utc)
     events = [ev(start + timedelta(minutes=10), 100), ev(start + timedelta(minutes=40), 100)]

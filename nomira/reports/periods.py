@@ -209,7 +209,8 @@ def blocks(priced, tz, since=None, until=None) -> list[Block]:
     for event, cost in sorted(priced, key=lambda p: p[0].occurred_at):
         at = event.occurred_at
         cur = current.get(event.source)
-        if cur is None or at >= cur.end or at - cur.last >= BLOCK:
+        if cur is None or at > cur.end or at - cur.last > BLOCK:  # (a call at the window's very end is in
+            # it, as ccusage 20 counts it: `since_start > session_duration`, blocks.rs)
             start = at.replace(minute=0, second=0, microsecond=0)
             cur = current[event.source] = Block(start=start, end=start + BLOCK, first=at, last=at, source=event.source)
             out.append(cur)
