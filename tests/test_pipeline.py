@@ -245,6 +245,22 @@ def test_export_import_roundtrip_and_tenant_forced(tmp_path, store_target, capsy
     assert db.execute("SELECT DISTINCT tenant FROM events").fetchall() == [("zeta",)]
 
 
+def test_an_export_files_calls_under_its_machines_days(tmp_path, store_target, capsys):
+    """An export carries the exporting machine's zone (as a shipped batch does): imported, a developer's
+    calls are filed under that zone's days, not UTC's; a file naming no zone, or a bad one, as before."""
+    out = tmp_path / "events.json"
+    assert main(["--export", str(out), *BOTH, "--developer", "ana", "--timezone", "Pacific/Kiritimati"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["day_zone"] == "Pacific/Kiritimati"
+    assert main(["import", str(out), "--db", str(store_target)]) == 0
+    db = store.open_db(store_target)
+    assert db.execute("SELECT DISTINCT zone FROM day_zones").fetchall() == [("Pacific/Kiritimati",)]
+    assert db.execute("SELECT DISTINCT day_zone FROM raw_events").fetchall() == [("Pacific/Kiritimati",)]
+    out.write_text(json.dumps(dict(doc, day_zone="Mars/Olympus")))
+    assert main(["import", str(out), "--db", str(tmp_path / "other.db")]) == 2
+    assert "day_zone" in capsys.readouterr().err
+
+
 def test_import_rejects_content_naming_the_field(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"events": [good(), dict(good(), prompt="secret")]}))

@@ -22,7 +22,7 @@ from nomira.collector.local import LocalHistory
 from nomira.collector.health import Metrics
 from nomira.collector.http import HTTPError, Request, Response, path_part
 from nomira.collector.queries import Scope
-from nomira.ledger.exchange import parse_export
+from nomira.ledger.exchange import read_export
 from nomira.reports.plans import DEFAULTS, PLANS
 from nomira.reports import compare
 from nomira.reports.aggregate import REGIME_LABELS
@@ -301,7 +301,9 @@ class App:
             ok, refused = to_wire_events(group, dict(tags), channel)
             events += ok
             rejected += sum(refused.values())
-        accepted, deduped = store.ingest(self.db, events, tenant=tenant) if events else (0, 0)
+        results, _notes = store.ingest_batch(self.db, events, tenant, zone) if events else ([], [])
+        deduped = sum(d for d, _ in results)
+        accepted = len(results) - deduped
         self.metrics.add(ingest_events=accepted, ingest_deduped=deduped, ingest_rejected=rejected)
         return accepted + deduped, rejected
 
@@ -648,7 +650,7 @@ class App:
         try:
             if not data.strip():
                 raise SchemaError("file", "is empty: choose an events.json written by `nomira export`")
-            events = parse_export(data)
+            events, zone = read_export(data)
         except (SchemaError, RecursionError) as exc:
             if isinstance(exc, RecursionError):
                 exc = SchemaError("file", "nested too deeply")
@@ -664,7 +666,9 @@ class App:
                 if html:
                     return Response.html(pages.import_page(ctx["csrf"], ctx, error=f"Rejected, {message}"), 403)
                 raise HTTPError(403, message, f"events[{i}].tags.tenant")
-        accepted, deduped = store.ingest(self.db, events, tenant=tenant) if events else (0, 0)
+        results, _notes = store.ingest_batch(self.db, events, tenant, zone) if events else ([], [])
+        deduped = sum(d for d, _ in results)
+        accepted = len(results) - deduped
         if html:
             return Response.html(pages.import_page(ctx["csrf"], ctx, result={"accepted": accepted,
                                                                                "deduped": deduped}))

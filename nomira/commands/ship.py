@@ -289,7 +289,7 @@ def cmd_ship(args) -> int:
 def cmd_export(args) -> int:
     from nomira.ledger.exchange import export_document
     run = Run(args)
-    doc = export_document(wire_events(run, _tags(args)))
+    doc = export_document(wire_events(run, _tags(args)), day_zone(args, strict=False))
     text = json.dumps(doc, indent=1) + "\n"
     if args.file == "-":
         sys.stdout.write(text)
@@ -305,14 +305,16 @@ def cmd_export(args) -> int:
 
 def cmd_import(args) -> int:
     from nomira.ledger import store
-    from nomira.ledger.exchange import parse_export
+    from nomira.ledger.exchange import read_export
     try:
-        events = parse_export(Path(args.file).read_bytes())
+        events, zone = read_export(Path(args.file).read_bytes())
     except OSError as exc:
         raise UserError(f"cannot read {args.file}: {exc.strerror}") from exc
     except SchemaError as exc:
         raise UserError(f"{args.file} rejected: {exc}") from exc
-    accepted, deduped = store.ingest(_open_store(args), events, tenant=args.tenant)
+    results, _notes = store.ingest_batch(_open_store(args), events, args.tenant, zone) if events else ([], [])
+    deduped = sum(d for d, _ in results)
+    accepted = len(results) - deduped
     print(json.dumps(stamp({"accepted": accepted, "deduped": deduped})) if args.json
           else f"nomira: imported {accepted} events ({deduped} already stored)")
     return 0
