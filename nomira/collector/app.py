@@ -301,9 +301,7 @@ class App:
             ok, refused = to_wire_events(group, dict(tags), channel)
             events += ok
             rejected += sum(refused.values())
-        results, _notes = store.ingest_batch(self.db, events, tenant, zone) if events else ([], [])
-        deduped = sum(d for d, _ in results)
-        accepted = len(results) - deduped
+        accepted, deduped = store.ingest(self.db, events, tenant=tenant) if events else (0, 0)
         self.metrics.add(ingest_events=accepted, ingest_deduped=deduped, ingest_rejected=rejected)
         return accepted + deduped, rejected
 
