@@ -271,6 +271,11 @@ def test_import_of_a_newer_format_or_another_tenants_events_is_refused(server, s
     assert app.db.execute("SELECT count(*) FROM raw_events").fetchone()[0] == 0
     assert upload({"nomira_export": 1, "schema_version": 1, "events": [dict(ev(3), tags={"developer": "ana",
                                                                                            "tenant": "acme"})]})[0] == 200
+    status, body = upload({"day_zone": "Not/AZone", "events": [ev(4)]})
+    assert status == 400 and body["field"] == "day_zone"
+    assert upload({"day_zone": "America/New_York", "events": [ev(4)]})[0] == 200  # (the exporting machine's days)
+    assert app.db.execute("SELECT day_zone FROM raw_events ORDER BY id DESC LIMIT 1").fetchone() == (
+        "America/New_York",)
 
 
 def test_healthz_and_metrics(server):

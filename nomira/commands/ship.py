@@ -312,7 +312,8 @@ def cmd_import(args) -> int:
         raise UserError(f"cannot read {args.file}: {exc.strerror}") from exc
     except SchemaError as exc:
         raise UserError(f"{args.file} rejected: {exc}") from exc
-    results, _notes = store.ingest_batch(_open_store(args), events, args.tenant, zone) if events else ([], [])
+    db = _open_store(args)  # (a bad --db is said even when the file holds no events)
+    results, _notes = store.ingest_batch(db, events, args.tenant, zone) if events else ([], [])
     deduped = sum(d for d, _ in results)
     accepted = len(results) - deduped
     print(json.dumps(stamp({"accepted": accepted, "deduped": deduped})) if args.json
