@@ -664,9 +664,7 @@ class App:
                 if html:
                     return Response.html(pages.import_page(ctx["csrf"], ctx, error=f"Rejected, {message}"), 403)
                 raise HTTPError(403, message, f"events[{i}].tags.tenant")
-        results, _notes = store.ingest_batch(self.db, events, tenant, zone) if events else ([], [])
-        deduped = sum(d for d, _ in results)
-        accepted = len(results) - deduped
+        accepted, deduped = store.ingest(self.db, events, tenant=tenant, day_zone=zone) if events else (0, 0)
         if html:
             return Response.html(pages.import_page(ctx["csrf"], ctx, result={"accepted": accepted,
                                                                                "deduped": deduped}))

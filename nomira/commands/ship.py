@@ -155,8 +155,8 @@ def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (
             ledger.forget(dest)
             spool.resent(damaged)
         if dest.startswith("store:"):  # batches queued under another URL of this store go with this one's
-            spool.rebind(post.destination, lambda old: isinstance(old.get("url"), str) and ledger.destination(
-                f"remote:{old['url']}#{old.get('credential_sha256') or ''}", None) == dest)
+            spool.rebind(post.destination, lambda old: isinstance(old.get("url"), str)
+                         and ledger.destination(_locator(old), None) == dest)
     new_limits = ledger.new_events(dest, limits) if limits else []
     new = ledger.new_events(dest, events)
     if repin and zone and not new:
@@ -172,7 +172,7 @@ def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (
                     "queued": bool(new or new_limits), "error": None, "day_zone": zone, "notes": []}
         r = spool.flush(post, destination=post.destination)
         if post.store_id:
-            dest = ledger.destination(_locator(post), post.store_id)  # a replaced collector store: next run starts over
+            dest = ledger.destination(_locator(post.destination), post.store_id)  # a replaced collector store: next run starts over
         damaged = spool.damaged_for(post.destination)
         if damaged and not resending:  # a batch found damaged now: its calls go again at once
             again = deliver(args, events, flush, limits, zone, repin, resending=True)
@@ -203,8 +203,9 @@ def deliver(args, events: list[dict], flush: bool = True, limits: list[dict] = (
             "deduped": deduped, "error": None, "day_zone": zone, "notes": notes}
 
 
-def _locator(post) -> str:
-    return f"remote:{post.url}#{post.destination['credential_sha256'] or ''}"
+def _locator(destination: dict) -> str:
+    """The ledger's key for a collector (URL and credential hash) before its store is known."""
+    return f"remote:{destination['url']}#{destination.get('credential_sha256') or ''}"
 
 
 def open_ledger(args, post, flush: bool = True):
@@ -218,7 +219,7 @@ def open_ledger(args, post, flush: bool = True):
     except OSError as exc:
         raise UserError(f"cannot open the ship ledger {ledger_path}: {exc.strerror or exc}") from None
     if post is not None:
-        return ledger, ledger.destination(_locator(post), post.identity() if flush else None), None
+        return ledger, ledger.destination(_locator(post.destination), post.identity() if flush else None), None
     db_path = args.db or dirs.default_db()
     db_path = db_path if is_postgres(db_path) else db_path.resolve()
     db = store.open_db(db_path)
@@ -312,10 +313,7 @@ def cmd_import(args) -> int:
         raise UserError(f"cannot read {args.file}: {exc.strerror}") from exc
     except SchemaError as exc:
         raise UserError(f"{args.file} rejected: {exc}") from exc
-    db = _open_store(args)  # (a bad --db is said even when the file holds no events)
-    results, _notes = store.ingest_batch(db, events, args.tenant, zone) if events else ([], [])
-    deduped = sum(d for d, _ in results)
-    accepted = len(results) - deduped
+    accepted, deduped = store.ingest(_open_store(args), events, tenant=args.tenant, day_zone=zone)
     print(json.dumps(stamp({"accepted": accepted, "deduped": deduped})) if args.json
           else f"nomira: imported {accepted} events ({deduped} already stored)")
     return 0

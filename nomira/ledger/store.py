@@ -1325,13 +1325,15 @@ def _transcript_copies(db: sqlite3.Connection, scan: list[tuple[int, dict, str, 
                     yield i, key
 
 
-def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None) -> tuple[int, int]:
+def ingest(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None,
+           day_zone: str | None = None) -> tuple[int, int]:
     """Store validated wire events; `tenant`, when given, is forced onto every event.
 
     Returns (accepted, deduped). Idempotent: the same events twice add no rows to `events`.
-    A developer's calls are filed under the day of their pinned day zone, if any (0017), else UTC.
+    A developer's calls are filed under the day of their pinned day zone, if any (0017), else UTC;
+    `day_zone`: the zone the events came from (an export's), as a shipped batch's (`ingest_batch`).
     """
-    results = ingest_each(db, events, tenant)
+    results = ingest_batch(db, events, tenant, day_zone)[0]
     deduped = sum(d for d, _ in results)
     return len(results) - deduped, deduped
 
@@ -1350,15 +1352,10 @@ def scoped(db: sqlite3.Connection, records: Iterable[dict], tenant: str | None =
     return out
 
 
-def ingest_each(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None) -> list[tuple[bool, str]]:
-    """`ingest`, answering (deduped, event_id) per event, in order."""
-    return ingest_batch(db, events, tenant)[0]
-
-
 def ingest_batch(db: sqlite3.Connection, events: Iterable[dict], tenant: str | None = None,
                  day_zone: str | None = None, repin: bool = False) -> tuple[list[tuple[bool, str]], list[str]]:
-    """`ingest_each` of a batch shipped from a machine in `day_zone` (a validated IANA name, or None:
-    not said): (deduped, event_id) per event, and the day-zone notes (`pin_day_zones`)."""
+    """`ingest` of a batch shipped from a machine in `day_zone` (a validated IANA name, or None: not
+    said), answering (deduped, event_id) per event, in order, and the day-zone notes (`pin_day_zones`)."""
     received_at = _now()
     prepared = [(_COMPACT(e), e) for e in scoped(db, events, tenant)]
     keys = [dedup_key(e) for _b, e in prepared]

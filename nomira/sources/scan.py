@@ -196,24 +196,22 @@ def end_signature(path, end: int) -> bytes:
     global _SIG
     if _SIG is None:  # imported once, not per file
         from nomira.digests import sha1
-        from nomira.sources.scancache import SIG_BYTES
-        _SIG = (SIG_BYTES, sha1())
-    sig_bytes, sha1 = _SIG
+        from nomira.sources.scancache import SIG_BYTES, bytes_before
+        _SIG = (SIG_BYTES, bytes_before, sha1())
+    sig_bytes, bytes_before, sha1 = _SIG
     start = max(0, end - sig_bytes)
     last = _LAST_READ
     if last is not None and last[0] == os.fspath(path) and last[1] <= start \
             and end <= last[1] + len(last[2]):  # (a source may pass a Path or a str)
         before = last[2][start - last[1]:end - last[1]]
     else:
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            before = fh.read(end - start)
+        before = bytes_before(path, end)
     if before and before[-1] != 10:  # (b"\n")
         return MID_LINE
     return sha1(before).digest()
 
 
-_SIG = None  # (scancache.SIG_BYTES, scancache.signature, sha1)
+_SIG = None  # (scancache.SIG_BYTES, scancache.bytes_before, sha1)
 
 
 def scan_json_lines(path, start: int, state: dict, markers: tuple[bytes, ...],

@@ -192,10 +192,15 @@ def _decoded(blob: bytes, path, n: int, what: str, kind: str) -> tuple:
 
 def signature(path: str | Path, offset: int) -> bytes:
     """Hash of the bytes just before `offset`: detects a file rewritten in place."""
+    return sha1()(bytes_before(path, offset)).digest()
+
+
+def bytes_before(path: str | Path, offset: int) -> bytes:
+    """The SIG_BYTES bytes (fewer at the file's start) a signature is made of."""
     start = max(0, offset - SIG_BYTES)
     with open(path, "rb") as fh:
         fh.seek(start)
-        return sha1()(fh.read(offset - start)).digest()
+        return fh.read(offset - start)
 
 
 class ScanCache:
