@@ -269,3 +269,20 @@ def test_a_copy_taken_while_the_writer_moved_is_taken_again(tmp_path, monkeypatc
     sqlite_ro._copy_still(db, copy)
     assert copy.read_bytes() == b"y" * 100 and not (copy.parent / "opencode.db-journal").exists()
     assert copies.count(db) == 2  # (taken again once)
+
+
+def test_opencodes_own_cost_is_kept_beside_the_priced_one(tmp_path, run_json):
+    """OpenCode's `cost` (a step part's, else the message's; ccusage reports this figure) is each call's
+    `agent_cost_usd`, shown beside Nomira's pricing of the tokens, never instead of it."""
+    steps = [("prt_s1", "msg_a1", "ses_1", {"type": "step-finish", "reason": "tool-calls", "cost": 0.03, "tokens": {
+        "input": 600, "output": 100, "reasoning": 20, "cache": {"read": 1500, "write": 400}}}),
+             ("prt_s2", "msg_a1", "ses_1", {"type": "step-finish", "reason": "stop", "tokens": {
+                 "input": 400, "output": 100, "reasoning": 30, "cache": {"read": 1500, "write": 0}}})]
+    later = dict(V2_CALL, time={"created": 1767312099000, "completed": 1767312100000})
+    root = _v2_store(tmp_path / "opencode", v1_messages=[("msg_a1", "ses_1", V1_COPY)], v1_parts=steps,
+                     v2_rows=[("msg_b1", "assistant", later)])
+    evs = collect(("opencode",), [root]).events
+    assert [(e.message_id, e.agent_cost_usd) for e in evs] == [
+        ("msg_a1:prt_s1", 0.03), ("msg_a1:prt_s2", None), ("msg_b1", 0.05)]
+    (model,) = run_json("--path", root)["models"]
+    assert model["agent_cost_usd"] == pytest.approx(0.08) and model["cost_usd"] != pytest.approx(0.08)

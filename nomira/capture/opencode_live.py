@@ -71,7 +71,7 @@ def _usage_only(info: dict) -> dict:
     path = info.get("path") if isinstance(info.get("path"), dict) else {}
     return {"id": info["id"], "role": "assistant", "sessionID": info.get("sessionID"), "time": info.get("time"),
             "modelID": info.get("modelID"), "providerID": info.get("providerID"), "tokens": info.get("tokens"),
-            "path": {"cwd": path.get("cwd") or path.get("root")}}
+            "path": {"cwd": path.get("cwd") or path.get("root")}, "cost": info.get("cost")}
 
 
 def plugin_events(doc) -> list[tuple[UsageEvent, dict]]:

@@ -96,7 +96,7 @@ def count(v) -> int:
 
 
 def money(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and type(v) is not bool and v == v and v >= 0 else None
+    return float(v) if isinstance(v, (int, float)) and type(v) is not bool and 0 <= v < 1e12 else None
 
 
 def iso_ms(ms) -> str | None:

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from nomira.sources import paths, sqlite_ro
+from nomira.sources import calls, paths, sqlite_ro
 from nomira.sources.project import label as project_label
 from nomira.ledger.events import TokenCounts, UsageEvent, usable_time, whole_count
 from nomira.sources.scan import ScanStats
@@ -31,8 +31,9 @@ from nomira.sources.scan import ScanStats
 NAME = "opencode"
 COUNTS_CHECKED = True  # (`_int`: scan.events_of need not check its events again)
 # record: ts, message id, step id, model, provider, input, output, cache_read, cache_write, reasoning, session, cwd,
-# whether the reasoning is apart from the output (`reasoning_apart`)
-TS, MSG, STEP, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, SESSION, PROJECT, APART = range(13)
+# whether the reasoning is apart from the output (`reasoning_apart`), OpenCode's own cost of the step (else of
+# the message; None when it logged none)
+TS, MSG, STEP, MODEL, PROVIDER, IN, OUT, CR, CW, REASONING, SESSION, PROJECT, APART, COST = range(14)
 SEPARATE_FROM = (1, 3, 16)  # the first release that stores output without the reasoning (anomalyco/opencode#21047)
 PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "google": "google", "google-vertex": "google",
              "amazon-bedrock": "anthropic"}
@@ -185,7 +186,7 @@ def _records(msg: dict, steps: list[tuple[str, dict]], session: str | None, ts: 
         t = _tokens(holder.get("tokens"))
         if t and any(t):
             apart = reasoning_apart(holder["tokens"], t, provider, model, version)
-            rows.append([ts, msg["id"], step_id, model, provider, *t, sid, cwd, apart])
+            rows.append([ts, msg["id"], step_id, model, provider, *t, sid, cwd, apart, calls.money(holder.get("cost"))])
     return rows
 
 
@@ -282,7 +283,7 @@ def _v2_messages(db: sqlite3.Connection, tables: set[str], ids: set, prints: set
         v1 = {"role": "assistant", "id": mid, "time": when, "tokens": msg.get("tokens"),
               "modelID": model.get("id") or model.get("modelID") or msg.get("modelID"),
               "providerID": model.get("providerID") or msg.get("providerID"),
-              "path": {"cwd": dirs.get(sid)}}
+              "path": {"cwd": dirs.get(sid)}, "cost": msg.get("cost")}
         if mid in ids or _fingerprint(sid, v1) in prints:
             stats.skip("duplicate_call")
             continue
@@ -381,4 +382,5 @@ def events_from_files(per_file: Iterable[tuple[Path, list[list], dict]], stats: 
                 # each step is its own API call: the step's id joins the message's, so a store keyed
                 # by message id keeps every step (as the OpenCode-format agents' records do)
                 message_id=r[MSG] if r[STEP] is None else f"{r[MSG]}:{r[STEP]}", request_id=r[STEP],
+                agent_cost_usd=r[COST],
             )

@@ -38,7 +38,6 @@ def records(name: str, db: sqlite3.Connection, stats: ScanStats) -> list[list]:
             stats.malformed += 1
             continue
         msg["id"] = mid
-        costs = {pid: calls.money(p.get("cost")) for pid, p in steps.get(mid, [])}
         for r in opencode.records_for(msg, steps.get(mid, []), sid, stats):  # (no version: the agent's own numbers)
             step = r[opencode.STEP]
             out.append(calls.record(
@@ -46,7 +45,7 @@ def records(name: str, db: sqlite3.Connection, stats: ScanStats) -> list[list]:
                 input=r[opencode.IN], output=opencode.billed_output(r),
                 cache_read=r[opencode.CR], cache_write=r[opencode.CW], reasoning=r[opencode.REASONING],
                 reported_input=r[opencode.IN] + r[opencode.CR], cwd=r[opencode.PROJECT],
-                agent_cost=costs.get(step) if step is not None else calls.money(msg.get("cost"))))
+                agent_cost=r[opencode.COST]))
     return out
 
 
