@@ -354,3 +354,26 @@ def test_a_fork_of_a_sub_agent_skips_its_copies_of_the_sub_agents_replay(tmp_pat
     assert sorted((e.session_id, e.tokens.reported_input) for e in c.events) == [
         ("frk", 11000), ("par", 10000), ("par", 12000), ("sub", 8000)]
     assert c.stats.skipped["copied_from_parent"] == 3
+
+
+def test_a_sub_agents_own_first_calls_under_a_second_apart_are_not_a_replay(tmp_path):
+    """The copy of the parent's lines is written as the sub-agent is spawned: two calls of its own,
+    minutes after the spawn and under a second apart, are its calls (with or without the parent's
+    file), not a replay burst (ccusage 20.0.24 drops them)."""
+    tc, meta, ctx = _rollout_lines()
+    day = tmp_path / "sessions" / "2026" / "03" / "10"
+    day.mkdir(parents=True)
+    spawn = {"subagent": {"thread_spawn": {"parent_thread_id": "par", "depth": 1}}}
+    parent = day / "rollout-2026-03-10T10-00-00-par.jsonl"
+    parent.write_text(meta("2026-03-10T10:00:00.000Z", "par") + ctx("2026-03-10T10:00:00.000Z") +
+                      tc("2026-03-10T10:00:30.000Z", (6000, 9000, 800, 0, 6800), (6000, 9000, 800, 0, 6800)))
+    (day / "rollout-2026-03-10T10-03-00-sub.jsonl").write_text(
+        meta("2026-03-10T10:03:00.000Z", "sub", source=spawn) + ctx("2026-03-10T10:03:00.001Z") +
+        tc("2026-03-10T10:05:40.000Z", (20000, 30000, 2000, 50, 22000), (20000, 30000, 2000, 50, 22000)) +
+        tc("2026-03-10T10:05:40.555Z", (38000, 52000, 4500, 100, 42500), (18000, 22000, 2500, 50, 20500)))
+    for _ in range(2):
+        c = collect(("codex",), [tmp_path])
+        assert sorted((e.session_id, e.tokens.reported_input, e.tokens.output) for e in c.events
+                      if e.session_id == "sub") == [("sub", 18000, 2500), ("sub", 20000, 2000)]
+        assert "subagent_replay" not in c.stats.skipped
+        parent.unlink(missing_ok=True)

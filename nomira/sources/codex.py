@@ -131,9 +131,11 @@ def _subagent_replay_second(path: Path) -> tuple[str | None, bool]:
     second is still the burst), or a single one in the second of the file's `session_meta` (the spawn
     itself: a parent with one call before the spawn replays one line, and no call of the sub-agent's
     own is answered within the second it was spawned). A line repeating the first one's total is a
-    refresh of it (a rate-limit update), not a second line of a burst. A sub-agent file holding no
-    token line yet, or a single one outside the spawn second, does not decide it: the next line may
-    make a burst of it."""
+    refresh of it (a rate-limit update), not a second line of a burst. The copy is written as the
+    sub-agent is spawned: a burst must start within `SPAWN_WINDOW` of the `session_meta` line (the
+    sub-agent's own first calls, minutes later and under a second apart, are not a copy: ccusage 20.0.24
+    drops them). A sub-agent file holding no token line yet, or a single one outside the spawn second,
+    does not decide it: the next line may make a burst of it."""
     if compressed.is_compressed(str(path)):
         return _compressed_replay_second(path)
     with open(path, "rb") as fh:
@@ -143,6 +145,7 @@ def _subagent_replay_second(path: Path) -> tuple[str | None, bool]:
 
 
 BURST = timedelta(seconds=1)
+SPAWN_WINDOW = timedelta(seconds=5)
 
 
 def in_burst(ts: str, first: str) -> bool:
@@ -174,8 +177,14 @@ def _compressed_replay_second(path: Path) -> tuple[str | None, bool]:
         return None, True
 
 
+def _near_spawn(first: str, spawned_at: str | None) -> bool:
+    """Whether a burst starting at `first` began as the sub-agent was spawned (no spawn time logged: yes)."""
+    t, s = parse_timestamp(first), parse_timestamp(spawned_at) if spawned_at else None
+    return s is None or t is None or abs(t - s) <= SPAWN_WINDOW
+
+
 def _replay_second(lines: Iterable[bytes]) -> tuple[str | None, bool]:
-    spawned, first, first_total = None, None, None
+    spawned, spawned_at, first, first_total = None, None, None, None
     for line in lines:
         try:
             d = json.loads(line)
@@ -186,7 +195,7 @@ def _replay_second(lines: Iterable[bytes]) -> tuple[str | None, bool]:
         if not isinstance(payload, dict) or not isinstance(ts, str) or len(ts) < 19:
             continue
         if d.get("type") == "session_meta":
-            spawned = spawned or ts[:19]
+            spawned, spawned_at = spawned or ts[:19], spawned_at or ts
             continue
         if not isinstance(payload.get("info"), dict):
             continue
@@ -194,7 +203,8 @@ def _replay_second(lines: Iterable[bytes]) -> tuple[str | None, bool]:
         if first is not None:
             if total is not None and total == first_total:
                 continue  # (the same total again: a rate-limit refresh of the first call, no burst)
-            return (first if in_burst(ts, first) or first[:19] == spawned else None), True
+            burst = in_burst(ts, first) and _near_spawn(first, spawned_at)
+            return (first if burst or first[:19] == spawned else None), True
         first, first_total = ts, total
     if first is not None and first[:19] == spawned:
         return first, True
