@@ -157,6 +157,39 @@ def test_progress_nested_subagent_calls_count_once(tmp_path):
     assert evs["msg_both"].tokens.output == 9  # the complete copy, once
 
 
+@pytest.mark.parametrize("progress_first", [True, False])
+def test_a_progress_copys_early_snapshot_loses_to_the_sub_agent_files_final_one(tmp_path, progress_first):
+    """One request (same message.id and requestId) seen in a `progress` line whose nested entry is not
+    marked a sidechain, with the first streaming snapshot only, and in the sub-agent's file (a
+    sidechain) with the final one: the final snapshot is the call (ccusage 20.0.24 keeps the progress
+    copy's, ranking the parent's line before the size), and the call is the parent's (not a sidechain),
+    whichever file is read first and whether the files are read whole or through the cache."""
+    from nomira.sources import scancache
+    proj = tmp_path / "projects" / "-home-ana-src-shop"
+    (proj / "sess-p" / "subagents").mkdir(parents=True)
+    final = {"input_tokens": 40, "output_tokens": 3316, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 100}
+    progress = _progress_line("msg_sub", "req_sub", dict(final, output_tokens=1), sidechain=False) + "\n"
+    sub_line = ('{"isSidechain":true,"sessionId":"sess-p","version":"2.1.3","type":"assistant",'
+                '"timestamp":"2026-03-10T06:00:09.000Z","requestId":"req_sub","message":{"id":"msg_sub",'
+                '"model":"claude-haiku-4-5-20251001","role":"assistant","content":[],"usage":%s}}\n')
+    (proj / ("a.jsonl" if progress_first else "z.jsonl")).write_text(progress)
+    (proj / "sess-p" / "subagents" / "agent-a1b2.jsonl").write_text(
+        sub_line % __import__("json").dumps(dict(final, output_tokens=1)) + sub_line % __import__("json").dumps(final))
+    cache = scancache.ScanCache(tmp_path / "cache.sqlite")
+    for run in (lambda: collect(("claude",), [tmp_path / "projects"]),
+                lambda: collect(("claude",), [tmp_path / "projects"], cache=cache),
+                lambda: collect(("claude",), [tmp_path / "projects"], cache=cache)):
+        (e,) = run().events
+        assert (e.tokens.output, e.is_sidechain, e.occurred_at.isoformat()) == (3316, False, "2026-03-10T06:00:09+00:00")
+    # (the same, both copies in one file: merged as the file is read)
+    (proj / "sess-p" / "subagents" / "agent-a1b2.jsonl").write_text(
+        progress + sub_line % __import__("json").dumps(final) + progress)
+    (proj / ("a.jsonl" if progress_first else "z.jsonl")).unlink()
+    (e,) = collect(("claude",), [tmp_path / "projects"]).events
+    assert (e.tokens.output, e.is_sidechain) == (3316, False)
+    cache.close()
+
+
 def test_a_progress_entry_without_its_own_time_is_dated_by_its_line(tmp_path):
     import json
     line = json.loads(_progress_line("msg_nt", "req_nt", {"input_tokens": 20, "output_tokens": 2}))

@@ -375,14 +375,16 @@ def scan_file(path: Path, start: int = 0, state: dict | None = None) -> tuple[li
             continue
         duplicates += 1
         i, old_total = seen
-        old = records[i]  # _should_replace, inline: the parent's line, then the most tokens, then `speed`
-        if rec[SIDECHAIN] is not old[SIDECHAIN]:
-            if old[SIDECHAIN]:
-                records[i] = rec
-                seen[1] = total
-        elif total > old_total or total == old_total and rec[SPEED] is not None and old[SPEED] is None:
+        old = records[i]  # _should_replace, inline: the most tokens, then the parent's line, then `speed`
+        if total > old_total or total == old_total and (
+                old[SIDECHAIN] and not rec[SIDECHAIN]
+                or rec[SIDECHAIN] is old[SIDECHAIN] and rec[SPEED] is not None and old[SPEED] is None):
+            if old[SIDECHAIN] is not rec[SIDECHAIN]:
+                rec[SIDECHAIN] = False  # (a copy outside the sidechain: the call is the parent's, `_merged`)
             records[i] = rec
             seen[1] = total
+        elif rec[SIDECHAIN] is not old[SIDECHAIN]:
+            old[SIDECHAIN] = False
     stats.candidates += candidates
     stats.malformed += malformed
     if duplicates:
@@ -429,18 +431,25 @@ def _usage_total(r: list) -> int:
     return r[IN] + r[OUT] + r[CR] + r[CW5] + r[CW1H]
 
 
-def _rank(sidechain: bool, total: int, logged_speed: bool) -> tuple:
-    """Which copy of one call to keep: the parent's line over a sidechain replay, then the
-    final streaming snapshot (most tokens), then the line that logged `speed`."""
-    return (not sidechain, total, logged_speed)
+def _rank(sidechain: bool, total: int, logged_speed: bool, same_request: bool = True) -> tuple:
+    """Which copy of one call to keep. Copies of one request (same message.id and requestId: streaming
+    snapshots, a sub-agent's line and its `progress` copy): the final snapshot (most tokens), then the
+    parent's line, then the line that logged `speed`. A sidechain replay under a new requestId: the
+    parent's line first (ccusage ranks every copy so; it keeps a `progress` copy's early snapshot over
+    the sub-agent file's final one)."""
+    return (total, not sidechain, logged_speed) if same_request else (not sidechain, total, logged_speed)
 
 
-def _record_rank(r: list) -> tuple:
-    return _rank(r[SIDECHAIN], _usage_total(r), r[SPEED] is not None)
+def _record_rank(r: list, same_request: bool = True) -> tuple:
+    return _rank(r[SIDECHAIN], _usage_total(r), r[SPEED] is not None, same_request)
 
 
 def _should_replace(new: list, old: list) -> bool:
-    return _record_rank(new) > _record_rank(old)
+    """For copies of one request; the kept one is a sidechain's only when every copy was (`_merged`)."""
+    replace = _record_rank(new) > _record_rank(old)
+    if new[SIDECHAIN] is not old[SIDECHAIN]:
+        new[SIDECHAIN] = old[SIDECHAIN] = False
+    return replace
 
 
 class Deduper:
@@ -476,8 +485,14 @@ class Deduper:
                     idx = next((j for j in candidates if rec[SIDECHAIN] or kept[j][0].is_sidechain), None)
                 if idx is not None:
                     self.duplicates += 1
-                    if _prefer(rec, *kept[idx]):
-                        kept[idx] = (to_event(rec, session, project), rec[SPEED] is not None)
+                    event, logged_speed = kept[idx]
+                    same = event.request_id == rec[REQ_ID]
+                    merged = same and event.is_sidechain is not rec[SIDECHAIN]
+                    if _prefer(rec, event, logged_speed, same):
+                        event = to_event(rec, session, project)  # (the record itself left as it is: cached)
+                        kept[idx] = (event, rec[SPEED] is not None)
+                    if merged:  # (`_should_replace`'s merge: a sidechain's only when every copy was)
+                        event.is_sidechain = False
                     return
                 self._by_msg[msg_id] = [*candidates, len(kept)]
             else:
@@ -497,12 +512,12 @@ class Deduper:
                 e.message_id = f"{msg_id}:{e.request_id or ''}"[:128]  # (wire.MAX_ID)
 
 
-def _prefer(rec: list, event: UsageEvent, logged_speed: bool) -> bool:
-    """`_should_replace` for a record against an already kept event."""
+def _prefer(rec: list, event: UsageEvent, logged_speed: bool, same_request: bool) -> bool:
+    """`_rank` for a record against an already kept event."""
     t = event.tokens
     kept = _rank(event.is_sidechain, t.input + t.output + t.cache_read + t.cache_write_5m + t.cache_write_1h,
-                 logged_speed)
-    return _record_rank(rec) > kept
+                 logged_speed, same_request)
+    return _record_rank(rec, same_request) > kept
 
 
 _PLAIN = {None, "", "standard", "standard_only", "global", "not_available"}
