@@ -108,3 +108,41 @@ def test_compare_and_optimize_count_unpriced_calls(tmp_path, capsys):
     assert "*" in next(line for line in capsys.readouterr().out.splitlines() if line.startswith(row["name"]))
     assert main(["optimize", "--path", root, "--json", "--no-cache"]) == 0
     assert json.loads(capsys.readouterr().out)["unpriced_calls"] == 2
+
+
+def test_a_modifier_without_a_rate_is_said_in_every_period_report(tmp_path, capsys):
+    """A call logged with a modifier the table publishes no rate for (fast mode on Haiku 4.5, data residency
+    on Opus 4.5) is priced at the standard rates, and daily, monthly and session say so, in their rows and
+    under the table, as the report does per model; a plain call's row says nothing."""
+    proj = tmp_path / "projects" / "-w-shop"
+    proj.mkdir(parents=True)
+
+    def line(i, day, model, **extra):
+        usage = {"input_tokens": 1000, "output_tokens": 1000, "cache_read_input_tokens": 0,
+                 "cache_creation_input_tokens": 0, **extra}
+        return json.dumps({"type": "assistant", "sessionId": "s1", "timestamp": f"2026-03-0{day}T10:00:00.000Z",
+                           "requestId": f"req_{i}", "cwd": "/w/shop", "isSidechain": False, "version": "2.1.3",
+                           "message": {"id": f"msg_{i}", "model": model, "role": "assistant", "type": "message",
+                                       "content": [], "usage": usage}}, separators=(",", ":"))
+    (proj / "s1.jsonl").write_text("\n".join([
+        line(1, 1, "claude-haiku-4-5-20251001", speed="fast"), line(2, 2, "claude-opus-4-5-20251101", inference_geo="us"),
+        line(3, 3, "claude-haiku-4-5-20251001")]) + "\n")
+    root = str(tmp_path / "projects")
+    assert main(["daily", "--path", root, "--json", "--no-cache", "-z", "UTC"]) == 0
+    days = {d["date"]: d for d in json.loads(capsys.readouterr().out)["daily"]}
+    assert [days[d]["unpriced_modifiers"] for d in sorted(days)] == [["speed=fast"], ["inference_geo=us"], []]
+    assert days["2026-03-01"]["models"][0]["unpriced_modifiers"] == ["speed=fast"]
+    assert days["2026-03-01"]["unpriced_calls"] == 0 and days["2026-03-01"]["cost_usd"] > 0
+    for command, key in (("monthly", "monthly"), ("session", "session")):
+        assert main([command, "--path", root, "--json", "--no-cache", "-z", "UTC"]) == 0
+        (row,) = json.loads(capsys.readouterr().out)[key]
+        assert row["unpriced_modifiers"] == ["inference_geo=us", "speed=fast"]
+    assert main(["daily", "--path", root, "--no-cache", "-z", "UTC"]) == 0
+    flat = " ".join(capsys.readouterr().out.split())
+    assert "modifier not priced, those calls at the standard rates: inference_geo=us (1), speed=fast (1)" in flat
+    assert main(["blocks", "--path", root, "--no-cache", "-z", "UTC"]) == 0
+    assert "modifier not priced, those calls at the standard rates: inference_geo=us (1), speed=fast (1)" in " ".join(
+        capsys.readouterr().out.split())
+    assert main(["report", "--path", root, "--json", "--no-cache"]) == 0
+    models = {m["model"]: m["unpriced_modifiers"] for m in json.loads(capsys.readouterr().out)["models"]}
+    assert sorted(models.values()) == [[], ["inference_geo=us"], ["speed=fast"]]  # (the fast calls: a label of their own)

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from nomira.cli import Run, UserError, emit
 from nomira.reports import periods
-from nomira.reports.aggregate import MONEY_COLUMN, Tally
+from nomira.reports.aggregate import MONEY_COLUMN, Tally, merged
 from nomira.reports.render import fill, priced_usd, render_json, short_id, table, tokens, usd
 from nomira.reports.text import lost_note
 
@@ -184,6 +184,8 @@ def _period_table(run, grouped, keys, total, label, plans, by_source, collected)
         why = "; ".join(f"{r} ({n})" for r, n in sorted(total.unpriced_reasons.items()))
         out.append(run.style.warn(fill(f"* {total.unpriced_calls} unpriced calls, not in the money column "
                                        f"(never counted as $0): {why}", run.style)))
+    if total.unpriced_modifiers:
+        out.append(_modifiers_note(total, run))
     lost = lost_note(run.scan(collected))
     if lost:
         out.append(run.style.warn(fill(lost, run.style)))
@@ -192,6 +194,12 @@ def _period_table(run, grouped, keys, total, label, plans, by_source, collected)
         note = f"vs plan: API-equivalent value ÷ plan price ({names}); a multiple, not a bill"
         out.append(run.style.dim(fill(note, run.style)))
     return "\n".join(out) + "\n"
+
+
+def _modifiers_note(total: Tally, run: Run) -> str:
+    """Calls logged with a modifier the table has no rate for: priced at the standard rates, said so."""
+    mods = ", ".join(f"{m} ({n})" for m, n in sorted(total.unpriced_modifiers.items()))
+    return run.style.warn(fill(f"! modifier not priced, those calls at the standard rates: {mods}", run.style))
 
 
 def _row(period, key, t: Tally, plans, by_source, run, breakdown=False) -> list[str]:
@@ -276,6 +284,9 @@ def blocks_text(run: Run, events, label: str) -> str:
                 f"projected {usd(burn['projected_cost_usd'])} by {ends}")
         whose = f" ({b.source})" * agents
         out.append(run.style.bold(fill(f"Active block{whose}: {usd(b.tally.total_usd)} so far, {text}", run.style)))
+    total = merged([b.tally for b in bl])
+    if total.unpriced_modifiers:
+        out.append(_modifiers_note(total, run))
     if run.args.active and not bl:
         out.append("no active block")
     return "\n".join(out) + "\n"

@@ -25,7 +25,7 @@ class Tally:
     """Running sums for one group of events (tokens and USD by type)."""
 
     __slots__ = ("calls", "unpriced_calls", "tokens", "cost", "naive_usd", "sidechain_usd", "first", "last",
-                 "unpriced_reasons")
+                 "unpriced_reasons", "unpriced_modifiers")
 
     def __init__(self) -> None:
         self.calls = 0
@@ -37,6 +37,9 @@ class Tally:
         self.first = None
         self.last = None
         self.unpriced_reasons: dict[str, int] = {}  # why calls are unpriced -> calls (never counted as $0)
+        # a modifier logged without a published rate (`speed=fast` on a model with none) -> the calls it was
+        # on, priced at the standard rates: said beside the figure, never silently
+        self.unpriced_modifiers: dict[str, int] = {}
 
     def add(self, event: UsageEvent, cost: Cost | None) -> None:
         self.calls += 1
@@ -66,17 +69,22 @@ class Tally:
         self.naive_usd += cost.naive_usd
         if event.is_sidechain:
             self.sidechain_usd += cost.total_usd
+        if cost.unpriced_modifiers:
+            for m in cost.unpriced_modifiers:
+                self.unpriced_modifiers[m] = self.unpriced_modifiers.get(m, 0) + 1
 
     def __reduce__(self):
         """Compact pickling: partial tallies travel back from fold workers by the thousand."""
         return from_state, (self.calls, self.unpriced_calls, self.tokens, self.cost, self.naive_usd,
-                        self.sidechain_usd, self.first, self.last, self.unpriced_reasons)
+                        self.sidechain_usd, self.first, self.last, self.unpriced_reasons, self.unpriced_modifiers)
 
     def merge(self, other: "Tally") -> "Tally":
         self.calls += other.calls
         self.unpriced_calls += other.unpriced_calls
         if other.unpriced_reasons:
             _add_reasons(self.unpriced_reasons, other.unpriced_reasons)
+        if other.unpriced_modifiers:
+            _add_reasons(self.unpriced_modifiers, other.unpriced_modifiers)
         # (new lists of the sums, from unpacked items: fewer instructions than adding in place item by item)
         a0, a1, a2, a3, a4, a5 = self.tokens
         b0, b1, b2, b3, b4, b5 = other.tokens
@@ -98,7 +106,7 @@ class Tally:
         t = Tally.__new__(Tally)
         t.calls, t.unpriced_calls, t.tokens, t.cost = self.calls, self.unpriced_calls, self.tokens[:], self.cost[:]
         t.naive_usd, t.sidechain_usd, t.first, t.last = self.naive_usd, self.sidechain_usd, self.first, self.last
-        t.unpriced_reasons = dict(self.unpriced_reasons)
+        t.unpriced_reasons, t.unpriced_modifiers = dict(self.unpriced_reasons), dict(self.unpriced_modifiers)
         return t
 
     @property
@@ -124,6 +132,7 @@ class Tally:
             "calls": self.calls,
             "unpriced_calls": self.unpriced_calls,
             "unpriced_reasons": dict(sorted(self.unpriced_reasons.items())) if self.unpriced_reasons else {},
+            "unpriced_modifiers": sorted(self.unpriced_modifiers) if self.unpriced_modifiers else [],
             "tokens": dict(zip(_TOKEN_KEYS, tokens), total=sum(tokens[:5])),
             "cost_usd": total,
             "cost_by_type_usd": dict(zip(TOKEN_TYPES, cost)),
@@ -165,6 +174,8 @@ def merged(tallies: Sequence[Tally]) -> Tally:
     out.unpriced_calls = sum([t.unpriced_calls for t in tallies])
     for reasons in filter(None, [t.unpriced_reasons for t in tallies]):
         _add_reasons(out.unpriced_reasons, reasons)
+    for modifiers in filter(None, [t.unpriced_modifiers for t in tallies]):
+        _add_reasons(out.unpriced_modifiers, modifiers)
     tokens = list(chain.from_iterable([t.tokens for t in tallies]))
     cost = list(chain.from_iterable([t.cost for t in tallies]))
     if len(tokens) != 6 * n or len(cost) != 5 * n:
@@ -181,23 +192,25 @@ def merged(tallies: Sequence[Tally]) -> Tally:
 
 def from_state(*state) -> Tally:
     """A tally of (calls, unpriced_calls, tokens, cost, naive_usd, sidechain_usd, first, last,
-    unpriced_reasons): what it pickles as, and what a worker's packed fold is read back into."""
+    unpriced_reasons, unpriced_modifiers): what it pickles as, and what a worker's packed fold is read
+    back into."""
     t = Tally()
     (t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd, t.first, t.last,
-     t.unpriced_reasons) = state
+     t.unpriced_reasons, t.unpriced_modifiers) = state
     return t
 
 
 def packed(t: Tally) -> tuple:
     """A tally as plain values (marshal's), exact: how a scan worker's fold of a file travels and is kept."""
     return (t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd, instant(t.first),
-            instant(t.last), t.unpriced_reasons)
+            instant(t.last), t.unpriced_reasons, t.unpriced_modifiers)
 
 
 def from_packed(state: tuple) -> Tally:
     """`packed`'s tally again."""
-    calls, unpriced, tokens, cost, naive, side, first, last, reasons = state
-    return from_state(calls, unpriced, tokens, cost, naive, side, at_instant(first), at_instant(last), reasons)
+    calls, unpriced, tokens, cost, naive, side, first, last, reasons, modifiers = state
+    return from_state(calls, unpriced, tokens, cost, naive, side, at_instant(first), at_instant(last), reasons,
+                      modifiers)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

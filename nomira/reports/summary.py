@@ -21,7 +21,7 @@ def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
         row = info[label] = {
             "model": label, "provider": event.provider, "priced": False,
             "price_key": None, "rate_source": None,
-            "verified": True, "unpriced_modifiers": set(), "model_assumed": False,
+            "verified": True, "model_assumed": False,
             "long_context_calls": 0, "agent_cost_usd": None,
         }
     if event.model_is_fallback:
@@ -34,8 +34,6 @@ def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
         row["priced"], row["price_key"], row["rate_source"] = True, cost.price_key, cost.rate_source
     if not cost.verified:
         row["verified"] = False
-    if cost.unpriced_modifiers:
-        row["unpriced_modifiers"].update(cost.unpriced_modifiers)
     if cost.tier_above is not None:
         row["long_context_calls"] += 1
 
@@ -44,7 +42,6 @@ def model_rows(info: dict, fine: dict, by_model: dict | None = None) -> list[dic
     rows = []
     for model, tally in (rollup(fine, lambda k: k[3]) if by_model is None else by_model).items():
         row = info[model]
-        row["unpriced_modifiers"] = sorted(row["unpriced_modifiers"])
         rows.append({**row, **tally.as_dict(), "verified": row["verified"] and row["priced"]})
     rows.sort(key=lambda r: (-r["cost_usd"], r["model"]))
     return rows
@@ -182,7 +179,6 @@ def merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
         if row["priced"] and not mine["priced"]:
             mine["priced"], mine["price_key"], mine["rate_source"] = True, row["price_key"], row["rate_source"]
         mine["model_assumed"] = mine["model_assumed"] or row["model_assumed"]
-        mine["unpriced_modifiers"] |= row["unpriced_modifiers"]
         mine["long_context_calls"] += row["long_context_calls"]
         if row["agent_cost_usd"] is not None:
             mine["agent_cost_usd"] = (mine["agent_cost_usd"] or 0.0) + row["agent_cost_usd"]

@@ -51,6 +51,13 @@ def fields(t, last: str | None = None) -> tuple[str, str] | None:
         reasons = "{" + ", ".join(f"{q(r)}: {n}" for r, n in sorted(reasons.items())) + "}"
     else:
         reasons = "{}"
+    modifiers = t.unpriced_modifiers
+    if modifiers:  # [modifier], sorted as as_dict writes them
+        if any(m.__class__ is not str for m in modifiers):
+            return None
+        modifiers = "[" + ", ".join(q(m) for m in sorted(modifiers)) + "]"
+    else:
+        modifiers = "[]"
     # (each type checked in turn, no generator: this runs for every row; the floats are finite when
     # their sum is, since an inf or nan makes any sum inf or nan; a sum that overflows goes the
     # generic way, which is right for every row; an exact int, float or datetime is written as its
@@ -71,7 +78,7 @@ def fields(t, last: str | None = None) -> tuple[str, str] | None:
     first = f'"{isoformat(first)}"' if first is not None else "null"
     last = f'"{last}"' if last is not None else "null"
     return (f'"calls": {t.calls}, "unpriced_calls": {t.unpriced_calls}, '
-            f'"unpriced_reasons": {reasons}, "tokens": {{"input": {k[0]}, "output": {k[1]}, "cache_read": '
+            f'"unpriced_reasons": {reasons}, "unpriced_modifiers": {modifiers}, "tokens": {{"input": {k[0]}, "output": {k[1]}, "cache_read": '
             f'{k[2]}, "cache_write_5m": {k[3]}, "cache_write_1h": {k[4]}, "reasoning": {k[5]}, '
             f'"total": {k[0] + k[1] + k[2] + k[3] + k[4]}}}, "cost_usd": {total}, "cost_by_type_usd": '
             f'{{"input": {cost[0]}, "output": {cost[1]}, "cache_read": {cost[2]}, "cache_write_5m": '
