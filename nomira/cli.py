@@ -270,6 +270,14 @@ class Run:
         return self._table
 
     @property
+    def pins(self) -> dict[str, str]:
+        """The project labels this machine shipped under (`project.pinned`): every report keeps them."""
+        if getattr(self, "_pins", None) is None:
+            from nomira.sources import project
+            self._pins = project.pinned(self.env)
+        return self._pins
+
+    @property
     def pricer(self):
         """One Pricer for the run, so each (model, modifiers) is looked up once, not once per group
         of events folded (sixty sources' groups: ~150 lookups of ~50 models)."""
@@ -320,7 +328,8 @@ class Run:
         a = self.args
         return scancache.output_key(
             [*parts, a.json, a.regime, self.color, [str(p) for p in a.path or []], a.source, a.since, a.until,
-             str(self.tz), resolved_digest(self.env), os.environ.get("TZ"), self.style.width],
+             str(self.tz), resolved_digest(self.env), os.environ.get("TZ"), self.style.width,
+             sorted(self.pins.items())],
             self.fingerprint)
 
     def _nothing_cached(self) -> bool:
@@ -370,7 +379,9 @@ class Run:
         from nomira.sources.registry import SOURCES
         env = self.env
         roots = self.explicit or [r for name in self.selected for r in SOURCES[name].default_paths(env)]
-        extra = [str(p) for p in price_files(env)] + ["/etc/localtime", *scancache.package_sources()]
+        from nomira import dirs
+        extra = [str(p) for p in price_files(env)] + ["/etc/localtime", str(dirs.pinned_labels(env)),
+                                                      *scancache.package_sources()]
         try:
             from nomira.sources.paths import WALKED
             checks = scancache.quick_checks([(p, size, mtime) for _s, p, size, mtime in self.fingerprint],
@@ -403,7 +414,8 @@ class Run:
         collected = collect(self.selected, env=self.env, cache=self.cache, workers=os.cpu_count() or 1,
                             progress=True, found=self.found, known=known,
                             merge_worktrees=getattr(self.args, "merge_worktrees", False), prefold=hook,
-                            fold_key=fold_key, stat_later=later, meanwhile=lambda: self.pricer)
+                            fold_key=fold_key, stat_later=later, meanwhile=lambda: self.pricer,
+                            pins=self.pins)
         if later:
             self.collected_stats = collected.stated, collected.unstated
         self.unreadable += collected.unreadable

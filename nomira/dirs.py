@@ -35,6 +35,11 @@ def limits_state(env: Mapping[str, str] = os.environ) -> Path:
     return state_home(env) / "limits.json"
 
 
+def pinned_labels(env: Mapping[str, str] = os.environ) -> Path:
+    """The project labels shipped so far (`sources.project.pinned`), which every report keeps."""
+    return state_home(env) / "labels.json"
+
+
 def config_home(env: Mapping[str, str] = os.environ) -> Path:
     return xdg(env, "XDG_CONFIG_HOME", ".config") / "nomira"
 

@@ -187,6 +187,28 @@ def test_project_label_collisions_take_the_parent():
     assert labels_for(reversed(list(labels))) == labels  # order-free: the same history, the same labels
 
 
+def test_pinned_labels_stay_unless_another_directory_holds_them(isolated_env):
+    """A directory shipped under a label keeps it; a pin another directory's label holds now, a pin of
+    a directory not in the history and a pin that is no label (a path, too long) are not applied; an
+    unreadable pins file is no pins."""
+    from nomira import dirs
+    from nomira.sources.project import keep_pins, labels_for, pin, pinned
+    labels = labels_for(["/a/shop", "/b/shop", "/c/api"])
+    assert labels == {"/a/shop": "shop (a)", "/b/shop": "shop (b)", "/c/api": "api"}
+    assert keep_pins(labels, {"/a/shop": "shop", "/gone/x": "x"}) == {**labels, "/a/shop": "shop"}
+    assert keep_pins(labels, {"/a/shop": "api"}) == labels  # (held by /c/api)
+    assert keep_pins(labels, {"/a/shop": "shop", "/b/shop": "shop"}) == {**labels, "/a/shop": "shop"}
+    assert keep_pins(labels, {"/a/shop": "a/shop", "/b/shop": "x" * 65}) == labels
+    # (in path order: /a's pin is held by /b then, /b's is free)
+    assert keep_pins(labels, {"/a/shop": "shop (b)", "/b/shop": "shop"}) == {**labels, "/b/shop": "shop"}
+    import os
+    pin(os.environ, {"/a/shop": "shop"})
+    pin(os.environ, {"/a/shop": "shop (a)", "/b/shop": "shop (b)"})  # (an earlier pin stays)
+    assert pinned(os.environ) == {"/a/shop": "shop", "/b/shop": "shop (b)"}
+    dirs.pinned_labels(os.environ).write_text("{not json")
+    assert pinned(os.environ) == {}
+
+
 def test_forensics_finds_cache_rebuild(run_json):
     r = run_json("forensics", "--path", TOOLS)
     rb = r["cache_rebuilds"]

@@ -406,3 +406,40 @@ def test_two_calls_under_one_message_id_are_two_calls_in_the_store(capsys, tmp_p
     finally:
         db.close()
     assert (calls, tokens_in) == (3, 60) and cost == pytest.approx(totals["cost_usd"], abs=1e-9)
+
+
+def test_a_project_keeps_the_name_it_was_shipped_under_when_a_namesake_appears(capsys, tmp_path, isolated_env):
+    """`shop` shipped, then a second checkout named `shop` appears: the first keeps `shop` (in the store
+    and in every local report, so the two agree), the newcomer is told apart; without the pins file
+    (a fresh machine) both are told apart again, as the history's own rule says."""
+    from nomira import dirs
+
+    def call(i, cwd, folder):
+        proj = tmp_path / "projects" / folder
+        proj.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"type": "assistant", "sessionId": f"s{i}", "timestamp": f"2026-03-0{i}T10:00:00.000Z",
+                           "requestId": f"req_{i}", "cwd": cwd, "isSidechain": False, "version": "2.1.3",
+                           "message": {"id": f"msg_{i}", "model": "claude-haiku-4-5-20251001", "role": "assistant",
+                                       "type": "message", "content": [], "usage": {
+                                           "input_tokens": 10 * i, "output_tokens": 5, "cache_read_input_tokens": 0,
+                                           "cache_creation_input_tokens": 0}}}, separators=(",", ":"))
+        (proj / f"s{i}.jsonl").write_text(line + "\n")
+
+    def store_projects():
+        return sorted(r[0] for r in store.open_db(db).execute("SELECT DISTINCT project FROM canonical_events"))
+
+    def local_projects():
+        assert main(["session", "--path", str(tmp_path / "projects"), "--json"]) == 0
+        return sorted({s["project"] for s in json.loads(capsys.readouterr().out)["session"]})
+    db = tmp_path / "team.db"
+    ship = ["ship", "--path", str(tmp_path / "projects"), "--db", str(db), "--developer", "ana", "--json"]
+    call(1, "/home/ana/shop", "-home-ana-shop")
+    assert main(ship) == 0
+    capsys.readouterr()
+    call(2, "/home/ana/work/shop", "-home-ana-work-shop")
+    call(3, "/home/ana/shop", "-home-ana-shop")  # (a later call of the first checkout)
+    assert main(ship) == 0
+    capsys.readouterr()
+    assert store_projects() == local_projects() == ["shop", "shop (work)"]
+    dirs.pinned_labels().unlink()
+    assert local_projects() == ["shop (ana)", "shop (work)"]

@@ -59,7 +59,7 @@ def ship_files(files: list[Path], source: str, env: Mapping[str, str] = os.envir
     """Ship the new calls of these files to the configured destination (queued when remote);
     (delivery result, every wire event of the files)."""
     from nomira.cli import Run
-    from nomira.commands.ship import _remote, _tags, open_ledger, wire_events
+    from nomira.commands.ship import _remote, _tags, open_ledger, pin_labels, wire_events
     args = ship_args(destination.load(env), files, source)
     ledger, dest, _db = open_ledger(args, _remote(args), flush=False)
     events, limits = [], []
@@ -67,8 +67,11 @@ def ship_files(files: list[Path], source: str, env: Mapping[str, str] = os.envir
     def new_only(wire: list[dict]) -> list[dict]:  # a long session: check only what was not sent yet
         events.extend(wire)
         return with_channel(ledger.new_events(dest, wire), "hook")
-    shipped = wire_events(Run(args, env), _tags(args), new_only, limits)
-    return deliver_queued(args, shipped, env, limits), events
+    run = Run(args, env)
+    shipped = wire_events(run, _tags(args), new_only, limits)
+    result = deliver_queued(args, shipped, env, limits)
+    pin_labels(run)
+    return result, events
 
 
 def deliver_queued(args, events: list[dict], env: Mapping[str, str] = os.environ, limits: list[dict] = ()) -> dict:

@@ -72,6 +72,8 @@ def wire_events(run: Run, tags: dict, keep=None, limits: list | None = None) -> 
     except SchemaError as exc:
         raise UserError(f"refusing to ship: {exc}") from exc
     collected = run.collect()
+    run.shipped_labels = next((st["labels"] for kept in collected.states.values() for st in kept
+                               if st.get("labels")), {})
     events = collected.events
     if limits is not None:
         limits.extend(limit_wire(run, tags, collected))
@@ -109,8 +111,22 @@ def ship_once(args) -> dict:
     _remote(args)  # a bad URL fails before any work
     zone = day_zone(args)  # and so does a zone that is no IANA zone
     limits: list[dict] = []
-    events = wire_events(Run(args), _tags(args), limits=limits)
-    return deliver(args, events, limits=limits, zone=zone, repin=bool(getattr(args, "repin_day_zone", False)))
+    run = Run(args)
+    events = wire_events(run, _tags(args), limits=limits)
+    result = deliver(args, events, limits=limits, zone=zone, repin=bool(getattr(args, "repin_day_zone", False)))
+    pin_labels(run)
+    return result
+
+
+def pin_labels(run: Run) -> None:
+    """The project labels this run shipped (or queued, or exported) under, kept for every later run
+    (`project.pin`): a directory's calls stay under one name in the team's store."""
+    from nomira.sources import project
+    try:
+        project.pin(run.env, getattr(run, "shipped_labels", None) or {})
+    except OSError as exc:
+        _warn(f"could not keep the project labels in {exc.filename or 'the state folder'}: "
+              f"{exc.strerror or exc} (a project may be shipped under a second name later)")
 
 
 def day_zone(args, env=None, strict: bool = True) -> str | None:
@@ -291,6 +307,7 @@ def cmd_export(args) -> int:
     from nomira.ledger.exchange import export_document
     run = Run(args)
     doc = export_document(wire_events(run, _tags(args)), day_zone(args, strict=False))
+    pin_labels(run)
     text = json.dumps(doc, indent=1) + "\n"
     if args.file == "-":
         sys.stdout.write(text)

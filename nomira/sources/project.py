@@ -4,15 +4,17 @@ Claude Code, Codex and OpenCode all log the real working directory (`cwd`); the 
 its last folder name, so `~/src/shop` is `shop` in every agent's rows, locally and in
 shipped events. Two different directories with the same name are told apart by as many
 parent folders as it takes (`shop (ana)`, `shop (work)`), decided over every directory
-in the history, so the rule is deterministic. A label never holds a path separator:
-the wire schema rejects path-like tags.
+in the history, so the rule is deterministic. Once shipped, a directory's label is pinned
+(`pinned`): a second `shop` appearing later is told apart, the first keeps `shop`, so a team's
+store never finds one project under two names. A label never holds a path separator: the wire
+schema rejects path-like tags.
 """
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 MAX = 64  # the wire schema's tag limit
 _SEP = re.compile(r"[/\\]+")
@@ -61,9 +63,11 @@ def label(cwd: str | None, labels: dict[str, str] | None, fallback: str = "unkno
     return (labels or {}).get(cwd) or basename(cwd)
 
 
-def assign(states: Iterable[dict], merge_worktrees: bool = False) -> dict[str, str]:
+def assign(states: Iterable[dict], merge_worktrees: bool = False,
+           pins: Mapping[str, str] | None = None) -> dict[str, str]:
     """Give every per-file parser state (`cwd`: one directory, `cwds`: several) the history's labels;
-    with `merge_worktrees`, a git worktree's directories get their main checkout's label."""
+    with `merge_worktrees`, a git worktree's directories get their main checkout's label; `pins`: the
+    labels directories were shipped under (`keep_pins`)."""
     states = list(states)
     cwds: set[str] = set()
     for st in states:
@@ -76,6 +80,8 @@ def assign(states: Iterable[dict], merge_worktrees: bool = False) -> dict[str, s
         labels = {c: merged[m] for c, m in main.items()}
     else:
         labels = labels_for(cwds)
+    if pins:
+        labels = keep_pins(labels, pins)
     for st in states:
         st["labels"] = labels
     return labels
@@ -114,3 +120,52 @@ def main_checkout(cwd: str) -> str | None:
         rest = here.parts[len(here.parts) - depth:] if depth else ()
         return str(Path(*parts[:-3], *rest))
     return None
+
+
+def keep_pins(labels: dict[str, str], pins: Mapping[str, str]) -> dict[str, str]:
+    """`labels` with each pinned directory's earlier label, where no other directory holds it now
+    (pins taken in path order: the outcome does not depend on the file's order)."""
+    out = dict(labels)
+    owner = {lab: cwd for cwd, lab in out.items()}
+    for cwd, lab in sorted(pins.items()):
+        if cwd not in out or out[cwd] == lab or lab in owner or not is_label(lab):
+            continue
+        del owner[out[cwd]]
+        out[cwd], owner[lab] = lab, cwd
+    return out
+
+
+def is_label(value) -> bool:
+    return type(value) is str and 0 < len(value) <= MAX and not _SEP.search(value)
+
+
+def pinned(env: Mapping[str, str]) -> dict[str, str]:
+    """The labels directories were shipped under ({} when none were, or the file is unreadable: labels
+    are then decided afresh, as before any ship)."""
+    import json
+    from nomira import dirs
+    try:
+        doc = json.loads(dirs.pinned_labels(env).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    pins = doc.get("labels") if isinstance(doc, dict) else None
+    if not isinstance(pins, dict):
+        return {}
+    return {cwd: lab for cwd, lab in pins.items() if type(cwd) is str and is_label(lab)}
+
+
+def pin(env: Mapping[str, str], labels: Mapping[str, str]) -> None:
+    """Keep `labels` (a shipped history's: cwd -> label) as pins beside the earlier ones; the file is
+    rewritten only when one is new, whole (a temporary file renamed over it)."""
+    import json
+    import os
+    from nomira import dirs
+    old = pinned(env)
+    new = {**{c: lab for c, lab in labels.items() if is_label(lab)}, **old}  # (an earlier pin stays)
+    if new == old:
+        return
+    path = dirs.pinned_labels(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps({"version": 1, "labels": dict(sorted(new.items()))}, indent=0))
+    os.replace(tmp, path)

@@ -341,7 +341,8 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
             progress: bool = False, found: dict[str, list[Path]] | None = None,
             budget: int | None = None, known: dict | None = None, merge_worktrees: bool = False,
             prefold: Callable[[list[UsageEvent]], object] | None = None, fold_key: str | None = None,
-            stat_later: bool = False, meanwhile: Callable[[], object] | None = None) -> Collected:
+            stat_later: bool = False, meanwhile: Callable[[], object] | None = None,
+            pins: Mapping[str, str] | None = None) -> Collected:
     """Scan every file of the selected sources (through `cache` when given). `known`: (size,
     mtime_ns) by path for files already stated (`fingerprint`), so none is stated twice.
 
@@ -356,6 +357,7 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
     workers do it (`Collected.stated` then holds every file's (size, mtime_ns) before it was read).
     `meanwhile()`: the caller's work that can wait for the workers to start (the prices: 7-15 ms the
     parent would otherwise spend before any file is read, while it waits for the first results).
+    `pins`: the project labels directories were shipped under (`project.keep_pins`).
     """
     stats = ScanStats()
     states: dict[str, list[dict]] = {}
@@ -420,7 +422,7 @@ def collect(selected: Iterable[str] = ("claude", "codex"), explicit: list[Path] 
     finally:
         if pool is not None:
             pool.terminate()
-    project.assign((st for kept in states.values() for st in kept), merge_worktrees)  # one label per cwd
+    project.assign((st for kept in states.values() for st in kept), merge_worktrees, pins)  # one label per cwd
     collected = Collected(pending, stats, states, held, links)
     collected.stated = {source: p.stated for source, p in planned.items()}
     collected.unstated = sum(p.unstated for p in planned.values())
