@@ -8,6 +8,8 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from nomira.ledger import limits
 from nomira.commands import statusline
 
@@ -241,3 +243,68 @@ def test_statusline_block_of_a_long_run_of_calls(isolated_env, monkeypatch):
     monkeypatch.delenv("TZ")
     time.tzset()
     assert "block $0.20," in shown, shown  # (13 calls of 1,000 output tokens at $15 per MTok)
+
+
+@pytest.mark.parametrize("every", [37, 61, 67, 240])
+def test_statusline_block_of_an_hourly_job_running_for_days(isolated_env, monkeypatch, capsys, every):
+    """A call every hour for six days, never a 5-hour gap: the active window is fixed where that run
+    began, days back, past the status line's first look-back; it shows the block `nomira blocks` shows."""
+    import time
+    from nomira.ledger.events import TokenCounts, UsageEvent
+    from nomira.reports import periods
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    now = datetime(2026, 6, 7, 12, 5, tzinfo=timezone.utc)
+    times = [now - timedelta(minutes=every * k) for k in range(6 * 24 * 60 // every, -1, -1)]
+    proj = isolated_env / ".claude" / "projects" / "-home-ana-src-shop"
+    proj.mkdir(parents=True)
+    transcript = proj / f"{SESSION}.jsonl"
+    transcript.write_text("".join(line(t, f"L{i}", SESSION, out=1000) for i, t in enumerate(times)))
+    evs = [(UsageEvent("claude_code", "anthropic", "m", t, "s", "p", TokenCounts()), None) for t in times]
+    (active,) = [b for b in periods.blocks(evs, timezone.utc) if b.is_active(now)]
+    shown = render(PAYLOAD.replace("TRANSCRIPT", str(transcript)), now)
+    monkeypatch.delenv("TZ")
+    time.tzset()
+    from nomira.cli import main
+    from nomira.reports.render import usd
+    assert main(["blocks", "--json", "--no-cache", "-z", "UTC"]) == 0
+    (block,) = [b for b in json.loads(capsys.readouterr().out)["blocks"] if b["start"] == active.start.isoformat()]
+    left = f"{(active.end - now).total_seconds() / 60:.0f} min left" if active.end - now < timedelta(hours=1) else ""
+    assert block["calls"] == active.tally.calls and f"block {usd(block['cost_usd'])}, " in shown and left in shown, \
+        (active.start, shown)
+
+
+def test_statusline_today_on_the_day_clocks_go_back(isolated_env, monkeypatch):
+    """Europe/Berlin, 2026-10-25 (CEST until 03:00, then CET), at noon: a call at 00:30 local, in a file
+    not written since, is today's (midnight is 22:00 UTC, at its own offset, not at noon's)."""
+    import time
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        now = datetime(2026, 10, 25, 11, 0, tzinfo=timezone.utc)  # (12:00 CET)
+        early = datetime(2026, 10, 24, 22, 30, tzinfo=timezone.utc)  # (00:30 CEST)
+        proj = isolated_env / ".claude" / "projects" / "-home-ana-src-shop"
+        proj.mkdir(parents=True)
+        other = proj / "9e8d7c6b-0000-4000-8000-000000000001.jsonl"
+        other.write_text(line(early, "E", "9e8d7c6b-0000-4000-8000-000000000001", out=100_000))
+        os.utime(other, (early.timestamp(), early.timestamp()))
+        transcript = proj / f"{SESSION}.jsonl"
+        transcript.write_text(line(now - timedelta(minutes=5), "N", SESSION, out=1000))
+        shown = render(PAYLOAD.replace("TRANSCRIPT", str(transcript)), now)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert "today $1.51 " in shown, shown  # (100,000 + 1,000 output tokens at $15 per MTok: $1.515)
+
+
+def test_statusline_payload_oddities_stay_on_one_clean_line(isolated_env):
+    """A model name with control characters is printed without them; 99.5% used reads 99%, not the
+    limit's 100%; a rate-limit figure that is no finite number is left out, the rest of the line kept."""
+    transcript, now = setup_history(isolated_env)
+    doc = json.loads(PAYLOAD.replace("TRANSCRIPT", str(transcript)))
+    doc["model"]["display_name"] = "Sonnet\n4.5\x1b[31m"
+    doc["rate_limits"]["five_hour"]["used_percentage"] = 99.5
+    doc["rate_limits"]["seven_day"]["used_percentage"] = 10 ** 400
+    shown = render(json.dumps(doc), now)
+    assert shown.count("\n") == 1 and "\x1b" not in shown
+    assert shown.startswith("Sonnet4.5[31m · session $5.69") and shown.endswith(" · 5h 99%\n"), shown

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 NEUTRAL = "nomira: no session data"
 RECENT = timedelta(hours=10)
-EXTEND_MAX = 12  # looks back this many times for the start of a run of calls without a 5-hour gap
+EXTEND_MAX = 16  # looks back this many times (twice as far each time) for the start of a run of calls without a 5-hour gap
 RESULT_FILE = "statusline.json"
 LIMITS_SEEN = "statusline_limits.json"  # the last render's rate-limit figures and parts
 PERSIST_BYTES = 1 << 20
@@ -71,6 +71,7 @@ def render(raw: bytes, env: Mapping[str, str], now: datetime) -> str:
     model = doc.get("model") if isinstance(doc.get("model"), dict) else {}
     name = model.get("display_name") if isinstance(model.get("display_name"), str) else None
     claude_cost = (doc.get("cost") or {}).get("total_cost_usd") if isinstance(doc.get("cost"), dict) else None
+    name = "".join(ch for ch in name if ch.isprintable()) if name else None  # (no escape reaches the terminal)
     parts = [name[:40]] if name else []
     if isinstance(transcript, str) and os.path.isfile(transcript):
         parts += _usage_parts(transcript, claude_cost, env, now)
@@ -131,7 +132,12 @@ def _limits(rate_limits, env, now) -> list[str]:
 
 def _limit_parts(snaps) -> list[str]:
     label = {"five_hour": "5h", "seven_day": "7d"}
-    return [f"{label[s.window]} {s.used_percent:.0f}%" for s in snaps if s.window in label]
+    return [f"{label[s.window]} {_percent(s.used_percent)}%" for s in snaps if s.window in label]
+
+
+def _percent(used: float) -> str:
+    """Rounded as Claude Code shows it, except that under 100 it never reads 100 (99.5% is not the limit)."""
+    return f"{min(used, 99.0) if used < 100 else used:.0f}"
 
 
 def _stamp(path) -> list | None:
@@ -200,7 +206,8 @@ def _digest(fp: list[tuple]) -> str:
 
 def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
     local_now = now.astimezone()
-    midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # (the offset in force at midnight, not now's: on the day clocks go back they differ by an hour)
+    midnight = datetime.combine(local_now.date(), datetime.min.time()).astimezone()
     cutoff = min(midnight, local_now - RECENT)
     recent = _recent_files(env, cutoff.timestamp())
     files = sorted(set(_session_files(transcript)) | recent.keys())
@@ -220,7 +227,9 @@ def _usage_parts(transcript: str, claude_cost, env, now: datetime) -> list[str]:
     for _ in range(EXTEND_MAX):  # (the active block's window is fixed by where its run of calls began)
         if run_start is None or run_start - cutoff >= BLOCK:
             break
-        cutoff = run_start - BLOCK  # (a file with a call since then was written since then)
+        # (a file with a call since then was written since then; twice as far back each time: a run of
+        # calls days long, an hourly job, is found in a few passes)
+        cutoff = run_start - max(BLOCK, now - run_start)
         files = sorted(set(files) | _recent_files(env, cutoff.timestamp()).keys())
         parts, run_start = _compute(transcript, files, claude_cost, env, now, cutoff)
     _write_json(result_path, {"key": key, "parts": parts})

@@ -57,7 +57,14 @@ def _utc(dt: datetime) -> datetime:
 
 
 def _number(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    """A finite number, else None (a 400-digit integer or a NaN in a payload is no figure)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if f - f == 0.0 else None
 
 
 def _epoch(v) -> datetime | None:
