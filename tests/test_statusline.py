@@ -225,46 +225,41 @@ def test_statusline_block_of_a_long_run_of_calls(isolated_env, monkeypatch):
     """Calls every 20 minutes since 22:25 the day before: the active 5-hour window is fixed by where that
     run began (22:00, 03:00, then 08:00), before local midnight, where the status line read from (it
     showed the 10:00 window of its own making): the same block `nomira blocks` shows."""
+    now = datetime(2026, 6, 1, 12, 5, tzinfo=timezone.utc)
+    active, shown = _run_of_calls(isolated_env, monkeypatch, now, [now - timedelta(minutes=20 * k)
+                                                                   for k in range(41, -1, -1)])
+    assert active.start == datetime(2026, 6, 1, 8, tzinfo=timezone.utc) and active.tally.calls == 13
+    assert "block $0.20," in shown, shown  # (13 calls of 1,000 output tokens at $15 per MTok)
+
+
+def _run_of_calls(home, monkeypatch, now, times):
+    """(the active block `periods.blocks` makes of calls at `times` in one transcript, the status line
+    rendered at `now`), in UTC."""
     import time
     from nomira.ledger.events import TokenCounts, UsageEvent
     from nomira.reports import periods
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    now = datetime(2026, 6, 1, 12, 5, tzinfo=timezone.utc)
-    times = [now - timedelta(minutes=20 * k) for k in range(41, -1, -1)]
-    proj = isolated_env / ".claude" / "projects" / "-home-ana-src-shop"
-    proj.mkdir(parents=True)
-    transcript = proj / f"{SESSION}.jsonl"
-    transcript.write_text("".join(line(t, f"L{i}", SESSION, out=1000) for i, t in enumerate(times)))
-    evs = [(UsageEvent("claude_code", "anthropic", "m", t, "s", "p", TokenCounts()), None) for t in times]
-    (active,) = [b for b in periods.blocks(evs, timezone.utc) if b.is_active(now)]
-    assert active.start == datetime(2026, 6, 1, 8, tzinfo=timezone.utc) and active.tally.calls == 13
-    shown = render(PAYLOAD.replace("TRANSCRIPT", str(transcript)), now)
-    monkeypatch.delenv("TZ")
-    time.tzset()
-    assert "block $0.20," in shown, shown  # (13 calls of 1,000 output tokens at $15 per MTok)
+    try:
+        proj = home / ".claude" / "projects" / "-home-ana-src-shop"
+        proj.mkdir(parents=True)
+        transcript = proj / f"{SESSION}.jsonl"
+        transcript.write_text("".join(line(t, f"L{i}", SESSION, out=1000) for i, t in enumerate(times)))
+        evs = [(UsageEvent("claude_code", "anthropic", "m", t, "s", "p", TokenCounts()), None) for t in times]
+        (active,) = [b for b in periods.blocks(evs, timezone.utc) if b.is_active(now)]
+        return active, render(PAYLOAD.replace("TRANSCRIPT", str(transcript)), now)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 @pytest.mark.parametrize("every", [37, 61, 67, 240])
 def test_statusline_block_of_an_hourly_job_running_for_days(isolated_env, monkeypatch, capsys, every):
     """A call every hour for six days, never a 5-hour gap: the active window is fixed where that run
     began, days back, past the status line's first look-back; it shows the block `nomira blocks` shows."""
-    import time
-    from nomira.ledger.events import TokenCounts, UsageEvent
-    from nomira.reports import periods
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
     now = datetime(2026, 6, 7, 12, 5, tzinfo=timezone.utc)
-    times = [now - timedelta(minutes=every * k) for k in range(6 * 24 * 60 // every, -1, -1)]
-    proj = isolated_env / ".claude" / "projects" / "-home-ana-src-shop"
-    proj.mkdir(parents=True)
-    transcript = proj / f"{SESSION}.jsonl"
-    transcript.write_text("".join(line(t, f"L{i}", SESSION, out=1000) for i, t in enumerate(times)))
-    evs = [(UsageEvent("claude_code", "anthropic", "m", t, "s", "p", TokenCounts()), None) for t in times]
-    (active,) = [b for b in periods.blocks(evs, timezone.utc) if b.is_active(now)]
-    shown = render(PAYLOAD.replace("TRANSCRIPT", str(transcript)), now)
-    monkeypatch.delenv("TZ")
-    time.tzset()
+    active, shown = _run_of_calls(isolated_env, monkeypatch, now, [now - timedelta(minutes=every * k)
+                                                                   for k in range(6 * 24 * 60 // every, -1, -1)])
     from nomira.cli import main
     from nomira.reports.render import usd
     assert main(["blocks", "--json", "--no-cache", "-z", "UTC"]) == 0
