@@ -148,6 +148,25 @@ def test_repin_applies_from_then_on_and_days_already_filed_never_move(app):
     assert r["changed"] == r["added"] == r["removed"] == 0 and snapshot(app.db) == before
 
 
+def test_a_final_snapshot_logged_past_midnight_files_the_call_under_its_own_day(app):
+    """A call shipped mid-stream (its first snapshot at 23:59:58 in the pinned zone) and again once
+    finished (its final snapshot at 00:00:03): the more complete copy is the call, on its own time's day,
+    as the laptop's reports date it (by the snapshot they keep); every serving view moves with it, the old
+    day holds nothing of it, and replay rebuilds the same."""
+    first, final = "2026-06-01T09:59:58Z", "2026-06-01T10:00:03Z"  # (23:59:58 and 00:00:03 at UTC+14)
+    assert day_in(EAST, first) != day_in(EAST, final)
+    assert post(app, {"events": [call(1, first, output=3)], "day_zone": EAST})[0] == 200
+    status, body = post(app, {"events": [call(1, final, output=400)], "day_zone": EAST})
+    assert status == 200 and body["deduped"] == 1
+    assert app.db.execute("SELECT day, output FROM events").fetchall() == [(day_in(EAST, final), 400)]
+    assert days(app.db) == {day_in(EAST, first): 0, day_in(EAST, final): 1}  # (the old day's rows emptied)
+    snap = snapshot(app.db)
+    assert {r[1] for r in snap["rollups"] if r[4]} == {r[2] for r in snap["tags"] if r[3]} == {
+        r[1] for r in snap["views"] if r[3]} == {day_in(EAST, final)}
+    r = store.replay(app.db)
+    assert r["changed"] == r["added"] == r["removed"] == 0 and snapshot(app.db) == snap
+
+
 def test_pins_are_per_developer_and_tenant(app):
     at = "2026-06-01T23:30:00Z"
     post(app, {"events": [call(1, at, developer="ana")], "day_zone": EAST})

@@ -943,7 +943,10 @@ def _apply(db: sqlite3.Connection, items: list[tuple[int, dict, str, str, str | 
             continue
         old = state.get(key) or current[key]
         reason = _wins(row, old)
-        if reason and row[_DAY_AT] != old[_DAY_AT]:  # a day already filed never moves (its zone was pinned)
+        if reason and row[_DAY_AT] != old[_DAY_AT] and row[_OCCURRED_AT] == old[_OCCURRED_AT]:
+            # a day already filed never moves for a zone (its zone was pinned); a copy logged at another
+            # time (the final streaming snapshot, past midnight) is filed under its own time's day, as
+            # the laptop's reports date the call by the snapshot they keep
             row = (*row[:_DAY_AT], old[_DAY_AT], *row[_DAY_AT + 1:])
         if reason:
             superseded.append((old[_RAW_AT], key, reason, NORMALIZATION_VERSION))
