@@ -45,14 +45,16 @@ class LocalHistory:
                 cache = scancache.ScanCache(scancache.default_path(self.env))
             except (OSError, sqlite3.Error):  # no cache: every file is read, still right
                 cache = None
+            from nomira.sources.project import pinned
             try:
                 found = discover(SOURCES, self.roots, self.env)
+                pins = pinned(self.env)  # (the labels the reports show: those shipped keep their names)
                 try:
-                    collected = collect(SOURCES, None, self.env, cache=cache, found=found)
+                    collected = collect(SOURCES, None, self.env, cache=cache, found=found, pins=pins)
                 except scancache.CacheDamaged:  # removed (the next scan makes a new one); every file read
                     cache.drop()
                     cache = None
-                    collected = collect(SOURCES, None, self.env, cache=None, found=found)
+                    collected = collect(SOURCES, None, self.env, cache=None, found=found, pins=pins)
                 events = [e for e in collected.events if e.source in OPTIMIZED]
                 pricer = Pricer(resolved(self.env))
                 priced = [(e, pricer(e)) for e in events]
