@@ -35,8 +35,12 @@ def test_codex_totals(run_json):
     r = run_json("--path", FIXTURES / "codex")
     assert r["totals"]["cost_usd"] == pytest.approx(CX + CX_FALLBACK, abs=1e-12)
     assumed = [m for m in r["models"] if m["model_assumed"]]
-    assert [m["model"] for m in assumed] == ["gpt-5"]
+    assert [m["model"] for m in assumed] == ["gpt-5"] and assumed[0]["model_assumed_calls"] >= 1
     assert r["allowance"]["primary_used_percent"] == 25.0
+    # the period reports say it too: in each row and its models, and under the table
+    days = run_json("daily", "--path", FIXTURES / "codex")["daily"]
+    assert sum(d["model_assumed_calls"] for d in days) == assumed[0]["model_assumed_calls"]
+    assert {m["model"] for d in days for m in d["models"] if m["model_assumed_calls"]} == {"gpt-5"}
 
 
 def test_sessions_and_models_carry_rate_source(run_json):

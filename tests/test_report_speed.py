@@ -239,7 +239,7 @@ def test_encoded_session_rows_equal_the_stamped_dicts():
         if any(k[1].__class__ is not str for k in fine) and any(k[1].__class__ is str for k in fine):
             fine = {k: t for k, t in fine.items() if k[1].__class__ is str}  # (session ids must sort)
         info = {m: {"model": m, "provider": "anthropic", "priced": True, "price_key": m, "rate_source": "x",
-                    "verified": True, "unpriced_modifiers": set(), "model_assumed": False,
+                    "verified": True,
                     "long_context_calls": 0, "agent_cost_usd": None} for m in ("m1", "m2", "m3", "m4")}
         want = render_json(summary.finish(copy.deepcopy((fine, info)), None, None, "t"))
         got = render_json(summary.finish(copy.deepcopy((fine, info)), None, None, "t", encoded=True))

@@ -25,7 +25,7 @@ class Tally:
     """Running sums for one group of events (tokens and USD by type)."""
 
     __slots__ = ("calls", "unpriced_calls", "tokens", "cost", "naive_usd", "sidechain_usd", "first", "last",
-                 "unpriced_reasons", "unpriced_modifiers")
+                 "unpriced_reasons", "unpriced_modifiers", "assumed_calls")
 
     def __init__(self) -> None:
         self.calls = 0
@@ -40,9 +40,12 @@ class Tally:
         # a modifier logged without a published rate (`speed=fast` on a model with none) -> the calls it was
         # on, priced at the standard rates: said beside the figure, never silently
         self.unpriced_modifiers: dict[str, int] = {}
+        self.assumed_calls = 0  # calls whose agent logged no model: priced as its default (`model_is_fallback`)
 
     def add(self, event: UsageEvent, cost: Cost | None) -> None:
         self.calls += 1
+        if event.model_is_fallback:
+            self.assumed_calls += 1
         t, k = event.tokens, self.tokens
         k[0] += t.input
         k[1] += t.output
@@ -76,10 +79,12 @@ class Tally:
     def __reduce__(self):
         """Compact pickling: partial tallies travel back from fold workers by the thousand."""
         return from_state, (self.calls, self.unpriced_calls, self.tokens, self.cost, self.naive_usd,
-                        self.sidechain_usd, self.first, self.last, self.unpriced_reasons, self.unpriced_modifiers)
+                        self.sidechain_usd, self.first, self.last, self.unpriced_reasons, self.unpriced_modifiers,
+                        self.assumed_calls)
 
     def merge(self, other: "Tally") -> "Tally":
         self.calls += other.calls
+        self.assumed_calls += other.assumed_calls
         self.unpriced_calls += other.unpriced_calls
         if other.unpriced_reasons:
             _add_reasons(self.unpriced_reasons, other.unpriced_reasons)
@@ -107,6 +112,7 @@ class Tally:
         t.calls, t.unpriced_calls, t.tokens, t.cost = self.calls, self.unpriced_calls, self.tokens[:], self.cost[:]
         t.naive_usd, t.sidechain_usd, t.first, t.last = self.naive_usd, self.sidechain_usd, self.first, self.last
         t.unpriced_reasons, t.unpriced_modifiers = dict(self.unpriced_reasons), dict(self.unpriced_modifiers)
+        t.assumed_calls = self.assumed_calls
         return t
 
     @property
@@ -133,6 +139,7 @@ class Tally:
             "unpriced_calls": self.unpriced_calls,
             "unpriced_reasons": dict(sorted(self.unpriced_reasons.items())) if self.unpriced_reasons else {},
             "unpriced_modifiers": sorted(self.unpriced_modifiers) if self.unpriced_modifiers else [],
+            "model_assumed_calls": self.assumed_calls,
             "tokens": dict(zip(_TOKEN_KEYS, tokens), total=sum(tokens[:5])),
             "cost_usd": total,
             "cost_by_type_usd": dict(zip(TOKEN_TYPES, cost)),
@@ -171,6 +178,7 @@ def merged(tallies: Sequence[Tally]) -> Tally:
     out = Tally()
     # (list comprehensions read a slot in a specialized instruction: cheaper than attrgetter's lookup)
     out.calls = sum([t.calls for t in tallies])
+    out.assumed_calls = sum([t.assumed_calls for t in tallies])
     out.unpriced_calls = sum([t.unpriced_calls for t in tallies])
     for reasons in filter(None, [t.unpriced_reasons for t in tallies]):
         _add_reasons(out.unpriced_reasons, reasons)
@@ -192,25 +200,25 @@ def merged(tallies: Sequence[Tally]) -> Tally:
 
 def from_state(*state) -> Tally:
     """A tally of (calls, unpriced_calls, tokens, cost, naive_usd, sidechain_usd, first, last,
-    unpriced_reasons, unpriced_modifiers): what it pickles as, and what a worker's packed fold is read
-    back into."""
+    unpriced_reasons, unpriced_modifiers, assumed_calls): what it pickles as, and what a worker's packed
+    fold is read back into."""
     t = Tally()
     (t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd, t.first, t.last,
-     t.unpriced_reasons, t.unpriced_modifiers) = state
+     t.unpriced_reasons, t.unpriced_modifiers, t.assumed_calls) = state
     return t
 
 
 def packed(t: Tally) -> tuple:
     """A tally as plain values (marshal's), exact: how a scan worker's fold of a file travels and is kept."""
     return (t.calls, t.unpriced_calls, t.tokens, t.cost, t.naive_usd, t.sidechain_usd, instant(t.first),
-            instant(t.last), t.unpriced_reasons, t.unpriced_modifiers)
+            instant(t.last), t.unpriced_reasons, t.unpriced_modifiers, t.assumed_calls)
 
 
 def from_packed(state: tuple) -> Tally:
     """`packed`'s tally again."""
-    calls, unpriced, tokens, cost, naive, side, first, last, reasons, modifiers = state
+    calls, unpriced, tokens, cost, naive, side, first, last, reasons, modifiers, assumed = state
     return from_state(calls, unpriced, tokens, cost, naive, side, at_instant(first), at_instant(last), reasons,
-                      modifiers)
+                      modifiers, assumed)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

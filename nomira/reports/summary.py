@@ -21,11 +21,9 @@ def _note_model(info: dict, event: UsageEvent, cost: Cost | None) -> None:
         row = info[label] = {
             "model": label, "provider": event.provider, "priced": False,
             "price_key": None, "rate_source": None,
-            "verified": True, "model_assumed": False,
+            "verified": True,
             "long_context_calls": 0, "agent_cost_usd": None,
         }
-    if event.model_is_fallback:
-        row["model_assumed"] = True
     if event.agent_cost_usd is not None:  # the agent's own figure, beside the computed one
         row["agent_cost_usd"] = (row["agent_cost_usd"] or 0.0) + event.agent_cost_usd
     if cost is None:
@@ -42,7 +40,8 @@ def model_rows(info: dict, fine: dict, by_model: dict | None = None) -> list[dic
     rows = []
     for model, tally in (rollup(fine, lambda k: k[3]) if by_model is None else by_model).items():
         row = info[model]
-        rows.append({**row, **tally.as_dict(), "verified": row["verified"] and row["priced"]})
+        rows.append({**row, **tally.as_dict(), "verified": row["verified"] and row["priced"],
+                     "model_assumed": tally.assumed_calls > 0})
     rows.sort(key=lambda r: (-r["cost_usd"], r["model"]))
     return rows
 
@@ -178,7 +177,6 @@ def merge(a: tuple[dict, dict], b: tuple[dict, dict]) -> tuple[dict, dict]:
         mine["verified"] = mine["verified"] and row["verified"]
         if row["priced"] and not mine["priced"]:
             mine["priced"], mine["price_key"], mine["rate_source"] = True, row["price_key"], row["rate_source"]
-        mine["model_assumed"] = mine["model_assumed"] or row["model_assumed"]
         mine["long_context_calls"] += row["long_context_calls"]
         if row["agent_cost_usd"] is not None:
             mine["agent_cost_usd"] = (mine["agent_cost_usd"] or 0.0) + row["agent_cost_usd"]

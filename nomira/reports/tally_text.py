@@ -65,6 +65,7 @@ def fields(t, last: str | None = None) -> tuple[str, str] | None:
     if (k[0].__class__ is not int or k[1].__class__ is not int or k[2].__class__ is not int
             or k[3].__class__ is not int or k[4].__class__ is not int or k[5].__class__ is not int
             or len(k) != 6 or t.calls.__class__ is not int or t.unpriced_calls.__class__ is not int
+            or t.assumed_calls.__class__ is not int
             or cost[0].__class__ is not float or cost[1].__class__ is not float
             or cost[2].__class__ is not float or cost[3].__class__ is not float
             or cost[4].__class__ is not float or len(cost) != 5 or naive.__class__ is not float
@@ -78,7 +79,8 @@ def fields(t, last: str | None = None) -> tuple[str, str] | None:
     first = f'"{isoformat(first)}"' if first is not None else "null"
     last = f'"{last}"' if last is not None else "null"
     return (f'"calls": {t.calls}, "unpriced_calls": {t.unpriced_calls}, '
-            f'"unpriced_reasons": {reasons}, "unpriced_modifiers": {modifiers}, "tokens": {{"input": {k[0]}, "output": {k[1]}, "cache_read": '
+            f'"unpriced_reasons": {reasons}, "unpriced_modifiers": {modifiers}, '
+            f'"model_assumed_calls": {t.assumed_calls}, "tokens": {{"input": {k[0]}, "output": {k[1]}, "cache_read": '
             f'{k[2]}, "cache_write_5m": {k[3]}, "cache_write_1h": {k[4]}, "reasoning": {k[5]}, '
             f'"total": {k[0] + k[1] + k[2] + k[3] + k[4]}}}, "cost_usd": {total}, "cost_by_type_usd": '
             f'{{"input": {cost[0]}, "output": {cost[1]}, "cache_read": {cost[2]}, "cache_write_5m": '
