@@ -174,6 +174,30 @@ def test_otlp_protobuf_bad_json_auth_gzip_and_limits(app, tmp_path):
     assert json.loads(raw_bodies(app)[-1])["tags"]["tenant"] == "acme"
 
 
+@pytest.mark.parametrize("body", [
+    {"resourceLogs": [{"scopeLogs": 1}]}, {"resourceLogs": [{"scopeLogs": [{"logRecords": True}]}]},
+    {"resourceMetrics": [{"scopeMetrics": 7}]}, {"resourceMetrics": [{"scopeMetrics": [{"metrics": -1}]}]},
+    {"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "claude_code.token.usage", "sum": {
+        "dataPoints": 5}}]}]}]}])
+def test_otlp_arrays_that_are_not_arrays_are_no_records_not_a_server_error(app, monkeypatch, body):
+    """A number or a map where OTLP has an array, at any depth: no records (nothing stored), never a 500."""
+    monkeypatch.setenv("NOMIRA_OTLP_METRICS", "1")
+    path = "/v1/logs" if "resourceLogs" in body else "/v1/metrics"
+    status, _answer = call(app, path, body)
+    assert status == 200 and raw_bodies(app) == []
+
+
+def test_otlp_token_count_of_hundreds_of_digits_is_refused_not_a_server_error(app):
+    """A count no call can have (400 digits, which no float holds) is refused with the call, never priced
+    into an overflow (a 500); the other calls of the export are stored."""
+    huge = api_request("req_huge")
+    huge["attributes"] = [a if a["key"] != "input_tokens" else {"key": "input_tokens", "value": {"intValue": "9" * 400}}
+                          for a in huge["attributes"]]
+    status, _answer = call(app, "/v1/logs", claude_logs(huge, api_request("req_ok")))
+    assert status in (200, 400)
+    assert [e["request_id"] for e in events(app)] == ["req_ok"]
+
+
 # --- OpenCode: SSE stream, plugin POSTs, storage: one call each ---
 
 MSG = "msg_9c1f2a3b4001"

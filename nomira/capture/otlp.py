@@ -139,13 +139,18 @@ def _resources(doc, key: str, scope_key: str, items_key: str):
             continue
         resource = attributes((res.get("resource") or {}).get("attributes") if isinstance(res.get("resource"), dict)
                               else None, RESOURCE_ATTRS)
-        for scope in res.get(scope_key) or []:
-            for item in (scope.get(items_key) if isinstance(scope, dict) else None) or []:
+        for scope in _list(res.get(scope_key)):
+            for item in _list(scope.get(items_key) if isinstance(scope, dict) else None):
                 n += 1
                 if n > MAX_RECORDS:
                     raise OTLPError(f"more than {MAX_RECORDS} records in one request")
                 if isinstance(item, dict):
                     yield resource, item
+
+
+def _list(v) -> list | tuple:
+    """`v` when it is a list, else nothing (a number or a map where OTLP has an array: no records)."""
+    return v if isinstance(v, list) else ()
 
 
 def log_events(doc) -> tuple[list[tuple[UsageEvent, dict]], int]:
@@ -190,7 +195,7 @@ def aggregate_metrics(doc) -> list[tuple[UsageEvent, dict]]:
     for resource, metric in _resources(doc, "resourceMetrics", "scopeMetrics", "metrics"):
         if metric.get("name") != TOKEN_METRIC or not isinstance(metric.get("sum"), dict):
             continue
-        for point in metric["sum"].get("dataPoints") or []:
+        for point in _list(metric["sum"].get("dataPoints")):
             if not isinstance(point, dict):
                 continue
             attrs = attributes(point.get("attributes"), METRIC_ATTRS)

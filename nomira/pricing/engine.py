@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nomira.ledger.events import TOKEN_TYPES, UsageEvent
+from nomira.ledger.events import MAX_COUNT, TOKEN_TYPES, UsageEvent
 from nomira.pricing.providers import fallback_rate
 from nomira.pricing.table import ModelPrice, PriceTable, Rates
 
@@ -71,6 +71,8 @@ def unpriced_reason(event: UsageEvent) -> str:
     if isinstance(why, str):
         return why
     t = event.tokens
+    if max(t.input, t.output, t.cache_read, t.cache_write_5m, t.cache_write_1h, t.reported_input) > MAX_COUNT:
+        return "token count out of range"
     missing = [TYPE_LABELS[k] for k in why or () if getattr(t, k)]
     return f"no {' or '.join(missing)} price" if missing else "unpriced"
 
@@ -190,9 +192,12 @@ class Pricer:
                     if counts[j]:
                         verified = False
                         break
-        return Cost(t.input * r[0], t.output * r[1], t.cache_read * r[2], t.cache_write_5m * r[3],
-                    t.cache_write_1h * r[4], multiplier, price.key, price.rate_source, verified, tier_above,
-                    unpriced, t.reported_input * naive[0] + t.output * naive[1])
+        try:
+            return Cost(t.input * r[0], t.output * r[1], t.cache_read * r[2], t.cache_write_5m * r[3],
+                        t.cache_write_1h * r[4], multiplier, price.key, price.rate_source, verified, tier_above,
+                        unpriced, t.reported_input * naive[0] + t.output * naive[1])
+        except OverflowError:  # (a count of hundreds of digits, from a source that passes counts through)
+            return None
 
 
 def price_event(event: UsageEvent, table: PriceTable) -> Cost | None:
