@@ -254,6 +254,31 @@ def test_concurrent_writers_replacing_the_same_calls_count_each_once(pg_url):
             rounds * per, want_output), grain
 
 
+def test_a_fold_committing_while_a_writer_replaces_its_calls_counts_each_once(pg_url):
+    """Copies replacing calls still queued for the fold (0020), and another connection's fold committing
+    just as the writer takes them out of the queue (its reads do not wait for the fold): a call the
+    fold summed meanwhile is taken back, never counted twice in the folded grains (hour and tag rollups
+    were over: the writer had read it queued)."""
+    writer, folder = store.open_db(pg_url), store.open_db(pg_url)
+    per = 15
+    for output in (1, 2):  # (the second copies are queued call by call, each in place of the first)
+        store.ingest(writer, [good(message_id=f"q{i}", tokens={"input": 1, "output": output}) for i in range(per)])
+    real = writer.execute
+
+    def execute(sql, *args):
+        if sql.lstrip().startswith("DELETE FROM rollup_pending"):  # (the fold commits first)
+            store.fold(folder)
+        return real(sql, *args)
+    writer.execute = execute
+    store.ingest(writer, [good(message_id=f"q{i}", tokens={"input": 1, "output": 50 + i}) for i in range(per)])
+    writer.execute = real
+    store.fold(writer)
+    want = writer.execute("SELECT COUNT(*), SUM(output) FROM events").fetchone()
+    assert want == (per, sum(50 + i for i in range(per)))
+    assert writer.execute("SELECT SUM(calls), SUM(output) FROM hour_rollups").fetchone() == want
+    assert writer.execute("SELECT SUM(calls), SUM(output) FROM tag_rollups WHERE tag = 'source'").fetchone() == want
+
+
 def test_new_calls_go_by_copy_and_a_conflicting_batch_by_staging(pg_url):
     """A batch of new calls is COPied straight into `events`; one that meets a stored key or repeats
     a key falls back (savepoint) to the staging INSERT ... ON CONFLICT: the same answers and totals."""

@@ -992,8 +992,11 @@ def _defer_replacing(db: sqlite3.Connection, state: dict[str, tuple], before: di
     ids = sorted(before[k][_RAW_AT] for k in state if k in before)  # the rows replaced
     _explode(db, ids)
     for chunk, marks in _in_lists(ids):
-        queued.update(db.execute(f"SELECT raw_id, fresh FROM rollup_pending WHERE raw_id IN ({marks})", chunk))
-        db.execute(f"DELETE FROM rollup_pending WHERE raw_id IN ({marks})", chunk)
+        # (the rows this statement took out of the queue, not the ones a read saw there: on PostgreSQL a
+        # fold that committed in between, which a read does not wait for, has summed them already, and they
+        # are taken back below like any row folded before)
+        queued.update(db.execute(f"DELETE FROM rollup_pending WHERE raw_id IN ({marks}) RETURNING raw_id, fresh",
+                                 chunk).fetchall())
     takeback = Rollups()
     pending, token = [], _token()
     for key, row in state.items():
