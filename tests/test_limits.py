@@ -109,6 +109,17 @@ def test_limit_snapshot_wire_kind():
     assert w["kind"] == "limit_snapshot" and w["tags"] == {"developer": "ana"}
     json.dumps(w)
     for bad in ({**w, "prompt": "hello"}, {**w, "tags": {"developer": "/home/ana/.ssh/id"}},
-                {**w, "used_percent": True}, {**w, "kind": "event"}):
+                {**w, "used_percent": True}, {**w, "kind": "event"}, {**w, "source": "whatever"},
+                {**w, "resets_at": "0002-01-01T00:00:00+00:00"}, {**w, "resets_at": "9998-01-01T00:00:00+00:00"}):
         with pytest.raises(SchemaError):
-            assert_limit_snapshot(bad)
+            assert_limit_snapshot(bad, now=datetime(2026, 1, 1, 12, 5, tzinfo=UTC))
+    for source in ("log", "statusline", "api"):  # (the sources Nomira reads snapshots from)
+        assert_limit_snapshot({**w, "source": source}, now=datetime(2026, 1, 1, 12, 5, tzinfo=UTC))
+
+
+def test_a_dashboard_tenant_filter_longer_than_any_filter_is_refused():
+    from nomira.collector.filters import MAX_VALUE, parse
+    from nomira.collector.http import HTTPError
+    assert parse({"tenant": "t" * MAX_VALUE}, admin=True, own_tenant=None).tenant == "t" * MAX_VALUE
+    with pytest.raises(HTTPError):
+        parse({"tenant": "t" * (MAX_VALUE + 1)}, admin=True, own_tenant=None)

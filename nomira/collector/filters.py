@@ -90,4 +90,6 @@ def parse(query: dict, admin: bool, own_tenant: str | None, today: date | None =
             raise HTTPError(400, f"{dim} longer than {MAX_VALUE} characters", dim)
         eq.append((dim, value))
     tenant = own_tenant if not admin else (query.get("tenant") or None)
+    if admin and tenant is not None and len(tenant) > MAX_VALUE:
+        raise HTTPError(400, f"tenant longer than {MAX_VALUE} characters", "tenant")
     return Filters(period, start, end, tenant, tuple(eq), today)

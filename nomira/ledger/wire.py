@@ -457,12 +457,14 @@ def from_wire(wire: dict) -> UsageEvent:
 # Subscription windows (nomira/ledger/limits.py): a percentage, a window, two instants, where it
 # came from, and who. Checked by its own allowlist; never mixed into a usage event.
 LIMIT_KIND = "limit_snapshot"
+RESET_SPAN = timedelta(days=731)
 LIMIT_FIELDS = {
     "kind": str, "schema_version": int, "agent": str, "window": str, "used_percent": (int, float),
     "window_minutes": (int, type(None)), "resets_at": (str, type(None)), "source": str, "observed_at": str,
     "tags": dict,
 }
 LIMIT_TAGS = ("developer", "tenant", "env")
+LIMIT_SOURCES = ("log", "statusline", "api")  # where a snapshot was read (`ledger.limits.LimitSnapshot.source`)
 
 
 def limit_to_wire(snapshot, tags: dict | None = None) -> dict:
@@ -507,10 +509,15 @@ def assert_limit_snapshot(record: dict, now: datetime | None = None) -> None:
         _check_str(key, record[key], 32, _NAME)
     if not 0 <= record["used_percent"] <= 1000:
         raise SchemaError("used_percent", "out of range")
+    if record["source"] not in LIMIT_SOURCES:
+        raise SchemaError("source", f"must be one of {', '.join(LIMIT_SOURCES)}")
     for key in ("observed_at", "resets_at"):
         if record.get(key) is not None and (len(record[key]) > 40 or parse_timestamp(record[key]) is None):
             raise SchemaError(key, "not an ISO-8601 timestamp")
     _check_time("observed_at", record["observed_at"], now or datetime.now(timezone.utc))
+    if record.get("resets_at") is not None and abs(parse_timestamp(record["resets_at"])
+                                                   - parse_timestamp(record["observed_at"])) > RESET_SPAN:
+        raise SchemaError("resets_at", "more than two years from observed_at: no limit window is that long")
     if record.get("window_minutes") is not None:
         _check_number("window_minutes", record["window_minutes"], MAX_WINDOW_MINUTES)
     _check_mapping("tags", record.get("tags") or {}, LIMIT_TAGS, _check_tag)
