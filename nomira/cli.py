@@ -546,12 +546,18 @@ class Run:
             return ", ".join(str(p) for p in self.explicit)
         from nomira.sources.registry import SOURCES
         from nomira.reports.text import SOURCE_NAMES
-        parts = []
+        parts, others = [], []
         for name in self.selected:
             roots = SOURCES[name].default_paths(self.env)
-            where = ", ".join(str(r) for r in roots) if roots else f"no folder ({DEFAULT_PLACES.get(name, 'its default folders')})"
-            parts.append(f"{SOURCE_NAMES.get(SOURCES[name].NAME, name)}: {where}")
-        return "; ".join(parts)
+            label = SOURCE_NAMES.get(SOURCES[name].NAME, name)
+            if not roots and name not in DEFAULT_PLACES:
+                others.append(f"{label}: no folder (its default folders)")
+                continue
+            where = ", ".join(str(r) for r in roots) if roots else f"no folder ({DEFAULT_PLACES[name]})"
+            parts.append(f"{label}: {where}")
+        if len(others) > 2:  # (sixty agents' "no folder" said in one clause, not sixty)
+            others = [f"{len(others)} other agents: no folder (`nomira sources` lists where each looks)"]
+        return "; ".join(parts + others)
 
 
 DEFAULT_PLACES = {"claude": "$CLAUDE_CONFIG_DIR, ~/.config/claude/projects, ~/.claude/projects",

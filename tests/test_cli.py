@@ -82,8 +82,13 @@ def test_missing_path_is_a_clear_error(capsys, tmp_path):
 
 
 def test_no_logs_found(capsys):
+    """One short line: where the three main agents are looked for, the sixty others in one clause."""
     assert main([]) == 0
-    assert "no usage found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no usage found" in err and err.count("\n") == 1 and len(err) < 400, err
+    assert "Claude Code: no folder ($CLAUDE_CONFIG_DIR" in err and "other agents: no folder (`nomira sources`" in err
+    assert main(["--source", "gemini"]) == 0
+    assert "Gemini CLI: no folder" in capsys.readouterr().err
 
 
 def test_demo_runs(run_json):
