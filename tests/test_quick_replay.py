@@ -111,7 +111,8 @@ def test_damaged_replay_file_is_not_replayed(claude_home):
     folder = Path(scancache.quick_dir(os.environ))
     (stored,) = folder.iterdir()
     whole = stored.read_bytes()
-    for damaged in (whole[:-40], whole[:-40] + bytes([whole[-40] ^ 1]) + whole[-39:]):
+    for damaged in (whole[:-40], whole[:-40] + bytes([whole[-40] ^ 1]) + whole[-39:],
+                    b"\xff" * 8 + whole[8:], b"\x00" * 8 + whole[8:], b"garbage"):  # (a head no read takes)
         stored.write_bytes(damaged)
         out, quick = replayed(claude_home, "--json", "--source", "claude")
         assert out == first and not quick

@@ -234,3 +234,31 @@ def test_entries_read_a_batch_at_a_time(capsys, hist, monkeypatch):
     db.close()
     assert report(capsys, "--path", hist) == truth
     assert len(queries) >= 3 and queries.count(True) <= 1  # (a lone last entry may be read by itself)
+
+
+def test_a_cache_another_process_holds_for_writing_is_read_not_written_and_nothing_fails(hist, tmp_path):
+    """Another process holds the cache's write lock past the wait: this run's scan still answers, and
+    the same as without a cache, its writes are off (the next run reads those files again); a run after
+    the lock is let go writes them. (The write lock is taken as the transaction begins: one that had
+    read first failed at once, "database is locked", when another process committed meanwhile.)"""
+    import sqlite3
+
+    from nomira.sources import scancache
+    from nomira.sources.registry import collect
+    path = tmp_path / "cache" / "scan.sqlite"
+    scancache.ScanCache(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    cache = scancache.ScanCache(path)
+    cache.db.execute("PRAGMA busy_timeout=50")
+
+    def totals(c):
+        return sorted((e.message_id, e.tokens.input, e.tokens.output) for e in c.events)
+    want = totals(collect(("claude",), [hist]))
+    assert totals(collect(("claude",), [hist], cache=cache)) == want
+    assert cache.load("claude") == {}  # (nothing written)
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert totals(collect(("claude",), [hist], cache=cache)) == want
+    assert cache.load("claude")
+    cache.close()

@@ -597,7 +597,12 @@ KEEP_KEYS = 8  # fold keys whose folds are kept (the report, daily, monthly, ses
 
 class CacheWriter:
     """Writes a source's changed entries as they stream in (one transaction), then prunes
-    files that no longer exist: no entry is held in memory longer than its write."""
+    files that no longer exist: no entry is held in memory longer than its write.
+
+    The transaction takes the write lock as it begins (IMMEDIATE): a deferred one that had read (a
+    kept entry's blob) could not write after another process committed meanwhile ("database is
+    locked" at once, not after a wait). Another process holding the lock past the wait (10 s) turns
+    this run's writes off: the next run reads those files again; the command never fails for it."""
 
     BATCH, BATCH_BYTES = 256, 1 << 20  # rows held for one executemany (thousands of small files)
 
@@ -607,14 +612,35 @@ class CacheWriter:
         self.folds: list[tuple] = []
         self.keys: set[str] = set()  # the fold keys this run used or wrote under
         self.held = 0
+        self.off = False
         self._run = cache.run
-        self._run(self.db.execute, "BEGIN")
+        self._write(self.db.execute, "BEGIN IMMEDIATE")
+
+    def _write(self, fn, *args):
+        """`cache.run(fn, *args)`, or nothing once the writes are off (the lock not had)."""
+        import sqlite3
+        if self.off:
+            return None
+        try:
+            return self._run(fn, *args)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            self.off = True
+            self.rows, self.folds, self.held = [], [], 0
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            return None
 
     def keep(self, path: str) -> None:
         self.live.add(path)
 
     def put(self, path: str, e: Entry, fold: tuple[str, bytes] | None = None) -> None:
         """`fold`: (fold key, the file's `KeptFold` data), for a file read whole and folded."""
+        if self.off:
+            return
         self.live.add(path)
         self.rows.append((self.source, path, e.size, e.mtime_ns, e.offset, e.sig, e.blob,
                           entry_check(e.size, e.mtime_ns, e.offset, e.sig, e.blob)))
@@ -626,6 +652,8 @@ class CacheWriter:
 
     def put_fold(self, path: str, e: Entry, fold_key: str, fold: bytes) -> None:
         """Keep a file's fold under `fold_key`, for the file as `e` is."""
+        if self.off:
+            return
         self.folds.append((self.source, path, fold_key, e.size, e.mtime_ns, e.offset, e.sig, fold,
                            fold_check(e.size, e.mtime_ns, e.offset, e.sig, fold_key, fold)))
         self.held += len(fold)
@@ -633,26 +661,26 @@ class CacheWriter:
 
     def _flush(self) -> None:
         if self.rows:
-            self._run(self.db.executemany, "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", self.rows)
+            self._write(self.db.executemany, "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", self.rows)
         if self.folds:
-            self._run(self.db.executemany, "INSERT OR REPLACE INTO folds VALUES (?,?,?,?,?,?,?,?,?)", self.folds)
+            self._write(self.db.executemany, "INSERT OR REPLACE INTO folds VALUES (?,?,?,?,?,?,?,?,?)", self.folds)
         self.rows, self.folds, self.held = [], [], 0
 
     def commit(self) -> None:
         """Keep what was written without pruning: for a caller that scanned only some files."""
         self._flush()
-        self._run(self.db.execute, "COMMIT")
+        self._write(self.db.execute, "COMMIT")
 
     def close(self) -> None:
         self._flush()
-        stale = [p for (p,) in self._run(lambda: list(self.db.execute("SELECT path FROM files WHERE source=?",
-                                                                           (self.source,))))
+        stale = [p for (p,) in self._write(lambda: list(self.db.execute("SELECT path FROM files WHERE source=?",
+                                                                             (self.source,)))) or ()
                  if p not in self.live]
         for table in ("files", "folds"):
-            self._run(self.db.executemany, f"DELETE FROM {table} WHERE source=? AND path=?",
-                      [(self.source, p) for p in stale])
+            self._write(self.db.executemany, f"DELETE FROM {table} WHERE source=? AND path=?",
+                        [(self.source, p) for p in stale])
         self._keep_newest_keys()
-        self._run(self.db.execute, "COMMIT")
+        self._write(self.db.execute, "COMMIT")
 
     def _keep_newest_keys(self) -> None:
         """The keys written under now count as the newest; folds under all but the newest KEEP_KEYS go
@@ -660,12 +688,12 @@ class CacheWriter:
         import time
         now = time.time_ns()
         for key in sorted(self.keys):
-            self._run(self.db.execute, "INSERT OR REPLACE INTO fold_keys VALUES (?, ?)", (key, now))
-        old = [k for (k,) in self._run(lambda: list(self.db.execute(
-            "SELECT fold_key FROM fold_keys ORDER BY used DESC, fold_key LIMIT -1 OFFSET ?", (KEEP_KEYS,))))]
+            self._write(self.db.execute, "INSERT OR REPLACE INTO fold_keys VALUES (?, ?)", (key, now))
+        old = [k for (k,) in self._write(lambda: list(self.db.execute(
+            "SELECT fold_key FROM fold_keys ORDER BY used DESC, fold_key LIMIT -1 OFFSET ?", (KEEP_KEYS,)))) or ()]
         for key in old:
-            self._run(self.db.execute, "DELETE FROM folds WHERE fold_key=?", (key,))
-            self._run(self.db.execute, "DELETE FROM fold_keys WHERE fold_key=?", (key,))
+            self._write(self.db.execute, "DELETE FROM folds WHERE fold_key=?", (key,))
+            self._write(self.db.execute, "DELETE FROM fold_keys WHERE fold_key=?", (key,))
 
 
 # --- a finished output replayed before the pipeline starts -----------------------------------
@@ -731,7 +759,7 @@ def quick_replay(argv: list[str], env) -> memoryview | None:
             finally:
                 done.acquire()  # (the reader finished with the file before it is closed)
         return memoryview(output) if fresh and verdict == [True] else None  # (damaged: run)
-    except (OSError, ValueError, EOFError, TypeError, MemoryError):
+    except (OSError, ValueError, EOFError, TypeError, MemoryError, OverflowError):  # (a length no read takes)
         return None
 
 
