@@ -239,6 +239,29 @@ def test_corrupt_ledger_is_rebuilt_with_a_one_line_notice(tmp_path, isolated_env
     assert "0 new events" in ship(capsys, "--db", tmp_path / "team.db")[1]  # the new ledger works
 
 
+def test_a_ledger_found_damaged_after_it_opened_is_renewed_not_blamed_on_the_store(tmp_path, isolated_env, capsys):
+    """A ledger whose header reads but whose pages do not (damage met by a query, not by the open) is
+    renewed with one notice, and its calls are sent again (the store dedups); the store is never blamed."""
+    team = tmp_path / "team.db"
+    assert ship(capsys, "--db", team)[0] == 0
+    ledger = isolated_env / ".local/state/nomira/shipped.sqlite"
+    import sqlite3
+    db = sqlite3.connect(ledger)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = db.execute("PRAGMA page_size").fetchone()[0]
+    (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'identities'").fetchone()
+    db.close()
+    data = bytearray(ledger.read_bytes())
+    data[(root - 1) * page:root * page] = b"\xa5" * page  # (the stores' identities: read by a ship, not by the open)
+    ledger.write_bytes(bytes(data))
+    rc, err = ship(capsys, "--db", team)
+    assert rc == 0 and "Traceback" not in err and "damaged or not a Nomira store" not in err, err
+    assert [line for line in err.splitlines() if "ship ledger" in line and "started a new one" in line]
+    assert f"{N} new events" in err and f"already there {N}" in err
+    assert store.open_db(team).execute("SELECT COUNT(*) FROM events").fetchone()[0] == N
+    assert "0 new events" in ship(capsys, "--db", team)[1]
+
+
 def test_ledger_path_that_is_a_directory_is_a_one_line_error(tmp_path, isolated_env, capsys):
     (isolated_env / ".local/state/nomira/shipped.sqlite").mkdir(parents=True)
     rc, err = ship(capsys, "--db", tmp_path / "team.db")

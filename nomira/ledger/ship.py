@@ -32,14 +32,37 @@ class Ledger:
 
     def __init__(self, path: Path, warn: Callable[[str], None] = lambda line: None):
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.warn = path, warn
         try:
             self.db = self._open(path)
         except sqlite3.DatabaseError as exc:  # a corrupt ledger only costs re-sending (the store dedups)
-            for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-                p.unlink(missing_ok=True)
-            warn(f"ship ledger {path} was unreadable ({exc}); started a new one "
-                 "(calls already sent may be sent again; the collector deduplicates them)")
-            self.db = self._open(path)
+            self._renew(exc)
+
+    def _renew(self, exc: Exception) -> None:
+        """A new, empty ledger in place of a damaged one, said once: what it held only saves re-sending."""
+        db = getattr(self, "db", None)
+        if db is not None:
+            try:
+                db.close()
+            except sqlite3.Error:
+                pass
+        path = self.path
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            p.unlink(missing_ok=True)
+        self.warn(f"ship ledger {path} was unreadable ({exc}); started a new one "
+                  "(calls already sent may be sent again; the collector deduplicates them)")
+        self.db = self._open(path)
+
+    def _safe(self, work: Callable[[], object]):
+        """`work()`; damage found in the ledger meanwhile (a page that no longer reads, a key that is no
+        UTF-8) renews it and does the work again, on the empty ledger: never an error blamed on the store."""
+        try:
+            return work()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "decode" not in str(exc):
+                raise  # (locked, disk full: not damage)
+            self._renew(exc)
+            return work()
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
@@ -59,6 +82,9 @@ class Ledger:
 
     def destination(self, locator: str, store_id: str | None) -> str:
         """The ledger key for `locator` whose store answered `store_id` (None: could not ask)."""
+        return self._safe(lambda: self._destination(locator, store_id))
+
+    def _destination(self, locator: str, store_id: str | None) -> str:
         row = self.db.execute("SELECT store_id FROM identities WHERE locator = ?", (locator,)).fetchone()
         known = row[0] if row else None
         suffix = locator[locator.index("#"):] if "#" in locator else ""
@@ -79,6 +105,9 @@ class Ledger:
 
     def new_events(self, destination: str, events: Iterable[dict]) -> list[dict]:
         events = list(events)
+        return self._safe(lambda: self._new_events(destination, events))
+
+    def _new_events(self, destination: str, events: list[dict]) -> list[dict]:
         keys = [_key(e) for e in events]
         if len(keys) > 5000:  # a whole history: one scan of the destination's rows
             known = dict(self.db.execute("SELECT dedup_key, total FROM shipped WHERE destination = ?",
@@ -93,26 +122,29 @@ class Ledger:
 
     def mark(self, destination: str, events: Iterable[dict]) -> None:
         rows = [(destination, _key(e), _total(e)) for e in events]
-        self.db.execute("BEGIN")
-        self.db.executemany("INSERT INTO shipped VALUES (?, ?, ?) ON CONFLICT (destination, dedup_key) "
-                            "DO UPDATE SET total = excluded.total", rows)
-        self.db.execute("COMMIT")
 
+        def write():
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT INTO shipped VALUES (?, ?, ?) ON CONFLICT (destination, dedup_key) "
+                                "DO UPDATE SET total = excluded.total", rows)
+            self.db.execute("COMMIT")
+        self._safe(write)
 
     def forget(self, destination: str) -> None:
         """Nothing is known to have reached `destination`: a damaged spool batch held calls this ledger
         marked as shipped when they were queued, and which they were cannot be read; every call is
         then sent again (the collector deduplicates)."""
-        self.db.execute("DELETE FROM shipped WHERE destination = ?", (destination,))
+        self._safe(lambda: self.db.execute("DELETE FROM shipped WHERE destination = ?", (destination,)))
 
     def delivered(self, destination: str, label: str, events: int, at: str | None = None) -> None:
         """A ship to `destination` succeeded (everything queued for it accepted): when, and how many
         records that run delivered. `label` is what `nomira doctor` shows (the URL or store path)."""
         from datetime import datetime, timezone
         at = at or datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.db.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?) ON CONFLICT (destination) DO UPDATE SET "
-                        "label = excluded.label, last_success = excluded.last_success, events = excluded.events",
-                        (destination, label, at, events))
+        self._safe(lambda: self.db.execute(
+            "INSERT INTO deliveries VALUES (?, ?, ?, ?) ON CONFLICT (destination) DO UPDATE SET "
+            "label = excluded.label, last_success = excluded.last_success, events = excluded.events",
+            (destination, label, at, events)))
 
 
 def last_deliveries(db) -> list[dict]:
