@@ -4,7 +4,8 @@ One SQLite file under `$XDG_CACHE_HOME/nomira/`. Per file it keeps size, mtime,
 the byte offset parsed to, a signature of the bytes just before that offset, the
 parser's state and the usage records parsed so far. A second run re-reads nothing
 for an unchanged file and only the appended bytes of a grown one; a file that
-shrank, or whose bytes before the offset changed (rewritten), is re-read whole.
+shrank, or whose last SIG_BYTES before the offset changed (rewritten), is re-read whole. An edit
+further back in a file that also grew is not seen (agents only append; `--no-cache` reads all).
 A cache written by another Nomira version or record format is dropped, never misread, and so is
 a damaged one: SQLite's corruption errors and a checksum of every entry and output (SQLite does
 not checksum its pages: a flipped byte in a record would otherwise be read as a token count)
