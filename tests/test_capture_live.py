@@ -397,6 +397,10 @@ def test_otlp_odd_counts_and_times_are_skipped_not_a_500(app):
     # no time at all: skipped; an output count beyond the schema's range: refused and said, never a 500
     assert status == 200 and body["partialSuccess"]["rejectedLogRecords"] == 1 and events(app) == []
     rec["attributes"] = [a for a in rec["attributes"] if a["key"] != "output_tokens"]
+    status, body = call(app, "/v1/logs", claude_logs(rec))  # "inf" is no count: refused and said, never a 0
+    assert status == 200 and body["partialSuccess"]["rejectedLogRecords"] == 1 and events(app) == []
+    assert "token count no call can have" in body["partialSuccess"]["errorMessage"]
+    rec["attributes"] = [a for a in rec["attributes"] if a["key"] != "input_tokens"]  # (absent: 0)
     assert call(app, "/v1/logs", claude_logs(rec)) == (200, {})
     [e] = events(app)
     assert (e["request_id"], e["input"], e["output"], e["cache_read"]) == ("req_odd", 0, 0, 41211)

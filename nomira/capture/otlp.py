@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from nomira.ledger.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model
+from nomira.ledger.events import TokenCounts, UsageEvent, parse_timestamp, provider_for_model, whole_count
 from nomira.sources.calls import count as _count
 
 CLAUDE_REQUEST = ("claude_code.api_request", "api_request")
@@ -101,12 +101,35 @@ def _str(v) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
+class BadCount(ValueError):
+    """A record's token count is no count a call can have: the record is refused, said in the answer."""
+
+
+def _strict(v) -> int:
+    """A token count as an OTLP attribute carries it (Claude Code's are strings, "312"); absent is 0. A
+    negative, a fraction, "inf", words or past `MAX_COUNT` refuse the record (`BadCount`), never a 0."""
+    if v is None:
+        return 0
+    if isinstance(v, str):
+        try:
+            v = int(v)
+        except ValueError:
+            try:
+                v = float(v)
+            except ValueError:
+                raise BadCount(v) from None
+    n = whole_count(v)
+    if n is None:
+        raise BadCount(v)
+    return n
+
+
 def _claude(attrs: dict, at: datetime, resource: dict) -> UsageEvent | None:
     model = _str(attrs.get("model"))
-    tokens = TokenCounts(input=_count(attrs.get("input_tokens")), output=_count(attrs.get("output_tokens")),
-                         cache_read=_count(attrs.get("cache_read_tokens")),
-                         cache_write_5m=_count(attrs.get("cache_creation_tokens")),
-                         reported_input=_count(attrs.get("input_tokens")))
+    tokens = TokenCounts(input=_strict(attrs.get("input_tokens")), output=_strict(attrs.get("output_tokens")),
+                         cache_read=_strict(attrs.get("cache_read_tokens")),
+                         cache_write_5m=_strict(attrs.get("cache_creation_tokens")),
+                         reported_input=_strict(attrs.get("input_tokens")))
     if model is None or not (tokens.input or tokens.output or tokens.cache_read or tokens.cache_write_5m):
         return None
     return UsageEvent("claude_code", provider_for_model(model), model, at, _str(attrs.get("session.id")) or "",
@@ -118,15 +141,15 @@ def _codex(attrs: dict, at: datetime, resource: dict) -> UsageEvent | None:
     if attrs.get("event.kind") != "response.completed":
         return None
     model = _str(attrs.get("model"))
-    inp, cached = _count(attrs.get("input_token_count")), _count(attrs.get("cached_token_count"))
+    inp, cached = _strict(attrs.get("input_token_count")), _strict(attrs.get("cached_token_count"))
     cached = min(cached, inp)
-    out = _count(attrs.get("output_token_count"))
+    out = _strict(attrs.get("output_token_count"))
     if model is None or not (inp or out):
         return None
     return UsageEvent("codex", provider_for_model(model, default="openai"), model, at,
                       _str(attrs.get("conversation.id")) or "", _str(resource.get("nomira.project")) or "",
                       TokenCounts(input=inp - cached, output=out, cache_read=cached,
-                                  reasoning=_count(attrs.get("reasoning_token_count")), reported_input=inp))
+                                  reasoning=_strict(attrs.get("reasoning_token_count")), reported_input=inp))
 
 
 def _resources(doc, key: str, scope_key: str, items_key: str):
@@ -155,10 +178,10 @@ def _list(v) -> list | tuple:
 
 def log_events(doc) -> tuple[list[tuple[UsageEvent, dict]], int]:
     """(usage event, tags from the resource) per api_request / response.completed record, and how many
-    records were seen. Any other record (user prompts, tool results, decisions) is skipped unread."""
-    out, seen = [], 0
+    such records were refused (a token count no call can have: `BadCount`). Any other record (user
+    prompts, tool results, decisions) is skipped unread."""
+    out, refused = [], 0
     for resource, record in _resources(doc, "resourceLogs", "scopeLogs", "logRecords"):
-        seen += 1
         probe = attributes(record.get("attributes"), ("event.name",))
         name = _name(record, probe)
         if name is None:
@@ -168,10 +191,14 @@ def log_events(doc) -> tuple[list[tuple[UsageEvent, dict]], int]:
         at = _when(attrs, record)
         if at is None:
             continue
-        event = _claude(attrs, at, resource) if claude else _codex(attrs, at, resource)
+        try:
+            event = _claude(attrs, at, resource) if claude else _codex(attrs, at, resource)
+        except BadCount:
+            refused += 1
+            continue
         if event is not None:
             out.append((event, _tags(resource)))
-    return out, seen
+    return out, refused
 
 
 def _tags(resource: dict) -> dict:

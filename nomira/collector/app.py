@@ -250,8 +250,10 @@ class App:
                 doc = (otlp_proto.logs_request if signal == "logs" else otlp_proto.metrics_request)(data)
             else:
                 doc = wire.loads(data or b"null")
+            refused = 0
             if signal == "logs":
-                found, channel = otlp.link_logged(self.db, otlp.log_events(doc)[0], tenant), "otlp"
+                logged, refused = otlp.log_events(doc)
+                found, channel = otlp.link_logged(self.db, logged, tenant), "otlp"
             else:
                 found = otlp.aggregate_metrics(doc) if self.config_flag("NOMIRA_OTLP_METRICS") else []
                 points, channel = otlp.metric_points(doc), "derived"
@@ -267,7 +269,9 @@ class App:
                 "metrics not stored: the claude_code.api_request log events carry the same usage per request "
                 "(set NOMIRA_OTLP_METRICS=1 on the collector to store metric sums when no logs are exported)")
         else:
-            message = f"{rejected} outside the usage event schema" if rejected else ""
+            message = "; ".join(m for m in (f"{rejected} outside the usage event schema" if rejected else "",
+                                            f"{refused} with a token count no call can have" if refused else "") if m)
+            rejected += refused
         if proto:
             return Response(otlp_proto.response(rejected, message), 200, "application/x-protobuf")
         kind = "rejectedLogRecords" if signal == "logs" else "rejectedDataPoints"
