@@ -147,6 +147,18 @@ def test_missing_day_classification_names_silent_developers(db):
     assert r["unrecorded_adjustments"] == 2 and r["adjustments"] == []  # record=False writes nothing
 
 
+def test_bills_meet_the_calls_of_their_utc_day_whatever_zone_filed_them(db):
+    """A call at 01:30 UTC from a laptop in New York is filed under its developer's day (the day before);
+    the bill charges it on its UTC day: one window, within, no adjustment, nobody silent."""
+    call = dict(ev(1, "2026-03-29", 0.5), occurred_at="2026-03-29T01:30:00Z")
+    store.ingest_batch(db, [call], None, "America/New_York")
+    assert db.execute("SELECT day FROM events").fetchone()[0] == "2026-03-28"  # (the developer's day)
+    bill(db, [("2026-03-29", "claude-opus-4-7", 0.5)])
+    r = reconcile(db, record=False)
+    assert [(w["day"], w["status"]) for w in r["windows"]] == [("2026-03-29", "within")], r["windows"]
+    assert r["missing_days"] == [] and r["unrecorded_adjustments"] == 0
+
+
 def test_adjustments_once_survive_replay_and_total_equals_bill(db):
     store.ingest(db, [ev(1, "2026-11-02", 1.00), ev(2, "2026-11-02", 1.00), ev(3, "2026-11-03", 4.00),
                       ev(4, "2026-11-03", 1.00, model="claude-sonnet-4-5")])

@@ -86,14 +86,31 @@ def observed(db: sqlite3.Connection, tenant: str | None, since: str | None, unti
     Reads `events` (rollups carry neither provider, source nor model x regime): one grouped
     scan of the reconciled days serves both the windows and the who-went-silent question.
     """
-    where, params = _scope(tenant, since, until)
+    clauses, params = [], []
+    utc_day = "substr(occurred_at, 1, 10)"  # (occurred_at is UTC ISO text: bills are per UTC day, and an
+    # event's `day` is its developer's local one, up to a day apart: that bound kept for the index)
+    for sql, value in (("tenant = ?", tenant), ("day >= ?", _shift(since, -1)), (f"{utc_day} >= ?", since),
+                       ("day <= ?", _shift(until, 1)), (f"{utc_day} <= ?", until)):
+        if value is not None:
+            clauses.append(sql)
+            params.append(value)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     keys = ("tenant", "provider", "day", "model", "regime", "developer", "source")
+    cols = [utc_day if k == "day" else k for k in keys]
     return [{**dict(zip(keys, r[:7])), "calls": r[7], "tokens": r[8] or 0, "cost_usd": r[9] or 0.0,
              "unpriced_calls": r[10] or 0}
             for r in db.execute(
-                f"SELECT {', '.join(keys)}, COUNT(*), SUM({_BILLED_TOKENS}), SUM(COALESCE(cost_usd, 0)), "
+                f"SELECT {', '.join(cols)}, COUNT(*), SUM({_BILLED_TOKENS}), SUM(COALESCE(cost_usd, 0)), "
                 f"SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) FROM events{where} "
-                f"GROUP BY {', '.join(keys)}", params)]
+                f"GROUP BY {', '.join(cols)}", params)]
+
+
+def _shift(day: str | None, days: int) -> str | None:
+    """`day` (YYYY-MM-DD) moved by `days`; None stays None."""
+    if day is None:
+        return None
+    from datetime import date, timedelta
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
 def adjustments(db: sqlite3.Connection, tenant: str | None, since: str | None = None,
