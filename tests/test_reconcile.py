@@ -159,6 +159,25 @@ def test_bills_meet_the_calls_of_their_utc_day_whatever_zone_filed_them(db):
     assert r["missing_days"] == [] and r["unrecorded_adjustments"] == 0
 
 
+def test_a_day_billed_again_at_another_grouping_replaces_it(db):
+    """A day's total, then the same day per model (or an account spelled in another case): one bill,
+    the later import's, never both; another day and another account stay."""
+    def csv(db, text, name, account=None):
+        parsed = parse_file(text.encode(), name, provider="anthropic", **({"account": account} if account else {}))
+        return ledger.save_lines(db, "", "anthropic", f"import:{name}", merge(parsed.lines), parsed.summary())
+
+    def billed():
+        return sorted((ln["day"], ln["account"], ln["model"], ln["cost_usd"]) for ln in ledger.bill_lines(db, None))
+    csv(db, "date,cost,currency\n2026-03-29,10.00,USD\n2026-03-30,3.00,USD\n", "total.csv")
+    csv(db, "date,model,cost,currency\n2026-03-29,claude-opus-4-1,6.00,USD\n2026-03-29,claude-sonnet-4-5,4.00,USD\n",
+        "models.csv")
+    assert billed() == [("2026-03-29", "default", "claude-opus-4-1", 6.0), ("2026-03-29", "default", "claude-sonnet-4-5", 4.0),
+                        ("2026-03-30", "default", "", 3.0)]
+    csv(db, "date,workspace,model,cost,currency\n2026-03-29,Default,claude-opus-4-1,6.00,USD\n"
+            "2026-03-29,Default,claude-sonnet-4-5,4.00,USD\n2026-03-29,lab,claude-opus-4-1,1.00,USD\n", "ws.csv")
+    assert sum(c for d, _a, _m, c in billed() if d == "2026-03-29") == 11.0  # (10 of Default, 1 of lab)
+
+
 def test_adjustments_once_survive_replay_and_total_equals_bill(db):
     store.ingest(db, [ev(1, "2026-11-02", 1.00), ev(2, "2026-11-02", 1.00), ev(3, "2026-11-03", 4.00),
                       ev(4, "2026-11-03", 1.00, model="claude-sonnet-4-5")])

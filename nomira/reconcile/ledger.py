@@ -45,6 +45,18 @@ def save_lines(db: sqlite3.Connection, tenant: str, provider: str, source: str, 
         existing = sum(1 for k in keys if db.execute(
             "SELECT 1 FROM bill_lines WHERE tenant = ? AND provider = ? AND account = ? AND day = ? AND model = ?",
             (tenant, *k)).fetchone())
+        # the days this import bills, per account (any case), replace what earlier imports had there, at any
+        # grouping: a day's total then its per-model lines (or the reverse) is one bill, never two
+        windows = sorted({(ln.provider, ln.account.lower(), ln.day) for ln in lines})
+        replaced_other = 0
+        for provider, account, day in windows:
+            here = [ln for ln in lines if (ln.provider, ln.account.lower(), ln.day) == (provider, account, day)]
+            models, spellings = sorted({ln.model for ln in here}), sorted({ln.account for ln in here})
+            cur = db.execute(  # (this import's own keys are upserted below, as before)
+                f"DELETE FROM bill_lines WHERE tenant = ? AND provider = ? AND lower(account) = ? AND day = ? AND "
+                f"NOT (model IN ({', '.join('?' * len(models))}) AND account IN ({', '.join('?' * len(spellings))}))",
+                (tenant, provider, account, day, *models, *spellings))
+            replaced_other += max(cur.rowcount, 0)
         db.executemany(
             "INSERT INTO bill_lines (tenant, provider, account, day, model, cost_usd, tokens, requests, source, "
             "import_id, row_ref, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -61,7 +73,7 @@ def save_lines(db: sqlite3.Connection, tenant: str, provider: str, source: str, 
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return {"import_id": import_id, "inserted": len(keys) - existing, "replaced": existing}
+    return {"import_id": import_id, "inserted": len(keys) - existing, "replaced": existing + replaced_other}
 
 
 def bill_lines(db: sqlite3.Connection, tenant: str | None, since: str | None = None,
