@@ -403,3 +403,27 @@ def test_ai_sdk_payload_v6_and_refusals(fresh_tracking, stored_events):
     assert track_payload({"model": "gpt-5", "usage": {}, "tags": {"prompt": SECRET_PROMPT}}) is None
     assert tracking.stats()["errors"] == 2 and len(stored_events(fresh_tracking)) == 2
     assert_content_free(fresh_tracking)
+
+
+def test_the_service_tier_a_response_names_prices_the_call(fresh_tracking, stored_events):
+    """OpenAI's flex (and priority) tier is billed at its own rates: `track(service_tier=...)` and the
+    OpenAI adapter (the response's `service_tier`) price it so; an Anthropic usage's tier, speed and
+    geo reach the event the same way. Before, flex was priced at the default rates and `track`
+    refused the keyword."""
+    from types import SimpleNamespace
+
+    from nomira.integrations import anthropic as anthropic_adapter
+    from nomira.integrations.openai import _record
+    from nomira.pricing.table import load_bundled
+    usage = {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000}
+    flex_rates = load_bundled().lookup("o3").service_tiers["flex"]
+    plain = tracking.build_event("openai", "o3", usage, {})
+    flex = tracking.build_event("openai", "o3", usage, {"service_tier": "flex"})
+    assert flex["modifiers"] == {"service_tier": "flex"} and "service_tier" not in flex["tags"]
+    assert flex["cost_usd"] == pytest.approx(flex_rates.input + flex_rates.output)
+    assert flex["cost_usd"] < plain["cost_usd"]
+    _record(SimpleNamespace(usage=usage, model="o3", id="resp_flex", service_tier="flex"), "o3", ("openai", {}))
+    [e] = stored_events(fresh_tracking)
+    assert e["modifiers"] == {"service_tier": "flex"} and e["cost_usd"] == pytest.approx(flex["cost_usd"])
+    assert anthropic_adapter._modifiers({"input_tokens": 1, "service_tier": "priority", "speed": "fast",
+                                         "inference_geo": ""}) == {"service_tier": "priority", "speed": "fast"}

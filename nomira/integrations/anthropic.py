@@ -44,8 +44,9 @@ def _observe(result, kwargs: dict, tags: dict, is_async: bool) -> None:
         if usage is None:
             failed(f"anthropic response without usage ({kwargs.get('model')}): not recorded")
             return
-        record("anthropic", getattr(result, "model", None) or kwargs.get("model"), from_anthropic(as_dict(usage)),
-               tags, message_id=getattr(result, "id", None))
+        u = as_dict(usage)
+        record("anthropic", getattr(result, "model", None) or kwargs.get("model"), from_anthropic(u),
+               tags, message_id=getattr(result, "id", None), **_modifiers(u))
     except Exception as exc:  # noqa: BLE001 - the caller's call succeeded; ours must not change that
         failed("anthropic usage not recorded", exc)
 
@@ -69,5 +70,10 @@ def _stream_watch(kwargs: dict, tags: dict) -> Watch:
             return
         usage = merge_anthropic_stream(seen["start"], seen.get("delta") or {})
         record("anthropic", seen.get("model") or kwargs.get("model"), from_anthropic(usage), tags,
-               message_id=seen.get("id"))
+               message_id=seen.get("id"), **_modifiers(usage))
     return Watch(on_item, on_end)
+
+
+def _modifiers(usage: dict) -> dict:
+    """The usage's price modifiers (`service_tier`, `speed`, `inference_geo`), as `track` takes them."""
+    return {k: v for k in ("service_tier", "speed", "inference_geo") if isinstance(v := usage.get(k), str) and v}

@@ -79,8 +79,9 @@ def _record(response, model, origin: tuple) -> None:
         failed(f"openai response without usage ({model}): not recorded")
         return
     provider, tags = origin
+    tier = getattr(response, "service_tier", None)  # (flex is half price, priority more: as billed)
     record(provider, getattr(response, "model", None) or model, from_openai(as_dict(usage)), tags,
-           message_id=getattr(response, "id", None))
+           message_id=getattr(response, "id", None), service_tier=tier if isinstance(tier, str) else None)
 
 
 def _chat_watch(kwargs: dict, injected: bool, origin: tuple) -> Watch:

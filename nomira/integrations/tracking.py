@@ -25,6 +25,9 @@ log = logging.getLogger("nomira.track")
 
 # keyword arguments of track() that are event identity or origin, not business tags
 RESERVED = ("message_id", "request_id", "session_id", "occurred_at", "source", "regime")
+# ...and the price modifiers a response names (OpenAI's and Anthropic's `service_tier`, Anthropic's
+# `speed` and `inference_geo`): flex is half price, priority more, fast mode a multiple
+MODIFIERS = ("service_tier", "speed", "inference_geo")
 PROVIDERS = {"gemini": "google", "vertex": "google", "google-genai": "google", "azure": "openai",
              "azure-openai": "openai", "bedrock": "anthropic"}
 
@@ -39,7 +42,8 @@ _cache: dict = {}  # pricer, open store, file log handler, flusher thread
 def track(provider: str, model: str, usage, **tags) -> dict | None:
     """Record one call: `usage` is the provider's usage object (dict or SDK object) or
     TokenCounts-like counts; `tags` are business tags (developer, project, feature, workflow,
-    tier, customer, env) plus optional `message_id`/`request_id`/`session_id`/`occurred_at`.
+    tier, customer, env) plus optional `message_id`/`request_id`/`session_id`/`occurred_at` and the
+    response's `service_tier` (`speed`, `inference_geo`), which price the call.
     Returns the wire event recorded, or None when it could not be (never raises)."""
     try:
         event = build_event(provider, model, usage, tags)
@@ -59,6 +63,7 @@ def build_event(provider: str, model: str, usage, tags: dict, env: Mapping[str, 
     from nomira.ledger.wire import assert_no_content, to_wire
     tags = dict(tags)
     ident = {k: tags.pop(k) for k in RESERVED if k in tags}
+    modifiers = tuple(sorted((k, str(v)) for k in MODIFIERS if (v := tags.pop(k, None)) not in (None, "")))
     provider = str(provider or "other").lower()
     provider = PROVIDERS.get(provider, provider)
     at = ident.get("occurred_at")
@@ -74,7 +79,7 @@ def build_event(provider: str, model: str, usage, tags: dict, env: Mapping[str, 
                        # one event per call: without the provider's id, a fresh one (never a fingerprint
                        # that two identical calls in the same microsecond would share)
                        message_id=ident.get("message_id") or f"trk-{uuid.uuid4().hex}",
-                       request_id=ident.get("request_id"))
+                       request_id=ident.get("request_id"), modifiers=modifiers)
     wire = to_wire(event, _pricer(env)(event), ident.get("regime") or "api",
                    {k: str(v) for k, v in tags.items() if v is not None})
     assert_no_content(wire)
