@@ -427,3 +427,20 @@ def test_the_service_tier_a_response_names_prices_the_call(fresh_tracking, store
     assert e["modifiers"] == {"service_tier": "flex"} and e["cost_usd"] == pytest.approx(flex["cost_usd"])
     assert anthropic_adapter._modifiers({"input_tokens": 1, "service_tier": "priority", "speed": "fast",
                                          "inference_geo": ""}) == {"service_tier": "priority", "speed": "fast"}
+
+
+def test_langchain_choices_of_one_call_are_one_event(fresh_tracking, stored_events):
+    """`ChatOpenAI(n=2)`: langchain-openai puts the call's whole usage on each choice's message, each
+    under an id of its own: one API call, one event (it was counted once per choice)."""
+    from types import SimpleNamespace
+
+    from nomira.integrations.langchain import record_result
+    usage = {"input_tokens": 1000, "output_tokens": 400, "total_tokens": 1400}
+
+    def choice(i):
+        return SimpleNamespace(message=SimpleNamespace(id=f"lc_run--abc-{i}", usage_metadata=dict(usage),
+                                                       response_metadata={"model_name": "gpt-4o"}))
+    result = SimpleNamespace(generations=[[choice(0), choice(1)]], llm_output={"model_name": "gpt-4o"})
+    assert record_result(result, {}) == 1
+    [e] = stored_events(fresh_tracking)
+    assert (e["tokens"]["input"], e["tokens"]["output"]) == (1000, 400)

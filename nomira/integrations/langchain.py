@@ -47,6 +47,8 @@ def record_result(response, tags: dict, run_id=None) -> int:
     llm_output = getattr(response, "llm_output", None) or {}
     n = 0
     for generations in getattr(response, "generations", None) or []:
+        # the choices of one prompt are one API call (`n=k`): langchain-openai puts that call's whole usage
+        # on every choice's message, under ids of its own; its first carries the call, once
         for generation in generations:
             message = getattr(generation, "message", None)
             usage = getattr(message, "usage_metadata", None)
@@ -58,6 +60,7 @@ def record_result(response, tags: dict, run_id=None) -> int:
             record(provider, model, from_langchain(as_dict(usage)), tags,
                    message_id=meta.get("id") or getattr(message, "id", None))
             n += 1
+            break
     if n == 0:
         usage = llm_output.get("token_usage") or llm_output.get("usage")
         model = llm_output.get("model_name") or llm_output.get("model")
