@@ -261,6 +261,17 @@ def test_an_export_files_calls_under_its_machines_days(tmp_path, store_target, c
     assert "day_zone" in capsys.readouterr().err
 
 
+def test_an_export_from_a_posix_zone_says_it_names_no_day_zone(tmp_path, capsys, monkeypatch):
+    """TZ=IST-5:30 (a POSIX string: local reports use it, a store cannot be told it): the export names no
+    day zone, and says so with what to do, instead of leaving it out in silence."""
+    monkeypatch.setenv("TZ", "IST-5:30")
+    out = tmp_path / "events.json"
+    assert main(["--export", str(out), *BOTH]) == 0
+    assert "day_zone" not in json.loads(out.read_text())
+    err = capsys.readouterr().err
+    assert "'IST-5:30' is no IANA zone name" in err and "--timezone" in err
+
+
 def test_import_rejects_content_naming_the_field(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"events": [good(), dict(good(), prompt="secret")]}))

@@ -306,7 +306,14 @@ def cmd_ship(args) -> int:
 def cmd_export(args) -> int:
     from nomira.ledger.exchange import export_document
     run = Run(args)
-    doc = export_document(wire_events(run, _tags(args)), day_zone(args, strict=False))
+    zone = day_zone(args, strict=False)
+    if zone is None:  # (a POSIX TZ string: the local reports' days, but no name to send; no zone at all is UTC)
+        from nomira import dates
+        name, where = dates.local_zone_name()
+        if name:
+            _warn(f"{where} {name[:64]!r} is no IANA zone name: the export names no day zone, so a store files "
+                  "its calls under UTC days (set TZ to a name such as Asia/Kolkata, or pass --timezone)")
+    doc = export_document(wire_events(run, _tags(args)), zone)
     pin_labels(run)
     text = json.dumps(doc, indent=1) + "\n"
     if args.file == "-":
