@@ -521,3 +521,20 @@ def test_hostile_values_are_counted_not_crashing():
                     {"start_time": "nope", "results": [{"amount": 1}]}]}
     r = parse_file(json.dumps(doc).encode(), "x.json")
     assert r.lines == [] and r.garbage == 5 and r.rows == 5
+
+
+def test_rows_of_no_shape_a_bill_has_are_counted_not_an_error():
+    """A date past the last UTC day, a count no bill holds (1e30, negative), a number or a list where a
+    name belongs: the row is counted unreadable and the rest of the file imported; a JSON number date
+    20261103 is that day (not 1970's seconds); JSON nested past the parser's depth is a format error."""
+    rows = [{"date": "9999-12-31T23:59:59-05:00", "model": "m", "cost": 1},
+            {"date": "2026-11-03", "model": "claude-opus-4-7", "cost": 1, "tokens": 1e30},
+            {"date": "2026-11-03", "model": "claude-opus-4-7", "cost": 1, "currency": 5},
+            {"date": "2026-11-03", "provider": 5, "cost": 1},
+            {"date": "2026-11-03", "model": ["a"], "cost": 1},
+            {"date": 20261104, "model": "claude-opus-4-7", "cost": 2, "tokens": -5}]
+    r = parse_file(json.dumps(rows).encode(), "x.json", provider="anthropic")
+    assert [(ln.day, ln.cost_usd, ln.tokens) for ln in r.lines] == [("2026-11-03", 1.0, None), ("2026-11-04", 2.0, None)]
+    assert r.garbage == 4 and r.rows == 6
+    with pytest.raises(BillFormatError):
+        parse_file(b"[" * 100_000, "deep.json")

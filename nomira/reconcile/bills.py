@@ -98,6 +98,8 @@ def model_key(model: str | None) -> str:
 def parse_day(value) -> str | None:
     """A UTC day from the spellings exports use; None when unreadable."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, int) and 19000101 <= value <= 29991231:  # (20261103: a date, not 1970's seconds)
+            return parse_day(str(value))
         seconds = value / 1000 if value > 1e11 else value
         try:
             return datetime.fromtimestamp(seconds, timezone.utc).date().isoformat()
@@ -111,7 +113,7 @@ def parse_day(value) -> str | None:
     try:
         dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
         return (dt.astimezone(timezone.utc) if dt.tzinfo else dt).date().isoformat()
-    except ValueError:
+    except (ValueError, OverflowError):  # (9999-12-31T23:59-05:00 is past the last UTC day)
         pass
     for fmt in _DAY_FORMATS:
         try:
@@ -155,12 +157,14 @@ def parse_money(value) -> tuple[float | None, str | None]:
 
 
 def _int(value) -> int | None:
+    """A count a bill can hold (0 to 10^15; a refund's negative count and `1e30` are none)."""
     if value in (None, ""):
         return None
     try:
-        return int(float(str(value).replace(",", "")))
+        n = int(float(str(value).replace(",", "")))
     except (ValueError, OverflowError):
         return None
+    return n if 0 <= n <= 10 ** 15 else None
 
 
 def _norm(header: str) -> str:
@@ -192,16 +196,16 @@ def parse_rows(rows, header: list[str], where, report: ParseReport, provider: st
         i = pick[f]
         value = row[i] if i is not None and i < len(row) else None
         return value.strip() if isinstance(value, str) else value
-    for n, row in rows:
-        report.rows += 1
+
+    def read(n, row) -> None:
         if not any(str(c).strip() for c in row if c is not None):
             report.blank += 1
-            continue
+            return
         ref = f"{where}:{n}"
         day = parse_day(cell(row, "day"))
         if day is None:
             report.bad(ref, f"unreadable date {cell(row, 'day')!r}")
-            continue
+            return
         currency = (cell(row, "currency") or "USD").upper()
         cost = tokens = None
         raw = cell(row, "cost") if pick["cost"] is not None else cell(row, "cents")
@@ -210,12 +214,12 @@ def parse_rows(rows, header: list[str], where, report: ParseReport, provider: st
             currency = cur or currency
             if cost is None:
                 report.bad(ref, f"unreadable amount {raw!r}")
-                continue
+                return
             if pick["cost"] is None:
                 cost /= 100
         if currency != "USD":
             report.skipped_currency[currency] = report.skipped_currency.get(currency, 0) + 1
-            continue
+            return
         if pick["tokens"] is not None:
             tokens = _int(cell(row, "tokens"))
         elif parts:
@@ -224,14 +228,21 @@ def parse_rows(rows, header: list[str], where, report: ParseReport, provider: st
         requests = _int(cell(row, "requests")) if pick["requests"] is not None else None
         if cost is None and tokens is None and requests is None:
             report.blank += 1
-            continue
+            return
         model = model_key(cell(row, "model"))
         prov = _provider(provider, cell(row, "provider"), model)
         if prov is None:
             report.bad(ref, "provider unknown (pass --provider anthropic|openai)")
-            continue
+            return
         acct = account or str(cell(row, "account") or "") or "default"
         report.lines.append(BillLine(prov, acct, day, model, cost, tokens, requests, ref))
+
+    for n, row in rows:
+        report.rows += 1
+        try:
+            read(n, row)
+        except (TypeError, AttributeError, ValueError, OverflowError) as exc:  # (a cell of no shape a bill has)
+            report.bad(f"{where}:{n}", f"unreadable row ({type(exc).__name__})")
 
 
 def parse_csv(text: str, name: str, provider: str | None = None, account: str | None = None) -> ParseReport:
@@ -316,8 +327,9 @@ def parse_file(data: bytes, name: str, provider: str | None = None, account: str
     if text.lstrip()[:1] in ("{", "["):
         try:
             doc = json.loads(text)
-        except ValueError as exc:
-            raise BillFormatError(f"not valid JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise BillFormatError(f"not valid JSON: {exc if isinstance(exc, ValueError) else 'nested too deep'}") \
+                from None
         return parse_json(doc, name, provider, account)
     return parse_csv(text, name, provider, account)
 
