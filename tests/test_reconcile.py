@@ -176,6 +176,10 @@ def test_a_day_billed_again_at_another_grouping_replaces_it(db):
     csv(db, "date,workspace,model,cost,currency\n2026-03-29,Default,claude-opus-4-1,6.00,USD\n"
             "2026-03-29,Default,claude-sonnet-4-5,4.00,USD\n2026-03-29,lab,claude-opus-4-1,1.00,USD\n", "ws.csv")
     assert sum(c for d, _a, _m, c in billed() if d == "2026-03-29") == 11.0  # (10 of Default, 1 of lab)
+    # another account's lines on the same day are kept, and said: they may be the same spend under another name
+    saved = csv(db, "date,model,cost,currency\n2026-03-29,claude-opus-4-1,6.00,USD\n", "again.csv", account="wrk_9")
+    assert saved["other_accounts"] == [{"account": "Default", "source": "import:ws.csv"},
+                                       {"account": "lab", "source": "import:ws.csv"}]
 
 
 def test_adjustments_once_survive_replay_and_total_equals_bill(db):

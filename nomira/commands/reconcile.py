@@ -86,6 +86,10 @@ def _say_import(args, result: dict) -> None:
               + "; ".join(result["garbage_samples"]), file=err)
     for note in result["notes"]:
         print(f"nomira: note: {note}", file=err)
+    for other in result.get("other_accounts") or ():
+        print(f"nomira: note: these days also hold bill lines of account {other['account']!r} (from "
+              f"{other['source']}): if that is the account this file bills, they count twice; import it again "
+              f"with --account {other['account']!r}", file=err)
     print("nomira: next: `nomira reconcile` to compare with observed usage", file=err)
 
 

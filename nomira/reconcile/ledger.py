@@ -69,11 +69,31 @@ def save_lines(db: sqlite3.Connection, tenant: str, provider: str, source: str, 
               import_id, ln.row_ref, now) for ln in lines])
         db.execute("INSERT INTO bill_imports (id, tenant, provider, source, summary, created_at) "
                    "VALUES (?, ?, ?, ?, ?, ?)", (import_id, tenant, provider, source, json.dumps(summary), now))
+        others = _other_accounts(db, tenant, lines)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return {"import_id": import_id, "inserted": len(keys) - existing, "replaced": existing + replaced_other}
+    return {"import_id": import_id, "inserted": len(keys) - existing, "replaced": existing + replaced_other,
+            "other_accounts": others}
+
+
+def _other_accounts(db: sqlite3.Connection, tenant: str, lines: list[BillLine]) -> list[dict]:
+    """Other accounts' lines on the days this import bills ({account, source}): two accounts' bills of
+    one day are right when they are two accounts, and the same spend twice when one is another's name
+    for it (a `fetch` under a workspace id, a console CSV under `default`), which only the user knows."""
+    found: dict[tuple, None] = {}
+    for provider in sorted({ln.provider for ln in lines}):
+        mine = sorted({ln.account.lower() for ln in lines if ln.provider == provider})
+        days = sorted({ln.day for ln in lines if ln.provider == provider})
+        for i in range(0, len(days), 400):
+            chunk = days[i:i + 400]
+            for account, src in db.execute(
+                    f"SELECT DISTINCT account, source FROM bill_lines WHERE tenant = ? AND provider = ? AND day IN "
+                    f"({', '.join('?' * len(chunk))}) AND lower(account) NOT IN ({', '.join('?' * len(mine))})",
+                    (tenant, provider, *chunk, *mine)):
+                found[(account, src)] = None
+    return [{"account": a, "source": src} for a, src in sorted(found)]
 
 
 def bill_lines(db: sqlite3.Connection, tenant: str | None, since: str | None = None,
