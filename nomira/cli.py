@@ -242,6 +242,7 @@ class Run:
         self.cache = None if (args.no_cache or args.demo) else self._open_cache()
         self._table = None
         self._pricer = None
+        self._pins = None
         self.deferred = None  # the parts of an output key made after the scan (`cached_output`)
         self.collected_stats = None  # (then: the scan's stats of each file, the files no one stated)
         self.seen_sources: set[str] = set()
@@ -272,7 +273,7 @@ class Run:
     @property
     def pins(self) -> dict[str, str]:
         """The project labels this machine shipped under (`project.pinned`): every report keeps them."""
-        if getattr(self, "_pins", None) is None:
+        if self._pins is None:
             from nomira.sources import project
             self._pins = project.pinned(self.env)
         return self._pins

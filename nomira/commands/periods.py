@@ -184,8 +184,7 @@ def _period_table(run, grouped, keys, total, label, plans, by_source, collected)
         why = "; ".join(f"{r} ({n})" for r, n in sorted(total.unpriced_reasons.items()))
         out.append(run.style.warn(fill(f"* {total.unpriced_calls} unpriced calls, not in the money column "
                                        f"(never counted as $0): {why}", run.style)))
-    if total.unpriced_modifiers or total.assumed_calls:
-        out.append(_modifiers_note(total, run))
+    out += _pricing_notes(total, run)
     lost = lost_note(run.scan(collected))
     if lost:
         out.append(run.style.warn(fill(lost, run.style)))
@@ -196,9 +195,9 @@ def _period_table(run, grouped, keys, total, label, plans, by_source, collected)
     return "\n".join(out) + "\n"
 
 
-def _modifiers_note(total: Tally, run: Run) -> str:
+def _pricing_notes(total: Tally, run: Run) -> list[str]:
     """Calls logged with a modifier the table has no rate for, or without a model: priced at the standard
-    rates, or as the agent's default model (`model_is_fallback`), said so."""
+    rates, or as the agent's default model (`model_is_fallback`), said so (none: no line)."""
     notes = []
     if total.unpriced_modifiers:
         mods = ", ".join(f"{m} ({n})" for m, n in sorted(total.unpriced_modifiers.items()))
@@ -206,7 +205,7 @@ def _modifiers_note(total: Tally, run: Run) -> str:
     if total.assumed_calls:
         notes.append(f"! {total.assumed_calls} call(s) logged no model: priced as the agent's default "
                      "(`report` names it, marked assumed)")
-    return "\n".join(run.style.warn(fill(n, run.style)) for n in notes)
+    return [run.style.warn(fill(n, run.style)) for n in notes]
 
 
 def _row(period, key, t: Tally, plans, by_source, run, breakdown=False) -> list[str]:
@@ -291,9 +290,7 @@ def blocks_text(run: Run, events, label: str) -> str:
                 f"projected {usd(burn['projected_cost_usd'])} by {ends}")
         whose = f" ({b.source})" * agents
         out.append(run.style.bold(fill(f"Active block{whose}: {usd(b.tally.total_usd)} so far, {text}", run.style)))
-    total = merged([b.tally for b in bl])
-    if total.unpriced_modifiers or total.assumed_calls:
-        out.append(_modifiers_note(total, run))
+    out += _pricing_notes(merged([b.tally for b in bl]), run)
     if run.args.active and not bl:
         out.append("no active block")
     return "\n".join(out) + "\n"

@@ -76,4 +76,5 @@ def _stream_watch(kwargs: dict, tags: dict) -> Watch:
 
 def _modifiers(usage: dict) -> dict:
     """The usage's price modifiers (`service_tier`, `speed`, `inference_geo`), as `track` takes them."""
-    return {k: v for k in ("service_tier", "speed", "inference_geo") if isinstance(v := usage.get(k), str) and v}
+    from nomira.ledger.wire import MODIFIER_FIELDS
+    return {k: v for k in MODIFIER_FIELDS if isinstance(v := usage.get(k), str) and v}

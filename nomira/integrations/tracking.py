@@ -25,9 +25,6 @@ log = logging.getLogger("nomira.track")
 
 # keyword arguments of track() that are event identity or origin, not business tags
 RESERVED = ("message_id", "request_id", "session_id", "occurred_at", "source", "regime")
-# ...and the price modifiers a response names (OpenAI's and Anthropic's `service_tier`, Anthropic's
-# `speed` and `inference_geo`): flex is half price, priority more, fast mode a multiple
-MODIFIERS = ("service_tier", "speed", "inference_geo")
 PROVIDERS = {"gemini": "google", "vertex": "google", "google-genai": "google", "azure": "openai",
              "azure-openai": "openai", "bedrock": "anthropic"}
 
@@ -60,10 +57,12 @@ def build_event(provider: str, model: str, usage, tags: dict, env: Mapping[str, 
     """The validated, priced wire event of one call (raises on bad input)."""
     from nomira.ledger.events import UsageEvent, parse_timestamp
     from nomira.sources.api_usage import from_provider
-    from nomira.ledger.wire import assert_no_content, to_wire
+    from nomira.ledger.wire import MODIFIER_FIELDS, assert_no_content, to_wire
     tags = dict(tags)
     ident = {k: tags.pop(k) for k in RESERVED if k in tags}
-    modifiers = tuple(sorted((k, str(v)) for k in MODIFIERS if (v := tags.pop(k, None)) not in (None, "")))
+    # the price modifiers a response names (OpenAI's and Anthropic's `service_tier`, Anthropic's `speed`
+    # and `inference_geo`): flex is half price, priority more, fast mode a multiple
+    modifiers = tuple(sorted((k, str(v)) for k in MODIFIER_FIELDS if (v := tags.pop(k, None)) not in (None, "")))
     provider = str(provider or "other").lower()
     provider = PROVIDERS.get(provider, provider)
     at = ident.get("occurred_at")

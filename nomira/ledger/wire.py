@@ -29,6 +29,7 @@ WIRE_TAGS = (*TAG_FIELDS, BRANCH_TAG)
 ALLOWANCE_FIELDS = ("primary_used_percent", "primary_window_minutes", "secondary_used_percent",
                     "secondary_window_minutes")
 ID_FIELDS = ("session_id", "turn_id", "message_id", "request_id", "tool_call_id", "account_id", "workspace_id")
+MODIFIER_FIELDS = ("speed", "service_tier", "inference_geo")  # price modifiers a call may name
 # The ledger's optional fields (issue 24): how the event arrived and what kind of usage it is.
 CHANNEL_PRIORITY = {  # lower wins when one call arrives by several channels
     "hook": 1, "sse": 1, "otlp": 1, "sdk": 1, "gateway": 1, "api": 1,  # agent-native, explicit usage
@@ -222,7 +223,7 @@ def assert_no_content(event: dict, now: datetime | None = None) -> None:
         except TypeError:  # an unhashable value (a list): not a label either
             _check_mapping("tags", tags, WIRE_TAGS, _check_tag)
     _check_mapping("allowance", event.get("allowance") or {}, ALLOWANCE_FIELDS, _check_allowance)
-    _check_mapping("modifiers", event.get("modifiers") or {}, ("speed", "service_tier", "inference_geo"),
+    _check_mapping("modifiers", event.get("modifiers") or {}, MODIFIER_FIELDS,
                    lambda f, v: _check_label(f, v, "modifier"))
 
 

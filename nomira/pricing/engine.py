@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nomira.ledger.events import MAX_COUNT, TOKEN_TYPES, UsageEvent
+from nomira.ledger.events import TOKEN_TYPES, UsageEvent, plausible, plausible_count
 from nomira.pricing.providers import fallback_rate
 from nomira.pricing.table import ModelPrice, PriceTable, Rates
 
@@ -71,7 +71,7 @@ def unpriced_reason(event: UsageEvent) -> str:
     if isinstance(why, str):
         return why
     t = event.tokens
-    if max(t.input, t.output, t.cache_read, t.cache_write_5m, t.cache_write_1h, t.reported_input) > MAX_COUNT:
+    if not (plausible(t) and plausible_count(t.reported_input)):
         return "token count out of range"
     missing = [TYPE_LABELS[k] for k in why or () if getattr(t, k)]
     return f"no {' or '.join(missing)} price" if missing else "unpriced"

@@ -82,15 +82,14 @@ def _other_accounts(db: sqlite3.Connection, tenant: str, lines: list[BillLine]) 
     """Other accounts' lines on the days this import bills ({account, source}): two accounts' bills of
     one day are right when they are two accounts, and the same spend twice when one is another's name
     for it (a `fetch` under a workspace id, a console CSV under `default`), which only the user knows."""
+    from nomira.ledger.store import _in_lists
     found: dict[tuple, None] = {}
     for provider in sorted({ln.provider for ln in lines}):
         mine = sorted({ln.account.lower() for ln in lines if ln.provider == provider})
-        days = sorted({ln.day for ln in lines if ln.provider == provider})
-        for i in range(0, len(days), 400):
-            chunk = days[i:i + 400]
+        for chunk, marks in _in_lists(sorted({ln.day for ln in lines if ln.provider == provider}), 400):
             for account, src in db.execute(
                     f"SELECT DISTINCT account, source FROM bill_lines WHERE tenant = ? AND provider = ? AND day IN "
-                    f"({', '.join('?' * len(chunk))}) AND lower(account) NOT IN ({', '.join('?' * len(mine))})",
+                    f"({marks}) AND lower(account) NOT IN ({', '.join('?' * len(mine))})",
                     (tenant, provider, *chunk, *mine)):
                 found[(account, src)] = None
     return [{"account": a, "source": src} for a, src in sorted(found)]
@@ -118,15 +117,13 @@ def observed(db: sqlite3.Connection, tenant: str | None, since: str | None, unti
     Reads `events` (rollups carry neither provider, source nor model x regime): one grouped
     scan of the reconciled days serves both the windows and the who-went-silent question.
     """
-    clauses, params = [], []
     utc_day = "substr(occurred_at, 1, 10)"  # (occurred_at is UTC ISO text: bills are per UTC day, and an
     # event's `day` is its developer's local one, up to a day apart: that bound kept for the index)
-    for sql, value in (("tenant = ?", tenant), ("day >= ?", _shift(since, -1)), (f"{utc_day} >= ?", since),
-                       ("day <= ?", _shift(until, 1)), (f"{utc_day} <= ?", until)):
+    where, params = _scope(tenant, _shift(since, -1), _shift(until, 1))
+    for sql, value in ((f"{utc_day} >= ?", since), (f"{utc_day} <= ?", until)):
         if value is not None:
-            clauses.append(sql)
+            where += f" {'AND' if where else 'WHERE'} {sql}"
             params.append(value)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     keys = ("tenant", "provider", "day", "model", "regime", "developer", "source")
     cols = [utc_day if k == "day" else k for k in keys]
     return [{**dict(zip(keys, r[:7])), "calls": r[7], "tokens": r[8] or 0, "cost_usd": r[9] or 0.0,

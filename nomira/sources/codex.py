@@ -184,7 +184,7 @@ def _near_spawn(first: str, spawned_at: str | None) -> bool:
 
 
 def _replay_second(lines: Iterable[bytes]) -> tuple[str | None, bool]:
-    spawned, spawned_at, first, first_total = None, None, None, None
+    spawned_at, first, first_total = None, None, None  # (the spawn second: spawned_at[:19])
     for line in lines:
         try:
             d = json.loads(line)
@@ -195,7 +195,7 @@ def _replay_second(lines: Iterable[bytes]) -> tuple[str | None, bool]:
         if not isinstance(payload, dict) or not isinstance(ts, str) or len(ts) < 19:
             continue
         if d.get("type") == "session_meta":
-            spawned, spawned_at = spawned or ts[:19], spawned_at or ts
+            spawned_at = spawned_at or ts
             continue
         if not isinstance(payload.get("info"), dict):
             continue
@@ -204,9 +204,9 @@ def _replay_second(lines: Iterable[bytes]) -> tuple[str | None, bool]:
             if total is not None and total == first_total:
                 continue  # (the same total again: a rate-limit refresh of the first call, no burst)
             burst = in_burst(ts, first) and _near_spawn(first, spawned_at)
-            return (first if burst or first[:19] == spawned else None), True
+            return (first if burst or first[:19] == (spawned_at or "")[:19] else None), True
         first, first_total = ts, total
-    if first is not None and first[:19] == spawned:
+    if first is not None and first[:19] == (spawned_at or "")[:19]:
         return first, True
     return None, False
 
